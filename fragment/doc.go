@@ -1,0 +1,35 @@
+// Package fragment turns a session's frames into fragments: self-contained
+// pieces of media, cut at keyframes, that the index stores sealed.
+//
+// # Cutting
+//
+// With a video track, a fragment is closed at the first video keyframe whose
+// decode time is at least Target (default 2 s) past the fragment's start, so
+// every fragment begins with a keyframe that carries its parameter sets
+// in-band and decodes alone. Audio frames go to the fragment that is open
+// when they arrive. Audio-only sessions are cut at the first frame past
+// Target.
+//
+// # Long GOPs and the cap
+//
+// A camera whose keyframe interval exceeds Max (default 10 s, the KVS
+// limit) would otherwise produce unbounded fragments. When a fragment
+// reaches Max without a keyframe it is closed there, and the frames that
+// follow are dropped until the next keyframe (counted as
+// Stats.DroppedOverCap and logged once per occurrence), because a fragment
+// that starts without a keyframe cannot be decoded alone. Operators fix the
+// cause by lowering the camera's GOP or raising Max (up to 30 s; Matroska
+// block timecodes are 16-bit milliseconds relative to the cluster).
+//
+// # Timelines
+//
+// Frames carry their media timeline (PTS/DTS, unwrapped by ingest). The
+// Recorder anchors each continuous run of that timeline to the server clock
+// once, at the run's first frame, so fragment server timestamps follow the
+// camera's media clock without network jitter; when the two clocks drift
+// apart by more than DriftTolerance the anchor is reset. A discontinuity
+// (reconnect, timestamp jump) closes the open fragment and marks the next one
+// as the first after a gap. Producer timestamps come from the camera's wall
+// clock (RTCP sender reports) when it sends one, else they equal the server
+// timestamp.
+package fragment
