@@ -1,0 +1,131 @@
+package fragment
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/kinedge/kinedge/fragment/mkv"
+	"github.com/kinedge/kinedge/ingest/media"
+)
+
+// The plaintext of a sealed fragment ("blob") is:
+//
+//	"KVF1"                 magic and version
+//	uvarint  n             length of the Tracks element
+//	[n]byte                Matroska Tracks element (codec private data:
+//	                       SPS/PPS/VPS, AudioSpecificConfig, OpusHead)
+//	[...]byte              one Matroska Cluster with timecode 0; block
+//	                       timecodes are relative to the fragment start
+//
+// Keeping Tracks and Cluster as finished Matroska elements makes replay a
+// copy: a self-contained MKV of one fragment is header + Tracks + Cluster +
+// Tags, and a continuous MKV of a range is one header followed by each
+// fragment's Cluster with its timecode patched in place. Codec parameters
+// are inside the seal: a camera's SPS identifies its stream as surely as
+// its pictures do.
+var blobMagic = []byte("KVF1")
+
+// maxTracksElement bounds a decoded blob's tracks part, against hostile input.
+const maxTracksElement = 1 << 20
+
+// Blob is a decoded fragment plaintext. Its slices alias the input.
+type Blob struct {
+	Tracks  []byte // the Tracks element
+	Cluster []byte // the Cluster element (timecode 0)
+}
+
+// MkvTracks converts session tracks to Matroska track entries. Video tracks
+// without parameter sets yet are an error: a fragment starts at a keyframe,
+// which carries them.
+func MkvTracks(tracks []*media.Track) ([]mkv.Track, error) {
+	out := make([]mkv.Track, 0, len(tracks))
+	for i, t := range tracks {
+		mt := mkv.Track{Number: uint64(i + 1)}
+		var err error
+		switch t.Codec {
+		case media.CodecH264:
+			mt.Type, mt.CodecID = mkv.TrackVideo, mkv.CodecH264
+			mt.CodecPrivate, err = mkv.AVCConfig(t.SPS, t.PPS)
+		case media.CodecH265:
+			mt.Type, mt.CodecID = mkv.TrackVideo, mkv.CodecH265
+			mt.CodecPrivate, err = mkv.HEVCConfig(t.VPS, t.SPS, t.PPS)
+		case media.CodecAAC:
+			mt.Type, mt.CodecID = mkv.TrackAudio, mkv.CodecAAC
+			mt.CodecPrivate = t.Config
+			mt.SampleRate, mt.Channels = float64(t.SampleRate), t.Channels
+		case media.CodecOpus:
+			mt.Type, mt.CodecID = mkv.TrackAudio, mkv.CodecOpus
+			ch := t.Channels
+			if ch == 0 {
+				ch = 2
+			}
+			mt.CodecPrivate = mkv.OpusHead(ch, 48000)
+			mt.SampleRate, mt.Channels = 48000, ch
+			mt.SeekPreRoll = mkv.OpusSeekPreRoll
+		default:
+			return nil, fmt.Errorf("track %d: %w: %q", i, ErrUnsupportedCodec, t.Codec)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("track %d (%s): %w", i, t.Codec, err)
+		}
+		if mt.Type == mkv.TrackVideo {
+			mt.Width, mt.Height = t.Width, t.Height
+			if w, h, err := mkv.VideoSize(mt.CodecID, t.SPS); err == nil {
+				mt.Width, mt.Height = w, h
+			}
+		}
+		out = append(out, mt)
+	}
+	return out, nil
+}
+
+// EncodeBlob encodes a fragment as blob plaintext.
+func EncodeBlob(f *Fragment) ([]byte, error) {
+	tracks, err := MkvTracks(f.Tracks)
+	if err != nil {
+		return nil, err
+	}
+	size := 64
+	for _, fr := range f.Frames {
+		size += len(fr.Data) + 16
+	}
+	b := make([]byte, 0, size+1024)
+	b = append(b, blobMagic...)
+	te, err := mkv.AppendTracks(nil, tracks)
+	if err != nil {
+		return nil, err
+	}
+	b = binary.AppendUvarint(b, uint64(len(te)))
+	b = append(b, te...)
+	start := len(b)
+	b = mkv.AppendClusterStart(b, 0)
+	for _, fr := range f.Frames {
+		rel := (fr.PTS - f.Start).Round(time.Millisecond) / time.Millisecond
+		if b, err = mkv.AppendSimpleBlock(b, uint64(fr.Track+1), int64(rel), fr.Key, fr.Data); err != nil {
+			return nil, err
+		}
+	}
+	if err := mkv.FinishCluster(b[start:]); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// DecodeBlob splits blob plaintext into its elements.
+func DecodeBlob(p []byte) (Blob, error) {
+	if len(p) < len(blobMagic) || string(p[:len(blobMagic)]) != string(blobMagic) {
+		return Blob{}, fmt.Errorf("%w: bad magic", ErrCorruptBlob)
+	}
+	p = p[len(blobMagic):]
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > maxTracksElement || n > uint64(len(p)-k) {
+		return Blob{}, fmt.Errorf("%w: bad tracks length", ErrCorruptBlob)
+	}
+	p = p[k:]
+	if len(p) == int(n) {
+		return Blob{}, fmt.Errorf("%w: no cluster", ErrCorruptBlob)
+	}
+	return Blob{Tracks: p[:n], Cluster: p[n:]}, nil
+}
+

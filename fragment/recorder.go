@@ -1,0 +1,295 @@
+package fragment
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kinedge/kinedge/ingest/media"
+)
+
+// Stored is a sealed fragment with the metadata the index keeps in clear.
+type Stored struct {
+	Number       uint64
+	Stream       string
+	ServerTime   time.Time
+	ProducerTime time.Time
+	Duration     time.Duration
+	KeyID        string
+	Codecs       []media.Codec
+	Frames       int
+	Gap          bool
+	// Blob is the sealed fragment (see EncodeBlob for the plaintext).
+	Blob []byte
+}
+
+// Sink stores sealed fragments. The wiring layer adapts the index to it.
+type Sink interface {
+	// NextFragmentNumber returns a fresh, increasing fragment number.
+	NextFragmentNumber(ctx context.Context) (uint64, error)
+	// Store persists a fragment durably.
+	Store(ctx context.Context, s *Stored) error
+}
+
+// Sealer encrypts fragments; *seal.Keyring satisfies it.
+type Sealer interface {
+	Seal(ctx context.Context, alias, stream string, fragmentNumber uint64, plaintext []byte) (sealed []byte, keyID string, err error)
+}
+
+// RecorderStats counts a recorder's work; safe to read concurrently.
+type RecorderStats struct {
+	FramesIn        atomic.Uint64
+	FramesDropped   atomic.Uint64 // queue overflow, including the skip to the next keyframe
+	FragmentsStored atomic.Uint64
+	BytesStored     atomic.Uint64
+	StoreErrors     atomic.Uint64
+}
+
+// Recorder is the media.Writer of one publishing session: it queues frames
+// (bounded by bytes; the publisher never waits), cuts them into fragments,
+// encodes, seals and stores them on its own goroutine.
+//
+// WriteFrame, Discontinuity and Close must be called from one goroutine
+// (the ingest session's).
+type Recorder struct {
+	// Stream is the video stream name.
+	Stream string
+	// KeyAlias names the data-key line (KmsKeyId-like). It defaults to the
+	// stream name.
+	KeyAlias string
+	// Tracks of the session.
+	Tracks []*media.Track
+	// Target and Max fragment durations (see Fragmenter).
+	Target, Max time.Duration
+	// QueueBytes bounds the queued media. It defaults to 8 MiB.
+	QueueBytes int
+	// DriftTolerance resets the media-to-wall anchor when the two clocks
+	// drift further apart. It defaults to 1 s.
+	DriftTolerance time.Duration
+	Sink           Sink
+	Sealer         Sealer
+	// OnStored, if set, is called after each fragment is stored.
+	OnStored func(*Stored)
+	// Now is the server clock. It defaults to time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Stats is updated as the recorder works.
+	Stats *RecorderStats
+
+	queue     chan item
+	queued    atomic.Int64
+	skipping  bool
+	closeOnce sync.Once
+	done      chan struct{}
+	frag      *Fragmenter
+	videoIdx  int
+
+	// anchor maps the media timeline of the current run to the server clock.
+	anchored    bool
+	anchorPTS   time.Duration
+	anchorWall  time.Time
+	lastPTS     time.Duration // of the latest frame, with its arrival:
+	lastAt      time.Time
+	prevEnd     time.Time // server time where the last stored fragment ended
+	lastDropLog time.Time
+}
+
+type item struct {
+	frame *media.Frame
+	at    time.Time // arrival on the server clock
+	brk   string    // discontinuity reason when frame is nil
+	close bool
+}
+
+// Start begins recording.
+func (r *Recorder) Start() {
+	if r.KeyAlias == "" {
+		r.KeyAlias = r.Stream
+	}
+	if r.QueueBytes <= 0 {
+		r.QueueBytes = 8 << 20
+	}
+	if r.DriftTolerance <= 0 {
+		r.DriftTolerance = time.Second
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	if r.Stats == nil {
+		r.Stats = &RecorderStats{}
+	}
+	r.videoIdx = -1
+	for i, t := range r.Tracks {
+		if t.Kind() == media.KindVideo {
+			r.videoIdx = i
+			break
+		}
+	}
+	r.frag = NewFragmenter(r.Tracks, r.Target, r.Max)
+	// The channel is sized by count so that byte accounting, not the
+	// channel, is the binding limit for normal frame sizes.
+	r.queue = make(chan item, 4096)
+	r.done = make(chan struct{})
+	go r.run()
+}
+
+// WriteFrame implements media.Writer. It never blocks: when the queue is
+// full the frame is dropped, and so is everything after it until the next
+// video keyframe, which then starts a new fragment.
+func (r *Recorder) WriteFrame(f *media.Frame) {
+	r.Stats.FramesIn.Add(1)
+	size := int64(len(f.Data))
+	at := r.Now()
+	if r.skipping {
+		isKey := f.Key && (r.videoIdx < 0 || f.Track == r.videoIdx)
+		if !isKey || r.queued.Load()+size > int64(r.QueueBytes) {
+			r.drop()
+			return
+		}
+		if !r.enqueue(item{brk: "queue overflow"}, 0) {
+			r.drop()
+			return
+		}
+		r.skipping = false
+	}
+	if r.queued.Load()+size > int64(r.QueueBytes) || !r.enqueue(item{frame: f, at: at}, size) {
+		r.skipping = true
+		r.drop()
+	}
+}
+
+func (r *Recorder) enqueue(it item, size int64) bool {
+	select {
+	case r.queue <- it:
+		r.queued.Add(size)
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *Recorder) drop() {
+	n := r.Stats.FramesDropped.Add(1)
+	if now := r.Now(); now.Sub(r.lastDropLog) > 10*time.Second {
+		r.lastDropLog = now
+		r.Logger.Warn("recorder queue full: dropping frames until the next keyframe",
+			"stream", r.Stream, "dropped_total", n, "queue_bytes", r.QueueBytes)
+	}
+}
+
+// Discontinuity implements media.Writer.
+func (r *Recorder) Discontinuity(reason string) {
+	if !r.enqueue(item{brk: reason}, 0) {
+		r.skipping = true // the next keyframe will carry the break
+	}
+}
+
+// Close implements media.Writer: it finishes the open fragment and waits
+// until everything queued is stored. Idempotent.
+func (r *Recorder) Close() {
+	r.closeOnce.Do(func() {
+		r.queue <- item{close: true} // blocking is fine: the session is over
+		<-r.done
+	})
+}
+
+func (r *Recorder) run() {
+	defer close(r.done)
+	ctx := context.Background()
+	for it := range r.queue {
+		switch {
+		case it.close:
+			r.store(ctx, r.frag.Flush())
+			return
+		case it.frame == nil:
+			r.Logger.Info("timeline discontinuity", "stream", r.Stream, "reason", it.brk)
+			r.store(ctx, r.frag.Break())
+			r.anchored = false
+		default:
+			r.queued.Add(-int64(len(it.frame.Data)))
+			if !r.anchored && (r.videoIdx < 0 || it.frame.Track == r.videoIdx) {
+				r.anchored = true
+				r.anchorPTS, r.anchorWall = it.frame.PTS, it.at
+			}
+			if r.videoIdx < 0 || it.frame.Track == r.videoIdx {
+				r.lastPTS, r.lastAt = it.frame.PTS, it.at
+			}
+			r.store(ctx, r.frag.Push(it.frame))
+		}
+	}
+}
+
+// serverTime maps a media time to the server clock. When the latest
+// frame's arrival and its mapped time drifted apart by more than
+// DriftTolerance (camera clock drift, a clock step), the anchor moves by the
+// drift; fragment times never go back before the end of the previous one.
+func (r *Recorder) serverTime(pts time.Duration) time.Time {
+	if d := r.lastAt.Sub(r.anchorWall.Add(r.lastPTS - r.anchorPTS)); d > r.DriftTolerance || d < -r.DriftTolerance {
+		r.Logger.Debug("re-anchoring media clock", "stream", r.Stream, "drift", d)
+		r.anchorWall = r.anchorWall.Add(d)
+	}
+	t := r.anchorWall.Add(pts - r.anchorPTS)
+	if t.Before(r.prevEnd) {
+		t = r.prevEnd
+	}
+	return t
+}
+
+func (r *Recorder) store(ctx context.Context, f *Fragment) {
+	if f == nil || len(f.Frames) == 0 {
+		return
+	}
+	if err := r.storeErr(ctx, f); err != nil {
+		r.Stats.StoreErrors.Add(1)
+		r.Logger.Error("storing fragment failed", "stream", r.Stream, "err", err)
+	}
+}
+
+func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
+	plain, err := EncodeBlob(f)
+	if err != nil {
+		return fmt.Errorf("fragment: encode: %w", err)
+	}
+	num, err := r.Sink.NextFragmentNumber(ctx)
+	if err != nil {
+		return fmt.Errorf("fragment: number: %w", err)
+	}
+	sealed, keyID, err := r.Sealer.Seal(ctx, r.KeyAlias, r.Stream, num, plain)
+	clear(plain)
+	if err != nil {
+		return fmt.Errorf("fragment: seal %d: %w", num, err)
+	}
+	st := &Stored{
+		Number:     num,
+		Stream:     r.Stream,
+		ServerTime: r.serverTime(f.Start),
+		Duration:   f.Duration,
+		KeyID:      keyID,
+		Frames:     len(f.Frames),
+		Gap:        f.Gap,
+		Blob:       sealed,
+	}
+	r.prevEnd = st.ServerTime.Add(f.Duration)
+	st.ProducerTime = st.ServerTime
+	if !f.Wall.IsZero() {
+		st.ProducerTime = f.Wall
+	}
+	for _, t := range f.Tracks {
+		st.Codecs = append(st.Codecs, t.Codec)
+	}
+	if err := r.Sink.Store(ctx, st); err != nil {
+		return fmt.Errorf("fragment: store %d: %w", num, err)
+	}
+	r.Stats.FragmentsStored.Add(1)
+	r.Stats.BytesStored.Add(uint64(len(sealed)))
+	if r.OnStored != nil {
+		r.OnStored(st)
+	}
+	return nil
+}
