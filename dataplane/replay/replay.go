@@ -1,0 +1,186 @@
+// Package replay turns stored, sealed fragments back into media for people
+// and players: one continuous Matroska stream for a time range, written
+// fragment by fragment (never built in memory), and self-contained
+// single-fragment files with the KVS fragment tags.
+//
+// A continuous MKV has one EBML header, a Segment of unknown size, an Info
+// whose DateUTC is the server time of the first fragment, the Tracks of the
+// first fragment, then each fragment's cluster with its timecode set to the
+// fragment's server time minus the first fragment's (milliseconds), so gaps
+// in the recording stay gaps in the file and a player's clock reads time
+// since the range's first fragment. Later fragments whose tracks differ
+// (a camera changed resolution) keep playing when the codec carries its
+// parameter sets in-band, as H.264 and H.265 keyframes do here; a change
+// of codec ends the output early with ErrTracksChanged.
+package replay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/kinedge/kinedge/fragment"
+	"github.com/kinedge/kinedge/fragment/mkv"
+)
+
+// Errors of the replay package.
+var (
+	// ErrNoFragments is returned when the range holds no fragment; nothing
+	// has been written then.
+	ErrNoFragments = errors.New("replay: no fragments in the range")
+	// ErrTracksChanged ends a continuous output at a fragment whose codecs
+	// differ from the first fragment's.
+	ErrTracksChanged = errors.New("replay: codecs changed within the range")
+)
+
+// Fragment is what replay needs to know of a stored fragment.
+type Fragment struct {
+	Number       uint64
+	ServerTime   time.Time
+	ProducerTime time.Time
+	Duration     time.Duration
+	// Codecs of the fragment's tracks, in track order.
+	Codecs []string
+}
+
+// Store reads sealed blobs; *index.Index satisfies it.
+type Store interface {
+	Blob(ctx context.Context, number uint64) ([]byte, error)
+}
+
+// Opener decrypts sealed blobs; *seal.Keyring satisfies it.
+type Opener interface {
+	Open(ctx context.Context, stream string, fragmentNumber uint64, sealed []byte) ([]byte, error)
+}
+
+// Source bundles what replay reads from.
+type Source struct {
+	Store  Store
+	Opener Opener
+}
+
+// Stats tells what a replay wrote.
+type Stats struct {
+	Fragments int
+	Bytes     int64
+	First     Fragment
+	Last      Fragment
+}
+
+// open fetches, decrypts and parses one fragment.
+func (s Source) open(ctx context.Context, stream string, f Fragment) ([]byte, fragment.Blob, error) {
+	sealed, err := s.Store.Blob(ctx, f.Number)
+	if err != nil {
+		return nil, fragment.Blob{}, fmt.Errorf("replay: fragment %d: %w", f.Number, err)
+	}
+	plain, err := s.Opener.Open(ctx, stream, f.Number, sealed)
+	if err != nil {
+		return nil, fragment.Blob{}, fmt.Errorf("replay: fragment %d: %w", f.Number, err)
+	}
+	b, err := fragment.DecodeBlob(plain)
+	if err != nil {
+		return nil, fragment.Blob{}, fmt.Errorf("replay: fragment %d: %w", f.Number, err)
+	}
+	return plain, b, nil
+}
+
+// WriteMKV writes the fragments as one continuous Matroska stream. It
+// flushes w after each fragment when w is an http.Flusher. title names the
+// segment (the stream name is a good one).
+func (s Source) WriteMKV(ctx context.Context, w io.Writer, stream, title string, frags iter.Seq2[Fragment, error]) (Stats, error) {
+	var st Stats
+	var origin time.Time
+	var firstTracks []byte
+	var firstCodecs []string
+	buf := make([]byte, 0, 1024)
+	flusher, _ := w.(http.Flusher)
+	for f, err := range frags {
+		if err != nil {
+			return st, err
+		}
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		plain, blob, err := s.open(ctx, stream, f)
+		if err != nil {
+			return st, err
+		}
+		if st.Fragments == 0 {
+			origin = f.ServerTime
+			firstTracks = append([]byte(nil), blob.Tracks...)
+			firstCodecs = f.Codecs
+			buf = mkv.AppendEBMLHeader(buf[:0])
+			buf = mkv.AppendSegmentStart(buf)
+			buf = mkv.AppendInfo(buf, mkv.Info{Title: title, DateUTC: f.ServerTime})
+			buf = append(buf, firstTracks...)
+			if err := write(w, buf, &st); err != nil {
+				return st, err
+			}
+			st.First = f
+		} else if !bytes.Equal(blob.Tracks, firstTracks) && !slices.Equal(f.Codecs, firstCodecs) {
+			clear(plain)
+			return st, fmt.Errorf("%w: fragment %d has %v, the range began with %v", ErrTracksChanged, f.Number, f.Codecs, firstCodecs)
+		}
+		ms := f.ServerTime.Sub(origin).Milliseconds()
+		if ms < 0 {
+			ms = 0
+		}
+		if err := mkv.PatchClusterTimecode(blob.Cluster, uint64(ms)); err != nil {
+			return st, fmt.Errorf("replay: fragment %d: %w", f.Number, err)
+		}
+		err = write(w, blob.Cluster, &st)
+		clear(plain)
+		if err != nil {
+			return st, err
+		}
+		st.Fragments++
+		st.Last = f
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	if st.Fragments == 0 {
+		return st, ErrNoFragments
+	}
+	return st, nil
+}
+
+// AppendFragmentMKV appends a self-contained Matroska file of one fragment,
+// with the KVS fragment number and timestamps as tags (as KVS GetMedia and
+// GetMediaForFragmentList return them). Its cluster timecode is the
+// producer timestamp in milliseconds, as in KVS.
+func (s Source) AppendFragmentMKV(ctx context.Context, dst []byte, stream string, f Fragment, number string) ([]byte, error) {
+	plain, blob, err := s.open(ctx, stream, f)
+	if err != nil {
+		return dst, err
+	}
+	defer clear(plain)
+	if err := mkv.PatchClusterTimecode(blob.Cluster, uint64(max(f.ProducerTime.UnixMilli(), 0))); err != nil {
+		return dst, err
+	}
+	return mkv.AppendFragment(dst, &mkv.Fragment{
+		Info:    mkv.Info{DateUTC: f.ServerTime},
+		Tracks:  blob.Tracks,
+		Cluster: blob.Cluster,
+		Tags: []mkv.SimpleTag{
+			{Name: mkv.TagFragmentNumber, Value: number},
+			{Name: mkv.TagServerTimestamp, Value: mkv.FormatTagTime(f.ServerTime)},
+			{Name: mkv.TagProducerTimestamp, Value: mkv.FormatTagTime(f.ProducerTime)},
+		},
+	})
+}
+
+func write(w io.Writer, p []byte, st *Stats) error {
+	n, err := w.Write(p)
+	st.Bytes += int64(n)
+	if err != nil {
+		return fmt.Errorf("replay: write: %w", err)
+	}
+	return nil
+}
