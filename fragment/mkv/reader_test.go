@@ -25,10 +25,10 @@ func elUnknown(id uint32, body ...[]byte) []byte {
 	return append(b, bytes.Join(body, nil)...)
 }
 
-func u(id uint32, v uint64) []byte  { return appendUintEl(nil, id, v) }
-func s(id uint32, v string) []byte  { return appendStringEl(nil, id, v) }
+func u(id uint32, v uint64) []byte   { return appendUintEl(nil, id, v) }
+func s(id uint32, v string) []byte   { return appendStringEl(nil, id, v) }
 func bin(id uint32, v []byte) []byte { return appendBytesEl(nil, id, v) }
-func cat(parts ...[]byte) []byte    { return bytes.Join(parts, nil) }
+func cat(parts ...[]byte) []byte     { return bytes.Join(parts, nil) }
 
 // sb builds a SimpleBlock body: track 1, rel, flags, then the payload.
 func sb(rel int16, flags byte, payload ...byte) []byte {
