@@ -1,0 +1,322 @@
+package index
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/fxamacker/cbor/v2"
+)
+
+// TrackInfo describes one track of a fragment.
+type TrackInfo struct {
+	// Codec is the codec name, e.g. "H264", "H265", "AAC", "Opus".
+	Codec string `cbor:"1,keyasint,omitempty"`
+	// Kind is "video" or "audio".
+	Kind string `cbor:"2,keyasint,omitempty"`
+}
+
+// Fragment is the metadata of one stored fragment (KVS Fragment).
+type Fragment struct {
+	// Number is the fragment number, from NextFragmentNumber.
+	Number uint64
+	// Stream is the video stream's name.
+	Stream string
+	// ServerTime is when the appliance received the fragment's first frame
+	// (KVS ServerTimestamp); ProducerTime is the camera's clock for it
+	// (KVS ProducerTimestamp).
+	ServerTime, ProducerTime time.Time
+	// Duration is the fragment's media duration.
+	Duration time.Duration
+	// Size is the size in bytes of the sealed blob.
+	Size int64
+	// KeyID names the data key that sealed the blob.
+	KeyID string
+	// Tracks lists the fragment's tracks.
+	Tracks []TrackInfo
+	// Frames is the number of frames in the fragment.
+	Frames int
+	// Gap is set on the first fragment after a discontinuity.
+	Gap bool
+	// SHA256 is the digest of the sealed blob.
+	SHA256 [32]byte
+}
+
+// NumberString returns the fragment number as KVS writes it: a decimal
+// string.
+func (f *Fragment) NumberString() string {
+	return strconv.FormatUint(f.Number, 10)
+}
+
+// ParseFragmentNumber parses a decimal fragment number, as NumberString
+// writes it.
+func ParseFragmentNumber(s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("%w: number %q", ErrFragmentNotFound, s)
+	}
+	return n, nil
+}
+
+// fragmentRecord is a Fragment as stored (CBOR, integer keys).
+type fragmentRecord struct {
+	Number   uint64      `cbor:"1,keyasint"`
+	SID      uint64      `cbor:"2,keyasint"`
+	Stream   string      `cbor:"3,keyasint"`
+	Server   int64       `cbor:"4,keyasint"`
+	Producer int64       `cbor:"5,keyasint"`
+	Duration int64       `cbor:"6,keyasint"`
+	Size     int64       `cbor:"7,keyasint"`
+	KeyID    string      `cbor:"8,keyasint,omitempty"`
+	Tracks   []TrackInfo `cbor:"9,keyasint,omitempty"`
+	Frames   int         `cbor:"10,keyasint,omitempty"`
+	Gap      bool        `cbor:"11,keyasint,omitempty"`
+	SHA256   []byte      `cbor:"12,keyasint"`
+	Bucket   int64       `cbor:"13,keyasint"`
+}
+
+// fragment converts r to the exported shape.
+func (r *fragmentRecord) fragment() Fragment {
+	f := Fragment{
+		Number:       r.Number,
+		Stream:       r.Stream,
+		ServerTime:   time.Unix(0, r.Server).UTC(),
+		ProducerTime: time.Unix(0, r.Producer).UTC(),
+		Duration:     time.Duration(r.Duration),
+		Size:         r.Size,
+		KeyID:        r.KeyID,
+		Tracks:       r.Tracks,
+		Frames:       r.Frames,
+		Gap:          r.Gap,
+	}
+	copy(f.SHA256[:], r.SHA256)
+	return f
+}
+
+// decodeRecord decodes a stored fragment record.
+func decodeRecord(v []byte) (fragmentRecord, error) {
+	var r fragmentRecord
+	if err := cbor.Unmarshal(v, &r); err != nil {
+		return r, fmt.Errorf("%w: fragment: %w", ErrCorrupt, err)
+	}
+	return r, nil
+}
+
+// itemRecord decodes the fragment record held by item.
+func itemRecord(item *badger.Item) (fragmentRecord, error) {
+	var r fragmentRecord
+	err := item.Value(func(v []byte) error {
+		var err error
+		r, err = decodeRecord(v)
+		return err
+	})
+	return r, err
+}
+
+// NextFragmentNumber returns a fragment number never returned before by
+// this database, greater than every one returned before, across restarts
+// and crashes (a badger Sequence: leases of 1000 are persisted before use,
+// so a crash leaves a gap).
+func (x *Index) NextFragmentNumber(ctx context.Context) (uint64, error) {
+	done, err := x.enter(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	n, err := x.fragSeq.Next()
+	if err != nil {
+		return 0, fmt.Errorf("index: fragment sequence: %w", err)
+	}
+	return n + 1, nil
+}
+
+// cutoff returns the oldest server time that rec's retention still shows.
+func (x *Index) cutoff(rec *streamRecord, now time.Time) time.Time {
+	return now.Add(-rec.retention(x.opts.ZeroRetention))
+}
+
+// expiresAt returns the badger TTL (Unix seconds on the real clock) of the
+// keys of a fragment in the bucket ending at end (Unix seconds on the
+// injected clock): the bucket's end plus the retention plus ExpirySlack.
+func (x *Index) expiresAt(end int64, ret time.Duration, now time.Time) uint64 {
+	exp := time.Unix(end, 0).Add(ret + x.opts.ExpirySlack)
+	real := time.Now().Add(exp.Sub(now)).Unix()
+	if real < 1 {
+		real = 1
+	}
+	return uint64(real)
+}
+
+// PutFragment stores f and its sealed blob, its number, server time and
+// producer time index entries in one transaction, durable when it
+// returns (unless Options.NoSync). Concurrent calls share fsyncs (badger
+// group commit). A zero ServerTime is set to Now, a zero ProducerTime to
+// ServerTime, a zero Size to len(sealed) and a zero SHA256 to the digest of
+// sealed. The stream must exist; a fragment older than the stream's
+// retention is refused (ErrInvalidFragment), since no read would return it.
+// sealed must not be modified until PutFragment returns.
+func (x *Index) PutFragment(ctx context.Context, f Fragment, sealed []byte) error {
+	done, err := x.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if f.Number == 0 || f.Stream == "" {
+		return fmt.Errorf("%w: number %d, stream %q", ErrInvalidFragment, f.Number, f.Stream)
+	}
+	if f.Size == 0 {
+		f.Size = int64(len(sealed))
+	}
+	if f.Size != int64(len(sealed)) {
+		return fmt.Errorf("%w: size %d, sealed blob is %d bytes", ErrInvalidFragment, f.Size, len(sealed))
+	}
+	now := x.opts.Now()
+	if f.ServerTime.IsZero() {
+		f.ServerTime = now
+	}
+	if f.ProducerTime.IsZero() {
+		f.ProducerTime = f.ServerTime
+	}
+	if f.SHA256 == ([32]byte{}) {
+		f.SHA256 = sha256.Sum256(sealed)
+	}
+	rec := fragmentRecord{
+		Number:   f.Number,
+		Stream:   f.Stream,
+		Server:   f.ServerTime.UnixNano(),
+		Producer: f.ProducerTime.UnixNano(),
+		Duration: int64(f.Duration),
+		Size:     f.Size,
+		KeyID:    f.KeyID,
+		Tracks:   f.Tracks,
+		Frames:   f.Frames,
+		Gap:      f.Gap,
+		SHA256:   f.SHA256[:],
+		Bucket:   bucketEnd(f.ServerTime, x.opts.BucketWidth),
+	}
+	err = x.update(ctx, func(txn *badger.Txn) error {
+		srec, err := getStream(txn, f.Stream)
+		if err != nil {
+			return err
+		}
+		if f.ServerTime.Before(x.cutoff(&srec, now)) {
+			return fmt.Errorf("%w: fragment %d server time %v is beyond stream %q retention", ErrInvalidFragment, f.Number, f.ServerTime, f.Stream)
+		}
+		rec.SID = srec.ID
+		nk := numberKey(f.Number)
+		if _, err := txn.Get(nk); err == nil {
+			return fmt.Errorf("%w: %d", ErrFragmentExists, f.Number)
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		entries, err := x.entries(&srec, &rec, sealed, now)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if err := txn.SetEntry(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index: put fragment %d: %w", f.Number, err)
+	}
+	x.stats.fragmentsStored.Add(1)
+	x.stats.bytesStored.Add(uint64(len(sealed)))
+	return nil
+}
+
+// entries returns the four keys of a fragment: blob, number, server and
+// producer time index entries, all with the same TTL.
+func (x *Index) entries(srec *streamRecord, rec *fragmentRecord, sealed []byte, now time.Time) ([]*badger.Entry, error) {
+	meta, err := cbor.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	exp := x.expiresAt(rec.Bucket, srec.retention(x.opts.ZeroRetention), now)
+	return []*badger.Entry{
+		{Key: blobKey(srec.ID, rec.Bucket, rec.Number), Value: sealed, ExpiresAt: exp},
+		{Key: numberKey(rec.Number), Value: meta, ExpiresAt: exp},
+		{Key: timeKey(pfxServer, srec.ID, uint64(rec.Server)^(1<<63), rec.Number), Value: meta, ExpiresAt: exp},
+		{Key: timeKey(pfxProducer, srec.ID, uint64(rec.Producer)^(1<<63), rec.Number), Value: meta, ExpiresAt: exp},
+	}, nil
+}
+
+// visibleRecord reads fragment number's record in txn and checks that its
+// stream still exists (same id) and still shows it.
+func (x *Index) visibleRecord(txn *badger.Txn, number uint64) (fragmentRecord, error) {
+	item, err := txn.Get(numberKey(number))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return fragmentRecord{}, fmt.Errorf("%w: %d", ErrFragmentNotFound, number)
+	}
+	if err != nil {
+		return fragmentRecord{}, err
+	}
+	rec, err := itemRecord(item)
+	if err != nil {
+		return rec, err
+	}
+	srec, err := getStream(txn, rec.Stream)
+	if errors.Is(err, ErrStreamNotFound) || (err == nil && srec.ID != rec.SID) {
+		return rec, fmt.Errorf("%w: %d (stream %q deleted)", ErrFragmentNotFound, number, rec.Stream)
+	}
+	if err != nil {
+		return rec, err
+	}
+	if rec.Server < x.cutoff(&srec, x.opts.Now()).UnixNano() {
+		return rec, fmt.Errorf("%w: %d (beyond retention)", ErrFragmentNotFound, number)
+	}
+	return rec, nil
+}
+
+// Fragment returns fragment number's metadata, or an error wrapping
+// ErrFragmentNotFound.
+func (x *Index) Fragment(ctx context.Context, number uint64) (Fragment, error) {
+	done, err := x.enter(ctx)
+	if err != nil {
+		return Fragment{}, err
+	}
+	defer done()
+	var rec fragmentRecord
+	err = x.db.View(func(txn *badger.Txn) error {
+		rec, err = x.visibleRecord(txn, number)
+		return err
+	})
+	if err != nil {
+		return Fragment{}, err
+	}
+	return rec.fragment(), nil
+}
+
+// Blob returns a copy of fragment number's sealed blob, or an error
+// wrapping ErrFragmentNotFound.
+func (x *Index) Blob(ctx context.Context, number uint64) ([]byte, error) {
+	done, err := x.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var out []byte
+	err = x.db.View(func(txn *badger.Txn) error {
+		rec, err := x.visibleRecord(txn, number)
+		if err != nil {
+			return err
+		}
+		item, err := txn.Get(blobKey(rec.SID, rec.Bucket, number))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("%w: %d (blob missing)", ErrFragmentNotFound, number)
+		}
+		if err != nil {
+			return err
+		}
+		out, err = item.ValueCopy(nil)
+		return err
+	})
+	return out, err
+}

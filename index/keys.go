@@ -1,0 +1,100 @@
+package index
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Key layout under the "v/" prefix (see the package doc). Integers are
+// big-endian so that byte order is numeric order; times are Unix
+// nanoseconds with the sign bit flipped so that negative times sort first.
+const (
+	pfxRegistry = "v/r/" // + stream name → streamRecord (JSON)
+	pfxNumber   = "v/n/" // + number(8) → fragmentRecord (CBOR)
+	pfxServer   = "v/s/" // + sid(8) + serverTime(8) + number(8) → fragmentRecord
+	pfxProducer = "v/p/" // + sid(8) + producerTime(8) + number(8) → fragmentRecord
+	pfxBlob     = "v/b/" // + sid(8) + bucketEnd(8, Unix s) + number(8) → sealed blob
+	pfxDeleted  = "v/x/" // + sid(8) → name: a deleted stream whose keys are being purged
+
+	keySeqFragment = "v/q/fragment" // badger Sequence of fragment numbers
+	keySeqStream   = "v/q/stream"   // badger Sequence of stream ids
+	keySeqVersion  = "v/q/version"  // badger Sequence of stream versions
+
+	pfxKeys = "k/" // + key id → seal.KeyRecord (CBOR)
+)
+
+// timeBits maps t to a uint64 that sorts like t.
+func timeBits(t time.Time) uint64 {
+	return uint64(t.UnixNano()) ^ (1 << 63)
+}
+
+// bitsTime is the inverse of timeBits.
+func bitsTime(b uint64) time.Time {
+	return time.Unix(0, int64(b^(1<<63))).UTC()
+}
+
+// sidPrefix returns pfx + sid.
+func sidPrefix(pfx string, sid uint64) []byte {
+	k := make([]byte, 0, len(pfx)+24)
+	k = append(k, pfx...)
+	return binary.BigEndian.AppendUint64(k, sid)
+}
+
+// timeKey returns pfx + sid + t + number: a key of the server or producer
+// time index.
+func timeKey(pfx string, sid, tbits, number uint64) []byte {
+	k := sidPrefix(pfx, sid)
+	k = binary.BigEndian.AppendUint64(k, tbits)
+	return binary.BigEndian.AppendUint64(k, number)
+}
+
+// timeKeyLen is the length of a time index key.
+const timeKeyLen = 4 + 24
+
+// parseTimeKey splits a time index key; ok is false for a key of another
+// shape.
+func parseTimeKey(k []byte) (sid, tbits, number uint64, ok bool) {
+	if len(k) != timeKeyLen {
+		return 0, 0, 0, false
+	}
+	return binary.BigEndian.Uint64(k[4:]), binary.BigEndian.Uint64(k[12:]), binary.BigEndian.Uint64(k[20:]), true
+}
+
+// numberKey returns the key of a fragment's metadata by number.
+func numberKey(number uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(pfxNumber), number)
+}
+
+// blobKey returns the key of a fragment's sealed blob.
+func blobKey(sid uint64, bucketEnd int64, number uint64) []byte {
+	k := bucketPrefix(sid, bucketEnd)
+	return binary.BigEndian.AppendUint64(k, number)
+}
+
+// bucketPrefix returns the prefix shared by all blobs of one bucket.
+func bucketPrefix(sid uint64, bucketEnd int64) []byte {
+	k := sidPrefix(pfxBlob, sid)
+	return binary.BigEndian.AppendUint64(k, uint64(bucketEnd))
+}
+
+// registryKey returns the key of a stream's registry record.
+func registryKey(name string) []byte {
+	return append([]byte(pfxRegistry), name...)
+}
+
+// deletedKey returns the key marking a deleted stream id for purging.
+func deletedKey(sid uint64) []byte {
+	return sidPrefix(pfxDeleted, sid)
+}
+
+// bucketEnd returns the end (Unix seconds, exclusive) of the bucket of
+// width w that holds t.
+func bucketEnd(t time.Time, w time.Duration) int64 {
+	ws := int64(w / time.Second)
+	s := t.Unix()
+	b := s / ws
+	if s < 0 && s%ws != 0 {
+		b--
+	}
+	return (b + 1) * ws
+}

@@ -1,0 +1,335 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// Stream statuses, as in the KVS StreamInfo.Status enum.
+const (
+	StatusCreating = "CREATING"
+	StatusActive   = "ACTIVE"
+	StatusUpdating = "UPDATING"
+	StatusDeleting = "DELETING"
+)
+
+// Retention limits, in hours (KVS DataRetentionInHours).
+const (
+	// DefaultRetentionHours is used by CreateStream when RetentionHours is
+	// 0: the appliance keeps 24 h of video unless told otherwise.
+	DefaultRetentionHours = 24
+	// ZeroRetentionHours asks CreateStream for KVS's retention 0 ("the
+	// stream does not persist data"). It is stored as RetentionHours 0,
+	// and such a stream keeps its fragments for Options.ZeroRetention only,
+	// so that live readers and the archive can still read them.
+	ZeroRetentionHours = -1
+	// MaxRetentionHours is the KVS maximum (10 years).
+	MaxRetentionHours = 87600
+)
+
+// Stream is a video stream in the registry (KVS StreamInfo).
+type Stream struct {
+	// Name is the stream name: 1 to 256 of [a-zA-Z0-9_.-] (KVS StreamName).
+	Name string
+	// ARN is arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<creation-ms>.
+	// CreateStream fills it.
+	ARN string
+	// Created is the creation time (Options.Now). CreateStream fills it.
+	Created time.Time
+	// RetentionHours is how long fragments are kept (KVS
+	// DataRetentionInHours, 0 to 87600). 0 is KVS's "no persistence": the
+	// index then keeps fragments for Options.ZeroRetention. See
+	// DefaultRetentionHours and ZeroRetentionHours for CreateStream.
+	RetentionHours int
+	// MediaType is the MIME type of the stream's media, e.g. "video/h264"
+	// (KVS MediaType, up to 128 characters).
+	MediaType string
+	// KeyAlias names the data-key line that seals the stream (KVS
+	// KmsKeyId, up to 2048 characters).
+	KeyAlias string
+	// DeviceName is the producer device's name (up to 128 characters).
+	DeviceName string
+	// Status is one of StatusCreating, StatusActive, StatusUpdating,
+	// StatusDeleting. CreateStream sets StatusActive when empty.
+	Status string
+	// Version changes on every update (KVS Version, used as
+	// CurrentVersion for optimistic concurrency).
+	Version string
+}
+
+// streamRecord is a Stream as stored under pfxRegistry.
+type streamRecord struct {
+	Stream
+	// ID keys the stream's fragments; a stream deleted and created again
+	// under the same name gets a new ID.
+	ID uint64
+}
+
+// retention returns how long the stream keeps fragments.
+func (r *streamRecord) retention(zero time.Duration) time.Duration {
+	if r.RetentionHours == 0 {
+		return zero
+	}
+	return time.Duration(r.RetentionHours) * time.Hour
+}
+
+// validName reports whether name is a KVS stream name.
+func validName(name string) bool {
+	if len(name) < 1 || len(name) > 256 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validate checks the fields a caller may set.
+func (s *Stream) validate() error {
+	var errs []error
+	if !validName(s.Name) {
+		errs = append(errs, fmt.Errorf("name %q is not 1-256 of [a-zA-Z0-9_.-]", s.Name))
+	}
+	if s.RetentionHours < 0 || s.RetentionHours > MaxRetentionHours {
+		errs = append(errs, fmt.Errorf("retention %d h is not in [0, %d]", s.RetentionHours, MaxRetentionHours))
+	}
+	if len(s.MediaType) > 128 {
+		errs = append(errs, errors.New("media type is longer than 128"))
+	}
+	if len(s.DeviceName) > 128 {
+		errs = append(errs, errors.New("device name is longer than 128"))
+	}
+	if len(s.KeyAlias) > 2048 {
+		errs = append(errs, errors.New("key alias is longer than 2048"))
+	}
+	switch s.Status {
+	case StatusCreating, StatusActive, StatusUpdating, StatusDeleting:
+	default:
+		errs = append(errs, fmt.Errorf("status %q is unknown", s.Status))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidStream, errors.Join(errs...))
+}
+
+// getStream reads a stream's record in txn.
+func getStream(txn *badger.Txn, name string) (streamRecord, error) {
+	var rec streamRecord
+	item, err := txn.Get(registryKey(name))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return rec, fmt.Errorf("%w: %q", ErrStreamNotFound, name)
+	}
+	if err != nil {
+		return rec, err
+	}
+	err = item.Value(func(v []byte) error { return json.Unmarshal(v, &rec) })
+	if err != nil {
+		return rec, fmt.Errorf("%w: stream %q: %w", ErrCorrupt, name, err)
+	}
+	return rec, nil
+}
+
+// putStream writes a stream's record in txn. Registry entries never expire.
+func putStream(txn *badger.Txn, rec *streamRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return txn.Set(registryKey(rec.Name), b)
+}
+
+// nextVersion returns a fresh stream version string.
+func (x *Index) nextVersion() (string, error) {
+	n, err := x.verSeq.Next()
+	if err != nil {
+		return "", fmt.Errorf("index: version sequence: %w", err)
+	}
+	return strconv.FormatUint(n+1, 36), nil
+}
+
+// CreateStream adds s to the registry and returns it as stored: ARN,
+// Created and Version filled, Status ACTIVE when empty, RetentionHours
+// DefaultRetentionHours when 0 (ZeroRetentionHours stores 0). It returns
+// an error wrapping ErrStreamExists when the name is taken and
+// ErrInvalidStream for bad fields.
+func (x *Index) CreateStream(ctx context.Context, s Stream) (Stream, error) {
+	done, err := x.enter(ctx)
+	if err != nil {
+		return Stream{}, err
+	}
+	defer done()
+	switch s.RetentionHours {
+	case 0:
+		s.RetentionHours = DefaultRetentionHours
+	case ZeroRetentionHours:
+		s.RetentionHours = 0
+	}
+	if s.Status == "" {
+		s.Status = StatusActive
+	}
+	if err := s.validate(); err != nil {
+		return Stream{}, err
+	}
+	id, err := x.sidSeq.Next()
+	if err != nil {
+		return Stream{}, fmt.Errorf("index: stream sequence: %w", err)
+	}
+	ver, err := x.nextVersion()
+	if err != nil {
+		return Stream{}, err
+	}
+	s.Created = x.opts.Now().UTC()
+	s.ARN = fmt.Sprintf("arn:aws:kinesisvideo:%s:%s:stream/%s/%d", x.opts.Region, x.opts.Account, s.Name, s.Created.UnixMilli())
+	s.Version = ver
+	rec := streamRecord{Stream: s, ID: id + 1}
+	err = x.update(ctx, func(txn *badger.Txn) error {
+		_, err := getStream(txn, s.Name)
+		if err == nil {
+			return fmt.Errorf("%w: %q", ErrStreamExists, s.Name)
+		}
+		if !errors.Is(err, ErrStreamNotFound) {
+			return err
+		}
+		return putStream(txn, &rec)
+	})
+	if err != nil {
+		return Stream{}, err
+	}
+	x.logger.Info("stream created", "stream", s.Name, "retention_h", s.RetentionHours)
+	return s, nil
+}
+
+// Stream returns the named stream, or an error wrapping ErrStreamNotFound.
+func (x *Index) Stream(ctx context.Context, name string) (Stream, error) {
+	done, err := x.enter(ctx)
+	if err != nil {
+		return Stream{}, err
+	}
+	defer done()
+	var rec streamRecord
+	err = x.db.View(func(txn *badger.Txn) error {
+		rec, err = getStream(txn, name)
+		return err
+	})
+	return rec.Stream, err
+}
+
+// Streams returns every stream, sorted by name.
+func (x *Index) Streams(ctx context.Context) ([]Stream, error) {
+	done, err := x.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	recs, err := x.streamRecords(ctx)
+	out := make([]Stream, len(recs))
+	for i := range recs {
+		out[i] = recs[i].Stream
+	}
+	return out, err
+}
+
+// streamRecords returns every registry record, sorted by name.
+func (x *Index) streamRecords(ctx context.Context) ([]streamRecord, error) {
+	var out []streamRecord
+	err := x.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxRegistry), PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var rec streamRecord
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &rec) }); err != nil {
+				return fmt.Errorf("%w: stream key %q: %w", ErrCorrupt, it.Item().Key(), err)
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// UpdateStream applies fn to the named stream and stores the result with a
+// new Version. When version is not empty it must equal the stream's
+// current Version, else the error wraps ErrVersionMismatch (KVS
+// CurrentVersion). fn may change RetentionHours, MediaType, KeyAlias,
+// DeviceName and Status; changes to Name, ARN, Created and Version are
+// ignored. An error from fn is returned as is and nothing is stored.
+//
+// A retention decrease hides older fragments at once and frees their space
+// at the next GC. A retention increase keeps fragments already stored at
+// most until their badger TTL (their old retention plus
+// Options.ExpirySlack); fragments stored after it get the new retention.
+func (x *Index) UpdateStream(ctx context.Context, name, version string, fn func(*Stream) error) (Stream, error) {
+	done, err := x.enter(ctx)
+	if err != nil {
+		return Stream{}, err
+	}
+	defer done()
+	var out Stream
+	err = x.update(ctx, func(txn *badger.Txn) error {
+		rec, err := getStream(txn, name)
+		if err != nil {
+			return err
+		}
+		if version != "" && version != rec.Version {
+			return fmt.Errorf("%w: stream %q is at %q, not %q", ErrVersionMismatch, name, rec.Version, version)
+		}
+		s := rec.Stream
+		if err := fn(&s); err != nil {
+			return err
+		}
+		s.Name, s.ARN, s.Created = rec.Name, rec.ARN, rec.Created
+		if err := s.validate(); err != nil {
+			return err
+		}
+		if s.Version, err = x.nextVersion(); err != nil {
+			return err
+		}
+		rec.Stream = s
+		out = s
+		return putStream(txn, &rec)
+	})
+	return out, err
+}
+
+// DeleteStream removes the named stream from the registry at once: from
+// then on no read returns it or its fragments, and its name may be created
+// again. The fragments, indexes and blobs are purged by the background
+// loop (and by RunGC), which also resumes the purge after a restart.
+func (x *Index) DeleteStream(ctx context.Context, name string) error {
+	done, err := x.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = x.update(ctx, func(txn *badger.Txn) error {
+		rec, err := getStream(txn, name)
+		if err != nil {
+			return err
+		}
+		if err := txn.Delete(registryKey(name)); err != nil {
+			return err
+		}
+		return txn.Set(deletedKey(rec.ID), []byte(name))
+	})
+	if err != nil {
+		return err
+	}
+	x.logger.Info("stream deleted", "stream", name)
+	x.kickGC()
+	return nil
+}
