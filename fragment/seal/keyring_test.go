@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -742,5 +743,36 @@ func BenchmarkOpen(b *testing.B) {
 		if _, err := k.Open(ctx, "cam1", 1, sealed); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestGoldenFormat pins the on-disk formats: a wrapped key and a sealed
+// blob written by an earlier build must keep opening, and the master key
+// check value stored in key records must not change.
+func TestGoldenFormat(t *testing.T) {
+	const (
+		wrappedHex = "01c27c19f08fef9aae13a0316771cb60dc0b5474cd008d69b31cb383ab23f7a7bcb5390a83846df9f53f69241fe678fbb90c4f2820bf3ec59e16e3feb9"
+		sealedHex  = "0110303031313232333361616262636364644b5bcc9ab4bdb93cdcc221b54e1ac7dfafa8701a53ced3ab8b62468497dba7cdb6a5927d2b9ab70318e8c83d2a6efa"
+		check      = "0461cf88840b1f7f"
+	)
+	ctx := context.Background()
+	master := testMaster()
+	if got := master.CheckValue(); got != check {
+		t.Fatalf("CheckValue = %s, want %s", got, check)
+	}
+	wrapped, _ := hex.DecodeString(wrappedHex)
+	sealed, _ := hex.DecodeString(sealedHex)
+	store := &MemKeyStore{}
+	rec := KeyRecord{ID: fixedKeyID, Alias: fixedAlias, Created: newFakeClock().Now(), Wrapped: wrapped, MasterCheck: check}
+	if err := store.PutKey(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	k := &Keyring{Store: store, Master: master}
+	got, err := k.Open(ctx, "cam1", 7, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "seed fragment seven" {
+		t.Fatalf("Open = %q", got)
 	}
 }
