@@ -1,0 +1,151 @@
+package rtsp
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/auth"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/headers"
+)
+
+// authRealm is the realm of the WWW-Authenticate challenges.
+const authRealm = "kinedge"
+
+// Credentials are the publish credentials of a stream.
+type Credentials struct {
+	// User and Pass a camera must present. The password is needed in
+	// plaintext because RTSP Digest authentication (RFC 2617 as used by
+	// RFC 2326 §D.1) hashes it with a server nonce.
+	User, Pass string
+	// Anonymous accepts publishers that present no (or any) credentials.
+	Anonymous bool
+}
+
+// Authenticator returns the publish credentials of a stream. A nil
+// Authenticator, or Credentials with an empty User and Anonymous false,
+// refuse every publish with 401.
+type Authenticator func(stream string) Credentials
+
+// StaticCredentials returns an Authenticator that requires the same user and
+// password for every stream.
+func StaticCredentials(user, pass string) Authenticator {
+	return func(string) Credentials { return Credentials{User: user, Pass: pass} }
+}
+
+// authMethods are the accepted schemes: Basic (RFC 2617 §2) and Digest MD5
+// (RFC 2617 §3; SHA-256 is left out since ffmpeg cannot answer it).
+func authMethods() []auth.VerifyMethod {
+	return []auth.VerifyMethod{auth.VerifyMethodBasic, auth.VerifyMethodDigestMD5}
+}
+
+// connState is kept per RTSP connection: the Digest nonce it was challenged
+// with.
+type connState struct {
+	nonce string
+}
+
+// authChallenge returns the WWW-Authenticate header for a connection.
+func authChallenge(nonce string) base.HeaderValue {
+	return auth.GenerateWWWAuthenticate(authMethods(), authRealm, nonce)
+}
+
+// requestUser returns the user name of a request's Authorization header, ""
+// when there is none.
+func requestUser(req *base.Request) string {
+	var a headers.Authorization
+	if a.Unmarshal(req.Header["Authorization"]) != nil {
+		return ""
+	}
+	return a.Username
+}
+
+// verify checks the request's credentials against want.
+func verify(req *base.Request, want Credentials, nonce string) bool {
+	if want.User == "" {
+		return false
+	}
+	return auth.Verify(req, want.User, want.Pass, authMethods(), authRealm, nonce) == nil
+}
+
+// failLimiter counts failed authentications per source IP in a fixed window
+// and locks an address out once it passes the limit: a light brake on
+// password guessing. Its memory is bounded by maxEntries.
+type failLimiter struct {
+	limit      int
+	window     time.Duration
+	maxEntries int
+
+	mu      sync.Mutex
+	entries map[string]*failEntry
+}
+
+type failEntry struct {
+	start time.Time
+	count int
+}
+
+func newFailLimiter(limit int, window time.Duration) *failLimiter {
+	return &failLimiter{limit: limit, window: window, maxEntries: 4096, entries: map[string]*failEntry{}}
+}
+
+func ipOf(addr net.Addr) string {
+	if a, ok := addr.(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	return host
+}
+
+// locked reports whether ip is locked out at now.
+func (l *failLimiter) locked(ip string, now time.Time) bool {
+	if l.limit <= 0 {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entries[ip]
+	if e == nil {
+		return false
+	}
+	if now.Sub(e.start) >= l.window {
+		delete(l.entries, ip)
+		return false
+	}
+	return e.count >= l.limit
+}
+
+// fail records a failure of ip at now.
+func (l *failLimiter) fail(ip string, now time.Time) {
+	if l.limit <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entries[ip]
+	if e == nil || now.Sub(e.start) >= l.window {
+		if e == nil && len(l.entries) >= l.maxEntries {
+			l.evict(now)
+		}
+		e = &failEntry{start: now}
+		l.entries[ip] = e
+	}
+	e.count++
+}
+
+// evict drops expired entries, or all of them when none has expired (a
+// flood of distinct addresses must not grow memory).
+func (l *failLimiter) evict(now time.Time) {
+	for ip, e := range l.entries {
+		if now.Sub(e.start) >= l.window {
+			delete(l.entries, ip)
+		}
+	}
+	if len(l.entries) >= l.maxEntries {
+		clear(l.entries)
+	}
+}

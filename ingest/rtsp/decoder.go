@@ -1,0 +1,401 @@
+package rtsp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpfragmented"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpsimpleaudio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/pion/rtp"
+
+	"github.com/kinedge/kinedge/ingest/media"
+)
+
+// trackDecoder turns the RTP packets of one gortsplib format into
+// media.Frames. It knows nothing of the RTSP server: a pull client feeds it
+// the same way (packet + unwrapped PTS + optional NTP wall time).
+//
+// Payload formats: H.264 RFC 6184, H.265 RFC 7798, AAC RFC 3640
+// (mpeg4-generic) and RFC 6416 (MP4A-LATM), Opus RFC 7587.
+//
+// Video access units are re-muxed as mediamtx does: access unit delimiters
+// and in-band parameter sets are removed, and every keyframe is prefixed with
+// the latest known VPS/SPS/PPS, so each keyframe is decodable on its own.
+// The decoder's own Track copy learns parameter sets and picture size from
+// the stream when the SDP lacks them.
+//
+// A trackDecoder is not safe for concurrent use.
+type trackDecoder struct {
+	index     int
+	track     *media.Track
+	clockRate int64
+
+	h264Dec *rtph264.Decoder
+	h265Dec *rtph265.Decoder
+	aacDec  *rtpmpeg4audio.Decoder
+	latmDec *rtpfragmented.Decoder
+	opusDec *rtpsimpleaudio.Decoder
+
+	latmConfig   *mpeg4audio.StreamMuxConfig
+	latmInBand   bool
+	samplesPerAU int64
+
+	// DTS extraction; nil until a keyframe with parameter sets arrives, and
+	// again after an extraction error.
+	h264DTS *h264.DTSExtractor
+	h265DTS *h265.DTSExtractor
+}
+
+// newTrackDecoder returns the decoder of a format, the frames of which carry
+// Track index. It returns ErrUnsupportedCodec for other formats.
+func newTrackDecoder(index int, f format.Format) (*trackDecoder, error) {
+	d := &trackDecoder{index: index, clockRate: int64(f.ClockRate())}
+	var err error
+	switch f := f.(type) {
+	case *format.H264:
+		sps, pps := f.SafeParams()
+		d.track = &media.Track{Codec: media.CodecH264, ClockRate: 90000}
+		d.setParam(&d.track.SPS, sps)
+		d.setParam(&d.track.PPS, pps)
+		d.h264Dec, err = f.CreateDecoder()
+	case *format.H265:
+		vps, sps, pps := f.SafeParams()
+		d.track = &media.Track{Codec: media.CodecH265, ClockRate: 90000}
+		d.setParam(&d.track.VPS, vps)
+		d.setParam(&d.track.SPS, sps)
+		d.setParam(&d.track.PPS, pps)
+		d.h265Dec, err = f.CreateDecoder()
+	case *format.MPEG4Audio:
+		if f.Config == nil {
+			return nil, fmt.Errorf("%w: AAC without AudioSpecificConfig", ErrUnsupportedCodec)
+		}
+		if err = d.setAACConfig(f.Config); err != nil {
+			return nil, err
+		}
+		d.aacDec, err = f.CreateDecoder()
+	case *format.MPEG4AudioLATM:
+		switch {
+		case f.StreamMuxConfig != nil:
+			d.latmConfig = f.StreamMuxConfig
+		case f.CPresent:
+			d.latmInBand = true
+		default:
+			return nil, fmt.Errorf("%w: MP4A-LATM without StreamMuxConfig", ErrUnsupportedCodec)
+		}
+		d.track = &media.Track{Codec: media.CodecAAC, ClockRate: int(d.clockRate)}
+		if d.latmConfig != nil {
+			asc := latmASC(d.latmConfig)
+			if asc == nil {
+				return nil, fmt.Errorf("%w: MP4A-LATM StreamMuxConfig without AudioSpecificConfig", ErrUnsupportedCodec)
+			}
+			if err = d.setAACConfig(asc); err != nil {
+				return nil, err
+			}
+		}
+		d.latmDec, err = f.CreateDecoder()
+	case *format.Opus:
+		ch := f.ChannelCount
+		if ch == 0 {
+			ch = 1
+			if f.IsStereo { //nolint:staticcheck // older SDP field
+				ch = 2
+			}
+		}
+		d.track = &media.Track{Codec: media.CodecOpus, ClockRate: 48000, SampleRate: 48000, Channels: ch}
+		d.opusDec, err = f.CreateDecoder()
+	default:
+		return nil, fmt.Errorf("%w: %s", ErrUnsupportedCodec, f.Codec())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnsupportedCodec, f.Codec(), err)
+	}
+	if d.clockRate <= 0 {
+		return nil, fmt.Errorf("%w: %s with clock rate %d", ErrUnsupportedCodec, f.Codec(), d.clockRate)
+	}
+	return d, nil
+}
+
+func latmASC(c *mpeg4audio.StreamMuxConfig) *mpeg4audio.AudioSpecificConfig {
+	if len(c.Programs) == 0 || len(c.Programs[0].Layers) == 0 {
+		return nil
+	}
+	return c.Programs[0].Layers[0].AudioSpecificConfig
+}
+
+func (d *trackDecoder) setAACConfig(c *mpeg4audio.AudioSpecificConfig) error {
+	raw, err := c.Marshal()
+	if err != nil {
+		return fmt.Errorf("%w: AAC config: %w", ErrUnsupportedCodec, err)
+	}
+	if d.track == nil {
+		d.track = &media.Track{Codec: media.CodecAAC, ClockRate: int(d.clockRate)}
+	}
+	d.track.SampleRate = c.SampleRate
+	d.track.Channels = c.ChannelCount
+	d.track.Config = raw
+	d.samplesPerAU = mpeg4audio.SamplesPerAccessUnit
+	if c.FrameLengthFlag {
+		d.samplesPerAU = 960
+	}
+	return nil
+}
+
+// setParam stores a parameter set in the decoder's track and refreshes the
+// picture size when it is an SPS.
+func (d *trackDecoder) setParam(dst *[]byte, v []byte) {
+	if len(v) == 0 || string(*dst) == string(v) {
+		return
+	}
+	*dst = append([]byte(nil), v...)
+	if dst != &d.track.SPS {
+		return
+	}
+	switch d.track.Codec {
+	case media.CodecH264:
+		var s h264.SPS
+		if s.Unmarshal(v) == nil {
+			d.track.Width, d.track.Height = s.Width(), s.Height()
+		}
+	case media.CodecH265:
+		var s h265.SPS
+		if s.Unmarshal(v) == nil {
+			d.track.Width, d.track.Height = s.Width(), s.Height()
+		}
+	}
+}
+
+// Track returns the decoder's view of the track, updated with what the
+// stream taught it. The caller must not modify it and must copy it (Clone)
+// before handing it to another goroutine.
+func (d *trackDecoder) Track() *media.Track { return d.track }
+
+// Decode decodes one RTP packet whose PTS is pts, in clock-rate units on the
+// session's unwrapped timeline (gortsplib's PacketPTS2). wall is the NTP time
+// of the packet from RTCP sender reports, zero when unknown.
+//
+// It returns the completed frames, or ErrNeedMorePackets (normal: the access
+// unit is not complete yet), ErrDecode (a damaged or garbage payload) or
+// ErrFrameDropped (video waiting for a keyframe).
+func (d *trackDecoder) Decode(pkt *rtp.Packet, pts int64, wall time.Time) ([]*media.Frame, error) {
+	switch {
+	case d.h264Dec != nil:
+		return d.decodeH264(pkt, pts, wall)
+	case d.h265Dec != nil:
+		return d.decodeH265(pkt, pts, wall)
+	case d.aacDec != nil:
+		aus, err := d.aacDec.Decode(pkt)
+		if err != nil {
+			return nil, decodeErr(err, rtpmpeg4audio.ErrMorePacketsNeeded)
+		}
+		return d.audioFrames(aus, pts, wall), nil
+	case d.latmDec != nil:
+		return d.decodeLATM(pkt, pts, wall)
+	case d.opusDec != nil:
+		p, err := d.opusDec.Decode(pkt)
+		if err != nil {
+			return nil, decodeErr(err, nil)
+		}
+		if len(p) == 0 {
+			return nil, fmt.Errorf("%w: empty Opus packet", ErrDecode)
+		}
+		return d.audioFrames([][]byte{p}, pts, wall), nil
+	}
+	return nil, ErrUnsupportedCodec
+}
+
+// decodeErr maps a gortsplib decoder error to the package's classes.
+func decodeErr(err, morePackets error) error {
+	switch {
+	case morePackets != nil && errors.Is(err, morePackets):
+		return ErrNeedMorePackets
+	case errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious),
+		errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious):
+		// joined in the middle of a fragmented NAL unit: normal at start.
+		return fmt.Errorf("%w: %w", ErrFrameDropped, err)
+	}
+	return fmt.Errorf("%w: %w", ErrDecode, err)
+}
+
+func (d *trackDecoder) audioFrames(aus [][]byte, pts int64, wall time.Time) []*media.Frame {
+	out := make([]*media.Frame, 0, len(aus))
+	for i, au := range aus {
+		if len(au) == 0 {
+			continue
+		}
+		p := pts + int64(i)*d.samplesPerAU
+		f := &media.Frame{
+			Track: d.index,
+			PTS:   d.toDuration(p),
+			Key:   true,
+			Data:  append([]byte(nil), au...), // au aliases the packet buffer
+		}
+		f.DTS = f.PTS
+		if !wall.IsZero() {
+			f.Wall = wall.Add(d.toDuration(p - pts))
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func (d *trackDecoder) decodeLATM(pkt *rtp.Packet, pts int64, wall time.Time) ([]*media.Frame, error) {
+	el, err := d.latmDec.Decode(pkt)
+	if err != nil {
+		return nil, decodeErr(err, rtpfragmented.ErrMorePacketsNeeded)
+	}
+	ame := mpeg4audio.AudioMuxElement{MuxConfigPresent: d.latmInBand, StreamMuxConfig: d.latmConfig}
+	if err := ame.Unmarshal(el); err != nil {
+		return nil, fmt.Errorf("%w: LATM: %w", ErrDecode, err)
+	}
+	if d.latmInBand && ame.StreamMuxConfig != nil && d.latmConfig == nil {
+		asc := latmASC(ame.StreamMuxConfig)
+		if asc == nil {
+			return nil, fmt.Errorf("%w: LATM config without AudioSpecificConfig", ErrDecode)
+		}
+		if err := d.setAACConfig(asc); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+		}
+		d.latmConfig = ame.StreamMuxConfig
+	}
+	if d.samplesPerAU == 0 {
+		return nil, fmt.Errorf("%w: LATM payload before its configuration", ErrFrameDropped)
+	}
+	var aus [][]byte
+	for _, sub := range ame.Payloads {
+		if len(sub) > 0 && len(sub[0]) > 0 {
+			aus = append(aus, sub[0][0])
+		}
+	}
+	if len(aus) == 0 {
+		return nil, fmt.Errorf("%w: LATM element without payload", ErrDecode)
+	}
+	return d.audioFrames(aus, pts, wall), nil
+}
+
+// toDuration converts clock-rate units to a duration without overflowing
+// for any session length.
+func (d *trackDecoder) toDuration(v int64) time.Duration {
+	secs, rem := v/d.clockRate, v%d.clockRate
+	return time.Duration(secs)*time.Second + time.Duration(rem*int64(time.Second)/d.clockRate)
+}
+
+func (d *trackDecoder) decodeH264(pkt *rtp.Packet, pts int64, wall time.Time) ([]*media.Frame, error) {
+	au, err := d.h264Dec.Decode(pkt)
+	if err != nil {
+		return nil, decodeErr(err, rtph264.ErrMorePacketsNeeded)
+	}
+	// learn in-band parameter sets, drop them and delimiters from the AU.
+	body := make([][]byte, 0, len(au)+2)
+	for _, nalu := range au {
+		if len(nalu) == 0 {
+			continue
+		}
+		switch h264.NALUType(nalu[0] & 0x1f) {
+		case h264.NALUTypeSPS:
+			d.setParam(&d.track.SPS, nalu)
+			continue
+		case h264.NALUTypePPS:
+			d.setParam(&d.track.PPS, nalu)
+			continue
+		case h264.NALUTypeAccessUnitDelimiter:
+			continue
+		}
+		body = append(body, nalu)
+	}
+	if len(body) == 0 {
+		return nil, ErrNeedMorePackets // parameter sets only
+	}
+	key := h264.IsRandomAccess(body)
+	if key {
+		if d.track.SPS == nil || d.track.PPS == nil {
+			return nil, fmt.Errorf("%w: H264 keyframe without known SPS/PPS", ErrFrameDropped)
+		}
+		body = append([][]byte{d.track.SPS, d.track.PPS}, body...)
+		if d.h264DTS == nil {
+			d.h264DTS = &h264.DTSExtractor{}
+			d.h264DTS.Initialize()
+		}
+	}
+	if d.h264DTS == nil {
+		return nil, fmt.Errorf("%w: H264 waiting for a keyframe", ErrFrameDropped)
+	}
+	dts, err := d.h264DTS.Extract(body, pts)
+	if err != nil {
+		d.h264DTS = nil
+		return nil, fmt.Errorf("%w: H264 DTS: %w", ErrFrameDropped, err)
+	}
+	return d.videoFrame(body, key, pts, dts, wall)
+}
+
+func (d *trackDecoder) decodeH265(pkt *rtp.Packet, pts int64, wall time.Time) ([]*media.Frame, error) {
+	au, err := d.h265Dec.Decode(pkt)
+	if err != nil {
+		return nil, decodeErr(err, rtph265.ErrMorePacketsNeeded)
+	}
+	body := make([][]byte, 0, len(au)+3)
+	for _, nalu := range au {
+		if len(nalu) < 2 {
+			continue
+		}
+		switch h265.NALUType((nalu[0] >> 1) & 0x3f) {
+		case h265.NALUType_VPS_NUT:
+			d.setParam(&d.track.VPS, nalu)
+			continue
+		case h265.NALUType_SPS_NUT:
+			d.setParam(&d.track.SPS, nalu)
+			continue
+		case h265.NALUType_PPS_NUT:
+			d.setParam(&d.track.PPS, nalu)
+			continue
+		case h265.NALUType_AUD_NUT:
+			continue
+		}
+		body = append(body, nalu)
+	}
+	if len(body) == 0 {
+		return nil, ErrNeedMorePackets
+	}
+	key := h265.IsRandomAccess(body)
+	if key {
+		if d.track.VPS == nil || d.track.SPS == nil || d.track.PPS == nil {
+			return nil, fmt.Errorf("%w: H265 keyframe without known VPS/SPS/PPS", ErrFrameDropped)
+		}
+		body = append([][]byte{d.track.VPS, d.track.SPS, d.track.PPS}, body...)
+		if d.h265DTS == nil {
+			d.h265DTS = &h265.DTSExtractor{}
+			d.h265DTS.Initialize()
+		}
+	}
+	if d.h265DTS == nil {
+		return nil, fmt.Errorf("%w: H265 waiting for a keyframe", ErrFrameDropped)
+	}
+	dts, err := d.h265DTS.Extract(body, pts)
+	if err != nil {
+		d.h265DTS = nil
+		return nil, fmt.Errorf("%w: H265 DTS: %w", ErrFrameDropped, err)
+	}
+	return d.videoFrame(body, key, pts, dts, wall)
+}
+
+func (d *trackDecoder) videoFrame(body [][]byte, key bool, pts, dts int64, wall time.Time) ([]*media.Frame, error) {
+	data, err := h264.AVCC(body).Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	return []*media.Frame{{
+		Track: d.index,
+		PTS:   d.toDuration(pts),
+		DTS:   d.toDuration(dts),
+		Key:   key,
+		Wall:  wall,
+		Data:  data,
+	}}, nil
+}

@@ -1,0 +1,22 @@
+// Package rtsp is kinedge's RTSP push ingest: cameras publish with
+// ANNOUNCE/RECORD (RFC 2326) to rtsp://HOST:8554/<stream> over TCP
+// (interleaved) or UDP, and each publishing session becomes media.Frames for
+// a Router, which returns the media.Writer of the stream.
+//
+// The server is gortsplib's (v4.16.2). This package adds:
+//
+//   - authentication: Basic and Digest-MD5 (RFC 2617) against per-stream
+//     Credentials, 401 with WWW-Authenticate, a light per-IP lockout after
+//     repeated failures;
+//   - codec negotiation: at most one video (H.264, H.265) and one audio (AAC
+//     mpeg4-generic or MP4A-LATM, Opus) track; others are ignored, and an
+//     SDP with none is refused with 415;
+//   - the decode step (trackDecoder, independent of the server so a pull
+//     client can reuse it): RTP payload → access unit, unwrapped PTS,
+//     DTS for H.264/H.265 (B-frames), keyframes with in-band parameter sets
+//     in AVCC, one frame per AAC access unit, producer wall time from RTCP
+//     sender reports;
+//   - discontinuity detection against the arrival clock, per-session stats
+//     (packets, frames, drops, decode errors, lost packets), rate-limited
+//     logging of bad input.
+package rtsp

@@ -1,0 +1,37 @@
+package rtsp
+
+import "errors"
+
+// Errors a Router returns to choose the RTSP status of a refused publish, and
+// errors of the decoding path.
+var (
+	// ErrStreamNotFound is returned by a Router when the stream does not
+	// exist and streams are not created on publish. It maps to 404 Not Found.
+	ErrStreamNotFound = errors.New("rtsp: stream not found")
+	// ErrStreamBusy is returned by a Router when another session publishes
+	// the stream. It maps to 455 Method Not Valid in This State with a reason
+	// phrase naming the stream (ffmpeg and GStreamer print it).
+	ErrStreamBusy = errors.New("rtsp: stream is already being published")
+	// ErrUnsupportedCodec is returned for a format kinedge cannot ingest.
+	ErrUnsupportedCodec = errors.New("rtsp: unsupported codec")
+	// ErrNoSupportedTrack is the refusal of an ANNOUNCE whose session
+	// description has no supported codec (415 Unsupported Media Type).
+	ErrNoSupportedTrack = errors.New("rtsp: no supported codec in session description")
+	// ErrAuth marks a failed authentication (401 Unauthorized).
+	ErrAuth = errors.New("rtsp: authentication failed")
+	// ErrAuthLocked marks an address refused after too many failed
+	// authentications.
+	ErrAuthLocked = errors.New("rtsp: too many failed authentications")
+	// ErrDecode is a payload that cannot be decoded (garbage, loss). The
+	// session goes on.
+	ErrDecode = errors.New("rtsp: cannot decode RTP payload")
+	// ErrFrameDropped is a decoded access unit that is not delivered: video
+	// before the first keyframe or after a DTS extraction error, until the
+	// next keyframe.
+	ErrFrameDropped = errors.New("rtsp: frame dropped until next keyframe")
+	// ErrNeedMorePackets is the normal steady-state answer of a decoder that
+	// has not completed an access unit yet.
+	ErrNeedMorePackets = errors.New("rtsp: need more packets")
+	// ErrInvalidConfig reports invalid Server fields.
+	ErrInvalidConfig = errors.New("rtsp: invalid configuration")
+)

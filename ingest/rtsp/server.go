@@ -1,0 +1,434 @@
+package rtsp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/auth"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtp"
+
+	"github.com/kinedge/kinedge/ingest/media"
+)
+
+// Transports reported in PublishRequest.Transport.
+const (
+	TransportTCP = "tcp"
+	TransportUDP = "udp"
+)
+
+// Router is the consumer of publishing sessions (declared here, implemented
+// by the wiring layer). Publish is called once per session when the camera
+// sends RECORD, after authentication and codec negotiation. It returns the
+// Writer that receives the session's frames, or an error: ErrStreamNotFound
+// (404), ErrStreamBusy (455), anything else (500). The Writer is closed when
+// the session ends for any reason.
+type Router interface {
+	Publish(req *PublishRequest) (media.Writer, error)
+}
+
+// PublishRequest describes a publishing session to the Router.
+type PublishRequest struct {
+	// Stream is the path of the RTSP URL without its leading slash and
+	// query: "cam1" for rtsp://host:8554/cam1?x=y.
+	Stream string
+	// Tracks are at most one video and one audio track. Parameter sets and
+	// picture size are those of the SDP and may be empty: keyframes carry
+	// them in-band, so the fragmenter learns them from the frames. The
+	// Router owns the slice and the Tracks.
+	Tracks []*media.Track
+	// RemoteAddr is the camera's address (host:port).
+	RemoteAddr string
+	// Transport is TransportTCP (interleaved) or TransportUDP.
+	Transport string
+	// User is the authenticated user name, "" for anonymous publishers.
+	User string
+	// Kick closes this RTSP session (for a takeover of the stream by a newer
+	// publisher). It returns at once; the Writer is closed afterwards.
+	Kick func(reason string)
+	// Stats counts the session's traffic; safe to read concurrently, for the
+	// session's lifetime and after.
+	Stats *SessionStats
+}
+
+// Server receives RTSP publishers (ANNOUNCE/RECORD, RFC 2326 §10.3 and
+// §10.11) over TCP (interleaved, §10.12) and UDP, and turns each session
+// into media.Frames for the Router.
+type Server struct {
+	// Address is the RTSP TCP address. It defaults to ":8554".
+	Address string
+	// UDPRTPAddress and UDPRTCPAddress are the UDP addresses of RTP and RTCP
+	// (the ports must be consecutive, RTP even; kinedge uses ":8000" and
+	// ":8001"). Both empty disable the UDP transport.
+	UDPRTPAddress, UDPRTCPAddress string
+	// Router receives the publishing sessions. Required.
+	Router Router
+	// Auth returns the publish credentials of a stream. Nil refuses every
+	// publish with 401 (nothing is open without credentials).
+	Auth Authenticator
+	// AuthFailureLimit is how many failed authentications an IP address may
+	// make per minute before it is refused outright for the rest of the
+	// minute. It defaults to 10; negative disables the limit.
+	AuthFailureLimit int
+	// ReadTimeout and WriteTimeout of the connections. They default to 10 s.
+	ReadTimeout, WriteTimeout time.Duration
+	// DiscontinuityThreshold is how far the media timeline may move from
+	// the arrival clock between two frames of a track before the Writer is
+	// told of a discontinuity. It defaults to 2 s.
+	DiscontinuityThreshold time.Duration
+	// Logger receives the server's log lines. It defaults to discarding.
+	Logger *slog.Logger
+	// Now is the clock of arrival times. It defaults to time.Now.
+	Now func() time.Time
+
+	rs       *gortsplib.Server
+	limiter  *failLimiter
+	mu       sync.Mutex
+	ln       net.Listener
+	sessions map[*gortsplib.ServerSession]*publisher
+	closed   bool
+}
+
+// SessionInfo is a snapshot of a publishing session.
+type SessionInfo struct {
+	Stream     string
+	RemoteAddr string
+	Transport  string
+	User       string
+	Tracks     []*media.Track
+	Stats      Stats
+}
+
+// Start validates the configuration, listens and serves until Close.
+func (s *Server) Start() error {
+	if s.Router == nil {
+		return fmt.Errorf("%w: Router is required", ErrInvalidConfig)
+	}
+	if (s.UDPRTPAddress == "") != (s.UDPRTCPAddress == "") {
+		return fmt.Errorf("%w: UDPRTPAddress and UDPRTCPAddress go together", ErrInvalidConfig)
+	}
+	if s.Address == "" {
+		s.Address = ":8554"
+	}
+	if s.AuthFailureLimit == 0 {
+		s.AuthFailureLimit = 10
+	}
+	if s.ReadTimeout == 0 {
+		s.ReadTimeout = 10 * time.Second
+	}
+	if s.WriteTimeout == 0 {
+		s.WriteTimeout = 10 * time.Second
+	}
+	if s.DiscontinuityThreshold == 0 {
+		s.DiscontinuityThreshold = 2 * time.Second
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	s.limiter = newFailLimiter(s.AuthFailureLimit, time.Minute)
+	s.sessions = map[*gortsplib.ServerSession]*publisher{}
+
+	rs := &gortsplib.Server{
+		Handler:        &handler{s: s},
+		RTSPAddress:    s.Address,
+		UDPRTPAddress:  s.UDPRTPAddress,
+		UDPRTCPAddress: s.UDPRTCPAddress,
+		ReadTimeout:    s.ReadTimeout,
+		WriteTimeout:   s.WriteTimeout,
+		AuthMethods:    authMethods(),
+		Listen: func(network, address string) (net.Listener, error) {
+			ln, err := net.Listen(network, address)
+			if err == nil {
+				s.mu.Lock()
+				s.ln = ln
+				s.mu.Unlock()
+			}
+			return ln, err
+		},
+	}
+	if err := rs.Start(); err != nil {
+		return fmt.Errorf("rtsp: start: %w", err)
+	}
+	s.mu.Lock()
+	s.rs = rs
+	s.mu.Unlock()
+	s.Logger.Info("rtsp server listening", "addr", s.Addr().String(), "udp", s.UDPRTPAddress != "")
+	return nil
+}
+
+// Addr returns the TCP address the server listens on (useful with ":0"),
+// or nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Close stops the server, ends every session (closing their Writers) and
+// waits for all goroutines. It is idempotent.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed || s.rs == nil {
+		s.closed = true
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.rs.Close()
+}
+
+// Sessions returns a snapshot of the publishing sessions.
+func (s *Server) Sessions() []SessionInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SessionInfo, 0, len(s.sessions))
+	for _, p := range s.sessions {
+		out = append(out, p.info())
+	}
+	return out
+}
+
+// handler implements gortsplib's ServerHandler interfaces, keeping them out
+// of Server's exported method set.
+type handler struct{ s *Server }
+
+// OnConnOpen gives each connection its Digest nonce.
+func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
+	nonce, err := auth.GenerateNonce()
+	if err != nil {
+		ctx.Conn.Close()
+		return
+	}
+	ctx.Conn.SetUserData(&connState{nonce: nonce})
+	h.s.Logger.Debug("rtsp connection opened", "remote", ctx.Conn.NetConn().RemoteAddr().String())
+}
+
+// OnConnClose logs why a connection ended (garbage, timeout, teardown).
+func (h *handler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
+	h.s.Logger.Debug("rtsp connection closed", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "err", ctx.Error)
+}
+
+// OnSessionClose ends the publisher of a session.
+func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	p, _ := ctx.Session.UserData().(*publisher)
+	if p == nil {
+		return
+	}
+	h.s.mu.Lock()
+	delete(h.s.sessions, ctx.Session)
+	h.s.mu.Unlock()
+	p.close(ctx.Error)
+}
+
+func response(code base.StatusCode, reason string) *base.Response {
+	return &base.Response{StatusCode: code, StatusMessage: reason}
+}
+
+// OnAnnounce authenticates the publisher and picks the tracks it can ingest.
+func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	s := h.s
+	remote := ctx.Conn.NetConn().RemoteAddr()
+	stream := strings.Trim(ctx.Path, "/")
+	log := s.Logger.With("stream", stream, "remote", remote.String())
+	if stream == "" {
+		return response(base.StatusBadRequest, "Stream Name Missing"), fmt.Errorf("rtsp: announce without stream name")
+	}
+
+	user, res, err := h.authenticate(ctx.Conn, ctx.Request, stream, log)
+	if res != nil {
+		return res, err
+	}
+
+	var decs []*trackDecoder
+	var medias []*description.Media
+	var formats []format.Format
+	var found []string
+	var haveVideo, haveAudio bool
+	for _, medi := range ctx.Description.Medias {
+		for _, forma := range medi.Formats {
+			found = append(found, forma.Codec())
+			d, err := newTrackDecoder(len(decs), forma)
+			if err != nil {
+				log.Info("rtsp track ignored", "media", string(medi.Type), "codec", forma.Codec(), "err", err)
+				continue
+			}
+			kind := d.Track().Kind()
+			if (kind == media.KindVideo && haveVideo) || (kind == media.KindAudio && haveAudio) {
+				log.Info("rtsp track ignored: one per kind", "media", string(medi.Type), "codec", forma.Codec())
+				continue
+			}
+			haveVideo = haveVideo || kind == media.KindVideo
+			haveAudio = haveAudio || kind == media.KindAudio
+			decs = append(decs, d)
+			medias = append(medias, medi)
+			formats = append(formats, forma)
+		}
+	}
+	if len(decs) == 0 {
+		reason := "No Supported Codec (found " + strings.Join(found, ", ") + "; supported H264, H265, AAC, Opus)"
+		if len(found) == 0 {
+			reason = "No Supported Codec (no media; supported H264, H265, AAC, Opus)"
+		}
+		log.Warn("rtsp publish refused: no supported codec", "found", strings.Join(found, ","))
+		return response(base.StatusUnsupportedMediaType, reason), fmt.Errorf("%w: %s", ErrNoSupportedTrack, strings.Join(found, ", "))
+	}
+
+	p := &publisher{
+		s:       s,
+		ss:      ctx.Session,
+		stream:  stream,
+		user:    user,
+		remote:  remote.String(),
+		log:     log,
+		decs:    decs,
+		medias:  medias,
+		formats: formats,
+		stats:   &SessionStats{},
+		watch:   make([]trackWatch, len(decs)),
+	}
+	ctx.Session.SetUserData(p)
+	return response(base.StatusOK, ""), nil
+}
+
+// authenticate returns the user on success, or the response to send.
+func (h *handler) authenticate(conn *gortsplib.ServerConn, req *base.Request, stream string,
+	log *slog.Logger,
+) (string, *base.Response, error) {
+	s := h.s
+	var want Credentials
+	if s.Auth != nil {
+		want = s.Auth(stream)
+	}
+	if want.Anonymous {
+		return requestUser(req), nil, nil
+	}
+	cs, _ := conn.UserData().(*connState)
+	if cs == nil {
+		return "", response(base.StatusInternalServerError, ""), fmt.Errorf("rtsp: connection without state")
+	}
+	ip := ipOf(conn.NetConn().RemoteAddr())
+	now := s.Now()
+	if s.limiter.locked(ip, now) {
+		log.Warn("rtsp publish refused: too many failed authentications")
+		return "", response(base.StatusUnauthorized, ""), ErrAuthLocked
+	}
+	challenge := response(base.StatusUnauthorized, "")
+	challenge.Header = base.Header{"WWW-Authenticate": authChallenge(cs.nonce)}
+	if _, ok := req.Header["Authorization"]; !ok {
+		return "", challenge, nil // RFC 2326 §D: first challenge, the client retries
+	}
+	if !verify(req, want, cs.nonce) {
+		s.limiter.fail(ip, now)
+		log.Warn("rtsp publish refused: wrong credentials", "user", requestUser(req))
+		return "", challenge, ErrAuth
+	}
+	return want.User, nil, nil
+}
+
+// OnSetup accepts the SETUPs of publishers only: reading is not served.
+func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Session.State() != gortsplib.ServerSessionStatePreRecord {
+		return response(base.StatusNotImplemented, "Reading Is Not Supported"), nil, nil
+	}
+	return response(base.StatusOK, ""), nil, nil
+}
+
+// OnRecord hands the session to the Router and starts decoding.
+func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	s := h.s
+	p, _ := ctx.Session.UserData().(*publisher)
+	if p == nil {
+		return response(base.StatusBadRequest, ""), fmt.Errorf("rtsp: record without announce")
+	}
+	p.transport = TransportUDP
+	if t := ctx.Session.SetuppedTransport(); t != nil && *t == gortsplib.TransportTCP {
+		p.transport = TransportTCP
+	}
+	p.log = p.log.With("transport", p.transport)
+
+	setupped := map[*description.Media]bool{}
+	for _, m := range ctx.Session.SetuppedMedias() {
+		setupped[m] = true
+	}
+	tracks := make([]*media.Track, len(p.decs))
+	for i, d := range p.decs {
+		tracks[i] = d.Track().Clone()
+	}
+	ss := ctx.Session
+	req := &PublishRequest{
+		Stream:     p.stream,
+		Tracks:     tracks,
+		RemoteAddr: p.remote,
+		Transport:  p.transport,
+		User:       p.user,
+		Stats:      p.stats,
+		Kick: func(reason string) {
+			p.log.Info("rtsp publisher kicked", "reason", reason)
+			ss.Close()
+		},
+	}
+	w, err := s.Router.Publish(req)
+	if err != nil {
+		switch {
+		case errors.Is(err, ErrStreamNotFound):
+			p.log.Warn("rtsp publish refused: stream not found")
+			return response(base.StatusNotFound, "Stream "+p.stream+" Not Found"), err
+		case errors.Is(err, ErrStreamBusy):
+			p.log.Warn("rtsp publish refused: stream busy")
+			return response(base.StatusMethodNotValidInThisState,
+				"Stream "+p.stream+" Is Already Being Published"), err
+		}
+		p.log.Error("rtsp publish refused", "err", err)
+		return response(base.StatusInternalServerError, ""), err
+	}
+	p.start(w)
+
+	for i := range p.decs {
+		medi, forma, d := p.medias[i], p.formats[i], p.decs[i]
+		if !setupped[medi] {
+			continue
+		}
+		ss.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { p.onPacket(d, medi, pkt) })
+	}
+	s.mu.Lock()
+	s.sessions[ss] = p
+	s.mu.Unlock()
+	codecs := make([]string, len(tracks))
+	for i, t := range tracks {
+		codecs[i] = string(t.Codec)
+	}
+	p.log.Info("rtsp publish started", "user", p.user, "tracks", strings.Join(codecs, ","))
+	return response(base.StatusOK, ""), nil
+}
+
+// OnPacketsLost counts RTP sequence gaps.
+func (h *handler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
+	if p, _ := ctx.Session.UserData().(*publisher); p != nil {
+		p.stats.PacketsLost.Add(ctx.Lost)
+		p.logLimited("lost", "rtsp RTP packets lost", "lost", ctx.Lost)
+	}
+}
+
+// OnDecodeError counts RTP/RTCP packets gortsplib could not parse.
+func (h *handler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
+	if p, _ := ctx.Session.UserData().(*publisher); p != nil {
+		p.stats.DecodeErrors.Add(1)
+		p.logLimited("decode", "rtsp decode error", "err", ctx.Error)
+	}
+}

@@ -1,0 +1,225 @@
+package rtsp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtp"
+
+	"github.com/kinedge/kinedge/ingest/media"
+)
+
+// SessionStats counts a publishing session's traffic; safe to read
+// concurrently.
+type SessionStats struct {
+	// Packets is the number of RTP packets of ingested tracks.
+	Packets atomic.Uint64
+	// Frames delivered to the Writer.
+	Frames atomic.Uint64
+	// FramesDropped: access units not delivered (video before a keyframe,
+	// after a DTS extraction error, before timestamps are known).
+	FramesDropped atomic.Uint64
+	// DecodeErrors: RTP packets or payloads that could not be decoded.
+	DecodeErrors atomic.Uint64
+	// PacketsLost: gaps in RTP sequence numbers.
+	PacketsLost atomic.Uint64
+	// Discontinuities signalled to the Writer.
+	Discontinuities atomic.Uint64
+}
+
+// Stats is a snapshot of SessionStats.
+type Stats struct {
+	Packets, Frames, FramesDropped, DecodeErrors, PacketsLost, Discontinuities uint64
+}
+
+// Snapshot returns the current counts.
+func (s *SessionStats) Snapshot() Stats {
+	return Stats{
+		Packets:         s.Packets.Load(),
+		Frames:          s.Frames.Load(),
+		FramesDropped:   s.FramesDropped.Load(),
+		DecodeErrors:    s.DecodeErrors.Load(),
+		PacketsLost:     s.PacketsLost.Load(),
+		Discontinuities: s.Discontinuities.Load(),
+	}
+}
+
+// logInterval is the minimum time between two log lines of one kind of
+// per-packet trouble in a session.
+const logInterval = 5 * time.Second
+
+// publisher is one publishing RTSP session. Packet callbacks arrive on
+// gortsplib's reader goroutines (the connection's for TCP, the UDP
+// listener's for UDP) and the close on the session's: mu serialises every
+// call to the Writer, which is never used after Close.
+type publisher struct {
+	s         *Server
+	ss        *gortsplib.ServerSession
+	stream    string
+	user      string
+	remote    string
+	transport string
+	log       *slog.Logger
+	medias    []*description.Media
+	formats   []format.Format
+	stats     *SessionStats
+
+	mu      sync.Mutex
+	decs    []*trackDecoder
+	w       media.Writer
+	closed  bool
+	watch   []trackWatch
+
+	logMu   sync.Mutex
+	lastLog map[string]logState
+}
+
+// trackWatch remembers the last frame of a track for discontinuity checks.
+type trackWatch struct {
+	set     bool
+	dts     time.Duration
+	arrival time.Time
+}
+
+type logState struct {
+	at         time.Time
+	suppressed int
+}
+
+func (p *publisher) start(w media.Writer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.w = w
+}
+
+func (p *publisher) info() SessionInfo {
+	p.mu.Lock()
+	tracks := make([]*media.Track, len(p.decs))
+	for i, d := range p.decs {
+		tracks[i] = d.Track().Clone()
+	}
+	p.mu.Unlock()
+	return SessionInfo{
+		Stream: p.stream, RemoteAddr: p.remote, Transport: p.transport, User: p.user,
+		Tracks: tracks, Stats: p.stats.Snapshot(),
+	}
+}
+
+// close ends the session: the Writer is closed once.
+func (p *publisher) close(cause error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	if p.w == nil {
+		return
+	}
+	p.w.Close()
+	st := p.stats.Snapshot()
+	p.log.Info("rtsp publish ended", "cause", cause, "packets", st.Packets, "frames", st.Frames,
+		"dropped", st.FramesDropped, "decode_errors", st.DecodeErrors, "lost", st.PacketsLost,
+		"discontinuities", st.Discontinuities)
+}
+
+// onPacket decodes one RTP packet of track d and delivers its frames.
+func (p *publisher) onPacket(d *trackDecoder, medi *description.Media, pkt *rtp.Packet) {
+	p.stats.Packets.Add(1)
+	pts, ptsOK := p.ss.PacketPTS2(medi, pkt)
+	wall, wallOK := p.ss.PacketNTP(medi, pkt)
+	if !wallOK {
+		wall = time.Time{}
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.w == nil {
+		return
+	}
+	frames, err := d.Decode(pkt, pts, wall)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNeedMorePackets):
+		return
+	case errors.Is(err, ErrFrameDropped):
+		p.stats.FramesDropped.Add(1)
+		p.logLimited("dropped", "rtsp frame dropped", "err", err)
+		return
+	default:
+		p.stats.DecodeErrors.Add(1)
+		p.logLimited("decode", "rtsp decode error", "err", err)
+		return
+	}
+	if !ptsOK {
+		// gortsplib has no timeline for this track yet.
+		p.stats.FramesDropped.Add(uint64(len(frames)))
+		return
+	}
+	now := p.s.Now()
+	for _, f := range frames {
+		p.checkTimeline(f, now)
+		p.w.WriteFrame(f)
+		p.stats.Frames.Add(1)
+	}
+}
+
+// checkTimeline signals a discontinuity when a track's decode timeline goes
+// backwards or moves against the arrival clock by more than the threshold.
+// After one, every track starts a new run, so a jump seen by video and audio
+// is signalled once.
+func (p *publisher) checkTimeline(f *media.Frame, now time.Time) {
+	tw := &p.watch[f.Track]
+	if tw.set {
+		mediaDelta := f.DTS - tw.dts
+		jump := mediaDelta - now.Sub(tw.arrival)
+		thr := p.s.DiscontinuityThreshold
+		var reason string
+		switch {
+		case mediaDelta < 0:
+			reason = fmt.Sprintf("track %d timestamps went back by %v", f.Track, -mediaDelta)
+		case jump > thr:
+			reason = fmt.Sprintf("track %d timestamps jumped ahead of arrival by %v", f.Track, jump)
+		case jump < -thr:
+			reason = fmt.Sprintf("track %d timestamps fell behind arrival by %v", f.Track, -jump)
+		}
+		if reason != "" {
+			p.w.Discontinuity(reason)
+			p.stats.Discontinuities.Add(1)
+			p.log.Info("rtsp timeline discontinuity", "reason", reason)
+			for i := range p.watch {
+				p.watch[i].set = false
+			}
+		}
+	}
+	*tw = trackWatch{set: true, dts: f.DTS, arrival: now}
+}
+
+// logLimited logs at most one line per kind and logInterval, counting what
+// it suppressed.
+func (p *publisher) logLimited(kind, msg string, args ...any) {
+	now := p.s.Now()
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	if p.lastLog == nil {
+		p.lastLog = map[string]logState{}
+	}
+	st := p.lastLog[kind]
+	if !st.at.IsZero() && now.Sub(st.at) < logInterval {
+		st.suppressed++
+		p.lastLog[kind] = st
+		return
+	}
+	if st.suppressed > 0 {
+		args = append(args, "suppressed", st.suppressed)
+	}
+	p.log.Warn(msg, args...)
+	p.lastLog[kind] = logState{at: now}
+}
