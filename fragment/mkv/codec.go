@@ -47,8 +47,10 @@ func AVCConfig(sps, pps []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(pps)))
 	b = append(b, pps...)
 	switch sps[1] {
-	case 100, 110, 122, 144:
-		// High profiles carry chroma format and bit depths.
+	case 100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135, 144:
+		// Profiles whose SPS carries chroma_format_idc (ISO/IEC 14496-10
+		// section 7.3.2.1.1) get the chroma format and bit depth fields,
+		// as ffmpeg writes them.
 		var s h264.SPS
 		if err := s.Unmarshal(sps); err != nil {
 			return nil, fmt.Errorf("%w: h264 sps: %w", ErrInvalidParameterSet, err)
