@@ -1,0 +1,255 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Group commit.
+//
+// Puts are queued (bounded by Options.WriteQueue) to one writer goroutine,
+// which takes every request waiting, assigns sequence numbers, writes them
+// in one Badger transaction, syncs once and then acknowledges them all. A
+// put is acknowledged only after its sync. Sequence numbers are assigned
+// and published in shard order: a shard's visible counter moves past a
+// batch only after the batch is durable, and readers never look beyond it,
+// so a reader cannot skip a record that commits late.
+
+// maxBatchRecords bounds the records of one group commit.
+const maxBatchRecords = 8192
+
+type putReq struct {
+	s       *stream
+	entries []PutEntry
+	// skip marks entries already failed (throttled) before queueing.
+	skip    []bool
+	results []PutResult
+	err     error
+	done    chan struct{}
+}
+
+// PutRecord puts one record into stream name and returns its shard and
+// sequence number once it is durable. sequenceNumberForOrdering, if not
+// "", must be a valid sequence number; kinedge's per-shard counters already
+// order the record after it.
+func (e *Engine) PutRecord(ctx context.Context, name string, entry PutEntry, sequenceNumberForOrdering string) (PutResult, error) {
+	if sequenceNumberForOrdering != "" {
+		if _, ok := parseSeq(sequenceNumberForOrdering); !ok {
+			return PutResult{}, newErr(ErrInvalidArgument, fmt.Sprintf("ExclusiveMinimumSequenceNumber %s used in PutRecord on stream %s under account %s is invalid.", sequenceNumberForOrdering, name, e.opts.AccountID))
+		}
+	}
+	res, err := e.PutRecords(ctx, name, []PutEntry{entry})
+	if err != nil {
+		return PutResult{}, err
+	}
+	if res[0].Err != nil {
+		return PutResult{}, res[0].Err
+	}
+	return res[0], nil
+}
+
+// PutRecords puts up to MaxPutRecordsEntries records into stream name. The
+// call fails as a whole for a missing stream or invalid input; throttled
+// records fail one by one in their PutResult.Err (Kinesis partial
+// failures). It returns once every accepted record is durable.
+func (e *Engine) PutRecords(ctx context.Context, name string, entries []PutEntry) ([]PutResult, error) {
+	if len(entries) == 0 || len(entries) > MaxPutRecordsEntries {
+		return nil, newErr(ErrInvalidArgument, fmt.Sprintf("Records must contain between 1 and %d entries.", MaxPutRecordsEntries))
+	}
+	total := 0
+	hashes := make([]HashKey, len(entries))
+	for i, en := range entries {
+		if n := len(en.PartitionKey); n < 1 || n > MaxPartitionKeyLength {
+			return nil, newErr(ErrInvalidArgument, fmt.Sprintf("Partition key must be between 1 and %d characters.", MaxPartitionKeyLength))
+		}
+		size := len(en.Data) + len(en.PartitionKey)
+		if size > MaxRecordSize {
+			return nil, newErr(ErrInvalidArgument, fmt.Sprintf("Record size (%d bytes) exceeds the limit of %d bytes.", size, MaxRecordSize))
+		}
+		total += size
+		if en.ExplicitHashKey != "" {
+			h, ok := ParseHashKey(en.ExplicitHashKey)
+			if !ok {
+				return nil, newErr(ErrInvalidArgument, fmt.Sprintf("Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", en.ExplicitHashKey))
+			}
+			hashes[i] = h
+		} else {
+			hashes[i] = PartitionKeyHash(en.PartitionKey)
+		}
+	}
+	if total > MaxPutRecordsSize {
+		return nil, newErr(ErrInvalidArgument, fmt.Sprintf("Records size (%d bytes) exceeds the limit of %d bytes.", total, MaxPutRecordsSize))
+	}
+	req := &putReq{entries: entries, results: make([]PutResult, len(entries)), done: make(chan struct{})}
+	e.mu.RLock()
+	s, err := e.getLocked(name)
+	if err != nil {
+		e.mu.RUnlock()
+		return nil, err
+	}
+	req.s = s
+	if e.opts.Limits.Enabled {
+		now := e.now()
+		for i, en := range entries {
+			sh := s.route(hashes[i])
+			if sh != nil && !sh.in.take(now, 1, float64(len(en.Data)+len(en.PartitionKey))) {
+				if req.skip == nil {
+					req.skip = make([]bool, len(entries))
+				}
+				req.skip[i] = true
+				req.results[i].Err = newErr(ErrThroughputExceeded, fmt.Sprintf("Rate exceeded for shard %s in stream %s under account %s.", sh.id(), name, e.opts.AccountID))
+			}
+		}
+	}
+	e.mu.RUnlock()
+	select {
+	case e.writeCh <- req:
+	case <-e.stop:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Once queued the request is always answered: wait even if ctx ends,
+	// so the caller learns whether its records were stored.
+	select {
+	case <-req.done:
+	case <-e.stop:
+		<-req.done
+	}
+	if req.err != nil {
+		return nil, req.err
+	}
+	return req.results, nil
+}
+
+// writer is the group-commit goroutine.
+func (e *Engine) writer() {
+	defer e.wg.Done()
+	batch := make([]*putReq, 0, 64)
+	for {
+		var r *putReq
+		select {
+		case r = <-e.writeCh:
+		case <-e.stop:
+			e.drainWrites()
+			return
+		}
+		batch = append(batch[:0], r)
+		n := len(r.entries)
+	more:
+		for n < maxBatchRecords {
+			select {
+			case r := <-e.writeCh:
+				batch = append(batch, r)
+				n += len(r.entries)
+			default:
+				break more
+			}
+		}
+		e.writeBatch(batch)
+		for _, r := range batch {
+			close(r.done)
+		}
+		clear(batch)
+	}
+}
+
+// drainWrites fails the requests still queued at Close.
+func (e *Engine) drainWrites() {
+	for {
+		select {
+		case r := <-e.writeCh:
+			r.err = ErrClosed
+			close(r.done)
+		default:
+			return
+		}
+	}
+}
+
+// writeBatch stores a batch of requests durably and fills their results.
+func (e *Engine) writeBatch(batch []*putReq) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	now := e.now()
+	nowCtr := counterAt(now)
+	txn := e.db.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	touched := make(map[*shard]struct{}, 8)
+	var key, val []byte
+	var err error
+	for _, r := range batch {
+		if r.s.deleted {
+			r.err = e.notFound(r.s.meta.Name)
+			continue
+		}
+		kms := r.s.meta.Encryption == EncryptionKMS
+		encType := r.s.meta.Encryption
+		for i, en := range r.entries {
+			if r.skip != nil && r.skip[i] {
+				continue
+			}
+			h := PartitionKeyHash(en.PartitionKey)
+			if en.ExplicitHashKey != "" {
+				h, _ = ParseHashKey(en.ExplicitHashKey) // validated by PutRecords
+			}
+			sh := r.s.route(h)
+			if sh == nil {
+				r.results[i].Err = fmt.Errorf("streams: no open shard for hash key %s", h)
+				continue
+			}
+			ctr := max(sh.last+1, nowCtr)
+			sh.last = ctr
+			touched[sh] = struct{}{}
+			key = e.recordKey(key[:0], r.s.meta.ID, sh.m.Index, ctr)
+			val = encodeRecord(val[:0], en.PartitionKey, en.Data, kms)
+			// Badger keeps the slices until commit: copy them.
+			k := append([]byte(nil), key...)
+			v := append([]byte(nil), val...)
+			if err = txn.Set(k, v); errors.Is(err, badger.ErrTxnTooBig) {
+				if err = txn.Commit(); err == nil {
+					txn = e.db.NewTransaction(true)
+					err = txn.Set(k, v)
+				}
+			}
+			if err != nil {
+				break
+			}
+			r.results[i] = PutResult{ShardID: sh.id(), SequenceNumber: seqNum{shard: sh.m.Index, counter: ctr}.String(), EncryptionType: encType}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = txn.Commit()
+	}
+	if err == nil {
+		err = e.sync()
+	}
+	for sh := range touched {
+		// Counters of a failed batch are burnt: holes are harmless.
+		sh.visible.Store(sh.last)
+	}
+	if err != nil {
+		e.log.Error("put batch failed", "err", err)
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = fmt.Errorf("streams: store records: %w", err)
+			}
+		}
+	}
+}
+
+// timeBehind is now minus t in milliseconds, never negative.
+func timeBehind(now, t time.Time) int64 {
+	d := now.Sub(t).Milliseconds()
+	if d < 0 {
+		return 0
+	}
+	return d
+}
