@@ -77,6 +77,7 @@ type signOpts struct {
 	presign     bool
 	expires     string
 	at          time.Time
+	contentType string // "" = ContentTypeJSON
 }
 
 func sign(t testing.TB, body string, o signOpts) signedRequest {
@@ -101,7 +102,10 @@ func sign(t testing.TB, body string, o signOpts) signedRequest {
 	if body == "" {
 		req.Body, req.ContentLength = http.NoBody, 0
 	}
-	req.Header.Set("Content-Type", ContentTypeJSON)
+	if o.contentType == "" {
+		o.contentType = ContentTypeJSON
+	}
+	req.Header.Set("Content-Type", o.contentType)
 	req.Header.Set("X-Amz-Target", "Kinesis_20131202.ListStreams")
 	req.Header.Set("User-Agent", "test/1.0")
 	ph := o.payloadHash

@@ -18,10 +18,13 @@ import (
 //     fraction, e.g. 1700000000.123 (Smithy "epoch-seconds" format). Decoding
 //     also accepts a string holding epoch seconds or RFC 3339.
 //   - x-amz-cbor-1.1: CBOR tag 1 followed by an integer of epoch
-//     MILLISECONDS, which is what the AWS Java SDK v1 SdkCborGenerator
-//     (writeTag(1); writeNumber(date.getTime())) and v2 send and what Kinesis
-//     returns. Decoding accepts any number with or without tag 1 as epoch
-//     milliseconds, and tag 0 / text strings as RFC 3339.
+//     MILLISECONDS (not the seconds of RFC 8949 section 3.4.2). That is what
+//     the AWS Java SDKs send: v1 and v2 SdkCborGenerator.writeValue do
+//     writeTag(1) then writeNumber(epoch millis), and v2's
+//     AwsCborProtocolFactory sets UNIX_TIMESTAMP_MILLIS as the payload
+//     timestamp format for reading too. Decoding accepts any number, with
+//     or without tag 1, as epoch milliseconds, and tag 0 / text strings as
+//     RFC 3339.
 //
 // Times are truncated to milliseconds on the wire. Use *Timestamp with
 // omitempty for optional members.

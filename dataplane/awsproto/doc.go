@@ -1,0 +1,29 @@
+// Package awsproto is the AWS wire protocol leaf of kinedge: what every
+// AWS-compatible API of the appliance (Kinesis Data Streams, Firehose, the
+// Kinesis Video Streams control plane and media APIs) needs to look like AWS
+// to the AWS SDKs. It imports nothing of the app.
+//
+//   - Error, Errorf and WriteError: AWS error shapes. The type travels in
+//     the X-Amzn-ErrorType header ("<Type>:") and the "__type" member, the
+//     text in "message", as aws-sdk-go-v2 (aws/protocol/restjson
+//     GetErrorInfo) and the Java SDKs (JsonErrorCodeParser) read them.
+//   - Codec, CodecOf, Decode, Encode and WriteResponse: the awsJson 1.0/1.1
+//     protocols (Smithy "aws.protocols#awsJson1_1") and their CBOR variant
+//     application/x-amz-cbor-1.1 (RFC 8949) that the Java SDKs send to
+//     Kinesis; Timestamp carries times in each protocol's format.
+//   - Verifier and Middleware: AWS Signature Version 4 verification, header
+//     and presigned forms, by re-signing with aws-sdk-go-v2's aws/signer/v4.
+//   - EventStreamWriter and ReadMessage: the application/vnd.amazon.eventstream
+//     framing of Kinesis SubscribeToShard.
+//
+// Request handlers typically run behind Middleware and do:
+//
+//	c, err := awsproto.CodecOf(r)
+//	...
+//	var in PutRecordInput
+//	if err := awsproto.Decode(c, body, &in); err != nil {
+//		awsproto.WriteError(w, c, awsproto.RequestID(r.Context()), err)
+//		return
+//	}
+//	awsproto.WriteResponse(w, c, awsproto.RequestID(r.Context()), out)
+package awsproto
