@@ -96,6 +96,13 @@ func Open(opts Options) (*Index, error) {
 			return nil, errors.Join(fmt.Errorf("index: sequence %s: %w", s.key, err), db.Close())
 		}
 	}
+	// Resume the purge of streams deleted before a restart.
+	if pending, err := x.deletedStreams(); err != nil {
+		x.releaseSeqs()
+		return nil, errors.Join(err, db.Close())
+	} else if len(pending) > 0 {
+		x.kickGC()
+	}
 	x.loopCtx, x.cancel = context.WithCancel(context.Background())
 	x.wg.Add(1)
 	go x.loop()
@@ -213,8 +220,6 @@ func (x *Index) loop() {
 	defer x.wg.Done()
 	t := time.NewTicker(x.opts.GCInterval)
 	defer t.Stop()
-	// Resume purges of streams deleted before a restart.
-	x.kickGC()
 	for {
 		select {
 		case <-x.loopCtx.Done():

@@ -19,7 +19,8 @@ type Options struct {
 	// Dir is the database directory. Required unless InMemory.
 	Dir string
 	// InMemory keeps everything in RAM (tests). Value-log GC does not run
-	// in this mode; retention still drops fragments.
+	// in this mode; retention still drops fragments. Blobs are limited to
+	// 1 MiB (badger keeps every value in its LSM tree then).
 	InMemory bool
 	// Logger receives the index's and badger's messages (badger's Info
 	// and Debug lines at Debug level). It defaults to discarding.
@@ -191,11 +192,17 @@ func (o Options) badgerOptions() badger.Options {
 	if o.InMemory {
 		dir = ""
 	}
+	threshold, memtable := o.ValueThreshold, o.MemTableSize
+	if o.InMemory {
+		// Without a value log every value lives in the LSM tree, and badger
+		// refuses values over the threshold: allow blobs up to 1 MiB.
+		threshold, memtable = maxValueThreshold, max(memtable, 64<<20)
+	}
 	return badger.DefaultOptions(dir).
 		WithInMemory(o.InMemory).
 		WithLogger(badgerLogger{l: o.Logger}).
 		WithSyncWrites(!o.NoSync).
-		WithMemTableSize(o.MemTableSize).
+		WithMemTableSize(memtable).
 		WithNumMemtables(o.NumMemtables).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
@@ -203,7 +210,7 @@ func (o Options) badgerOptions() badger.Options {
 		WithBlockCacheSize(o.BlockCacheSize).
 		WithIndexCacheSize(o.IndexCacheSize).
 		WithValueLogFileSize(o.ValueLogFileSize).
-		WithValueThreshold(o.ValueThreshold).
+		WithValueThreshold(threshold).
 		WithNumGoroutines(2).
 		WithNumVersionsToKeep(1)
 }

@@ -1,0 +1,96 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"testing"
+	"time"
+)
+
+func TestFragments(t *testing.T) {
+	forModes(t, func(t *testing.T, x *Index, clk *fakeClock) {
+		ctx := context.Background()
+		mustStream(t, x, "cam1", 1)
+		num := func() uint64 {
+			n, err := x.NextFragmentNumber(ctx)
+			checkErr(t, "NextFragmentNumber", err, nil)
+			return n
+		}
+		n1 := num()
+		blob := blobFor(n1, 3000)
+		full := Fragment{
+			Number: n1, Stream: "cam1", ServerTime: t0.Add(-time.Minute), ProducerTime: t0.Add(-61 * time.Second),
+			Duration: 2 * time.Second, Size: 3000, KeyID: "k1", Frames: 60, Gap: true,
+			Tracks:   []TrackInfo{{"H264", "video"}, {"AAC", "audio"}},
+			SHA256:   sha256.Sum256(blob),
+		}
+		tests := []struct {
+			name string
+			f    Fragment
+			blob []byte
+			want error
+		}{
+			{"full", full, blob, nil},
+			{"duplicate number", full, blob, ErrFragmentExists},
+			{"unknown stream", Fragment{Number: num(), Stream: "nope"}, []byte("x"), ErrStreamNotFound},
+			{"no number", Fragment{Stream: "cam1"}, []byte("x"), ErrInvalidFragment},
+			{"no stream", Fragment{Number: num()}, []byte("x"), ErrInvalidFragment},
+			{"size mismatch", Fragment{Number: num(), Stream: "cam1", Size: 5}, []byte("x"), ErrInvalidFragment},
+			{"beyond retention", Fragment{Number: num(), Stream: "cam1", ServerTime: t0.Add(-61 * time.Minute)}, []byte("x"), ErrInvalidFragment},
+			{"defaults", Fragment{Number: num(), Stream: "cam1"}, []byte("defaults"), nil},
+			{"empty blob", Fragment{Number: num(), Stream: "cam1", ServerTime: t0.Add(time.Second)}, nil, nil},
+		}
+		for _, tt := range tests {
+			err := x.PutFragment(ctx, tt.f, tt.blob)
+			checkErr(t, tt.name, err, tt.want)
+			if tt.want != nil && tt.name != "duplicate number" {
+				if _, err := x.Fragment(ctx, tt.f.Number); tt.f.Number != 0 {
+					checkErr(t, tt.name+": fragment after failed put", err, ErrFragmentNotFound)
+				}
+				continue
+			}
+			got, err := x.Fragment(ctx, tt.f.Number)
+			checkErr(t, tt.name+": Fragment", err, nil)
+			want := tt.f
+			if tt.name == "defaults" || tt.name == "empty blob" {
+				if want.ServerTime.IsZero() {
+					want.ServerTime = t0
+				}
+				want.ProducerTime = want.ServerTime
+				want.Size = int64(len(tt.blob))
+				want.SHA256 = sha256.Sum256(tt.blob)
+			}
+			if d := diffFragment(got, want); d != "" {
+				t.Fatalf("%s: stored fragment differs: %s", tt.name, d)
+			}
+			b, err := x.Blob(ctx, tt.f.Number)
+			checkErr(t, tt.name+": Blob", err, nil)
+			if !bytes.Equal(b, tt.blob) {
+				t.Fatalf("%s: blob differs", tt.name)
+			}
+		}
+		if s := full.NumberString(); s == "" || s[0] == '0' {
+			t.Fatalf("NumberString %q", s)
+		}
+		if n, err := ParseFragmentNumber(full.NumberString()); err != nil || n != full.Number {
+			t.Fatalf("ParseFragmentNumber: %d, %v", n, err)
+		}
+		for _, bad := range []string{"", "0", "-1", "abc", "18446744073709551616"} {
+			_, err := ParseFragmentNumber(bad)
+			checkErr(t, "ParseFragmentNumber "+bad, err, ErrFragmentNotFound)
+		}
+		_, err := x.Fragment(ctx, 999999)
+		checkErr(t, "Fragment unknown", err, ErrFragmentNotFound)
+		_, err = x.Blob(ctx, 999999)
+		checkErr(t, "Blob unknown", err, ErrFragmentNotFound)
+		if st := x.Stats(); st.FragmentsStored != 3 || st.BytesStored != uint64(3000+len("defaults")) {
+			t.Fatalf("stats %+v", st)
+		}
+		// Numbers strictly increase.
+		a, b := num(), num()
+		if b <= a {
+			t.Fatalf("NextFragmentNumber %d then %d", a, b)
+		}
+	})
+}
