@@ -36,10 +36,10 @@ type Index struct {
 	// gcMu serialises GC cycles (the loop and RunGC).
 	gcMu sync.Mutex
 
-	cancel context.CancelFunc
+	cancel  context.CancelFunc
 	loopCtx context.Context
-	kick   chan struct{}
-	wg     sync.WaitGroup
+	kick    chan struct{}
+	wg      sync.WaitGroup
 
 	stats counters
 }

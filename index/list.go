@@ -64,7 +64,7 @@ const tokenVersion = 1
 
 // position is where a listing stopped: the last key returned.
 type position struct {
-	by                TimestampType
+	by                 TimestampType
 	sid, tbits, number uint64
 }
 

@@ -11,7 +11,7 @@ import (
 // seed FuzzDecodeToken.
 var tokenCases = []struct {
 	name  string
-	token string   // used when pos is nil
+	token string    // used when pos is nil
 	pos   *position // a valid token for this position
 	err   error
 }{
