@@ -142,7 +142,7 @@ func (e *Engine) MergeShards(name, id, adjacentID string) error {
 		if err != nil {
 			return err
 		}
-		if a == b || (a.end.add1() != b.start && b.end.add1() != a.start) {
+		if a == b || (!adjacent(a, b) && !adjacent(b, a)) {
 			return newErr(ErrInvalidArgument, fmt.Sprintf("Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging", id, adjacentID, name, e.opts.AccountID))
 		}
 		r.merge(s, a, b)
@@ -219,3 +219,6 @@ func isChildOfThisTx(r *reshardTx, sh *shard) bool {
 	}
 	return true
 }
+
+// adjacent reports whether b's range starts right after a's.
+func adjacent(a, b *shard) bool { return a.end != maxHashKey() && a.end.add1() == b.start }
