@@ -23,6 +23,7 @@ var (
 	// ErrInvalidConfig is returned by Keyring.Initialize (and by the first
 	// Seal or Open) when the Keyring's fields are not usable.
 	ErrInvalidConfig = errors.New("seal: invalid keyring configuration")
-	// ErrEmptyStream is returned by Seal and Open for an empty stream name.
-	ErrEmptyStream = errors.New("seal: empty stream name")
+	// ErrEmptyName is returned by Seal and Open for an empty stream name
+	// and by Rotate for an empty alias.
+	ErrEmptyName = errors.New("seal: empty stream name or alias")
 )

@@ -24,8 +24,6 @@ const (
 
 	nonceSize = 12 // NIST SP 800-38D, section 8.2.2 (RBG-based nonces)
 	tagSize   = 16
-	// minSealedLen is the size of a sealed empty plaintext with a one-byte key id.
-	minSealedLen = 2 + 1 + nonceSize + tagSize
 	// wrappedLen is the size of a wrapped data key.
 	wrappedLen = 1 + nonceSize + MasterKeySize + tagSize
 

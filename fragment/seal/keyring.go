@@ -93,16 +93,16 @@ func (k *Keyring) Initialize(ctx context.Context) error {
 	}
 	var problems []error
 	if k.Store == nil {
-		problems = append(problems, errors.New("Store is nil"))
+		problems = append(problems, errors.New("missing Store"))
 	}
 	if k.Master.IsZero() {
-		problems = append(problems, errors.New("Master is not set"))
+		problems = append(problems, errors.New("missing Master (zero key)"))
 	}
 	if k.Rotation < 0 {
-		problems = append(problems, fmt.Errorf("Rotation is negative (%s)", k.Rotation))
+		problems = append(problems, fmt.Errorf("negative Rotation (%s)", k.Rotation))
 	}
 	if k.CacheSize < 0 {
-		problems = append(problems, fmt.Errorf("CacheSize is negative (%d)", k.CacheSize))
+		problems = append(problems, fmt.Errorf("negative CacheSize (%d)", k.CacheSize))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(problems...))
@@ -173,7 +173,7 @@ func newer(a, b *KeyRecord) bool {
 // values.
 func (k *Keyring) Seal(ctx context.Context, alias, stream string, fragmentNumber uint64, plaintext []byte) (sealed []byte, keyID string, err error) {
 	if stream == "" {
-		return nil, "", ErrEmptyStream
+		return nil, "", ErrEmptyName
 	}
 	if err := k.Initialize(ctx); err != nil {
 		return nil, "", err
@@ -198,7 +198,7 @@ func (k *Keyring) Seal(ctx context.Context, alias, stream string, fragmentNumber
 // fragment or stream, or sealed under another key.
 func (k *Keyring) Open(ctx context.Context, stream string, fragmentNumber uint64, sealed []byte) ([]byte, error) {
 	if stream == "" {
-		return nil, ErrEmptyStream
+		return nil, ErrEmptyName
 	}
 	if err := k.Initialize(ctx); err != nil {
 		return nil, err
@@ -223,7 +223,7 @@ func (k *Keyring) Open(ctx context.Context, stream string, fragmentNumber uint64
 // it still opens what it sealed.
 func (k *Keyring) Rotate(ctx context.Context, alias string) (keyID string, err error) {
 	if alias == "" {
-		return "", fmt.Errorf("rotate: %w", ErrEmptyStream)
+		return "", fmt.Errorf("rotate: %w", ErrEmptyName)
 	}
 	if err := k.Initialize(ctx); err != nil {
 		return "", err

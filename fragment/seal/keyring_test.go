@@ -168,7 +168,7 @@ func TestOpenRejects(t *testing.T) {
 		{"key id length 65", "cam1", 5, withBody(append([]byte{1, 65}, bytes.Repeat([]byte{'a'}, 65)...)), ErrMalformed},
 		{"key id with slash", "cam1", 5, withBody([]byte{1, 3, 'a', '/', 'b'}), ErrMalformed},
 		{"key id with newline", "cam1", 5, withBody([]byte{1, 3, 'a', '\n', 'b'}), ErrMalformed},
-		{"empty stream", "", 5, blob, ErrEmptyStream},
+		{"empty stream", "", 5, blob, ErrEmptyName},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,11 +327,11 @@ func TestRotateAndAliases(t *testing.T) {
 	if got := sealID("", "cam1"); got != own {
 		t.Fatalf("Rotate(site) changed cam1's own key: %q, want %q", got, own)
 	}
-	if _, err := k.Rotate(ctx, ""); !errors.Is(err, ErrEmptyStream) {
-		t.Fatalf("Rotate(\"\") error = %v, want ErrEmptyStream", err)
+	if _, err := k.Rotate(ctx, ""); !errors.Is(err, ErrEmptyName) {
+		t.Fatalf("Rotate(\"\") error = %v, want ErrEmptyName", err)
 	}
-	if _, _, err := k.Seal(ctx, "site", "", 1, nil); !errors.Is(err, ErrEmptyStream) {
-		t.Fatalf("Seal with empty stream: error = %v, want ErrEmptyStream", err)
+	if _, _, err := k.Seal(ctx, "site", "", 1, nil); !errors.Is(err, ErrEmptyName) {
+		t.Fatalf("Seal with empty stream: error = %v, want ErrEmptyName", err)
 	}
 }
 
@@ -411,9 +411,9 @@ func TestInitializeConfig(t *testing.T) {
 		k     *Keyring
 		parts []string
 	}{
-		{"empty", &Keyring{}, []string{"Store is nil", "Master is not set"}},
+		{"empty", &Keyring{}, []string{"missing Store", "missing Master"}},
 		{"negative", &Keyring{Store: &MemKeyStore{}, Master: testMaster(), Rotation: -time.Second, CacheSize: -1},
-			[]string{"Rotation is negative", "CacheSize is negative"}},
+			[]string{"negative Rotation", "negative CacheSize"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -664,7 +664,7 @@ func FuzzOpen(f *testing.F) {
 				t.Fatalf("Open returned %d bytes with error %v", len(plain), err)
 			}
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrAuthentication) &&
-				!errors.Is(err, ErrKeyNotFound) && !errors.Is(err, ErrEmptyStream) {
+				!errors.Is(err, ErrKeyNotFound) && !errors.Is(err, ErrEmptyName) {
 				t.Fatalf("Open error %v is none of the documented ones", err)
 			}
 			return

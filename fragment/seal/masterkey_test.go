@@ -66,7 +66,7 @@ func TestMasterKeyDoesNotLeak(t *testing.T) {
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "master", m)
 	for name, s := range map[string]string{
 		"%v":   fmt.Sprintf("%v", m),
-		"%s":   fmt.Sprintf("%s", m),
+		"%s":   fmt.Sprintf("%s", m), //lint:ignore S1025 the verb is what is tested
 		"%#v":  fmt.Sprintf("%#v", m),
 		"%x":   fmt.Sprintf("%x", m),
 		"slog": logged.String(),
