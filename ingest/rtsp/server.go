@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"github.com/kinedge/kinedge/ingest/media"
@@ -405,6 +406,7 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 			continue
 		}
 		ss.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { p.onPacket(d, medi, pkt) })
+		ss.OnPacketRTCP(medi, func(pkt rtcp.Packet) { p.onRTCP(medi, pkt) })
 	}
 	s.mu.Lock()
 	s.sessions[ss] = p

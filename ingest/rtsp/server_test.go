@@ -230,7 +230,7 @@ func TestPublishTimestampsWrapAndJump(t *testing.T) {
 	}
 	aacDur := time.Duration(1024) * time.Second / 44100
 	for i := 1; i < 3; i++ {
-		if d := audio[i].PTS - audio[i-1].PTS; (d - aacDur).Abs() > time.Microsecond || !audio[i].Key || audio[i].DTS != audio[i].PTS {
+		if d := audio[i].PTS - audio[i-1].PTS; (d-aacDur).Abs() > time.Microsecond || !audio[i].Key || audio[i].DTS != audio[i].PTS {
 			t.Fatalf("audio frame %d delta %v (want %v) %+v", i, d, aacDur, audio[i])
 		}
 	}

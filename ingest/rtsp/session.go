@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"github.com/kinedge/kinedge/ingest/media"
@@ -71,11 +72,12 @@ type publisher struct {
 	formats   []format.Format
 	stats     *SessionStats
 
-	mu      sync.Mutex
-	decs    []*trackDecoder
-	w       media.Writer
-	closed  bool
-	watch   []trackWatch
+	mu     sync.Mutex
+	decs   []*trackDecoder
+	w      media.Writer
+	closed bool
+	watch  []trackWatch
+	srs    map[*description.Media]senderReport
 
 	logMu   sync.Mutex
 	lastLog map[string]logState
@@ -86,6 +88,47 @@ type trackWatch struct {
 	set     bool
 	dts     time.Duration
 	arrival time.Time
+}
+
+// senderReport is the last RTCP sender report of a media (RFC 3550 §6.4.1).
+type senderReport struct {
+	ntp time.Time
+	rtp uint32
+}
+
+// onRTCP keeps the sender reports of a media. gortsplib's own NTP mapping
+// ignores a report that arrives before the first RTP packet (it does not
+// know the SSRC yet), which is exactly when ffmpeg sends its first one.
+func (p *publisher) onRTCP(medi *description.Media, pkt rtcp.Packet) {
+	sr, ok := pkt.(*rtcp.SenderReport)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.srs == nil {
+		p.srs = map[*description.Media]senderReport{}
+	}
+	p.srs[medi] = senderReport{ntp: ntpTime(sr.NTPTime), rtp: sr.RTPTime}
+}
+
+// ntpTime converts a 64-bit NTP timestamp (RFC 5905 §6) to a time.
+func ntpTime(v uint64) time.Time {
+	const unixOffset = 2208988800 // 1900-01-01 to 1970-01-01 in seconds
+	secs := int64(v>>32) - unixOffset
+	frac := (v & 0xffffffff) * 1e9 >> 32
+	return time.Unix(secs, int64(frac)).UTC()
+}
+
+// wallFromSR maps an RTP timestamp to the wall clock with the last sender
+// report of the media, zero when there is none.
+func (p *publisher) wallFromSR(medi *description.Media, ts uint32, clockRate int64) time.Time {
+	sr, ok := p.srs[medi]
+	if !ok || clockRate <= 0 {
+		return time.Time{}
+	}
+	diff := int64(int32(ts - sr.rtp))
+	return sr.ntp.Add(time.Duration(diff * int64(time.Second) / clockRate))
 }
 
 type logState struct {
@@ -135,14 +178,14 @@ func (p *publisher) onPacket(d *trackDecoder, medi *description.Media, pkt *rtp.
 	p.stats.Packets.Add(1)
 	pts, ptsOK := p.ss.PacketPTS2(medi, pkt)
 	wall, wallOK := p.ss.PacketNTP(medi, pkt)
-	if !wallOK {
-		wall = time.Time{}
-	}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || p.w == nil {
 		return
+	}
+	if !wallOK {
+		wall = p.wallFromSR(medi, pkt.Timestamp, d.clockRate)
 	}
 	frames, err := d.Decode(pkt, pts, wall)
 	switch {
