@@ -776,3 +776,59 @@ func TestGoldenFormat(t *testing.T) {
 		t.Fatalf("Open = %q", got)
 	}
 }
+
+// blockingStore blocks PutKey for one alias until released.
+type blockingStore struct {
+	MemKeyStore
+	alias   string
+	entered chan struct{} // closed when a put for alias is waiting
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *blockingStore) PutKey(ctx context.Context, rec KeyRecord) error {
+	if rec.Alias == s.alias {
+		s.once.Do(func() { close(s.entered) })
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.MemKeyStore.PutKey(ctx, rec)
+}
+
+// TestSlowKeyCreationBlocksOnlyItsAlias: while one alias waits for its new
+// key to be persisted, other aliases keep sealing and opening.
+func TestSlowKeyCreationBlocksOnlyItsAlias(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store := &blockingStore{alias: "slow", entered: make(chan struct{}), release: make(chan struct{})}
+	k := &Keyring{Store: store, Master: NewMasterKey()}
+	if _, _, err := k.Seal(ctx, "", "fast", 1, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := k.Seal(ctx, "", "slow", 1, []byte("y"))
+		done <- err
+	}()
+	select {
+	case <-store.entered:
+	case <-ctx.Done():
+		t.Fatal("the slow alias never reached PutKey")
+	}
+	for fn := range uint64(10) {
+		b, _, err := k.Seal(ctx, "", "fast", fn, []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.Open(ctx, "fast", fn, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(store.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -148,6 +148,13 @@ func LoadOrCreateMasterKey(path string, env string) (key MasterKey, created bool
 // readMasterKeyFile reads and checks an existing master key file.
 func readMasterKeyFile(path string) (MasterKey, error) {
 	var m MasterKey
+	// Refuse a FIFO or device before opening it: opening a FIFO blocks.
+	// Symbolic links are followed (a key on a secrets mount is fine).
+	if fi, err := os.Stat(path); err != nil {
+		return m, fmt.Errorf("master key file: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return m, fmt.Errorf("%w: %s is not a regular file (%s)", ErrBadMasterKey, path, fi.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return m, fmt.Errorf("master key file: %w", err)

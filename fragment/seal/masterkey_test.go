@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -198,6 +199,30 @@ func TestLoadMasterKeyRejects(t *testing.T) {
 			}
 		})
 	}
+	t.Run("fifo", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), MasterKeyFile)
+		if err := syscall.Mkfifo(path, 0o600); err != nil {
+			t.Skipf("mkfifo: %v", err)
+		}
+		if _, _, err := LoadOrCreateMasterKey(path, ""); !errors.Is(err, ErrBadMasterKey) {
+			t.Fatalf("error = %v, want ErrBadMasterKey", err)
+		}
+	})
+	t.Run("symlink to a good file", func(t *testing.T) {
+		dir := t.TempDir()
+		target := filepath.Join(dir, "secret")
+		if err := os.WriteFile(target, good[:], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, MasterKeyFile)
+		if err := os.Symlink(target, path); err != nil {
+			t.Fatal(err)
+		}
+		m, created, err := LoadOrCreateMasterKey(path, "")
+		if err != nil || created || m != good {
+			t.Fatalf("got %v, created %v, %v; want the target's key", m, created, err)
+		}
+	})
 	t.Run("directory", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), MasterKeyFile)
 		if err := os.Mkdir(path, 0o700); err != nil {
