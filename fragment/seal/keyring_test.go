@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -727,6 +728,26 @@ func BenchmarkSeal(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkSealParallel seals 1 MiB fragments from many goroutines, each
+// its own stream and key line, as 64 cameras would.
+func BenchmarkSealParallel(b *testing.B) {
+	ctx := context.Background()
+	k, frag := benchmarkFragment(b)
+	b.SetBytes(int64(len(frag)))
+	var streams atomic.Uint64
+	b.RunParallel(func(pb *testing.PB) {
+		stream := fmt.Sprintf("cam%d", streams.Add(1))
+		var fn uint64
+		for pb.Next() {
+			fn++
+			if _, _, err := k.Seal(ctx, "", stream, fn, frag); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // BenchmarkOpen opens a sealed 1 MiB fragment.

@@ -92,7 +92,8 @@ func testPutGet(t *testing.T, s seal.KeyStore) {
 			t.Fatalf("GetKey(%s): %v", want.ID, err)
 		}
 		if !equalRecord(got, want) {
-			t.Fatalf("GetKey(%s) = %+v, want %+v", want.ID, got, want)
+			t.Fatalf("GetKey(%s) = %+v, want %+v (Created must round-trip to the nanosecond: "+
+				"store Unix nanoseconds or RFC 3339 with nanoseconds)", want.ID, got, want)
 		}
 	}
 }
