@@ -47,35 +47,40 @@ func FuzzReader(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r := NewReader(bytes.NewReader(in), ReaderOptions{MaxElementSize: 1 << 20})
-		total := 0
-		for n := 0; ; n++ {
-			ev, err := r.Next()
-			if err != nil {
-				if _, err2 := r.Next(); err2 != err {
-					t.Fatalf("error not sticky: %v then %v", err, err2)
-				}
-				if r.Offset() > int64(len(in)) {
-					t.Fatalf("offset %d past input of %d", r.Offset(), len(in))
-				}
-				if err == io.EOF && n > 0 && r.Offset() != int64(len(in)) {
-					t.Fatalf("EOF at offset %d of %d", r.Offset(), len(in))
-				}
-				return
+		fuzzRead(t, in, false)
+		fuzzRead(t, in, true)
+	})
+}
+
+func fuzzRead(t *testing.T, in []byte, body bool) {
+	r := NewReader(bytes.NewReader(in), ReaderOptions{MaxElementSize: 1 << 20, SegmentBody: body})
+	total := 0
+	for n := 0; ; n++ {
+		ev, err := r.Next()
+		if err != nil {
+			if _, err2 := r.Next(); err2 != err {
+				t.Fatalf("error not sticky: %v then %v", err, err2)
 			}
-			if n > 64*len(in)+2 {
-				// A 7-byte laced SimpleBlock can yield 256 empty frames;
-				// beyond that ratio the reader is looping.
-				t.Fatalf("%d events from %d bytes", n, len(in))
+			if r.Offset() > int64(len(in)) {
+				t.Fatalf("offset %d past input of %d", r.Offset(), len(in))
 			}
-			if b, ok := ev.(Block); ok {
-				total += len(b.Data)
-				if total > len(in) {
-					t.Fatalf("%d frame bytes from %d input bytes", total, len(in))
-				}
+			if err == io.EOF && n > 0 && r.Offset() != int64(len(in)) {
+				t.Fatalf("EOF at offset %d of %d", r.Offset(), len(in))
+			}
+			return
+		}
+		if n > 64*len(in)+2 {
+			// A 7-byte laced SimpleBlock can yield 256 empty frames;
+			// beyond that ratio the reader is looping.
+			t.Fatalf("%d events from %d bytes", n, len(in))
+		}
+		if b, ok := ev.(Block); ok {
+			total += len(b.Data)
+			if total > len(in) {
+				t.Fatalf("%d frame bytes from %d input bytes", total, len(in))
 			}
 		}
-	})
+	}
 }
 
 // FuzzCodecConfig feeds camera-supplied parameter sets to the builders,

@@ -32,6 +32,11 @@ type ReaderOptions struct {
 	// MaxDepth is the deepest nesting accepted. It defaults to
 	// DefaultMaxDepth.
 	MaxDepth int
+	// SegmentBody reads a stream of Segment children without EBML header
+	// and Segment element, e.g. a stored Tracks element followed by a
+	// Cluster and Tags, as if inside an unknown-size Segment with
+	// TimecodeScale 1 ms.
+	SegmentBody bool
 }
 
 // Event is what Reader.Next returns: Header, SegmentInfo, Tracks,
@@ -41,7 +46,10 @@ type Event interface{ isEvent() }
 // Header is the EBML header of a segment. A stream may hold several
 // header+segment pairs back to back (as KVS GetMedia output does).
 type Header struct {
-	DocType                            string
+	// DocType is "matroska" or "webm".
+	DocType string
+	// DocTypeVersion and DocTypeReadVersion are the versions of the
+	// Matroska specification the writer used and a reader needs.
 	DocTypeVersion, DocTypeReadVersion uint64
 }
 
@@ -57,11 +65,13 @@ type SegmentInfo struct {
 
 // Tracks is a segment's Tracks element.
 type Tracks struct {
+	// Tracks in document order.
 	Tracks []Track
 }
 
 // ClusterStart starts a cluster; Timecode is its timecode in ms.
 type ClusterStart struct {
+	// Timecode is the cluster's timecode in ms.
 	Timecode uint64
 }
 
@@ -90,12 +100,15 @@ type Block struct {
 // Tag is one Tag element: its target type and simple tags (nested simple
 // tags are flattened in document order).
 type Tag struct {
+	// TargetTypeValue is the Targets' level (50 when absent: the segment).
 	TargetTypeValue uint64
-	SimpleTags      []SimpleTag
+	// SimpleTags are the name/value pairs.
+	SimpleTags []SimpleTag
 }
 
 // Tags is a Tags element.
 type Tags struct {
+	// Tags in document order.
 	Tags []Tag
 }
 
@@ -176,7 +189,11 @@ func NewReader(r io.Reader, opts ReaderOptions) *Reader {
 	if opts.MaxDepth <= 0 {
 		opts.MaxDepth = DefaultMaxDepth
 	}
-	return &Reader{br: bufio.NewReaderSize(r, 64<<10), opts: opts, scale: TimecodeScale}
+	rd := &Reader{br: bufio.NewReaderSize(r, 64<<10), opts: opts, scale: TimecodeScale}
+	if opts.SegmentBody {
+		rd.sawHeader, rd.inSegment, rd.segEnd = true, true, -1
+	}
+	return rd
 }
 
 // Offset returns the number of bytes consumed so far.

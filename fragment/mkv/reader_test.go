@@ -295,3 +295,33 @@ func TestReaderPassesReadErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestReaderSegmentBody(t *testing.T) {
+	tracksEl, err := AppendTracks(nil, testTracks(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := buildCluster(t, 0, []testBlock{{1, 5, true, []byte{1}}})
+	if err := PatchClusterTimecode(c, 2000); err != nil {
+		t.Fatal(err)
+	}
+	in := cat(tracksEl, c, AppendTags(nil, []SimpleTag{{TagFragmentNumber, "7"}}))
+	r := NewReader(bytes.NewReader(in), ReaderOptions{SegmentBody: true})
+	var got []Event
+	for {
+		ev, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ev)
+	}
+	want := []Event{Tracks{Tracks: testTracks(t)}, ClusterStart{2000},
+		Block{Track: 1, Timecode: 2005, Key: true, Data: []byte{1}}, ClusterEnd{},
+		Tags{Tags: []Tag{{TargetTypeValue: 50, SimpleTags: []SimpleTag{{TagFragmentNumber, "7"}}}}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("events:\n got %#v\nwant %#v", got, want)
+	}
+}

@@ -187,6 +187,7 @@ const (
 
 // SimpleTag is a tag name and string value (RFC 9559 section 5.1.8.1.2).
 type SimpleTag struct {
+	// Name is the TagName, Value the TagString.
 	Name, Value string
 }
 
