@@ -3,6 +3,10 @@ package awsproto
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
 	"errors"
 	"io"
 	"net/http"
@@ -74,9 +78,9 @@ func Middleware(v *Verifier, next http.Handler, maxBody int64) http.Handler {
 			codec = JSON
 		}
 		ctx := WithRequestID(r.Context(), id)
-		declared := r.Header.Get("X-Amz-Content-Sha256")
+		declared := declaredPayloadHash(r)
 		if v != nil && (declared == UnsignedPayload || strings.HasPrefix(declared, StreamingPayloadPrefix)) {
-			key, err := v.Verify(r, nil)
+			key, err := v.VerifyStreaming(r)
 			if err != nil {
 				WriteError(w, codec, id, err)
 				return
@@ -126,3 +130,63 @@ func readBody(r *http.Request, maxBody int64) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// StreamingMiddleware authenticates requests whose body is a long stream
+// (KVS PutMedia) without reading it: it verifies the signature with
+// VerifyStreaming, stores the access key and a request id in the context
+// and hands next the body unread and unbounded. When the client declared a
+// SHA-256 of the payload in X-Amz-Content-Sha256, next's reads of the body
+// end with an InvalidSignatureException *Error instead of io.EOF if the
+// streamed bytes do not match it, so next must treat a read error as the
+// end of the upload and discard what is not yet committed.
+//
+// A nil v means anonymous access.
+func StreamingMiddleware(v *Verifier, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := NewRequestID()
+		codec, err := CodecOf(r)
+		if err != nil {
+			codec = JSON
+		}
+		key := ""
+		if v != nil {
+			if key, err = v.VerifyStreaming(r); err != nil {
+				WriteError(w, codec, id, err)
+				return
+			}
+		}
+		r2 := r.WithContext(WithAccessKey(WithRequestID(r.Context(), id), key))
+		if d := declaredPayloadHash(r); len(d) == sha256.Size*2 && r.Body != nil {
+			want, _ := hex.DecodeString(d) // VerifyStreaming checked it is hex
+			r2.Body = &hashCheckReader{rc: r.Body, h: sha256.New(), want: want}
+		}
+		next.ServeHTTP(w, r2)
+	})
+}
+
+// hashCheckReader passes a body through and, at its end, compares its
+// SHA-256 with the declared one.
+type hashCheckReader struct {
+	rc   io.ReadCloser
+	h    hash.Hash
+	want []byte
+	err  error
+}
+
+func (h *hashCheckReader) Read(p []byte) (int, error) {
+	if h.err != nil {
+		return 0, h.err
+	}
+	n, err := h.rc.Read(p)
+	h.h.Write(p[:n])
+	if errors.Is(err, io.EOF) {
+		if !hmac.Equal(h.h.Sum(nil), h.want) {
+			h.err = Errorf(InvalidSignatureException, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+			return n, h.err
+		}
+		h.err = io.EOF
+	}
+	return n, err
+}
+
+func (h *hashCheckReader) Close() error { return h.rc.Close() }

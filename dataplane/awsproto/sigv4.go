@@ -92,6 +92,20 @@ type sigParams struct {
 // MissingAuthenticationTokenException, IncompleteSignatureException,
 // UnrecognizedClientException or InvalidSignatureException, all HTTP 403.
 func (v *Verifier) Verify(r *http.Request, body []byte) (accessKey string, err error) {
+	return v.verify(r, body, false)
+}
+
+// VerifyStreaming checks the signature of r without its body, for
+// long-lived uploads such as KVS PutMedia that must not be buffered. The
+// payload hash is taken as the client declares it (X-Amz-Content-Sha256:
+// UNSIGNED-PAYLOAD, STREAMING-*, or a SHA-256 the caller must check while
+// reading, as StreamingMiddleware does) or, with none declared, is the hash
+// of an empty payload, which is how the KVS producer SDKs sign PutMedia.
+func (v *Verifier) VerifyStreaming(r *http.Request) (accessKey string, err error) {
+	return v.verify(r, nil, true)
+}
+
+func (v *Verifier) verify(r *http.Request, body []byte, streaming bool) (accessKey string, err error) {
 	p, err := parseSignature(r)
 	if err != nil {
 		return "", err
@@ -117,18 +131,27 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKey string, err e
 	if err := v.checkTime(p, signTime); err != nil {
 		return "", err
 	}
-	payloadHashes, err := payloadHashes(r, p, body)
+	payloadHashes, err := payloadHashes(r, p, body, streaming)
 	if err != nil {
 		return "", err
 	}
 	creds := aws.Credentials{AccessKeyID: p.accessKey, SecretAccessKey: secret}
+	// Non-S3 clients URI-encode an already escaped path once more in the
+	// canonical request (aws-sdk-go-v2, botocore); some signers, like
+	// AWS's test suite, do not. Both forms bind the path.
+	pathEscapings := []bool{false}
+	if strings.Contains(r.URL.EscapedPath(), "%") {
+		pathEscapings = append(pathEscapings, true)
+	}
 	for _, ph := range payloadHashes {
-		got, err := resign(r, p, creds, ph, signTime)
-		if err != nil {
-			return "", Errorf(InvalidSignatureException, msgSignatureInvalid)
-		}
-		if hmac.Equal([]byte(got), []byte(strings.ToLower(p.signature))) {
-			return p.accessKey, nil
+		for _, noEscape := range pathEscapings {
+			got, err := resign(r, p, creds, ph, signTime, noEscape)
+			if err != nil {
+				return "", Errorf(InvalidSignatureException, msgSignatureInvalid)
+			}
+			if hmac.Equal([]byte(got), []byte(strings.ToLower(p.signature))) {
+				return p.accessKey, nil
+			}
 		}
 	}
 	return "", Errorf(InvalidSignatureException, msgSignatureInvalid)
@@ -301,23 +324,26 @@ func (p *sigParams) setSignedHeaders(s string) error {
 
 // payloadHashes returns the payload hashes the signature may have been
 // computed over, in order of preference.
-func payloadHashes(r *http.Request, p sigParams, body []byte) ([]string, error) {
-	declared := r.Header.Get("X-Amz-Content-Sha256")
-	if declared == "" && p.presigned {
-		declared = r.URL.Query().Get("X-Amz-Content-Sha256")
-	}
+func payloadHashes(r *http.Request, p sigParams, body []byte, streaming bool) ([]string, error) {
+	declared := declaredPayloadHash(r)
 	switch {
 	case declared == UnsignedPayload, strings.HasPrefix(declared, StreamingPayloadPrefix):
 		return []string{declared}, nil
 	case declared != "":
-		if len(declared) != sha256.Size*2 {
+		if _, err := hex.DecodeString(declared); err != nil || len(declared) != sha256.Size*2 {
 			return nil, Errorf(InvalidSignatureException, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-..., or a valid sha256 value.")
+		}
+		if streaming {
+			return []string{declared}, nil // the caller checks the body as it streams
 		}
 		sum := sha256.Sum256(body)
 		if !hmac.Equal([]byte(strings.ToLower(declared)), []byte(hex.EncodeToString(sum[:]))) {
 			return nil, Errorf(InvalidSignatureException, "The provided 'x-amz-content-sha256' header does not match what was computed.")
 		}
 		return []string{declared}, nil
+	}
+	if streaming {
+		return []string{emptySHA256Hex}, nil
 	}
 	sum := sha256.Sum256(body)
 	h := hex.EncodeToString(sum[:])
@@ -329,9 +355,21 @@ func payloadHashes(r *http.Request, p sigParams, body []byte) ([]string, error) 
 	return []string{h}, nil
 }
 
+// declaredPayloadHash returns the X-Amz-Content-Sha256 header or, for a
+// presigned request without it, the query parameter.
+func declaredPayloadHash(r *http.Request) string {
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
+		return h
+	}
+	if r.Header.Get("Authorization") == "" {
+		return r.URL.Query().Get("X-Amz-Content-Sha256")
+	}
+	return ""
+}
+
 // resign signs a copy of r holding only the client's signed headers, with
 // aws-sdk-go-v2's signer, and returns the signature.
-func resign(r *http.Request, p sigParams, creds aws.Credentials, payloadHash string, signTime time.Time) (string, error) {
+func resign(r *http.Request, p sigParams, creds aws.Credentials, payloadHash string, signTime time.Time, noPathEscape bool) (string, error) {
 	u := *r.URL
 	u.Scheme, u.Host = "", ""
 	if p.presigned {
@@ -358,11 +396,29 @@ func resign(r *http.Request, p sigParams, creds aws.Credentials, payloadHash str
 			}
 			continue
 		}
-		if vals := r.Header.Values(h); len(vals) > 0 {
-			c.Header[textproto.CanonicalMIMEHeaderKey(h)] = vals
+		vals := r.Header.Values(h)
+		if h == "transfer-encoding" && len(vals) == 0 && len(r.TransferEncoding) > 0 {
+			// net/http moves Transfer-Encoding out of the header map.
+			vals = []string{strings.Join(r.TransferEncoding, ",")}
 		}
+		if len(vals) == 0 {
+			continue
+		}
+		// The SDK signer skips a few headers (User-Agent, Transfer-Encoding,
+		// Expect...) by their canonical name only; the KVS producers sign
+		// them. Keyed in lowercase, as the client named them in
+		// SignedHeaders, they are signed like any other. X-Amz-Date keeps
+		// its canonical key: the signer sets it there itself.
+		key := h
+		if ck := textproto.CanonicalMIMEHeaderKey(h); ck == "X-Amz-Date" {
+			key = ck
+		}
+		c.Header[key] = vals
 	}
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableHeaderHoisting = true })
+	signer := v4.NewSigner(func(o *v4.SignerOptions) {
+		o.DisableHeaderHoisting = true
+		o.DisableURIPathEscaping = noPathEscape
+	})
 	ctx := context.Background()
 	if p.presigned {
 		signed, _, err := signer.PresignHTTP(ctx, creds, c, payloadHash, p.service, p.region, signTime)

@@ -78,6 +78,7 @@ type signOpts struct {
 	expires     string
 	at          time.Time
 	contentType string // "" = ContentTypeJSON
+	path        string // "" = "/"
 }
 
 func sign(t testing.TB, body string, o signOpts) signedRequest {
@@ -91,7 +92,7 @@ func sign(t testing.TB, body string, o signOpts) signedRequest {
 	if o.at.IsZero() {
 		o.at = testSignTime
 	}
-	method, target := http.MethodPost, "http://127.0.0.1:4567/"
+	method, target := http.MethodPost, "http://127.0.0.1:4567/"+strings.TrimPrefix(o.path, "/")
 	if o.presign {
 		method, target = http.MethodGet, "http://127.0.0.1:4567/getMedia?Stream=cam1&X=a%20b"
 	}
@@ -174,6 +175,9 @@ func TestVerify(t *testing.T) {
 		{"declared hash ok", func(t testing.TB) (*http.Request, []byte) {
 			return sign(t, body, signOpts{payloadHash: sha256Hex([]byte(body))}).onServer(t)
 		}, nil, "", ""},
+		{"escaped path ok", func(t testing.TB) (*http.Request, []byte) {
+			return sign(t, body, signOpts{path: "/streams/caméra%201/x"}).onServer(t)
+		}, nil, "", ""},
 		{"unsigned header changed ok", func(t testing.TB) (*http.Request, []byte) {
 			r, b := sign(t, body, signOpts{}).onServer(t)
 			r.Header.Set("User-Agent", "proxy")
@@ -203,6 +207,12 @@ func TestVerify(t *testing.T) {
 		{"signed header tampered", func(t testing.TB) (*http.Request, []byte) {
 			r, b := sign(t, body, signOpts{}).onServer(t)
 			r.Header.Set("X-Amz-Target", "Kinesis_20131202.DeleteStream")
+			return r, b
+		}, nil, InvalidSignatureException, msgSignatureInvalid},
+		{"escaped path tampered", func(t testing.TB) (*http.Request, []byte) {
+			r, b := sign(t, body, signOpts{path: "/streams/caméra%201/x"}).onServer(t)
+			r.URL.RawPath = "/streams/cam%C3%A9ra%202/x"
+			r.URL.Path = "/streams/caméra 2/x"
 			return r, b
 		}, nil, InvalidSignatureException, msgSignatureInvalid},
 		{"host tampered", func(t testing.TB) (*http.Request, []byte) {
