@@ -41,6 +41,9 @@ type Engine struct {
 	nextID uint64
 	closed bool
 
+	notifyMu sync.Mutex
+	notifyCh chan struct{}
+
 	writeCh   chan *putReq
 	trimKick  chan struct{}
 	stop      chan struct{}

@@ -66,6 +66,17 @@ func (e *Engine) findShard(s *stream, id string) *shard {
 // position of iterator (GetRecords API). At the end of a closed shard the
 // result has no NextShardIterator and lists ChildShards.
 func (e *Engine) GetRecords(iterator string, limit int) (GetRecordsResult, error) {
+	return e.getRecords(iterator, limit, e.opts.Limits.Enabled)
+}
+
+// ReadRecords is GetRecords without the shard read limits: enhanced
+// fan-out (SubscribeToShard) gives each consumer its own 2 MiB/s pipe, which
+// the caller paces.
+func (e *Engine) ReadRecords(iterator string, limit int) (GetRecordsResult, error) {
+	return e.getRecords(iterator, limit, false)
+}
+
+func (e *Engine) getRecords(iterator string, limit int, limited bool) (GetRecordsResult, error) {
 	if limit <= 0 || limit > MaxGetRecordsCount {
 		limit = defaultGetRecordsLimit
 	}
@@ -92,7 +103,7 @@ func (e *Engine) GetRecords(iterator string, limit int) (GetRecordsResult, error
 		e.mu.RUnlock()
 		return GetRecordsResult{}, newErr(ErrNotFound, fmt.Sprintf("Shard %s in stream under account %s does not exist", shardID(tok.shard), e.opts.AccountID))
 	}
-	if e.opts.Limits.Enabled && !sh.out.takeA(now, 1) {
+	if limited && !sh.out.takeA(now, 1) {
 		e.mu.RUnlock()
 		return GetRecordsResult{}, newErr(ErrThroughputExceeded, fmt.Sprintf("Rate exceeded for shard %s in stream %s under account %s.", sh.id(), s.meta.Name, e.opts.AccountID))
 	}
@@ -162,7 +173,7 @@ func (e *Engine) GetRecords(iterator string, limit int) (GetRecordsResult, error
 	if err != nil {
 		return GetRecordsResult{}, fmt.Errorf("streams: read records: %w", err)
 	}
-	if e.opts.Limits.Enabled {
+	if limited {
 		sh.out.charge(float64(size))
 	}
 	if !exhausted && len(res.Records) > 0 {
@@ -172,6 +183,7 @@ func (e *Engine) GetRecords(iterator string, limit int) (GetRecordsResult, error
 		res.ChildShards = children
 		return res, nil
 	}
+	res.ContinuationSequenceNumber = seqNum{shard: idx, counter: max(pos, tok.pos, 1) - 1}.String()
 	res.NextShardIterator = encodeIterator(e.secret, iterToken{streamID: streamID, shard: idx, pos: max(pos, tok.pos), issued: now})
 	return res, nil
 }

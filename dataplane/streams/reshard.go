@@ -49,6 +49,7 @@ func (e *Engine) reshard(name string, op func(s *stream, r *reshardTx) error) er
 		restore()
 		return fmt.Errorf("streams: save %s: %w", name, err)
 	}
+	e.notify() // readers waiting at the end of a closed shard
 	return nil
 }
 

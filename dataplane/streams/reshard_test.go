@@ -215,7 +215,9 @@ func TestLineageConsumerUnderWrites(t *testing.T) {
 	}
 	c := &lineageConsumer{t: t, e: e, name: "s", done: map[string]bool{}, its: map[string]string{}}
 	ops := []func() error{
-		func() error { return e.SplitShard("s", "shardId-000000000000", "85070591730234615865843651857942052864") },
+		func() error {
+			return e.SplitShard("s", "shardId-000000000000", "85070591730234615865843651857942052864")
+		},
 		func() error { return e.MergeShards("s", "shardId-000000000003", "shardId-000000000001") },
 		func() error { _, err := e.UpdateShardCount("s", 4); return err },
 		func() error { _, err := e.UpdateShardCount("s", 2); return err },

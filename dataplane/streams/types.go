@@ -110,6 +110,9 @@ type GetRecordsResult struct {
 	// NextShardIterator is "" at the end of a closed shard.
 	NextShardIterator  string
 	MillisBehindLatest int64
+	// ContinuationSequenceNumber is the position reached, as a sequence
+	// number to read AFTER; "" at the end of a closed shard.
+	ContinuationSequenceNumber string
 	// ChildShards is set when the end of a closed shard was reached.
 	ChildShards []ChildShard
 }

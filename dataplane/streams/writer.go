@@ -235,6 +235,9 @@ func (e *Engine) writeBatch(batch []*putReq) {
 		// Counters of a failed batch are burnt: holes are harmless.
 		sh.visible.Store(sh.last)
 	}
+	if len(touched) > 0 {
+		e.notify()
+	}
 	if err != nil {
 		e.log.Error("put batch failed", "err", err)
 		for _, r := range batch {
@@ -252,4 +255,25 @@ func timeBehind(now, t time.Time) int64 {
 		return 0
 	}
 	return d
+}
+
+// Changed returns a channel closed at the next commit of records to any
+// stream, so that readers (SubscribeToShard) can wait for new data without
+// polling.
+func (e *Engine) Changed() <-chan struct{} {
+	e.notifyMu.Lock()
+	defer e.notifyMu.Unlock()
+	if e.notifyCh == nil {
+		e.notifyCh = make(chan struct{})
+	}
+	return e.notifyCh
+}
+
+func (e *Engine) notify() {
+	e.notifyMu.Lock()
+	if e.notifyCh != nil {
+		close(e.notifyCh)
+		e.notifyCh = nil
+	}
+	e.notifyMu.Unlock()
 }

@@ -1,0 +1,56 @@
+package kinesisapi
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/dataplane/streams"
+)
+
+// Sentinel errors of the package.
+var (
+	// ErrNoEngine is logged when a Handler has no Engine.
+	ErrNoEngine = errors.New("kinesisapi: handler has no engine")
+)
+
+// awsError maps an engine error to the AWS error the client gets:
+// streams.Err* kinds become the Kinesis exception types with the engine's
+// AWS-worded message; *awsproto.Error passes through; anything else is an
+// InternalFailure (and is logged by the caller).
+func awsError(err error) (*awsproto.Error, bool) {
+	var ae *awsproto.Error
+	if errors.As(err, &ae) {
+		return ae, true
+	}
+	var se *streams.Error
+	msg := ""
+	if errors.As(err, &se) {
+		msg = se.Message
+	}
+	typ := ""
+	switch {
+	case errors.Is(err, streams.ErrNotFound):
+		typ = awsproto.ResourceNotFoundException
+	case errors.Is(err, streams.ErrInUse):
+		typ = awsproto.ResourceInUseException
+	case errors.Is(err, streams.ErrInvalidArgument):
+		typ = awsproto.InvalidArgumentException
+	case errors.Is(err, streams.ErrLimitExceeded):
+		typ = awsproto.LimitExceededException
+	case errors.Is(err, streams.ErrThroughputExceeded):
+		typ = awsproto.ProvisionedThroughputExceededException
+	case errors.Is(err, streams.ErrExpiredIterator):
+		typ = awsproto.ExpiredIteratorException
+	case errors.Is(err, streams.ErrExpiredNextToken):
+		typ = awsproto.ExpiredNextTokenException
+	case errors.Is(err, streams.ErrClosed):
+		return awsproto.Errorf(awsproto.ServiceUnavailableException, "The service is shutting down."), true
+	default:
+		return awsproto.Errorf(awsproto.InternalFailure, "An internal error occurred."), false
+	}
+	if msg == "" {
+		msg = fmt.Sprint(err)
+	}
+	return awsproto.Errorf(typ, "%s", msg), true
+}
