@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/kinedge/kinedge/fragment/seal"
 )
 
 func TestRestart(t *testing.T) {
@@ -31,6 +33,8 @@ func TestRestart(t *testing.T) {
 	checkErr(t, "Streams", err, nil)
 	last, err := x.NextFragmentNumber(ctx)
 	checkErr(t, "NextFragmentNumber", err, nil)
+	key := seal.KeyRecord{ID: "k1", Alias: "cam1", Created: t0.Add(time.Nanosecond), Wrapped: []byte{1, 2, 3}, MasterCheck: "mc"}
+	checkErr(t, "PutKey", x.Keys().PutKey(ctx, key), nil)
 	checkErr(t, "Close", x.Close(), nil)
 
 	x, err = Open(opts)
@@ -55,6 +59,11 @@ func TestRestart(t *testing.T) {
 		if !bytes.Equal(b, blobFor(fs[i].Number, 5000)) {
 			t.Fatalf("blob %d differs after restart", fs[i].Number)
 		}
+	}
+	gotKey, err := x.Keys().GetKey(ctx, "k1")
+	checkErr(t, "GetKey after restart", err, nil)
+	if gotKey.Alias != key.Alias || !gotKey.Created.Equal(key.Created) || !bytes.Equal(gotKey.Wrapped, key.Wrapped) || gotKey.MasterCheck != key.MasterCheck {
+		t.Fatalf("key after restart %+v, want %+v", gotKey, key)
 	}
 	next, err := x.NextFragmentNumber(ctx)
 	checkErr(t, "NextFragmentNumber after restart", err, nil)
