@@ -44,9 +44,10 @@ type trackDecoder struct {
 	latmDec *rtpfragmented.Decoder
 	opusDec *rtpsimpleaudio.Decoder
 
-	latmConfig   *mpeg4audio.StreamMuxConfig
-	latmInBand   bool
-	samplesPerAU int64
+	latmConfig *mpeg4audio.StreamMuxConfig
+	latmInBand bool
+	// auStep is the duration of one AAC access unit in clock-rate units.
+	auStep int64
 
 	// DTS extraction; nil until a keyframe with parameter sets arrives, and
 	// again after an extraction error.
@@ -57,7 +58,15 @@ type trackDecoder struct {
 // newTrackDecoder returns the decoder of a format, the frames of which carry
 // Track index. It returns ErrUnsupportedCodec for other formats.
 func newTrackDecoder(index int, f format.Format) (*trackDecoder, error) {
-	d := &trackDecoder{index: index, clockRate: int64(f.ClockRate())}
+	d := &trackDecoder{index: index}
+	// ClockRate of these formats dereferences their configuration.
+	if a, ok := f.(*format.MPEG4Audio); ok && a.Config == nil {
+		return nil, fmt.Errorf("%w: AAC without AudioSpecificConfig", ErrUnsupportedCodec)
+	}
+	if l, ok := f.(*format.MPEG4AudioLATM); ok && !l.CPresent && (l.StreamMuxConfig == nil || latmASC(l.StreamMuxConfig) == nil) {
+		return nil, fmt.Errorf("%w: MP4A-LATM without StreamMuxConfig", ErrUnsupportedCodec)
+	}
+	d.clockRate = int64(f.ClockRate())
 	var err error
 	switch f := f.(type) {
 	case *format.H264:
@@ -74,9 +83,6 @@ func newTrackDecoder(index int, f format.Format) (*trackDecoder, error) {
 		d.setParam(&d.track.PPS, pps)
 		d.h265Dec, err = f.CreateDecoder()
 	case *format.MPEG4Audio:
-		if f.Config == nil {
-			return nil, fmt.Errorf("%w: AAC without AudioSpecificConfig", ErrUnsupportedCodec)
-		}
 		if err = d.setAACConfig(f.Config); err != nil {
 			return nil, err
 		}
@@ -138,13 +144,19 @@ func (d *trackDecoder) setAACConfig(c *mpeg4audio.AudioSpecificConfig) error {
 	if d.track == nil {
 		d.track = &media.Track{Codec: media.CodecAAC, ClockRate: int(d.clockRate)}
 	}
+	if c.SampleRate <= 0 {
+		return fmt.Errorf("%w: AAC sample rate %d", ErrUnsupportedCodec, c.SampleRate)
+	}
 	d.track.SampleRate = c.SampleRate
 	d.track.Channels = c.ChannelCount
 	d.track.Config = raw
-	d.samplesPerAU = mpeg4audio.SamplesPerAccessUnit
+	samples := int64(mpeg4audio.SamplesPerAccessUnit)
 	if c.FrameLengthFlag {
-		d.samplesPerAU = 960
+		samples = 960
 	}
+	// the RTP clock is the sample rate, except 90 kHz for LATM with
+	// in-band configuration (RFC 6416 §7.3).
+	d.auStep = samples * d.clockRate / int64(c.SampleRate)
 	return nil
 }
 
@@ -230,7 +242,7 @@ func (d *trackDecoder) audioFrames(aus [][]byte, pts int64, wall time.Time) []*m
 		if len(au) == 0 {
 			continue
 		}
-		p := pts + int64(i)*d.samplesPerAU
+		p := pts + int64(i)*d.auStep
 		f := &media.Frame{
 			Track: d.index,
 			PTS:   d.toDuration(p),
@@ -265,7 +277,7 @@ func (d *trackDecoder) decodeLATM(pkt *rtp.Packet, pts int64, wall time.Time) ([
 		}
 		d.latmConfig = ame.StreamMuxConfig
 	}
-	if d.samplesPerAU == 0 {
+	if d.auStep == 0 {
 		return nil, fmt.Errorf("%w: LATM payload before its configuration", ErrFrameDropped)
 	}
 	var aus [][]byte
