@@ -438,3 +438,100 @@ func checkAudioTimeline(t *testing.T, path string, ts []uint32, clockRate int, c
 		t.Errorf("%s: audio spans %d ticks at %d Hz, want more than 2 s", path, total, clockRate)
 	}
 }
+
+// h264FirstNALType is the type of the first NAL unit in an RTP payload
+// (RFC 6184 §5.6–5.8: single NAL unit, STAP-A, FU-A).
+func h264FirstNALType(p []byte) byte {
+	if len(p) < 2 {
+		return 0
+	}
+	switch p[0] & 0x1f {
+	case 24: // STAP-A: 1-byte header, 2-byte size, then the NAL unit
+		if len(p) < 4 {
+			return 0
+		}
+		return p[3] & 0x1f
+	case 28: // FU-A: indicator, header
+		return p[1] & 0x1f
+	}
+	return p[0] & 0x1f
+}
+
+func TestReconnectAfterServerRestart(t *testing.T) {
+	clip, err := ReadClip(filepath.Join("..", "..", "testdata", "h264_aac.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cameras = 2
+	srv1 := startRecServer(t, recServerOpts{})
+	defer srv1.close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		st  Stats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := Run(ctx, Config{
+			URL: srv1.url(), Cameras: cameras, Source: clip,
+			BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+		})
+		done <- result{st, err}
+	}()
+
+	receivedVideo := func(srv *recServer, n int) func() bool {
+		return func() bool {
+			for i := 1; i <= cameras; i++ {
+				rp := srv.snapshot("cam" + strconv.Itoa(i))
+				if rp == nil || len(rp.medias) == 0 || len(rp.medias[0].aus) < n {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitFor(t, "video on the first server", 10*time.Second, receivedVideo(srv1, 10))
+	srv1.close()
+	last := make([]uint32, cameras)
+	for i := range last {
+		v := srv1.snapshot("cam" + strconv.Itoa(i+1)).medias[0]
+		last[i] = v.aus[len(v.aus)-1]
+	}
+
+	// A new server on the same address, as after a restart.
+	srv2 := startRecServer(t, recServerOpts{addr: srv1.addr})
+	defer srv2.close()
+	waitFor(t, "video on the restarted server", 15*time.Second, receivedVideo(srv2, 10))
+	cancel()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	for i, cs := range res.st.Cameras {
+		if cs.Connects < 2 || cs.Reconnects < 1 {
+			t.Errorf("%s: %d connects, %d reconnects; want a reconnect", cs.Path, cs.Connects, cs.Reconnects)
+		}
+		if cs.Dropped == 0 {
+			t.Errorf("%s: no frame dropped across a server restart", cs.Path)
+		}
+		rp := srv2.snapshot(cs.Path)
+		v := rp.medias[0]
+		if nt := h264FirstNALType(v.first); nt != 7 && nt != 5 {
+			t.Errorf("%s: first video NAL after reconnect has type %d, want SPS (7) or IDR (5)", cs.Path, nt)
+		}
+		// The camera's clock kept running: timestamps continue forward.
+		if d := int32(v.aus[0] - last[i]); d <= 0 {
+			t.Errorf("%s: first timestamp after reconnect is %d ticks after the last one before", cs.Path, d)
+		}
+		if rp.sessions != 1 {
+			t.Errorf("%s: %d sessions on the new server", cs.Path, rp.sessions)
+		}
+	}
+}

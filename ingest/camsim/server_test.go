@@ -2,6 +2,7 @@ package camsim
 
 import (
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ type recMedia struct {
 	lastSeq   uint16 // of the current session
 	haveSeq   bool
 	aus       []uint32 // RTP timestamps of access units, in arrival order
+	first     []byte   // payload of the first packet of the last session
 	ssrcs     map[uint32]bool
 }
 
@@ -181,6 +183,7 @@ func (rs *recServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Re
 		}
 		if i < len(p.medias) {
 			p.medias[i].haveSeq = false // a new session restarts the check
+			p.medias[i].first = nil
 		}
 	}
 	rs.mu.Unlock()
@@ -194,6 +197,9 @@ func (rs *recServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Re
 			rs.mu.Lock()
 			defer rs.mu.Unlock()
 			m.packets++
+			if m.first == nil {
+				m.first = slices.Clone(pkt.Payload)
+			}
 			m.ssrcs[pkt.SSRC] = true
 			if m.haveSeq && pkt.SequenceNumber != m.lastSeq+1 {
 				m.seqGaps++
