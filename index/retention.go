@@ -27,6 +27,9 @@ type GCReport struct {
 	// VlogBefore and VlogAfter are the value-log bytes on disk around the
 	// cycle (0 in memory).
 	VlogBefore, VlogAfter int64
+	// DropTime is how long the DropPrefix call took: the time writers
+	// waited (through Update) or were refused (writing to DB directly).
+	DropTime time.Duration
 }
 
 // sweepBatch is how many fragments one retention transaction deletes.
@@ -60,7 +63,7 @@ func (x *Index) runGC(ctx context.Context) (GCReport, error) {
 		return rep, fmt.Errorf("index: gc: %w", err)
 	}
 	x.logger.Debug("index gc", "expired", rep.FragmentsExpired, "buckets", rep.BucketsDropped,
-		"purged", rep.StreamsPurged, "vlog_files", rep.VlogFilesGCed, "vlog_before", rep.VlogBefore, "vlog_after", rep.VlogAfter)
+		"purged", rep.StreamsPurged, "drop_time", rep.DropTime, "vlog_files", rep.VlogFilesGCed, "vlog_before", rep.VlogBefore, "vlog_after", rep.VlogAfter)
 	return rep, nil
 }
 
@@ -106,7 +109,9 @@ func (x *Index) gcCycle(ctx context.Context) (GCReport, error) {
 		// hold the prefixes: the dropped values are then counted as
 		// garbage in badger's discard stats, which value-log GC needs.
 		x.gate.Lock()
+		start := time.Now()
 		err := x.db.DropPrefix(drop...)
+		rep.DropTime = time.Since(start)
 		x.gate.Unlock()
 		if err != nil {
 			return rep, fmt.Errorf("drop prefixes: %w", err)

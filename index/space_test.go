@@ -42,6 +42,7 @@ type simResult struct {
 	vlogOnDisk, maxVlogOnDisk   int64
 	reclaimed                   uint64
 	filesGCed, fragmentsExpired uint64
+	maxDrop                     time.Duration // longest DropPrefix
 }
 
 // amplification is bytes written to disk per byte of video.
@@ -50,8 +51,8 @@ func (r simResult) amplification() float64 {
 }
 
 func (r simResult) String() string {
-	return fmt.Sprintf("video %.1f MiB; written: vlog %.1f MiB, lsm %.1f MiB (%.3f bytes per video byte); vlog on disk %.1f MiB (max %.1f); reclaimed %.1f MiB in %d files; %d fragments expired",
-		mib(r.video), mib(r.vlogWritten), mib(r.lsmWritten), r.amplification(), mib(r.vlogOnDisk), mib(r.maxVlogOnDisk), mib(int64(r.reclaimed)), r.filesGCed, r.fragmentsExpired)
+	return fmt.Sprintf("video %.1f MiB; written: vlog %.1f MiB, lsm %.1f MiB (%.3f bytes per video byte); vlog on disk %.1f MiB (max %.1f); reclaimed %.1f MiB in %d files; %d fragments expired; longest DropPrefix %v",
+		mib(r.video), mib(r.vlogWritten), mib(r.lsmWritten), r.amplification(), mib(r.vlogOnDisk), mib(r.maxVlogOnDisk), mib(int64(r.reclaimed)), r.filesGCed, r.fragmentsExpired, r.maxDrop.Round(time.Millisecond))
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
@@ -90,9 +91,11 @@ func simulate(tb testing.TB, opts Options, streams []simStream, span, every time
 		}
 		if !clk.Now().Before(nextGC) {
 			nextGC = nextGC.Add(5 * time.Minute)
-			if _, err := x.RunGC(ctx); err != nil {
+			rep, err := x.RunGC(ctx)
+			if err != nil {
 				tb.Fatalf("RunGC: %v", err)
 			}
+			res.maxDrop = max(res.maxDrop, rep.DropTime)
 			_, v, err := x.DiskUsage()
 			if err != nil {
 				tb.Fatal(err)
