@@ -114,6 +114,12 @@ func (s *Server) Start() error {
 	if s.Router == nil {
 		return fmt.Errorf("%w: Router is required", ErrInvalidConfig)
 	}
+	s.mu.Lock()
+	started := s.rs != nil || s.closed
+	s.mu.Unlock()
+	if started {
+		return fmt.Errorf("%w: Start after Start or Close", ErrInvalidConfig)
+	}
 	if (s.UDPRTPAddress == "") != (s.UDPRTCPAddress == "") {
 		return fmt.Errorf("%w: UDPRTPAddress and UDPRTCPAddress go together", ErrInvalidConfig)
 	}
@@ -237,6 +243,20 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	p.close(ctx.Error)
 }
 
+// validStream accepts names of 1 to 255 bytes without control characters
+// (the name ends up in log lines and RTSP reason phrases).
+func validStream(name string) bool {
+	if name == "" || len(name) > 255 {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 func response(code base.StatusCode, reason string) *base.Response {
 	return &base.Response{StatusCode: code, StatusMessage: reason}
 }
@@ -247,8 +267,9 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	remote := ctx.Conn.NetConn().RemoteAddr()
 	stream := strings.Trim(ctx.Path, "/")
 	log := s.Logger.With("stream", stream, "remote", remote.String())
-	if stream == "" {
-		return response(base.StatusBadRequest, "Stream Name Missing"), fmt.Errorf("rtsp: announce without stream name")
+	if !validStream(stream) {
+		log.Warn("rtsp publish refused: invalid stream name")
+		return response(base.StatusBadRequest, "Invalid Stream Name"), fmt.Errorf("rtsp: invalid stream name %q", stream)
 	}
 
 	user, res, err := h.authenticate(ctx.Conn, ctx.Request, stream, log)
@@ -317,7 +338,7 @@ func (h *handler) authenticate(conn *gortsplib.ServerConn, req *base.Request, st
 		want = s.Auth(stream)
 	}
 	if want.Anonymous {
-		return requestUser(req), nil, nil
+		return "", nil, nil
 	}
 	cs, _ := conn.UserData().(*connState)
 	if cs == nil {
@@ -389,11 +410,11 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 		switch {
 		case errors.Is(err, ErrStreamNotFound):
 			p.log.Warn("rtsp publish refused: stream not found")
-			return response(base.StatusNotFound, "Stream "+p.stream+" Not Found"), err
+			return response(base.StatusNotFound, "Stream "+p.stream+" not found"), err
 		case errors.Is(err, ErrStreamBusy):
 			p.log.Warn("rtsp publish refused: stream busy")
 			return response(base.StatusMethodNotValidInThisState,
-				"Stream "+p.stream+" Is Already Being Published"), err
+				"Stream "+p.stream+" is already being published"), err
 		}
 		p.log.Error("rtsp publish refused", "err", err)
 		return response(base.StatusInternalServerError, ""), err

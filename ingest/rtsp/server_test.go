@@ -358,9 +358,14 @@ func TestBasicAuthAndChallenge(t *testing.T) {
 		{"basic wrong", basic("user", "x"), "RTSP/1.0 401 Unauthorized", true},
 		{"none", "", "RTSP/1.0 401 Unauthorized", true},
 		{"garbage header", "Bearer xyz", "RTSP/1.0 401 Unauthorized", true},
+		{"control characters in name", basic("user", "pass"), "RTSP/1.0 400 Invalid Stream Name", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, hdr := rawRequest(t, addr, announce(addr, "cam1", tc.authz))
+			stream := "cam1"
+			if strings.HasPrefix(tc.name, "control") {
+				stream = "cam%0D%0AX-Injected:%201"
+			}
+			status, hdr := rawRequest(t, addr, announce(addr, stream, tc.authz))
 			if status != tc.status {
 				t.Fatalf("status %q, want %q", status, tc.status)
 			}
@@ -536,7 +541,7 @@ func TestSecondPublisherBusyAndKick(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "publish", func() bool { return r.count() == 1 })
 	_, err = publish(t, "rtsp://user:pass@"+addr+"/cam1", desc())
-	if statusOf(err) != 455 || !strings.Contains(err.Error(), "cam1 Is Already Being Published") {
+	if statusOf(err) != 455 || !strings.Contains(err.Error(), "cam1 is already being published") {
 		t.Fatalf("second publisher: %v", err)
 	}
 	// the first one goes on.
