@@ -6,8 +6,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"hash"
 	"errors"
+	"hash"
 	"io"
 	"net/http"
 	"strconv"
@@ -60,10 +60,11 @@ func RequestID(ctx context.Context) string {
 // whose Body replays the bytes read. Failures are written as AWS errors in
 // the request's codec.
 //
-// Requests whose payload the signature does not cover (X-Amz-Content-Sha256
-// UNSIGNED-PAYLOAD or STREAMING-*, e.g. KVS PutMedia) are verified on their
-// seed signature and passed with their body unread and unbounded: next owns
-// the stream.
+// Requests whose payload is not hashed into the signature (X-Amz-Content-Sha256
+// UNSIGNED-PAYLOAD or STREAMING-*) are verified on their seed signature and
+// passed with their body unread and unbounded: next owns the stream. An
+// aws-chunked STREAMING-AWS4-HMAC-SHA256-PAYLOAD body reaches next decoded,
+// its chunk signatures checked as it is read (see ChunkedReader).
 //
 // A nil v means anonymous access: bodies are still bounded, nothing is
 // verified and the access key in the context is "".
@@ -85,7 +86,12 @@ func Middleware(v *Verifier, next http.Handler, maxBody int64) http.Handler {
 				WriteError(w, codec, id, err)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(WithAccessKey(ctx, key)))
+			r2 := r.WithContext(WithAccessKey(ctx, key))
+			if err := v.wrapStreamingBody(r2, declared); err != nil {
+				WriteError(w, codec, id, err)
+				return
+			}
+			next.ServeHTTP(w, r2)
 			return
 		}
 		body, err := readBody(r, maxBody)
@@ -137,8 +143,10 @@ func readBody(r *http.Request, maxBody int64) ([]byte, error) {
 // and hands next the body unread and unbounded. When the client declared a
 // SHA-256 of the payload in X-Amz-Content-Sha256, next's reads of the body
 // end with an InvalidSignatureException *Error instead of io.EOF if the
-// streamed bytes do not match it, so next must treat a read error as the
-// end of the upload and discard what is not yet committed.
+// streamed bytes do not match it; an aws-chunked body
+// (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) is decoded and each chunk's signature
+// checked before next sees it. next must treat a read error as the end of
+// the upload and discard what is not yet committed.
 //
 // A nil v means anonymous access.
 func StreamingMiddleware(v *Verifier, next http.Handler) http.Handler {
@@ -156,12 +164,39 @@ func StreamingMiddleware(v *Verifier, next http.Handler) http.Handler {
 			}
 		}
 		r2 := r.WithContext(WithAccessKey(WithRequestID(r.Context(), id), key))
-		if d := declaredPayloadHash(r); len(d) == sha256.Size*2 && r.Body != nil {
-			want, _ := hex.DecodeString(d) // VerifyStreaming checked it is hex
-			r2.Body = &hashCheckReader{rc: r.Body, h: sha256.New(), want: want}
+		if v != nil {
+			if err := v.wrapStreamingBody(r2, declaredPayloadHash(r)); err != nil {
+				WriteError(w, codec, id, err)
+				return
+			}
 		}
 		next.ServeHTTP(w, r2)
 	})
+}
+
+// wrapStreamingBody replaces the body of a verified streaming request by
+// one that checks what the signature promises: the declared SHA-256, or
+// the chunk signatures of STREAMING-AWS4-HMAC-SHA256-PAYLOAD.
+func (v *Verifier) wrapStreamingBody(r *http.Request, declared string) error {
+	switch {
+	case declared == StreamingSignedPayload:
+		body, err := v.ChunkedReader(r)
+		if err != nil {
+			return err
+		}
+		r.Body = body
+		r.ContentLength = -1
+		if n, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64); err == nil {
+			r.ContentLength = n
+		}
+	case len(declared) == sha256.Size*2 && r.Body != nil:
+		want, err := hex.DecodeString(declared)
+		if err != nil {
+			return Errorf(InvalidSignatureException, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-..., or a valid sha256 value.")
+		}
+		r.Body = &hashCheckReader{rc: r.Body, h: sha256.New(), want: want}
+	}
+	return nil
 }
 
 // hashCheckReader passes a body through and, at its end, compares its
