@@ -69,7 +69,8 @@ type Stats struct {
 	GCRuns, GCErrors uint64
 	// VlogFilesGCed counts value-log files rewritten or deleted by GC.
 	VlogFilesGCed uint64
-	// BytesReclaimed is the value-log bytes on disk given back by GC.
+	// BytesReclaimed adds up, over GC cycles, how much the value log on
+	// disk shrank during each (writes during a cycle offset it).
 	BytesReclaimed uint64
 }
 
@@ -116,7 +117,8 @@ func (x *Index) DB() *badger.DB { return x.db }
 
 // Update runs fn in a read-write badger transaction, as badger's
 // DB.Update, waiting while a retention drop is in progress and retrying
-// fn (up to 10 times) when the transaction conflicts with another.
+// fn (up to 10 times) when the transaction conflicts with another. fn
+// must not call the Index (a drop waiting for the gate would deadlock).
 func (x *Index) Update(ctx context.Context, fn func(txn *badger.Txn) error) error {
 	done, err := x.enter(ctx)
 	if err != nil {

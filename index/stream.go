@@ -267,7 +267,9 @@ func (x *Index) streamRecords(ctx context.Context) ([]streamRecord, error) {
 // current Version, else the error wraps ErrVersionMismatch (KVS
 // CurrentVersion). fn may change RetentionHours, MediaType, KeyAlias,
 // DeviceName and Status; changes to Name, ARN, Created and Version are
-// ignored. An error from fn is returned as is and nothing is stored.
+// ignored. An error from fn is returned as is and nothing is stored. fn
+// runs inside a transaction and may run again if a concurrent write
+// conflicts; it must not call the Index.
 //
 // A retention decrease hides older fragments at once and frees their space
 // at the next GC. A retention increase keeps fragments already stored at
