@@ -122,11 +122,14 @@ func readBody(r *http.Request, maxBody int64) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	size := 512
+	// Size the buffer from Content-Length, but only up to 1 MiB before the
+	// bytes arrive: the body is read before the signature can be checked,
+	// so a header alone must not reserve maxBody bytes.
+	hint := int64(bytes.MinRead)
 	if r.ContentLength > 0 {
-		size = int(r.ContentLength)
+		hint = min(r.ContentLength, 1<<20)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	buf := bytes.NewBuffer(make([]byte, 0, hint+bytes.MinRead))
 	n, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1))
 	if n > maxBody {
 		return nil, tooLarge

@@ -56,8 +56,8 @@ const (
 // client's X-Amz-Date and scope, and the signatures are compared in constant
 // time.
 //
-// Headers the SDK signer never signs (User-Agent, Expect, X-Amzn-Trace-Id)
-// cannot be verified: a client that signs them is rejected.
+// The Host the client signed must reach the server: a reverse proxy in
+// front of the appliance must pass the Host header through unchanged.
 type Verifier struct {
 	// Secret returns the secret access key of an access key id, and false
 	// for an unknown key. Nil rejects every key.
@@ -343,6 +343,9 @@ func payloadHashes(r *http.Request, p sigParams, body []byte, streaming bool) ([
 		return []string{declared}, nil
 	}
 	if streaming {
+		if p.presigned {
+			return []string{emptySHA256Hex, UnsignedPayload}, nil
+		}
 		return []string{emptySHA256Hex}, nil
 	}
 	sum := sha256.Sum256(body)
