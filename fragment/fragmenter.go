@@ -65,6 +65,9 @@ type Fragmenter struct {
 	gapNext   bool
 	lastEnd   time.Duration // end of the last frame of the open fragment
 	frameDurs []time.Duration
+	// early holds audio frames that arrived before the first keyframe of a
+	// run; those within PreRoll of the keyframe join its fragment.
+	early []*media.Frame
 
 	stats FragmenterStats
 }
@@ -134,9 +137,12 @@ func (f *Fragmenter) Push(fr *media.Frame) *Fragment {
 	var done *Fragment
 	if f.needKey {
 		if !isCutPoint {
-			if f.overCap {
+			switch {
+			case f.overCap:
 				f.stats.DroppedOverCap++
-			} else {
+			case fr.Track != f.videoTrack && f.videoTrack >= 0:
+				f.holdEarly(fr)
+			default:
 				f.stats.DroppedNoKey++
 			}
 			return nil
@@ -144,6 +150,7 @@ func (f *Fragmenter) Push(fr *media.Frame) *Fragment {
 		f.needKey = false
 		f.overCap = false
 		f.open(fr)
+		f.takeEarly(fr.PTS)
 	} else {
 		elapsed := fr.DTS - f.curDTS
 		if fr.Track != f.videoTrack && f.videoTrack >= 0 {
@@ -173,6 +180,37 @@ func (f *Fragmenter) Push(fr *media.Frame) *Fragment {
 	return done
 }
 
+// PreRoll is how far before a run's first keyframe audio is kept: audio
+// that a camera sends (or a network delivers) ahead of the first keyframe
+// joins the first fragment, with block times before its start.
+const PreRoll = time.Second
+
+// maxEarly bounds the audio held while waiting for a run's first keyframe.
+const maxEarly = 256
+
+func (f *Fragmenter) holdEarly(fr *media.Frame) {
+	if len(f.early) == maxEarly {
+		f.early = f.early[1:]
+		f.stats.DroppedNoKey++
+	}
+	f.early = append(f.early, fr)
+}
+
+// takeEarly moves the held audio that lies within PreRoll of the keyframe
+// into the new fragment and counts the rest as dropped.
+func (f *Fragmenter) takeEarly(keyPTS time.Duration) {
+	for _, e := range f.early {
+		if e.PTS >= keyPTS-PreRoll {
+			f.cur.Frames = append(f.cur.Frames, e)
+			f.stats.Frames++
+		} else {
+			f.stats.DroppedNoKey++
+		}
+	}
+	clear(f.early)
+	f.early = f.early[:0]
+}
+
 // Break closes the open fragment at a discontinuity and marks the next
 // fragment as the first after a gap. It returns the closed fragment, if any.
 func (f *Fragmenter) Break() *Fragment {
@@ -191,6 +229,9 @@ func (f *Fragmenter) Break() *Fragment {
 // must be a keyframe.
 func (f *Fragmenter) Flush() *Fragment {
 	if f.cur == nil {
+		f.stats.DroppedNoKey += uint64(len(f.early))
+		clear(f.early)
+		f.early = f.early[:0]
 		return nil
 	}
 	done := f.close(f.lastEnd)

@@ -207,3 +207,30 @@ func FuzzParamSets(f *testing.F) {
 		ParamSets(media.CodecH265, b)
 	})
 }
+
+func TestFragmenterKeepsAudioAheadOfFirstKeyframe(t *testing.T) {
+	tr := tracksAV()
+	f := NewFragmenter(tr, 0, 0)
+	var in []*media.Frame
+	// Audio from 0 ms, the keyframe at 80 ms arrives after four audio
+	// frames, and one audio frame 2 s before it is too old to keep.
+	in = append(in, &media.Frame{Track: 1, PTS: -2 * time.Second, DTS: -2 * time.Second, Key: true, Data: []byte{9}})
+	for i := 0; i < 4; i++ {
+		ts := time.Duration(i) * 20 * time.Millisecond
+		in = append(in, &media.Frame{Track: 1, PTS: ts, DTS: ts, Key: true, Data: []byte{1}})
+	}
+	in = append(in, &media.Frame{Track: 0, PTS: 80 * time.Millisecond, DTS: 0, Key: true, Data: avcc(testSPS, testPPS, []byte{0x65, 0})})
+	frags := run(f, in)
+	if len(frags) != 1 || len(frags[0].Frames) != 5 || !frags[0].Frames[0].Key || frags[0].Frames[0].Track != 0 {
+		t.Fatalf("got %d fragments, first with %d frames", len(frags), len(frags[0].Frames))
+	}
+	if st := f.Stats(); st.DroppedNoKey != 1 || st.Frames != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Audio held with no keyframe ever arriving is counted at Flush.
+	g := NewFragmenter(tr, 0, 0)
+	run(g, in[1:4])
+	if st := g.Stats(); st.DroppedNoKey != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
