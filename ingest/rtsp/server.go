@@ -101,12 +101,13 @@ type Server struct {
 
 // SessionInfo is a snapshot of a publishing session.
 type SessionInfo struct {
-	Stream     string
-	RemoteAddr string
-	Transport  string
-	User       string
-	Tracks     []*media.Track
-	Stats      Stats
+	// Stream, RemoteAddr, Transport and User as in the PublishRequest.
+	Stream, RemoteAddr, Transport, User string
+	// Tracks as the session knows them now, with the parameter sets and
+	// picture size learned from the stream.
+	Tracks []*media.Track
+	// Stats at the time of the snapshot.
+	Stats Stats
 }
 
 // Start validates the configuration, listens and serves until Close.

@@ -35,7 +35,7 @@ type SessionStats struct {
 	Discontinuities atomic.Uint64
 }
 
-// Stats is a snapshot of SessionStats.
+// Stats is a snapshot of SessionStats; the fields mean the same.
 type Stats struct {
 	Packets, Frames, FramesDropped, DecodeErrors, PacketsLost, Discontinuities uint64
 }
