@@ -194,3 +194,54 @@ func TestClose(t *testing.T) {
 		})
 	}
 }
+
+// TestWritesDuringGC puts fragments and keys while GC cycles drop
+// expired buckets: writers wait for the drop instead of failing with
+// badger.ErrBlockedWrites.
+func TestWritesDuringGC(t *testing.T) {
+	clk := newClock()
+	x := openT(t, Options{Dir: t.TempDir(), NoSync: true, Now: clk.Now, BucketWidth: time.Minute})
+	ctx := context.Background()
+	mustStream(t, x, "cam1", 1)
+	stop := make(chan struct{})
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n, err := x.NextFragmentNumber(ctx)
+			if err == nil {
+				err = x.PutFragment(ctx, Fragment{Number: n, Stream: "cam1", ServerTime: clk.Now()}, blobFor(n, 8<<10))
+			}
+			if err == nil {
+				err = x.Keys().PutKey(ctx, seal.KeyRecord{ID: fmt.Sprint(i % 8), Wrapped: []byte{1}})
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	drops := 0
+	for range 30 {
+		clk.Advance(10 * time.Minute)
+		rep, err := x.RunGC(ctx)
+		checkErr(t, "RunGC", err, nil)
+		drops += rep.BucketsDropped
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("writer during GC: %v", err)
+	}
+	if drops == 0 {
+		t.Fatal("no bucket was dropped while writing")
+	}
+}
