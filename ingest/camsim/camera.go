@@ -44,15 +44,15 @@ type camera struct {
 	finished atomic.Bool             // set by the pacer when Duration is published
 
 	// Timeline, owned by the pacer.
-	start    time.Time
-	limit90  int64 // media time to publish in 90 kHz ticks, 0 = unlimited
-	pos      int   // next frame index
-	loop     int64
-	last     *session
-	needKey  bool
-	seq      []uint16
-	tsBase   []uint32
-	pkt      rtp.Packet
+	start   time.Time
+	limit90 int64 // media time to publish in 90 kHz ticks, 0 = unlimited
+	pos     int   // next frame index
+	loop    int64
+	last    *session
+	needKey bool
+	seq     []uint16
+	tsBase  []uint32
+	pkt     rtp.Packet
 
 	// Counters, written by the pacer and the connection goroutine.
 	frames, videoFrames, audioFrames, keyframes atomic.Int64
@@ -68,10 +68,10 @@ func newCamera(cfg *Config, clip *Clip, index int, base string) *camera {
 	path := cfg.Prefix + strconv.Itoa(index)
 	c := &camera{
 		cfg: cfg, clip: clip, index: index, path: path, url: base + path,
-		log:    cfg.Logger.With("camera", path),
+		log:      cfg.Logger.With("camera", path),
 		firstTry: make(chan struct{}),
-		seq:    make([]uint16, len(clip.tracks)),
-		tsBase: make([]uint32, len(clip.tracks)),
+		seq:      make([]uint16, len(clip.tracks)),
+		tsBase:   make([]uint32, len(clip.tracks)),
 	}
 	if cfg.Duration > 0 {
 		c.limit90 = max(rescale(int64(cfg.Duration), int64(time.Second), mpegtsClockRate), 1)

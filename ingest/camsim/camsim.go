@@ -50,6 +50,7 @@ const (
 	DefaultSendAhead    = 2 * time.Millisecond
 	DefaultBackoffMin   = 250 * time.Millisecond
 	DefaultBackoffMax   = 5 * time.Second
+	DefaultWriteQueue   = 1024
 	defaultStaggerLimit = time.Second
 )
 
@@ -92,10 +93,11 @@ type Config struct {
 	// BackoffMin and BackoffMax bound the exponential backoff between
 	// connection attempts. They default to 250 ms and 5 s.
 	BackoffMin, BackoffMax time.Duration
-	// WriteQueueSize is the per-camera queue of outgoing packets of
-	// gortsplib's Client. It defaults to gortsplib's default (256); a full
-	// queue drops the rest of the frame and the camera waits for the next
-	// keyframe.
+	// WriteQueueSize is the per-camera queue of outgoing RTP packets of
+	// gortsplib's Client, a power of two. It defaults to 1024 (gortsplib's
+	// own 256 overflows on 1080p keyframes when the server stalls briefly);
+	// a full queue drops the rest of the frame and the camera waits for the
+	// next keyframe.
 	WriteQueueSize int
 
 	// Logger receives connection events. It defaults to discarding them.
@@ -213,6 +215,12 @@ func (c *Config) validate() error {
 	}
 	if c.BackoffMax < c.BackoffMin {
 		errs = append(errs, fmt.Errorf("BackoffMax %v < BackoffMin %v", c.BackoffMax, c.BackoffMin))
+	}
+	if c.WriteQueueSize == 0 {
+		c.WriteQueueSize = DefaultWriteQueue
+	}
+	if c.WriteQueueSize < 0 || c.WriteQueueSize&(c.WriteQueueSize-1) != 0 {
+		errs = append(errs, fmt.Errorf("WriteQueueSize %d is not a power of two", c.WriteQueueSize))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -217,6 +217,7 @@ func TestConfigValidate(t *testing.T) {
 		{"bad transport", Config{URL: "rtsp://127.0.0.1/", Clip: "x.ts", Transport: "sctp"}, false},
 		{"negative cameras", Config{URL: "rtsp://127.0.0.1/", Clip: "x.ts", Cameras: -1}, false},
 		{"negative duration", Config{URL: "rtsp://127.0.0.1/", Clip: "x.ts", Duration: -time.Second}, false},
+		{"queue not a power of two", Config{URL: "rtsp://127.0.0.1/", Clip: "x.ts", WriteQueueSize: 1000}, false},
 		{"backoff inverted", Config{URL: "rtsp://127.0.0.1/", Clip: "x.ts", BackoffMin: time.Second, BackoffMax: time.Millisecond}, false},
 	}
 	for _, tt := range tests {
