@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -44,6 +45,13 @@ type testEnv struct {
 // returns an aws-sdk-go-v2 Kinesis client for it.
 func newEnv(t testing.TB, mod func(*streams.Options)) *testEnv {
 	t.Helper()
+	return newEnvTLS(t, mod, false)
+}
+
+// newEnvTLS is newEnv, over HTTPS with HTTP/2 when h2 is set (as the SDKs
+// reach Kinesis for SubscribeToShard).
+func newEnvTLS(t testing.TB, mod func(*streams.Options), h2 bool) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
 	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithMemTableSize(16 << 20).
 		WithBlockCacheSize(1 << 20).WithIndexCacheSize(4 << 20))
@@ -60,7 +68,15 @@ func newEnv(t testing.TB, mod func(*streams.Options)) *testEnv {
 	}
 	h := &Handler{Engine: e, SubscriptionPoll: 50 * time.Millisecond}
 	v := &awsproto.Verifier{Secret: func(k string) (string, bool) { return testSecret, k == testKey }, Service: "kinesis"}
-	srv := httptest.NewServer(awsproto.Middleware(v, h, 0))
+	srv := httptest.NewUnstartedServer(awsproto.Middleware(v, h, 0))
+	var httpClient *http.Client
+	if h2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		httpClient = srv.Client()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(func() {
 		_ = h.Close()
 		srv.Close()
@@ -72,6 +88,10 @@ func newEnv(t testing.TB, mod func(*streams.Options)) *testEnv {
 		Region:       "eu-west-1",
 		Credentials:  credentials.NewStaticCredentialsProvider(testKey, testSecret, ""),
 		Retryer:      aws.NopRetryer{},
+	}, func(o *kinesis.Options) {
+		if httpClient != nil {
+			o.HTTPClient = httpClient
+		}
 	})
 	return &testEnv{engine: e, handler: h, srv: srv, client: client}
 }
