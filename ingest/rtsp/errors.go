@@ -32,6 +32,12 @@ var (
 	// ErrNeedMorePackets is the normal steady-state answer of a decoder that
 	// has not completed an access unit yet.
 	ErrNeedMorePackets = errors.New("rtsp: need more packets")
+	// ErrInvalidStreamName is the refusal (400) of an empty, overlong or
+	// control-character stream name.
+	ErrInvalidStreamName = errors.New("rtsp: invalid stream name")
+	// ErrUnexpectedRequest is a request out of the ANNOUNCE/SETUP/RECORD
+	// order.
+	ErrUnexpectedRequest = errors.New("rtsp: unexpected request")
 	// ErrInvalidConfig reports invalid Server fields.
 	ErrInvalidConfig = errors.New("rtsp: invalid configuration")
 )

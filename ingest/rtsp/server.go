@@ -270,7 +270,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	log := s.Logger.With("stream", stream, "remote", remote.String())
 	if !validStream(stream) {
 		log.Warn("rtsp publish refused: invalid stream name")
-		return response(base.StatusBadRequest, "Invalid Stream Name"), fmt.Errorf("rtsp: invalid stream name %q", stream)
+		return response(base.StatusBadRequest, "Invalid Stream Name"), fmt.Errorf("%w: %q", ErrInvalidStreamName, stream)
 	}
 
 	user, res, err := h.authenticate(ctx.Conn, ctx.Request, stream, log)
@@ -343,7 +343,7 @@ func (h *handler) authenticate(conn *gortsplib.ServerConn, req *base.Request, st
 	}
 	cs, _ := conn.UserData().(*connState)
 	if cs == nil {
-		return "", response(base.StatusInternalServerError, ""), fmt.Errorf("rtsp: connection without state")
+		return "", response(base.StatusInternalServerError, ""), fmt.Errorf("%w: connection without state", ErrUnexpectedRequest)
 	}
 	ip := ipOf(conn.NetConn().RemoteAddr())
 	now := s.Now()
@@ -377,7 +377,7 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 	s := h.s
 	p, _ := ctx.Session.UserData().(*publisher)
 	if p == nil {
-		return response(base.StatusBadRequest, ""), fmt.Errorf("rtsp: record without announce")
+		return response(base.StatusBadRequest, ""), fmt.Errorf("%w: RECORD without ANNOUNCE", ErrUnexpectedRequest)
 	}
 	p.transport = TransportUDP
 	if t := ctx.Session.SetuppedTransport(); t != nil && *t == gortsplib.TransportTCP {

@@ -604,3 +604,15 @@ func TestStartErrors(t *testing.T) {
 	}
 	s.Close()
 }
+
+func TestReadersRefused(t *testing.T) {
+	_, _, addr := startServer(t)
+	for _, req := range []string{
+		"DESCRIBE rtsp://" + addr + "/cam1 RTSP/1.0\r\nCSeq: 1\r\n\r\n",
+		"SETUP rtsp://" + addr + "/cam1/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n",
+	} {
+		if status, _ := rawRequest(t, addr, req); !strings.HasPrefix(status, "RTSP/1.0 501 ") {
+			t.Errorf("%q: %q", strings.Fields(req)[0], status)
+		}
+	}
+}
