@@ -116,7 +116,11 @@
 // concurrent writers share the fsyncs of one badger commit batch. The
 // badger defaults are cut for a board with little RAM: 8 MiB memtables
 // (2 of them), 8 MiB block cache, 4 MiB index cache, 2 compactors,
-// level-0 compaction at 3 tables. Fragment numbers come from a badger
+// level-0 compaction at 3 tables. After 300 PutFragment calls of 1 MiB
+// with these defaults (amd64), the Go heap in use was 12 MiB and the
+// anonymous RSS 11 MiB; badger writes the value log through mmap, so the
+// recently written video also shows as file-backed RSS (page cache that the
+// kernel reclaims). Fragment numbers come from a badger
 // Sequence leased 1000 at a time: unique and increasing across restarts
 // and crashes, with gaps after a crash.
 package index
