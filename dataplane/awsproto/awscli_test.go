@@ -1,0 +1,126 @@
+package awsproto
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAWSCLI uses the AWS CLI (botocore, Python: a SigV4 signer and a JSON
+// parser nobody here wrote) against Middleware: a signed success whose
+// timestamp botocore parses, a modeled error, and a wrong secret.
+func TestAWSCLI(t *testing.T) {
+	aws, err := exec.LookPath("aws")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("aws CLI not found: %v", err)
+		}
+		t.Skip("aws CLI not found: skipping the botocore interop test")
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := RequestID(r.Context())
+		c, err := CodecOf(r)
+		if err != nil {
+			WriteError(w, JSON, id, err)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			WriteError(w, c, id, err)
+			return
+		}
+		var in struct {
+			StreamName string `json:"StreamName"`
+		}
+		if err := Decode(c, body, &in); err != nil {
+			WriteError(w, c, id, err)
+			return
+		}
+		switch r.Header.Get("X-Amz-Target") {
+		case "Kinesis_20131202.DescribeStreamSummary":
+			if in.StreamName != "cam1" {
+				WriteError(w, c, id, Errorf(ResourceNotFoundException, "Stream %s under account 000000000000 not found.", in.StreamName))
+				return
+			}
+			WriteResponse(w, c, id, map[string]any{"StreamDescriptionSummary": map[string]any{
+				"StreamName": "cam1", "StreamARN": "arn:aws:kinesis:us-east-1:000000000000:stream/cam1",
+				"StreamStatus": "ACTIVE", "RetentionPeriodHours": 24, "OpenShardCount": 1,
+				"StreamCreationTimestamp": Timestamp{time.UnixMilli(1700000000123)},
+				"EnhancedMonitoring":      []any{},
+			}})
+		default:
+			WriteError(w, c, id, Errorf(UnknownOperationException, ""))
+		}
+	})
+	srv := httptest.NewServer(Middleware(&Verifier{
+		Secret:  func(k string) (string, bool) { return testSecret, k == testKey },
+		Service: "kinesis",
+	}, handler, 0))
+	defer srv.Close()
+
+	run := func(t *testing.T, secret string, args ...string) (string, string, error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, aws, append([]string{"kinesis", "--endpoint-url", srv.URL, "--region", "us-east-1", "--output", "json"}, args...)...)
+		home := t.TempDir()
+		// ISO 8601 output makes botocore parse the timestamp, not echo it.
+		if err := os.WriteFile(home+"/config", []byte("[default]\ncli_timestamp_format = iso8601\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Env = []string{
+			"HOME=" + home, "PATH=" + os.Getenv("PATH"),
+			"AWS_ACCESS_KEY_ID=" + testKey, "AWS_SECRET_ACCESS_KEY=" + secret,
+			"AWS_CONFIG_FILE=" + home + "/config", "AWS_SHARED_CREDENTIALS_FILE=" + home + "/credentials",
+			"AWS_MAX_ATTEMPTS=1", "AWS_RETRY_MODE=standard", "AWS_PAGER=",
+		}
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return stdout.String(), stderr.String(), err
+	}
+
+	t.Run("success", func(t *testing.T) {
+		out, errOut, err := run(t, testSecret, "describe-stream-summary", "--stream-name", "cam1")
+		if err != nil {
+			t.Fatalf("aws: %v\n%s", err, errOut)
+		}
+		var got struct {
+			StreamDescriptionSummary struct {
+				StreamName              string
+				StreamCreationTimestamp string
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		s := got.StreamDescriptionSummary
+		// botocore parsed the epoch-seconds number and printed it in ISO 8601.
+		if s.StreamName != "cam1" || !strings.HasPrefix(s.StreamCreationTimestamp, "2023-11-14T22:13:20.123") {
+			t.Fatalf("summary %+v", s)
+		}
+	})
+	errTests := []struct {
+		name, secret, stream, code, msg string
+	}{
+		{"modeled error", testSecret, "nope", ResourceNotFoundException, "Stream nope under account 000000000000 not found."},
+		{"wrong secret", "wrong", "cam1", InvalidSignatureException, msgSignatureInvalid},
+	}
+	for _, tt := range errTests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, err := run(t, tt.secret, "describe-stream-summary", "--stream-name", tt.stream)
+			// "An error occurred (<code>) when calling the <op> operation[ (reached max retries: 0)]: <message>"
+			if err == nil || !strings.Contains(errOut, "An error occurred ("+tt.code+") when calling the DescribeStreamSummary operation") ||
+				!strings.HasSuffix(strings.TrimSpace(errOut), ": "+tt.msg) {
+				t.Fatalf("err %v, stderr %q; want code %s, message %q", err, errOut, tt.code, tt.msg)
+			}
+		})
+	}
+}
