@@ -113,7 +113,11 @@
 // # Durability and tuning
 //
 // SyncWrites is on: a fragment is durable when PutFragment returns, and
-// concurrent writers share the fsyncs of one badger commit batch. The
+// concurrent writers share the fsyncs of one badger commit batch.
+// BenchmarkPutFragment (1 MiB fragments, amd64 virtio disk shared with
+// other work, syncs counted with strace as in its comment): one writer
+// 82 to 160 MB/s with 2.2 msyncs per fragment (value log and memtable
+// log), 8 writers 177 to 186 MB/s with 1.4. The
 // badger defaults are cut for a board with little RAM: 8 MiB memtables
 // (2 of them), 8 MiB block cache, 4 MiB index cache, 2 compactors,
 // level-0 compaction at 3 tables. After 300 PutFragment calls of 1 MiB
