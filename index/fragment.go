@@ -127,7 +127,7 @@ func (x *Index) NextFragmentNumber(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	defer done()
-	n, err := x.fragSeq.Next()
+	n, err := x.seqNext(x.fragSeq)
 	if err != nil {
 		return 0, fmt.Errorf("index: fragment sequence: %w", err)
 	}

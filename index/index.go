@@ -209,6 +209,14 @@ func (x *Index) update(ctx context.Context, fn func(txn *badger.Txn) error) erro
 	return err
 }
 
+// seqNext returns the next value of seq. A lease renewal writes to the
+// database, so it waits out prefix drops like every write.
+func (x *Index) seqNext(seq *badger.Sequence) (uint64, error) {
+	x.gate.RLock()
+	defer x.gate.RUnlock()
+	return seq.Next()
+}
+
 // kickGC asks the loop for a cycle soon, without waiting.
 func (x *Index) kickGC() {
 	select {

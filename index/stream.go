@@ -152,7 +152,7 @@ func putStream(txn *badger.Txn, rec *streamRecord) error {
 
 // nextVersion returns a fresh stream version string.
 func (x *Index) nextVersion() (string, error) {
-	n, err := x.verSeq.Next()
+	n, err := x.seqNext(x.verSeq)
 	if err != nil {
 		return "", fmt.Errorf("index: version sequence: %w", err)
 	}
@@ -182,7 +182,7 @@ func (x *Index) CreateStream(ctx context.Context, s Stream) (Stream, error) {
 	if err := s.validate(); err != nil {
 		return Stream{}, err
 	}
-	id, err := x.sidSeq.Next()
+	id, err := x.seqNext(x.sidSeq)
 	if err != nil {
 		return Stream{}, fmt.Errorf("index: stream sequence: %w", err)
 	}
@@ -281,6 +281,12 @@ func (x *Index) UpdateStream(ctx context.Context, name, version string, fn func(
 		return Stream{}, err
 	}
 	defer done()
+	// Taken before the transaction: seqNext waits on the gate, which the
+	// transaction holds.
+	ver, err := x.nextVersion()
+	if err != nil {
+		return Stream{}, err
+	}
 	var out Stream
 	err = x.update(ctx, func(txn *badger.Txn) error {
 		rec, err := getStream(txn, name)
@@ -298,9 +304,7 @@ func (x *Index) UpdateStream(ctx context.Context, name, version string, fn func(
 		if err := s.validate(); err != nil {
 			return err
 		}
-		if s.Version, err = x.nextVersion(); err != nil {
-			return err
-		}
+		s.Version = ver
 		rec.Stream = s
 		out = s
 		return putStream(txn, &rec)
