@@ -113,6 +113,18 @@ func TestTrackDecoder(t *testing.T) {
 			},
 		},
 		{
+			name:   "h264 DTS error drops until next keyframe",
+			format: h264Format(),
+			track:  media.Track{Codec: media.CodecH264, ClockRate: 90000, SPS: testSPS, PPS: testPPS, Width: 352, Height: 288},
+			steps: []decStep{
+				{payload: testIDR, ts: 9000, marker: true, frames: 1, key: true, pts: 100 * time.Millisecond},
+				{payload: testNonIDR, ts: 3000, marker: true, err: ErrFrameDropped}, // DTS goes back
+				{payload: testNonIDR, ts: 12000, marker: true, err: ErrFrameDropped},
+				{payload: testIDR, ts: 15000, marker: true, frames: 1, key: true, pts: 15000 * time.Second / 90000},
+				{payload: testNonIDR, ts: 18000, marker: true, frames: 1, pts: 200 * time.Millisecond},
+			},
+		},
+		{
 			name:   "h265 keyframe gets parameter sets",
 			format: &format.H265{PayloadTyp: 96},
 			track:  media.Track{Codec: media.CodecH265, ClockRate: 90000, VPS: testVPS265, SPS: testSPS265, PPS: testPPS265, Width: 1920, Height: 1080},

@@ -513,12 +513,14 @@ func TestGarbageSurvives(t *testing.T) {
 	}
 	vs.au(3000, testSPS, testPPS, testIDR)
 	vs.au(6000, testNonIDR)
-	waitFor(t, 5*time.Second, "frames after garbage", func() bool { f, _, _ := w.snapshot(); return len(f) == 2 })
+	vs.seq += 5 // five packets lost
+	vs.au(9000, testNonIDR)
+	waitFor(t, 5*time.Second, "frames after garbage", func() bool { f, _, _ := w.snapshot(); return len(f) == 3 })
 	st := w.req.Stats.Snapshot()
-	if st.DecodeErrors+st.FramesDropped < 3 {
-		t.Fatalf("stats %+v: garbage not counted", st)
+	if st.DecodeErrors+st.FramesDropped < 3 || st.PacketsLost != 5 {
+		t.Fatalf("stats %+v: garbage or loss not counted", st)
 	}
-	if got := s.Sessions(); len(got) != 1 || got[0].Stream != "cam1" || got[0].Stats.Frames != 2 {
+	if got := s.Sessions(); len(got) != 1 || got[0].Stream != "cam1" || got[0].Stats.Frames != 3 {
 		t.Fatalf("sessions %+v", got)
 	}
 	// the server still accepts another camera.
@@ -614,5 +616,44 @@ func TestReadersRefused(t *testing.T) {
 		if status, _ := rawRequest(t, addr, req); !strings.HasPrefix(status, "RTSP/1.0 501 ") {
 			t.Errorf("%q: %q", strings.Fields(req)[0], status)
 		}
+	}
+}
+
+func TestUDPReorder(t *testing.T) {
+	_, r, addr := startServer(t, withUDP(t))
+	desc := &description.Session{Medias: []*description.Media{
+		{Type: description.MediaTypeVideo, Formats: []format.Format{h264Format()}},
+	}}
+	udp := gortsplib.TransportUDP
+	c := &gortsplib.Client{Transport: &udp}
+	if err := c.StartRecording("rtsp://user:pass@"+addr+"/cam1", desc); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, 5*time.Second, "publish", func() bool { return r.count() == 1 })
+	w := r.session(0)
+	if w.req.Transport != TransportUDP {
+		t.Fatalf("transport %q", w.req.Transport)
+	}
+	send := func(seq uint16, ts uint32, marker bool, nalu []byte) {
+		if err := c.WritePacketRTP(desc.Medias[0], nalPacket(seq, ts, marker, nalu)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(10, 0, false, testSPS)
+	send(11, 0, false, testPPS)
+	send(12, 0, true, testIDR)
+	send(14, 6000, true, testNonIDR) // overtakes 13
+	send(13, 3000, true, testNonIDR)
+	send(15, 9000, true, testNonIDR)
+	waitFor(t, 5*time.Second, "frames", func() bool { f, _, _ := w.snapshot(); return len(f) == 4 })
+	frames, _, _ := w.snapshot()
+	for i, f := range frames {
+		if want := time.Duration(i*3000) * time.Second / 90000; f.PTS-frames[0].PTS != want {
+			t.Fatalf("frame %d at %v, want %v (reordering not undone)", i, f.PTS-frames[0].PTS, want)
+		}
+	}
+	if st := w.req.Stats.Snapshot(); st.PacketsLost != 0 || st.DecodeErrors != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"strings"
@@ -56,5 +57,42 @@ func TestCheckTimeline(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// countHandler counts log records.
+type countHandler struct{ n *int }
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countHandler) Handle(_ context.Context, r slog.Record) error {
+	*h.n++
+	return nil
+}
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestLogLimited(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var n int
+	p := &publisher{
+		s:   &Server{Now: func() time.Time { return now }},
+		log: slog.New(countHandler{&n}),
+	}
+	for _, tc := range []struct {
+		kind  string
+		after time.Duration
+		lines int
+	}{
+		{"decode", 0, 1},
+		{"decode", time.Second, 1},     // suppressed
+		{"lost", 0, 2},                 // another kind
+		{"decode", 3 * time.Second, 2}, // 4 s after the first line: suppressed
+		{"decode", 2 * time.Second, 3}, // 6 s after the first line
+	} {
+		now = now.Add(tc.after)
+		p.logLimited(tc.kind, "msg")
+		if n != tc.lines {
+			t.Fatalf("%+v: %d lines", tc, n)
+		}
 	}
 }
