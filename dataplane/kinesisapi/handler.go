@@ -135,6 +135,7 @@ type empty struct{}
 
 // call decodes the input of op, validates it and runs it.
 func (h *Handler) call(ctx context.Context, op string, c awsproto.Codec, body []byte) (any, error) {
+	h.init()
 	dec := func(v any) error { return awsproto.Decode(c, body, v) }
 	switch op {
 	case "CreateStream":

@@ -1,0 +1,116 @@
+package kinesisapi
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/kinedge/kinedge/dataplane/streams"
+)
+
+// newBareHandler returns a Handler on an in-memory DB, without Middleware.
+func newBareHandler(t testing.TB) *Handler {
+	t.Helper()
+	db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil).WithMemTableSize(8 << 20).WithBlockCacheSize(1 << 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := streams.Open(streams.Options{DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{Engine: e}
+	t.Cleanup(func() {
+		_ = h.Close()
+		_ = e.Close()
+		_ = db.Close()
+	})
+	return h
+}
+
+// cborCall posts a CBOR request the way the AWS Java SDK does
+// (Content-Type application/x-amz-cbor-1.1) and decodes the CBOR answer.
+func cborCall(t *testing.T, srv *httptest.Server, op string, body map[string]any) (int, map[string]any) {
+	t.Helper()
+	b, err := cbor.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/x-amz-cbor-1.1")
+	req.Header.Set("X-Amz-Target", TargetPrefix+op)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/x-amz-cbor-1.1" {
+		t.Fatalf("%s: Content-Type %q", op, ct)
+	}
+	dm, err := cbor.DecOptions{DefaultMapType: reflect.TypeFor[map[string]any]()}.DecMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := dm.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s: response is not CBOR: %v", op, err)
+	}
+	return resp.StatusCode, out
+}
+
+func TestCBORClient(t *testing.T) {
+	h := newBareHandler(t)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	before := time.Now().Add(-time.Second)
+
+	if st, out := cborCall(t, srv, "CreateStream", map[string]any{"StreamName": "java", "ShardCount": 1}); st != 200 {
+		t.Fatalf("CreateStream: %d %v", st, out)
+	}
+	st, out := cborCall(t, srv, "PutRecord", map[string]any{"StreamName": "java", "PartitionKey": "pk", "Data": []byte{0, 1, 2, 0xff}})
+	if st != 200 || out["ShardId"] != "shardId-000000000000" {
+		t.Fatalf("PutRecord: %d %v", st, out)
+	}
+	// AT_TIMESTAMP with CBOR tag 1 + epoch milliseconds, as the Java SDK sends.
+	st, out = cborCall(t, srv, "GetShardIterator", map[string]any{
+		"StreamName": "java", "ShardId": "shardId-000000000000", "ShardIteratorType": "AT_TIMESTAMP",
+		"Timestamp": cbor.Tag{Number: 1, Content: before.UnixMilli()},
+	})
+	if st != 200 {
+		t.Fatalf("GetShardIterator: %d %v", st, out)
+	}
+	st, out = cborCall(t, srv, "GetRecords", map[string]any{"ShardIterator": out["ShardIterator"]})
+	if st != 200 {
+		t.Fatalf("GetRecords: %d %v", st, out)
+	}
+	recs, _ := out["Records"].([]any)
+	if len(recs) != 1 {
+		t.Fatalf("records = %v", out)
+	}
+	r := recs[0].(map[string]any)
+	if d, ok := r["Data"].([]byte); !ok || !bytes.Equal(d, []byte{0, 1, 2, 0xff}) {
+		t.Errorf("Data = %#v, want a CBOR byte string", r["Data"])
+	}
+	// fxamacker/cbor decodes tag 1 as a time.Time of epoch SECONDS; AWS
+	// (and kinedge) put epoch MILLISECONDS under tag 1, so the "seconds"
+	// read back are the milliseconds of now.
+	ts, ok := r["ApproximateArrivalTimestamp"].(time.Time)
+	if !ok {
+		t.Fatalf("ApproximateArrivalTimestamp = %#v, want tag 1", r["ApproximateArrivalTimestamp"])
+	}
+	if ms := ts.Unix(); ms < before.UnixMilli() || ms > time.Now().UnixMilli() {
+		t.Errorf("arrival = %d, want epoch milliseconds of now", ms)
+	}
+	st, out = cborCall(t, srv, "DescribeStream", map[string]any{"StreamName": "missing"})
+	if st != 400 || out["__type"] != "ResourceNotFoundException" || out["message"] != "Stream missing under account 000000000000 not found." {
+		t.Errorf("error: %d %v", st, out)
+	}
+}
