@@ -11,8 +11,12 @@
 //     protocols (Smithy "aws.protocols#awsJson1_1") and their CBOR variant
 //     application/x-amz-cbor-1.1 (RFC 8949) that the Java SDKs send to
 //     Kinesis; Timestamp carries times in each protocol's format.
-//   - Verifier and Middleware: AWS Signature Version 4 verification, header
-//     and presigned forms, by re-signing with aws-sdk-go-v2's aws/signer/v4.
+//   - Verifier, Middleware and StreamingMiddleware: AWS Signature Version 4
+//     verification, header and presigned forms, by re-signing with
+//     aws-sdk-go-v2's aws/signer/v4 (checked against AWS's published test
+//     suite); bodies are bounded and replayed, or streamed for KVS PutMedia,
+//     including aws-chunked uploads whose chunk signatures ChunkedReader
+//     checks with the SDK's v4.StreamSigner.
 //   - EventStreamWriter and ReadMessage: the application/vnd.amazon.eventstream
 //     framing of Kinesis SubscribeToShard.
 //
