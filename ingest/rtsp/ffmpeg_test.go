@@ -257,3 +257,42 @@ func TestFFmpegPublish(t *testing.T) {
 		})
 	}
 }
+
+// TestFFmpegRefusals checks what ffmpeg, as a camera, prints for each
+// refusal: the status and our reason phrase.
+func TestFFmpegRefusals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ffmpeg takes seconds")
+	}
+	clip, _ := makeClip(t, "libx264", "aac", 44100)
+	_, r, addr := startServer(t)
+	r.active = map[string]*recWriter{"busy": {r: r, req: &PublishRequest{Stream: "busy"}}}
+	for _, tc := range []struct{ userinfo, stream, want string }{
+		{"user:wrong@", "cam1", "401 Unauthorized"},
+		{"", "cam1", "401 Unauthorized"},
+		{"user:pass@", "busy", "455 Stream busy is already being published"},
+		{"user:pass@", "missing", "404 Stream missing not found"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := exec.CommandContext(ctx, needTool(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
+			"-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
+			"rtsp://"+tc.userinfo+addr+"/"+tc.stream).CombinedOutput()
+		cancel()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s%s: err %v, output:\n%s", tc.userinfo, tc.stream, err, out)
+		}
+	}
+	// a camera with only MJPEG video and G.722 audio.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, needTool(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=5", "-f", "lavfi", "-i", "sine=sample_rate=16000",
+		"-t", "0.4", "-c:v", "mjpeg", "-c:a", "g722", "-f", "rtsp", "-rtsp_transport", "tcp",
+		"rtsp://user:pass@"+addr+"/cam1").CombinedOutput()
+	if want := "415 No Supported Codec (found M-JPEG, G722;"; err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("mjpeg+g722: err %v, output:\n%s", err, out)
+	}
+	if n := r.count(); n != 0 {
+		t.Fatalf("%d sessions published", n)
+	}
+}
