@@ -115,6 +115,10 @@ func newTrackDecoder(index int, f format.Format) (*trackDecoder, error) {
 				ch = 2
 			}
 		}
+		if ch > 2 {
+			// multiopus needs a channel mapping the frame model lacks.
+			return nil, fmt.Errorf("%w: multiopus with %d channels", ErrUnsupportedCodec, ch)
+		}
 		d.track = &media.Track{Codec: media.CodecOpus, ClockRate: 48000, SampleRate: 48000, Channels: ch}
 		d.opusDec, err = f.CreateDecoder()
 	default:

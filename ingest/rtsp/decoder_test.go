@@ -247,6 +247,7 @@ func TestNewTrackDecoderUnsupported(t *testing.T) {
 		&format.VP8{PayloadTyp: 96},
 		&format.MPEG4Audio{PayloadTyp: 97}, // no config
 		&format.MPEG4AudioLATM{PayloadTyp: 97},
+		&format.Opus{PayloadTyp: 111, ChannelCount: 6}, // multiopus
 	} {
 		if _, err := newTrackDecoder(0, f); !errors.Is(err, ErrUnsupportedCodec) {
 			t.Errorf("%s: err = %v", f.Codec(), err)
