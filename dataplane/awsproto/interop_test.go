@@ -152,3 +152,24 @@ func TestCBORThroughMiddleware(t *testing.T) {
 		})
 	}
 }
+
+// TestCBOREncodingShapes pins the CBOR the Java SDKs expect in responses:
+// a definite map with text keys, blobs as byte strings (major type 2),
+// timestamps as tag 1 + integer epoch milliseconds.
+func TestCBOREncodingShapes(t *testing.T) {
+	type rec struct {
+		Data []byte    `json:"Data"`
+		At   Timestamp `json:"At"`
+	}
+	got, err := Encode(CBOR, rec{Data: []byte{0, 1, 2}, At: Timestamp{time.UnixMilli(1700000000123)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{0xa2, // map(2)
+		0x64, 'D', 'a', 't', 'a', 0x43, 0, 1, 2, // "Data": bytes(3)
+		0x62, 'A', 't', 0xc1, 0x1b, 0, 0, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x7b, // "At": 1(1700000000123)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("CBOR\n% x\nwant\n% x", got, want)
+	}
+}
