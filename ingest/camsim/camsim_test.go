@@ -536,3 +536,38 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestSenderReportsGiveNTPTime checks that the server can map RTP time to
+// the camera's wall clock (RFC 3550 §6.4.1 sender reports, which gortsplib's
+// client sends every 10 s), so the run lasts a little over 10 s.
+func TestSenderReportsGiveNTPTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs 11 s for the first RTCP sender report")
+	}
+	t.Parallel()
+	clip, err := ReadClip(filepath.Join("..", "..", "testdata", "h264_aac.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startRecServer(t, recServerOpts{})
+	defer srv.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, Config{URL: srv.url(), Source: clip, Duration: 11500 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	rp := srv.snapshot("cam1")
+	if rp == nil {
+		t.Fatal("nothing received")
+	}
+	for _, m := range rp.medias {
+		if m.ntpOK == 0 {
+			t.Errorf("%s: no packet with a known NTP time after 11 s", m.codec)
+		}
+		// The NTP time is the presentation time on the camera's clock:
+		// within the B-frame delay plus scheduling slack of the arrival.
+		if m.ntpSkew > time.Second {
+			t.Errorf("%s: NTP time off the wall clock by %v", m.codec, m.ntpSkew)
+		}
+	}
+}

@@ -44,8 +44,10 @@ type recMedia struct {
 	seqGaps   int    // sequence number discontinuities within a session
 	lastSeq   uint16 // of the current session
 	haveSeq   bool
-	aus       []uint32 // RTP timestamps of access units, in arrival order
-	first     []byte   // payload of the first packet of the last session
+	aus       []uint32      // RTP timestamps of access units, in arrival order
+	first     []byte        // payload of the first packet of the last session
+	ntpOK     int           // packets whose NTP time was known (after an RTCP SR)
+	ntpSkew   time.Duration // largest |NTP time − arrival time| seen
 	ssrcs     map[uint32]bool
 }
 
@@ -205,6 +207,10 @@ func (rs *recServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Re
 				m.seqGaps++
 			}
 			m.lastSeq, m.haveSeq = pkt.SequenceNumber, true
+			if ntp, ok := ctx.Session.PacketNTP(medi, pkt); ok {
+				m.ntpOK++
+				m.ntpSkew = max(m.ntpSkew, ntp.Sub(time.Now()).Abs())
+			}
 			if !m.video || pkt.Marker {
 				m.aus = append(m.aus, pkt.Timestamp)
 			}
