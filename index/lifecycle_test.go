@@ -217,7 +217,7 @@ func TestWritesDuringGC(t *testing.T) {
 			}
 			n, err := x.NextFragmentNumber(ctx)
 			if err == nil {
-				err = x.PutFragment(ctx, Fragment{Number: n, Stream: "cam1", ServerTime: clk.Now()}, blobFor(n, 8<<10))
+				err = x.PutFragment(ctx, Fragment{Number: n, Stream: "cam1"}, blobFor(n, 8<<10)) // server time: Now
 			}
 			if err == nil {
 				err = x.Keys().PutKey(ctx, seal.KeyRecord{ID: fmt.Sprint(i % 8), Wrapped: []byte{1}})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,10 +28,14 @@ type GCReport struct {
 	// VlogBefore and VlogAfter are the value-log bytes on disk around the
 	// cycle (0 in memory).
 	VlogBefore, VlogAfter int64
-	// DropTime is how long the DropPrefix call took: the time writers
-	// waited (through Update) or were refused (writing to DB directly).
+	// DropTime is how long the longest DropPrefix call took: the time
+	// writers waited (through Update) or were refused (writing to DB
+	// directly).
 	DropTime time.Duration
 }
+
+// dropChunk is how many prefixes one DropPrefix call drops.
+const dropChunk = 64
 
 // sweepBatch is how many fragments one retention transaction deletes.
 const sweepBatch = 500
@@ -108,13 +113,16 @@ func (x *Index) gcCycle(ctx context.Context) (GCReport, error) {
 		// DropPrefix flushes the memtables and compacts the tables that
 		// hold the prefixes: the dropped values are then counted as
 		// garbage in badger's discard stats, which value-log GC needs.
-		x.gate.Lock()
-		start := time.Now()
-		err := x.db.DropPrefix(drop...)
-		rep.DropTime = time.Since(start)
-		x.gate.Unlock()
-		if err != nil {
-			return rep, fmt.Errorf("drop prefixes: %w", err)
+		// Chunks bound each write stall after a long downtime.
+		for chunk := range slices.Chunk(drop, dropChunk) {
+			x.gate.Lock()
+			start := time.Now()
+			err := x.db.DropPrefix(chunk...)
+			rep.DropTime = max(rep.DropTime, time.Since(start))
+			x.gate.Unlock()
+			if err != nil {
+				return rep, fmt.Errorf("drop prefixes: %w", err)
+			}
 		}
 		x.stats.bucketsDropped.Add(uint64(rep.BucketsDropped))
 	}
