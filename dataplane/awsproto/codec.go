@@ -222,9 +222,9 @@ func Encode(c Codec, v any) ([]byte, error) {
 // Response headers.
 const (
 	// HeaderRequestID carries the request id of every response.
-	HeaderRequestID = "X-Amzn-Requestid"
+	HeaderRequestID = "x-amzn-RequestId"
 	// HeaderErrorType carries "<Type>:" on error responses.
-	HeaderErrorType = "X-Amzn-Errortype"
+	HeaderErrorType = "X-Amzn-ErrorType"
 )
 
 // WriteResponse writes a 200 response with v encoded by c and the request
@@ -243,7 +243,7 @@ func writeBody(w http.ResponseWriter, c Codec, requestID string, status int, b [
 	h.Set("Content-Type", c.ContentType())
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	if requestID != "" {
-		h.Set("x-amzn-RequestId", requestID)
+		h.Set(HeaderRequestID, requestID)
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b) // the client went away: nothing more to do
@@ -271,7 +271,7 @@ func WriteError(w http.ResponseWriter, c Codec, requestID string, err error) {
 		c = JSON
 		b = []byte(`{"__type":"InternalFailure"}`)
 	}
-	w.Header().Set("X-Amzn-ErrorType", e.Type+":")
+	w.Header().Set(HeaderErrorType, e.Type+":")
 	writeBody(w, c, requestID, e.HTTPStatus(), b)
 }
 
