@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -155,13 +156,12 @@ func (c *camera) connLoop() {
 		c.log.Info("camsim: publishing", "url", redact(c.url), "session", n)
 		c.cur.Store(s)
 
-		stop := context.AfterFunc(c.ctx, func() { c.closeSession(s) })
+		stop := afterFunc(c.ctx, func() { c.closeSession(s) })
 		err = s.client.Wait()
 		close(s.ended)
 		c.cur.Store(nil)
-		if stop() {
-			s.client.Close()
-		}
+		stop()
+		s.client.Close()
 		if c.ctx.Err() == nil {
 			c.setError(err)
 			c.log.Warn("camsim: session ended, reconnecting", "err", err)
@@ -218,6 +218,7 @@ func (c *camera) connect() (*session, error) {
 		Scheme:         u.Scheme,
 		Host:           u.Host,
 		Transport:      &tr,
+		ListenPacket:   listenPacketNear(u.Hostname()),
 		WriteQueueSize: c.cfg.WriteQueueSize,
 		UserAgent:      "kinedge-camsim",
 		OnPacketsLost: func(lost uint64) {
@@ -233,7 +234,7 @@ func (c *camera) connect() (*session, error) {
 	if err := cl.Start2(); err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(c.ctx, cl.Close)
+	stop := afterFunc(c.ctx, cl.Close)
 	defer stop()
 	if _, err := cl.Announce(u, desc); err != nil {
 		cl.Close()
@@ -342,5 +343,38 @@ func (c *camera) send() {
 		}
 	} else {
 		c.audioFrames.Add(1)
+	}
+}
+
+// afterFunc runs f when ctx is done, like context.AfterFunc; its stop
+// function also waits for a started f to return, so that no goroutine
+// outlives the caller.
+func afterFunc(ctx context.Context, f func()) (stop func()) {
+	done := make(chan struct{})
+	st := context.AfterFunc(ctx, func() {
+		defer close(done)
+		f()
+	})
+	return func() {
+		if !st() {
+			<-done
+		}
+	}
+}
+
+// listenPacketNear returns the UDP listen function of a client: when the
+// server is a loopback address, the client's RTP/RTCP ports are bound to that
+// address instead of every interface (gortsplib binds ":port").
+func listenPacketNear(serverHost string) func(network, address string) (net.PacketConn, error) {
+	ip := net.ParseIP(serverHost)
+	return func(network, address string) (net.PacketConn, error) {
+		host, port, err := net.SplitHostPort(address)
+		if err == nil && host == "" && ip != nil && ip.IsLoopback() {
+			address = net.JoinHostPort(ip.String(), port)
+			if ip.To4() != nil && network == "udp" {
+				network = "udp4"
+			}
+		}
+		return net.ListenPacket(network, address)
 	}
 }
