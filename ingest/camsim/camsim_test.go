@@ -283,9 +283,10 @@ func TestPublishLoopsWithContinuousTimestamps(t *testing.T) {
 		transport          string
 		codecs             []string
 		auth               bool
+		pacing             Pacing
 	}{
-		{"h264 aac tcp auth", "h264", "aac", TransportTCP, []string{"H264", "MPEG-4 Audio"}, true},
-		{"h265 opus udp", "h265", "opus", TransportUDP, []string{"H265", "Opus"}, false},
+		{"h264 aac tcp auth shared", "h264", "aac", TransportTCP, []string{"H264", "MPEG-4 Audio"}, true, PacingShared},
+		{"h265 opus udp per-camera", "h265", "opus", TransportUDP, []string{"H265", "Opus"}, false, PacingPerCamera},
 	}
 	const cameras = 3
 	const duration = 3 * time.Second
@@ -309,7 +310,7 @@ func TestPublishLoopsWithContinuousTimestamps(t *testing.T) {
 			defer cancel()
 			st, err := Run(ctx, Config{
 				URL: srv.url(), Cameras: cameras, Transport: tt.transport,
-				Source: clip, Duration: duration,
+				Source: clip, Duration: duration, Pacing: tt.pacing,
 			})
 			if err != nil {
 				t.Fatal(err)
