@@ -344,6 +344,9 @@ func (d *trackDecoder) decodeH264(pkt *rtp.Packet, pts int64, wall time.Time) ([
 		return nil, fmt.Errorf("%w: H264 waiting for a keyframe", ErrFrameDropped)
 	}
 	dts, err := d.h264DTS.Extract(body, pts)
+	if err == nil {
+		err = d.checkDTS(pts, dts)
+	}
 	if err != nil {
 		d.h264DTS = nil
 		return nil, fmt.Errorf("%w: H264 DTS: %w", ErrFrameDropped, err)
@@ -394,11 +397,31 @@ func (d *trackDecoder) decodeH265(pkt *rtp.Packet, pts int64, wall time.Time) ([
 		return nil, fmt.Errorf("%w: H265 waiting for a keyframe", ErrFrameDropped)
 	}
 	dts, err := d.h265DTS.Extract(body, pts)
+	if err == nil {
+		err = d.checkDTS(pts, dts)
+	}
 	if err != nil {
 		d.h265DTS = nil
 		return nil, fmt.Errorf("%w: H265 DTS: %w", ErrFrameDropped, err)
 	}
 	return d.videoFrame(body, key, pts, dts, wall)
+}
+
+// maxReorderDelay bounds PTS - DTS: decoders reorder a few frames, never
+// seconds; larger values come from damaged parameter sets.
+const maxReorderDelay = 10 * time.Second
+
+// checkDTS enforces DTS <= PTS (the extractor skips that check after
+// leading B-frames, which a damaged slice header can fake) and a plausible
+// reorder delay (a damaged SPS timing can put DTS anywhere).
+func (d *trackDecoder) checkDTS(pts, dts int64) error {
+	if dts > pts {
+		return errDTSAfterPTS
+	}
+	if dts < pts-int64(maxReorderDelay/time.Second)*d.clockRate { // no overflow for any real pts
+		return errDTSAfterPTS
+	}
+	return nil
 }
 
 func (d *trackDecoder) videoFrame(body [][]byte, key bool, pts, dts int64, wall time.Time) ([]*media.Frame, error) {

@@ -38,6 +38,9 @@ var (
 	// ErrUnexpectedRequest is a request out of the ANNOUNCE/SETUP/RECORD
 	// order.
 	ErrUnexpectedRequest = errors.New("rtsp: unexpected request")
+	// errDTSAfterPTS is a DTS extraction result that breaks DTS <= PTS or
+	// lies implausibly far before PTS.
+	errDTSAfterPTS = errors.New("rtsp: implausible DTS")
 	// ErrInvalidConfig reports invalid Server fields.
 	ErrInvalidConfig = errors.New("rtsp: invalid configuration")
 )
