@@ -3,6 +3,7 @@ package camsim
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -73,9 +74,11 @@ func TestLoadClip(t *testing.T) {
 		codecs      []media.Codec
 		videoFrames int
 		gop         time.Duration
+		keyframes   int
+		paramSets   []int // NAL unit types every keyframe must carry in-band
 	}{
-		{"h264_aac.ts", []media.Codec{media.CodecH264, media.CodecAAC}, 250, time.Second},
-		{"h265_opus.ts", []media.Codec{media.CodecH265, media.CodecOpus}, 250, 2 * time.Second},
+		{"h264_aac.ts", []media.Codec{media.CodecH264, media.CodecAAC}, 250, time.Second, 10, []int{7, 8}},
+		{"h265_opus.ts", []media.Codec{media.CodecH265, media.CodecOpus}, 250, 2 * time.Second, 5, []int{32, 33, 34}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -105,6 +108,7 @@ func TestLoadClip(t *testing.T) {
 					c.Frames[0].Track, c.Frames[0].Key, c.Frames[0].DTS)
 			}
 			var vpts []time.Duration
+			keys := 0
 			var lastDTS, audioEnd time.Duration
 			audioStart := time.Duration(-1)
 			for i, f := range c.Frames {
@@ -117,12 +121,24 @@ func TestLoadClip(t *testing.T) {
 				}
 				if f.Track == 0 {
 					vpts = append(vpts, f.PTS)
+					if f.Key {
+						keys++
+						types := nalTypes(t, f.Data, codecs[0] == media.CodecH265)
+						for _, want := range tt.paramSets {
+							if !slices.Contains(types, want) {
+								t.Errorf("keyframe at %v has NAL types %v, lacks %d", f.DTS, types, want)
+							}
+						}
+					}
 					continue
 				}
 				if audioStart < 0 {
 					audioStart = f.PTS
 				}
 				audioEnd = f.PTS
+			}
+			if keys != tt.keyframes {
+				t.Errorf("%d keyframes, want %d", keys, tt.keyframes)
 			}
 			if len(vpts) != tt.videoFrames {
 				t.Fatalf("%d video frames, want %d", len(vpts), tt.videoFrames)
@@ -571,4 +587,27 @@ func TestSenderReportsGiveNTPTime(t *testing.T) {
 			t.Errorf("%s: NTP time off the wall clock by %v", m.codec, m.ntpSkew)
 		}
 	}
+}
+
+// nalTypes lists the NAL unit types of an AVCC access unit (ITU-T H.264
+// §7.3.1, H.265 §7.3.1.2 headers).
+func nalTypes(t *testing.T, avcc []byte, h265 bool) []int {
+	t.Helper()
+	var types []int
+	for d := avcc; len(d) > 0; {
+		if len(d) < 5 {
+			t.Fatalf("truncated AVCC: %x", d)
+		}
+		n := int(binary.BigEndian.Uint32(d))
+		if n < 1 || 4+n > len(d) {
+			t.Fatalf("bad AVCC length %d of %d", n, len(d)-4)
+		}
+		if h265 {
+			types = append(types, int(d[4]>>1)&0x3f)
+		} else {
+			types = append(types, int(d[4])&0x1f)
+		}
+		d = d[4+n:]
+	}
+	return types
 }
