@@ -272,6 +272,25 @@ func TestToDuration(t *testing.T) {
 	}
 }
 
+func TestCheckDTS(t *testing.T) {
+	d := &trackDecoder{clockRate: 90000}
+	for _, tc := range []struct {
+		pts, dts int64
+		ok       bool
+	}{
+		{0, 0, true},
+		{9000, 3000, true},
+		{0, 1, false},
+		{900000, 0, true},
+		{900001, 0, false},
+		{0, -1 << 63, false},
+	} {
+		if err := d.checkDTS(tc.pts, tc.dts); (err == nil) != tc.ok {
+			t.Errorf("checkDTS(%d, %d) = %v", tc.pts, tc.dts, err)
+		}
+	}
+}
+
 func TestNTPTime(t *testing.T) {
 	want := time.Date(2026, 1, 2, 3, 4, 5, 500_000_000, time.UTC)
 	if got := ntpTime(toNTP(want)); got.Sub(want).Abs() > time.Microsecond {
@@ -352,6 +371,7 @@ func FuzzTrackDecoder(f *testing.F) {
 		}
 		// a: first packet (marker from flags), b: the next one with the same
 		// timestamp, then a again on the next timestamp.
+		lastDTS := time.Duration(-1 << 63)
 		for i, p := range [][]byte{a, b, a} {
 			pkt := &rtp.Packet{
 				Header:  rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i/2) * 3000, Marker: flags&(1<<i) != 0},
@@ -368,9 +388,15 @@ func FuzzTrackDecoder(f *testing.F) {
 				continue
 			}
 			for _, fr := range frames {
-				if len(fr.Data) == 0 || fr.DTS > fr.PTS {
+				if len(fr.Data) == 0 || fr.DTS > fr.PTS || fr.PTS-fr.DTS > maxReorderDelay {
 					t.Fatalf("bad frame %+v", fr)
 				}
+				// video DTS never goes back (audio follows the sender's
+				// timestamps, which this input may send backwards).
+				if d.Track().Kind() == media.KindVideo && fr.DTS < lastDTS {
+					t.Fatalf("video DTS %v after %v", fr.DTS, lastDTS)
+				}
+				lastDTS = fr.DTS
 				if !fr.Key {
 					continue
 				}
