@@ -45,6 +45,9 @@ type Engine struct {
 	notifyCh chan struct{}
 
 	writeCh   chan *putReq
+	syncCh    chan *batch
+	senders   sync.WaitGroup // PutRecords calls that may still queue
+	inflight  sync.WaitGroup // batches started and not yet acknowledged
 	trimKick  chan struct{}
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -68,6 +71,7 @@ func Open(opts Options) (*Engine, error) {
 		byID:     map[uint64]*stream{},
 		writeCh:  make(chan *putReq, opts.WriteQueue),
 		trimKick: make(chan struct{}, 1),
+		syncCh:   make(chan *batch, syncDepth),
 		stop:     make(chan struct{}),
 	}
 	dbo := opts.DB.Opts()
@@ -75,8 +79,9 @@ func Open(opts Options) (*Engine, error) {
 	if err := e.load(); err != nil {
 		return nil, err
 	}
-	e.wg.Add(2)
+	e.wg.Add(3)
 	go e.writer()
+	go e.syncer()
 	go e.trimmer()
 	return e, nil
 }
@@ -383,6 +388,9 @@ func (e *Engine) DeleteStream(name string, enforceConsumerDeletion bool) error {
 		return newErr(ErrInUse, fmt.Sprintf("Stream %s under account %s has registered consumers. Set EnforceConsumerDeletion to delete it with its consumers.", name, e.opts.AccountID))
 	}
 	id := s.meta.ID
+	// Let the records in flight land first, so that erasing the stream's
+	// records cannot miss them.
+	e.inflight.Wait()
 	err = e.commit(func(txn *badger.Txn) error {
 		if err := txn.Delete(e.key(keyMeta, name)); err != nil {
 			return err
@@ -637,4 +645,15 @@ func (e *Engine) UpdateStreamMode(name, mode string) error {
 		s.meta.Mode = mode
 		return nil
 	})
+}
+
+// EnsureStream creates stream name with shards shards unless it exists; it
+// is what the appliance calls at start for its own streams (for example
+// kinedge-fragments, which carries one record per stored video fragment).
+func (e *Engine) EnsureStream(name string, shards int) error {
+	err := e.CreateStream(CreateStreamInput{Name: name, ShardCount: shards})
+	if errors.Is(err, ErrInUse) {
+		return nil
+	}
+	return err
 }

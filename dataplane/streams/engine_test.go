@@ -515,3 +515,58 @@ func TestRestart(t *testing.T) {
 		}
 	}
 }
+
+func TestEnsureStream(t *testing.T) {
+	e, _ := newEngine(t, nil)
+	for range 2 {
+		if err := e.EnsureStream("kinedge-fragments", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(e.ListStreams()); got != 1 {
+		t.Errorf("%d streams", got)
+	}
+}
+
+// TestCloseUnderLoad closes the engine while writers are busy: every call
+// returns (stored or ErrClosed) and no goroutine is left behind.
+func TestCloseUnderLoad(t *testing.T) {
+	db := openDB(t, t.TempDir())
+	defer db.Close()
+	e, err := Open(Options{DB: db, WriteQueue: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, e, "s", 2)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				_, err := e.PutRecords(context.Background(), "s", []PutEntry{{PartitionKey: fmt.Sprint(w), Data: []byte("x")}})
+				if err != nil {
+					if !errors.Is(err, ErrClosed) {
+						t.Error(err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	it, _ := e.GetShardIterator("s", "shardId-000000000000", TrimHorizon, "", time.Time{})
+	deadline := time.Now().Add(20 * time.Second)
+	for n := 0; n < 50; {
+		res, err := e.GetRecords(it, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(res.Records)
+		it = res.NextShardIterator
+		if time.Now().After(deadline) {
+			t.Fatal("no progress")
+		}
+	}
+	e.Close()
+	wg.Wait()
+}

@@ -110,7 +110,8 @@ func (e *Engine) getRecords(iterator string, limit int, limited bool) (GetRecord
 	// visible is read before the snapshot is taken, so every record up to
 	// it is in the snapshot.
 	visible := sh.visible.Load()
-	closed := sh.m.Closed
+	// A closed shard ends once its last record is visible.
+	closed := sh.m.Closed && visible >= sh.m.EndCounter
 	var children []ChildShard
 	if closed {
 		children = e.childrenLocked(s, sh)

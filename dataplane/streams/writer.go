@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -11,13 +12,21 @@ import (
 
 // Group commit.
 //
-// Puts are queued (bounded by Options.WriteQueue) to one writer goroutine,
-// which takes every request waiting, assigns sequence numbers, writes them
-// in one Badger transaction, syncs once and then acknowledges them all. A
-// put is acknowledged only after its sync. Sequence numbers are assigned
-// and published in shard order: a shard's visible counter moves past a
-// batch only after the batch is durable, and readers never look beyond it,
-// so a reader cannot skip a record that commits late.
+// Puts are queued (bounded by Options.WriteQueue) to the writer goroutine,
+// which takes every request waiting, assigns sequence numbers and hands the
+// records to Badger in one transaction (more when it is too big) without
+// waiting for the commit. The syncer goroutine waits for the commits of
+// every batch handed over so far, syncs once for all of them, then
+// publishes and acknowledges them in order. A put is acknowledged only
+// after its sync; while one batch syncs the next is being built.
+//
+// A shard's visible counter moves past a batch only once the batch is
+// durable, and readers never look beyond it, so a reader cannot skip a
+// record that commits late. A closed shard ends for readers only once its
+// EndingSequenceNumber is visible.
+
+// syncDepth bounds the batches between the writer and the syncer.
+const syncDepth = 4
 
 // maxBatchRecords bounds the records of one group commit.
 const maxBatchRecords = 8192
@@ -92,6 +101,7 @@ func (e *Engine) PutRecords(ctx context.Context, name string, entries []PutEntry
 		return nil, err
 	}
 	req.s = s
+	e.senders.Add(1) // Close waits for senders before draining the queue
 	if e.opts.Limits.Enabled {
 		now := e.now()
 		for i, en := range entries {
@@ -108,9 +118,12 @@ func (e *Engine) PutRecords(ctx context.Context, name string, entries []PutEntry
 	e.mu.RUnlock()
 	select {
 	case e.writeCh <- req:
+		e.senders.Done()
 	case <-e.stop:
+		e.senders.Done()
 		return nil, ErrClosed
 	case <-ctx.Done():
+		e.senders.Done()
 		return nil, ctx.Err()
 	}
 	// Once queued the request is always answered: wait even if ctx ends,
@@ -126,35 +139,57 @@ func (e *Engine) PutRecords(ctx context.Context, name string, entries []PutEntry
 	return req.results, nil
 }
 
-// writer is the group-commit goroutine.
+// batch is a group of put requests committed together.
+type batch struct {
+	reqs  []*putReq
+	lasts []shardLast
+	wg    sync.WaitGroup // Badger commits still running
+	mu    sync.Mutex
+	err   error
+}
+
+type shardLast struct {
+	sh   *shard
+	last uint64
+}
+
+func (b *batch) setErr(err error) {
+	if err == nil {
+		return
+	}
+	b.mu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.mu.Unlock()
+}
+
+// writer is the goroutine that assigns sequence numbers and starts commits.
 func (e *Engine) writer() {
 	defer e.wg.Done()
-	batch := make([]*putReq, 0, 64)
+	defer close(e.syncCh)
 	for {
 		var r *putReq
 		select {
 		case r = <-e.writeCh:
 		case <-e.stop:
+			e.senders.Wait()
 			e.drainWrites()
 			return
 		}
-		batch = append(batch[:0], r)
+		reqs := []*putReq{r}
 		n := len(r.entries)
 	more:
 		for n < maxBatchRecords {
 			select {
 			case r := <-e.writeCh:
-				batch = append(batch, r)
+				reqs = append(reqs, r)
 				n += len(r.entries)
 			default:
 				break more
 			}
 		}
-		e.writeBatch(batch)
-		for _, r := range batch {
-			close(r.done)
-		}
-		clear(batch)
+		e.syncCh <- e.startBatch(reqs)
 	}
 }
 
@@ -171,18 +206,25 @@ func (e *Engine) drainWrites() {
 	}
 }
 
-// writeBatch stores a batch of requests durably and fills their results.
-func (e *Engine) writeBatch(batch []*putReq) {
+// startBatch assigns sequence numbers to reqs and starts their commit.
+func (e *Engine) startBatch(reqs []*putReq) *batch {
+	b := &batch{reqs: reqs}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	now := e.now()
-	nowCtr := counterAt(now)
+	e.inflight.Add(1) // DeleteStream waits for batches in flight
+	nowCtr := counterAt(e.now())
 	txn := e.db.NewTransaction(true)
-	defer func() { txn.Discard() }()
+	commit := func() {
+		b.wg.Add(1)
+		txn.CommitWith(func(err error) {
+			b.setErr(err)
+			b.wg.Done()
+		})
+	}
 	touched := make(map[*shard]struct{}, 8)
 	var key, val []byte
 	var err error
-	for _, r := range batch {
+	for _, r := range reqs {
 		if r.s.deleted {
 			r.err = e.notFound(r.s.meta.Name)
 			continue
@@ -211,10 +253,9 @@ func (e *Engine) writeBatch(batch []*putReq) {
 			k := append([]byte(nil), key...)
 			v := append([]byte(nil), val...)
 			if err = txn.Set(k, v); errors.Is(err, badger.ErrTxnTooBig) {
-				if err = txn.Commit(); err == nil {
-					txn = e.db.NewTransaction(true)
-					err = txn.Set(k, v)
-				}
+				commit()
+				txn = e.db.NewTransaction(true)
+				err = txn.Set(k, v)
 			}
 			if err != nil {
 				break
@@ -225,27 +266,65 @@ func (e *Engine) writeBatch(batch []*putReq) {
 			break
 		}
 	}
-	if err == nil {
-		err = txn.Commit()
-	}
-	if err == nil {
-		err = e.sync()
+	if err != nil {
+		b.setErr(err)
+		txn.Discard()
+	} else {
+		commit()
 	}
 	for sh := range touched {
 		// Counters of a failed batch are burnt: holes are harmless.
-		sh.visible.Store(sh.last)
+		b.lasts = append(b.lasts, shardLast{sh, sh.last})
 	}
-	if len(touched) > 0 {
+	return b
+}
+
+// syncer is the goroutine that makes batches durable and acknowledges them.
+func (e *Engine) syncer() {
+	defer e.wg.Done()
+	for b := range e.syncCh {
+		group := []*batch{b}
+		b.wg.Wait()
+	more:
+		for {
+			select {
+			case b2, ok := <-e.syncCh:
+				if !ok {
+					break more
+				}
+				b2.wg.Wait()
+				group = append(group, b2)
+			default:
+				break more
+			}
+		}
+		syncErr := e.sync()
+		for _, b := range group {
+			e.finishBatch(b, syncErr)
+		}
 		e.notify()
+	}
+}
+
+// finishBatch publishes a durable batch and answers its requests.
+func (e *Engine) finishBatch(b *batch, syncErr error) {
+	err := b.err
+	if err == nil {
+		err = syncErr
+	}
+	for _, l := range b.lasts {
+		l.sh.visible.Store(l.last)
 	}
 	if err != nil {
 		e.log.Error("put batch failed", "err", err)
-		for _, r := range batch {
-			if r.err == nil {
-				r.err = fmt.Errorf("streams: store records: %w", err)
-			}
-		}
 	}
+	for _, r := range b.reqs {
+		if err != nil && r.err == nil {
+			r.err = fmt.Errorf("streams: store records: %w", err)
+		}
+		close(r.done)
+	}
+	e.inflight.Done()
 }
 
 // timeBehind is now minus t in milliseconds, never negative.
