@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,8 +92,12 @@ type Recorder struct {
 	anchored    bool
 	anchorPTS   time.Duration
 	anchorWall  time.Time
-	lastPTS     time.Duration // of the latest frame, with its arrival:
-	lastAt      time.Time
+	// minLate is the smallest lateness (arrival minus mapped time) of the
+	// frames since the last stored fragment: the network's delay floor.
+	// Transient stalls raise lateness for a while, but not its minimum.
+	minLate     time.Duration
+	haveLate    bool
+	lateWindow  []time.Duration // minLate of the last fragments, oldest first
 	prevEnd     time.Time // server time where the last stored fragment ended
 	lastDropLog time.Time
 }
@@ -211,6 +216,8 @@ func (r *Recorder) run() {
 			r.Logger.Info("timeline discontinuity", "stream", r.Stream, "reason", it.brk)
 			r.store(ctx, r.frag.Break())
 			r.anchored = false
+			r.haveLate = false
+			r.lateWindow = r.lateWindow[:0]
 		default:
 			r.queued.Add(-int64(len(it.frame.Data)))
 			if !r.anchored && (r.videoIdx < 0 || it.frame.Track == r.videoIdx) {
@@ -218,27 +225,55 @@ func (r *Recorder) run() {
 				r.anchorPTS, r.anchorWall = it.frame.PTS, it.at
 			}
 			if r.videoIdx < 0 || it.frame.Track == r.videoIdx {
-				r.lastPTS, r.lastAt = it.frame.PTS, it.at
+				late := it.at.Sub(r.anchorWall.Add(it.frame.PTS - r.anchorPTS))
+				if !r.haveLate || late < r.minLate {
+					r.minLate, r.haveLate = late, true
+				}
 			}
 			r.store(ctx, r.frag.Push(it.frame))
 		}
 	}
 }
 
-// serverTime maps a media time to the server clock. When the latest
-// frame's arrival and its mapped time drifted apart by more than
-// DriftTolerance (camera clock drift, a clock step), the anchor moves by the
-// drift; fragment times never go back before the end of the previous one.
+// lateWindowLen is how many consecutive fragments must all arrive late
+// before the anchor follows: about 10 s, far longer than a network stall,
+// far shorter than clock drift needs to matter.
+const lateWindowLen = 5
+
+// serverTime maps a media time to the server clock. The anchor follows
+// the server clock when the camera's clock drifted or ours stepped:
+// backwards at once when frames arrive earlier than their mapped time by
+// more than DriftTolerance (network delay cannot explain that), forwards
+// when even the earliest frame of each of the last lateWindowLen fragments
+// arrived later than that (a transient stall does not move it). Fragment
+// times never go back before the end of the previous fragment.
 func (r *Recorder) serverTime(pts time.Duration) time.Time {
-	if d := r.lastAt.Sub(r.anchorWall.Add(r.lastPTS - r.anchorPTS)); d > r.DriftTolerance || d < -r.DriftTolerance {
-		r.Logger.Debug("re-anchoring media clock", "stream", r.Stream, "drift", d)
-		r.anchorWall = r.anchorWall.Add(d)
+	if r.haveLate {
+		switch {
+		case r.minLate < -r.DriftTolerance:
+			r.shiftAnchor(r.minLate)
+		default:
+			r.lateWindow = append(r.lateWindow, r.minLate)
+			if len(r.lateWindow) > lateWindowLen {
+				r.lateWindow = r.lateWindow[1:]
+			}
+			if len(r.lateWindow) == lateWindowLen && slices.Min(r.lateWindow) > r.DriftTolerance {
+				r.shiftAnchor(slices.Min(r.lateWindow))
+			}
+		}
 	}
+	r.haveLate = false
 	t := r.anchorWall.Add(pts - r.anchorPTS)
 	if t.Before(r.prevEnd) {
 		t = r.prevEnd
 	}
 	return t
+}
+
+func (r *Recorder) shiftAnchor(d time.Duration) {
+	r.Logger.Debug("re-anchoring media clock", "stream", r.Stream, "drift", d)
+	r.anchorWall = r.anchorWall.Add(d)
+	r.lateWindow = r.lateWindow[:0]
 }
 
 func (r *Recorder) store(ctx context.Context, f *Fragment) {

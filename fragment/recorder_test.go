@@ -110,7 +110,7 @@ func TestRecorderReanchorsOnDrift(t *testing.T) {
 	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Sink: sink, Sealer: xorSealer{}, Now: clk.Now}
 	r.Start()
-	for _, f := range session(10*time.Second, 25, 25, false, false) {
+	for _, f := range session(30*time.Second, 25, 25, false, false) {
 		skew := time.Duration(0)
 		if f.DTS >= 5*time.Second {
 			skew = 3 * time.Second // our clock was stepped forward
@@ -120,7 +120,7 @@ func TestRecorderReanchorsOnDrift(t *testing.T) {
 	}
 	r.Close()
 	last := sink.stored[len(sink.stored)-1]
-	if want := base.Add(8*time.Second + 3*time.Second); !last.ServerTime.Equal(want) {
+	if want := base.Add(28*time.Second + 3*time.Second); !last.ServerTime.Equal(want) {
 		t.Fatalf("last fragment at %v, want %v after re-anchoring", last.ServerTime, want)
 	}
 }
@@ -185,4 +185,26 @@ func FuzzDecodeBlob(f *testing.F) {
 			t.Fatalf("parts exceed input")
 		}
 	})
+}
+
+func TestRecorderIgnoresTransientStall(t *testing.T) {
+	sink := &memSink{}
+	clk := &fakeClock{}
+	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Sink: sink, Sealer: xorSealer{}, Now: clk.Now}
+	r.Start()
+	for _, f := range session(10*time.Second, 25, 25, false, false) {
+		at := base.Add(f.DTS)
+		if f.DTS >= 3*time.Second && f.DTS < 7*time.Second {
+			at = base.Add(7 * time.Second) // a 4 s stall, then a burst
+		}
+		clk.Set(at)
+		r.WriteFrame(f)
+	}
+	r.Close()
+	for i, s := range sink.stored {
+		if want := base.Add(time.Duration(i) * 2 * time.Second); !s.ServerTime.Equal(want) {
+			t.Fatalf("fragment %d at %v, want %v: a stall moved the anchor", i, s.ServerTime, want)
+		}
+	}
 }
