@@ -200,7 +200,16 @@ func (d *trackDecoder) Track() *media.Track { return d.track }
 // It returns the completed frames, or ErrNeedMorePackets (normal: the access
 // unit is not complete yet), ErrDecode (a damaged or garbage payload) or
 // ErrFrameDropped (video waiting for a keyframe).
-func (d *trackDecoder) Decode(pkt *rtp.Packet, pts int64, wall time.Time) ([]*media.Frame, error) {
+func (d *trackDecoder) Decode(pkt *rtp.Packet, pts int64, wall time.Time) (frames []*media.Frame, err error) {
+	// A bug in a third-party depacketizer or bitstream parser must cost one
+	// camera a frame, not the whole appliance: every camera shares the
+	// process. FuzzTrackDecoder fails on any recovered panic.
+	defer func() {
+		if r := recover(); r != nil {
+			d.h264DTS, d.h265DTS = nil, nil
+			frames, err = nil, fmt.Errorf("%w: %v", errDecoderPanic, r)
+		}
+	}()
 	switch {
 	case d.h264Dec != nil:
 		return d.decodeH264(pkt, pts, wall)

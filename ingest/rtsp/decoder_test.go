@@ -382,6 +382,9 @@ func FuzzTrackDecoder(f *testing.F) {
 				if frames != nil {
 					t.Fatal("frames with an error")
 				}
+				if errors.Is(err, errDecoderPanic) {
+					t.Fatal(err)
+				}
 				if !errors.Is(err, ErrDecode) && !errors.Is(err, ErrFrameDropped) && !errors.Is(err, ErrNeedMorePackets) {
 					t.Fatalf("unclassified error %v", err)
 				}
@@ -413,4 +416,17 @@ func FuzzTrackDecoder(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDecodeRecoversPanic(t *testing.T) {
+	dec, err := h264Format().CreateDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &trackDecoder{h264Dec: dec, clockRate: 90000} // no track: learning SPS dereferences nil
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true}, Payload: stapA(testSPS, testPPS, testIDR)}
+	frames, err := d.Decode(pkt, 0, time.Time{})
+	if frames != nil || !errors.Is(err, ErrDecode) || !errors.Is(err, errDecoderPanic) {
+		t.Fatalf("frames %v err %v", frames, err)
+	}
 }

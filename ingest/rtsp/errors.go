@@ -1,6 +1,9 @@
 package rtsp
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors a Router returns to choose the RTSP status of a refused publish, and
 // errors of the decoding path.
@@ -38,6 +41,8 @@ var (
 	// ErrUnexpectedRequest is a request out of the ANNOUNCE/SETUP/RECORD
 	// order.
 	ErrUnexpectedRequest = errors.New("rtsp: unexpected request")
+	// errDecoderPanic is a recovered panic of a decoder; it is an ErrDecode.
+	errDecoderPanic = fmt.Errorf("%w: decoder panic", ErrDecode)
 	// errDTSAfterPTS is a DTS extraction result that breaks DTS <= PTS or
 	// lies implausibly far before PTS.
 	errDTSAfterPTS = errors.New("rtsp: implausible DTS")

@@ -82,10 +82,16 @@ type Server struct {
 	AuthFailureLimit int
 	// ReadTimeout and WriteTimeout of the connections. They default to 10 s.
 	ReadTimeout, WriteTimeout time.Duration
-	// DiscontinuityThreshold is how far the media timeline may move from
-	// the arrival clock between two frames of a track before the Writer is
-	// told of a discontinuity. It defaults to 2 s.
+	// DiscontinuityThreshold is how far the media timeline may jump ahead
+	// of the arrival clock between two frames of a track before the Writer
+	// is told of a discontinuity. It defaults to 2 s.
 	DiscontinuityThreshold time.Duration
+	// PauseThreshold is how long frames may arrive without their timeline
+	// advancing before the Writer is told of a discontinuity (a camera that
+	// paused and resumed its clock). Shorter gaps are network or scheduling
+	// stalls: the frames are late, not discontinuous, and the recorder's
+	// clock anchor absorbs them. It defaults to ReadTimeout.
+	PauseThreshold time.Duration
 	// Logger receives the server's log lines. It defaults to discarding.
 	Logger *slog.Logger
 	// Now is the clock of arrival times. It defaults to time.Now.
@@ -138,6 +144,9 @@ func (s *Server) Start() error {
 	}
 	if s.DiscontinuityThreshold == 0 {
 		s.DiscontinuityThreshold = 2 * time.Second
+	}
+	if s.PauseThreshold == 0 {
+		s.PauseThreshold = s.ReadTimeout
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -215,7 +215,8 @@ func (p *publisher) onPacket(d *trackDecoder, medi *description.Media, pkt *rtp.
 }
 
 // checkTimeline signals a discontinuity when a track's decode timeline goes
-// backwards or moves against the arrival clock by more than the threshold.
+// backwards, jumps ahead of the arrival clock by more than
+// DiscontinuityThreshold, or falls behind it by more than PauseThreshold.
 // After one, every track starts a new run, so a jump seen by video and audio
 // is signalled once.
 func (p *publisher) checkTimeline(f *media.Frame, now time.Time) {
@@ -230,7 +231,7 @@ func (p *publisher) checkTimeline(f *media.Frame, now time.Time) {
 			reason = fmt.Sprintf("track %d timestamps went back by %v", f.Track, -mediaDelta)
 		case jump > thr:
 			reason = fmt.Sprintf("track %d timestamps jumped ahead of arrival by %v", f.Track, jump)
-		case jump < -thr:
+		case jump < -p.s.PauseThreshold:
 			reason = fmt.Sprintf("track %d timestamps fell behind arrival by %v", f.Track, -jump)
 		}
 		if reason != "" {

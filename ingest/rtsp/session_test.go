@@ -28,7 +28,8 @@ func TestCheckTimeline(t *testing.T) {
 		{"burst after short stall", []step{{0, 0, 0, ""}, {0, 40 * ms, 1500 * ms, ""}, {0, 80 * ms, 1500 * ms, ""}}},
 		{"jump ahead", []step{{0, 0, 0, ""}, {0, 10 * time.Second, 40 * ms, "jumped ahead"}, {0, 10*time.Second + 40*ms, 80 * ms, ""}}},
 		{"backwards", []step{{0, 5 * time.Second, 0, ""}, {0, time.Second, 40 * ms, "went back"}}},
-		{"camera paused", []step{{0, 0, 0, ""}, {0, 40 * ms, 5 * time.Second, "fell behind"}}},
+		{"network stall", []step{{0, 0, 0, ""}, {0, 40 * ms, 5 * time.Second, ""}, {0, 80 * ms, 5 * time.Second, ""}}},
+		{"camera paused", []step{{0, 0, 0, ""}, {0, 40 * ms, 15 * time.Second, "fell behind"}}},
 		{"one discontinuity for both tracks", []step{
 			{0, 0, 0, ""}, {1, 0, 0, ""},
 			{0, 30 * time.Second, 40 * ms, "track 0"},
@@ -39,7 +40,7 @@ func TestCheckTimeline(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &recWriter{r: &recRouter{}, req: &PublishRequest{}}
 			p := &publisher{
-				s:     &Server{DiscontinuityThreshold: 2 * time.Second},
+				s:     &Server{DiscontinuityThreshold: 2 * time.Second, PauseThreshold: 10 * time.Second},
 				w:     w,
 				watch: make([]trackWatch, 2),
 				stats: &SessionStats{},
