@@ -196,6 +196,10 @@ func (p *publisher) onPacket(d *trackDecoder, medi *description.Media, pkt *rtp.
 		p.stats.FramesDropped.Add(1)
 		p.logLimited("dropped", "rtsp frame dropped", "err", err)
 		return
+	case errors.Is(err, errDecoderPanic):
+		p.stats.DecodeErrors.Add(1)
+		p.log.Error("rtsp decoder failed; packet skipped", "err", err)
+		return
 	default:
 		p.stats.DecodeErrors.Add(1)
 		p.logLimited("decode", "rtsp decode error", "err", err)
