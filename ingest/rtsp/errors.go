@@ -13,7 +13,7 @@ var (
 	ErrStreamNotFound = errors.New("rtsp: stream not found")
 	// ErrStreamBusy is returned by a Router when another session publishes
 	// the stream. It maps to 455 Method Not Valid in This State with a reason
-	// phrase naming the stream (ffmpeg and GStreamer print it).
+	// phrase naming the stream, which ffmpeg prints.
 	ErrStreamBusy = errors.New("rtsp: stream is already being published")
 	// ErrUnsupportedCodec is returned for a format kinedge cannot ingest.
 	ErrUnsupportedCodec = errors.New("rtsp: unsupported codec")
