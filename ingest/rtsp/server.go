@@ -33,6 +33,10 @@ const (
 // Writer that receives the session's frames, or an error: ErrStreamNotFound
 // (404), ErrStreamBusy (455), anything else (500). The Writer is closed when
 // the session ends for any reason.
+//
+// Publish runs on the session's goroutine and must return quickly; it may
+// Kick another session (a takeover). The Writer's methods are called one at
+// a time, from gortsplib's reader goroutines, and must not block for long.
 type Router interface {
 	Publish(req *PublishRequest) (media.Writer, error)
 }
