@@ -107,10 +107,10 @@ type streamSummary struct {
 }
 
 type listStreamsOutput struct {
-	StreamNames      []string        `json:"StreamNames"`
-	HasMoreStreams   bool            `json:"HasMoreStreams"`
-	NextToken        *string         `json:"NextToken,omitempty"`
-	StreamSummaries  []streamSummary `json:"StreamSummaries"`
+	StreamNames     []string        `json:"StreamNames"`
+	HasMoreStreams  bool            `json:"HasMoreStreams"`
+	NextToken       *string         `json:"NextToken,omitempty"`
+	StreamSummaries []streamSummary `json:"StreamSummaries"`
 }
 
 type shardFilter struct {
