@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kinedge/kinedge/dataplane/videoapi"
+	"github.com/schollz/progressbar/v3"
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/term"
+)
+
+// apiClient calls the appliance's plain HTTP API, as a script would.
+type apiClient struct {
+	base       string
+	user, pass string
+	hc         *http.Client
+}
+
+// clientFlags are the connection flags shared by fragments and replay.
+type clientFlags struct {
+	url, user, pass, dataDir string
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.url, "url", envOr("KINEDGE_URL", "http://127.0.0.1:8080"), "appliance `URL` (env KINEDGE_URL)")
+	fs.StringVar(&c.user, "user", os.Getenv("KINEDGE_ACCESS_KEY"), "access key (env KINEDGE_ACCESS_KEY; default: from the data dir)")
+	fs.StringVar(&c.pass, "pass", os.Getenv("KINEDGE_SECRET_KEY"), "secret key (env KINEDGE_SECRET_KEY; default: from the data dir)")
+	fs.StringVar(&c.dataDir, "data-dir", envOr("KINEDGE_DATA_DIR", "./data"), "data `dir` whose generated credentials to use when none are given")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (c *clientFlags) client() (*apiClient, error) {
+	user, pass := c.user, c.pass
+	if user == "" || pass == "" {
+		b, err := os.ReadFile(filepath.Join(c.dataDir, credentialsFile))
+		if err == nil {
+			var saved savedCredentials
+			if yaml.Unmarshal(b, &saved) == nil {
+				if user == "" {
+					user = saved.AccessKey
+				}
+				if pass == "" {
+					pass = saved.SecretKey
+				}
+			}
+		}
+	}
+	if _, err := url.Parse(c.url); err != nil {
+		return nil, fmt.Errorf("--url: %w", err)
+	}
+	return &apiClient{base: strings.TrimRight(c.url, "/"), user: user, pass: pass, hc: &http.Client{}}, nil
+}
+
+func (c *apiClient) get(ctx context.Context, path string, q url.Values) (*http.Response, error) {
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.pass)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		var e struct{ Message string }
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if json.Unmarshal(b, &e) != nil || e.Message == "" {
+			e.Message = strings.TrimSpace(string(b))
+		}
+		return nil, fmt.Errorf("%s: %s", resp.Status, e.Message)
+	}
+	return resp, nil
+}
+
+// fragments lists every fragment whose start lies in [start, end].
+func (c *apiClient) fragments(ctx context.Context, stream string, start, end time.Time) ([]videoapi.FragmentJSON, error) {
+	var all []videoapi.FragmentJSON
+	next := ""
+	for {
+		q := url.Values{"start": {start.UTC().Format(time.RFC3339Nano)}, "end": {end.UTC().Format(time.RFC3339Nano)}}
+		if next != "" {
+			q.Set("next", next)
+		}
+		resp, err := c.get(ctx, "/v1/streams/"+url.PathEscape(stream)+"/fragments", q)
+		if err != nil {
+			return nil, err
+		}
+		var page struct {
+			Fragments []videoapi.FragmentJSON
+			Next      string
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("fragments: %w", err)
+		}
+		all = append(all, page.Fragments...)
+		if page.Next == "" {
+			return all, nil
+		}
+		next = page.Next
+	}
+}
+
+// parseWhen accepts RFC 3339, "now", or a negative duration relative to
+// now ("-5m").
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	switch {
+	case s == "" || s == "now":
+		return now, nil
+	case strings.HasPrefix(s, "-"):
+		d, err := time.ParseDuration(s[1:])
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q: %w", s, err)
+		}
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not RFC 3339, now, or -DURATION", s)
+	}
+	return t, nil
+}
+
+func runFragments(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fragments", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf clientFlags
+	cf.register(fs)
+	stream := fs.String("stream", "", "video stream `name` (required)")
+	startS := fs.String("start", "-1h", "range start: RFC 3339, now, or -DURATION")
+	endS := fs.String("end", "now", "range end: RFC 3339, now, or -DURATION")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *stream == "" {
+		return errors.New("fragments: --stream is required")
+	}
+	now := time.Now()
+	start, err := parseWhen(*startS, now)
+	if err != nil {
+		return fmt.Errorf("--start: %w", err)
+	}
+	end, err := parseWhen(*endS, now)
+	if err != nil {
+		return fmt.Errorf("--end: %w", err)
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	frags, err := c.fragments(ctx, *stream, start, end)
+	if err != nil {
+		return fmt.Errorf("fragments: %w", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(frags)
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FRAGMENT\tSERVER TIME\tPRODUCER TIME\tDURATION\tSIZE\tFRAMES\tCODECS")
+	for _, f := range frags {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%d\t%d\t%s\n", f.FragmentNumber,
+			f.ServerTimestamp.Format("2006-01-02T15:04:05.000Z07:00"), f.ProducerTimestamp.Format("2006-01-02T15:04:05.000Z07:00"),
+			time.Duration(f.FragmentLengthInMilliseconds)*time.Millisecond, f.FragmentSizeInBytes, f.Frames, strings.Join(f.Codecs, ","))
+	}
+	fmt.Fprintf(tw, "%d fragments\n", len(frags))
+	return tw.Flush()
+}
+
+func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf clientFlags
+	cf.register(fs)
+	stream := fs.String("stream", "", "video stream `name` (required)")
+	startS := fs.String("start", "", "range start: RFC 3339, now, or -DURATION (required)")
+	endS := fs.String("end", "now", "range end: RFC 3339, now, or -DURATION")
+	out := fs.String("o", "", "output `file` (.mkv); - for stdout (required)")
+	quiet := fs.Bool("q", false, "no progress bar")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *stream == "" || *startS == "" || *out == "" {
+		return errors.New("replay: --stream, --start and -o are required")
+	}
+	now := time.Now()
+	start, err := parseWhen(*startS, now)
+	if err != nil {
+		return fmt.Errorf("--start: %w", err)
+	}
+	end, err := parseWhen(*endS, now)
+	if err != nil {
+		return fmt.Errorf("--end: %w", err)
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	resp, err := c.get(ctx, "/v1/streams/"+url.PathEscape(*stream)+"/media", url.Values{
+		"start":  {start.UTC().Format(time.RFC3339Nano)},
+		"end":    {end.UTC().Format(time.RFC3339Nano)},
+		"format": {"mkv"},
+	})
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	defer resp.Body.Close()
+
+	var w io.Writer = stdout
+	var f *os.File
+	if *out != "-" {
+		f, err = os.Create(*out)
+		if err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	var body io.Reader = resp.Body
+	if !*quiet && *out != "-" && isTerminal(stderr) {
+		// The total is the sealed size of the range's fragments: within a
+		// fraction of a percent of the MKV that comes out.
+		total := int64(-1)
+		if frags, err := c.fragments(ctx, *stream, start.Add(-30*time.Second), end); err == nil {
+			total = 0
+			for _, fr := range frags {
+				total += fr.FragmentSizeInBytes
+			}
+		}
+		bar := progressbar.NewOptions64(total, progressbar.OptionSetWriter(stderr), progressbar.OptionShowBytes(true),
+			progressbar.OptionSetDescription(*stream), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
+		defer bar.Finish()
+		body = io.TeeReader(resp.Body, bar)
+	}
+	n, err := io.Copy(w, body)
+	if err != nil {
+		return fmt.Errorf("replay: after %d bytes: %w", n, err)
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		fmt.Fprintf(stderr, "wrote %s (%d bytes)\n", *out, n)
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

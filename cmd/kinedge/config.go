@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the appliance's effective configuration. Every field has a YAML
+// key (the yaml tag) and an environment variable: KINEDGE_ followed by the
+// upper-cased key path with dots as underscores (fragment.target →
+// KINEDGE_FRAGMENT_TARGET). Precedence: flags > environment > config file >
+// defaults.
+type Config struct {
+	// DataDir holds the database, the master key and generated credentials.
+	DataDir string `yaml:"data_dir"`
+	// ApplianceID names this appliance in ARNs, archive keys and events.
+	ApplianceID string `yaml:"appliance_id"`
+	// HTTP is the listen address of the HTTP APIs and the web page.
+	HTTP string `yaml:"http"`
+	// RTSP is the listen address of the RTSP server (TCP).
+	RTSP string `yaml:"rtsp"`
+	// RTSPUDPRTP and RTSPUDPRTCP are the UDP ports of RTSP's UDP transport;
+	// empty disables UDP.
+	RTSPUDPRTP  string `yaml:"rtsp_udp_rtp"`
+	RTSPUDPRTCP string `yaml:"rtsp_udp_rtcp"`
+	// WebRTCUDP is the UDP address for WebRTC ICE.
+	WebRTCUDP string `yaml:"webrtc_udp"`
+
+	// AccessKey and SecretKey are the admin credentials (SigV4, HTTP Basic).
+	AccessKey string `yaml:"access_key" secret:"true"`
+	SecretKey string `yaml:"secret_key" secret:"true"`
+	// PublishUser and PublishPass are the default camera publish credentials.
+	PublishUser string `yaml:"publish_user"`
+	PublishPass string `yaml:"publish_pass" secret:"true"`
+	// AnonymousPublish lets cameras publish without credentials.
+	AnonymousPublish bool `yaml:"anonymous_publish"`
+	// AnonymousRead opens the read-only HTTP endpoints (web page, replay,
+	// metrics) without credentials.
+	AnonymousRead bool `yaml:"anonymous_read"`
+
+	// MasterKey overrides <data_dir>/master.key (hex or base64, 32 bytes).
+	MasterKey string `yaml:"master_key" secret:"true"`
+	// KeyRotation is how often per-stream data keys are rotated.
+	KeyRotation time.Duration `yaml:"key_rotation"`
+
+	// Region and AccountID appear in ARNs.
+	Region    string `yaml:"region"`
+	AccountID string `yaml:"account_id"`
+
+	Video    VideoConfig    `yaml:"video"`
+	Fragment FragmentConfig `yaml:"fragment"`
+	Log      LogConfig      `yaml:"log"`
+}
+
+// VideoConfig holds video stream defaults.
+type VideoConfig struct {
+	// AutoCreate creates a video stream on the first publish to an unknown
+	// name.
+	AutoCreate bool `yaml:"auto_create"`
+	// RetentionHours of auto-created streams.
+	RetentionHours int `yaml:"retention_hours"`
+	// Takeover lets a new publisher replace the current one of a stream;
+	// otherwise the newcomer is refused.
+	Takeover bool `yaml:"takeover"`
+	// QueueBytes bounds the media queued per stream between ingest and
+	// storage; past it frames are dropped (counted) until the next keyframe.
+	QueueBytes int `yaml:"queue_bytes"`
+}
+
+// FragmentConfig holds the fragmenter's cut parameters.
+type FragmentConfig struct {
+	Target time.Duration `yaml:"target"`
+	Max    time.Duration `yaml:"max"`
+}
+
+// LogConfig selects the log output.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// defaultConfig returns the zero-configuration defaults of the contract.
+func defaultConfig() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "kinedge"
+	}
+	return Config{
+		DataDir:     "./data",
+		ApplianceID: host,
+		HTTP:        ":8080",
+		RTSP:        ":8554",
+		RTSPUDPRTP:  ":8000",
+		RTSPUDPRTCP: ":8001",
+		WebRTCUDP:   ":8189",
+		KeyRotation: time.Hour,
+		Region:      "us-east-1",
+		AccountID:   "000000000000",
+		Video: VideoConfig{
+			AutoCreate:     true,
+			RetentionHours: 24,
+			QueueBytes:     8 << 20,
+		},
+		Fragment: FragmentConfig{Target: 2 * time.Second, Max: 10 * time.Second},
+		Log:      LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// loadConfigFile merges a YAML file into c; unknown keys are errors.
+func loadConfigFile(c *Config, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	return nil
+}
+
+// applyEnv sets every field whose environment variable is set.
+func applyEnv(c *Config, getenv func(string) string) error {
+	var errs []error
+	walkConfig(reflect.ValueOf(c).Elem(), "", func(key string, v reflect.Value, _ reflect.StructField) {
+		name := envName(key)
+		s := getenv(name)
+		if s == "" {
+			return
+		}
+		if err := setValue(v, s); err != nil {
+			errs = append(errs, fmt.Errorf("config: %s: %w", name, err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func envName(key string) string {
+	return "KINEDGE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func walkConfig(v reflect.Value, prefix string, fn func(key string, v reflect.Value, f reflect.StructField)) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if key == "" || key == "-" {
+			continue
+		}
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct {
+			walkConfig(fv, key, fn)
+			continue
+		}
+		fn(key, fv, f)
+	}
+}
+
+func setValue(v reflect.Value, s string) error {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		if v.Type() == reflect.TypeOf(time.Duration(0)) {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return err
+			}
+			v.SetInt(int64(d))
+			return nil
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		v.SetInt(n)
+	default:
+		return fmt.Errorf("unsupported type %s", v.Type())
+	}
+	return nil
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	if c.HTTP == "" {
+		errs = append(errs, errors.New("http address is empty"))
+	}
+	if c.Fragment.Target <= 0 || c.Fragment.Target > c.Fragment.Max {
+		errs = append(errs, fmt.Errorf("fragment.target %v must be > 0 and <= fragment.max %v", c.Fragment.Target, c.Fragment.Max))
+	}
+	if c.Fragment.Max > 30*time.Second {
+		errs = append(errs, fmt.Errorf("fragment.max %v exceeds 30s", c.Fragment.Max))
+	}
+	if c.Video.RetentionHours < 0 || c.Video.RetentionHours > 87600 {
+		errs = append(errs, fmt.Errorf("video.retention_hours %d out of range 0..87600", c.Video.RetentionHours))
+	}
+	if c.KeyRotation < time.Minute {
+		errs = append(errs, fmt.Errorf("key_rotation %v is below 1m", c.KeyRotation))
+	}
+	if c.Video.QueueBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("video.queue_bytes %d is below 1 MiB", c.Video.QueueBytes))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q is not debug|info|warn|error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q is not text|json", c.Log.Format))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// printable renders the effective config as YAML with secrets redacted,
+// each key annotated with its environment variable.
+func (c *Config) printable() string {
+	var b strings.Builder
+	b.WriteString("# effective configuration (secrets redacted)\n")
+	walkConfig(reflect.ValueOf(c).Elem(), "", func(key string, v reflect.Value, f reflect.StructField) {
+		val := fmt.Sprint(v.Interface())
+		switch {
+		case f.Tag.Get("secret") == "true" && val != "":
+			val = "<redacted>"
+		case v.Kind() == reflect.String:
+			val = strconv.Quote(val)
+		}
+		indent := strings.Repeat("  ", strings.Count(key, "."))
+		name := key[strings.LastIndex(key, ".")+1:]
+		if i := strings.LastIndex(key, "."); i >= 0 && f.Index[0] == 0 {
+			parent := key[:i]
+			fmt.Fprintf(&b, "%s%s:\n", strings.Repeat("  ", strings.Count(parent, ".")), parent[strings.LastIndex(parent, ".")+1:])
+		}
+		fmt.Fprintf(&b, "%s%s: %s  # %s\n", indent, name, val, envName(key))
+	})
+	return b.String()
+}

@@ -1,0 +1,664 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kinedge/kinedge/dataplane/videoapi"
+)
+
+// The end-to-end tests run the real binary with real peers: ffmpeg
+// publishes over RTSP, ffprobe and ffmpeg check what comes back.
+
+var kinedgeBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kinedge-e2e-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	kinedgeBin = filepath.Join(dir, "kinedge")
+	out, err := exec.Command("go", "build", "-o", kinedgeBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building kinedge: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// needTool finds an external tool, skipping the test without it (failing
+// under CI=true, where every tool must be installed).
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required under CI=true: %v", name, err)
+		}
+		t.Skipf("%s not found; install it (apt-get install ffmpeg) to run this test", name)
+	}
+	return p
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// freeUDPPair returns an even UDP port whose successor is free too (RTP
+// and RTCP).
+func freeUDPPair(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		p := 20000 + 2*rand.IntN(10000)
+		a, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		b, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		a.Close()
+		if err != nil {
+			continue
+		}
+		b.Close()
+		return p
+	}
+	t.Fatal("no free UDP port pair")
+	return 0
+}
+
+// server is a running `kinedge serve`.
+type server struct {
+	t        *testing.T
+	dataDir  string
+	httpAddr string
+	rtspAddr string
+	udpPort  int
+	cmd      *exec.Cmd
+	logMu    sync.Mutex
+	log      bytes.Buffer
+	done     chan struct{}
+	env      []string
+}
+
+func startServer(t *testing.T, dataDir string, udpPort int, env ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: dataDir, udpPort: udpPort, env: env,
+		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		rtspAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+	}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *server) start() {
+	t := s.t
+	cmd := exec.Command(kinedgeBin, "serve", "--data-dir", s.dataDir, "--http", s.httpAddr, "--rtsp", s.rtspAddr)
+	cmd.Env = append(os.Environ(),
+		fmt.Sprintf("KINEDGE_RTSP_UDP_RTP=127.0.0.1:%d", s.udpPort),
+		fmt.Sprintf("KINEDGE_RTSP_UDP_RTCP=127.0.0.1:%d", s.udpPort+1),
+		"KINEDGE_ACCESS_KEY=admin", "KINEDGE_SECRET_KEY=adminsecret",
+		"KINEDGE_PUBLISH_USER=camera", "KINEDGE_PUBLISH_PASS=camsecret",
+		"KINEDGE_LOG_LEVEL=debug")
+	cmd.Env = append(cmd.Env, s.env...)
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = cmd
+	s.done = make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			s.logMu.Lock()
+			s.log.WriteString(sc.Text() + "\n")
+			s.logMu.Unlock()
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		pw.Close()
+		close(s.done)
+	}()
+	waitFor(t, 20*time.Second, "server health", func() error {
+		resp, err := http.Get("http://" + s.httpAddr + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+// stop sends SIGTERM and waits: a clean shutdown finishes open fragments.
+func (s *server) stop() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+		s.t.Errorf("server did not stop within 20 s after SIGTERM")
+	}
+	if s.cmd.ProcessState != nil && !s.cmd.ProcessState.Success() {
+		s.t.Errorf("server exited with %v\n%s", s.cmd.ProcessState, s.logs())
+	}
+	s.cmd = nil
+}
+
+func (s *server) logs() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.log.String()
+}
+
+func (s *server) get(path string, q url.Values) (*http.Response, error) {
+	u := "http://" + s.httpAddr + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.SetBasicAuth("admin", "adminsecret")
+	return http.DefaultClient.Do(req)
+}
+
+func (s *server) fragments(t *testing.T, stream string) []videoapi.FragmentJSON {
+	t.Helper()
+	resp, err := s.get("/v1/streams/"+stream+"/fragments", url.Values{"start": {"2000-01-01T00:00:00Z"}, "end": {"2100-01-01T00:00:00Z"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("fragments: %s %s", resp.Status, b)
+	}
+	var page struct{ Fragments []videoapi.FragmentJSON }
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	return page.Fragments
+}
+
+// metric returns a per-stream counter from /metrics.
+func (s *server) metric(t *testing.T, name, stream string) int {
+	t.Helper()
+	resp, err := s.get("/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	prefix := fmt.Sprintf("%s{stream=%q} ", name, stream)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric line %q", line)
+			}
+			return int(f)
+		}
+	}
+	return 0
+}
+
+// waitFor polls fn until it returns nil or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = fn(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached within %v: %v", what, d, err)
+}
+
+func repoFile(name string) string { return filepath.Join("..", "..", "testdata", name) }
+
+// probe is the part of ffprobe's JSON the tests read.
+type probe struct {
+	Streams []struct {
+		CodecName    string `json:"codec_name"`
+		CodecType    string `json:"codec_type"`
+		NbReadPacket string `json:"nb_read_packets"`
+		Width        int    `json:"width"`
+	} `json:"streams"`
+	Format struct {
+		Duration  string            `json:"duration"`
+		StartTime string            `json:"start_time"`
+		Tags      map[string]string `json:"tags"`
+	} `json:"format"`
+}
+
+func ffprobe(t *testing.T, path string) probe {
+	t.Helper()
+	out, err := exec.Command(needTool(t, "ffprobe"), "-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var p probe
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// packets returns the packet count per codec type.
+func (p probe) packets(t *testing.T) map[string]int {
+	m := map[string]int{}
+	for _, s := range p.Streams {
+		n, err := strconv.Atoi(s.NbReadPacket)
+		if err != nil {
+			t.Fatalf("nb_read_packets %q", s.NbReadPacket)
+		}
+		m[s.CodecType] += n
+	}
+	return m
+}
+
+func (p probe) codecs() []string {
+	var c []string
+	for _, s := range p.Streams {
+		c = append(c, s.CodecName)
+	}
+	return c
+}
+
+func publish(t *testing.T, s *server, clip, stream, transport, user string) *exec.Cmd {
+	t.Helper()
+	u := fmt.Sprintf("rtsp://%s@%s/%s", user, s.rtspAddr, stream)
+	// -max_delay 1ms: one AAC access unit per RTP packet (see clipFrames).
+	return exec.Command(needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-i", remuxed(t, clip),
+		"-c", "copy", "-max_delay", "1000", "-f", "rtsp", "-rtsp_transport", transport, u)
+}
+
+var remuxOnce sync.Map
+
+// remuxed returns the clip remuxed (not re-encoded) to Matroska: ffmpeg's
+// RTSP muxer needs the AAC config up front, which MPEG-TS (ADTS) lacks.
+func remuxed(t *testing.T, clip string) string {
+	t.Helper()
+	out := filepath.Join(filepath.Dir(kinedgeBin), strings.TrimSuffix(clip, ".ts")+".mkv")
+	once, _ := remuxOnce.LoadOrStore(out, &sync.Once{})
+	once.(*sync.Once).Do(func() {
+		b, err := exec.Command(needTool(t, "ffmpeg"), "-v", "error", "-y", "-i", repoFile(clip), "-c", "copy", out).CombinedOutput()
+		if err != nil {
+			t.Fatalf("remuxing %s: %v\n%s", clip, err, b)
+		}
+	})
+	return out
+}
+
+// clipFrames returns the frames ffmpeg sends when publishing clip: all of
+// them, except that ffmpeg's RTP AAC packetizer sends an access unit only
+// when the next one arrives, so the clip's last AAC frame never leaves it.
+func clipFrames(t *testing.T, clip string) map[string]int {
+	n := ffprobe(t, repoFile(clip)).packets(t)
+	if strings.Contains(clip, "aac") {
+		n["audio"]--
+	}
+	return n
+}
+
+func TestEndToEndPublishReplayRestart(t *testing.T) {
+	needTool(t, "ffmpeg")
+	needTool(t, "ffprobe")
+	dataDir := t.TempDir()
+	s := startServer(t, dataDir, freeUDPPair(t))
+
+	cases := []struct {
+		clip, stream, transport string
+		codecs                  []string
+	}{
+		{"h264_aac.ts", "cam-h264", "tcp", []string{"h264", "aac"}},
+		{"h265_opus.ts", "cam-h265", "udp", []string{"hevc", "opus"}},
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(cases))
+	outs := make([][]byte, len(cases))
+	for i, c := range cases {
+		cmd := publish(t, s, c.clip, c.stream, c.transport, "camera:camsecret")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = cmd.CombinedOutput()
+		}()
+	}
+	// A publisher without credentials is refused while the others record.
+	bad := publish(t, s, "h264_aac.ts", "intruder", "tcp", "camera:wrong")
+	badOut, badErr := bad.CombinedOutput()
+	if badErr == nil || !strings.Contains(string(badOut), "401") {
+		t.Errorf("publish with a wrong password: err %v, output %s", badErr, badOut)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("ffmpeg publish %s: %v\n%s\nserver log:\n%s", cases[i].stream, err, outs[i], s.logs())
+		}
+	}
+	if !strings.Contains(s.logs(), "intruder") {
+		t.Errorf("no log line about the refused publisher")
+	}
+
+	for _, c := range cases {
+		t.Run(c.stream, func(t *testing.T) {
+			in := clipFrames(t, c.clip)
+			sent := in["video"] + in["audio"]
+			var frags []videoapi.FragmentJSON
+			var received int
+			waitFor(t, 10*time.Second, "fragments stored", func() error {
+				frags = s.fragments(t, c.stream)
+				stored := 0
+				for _, f := range frags {
+					stored += f.Frames
+				}
+				received = s.metric(t, "kinedge_stream_frames_received_total", c.stream)
+				if stored != received || received == 0 {
+					return fmt.Errorf("fragments hold %d frames, the appliance received %d; ingest said: %s",
+						stored, received, grepLines(s.logs(), "publish ended", c.stream))
+				}
+				return nil
+			})
+			// Over TCP every frame ffmpeg sent arrives. Over UDP the last
+			// packets can still sit in the socket when the TEARDOWN (over
+			// TCP) ends the session; a few tail frames may miss it.
+			if c.transport == "tcp" && received != sent || received > sent || sent-received > 10 {
+				t.Fatalf("received %d frames over %s, ffmpeg sent %d", received, c.transport, sent)
+			}
+			checkFragments(t, frags)
+			checkSubRange(t, s, c.stream, frags, c.codecs)
+		})
+	}
+
+	// Restart on the same data dir: everything replays.
+	before := map[string][]videoapi.FragmentJSON{}
+	for _, c := range cases {
+		before[c.stream] = s.fragments(t, c.stream)
+	}
+	s.stop()
+	s.start()
+	for _, c := range cases {
+		after := s.fragments(t, c.stream)
+		if len(after) != len(before[c.stream]) {
+			t.Fatalf("%s: %d fragments after restart, %d before", c.stream, len(after), len(before[c.stream]))
+		}
+		out := replayRange(t, s, c.stream, after[0].ServerTimestamp, after[len(after)-1].ServerTimestamp)
+		p := ffprobe(t, out)
+		got := p.packets(t)
+		stored := 0
+		for _, f := range before[c.stream] {
+			stored += f.Frames
+		}
+		if got["video"]+got["audio"] != stored {
+			t.Fatalf("%s after restart: replayed %v packets, %d frames were stored", c.stream, got, stored)
+		}
+		decodeClean(t, out)
+	}
+
+	// Sealing: nothing of the clips' bitstreams is in the data dir.
+	s.stop()
+	checkNoPlaintext(t, dataDir)
+}
+
+func grepLines(text string, words ...string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		all := true
+		for _, w := range words {
+			all = all && strings.Contains(l, w)
+		}
+		if all {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// checkFragments checks the fragment list's invariants.
+func checkFragments(t *testing.T, frags []videoapi.FragmentJSON) {
+	t.Helper()
+	if len(frags) < 4 {
+		t.Fatalf("only %d fragments from a 10 s clip", len(frags))
+	}
+	for i, f := range frags {
+		if f.FragmentLengthInMilliseconds <= 0 || f.FragmentLengthInMilliseconds > 10_000 {
+			t.Errorf("fragment %d: duration %d ms", i, f.FragmentLengthInMilliseconds)
+		}
+		if f.KeyID == "" || f.FragmentSizeInBytes <= 0 {
+			t.Errorf("fragment %d: %+v", i, f)
+		}
+		if i > 0 {
+			prev := frags[i-1]
+			if n, p := mustUint(t, f.FragmentNumber), mustUint(t, prev.FragmentNumber); n <= p {
+				t.Errorf("fragment numbers not increasing: %d after %d", n, p)
+			}
+			if f.ServerTimestamp.Before(prev.ServerTimestamp) {
+				t.Errorf("server timestamps go back at fragment %d", i)
+			}
+		}
+	}
+}
+
+func mustUint(t *testing.T, s string) uint64 {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("fragment number %q: %v", s, err)
+	}
+	return n
+}
+
+func replayRange(t *testing.T, s *server, stream string, start, end time.Time) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), stream+".mkv")
+	cmd := exec.Command(kinedgeBin, "replay", "--url", "http://"+s.httpAddr, "--user", "admin", "--pass", "adminsecret",
+		"--stream", stream, "--start", start.Format(time.RFC3339Nano), "--end", end.Format(time.RFC3339Nano), "-o", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kinedge replay: %v\n%s", err, b)
+	}
+	return out
+}
+
+// checkSubRange replays a 4 s range from 3 s into the recording, through
+// the HTTP API and through `kinedge replay`, and checks what comes back.
+func checkSubRange(t *testing.T, s *server, stream string, frags []videoapi.FragmentJSON, codecs []string) {
+	t.Helper()
+	start := frags[0].ServerTimestamp.Add(3100 * time.Millisecond)
+	end := start.Add(4 * time.Second)
+	// The fragments that overlap [start, end], which the output must hold.
+	var want []videoapi.FragmentJSON
+	wantFrames := 0
+	for _, f := range frags {
+		fEnd := f.ServerTimestamp.Add(time.Duration(f.FragmentLengthInMilliseconds) * time.Millisecond)
+		if fEnd.After(start) && !f.ServerTimestamp.After(end) {
+			want = append(want, f)
+			wantFrames += f.Frames
+		}
+	}
+	out := replayRange(t, s, stream, start, end)
+	p := ffprobe(t, out)
+	if got := strings.Join(p.codecs(), ","); got != strings.Join(codecs, ",") {
+		t.Fatalf("replayed codecs %s, want %s", got, strings.Join(codecs, ","))
+	}
+	got := p.packets(t)
+	if got["video"]+got["audio"] != wantFrames {
+		t.Fatalf("replayed %v packets, the %d overlapping fragments hold %d frames", got, len(want), wantFrames)
+	}
+	// The file starts with the fragment that contains start: within one
+	// fragment of the asked time.
+	first := want[0]
+	if first.ServerTimestamp.After(start) || start.Sub(first.ServerTimestamp) > time.Duration(first.FragmentLengthInMilliseconds)*time.Millisecond {
+		t.Fatalf("output starts at %v, asked %v (first fragment %d ms)", first.ServerTimestamp, start, first.FragmentLengthInMilliseconds)
+	}
+	created, err := time.Parse(time.RFC3339Nano, p.Format.Tags["creation_time"])
+	if err != nil || created.Sub(first.ServerTimestamp).Abs() > time.Millisecond {
+		t.Fatalf("creation_time %q, want the first fragment's server time %v (%v)", p.Format.Tags["creation_time"], first.ServerTimestamp, err)
+	}
+	dur := videoSpan(t, out)
+	asked := end.Sub(start).Seconds()
+	maxFrag := 0.0
+	for _, f := range want {
+		maxFrag = max(maxFrag, float64(f.FragmentLengthInMilliseconds)/1000)
+	}
+	if dur < asked-maxFrag || dur > asked+2*maxFrag {
+		t.Fatalf("duration %.3f s for a %.1f s range (fragments up to %.1f s)", dur, asked, maxFrag)
+	}
+	decodeClean(t, out)
+
+	// The HTTP API gives the same bytes as the CLI.
+	resp, err := s.get("/v1/streams/"+stream+"/media", url.Values{"start": {start.Format(time.RFC3339Nano)}, "end": {end.Format(time.RFC3339Nano)}, "format": {"mkv"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fileBytes, _ := os.ReadFile(out)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/x-matroska" || !bytes.Equal(body, fileBytes) {
+		t.Fatalf("HTTP media: %s %s, %d bytes (CLI %d)", resp.Status, resp.Header.Get("Content-Type"), len(body), len(fileBytes))
+	}
+}
+
+// videoSpan returns the time from the first video frame's presentation to
+// the end of the last one.
+func videoSpan(t *testing.T, path string) float64 {
+	t.Helper()
+	out, err := exec.Command(needTool(t, "ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe packets: %v", err)
+	}
+	lo, hi := 1e18, -1e18
+	for _, line := range strings.Fields(string(out)) {
+		f := strings.Split(line, ",")
+		pts, err1 := strconv.ParseFloat(f[0], 64)
+		d, err2 := strconv.ParseFloat(f[len(f)-1], 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("packet line %q", line)
+		}
+		lo, hi = min(lo, pts), max(hi, pts+d)
+	}
+	if hi < lo {
+		t.Fatalf("no video packets in %s", path)
+	}
+	return hi - lo
+}
+
+// decodeClean decodes every frame with ffmpeg and fails on any error.
+func decodeClean(t *testing.T, path string) {
+	t.Helper()
+	out, err := exec.Command(needTool(t, "ffmpeg"), "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("ffmpeg decode of %s: %v\n%s", path, err, out)
+	}
+}
+
+// checkNoPlaintext scans every file under dir for the clips' parameter
+// sets and for long runs of their slice payloads.
+func checkNoPlaintext(t *testing.T, dir string) {
+	t.Helper()
+	var markers [][]byte
+	for _, clip := range []struct{ name, codec string }{{"h264_aac.ts", "h264"}, {"h265_opus.ts", "hevc"}} {
+		markers = append(markers, bitstreamMarkers(t, clip.name, clip.codec)...)
+	}
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, m := range markers {
+			if bytes.Contains(b, m) {
+				t.Errorf("plaintext marker %x found in %s", m[:8], path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 3 {
+		t.Fatalf("only %d files in the data dir", files)
+	}
+}
+
+// bitstreamMarkers extracts from a clip its parameter sets and 48-byte runs
+// taken from the middle of its first slices.
+func bitstreamMarkers(t *testing.T, clip, codec string) [][]byte {
+	t.Helper()
+	raw := filepath.Join(t.TempDir(), "raw."+codec)
+	bsf := map[string]string{"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}[codec]
+	if out, err := exec.Command(needTool(t, "ffmpeg"), "-v", "error", "-i", repoFile(clip), "-map", "0:v", "-c", "copy", "-bsf:v", bsf, "-f", codec, raw).CombinedOutput(); err != nil {
+		t.Fatalf("extracting %s: %v\n%s", clip, err, out)
+	}
+	b, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var markers [][]byte
+	slices := 0
+	for _, nalu := range bytes.Split(b, []byte{0, 0, 1}) {
+		nalu = bytes.TrimRight(nalu, "\x00")
+		if len(nalu) < 2 {
+			continue
+		}
+		var typ int
+		var isParam bool
+		if codec == "h264" {
+			typ = int(nalu[0] & 0x1f)
+			isParam = typ == 7 || typ == 8
+		} else {
+			typ = int(nalu[0]>>1) & 0x3f
+			isParam = typ >= 32 && typ <= 34
+		}
+		switch {
+		case isParam && len(nalu) >= 8:
+			markers = append(markers, nalu)
+		case !isParam && len(nalu) > 200 && slices < 5:
+			slices++
+			markers = append(markers, nalu[len(nalu)/2:len(nalu)/2+48])
+		}
+	}
+	if slices == 0 || len(markers) < 3 {
+		t.Fatalf("%s: found %d markers, %d slices", clip, len(markers), slices)
+	}
+	return markers
+}

@@ -1,0 +1,75 @@
+// Command kinedge is the edge video ingestion appliance: Kinesis Video
+// Streams, Kinesis Data Streams and Firehose on one small board.
+//
+//	kinedge serve       run the appliance
+//	kinedge camsim      simulated RTSP cameras
+//	kinedge fragments   list a stream's fragments in a time range
+//	kinedge replay      save a time range of a stream as MKV
+//	kinedge bench-ingest  measure the ingest path with simulated cameras
+//	kinedge version     print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set by the build (-ldflags "-X main.version=…").
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "kinedge:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: kinedge <command> [flags]
+
+commands:
+  serve       run the appliance (no configuration needed)
+  camsim      publish simulated cameras over RTSP
+  fragments   list the fragments of a stream in a time range
+  replay      save a time range of a stream as a playable MKV
+  bench-ingest  measure ingest: serve + N simulated cameras, prints CPU, RSS, frames lost
+  version     print the version
+
+Run "kinedge <command> -h" for the flags of a command.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, stdout, stderr)
+	case "camsim":
+		return runCamsim(ctx, rest, stdout, stderr)
+	case "fragments":
+		return runFragments(ctx, rest, stdout, stderr)
+	case "replay":
+		return runReplay(ctx, rest, stdout, stderr)
+	case "bench-ingest":
+		return runBenchIngest(ctx, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "kinedge", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kinedge/kinedge/dataplane/videoapi"
+	"github.com/kinedge/kinedge/fragment/seal"
+	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/ingest/rtsp"
+)
+
+// loadConfig builds the effective config: defaults, then the file, then
+// the environment, then the flags that were set.
+func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "YAML config `file`")
+	dataDir := fs.String("data-dir", "", "data `dir` (default ./data)")
+	httpAddr := fs.String("http", "", "HTTP listen `addr` (default :8080)")
+	rtspAddr := fs.String("rtsp", "", "RTSP listen `addr` (default :8554)")
+	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr` (default :8189)")
+	printConfig := fs.Bool("print-config", false, "print the effective config and exit")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, false, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, false, fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	cfg := defaultConfig()
+	if *configFile == "" {
+		*configFile = os.Getenv("KINEDGE_CONFIG")
+	}
+	if *configFile != "" {
+		if err := loadConfigFile(&cfg, *configFile); err != nil {
+			return cfg, false, err
+		}
+	}
+	if err := applyEnv(&cfg, os.Getenv); err != nil {
+		return cfg, false, err
+	}
+	for _, f := range []struct {
+		v   string
+		dst *string
+	}{{*dataDir, &cfg.DataDir}, {*httpAddr, &cfg.HTTP}, {*rtspAddr, &cfg.RTSP}, {*webrtcUDP, &cfg.WebRTCUDP}} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
+	}
+	return cfg, *printConfig, cfg.Validate()
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, printOnly, err := loadConfig(args, stderr)
+	if err != nil {
+		return err
+	}
+	if printOnly {
+		fmt.Fprint(stdout, cfg.printable())
+		return nil
+	}
+	log := newLogger(cfg.Log, stderr)
+	app, err := startAppliance(ctx, &cfg, log, stdout)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-app.errc:
+		log.Error("server failed", "err", err)
+	}
+	return errors.Join(err, app.close())
+}
+
+// appliance is the running set of components.
+type appliance struct {
+	log    *slog.Logger
+	idx    *index.Index
+	router *router
+	rtsp   *rtsp.Server
+	http   *http.Server
+	httpLn net.Listener
+	errc   chan error
+}
+
+func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) (_ *appliance, err error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if err := ensureCredentials(cfg, stdout); err != nil {
+		return nil, err
+	}
+	master, created, err := seal.LoadOrCreateMasterKey(filepath.Join(cfg.DataDir, "master.key"), cfg.MasterKey)
+	if err != nil {
+		return nil, err
+	}
+	a := &appliance{log: log, errc: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	a.idx, err = index.Open(index.Options{
+		Dir:     filepath.Join(cfg.DataDir, "db"),
+		Logger:  log.With("component", "index"),
+		Region:  cfg.Region,
+		Account: cfg.AccountID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	keyring := &seal.Keyring{Store: a.idx.Keys(), Master: master, Rotation: cfg.KeyRotation, Logger: log.With("component", "keyring")}
+	if err := keyring.Initialize(ctx); err != nil {
+		return nil, err
+	}
+	log.Info("keyring ready", "master_key_check", keyring.MasterCheck(), "master_key_created", created)
+
+	a.router = newRouter(a.idx, keyring, cfg, log.With("component", "router"))
+
+	a.rtsp = &rtsp.Server{
+		Address:        cfg.RTSP,
+		UDPRTPAddress:  cfg.RTSPUDPRTP,
+		UDPRTCPAddress: cfg.RTSPUDPRTCP,
+		Router:         a.router,
+		Auth:           publishAuth(cfg),
+		Logger:         log.With("component", "rtsp"),
+	}
+	if err := a.rtsp.Start(); err != nil {
+		return nil, fmt.Errorf("rtsp: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok\n")
+	})
+	api := http.NewServeMux()
+	(&videoapi.Handler{Index: a.idx, Opener: keyring, Logger: log.With("component", "videoapi")}).Register(api)
+	api.Handle("GET /metrics", metricsHandler(a.idx, a.router))
+	mux.Handle("/", basicAuth(cfg, api))
+
+	a.httpLn, err = net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.errc <- err
+		}
+	}()
+	log.Info("kinedge serving", "version", version, "data_dir", cfg.DataDir,
+		"http", a.httpLn.Addr().String(), "rtsp", a.rtsp.Addr().String())
+	return a, nil
+}
+
+// publishAuth returns the RTSP publish credentials of the contract.
+func publishAuth(cfg *Config) rtsp.Authenticator {
+	if cfg.AnonymousPublish {
+		return func(string) rtsp.Credentials { return rtsp.Credentials{Anonymous: true} }
+	}
+	return rtsp.StaticCredentials(cfg.PublishUser, cfg.PublishPass)
+}
+
+// close stops intake first (RTSP: each session's open fragment is
+// finished and stored), then the HTTP server, then the database. It
+// reports the first error.
+func (a *appliance) close() error {
+	var errs []error
+	if a.router != nil {
+		a.router.close()
+	}
+	if a.rtsp != nil {
+		a.rtsp.Close()
+	}
+	if a.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+			a.http.Close()
+		}
+		cancel()
+	} else if a.httpLn != nil {
+		a.httpLn.Close()
+	}
+	if a.idx != nil {
+		if err := a.idx.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// basicAuth guards the read API with the admin credentials (HTTP Basic),
+// unless anonymous reads are configured.
+func basicAuth(cfg *Config, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !cfg.AnonymousRead {
+			user, pass, ok := r.BasicAuth()
+			if !ok || !constantTimeEqual(user, cfg.AccessKey) || !constantTimeEqual(pass, cfg.SecretKey) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="kinedge", charset="UTF-8"`)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				io.WriteString(w, `{"message": "authentication required: HTTP Basic with the access key and secret key"}`+"\n")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
