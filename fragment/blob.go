@@ -128,4 +128,3 @@ func DecodeBlob(p []byte) (Blob, error) {
 	}
 	return Blob{Tracks: p[:n], Cluster: p[n:]}, nil
 }
-

@@ -89,16 +89,16 @@ type Recorder struct {
 	videoIdx  int
 
 	// anchor maps the media timeline of the current run to the server clock.
-	anchored    bool
-	anchorPTS   time.Duration
-	anchorWall  time.Time
+	anchored   bool
+	anchorPTS  time.Duration
+	anchorWall time.Time
 	// minLate is the smallest lateness (arrival minus mapped time) of the
 	// frames since the last stored fragment: the network's delay floor.
 	// Transient stalls raise lateness for a while, but not its minimum.
 	minLate     time.Duration
 	haveLate    bool
 	lateWindow  []time.Duration // minLate of the last fragments, oldest first
-	prevEnd     time.Time // server time where the last stored fragment ended
+	prevEnd     time.Time       // server time where the last stored fragment ended
 	lastDropLog time.Time
 }
 

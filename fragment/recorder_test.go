@@ -51,7 +51,7 @@ type fakeClock struct {
 	t  time.Time
 }
 
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 func TestRecorderStoresFragmentsWithServerTimes(t *testing.T) {
@@ -132,7 +132,7 @@ func TestRecorderDropsWhenStorageStalls(t *testing.T) {
 	frames := session(40*time.Second, 25, 25, false, false)
 	for _, f := range frames {
 		f.Data = append(f.Data, make([]byte, 10_000)...) // 1000 frames × 10 kB > 1 MiB
-		r.WriteFrame(f)                                   // must not block although Store does
+		r.WriteFrame(f)                                  // must not block although Store does
 	}
 	close(sink.block)
 	r.Close()
