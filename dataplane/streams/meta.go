@@ -243,33 +243,33 @@ func (e *Engine) streamRecordsPrefix(streamID uint64) []byte {
 	return k[:len(k)-12]
 }
 
-// Record value layout: flags 1B (bit 0: encrypted with KMS at put time) |
-// uvarint partition key length | partition key | data.
-const flagKMS = 1
+// Record value layout: flags 1B | uvarint partition key length |
+// partition key | data. Flag bit 0: the stream had encryption on at put
+// time (EncryptionType KMS); bit 1: data is sealed by Options.Sealer.
+const (
+	flagKMS    = 1
+	flagSealed = 2
+)
 
-func encodeRecord(dst []byte, pk string, data []byte, kms bool) []byte {
-	var f byte
-	if kms {
-		f |= flagKMS
-	}
-	dst = append(dst, f)
+func encodeRecord(dst []byte, pk string, data []byte, flags byte) []byte {
+	dst = append(dst, flags)
 	dst = binary.AppendUvarint(dst, uint64(len(pk)))
 	dst = append(dst, pk...)
 	return append(dst, data...)
 }
 
-func decodeRecord(b []byte) (pk string, data []byte, kms bool, err error) {
+func decodeRecord(b []byte) (pk string, data []byte, flags byte, err error) {
 	if len(b) < 2 {
-		return "", nil, false, fmt.Errorf("%w: short record", ErrCorrupt)
+		return "", nil, 0, fmt.Errorf("%w: short record", ErrCorrupt)
 	}
-	kms = b[0]&flagKMS != 0
+	flags = b[0]
 	n, w := binary.Uvarint(b[1:])
 	if w <= 0 || n > uint64(len(b)-1-w) {
-		return "", nil, false, fmt.Errorf("%w: record partition key", ErrCorrupt)
+		return "", nil, 0, fmt.Errorf("%w: record partition key", ErrCorrupt)
 	}
 	off := 1 + w
 	pk = string(b[off : off+int(n)])
-	return pk, b[off+int(n):], kms, nil
+	return pk, b[off+int(n):], flags, nil
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -82,6 +83,11 @@ type Options struct {
 	// TrimInterval is how often the retention trimmer runs. It defaults to
 	// one minute.
 	TrimInterval time.Duration
+	// Sealer, if set, encrypts the data of records put while a stream has
+	// encryption on (StartStreamEncryption), with the stream's KeyId as the
+	// key alias; the appliance passes its keyring (*seal.Keyring). Without
+	// a Sealer, encryption only changes the reported EncryptionType.
+	Sealer Sealer
 	// WriteQueue is the number of put requests that may wait for the
 	// group-commit writer. It defaults to 256.
 	WriteQueue int
@@ -135,3 +141,19 @@ func (o *Options) ensureDefaults() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Sealer encrypts record data at rest (envelope encryption). The
+// appliance's *seal.Keyring implements it; the engine calls Seal with the
+// stream's KeyId as alias and a per-stream name as AAD, and Open to read.
+type Sealer interface {
+	// Seal encrypts plaintext with the current key of alias, bound to
+	// stream and n, and returns the sealed blob (which names its key).
+	Seal(ctx context.Context, alias, stream string, n uint64, plaintext []byte) (sealed []byte, keyID string, err error)
+	// Open decrypts a blob made by Seal for the same stream and n.
+	Open(ctx context.Context, stream string, n uint64, sealed []byte) ([]byte, error)
+}
+
+// sealStream is the AAD name of a stream's sealed records: the stream id,
+// so that a record cannot be moved to another stream (or a stream deleted
+// and created again with the same name).
+func sealStream(id uint64) string { return fmt.Sprintf("kinesis-stream-%d", id) }

@@ -2,6 +2,7 @@ package streams
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -146,9 +147,17 @@ func (e *Engine) getRecords(iterator string, limit int, limited bool) (GetRecord
 			}
 			var rec Record
 			err := item.Value(func(v []byte) error {
-				pk, data, kms, err := decodeRecord(v)
+				pk, data, flags, err := decodeRecord(v)
 				if err != nil {
 					return err
+				}
+				if flags&flagSealed != 0 {
+					if e.opts.Sealer == nil {
+						return fmt.Errorf("%w: sealed record and no Sealer", ErrCorrupt)
+					}
+					if data, err = e.opts.Sealer.Open(context.Background(), sealStream(streamID), 0, data); err != nil {
+						return fmt.Errorf("streams: open sealed record: %w", err)
+					}
 				}
 				rec = Record{
 					SequenceNumber:              seqNum{shard: idx, counter: ctr}.String(),
@@ -157,7 +166,7 @@ func (e *Engine) getRecords(iterator string, limit int, limited bool) (GetRecord
 					Data:                        bytes.Clone(data),
 					EncryptionType:              EncryptionNone,
 				}
-				if kms {
+				if flags&flagKMS != 0 {
 					rec.EncryptionType = EncryptionKMS
 				}
 				return nil

@@ -35,7 +35,9 @@ type putReq struct {
 	s       *stream
 	entries []PutEntry
 	// skip marks entries already failed (throttled) before queueing.
-	skip    []bool
+	skip []bool
+	// sealed means the entries' data was sealed by Options.Sealer.
+	sealed  bool
 	results []PutResult
 	err     error
 	done    chan struct{}
@@ -115,7 +117,25 @@ func (e *Engine) PutRecords(ctx context.Context, name string, entries []PutEntry
 			}
 		}
 	}
+	alias, seal := s.meta.KeyID, s.meta.Encryption == EncryptionKMS && e.opts.Sealer != nil
+	sealName := sealStream(s.meta.ID)
 	e.mu.RUnlock()
+	if seal {
+		sealed := make([]PutEntry, len(entries))
+		for i, en := range entries {
+			sealed[i] = en
+			if req.skip != nil && req.skip[i] {
+				continue
+			}
+			b, _, err := e.opts.Sealer.Seal(ctx, alias, sealName, 0, en.Data)
+			if err != nil {
+				e.senders.Done()
+				return nil, fmt.Errorf("streams: seal record: %w", err)
+			}
+			sealed[i].Data = b
+		}
+		req.entries, req.sealed = sealed, true
+	}
 	select {
 	case e.writeCh <- req:
 		e.senders.Done()
@@ -229,8 +249,13 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 			r.err = e.notFound(r.s.meta.Name)
 			continue
 		}
-		kms := r.s.meta.Encryption == EncryptionKMS
+		var flags byte
 		encType := r.s.meta.Encryption
+		if r.sealed {
+			flags, encType = flagKMS|flagSealed, EncryptionKMS
+		} else if encType == EncryptionKMS {
+			flags = flagKMS
+		}
 		for i, en := range r.entries {
 			if r.skip != nil && r.skip[i] {
 				continue
@@ -248,7 +273,7 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 			sh.last = ctr
 			touched[sh] = struct{}{}
 			key = e.recordKey(key[:0], r.s.meta.ID, sh.m.Index, ctr)
-			val = encodeRecord(val[:0], en.PartitionKey, en.Data, kms)
+			val = encodeRecord(val[:0], en.PartitionKey, en.Data, flags)
 			// Badger keeps the slices until commit: copy them.
 			k := append([]byte(nil), key...)
 			v := append([]byte(nil), val...)
