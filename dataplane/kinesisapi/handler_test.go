@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,12 +47,12 @@ type testEnv struct {
 // returns an aws-sdk-go-v2 Kinesis client for it.
 func newEnv(t testing.TB, mod func(*streams.Options)) *testEnv {
 	t.Helper()
-	return newEnvTLS(t, mod, false)
+	return newEnvProto(t, mod, "http/1.1")
 }
 
-// newEnvTLS is newEnv, over HTTPS with HTTP/2 when h2 is set (as the SDKs
-// reach Kinesis for SubscribeToShard).
-func newEnvTLS(t testing.TB, mod func(*streams.Options), h2 bool) *testEnv {
+// newEnvProto is newEnv over proto: "http/1.1", "h2" (HTTPS, as the SDKs
+// reach Kinesis for SubscribeToShard) or "h2c" (HTTP/2 without TLS).
+func newEnvProto(t testing.TB, mod func(*streams.Options), proto string) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithMemTableSize(16 << 20).
@@ -71,11 +72,19 @@ func newEnvTLS(t testing.TB, mod func(*streams.Options), h2 bool) *testEnv {
 	v := &awsproto.Verifier{Secret: func(k string) (string, bool) { return testSecret, k == testKey }, Service: "kinesis"}
 	srv := httptest.NewUnstartedServer(awsproto.Middleware(v, h, 0))
 	var httpClient *http.Client
-	if h2 {
+	switch proto {
+	case "h2":
 		srv.EnableHTTP2 = true
 		srv.StartTLS()
 		httpClient = srv.Client()
-	} else {
+	case "h2c":
+		srv.Config.Protocols = new(http.Protocols)
+		srv.Config.Protocols.SetUnencryptedHTTP2(true)
+		srv.Start()
+		tr := &http.Transport{Protocols: new(http.Protocols)}
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		httpClient = &http.Client{Transport: tr}
+	default:
 		srv.Start()
 	}
 	t.Cleanup(func() {
@@ -374,4 +383,53 @@ func TestReshardOverWire(t *testing.T) {
 	if err != nil || len(ids) != 9 || ids[8] != "shardId-000000000008" {
 		t.Errorf("paged ListShards = %v %v", ids, err)
 	}
+}
+
+func TestThrottling(t *testing.T) {
+	env := newEnv(t, func(o *streams.Options) { o.Limits = streams.DefaultLimits() })
+	ctx := context.Background()
+	env.create(t, "s", 1)
+	// No retries here: the throttling errors themselves are under test.
+	c := kinesis.New(env.client.Options(), func(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} })
+	var entries []types.PutRecordsRequestEntry
+	for range 500 {
+		entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: []byte("x")})
+	}
+	failed := int32(0)
+	for range 3 {
+		out, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: entries})
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed += aws.ToInt32(out.FailedRecordCount)
+		for _, r := range out.Records {
+			if r.ErrorCode != nil && (aws.ToString(r.ErrorCode) != "ProvisionedThroughputExceededException" || r.SequenceNumber != nil || !strings.HasPrefix(aws.ToString(r.ErrorMessage), "Rate exceeded for shard shardId-000000000000 in stream s under account 123456789012.")) {
+				t.Fatalf("failed entry %+v", r)
+			}
+		}
+	}
+	// 1000 records/s per shard; the test may straddle a refill, so allow some slack.
+	if failed < 400 || failed > 500 {
+		t.Errorf("%d of 1500 records throttled, want about 500", failed)
+	}
+	// 1 MiB/s in: of two 700 KB records the second is throttled.
+	var err error
+	for range 2 {
+		_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), Data: make([]byte, 700<<10)})
+	}
+	errCase[*types.ProvisionedThroughputExceededException](t, "PutRecord over the limit", err, "")
+	it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeLatest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+		if err != nil {
+			break
+		}
+		if i > 10 {
+			t.Fatal("GetRecords never throttled")
+		}
+	}
+	errCase[*types.ProvisionedThroughputExceededException](t, "GetRecords over 5/s", err, "")
 }

@@ -2,23 +2,36 @@ package kinesisapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/dataplane/streams"
 )
 
-// TestConsumersAndSubscribe runs enhanced fan-out over HTTP/2 (TLS), as
-// the SDKs use it with Kinesis. Over HTTP/1.1 the Go SDK races with
-// net/http: it closes the request body when SubscribeToShard returns while
-// the transport may still probe that body for EOF, and the transport then
-// drops the connection under the open event stream (client-side, seen with
-// aws-sdk-go-v2 kinesis v1.56.13 and Go 1.26).
+// TestConsumersAndSubscribe runs enhanced fan-out with the SDK over HTTP/2,
+// with TLS (as the SDKs use it with Kinesis) and without (h2c). Over
+// HTTP/1.1 the Go SDK races with net/http (aws/aws-sdk-go-v2#2737: the
+// transport may drop the connection under the open event stream, and an
+// event stream cannot be retried), so HTTP/1.1 is tested with a plain
+// client in TestSubscribeHTTP1.
 func TestConsumersAndSubscribe(t *testing.T) {
-	env := newEnvTLS(t, nil, true)
+	for _, proto := range []string{"h2", "h2c"} {
+		t.Run(proto, func(t *testing.T) { testConsumersAndSubscribe(t, proto) })
+	}
+}
+
+func testConsumersAndSubscribe(t *testing.T, proto string) {
+	env := newEnvProto(t, nil, proto)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := env.client
@@ -114,5 +127,59 @@ func TestConsumersAndSubscribe(t *testing.T) {
 	}
 	if _, err := c.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("s")}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSubscribeHTTP1 reads a SubscribeToShard event stream over HTTP/1.1
+// with net/http and awsproto.ReadMessage: initial-response first, then
+// SubscribeToShardEvent events with the records.
+func TestSubscribeHTTP1(t *testing.T) {
+	h := newBareHandler(t)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	e := h.Engine
+	if err := e.CreateStream(streams.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.RegisterConsumer("s", "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := e.PutRecord(context.Background(), "s", streams.PutEntry{PartitionKey: "k", Data: []byte(fmt.Sprint(i))}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := fmt.Sprintf(`{"ConsumerARN":%q,"ShardId":"shardId-000000000000","StartingPosition":{"Type":"TRIM_HORIZON"}}`, c.ARN)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(body))
+	req.Header.Set("X-Amz-Target", TargetPrefix+"SubscribeToShard")
+	req.Header.Set("Content-Type", awsproto.ContentTypeJSON)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 1 || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != awsproto.ContentTypeEventStream || resp.Header.Get("X-Amzn-Requestid") == "" {
+		t.Fatalf("response %s %d %v", resp.Proto, resp.StatusCode, resp.Header)
+	}
+	m, err := awsproto.ReadMessage(resp.Body)
+	if err != nil || m.HeaderString(awsproto.HeaderEventType) != "initial-response" {
+		t.Fatalf("first message %+v %v", m, err)
+	}
+	m, err = awsproto.ReadMessage(resp.Body)
+	if err != nil || m.HeaderString(awsproto.HeaderEventType) != "SubscribeToShardEvent" {
+		t.Fatalf("second message %+v %v", m, err)
+	}
+	var ev struct {
+		Records []struct {
+			Data []byte
+		}
+		ContinuationSequenceNumber string
+	}
+	if err := json.Unmarshal(m.Payload, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Records) != 3 || string(ev.Records[2].Data) != "2" || len(ev.ContinuationSequenceNumber) != 56 {
+		t.Errorf("event = %s", m.Payload)
 	}
 }
