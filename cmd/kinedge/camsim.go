@@ -135,8 +135,9 @@ func printCamsimSummary(w io.Writer, clipName string, cfg camsim.Config, st cams
 		t.VideoFrames, t.AudioFrames, t.Keyframes, t.Packets, t.Bytes,
 		float64(t.Bytes)*8/secs/1e6, t.Dropped, t.Reconnects)
 	tw.Flush()
-	fmt.Fprintf(w, "%d cameras, clip %s, %s, pacing %s, %v elapsed: %d frames sent\n",
-		len(st.Cameras), clipName, cfg.Transport, st.Pacing, st.Elapsed.Round(time.Millisecond), t.Frames)
+	fmt.Fprintf(w, "%d cameras, clip %s, %s, pacing %s, %v elapsed: %d frames sent, at most %v late\n",
+		len(st.Cameras), clipName, cfg.Transport, st.Pacing, st.Elapsed.Round(time.Millisecond), t.Frames,
+		t.MaxLate.Round(100*time.Microsecond))
 	for _, c := range st.Cameras {
 		if c.Connects == 0 && c.LastError != "" {
 			fmt.Fprintf(w, "%s never published: %s\n", c.Path, c.LastError)

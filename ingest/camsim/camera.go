@@ -60,6 +60,7 @@ type camera struct {
 	packets, bytes, dropped                     atomic.Int64
 	connects, failures, loops                   atomic.Int64
 	mediaTime90                                 atomic.Int64
+	maxLate                                     atomic.Int64 // time.Duration
 
 	errMu   sync.Mutex
 	lastErr error
@@ -100,6 +101,7 @@ func (c *camera) stats() CameraStats {
 		Failures:    c.failures.Load(),
 		Loops:       c.loops.Load(),
 		MediaTime:   ticksToDuration(c.mediaTime90.Load()),
+		MaxLate:     time.Duration(c.maxLate.Load()),
 	}
 	cs.Reconnects = max(cs.Connects-1, 0)
 	if e := c.lastError(); e != nil {
@@ -262,9 +264,11 @@ func (c *camera) due() (time.Time, bool) {
 	return c.start.Add(ticksToDuration(off)), true
 }
 
-// sendDue sends every frame due up to until and returns when the next one
-// is due, or false when the camera is finished.
-func (c *camera) sendDue(until time.Time) (time.Time, bool) {
+// sendDue sends every frame due up to now+ahead and returns when the next
+// one is due, or false when the camera is finished. It records how late a
+// frame went out (the pacer's own delay).
+func (c *camera) sendDue(now time.Time, ahead time.Duration) (time.Time, bool) {
+	until := now.Add(ahead)
 	for {
 		d, ok := c.due()
 		if !ok {
@@ -273,6 +277,9 @@ func (c *camera) sendDue(until time.Time) (time.Time, bool) {
 		}
 		if d.After(until) {
 			return d, true
+		}
+		if late := c.cfg.Now().Sub(d); late > time.Duration(c.maxLate.Load()) {
+			c.maxLate.Store(int64(late))
 		}
 		c.send()
 	}

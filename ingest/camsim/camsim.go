@@ -127,6 +127,9 @@ type CameraStats struct {
 	// MediaTime is the camera's media timeline covered so far: the end of
 	// the last frame that came due (sent or dropped), from the camera's start.
 	MediaTime time.Duration
+	// MaxLate is the longest a frame went out after its due time: the
+	// pacer's own delay (scheduling, CPU starvation), not the network's.
+	MaxLate time.Duration
 	// LastError is the last connection error, empty if none.
 	LastError string
 }
@@ -141,8 +144,8 @@ type Stats struct {
 	Pacing Pacing
 }
 
-// Total sums the counters of all cameras (Path, MediaTime and LastError are
-// left empty).
+// Total sums the counters of all cameras and takes the largest MaxLate
+// (Path, MediaTime and LastError are left empty).
 func (s Stats) Total() CameraStats {
 	var t CameraStats
 	for _, c := range s.Cameras {
@@ -157,6 +160,7 @@ func (s Stats) Total() CameraStats {
 		t.Reconnects += c.Reconnects
 		t.Failures += c.Failures
 		t.Loops += c.Loops
+		t.MaxLate = max(t.MaxLate, c.MaxLate)
 	}
 	return t
 }

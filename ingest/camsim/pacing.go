@@ -12,7 +12,7 @@ func paceOne(ctx context.Context, cfg *Config, c *camera) {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
-		next, ok := c.sendDue(cfg.Now().Add(cfg.SendAhead))
+		next, ok := c.sendDue(cfg.Now(), cfg.SendAhead)
 		if !ok {
 			return
 		}
@@ -57,10 +57,11 @@ func paceShared(ctx context.Context, cfg *Config, cams []*camera) {
 		if ctx.Err() != nil {
 			return
 		}
-		until := cfg.Now().Add(cfg.SendAhead)
+		now := cfg.Now()
+		until := now.Add(cfg.SendAhead)
 		for len(h) > 0 && !h[0].at.After(until) {
 			c := h[0].c
-			next, ok := c.sendDue(until)
+			next, ok := c.sendDue(now, cfg.SendAhead)
 			if !ok {
 				c.cancel()
 				heap.Pop(&h)
