@@ -180,9 +180,9 @@ const drainTimeout = 2 * time.Second
 // counters with a deadline), so that the last frames are not discarded.
 func (c *camera) closeSession(s *session) {
 	if c.finished.Load() {
-		deadline := time.Now().Add(drainTimeout)
+		deadline := c.cfg.Now().Add(drainTimeout)
 		tick := time.NewTicker(5 * time.Millisecond)
-		for sentPackets(s.client) < s.written.Load() && time.Now().Before(deadline) {
+		for sentPackets(s.client) < s.written.Load() && c.cfg.Now().Before(deadline) {
 			select {
 			case <-tick.C:
 			case <-s.ended:
