@@ -662,3 +662,56 @@ func bitstreamMarkers(t *testing.T, clip, codec string) [][]byte {
 	}
 	return markers
 }
+
+// TestShutdownStoresOpenFragment stops the appliance while a camera is
+// publishing: SIGTERM must store the open fragment, so after a restart the
+// recording holds every frame the appliance had received. A second
+// publisher to the busy stream is refused meanwhile.
+func TestShutdownStoresOpenFragment(t *testing.T) {
+	needTool(t, "ffmpeg")
+	s := startServer(t, t.TempDir(), freeUDPPair(t))
+	cam := publish(t, s, "h264_aac.ts", "door", "tcp", "camera:camsecret")
+	var camOut bytes.Buffer
+	cam.Stdout, cam.Stderr = &camOut, &camOut
+	if err := cam.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Process.Kill()
+	waitFor(t, 10*time.Second, "first fragment", func() error {
+		resp, err := s.get("/v1/streams/door/fragments", nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var page struct{ Fragments []videoapi.FragmentJSON }
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || len(page.Fragments) == 0 {
+			return fmt.Errorf("%s: no fragment yet (%v)", resp.Status, err)
+		}
+		return nil
+	})
+	busy, err := publish(t, s, "h264_aac.ts", "door", "tcp", "camera:camsecret").CombinedOutput()
+	if err == nil || !strings.Contains(string(busy), "455") {
+		t.Errorf("second publisher: %v\n%s", err, busy)
+	}
+	time.Sleep(time.Second) // let the open fragment grow past its first keyframe
+	s.stop()
+	cam.Wait()
+	line := grepLines(s.logs(), "rtsp publish ended", "door")
+	_, after, ok := strings.Cut(line, " frames=")
+	if !ok {
+		t.Fatalf("no publish-ended line with a frame count:\n%s", s.logs())
+	}
+	received, err := strconv.Atoi(strings.Fields(after)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.start()
+	frags := s.fragments(t, "door")
+	stored := 0
+	for _, f := range frags {
+		stored += f.Frames
+	}
+	if stored != received || len(frags) < 2 {
+		t.Fatalf("after shutdown: %d fragments hold %d frames, the appliance had received %d", len(frags), stored, received)
+	}
+}
