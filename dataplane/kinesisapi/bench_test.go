@@ -81,6 +81,10 @@ func BenchmarkPutRecordsSDK(b *testing.B) {
 	b.ReportMetric(float64(pct(0.50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "p99-ms")
 
+	if kb := procStatusKiB("VmHWM:"); kb > 0 {
+		b.ReportMetric(float64(kb)/1024, "put-peak-RSS-MiB")
+	}
+
 	// Drain everything with GetRecords (10,000 records per call), shard by shard.
 	t0 := time.Now()
 	read := 0

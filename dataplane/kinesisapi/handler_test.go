@@ -55,8 +55,11 @@ func newEnv(t testing.TB, mod func(*streams.Options)) *testEnv {
 func newEnvProto(t testing.TB, mod func(*streams.Options), proto string) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
+	// Records go to the value log (ValueThreshold 256): with 1 KiB values in
+	// the LSM tree, compaction rewrites every record and Badger's table
+	// builders double the process's memory (see README).
 	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithMemTableSize(16 << 20).
-		WithBlockCacheSize(1 << 20).WithIndexCacheSize(4 << 20))
+		WithBlockCacheSize(1 << 20).WithIndexCacheSize(4 << 20).WithValueThreshold(256))
 	if err != nil {
 		t.Fatal(err)
 	}
