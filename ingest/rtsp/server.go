@@ -75,6 +75,11 @@ type Server struct {
 	// (the ports must be consecutive, RTP even; kinedge uses ":8000" and
 	// ":8001"). Both empty disable the UDP transport.
 	UDPRTPAddress, UDPRTCPAddress string
+	// UDPReadBufferSize is the socket receive buffer of the UDP listeners,
+	// which all UDP cameras share: a 4 Mbit/s camera's keyframe is a burst of
+	// 100-200 kB. It defaults to 4 MiB; Linux caps it at net.core.rmem_max
+	// (212992 on a stock kernel: raise that sysctl for many UDP cameras).
+	UDPReadBufferSize int
 	// Router receives the publishing sessions. Required.
 	Router Router
 	// Auth returns the publish credentials of a stream. Nil refuses every
@@ -149,6 +154,9 @@ func (s *Server) Start() error {
 	if s.DiscontinuityThreshold == 0 {
 		s.DiscontinuityThreshold = 2 * time.Second
 	}
+	if s.UDPReadBufferSize == 0 {
+		s.UDPReadBufferSize = 4 << 20
+	}
 	if s.PauseThreshold == 0 {
 		s.PauseThreshold = s.ReadTimeout
 	}
@@ -162,13 +170,14 @@ func (s *Server) Start() error {
 	s.sessions = map[*gortsplib.ServerSession]*publisher{}
 
 	rs := &gortsplib.Server{
-		Handler:        &handler{s: s},
-		RTSPAddress:    s.Address,
-		UDPRTPAddress:  s.UDPRTPAddress,
-		UDPRTCPAddress: s.UDPRTCPAddress,
-		ReadTimeout:    s.ReadTimeout,
-		WriteTimeout:   s.WriteTimeout,
-		AuthMethods:    authMethods(),
+		Handler:           &handler{s: s},
+		RTSPAddress:       s.Address,
+		UDPRTPAddress:     s.UDPRTPAddress,
+		UDPRTCPAddress:    s.UDPRTCPAddress,
+		UDPReadBufferSize: s.UDPReadBufferSize,
+		ReadTimeout:       s.ReadTimeout,
+		WriteTimeout:      s.WriteTimeout,
+		AuthMethods:       authMethods(),
 		Listen: func(network, address string) (net.Listener, error) {
 			ln, err := net.Listen(network, address)
 			if err == nil {
