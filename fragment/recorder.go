@@ -2,6 +2,7 @@ package fragment
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -25,6 +26,8 @@ type Stored struct {
 	Gap          bool
 	// Blob is the sealed fragment (see EncodeBlob for the plaintext).
 	Blob []byte
+	// SHA256 is the digest of Blob.
+	SHA256 [32]byte
 }
 
 // Sink stores sealed fragments. The wiring layer adapts the index to it.
@@ -309,6 +312,7 @@ func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
 		Frames:     len(f.Frames),
 		Gap:        f.Gap,
 		Blob:       sealed,
+		SHA256:     sha256.Sum256(sealed),
 	}
 	r.prevEnd = st.ServerTime.Add(f.Duration)
 	st.ProducerTime = st.ServerTime

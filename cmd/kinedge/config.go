@@ -57,6 +57,7 @@ type Config struct {
 	AccountID string `yaml:"account_id"`
 
 	Video    VideoConfig    `yaml:"video"`
+	Kinesis  KinesisConfig  `yaml:"kinesis"`
 	Fragment FragmentConfig `yaml:"fragment"`
 	Log      LogConfig      `yaml:"log"`
 }
@@ -74,6 +75,16 @@ type VideoConfig struct {
 	// QueueBytes bounds the media queued per stream between ingest and
 	// storage; past it frames are dropped (counted) until the next keyframe.
 	QueueBytes int `yaml:"queue_bytes"`
+}
+
+// KinesisConfig holds the data streams' settings.
+type KinesisConfig struct {
+	// Limits enforces AWS's per-shard limits (1000 records/s and 1 MiB/s
+	// in, 2 MiB/s and 5 GetRecords/s out).
+	Limits bool `yaml:"limits"`
+	// FragmentEvents names the data stream that receives one record per
+	// stored fragment; empty disables the events.
+	FragmentEvents string `yaml:"fragment_events"`
 }
 
 // FragmentConfig holds the fragmenter's cut parameters.
@@ -110,6 +121,7 @@ func defaultConfig() Config {
 			RetentionHours: 24,
 			QueueBytes:     8 << 20,
 		},
+		Kinesis:  KinesisConfig{Limits: true, FragmentEvents: "kinedge-fragments"},
 		Fragment: FragmentConfig{Target: 2 * time.Second, Max: 10 * time.Second},
 		Log:      LogConfig{Level: "info", Format: "text"},
 	}

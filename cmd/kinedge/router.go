@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -184,7 +183,7 @@ func (s indexSink) Store(ctx context.Context, st *fragment.Stored) error {
 		KeyID:        st.KeyID,
 		Frames:       st.Frames,
 		Gap:          st.Gap,
-		SHA256:       sha256.Sum256(st.Blob),
+		SHA256:       st.SHA256,
 	}
 	for _, c := range st.Codecs {
 		f.Tracks = append(f.Tracks, index.TrackInfo{Codec: string(c), Kind: c.Kind().String()})

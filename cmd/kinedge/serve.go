@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kinedge/kinedge/dataplane/kinesisapi"
+	"github.com/kinedge/kinedge/dataplane/streams"
 	"github.com/kinedge/kinedge/dataplane/videoapi"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
@@ -95,13 +97,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // appliance is the running set of components.
 type appliance struct {
-	log    *slog.Logger
-	idx    *index.Index
-	router *router
-	rtsp   *rtsp.Server
-	http   *http.Server
-	httpLn net.Listener
-	errc   chan error
+	log     *slog.Logger
+	idx     *index.Index
+	streams *streams.Engine
+	kinesis *kinesisapi.Handler
+	events  *eventPublisher
+	router  *router
+	rtsp    *rtsp.Server
+	http    *http.Server
+	httpLn  net.Listener
+	errc    chan error
 }
 
 func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) (_ *appliance, err error) {
@@ -136,7 +141,27 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	}
 	log.Info("keyring ready", "master_key_check", keyring.MasterCheck(), "master_key_created", created)
 
+	a.streams, err = streams.Open(streams.Options{
+		DB:        a.idx.DB(),
+		Logger:    log.With("component", "streams"),
+		Limits:    kinesisLimits(cfg.Kinesis.Limits),
+		Sealer:    keyring,
+		Region:    cfg.Region,
+		AccountID: cfg.AccountID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.kinesis = &kinesisapi.Handler{Engine: a.streams, Logger: log.With("component", "kinesis")}
+
 	a.router = newRouter(a.idx, keyring, cfg, log.With("component", "router"))
+	if name := cfg.Kinesis.FragmentEvents; name != "" {
+		if err := a.streams.EnsureStream(name, 1); err != nil {
+			return nil, fmt.Errorf("fragment events stream %s: %w", name, err)
+		}
+		a.events = &eventPublisher{engine: a.streams, stream: name, applianceID: cfg.ApplianceID, log: log.With("component", "events")}
+		a.router.onStored = a.events.publish
+	}
 
 	a.rtsp = &rtsp.Server{
 		Address:        cfg.RTSP,
@@ -159,6 +184,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	(&videoapi.Handler{Index: a.idx, Opener: keyring, Logger: log.With("component", "videoapi")}).Register(api)
 	api.Handle("GET /metrics", metricsHandler(a.idx, a.router))
 	mux.Handle("/", basicAuth(cfg, api))
+	mux.Handle("POST /{$}", awsTargets(cfg, a.kinesis))
 
 	a.httpLn, err = net.Listen("tcp", cfg.HTTP)
 	if err != nil {
@@ -173,6 +199,13 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	log.Info("kinedge serving", "version", version, "data_dir", cfg.DataDir,
 		"http", a.httpLn.Addr().String(), "rtsp", a.rtsp.Addr().String())
 	return a, nil
+}
+
+// kinesisLimits returns AWS's per-shard limits, or none.
+func kinesisLimits(on bool) streams.Limits {
+	l := streams.DefaultLimits()
+	l.Enabled = on
+	return l
 }
 
 // publishAuth returns the RTSP publish credentials of the contract.
@@ -203,6 +236,14 @@ func (a *appliance) close() error {
 		cancel()
 	} else if a.httpLn != nil {
 		a.httpLn.Close()
+	}
+	if a.kinesis != nil {
+		a.kinesis.Close()
+	}
+	if a.streams != nil {
+		if err := a.streams.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if a.idx != nil {
 		if err := a.idx.Close(); err != nil {

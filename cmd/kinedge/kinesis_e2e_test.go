@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+func (s *server) kinesisClient(secret string) *kinesis.Client {
+	return kinesis.New(kinesis.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String("http://" + s.httpAddr),
+		Credentials:  credentials.NewStaticCredentialsProvider("admin", secret, ""),
+	})
+}
+
+// TestFragmentEventsOverKinesisAPI publishes a simulated camera and reads
+// the fragment events back with the official Kinesis client: one record
+// per stored fragment, keyed by the video stream's name.
+func TestFragmentEventsOverKinesisAPI(t *testing.T) {
+	s := startServer(t, t.TempDir(), freeUDPPair(t))
+	ctx := t.Context()
+
+	// Wrong secret: the SDK sees AWS's own signature error.
+	_, err := s.kinesisClient("wrong").ListStreams(ctx, &kinesis.ListStreamsInput{})
+	var apiErr interface{ ErrorCode() string }
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InvalidSignatureException" {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	kc := s.kinesisClient("adminsecret")
+
+	out, err := exec.Command(kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "1",
+		"--prefix", "yard", "--duration", "5s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("camsim: %v\n%s", err, out)
+	}
+	var frags int
+	waitFor(t, 10*time.Second, "fragments", func() error {
+		frags = len(s.fragments(t, "yard1"))
+		if frags < 2 {
+			return fmt.Errorf("%d fragments", frags)
+		}
+		return nil
+	})
+
+	shards, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("kinedge-fragments")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("kinedge-fragments"),
+		ShardId: shards.Shards[0].ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []FragmentEvent
+	waitFor(t, 10*time.Second, "fragment events", func() error {
+		recs, err := kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+		if err != nil {
+			return err
+		}
+		it.ShardIterator = recs.NextShardIterator
+		for _, r := range recs.Records {
+			var ev FragmentEvent
+			if err := json.Unmarshal(r.Data, &ev); err != nil {
+				t.Fatalf("event %q: %v", r.Data, err)
+			}
+			if aws.ToString(r.PartitionKey) != ev.Stream {
+				t.Fatalf("partition key %q for stream %q", aws.ToString(r.PartitionKey), ev.Stream)
+			}
+			events = append(events, ev)
+		}
+		if len(events) < frags {
+			return fmt.Errorf("%d events for %d fragments", len(events), frags)
+		}
+		return nil
+	})
+	list := s.fragments(t, "yard1")
+	if len(events) != len(list) {
+		t.Fatalf("%d events, %d fragments", len(events), len(list))
+	}
+	for i, ev := range events {
+		f := list[i]
+		if ev.FragmentNumber != f.FragmentNumber || !ev.ServerTimestamp.Equal(f.ServerTimestamp) || ev.Frames != f.Frames ||
+			ev.KeyID != f.KeyID || len(ev.SHA256) != 64 || ev.SizeBytes != int(f.FragmentSizeInBytes) {
+			t.Fatalf("event %d %+v does not describe fragment %+v", i, ev, f)
+		}
+	}
+}
