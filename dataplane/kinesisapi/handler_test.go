@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -388,8 +389,27 @@ func TestReshardOverWire(t *testing.T) {
 	}
 }
 
+// stepClock is a clock that moves only when told.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *stepClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
 func TestThrottling(t *testing.T) {
-	env := newEnv(t, func(o *streams.Options) { o.Limits = streams.DefaultLimits() })
+	clk := &stepClock{t: time.Now()}
+	env := newEnv(t, func(o *streams.Options) { o.Limits = streams.DefaultLimits(); o.Now = clk.Now })
 	ctx := context.Background()
 	env.create(t, "s", 1)
 	// No retries here: the throttling errors themselves are under test.
@@ -411,11 +431,11 @@ func TestThrottling(t *testing.T) {
 			}
 		}
 	}
-	// 1000 records/s per shard; the test may straddle a refill, so allow some slack.
-	if failed < 400 || failed > 500 {
-		t.Errorf("%d of 1500 records throttled, want about 500", failed)
+	if failed != 500 {
+		t.Errorf("%d of 1500 records throttled, want 500 (1000 records/s per shard)", failed)
 	}
 	// 1 MiB/s in: of two 700 KB records the second is throttled.
+	clk.Add(time.Second)
 	var err error
 	for range 2 {
 		_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), Data: make([]byte, 700<<10)})
@@ -425,14 +445,14 @@ func TestThrottling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
-		_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
-		if err != nil {
+	n := 0
+	for ; n < 10; n++ {
+		if _, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator}); err != nil {
 			break
 		}
-		if i > 10 {
-			t.Fatal("GetRecords never throttled")
-		}
+	}
+	if n != 5 {
+		t.Errorf("%d GetRecords before throttling, want 5", n)
 	}
 	errCase[*types.ProvisionedThroughputExceededException](t, "GetRecords over 5/s", err, "")
 }

@@ -8,18 +8,30 @@ import (
 	"time"
 )
 
-// Stream modes and statuses (Kinesis StreamModeDetails, StreamStatus).
+// Stream modes (Kinesis StreamModeDetails.StreamMode).
 const (
+	// ModeProvisioned streams have the shard count asked for.
 	ModeProvisioned = "PROVISIONED"
-	ModeOnDemand    = "ON_DEMAND"
+	// ModeOnDemand streams start with 4 shards (kinedge does not rescale
+	// them by itself).
+	ModeOnDemand = "ON_DEMAND"
+)
 
+// Stream statuses (Kinesis StreamStatus). kinedge applies changes at once,
+// so streams are always ACTIVE; the others exist for the wire shapes.
+const (
 	StatusActive   = "ACTIVE"
 	StatusCreating = "CREATING"
 	StatusDeleting = "DELETING"
 	StatusUpdating = "UPDATING"
+)
 
+// Encryption types (Kinesis EncryptionType).
+const (
+	// EncryptionNone: records are stored as put.
 	EncryptionNone = "NONE"
-	EncryptionKMS  = "KMS"
+	// EncryptionKMS: records are sealed by Options.Sealer.
+	EncryptionKMS = "KMS"
 )
 
 // Retention bounds in hours (IncreaseStreamRetentionPeriod API reference).
