@@ -34,7 +34,7 @@ func TestCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process of TestCrashRecovery")
 	}
-	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "db")).WithLogger(nil).WithMemTableSize(16 << 20))
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "db")).WithLogger(nil).WithMemTableSize(16 << 20).WithValueLogFileSize(64 << 20))
 	if err != nil {
 		t.Fatal(err)
 	}

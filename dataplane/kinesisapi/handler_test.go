@@ -60,7 +60,8 @@ func newEnvProto(t testing.TB, mod func(*streams.Options), proto string) *testEn
 	// the LSM tree, compaction rewrites every record and Badger's table
 	// builders double the process's memory (see README).
 	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithMemTableSize(16 << 20).
-		WithBlockCacheSize(1 << 20).WithIndexCacheSize(4 << 20).WithValueThreshold(256))
+		WithBlockCacheSize(1 << 20).WithIndexCacheSize(4 << 20).WithValueThreshold(256).
+		WithValueLogFileSize(64 << 20)) // 32-bit ARM cannot map the default 2 GiB
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,8 @@ func (c *fakeClock) Add(d time.Duration) {
 func openDB(t testing.TB, dir string) *badger.DB {
 	t.Helper()
 	o := badger.DefaultOptions(dir).WithLogger(nil).WithMemTableSize(8 << 20).WithNumMemtables(2).
-		WithBlockCacheSize(1 << 20).WithIndexCacheSize(1 << 20).WithValueThreshold(1 << 10)
+		WithBlockCacheSize(1 << 20).WithIndexCacheSize(1 << 20).WithValueThreshold(1 << 10).
+		WithValueLogFileSize(64 << 20) // 32-bit ARM cannot map the default 2 GiB
 	if dir == "" {
 		o = o.WithInMemory(true)
 	}
