@@ -47,13 +47,13 @@ func runScript(t *testing.T, file string) {
 		cmd, want, _ := strings.Cut(block, "\n----")
 		want = strings.TrimPrefix(want, "\n")
 		got := scriptCmd(t, e, clk, &puts, strings.Fields(cmd))
-		fmt.Fprintf(&out, "%s\n----\n%s\n", cmd, got)
+		fmt.Fprintf(&out, "%s\n----\n%s\n\n", cmd, got)
 		if !*updateScripts && strings.TrimSpace(got) != strings.TrimSpace(want) {
 			t.Errorf("%s: %s\ngot:\n%s\nwant:\n%s", file, cmd, got, want)
 		}
 	}
 	if *updateScripts {
-		if err := os.WriteFile(file, []byte(strings.ReplaceAll(out.String(), "\n----\n\n", "\n----\n")), 0o644); err != nil {
+		if err := os.WriteFile(file, []byte(strings.TrimSuffix(out.String(), "\n")), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
