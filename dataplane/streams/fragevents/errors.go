@@ -1,0 +1,11 @@
+package fragevents
+
+import "errors"
+
+// Sentinel errors of the package.
+var (
+	// ErrNoEngine is returned by a Publisher without an Engine.
+	ErrNoEngine = errors.New("fragevents: publisher has no engine")
+	// ErrBadEvent is returned for an event without a stream name.
+	ErrBadEvent = errors.New("fragevents: event has no stream name")
+)
