@@ -23,7 +23,10 @@ import (
 	"github.com/kinedge/kinedge/dataplane/streams"
 )
 
-const crashDirEnv = "KINEDGE_STREAMS_CRASH_DIR"
+const (
+	crashDirEnv  = "KINEDGE_STREAMS_CRASH_DIR"
+	crashSyncEnv = "KINEDGE_STREAMS_CRASH_SYNCWRITES"
+)
 
 // TestCrashChild is the server process of TestCrashRecovery: it only runs
 // when re-executed with KINEDGE_STREAMS_CRASH_DIR set, serves the Kinesis
@@ -34,7 +37,10 @@ func TestCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process of TestCrashRecovery")
 	}
-	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "db")).WithLogger(nil).WithMemTableSize(16 << 20).WithValueLogFileSize(64 << 20))
+	// SyncWrites on: Badger syncs every commit; off: the engine's syncer
+	// calls DB.Sync once per group of batches.
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "db")).WithLogger(nil).WithMemTableSize(16 << 20).
+		WithValueLogFileSize(64 << 20).WithSyncWrites(os.Getenv(crashSyncEnv) == "true"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,11 +71,11 @@ func TestCrashChild(t *testing.T) {
 }
 
 // startChild starts the server process and returns it with a client.
-func startChild(t *testing.T, dir string) (*exec.Cmd, *kinesis.Client) {
+func startChild(t *testing.T, dir string, syncWrites bool) (*exec.Cmd, *kinesis.Client) {
 	t.Helper()
 	_ = os.Remove(filepath.Join(dir, "addr"))
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, fmt.Sprintf("%s=%v", crashSyncEnv, syncWrites))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -105,8 +111,14 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns server processes")
 	}
+	for _, syncWrites := range []bool{false, true} {
+		t.Run(fmt.Sprintf("SyncWrites=%v", syncWrites), func(t *testing.T) { testCrashRecovery(t, syncWrites) })
+	}
+}
+
+func testCrashRecovery(t *testing.T, syncWrites bool) {
 	dir := t.TempDir()
-	cmd, c := startChild(t, dir)
+	cmd, c := startChild(t, dir, syncWrites)
 	ctx := context.Background()
 	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("crash"), ShardCount: aws.Int32(4)}); err != nil {
 		t.Fatal(err)
@@ -170,7 +182,7 @@ func TestCrashRecovery(t *testing.T) {
 	_ = cmd.Wait()
 	wg.Wait()
 
-	cmd, c = startChild(t, dir)
+	cmd, c = startChild(t, dir, syncWrites)
 	defer func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
