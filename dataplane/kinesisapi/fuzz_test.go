@@ -32,6 +32,8 @@ func fuzzOps() []struct{ op, body string } {
 		{"RemoveTagsFromStream", `{"StreamName":"f","TagKeys":["x"]}`},
 		{"ListTagsForStream", `{"StreamName":"f","Limit":2}`},
 		{"DescribeLimits", `{}`},
+		{"EnableEnhancedMonitoring", `{"StreamName":"f","ShardLevelMetrics":["ALL"]}`},
+		{"DisableEnhancedMonitoring", `{"StreamName":"f","ShardLevelMetrics":["IncomingBytes"]}`},
 		{"UpdateStreamMode", `{"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/f","StreamModeDetails":{"StreamMode":"PROVISIONED"}}`},
 		{"RegisterStreamConsumer", `{"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/f","ConsumerName":"c"}`},
 		{"DescribeStreamConsumer", `{"ConsumerARN":"arn:aws:kinesis:us-east-1:000000000000:stream/f/consumer/c:1"}`},

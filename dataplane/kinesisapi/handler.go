@@ -180,6 +180,10 @@ func (h *Handler) call(ctx context.Context, op string, c awsproto.Codec, body []
 		return h.listTags(dec)
 	case "DescribeLimits":
 		return h.describeLimits(dec)
+	case "EnableEnhancedMonitoring":
+		return h.monitoring(dec, true)
+	case "DisableEnhancedMonitoring":
+		return h.monitoring(dec, false)
 	case "UpdateStreamMode":
 		return h.updateStreamMode(dec)
 	case "RegisterStreamConsumer":

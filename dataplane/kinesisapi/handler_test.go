@@ -208,6 +208,13 @@ func TestStreamOperations(t *testing.T) {
 			_, err := c.StartStreamEncryption(ctx, &kinesis.StartStreamEncryptionInput{StreamName: aws.String("orders"), EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/aws/kinesis")})
 			return err
 		}},
+		{"enhanced monitoring", func() error {
+			out, err := c.EnableEnhancedMonitoring(ctx, &kinesis.EnableEnhancedMonitoringInput{StreamName: aws.String("orders"), ShardLevelMetrics: []types.MetricsName{types.MetricsNameIncomingBytes, types.MetricsNameIteratorAgeMilliseconds}})
+			if err == nil && (len(out.CurrentShardLevelMetrics) != 0 || len(out.DesiredShardLevelMetrics) != 2) {
+				err = fmt.Errorf("monitoring output %+v", out)
+			}
+			return err
+		}},
 		{"update mode", func() error {
 			_, err := c.UpdateStreamMode(ctx, &kinesis.UpdateStreamModeInput{StreamARN: aws.String("arn:aws:kinesis:eu-west-1:123456789012:stream/b1"), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}})
 			return err
@@ -223,7 +230,7 @@ func TestStreamOperations(t *testing.T) {
 		t.Errorf("tags = %+v %v", tags, err)
 	}
 	sum, _ = c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("orders")})
-	if s := sum.StreamDescriptionSummary; aws.ToInt32(s.RetentionPeriodHours) != 48 || s.EncryptionType != types.EncryptionTypeKms || aws.ToString(s.KeyId) != "alias/aws/kinesis" {
+	if s := sum.StreamDescriptionSummary; len(s.EnhancedMonitoring) != 1 || len(s.EnhancedMonitoring[0].ShardLevelMetrics) != 2 || aws.ToInt32(s.RetentionPeriodHours) != 48 || s.EncryptionType != types.EncryptionTypeKms || aws.ToString(s.KeyId) != "alias/aws/kinesis" {
 		t.Errorf("summary after updates = %+v", s)
 	}
 	lim, err := c.DescribeLimits(ctx, &kinesis.DescribeLimitsInput{})

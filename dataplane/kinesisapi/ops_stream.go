@@ -3,6 +3,7 @@ package kinesisapi
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"time"
 
@@ -113,7 +114,7 @@ func (h *Handler) describeStream(dec decodeFunc) (any, error) {
 		Shards:                  []shardOut{},
 		RetentionPeriodHours:    d.RetentionHours,
 		StreamCreationTimestamp: awsproto.Timestamp{Time: d.CreatedAt},
-		EnhancedMonitoring:      []enhancedMetrics{{ShardLevelMetrics: []string{}}},
+		EnhancedMonitoring:      []enhancedMetrics{{ShardLevelMetrics: d.ShardLevelMetrics}},
 		EncryptionType:          d.EncryptionType,
 		KeyId:                   optStr(d.KeyID),
 	}
@@ -148,7 +149,7 @@ func (h *Handler) describeStreamSummary(dec decodeFunc) (any, error) {
 		StreamModeDetails:       streamModeDetails{StreamMode: d.Mode},
 		RetentionPeriodHours:    d.RetentionHours,
 		StreamCreationTimestamp: awsproto.Timestamp{Time: d.CreatedAt},
-		EnhancedMonitoring:      []enhancedMetrics{{ShardLevelMetrics: []string{}}},
+		EnhancedMonitoring:      []enhancedMetrics{{ShardLevelMetrics: d.ShardLevelMetrics}},
 		EncryptionType:          d.EncryptionType,
 		KeyId:                   optStr(d.KeyID),
 		OpenShardCount:          d.OpenShardCount,
@@ -606,4 +607,34 @@ func (h *Handler) describeLimits(dec decodeFunc) (any, error) {
 	}
 	l := h.Engine.DescribeLimits()
 	return describeLimitsOutput{ShardLimit: l.ShardLimit, OpenShardCount: l.OpenShardCount, OnDemandStreamCount: l.OnDemandStreamCount, OnDemandStreamCountLimit: l.OnDemandStreamCountLimit}, nil
+}
+
+func (h *Handler) monitoring(dec decodeFunc, enable bool) (any, error) {
+	var in monitoringInput
+	if err := dec(&in); err != nil {
+		return nil, err
+	}
+	v := h.validator()
+	v.streamRef(in.streamRef)
+	if in.ShardLevelMetrics == nil {
+		v.fail("null", "shardLevelMetrics", "not be null")
+	} else if len(in.ShardLevelMetrics) < 1 || len(in.ShardLevelMetrics) > 7 {
+		v.fail("'[...]'", "shardLevelMetrics", "have length between 1 and 7")
+	}
+	for i := range in.ShardLevelMetrics {
+		v.enum(&in.ShardLevelMetrics[i], fmt.Sprintf("shardLevelMetrics.%d.member", i+1), "IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
+			"WriteProvisionedThroughputExceeded", "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds", "ALL")
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	name, err := h.resolve(in.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	cur, des, err := h.Engine.SetShardLevelMetrics(name, in.ShardLevelMetrics, enable)
+	if err != nil {
+		return nil, err
+	}
+	return monitoringOutput{StreamName: name, StreamARN: h.Engine.ARN(name), CurrentShardLevelMetrics: cur, DesiredShardLevelMetrics: des}, nil
 }

@@ -343,3 +343,15 @@ type subscribeEvent struct {
 	MillisBehindLatest         int64           `json:"MillisBehindLatest"`
 	ChildShards                []childShardOut `json:"ChildShards,omitempty"`
 }
+
+type monitoringInput struct {
+	streamRef
+	ShardLevelMetrics []string `json:"ShardLevelMetrics"`
+}
+
+type monitoringOutput struct {
+	StreamName               string   `json:"StreamName"`
+	StreamARN                string   `json:"StreamARN"`
+	CurrentShardLevelMetrics []string `json:"CurrentShardLevelMetrics"`
+	DesiredShardLevelMetrics []string `json:"DesiredShardLevelMetrics"`
+}

@@ -449,6 +449,7 @@ func (e *Engine) DescribeStream(name string) (StreamDescription, error) {
 		OpenShardCount: len(s.open),
 		ConsumerCount:  len(s.meta.Consumers),
 	}
+	d.ShardLevelMetrics = append([]string{}, s.meta.Metrics...)
 	for _, sh := range s.shards {
 		d.Shards = append(d.Shards, e.describeShard(sh))
 	}
@@ -493,6 +494,7 @@ func (e *Engine) updateStream(name string, fn func(s *stream) error) error {
 	saved := s.meta
 	saved.Tags = cloneTags(s.meta.Tags)
 	saved.Consumers = append([]consumerMeta(nil), s.meta.Consumers...)
+	saved.Metrics = append([]string(nil), s.meta.Metrics...)
 	if err := fn(s); err != nil {
 		s.meta = saved
 		return err
@@ -656,4 +658,57 @@ func (e *Engine) EnsureStream(name string, shards int) error {
 		return nil
 	}
 	return err
+}
+
+// shardLevelMetrics are the metrics of EnableEnhancedMonitoring, in AWS's
+// order; "ALL" stands for all of them.
+func shardLevelMetrics() []string {
+	return []string{"IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
+		"WriteProvisionedThroughputExceeded", "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds"}
+}
+
+// SetShardLevelMetrics switches enhanced monitoring metrics of stream name
+// on (enable) or off (Enable/DisableEnhancedMonitoring) and returns the
+// metrics before and after. kinedge records the setting; its metrics are
+// served on /metrics, not sent to CloudWatch.
+func (e *Engine) SetShardLevelMetrics(name string, metrics []string, enable bool) (current, desired []string, err error) {
+	all := shardLevelMetrics()
+	want := map[string]bool{}
+	for _, m := range metrics {
+		if m == "ALL" {
+			for _, a := range all {
+				want[a] = true
+			}
+			continue
+		}
+		found := false
+		for _, a := range all {
+			found = found || a == m
+		}
+		if !found {
+			return nil, nil, newErr(ErrInvalidArgument, fmt.Sprintf("Unknown shard level metric %s.", m))
+		}
+		want[m] = true
+	}
+	err = e.updateStream(name, func(s *stream) error {
+		current = append([]string{}, s.meta.Metrics...)
+		on := map[string]bool{}
+		for _, m := range s.meta.Metrics {
+			on[m] = !(!enable && want[m])
+		}
+		if enable {
+			for m := range want {
+				on[m] = true
+			}
+		}
+		s.meta.Metrics = nil
+		for _, a := range all {
+			if on[a] {
+				s.meta.Metrics = append(s.meta.Metrics, a)
+			}
+		}
+		desired = append([]string{}, s.meta.Metrics...)
+		return nil
+	})
+	return current, desired, err
 }

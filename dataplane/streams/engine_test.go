@@ -571,3 +571,36 @@ func TestCloseUnderLoad(t *testing.T) {
 	e.Close()
 	wg.Wait()
 }
+
+func TestShardLevelMetrics(t *testing.T) {
+	e, _ := newEngine(t, nil)
+	mustCreate(t, e, "s", 1)
+	tests := []struct {
+		metrics []string
+		enable  bool
+		want    string
+		kind    error
+	}{
+		{[]string{"IncomingBytes"}, true, "[IncomingBytes]", nil},
+		{[]string{"ALL"}, true, "[IncomingBytes IncomingRecords OutgoingBytes OutgoingRecords WriteProvisionedThroughputExceeded ReadProvisionedThroughputExceeded IteratorAgeMilliseconds]", nil},
+		{[]string{"IncomingBytes", "OutgoingBytes"}, false, "[IncomingRecords OutgoingRecords WriteProvisionedThroughputExceeded ReadProvisionedThroughputExceeded IteratorAgeMilliseconds]", nil},
+		{[]string{"Bogus"}, true, "", ErrInvalidArgument},
+		{[]string{"ALL"}, false, "[]", nil},
+	}
+	for i, tt := range tests {
+		_, desired, err := e.SetShardLevelMetrics("s", tt.metrics, tt.enable)
+		if tt.kind != nil {
+			if !errors.Is(err, tt.kind) {
+				t.Errorf("%d: err = %v", i, err)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(desired) != tt.want {
+			t.Errorf("%d: desired %v %v, want %s", i, desired, err, tt.want)
+		}
+		d, _ := e.DescribeStream("s")
+		if fmt.Sprint(d.ShardLevelMetrics) != tt.want {
+			t.Errorf("%d: described %v", i, d.ShardLevelMetrics)
+		}
+	}
+}

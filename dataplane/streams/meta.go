@@ -75,6 +75,7 @@ type streamMeta struct {
 	NextShard  uint32            `json:"nextShard"`
 	Shards     []shardMeta       `json:"shards"`
 	Consumers  []consumerMeta    `json:"consumers,omitempty"`
+	Metrics    []string          `json:"metrics,omitempty"`
 }
 
 // shardMeta is one shard in streamMeta.

@@ -55,6 +55,8 @@ type StreamDescription struct {
 	OpenShardCount int
 	// ConsumerCount counts the registered consumers.
 	ConsumerCount int
+	// ShardLevelMetrics are the enhanced monitoring metrics switched on.
+	ShardLevelMetrics []string
 }
 
 // StreamSummary is an entry of ListStreams (Kinesis StreamSummary shape).
