@@ -669,8 +669,8 @@ func shardLevelMetrics() []string {
 
 // SetShardLevelMetrics switches enhanced monitoring metrics of stream name
 // on (enable) or off (Enable/DisableEnhancedMonitoring) and returns the
-// metrics before and after. kinedge records the setting; its metrics are
-// served on /metrics, not sent to CloudWatch.
+// metrics before and after. kinedge records and describes the setting; it
+// does not emit per-shard metrics yet.
 func (e *Engine) SetShardLevelMetrics(name string, metrics []string, enable bool) (current, desired []string, err error) {
 	all := shardLevelMetrics()
 	want := map[string]bool{}
