@@ -150,7 +150,38 @@ func (h *Handler) listConsumers(dec decodeFunc) (any, error) {
 // subscription lasts SubscriptionDuration (5 minutes in Kinesis); one active
 // subscription per consumer and shard.
 
-const subscribeHeartbeat = 5 * time.Second
+const (
+	subscribeHeartbeat = 5 * time.Second
+	// subscribeRate is the enhanced fan-out throughput of one consumer on
+	// one shard: 2 MiB/s (Kinesis quotas).
+	subscribeRate = 2 << 20
+	// subscribeReadLimit bounds the records of one event.
+	subscribeReadLimit = 1000
+)
+
+// pacer spends a token bucket of subscribeRate bytes per second holding at
+// most one second of tokens; wait says how long to pause before the next
+// read once the bucket is in debt.
+type pacer struct {
+	tokens float64
+	at     time.Time
+}
+
+func newPacer(now time.Time) *pacer { return &pacer{tokens: subscribeRate, at: now} }
+
+// spend charges n bytes sent at now and returns how long to wait before
+// sending more (0 when the bucket is not in debt).
+func (p *pacer) spend(now time.Time, n int) time.Duration {
+	if dt := now.Sub(p.at).Seconds(); dt > 0 {
+		p.tokens = min(subscribeRate, p.tokens+dt*subscribeRate)
+		p.at = now
+	}
+	p.tokens -= float64(n)
+	if p.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-p.tokens / subscribeRate * float64(time.Second))
+}
 
 func (h *Handler) subscribeToShard(w http.ResponseWriter, r *http.Request, codec awsproto.Codec, reqID string, body []byte) {
 	fail := func(err error) {
@@ -239,9 +270,10 @@ func (h *Handler) pushEvents(w http.ResponseWriter, r *http.Request, codec awspr
 	poll := time.NewTimer(h.SubscriptionPoll)
 	defer poll.Stop()
 	lastEvent := h.Now()
+	pace := newPacer(lastEvent)
 	for {
 		changed := h.Engine.Changed()
-		res, err := h.Engine.ReadRecords(it, streams.MaxGetRecordsCount)
+		res, err := h.Engine.ReadRecords(it, subscribeReadLimit)
 		if err != nil {
 			ae, _ := awsError(err)
 			msg, _ := awsproto.Encode(awsproto.JSON, map[string]string{"message": ae.Message})
@@ -272,7 +304,12 @@ func (h *Handler) pushEvents(w http.ResponseWriter, r *http.Request, codec awspr
 			return
 		}
 		it = res.NextShardIterator
-		if res.MillisBehindLatest > 0 {
+		size := 0
+		for _, r := range res.Records {
+			size += len(r.Data) + len(r.PartitionKey)
+		}
+		wait := pace.spend(h.Now(), size)
+		if res.MillisBehindLatest > 0 && wait == 0 {
 			continue // more to read now
 		}
 		if !poll.Stop() {
@@ -281,7 +318,12 @@ func (h *Handler) pushEvents(w http.ResponseWriter, r *http.Request, codec awspr
 			default:
 			}
 		}
-		poll.Reset(h.SubscriptionPoll)
+		if wait > 0 {
+			changed = nil // over 2 MiB/s: only the pause ends the wait
+			poll.Reset(wait)
+		} else {
+			poll.Reset(h.SubscriptionPoll)
+		}
 		select {
 		case <-changed:
 		case <-poll.C:

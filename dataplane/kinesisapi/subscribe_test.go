@@ -183,3 +183,24 @@ func TestSubscribeHTTP1(t *testing.T) {
 		t.Errorf("event = %s", m.Payload)
 	}
 }
+
+func TestPacer(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	p := newPacer(t0)
+	tests := []struct {
+		at   time.Duration
+		n    int
+		wait time.Duration
+	}{
+		{0, 1 << 20, 0},                                     // 1 MiB of 2 left
+		{0, 1 << 20, 0},                                     // bucket empty, not in debt
+		{0, 1 << 20, 500 * time.Millisecond},                // 1 MiB in debt: half a second
+		{500 * time.Millisecond, 0, 0},                      // paid back
+		{10 * time.Second, 3 << 20, 500 * time.Millisecond}, // refill caps at 2 MiB
+	}
+	for i, tt := range tests {
+		if got := p.spend(t0.Add(tt.at), tt.n); got != tt.wait {
+			t.Errorf("%d: wait %v, want %v", i, got, tt.wait)
+		}
+	}
+}
