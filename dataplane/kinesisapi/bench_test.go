@@ -80,6 +80,8 @@ func BenchmarkPutRecordsSDK(b *testing.B) {
 	b.ReportMetric(float64(written)/elapsed.Seconds(), "records/s")
 	b.ReportMetric(float64(pct(0.50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "p99-ms")
+	st := env.engine.Stats()
+	b.ReportMetric(float64(st.PutCalls)/float64(max(st.Syncs, 1)), "calls/sync")
 
 	if kb := procStatusKiB("VmHWM:"); kb > 0 {
 		b.ReportMetric(float64(kb)/1024, "put-peak-RSS-MiB")

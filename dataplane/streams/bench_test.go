@@ -48,4 +48,7 @@ func BenchmarkEnginePutRecords(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N*500)/time.Since(start).Seconds(), "records/s")
+	st := e.Stats()
+	b.ReportMetric(float64(st.PutCalls)/float64(max(st.Syncs, 1)), "calls/sync")
+	b.ReportMetric(float64(st.RecordsPut)/float64(max(st.Syncs, 1)), "records/sync")
 }

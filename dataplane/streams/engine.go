@@ -41,6 +41,8 @@ type Engine struct {
 	nextID uint64
 	closed bool
 
+	stats counters
+
 	notifyMu sync.Mutex
 	notifyCh chan struct{}
 

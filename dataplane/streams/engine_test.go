@@ -604,3 +604,18 @@ func TestShardLevelMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestStats(t *testing.T) {
+	e, _ := newEngine(t, func(o *Options) { o.Limits = DefaultLimits() })
+	mustCreate(t, e, "s", 1)
+	putN(t, e, "s", 10, func(int) string { return "k" })
+	it, _ := e.GetShardIterator("s", "shardId-000000000000", TrimHorizon, "", time.Time{})
+	readAll(t, e, it)
+	for range 6 {
+		_, _ = e.GetRecords(it, 1)
+	}
+	st := e.Stats()
+	if st.RecordsPut != 10 || st.BytesPut != 50 || st.PutCalls != 1 || st.Batches != 1 || st.Syncs != 1 || st.RecordsRead < 10 || st.ThrottledReads == 0 {
+		t.Errorf("stats = %+v", st)
+	}
+}

@@ -106,6 +106,7 @@ func (e *Engine) getRecords(iterator string, limit int, limited bool) (GetRecord
 	}
 	if limited && !sh.out.takeA(now, 1) {
 		e.mu.RUnlock()
+		e.stats.throttledReads.Add(1)
 		return GetRecordsResult{}, newErr(ErrThroughputExceeded, fmt.Sprintf("Rate exceeded for shard %s in stream %s under account %s.", sh.id(), s.meta.Name, e.opts.AccountID))
 	}
 	// visible is read before the snapshot is taken, so every record up to
@@ -186,6 +187,8 @@ func (e *Engine) getRecords(iterator string, limit int, limited bool) (GetRecord
 	if limited {
 		sh.out.charge(float64(size))
 	}
+	e.stats.recordsRead.Add(uint64(len(res.Records)))
+	e.stats.bytesRead.Add(uint64(size))
 	if !exhausted && len(res.Records) > 0 {
 		res.MillisBehindLatest = timeBehind(now, res.Records[len(res.Records)-1].ApproximateArrivalTimestamp)
 	}

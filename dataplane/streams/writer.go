@@ -113,6 +113,7 @@ func (e *Engine) PutRecords(ctx context.Context, name string, entries []PutEntry
 					req.skip = make([]bool, len(entries))
 				}
 				req.skip[i] = true
+				e.stats.throttledPuts.Add(1)
 				req.results[i].Err = newErr(ErrThroughputExceeded, fmt.Sprintf("Rate exceeded for shard %s in stream %s under account %s.", sh.id(), name, e.opts.AccountID))
 			}
 		}
@@ -161,11 +162,13 @@ func (e *Engine) PutRecords(ctx context.Context, name string, entries []PutEntry
 
 // batch is a group of put requests committed together.
 type batch struct {
-	reqs  []*putReq
-	lasts []shardLast
-	wg    sync.WaitGroup // Badger commits still running
-	mu    sync.Mutex
-	err   error
+	reqs    []*putReq
+	records int
+	bytes   int
+	lasts   []shardLast
+	wg      sync.WaitGroup // Badger commits still running
+	mu      sync.Mutex
+	err     error
 }
 
 type shardLast struct {
@@ -286,6 +289,8 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 				break
 			}
 			r.results[i] = PutResult{ShardID: sh.id(), SequenceNumber: seqNum{shard: sh.m.Index, counter: ctr}.String(), EncryptionType: encType}
+			b.records++
+			b.bytes += len(en.Data)
 		}
 		if err != nil {
 			break
@@ -324,6 +329,7 @@ func (e *Engine) syncer() {
 			}
 		}
 		syncErr := e.sync()
+		e.stats.syncs.Add(1)
 		for _, b := range group {
 			e.finishBatch(b, syncErr)
 		}
@@ -336,6 +342,12 @@ func (e *Engine) finishBatch(b *batch, syncErr error) {
 	err := b.err
 	if err == nil {
 		err = syncErr
+	}
+	e.stats.batches.Add(1)
+	e.stats.putCalls.Add(uint64(len(b.reqs)))
+	if err == nil {
+		e.stats.recordsPut.Add(uint64(b.records))
+		e.stats.bytesPut.Add(uint64(b.bytes))
 	}
 	for _, l := range b.lasts {
 		l.sh.visible.Store(l.last)
