@@ -3,6 +3,8 @@ package fragment
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/kinedge/kinedge/fragment/mkv"
@@ -81,20 +83,23 @@ func MkvTracks(tracks []*media.Track) ([]mkv.Track, error) {
 }
 
 // EncodeBlob encodes a fragment as blob plaintext.
-func EncodeBlob(f *Fragment) ([]byte, error) {
+func EncodeBlob(f *Fragment) ([]byte, error) { return AppendBlob(nil, f) }
+
+// AppendBlob appends a fragment's blob plaintext to dst.
+func AppendBlob(dst []byte, f *Fragment) ([]byte, error) {
 	tracks, err := MkvTracks(f.Tracks)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	size := 64
 	for _, fr := range f.Frames {
 		size += len(fr.Data) + 16
 	}
-	b := make([]byte, 0, size+1024)
+	b := slices.Grow(dst, size+1024)
 	b = append(b, blobMagic...)
 	te, err := mkv.AppendTracks(nil, tracks)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	b = binary.AppendUvarint(b, uint64(len(te)))
 	b = append(b, te...)
@@ -103,13 +108,39 @@ func EncodeBlob(f *Fragment) ([]byte, error) {
 	for _, fr := range f.Frames {
 		rel := (fr.PTS - f.Start).Round(time.Millisecond) / time.Millisecond
 		if b, err = mkv.AppendSimpleBlock(b, uint64(fr.Track+1), int64(rel), fr.Key, fr.Data); err != nil {
-			return nil, err
+			return dst, err
 		}
 	}
 	if err := mkv.FinishCluster(b[start:]); err != nil {
-		return nil, err
+		return dst, err
 	}
 	return b, nil
+}
+
+// BufferPool recycles blob plaintext buffers between the recorders of an
+// appliance: each holds a fragment's plaintext only from encoding to
+// sealing, so a few buffers serve many cameras whose fragments close at
+// different times. The zero value is ready to use.
+type BufferPool struct {
+	pool sync.Pool
+}
+
+// Get returns an empty buffer.
+func (p *BufferPool) Get() []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+// Put returns a buffer after wiping it: it held plaintext media.
+func (p *BufferPool) Put(b []byte) {
+	if cap(b) == 0 || cap(b) > 64<<20 {
+		return
+	}
+	clear(b[:cap(b)])
+	b = b[:0]
+	p.pool.Put(&b)
 }
 
 // DecodeBlob splits blob plaintext into its elements.

@@ -75,6 +75,9 @@ type Recorder struct {
 	DriftTolerance time.Duration
 	Sink           Sink
 	Sealer         Sealer
+	// Buffers, if set, recycles plaintext buffers (share one between the
+	// recorders of an appliance).
+	Buffers *BufferPool
 	// OnStored, if set, is called after each fragment is stored.
 	OnStored func(*Stored)
 	// Now is the server clock. It defaults to time.Now.
@@ -141,8 +144,9 @@ func (r *Recorder) Start() {
 	}
 	r.frag = NewFragmenter(r.Tracks, r.Target, r.Max)
 	// The channel is sized by count so that byte accounting, not the
-	// channel, is the binding limit for normal frame sizes.
-	r.queue = make(chan item, 4096)
+	// channel, is the binding limit for video frames (1024 frames is 20 s
+	// of 25 fps video with 50 audio frames a second).
+	r.queue = make(chan item, 1024)
 	r.done = make(chan struct{})
 	go r.run()
 }
@@ -290,7 +294,16 @@ func (r *Recorder) store(ctx context.Context, f *Fragment) {
 }
 
 func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
-	plain, err := EncodeBlob(f)
+	var buf []byte
+	if r.Buffers != nil {
+		buf = r.Buffers.Get()
+	}
+	plain, err := AppendBlob(buf, f)
+	if r.Buffers != nil {
+		defer r.Buffers.Put(plain)
+	} else {
+		defer clear(plain)
+	}
 	if err != nil {
 		return fmt.Errorf("fragment: encode: %w", err)
 	}
@@ -299,7 +312,6 @@ func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
 		return fmt.Errorf("fragment: number: %w", err)
 	}
 	sealed, keyID, err := r.Sealer.Seal(ctx, r.KeyAlias, r.Stream, num, plain)
-	clear(plain)
 	if err != nil {
 		return fmt.Errorf("fragment: seal %d: %w", num, err)
 	}

@@ -60,7 +60,7 @@ func TestRecorderStoresFragmentsWithServerTimes(t *testing.T) {
 	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	clk.Set(base)
 	var events []*Stored
-	r := &Recorder{Stream: "cam1", Tracks: tracksAV(), Sink: sink, Sealer: xorSealer{}, Now: clk.Now,
+	r := &Recorder{Stream: "cam1", Tracks: tracksAV(), Sink: sink, Sealer: xorSealer{}, Now: clk.Now, Buffers: &BufferPool{},
 		OnStored: func(s *Stored) { events = append(events, s) }}
 	r.Start()
 	frames := session(10*time.Second, 25, 25, true, true)

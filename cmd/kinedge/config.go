@@ -34,6 +34,9 @@ type Config struct {
 	RTSPUDPRTCP string `yaml:"rtsp_udp_rtcp"`
 	// WebRTCUDP is the UDP address for WebRTC ICE.
 	WebRTCUDP string `yaml:"webrtc_udp"`
+	// DebugAddr, when set, serves Go's pprof profiles there, without
+	// credentials: keep it on loopback (127.0.0.1:6060).
+	DebugAddr string `yaml:"debug_addr"`
 
 	// AccessKey and SecretKey are the admin credentials (SigV4, HTTP Basic).
 	AccessKey string `yaml:"access_key" secret:"true"`

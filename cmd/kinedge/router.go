@@ -24,6 +24,7 @@ type router struct {
 	cfg        *Config
 	log        *slog.Logger
 	onStored   func(*fragment.Stored)
+	buffers    fragment.BufferPool
 	mu         sync.Mutex
 	publishers map[string]*publisher
 	stats      map[string]*fragment.RecorderStats // per stream, kept across sessions
@@ -95,6 +96,7 @@ func (rt *router) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		QueueBytes: rt.cfg.Video.QueueBytes,
 		Sink:       indexSink{rt.idx},
 		Sealer:     rt.sealer,
+		Buffers:    &rt.buffers,
 		OnStored:   rt.onStored,
 		Logger:     rt.log,
 		Stats:      stats,

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -106,6 +107,7 @@ type appliance struct {
 	rtsp    *rtsp.Server
 	http    *http.Server
 	httpLn  net.Listener
+	debug   *http.Server
 	errc    chan error
 }
 
@@ -186,6 +188,12 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	mux.Handle("/", basicAuth(cfg, api))
 	mux.Handle("POST /{$}", awsTargets(cfg, a.kinesis))
 
+	if cfg.DebugAddr != "" {
+		if err := a.startDebug(cfg.DebugAddr); err != nil {
+			return nil, err
+		}
+	}
+
 	a.httpLn, err = net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
@@ -199,6 +207,22 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	log.Info("kinedge serving", "version", version, "data_dir", cfg.DataDir,
 		"http", a.httpLn.Addr().String(), "rtsp", a.rtsp.Addr().String())
 	return a, nil
+}
+
+// startDebug serves net/http/pprof on addr.
+func (a *appliance) startDebug(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("debug: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	a.debug = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go a.debug.Serve(ln)
+	a.log.Warn("pprof debug endpoints open without credentials", "addr", ln.Addr().String())
+	return nil
 }
 
 // kinesisLimits returns AWS's per-shard limits, or none.
@@ -236,6 +260,9 @@ func (a *appliance) close() error {
 		cancel()
 	} else if a.httpLn != nil {
 		a.httpLn.Close()
+	}
+	if a.debug != nil {
+		a.debug.Close()
 	}
 	if a.kinesis != nil {
 		a.kinesis.Close()
