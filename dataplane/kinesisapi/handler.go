@@ -24,7 +24,7 @@ const TargetPrefix = "Kinesis_20131202."
 
 // maxBody bounds a request body read without Middleware: 5 MiB of records,
 // base64-inflated, plus framing.
-const maxBody = 8 << 20
+const maxBody = 10 << 20
 
 // Handler serves the Kinesis API for POST / requests. Its zero value is not
 // usable: set Engine. Close ends open SubscribeToShard streams.

@@ -464,3 +464,26 @@ func TestThrottling(t *testing.T) {
 	}
 	errCase[*types.ProvisionedThroughputExceededException](t, "GetRecords over 5/s", err, "")
 }
+
+// TestMaxSizes puts the largest requests Kinesis allows through Middleware
+// and the Handler: a 1 MiB record and a 5 MiB PutRecords.
+func TestMaxSizes(t *testing.T) {
+	env := newEnv(t, nil)
+	ctx := context.Background()
+	env.create(t, "big", 1)
+	if _, err := env.client.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("big"), PartitionKey: aws.String("k"), Data: make([]byte, 1<<20-1)}); err != nil {
+		t.Fatal(err)
+	}
+	var entries []types.PutRecordsRequestEntry
+	for i := range 500 {
+		pk := fmt.Sprintf("%0256d", i)
+		entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(pk), Data: make([]byte, (5<<20)/500-256)})
+	}
+	out, err := env.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("big"), Records: entries})
+	if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+		t.Fatalf("5 MiB PutRecords: %v", err)
+	}
+	entries[0].Data = make([]byte, len(entries[0].Data)+400) // 5 MiB + 20 bytes
+	_, err = env.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("big"), Records: entries})
+	errCase[*types.InvalidArgumentException](t, "over 5 MiB", err, "Records size (5242900 bytes) exceeds the limit of 5242880 bytes.")
+}

@@ -36,6 +36,8 @@ type putReq struct {
 	entries []PutEntry
 	// skip marks entries already failed (throttled) before queueing.
 	skip []bool
+	// hashes are the entries' hash keys.
+	hashes []HashKey
 	// sealed means the entries' data was sealed by Options.Sealer.
 	sealed  bool
 	results []PutResult
@@ -95,7 +97,7 @@ func (e *Engine) PutRecords(ctx context.Context, name string, entries []PutEntry
 	if total > MaxPutRecordsSize {
 		return nil, newErr(ErrInvalidArgument, fmt.Sprintf("Records size (%d bytes) exceeds the limit of %d bytes.", total, MaxPutRecordsSize))
 	}
-	req := &putReq{entries: entries, results: make([]PutResult, len(entries)), done: make(chan struct{})}
+	req := &putReq{entries: entries, hashes: hashes, results: make([]PutResult, len(entries)), done: make(chan struct{})}
 	e.mu.RLock()
 	s, err := e.getLocked(name)
 	if err != nil {
@@ -263,10 +265,7 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 			if r.skip != nil && r.skip[i] {
 				continue
 			}
-			h := PartitionKeyHash(en.PartitionKey)
-			if en.ExplicitHashKey != "" {
-				h, _ = ParseHashKey(en.ExplicitHashKey) // validated by PutRecords
-			}
+			h := r.hashes[i]
 			sh := r.s.route(h)
 			if sh == nil {
 				r.results[i].Err = fmt.Errorf("streams: no open shard for hash key %s", h)

@@ -15,7 +15,11 @@
 //	  "durationMs": 2000,                            // media duration
 //	  "size": 531234,                                // bytes of the sealed fragment
 //	  "keyId": "cam1/3",                             // data key that sealed it
-//	  "sha256": "9f86d0…"                            // hex digest of the sealed fragment
+//	  "sha256": "9f86d0…",                           // hex digest of the sealed fragment
+//	  "applianceId": "barn-pi",                      // the appliance that stored it
+//	  "frames": 150,                                 // access units in the fragment
+//	  "codecs": ["H264", "AAC"],                     // its tracks, in order
+//	  "gap": true                                    // first after a discontinuity (omitted when false)
 //	}
 //
 // fragmentNumber is a decimal string, as in the KVS archived-media APIs
@@ -46,6 +50,10 @@ type Event struct {
 	Size              int64     `json:"size"`
 	KeyID             string    `json:"keyId,omitempty"`
 	SHA256            string    `json:"sha256"`
+	ApplianceID       string    `json:"applianceId,omitempty"`
+	Frames            int       `json:"frames,omitempty"`
+	Codecs            []string  `json:"codecs,omitempty"`
+	Gap               bool      `json:"gap,omitempty"`
 }
 
 // NewEvent builds an Event from a fragment's metadata.

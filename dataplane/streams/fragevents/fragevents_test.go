@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -64,7 +65,7 @@ func TestPublish(t *testing.T) {
 			t.Errorf("record %s %s, want %s", r.PartitionKey, r.Data, tt.json)
 		}
 		var back Event
-		if err := json.Unmarshal(r.Data, &back); err != nil || back != tt.ev {
+		if err := json.Unmarshal(r.Data, &back); err != nil || !reflect.DeepEqual(back, tt.ev) {
 			t.Errorf("round trip %+v %v", back, err)
 		}
 	}
