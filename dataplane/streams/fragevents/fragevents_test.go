@@ -47,16 +47,19 @@ func TestPublish(t *testing.T) {
 	}{
 		{NewEvent("cam1", 7, at, at.Add(-22*time.Millisecond), 2*time.Second, 531234, "cam1/3", sum),
 			`{"stream":"cam1","fragmentNumber":"7","serverTimestamp":"2026-11-25T12:00:00.123Z","producerTimestamp":"2026-11-25T12:00:00.101Z","durationMs":2000,"size":531234,"keyId":"cam1/3","sha256":"` + hexOf(sum) + `"}`},
+		{withAppliance(NewEvent("cam2", 8, at, at, time.Second, 10, "cam2/1", sum)),
+			`{"stream":"cam2","fragmentNumber":"8","serverTimestamp":"2026-11-25T12:00:00.123Z","producerTimestamp":"2026-11-25T12:00:00.123Z","durationMs":1000,"size":10,"keyId":"cam2/1","sha256":"` + hexOf(sum) + `","applianceId":"barn-pi","frames":75,"codecs":["H264","AAC"],"gap":true}`},
 	}
 	for _, tt := range tests {
-		if _, err := p.Publish(context.Background(), tt.ev); err != nil {
-			t.Fatal(err)
-		}
-		it, err := e.GetShardIterator(DefaultStream, "shardId-000000000000", streams.TrimHorizon, "", time.Time{})
+		seq, err := p.Publish(context.Background(), tt.ev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := e.GetRecords(it, 10)
+		it, err := e.GetShardIterator(DefaultStream, "shardId-000000000000", streams.AtSequenceNumber, seq, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.GetRecords(it, 1)
 		if err != nil || len(res.Records) != 1 {
 			t.Fatalf("records %+v %v", res.Records, err)
 		}
@@ -84,4 +87,9 @@ func hexOf(b [32]byte) string {
 		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
 	}
 	return string(out)
+}
+
+func withAppliance(ev Event) Event {
+	ev.ApplianceID, ev.Frames, ev.Codecs, ev.Gap = "barn-pi", 75, []string{"H264", "AAC"}, true
+	return ev
 }
