@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -12,7 +9,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
-	"github.com/kinedge/kinedge/dataplane/streams"
+	"github.com/kinedge/kinedge/dataplane/streams/fragevents"
 	"github.com/kinedge/kinedge/fragment"
 )
 
@@ -42,29 +39,11 @@ func awsTargets(cfg *Config, kinesis http.Handler) http.Handler {
 	})
 }
 
-// FragmentEvent is the record the appliance appends to the fragment-events
-// data stream for every stored fragment (partition key: the video stream
-// name). Documented in docs/fragment-events.md.
-type FragmentEvent struct {
-	ApplianceID       string    `json:"appliance_id"`
-	Stream            string    `json:"stream"`
-	FragmentNumber    string    `json:"fragment_number"`
-	ServerTimestamp   time.Time `json:"server_timestamp"`
-	ProducerTimestamp time.Time `json:"producer_timestamp"`
-	DurationMs        int64     `json:"duration_ms"`
-	SizeBytes         int       `json:"size_bytes"`
-	Frames            int       `json:"frames"`
-	Codecs            []string  `json:"codecs"`
-	KeyID             string    `json:"key_id"`
-	SHA256            string    `json:"sha256"`
-	Gap               bool      `json:"gap,omitempty"`
-}
-
-// eventPublisher appends fragment events to a data stream. A failed append
-// is logged and counted; the fragment itself is already stored.
+// eventPublisher turns stored fragments into fragment events (see package
+// fragevents). A failed append is logged and counted; the fragment itself
+// is already stored.
 type eventPublisher struct {
-	engine      *streams.Engine
-	stream      string
+	pub         *fragevents.Publisher
 	applianceID string
 	log         *slog.Logger
 	published   atomic.Uint64
@@ -72,31 +51,16 @@ type eventPublisher struct {
 }
 
 func (p *eventPublisher) publish(st *fragment.Stored) {
-	ev := FragmentEvent{
-		ApplianceID:       p.applianceID,
-		Stream:            st.Stream,
-		FragmentNumber:    fmt.Sprint(st.Number),
-		ServerTimestamp:   st.ServerTime.UTC(),
-		ProducerTimestamp: st.ProducerTime.UTC(),
-		DurationMs:        st.Duration.Milliseconds(),
-		SizeBytes:         len(st.Blob),
-		Frames:            st.Frames,
-		KeyID:             st.KeyID,
-		SHA256:            hex.EncodeToString(st.SHA256[:]),
-		Gap:               st.Gap,
-	}
+	ev := fragevents.NewEvent(st.Stream, st.Number, st.ServerTime, st.ProducerTime, st.Duration, int64(len(st.Blob)), st.KeyID, st.SHA256)
+	ev.ApplianceID, ev.Frames, ev.Gap = p.applianceID, st.Frames, st.Gap
 	for _, c := range st.Codecs {
 		ev.Codecs = append(ev.Codecs, string(c))
 	}
-	data, err := json.Marshal(ev)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err = p.engine.PutRecord(ctx, p.stream, streams.PutEntry{PartitionKey: st.Stream, Data: data}, "")
-		cancel()
-	}
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.pub.Publish(ctx, ev); err != nil {
 		p.failed.Add(1)
-		p.log.Warn("fragment event not published", "stream", st.Stream, "fragment", st.Number, "events_stream", p.stream, "err", err)
+		p.log.Warn("fragment event not published", "stream", st.Stream, "fragment", st.Number, "err", err)
 		return
 	}
 	p.published.Add(1)

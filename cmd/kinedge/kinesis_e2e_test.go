@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/kinedge/kinedge/dataplane/streams/fragevents"
 )
 
 func (s *server) kinesisClient(secret string) *kinesis.Client {
@@ -60,7 +63,7 @@ func TestFragmentEventsOverKinesisAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var events []FragmentEvent
+	var events []fragevents.Event
 	waitFor(t, 10*time.Second, "fragment events", func() error {
 		recs, err := kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
 		if err != nil {
@@ -68,7 +71,7 @@ func TestFragmentEventsOverKinesisAPI(t *testing.T) {
 		}
 		it.ShardIterator = recs.NextShardIterator
 		for _, r := range recs.Records {
-			var ev FragmentEvent
+			var ev fragevents.Event
 			if err := json.Unmarshal(r.Data, &ev); err != nil {
 				t.Fatalf("event %q: %v", r.Data, err)
 			}
@@ -89,7 +92,8 @@ func TestFragmentEventsOverKinesisAPI(t *testing.T) {
 	for i, ev := range events {
 		f := list[i]
 		if ev.FragmentNumber != f.FragmentNumber || !ev.ServerTimestamp.Equal(f.ServerTimestamp) || ev.Frames != f.Frames ||
-			ev.KeyID != f.KeyID || len(ev.SHA256) != 64 || ev.SizeBytes != int(f.FragmentSizeInBytes) {
+			ev.KeyID != f.KeyID || len(ev.SHA256) != 64 || ev.Size != f.FragmentSizeInBytes || ev.ApplianceID == "" ||
+			strings.Join(ev.Codecs, ",") != strings.Join(f.Codecs, ",") {
 			t.Fatalf("event %d %+v does not describe fragment %+v", i, ev, f)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/kinesisapi"
 	"github.com/kinedge/kinedge/dataplane/streams"
+	"github.com/kinedge/kinedge/dataplane/streams/fragevents"
 	"github.com/kinedge/kinedge/dataplane/videoapi"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
@@ -158,10 +159,11 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 
 	a.router = newRouter(a.idx, keyring, cfg, log.With("component", "router"))
 	if name := cfg.Kinesis.FragmentEvents; name != "" {
-		if err := a.streams.EnsureStream(name, 1); err != nil {
-			return nil, fmt.Errorf("fragment events stream %s: %w", name, err)
+		pub := &fragevents.Publisher{Engine: a.streams, Stream: name}
+		if err := pub.Start(); err != nil {
+			return nil, err
 		}
-		a.events = &eventPublisher{engine: a.streams, stream: name, applianceID: cfg.ApplianceID, log: log.With("component", "events")}
+		a.events = &eventPublisher{pub: pub, applianceID: cfg.ApplianceID, log: log.With("component", "events")}
 		a.router.onStored = a.events.publish
 	}
 
