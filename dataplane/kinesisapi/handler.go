@@ -180,6 +180,8 @@ func (h *Handler) call(ctx context.Context, op string, c awsproto.Codec, body []
 		return h.listTags(dec)
 	case "DescribeLimits":
 		return h.describeLimits(dec)
+	case "TagResource", "UntagResource", "ListTagsForResource":
+		return h.resourceTags(dec, op)
 	case "EnableEnhancedMonitoring":
 		return h.monitoring(dec, true)
 	case "DisableEnhancedMonitoring":

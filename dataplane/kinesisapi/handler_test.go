@@ -225,6 +225,16 @@ func TestStreamOperations(t *testing.T) {
 			t.Fatalf("%s: %v", s.name, err)
 		}
 	}
+	if _, err := c.TagResource(ctx, &kinesis.TagResourceInput{ResourceARN: aws.String(arn), Tags: map[string]string{"z": "26"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UntagResource(ctx, &kinesis.UntagResourceInput{ResourceARN: aws.String(arn), TagKeys: []string{"c"}}); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := c.ListTagsForResource(ctx, &kinesis.ListTagsForResourceInput{ResourceARN: aws.String(arn)})
+	if err != nil || len(rt.Tags) != 2 || aws.ToString(rt.Tags[1].Key) != "z" || aws.ToString(rt.Tags[1].Value) != "26" {
+		t.Fatalf("ListTagsForResource = %+v %v", rt, err)
+	}
 	tags, err := c.ListTagsForStream(ctx, &kinesis.ListTagsForStreamInput{StreamName: aws.String("orders"), Limit: aws.Int32(1)})
 	if err != nil || len(tags.Tags) != 1 || aws.ToString(tags.Tags[0].Key) != "a" || !aws.ToBool(tags.HasMoreTags) {
 		t.Errorf("tags = %+v %v", tags, err)

@@ -638,3 +638,57 @@ func (h *Handler) monitoring(dec decodeFunc, enable bool) (any, error) {
 	}
 	return monitoringOutput{StreamName: name, StreamARN: h.Engine.ARN(name), CurrentShardLevelMetrics: cur, DesiredShardLevelMetrics: des}, nil
 }
+
+// resourceTags implements TagResource, UntagResource and
+// ListTagsForResource for stream ARNs (the tags are the stream's tags).
+func (h *Handler) resourceTags(dec decodeFunc, op string) (any, error) {
+	var in resourceTagsInput
+	if err := dec(&in); err != nil {
+		return nil, err
+	}
+	v := h.validator()
+	if v.required(in.ResourceARN, "resourceARN") {
+		v.str(in.ResourceARN, "resourceARN", 1, 2048, nil, "")
+	}
+	switch op {
+	case "TagResource":
+		if in.Tags == nil {
+			v.fail("null", "tags", "not be null")
+		}
+		v.tags(in.Tags, "tags")
+	case "UntagResource":
+		if in.TagKeys == nil {
+			v.fail("null", "tagKeys", "not be null")
+		}
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if _, _, ok := parseStreamARN(*in.ResourceARN); !ok {
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "Tagging is supported on stream ARNs only: %s", *in.ResourceARN)
+	}
+	name, err := h.resolve(streamRef{StreamARN: in.ResourceARN})
+	if err != nil {
+		return nil, err
+	}
+	switch op {
+	case "TagResource":
+		return empty{}, h.Engine.AddTags(name, in.Tags)
+	case "UntagResource":
+		return empty{}, h.Engine.RemoveTags(name, in.TagKeys)
+	}
+	tags, err := h.Engine.Tags(name)
+	if err != nil {
+		return nil, err
+	}
+	out := listResourceTagsOutput{Tags: []tagOut{}}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out.Tags = append(out.Tags, tagOut{Key: k, Value: tags[k]})
+	}
+	return out, nil
+}

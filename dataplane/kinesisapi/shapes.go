@@ -355,3 +355,13 @@ type monitoringOutput struct {
 	CurrentShardLevelMetrics []string `json:"CurrentShardLevelMetrics"`
 	DesiredShardLevelMetrics []string `json:"DesiredShardLevelMetrics"`
 }
+
+type resourceTagsInput struct {
+	ResourceARN *string           `json:"ResourceARN"`
+	Tags        map[string]string `json:"Tags,omitempty"`
+	TagKeys     []string          `json:"TagKeys,omitempty"`
+}
+
+type listResourceTagsOutput struct {
+	Tags []tagOut `json:"Tags"`
+}
