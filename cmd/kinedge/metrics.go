@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 
+	"github.com/kinedge/kinedge/dataplane/streams"
 	"github.com/kinedge/kinedge/index"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -11,10 +12,10 @@ import (
 
 // metricsHandler serves Prometheus metrics, read from the components'
 // counters at scrape time (no per-frame metric updates on the hot path).
-func metricsHandler(idx *index.Index, rt *router) http.Handler {
+func metricsHandler(idx *index.Index, rt *router, eng *streams.Engine, events *eventPublisher) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&applianceCollector{idx: idx, rt: rt})
+	reg.MustRegister(&applianceCollector{idx: idx, rt: rt, events: events}, streams.NewCollector(eng))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -30,11 +31,13 @@ var (
 	descIndexReclaimed = prometheus.NewDesc("kinedge_index_bytes_reclaimed_total", "Bytes reclaimed by value-log GC.", nil, nil)
 	descIndexDiskVlog  = prometheus.NewDesc("kinedge_index_vlog_bytes", "Size of the value log on disk.", nil, nil)
 	descIndexDiskLSM   = prometheus.NewDesc("kinedge_index_lsm_bytes", "Size of the LSM tree on disk.", nil, nil)
+	descEvents         = prometheus.NewDesc("kinedge_fragment_events_total", "Fragment events appended to the events data stream, by result.", []string{"result"}, nil)
 )
 
 type applianceCollector struct {
-	idx *index.Index
-	rt  *router
+	idx    *index.Index
+	rt     *router
+	events *eventPublisher // nil when fragment events are off
 }
 
 func (c *applianceCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -48,6 +51,10 @@ func (c *applianceCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descFragments, prometheus.CounterValue, float64(st.FragmentsStored.Load()), name)
 		ch <- prometheus.MustNewConstMetric(descFragmentBytes, prometheus.CounterValue, float64(st.BytesStored.Load()), name)
 		ch <- prometheus.MustNewConstMetric(descStoreErrors, prometheus.CounterValue, float64(st.StoreErrors.Load()), name)
+	}
+	if c.events != nil {
+		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(c.events.published.Load()), "published")
+		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(c.events.failed.Load()), "failed")
 	}
 	s := c.idx.Stats()
 	ch <- prometheus.MustNewConstMetric(descIndexFragments, prometheus.CounterValue, float64(s.FragmentsStored))

@@ -186,7 +186,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	})
 	api := http.NewServeMux()
 	(&videoapi.Handler{Index: a.idx, Opener: keyring, Logger: log.With("component", "videoapi")}).Register(api)
-	api.Handle("GET /metrics", metricsHandler(a.idx, a.router))
+	api.Handle("GET /metrics", metricsHandler(a.idx, a.router, a.streams, a.events))
 	mux.Handle("/", basicAuth(cfg, api))
 	mux.Handle("POST /{$}", awsTargets(cfg, a.kinesis))
 
