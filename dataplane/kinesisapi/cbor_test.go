@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +113,54 @@ func TestCBORClient(t *testing.T) {
 	st, out = cborCall(t, srv, "DescribeStream", map[string]any{"StreamName": "missing"})
 	if st != 400 || out["__type"] != "ResourceNotFoundException" || out["message"] != "Stream missing under account 000000000000 not found." {
 		t.Errorf("error: %d %v", st, out)
+	}
+}
+
+func TestMatches(t *testing.T) {
+	tests := []struct {
+		method, target string
+		want           bool
+	}{
+		{http.MethodPost, "Kinesis_20131202.PutRecord", true},
+		{http.MethodPost, "Firehose_20150804.PutRecord", false},
+		{http.MethodGet, "Kinesis_20131202.PutRecord", false},
+		{http.MethodPost, "", false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(tt.method, "/", nil)
+		if tt.target != "" {
+			r.Header.Set("X-Amz-Target", tt.target)
+		}
+		if got := Matches(r); got != tt.want {
+			t.Errorf("%s %q: %v", tt.method, tt.target, got)
+		}
+	}
+}
+
+func TestUnknownRequests(t *testing.T) {
+	h := newBareHandler(t)
+	tests := []struct {
+		method, target, ctype string
+		status                int
+		typ                   string
+	}{
+		{http.MethodPost, "Kinesis_20131202.Frobnicate", "application/x-amz-json-1.1", 400, "UnknownOperationException"},
+		{http.MethodPost, "Nope.PutRecord", "application/x-amz-json-1.1", 400, "UnknownOperationException"},
+		{http.MethodGet, "Kinesis_20131202.ListStreams", "application/x-amz-json-1.1", 405, "UnknownOperationException"},
+		{http.MethodPost, "Kinesis_20131202.ListStreams", "text/plain", 400, "SerializationException"},
+		{http.MethodPost, "Kinesis_20131202.ListStreams", "application/x-amz-json-1.1", 200, ""},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(tt.method, "/", strings.NewReader("{}"))
+		r.Header.Set("X-Amz-Target", tt.target)
+		r.Header.Set("Content-Type", tt.ctype)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tt.status || w.Header().Get("X-Amzn-Requestid") == "" {
+			t.Errorf("%s %s: %d %v", tt.method, tt.target, w.Code, w.Header())
+		}
+		if tt.typ != "" && w.Header().Get("X-Amzn-Errortype") != tt.typ+":" {
+			t.Errorf("%s %s: error type %q", tt.method, tt.target, w.Header().Get("X-Amzn-Errortype"))
+		}
 	}
 }

@@ -85,6 +85,13 @@ func (h *Handler) Close() error {
 	return nil
 }
 
+// Matches reports whether r is a Kinesis Data Streams request (POST with
+// X-Amz-Target "Kinesis_20131202.*"), for a server that shares "/" with
+// other AWS APIs (Firehose_20150804) and the web page.
+func Matches(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
+}
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.init()
