@@ -106,6 +106,8 @@ type stream struct {
 	shards  []*shard   // by index order
 	open    []*shard   // open shards sorted by starting hash key
 	deleted bool
+	// scaledAt is when the autoscaler last measured the stream.
+	scaledAt time.Time
 }
 
 // shard is the in-memory state of a shard.
@@ -121,6 +123,9 @@ type shard struct {
 	visible atomic.Uint64
 	in      *bucketPair
 	out     *bucketPair
+	// winRecords and winBytes count the records put since the last
+	// autoscaling pass; like last, only the writer adds to them.
+	winRecords, winBytes uint64
 }
 
 func (s *shard) id() string { return shardID(s.m.Index) }

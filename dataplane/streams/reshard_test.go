@@ -336,3 +336,58 @@ func TestRetention(t *testing.T) {
 		return nil
 	})
 }
+
+func TestAutoscaleOnDemand(t *testing.T) {
+	e, clk := newEngine(t, nil)
+	if err := e.CreateStream(CreateStreamInput{Name: "od", Mode: ModeOnDemand}); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, e, "prov", 1)
+	hot := "shardId-000000000000"
+	hotKey := "0" // explicit hash key 0: the first shard
+	put := func(stream string, n int, explicit string) {
+		t.Helper()
+		var batch []PutEntry
+		for range n {
+			batch = append(batch, PutEntry{PartitionKey: "k", ExplicitHashKey: explicit, Data: make([]byte, 10)})
+		}
+		if _, err := e.PutRecords(context.Background(), stream, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name      string
+		records   int
+		wantSplit string
+		wantOpen  int
+	}{
+		{"first pass only measures", 0, "[]", 4},
+		{"cold", 100, "[]", 4},              // 100 records/s < 500
+		{"hot", 500, "[od/" + hot + "]", 5}, // 500+1 records/s > half of 1000
+		{"cold again", 10, "[]", 5},
+	}
+	for _, tt := range tests {
+		if tt.records > 0 {
+			put("od", tt.records, hotKey)
+			put("prov", tt.records, "0")
+		}
+		if tt.name == "hot" {
+			put("od", 1, hotKey)
+		}
+		split, err := e.Autoscale()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(split) != tt.wantSplit {
+			t.Errorf("%s: split %v, want %s", tt.name, split, tt.wantSplit)
+		}
+		d, _ := e.DescribeStream("od")
+		if d.OpenShardCount != tt.wantOpen {
+			t.Errorf("%s: %d open shards, want %d", tt.name, d.OpenShardCount, tt.wantOpen)
+		}
+		clk.Add(time.Second)
+	}
+	if d, _ := e.DescribeStream("prov"); d.OpenShardCount != 1 {
+		t.Errorf("provisioned stream scaled: %d shards", d.OpenShardCount)
+	}
+}

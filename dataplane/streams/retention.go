@@ -43,6 +43,9 @@ func (e *Engine) trimmer() {
 		if err := e.Trim(); err != nil && !errors.Is(err, ErrClosed) {
 			e.log.Warn("retention trim failed", "err", err)
 		}
+		if _, err := e.Autoscale(); err != nil && !errors.Is(err, ErrClosed) {
+			e.log.Warn("on-demand scaling failed", "err", err)
+		}
 	}
 }
 

@@ -290,6 +290,8 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 			r.results[i] = PutResult{ShardID: sh.id(), SequenceNumber: seqNum{shard: sh.m.Index, counter: ctr}.String(), EncryptionType: encType}
 			b.records++
 			b.bytes += len(en.Data)
+			sh.winRecords++
+			sh.winBytes += uint64(len(en.Data) + len(en.PartitionKey))
 		}
 		if err != nil {
 			break
