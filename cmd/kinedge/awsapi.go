@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/dataplane/streams/fragevents"
@@ -40,14 +44,38 @@ func awsTargets(cfg *Config, kinesis http.Handler) http.Handler {
 }
 
 // eventPublisher turns stored fragments into fragment events (see package
-// fragevents). A failed append is logged and counted; the fragment itself
-// is already stored.
+// fragevents) on its own goroutine, so a recorder never waits for the data
+// stream: publish only enqueues (bounded; a full queue counts the event as
+// failed). Events keep their order. A failed append is logged and counted;
+// the fragment itself is already stored.
 type eventPublisher struct {
 	pub         *fragevents.Publisher
 	applianceID string
 	log         *slog.Logger
 	published   atomic.Uint64
 	failed      atomic.Uint64
+
+	queue chan fragevents.Event
+	done  chan struct{}
+	once  sync.Once
+}
+
+// eventQueue bounds the events waiting to be appended: minutes of events
+// for dozens of cameras.
+const eventQueue = 4096
+
+func (p *eventPublisher) start() {
+	p.queue = make(chan fragevents.Event, eventQueue)
+	p.done = make(chan struct{})
+	go p.run()
+}
+
+// close appends what is queued and stops the goroutine.
+func (p *eventPublisher) close() {
+	p.once.Do(func() {
+		close(p.queue)
+		<-p.done
+	})
 }
 
 func (p *eventPublisher) publish(st *fragment.Stored) {
@@ -56,12 +84,44 @@ func (p *eventPublisher) publish(st *fragment.Stored) {
 	for _, c := range st.Codecs {
 		ev.Codecs = append(ev.Codecs, string(c))
 	}
+	select {
+	case p.queue <- ev:
+	default:
+		p.failed.Add(1)
+		p.log.Warn("fragment event dropped: queue full", "stream", st.Stream, "fragment", st.Number)
+	}
+}
+
+func (p *eventPublisher) run() {
+	defer close(p.done)
+	for ev := range p.queue {
+		if err := p.append(ev); err != nil {
+			p.failed.Add(1)
+			p.log.Warn("fragment event not published", "stream", ev.Stream, "fragment", ev.FragmentNumber, "err", err)
+			continue
+		}
+		p.published.Add(1)
+	}
+}
+
+// append publishes one event. The database refuses writes for a fraction
+// of a second while the index drops an expired bucket (badger
+// ErrBlockedWrites); those are retried for up to 10 s, other errors are
+// final.
+func (p *eventPublisher) append(ev fragevents.Event) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := p.pub.Publish(ctx, ev); err != nil {
-		p.failed.Add(1)
-		p.log.Warn("fragment event not published", "stream", st.Stream, "fragment", st.Number, "err", err)
-		return
+	backoff := 10 * time.Millisecond
+	for {
+		_, err := p.pub.Publish(ctx, ev)
+		if err == nil || !errors.Is(err, badger.ErrBlockedWrites) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
 	}
-	p.published.Add(1)
 }

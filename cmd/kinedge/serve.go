@@ -164,6 +164,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 			return nil, err
 		}
 		a.events = &eventPublisher{pub: pub, applianceID: cfg.ApplianceID, log: log.With("component", "events")}
+		a.events.start()
 		a.router.onStored = a.events.publish
 	}
 
@@ -243,8 +244,8 @@ func publishAuth(cfg *Config) rtsp.Authenticator {
 }
 
 // close stops intake first (RTSP: each session's open fragment is
-// finished and stored), then the HTTP server, then the database. It
-// reports the first error.
+// finished and stored), then the HTTP server, then the fragment events,
+// the data streams and the database. It reports every error.
 func (a *appliance) close() error {
 	var errs []error
 	if a.router != nil {
@@ -252,6 +253,9 @@ func (a *appliance) close() error {
 	}
 	if a.rtsp != nil {
 		a.rtsp.Close()
+	}
+	if a.kinesis != nil {
+		a.kinesis.Close() // ends SubscribeToShard streams, which HTTP shutdown would wait for
 	}
 	if a.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -266,8 +270,8 @@ func (a *appliance) close() error {
 	if a.debug != nil {
 		a.debug.Close()
 	}
-	if a.kinesis != nil {
-		a.kinesis.Close()
+	if a.events != nil {
+		a.events.close() // after the recorders: their last events are queued
 	}
 	if a.streams != nil {
 		if err := a.streams.Close(); err != nil {
