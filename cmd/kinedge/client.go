@@ -147,6 +147,20 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
+// parseRange parses the --start and --end flags.
+func parseRange(startS, endS string, now time.Time) (start, end time.Time, err error) {
+	if start, err = parseWhen(startS, now); err != nil {
+		return start, end, fmt.Errorf("--start: %w", err)
+	}
+	if end, err = parseWhen(endS, now); err != nil {
+		return start, end, fmt.Errorf("--end: %w", err)
+	}
+	if end.Before(start) {
+		return start, end, fmt.Errorf("--end %s is before --start %s", endS, startS)
+	}
+	return start, end, nil
+}
+
 func runFragments(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fragments", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -162,14 +176,9 @@ func runFragments(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *stream == "" {
 		return errors.New("fragments: --stream is required")
 	}
-	now := time.Now()
-	start, err := parseWhen(*startS, now)
+	start, end, err := parseRange(*startS, *endS, time.Now())
 	if err != nil {
-		return fmt.Errorf("--start: %w", err)
-	}
-	end, err := parseWhen(*endS, now)
-	if err != nil {
-		return fmt.Errorf("--end: %w", err)
+		return err
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -211,14 +220,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *stream == "" || *startS == "" || *out == "" {
 		return errors.New("replay: --stream, --start and -o are required")
 	}
-	now := time.Now()
-	start, err := parseWhen(*startS, now)
+	start, end, err := parseRange(*startS, *endS, time.Now())
 	if err != nil {
-		return fmt.Errorf("--start: %w", err)
-	}
-	end, err := parseWhen(*endS, now)
-	if err != nil {
-		return fmt.Errorf("--end: %w", err)
+		return err
 	}
 	c, err := cf.client()
 	if err != nil {

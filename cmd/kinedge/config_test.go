@@ -137,3 +137,25 @@ func TestCredentialsGeneratedOnceAndKept(t *testing.T) {
 		t.Fatalf("operator secret overridden")
 	}
 }
+
+func TestParseRange(t *testing.T) {
+	now := time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
+	cases := []struct {
+		start, end string
+		wantStart  time.Time
+		wantEnd    time.Time
+		ok         bool
+	}{
+		{"-5m", "now", now.Add(-5 * time.Minute), now, true},
+		{"2026-11-25T19:00:00Z", "-30m", now.Add(-time.Hour), now.Add(-30 * time.Minute), true},
+		{"now", "-1m", time.Time{}, time.Time{}, false},
+		{"yesterday", "now", time.Time{}, time.Time{}, false},
+		{"-5x", "now", time.Time{}, time.Time{}, false},
+	}
+	for _, c := range cases {
+		s, e, err := parseRange(c.start, c.end, now)
+		if (err == nil) != c.ok || (c.ok && (!s.Equal(c.wantStart) || !e.Equal(c.wantEnd))) {
+			t.Errorf("parseRange(%q, %q) = %v, %v, %v", c.start, c.end, s, e, err)
+		}
+	}
+}
