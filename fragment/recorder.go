@@ -75,6 +75,9 @@ type Recorder struct {
 	DriftTolerance time.Duration
 	Sink           Sink
 	Sealer         Sealer
+	// Resumed marks the session's first fragment as the first after a gap:
+	// the stream was recorded before (a camera reconnecting).
+	Resumed bool
 	// Buffers, if set, recycles plaintext buffers (share one between the
 	// recorders of an appliance).
 	Buffers *BufferPool
@@ -143,6 +146,7 @@ func (r *Recorder) Start() {
 		}
 	}
 	r.frag = NewFragmenter(r.Tracks, r.Target, r.Max)
+	r.frag.gapNext = r.Resumed
 	// The channel is sized by count so that byte accounting, not the
 	// channel, is the binding limit for video frames (1024 frames is 20 s
 	// of 25 fps video with 50 audio frames a second).

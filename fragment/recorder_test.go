@@ -208,3 +208,20 @@ func TestRecorderIgnoresTransientStall(t *testing.T) {
 		}
 	}
 }
+
+func TestRecorderResumedMarksFirstFragment(t *testing.T) {
+	for _, resumed := range []bool{false, true} {
+		sink := &memSink{}
+		r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Sink: sink, Sealer: xorSealer{}, Resumed: resumed}
+		r.Start()
+		for _, f := range session(6*time.Second, 25, 25, false, false) {
+			r.WriteFrame(f)
+		}
+		r.Close()
+		for i, s := range sink.stored {
+			if want := resumed && i == 0; s.Gap != want {
+				t.Fatalf("resumed=%v: fragment %d gap=%v", resumed, i, s.Gap)
+			}
+		}
+	}
+}

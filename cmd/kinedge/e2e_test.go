@@ -715,3 +715,50 @@ func TestShutdownStoresOpenFragment(t *testing.T) {
 		t.Fatalf("after shutdown: %d fragments hold %d frames, the appliance had received %d", len(frags), stored, received)
 	}
 }
+
+// TestTakeover configures takeover: a second camera publishing to a busy
+// stream replaces the first, and its first fragment is marked as the
+// first after a gap.
+func TestTakeover(t *testing.T) {
+	needTool(t, "ffmpeg")
+	s := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_VIDEO_TAKEOVER=true")
+	first := publish(t, s, "h264_aac.ts", "gate", "tcp", "camera:camsecret")
+	var firstOut bytes.Buffer
+	first.Stdout, first.Stderr = &firstOut, &firstOut
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Process.Kill()
+	waitFor(t, 10*time.Second, "first camera's fragments", func() error {
+		resp, err := s.get("/v1/streams/gate/fragments", nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var page struct{ Fragments []videoapi.FragmentJSON }
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || len(page.Fragments) < 2 {
+			return fmt.Errorf("%s: %d fragments (%v)", resp.Status, len(page.Fragments), err)
+		}
+		return nil
+	})
+	second, err := publish(t, s, "h264_aac.ts", "gate", "tcp", "camera:camsecret").CombinedOutput()
+	if err != nil {
+		t.Fatalf("second camera refused despite takeover: %v\n%s", err, second)
+	}
+	if err := first.Wait(); err == nil {
+		t.Errorf("the first camera's session survived the takeover")
+	}
+	if !strings.Contains(s.logs(), "publisher takeover") {
+		t.Errorf("no takeover log line")
+	}
+	frags := s.fragments(t, "gate")
+	gaps := 0
+	for _, f := range frags {
+		if f.Gap {
+			gaps++
+		}
+	}
+	if gaps != 1 {
+		t.Fatalf("%d gap fragments among %d, want exactly the second camera's first", gaps, len(frags))
+	}
+}

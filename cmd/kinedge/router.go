@@ -86,6 +86,8 @@ func (rt *router) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		stats = &fragment.RecorderStats{}
 		rt.stats[st.Name] = stats
 	}
+	_, err = rt.idx.Latest(ctx, st.Name)
+	resumed := err == nil
 	p := &publisher{kick: req.Kick, done: make(chan struct{})}
 	p.rec = &fragment.Recorder{
 		Stream:     st.Name,
@@ -94,6 +96,7 @@ func (rt *router) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		Target:     rt.cfg.Fragment.Target,
 		Max:        rt.cfg.Fragment.Max,
 		QueueBytes: rt.cfg.Video.QueueBytes,
+		Resumed:    resumed,
 		Sink:       indexSink{rt.idx},
 		Sealer:     rt.sealer,
 		Buffers:    &rt.buffers,
