@@ -1,7 +1,6 @@
 package streams
 
 import (
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -42,7 +41,19 @@ type seqNum struct {
 
 // String formats s in the 56-digit wire form.
 func (s seqNum) String() string {
-	return fmt.Sprintf("%s%0*d%0*d", seqPrefix, seqShardDigits, s.shard, seqCtrDigits, s.counter)
+	var b [seqDigits]byte
+	copy(b[:], seqPrefix)
+	putDigits(b[len(seqPrefix):len(seqPrefix)+seqShardDigits], uint64(s.shard))
+	putDigits(b[len(seqPrefix)+seqShardDigits:], s.counter)
+	return string(b[:])
+}
+
+// putDigits writes v in decimal into dst, right-aligned and zero-padded.
+func putDigits(dst []byte, v uint64) {
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = byte('0' + v%10)
+		v /= 10
+	}
 }
 
 // parseSeq decodes a sequence number made by String.

@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -247,7 +248,16 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 		})
 	}
 	touched := make(map[*shard]struct{}, 8)
-	var key, val []byte
+	// One arena holds every key and value of the batch: Badger keeps the
+	// slices until the commit is done, and one allocation beats two per
+	// record.
+	size := 0
+	for _, r := range reqs {
+		for _, en := range r.entries {
+			size += len(e.prefix) + len(keyRecord) + 20 + 1 + binary.MaxVarintLen64 + len(en.PartitionKey) + len(en.Data)
+		}
+	}
+	arena := make([]byte, 0, size)
 	var err error
 	for _, r := range reqs {
 		if r.s.deleted {
@@ -274,11 +284,12 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 			ctr := max(sh.last+1, nowCtr)
 			sh.last = ctr
 			touched[sh] = struct{}{}
-			key = e.recordKey(key[:0], r.s.meta.ID, sh.m.Index, ctr)
-			val = encodeRecord(val[:0], en.PartitionKey, en.Data, flags)
-			// Badger keeps the slices until commit: copy them.
-			k := append([]byte(nil), key...)
-			v := append([]byte(nil), val...)
+			at := len(arena)
+			arena = e.recordKey(arena, r.s.meta.ID, sh.m.Index, ctr)
+			k := arena[at:len(arena):len(arena)]
+			at = len(arena)
+			arena = encodeRecord(arena, en.PartitionKey, en.Data, flags)
+			v := arena[at:len(arena):len(arena)]
 			if err = txn.Set(k, v); errors.Is(err, badger.ErrTxnTooBig) {
 				commit()
 				txn = e.db.NewTransaction(true)
