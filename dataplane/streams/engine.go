@@ -190,6 +190,12 @@ func (e *Engine) load() error {
 					return err
 				}
 				last = max(last, sh.m.StartCounter)
+				if sh.m.Closed {
+					// A crash may have lost records of the last batch
+					// before the close: the shard still ends at its
+					// EndingSequenceNumber for readers.
+					last = max(last, sh.m.EndCounter)
+				}
 				sh.last = last
 				sh.visible.Store(last)
 			}

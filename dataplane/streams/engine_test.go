@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -617,5 +618,53 @@ func TestStats(t *testing.T) {
 	st := e.Stats()
 	if st.RecordsPut != 10 || st.BytesPut != 50 || st.PutCalls != 1 || st.Batches != 1 || st.Syncs != 1 || st.RecordsRead < 10 || st.ThrottledReads == 0 {
 		t.Errorf("stats = %+v", st)
+	}
+}
+
+// TestRestartClosedShardEnds: a shard closed at a counter whose record was
+// never stored (lost in a crash) still ends for readers after a restart.
+func TestRestartClosedShardEnds(t *testing.T) {
+	dir := t.TempDir()
+	clk := newFakeClock()
+	db := openDB(t, dir)
+	e, err := Open(Options{DB: db, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, e, "s", 1)
+	putN(t, e, "s", 3, func(int) string { return "k" })
+	if err := e.SplitShard("s", "shardId-000000000000", "100"); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	// Move the parent's end past its last record, as a lost batch would.
+	var m streamMeta
+	if err := db.Update(func(txn *badgerTxn) error {
+		it, err := txn.Get([]byte("d/s/s"))
+		if err != nil {
+			return err
+		}
+		b, _ := it.ValueCopy(nil)
+		if m, err = decodeMeta(b); err != nil {
+			return err
+		}
+		m.Shards[0].EndCounter += 5
+		nb, _ := json.Marshal(m)
+		return txn.Set([]byte("d/s/s"), nb)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = openDB(t, dir)
+	defer db.Close()
+	e, err = Open(Options{DB: db, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	it, _ := e.GetShardIterator("s", "shardId-000000000000", TrimHorizon, "", time.Time{})
+	recs, last := readAll(t, e, it)
+	if len(recs) != 3 || last.NextShardIterator != "" || len(last.ChildShards) != 2 {
+		t.Errorf("read %d records, next %q, children %v", len(recs), last.NextShardIterator, last.ChildShards)
 	}
 }
