@@ -159,7 +159,10 @@ func (f *Fragmenter) Push(fr *media.Frame) *Fragment {
 			elapsed = 0
 		}
 		switch {
-		case isCutPoint && elapsed >= f.Target:
+		// Keyframes are compared by presentation time: a DTS extractor
+		// may start a stream with DTS = PTS and shift later DTS by the
+		// reorder delay, which would make the first fragment one GOP long.
+		case isCutPoint && fr.PTS-f.cur.Start >= f.Target:
 			done = f.close(fr.PTS)
 			f.open(fr)
 		case elapsed >= f.Max:

@@ -234,3 +234,19 @@ func TestFragmenterKeepsAudioAheadOfFirstKeyframe(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// A DTS extractor may give the stream's first frame DTS = PTS and shift
+// every later DTS by the reorder delay; fragments must still be cut at the
+// target, not one GOP later.
+func TestFragmenterCutsByKeyframePTS(t *testing.T) {
+	frames := session(10*time.Second, 25, 25, true, false)
+	frames[0].DTS = frames[1].DTS - time.Millisecond // started late, still monotonic
+	f := NewFragmenter(tracksAV()[:1], 2*time.Second, 0)
+	frags := run(f, frames)
+	if f.Stats().Frames != uint64(len(frames)) {
+		t.Fatalf("stats %+v", f.Stats())
+	}
+	if len(frags) != 5 || frags[0].Duration != 2*time.Second {
+		t.Fatalf("%d fragments, first %v long; want 5 of 2 s", len(frags), frags[0].Duration)
+	}
+}

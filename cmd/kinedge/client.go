@@ -249,6 +249,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		w = f
 	}
 	var body io.Reader = resp.Body
+	finish := func() {}
 	if !*quiet && *out != "-" && isTerminal(stderr) {
 		// The total is the sealed size of the range's fragments: within a
 		// fraction of a percent of the MKV that comes out.
@@ -261,13 +262,15 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		bar := progressbar.NewOptions64(total, progressbar.OptionSetWriter(stderr), progressbar.OptionShowBytes(true),
 			progressbar.OptionSetDescription(*stream), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
-		defer bar.Finish()
 		body = io.TeeReader(resp.Body, bar)
+		defer bar.Exit() // on errors; Finish below on success
+		finish = func() { bar.Finish() }
 	}
 	n, err := io.Copy(w, body)
 	if err != nil {
 		return fmt.Errorf("replay: after %d bytes: %w", n, err)
 	}
+	finish()
 	if f != nil {
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("replay: %w", err)
