@@ -164,3 +164,19 @@ func TestUnknownRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestBodyTooLarge(t *testing.T) {
+	h := newBareHandler(t)
+	for _, known := range []bool{true, false} {
+		r := httptest.NewRequest(http.MethodPost, "/", io.NopCloser(bytes.NewReader(make([]byte, maxBody+1))))
+		if !known {
+			r.ContentLength = -1
+		}
+		r.Header.Set("X-Amz-Target", TargetPrefix+"PutRecords")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusRequestEntityTooLarge {
+			t.Errorf("length known %v: status %d", known, w.Code)
+		}
+	}
+}

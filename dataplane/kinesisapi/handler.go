@@ -7,7 +7,10 @@
 package kinesisapi
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -116,9 +119,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.UnknownOperationException, "Operation %s is not supported.", target))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := readBody(w, r)
 	if err != nil {
-		awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.RequestEntityTooLarge, "Request body is larger than the %d bytes accepted.", maxBody))
+		var tooLarge *http.MaxBytesError
+		if errors.Is(err, ErrBodyTooLarge) || errors.As(err, &tooLarge) {
+			awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.RequestEntityTooLarge, "Request body is larger than the %d bytes accepted.", maxBody))
+		} else {
+			awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.SerializationException, "Unable to read the request body."))
+		}
 		return
 	}
 	if op == "SubscribeToShard" {
@@ -242,3 +250,20 @@ func parseStreamARN(arn string) (name, account string, ok bool) {
 }
 
 func (h *Handler) validator() *validator { return &validator{re: h.re} }
+
+// readBody reads the request body (at most maxBody bytes) in one
+// allocation when its length is known, as it is behind Middleware.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > maxBody {
+		return nil, ErrBodyTooLarge
+	}
+	size := 512
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength) + 1 // +1: ReadFrom sees EOF without growing
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
+		return nil, fmt.Errorf("kinesisapi: read body: %w", err)
+	}
+	return buf.Bytes(), nil
+}
