@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -85,6 +86,20 @@ func TestFragmentEventsOverKinesisAPI(t *testing.T) {
 		}
 		return nil
 	})
+	// The same API over HTTP/2 without TLS (h2c), as the KCL speaks it.
+	h2c := new(http.Protocols)
+	h2c.SetUnencryptedHTTP2(true)
+	kc2 := kinesis.New(kinesis.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String("http://" + s.httpAddr),
+		Credentials:  credentials.NewStaticCredentialsProvider("admin", "adminsecret", ""),
+		HTTPClient:   &http.Client{Transport: &http.Transport{Protocols: h2c}},
+	})
+	sum, err := kc2.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("kinedge-fragments")})
+	if err != nil || aws.ToInt32(sum.StreamDescriptionSummary.OpenShardCount) != 1 {
+		t.Fatalf("over h2c: %+v %v", sum, err)
+	}
+
 	list := s.fragments(t, "yard1")
 	if len(events) != len(list) {
 		t.Fatalf("%d events, %d fragments", len(events), len(list))

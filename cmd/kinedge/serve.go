@@ -202,6 +202,11 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		return nil, fmt.Errorf("http: %w", err)
 	}
 	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// HTTP/2 without TLS (h2c) next to HTTP/1.1: Kinesis clients (the KCL,
+	// the Java SDK) use it for SubscribeToShard.
+	a.http.Protocols = new(http.Protocols)
+	a.http.Protocols.SetHTTP1(true)
+	a.http.Protocols.SetUnencryptedHTTP2(true)
 	go func() {
 		if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.errc <- err
