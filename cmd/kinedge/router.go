@@ -61,6 +61,10 @@ func (rt *router) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		return nil, fmt.Errorf("stream %s: %w", req.Stream, err)
 	}
 
+	// A stream that holds fragments already resumes after a gap.
+	_, err = rt.idx.Latest(ctx, st.Name)
+	resumed := err == nil
+
 	rt.mu.Lock()
 	if rt.closed {
 		rt.mu.Unlock()
@@ -86,8 +90,6 @@ func (rt *router) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		stats = &fragment.RecorderStats{}
 		rt.stats[st.Name] = stats
 	}
-	_, err = rt.idx.Latest(ctx, st.Name)
-	resumed := err == nil
 	p := &publisher{kick: req.Kick, done: make(chan struct{})}
 	p.rec = &fragment.Recorder{
 		Stream:     st.Name,
