@@ -34,6 +34,11 @@ type Config struct {
 	RTSPUDPRTCP string `yaml:"rtsp_udp_rtcp"`
 	// WebRTCUDP is the UDP address for WebRTC ICE.
 	WebRTCUDP string `yaml:"webrtc_udp"`
+	// MemoryLimit is a soft limit on the Go heap in MiB (GOMEMLIMIT): near
+	// it the garbage collector works harder instead of growing the heap.
+	// 0 leaves the runtime's default (GOMEMLIMIT from the environment, or
+	// none). On a 1 GiB board, 256 is a good start.
+	MemoryLimitMiB int `yaml:"memory_limit_mib"`
 	// DebugAddr, when set, serves Go's pprof profiles there, without
 	// credentials: keep it on loopback (127.0.0.1:6060).
 	DebugAddr string `yaml:"debug_addr"`
@@ -234,6 +239,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KeyRotation < time.Minute {
 		errs = append(errs, fmt.Errorf("key_rotation %v is below 1m", c.KeyRotation))
+	}
+	if c.MemoryLimitMiB < 0 || (c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 32) {
+		errs = append(errs, fmt.Errorf("memory_limit_mib %d must be 0 (off) or at least 32", c.MemoryLimitMiB))
 	}
 	if c.Video.QueueBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("video.queue_bytes %d is below 1 MiB", c.Video.QueueBytes))
