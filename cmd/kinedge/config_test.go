@@ -159,3 +159,14 @@ func TestParseRange(t *testing.T) {
 		}
 	}
 }
+
+// The board's default config file must load and validate.
+func TestBoardConfigLoads(t *testing.T) {
+	cfg, _, err := loadConfig([]string{"--config", filepath.Join("..", "..", "firmware", "kinedge.yaml")}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/var/lib/kinedge" || cfg.MemoryLimitMiB != 256 || cfg.Video.RetentionHours != 168 || cfg.Log.Format != "json" {
+		t.Fatalf("board config: %+v", cfg)
+	}
+}

@@ -762,3 +762,45 @@ func TestTakeover(t *testing.T) {
 		t.Fatalf("%d gap fragments among %d, want exactly the second camera's first", gaps, len(frags))
 	}
 }
+
+// TestSystemdNotify runs serve as systemd would with Type=notify and a
+// watchdog: READY=1 once serving, WATCHDOG=1 pings, STOPPING=1 on SIGTERM.
+func TestSystemdNotify(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	msgs := make(chan string, 64)
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, err := ln.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	s := startServer(t, t.TempDir(), freeUDPPair(t), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=400000")
+	next := func(want string) {
+		t.Helper()
+		for {
+			select {
+			case m := <-msgs:
+				if m == want {
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no %q from serve", want)
+			}
+		}
+	}
+	next("READY=1")
+	next("WATCHDOG=1")
+	next("WATCHDOG=1")
+	s.stop()
+	next("STOPPING=1")
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/kinedge/kinedge/dataplane/streams"
 	"github.com/kinedge/kinedge/dataplane/streams/fragevents"
 	"github.com/kinedge/kinedge/dataplane/videoapi"
+	"github.com/kinedge/kinedge/firmware/sdnotify"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/ingest/rtsp"
@@ -114,6 +115,50 @@ type appliance struct {
 	httpLn  net.Listener
 	debug   *http.Server
 	errc    chan error
+
+	notifier     sdnotify.Notifier
+	stopWatchdog chan struct{} // closed to stop the watchdog goroutine
+	watchdogDone chan struct{}
+}
+
+// startSystemd tells systemd the appliance is ready and, when the unit
+// has a watchdog, pings it at half the interval as long as the database
+// answers: a wedged appliance stops pinging and systemd restarts it.
+func (a *appliance) startSystemd() error {
+	a.notifier = sdnotify.Notifier{Getenv: os.Getenv}
+	if err := a.notifier.Notify(sdnotify.Ready); err != nil && !errors.Is(err, sdnotify.ErrNoSocket) {
+		a.log.Warn("systemd notification failed", "err", err)
+	}
+	interval, err := a.notifier.WatchdogInterval(os.Getpid())
+	if err != nil || interval == 0 {
+		return err
+	}
+	a.stopWatchdog = make(chan struct{})
+	a.watchdogDone = make(chan struct{})
+	go func() {
+		defer close(a.watchdogDone)
+		t := time.NewTicker(interval / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-a.stopWatchdog:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), interval/4)
+			_, err := a.idx.Streams(ctx)
+			cancel()
+			if err != nil {
+				a.log.Error("health check failed: not pinging the systemd watchdog", "err", err)
+				continue
+			}
+			if err := a.notifier.Notify(sdnotify.Watchdog); err != nil {
+				a.log.Warn("systemd watchdog ping failed", "err", err)
+			}
+		}
+	}()
+	a.log.Info("systemd watchdog on", "interval", interval)
+	return nil
 }
 
 func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) (_ *appliance, err error) {
@@ -216,6 +261,9 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 			a.errc <- err
 		}
 	}()
+	if err := a.startSystemd(); err != nil {
+		return nil, err
+	}
 	log.Info("kinedge serving", "version", version, "data_dir", cfg.DataDir,
 		"http", a.httpLn.Addr().String(), "rtsp", a.rtsp.Addr().String())
 	return a, nil
@@ -257,6 +305,14 @@ func publishAuth(cfg *Config) rtsp.Authenticator {
 // the data streams and the database. It reports every error.
 func (a *appliance) close() error {
 	var errs []error
+	if err := a.notifier.Notify(sdnotify.Stopping); err != nil && !errors.Is(err, sdnotify.ErrNoSocket) {
+		a.log.Warn("systemd notification failed", "err", err)
+	}
+	if a.stopWatchdog != nil {
+		close(a.stopWatchdog)
+		<-a.watchdogDone
+		a.stopWatchdog = nil
+	}
 	if a.router != nil {
 		a.router.close()
 	}

@@ -1,0 +1,11 @@
+// Package firmware holds what makes kinedge an appliance on a board rather
+// than a program: the systemd unit (systemd/kinedge.service, with the
+// service watchdog), the board's default configuration (kinedge.yaml), and
+// the sd_notify client the appliance uses to tell systemd it is ready, alive
+// and stopping (sdnotify).
+//
+// Cross-builds for the boards are plain Go, CGO disabled:
+//
+//	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -o kinedge-arm64 ./cmd/kinedge
+//	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 go build -o kinedge-armv7 ./cmd/kinedge
+package firmware
