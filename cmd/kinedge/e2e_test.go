@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,7 +56,11 @@ func needTool(t *testing.T, name string) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is required under CI=true: %v", name, err)
 		}
-		t.Skipf("%s not found; install it (apt-get install ffmpeg) to run this test", name)
+		pkg := map[string]string{"gst-launch-1.0": "gstreamer1.0-tools gstreamer1.0-plugins-{good,bad,ugly} gstreamer1.0-rtsp"}[name]
+		if pkg == "" {
+			pkg = "ffmpeg"
+		}
+		t.Skipf("%s not found; install it (apt-get install %s) to run this test", name, pkg)
 	}
 	return p
 }
@@ -803,4 +808,42 @@ func TestSystemdNotify(t *testing.T) {
 	next("WATCHDOG=1")
 	s.stop()
 	next("STOPPING=1")
+}
+
+// TestGStreamerPublisher uses GStreamer's rtspclientsink, a second RTSP
+// implementation next to ffmpeg's, as the camera: H.264 with B-frames and
+// Opus over TCP.
+func TestGStreamerPublisher(t *testing.T) {
+	gst := needTool(t, "gst-launch-1.0")
+	s := startServer(t, t.TempDir(), freeUDPPair(t))
+	const videoFrames = 150
+	cmd := exec.Command(gst, "-q",
+		"audiotestsrc", "num-buffers=250", "is-live=true", "!", "audioconvert", "!", "opusenc", "!", "queue", "!", "s.sink_0",
+		"videotestsrc", fmt.Sprintf("num-buffers=%d", videoFrames), "is-live=true", "!", "video/x-raw,width=320,height=240,framerate=25/1",
+		"!", "x264enc", "key-int-max=25", "bframes=2", "!", "h264parse", "!", "queue", "!", "s.sink_1",
+		"rtspclientsink", "name=s", "protocols=tcp", "location=rtsp://camera:camsecret@"+s.rtspAddr+"/gst")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gst-launch-1.0: %v\n%s\nserver log:\n%s", err, out, s.logs())
+	}
+	var frags []videoapi.FragmentJSON
+	waitFor(t, 10*time.Second, "stored frames", func() error {
+		frags = s.fragments(t, "gst")
+		stored := 0
+		for _, f := range frags {
+			stored += f.Frames
+		}
+		if received := s.metric(t, "kinedge_stream_frames_received_total", "gst"); stored != received || stored == 0 {
+			return fmt.Errorf("stored %d, received %d", stored, received)
+		}
+		return nil
+	})
+	out := replayRange(t, s, "gst", frags[0].ServerTimestamp, frags[len(frags)-1].ServerTimestamp)
+	p := ffprobe(t, out)
+	if got := p.codecs(); !slices.Contains(got, "h264") || !slices.Contains(got, "opus") || len(got) != 2 {
+		t.Fatalf("codecs %v, want h264 and opus", got)
+	}
+	if n := p.packets(t)["video"]; n != videoFrames {
+		t.Fatalf("replayed %d video frames, GStreamer sent %d", n, videoFrames)
+	}
+	decodeClean(t, out)
 }
