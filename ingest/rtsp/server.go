@@ -234,6 +234,11 @@ func (s *Server) Sessions() []SessionInfo {
 	return out
 }
 
+// sessionConfig returns what the server's publishers need.
+func (s *Server) sessionConfig() sessionConfig {
+	return sessionConfig{now: s.Now, discontinuity: s.DiscontinuityThreshold, pause: s.PauseThreshold}
+}
+
 // handler implements gortsplib's ServerHandler interfaces, keeping them out
 // of Server's exported method set.
 type handler struct{ s *Server }
@@ -335,7 +340,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	}
 
 	p := &publisher{
-		s:       s,
+		cfg:     s.sessionConfig(),
 		ss:      ctx.Session,
 		stream:  stream,
 		user:    user,

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtcp"
@@ -61,8 +60,8 @@ const logInterval = 5 * time.Second
 // listener's for UDP) and the close on the session's: mu serialises every
 // call to the Writer, which is never used after Close.
 type publisher struct {
-	s         *Server
-	ss        *gortsplib.ServerSession
+	cfg       sessionConfig
+	ss        packetTimer
 	stream    string
 	user      string
 	remote    string
@@ -81,6 +80,22 @@ type publisher struct {
 
 	logMu   sync.Mutex
 	lastLog map[string]logState
+}
+
+// packetTimer gives the timestamps of a session's packets: a
+// gortsplib.ServerSession (push) or a gortsplib.Client (pull).
+type packetTimer interface {
+	PacketPTS2(medi *description.Media, pkt *rtp.Packet) (int64, bool)
+	PacketNTP(medi *description.Media, pkt *rtp.Packet) (time.Time, bool)
+}
+
+// sessionConfig is what a publisher needs of its owner (Server or Puller).
+type sessionConfig struct {
+	// now is the arrival clock.
+	now func() time.Time
+	// discontinuity and pause are the Server's DiscontinuityThreshold and
+	// PauseThreshold.
+	discontinuity, pause time.Duration
 }
 
 // trackWatch remembers the last frame of a track for discontinuity checks.
@@ -210,7 +225,7 @@ func (p *publisher) onPacket(d *trackDecoder, medi *description.Media, pkt *rtp.
 		p.stats.FramesDropped.Add(uint64(len(frames)))
 		return
 	}
-	now := p.s.Now()
+	now := p.cfg.now()
 	for _, f := range frames {
 		p.checkTimeline(f, now)
 		p.w.WriteFrame(f)
@@ -228,14 +243,14 @@ func (p *publisher) checkTimeline(f *media.Frame, now time.Time) {
 	if tw.set {
 		mediaDelta := f.DTS - tw.dts
 		jump := mediaDelta - now.Sub(tw.arrival)
-		thr := p.s.DiscontinuityThreshold
+		thr := p.cfg.discontinuity
 		var reason string
 		switch {
 		case mediaDelta < 0:
 			reason = fmt.Sprintf("track %d timestamps went back by %v", f.Track, -mediaDelta)
 		case jump > thr:
 			reason = fmt.Sprintf("track %d timestamps jumped ahead of arrival by %v", f.Track, jump)
-		case jump < -p.s.PauseThreshold:
+		case jump < -p.cfg.pause:
 			reason = fmt.Sprintf("track %d timestamps fell behind arrival by %v", f.Track, -jump)
 		}
 		if reason != "" {
@@ -253,7 +268,7 @@ func (p *publisher) checkTimeline(f *media.Frame, now time.Time) {
 // logLimited logs at most one line per kind and logInterval, counting what
 // it suppressed.
 func (p *publisher) logLimited(kind, msg string, args ...any) {
-	now := p.s.Now()
+	now := p.cfg.now()
 	p.logMu.Lock()
 	defer p.logMu.Unlock()
 	if p.lastLog == nil {

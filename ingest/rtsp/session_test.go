@@ -40,7 +40,7 @@ func TestCheckTimeline(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &recWriter{r: &recRouter{}, req: &PublishRequest{}}
 			p := &publisher{
-				s:     &Server{DiscontinuityThreshold: 2 * time.Second, PauseThreshold: 10 * time.Second},
+				cfg:   sessionConfig{discontinuity: 2 * time.Second, pause: 10 * time.Second},
 				w:     w,
 				watch: make([]trackWatch, 2),
 				stats: &SessionStats{},
@@ -76,7 +76,7 @@ func TestLogLimited(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var n int
 	p := &publisher{
-		s:   &Server{Now: func() time.Time { return now }},
+		cfg: sessionConfig{now: func() time.Time { return now }},
 		log: slog.New(countHandler{&n}),
 	}
 	for _, tc := range []struct {
