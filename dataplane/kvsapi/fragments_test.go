@@ -17,7 +17,7 @@ import (
 // putFragments stores n fragments of stream, 2 s apart in server time
 // from an hour before testNow, with producer times in the reverse order,
 // and returns them in server-time order.
-func putFragments(t *testing.T, idx *index.Index, stream string, n int) []index.Fragment {
+func putFragments(t testing.TB, idx *index.Index, stream string, n int) []index.Fragment {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := idx.CreateStream(ctx, index.Stream{Name: stream}); err != nil {
