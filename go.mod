@@ -3,6 +3,7 @@ module github.com/kinedge/kinedge
 go 1.26.8
 
 require (
+	github.com/abema/go-mp4 v1.4.1 // indirect
 	github.com/asticode/go-astikit v0.30.0 // indirect
 	github.com/asticode/go-astits v1.13.0 // indirect
 	github.com/aws/aws-sdk-go-v2 v1.48.0 // indirect

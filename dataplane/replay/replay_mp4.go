@@ -1,0 +1,310 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+)
+
+// Errors of MP4 export.
+var (
+	// ErrUnsupportedMP4 is returned for a track whose codec has no MP4
+	// mapping here (H.264, H.265, AAC and Opus do).
+	ErrUnsupportedMP4 = errors.New("replay: codec not supported in mp4")
+	// ErrCodecConfig is returned for codec private data that cannot be
+	// read (an AVC or HEVC decoder configuration record, an AAC
+	// AudioSpecificConfig, an OpusHead).
+	ErrCodecConfig = errors.New("replay: unreadable codec configuration")
+	// ErrBadFragment is returned for a decrypted fragment whose Matroska
+	// content cannot be read.
+	ErrBadFragment = errors.New("replay: unreadable fragment")
+)
+
+// MP4 export
+//
+// WriteMP4 writes fragmented MP4 (ISO/IEC 14496-12 section 8.8; the
+// layout of CMAF, HLS fMP4 and MSE): an ftyp+moov initialisation segment
+// made from the first fragment's tracks, then one moof+mdat per stored
+// fragment, written as soon as the next fragment is read (never the whole
+// range in memory). Video tracks have a 90 kHz timescale, audio tracks
+// their sample rate.
+//
+// Timing. A fragment starts on the output timeline at its server time
+// minus the first fragment's, as in WriteMKV, so gaps stay gaps (a fragment
+// that would overlap its predecessor is moved after it). Matroska keeps
+// presentation times only; decode times are derived (see videoClock) with
+// a decoding delay, and every track is shifted by the first fragment's
+// decoding delay (and by any audio kept from before its first keyframe),
+// so that decode times start at 0 and composition offsets are never
+// negative. Audio frames are timed sample-exactly (see audioClock). A
+// fragment's last frame lasts until the next fragment's first one when
+// the next follows within maxJoin; otherwise as long as its predecessor.
+
+// maxJoin is the longest gap between fragments that a fragment's last
+// frame is stretched over. Longer gaps stay gaps in the decode timeline.
+const maxJoin = 10 * time.Second
+
+// defaultFrameTicks is the video frame step (90 kHz) assumed for a lone
+// frame: 25 fps.
+const defaultFrameTicks = 3600
+
+// mp4Muxer turns fragments into fMP4 parts. One fragment is held back:
+// its last frames' durations need the next fragment's first decode times.
+type mp4Muxer struct {
+	tracks   []*mp4Track
+	first    *mkvFragment
+	origin   time.Time
+	lead     time.Duration // shift of every track (see the package doc)
+	prevEnd  time.Duration // output time where the last fragment ended, before lead
+	video    []videoClock
+	audio    []audioClock
+	seq      uint32
+	pending  *mp4Pending
+	buf      seekablebuffer.Buffer
+	flusher  http.Flusher
+	w        io.Writer
+	st       *Stats
+	lastDurs []uint32 // last sample duration written per track
+}
+
+// mp4Pending is a fragment whose samples are timed but not yet written.
+type mp4Pending struct {
+	frag   Fragment
+	m      *mkvFragment
+	dts    [][]int64
+	offs   [][]int32
+	durs   [][]int64 // audio frame durations
+	joined bool      // the fragment follows its predecessor within maxJoin
+}
+
+// WriteMP4 writes the fragments as one fragmented MP4 (see "MP4 export"
+// above). It flushes w after each fragment when w is an http.Flusher.
+// Nothing is written when the first fragment cannot be read; a fragment
+// whose codecs differ from the first ends the output with
+// ErrTracksChanged, after the fragments before it. Supported codecs are
+// H.264 and H.265 video with AAC or Opus audio; others give
+// ErrUnsupportedMP4.
+func (s Source) WriteMP4(ctx context.Context, w io.Writer, stream string, frags iter.Seq2[Fragment, error]) (Stats, error) {
+	var st Stats
+	mx := &mp4Muxer{w: w, st: &st}
+	mx.flusher, _ = w.(http.Flusher)
+	err := mx.run(ctx, s, stream, frags)
+	if mx.pending != nil {
+		// Whatever ended the range, the fragments read so far are written.
+		if ferr := mx.flush(nil); ferr != nil && err == nil {
+			err = ferr
+		}
+	}
+	if err == nil && st.Fragments == 0 {
+		err = ErrNoFragments
+	}
+	return st, err
+}
+
+func (mx *mp4Muxer) run(ctx context.Context, s Source, stream string, frags iter.Seq2[Fragment, error]) error {
+	for f, err := range frags {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		plain, _, err := s.open(ctx, stream, f)
+		if err != nil {
+			return err
+		}
+		m, err := mkvToSamples(plain)
+		clear(plain)
+		if err != nil {
+			return fmt.Errorf("replay: fragment %d: %w", f.Number, err)
+		}
+		if mx.tracks == nil {
+			if err := mx.start(f, m); err != nil {
+				m.clear()
+				return fmt.Errorf("replay: fragment %d: %w", f.Number, err)
+			}
+		} else if !sameTracks(mx.tracks, mx.first.tracks, m.tracks) {
+			m.clear()
+			return fmt.Errorf("%w: fragment %d has %v, the range began with %v", ErrTracksChanged, f.Number, f.Codecs, mx.st.First.Codecs)
+		}
+		p := mx.time(f, m)
+		if mx.pending != nil {
+			if err := mx.flush(p); err != nil {
+				m.clear()
+				return err
+			}
+		}
+		mx.pending = p
+	}
+	return nil
+}
+
+// start sets up the tracks and the timeline from the first fragment and
+// writes the initialisation segment.
+func (mx *mp4Muxer) start(f Fragment, m *mkvFragment) error {
+	if len(m.tracks) == 0 {
+		return fmt.Errorf("%w: no tracks", ErrBadFragment)
+	}
+	init := fmp4.Init{}
+	for i, t := range m.tracks {
+		mt, err := newMP4Track(t)
+		if err != nil {
+			return fmt.Errorf("track %d: %w", t.Number, err)
+		}
+		mx.tracks = append(mx.tracks, mt)
+		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: i + 1, TimeScale: uint32(mt.timescale), Codec: mt.codec})
+	}
+	mx.first, mx.origin = m, f.ServerTime
+	mx.video = make([]videoClock, len(mx.tracks))
+	mx.audio = make([]audioClock, len(mx.tracks))
+	mx.lastDurs = make([]uint32, len(mx.tracks))
+	// The lead: the first fragment's decoding delay, and audio (or
+	// leading pictures) stored before its start.
+	var lead time.Duration
+	for i, t := range mx.tracks {
+		ss := m.samples[i]
+		if t.video {
+			mx.video[i] = videoClock{delay: t.reorder, def: defaultFrameTicks, maxStep: t.timescale}
+			pts := make([]int64, len(ss))
+			for j, s := range ss {
+				pts[j] = s.rel * 90
+			}
+			ticks := videoLead(pts, t.reorder, defaultFrameTicks, t.timescale)
+			if len(pts) > 0 {
+				ticks -= min(sortedCopy(pts)[0], 0)
+			}
+			lead = max(lead, time.Duration((ticks*int64(time.Millisecond)+89)/90))
+		}
+		for _, s := range ss {
+			lead = max(lead, -time.Duration(s.rel)*time.Millisecond)
+		}
+	}
+	mx.lead = lead.Round(time.Millisecond)
+	if mx.lead < lead {
+		mx.lead += time.Millisecond
+	}
+	mx.buf.Reset()
+	_, _ = mx.buf.Seek(0, io.SeekStart)
+	if err := init.Marshal(&mx.buf); err != nil {
+		return fmt.Errorf("mp4 init: %w", err)
+	}
+	if err := write(mx.w, mx.buf.Bytes(), mx.st); err != nil {
+		return err
+	}
+	mx.st.First = f
+	return nil
+}
+
+// time places a fragment on the output timeline and times its samples.
+func (mx *mp4Muxer) time(f Fragment, m *mkvFragment) *mp4Pending {
+	pos := max(f.ServerTime.Sub(mx.origin), 0)
+	joined := mx.pending == nil
+	if mx.pending != nil {
+		if pos < mx.prevEnd {
+			pos = mx.prevEnd
+		}
+		joined = pos-mx.prevEnd <= maxJoin
+	}
+	dur := f.Duration
+	for _, ss := range m.samples {
+		for _, s := range ss {
+			dur = max(dur, time.Duration(s.rel+1)*time.Millisecond)
+		}
+	}
+	mx.prevEnd = pos + dur
+	base := pos + mx.lead
+	p := &mp4Pending{frag: f, m: m, joined: joined,
+		dts: make([][]int64, len(m.samples)), offs: make([][]int32, len(m.samples)), durs: make([][]int64, len(m.samples))}
+	for i, ss := range m.samples {
+		t := mx.tracks[i]
+		b := durationTicks(base, t.timescale)
+		pts := make([]int64, len(ss))
+		for j, s := range ss {
+			pts[j] = b + msTicks(s.rel, t.timescale)
+		}
+		if t.video {
+			p.dts[i], p.offs[i] = mx.video[i].next(pts, !joined)
+			continue
+		}
+		durs := make([]int64, len(ss))
+		for j, s := range ss {
+			durs[j] = t.audioFrameDur(s.data)
+		}
+		p.durs[i] = durs
+		p.dts[i] = mx.audio[i].next(pts, durs, max(t.frameDur, 960)/2)
+	}
+	return p
+}
+
+// flush writes the pending fragment as one moof+mdat; next, the fragment
+// after it (nil at the end), gives its last samples' durations.
+func (mx *mp4Muxer) flush(next *mp4Pending) error {
+	p := mx.pending
+	mx.pending = nil
+	defer p.m.clear()
+	mx.seq++
+	part := fmp4.Part{SequenceNumber: mx.seq}
+	for i, ss := range p.m.samples {
+		if len(ss) == 0 {
+			continue
+		}
+		t := mx.tracks[i]
+		dts := p.dts[i]
+		pt := &fmp4.PartTrack{ID: i + 1, BaseTime: uint64(max(dts[0], 0))}
+		for j, s := range ss {
+			var d int64
+			switch {
+			case j+1 < len(ss):
+				d = dts[j+1] - dts[j]
+			case !t.video:
+				// An audio frame lasts what it holds, or up to the next
+				// frame when that follows within another frame.
+				d = p.durs[i][j]
+				if next != nil && next.joined && len(next.dts[i]) > 0 {
+					if gap := next.dts[i][0] - dts[j]; gap > 0 && gap <= 2*d {
+						d = gap
+					}
+				}
+			case next != nil && next.joined && len(next.dts[i]) > 0 && next.dts[i][0] > dts[j]:
+				d = next.dts[i][0] - dts[j]
+			case j > 0:
+				d = dts[j] - dts[j-1]
+			case mx.lastDurs[i] > 0:
+				d = int64(mx.lastDurs[i])
+			default:
+				d = defaultFrameTicks
+			}
+			d = min(max(d, 1), 1<<31)
+			sample := &fmp4.Sample{Duration: uint32(d), IsNonSyncSample: !s.key, Payload: s.data}
+			if t.video {
+				sample.PTSOffset = p.offs[i][j]
+			}
+			pt.Samples = append(pt.Samples, sample)
+			mx.lastDurs[i] = uint32(d)
+		}
+		part.Tracks = append(part.Tracks, pt)
+	}
+	mx.buf.Reset()
+	_, _ = mx.buf.Seek(0, io.SeekStart)
+	if err := part.Marshal(&mx.buf); err != nil {
+		return fmt.Errorf("replay: fragment %d: mp4: %w", p.frag.Number, err)
+	}
+	err := write(mx.w, mx.buf.Bytes(), mx.st)
+	clear(mx.buf.Bytes())
+	if err != nil {
+		return err
+	}
+	mx.st.Fragments++
+	mx.st.Last = p.frag
+	if mx.flusher != nil {
+		mx.flusher.Flush()
+	}
+	return nil
+}
