@@ -3,7 +3,7 @@
 //	GET /v1/streams                                  the video streams
 //	GET /v1/streams/{name}                           one stream
 //	GET /v1/streams/{name}/fragments?start=&end=     fragments in a range
-//	GET /v1/streams/{name}/media?start=&end=&format=mkv
+//	GET /v1/streams/{name}/media?start=&end=&format=mkv|mp4
 //
 // Times are RFC 3339. A fragments query returns the fragments whose start
 // lies in [start, end] (KVS ListFragments semantics), by server time or,
@@ -168,13 +168,13 @@ func (h *Handler) listFragments(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	switch f := r.URL.Query().Get("format"); f {
+	format := r.URL.Query().Get("format")
+	switch format {
 	case "", "mkv":
+		format = "mkv"
 	case "mp4":
-		h.fail(w, r, &httpError{http.StatusNotImplemented, "format=mp4 is not available yet; use format=mkv"})
-		return
 	default:
-		h.fail(w, r, badRequest("format %q is not mkv or mp4", f))
+		h.fail(w, r, badRequest("format %q is not mkv or mp4", format))
 		return
 	}
 	q, err := parseQuery(r)
@@ -225,14 +225,23 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 			yield(replay.Fragment{}, err)
 		}
 	}
-	lw := &lazyHeader{w: w, name: name, start: start}
-	st, err := src.WriteMKV(r.Context(), lw, name, name, seq)
+	lw := &lazyHeader{w: w, name: name, start: start, format: format}
+	var st replay.Stats
+	if format == "mp4" {
+		st, err = src.WriteMP4(r.Context(), lw, name, seq)
+	} else {
+		st, err = src.WriteMKV(r.Context(), lw, name, name, seq)
+	}
 	switch {
 	case err == nil:
-		h.logger().Info("replay", "stream", name, "fragments", st.Fragments, "bytes", st.Bytes, "remote", r.RemoteAddr)
+		h.logger().Info("replay", "stream", name, "format", format, "fragments", st.Fragments, "bytes", st.Bytes, "remote", r.RemoteAddr)
 	case !lw.wrote:
 		if errors.Is(err, replay.ErrNoFragments) {
 			h.fail(w, r, &httpError{http.StatusNotFound, fmt.Sprintf("stream %s has no fragments between %s and %s", name, start.Format(time.RFC3339), q.End.Format(time.RFC3339))})
+			return
+		}
+		if errors.Is(err, replay.ErrUnsupportedMP4) {
+			h.fail(w, r, &httpError{http.StatusUnprocessableEntity, err.Error() + "; use format=mkv"})
 			return
 		}
 		h.fail(w, r, err)
@@ -252,15 +261,21 @@ type lazyHeader struct {
 	w     http.ResponseWriter
 	name  string
 	start time.Time
-	wrote bool
+	// format is "mkv" or "mp4".
+	format string
+	wrote  bool
 }
 
 func (l *lazyHeader) Write(p []byte) (int, error) {
 	if !l.wrote {
 		l.wrote = true
 		h := l.w.Header()
-		h.Set("Content-Type", "video/x-matroska")
-		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.mkv"`, l.name, l.start.UTC().Format("20060102T150405Z")))
+		ctype := "video/x-matroska"
+		if l.format == "mp4" {
+			ctype = "video/mp4"
+		}
+		h.Set("Content-Type", ctype)
+		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.%s"`, l.name, l.start.UTC().Format("20060102T150405Z"), l.format))
 		h.Set("Cache-Control", "no-store")
 	}
 	return l.w.Write(p)
