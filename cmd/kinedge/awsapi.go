@@ -17,15 +17,19 @@ import (
 	"github.com/kinedge/kinedge/fragment"
 )
 
-// awsTargets routes the AWS JSON protocols (POST / with X-Amz-Target) to
-// their handlers, behind SigV4 with the admin credentials.
-func awsTargets(cfg *Config, kinesis http.Handler) http.Handler {
-	v := &awsproto.Verifier{Secret: func(accessKey string) (string, bool) {
+// adminVerifier checks SigV4 signatures made with the admin credentials.
+func adminVerifier(cfg *Config) *awsproto.Verifier {
+	return &awsproto.Verifier{Secret: func(accessKey string) (string, bool) {
 		if accessKey == cfg.AccessKey {
 			return cfg.SecretKey, true
 		}
 		return "", false
 	}}
+}
+
+// awsTargets routes the AWS JSON protocols (POST / with X-Amz-Target) to
+// their handlers, behind SigV4.
+func awsTargets(v *awsproto.Verifier, kinesis http.Handler) http.Handler {
 	kin := awsproto.Middleware(v, kinesis, 0)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		target := r.Header.Get("X-Amz-Target")

@@ -16,7 +16,9 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/dataplane/kinesisapi"
+	"github.com/kinedge/kinedge/dataplane/kvsapi"
 	"github.com/kinedge/kinedge/dataplane/streams"
 	"github.com/kinedge/kinedge/dataplane/streams/fragevents"
 	"github.com/kinedge/kinedge/dataplane/videoapi"
@@ -238,7 +240,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	(&videoapi.Handler{Index: a.idx, Opener: keyring, Logger: log.With("component", "videoapi")}).Register(api)
 	api.Handle("GET /metrics", metricsHandler(a.idx, a.router, a.streams, a.events))
 	mux.Handle("/", basicAuth(cfg, api))
-	mux.Handle("POST /{$}", awsTargets(cfg, a.kinesis))
+	verifier := adminVerifier(cfg)
+	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis))
+	(&kvsapi.Handler{Index: a.idx, Logger: log.With("component", "kvs"), DefaultRetentionHours: cfg.Video.RetentionHours}).
+		Register(mux, func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) })
 
 	if cfg.DebugAddr != "" {
 		if err := a.startDebug(cfg.DebugAddr); err != nil {
