@@ -46,6 +46,12 @@ var (
 	// errDTSAfterPTS is a DTS extraction result that breaks DTS <= PTS or
 	// lies implausibly far before PTS.
 	errDTSAfterPTS = errors.New("rtsp: implausible DTS")
-	// ErrInvalidConfig reports invalid Server fields.
+	// ErrInvalidConfig reports invalid Server or Puller fields.
 	ErrInvalidConfig = errors.New("rtsp: invalid configuration")
+	// ErrPullAuth is a camera's 401 to a Puller: the URL's credentials are
+	// missing or wrong.
+	ErrPullAuth = errors.New("rtsp: camera refused the credentials")
+	// ErrPullTimeout ends a pulled connection that received no RTP packet
+	// for the Puller's ReadTimeout.
+	ErrPullTimeout = errors.New("rtsp: no RTP packet from the camera")
 )
