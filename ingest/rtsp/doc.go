@@ -1,7 +1,10 @@
-// Package rtsp is kinedge's RTSP push ingest: cameras publish with
+// Package rtsp is kinedge's RTSP ingest. Push: cameras publish with
 // ANNOUNCE/RECORD (RFC 2326) to rtsp://HOST:8554/<stream> over TCP
 // (interleaved) or UDP, and each publishing session becomes media.Frames for
-// a Router, which returns the media.Writer of the stream.
+// a Router, which returns the media.Writer of the stream. Pull: a Puller
+// plays a camera's URL (DESCRIBE/SETUP/PLAY), hands each connection to the
+// same Router as one publishing session, and reconnects with backoff until
+// closed.
 //
 // The server is gortsplib's (v4.16.2). This package adds:
 //
@@ -18,5 +21,9 @@
 //     sender reports;
 //   - discontinuity detection against the arrival clock, per-session stats
 //     (packets, frames, drops, decode errors, lost packets), rate-limited
-//     logging of bad input.
+//     logging of bad input;
+//   - the pull client (Puller, pull.go): gortsplib's Client over TCP, UDP or
+//     UDP-then-TCP, credentials from the URL (Basic, Digest), the push
+//     server's codec set, an RTP timeout, jittered exponential backoff, and
+//     passwords redacted from every log line (RedactURL).
 package rtsp

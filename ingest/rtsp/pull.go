@@ -131,9 +131,9 @@ func (p *Puller) Start() error {
 		problems = append(problems, "URL is required")
 	case err != nil:
 		// url.Parse errors quote the whole URL, password included.
-		problems = append(problems, fmt.Sprintf("URL %s is not an rtsp:// or rtsps:// URL", redactURL(p.URL)))
+		problems = append(problems, fmt.Sprintf("URL %s is not an rtsp:// or rtsps:// URL", RedactURL(p.URL)))
 	case u.Host == "":
-		problems = append(problems, fmt.Sprintf("URL %s has no host", redactURL(p.URL)))
+		problems = append(problems, fmt.Sprintf("URL %s has no host", RedactURL(p.URL)))
 	}
 	switch p.Transport {
 	case "", TransportTCP, TransportUDP, PullTransportAuto:
@@ -185,7 +185,7 @@ func (p *Puller) Start() error {
 	if u.User != nil {
 		p.password, _ = u.User.Password()
 	}
-	p.redacted = redactURL(p.URL)
+	p.redacted = RedactURL(p.URL)
 	p.log = p.Logger.With("stream", p.Stream, "source", p.redacted)
 	p.status = PullStatus{URL: p.redacted, Since: p.Now()}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -352,15 +352,21 @@ func (p *Puller) connect() (played bool, err error) {
 	connCtx, connCancel := context.WithCancelCause(p.ctx)
 	defer connCancel(nil)
 
+	stats := &SessionStats{}
 	c := &gortsplib.Client{
 		Scheme:      p.u.Scheme,
 		Host:        p.u.Host,
 		ReadTimeout: p.ReadTimeout,
 		OnTransportSwitch: func(err error) {
-			p.log.Info("rtsp pull: switching transport", "reason", err)
+			// "auto": no UDP packet within 3 s, gortsplib plays again over TCP.
+			p.log.Info("rtsp pull: switching to TCP", "reason", err)
+			p.mu.Lock()
+			p.status.Transport = TransportTCP
+			p.mu.Unlock()
 		},
-		OnPacketsLost: func(uint64) {},
-		OnDecodeError: func(error) {},
+		// counted; the session's end log line reports them
+		OnPacketsLost: func(lost uint64) { stats.PacketsLost.Add(lost) },
+		OnDecodeError: func(error) { stats.DecodeErrors.Add(1) },
 	}
 	switch p.Transport {
 	case TransportTCP:
@@ -434,7 +440,7 @@ func (p *Puller) connect() (played bool, err error) {
 		decs:      decs,
 		medias:    medias,
 		formats:   formats,
-		stats:     &SessionStats{},
+		stats:     stats,
 		watch:     make([]trackWatch, len(tracks)),
 	}
 	var lastPacket atomic.Int64 // arrival of the last RTP packet, Unix ns
@@ -529,10 +535,11 @@ func (p *Puller) requestErr(method string, err error) error {
 	return fmt.Errorf("rtsp: %s: %w", method, err)
 }
 
-// redactURL returns a camera URL with its password replaced by "***", for
-// logs. It never returns the password of a URL gortsplib would send, and
-// falls back to cutting the user information of URLs it cannot parse.
-func redactURL(raw string) string {
+// RedactURL returns a camera URL with its password replaced by "***", for
+// logs, APIs and printed configuration: rtsp://user:***@host/path. It never
+// returns the password of a URL gortsplib would send, and cuts whatever
+// precedes the last '@' of URLs it cannot parse.
+func RedactURL(raw string) string {
 	u, err := base.ParseURL(raw)
 	if err == nil {
 		if u.User == nil {

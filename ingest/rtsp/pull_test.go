@@ -403,13 +403,16 @@ func TestPullClip(t *testing.T) {
 		clip      string
 		transport string
 		paramNALs []int // parameter sets expected at the head of the first keyframe
-		udp       bool
+		udp       bool  // the camera serves UDP; the test then sends 1 s at real time
+		want      string
 	}{
-		{"h264_aac.ts", "tcp", []int{7, 8}, false},
-		{"h265_opus.ts", "tcp", []int{32, 33, 34}, false},
-		{"h264_aac.ts", "udp", []int{7, 8}, true},
+		{"h264_aac.ts", "tcp", []int{7, 8}, false, "tcp"},
+		{"h265_opus.ts", "tcp", []int{32, 33, 34}, false, "tcp"},
+		{"h264_aac.ts", "udp", []int{7, 8}, true, "udp"},
+		{"h265_opus.ts", "auto", []int{32, 33, 34}, true, "udp"},
+		{"h264_aac.ts", "auto", []int{7, 8}, false, "tcp"}, // 461 to UDP: TCP
 	} {
-		t.Run(tc.clip+"/"+tc.transport, func(t *testing.T) {
+		t.Run(tc.clip+"/"+tc.transport+"/"+tc.want, func(t *testing.T) {
 			clip := loadClip(t, tc.clip)
 			var opts []cameraOpt
 			frames := clip.Frames
@@ -438,7 +441,7 @@ func TestPullClip(t *testing.T) {
 				t.Fatalf("%d sessions", n)
 			}
 			req := w.req
-			if req.Stream != "cam" || req.Transport != tc.transport || req.User != "" || req.RemoteAddr != cam.addr {
+			if req.Stream != "cam" || req.Transport != tc.want || req.User != "" || req.RemoteAddr != cam.addr {
 				t.Fatalf("request %+v", req)
 			}
 			if len(req.Tracks) != len(clip.Tracks) {
@@ -500,7 +503,7 @@ func TestPullClip(t *testing.T) {
 				}
 			}
 			st := p.Status()
-			if !st.Connected || st.Connects != 1 || st.Reconnects != 0 || st.Transport != tc.transport ||
+			if !st.Connected || st.Connects != 1 || st.Reconnects != 0 || st.Transport != tc.want ||
 				st.Stats.Frames != uint64(len(got)) {
 				t.Fatalf("status %+v", st)
 			}
@@ -786,8 +789,8 @@ var redactCases = []struct{ in, want string }{
 
 func TestRedactURL(t *testing.T) {
 	for _, tc := range redactCases {
-		if got := redactURL(tc.in); got != tc.want {
-			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -799,7 +802,7 @@ func FuzzRedactURL(f *testing.F) {
 		f.Add(tc.in)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		out := redactURL(raw)
+		out := RedactURL(raw)
 		u, err := base.ParseURL(raw)
 		if err != nil || u.User == nil {
 			return
@@ -810,11 +813,11 @@ func FuzzRedactURL(f *testing.F) {
 		}
 		rest := strings.Replace(raw, pass, "", 1)
 		if strings.Contains(out, pass) && !strings.Contains(rest, pass) {
-			t.Fatalf("redactURL(%q) = %q shows the password %q", raw, out, pass)
+			t.Fatalf("RedactURL(%q) = %q shows the password %q", raw, out, pass)
 		}
 		if v, err := base.ParseURL(out); err == nil && v.User != nil {
 			if got, ok := v.User.Password(); ok && got != "***" {
-				t.Fatalf("redactURL(%q) = %q has password %q", raw, out, got)
+				t.Fatalf("RedactURL(%q) = %q has password %q", raw, out, got)
 			}
 		}
 	})
