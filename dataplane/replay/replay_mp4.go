@@ -45,11 +45,17 @@ var (
 // so that decode times start at 0 and composition offsets are never
 // negative. Audio frames are timed sample-exactly (see audioClock). A
 // fragment's last frame lasts until the next fragment's first one when
-// the next follows within maxJoin; otherwise as long as its predecessor.
+// the next follows within maxJoin (a hole in the recording shows the last
+// picture), otherwise as long as its predecessor.
 
 // maxJoin is the longest gap between fragments that a fragment's last
 // frame is stretched over. Longer gaps stay gaps in the decode timeline.
 const maxJoin = 10 * time.Second
+
+// contiguous is how far a fragment may start after the end of the one
+// before it and still continue its decode timeline; a later start is a
+// hole, and decode times restart after it (see videoClock.next).
+const contiguous = time.Millisecond
 
 // defaultFrameTicks is the video frame step (90 kHz) assumed for a lone
 // frame: 25 fps.
@@ -205,12 +211,13 @@ func (mx *mp4Muxer) start(f Fragment, m *mkvFragment) error {
 // time places a fragment on the output timeline and times its samples.
 func (mx *mp4Muxer) time(f Fragment, m *mkvFragment) *mp4Pending {
 	pos := max(f.ServerTime.Sub(mx.origin), 0)
-	joined := mx.pending == nil
+	joined, gap := mx.pending == nil, false
 	if mx.pending != nil {
 		if pos < mx.prevEnd {
 			pos = mx.prevEnd
 		}
 		joined = pos-mx.prevEnd <= maxJoin
+		gap = pos-mx.prevEnd > contiguous
 	}
 	dur := f.Duration
 	for _, ss := range m.samples {
@@ -230,7 +237,7 @@ func (mx *mp4Muxer) time(f Fragment, m *mkvFragment) *mp4Pending {
 			pts[j] = b + msTicks(s.rel, t.timescale)
 		}
 		if t.video {
-			p.dts[i], p.offs[i] = mx.video[i].next(pts, !joined)
+			p.dts[i], p.offs[i] = mx.video[i].next(pts, gap)
 			continue
 		}
 		durs := make([]int64, len(ss))
