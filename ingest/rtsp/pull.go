@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -80,6 +81,7 @@ type Puller struct {
 	Now func() time.Time
 
 	u         *base.URL
+	remote    string // host:port of the camera
 	redacted  string
 	password  string
 	log       *slog.Logger
@@ -182,6 +184,14 @@ func (p *Puller) Start() error {
 		p.Now = time.Now
 	}
 	p.u = u
+	p.remote = u.Host
+	if u.Port() == "" {
+		port := "554" // RFC 2326 §3.2; rtsps: RFC 7826 §4.2
+		if u.Scheme == "rtsps" {
+			port = "322"
+		}
+		p.remote = net.JoinHostPort(u.Hostname(), port)
+	}
 	if u.User != nil {
 		p.password, _ = u.User.Password()
 	}
@@ -270,6 +280,8 @@ func (p *Puller) logAttempt(err error, msg string, delay time.Duration) {
 			"err", msg, "retry_in", delay)
 	case errors.Is(err, ErrNoSupportedTrack):
 		p.log.Error("rtsp pull: the camera offers no supported codec", "err", msg, "retry_in", delay)
+	case errors.Is(err, ErrStreamNotFound):
+		p.log.Error("rtsp pull: the stream does not exist", "err", msg, "retry_in", delay)
 	case errors.Is(err, ErrStreamBusy):
 		p.log.Warn("rtsp pull: the stream is published by another session", "err", msg, "retry_in", delay)
 	default:
@@ -394,7 +406,8 @@ func (p *Puller) connect() (played bool, err error) {
 		}
 	}()
 
-	desc, _, err := c.Describe(p.u)
+	u := p.u.Clone() // the client keeps and derives from it
+	desc, _, err := c.Describe(u)
 	if err != nil {
 		return false, p.requestErr("DESCRIBE", err)
 	}
@@ -434,7 +447,7 @@ func (p *Puller) connect() (played bool, err error) {
 		cfg:       sessionConfig{now: p.Now, discontinuity: p.DiscontinuityThreshold, pause: p.PauseThreshold},
 		ss:        c,
 		stream:    p.Stream,
-		remote:    p.u.Host,
+		remote:    p.remote,
 		transport: transport,
 		log:       log,
 		decs:      decs,
@@ -457,7 +470,7 @@ func (p *Puller) connect() (played bool, err error) {
 	w, err := p.Router.Publish(&PublishRequest{
 		Stream:     p.Stream,
 		Tracks:     mtracks,
-		RemoteAddr: p.u.Host,
+		RemoteAddr: p.remote,
 		Transport:  transport,
 		Stats:      pub.stats,
 		Kick: func(reason string) {
@@ -466,7 +479,11 @@ func (p *Puller) connect() (played bool, err error) {
 		},
 	})
 	if err != nil {
-		return false, fmt.Errorf("rtsp: publish %s: %w", p.Stream, err)
+		err = fmt.Errorf("rtsp: publish %s: %w", p.Stream, err)
+		if errors.Is(err, ErrStreamNotFound) {
+			err = errPullWait{err} // the stream must be created first
+		}
+		return false, err
 	}
 	pub.start(w)
 	var cause error

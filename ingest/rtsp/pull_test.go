@@ -573,29 +573,57 @@ func TestPullReconnectsAfterCameraRestart(t *testing.T) {
 
 func TestPullWrongCredentials(t *testing.T) {
 	clip := loadClip(t, "h264_aac.ts")
+	const secret = "s3cr3t-pw"
+	for _, tc := range []struct {
+		name string
+		url  func(cam *testCamera) string
+		want string // in LastError
+		log  string // in the log
+	}{
+		{"wrong password", func(cam *testCamera) string { return cam.url(secret) }, `401 for user "user"`, "user:***@"},
+		{"no credentials", func(cam *testCamera) string { return "rtsp://" + cam.addr + "/stream" }, "URL has no credentials", "check user and password"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cam := startCamera(t, "127.0.0.1:0", cameraFormats(t, clip))
+			r := &recRouter{}
+			p, logs := startPuller(t, r, tc.url(cam), nil)
+			waitFor(t, 10*time.Second, "three refused attempts", func() bool { return p.Status().Attempts >= 3 })
+			st := p.Status()
+			if st.Connected || !strings.Contains(st.LastError, "refused the credentials") ||
+				!strings.Contains(st.LastError, tc.want) {
+				t.Fatalf("status %+v", st)
+			}
+			p.Close()
+			out := logs.String()
+			if !strings.Contains(out, "check user and password") || !strings.Contains(out, tc.log) {
+				t.Fatalf("log lacks the reason or the redacted URL:\n%s", out)
+			}
+			if strings.Contains(out, secret) || strings.Contains(fmt.Sprint(p.Status()), secret) {
+				t.Fatal("the password leaked")
+			}
+			if r.count() != 0 {
+				t.Fatal("a refused camera reached the Router")
+			}
+			// the camera saw the wrong credentials of two finished attempts, or none
+			if failures, _ := cam.counts(); (failures >= 2) != (tc.name == "wrong password") {
+				t.Fatalf("camera counted %d refused credentials", failures)
+			}
+		})
+	}
+}
+
+func TestPullStreamNotFound(t *testing.T) {
+	clip := loadClip(t, "h264_aac.ts")
 	cam := startCamera(t, "127.0.0.1:0", cameraFormats(t, clip))
 	r := &recRouter{}
-	const secret = "s3cr3t-pw"
-	p, logs := startPuller(t, r, cam.url(secret), nil)
-	waitFor(t, 10*time.Second, "three refused attempts", func() bool {
-		n, _ := cam.counts()
-		return n >= 3
-	})
-	st := p.Status()
-	if st.Connected || st.Attempts < 3 || !strings.Contains(st.LastError, "refused the credentials") ||
-		!strings.Contains(st.LastError, `"user"`) {
+	p, logs := startPuller(t, r, cam.url("pass"), func(p *Puller) { p.Stream = "missing" })
+	waitFor(t, 10*time.Second, "two attempts", func() bool { return p.Status().Attempts >= 2 })
+	p.Close()
+	if st := p.Status(); !strings.Contains(st.LastError, ErrStreamNotFound.Error()) || st.Connects != 0 {
 		t.Fatalf("status %+v", st)
 	}
-	p.Close()
-	out := logs.String()
-	if !strings.Contains(out, "check user and password") || !strings.Contains(out, "user:***@") {
-		t.Fatalf("log lacks the reason or the redacted URL:\n%s", out)
-	}
-	if strings.Contains(out, secret) || strings.Contains(fmt.Sprint(p.Status()), secret) {
-		t.Fatal("the password leaked")
-	}
-	if r.count() != 0 {
-		t.Fatal("a refused camera reached the Router")
+	if !strings.Contains(logs.String(), "the stream does not exist") {
+		t.Fatalf("log:\n%s", logs)
 	}
 }
 
@@ -681,11 +709,14 @@ func TestPullRTPTimeout(t *testing.T) {
 	cam := startCamera(t, "127.0.0.1:0", cameraFormats(t, clip))
 	r := &recRouter{}
 	p, _ := startPuller(t, r, cam.url("pass"), func(p *Puller) { p.ReadTimeout = 300 * time.Millisecond })
-	waitFor(t, 20*time.Second, "a second session", func() bool { return r.count() >= 2 })
+	waitFor(t, 20*time.Second, "a second session", func() bool { return p.Status().Connects >= 2 })
+	if _, plays := cam.counts(); plays < 2 {
+		t.Fatalf("%d PLAYs", plays)
+	}
 	if _, _, closed := r.session(0).snapshot(); !closed {
 		t.Fatal("the silent session's Writer is open")
 	}
-	if st := p.Status(); st.Connects < 2 || !strings.Contains(st.LastError, "timeout") && !strings.Contains(st.LastError, "no RTP packet") {
+	if st := p.Status(); r.count() < 2 || !strings.Contains(st.LastError, "timeout") && !strings.Contains(st.LastError, "no RTP packet") {
 		t.Fatalf("status %+v", st)
 	}
 }
