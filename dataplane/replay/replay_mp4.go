@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -73,11 +74,28 @@ type mp4Muxer struct {
 	audio    []audioClock
 	seq      uint32
 	pending  *mp4Pending
-	buf      seekablebuffer.Buffer
+	buf      seekablebuffer.Buffer // the init segment
+	hdr      []byte                // moof and mdat header
+	out      *bufio.Writer         // over w, counting into st
 	flusher  http.Flusher
 	w        io.Writer
 	st       *Stats
 	lastDurs []uint32 // last sample duration written per track
+}
+
+// statsWriter writes to w and counts what w took.
+type statsWriter struct {
+	w  io.Writer
+	st *Stats
+}
+
+func (s statsWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.st.Bytes += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("replay: write: %w", err)
+	}
+	return n, nil
 }
 
 // mp4Pending is a fragment whose samples are timed but not yet written.
@@ -100,6 +118,7 @@ type mp4Pending struct {
 func (s Source) WriteMP4(ctx context.Context, w io.Writer, stream string, frags iter.Seq2[Fragment, error]) (Stats, error) {
 	var st Stats
 	mx := &mp4Muxer{w: w, st: &st}
+	mx.out = bufio.NewWriterSize(statsWriter{w, &st}, 64<<10)
 	mx.flusher, _ = w.(http.Flusher)
 	err := mx.run(ctx, s, stream, frags)
 	if mx.pending != nil {
@@ -298,14 +317,21 @@ func (mx *mp4Muxer) flush(next *mp4Pending) error {
 		}
 		part.Tracks = append(part.Tracks, pt)
 	}
-	mx.buf.Reset()
-	_, _ = mx.buf.Seek(0, io.SeekStart)
-	if err := part.Marshal(&mx.buf); err != nil {
-		return fmt.Errorf("replay: fragment %d: mp4: %w", p.frag.Number, err)
+	var err error
+	if mx.hdr, err = appendMoof(mx.hdr[:0], mx.seq, part.Tracks); err != nil {
+		return fmt.Errorf("replay: fragment %d: %w", p.frag.Number, err)
 	}
-	err := write(mx.w, mx.buf.Bytes(), mx.st)
-	clear(mx.buf.Bytes())
-	if err != nil {
+	if _, err := mx.out.Write(mx.hdr); err != nil {
+		return err
+	}
+	for _, pt := range part.Tracks {
+		for _, s := range pt.Samples {
+			if _, err := mx.out.Write(s.Payload); err != nil {
+				return err
+			}
+		}
+	}
+	if err := mx.out.Flush(); err != nil {
 		return err
 	}
 	mx.st.Fragments++

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/mkv"
@@ -546,6 +547,46 @@ func BenchmarkWriteMP4(b *testing.B) {
 	for b.Loop() {
 		if _, err := src.WriteMP4(context.Background(), io.Discard, "cam1", store.seq(0)); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestAppendMoof holds the hand-written moof+mdat equal to mediacommon's
+// fmp4.Part.Marshal.
+func TestAppendMoof(t *testing.T) {
+	sample := func(d uint32, off int32, nonSync bool, n int) *fmp4.Sample {
+		return &fmp4.Sample{Duration: d, PTSOffset: off, IsNonSyncSample: nonSync, Payload: bytes.Repeat([]byte{byte(n)}, n)}
+	}
+	cases := []struct {
+		name   string
+		tracks []*fmp4.PartTrack
+	}{
+		{"sync samples only", []*fmp4.PartTrack{{ID: 2, BaseTime: 48000, Samples: []*fmp4.Sample{sample(1024, 0, false, 5), sample(1024, 0, false, 7)}}}},
+		{"video with offsets", []*fmp4.PartTrack{{ID: 1, BaseTime: 1 << 40, Samples: []*fmp4.Sample{
+			sample(3600, 7200, false, 30), sample(3600, 14400, true, 9), sample(3600, 0, true, 4)}}}},
+		{"non-sync without offsets", []*fmp4.PartTrack{{ID: 1, Samples: []*fmp4.Sample{sample(3600, 0, false, 3), sample(3600, 0, true, 2)}}}},
+		{"offsets on sync samples", []*fmp4.PartTrack{{ID: 1, Samples: []*fmp4.Sample{sample(3600, 3600, false, 3)}}}},
+		{"two tracks", []*fmp4.PartTrack{
+			{ID: 1, BaseTime: 90000, Samples: []*fmp4.Sample{sample(3600, 7200, false, 11), sample(3600, 0, true, 12)}},
+			{ID: 2, BaseTime: 48000, Samples: []*fmp4.Sample{sample(1024, 0, false, 13), sample(1000, 0, false, 1), sample(960, 0, false, 2)}},
+		}},
+	}
+	for i, c := range cases {
+		var want seekablebuffer.Buffer
+		if err := (&fmp4.Part{SequenceNumber: uint32(i + 7), Tracks: c.tracks}).Marshal(&want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendMoof([]byte("x"), uint32(i+7), c.tracks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pt := range c.tracks {
+			for _, s := range pt.Samples {
+				got = append(got, s.Payload...)
+			}
+		}
+		if !bytes.Equal(got[1:], want.Bytes()) {
+			t.Errorf("%s:\n got %x\nwant %x", c.name, got[1:], want.Bytes())
 		}
 	}
 }
