@@ -31,12 +31,13 @@ import (
 // one ServerStream to readers (DESCRIBE/SETUP/PLAY) behind Digest
 // authentication, and sends the frames the test asks for.
 type testCamera struct {
-	t          *testing.T
+	t          testing.TB
 	srv        *gortsplib.Server
 	stream     *gortsplib.ServerStream
 	user, pass string
 	addr       string
-	t0         time.Time // NTP time of PTS 0
+	t0         time.Time     // NTP time of PTS 0
+	offset     time.Duration // added to the PTS of sent frames
 	closeOnce  sync.Once
 
 	mu           sync.Mutex
@@ -57,7 +58,7 @@ type camTrack struct {
 }
 
 // cameraFormats returns the gortsplib formats announcing a clip's tracks.
-func cameraFormats(t *testing.T, clip *camsim.Clip) []format.Format {
+func cameraFormats(t testing.TB, clip *camsim.Clip) []format.Format {
 	t.Helper()
 	var out []format.Format
 	for _, tr := range clip.Tracks {
@@ -83,7 +84,7 @@ func cameraFormats(t *testing.T, clip *camsim.Clip) []format.Format {
 	return out
 }
 
-func newEncoder(t *testing.T, f format.Format) func(au [][]byte) ([]*rtp.Packet, error) {
+func newEncoder(t testing.TB, f format.Format) func(au [][]byte) ([]*rtp.Packet, error) {
 	t.Helper()
 	switch f := f.(type) {
 	case *format.H264:
@@ -125,7 +126,7 @@ func withCameraUDP(t *testing.T) cameraOpt {
 
 // startCamera serves formats, one media each, on addr with user "user" and
 // password "pass" (Digest MD5 only).
-func startCamera(t *testing.T, addr string, formats []format.Format, opts ...cameraOpt) *testCamera {
+func startCamera(t testing.TB, addr string, formats []format.Format, opts ...cameraOpt) *testCamera {
 	t.Helper()
 	c := &testCamera{t: t, user: "user", pass: "pass", t0: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	desc := &description.Session{}
@@ -283,12 +284,13 @@ func (c *testCamera) send(frames []*media.Frame, realTime bool) []int {
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		ts := tr.tsBase + uint32(int64(f.PTS)*tr.clockRate/int64(time.Second))
+		pts := f.PTS + c.offset
+		ts := tr.tsBase + uint32(int64(pts)*tr.clockRate/int64(time.Second))
 		for _, pkt := range pkts {
 			pkt.SequenceNumber = tr.seq
 			pkt.Timestamp = ts
 			tr.seq++
-			if err := c.stream.WritePacketRTPWithNTP(tr.medi, pkt, c.t0.Add(f.PTS)); err != nil {
+			if err := c.stream.WritePacketRTPWithNTP(tr.medi, pkt, c.t0.Add(pts)); err != nil {
 				c.t.Fatal(err)
 			}
 		}
@@ -297,7 +299,7 @@ func (c *testCamera) send(frames []*media.Frame, realTime bool) []int {
 	return sent
 }
 
-func loadClip(t *testing.T, name string) *camsim.Clip {
+func loadClip(t testing.TB, name string) *camsim.Clip {
 	t.Helper()
 	clip, err := camsim.ReadClip("../../testdata/" + name)
 	if err != nil {
