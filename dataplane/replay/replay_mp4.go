@@ -121,8 +121,13 @@ func (s Source) WriteMP4(ctx context.Context, w io.Writer, stream string, frags 
 	mx.out = bufio.NewWriterSize(statsWriter{w, &st}, 64<<10)
 	mx.flusher, _ = w.(http.Flusher)
 	err := mx.run(ctx, s, stream, frags)
-	if mx.pending != nil {
-		// Whatever ended the range, the fragments read so far are written.
+	switch {
+	case mx.pending == nil:
+	case ctx.Err() != nil:
+		mx.pending.m.clear()
+	default:
+		// Whatever else ended the range, the fragments read so far are
+		// written.
 		if ferr := mx.flush(nil); ferr != nil && err == nil {
 			err = ferr
 		}

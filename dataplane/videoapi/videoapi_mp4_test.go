@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +138,49 @@ func TestMediaMP4(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMediaMP4FFprobe plays a format=mp4 answer over loopback HTTP with
+// ffprobe, as a player streaming it would: every stored frame is there.
+func TestMediaMP4FFprobe(t *testing.T) {
+	ffprobe, err := exec.LookPath("ffprobe")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ffprobe is required in CI: %v", err)
+		}
+		t.Skipf("ffprobe not found: %v", err)
+	}
+	idx, kr, base, _ := recordedIndex(t)
+	var frames int
+	err = idx.Iterate(t.Context(), "cam1", index.Query{Start: base.Add(-time.Minute), End: base.Add(time.Minute)}, func(f index.Fragment) error {
+		frames += f.Frames
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	(&Handler{Index: idx, Opener: kr}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	url := srv.URL + "/v1/streams/cam1/media?format=mp4&start=" + base.UTC().Format(time.RFC3339) + "&end=" + base.Add(time.Minute).UTC().Format(time.RFC3339)
+	out, err := exec.Command(ffprobe, "-v", "error", "-count_packets", "-show_entries", "stream=codec_name,nb_read_packets", "-of", "csv=p=0", url).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v\n%s", err, out)
+	}
+	got := 0
+	var codecs []string
+	for _, line := range strings.Fields(string(out)) {
+		name, n, _ := strings.Cut(line, ",")
+		k, err := strconv.Atoi(n)
+		if err != nil {
+			t.Fatalf("ffprobe line %q", line)
+		}
+		got += k
+		codecs = append(codecs, name)
+	}
+	if frames == 0 || got != frames || strings.Join(codecs, " ") != "h264 aac" {
+		t.Fatalf("ffprobe saw %v with %d packets, %d frames stored", codecs, got, frames)
 	}
 }
