@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,12 @@ const (
 // audio track, AAC or Opus) into media.Frames, and hands each connection to
 // the Router as one publishing session.
 //
+// Each connection's PublishRequest is made after SETUP and before PLAY, so
+// the Writer receives the first keyframe; its User is "" and its Kick ends
+// the connection (the Puller then retries, and gets ErrStreamBusy while the
+// newer publisher holds the stream). The Router must not call Close from
+// Publish or from a Writer method: Close waits for them.
+//
 // Whatever ends a connection (the camera reboots or closes the session, the
 // link dies, no RTP packet for ReadTimeout, the Router kicks the session, the
 // camera answers 401 or has no supported codec, the Router says the stream is
@@ -59,6 +66,10 @@ type Puller struct {
 	Transport string
 	// Router receives a publishing session per connection. Required.
 	Router Router
+	// TLSConfig is used for rtsps:// URLs (RFC 7826 §4.2); cameras with
+	// self-signed certificates need a RootCAs or a VerifyPeerCertificate.
+	// It defaults to the system roots. It is cloned per connection.
+	TLSConfig *tls.Config
 	// ReadTimeout bounds each RTSP response and the time without any RTP
 	// packet before the connection is dropped and retried. It defaults to
 	// 10 s.
@@ -369,6 +380,7 @@ func (p *Puller) connect() (played bool, err error) {
 		Scheme:      p.u.Scheme,
 		Host:        p.u.Host,
 		ReadTimeout: p.ReadTimeout,
+		TLSConfig:   p.TLSConfig.Clone(), // gortsplib sets its ServerName
 		OnTransportSwitch: func(err error) {
 			// "auto": no UDP packet within 3 s, gortsplib plays again over TCP.
 			p.log.Info("rtsp pull: switching to TCP", "reason", err)

@@ -3,9 +3,16 @@ package rtsp
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -854,4 +861,58 @@ func FuzzRedactURL(f *testing.F) {
 			}
 		}
 	})
+}
+
+// selfSigned returns a TLS certificate for 127.0.0.1 and a pool trusting it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "camera"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// TestPullRTSPS pulls a camera over TLS (RFC 7826 §4.2) with a self-signed
+// certificate the Puller is told to trust; without it the handshake fails.
+func TestPullRTSPS(t *testing.T) {
+	clip := loadClip(t, "h264_aac.ts")
+	cert, pool := selfSigned(t)
+	cam := startCamera(t, "127.0.0.1:0", cameraFormats(t, clip), func(s *gortsplib.Server) {
+		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	})
+	rawURL := strings.Replace(cam.url("pass"), "rtsp://", "rtsps://", 1)
+
+	untrusting, _ := startPuller(t, &recRouter{}, rawURL, nil)
+	waitFor(t, 10*time.Second, "a failed handshake", func() bool { return untrusting.Status().LastError != "" })
+	if st := untrusting.Status(); !strings.Contains(st.LastError, "certificate") || st.Connects != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	untrusting.Close()
+
+	r := &recRouter{}
+	p, _ := startPuller(t, r, rawURL, func(p *Puller) { p.TLSConfig = &tls.Config{RootCAs: pool} })
+	waitFor(t, 10*time.Second, "connected", func() bool { return p.Status().Connected })
+	waitFrames(t, r.session(0), cam.send(firstSeconds(clip.Frames, time.Second), false))
 }
