@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -117,11 +118,12 @@ func clipFrames(t *testing.T, name string) [][]time.Duration {
 	return pts
 }
 
-// storedFrames counts the frames of each track in the stored fragments.
-func storedFrames(t *testing.T, store *memStore, kr *seal.Keyring) []int {
+// storedFrames counts the frames of each track in each stored fragment.
+func storedFrames(t *testing.T, frags []*fragment.Stored, kr *seal.Keyring) [][]int {
 	t.Helper()
-	var n []int
-	for _, f := range store.frags {
+	var counts [][]int
+	for _, f := range frags {
+		var n []int
 		plain, err := kr.Open(context.Background(), "cam1", f.Number, f.Blob)
 		if err != nil {
 			t.Fatal(err)
@@ -146,8 +148,9 @@ func storedFrames(t *testing.T, store *memStore, kr *seal.Keyring) []int {
 				n[b.Track-1]++
 			}
 		}
+		counts = append(counts, n)
 	}
-	return n
+	return counts
 }
 
 // TestWriteMP4FFmpeg records the test clips as a camera would, exports
@@ -158,23 +161,51 @@ func TestWriteMP4FFmpeg(t *testing.T) {
 	ffprobe := lookTool(t, "ffprobe")
 	ffmpeg := lookTool(t, "ffmpeg")
 	for _, tt := range []struct {
+		name   string
 		clip   string
 		codecs []string
 		frame  time.Duration // video frame duration
+		from   int           // first fragment exported
+		skip   int           // a fragment left out (a hole), -1 for none
 	}{
-		{"h264_aac.ts", []string{"h264", "aac"}, 40 * time.Millisecond},
-		{"h265_opus.ts", []string{"hevc", "opus"}, 40 * time.Millisecond},
+		{"h264 aac", "h264_aac.ts", []string{"h264", "aac"}, 40 * time.Millisecond, 0, -1},
+		{"h265 opus", "h265_opus.ts", []string{"hevc", "opus"}, 40 * time.Millisecond, 0, -1},
+		{"h264 aac from the second fragment, with a hole", "h264_aac.ts", []string{"h264", "aac"}, 40 * time.Millisecond, 1, 3},
+		{"h265 opus with a hole", "h265_opus.ts", []string{"hevc", "opus"}, 40 * time.Millisecond, 0, 2},
 	} {
-		t.Run(tt.clip, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			store, kr := recordClip(t, tt.clip)
+			all := storedFrames(t, store.frags, kr)
+			// The exported fragments, and the clip's video frames in them.
+			var sel []*fragment.Stored
+			var keep []int
+			next := 0
+			for i, f := range store.frags {
+				for j := range all[i][0] {
+					if i >= tt.from && i != tt.skip {
+						keep = append(keep, next+j)
+					}
+				}
+				next += all[i][0]
+				if i >= tt.from && i != tt.skip {
+					sel = append(sel, f)
+				}
+			}
+			seq := func(yield func(Fragment, error) bool) {
+				for f, err := range store.seq(0) {
+					if slices.ContainsFunc(sel, func(s *fragment.Stored) bool { return s.Number == f.Number }) && !yield(f, err) {
+						return
+					}
+				}
+			}
 			src := Source{Store: store, Opener: kr}
 			var out bytes.Buffer
-			st, err := src.WriteMP4(context.Background(), &out, "cam1", store.seq(0))
+			st, err := src.WriteMP4(context.Background(), &out, "cam1", seq)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Fragments != len(store.frags) || st.Bytes != int64(out.Len()) {
-				t.Fatalf("stats %+v, %d fragments stored, %d bytes written", st, len(store.frags), out.Len())
+			if st.Fragments != len(sel) || st.Bytes != int64(out.Len()) {
+				t.Fatalf("stats %+v, %d fragments exported, %d bytes written", st, len(sel), out.Len())
 			}
 			file := filepath.Join(t.TempDir(), "out.mp4")
 			if err := os.WriteFile(file, out.Bytes(), 0o600); err != nil {
@@ -183,8 +214,13 @@ func TestWriteMP4FFmpeg(t *testing.T) {
 			p := runProbe(t, ffprobe, file)
 
 			// Codecs and frame counts.
-			want := storedFrames(t, store, kr)
-			if len(p.Streams) != len(tt.codecs) || len(want) != len(tt.codecs) {
+			want := make([]int, len(tt.codecs))
+			for _, n := range storedFrames(t, sel, kr) {
+				for i := range min(len(n), len(want)) {
+					want[i] += n[i]
+				}
+			}
+			if len(p.Streams) != len(tt.codecs) {
 				t.Fatalf("%d streams, %d stored tracks, want %d", len(p.Streams), len(want), len(tt.codecs))
 			}
 			for i, s := range p.Streams {
@@ -220,7 +256,7 @@ func TestWriteMP4FFmpeg(t *testing.T) {
 				}
 				if si == 0 {
 					// Video frames are all stored, in the clip's order.
-					cp := clip[0][idx[0]].Seconds()
+					cp := clip[0][keep[idx[0]]].Seconds()
 					if !haveOffset {
 						offset, haveOffset = pts-cp, true
 					}
@@ -249,11 +285,9 @@ func TestWriteMP4FFmpeg(t *testing.T) {
 				}
 			}
 
-			// Duration: the video stream lasts what the fragments do.
-			var total time.Duration
-			for _, f := range store.frags {
-				total += f.Duration
-			}
+			// Duration: the video stream lasts what the fragments do,
+			// holes included.
+			total := sel[len(sel)-1].ServerTime.Add(sel[len(sel)-1].Duration).Sub(sel[0].ServerTime)
 			vdur := seconds(t, p.Streams[0].Duration)
 			if d := vdur - total.Seconds(); d > tt.frame.Seconds() || d < -tt.frame.Seconds() {
 				t.Errorf("video duration %v, fragments total %v", vdur, total)
