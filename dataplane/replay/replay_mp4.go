@@ -12,6 +12,8 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+
+	"github.com/kinedge/kinedge/fragment/mkv"
 )
 
 // Errors of MP4 export.
@@ -66,9 +68,9 @@ const defaultFrameTicks = 3600
 // its last frames' durations need the next fragment's first decode times.
 type mp4Muxer struct {
 	tracks   []*mp4Track
-	first    *mkvFragment
+	first    []mkv.Track // the first fragment's tracks
 	origin   time.Time
-	lead     time.Duration // shift of every track (see the package doc)
+	lead     time.Duration // shift of every track (see "MP4 export")
 	prevEnd  time.Duration // output time where the last fragment ended, before lead
 	video    []videoClock
 	audio    []audioClock
@@ -160,7 +162,7 @@ func (mx *mp4Muxer) run(ctx context.Context, s Source, stream string, frags iter
 				m.clear()
 				return fmt.Errorf("replay: fragment %d: %w", f.Number, err)
 			}
-		} else if !sameTracks(mx.tracks, mx.first.tracks, m.tracks) {
+		} else if !sameTracks(mx.tracks, mx.first, m.tracks) {
 			m.clear()
 			return fmt.Errorf("%w: fragment %d has %v, the range began with %v", ErrTracksChanged, f.Number, f.Codecs, mx.st.First.Codecs)
 		}
@@ -191,7 +193,7 @@ func (mx *mp4Muxer) start(f Fragment, m *mkvFragment) error {
 		mx.tracks = append(mx.tracks, mt)
 		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: i + 1, TimeScale: uint32(mt.timescale), Codec: mt.codec})
 	}
-	mx.first, mx.origin = m, f.ServerTime
+	mx.first, mx.origin = m.tracks, f.ServerTime
 	mx.video = make([]videoClock, len(mx.tracks))
 	mx.audio = make([]audioClock, len(mx.tracks))
 	mx.lastDurs = make([]uint32, len(mx.tracks))
