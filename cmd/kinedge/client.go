@@ -212,7 +212,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	stream := fs.String("stream", "", "video stream `name` (required)")
 	startS := fs.String("start", "", "range start: RFC 3339, now, or -DURATION (required)")
 	endS := fs.String("end", "now", "range end: RFC 3339, now, or -DURATION")
-	out := fs.String("o", "", "output `file` (.mkv); - for stdout (required)")
+	out := fs.String("o", "", "output `file` (.mkv or .mp4); - for stdout (required)")
+	format := fs.String("format", "", "mkv or mp4 (default: from the -o extension, else mkv)")
 	quiet := fs.Bool("q", false, "no progress bar")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -224,6 +225,15 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if *format == "" {
+		*format = "mkv"
+		if strings.EqualFold(filepath.Ext(*out), ".mp4") {
+			*format = "mp4"
+		}
+	}
+	if *format != "mkv" && *format != "mp4" {
+		return fmt.Errorf("replay: --format %q is not mkv or mp4", *format)
+	}
 	c, err := cf.client()
 	if err != nil {
 		return err
@@ -231,7 +241,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	resp, err := c.get(ctx, "/v1/streams/"+url.PathEscape(*stream)+"/media", url.Values{
 		"start":  {start.UTC().Format(time.RFC3339Nano)},
 		"end":    {end.UTC().Format(time.RFC3339Nano)},
-		"format": {"mkv"},
+		"format": {*format},
 	})
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)

@@ -546,6 +546,20 @@ func checkSubRange(t *testing.T, s *server, stream string, frags []videoapi.Frag
 	}
 	decodeClean(t, out)
 
+	// The same range as MP4 holds the same frames.
+	mp4 := strings.TrimSuffix(out, ".mkv") + ".mp4"
+	cmd := exec.Command(kinedgeBin, "replay", "--url", "http://"+s.httpAddr, "--user", "admin", "--pass", "adminsecret",
+		"--stream", stream, "--start", start.Format(time.RFC3339Nano), "--end", end.Format(time.RFC3339Nano), "-o", mp4)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kinedge replay -o .mp4: %v\n%s", err, b)
+	}
+	pm := ffprobe(t, mp4)
+	if got, want := pm.packets(t), p.packets(t); got["video"] != want["video"] || got["audio"] != want["audio"] ||
+		strings.Join(pm.codecs(), ",") != strings.Join(codecs, ",") {
+		t.Fatalf("mp4: %v packets of %v, mkv: %v of %v", got, pm.codecs(), want, codecs)
+	}
+	decodeClean(t, mp4)
+
 	// The HTTP API gives the same bytes as the CLI.
 	resp, err := s.get("/v1/streams/"+stream+"/media", url.Values{"start": {start.Format(time.RFC3339Nano)}, "end": {end.Format(time.RFC3339Nano)}, "format": {"mkv"}})
 	if err != nil {
