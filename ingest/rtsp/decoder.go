@@ -53,6 +53,9 @@ type trackDecoder struct {
 	// again after an extraction error.
 	h264DTS *h264.DTSExtractor
 	h265DTS *h265.DTSExtractor
+	// lastDTS is the DTS of the last delivered video frame, if haveDTS.
+	lastDTS int64
+	haveDTS bool
 }
 
 // newTrackDecoder returns the decoder of a format, the frames of which carry
@@ -356,6 +359,16 @@ func (d *trackDecoder) decodeH264(pkt *rtp.Packet, pts int64, wall time.Time) ([
 	if err == nil {
 		err = d.checkDTS(pts, dts)
 	}
+	if err != nil && key {
+		// The timeline jumped ahead (a camera's clock step, an encoder
+		// restart): the keyframe starts a new extraction instead of losing
+		// a GOP, as long as DTS still moves forward.
+		ext := &h264.DTSExtractor{}
+		ext.Initialize()
+		if v, err2 := ext.Extract(body, pts); err2 == nil && d.checkDTS(pts, v) == nil && d.after(v) {
+			d.h264DTS, dts, err = ext, v, nil
+		}
+	}
 	if err != nil {
 		d.h264DTS = nil
 		return nil, fmt.Errorf("%w: H264 DTS: %w", ErrFrameDropped, err)
@@ -409,6 +422,16 @@ func (d *trackDecoder) decodeH265(pkt *rtp.Packet, pts int64, wall time.Time) ([
 	if err == nil {
 		err = d.checkDTS(pts, dts)
 	}
+	if err != nil && key {
+		// The timeline jumped ahead (a camera's clock step, an encoder
+		// restart): the keyframe starts a new extraction instead of losing
+		// a GOP, as long as DTS still moves forward.
+		ext := &h265.DTSExtractor{}
+		ext.Initialize()
+		if v, err2 := ext.Extract(body, pts); err2 == nil && d.checkDTS(pts, v) == nil && d.after(v) {
+			d.h265DTS, dts, err = ext, v, nil
+		}
+	}
 	if err != nil {
 		d.h265DTS = nil
 		return nil, fmt.Errorf("%w: H265 DTS: %w", ErrFrameDropped, err)
@@ -433,11 +456,17 @@ func (d *trackDecoder) checkDTS(pts, dts int64) error {
 	return nil
 }
 
+// after reports whether dts lies after the last delivered video DTS.
+func (d *trackDecoder) after(dts int64) bool {
+	return !d.haveDTS || dts > d.lastDTS
+}
+
 func (d *trackDecoder) videoFrame(body [][]byte, key bool, pts, dts int64, wall time.Time) ([]*media.Frame, error) {
 	data, err := h264.AVCC(body).Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
+	d.lastDTS, d.haveDTS = dts, true
 	return []*media.Frame{{
 		Track: d.index,
 		PTS:   d.toDuration(pts),

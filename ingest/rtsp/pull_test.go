@@ -916,3 +916,30 @@ func TestPullRTSPS(t *testing.T) {
 	waitFor(t, 10*time.Second, "connected", func() bool { return p.Status().Connected })
 	waitFrames(t, r.session(0), cam.send(firstSeconds(clip.Frames, time.Second), false))
 }
+
+// TestPullDiscontinuity: a camera whose clock jumps without reconnecting
+// (an NTP step, a reset of its encoder) is signalled to the Writer once, as
+// for push.
+func TestPullDiscontinuity(t *testing.T) {
+	clip := loadClip(t, "h264_aac.ts")
+	part := firstSeconds(clip.Frames, time.Second)
+	cam := startCamera(t, "127.0.0.1:0", cameraFormats(t, clip))
+	r := &recRouter{}
+	p, _ := startPuller(t, r, cam.url("pass"), nil)
+	waitFor(t, 10*time.Second, "connected", func() bool { return p.Status().Connected })
+	w := r.session(0)
+	sent := cam.send(part, false)
+	waitFrames(t, w, sent)
+	cam.offset = time.Hour
+	for i, n := range cam.send(part, false) {
+		sent[i] += n
+	}
+	waitFrames(t, w, sent)
+	if _, discs, _ := w.snapshot(); len(discs) != 1 || !strings.Contains(discs[0], "jumped ahead") {
+		t.Fatalf("discontinuities %q", discs)
+	}
+	// the keyframe after the jump restarts DTS extraction: nothing dropped
+	if st := p.Status(); st.Stats.Discontinuities != 1 || st.Connects != 1 || st.Stats.FramesDropped != 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
