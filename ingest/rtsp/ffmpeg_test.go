@@ -266,7 +266,9 @@ func TestFFmpegRefusals(t *testing.T) {
 	}
 	clip, _ := makeClip(t, "libx264", "aac", 44100)
 	_, r, addr := startServer(t)
+	r.mu.Lock() // the server's goroutines read it
 	r.active = map[string]*recWriter{"busy": {r: r, req: &PublishRequest{Stream: "busy"}}}
+	r.mu.Unlock()
 	for _, tc := range []struct{ userinfo, stream, want string }{
 		{"user:wrong@", "cam1", "401 Unauthorized"},
 		{"", "cam1", "401 Unauthorized"},
