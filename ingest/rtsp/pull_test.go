@@ -414,14 +414,21 @@ func TestPullClip(t *testing.T) {
 		paramNALs []int // parameter sets expected at the head of the first keyframe
 		udp       bool  // the camera serves UDP; the test then sends 1 s at real time
 		want      string
+		inBand    bool // the SDP has no parameter sets: they come in-band only
 	}{
-		{"h264_aac.ts", "tcp", []int{7, 8}, false, "tcp"},
-		{"h265_opus.ts", "tcp", []int{32, 33, 34}, false, "tcp"},
-		{"h264_aac.ts", "udp", []int{7, 8}, true, "udp"},
-		{"h265_opus.ts", "auto", []int{32, 33, 34}, true, "udp"},
-		{"h264_aac.ts", "auto", []int{7, 8}, false, "tcp"}, // 461 to UDP: TCP
+		{"h264_aac.ts", "tcp", []int{7, 8}, false, "tcp", false},
+		{"h265_opus.ts", "tcp", []int{32, 33, 34}, false, "tcp", false},
+		{"h264_aac.ts", "udp", []int{7, 8}, true, "udp", false},
+		{"h265_opus.ts", "auto", []int{32, 33, 34}, true, "udp", false},
+		{"h264_aac.ts", "auto", []int{7, 8}, false, "tcp", false}, // 461 to UDP: TCP
+		{"h264_aac.ts", "tcp", []int{7, 8}, false, "tcp", true},
+		{"h265_opus.ts", "tcp", []int{32, 33, 34}, false, "tcp", true},
 	} {
-		t.Run(tc.clip+"/"+tc.transport+"/"+tc.want, func(t *testing.T) {
+		name := tc.clip + "/" + tc.transport + "/" + tc.want
+		if tc.inBand {
+			name += "/in-band"
+		}
+		t.Run(name, func(t *testing.T) {
 			clip := loadClip(t, tc.clip)
 			var opts []cameraOpt
 			frames := clip.Frames
@@ -436,7 +443,16 @@ func TestPullClip(t *testing.T) {
 					}
 				}
 			}
-			cam := startCamera(t, "127.0.0.1:0", cameraFormats(t, clip), opts...)
+			formats := cameraFormats(t, clip)
+			if tc.inBand {
+				switch f := formats[0].(type) {
+				case *format.H264:
+					f.SPS, f.PPS = nil, nil
+				case *format.H265:
+					f.VPS, f.SPS, f.PPS = nil, nil, nil
+				}
+			}
+			cam := startCamera(t, "127.0.0.1:0", formats, opts...)
 			r := &recRouter{}
 			p, _ := startPuller(t, r, cam.url("pass"), func(p *Puller) { p.Transport = tc.transport })
 			waitFor(t, 10*time.Second, "connected", func() bool { return p.Status().Connected })
@@ -458,6 +474,13 @@ func TestPullClip(t *testing.T) {
 			}
 			for i, tr := range req.Tracks {
 				want := clip.Tracks[i]
+				if tc.inBand && i == 0 {
+					// the Router learns the picture from the keyframes
+					if len(tr.SPS) != 0 || tr.Width != 0 {
+						t.Fatalf("track %d: %+v from an SDP without parameter sets", i, tr)
+					}
+					want = &media.Track{Codec: want.Codec}
+				}
 				if tr.Codec != want.Codec || tr.Width != want.Width || tr.Height != want.Height ||
 					tr.SampleRate != want.SampleRate || tr.Channels != want.Channels {
 					t.Fatalf("track %d: %+v, want %+v", i, tr, want)
