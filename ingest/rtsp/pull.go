@@ -77,9 +77,9 @@ type Puller struct {
 	// BackoffMin and BackoffMax bound the delay between attempts: it starts
 	// at BackoffMin, doubles with each failed attempt up to BackoffMax, and
 	// is jittered down by up to half. A connection that played resets it.
-	// Wrong credentials and cameras without a supported codec wait
-	// BackoffMax (they need a person, not a retry storm). They default to
-	// 1 s and 30 s.
+	// Wrong credentials, a camera without a supported codec and a stream
+	// the Router does not know (ErrStreamNotFound) wait BackoffMax: they
+	// need a person, not a retry storm. They default to 1 s and 30 s.
 	BackoffMin, BackoffMax time.Duration
 	// DiscontinuityThreshold and PauseThreshold are the Server's: how far a
 	// track's timeline may run ahead of, or fall behind, the arrival clock
