@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinedge/kinedge/ingest/rtsp"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -63,6 +64,10 @@ type Config struct {
 	// Region and AccountID appear in ARNs.
 	Region    string `yaml:"region"`
 	AccountID string `yaml:"account_id"`
+
+	// Streams are cameras to pull at start (RTSP sources); POST
+	// /v1/streams adds more at run time. Only the config file sets them.
+	Streams []StreamSource `yaml:"streams"`
 
 	Video    VideoConfig    `yaml:"video"`
 	Kinesis  KinesisConfig  `yaml:"kinesis"`
@@ -181,6 +186,9 @@ func walkConfig(v reflect.Value, prefix string, fn func(key string, v reflect.Va
 			key = prefix + "." + key
 		}
 		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Slice {
+			continue // lists come from the config file only
+		}
 		if f.Type.Kind() == reflect.Struct {
 			walkConfig(fv, key, fn)
 			continue
@@ -256,6 +264,16 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format %q is not text|json", c.Log.Format))
 	}
+	seen := map[string]bool{}
+	for i, src := range c.Streams {
+		if err := validSource(src); err != nil {
+			errs = append(errs, fmt.Errorf("streams[%d]: %w", i, err))
+		}
+		if seen[src.Name] {
+			errs = append(errs, fmt.Errorf("streams[%d]: %s is listed twice", i, src.Name))
+		}
+		seen[src.Name] = true
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
@@ -283,5 +301,14 @@ func (c *Config) printable() string {
 		}
 		fmt.Fprintf(&b, "%s%s: %s  # %s\n", indent, name, val, envName(key))
 	})
+	b.WriteString("streams:  # cameras to pull (config file only)")
+	if len(c.Streams) == 0 {
+		b.WriteString(" []\n")
+	} else {
+		b.WriteString("\n")
+		for _, s := range c.Streams {
+			fmt.Fprintf(&b, "  - name: %q\n    source: %q\n", s.Name, rtsp.RedactURL(s.Source))
+		}
+	}
 	return b.String()
 }

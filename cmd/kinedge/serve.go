@@ -112,6 +112,7 @@ type appliance struct {
 	kinesis *kinesisapi.Handler
 	events  *eventPublisher
 	router  *router
+	pulls   *pullManager
 	rtsp    *rtsp.Server
 	http    *http.Server
 	httpLn  net.Listener
@@ -230,6 +231,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err := a.rtsp.Start(); err != nil {
 		return nil, fmt.Errorf("rtsp: %w", err)
 	}
+	a.pulls = newPullManager(a.router, cfg.DataDir, log.With("component", "pull"))
+	if err := a.pulls.start(cfg.Streams); err != nil {
+		return nil, fmt.Errorf("pulled streams: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -238,6 +243,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	})
 	api := http.NewServeMux()
 	(&videoapi.Handler{Index: a.idx, Opener: keyring, Logger: log.With("component", "videoapi")}).Register(api)
+	a.pulls.register(api)
 	api.Handle("GET /metrics", metricsHandler(a.idx, a.router, a.streams, a.events))
 	mux.Handle("/", basicAuth(cfg, api))
 	verifier := adminVerifier(cfg)
@@ -317,6 +323,9 @@ func (a *appliance) close() error {
 		close(a.stopWatchdog)
 		<-a.watchdogDone
 		a.stopWatchdog = nil
+	}
+	if a.pulls != nil {
+		a.pulls.close()
 	}
 	if a.router != nil {
 		a.router.close()
