@@ -78,6 +78,10 @@ type Recorder struct {
 	// Resumed marks the session's first fragment as the first after a gap:
 	// the stream was recorded before (a camera reconnecting).
 	Resumed bool
+	// NotBefore is where the stream's previous recording ended: no frame
+	// of this session is placed before it (a camera that reconnects at
+	// once may hand over audio from before its first keyframe).
+	NotBefore time.Time
 	// Buffers, if set, recycles plaintext buffers (share one between the
 	// recorders of an appliance).
 	Buffers *BufferPool
@@ -108,6 +112,7 @@ type Recorder struct {
 	haveLate    bool
 	lateWindow  []time.Duration // minLate of the last fragments, oldest first
 	prevEnd     time.Time       // server time where the last stored fragment ended
+	lastByTrack []time.Time     // server time of each track's last stored frame
 	lastDropLog time.Time
 }
 
@@ -147,6 +152,11 @@ func (r *Recorder) Start() {
 	}
 	r.frag = NewFragmenter(r.Tracks, r.Target, r.Max)
 	r.frag.gapNext = r.Resumed
+	r.prevEnd = r.NotBefore
+	r.lastByTrack = make([]time.Time, len(r.Tracks))
+	for i := range r.lastByTrack {
+		r.lastByTrack[i] = r.NotBefore
+	}
 	// The channel is sized by count so that byte accounting, not the
 	// channel, is the binding limit for video frames (1024 frames is 20 s
 	// of 25 fps video with 50 audio frames a second).
@@ -246,6 +256,49 @@ func (r *Recorder) run() {
 	}
 }
 
+// placeAfterPrevious moves a fragment's server time t later, if needed,
+// so that each track's first frame lands after that track's last frame
+// of the previous fragment (or after NotBefore, for a session's first
+// fragment): audio kept from before a keyframe sits before the fragment's
+// start, and must not overlap what was stored before. The anchor moves
+// along, so the fragments that follow stay contiguous.
+func (r *Recorder) placeAfterPrevious(f *Fragment, t time.Time) time.Time {
+	first := make([]time.Duration, len(r.lastByTrack))
+	last := make([]time.Duration, len(r.lastByTrack))
+	seen := make([]bool, len(r.lastByTrack))
+	for _, fr := range f.Frames {
+		if fr.Track < 0 || fr.Track >= len(seen) {
+			continue
+		}
+		rel := fr.PTS - f.Start
+		if !seen[fr.Track] {
+			first[fr.Track], last[fr.Track], seen[fr.Track] = rel, rel, true
+			continue
+		}
+		first[fr.Track] = min(first[fr.Track], rel)
+		last[fr.Track] = max(last[fr.Track], rel)
+	}
+	var shift time.Duration
+	for tr, ok := range seen {
+		if prev := r.lastByTrack[tr]; ok && !prev.IsZero() {
+			if gap := t.Add(first[tr]).Sub(prev); gap <= 0 {
+				shift = max(shift, -gap+time.Millisecond)
+			}
+		}
+	}
+	if shift > 0 {
+		r.Logger.Debug("fragment placed after the previous one", "stream", r.Stream, "shift", shift)
+		t = t.Add(shift)
+		r.anchorWall = r.anchorWall.Add(shift)
+	}
+	for tr, ok := range seen {
+		if ok {
+			r.lastByTrack[tr] = t.Add(last[tr])
+		}
+	}
+	return t
+}
+
 // lateWindowLen is how many consecutive fragments must all arrive late
 // before the anchor follows: about 10 s, far longer than a network stall,
 // far shorter than clock drift needs to matter.
@@ -322,7 +375,7 @@ func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
 	st := &Stored{
 		Number:     num,
 		Stream:     r.Stream,
-		ServerTime: r.serverTime(f.Start),
+		ServerTime: r.placeAfterPrevious(f, r.serverTime(f.Start)),
 		Duration:   f.Duration,
 		KeyID:      keyID,
 		Frames:     len(f.Frames),

@@ -225,3 +225,39 @@ func TestRecorderResumedMarksFirstFragment(t *testing.T) {
 		}
 	}
 }
+
+// A camera that reconnects right after its previous session may hand over
+// audio from before its first keyframe: none of it may land before the
+// previous recording's end.
+func TestRecorderPlacesResumedSessionAfterPrevious(t *testing.T) {
+	sink := &memSink{}
+	clk := &fakeClock{}
+	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	notBefore := base.Add(30 * time.Millisecond)
+	r := &Recorder{Stream: "cam1", Tracks: tracksAV(), Sink: sink, Sealer: xorSealer{}, Now: clk.Now, Resumed: true, NotBefore: notBefore}
+	r.Start()
+	for i := 0; i < 4; i++ { // audio at 0..60 ms, ahead of the keyframe
+		ts := time.Duration(i) * 20 * time.Millisecond
+		clk.Set(base.Add(ts))
+		r.WriteFrame(&media.Frame{Track: 1, PTS: ts, DTS: ts, Key: true, Data: []byte{1}})
+	}
+	for _, f := range session(4*time.Second, 25, 25, false, false) {
+		f.PTS += 80 * time.Millisecond
+		f.DTS += 80 * time.Millisecond
+		clk.Set(base.Add(f.DTS))
+		r.WriteFrame(f)
+	}
+	r.Close()
+	first := sink.stored[0]
+	if !first.Gap || first.Frames != 54 {
+		t.Fatalf("first fragment: gap=%v frames=%d", first.Gap, first.Frames)
+	}
+	// Its earliest audio (80 ms before the keyframe) must come after
+	// notBefore; without the early audio the keyframe would map to base+80ms.
+	if earliest := first.ServerTime.Add(-80 * time.Millisecond); !earliest.After(notBefore) {
+		t.Fatalf("earliest frame at %v, not after %v", earliest, notBefore)
+	}
+	if second := sink.stored[1]; !second.ServerTime.Equal(first.ServerTime.Add(first.Duration)) {
+		t.Fatalf("second fragment at %v, first ended %v", second.ServerTime, first.ServerTime.Add(first.Duration))
+	}
+}

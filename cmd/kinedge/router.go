@@ -61,9 +61,7 @@ func (rt *router) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		return nil, fmt.Errorf("stream %s: %w", req.Stream, err)
 	}
 
-	// A stream that holds fragments already resumes after a gap.
-	_, err = rt.idx.Latest(ctx, st.Name)
-	resumed := err == nil
+	resumed, notBefore := rt.resumePoint(ctx, st.Name)
 
 	rt.mu.Lock()
 	if rt.closed {
@@ -79,6 +77,7 @@ func (rt *router) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		rt.log.Info("publisher takeover", "stream", st.Name, "remote", req.RemoteAddr)
 		old.kick("another publisher took over the stream")
 		<-old.done
+		resumed, notBefore = rt.resumePoint(ctx, st.Name) // the old session's last fragment is stored now
 		rt.mu.Lock()
 		if rt.publishers[st.Name] != nil { // a third publisher won the race
 			rt.mu.Unlock()
@@ -99,6 +98,7 @@ func (rt *router) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		Max:        rt.cfg.Fragment.Max,
 		QueueBytes: rt.cfg.Video.QueueBytes,
 		Resumed:    resumed,
+		NotBefore:  notBefore,
 		Sink:       indexSink{rt.idx},
 		Sealer:     rt.sealer,
 		Buffers:    &rt.buffers,
@@ -111,6 +111,17 @@ func (rt *router) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 	rt.mu.Unlock()
 	rt.log.Info("publishing", "stream", st.Name, "remote", req.RemoteAddr, "transport", req.Transport, "tracks", describeTracks(req.Tracks))
 	return &routedWriter{Recorder: p.rec, release: func() { rt.release(st.Name, p) }}, nil
+}
+
+// resumePoint tells whether a stream holds fragments already (a new
+// session resumes after a gap) and where the last one ends: nothing of the
+// new session may be placed before it.
+func (rt *router) resumePoint(ctx context.Context, name string) (bool, time.Time) {
+	latest, err := rt.idx.Latest(ctx, name)
+	if err != nil {
+		return false, time.Time{}
+	}
+	return true, latest.ServerTime.Add(latest.Duration)
 }
 
 func describeTracks(tracks []*media.Track) []string {
