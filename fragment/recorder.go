@@ -112,7 +112,8 @@ type Recorder struct {
 	haveLate    bool
 	lateWindow  []time.Duration // minLate of the last fragments, oldest first
 	prevEnd     time.Time       // server time where the last stored fragment ended
-	lastByTrack []time.Time     // server time of each track's last stored frame
+	lastByTrack []time.Time     // server time where each track's stored frames end
+	newRun      bool            // the next fragment starts a run (session start, discontinuity)
 	lastDropLog time.Time
 }
 
@@ -153,6 +154,7 @@ func (r *Recorder) Start() {
 	r.frag = NewFragmenter(r.Tracks, r.Target, r.Max)
 	r.frag.gapNext = r.Resumed
 	r.prevEnd = r.NotBefore
+	r.newRun = true
 	r.lastByTrack = make([]time.Time, len(r.Tracks))
 	for i := range r.lastByTrack {
 		r.lastByTrack[i] = r.NotBefore
@@ -236,6 +238,7 @@ func (r *Recorder) run() {
 		case it.frame == nil:
 			r.Logger.Info("timeline discontinuity", "stream", r.Stream, "reason", it.brk)
 			r.store(ctx, r.frag.Break())
+			r.newRun = true
 			r.anchored = false
 			r.haveLate = false
 			r.lateWindow = r.lateWindow[:0]
@@ -263,26 +266,43 @@ func (r *Recorder) run() {
 // start, and must not overlap what was stored before. The anchor moves
 // along, so the fragments that follow stay contiguous.
 func (r *Recorder) placeAfterPrevious(f *Fragment, t time.Time) time.Time {
-	first := make([]time.Duration, len(r.lastByTrack))
-	last := make([]time.Duration, len(r.lastByTrack))
-	seen := make([]bool, len(r.lastByTrack))
+	n := len(r.lastByTrack)
+	first, last, count := make([]time.Duration, n), make([]time.Duration, n), make([]int, n)
 	for _, fr := range f.Frames {
-		if fr.Track < 0 || fr.Track >= len(seen) {
+		if fr.Track < 0 || fr.Track >= n {
 			continue
 		}
 		rel := fr.PTS - f.Start
-		if !seen[fr.Track] {
-			first[fr.Track], last[fr.Track], seen[fr.Track] = rel, rel, true
-			continue
+		if count[fr.Track] == 0 {
+			first[fr.Track], last[fr.Track] = rel, rel
 		}
 		first[fr.Track] = min(first[fr.Track], rel)
 		last[fr.Track] = max(last[fr.Track], rel)
+		count[fr.Track]++
 	}
+	seen := make([]bool, n)
+	for tr, c := range count {
+		seen[tr] = c > 0
+		if c > 1 {
+			// A track ends one (average) frame after its last frame
+			// starts: the next session's first frame must not start
+			// inside it.
+			last[tr] += (last[tr] - first[tr]) / time.Duration(c-1)
+		}
+	}
+	// Within a run, tracks continue exactly where they ended. Across runs
+	// (a new session, a discontinuity) keep 2 ms apart: replay rounds
+	// times to Matroska's milliseconds.
+	var margin time.Duration
+	if r.newRun {
+		margin = 2 * time.Millisecond
+	}
+	r.newRun = false
 	var shift time.Duration
 	for tr, ok := range seen {
 		if prev := r.lastByTrack[tr]; ok && !prev.IsZero() {
-			if gap := t.Add(first[tr]).Sub(prev); gap <= 0 {
-				shift = max(shift, -gap+time.Millisecond)
+			if gap := t.Add(first[tr]).Sub(prev); gap < margin {
+				shift = max(shift, margin-gap)
 			}
 		}
 	}
