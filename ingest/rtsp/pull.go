@@ -339,7 +339,8 @@ type pullTrack struct {
 }
 
 // selectTracks picks at most one video and one audio track of a session
-// description, as the push server does. found lists every format's codec.
+// description, one format per media, for the push server and the puller
+// alike. found lists every format's codec.
 func selectTracks(medias []*description.Media, log *slog.Logger) (tracks []pullTrack, found []string) {
 	var haveVideo, haveAudio bool
 	for _, medi := range medias {

@@ -305,30 +305,12 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 		return res, err
 	}
 
-	var decs []*trackDecoder
-	var medias []*description.Media
-	var formats []format.Format
-	var found []string
-	var haveVideo, haveAudio bool
-	for _, medi := range ctx.Description.Medias {
-		for _, forma := range medi.Formats {
-			found = append(found, forma.Codec())
-			d, err := newTrackDecoder(len(decs), forma)
-			if err != nil {
-				log.Info("rtsp track ignored", "media", string(medi.Type), "codec", forma.Codec(), "err", err)
-				continue
-			}
-			kind := d.Track().Kind()
-			if (kind == media.KindVideo && haveVideo) || (kind == media.KindAudio && haveAudio) {
-				log.Info("rtsp track ignored: one per kind", "media", string(medi.Type), "codec", forma.Codec())
-				continue
-			}
-			haveVideo = haveVideo || kind == media.KindVideo
-			haveAudio = haveAudio || kind == media.KindAudio
-			decs = append(decs, d)
-			medias = append(medias, medi)
-			formats = append(formats, forma)
-		}
+	selected, found := selectTracks(ctx.Description.Medias, log)
+	decs := make([]*trackDecoder, len(selected))
+	medias := make([]*description.Media, len(selected))
+	formats := make([]format.Format, len(selected))
+	for i, t := range selected {
+		decs[i], medias[i], formats[i] = t.dec, t.medi, t.forma
 	}
 	if len(decs) == 0 {
 		reason := "No Supported Codec (found " + strings.Join(found, ", ") + "; supported H264, H265, AAC, Opus)"
