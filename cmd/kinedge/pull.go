@@ -89,7 +89,7 @@ func (m *pullManager) add(s StreamSource) error {
 	if _, ok := m.pullers[s.Name]; ok {
 		return errSourceExists
 	}
-	p := &rtsp.Puller{Stream: s.Name, URL: s.Source, Router: m.router, Logger: m.log.With("stream", s.Name)}
+	p := &rtsp.Puller{Stream: s.Name, URL: s.Source, Router: m.router, Logger: m.log}
 	if err := p.Start(); err != nil {
 		return err
 	}

@@ -177,7 +177,10 @@ func (p *Puller) Start() error {
 		p.ReadTimeout = 10 * time.Second
 	}
 	if p.BackoffMin == 0 {
-		p.BackoffMin = min(time.Second, max(p.BackoffMax, time.Millisecond))
+		p.BackoffMin = time.Second
+		if p.BackoffMax > 0 {
+			p.BackoffMin = min(p.BackoffMin, p.BackoffMax)
+		}
 	}
 	if p.BackoffMax == 0 {
 		p.BackoffMax = max(30*time.Second, p.BackoffMin)

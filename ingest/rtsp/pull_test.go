@@ -966,3 +966,25 @@ func TestPullDiscontinuity(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// The zero Puller backs off from 1 s to 30 s; a BackoffMax below 1 s also
+// lowers the start.
+func TestPullBackoffDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		max              time.Duration
+		wantMin, wantMax time.Duration
+	}{
+		{0, time.Second, 30 * time.Second},
+		{200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond},
+		{time.Minute, time.Second, time.Minute},
+	} {
+		p := &Puller{Stream: "a", URL: "rtsp://h/x", Router: &recRouter{}, BackoffMax: tc.max}
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+		if p.BackoffMin != tc.wantMin || p.BackoffMax != tc.wantMax {
+			t.Errorf("BackoffMax %v: got %v..%v, want %v..%v", tc.max, p.BackoffMin, p.BackoffMax, tc.wantMin, tc.wantMax)
+		}
+	}
+}
