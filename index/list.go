@@ -203,15 +203,25 @@ func (x *Index) page(ctx context.Context, txn *badger.Txn, s scan, limit int, fn
 // and a NextToken when more may follow (KVS ListFragments). One seek per
 // call. Fragments beyond the stream's retention are never returned.
 func (x *Index) List(ctx context.Context, stream string, q Query) ([]Fragment, string, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > MaxListLimit {
+		limit = MaxListLimit
+	}
+	out, token, err := x.readPage(ctx, stream, q, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("index: list %q: %w", stream, err)
+	}
+	return out, token, nil
+}
+
+// readPage reads up to limit fragments of q in one short transaction and
+// returns the token of the next page ("" at the end).
+func (x *Index) readPage(ctx context.Context, stream string, q Query, limit int) ([]Fragment, string, error) {
 	done, err := x.enter(ctx)
 	if err != nil {
 		return nil, "", err
 	}
 	defer done()
-	limit := q.Limit
-	if limit <= 0 || limit > MaxListLimit {
-		limit = MaxListLimit
-	}
 	var out []Fragment
 	var token string
 	err = x.db.View(func(txn *badger.Txn) error {
@@ -229,10 +239,7 @@ func (x *Index) List(ctx context.Context, stream string, q Query) ([]Fragment, s
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, "", fmt.Errorf("index: list %q: %w", stream, err)
-	}
-	return out, token, nil
+	return out, token, err
 }
 
 // iteratePage is how many fragments Iterate reads per transaction.
@@ -248,28 +255,7 @@ const iteratePage = 256
 func (x *Index) Iterate(ctx context.Context, stream string, q Query, fn func(Fragment) error) error {
 	n := 0
 	for {
-		done, err := x.enter(ctx)
-		if err != nil {
-			return err
-		}
-		var batch []Fragment
-		var token string
-		err = x.db.View(func(txn *badger.Txn) error {
-			s, err := x.prepare(txn, stream, q)
-			if err != nil {
-				return err
-			}
-			last, more, err := x.page(ctx, txn, s, iteratePage, func(r *fragmentRecord) { batch = append(batch, r.fragment()) })
-			if err != nil {
-				return err
-			}
-			if more {
-				sid, tbits, number, _ := parseTimeKey(last)
-				token = encodeToken(position{by: q.By, sid: sid, tbits: tbits, number: number})
-			}
-			return nil
-		})
-		done()
+		batch, token, err := x.readPage(ctx, stream, q, iteratePage)
 		if err != nil {
 			return fmt.Errorf("index: iterate %q: %w", stream, err)
 		}
