@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/kinedge/kinedge/ingest/rtsp"
@@ -148,22 +149,12 @@ func (m *pullManager) saveLocked() error {
 	for name, src := range m.api {
 		list = append(list, StreamSource{Name: name, Source: src})
 	}
-	slices.SortFunc(list, func(a, b StreamSource) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(list, func(a, b StreamSource) int { return strings.Compare(a.Name, b.Name) })
 	b, err := json.MarshalIndent(list, "", "  ")
 	if err != nil {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(m.dir, sourcesFile), b, 0o600)
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // close stops every puller.
