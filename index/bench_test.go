@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // BenchmarkPutFragment stores 1 MiB sealed fragments with fsync on
@@ -56,35 +56,39 @@ func load1Week(b *testing.B, x *Index) (start time.Time, n int) {
 	b.Helper()
 	mustStream(b, x, "cam1", 24*8)
 	var srec streamRecord
-	if err := x.db.View(func(txn *badger.Txn) (err error) { srec, err = getStream(txn, "cam1"); return err }); err != nil {
+	if err := x.view(func(txn *store.Txn) (err error) { srec, err = getStream(txn, "cam1"); return err }); err != nil {
 		b.Fatal(err)
 	}
 	now := x.opts.Now()
 	start = now.Add(-7 * 24 * time.Hour)
 	n = 7 * 24 * 3600 / 2
-	wb := x.db.NewWriteBatch()
-	defer wb.Cancel()
-	for i := range n {
-		at := start.Add(time.Duration(i) * 2 * time.Second)
-		rec := fragmentRecord{
-			Number: uint64(i + 1), SID: srec.ID, Stream: "cam1",
-			Server: at.UnixNano(), Producer: at.Add(-time.Second).UnixNano(),
-			Duration: int64(2 * time.Second), KeyID: "key-0001", Frames: 60,
-			Tracks: []TrackInfo{{"H264", "video"}, {"AAC", "audio"}},
-			SHA256: make([]byte, 32), Bucket: bucketEnd(at, x.opts.BucketWidth),
-		}
-		es, err := x.entries(&srec, &rec, nil, now)
+	const chunk = 2000
+	for lo := 0; lo < n; lo += chunk {
+		err := x.update(context.Background(), store.Data, func(txn *store.Txn) error {
+			for i := lo; i < min(lo+chunk, n); i++ {
+				at := start.Add(time.Duration(i) * 2 * time.Second)
+				rec := fragmentRecord{
+					Number: uint64(i + 1), SID: srec.ID, Stream: "cam1",
+					Server: at.UnixNano(), Producer: at.Add(-time.Second).UnixNano(),
+					Duration: int64(2 * time.Second), KeyID: "key-0001", Frames: 60,
+					Tracks: []TrackInfo{{"H264", "video"}, {"AAC", "audio"}},
+					SHA256: make([]byte, 32), Bucket: bucketEnd(at, x.opts.BucketWidth),
+				}
+				es, err := x.entries(&srec, &rec, nil, now)
+				if err != nil {
+					return err
+				}
+				for _, e := range es {
+					if err := txn.SetEntry(e); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, e := range es {
-			if err := wb.SetEntry(e); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	if err := wb.Flush(); err != nil {
-		b.Fatal(err)
 	}
 	return start, n
 }

@@ -3,19 +3,15 @@
 // their metadata, time indexes by server and producer timestamp, fragment
 // numbers, retention and value-log GC.
 //
-// # One database, one prefix per owner
+// # The database
 //
-// Open opens the single Badger database of the appliance; DB returns it to
-// the packages that share it. Each owns a key prefix and touches no other:
-//
-//	"v/"  video: this package (registry, fragments, blobs, indexes)
-//	"k/"  data keys: this package, for the sealing keyring (Keys)
-//	"d/"  data streams: dataplane's Kinesis Data Streams core
-//	"f/"  Firehose: the delivery spool
-//
-// Retention drops expired blobs with badger's DropPrefix, during which
-// badger refuses writes (ErrBlockedWrites). Writers should go through
-// (*Index).Update, which waits for the drop to finish instead.
+// The appliance's one Badger database belongs to package index/store,
+// which hands each owner a Space scoped to its key prefix and guards the
+// disk (see its package doc). The index owns "v/" (video) and "k/" (the
+// keyring's data keys); Open takes the shared store.DB, or opens one of its
+// own (tests, tools). Writes of fragments are store.Data (refused when the
+// storage budget says so); the registry and keys are store.Meta; the
+// deletions of retention and eviction are store.Reclaim.
 //
 // # Key layout under "v/"
 //
@@ -29,6 +25,9 @@
 //	v/p/<sid><producer time><number>  fragment metadata, producer-time index
 //	v/b/<sid><bucket end><number>     sealed blob
 //	v/x/<sid>                         deleted stream awaiting purge
+//	v/u/<sid><bucket end>             usage of a blob bucket: sealed bytes, fragments
+//	v/t/<sid>                         the stream's tags (JSON)
+//	v/e                               eviction floor (Unix ns): media before it was evicted for the budget
 //	v/q/...                           badger Sequences (fragment numbers, ids, versions)
 //
 // The metadata is stored with each index entry, so List (KVS

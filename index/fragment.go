@@ -10,6 +10,8 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // TrackInfo describes one track of a fragment.
@@ -134,9 +136,24 @@ func (x *Index) NextFragmentNumber(ctx context.Context) (uint64, error) {
 	return n + 1, nil
 }
 
-// cutoff returns the oldest server time that rec's retention still shows.
+// cutoff returns the oldest server time of rec's stream that reads still
+// show: its retention's, or the eviction floor when that is later.
 func (x *Index) cutoff(rec *streamRecord, now time.Time) time.Time {
+	return cutoffAt(x.retentionCutoff(rec, now), x.floor.Load())
+}
+
+// retentionCutoff returns the oldest server time rec's retention keeps.
+func (x *Index) retentionCutoff(rec *streamRecord, now time.Time) time.Time {
 	return now.Add(-rec.retention(x.opts.ZeroRetention))
+}
+
+// cutoffAt returns the later of the retention cutoff and the eviction
+// floor (Unix ns).
+func cutoffAt(retention time.Time, floor int64) time.Time {
+	if floor > retention.UnixNano() {
+		return time.Unix(0, floor).UTC()
+	}
+	return retention
 }
 
 // expiresAt returns the badger TTL (Unix seconds on the real clock) of the
@@ -198,13 +215,23 @@ func (x *Index) PutFragment(ctx context.Context, f Fragment, sealed []byte) erro
 		SHA256:   f.SHA256[:],
 		Bucket:   bucketEnd(f.ServerTime, x.opts.BucketWidth),
 	}
-	err = x.update(ctx, func(txn *badger.Txn) error {
+	err = x.update(ctx, store.Data, func(txn *store.Txn) error {
 		srec, err := getStream(txn, f.Stream)
 		if err != nil {
 			return err
 		}
-		if f.ServerTime.Before(x.cutoff(&srec, now)) {
+		// The floor is read in the transaction: an eviction that raises
+		// it meanwhile makes this commit conflict and run again.
+		floor, err := readFloor(txn)
+		if err != nil {
+			return err
+		}
+		if f.ServerTime.Before(x.retentionCutoff(&srec, now)) {
 			return fmt.Errorf("%w: fragment %d server time %v is beyond stream %q retention", ErrInvalidFragment, f.Number, f.ServerTime, f.Stream)
+		}
+		if f.ServerTime.UnixNano() < floor {
+			return fmt.Errorf("%w: fragment %d server time %v is before the eviction floor %v (media that old was evicted for the storage budget)",
+				ErrInvalidFragment, f.Number, f.ServerTime, time.Unix(0, floor).UTC())
 		}
 		rec.SID = srec.ID
 		nk := numberKey(f.Number)
@@ -222,11 +249,12 @@ func (x *Index) PutFragment(ctx context.Context, f Fragment, sealed []byte) erro
 				return err
 			}
 		}
-		return nil
+		return addUsage(txn, srec.ID, rec.Bucket, bucketUsage{bytes: f.Size, fragments: 1})
 	})
 	if err != nil {
 		return fmt.Errorf("index: put fragment %d: %w", f.Number, err)
 	}
+	x.addStreamUsage(rec.SID, f.Size)
 	x.stats.fragmentsStored.Add(1)
 	x.stats.bytesStored.Add(uint64(len(sealed)))
 	return nil
@@ -250,7 +278,7 @@ func (x *Index) entries(srec *streamRecord, rec *fragmentRecord, sealed []byte, 
 
 // visibleRecord reads fragment number's record in txn and checks that its
 // stream still exists (same id) and still shows it.
-func (x *Index) visibleRecord(txn *badger.Txn, number uint64) (fragmentRecord, error) {
+func (x *Index) visibleRecord(txn *store.Txn, number uint64) (fragmentRecord, error) {
 	item, err := txn.Get(numberKey(number))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return fragmentRecord{}, fmt.Errorf("%w: %d", ErrFragmentNotFound, number)
@@ -284,7 +312,7 @@ func (x *Index) Fragment(ctx context.Context, number uint64) (Fragment, error) {
 	}
 	defer done()
 	var rec fragmentRecord
-	err = x.db.View(func(txn *badger.Txn) error {
+	err = x.view(func(txn *store.Txn) error {
 		rec, err = x.visibleRecord(txn, number)
 		return err
 	})
@@ -303,7 +331,7 @@ func (x *Index) Blob(ctx context.Context, number uint64) ([]byte, error) {
 	}
 	defer done()
 	var out []byte
-	err = x.db.View(func(txn *badger.Txn) error {
+	err = x.view(func(txn *store.Txn) error {
 		rec, err := x.visibleRecord(txn, number)
 		if err != nil {
 			return err

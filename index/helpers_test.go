@@ -10,7 +10,10 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+
 	"go.uber.org/goleak"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 func TestMain(m *testing.M) {
@@ -135,7 +138,7 @@ func mustPut(t testing.TB, x *Index, stream string, server, producer time.Time, 
 func countPrefix(t testing.TB, x *Index, prefix []byte) int {
 	t.Helper()
 	n := 0
-	err := x.db.View(func(txn *badger.Txn) error {
+	err := x.view(func(txn *store.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

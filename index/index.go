@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,30 +11,39 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
-// Index is the appliance's Badger database and, on its "v/" prefix, the
-// store of video streams and fragments. It is safe for concurrent use.
+// Index is, on its "v/" prefix of the appliance's database, the store of
+// video streams and fragments, and on "k/" the store of data keys. It is
+// safe for concurrent use.
 type Index struct {
 	opts   Options
 	logger *slog.Logger
-	db     *badger.DB
+	db     *store.DB
+	ownDB  bool // opened by Open, closed by Close
+	v, k   *store.Space
 
-	fragSeq *badger.Sequence
-	sidSeq  *badger.Sequence
-	verSeq  *badger.Sequence
+	fragSeq *store.Sequence
+	sidSeq  *store.Sequence
+	verSeq  *store.Sequence
 
 	// life guards the open state: every method holds it for reading,
 	// Close takes it for writing.
 	life   sync.RWMutex
 	closed bool
 
-	// gate lets writes wait instead of failing while retention drops
-	// prefixes (badger refuses writes with ErrBlockedWrites meanwhile):
-	// writes hold it for reading, DropPrefix for writing.
-	gate sync.RWMutex
+	// floor is the eviction floor (Unix ns): fragments whose server time
+	// is before it were evicted for the storage budget. Mirrors keyFloor.
+	floor atomic.Int64
 
-	// gcMu serialises GC cycles (the loop and RunGC).
+	// usage holds the sealed bytes of each stream's undropped buckets, by
+	// stream id (see pfxUsage).
+	usageMu sync.Mutex
+	usage   map[uint64]int64
+
+	// gcMu serialises GC cycles (the loop, RunGC and eviction).
 	gcMu sync.Mutex
 
 	cancel  context.CancelFunc
@@ -49,6 +59,9 @@ type counters struct {
 	fragmentsStored  atomic.Uint64
 	bytesStored      atomic.Uint64
 	fragmentsExpired atomic.Uint64
+	fragmentsEvicted atomic.Uint64
+	bytesExpired     atomic.Uint64
+	bytesEvicted     atomic.Uint64
 	bucketsDropped   atomic.Uint64
 	gcRuns           atomic.Uint64
 	vlogFilesGCed    atomic.Uint64
@@ -61,9 +74,14 @@ type Stats struct {
 	// FragmentsStored and BytesStored count PutFragment calls that
 	// succeeded and their sealed bytes.
 	FragmentsStored, BytesStored uint64
-	// FragmentsExpired counts fragments removed by retention.
-	FragmentsExpired uint64
-	// BucketsDropped counts blob buckets dropped (retention or deletion).
+	// FragmentsExpired and BytesExpired count fragments removed by
+	// retention; FragmentsEvicted and BytesEvicted those removed for the
+	// storage budget (DELETE_OLDEST_MEDIA). Fragments are counted when
+	// they vanish from the index, bytes when their bucket is dropped.
+	FragmentsExpired, BytesExpired uint64
+	FragmentsEvicted, BytesEvicted uint64
+	// BucketsDropped counts blob buckets dropped (retention, budget or
+	// deletion).
 	BucketsDropped uint64
 	// GCRuns counts GC cycles; GCErrors those that failed.
 	GCRuns, GCErrors uint64
@@ -74,62 +92,71 @@ type Stats struct {
 	BytesReclaimed uint64
 }
 
-// Open opens (or creates) the database and starts the background
-// retention and GC loop, which Close stops.
+// Open opens the index on Options.DB (or on a database of its own, see
+// Options) and starts the background retention and GC loop, which Close
+// stops.
 func Open(opts Options) (*Index, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	db, err := badger.Open(opts.badgerOptions())
-	if err != nil {
-		return nil, fmt.Errorf("index: open %q: %w", opts.Dir, err)
+	x := &Index{opts: opts, logger: opts.Logger, db: opts.DB, kick: make(chan struct{}, 1), usage: map[uint64]int64{}}
+	if x.db == nil {
+		db, err := store.Open(opts.storeOptions())
+		if err != nil {
+			return nil, fmt.Errorf("index: %w", err)
+		}
+		x.db, x.ownDB = db, true
 	}
-	x := &Index{opts: opts, logger: opts.Logger, db: db, kick: make(chan struct{}, 1)}
+	fail := func(err error) (*Index, error) {
+		if x.ownDB {
+			err = errors.Join(err, x.db.Close())
+		}
+		return nil, err
+	}
+	var err error
+	if x.v, err = x.db.Space(pfxVideo); err != nil {
+		return fail(fmt.Errorf("index: %w", err))
+	}
+	if x.k, err = x.db.Space(pfxKeys); err != nil {
+		return fail(fmt.Errorf("index: %w", err))
+	}
 	seqs := []struct {
-		p   **badger.Sequence
+		p   **store.Sequence
 		key string
 		bw  uint64
 	}{{&x.fragSeq, keySeqFragment, 1000}, {&x.sidSeq, keySeqStream, 10}, {&x.verSeq, keySeqVersion, 100}}
 	for _, s := range seqs {
-		if *s.p, err = db.GetSequence([]byte(s.key), s.bw); err != nil {
-			x.releaseSeqs()
-			return nil, errors.Join(fmt.Errorf("index: sequence %s: %w", s.key, err), db.Close())
+		if *s.p, err = x.v.Sequence([]byte(s.key), s.bw); err != nil {
+			return fail(fmt.Errorf("index: %w", err))
 		}
+	}
+	if err := x.loadFloor(); err != nil {
+		return fail(err)
+	}
+	if err := x.loadUsage(); err != nil {
+		return fail(err)
 	}
 	// Resume the purge of streams deleted before a restart.
 	if pending, err := x.deletedStreams(); err != nil {
-		x.releaseSeqs()
-		return nil, errors.Join(err, db.Close())
+		return fail(err)
 	} else if len(pending) > 0 {
 		x.kickGC()
 	}
 	x.loopCtx, x.cancel = context.WithCancel(context.Background())
 	x.wg.Add(1)
 	go x.loop()
+	x.db.SetEvictor(x)
 	return x, nil
 }
 
-// DB returns the shared badger database. Other packages own their own
-// prefixes (see the package doc) and should write through Update, so that
-// their writes wait out prefix drops instead of failing.
-func (x *Index) DB() *badger.DB { return x.db }
+// DB returns the database the index lives in, for other packages to take
+// their own Space of it.
+func (x *Index) DB() *store.DB { return x.db }
 
-// Update runs fn in a read-write badger transaction, as badger's
-// DB.Update, waiting while a retention drop is in progress and retrying
-// fn (up to 10 times) when the transaction conflicts with another. fn
-// must not call the Index (a drop waiting for the gate would deadlock).
-func (x *Index) Update(ctx context.Context, fn func(txn *badger.Txn) error) error {
-	done, err := x.enter(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return x.update(ctx, fn)
-}
-
-// Close stops the background loop, waits for it, and closes the
-// database. It is idempotent; methods called after it return ErrClosed.
+// Close stops the background loop, waits for it, and closes the database
+// if the index opened it. It is idempotent; methods called after it
+// return ErrClosed.
 func (x *Index) Close() error {
 	x.cancel()
 	x.wg.Wait()
@@ -139,24 +166,13 @@ func (x *Index) Close() error {
 		return nil
 	}
 	x.closed = true
-	err := x.releaseSeqs()
-	if cerr := x.db.Close(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("index: close: %w", cerr))
-	}
-	return err
-}
-
-// releaseSeqs returns the unused leases of the sequences.
-func (x *Index) releaseSeqs() error {
-	var errs []error
-	for _, s := range []*badger.Sequence{x.fragSeq, x.sidSeq, x.verSeq} {
-		if s != nil {
-			if err := s.Release(); err != nil {
-				errs = append(errs, fmt.Errorf("index: release sequence: %w", err))
-			}
+	x.db.SetEvictor(nil)
+	if x.ownDB {
+		if err := x.db.Close(); err != nil {
+			return fmt.Errorf("index: close: %w", err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Stats returns the counters since Open.
@@ -166,6 +182,9 @@ func (x *Index) Stats() Stats {
 		FragmentsStored:  c.fragmentsStored.Load(),
 		BytesStored:      c.bytesStored.Load(),
 		FragmentsExpired: c.fragmentsExpired.Load(),
+		BytesExpired:     c.bytesExpired.Load(),
+		FragmentsEvicted: c.fragmentsEvicted.Load(),
+		BytesEvicted:     c.bytesEvicted.Load(),
 		BucketsDropped:   c.bucketsDropped.Load(),
 		GCRuns:           c.gcRuns.Load(),
 		GCErrors:         c.gcErrors.Load(),
@@ -188,34 +207,16 @@ func (x *Index) enter(ctx context.Context) (func(), error) {
 	return x.life.RUnlock, nil
 }
 
-// maxConflictRetries bounds the retries of a conflicting transaction.
-const maxConflictRetries = 10
+// view runs fn in a read-only transaction.
+func (x *Index) view(fn func(txn *store.Txn) error) error { return x.v.View(fn) }
 
-// update runs fn in a write transaction under the gate, retrying on
-// badger.ErrConflict.
-func (x *Index) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
-	var err error
-	for range maxConflictRetries {
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
-		}
-		x.gate.RLock()
-		err = x.db.Update(fn)
-		x.gate.RUnlock()
-		if !errors.Is(err, badger.ErrConflict) {
-			return err
-		}
-	}
-	return err
+// update runs fn in a write transaction of class (see store.Space.Update).
+func (x *Index) update(ctx context.Context, class store.Class, fn func(txn *store.Txn) error) error {
+	return x.v.Update(ctx, class, fn)
 }
 
-// seqNext returns the next value of seq. A lease renewal writes to the
-// database, so it waits out prefix drops like every write.
-func (x *Index) seqNext(seq *badger.Sequence) (uint64, error) {
-	x.gate.RLock()
-	defer x.gate.RUnlock()
-	return seq.Next()
-}
+// seqNext returns the next value of seq.
+func (x *Index) seqNext(seq *store.Sequence) (uint64, error) { return seq.Next() }
 
 // kickGC asks the loop for a cycle soon, without waiting.
 func (x *Index) kickGC() {
@@ -241,4 +242,33 @@ func (x *Index) loop() {
 			x.logger.Warn("index gc failed", "error", err)
 		}
 	}
+}
+
+// loadFloor reads the eviction floor.
+func (x *Index) loadFloor() error {
+	return x.view(func(txn *store.Txn) error {
+		f, err := readFloor(txn)
+		x.floor.Store(f)
+		return err
+	})
+}
+
+// readFloor reads the eviction floor in txn (math.MinInt64 when none).
+func readFloor(txn *store.Txn) (int64, error) {
+	item, err := txn.Get([]byte(keyFloor))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return minFloor, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var f int64
+	err = item.Value(func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("%w: eviction floor of %d bytes", ErrCorrupt, len(v))
+		}
+		f = int64(binary.BigEndian.Uint64(v))
+		return nil
+	})
+	return f, err
 }

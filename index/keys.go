@@ -2,19 +2,27 @@ package index
 
 import (
 	"encoding/binary"
+	"math"
 	"time"
 )
+
+// minFloor is the eviction floor before any eviction.
+const minFloor = math.MinInt64
 
 // Key layout under the "v/" prefix (see the package doc). Integers are
 // big-endian so that byte order is numeric order; times are Unix
 // nanoseconds with the sign bit flipped so that negative times sort first.
 const (
+	pfxVideo    = "v/"   // this package's space of the database
 	pfxRegistry = "v/r/" // + stream name → streamRecord (JSON)
 	pfxNumber   = "v/n/" // + number(8) → fragmentRecord (CBOR)
 	pfxServer   = "v/s/" // + sid(8) + serverTime(8) + number(8) → fragmentRecord
 	pfxProducer = "v/p/" // + sid(8) + producerTime(8) + number(8) → fragmentRecord
 	pfxBlob     = "v/b/" // + sid(8) + bucketEnd(8, Unix s) + number(8) → sealed blob
 	pfxDeleted  = "v/x/" // + sid(8) → name: a deleted stream whose keys are being purged
+	pfxUsage    = "v/u/" // + sid(8) + bucketEnd(8) → bucketUsage: sealed bytes and fragments of a blob bucket
+	pfxTags     = "v/t/" // + sid(8) → tags (JSON object)
+	keyFloor    = "v/e"  // → eviction floor (8, Unix ns): fragments before it were evicted for the budget
 
 	keySeqFragment = "v/q/fragment" // badger Sequence of fragment numbers
 	keySeqStream   = "v/q/stream"   // badger Sequence of stream ids
@@ -98,3 +106,32 @@ func bucketEnd(t time.Time, w time.Duration) int64 {
 	}
 	return (b + 1) * ws
 }
+
+// usageKey returns the key of a blob bucket's usage record.
+func usageKey(sid uint64, bucketEnd int64) []byte {
+	k := sidPrefix(pfxUsage, sid)
+	return binary.BigEndian.AppendUint64(k, uint64(bucketEnd))
+}
+
+// usageKeyLen is the length of a usage key.
+const usageKeyLen = 4 + 16
+
+// bucketUsage is what a blob bucket holds: sealed bytes and fragments.
+type bucketUsage struct {
+	bytes, fragments int64
+}
+
+func (u bucketUsage) encode() []byte {
+	b := binary.BigEndian.AppendUint64(nil, uint64(u.bytes))
+	return binary.BigEndian.AppendUint64(b, uint64(u.fragments))
+}
+
+func decodeUsage(v []byte) (bucketUsage, bool) {
+	if len(v) != 16 {
+		return bucketUsage{}, false
+	}
+	return bucketUsage{int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint64(v[8:]))}, true
+}
+
+// tagsKey returns the key of a stream's tags.
+func tagsKey(sid uint64) []byte { return sidPrefix(pfxTags, sid) }

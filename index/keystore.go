@@ -7,7 +7,10 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/kinedge/kinedge/index/store"
 
 	"github.com/kinedge/kinedge/fragment/seal"
 )
@@ -59,7 +62,7 @@ func (s keyStore) PutKey(ctx context.Context, rec seal.KeyRecord) error {
 	if err != nil {
 		return fmt.Errorf("index: put key %q: %w", rec.ID, err)
 	}
-	err = s.x.update(ctx, func(txn *badger.Txn) error { return txn.Set(keyKey(rec.ID), b) })
+	err = s.x.k.Update(ctx, store.Meta, func(txn *store.Txn) error { return txn.Set(keyKey(rec.ID), b) })
 	if err != nil {
 		return fmt.Errorf("index: put key %q: %w", rec.ID, err)
 	}
@@ -74,7 +77,7 @@ func (s keyStore) GetKey(ctx context.Context, id string) (seal.KeyRecord, error)
 	}
 	defer done()
 	var rec seal.KeyRecord
-	err = s.x.db.View(func(txn *badger.Txn) error {
+	err = s.x.k.View(func(txn *store.Txn) error {
 		item, err := txn.Get(keyKey(id))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return fmt.Errorf("index: %w: %q", seal.ErrKeyNotFound, id)
@@ -98,7 +101,7 @@ func (s keyStore) ListKeys(ctx context.Context) ([]seal.KeyRecord, error) {
 	}
 	defer done()
 	var out []seal.KeyRecord
-	err = s.x.db.View(func(txn *badger.Txn) error {
+	err = s.x.k.View(func(txn *store.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxKeys), PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

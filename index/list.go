@@ -11,6 +11,8 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // TimestampType selects the time index a query runs on (KVS
@@ -111,7 +113,7 @@ type scan struct {
 }
 
 // prepare validates q against the stream and returns the scan it asks for.
-func (x *Index) prepare(txn *badger.Txn, stream string, q Query) (scan, error) {
+func (x *Index) prepare(txn *store.Txn, stream string, q Query) (scan, error) {
 	srec, err := getStream(txn, stream)
 	if err != nil {
 		return scan{}, err
@@ -162,7 +164,7 @@ func (x *Index) prepare(txn *badger.Txn, stream string, q Query) (scan, error) {
 // page reads up to limit visible fragments of s in one seek and reports
 // whether more keys follow in range. It returns the last key examined so
 // a later page resumes after it.
-func (x *Index) page(ctx context.Context, txn *badger.Txn, s scan, limit int, fn func(*fragmentRecord)) (last []byte, more bool, err error) {
+func (x *Index) page(ctx context.Context, txn *store.Txn, s scan, limit int, fn func(*fragmentRecord)) (last []byte, more bool, err error) {
 	prefetch := limit
 	if prefetch > 256 {
 		prefetch = 256
@@ -224,7 +226,7 @@ func (x *Index) readPage(ctx context.Context, stream string, q Query, limit int)
 	defer done()
 	var out []Fragment
 	var token string
-	err = x.db.View(func(txn *badger.Txn) error {
+	err = x.view(func(txn *store.Txn) error {
 		s, err := x.prepare(txn, stream, q)
 		if err != nil {
 			return err
@@ -296,7 +298,7 @@ func (x *Index) edge(ctx context.Context, stream string, reverse bool) (Fragment
 	}
 	defer done()
 	var out Fragment
-	err = x.db.View(func(txn *badger.Txn) error {
+	err = x.view(func(txn *store.Txn) error {
 		srec, err := getStream(txn, stream)
 		if err != nil {
 			return err

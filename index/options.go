@@ -1,29 +1,38 @@
 package index
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
+	"github.com/kinedge/kinedge/index/store"
 )
 
-// Options configures Open. The zero value of every field but Dir (or
-// InMemory) is usable; "It defaults to" names the value used for a zero
-// field. The badger tuning defaults target a Raspberry Pi: a few tens of MB
-// of RAM and an SD card that pays for every byte written.
+// Options configures Open. The zero value of every field is usable but
+// for where the data lives: DB, or Dir (or InMemory) for a database of the
+// index's own. "It defaults to" names the value used for a zero field.
 type Options struct {
-	// Dir is the database directory. Required unless InMemory.
+	// DB is the appliance's database (package store), shared with the
+	// other packages that keep data in it. When nil, Open opens a
+	// database of its own in Dir (or in memory) with the Badger sizes
+	// below, and Close closes it; those fields must be zero when DB is
+	// set.
+	DB *store.DB
+	// Dir is the database directory of a database of the index's own.
 	Dir string
-	// InMemory keeps everything in RAM (tests). Value-log GC does not run
-	// in this mode; retention still drops fragments. Blobs are limited to
-	// 1 MiB (badger keeps every value in its LSM tree then).
+	// InMemory keeps a database of the index's own in RAM (tests).
+	// Value-log GC does not run in this mode; retention still drops
+	// fragments. Blobs are limited to 1 MiB.
 	InMemory bool
-	// Logger receives the index's and badger's messages (badger's Info
-	// and Debug lines at Debug level). It defaults to discarding.
+	// NoSync turns off fsync on commit in a database of the index's own,
+	// for tests and benchmarks only.
+	NoSync bool
+	// MemTableSize, ValueLogFileSize and ValueThreshold size a database
+	// of the index's own (see store.Options).
+	MemTableSize, ValueLogFileSize, ValueThreshold int64
+
+	// Logger receives the index's messages. It defaults to discarding.
 	Logger *slog.Logger
 	// Now is the clock for stream creation times, server timestamps and
 	// retention. It defaults to time.Now.
@@ -32,8 +41,8 @@ type Options struct {
 	// runs value-log GC. It defaults to 5 m.
 	GCInterval time.Duration
 	// GCDiscardRatio is the share of a value-log file that must be garbage
-	// before GC rewrites its live part (badger RunValueLogGC). It defaults
-	// to 0.9, not badger's suggested 0.5: expired buckets free whole files,
+	// before GC rewrites its live part (Badger RunValueLogGC). It defaults
+	// to 0.9, not Badger's suggested 0.5: expired buckets free whole files,
 	// and a lower ratio only adds rewrites of live video (see the package
 	// doc for the measurements).
 	GCDiscardRatio float64
@@ -48,58 +57,26 @@ type Options struct {
 	// BucketWidth is the time span of one blob bucket: the unit in which
 	// expired video is dropped (see the package doc). It defaults to 10 m.
 	BucketWidth time.Duration
-	// ExpirySlack is added to each key's badger TTL past the end of its
+	// ExpirySlack is added to each key's Badger TTL past the end of its
 	// bucket's retention, so retention (not the TTL) normally removes it.
 	// It defaults to 1 h.
 	ExpirySlack time.Duration
-	// NoSync turns off fsync on commit (badger SyncWrites), for tests and
-	// benchmarks only: a fragment is then not durable when PutFragment
-	// returns.
-	NoSync bool
-	// MemTableSize is badger's memtable size. It defaults to 8 MiB (badger:
-	// 64 MiB). Only keys and value pointers go to memtables: one fragment
-	// takes about 0.5 KiB.
-	MemTableSize int64
-	// NumMemtables is how many memtables may be held in RAM. It defaults
-	// to 2 (badger: 5).
-	NumMemtables int
-	// BlockCacheSize is badger's block cache. It defaults to 8 MiB (badger:
-	// 256 MiB).
-	BlockCacheSize int64
-	// IndexCacheSize bounds the memory of table indexes and bloom filters.
-	// It defaults to 4 MiB (badger: 0, unbounded).
-	IndexCacheSize int64
-	// ValueLogFileSize is the size of one value-log file: the unit in which
-	// space is given back. It defaults to 64 MiB (badger: 1 GiB).
-	ValueLogFileSize int64
-	// ValueThreshold is the size above which a value goes to the value log
-	// instead of the LSM tree. It defaults to 1 KiB: sealed fragments go to
-	// the value log and are never rewritten by compaction; fragment
-	// metadata (a few hundred bytes) stays in the LSM tree.
-	ValueThreshold int64
 }
 
 const (
-	defaultGCInterval     = 5 * time.Minute
-	defaultDiscardRatio   = 0.9
-	defaultRegion         = "us-east-1"
-	defaultAccount        = "000000000000"
-	defaultZeroRetention  = 10 * time.Minute
-	defaultBucketWidth    = 10 * time.Minute
-	defaultExpirySlack    = time.Hour
-	defaultMemTableSize   = 8 << 20
-	defaultNumMemtables   = 2
-	defaultBlockCacheSize = 8 << 20
-	defaultIndexCacheSize = 4 << 20
-	defaultVLogFileSize   = 64 << 20
-	defaultValueThreshold = 1 << 10
-	maxValueThreshold     = 1 << 20 // badger's limit
+	defaultGCInterval    = 5 * time.Minute
+	defaultDiscardRatio  = 0.9
+	defaultRegion        = "us-east-1"
+	defaultAccount       = "000000000000"
+	defaultZeroRetention = 10 * time.Minute
+	defaultBucketWidth   = 10 * time.Minute
+	defaultExpirySlack   = time.Hour
 )
 
 // withDefaults returns o with zero fields set to their defaults.
 func (o Options) withDefaults() Options {
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -125,32 +102,17 @@ func (o Options) withDefaults() Options {
 	if o.ExpirySlack == 0 {
 		o.ExpirySlack = defaultExpirySlack
 	}
-	if o.MemTableSize == 0 {
-		o.MemTableSize = defaultMemTableSize
-	}
-	if o.NumMemtables == 0 {
-		o.NumMemtables = defaultNumMemtables
-	}
-	if o.BlockCacheSize == 0 {
-		o.BlockCacheSize = defaultBlockCacheSize
-	}
-	if o.IndexCacheSize == 0 {
-		o.IndexCacheSize = defaultIndexCacheSize
-	}
-	if o.ValueLogFileSize == 0 {
-		o.ValueLogFileSize = defaultVLogFileSize
-	}
-	if o.ValueThreshold == 0 {
-		o.ValueThreshold = defaultValueThreshold
-	}
 	return o
 }
 
 // validate reports every problem with o (after withDefaults) at once.
 func (o Options) validate() error {
 	var errs []error
-	if o.Dir == "" && !o.InMemory {
-		errs = append(errs, errors.New("Dir is required unless InMemory"))
+	if o.DB == nil && o.Dir == "" && !o.InMemory {
+		errs = append(errs, errors.New("DB, Dir or InMemory is required"))
+	}
+	if o.DB != nil && (o.Dir != "" || o.InMemory || o.NoSync || o.MemTableSize != 0 || o.ValueLogFileSize != 0 || o.ValueThreshold != 0) {
+		errs = append(errs, errors.New("Dir, InMemory, NoSync and the Badger sizes belong to DB's options when DB is set"))
 	}
 	if o.GCInterval < 0 {
 		errs = append(errs, fmt.Errorf("GCInterval %v is negative", o.GCInterval))
@@ -167,20 +129,10 @@ func (o Options) validate() error {
 	if o.ExpirySlack < 0 {
 		errs = append(errs, fmt.Errorf("ExpirySlack %v is negative", o.ExpirySlack))
 	}
-	if o.MemTableSize < 1<<20 {
-		errs = append(errs, fmt.Errorf("MemTableSize %d is under 1 MiB", o.MemTableSize))
-	}
-	if o.NumMemtables < 1 {
-		errs = append(errs, fmt.Errorf("NumMemtables %d is under 1", o.NumMemtables))
-	}
-	if o.BlockCacheSize < 0 || o.IndexCacheSize < 0 {
-		errs = append(errs, errors.New("cache sizes must not be negative"))
-	}
-	if o.ValueLogFileSize < 1<<20 || o.ValueLogFileSize >= 2<<30 {
-		errs = append(errs, fmt.Errorf("ValueLogFileSize %d is not in [1 MiB, 2 GiB)", o.ValueLogFileSize))
-	}
-	if o.ValueThreshold < 1 || o.ValueThreshold > maxValueThreshold {
-		errs = append(errs, fmt.Errorf("ValueThreshold %d is not in [1, %d]", o.ValueThreshold, maxValueThreshold))
+	if o.DB == nil {
+		if err := o.storeOptions().Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) == 0 {
 		return nil
@@ -188,50 +140,10 @@ func (o Options) validate() error {
 	return fmt.Errorf("%w: %w", ErrInvalidOptions, errors.Join(errs...))
 }
 
-// badgerOptions translates o into badger's options.
-func (o Options) badgerOptions() badger.Options {
-	dir := o.Dir
-	if o.InMemory {
-		dir = ""
+// storeOptions returns the options of a database of the index's own.
+func (o Options) storeOptions() store.Options {
+	return store.Options{
+		Dir: o.Dir, InMemory: o.InMemory, NoSync: o.NoSync, Logger: o.Logger,
+		MemTableSize: o.MemTableSize, ValueLogFileSize: o.ValueLogFileSize, ValueThreshold: o.ValueThreshold,
 	}
-	threshold, memtable := o.ValueThreshold, o.MemTableSize
-	if o.InMemory {
-		// Without a value log every value lives in the LSM tree, and badger
-		// refuses values over the threshold: allow blobs up to 1 MiB.
-		threshold, memtable = maxValueThreshold, max(memtable, 64<<20)
-	}
-	return badger.DefaultOptions(dir).
-		WithInMemory(o.InMemory).
-		WithLogger(badgerLogger{l: o.Logger}).
-		WithSyncWrites(!o.NoSync).
-		WithMemTableSize(memtable).
-		WithNumMemtables(o.NumMemtables).
-		WithNumLevelZeroTables(3).
-		WithNumLevelZeroTablesStall(8).
-		WithNumCompactors(2).
-		WithBlockCacheSize(o.BlockCacheSize).
-		WithIndexCacheSize(o.IndexCacheSize).
-		WithValueLogFileSize(o.ValueLogFileSize).
-		WithValueThreshold(threshold).
-		WithNumGoroutines(2).
-		WithNumVersionsToKeep(1)
-}
-
-// badgerLogger adapts slog to badger.Logger. Badger is chatty at Info
-// level (every compaction), so Info goes to Debug.
-type badgerLogger struct{ l *slog.Logger }
-
-func (b badgerLogger) Errorf(f string, a ...any) { b.log(slog.LevelError, f, a) }
-func (b badgerLogger) Warningf(f string, a ...any) {
-	b.log(slog.LevelWarn, f, a)
-}
-func (b badgerLogger) Infof(f string, a ...any)  { b.log(slog.LevelDebug, f, a) }
-func (b badgerLogger) Debugf(f string, a ...any) { b.log(slog.LevelDebug-4, f, a) }
-
-func (b badgerLogger) log(level slog.Level, f string, a []any) {
-	ctx := context.Background()
-	if !b.l.Enabled(ctx, level) {
-		return
-	}
-	b.l.Log(ctx, level, fmt.Sprintf(f, a...), "component", "badger")
 }

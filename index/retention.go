@@ -6,19 +6,22 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // GCReport says what one GC cycle did.
 type GCReport struct {
-	// FragmentsExpired is how many fragments retention removed.
-	FragmentsExpired int
+	// FragmentsExpired is how many fragments retention removed,
+	// FragmentsEvicted how many the storage budget's eviction floor did.
+	FragmentsExpired, FragmentsEvicted int
+	// BytesExpired and BytesEvicted are the sealed bytes of the buckets
+	// dropped for retention and for the budget.
+	BytesExpired, BytesEvicted int64
 	// BucketsDropped is how many blob buckets were dropped.
 	BucketsDropped int
 	// StreamsPurged is how many deleted streams were purged.
@@ -29,8 +32,7 @@ type GCReport struct {
 	// cycle (0 in memory).
 	VlogBefore, VlogAfter int64
 	// DropTime is how long the longest DropPrefix call took: the time
-	// writers waited (through Update) or were refused (writing to DB
-	// directly).
+	// writers waited.
 	DropTime time.Duration
 }
 
@@ -41,9 +43,10 @@ const dropChunk = 64
 const sweepBatch = 500
 
 // RunGC runs one retention and GC cycle now, as the background loop does
-// every GCInterval: fragments beyond their stream's current retention are
-// deleted, blob buckets wholly beyond it and deleted streams are dropped,
-// then badger value-log GC runs until it finds nothing to rewrite.
+// every GCInterval: fragments beyond their stream's current retention or
+// the eviction floor are deleted, blob buckets wholly beyond it and
+// deleted streams are dropped, then value-log GC runs until it finds
+// nothing to rewrite.
 func (x *Index) RunGC(ctx context.Context) (GCReport, error) {
 	done, err := x.enter(ctx)
 	if err != nil {
@@ -67,9 +70,17 @@ func (x *Index) runGC(ctx context.Context) (GCReport, error) {
 		x.stats.gcErrors.Add(1)
 		return rep, fmt.Errorf("index: gc: %w", err)
 	}
-	x.logger.Debug("index gc", "expired", rep.FragmentsExpired, "buckets", rep.BucketsDropped,
+	x.logger.Debug("index gc", "expired", rep.FragmentsExpired, "evicted", rep.FragmentsEvicted, "buckets", rep.BucketsDropped,
 		"purged", rep.StreamsPurged, "drop_time", rep.DropTime, "vlog_files", rep.VlogFilesGCed, "vlog_before", rep.VlogBefore, "vlog_after", rep.VlogAfter)
 	return rep, nil
+}
+
+// bucketDrop is a blob bucket to drop and why.
+type bucketDrop struct {
+	sid     uint64
+	end     int64
+	usage   bucketUsage
+	expired bool // beyond retention (else beyond the eviction floor)
 }
 
 func (x *Index) gcCycle(ctx context.Context) (GCReport, error) {
@@ -79,23 +90,31 @@ func (x *Index) gcCycle(ctx context.Context) (GCReport, error) {
 		return rep, err
 	}
 	now := x.opts.Now()
-	var drop [][]byte
+	floor := x.floor.Load()
+	var buckets []bucketDrop
 	for i := range streams {
 		s := &streams[i]
-		cutoff := x.cutoff(s, now)
-		n, err := x.sweep(ctx, s.ID, cutoff)
-		rep.FragmentsExpired += n
-		x.stats.fragmentsExpired.Add(uint64(n))
+		retCut := x.retentionCutoff(s, now)
+		cut := cutoffAt(retCut, floor)
+		expired, evicted, err := x.sweep(ctx, s.ID, cut, retCut)
+		rep.FragmentsExpired += expired
+		rep.FragmentsEvicted += evicted
+		x.stats.fragmentsExpired.Add(uint64(expired))
+		x.stats.fragmentsEvicted.Add(uint64(evicted))
 		if err != nil {
 			return rep, err
 		}
-		b, err := x.expiredBuckets(s.ID, cutoff)
+		b, err := x.expiredBuckets(s.ID, cut, retCut)
 		if err != nil {
 			return rep, err
 		}
-		drop = append(drop, b...)
+		buckets = append(buckets, b...)
 	}
-	rep.BucketsDropped = len(drop)
+	rep.BucketsDropped = len(buckets)
+	var drop [][]byte
+	for _, b := range buckets {
+		drop = append(drop, bucketPrefix(b.sid, b.end), usageKey(b.sid, b.end))
+	}
 	deleted, err := x.deletedStreams()
 	if err != nil {
 		return rep, err
@@ -104,30 +123,36 @@ func (x *Index) gcCycle(ctx context.Context) (GCReport, error) {
 		if err := x.purgeNumbers(ctx, sid); err != nil {
 			return rep, err
 		}
-		drop = append(drop, sidPrefix(pfxServer, sid), sidPrefix(pfxProducer, sid), sidPrefix(pfxBlob, sid))
+		for _, p := range []string{pfxServer, pfxProducer, pfxBlob, pfxUsage, pfxTags} {
+			drop = append(drop, sidPrefix(p, sid))
+		}
 	}
 	if len(drop) > 0 {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
 		// DropPrefix flushes the memtables and compacts the tables that
 		// hold the prefixes: the dropped values are then counted as
-		// garbage in badger's discard stats, which value-log GC needs.
+		// garbage in Badger's discard stats, which value-log GC needs.
 		// Chunks bound each write stall after a long downtime.
 		for chunk := range slices.Chunk(drop, dropChunk) {
-			x.gate.Lock()
-			start := time.Now()
-			err := x.db.DropPrefix(chunk...)
-			rep.DropTime = max(rep.DropTime, time.Since(start))
-			x.gate.Unlock()
+			held, err := x.v.DropPrefix(ctx, chunk...)
+			rep.DropTime = max(rep.DropTime, held)
 			if err != nil {
-				return rep, fmt.Errorf("drop prefixes: %w", err)
+				return rep, err
 			}
 		}
 		x.stats.bucketsDropped.Add(uint64(rep.BucketsDropped))
+		for _, b := range buckets {
+			x.addStreamUsage(b.sid, -b.usage.bytes)
+			if b.expired {
+				rep.BytesExpired += b.usage.bytes
+			} else {
+				rep.BytesEvicted += b.usage.bytes
+			}
+		}
+		x.stats.bytesExpired.Add(uint64(rep.BytesExpired))
+		x.stats.bytesEvicted.Add(uint64(rep.BytesEvicted))
 	}
 	if len(deleted) > 0 {
-		err := x.update(ctx, func(txn *badger.Txn) error {
+		err := x.update(ctx, store.Reclaim, func(txn *store.Txn) error {
 			for _, sid := range deleted {
 				if err := txn.Delete(deletedKey(sid)); err != nil {
 					return err
@@ -138,25 +163,24 @@ func (x *Index) gcCycle(ctx context.Context) (GCReport, error) {
 		if err != nil {
 			return rep, err
 		}
+		x.usageMu.Lock()
+		for _, sid := range deleted {
+			delete(x.usage, sid)
+		}
+		x.usageMu.Unlock()
 		rep.StreamsPurged = len(deleted)
 	}
-	if x.opts.InMemory {
+	if x.db.InMemory() {
 		return rep, nil
 	}
 	_, rep.VlogBefore, err = x.DiskUsage()
 	if err != nil {
 		return rep, err
 	}
-	for ctx.Err() == nil {
-		err := x.db.RunValueLogGC(x.opts.GCDiscardRatio)
-		if err != nil {
-			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-				return rep, fmt.Errorf("value log gc: %w", err)
-			}
-			break
-		}
-		rep.VlogFilesGCed++
-		x.stats.vlogFilesGCed.Add(1)
+	rep.VlogFilesGCed, err = x.db.CollectGarbage(ctx, x.opts.GCDiscardRatio)
+	x.stats.vlogFilesGCed.Add(uint64(rep.VlogFilesGCed))
+	if err != nil {
+		return rep, err
 	}
 	_, rep.VlogAfter, err = x.DiskUsage()
 	if err != nil {
@@ -169,13 +193,15 @@ func (x *Index) gcCycle(ctx context.Context) (GCReport, error) {
 }
 
 // sweep deletes the number and index keys of stream sid's fragments whose
-// server time is before cutoff, in batches, and returns how many.
-func (x *Index) sweep(ctx context.Context, sid uint64, cutoff time.Time) (int, error) {
-	total := 0
+// server time is before cutoff, in batches, and returns how many were
+// beyond retention (retCut) and how many only beyond the eviction floor.
+func (x *Index) sweep(ctx context.Context, sid uint64, cutoff, retCut time.Time) (expired, evicted int, err error) {
 	hi := timeKey(pfxServer, sid, timeBits(cutoff), 0)
+	retNs := retCut.UnixNano()
 	for {
 		var keys [][]byte
-		err := x.db.View(func(txn *badger.Txn) error {
+		var exp, evi int
+		err := x.view(func(txn *store.Txn) error {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: sidPrefix(pfxServer, sid), PrefetchValues: true, PrefetchSize: 100})
 			defer it.Close()
 			for it.Rewind(); it.Valid() && len(keys) < 3*sweepBatch; it.Next() {
@@ -190,13 +216,18 @@ func (x *Index) sweep(ctx context.Context, sid uint64, cutoff time.Time) (int, e
 				keys = append(keys, item.KeyCopy(nil),
 					timeKey(pfxProducer, sid, timeBits(time.Unix(0, rec.Producer)), rec.Number),
 					numberKey(rec.Number))
+				if rec.Server < retNs {
+					exp++
+				} else {
+					evi++
+				}
 			}
 			return nil
 		})
 		if err != nil || len(keys) == 0 {
-			return total, err
+			return expired, evicted, err
 		}
-		err = x.update(ctx, func(txn *badger.Txn) error {
+		err = x.update(ctx, store.Reclaim, func(txn *store.Txn) error {
 			for _, k := range keys {
 				if err := txn.Delete(k); err != nil {
 					return err
@@ -205,31 +236,60 @@ func (x *Index) sweep(ctx context.Context, sid uint64, cutoff time.Time) (int, e
 			return nil
 		})
 		if err != nil {
-			return total, err
+			return expired, evicted, err
 		}
-		total += len(keys) / 3
+		expired += exp
+		evicted += evi
 	}
 }
 
-// expiredBuckets returns the prefixes of stream sid's blob buckets that
-// end at or before cutoff, one seek per bucket.
-func (x *Index) expiredBuckets(sid uint64, cutoff time.Time) ([][]byte, error) {
-	var out [][]byte
-	err := x.db.View(func(txn *badger.Txn) error {
-		pfx := sidPrefix(pfxBlob, sid)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); {
-			k := it.Item().Key()
-			if len(k) != len(pfx)+16 {
-				return fmt.Errorf("%w: blob key %x", ErrCorrupt, k)
+// expiredBuckets returns stream sid's blob buckets that end at or before
+// cutoff, with their usage, one seek per bucket. A bucket is expired when
+// it also ends at or before retCut, else evicted.
+func (x *Index) expiredBuckets(sid uint64, cutoff, retCut time.Time) ([]bucketDrop, error) {
+	ends := map[int64]bool{}
+	var order []int64
+	var out []bucketDrop
+	err := x.view(func(txn *store.Txn) error {
+		// Blob buckets, and usage records whose blobs are gone (a drop
+		// interrupted by a crash).
+		for _, p := range []string{pfxBlob, pfxUsage} {
+			pfx := sidPrefix(p, sid)
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+			for it.Rewind(); it.Valid(); {
+				k := it.Item().Key()
+				if len(k) < len(pfx)+8 {
+					it.Close()
+					return fmt.Errorf("%w: bucket key %x", ErrCorrupt, k)
+				}
+				end := int64(binary.BigEndian.Uint64(k[len(pfx):]))
+				if time.Unix(end, 0).After(cutoff) {
+					break
+				}
+				if !ends[end] {
+					ends[end] = true
+					order = append(order, end)
+				}
+				it.Seek(binary.BigEndian.AppendUint64(bytes.Clone(pfx), uint64(end+1)))
 			}
-			end := int64(binary.BigEndian.Uint64(k[len(pfx):]))
-			if time.Unix(end, 0).After(cutoff) {
-				break
+			it.Close()
+		}
+		for _, end := range order {
+			var u bucketUsage
+			item, err := txn.Get(usageKey(sid, end))
+			if err == nil {
+				err = item.Value(func(v []byte) error {
+					var ok bool
+					if u, ok = decodeUsage(v); !ok {
+						return fmt.Errorf("%w: usage record of %d bytes", ErrCorrupt, len(v))
+					}
+					return nil
+				})
 			}
-			out = append(out, bucketPrefix(sid, end))
-			it.Seek(bucketPrefix(sid, end+1))
+			if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+			out = append(out, bucketDrop{sid: sid, end: end, usage: u, expired: !time.Unix(end, 0).After(retCut)})
 		}
 		return nil
 	})
@@ -239,7 +299,7 @@ func (x *Index) expiredBuckets(sid uint64, cutoff time.Time) ([][]byte, error) {
 // deletedStreams returns the ids of deleted streams awaiting purge.
 func (x *Index) deletedStreams() ([]uint64, error) {
 	var out []uint64
-	err := x.db.View(func(txn *badger.Txn) error {
+	err := x.view(func(txn *store.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxDeleted)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -261,7 +321,7 @@ func (x *Index) purgeNumbers(ctx context.Context, sid uint64) error {
 	for {
 		var keys [][]byte
 		var next []byte
-		err := x.db.View(func(txn *badger.Txn) error {
+		err := x.view(func(txn *store.Txn) error {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: sidPrefix(pfxServer, sid)})
 			defer it.Close()
 			for it.Seek(start); it.Valid() && len(keys) < 3*sweepBatch; it.Next() {
@@ -277,7 +337,7 @@ func (x *Index) purgeNumbers(ctx context.Context, sid uint64) error {
 		if err != nil || len(keys) == 0 {
 			return err
 		}
-		err = x.update(ctx, func(txn *badger.Txn) error {
+		err = x.update(ctx, store.Reclaim, func(txn *store.Txn) error {
 			for _, k := range keys {
 				if err := txn.Delete(k); err != nil {
 					return err
@@ -292,35 +352,95 @@ func (x *Index) purgeNumbers(ctx context.Context, sid uint64) error {
 	}
 }
 
-// DiskUsage returns the bytes on disk of the LSM tree (tables and
-// memtable logs) and of the value log; zeros in memory.
+// DiskUsage returns the bytes on disk (allocated) of the database's LSM
+// tree (tables and memtable logs) and of its value log; zeros in memory.
 func (x *Index) DiskUsage() (lsm, vlog int64, err error) {
-	if x.opts.InMemory {
+	if x.db.InMemory() {
 		return 0, 0, nil
 	}
-	ents, err := os.ReadDir(x.opts.Dir)
+	st := x.db.Check()
+	return st.LSM, st.ValueLog, nil
+}
+
+// EvictOldest implements store.Evictor: it raises the eviction floor to
+// the end of the oldest blob bucket of any stream, so that bucket's
+// fragments vanish from every read at once, and runs a GC cycle that
+// drops them and collects the value-log files they leave. The bucket
+// still being written (ending after now) is never evicted: when only it
+// is left, EvictOldest returns store.ErrNothingToEvict.
+func (x *Index) EvictOldest(ctx context.Context) (store.Evicted, error) {
+	done, err := x.enter(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("index: disk usage: %w", err)
+		return store.Evicted{}, err
 	}
-	for _, e := range ents {
-		name := e.Name()
-		var dst *int64
-		switch {
-		case strings.HasSuffix(name, ".vlog"):
-			dst = &vlog
-		case strings.HasSuffix(name, ".sst"), strings.HasSuffix(name, ".mem"):
-			dst = &lsm
-		default:
-			continue
-		}
-		fi, err := os.Stat(filepath.Join(x.opts.Dir, name))
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue // removed meanwhile
+	defer done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(x.loopCtx, cancel)
+	defer stop()
+	end, ok, err := x.oldestBucket()
+	if err != nil {
+		return store.Evicted{}, err
+	}
+	now := x.opts.Now()
+	if !ok || end > now.Unix() {
+		return store.Evicted{}, store.ErrNothingToEvict
+	}
+	floor := time.Unix(end, 0).UTC()
+	if err := x.raiseFloor(ctx, floor.UnixNano()); err != nil {
+		return store.Evicted{}, err
+	}
+	x.logger.Info("evicting the oldest media for the storage budget", "before", floor)
+	rep, err := x.runGC(ctx)
+	return store.Evicted{Fragments: int64(rep.FragmentsEvicted), Bytes: rep.BytesEvicted, Before: floor}, err
+}
+
+// oldestBucket returns the earliest end of any stream's blob bucket, from
+// the usage records (one seek per stream).
+func (x *Index) oldestBucket() (int64, bool, error) {
+	var best int64
+	found := false
+	err := x.view(func(txn *store.Txn) error {
+		pfx := []byte(pfxUsage)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); {
+			k := it.Item().Key()
+			if len(k) != usageKeyLen {
+				return fmt.Errorf("%w: usage key %x", ErrCorrupt, k)
 			}
-			return 0, 0, fmt.Errorf("index: disk usage: %w", err)
+			sid := binary.BigEndian.Uint64(k[len(pfx):])
+			end := int64(binary.BigEndian.Uint64(k[len(pfx)+8:]))
+			if !found || end < best {
+				best, found = end, true
+			}
+			if sid == ^uint64(0) {
+				break
+			}
+			it.Seek(sidPrefix(pfxUsage, sid+1))
 		}
-		*dst += fi.Size()
+		return nil
+	})
+	return best, found, err
+}
+
+// raiseFloor persists the eviction floor t (Unix ns) if it is later than
+// the current one.
+func (x *Index) raiseFloor(ctx context.Context, t int64) error {
+	err := x.update(ctx, store.Reclaim, func(txn *store.Txn) error {
+		cur, err := readFloor(txn)
+		if err != nil || t <= cur {
+			return err
+		}
+		return txn.Set([]byte(keyFloor), binary.BigEndian.AppendUint64(nil, uint64(t)))
+	})
+	if err != nil {
+		return fmt.Errorf("index: raise eviction floor: %w", err)
 	}
-	return lsm, vlog, nil
+	for {
+		cur := x.floor.Load()
+		if t <= cur || x.floor.CompareAndSwap(cur, t) {
+			return nil
+		}
+	}
 }

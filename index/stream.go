@@ -9,6 +9,8 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // Stream statuses, as in the KVS StreamInfo.Status enum.
@@ -125,7 +127,7 @@ func (s *Stream) validate() error {
 }
 
 // getStream reads a stream's record in txn.
-func getStream(txn *badger.Txn, name string) (streamRecord, error) {
+func getStream(txn *store.Txn, name string) (streamRecord, error) {
 	var rec streamRecord
 	item, err := txn.Get(registryKey(name))
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -142,7 +144,7 @@ func getStream(txn *badger.Txn, name string) (streamRecord, error) {
 }
 
 // putStream writes a stream's record in txn. Registry entries never expire.
-func putStream(txn *badger.Txn, rec *streamRecord) error {
+func putStream(txn *store.Txn, rec *streamRecord) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -194,7 +196,7 @@ func (x *Index) CreateStream(ctx context.Context, s Stream) (Stream, error) {
 	s.ARN = fmt.Sprintf("arn:aws:kinesisvideo:%s:%s:stream/%s/%d", x.opts.Region, x.opts.Account, s.Name, s.Created.UnixMilli())
 	s.Version = ver
 	rec := streamRecord{Stream: s, ID: id + 1}
-	err = x.update(ctx, func(txn *badger.Txn) error {
+	err = x.update(ctx, store.Meta, func(txn *store.Txn) error {
 		_, err := getStream(txn, s.Name)
 		if err == nil {
 			return fmt.Errorf("%w: %q", ErrStreamExists, s.Name)
@@ -219,7 +221,7 @@ func (x *Index) Stream(ctx context.Context, name string) (Stream, error) {
 	}
 	defer done()
 	var rec streamRecord
-	err = x.db.View(func(txn *badger.Txn) error {
+	err = x.view(func(txn *store.Txn) error {
 		rec, err = getStream(txn, name)
 		return err
 	})
@@ -244,7 +246,7 @@ func (x *Index) Streams(ctx context.Context) ([]Stream, error) {
 // streamRecords returns every registry record, sorted by name.
 func (x *Index) streamRecords(ctx context.Context) ([]streamRecord, error) {
 	var out []streamRecord
-	err := x.db.View(func(txn *badger.Txn) error {
+	err := x.view(func(txn *store.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxRegistry), PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -288,7 +290,7 @@ func (x *Index) UpdateStream(ctx context.Context, name, version string, fn func(
 		return Stream{}, err
 	}
 	var out Stream
-	err = x.update(ctx, func(txn *badger.Txn) error {
+	err = x.update(ctx, store.Meta, func(txn *store.Txn) error {
 		rec, err := getStream(txn, name)
 		if err != nil {
 			return err
@@ -322,7 +324,7 @@ func (x *Index) DeleteStream(ctx context.Context, name string) error {
 		return err
 	}
 	defer done()
-	err = x.update(ctx, func(txn *badger.Txn) error {
+	err = x.update(ctx, store.Reclaim, func(txn *store.Txn) error {
 		rec, err := getStream(txn, name)
 		if err != nil {
 			return err

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/dataplane/streams/fragevents"
@@ -108,24 +105,11 @@ func (p *eventPublisher) run() {
 	}
 }
 
-// append publishes one event. The database refuses writes for a fraction
-// of a second while the index drops an expired bucket (badger
-// ErrBlockedWrites); those are retried for up to 10 s, other errors are
-// final.
+// append publishes one event. Writes wait out the index's prefix drops in
+// the store; a refusal (storage full) or any other error is final.
 func (p *eventPublisher) append(ev fragevents.Event) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	backoff := 10 * time.Millisecond
-	for {
-		_, err := p.pub.Publish(ctx, ev)
-		if err == nil || !errors.Is(err, badger.ErrBlockedWrites) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Second)
-	}
+	_, err := p.pub.Publish(ctx, ev)
+	return err
 }

@@ -15,10 +15,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/kinedge/kinedge/dataplane/videoapi"
 	"github.com/schollz/progressbar/v3"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/term"
+
+	"github.com/kinedge/kinedge/dataplane/videoapi"
 )
 
 // apiClient calls the appliance's plain HTTP API, as a script would.

@@ -11,8 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kinedge/kinedge/ingest/rtsp"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kinedge/kinedge/ingest/rtsp"
 )
 
 // Config is the appliance's effective configuration. Every field has a YAML

@@ -3,11 +3,12 @@ package main
 import (
 	"net/http"
 
-	"github.com/kinedge/kinedge/dataplane/streams"
-	"github.com/kinedge/kinedge/index"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kinedge/kinedge/dataplane/streams"
+	"github.com/kinedge/kinedge/index"
 )
 
 // metricsHandler serves Prometheus metrics, read from the components'

@@ -25,6 +25,7 @@ import (
 	"github.com/kinedge/kinedge/firmware/sdnotify"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 )
 
@@ -107,6 +108,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // appliance is the running set of components.
 type appliance struct {
 	log     *slog.Logger
+	db      *store.DB
 	idx     *index.Index
 	streams *streams.Engine
 	kinesis *kinesisapi.Handler
@@ -181,8 +183,15 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 			a.close()
 		}
 	}()
+	a.db, err = store.Open(store.Options{
+		Dir:    filepath.Join(cfg.DataDir, "db"),
+		Logger: log.With("component", "store"),
+	})
+	if err != nil {
+		return nil, err
+	}
 	a.idx, err = index.Open(index.Options{
-		Dir:     filepath.Join(cfg.DataDir, "db"),
+		DB:      a.db,
 		Logger:  log.With("component", "index"),
 		Region:  cfg.Region,
 		Account: cfg.AccountID,
@@ -196,8 +205,12 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	}
 	log.Info("keyring ready", "master_key_check", keyring.MasterCheck(), "master_key_created", created)
 
+	dataSpace, err := a.db.Space("d/")
+	if err != nil {
+		return nil, err
+	}
 	a.streams, err = streams.Open(streams.Options{
-		DB:        a.idx.DB(),
+		Space:     dataSpace,
 		Logger:    log.With("component", "streams"),
 		Limits:    kinesisLimits(cfg.Kinesis.Limits),
 		Sealer:    keyring,
@@ -359,6 +372,11 @@ func (a *appliance) close() error {
 	}
 	if a.idx != nil {
 		if err := a.idx.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.db != nil {
+		if err := a.db.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -10,20 +10,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/kinedge/kinedge/dataplane/streams"
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // newBareHandler returns a Handler on an in-memory DB, without Middleware.
 func newBareHandler(t testing.TB) *Handler {
 	t.Helper()
-	db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil).WithMemTableSize(8 << 20).WithBlockCacheSize(1 << 20))
+	db, err := store.Open(store.Options{InMemory: true, MemTableSize: 8 << 20, BlockCacheSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := streams.Open(streams.Options{DB: db})
+	sp, err := db.Space("d/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := streams.Open(streams.Options{Space: sp})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,10 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/dataplane/streams"
+	"github.com/kinedge/kinedge/index/store"
 )
 
 const (
@@ -39,12 +39,16 @@ func TestCrashChild(t *testing.T) {
 	}
 	// SyncWrites on: Badger syncs every commit; off: the engine's syncer
 	// calls DB.Sync once per group of batches.
-	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "db")).WithLogger(nil).WithMemTableSize(16 << 20).
-		WithValueLogFileSize(64 << 20).WithSyncWrites(os.Getenv(crashSyncEnv) == "true"))
+	db, err := store.Open(store.Options{Dir: filepath.Join(dir, "db"), MemTableSize: 16 << 20,
+		NoSync: os.Getenv(crashSyncEnv) != "true"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := streams.Open(streams.Options{DB: db})
+	sp, err := db.Space("d/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := streams.Open(streams.Options{Space: sp})
 	if err != nil {
 		t.Fatal(err)
 	}

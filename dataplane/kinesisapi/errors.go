@@ -6,6 +6,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/dataplane/streams"
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // Sentinel errors of the package.
@@ -46,8 +47,11 @@ func awsError(err error) (*awsproto.Error, bool) {
 		typ = awsproto.ExpiredIteratorException
 	case errors.Is(err, streams.ErrExpiredNextToken):
 		typ = awsproto.ExpiredNextTokenException
-	case errors.Is(err, streams.ErrClosed):
+	case errors.Is(err, streams.ErrClosed), errors.Is(err, store.ErrClosed):
 		return awsproto.Errorf(awsproto.ServiceUnavailableException, "The service is shutting down."), true
+	case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrReadOnly):
+		// HTTP 503: the SDKs retry it with backoff.
+		return awsproto.Errorf(awsproto.ServiceUnavailableException, "The appliance cannot store records now: %s", store.Reason(err)), true
 	default:
 		return awsproto.Errorf(awsproto.InternalFailure, "An internal error occurred."), false
 	}

@@ -17,11 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
-	"github.com/dgraph-io/badger/v4"
 	"go.uber.org/goleak"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/dataplane/streams"
+	"github.com/kinedge/kinedge/index/store"
 )
 
 func TestMain(m *testing.M) {
@@ -58,13 +58,16 @@ func newEnvProto(t testing.TB, mod func(*streams.Options), proto string) *testEn
 	// Records go to the value log (ValueThreshold 256): with 1 KiB values in
 	// the LSM tree, compaction rewrites every record and Badger's table
 	// builders double the process's memory (see README).
-	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithMemTableSize(16 << 20).
-		WithBlockCacheSize(1 << 20).WithIndexCacheSize(4 << 20).WithValueThreshold(256).
-		WithValueLogFileSize(64 << 20)) // 32-bit ARM cannot map the default 2 GiB
+	db, err := store.Open(store.Options{Dir: dir, NoSync: true, MemTableSize: 16 << 20,
+		BlockCacheSize: 1 << 20, IndexCacheSize: 4 << 20, ValueThreshold: 256})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := streams.Options{DB: db, Region: "eu-west-1", AccountID: "123456789012"}
+	sp, err := db.Space("d/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := streams.Options{Space: sp, Region: "eu-west-1", AccountID: "123456789012"}
 	if mod != nil {
 		mod(&o)
 	}

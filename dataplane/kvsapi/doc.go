@@ -43,17 +43,12 @@
 //     Handler.DataEndpoint when set, for an appliance behind a proxy).
 //   - listTagsForStream returns every tag in one page (at most 50).
 //
-// # Tags in the shared database
+// # Tags
 //
-// The index's stream record has no tags, so this package keeps them in the
-// appliance's one Badger database ((*index.Index).DB) under its own key
-// prefix, written through (*index.Index).Update:
-//
-//	"vt/" <stream ARN>   JSON object of the stream's tags
-//
-// The ARN carries the stream's creation time, so a stream deleted and
-// created again under the same name never sees the old tags; deleteStream
-// removes the key.
+// Tags are kept by the index with the stream ((*index.Index).StreamTags,
+// UpdateStreamTags), by stream id: a stream deleted and created again
+// under the same name starts without tags, and a deleted stream's tags
+// are purged with its fragments.
 //
 // # Wiring
 //

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // Sentinel errors of the package, wrapped with %w and context.
@@ -15,8 +16,6 @@ var (
 	// ErrNoIndex is returned (as an InternalFailure to the client, and
 	// logged) when a Handler has no Index.
 	ErrNoIndex = errors.New("kvsapi: handler has no index")
-	// ErrCorruptTags marks a stored tag record that cannot be decoded.
-	ErrCorruptTags = errors.New("kvsapi: corrupt tag record")
 )
 
 // KVS error types that awsproto does not name (KVS API reference,
@@ -79,8 +78,10 @@ func awsError(err error) (e *awsproto.Error, known bool) {
 		return errorf(awsproto.InvalidArgumentException, "NextToken is not valid."), true
 	case errors.Is(err, index.ErrInvalidQuery):
 		return errorf(awsproto.InvalidArgumentException, "The timestamp range is not valid: EndTimestamp is before StartTimestamp."), true
-	case errors.Is(err, index.ErrClosed):
+	case errors.Is(err, index.ErrClosed), errors.Is(err, store.ErrClosed):
 		return errorf(awsproto.ServiceUnavailableException, "The service is shutting down."), true
+	case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrReadOnly):
+		return errorf(awsproto.ServiceUnavailableException, "The appliance cannot store it now: %s", store.Reason(err)), true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return errorf(ClientLimitExceededException, "The request was cancelled before it completed."), true
 	}

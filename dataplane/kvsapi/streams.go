@@ -106,7 +106,7 @@ func (h *Handler) createStream(ctx context.Context, _ *http.Request, in *createS
 		return nil, err
 	}
 	if len(in.Tags) > 0 {
-		if err := h.updateTags(ctx, st.ARN, func(t map[string]string) error {
+		if err := h.updateTags(ctx, st.Name, func(t map[string]string) error {
 			clear(t)
 			for k, v := range in.Tags {
 				t[k] = v
@@ -263,11 +263,6 @@ func (h *Handler) deleteStream(ctx context.Context, _ *http.Request, in *deleteS
 	}
 	if err := h.Index.DeleteStream(ctx, name); err != nil {
 		return nil, err
-	}
-	if err := h.deleteTags(ctx, in.StreamARN); err != nil {
-		// The stream is gone; its tags can never be read again (the ARN
-		// is unique), so this costs only a few bytes.
-		h.logger().Warn("kvs deleteStream: tags not removed", "stream", name, "err", err)
 	}
 	return struct{}{}, nil
 }

@@ -2,79 +2,22 @@ package kvsapi
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-
-	badger "github.com/dgraph-io/badger/v4"
 )
 
-// tagPrefix is this package's key prefix in the shared database (see the
-// package doc).
-const tagPrefix = "vt/"
-
-// tagKey returns the key of a stream's tags.
-func tagKey(arn string) []byte { return []byte(tagPrefix + arn) }
-
-// readTags returns the tags stored under the stream ARN in txn (an empty
-// map when there are none).
-func readTags(txn *badger.Txn, arn string) (map[string]string, error) {
-	tags := map[string]string{}
-	item, err := txn.Get(tagKey(arn))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return tags, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	err = item.Value(func(v []byte) error { return json.Unmarshal(v, &tags) })
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCorruptTags, arn, err)
-	}
-	return tags, nil
-}
-
-// tags returns the stream's tags.
-func (h *Handler) tags(arn string) (map[string]string, error) {
-	var tags map[string]string
-	err := h.Index.DB().View(func(txn *badger.Txn) error {
-		var err error
-		tags, err = readTags(txn, arn)
-		return err
-	})
-	return tags, err
-}
-
-// updateTags applies fn to the stream's tags in one transaction and stores
-// the result (or deletes the key when no tag is left). At most maxTags
-// tags may remain.
-func (h *Handler) updateTags(ctx context.Context, arn string, fn func(map[string]string) error) error {
-	return h.Index.Update(ctx, func(txn *badger.Txn) error {
-		tags, err := readTags(txn, arn)
-		if err != nil {
-			return err
-		}
+// updateTags applies fn to the stream's tags in one transaction of the
+// index and stores the result. At most maxTags tags may remain.
+func (h *Handler) updateTags(ctx context.Context, name string, fn func(map[string]string) error) error {
+	return h.Index.UpdateStreamTags(ctx, name, func(tags map[string]string) error {
 		if err := fn(tags); err != nil {
 			return err
 		}
 		if len(tags) > maxTags {
 			return errorf(TagsPerResourceExceededLimitException, "A stream can have at most %d tags; this request would leave %d.", maxTags, len(tags))
 		}
-		if len(tags) == 0 {
-			return txn.Delete(tagKey(arn))
-		}
-		b, err := json.Marshal(tags)
-		if err != nil {
-			return err
-		}
-		return txn.Set(tagKey(arn), b)
+		return nil
 	})
-}
-
-// deleteTags removes the stream's tags.
-func (h *Handler) deleteTags(ctx context.Context, arn string) error {
-	return h.Index.Update(ctx, func(txn *badger.Txn) error { return txn.Delete(tagKey(arn)) })
 }
 
 // tagStreamInput is the TagStream request.
@@ -99,7 +42,7 @@ func (h *Handler) tagStream(ctx context.Context, _ *http.Request, in *tagStreamI
 	if err != nil {
 		return nil, err
 	}
-	err = h.updateTags(ctx, st.ARN, func(t map[string]string) error {
+	err = h.updateTags(ctx, st.Name, func(t map[string]string) error {
 		for k, v := range in.Tags {
 			t[k] = v
 		}
@@ -135,7 +78,7 @@ func (h *Handler) untagStream(ctx context.Context, _ *http.Request, in *untagStr
 	if err != nil {
 		return nil, err
 	}
-	err = h.updateTags(ctx, st.ARN, func(t map[string]string) error {
+	err = h.updateTags(ctx, st.Name, func(t map[string]string) error {
 		for _, k := range in.TagKeyList {
 			delete(t, k)
 		}
@@ -169,7 +112,7 @@ func (h *Handler) listTagsForStream(ctx context.Context, _ *http.Request, in *li
 	if err != nil {
 		return nil, err
 	}
-	tags, err := h.tags(st.ARN)
+	tags, err := h.Index.StreamTags(ctx, st.Name)
 	if err != nil {
 		return nil, err
 	}

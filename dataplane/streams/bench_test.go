@@ -16,9 +16,9 @@ import (
 //
 //	go test -run '^$' -bench EnginePutRecords -benchtime 400x ./dataplane/streams/
 func BenchmarkEnginePutRecords(b *testing.B) {
-	db := openDB(b, b.TempDir())
-	defer db.Close()
-	e, err := Open(Options{DB: db})
+	sp := openSpace(b, b.TempDir())
+	defer sp.DB().Close()
+	e, err := Open(Options{Space: sp})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,7 @@ package streams
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -20,12 +21,14 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // Engine is a Kinesis Data Streams engine. Its methods are safe for
 // concurrent use. Create it with Open and stop it with Close.
 type Engine struct {
-	db     *badger.DB
+	sp     *store.Space
 	prefix []byte
 	now    func() time.Time
 	log    *slog.Logger
@@ -63,8 +66,8 @@ func Open(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		db:       opts.DB,
-		prefix:   []byte(opts.Prefix),
+		sp:       opts.Space,
+		prefix:   opts.Space.Prefix(),
 		now:      opts.Now,
 		log:      opts.Logger,
 		opts:     opts,
@@ -76,8 +79,7 @@ func Open(opts Options) (*Engine, error) {
 		syncCh:   make(chan *batch, syncDepth),
 		stop:     make(chan struct{}),
 	}
-	dbo := opts.DB.Opts()
-	e.syncNeeded = !dbo.SyncWrites && !dbo.InMemory
+	e.syncNeeded = !opts.Space.DB().Durable()
 	if err := e.load(); err != nil {
 		return nil, err
 	}
@@ -112,7 +114,7 @@ func (e *Engine) key(parts ...string) []byte {
 
 // load restores streams, the secret and the shard counters.
 func (e *Engine) load() error {
-	err := e.db.Update(func(txn *badger.Txn) error {
+	err := e.sp.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
 		// Iterator secret.
 		e.secret = e.opts.IteratorSecret
 		if len(e.secret) == 0 {
@@ -182,7 +184,7 @@ func (e *Engine) load() error {
 		return err
 	}
 	// Restore per-shard counters from the last key of each shard.
-	return e.db.View(func(txn *badger.Txn) error {
+	return e.sp.View(func(txn *store.Txn) error {
 		for _, s := range e.byID {
 			for _, sh := range s.shards {
 				last, err := e.lastCounter(txn, s.meta.ID, sh.m.Index)
@@ -205,7 +207,7 @@ func (e *Engine) load() error {
 }
 
 // lastCounter returns the counter of the last record of a shard, or 0.
-func (e *Engine) lastCounter(txn *badger.Txn, streamID uint64, idx uint32) (uint64, error) {
+func (e *Engine) lastCounter(txn *store.Txn, streamID uint64, idx uint32) (uint64, error) {
 	p := e.shardPrefix(streamID, idx)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: p, Reverse: true})
 	defer it.Close()
@@ -221,9 +223,10 @@ func (e *Engine) lastCounter(txn *badger.Txn, streamID uint64, idx uint32) (uint
 	return binary.BigEndian.Uint64(k[len(p):]), nil
 }
 
-// commit runs fn in a read-write transaction and makes it durable.
-func (e *Engine) commit(fn func(txn *badger.Txn) error) error {
-	if err := e.db.Update(fn); err != nil {
+// commit runs fn in a read-write transaction of class and makes it
+// durable.
+func (e *Engine) commit(class store.Class, fn func(txn *store.Txn) error) error {
+	if err := e.sp.Update(context.Background(), class, fn); err != nil {
 		return err
 	}
 	return e.sync()
@@ -233,7 +236,7 @@ func (e *Engine) sync() error {
 	if !e.syncNeeded {
 		return nil
 	}
-	if err := e.db.Sync(); err != nil {
+	if err := e.sp.DB().Sync(); err != nil {
 		return fmt.Errorf("streams: sync: %w", err)
 	}
 	return nil
@@ -245,7 +248,7 @@ func (e *Engine) saveLocked(s *stream) error {
 	if err != nil {
 		return err
 	}
-	return e.commit(func(txn *badger.Txn) error {
+	return e.commit(store.Meta, func(txn *store.Txn) error {
 		return txn.Set(e.key(keyMeta, s.meta.Name), b)
 	})
 }
@@ -367,7 +370,7 @@ func (e *Engine) CreateStream(in CreateStreamInput) error {
 		return err
 	}
 	id := e.nextID
-	err = e.commit(func(txn *badger.Txn) error {
+	err = e.commit(store.Meta, func(txn *store.Txn) error {
 		if err := txn.Set(e.key(keyMeta, in.Name), b); err != nil {
 			return err
 		}
@@ -399,7 +402,7 @@ func (e *Engine) DeleteStream(name string, enforceConsumerDeletion bool) error {
 	// Let the records in flight land first, so that erasing the stream's
 	// records cannot miss them.
 	e.inflight.Wait()
-	err = e.commit(func(txn *badger.Txn) error {
+	err = e.commit(store.Reclaim, func(txn *store.Txn) error {
 		if err := txn.Delete(e.key(keyMeta, name)); err != nil {
 			return err
 		}

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"go.uber.org/goleak"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 func TestMain(m *testing.M) {
@@ -44,27 +45,28 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func openDB(t testing.TB, dir string) *badger.DB {
+// openSpace opens a database in dir (in memory when "") without fsync on
+// commit (the engine's syncer syncs) and returns its "d/" space.
+func openSpace(t testing.TB, dir string) *store.Space {
 	t.Helper()
-	o := badger.DefaultOptions(dir).WithLogger(nil).WithMemTableSize(8 << 20).WithNumMemtables(2).
-		WithBlockCacheSize(1 << 20).WithIndexCacheSize(1 << 20).WithValueThreshold(1 << 10).
-		WithValueLogFileSize(64 << 20) // 32-bit ARM cannot map the default 2 GiB
-	if dir == "" {
-		o = o.WithInMemory(true)
-	}
-	db, err := badger.Open(o)
+	db, err := store.Open(store.Options{Dir: dir, InMemory: dir == "", NoSync: true,
+		MemTableSize: 8 << 20, BlockCacheSize: 1 << 20, IndexCacheSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return db
+	sp, err := db.Space("d/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp
 }
 
 // newEngine opens an engine on a fresh in-memory DB, closed at cleanup.
 func newEngine(t testing.TB, mod func(*Options)) (*Engine, *fakeClock) {
 	t.Helper()
-	db := openDB(t, t.TempDir())
+	sp := openSpace(t, t.TempDir())
 	clk := newFakeClock()
-	o := Options{DB: db, Now: clk.Now, IteratorSecret: []byte("test secret")}
+	o := Options{Space: sp, Now: clk.Now, IteratorSecret: []byte("test secret")}
 	if mod != nil {
 		mod(&o)
 	}
@@ -74,7 +76,7 @@ func newEngine(t testing.TB, mod func(*Options)) (*Engine, *fakeClock) {
 	}
 	t.Cleanup(func() {
 		_ = e.Close()
-		_ = db.Close()
+		_ = sp.DB().Close()
 	})
 	return e, clk
 }
@@ -93,7 +95,7 @@ func TestOptionsValidate(t *testing.T) {
 	if !errors.Is(err, ErrOptions) {
 		t.Fatalf("err = %v", err)
 	}
-	for _, want := range []string{"DB is required", "negative limit", "negative TrimInterval"} {
+	for _, want := range []string{"Space is required", "negative limit", "negative TrimInterval"} {
 		if !contains(err.Error(), want) {
 			t.Errorf("error %q does not report %q", err, want)
 		}
@@ -471,8 +473,8 @@ func TestConcurrentPuts(t *testing.T) {
 func TestRestart(t *testing.T) {
 	dir := t.TempDir()
 	clk := newFakeClock()
-	db := openDB(t, dir)
-	e, err := Open(Options{DB: db, Now: clk.Now})
+	sp := openSpace(t, dir)
+	e, err := Open(Options{Space: sp, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,12 +485,12 @@ func TestRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Close()
-	db.Close()
+	sp.DB().Close()
 
 	clk.t = clk.t.Add(-time.Hour) // the clock stepped back across the restart
-	db = openDB(t, dir)
-	defer db.Close()
-	e, err = Open(Options{DB: db, Now: clk.Now})
+	sp = openSpace(t, dir)
+	defer sp.DB().Close()
+	e, err = Open(Options{Space: sp, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,9 +535,9 @@ func TestEnsureStream(t *testing.T) {
 // TestCloseUnderLoad closes the engine while writers are busy: every call
 // returns (stored or ErrClosed) and no goroutine is left behind.
 func TestCloseUnderLoad(t *testing.T) {
-	db := openDB(t, t.TempDir())
-	defer db.Close()
-	e, err := Open(Options{DB: db, WriteQueue: 2})
+	sp := openSpace(t, t.TempDir())
+	defer sp.DB().Close()
+	e, err := Open(Options{Space: sp, WriteQueue: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,8 +628,8 @@ func TestStats(t *testing.T) {
 func TestRestartClosedShardEnds(t *testing.T) {
 	dir := t.TempDir()
 	clk := newFakeClock()
-	db := openDB(t, dir)
-	e, err := Open(Options{DB: db, Now: clk.Now})
+	sp := openSpace(t, dir)
+	e, err := Open(Options{Space: sp, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -639,7 +641,7 @@ func TestRestartClosedShardEnds(t *testing.T) {
 	e.Close()
 	// Move the parent's end past its last record, as a lost batch would.
 	var m streamMeta
-	if err := db.Update(func(txn *badgerTxn) error {
+	if err := sp.Update(context.Background(), store.Reclaim, func(txn *store.Txn) error {
 		it, err := txn.Get([]byte("d/s/s"))
 		if err != nil {
 			return err
@@ -654,10 +656,10 @@ func TestRestartClosedShardEnds(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	db = openDB(t, dir)
-	defer db.Close()
-	e, err = Open(Options{DB: db, Now: clk.Now})
+	sp.DB().Close()
+	sp = openSpace(t, dir)
+	defer sp.DB().Close()
+	e, err = Open(Options{Space: sp, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

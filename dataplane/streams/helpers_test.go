@@ -1,10 +1,12 @@
 package streams
 
-import "github.com/dgraph-io/badger/v4"
+import (
+	"github.com/dgraph-io/badger/v4"
 
-type badgerTxn = badger.Txn
+	"github.com/kinedge/kinedge/index/store"
+)
 
-func countKeys(txn *badger.Txn, p []byte) int {
+func countKeys(txn *store.Txn, p []byte) int {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 	defer it.Close()
 	n := 0

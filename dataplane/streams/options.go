@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // Limits are the per-shard rate limits of Kinesis Data Streams (Kinesis
@@ -54,11 +54,11 @@ func (l *Limits) ensureDefaults() {
 
 // Options configure an Engine.
 type Options struct {
-	// DB is the appliance's Badger database. Required. The engine only
-	// touches keys under Prefix.
-	DB *badger.DB
-	// Prefix is the key prefix the engine owns. It defaults to "d/".
-	Prefix string
+	// Space is the engine's key space of the appliance's database
+	// (store.DB.Space("d/") in the appliance). Required. Every write goes
+	// through it: records are refused (store.ErrFull) when the storage
+	// budget says so, and writes wait out the index's prefix drops.
+	Space *store.Space
 	// Now returns the current time. It defaults to time.Now.
 	Now func() time.Time
 	// Logger receives the engine's logs. It defaults to discarding them.
@@ -96,11 +96,8 @@ type Options struct {
 // ensureDefaults fills zero fields and reports every invalid one at once.
 func (o *Options) ensureDefaults() error {
 	var errs []error
-	if o.DB == nil {
-		errs = append(errs, fmt.Errorf("%w: DB is required", ErrOptions))
-	}
-	if o.Prefix == "" {
-		o.Prefix = "d/"
+	if o.Space == nil {
+		errs = append(errs, fmt.Errorf("%w: Space is required", ErrOptions))
 	}
 	if o.Now == nil {
 		o.Now = time.Now

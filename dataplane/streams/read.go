@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // GetShardIterator returns an iterator for shard shardID of stream name
@@ -125,7 +127,7 @@ func (e *Engine) getRecords(iterator string, limit int, limited bool) (GetRecord
 	pos := tok.pos
 	exhausted := true
 	size := 0
-	err := e.db.View(func(txn *badger.Txn) error {
+	err := e.sp.View(func(txn *store.Txn) error {
 		p := e.shardPrefix(streamID, idx)
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = p

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 func TestReshardErrors(t *testing.T) {
@@ -311,7 +313,7 @@ func TestRetention(t *testing.T) {
 			t.Errorf("step %d: %d shards, want %d", i, len(d.Shards), tt.shards)
 		}
 		n := 0
-		_ = e.db.View(func(txn *badgerTxn) error {
+		_ = e.sp.View(func(txn *store.Txn) error {
 			n = countKeys(txn, e.shardPrefix(1, 0))
 			return nil
 		})
@@ -329,7 +331,7 @@ func TestRetention(t *testing.T) {
 	if err := e.Trim(); err != nil {
 		t.Fatal(err)
 	}
-	_ = e.db.View(func(txn *badgerTxn) error {
+	_ = e.sp.View(func(txn *store.Txn) error {
 		if n := countKeys(txn, e.key(keyRecord)); n != 0 {
 			t.Errorf("%d records left after delete", n)
 		}

@@ -2,12 +2,16 @@ package streams
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // Retention.
@@ -19,6 +23,9 @@ import (
 // compaction; small records live in the LSM tree, not the value log).
 // Closed shards whose retention has passed disappear from the stream's
 // metadata, as in Kinesis. Records of deleted streams are erased too.
+
+// trimBatch is how many keys one trim transaction deletes.
+const trimBatch = 2000
 
 // kickTrimmer asks the trimmer for a pass soon (non-blocking).
 func (e *Engine) kickTrimmer() {
@@ -93,7 +100,7 @@ func (e *Engine) deleteRange(p, end []byte) (int, error) {
 	n := 0
 	for {
 		var keys [][]byte
-		err := e.db.View(func(txn *badger.Txn) error {
+		err := e.sp.View(func(txn *store.Txn) error {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 			defer it.Close()
 			for it.Seek(p); it.Valid() && len(keys) < 10000; it.Next() {
@@ -111,15 +118,18 @@ func (e *Engine) deleteRange(p, end []byte) (int, error) {
 		if len(keys) == 0 {
 			return n, nil
 		}
-		wb := e.db.NewWriteBatch()
-		for _, k := range keys {
-			if err := wb.Delete(k); err != nil {
-				wb.Cancel()
+		for chunk := range slices.Chunk(keys, trimBatch) {
+			err := e.sp.Update(context.Background(), store.Reclaim, func(txn *store.Txn) error {
+				for _, k := range chunk {
+					if err := txn.Delete(k); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
 				return n, fmt.Errorf("streams: trim: %w", err)
 			}
-		}
-		if err := wb.Flush(); err != nil {
-			return n, fmt.Errorf("streams: trim: %w", err)
 		}
 		n += len(keys)
 	}
@@ -129,7 +139,7 @@ func (e *Engine) deleteRange(p, end []byte) (int, error) {
 func (e *Engine) eraseDeleted() error {
 	var ids []uint64
 	p := e.key(keyDeleted)
-	err := e.db.View(func(txn *badger.Txn) error {
+	err := e.sp.View(func(txn *store.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 		defer it.Close()
 		for it.Seek(p); it.Valid(); it.Next() {
@@ -147,7 +157,7 @@ func (e *Engine) eraseDeleted() error {
 		if _, err := e.deleteRange(e.streamRecordsPrefix(id), nil); err != nil {
 			return err
 		}
-		if err := e.db.Update(func(txn *badger.Txn) error {
+		if err := e.sp.Update(context.Background(), store.Reclaim, func(txn *store.Txn) error {
 			return txn.Delete(append(bytes.Clone(p), binary.BigEndian.AppendUint64(nil, id)...))
 		}); err != nil {
 			return fmt.Errorf("streams: erase deleted: %w", err)

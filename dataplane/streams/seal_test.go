@@ -9,6 +9,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/kinedge/kinedge/fragment/seal"
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // The appliance's keyring is a Sealer.
@@ -59,7 +60,7 @@ func TestEncryptionAtRest(t *testing.T) {
 			t.Errorf("%s: read %+v", tt.name, res.Records)
 		}
 		stored := false
-		_ = e.db.View(func(txn *badger.Txn) error {
+		_ = e.sp.View(func(txn *store.Txn) error {
 			p := e.key(keyRecord)
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true})
 			defer it.Close()

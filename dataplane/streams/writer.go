@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // Group commit.
@@ -239,7 +241,13 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 	defer e.mu.RUnlock()
 	e.inflight.Add(1) // DeleteStream waits for batches in flight
 	nowCtr := counterAt(e.now())
-	txn := e.db.NewTransaction(true)
+	txn, err := e.sp.Begin(store.Data)
+	if err != nil {
+		// Refused by the storage budget (or the store is closed): the
+		// whole batch fails, and nothing was assigned.
+		b.setErr(err)
+		return b
+	}
 	commit := func() {
 		b.wg.Add(1)
 		txn.CommitWith(func(err error) {
@@ -258,7 +266,6 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 		}
 	}
 	arena := make([]byte, 0, size)
-	var err error
 	for _, r := range reqs {
 		if r.s.deleted {
 			r.err = e.notFound(r.s.meta.Name)
@@ -292,7 +299,10 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 			v := arena[at:len(arena):len(arena)]
 			if err = txn.Set(k, v); errors.Is(err, badger.ErrTxnTooBig) {
 				commit()
-				txn = e.db.NewTransaction(true)
+				if txn, err = e.sp.Begin(store.Data); err != nil {
+					txn = nil
+					break
+				}
 				err = txn.Set(k, v)
 			}
 			if err != nil {
@@ -308,11 +318,14 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 			break
 		}
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+		commit()
+	case txn != nil:
 		b.setErr(err)
 		txn.Discard()
-	} else {
-		commit()
+	default:
+		b.setErr(err)
 	}
 	for sh := range touched {
 		// Counters of a failed batch are burnt: holes are harmless.

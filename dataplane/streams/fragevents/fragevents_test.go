@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"go.uber.org/goleak"
 
 	"github.com/kinedge/kinedge/dataplane/streams"
+	"github.com/kinedge/kinedge/index/store"
 )
 
 func TestMain(m *testing.M) {
@@ -23,12 +23,16 @@ func TestMain(m *testing.M) {
 }
 
 func TestPublish(t *testing.T) {
-	db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil).WithMemTableSize(8 << 20).WithBlockCacheSize(1 << 20))
+	db, err := store.Open(store.Options{InMemory: true, MemTableSize: 8 << 20, BlockCacheSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	e, err := streams.Open(streams.Options{DB: db})
+	sp, err := db.Space("d/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := streams.Open(streams.Options{Space: sp})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,651 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// State is the storage state that /healthz and the metrics report.
+type State string
+
+// States.
+const (
+	// StateOK: under the budget with room to spare.
+	StateOK State = "ok"
+	// StateLow: near the budget; with DELETE_OLDEST_MEDIA the oldest
+	// media is being evicted. Recording goes on.
+	StateLow State = "low"
+	// StateFull: media and records are refused: over the budget with
+	// nothing left to evict, the disk lacks the room Badger needs, or the
+	// database is read-only.
+	StateFull State = "full"
+	// StateDenying: DENY_NEW_MEDIA and the budget is reached: media and
+	// records are refused until retention frees space.
+	StateDenying State = "denying"
+)
+
+// Recording reports whether s admits new media and records.
+func (s State) Recording() bool { return s == StateOK || s == StateLow }
+
+// Status is the store's view of its disk, as of its last check.
+type Status struct {
+	// State is the storage state; Reason says why in words when it is not
+	// StateOK.
+	State  State
+	Reason string
+	// Policy is the budget's policy.
+	Policy Policy
+	// Used is what the database's directory holds on disk (allocated
+	// bytes), with the reserve file counted at its full size even while
+	// it is released. LSM, ValueLog and Reserve are Badger's tables and
+	// memtable logs, its value log, and the reserve file as they are.
+	Used, LSM, ValueLog, Reserve int64
+	// Limit is the budget: the smaller of MaxBytes and what keeps the
+	// minimum free space free. Eviction starts at EvictAt.
+	Limit, EvictAt int64
+	// DiskTotal and DiskFree are the filesystem's size and free bytes
+	// (0 when unknown).
+	DiskTotal, DiskFree int64
+	// ReadOnly is set while the database is open read-only.
+	ReadOnly bool
+	// Checked is when the status was measured.
+	Checked time.Time
+}
+
+// Stats are counters since Open.
+type Stats struct {
+	// Evictions counts EvictOldest calls that removed media;
+	// FragmentsEvicted and BytesEvicted add up what they removed.
+	Evictions, FragmentsEvicted, BytesEvicted uint64
+	// Refused counts writes refused by admission control (ErrFull).
+	Refused uint64
+	// ReserveReleases counts releases of the reserve file on a full disk.
+	ReserveReleases uint64
+	// PreallocFailures counts failures to preallocate Badger's writable
+	// files.
+	PreallocFailures uint64
+	// VlogFilesGCed counts value-log files rewritten or deleted by GC.
+	VlogFilesGCed uint64
+	// Checks counts disk checks.
+	Checks uint64
+}
+
+type budgetStats struct {
+	evictions, fragmentsEvicted, bytesEvicted  atomic.Uint64
+	refused, reserveReleases, preallocFailures atomic.Uint64
+	vlogFilesGCed, checks                      atomic.Uint64
+}
+
+// reserveName is the reserve file in the database directory (Badger
+// ignores files it does not know).
+const reserveName = "kinedge.reserve"
+
+// budgetState is the DB's disk guard and budget.
+type budgetState struct {
+	d *DB
+
+	mu      sync.Mutex // serialises check
+	status  atomic.Pointer[Status]
+	written atomic.Int64 // bytes committed since the last check
+
+	kick      chan struct{}
+	evictKick chan struct{}
+
+	evictorMu sync.Mutex
+	evictor   Evictor
+	// exhausted is set when the evictor had nothing left; cleared by the
+	// next write of Data.
+	exhausted atomic.Bool
+
+	lastPreallocWarn time.Time
+	stats            budgetStats
+}
+
+func (b *budgetState) init(d *DB) {
+	b.d = d
+	b.kick = make(chan struct{}, 1)
+	b.evictKick = make(chan struct{}, 1)
+	b.status.Store(&Status{State: StateOK, Policy: d.opts.Budget.Policy, Limit: math.MaxInt64, EvictAt: math.MaxInt64})
+}
+
+// Sizes of the room Badger needs, from the options (see the package doc).
+
+// reserveSize is the reserve file: room for a memtable flush, the
+// compaction it triggers and a value-log GC rewrite.
+func (b *budgetState) reserveSize() int64 {
+	o := &b.d.opts
+	return o.ValueLogFileSize + int64(o.NumMemtables+4)*o.MemTableSize
+}
+
+// metaFloor is the free space below which only Reclaim writes are
+// admitted and the reserve is released: Badger's room to flush its
+// memtables and compact.
+func (b *budgetState) metaFloor() int64 {
+	o := &b.d.opts
+	return int64(o.NumMemtables+4) * o.MemTableSize
+}
+
+// dataFloor is the free space below which Data writes are refused: room
+// for a new value-log file and memtable (sparse until the guard
+// preallocates them), flushes and compactions, and what may be written
+// before the next check.
+func (b *budgetState) dataFloor() int64 {
+	o := &b.d.opts
+	return 2*o.ValueLogFileSize + 4*o.MemTableSize + b.metaFloor() + o.WriteKick
+}
+
+// openFloor is the free space Badger needs to open the database for
+// writing: its pid file, a new memtable and the flush of the memtables
+// it replays.
+func (b *budgetState) openFloor() int64 { return b.metaFloor() }
+
+// margin is the distance below the limit at which eviction starts.
+func (b *budgetState) margin(limit int64) int64 {
+	return max(2*b.d.opts.ValueLogFileSize, limit/50)
+}
+
+// MinBudget is the smallest MaxBytes Open accepts for opts: the reserve,
+// the eviction margin and a few value-log files of data.
+func MinBudget(opts Options) int64 {
+	opts = opts.withDefaults()
+	b := budgetState{d: &DB{opts: opts}}
+	return b.reserveSize() + 2*opts.ValueLogFileSize + 4*opts.ValueLogFileSize
+}
+
+func (b *budgetState) checkMaxBytes() error {
+	if m := b.d.opts.Budget.MaxBytes; m > 0 && m < MinBudget(b.d.opts) {
+		return fmt.Errorf("%w: storage max_bytes %d is under %d, the least these Badger sizes work in (reserve, eviction margin, value-log files)",
+			ErrInvalidOptions, m, MinBudget(b.d.opts))
+	}
+	return nil
+}
+
+// Status returns the storage status as of the last check.
+func (d *DB) Status() Status { return *d.budget.status.Load() }
+
+// Stats returns the store's counters since Open.
+func (d *DB) Stats() Stats {
+	s := &d.budget.stats
+	return Stats{
+		Evictions: s.evictions.Load(), FragmentsEvicted: s.fragmentsEvicted.Load(), BytesEvicted: s.bytesEvicted.Load(),
+		Refused: s.refused.Load(), ReserveReleases: s.reserveReleases.Load(), PreallocFailures: s.preallocFailures.Load(),
+		VlogFilesGCed: s.vlogFilesGCed.Load(), Checks: s.checks.Load(),
+	}
+}
+
+// Check measures the disk now, enforces the guard and returns the fresh
+// status (the store does it every CheckInterval on its own).
+func (d *DB) Check() Status {
+	if d.opts.InMemory {
+		return d.Status()
+	}
+	return d.budget.check()
+}
+
+func (b *budgetState) setEvictor(e Evictor) {
+	b.evictorMu.Lock()
+	b.evictor = e
+	b.evictorMu.Unlock()
+	b.kickCheck()
+}
+
+func (b *budgetState) kickCheck() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// wrote accounts n bytes committed, and asks for a check once WriteKick
+// bytes went by.
+func (b *budgetState) wrote(n int64) {
+	if b.d.opts.InMemory || n <= 0 {
+		return
+	}
+	if b.written.Add(n) >= b.d.opts.WriteKick {
+		b.kickCheck()
+	}
+}
+
+// admit is the admission control of writes of class.
+func (b *budgetState) admit(class Class) error {
+	if b.d.opts.InMemory || class == Reclaim {
+		return nil
+	}
+	st := b.status.Load()
+	pending := b.written.Load()
+	switch class {
+	case Data:
+		if !st.State.Recording() {
+			b.stats.refused.Add(1)
+			return fmt.Errorf("%w: %s", ErrFull, st.Reason)
+		}
+		if st.DiskTotal > 0 && st.DiskFree-pending < b.dataFloor() {
+			b.stats.refused.Add(1)
+			b.kickCheck()
+			return fmt.Errorf("%w: %s free on the disk, the database needs %s to work safely", ErrFull, bytesText(st.DiskFree-pending), bytesText(b.dataFloor()))
+		}
+		if st.Used+pending >= st.Limit {
+			b.stats.refused.Add(1)
+			b.kickCheck()
+			return fmt.Errorf("%w: %s used of a %s budget", ErrFull, bytesText(st.Used+pending), bytesText(st.Limit))
+		}
+	case Meta:
+		if st.DiskTotal > 0 && st.DiskFree-pending < b.metaFloor() {
+			b.stats.refused.Add(1)
+			b.kickCheck()
+			return fmt.Errorf("%w: %s free on the disk, the database needs %s to flush", ErrFull, bytesText(st.DiskFree-pending), bytesText(b.metaFloor()))
+		}
+	}
+	return nil
+}
+
+// prepareOpen makes room to open the database for writing: it releases
+// the reserve file when the disk is too full, and reports whether the
+// database must be opened read-only.
+func (b *budgetState) prepareOpen() (readOnly bool, err error) {
+	disk, err := b.d.opts.Disk(b.d.opts.Dir)
+	if err != nil {
+		return false, nil // unknown: try
+	}
+	if disk.Free >= b.openFloor() {
+		return false, nil
+	}
+	if b.releaseReserve("opening the database") {
+		if disk, err = b.d.opts.Disk(b.d.opts.Dir); err == nil && disk.Free >= b.openFloor() {
+			return false, nil
+		}
+	}
+	if !exists(filepath.Join(b.d.opts.Dir, badger.ManifestFilename)) {
+		return false, fmt.Errorf("%w: %s free on the disk under %s, a new database needs %s",
+			ErrFull, bytesText(disk.Free), b.d.opts.Dir, bytesText(b.openFloor()))
+	}
+	return true, nil
+}
+
+// tight reports whether the disk has less room than opening for writing
+// needs.
+func (b *budgetState) tight() bool {
+	disk, err := b.d.opts.Disk(b.d.opts.Dir)
+	return err == nil && disk.Free < b.openFloor()
+}
+
+func (b *budgetState) releaseReserveIfTight() {
+	disk, err := b.d.opts.Disk(b.d.opts.Dir)
+	if err == nil && disk.Free < b.metaFloor() {
+		b.releaseReserve("closing the database")
+	}
+}
+
+// releaseReserve removes the reserve file and reports whether there was
+// one.
+func (b *budgetState) releaseReserve(why string) bool {
+	path := filepath.Join(b.d.opts.Dir, reserveName)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	if err := os.Remove(path); err != nil {
+		b.d.log.Error("store: cannot release the disk reserve", "path", path, "err", err)
+		return false
+	}
+	b.stats.reserveReleases.Add(1)
+	b.d.log.Warn("store: disk full: released the disk reserve so the database can work", "while", why, "freed_bytes", allocated(fi))
+	return true
+}
+
+// watch runs check every CheckInterval and when kicked, until Close.
+func (b *budgetState) watch() {
+	defer b.d.wg.Done()
+	t := time.NewTicker(b.d.opts.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.d.ctx.Done():
+			return
+		case <-t.C:
+		case <-b.kick:
+		}
+		b.check()
+	}
+}
+
+// check measures the disk and the database's files, preallocates Badger's
+// writable memory-mapped files, keeps or releases the reserve, reopens a
+// read-only database for writing when there is room, computes the budget
+// and the state, and wakes the evictor when needed.
+func (b *budgetState) check() Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := b.d
+	b.stats.checks.Add(1)
+	b.written.Store(0) // the measurement below includes them
+	disk, diskErr := d.opts.Disk(d.opts.Dir)
+	if diskErr != nil {
+		disk = DiskSpace{}
+	}
+	files := b.scan()
+
+	// Guard: Badger writes its value log, memtable logs and discard
+	// statistics through shared memory maps of sparse files; a page that
+	// has no block when the disk is full faults (SIGBUS). Allocate the
+	// blocks of the files being written now.
+	if !d.ReadOnly() {
+		for _, f := range files.writable {
+			if f.alloc >= f.want {
+				continue
+			}
+			if err := preallocate(f.path, f.want); err != nil && !errors.Is(err, os.ErrNotExist) {
+				b.stats.preallocFailures.Add(1)
+				files.preallocFailed = true
+				if now := time.Now(); now.Sub(b.lastPreallocWarn) > time.Minute {
+					b.lastPreallocWarn = now
+					d.log.Warn("store: cannot preallocate a database file", "file", filepath.Base(f.path), "bytes", f.want, "err", err)
+				}
+			}
+		}
+		if files.preallocFailed || len(files.writable) > 0 {
+			files = b.scan() // sizes after preallocation
+		}
+	}
+	if diskErr == nil {
+		if disk2, err := d.opts.Disk(d.opts.Dir); err == nil {
+			disk = disk2
+		}
+	}
+
+	// Reserve: released when the disk gets below Badger's flush room
+	// (something else filled it), taken again once there is room for it
+	// and for writing.
+	if diskErr == nil {
+		switch {
+		case files.reserve > 0 && disk.Free < b.metaFloor():
+			if b.releaseReserve("running") {
+				files.used -= files.reserve
+				disk.Free += files.reserve
+				files.reserve = 0
+			}
+		case files.reserve < b.reserveSize() && !d.ReadOnly() && disk.Free >= b.reserveSize()-files.reserve+b.dataFloor():
+			path := filepath.Join(d.opts.Dir, reserveName)
+			if err := createReserve(path, b.reserveSize()); err != nil {
+				d.log.Warn("store: cannot create the disk reserve", "path", path, "err", err)
+				os.Remove(path)
+			} else {
+				files = b.scan()
+				if disk2, err := d.opts.Disk(d.opts.Dir); err == nil {
+					disk = disk2
+				}
+			}
+		}
+	}
+
+	// A database opened read-only on a full disk is reopened for writing
+	// once the disk has room.
+	if d.ReadOnly() && diskErr == nil && disk.Free >= b.openFloor()+b.reserveSize() {
+		if err := b.reopen(); err != nil {
+			d.log.Warn("store: reopening the database for writing failed", "err", err)
+		}
+	}
+
+	st := b.evaluate(disk, diskErr == nil, files)
+	b.status.Store(&st)
+	if st.Used >= st.EvictAt && d.opts.Budget.Policy == DeleteOldestMedia && !st.ReadOnly {
+		select {
+		case b.evictKick <- struct{}{}:
+		default:
+		}
+	}
+	return st
+}
+
+// evaluate computes the budget and the state.
+func (b *budgetState) evaluate(disk DiskSpace, diskKnown bool, files dirFiles) Status {
+	d := b.d
+	bud := d.opts.Budget
+	st := Status{
+		Policy: bud.Policy, Used: files.used, LSM: files.lsm, ValueLog: files.vlog, Reserve: files.reserve,
+		DiskTotal: disk.Total, DiskFree: disk.Free, ReadOnly: d.ReadOnly(), Checked: d.opts.Now(),
+	}
+	// The reserve counts as used even while released, so that taking it
+	// back does not push usage over the limit.
+	planned := files.used + (b.reserveSize() - files.reserve)
+	limit := int64(math.MaxInt64)
+	if bud.MaxBytes > 0 {
+		limit = bud.MaxBytes
+	}
+	if diskKnown {
+		minFree := bud.MinFreeBytes
+		if bud.MinFreePercent > 0 {
+			minFree = max(minFree, int64(float64(disk.Total)*bud.MinFreePercent/100))
+		}
+		minFree = max(minFree, b.dataFloor())
+		limit = min(limit, files.used+disk.Free-minFree+(b.reserveSize()-files.reserve))
+	}
+	st.Limit = limit
+	st.EvictAt = limit - b.margin(limit)
+	st.Used = planned
+	lowAt := limit - limit/10
+	if bud.Policy == DeleteOldestMedia {
+		lowAt = st.EvictAt
+	}
+	prev := b.status.Load()
+	switch {
+	case st.ReadOnly:
+		st.State, st.Reason = StateFull, "the disk was too full to open the database for writing; it reopens by itself once there is room"
+	case files.preallocFailed:
+		st.State, st.Reason = StateFull, "the disk has no room left for the database's files"
+	case diskKnown && disk.Free < b.dataFloor():
+		st.State, st.Reason = StateFull, fmt.Sprintf("%s free on the disk, the database needs %s to work safely", bytesText(disk.Free), bytesText(b.dataFloor()))
+	case bud.Policy == DenyNewMedia && (planned >= limit || prev.State == StateDenying && planned >= limit-b.margin(limit)):
+		st.State, st.Reason = StateDenying, fmt.Sprintf("storage budget reached (%s of %s used); DENY_NEW_MEDIA refuses new media until retention frees space", bytesText(planned), bytesText(limit))
+	case planned >= limit:
+		st.State, st.Reason = StateFull, fmt.Sprintf("storage budget exceeded (%s of %s used)", bytesText(planned), bytesText(limit))
+		if b.exhausted.Load() {
+			st.Reason += "; no media left to evict"
+		} else {
+			st.Reason += "; evicting the oldest media"
+		}
+	case planned >= lowAt:
+		st.State = StateLow
+		st.Reason = fmt.Sprintf("%s of a %s budget used", bytesText(planned), bytesText(limit))
+		if bud.Policy == DeleteOldestMedia {
+			st.Reason += "; evicting the oldest media"
+		}
+	default:
+		st.State = StateOK
+	}
+	return st
+}
+
+// reopen replaces the read-only database with a read-write one.
+func (b *budgetState) reopen() error {
+	d := b.d
+	d.life.Lock()
+	defer d.life.Unlock()
+	if d.closed || !d.readOnly {
+		return nil
+	}
+	if err := d.bdb.Close(); err != nil {
+		d.log.Warn("store: closing the read-only database", "err", err)
+	}
+	bdb, err := badger.Open(d.opts.badgerOptions(false))
+	if err != nil {
+		// Keep serving reads.
+		ro, rerr := badger.Open(d.opts.badgerOptions(true))
+		if rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		d.bdb = ro
+		d.gen++
+		return err
+	}
+	d.bdb, d.readOnly = bdb, false
+	d.gen++
+	d.log.Info("store: database reopened for writing: the disk has room again")
+	return nil
+}
+
+// evictLoop removes the oldest media while usage is past EvictAt and the
+// policy is DELETE_OLDEST_MEDIA.
+func (b *budgetState) evictLoop() {
+	defer b.d.wg.Done()
+	for {
+		select {
+		case <-b.d.ctx.Done():
+			return
+		case <-b.evictKick:
+		}
+		b.evict(b.d.ctx)
+	}
+}
+
+// evict runs eviction rounds until usage is back under EvictAt minus a
+// value-log file (hysteresis), nothing is left, or no round frees space.
+func (b *budgetState) evict(ctx context.Context) {
+	b.evictorMu.Lock()
+	ev := b.evictor
+	b.evictorMu.Unlock()
+	if ev == nil {
+		return
+	}
+	st := b.check()
+	target := st.EvictAt - b.d.opts.ValueLogFileSize
+	for st.Used >= target && ctx.Err() == nil && b.d.opts.Budget.Policy == DeleteOldestMedia {
+		before := st.Used
+		got, err := ev.EvictOldest(ctx)
+		if errors.Is(err, ErrNothingToEvict) {
+			if !b.exhausted.Swap(true) {
+				b.d.log.Warn("store: over the storage budget with no media left to evict", "used", st.Used, "limit", st.Limit)
+			}
+			b.check()
+			return
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				b.d.log.Warn("store: eviction failed", "err", err)
+			}
+			return
+		}
+		b.exhausted.Store(false)
+		b.stats.evictions.Add(1)
+		b.stats.fragmentsEvicted.Add(uint64(got.Fragments))
+		b.stats.bytesEvicted.Add(uint64(got.Bytes))
+		st = b.check()
+		if st.Used >= before {
+			// The value-log files still hold live data besides the
+			// evicted media: rewrite files half garbage.
+			if _, err := b.d.CollectGarbage(ctx, 0.5); err != nil && ctx.Err() == nil {
+				b.d.log.Warn("store: value log gc under budget pressure failed", "err", err)
+			}
+			st = b.check()
+		}
+		b.d.log.Info("store: evicted the oldest media for the storage budget",
+			"fragments", got.Fragments, "bytes", got.Bytes, "before", got.Before, "used", st.Used, "limit", st.Limit)
+	}
+}
+
+// dirFiles is what scan found in the database directory.
+type dirFiles struct {
+	used, lsm, vlog, reserve int64
+	writable                 []writableFile
+	preallocFailed           bool
+}
+
+// writableFile is a memory-mapped file Badger writes, and the allocated
+// size it should have.
+type writableFile struct {
+	path        string
+	alloc, want int64
+}
+
+// scan sums the allocated bytes of the database directory and finds the
+// files Badger writes through memory maps: the newest value-log file and
+// memtable log, and the discard statistics.
+func (b *budgetState) scan() dirFiles {
+	var out dirFiles
+	dir := b.d.opts.Dir
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return out
+	}
+	var maxVlog, maxMem = -1, -1
+	var vlogPath, memPath string
+	var vlogInfo, memInfo os.FileInfo
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		name := e.Name()
+		a := allocated(fi)
+		out.used += a
+		switch {
+		case name == reserveName:
+			out.reserve += a
+		case strings.HasSuffix(name, ".vlog"):
+			out.vlog += a
+			if id, err := strconv.Atoi(strings.TrimSuffix(name, ".vlog")); err == nil && id > maxVlog {
+				maxVlog, vlogPath, vlogInfo = id, filepath.Join(dir, name), fi
+			}
+		case strings.HasSuffix(name, ".mem"):
+			out.lsm += a
+			if id, err := strconv.Atoi(strings.TrimSuffix(name, ".mem")); err == nil && id > maxMem {
+				maxMem, memPath, memInfo = id, filepath.Join(dir, name), fi
+			}
+		case strings.HasSuffix(name, ".sst"):
+			out.lsm += a
+		case name == "DISCARD":
+			out.lsm += a
+			out.writable = append(out.writable, writableFile{filepath.Join(dir, name), a, fi.Size()})
+		default:
+			out.lsm += a
+		}
+	}
+	o := &b.d.opts
+	if vlogInfo != nil {
+		out.writable = append(out.writable, writableFile{vlogPath, allocated(vlogInfo), max(vlogInfo.Size(), 2*o.ValueLogFileSize)})
+	}
+	if memInfo != nil {
+		out.writable = append(out.writable, writableFile{memPath, allocated(memInfo), max(memInfo.Size(), 2*o.MemTableSize)})
+	}
+	return out
+}
+
+// bytesText writes n bytes for people: "1.5 GiB".
+func bytesText(n int64) string {
+	const unit = 1024
+	if n < unit && n > -unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, i := float64(n), 0
+	for math.Abs(f) >= unit && i < 4 {
+		f /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", f, "KMGT"[i-1])
+}
+
+// writeZeros appends n zero bytes to f (for filesystems without
+// fallocate).
+func writeZeros(f *os.File, n int64) error {
+	buf := make([]byte, 1<<20)
+	for n > 0 {
+		k := min(n, int64(len(buf)))
+		if _, err := f.Write(buf[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}

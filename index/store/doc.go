@@ -1,0 +1,81 @@
+// Package store owns the appliance's one Badger database: it opens and
+// closes it, hands every other package a Space (a handle scoped to that
+// package's key prefix), and guards the disk under it. Nothing else
+// touches Badger's write path.
+//
+// # One database, one prefix per owner
+//
+// Space(prefix) returns a package's handle; prefixes must not overlap.
+// Writes through a Space are checked against its prefix
+// (ErrOutsidePrefix), wait while another owner drops a prefix (Badger
+// refuses writes during DropPrefix with ErrBlockedWrites; the store's gate
+// makes them wait instead), and pass admission control (below). The
+// appliance's prefixes:
+//
+//	"v/"  video: package index (registry, fragments, blobs, indexes, tags, usage)
+//	"k/"  data keys: package index, for the sealing keyring
+//	"d/"  data streams: package dataplane/streams (Kinesis Data Streams)
+//	"f/"  Firehose: the delivery spool (to come)
+//
+// Writes are of a Class: Data (media and records) is what the budget
+// refuses; Meta (registry, keys, sequences) is refused only when the disk
+// lacks the room Badger needs to flush; Reclaim (deletions, retention,
+// eviction) is never refused for lack of space.
+//
+// # Why a full disk killed the process, and what prevents it
+//
+// Badger writes its value log (.vlog), its memtable write-ahead logs (.mem)
+// and its discard statistics through shared memory maps of files it
+// creates sparse (ftruncate to twice their size), and builds each table
+// (.sst) by copying into a fresh memory-mapped file. A store into a page
+// that has no disk block behind it, on a filesystem with no free block,
+// is SIGBUS, which kills a Go program ("unexpected fault address"): on an
+// SD card, on ext4 and on tmpfs alike. Badger v4 has no option to write
+// these files with write(2) instead. The store combines four measures:
+//
+//   - Preallocation. The guard (every CheckInterval, and after every
+//     WriteKick bytes committed) gives the newest value-log file, the
+//     newest memtable log and the discard file real blocks with
+//     fallocate(2) (FALLOC_FL_KEEP_SIZE, so Badger sees the same sizes):
+//     writes into them can no longer fault, whoever fills the disk. The
+//     blocks of the value-log file past its end come back when Badger
+//     truncates it at rotation.
+//   - Headroom and admission control. Data writes are refused (ErrFull)
+//     while the disk has less free than the room Badger may take on its own
+//     before the guard runs again: a new value-log file and memtable,
+//     flushes and compactions, what may be written meanwhile (dataFloor).
+//     Meta writes need the room of a flush (metaFloor). The budget keeps
+//     the disk above those floors in normal operation; they only bind
+//     when something else fills the disk.
+//   - A reserve file (kinedge.reserve in the database directory, the size
+//     of a value-log file plus memtables: room for a flush, the compaction
+//     it triggers and a value-log GC rewrite). When another program fills
+//     the disk below metaFloor, the store deletes it, so Badger's flushes
+//     and the eviction that frees space have room; it is taken again once
+//     the disk has room for it and for writing.
+//   - A safe start. Open releases the reserve when the disk is too full to
+//     open the database for writing (Badger writes a pid file, a new
+//     memtable and flushes the memtables it replays); when even that is not
+//     enough it opens the database read-only, so the appliance starts and
+//     serves what it has, and reopens it for writing by itself once there
+//     is room.
+//
+// What remains: a new table or value-log file is still sparse for the
+// moment between Badger creating it and the guard allocating it, so a
+// program that takes the last free block of the filesystem in that moment
+// can still fault Badger. The floors make that need another program to
+// consume the whole headroom (hundreds of MB) at once.
+//
+// # The budget
+//
+// Budget bounds what the database directory holds on disk (allocated
+// blocks, Badger's files and the reserve): the limit is the smaller of
+// MaxBytes and what keeps max(MinFreeBytes, MinFreePercent of the
+// filesystem, dataFloor) free. Past EvictAt (the limit less two value-log
+// files or 2%), DeleteOldestMedia has the Evictor (the video index) drop
+// the oldest media bucket by bucket, with value-log GC after each, until
+// usage is a value-log file below EvictAt; DenyNewMedia refuses Data
+// writes from the limit until retention has brought usage a margin below
+// it. Status says which state the disk is in (ok, low, full, denying) and
+// why, in words; /healthz and the metrics show it.
+package store
