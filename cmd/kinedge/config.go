@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 )
 
@@ -41,6 +43,10 @@ type Config struct {
 	// 0 leaves the runtime's default (GOMEMLIMIT from the environment, or
 	// none). On a 1 GiB board, 256 is a good start.
 	MemoryLimitMiB int `yaml:"memory_limit_mib"`
+	// Profile sizes memory for the board: "pi" (1 to 2 GiB of RAM, SD
+	// card), "default", or "auto" to choose pi on machines with at most
+	// 2 GiB.
+	Profile string `yaml:"profile"`
 	// DebugAddr, when set, serves Go's pprof profiles there, without
 	// credentials: keep it on loopback (127.0.0.1:6060).
 	DebugAddr string `yaml:"debug_addr"`
@@ -70,10 +76,77 @@ type Config struct {
 	// /v1/streams adds more at run time. Only the config file sets them.
 	Streams []StreamSource `yaml:"streams"`
 
+	Storage  StorageConfig  `yaml:"storage"`
 	Video    VideoConfig    `yaml:"video"`
 	Kinesis  KinesisConfig  `yaml:"kinesis"`
 	Fragment FragmentConfig `yaml:"fragment"`
 	Log      LogConfig      `yaml:"log"`
+}
+
+// StorageConfig is the storage budget: how much of the disk the database
+// may take, and what happens when it is reached.
+type StorageConfig struct {
+	// MaxBytes caps the database's size on disk (e.g. 28GB, 500MiB); 0
+	// leaves only the free-space rule.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// MinFreeBytes and MinFreePercent keep that much of the filesystem
+	// free for everything else (the larger wins; 0 turns one off).
+	MinFreeBytes   ByteSize `yaml:"min_free_bytes"`
+	MinFreePercent float64  `yaml:"min_free_percent"`
+	// Policy at the budget: DELETE_OLDEST_MEDIA evicts the oldest
+	// fragments across all cameras; DENY_NEW_MEDIA refuses new media and
+	// records until retention frees space.
+	Policy string `yaml:"policy"`
+}
+
+// ByteSize is a size in bytes, written as a number with an optional
+// unit: 500MB, 28GB, 1.5GiB, 1048576.
+type ByteSize int64
+
+// UnmarshalText parses s.
+func (b *ByteSize) UnmarshalText(s []byte) error {
+	n, err := parseByteSize(string(s))
+	if err != nil {
+		return err
+	}
+	*b = ByteSize(n)
+	return nil
+}
+
+// String writes b with the largest binary unit that divides it.
+func (b ByteSize) String() string {
+	n := int64(b)
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func parseByteSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := len(t)
+	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') && t[i-1] != '.' {
+		i--
+	}
+	num, unit := strings.TrimSpace(t[:i]), strings.ToUpper(strings.TrimSpace(t[i:]))
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("size %q is not a number of bytes with an optional unit (500MB, 28GB, 1.5GiB)", s)
+	}
+	mult := map[string]float64{"": 1, "B": 1, "K": 1 << 10, "KB": 1e3, "KIB": 1 << 10, "M": 1 << 20, "MB": 1e6, "MIB": 1 << 20,
+		"G": 1 << 30, "GB": 1e9, "GIB": 1 << 30, "T": 1 << 40, "TB": 1e12, "TIB": 1 << 40}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("size %q has an unknown unit %q (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)", s, unit)
+	}
+	if f*mult > float64(1<<62) {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return int64(f * mult), nil
 }
 
 // VideoConfig holds video stream defaults.
@@ -88,6 +161,7 @@ type VideoConfig struct {
 	Takeover bool `yaml:"takeover"`
 	// QueueBytes bounds the media queued per stream between ingest and
 	// storage; past it frames are dropped (counted) until the next keyframe.
+	// 0 takes the profile's (8 MiB, or 2 MiB with the pi profile).
 	QueueBytes int `yaml:"queue_bytes"`
 }
 
@@ -127,14 +201,15 @@ func defaultConfig() Config {
 		RTSPUDPRTP:  ":8000",
 		RTSPUDPRTCP: ":8001",
 		WebRTCUDP:   ":8189",
+		Profile:     profileAuto,
 		KeyRotation: time.Hour,
 		Region:      "us-east-1",
 		AccountID:   "000000000000",
 		Video: VideoConfig{
 			AutoCreate:     true,
 			RetentionHours: 24,
-			QueueBytes:     8 << 20,
 		},
+		Storage:  StorageConfig{MinFreePercent: 10, Policy: string(store.DeleteOldestMedia)},
 		Kinesis:  KinesisConfig{Limits: true, FragmentEvents: "kinedge-fragments"},
 		Fragment: FragmentConfig{Target: 2 * time.Second, Max: 10 * time.Second},
 		Log:      LogConfig{Level: "info", Format: "text"},
@@ -199,6 +274,9 @@ func walkConfig(v reflect.Value, prefix string, fn func(key string, v reflect.Va
 }
 
 func setValue(v reflect.Value, s string) error {
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(s))
+	}
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(s)
@@ -222,6 +300,12 @@ func setValue(v reflect.Value, s string) error {
 			return err
 		}
 		v.SetInt(n)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		v.SetFloat(f)
 	default:
 		return fmt.Errorf("unsupported type %s", v.Type())
 	}
@@ -252,8 +336,22 @@ func (c *Config) Validate() error {
 	if c.MemoryLimitMiB < 0 || (c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 32) {
 		errs = append(errs, fmt.Errorf("memory_limit_mib %d must be 0 (off) or at least 32", c.MemoryLimitMiB))
 	}
-	if c.Video.QueueBytes < 1<<20 {
-		errs = append(errs, fmt.Errorf("video.queue_bytes %d is below 1 MiB", c.Video.QueueBytes))
+	if c.Video.QueueBytes != 0 && c.Video.QueueBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("video.queue_bytes %d is below 1 MiB (0 takes the profile's)", c.Video.QueueBytes))
+	}
+	switch c.Profile {
+	case profileAuto, profileDefault, profilePi:
+	default:
+		errs = append(errs, fmt.Errorf("profile %q is not auto|default|pi", c.Profile))
+	}
+	if _, err := store.ParsePolicy(c.Storage.Policy); err != nil {
+		errs = append(errs, fmt.Errorf("storage.policy %q is not DELETE_OLDEST_MEDIA|DENY_NEW_MEDIA", c.Storage.Policy))
+	}
+	if c.Storage.MinFreePercent < 0 || c.Storage.MinFreePercent >= 100 {
+		errs = append(errs, fmt.Errorf("storage.min_free_percent %v is not in [0, 100)", c.Storage.MinFreePercent))
+	}
+	if c.Storage.MaxBytes < 0 || c.Storage.MinFreeBytes < 0 {
+		errs = append(errs, errors.New("storage sizes must not be negative"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -170,3 +170,99 @@ func TestBoardConfigLoads(t *testing.T) {
 		t.Fatalf("board config: %+v", cfg)
 	}
 }
+
+func TestStorageConfig(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "kinedge.yaml")
+	os.WriteFile(file, []byte("profile: pi\nstorage:\n  max_bytes: 28GB\n  min_free_bytes: 512MiB\n  policy: DENY_NEW_MEDIA\n"), 0o600)
+	t.Setenv("KINEDGE_STORAGE_MIN_FREE_PERCENT", "5.5")
+	cfg, _, err := loadConfig([]string{"--config", file}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Profile != "pi" || cfg.Storage.MaxBytes != 28e9 || cfg.Storage.MinFreeBytes != 512<<20 ||
+		cfg.Storage.MinFreePercent != 5.5 || cfg.Storage.Policy != "DENY_NEW_MEDIA" {
+		t.Fatalf("storage config %+v, profile %q", cfg.Storage, cfg.Profile)
+	}
+	p, _ := resolveProfile(cfg.Profile, 64<<30)
+	o, err := cfg.storeOptions(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ValueLogFileSize != 32<<20 || o.Budget.MaxBytes != 28e9 || o.Budget.MinFreePercent != 5.5 || o.Budget.Policy != "DENY_NEW_MEDIA" {
+		t.Errorf("store options %+v", o)
+	}
+	// 0 % turns the percentage off in the store (which reads 0 as its default).
+	cfg.Storage.MinFreePercent = 0
+	if o, _ := cfg.storeOptions(p); o.Budget.MinFreePercent != -1 {
+		t.Errorf("min_free_percent 0 → %v", o.Budget.MinFreePercent)
+	}
+
+	t.Setenv("KINEDGE_STORAGE_POLICY", "KEEP_EVERYTHING")
+	t.Setenv("KINEDGE_STORAGE_MAX_BYTES", "12 parsecs")
+	t.Setenv("KINEDGE_PROFILE", "raspberry")
+	_, _, err = loadConfig([]string{"--config", file}, &bytes.Buffer{})
+	for _, want := range []string{"KINEDGE_STORAGE_MAX_BYTES", "unknown unit"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad size: %v, want %q", err, want)
+		}
+	}
+	t.Setenv("KINEDGE_STORAGE_MAX_BYTES", "")
+	_, _, err = loadConfig([]string{"--config", file}, &bytes.Buffer{})
+	for _, want := range []string{"storage.policy", "profile \"raspberry\""} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad policy and profile: %v, want %q", err, want)
+		}
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for s, want := range map[string]int64{"0": 0, "1048576": 1 << 20, "500MB": 500e6, "1.5GiB": 3 << 29, "28 GB": 28e9, "2t": 2 << 40, "64k": 64 << 10} {
+		var b ByteSize
+		if err := b.UnmarshalText([]byte(s)); err != nil || int64(b) != want {
+			t.Errorf("%q → %d, %v; want %d", s, b, err, want)
+		}
+	}
+	for _, s := range []string{"", "-1GB", "1.5 furlongs", "GB", "1e30TB"} {
+		var b ByteSize
+		if err := b.UnmarshalText([]byte(s)); err == nil {
+			t.Errorf("%q accepted as %d", s, b)
+		}
+	}
+	for n, want := range map[ByteSize]string{0: "0", 28 << 30: "28GiB", 500e6: "500000000", 3 << 19: "1536KiB"} {
+		if got := n.String(); got != want {
+			t.Errorf("%d.String() = %q, want %q", int64(n), got, want)
+		}
+		var back ByteSize
+		if err := back.UnmarshalText([]byte(want)); err != nil || back != n {
+			t.Errorf("%q does not read back: %d, %v", want, back, err)
+		}
+	}
+}
+
+func TestProfiles(t *testing.T) {
+	for _, tc := range []struct {
+		configured string
+		mem        int64
+		want       string
+	}{
+		{"auto", 1 << 30, "pi"},
+		{"auto", 2 << 30, "pi"},
+		{"auto", 4 << 30, "default"},
+		{"auto", 0, "default"},
+		{"pi", 64 << 30, "pi"},
+		{"default", 1 << 30, "default"},
+	} {
+		p, why := resolveProfile(tc.configured, tc.mem)
+		if p.name != tc.want || why == "" {
+			t.Errorf("%s with %d bytes: %s (%s), want %s", tc.configured, tc.mem, p.name, why, tc.want)
+		}
+	}
+	pi, def := profileNamed("pi"), profileNamed("default")
+	if pi.store.MemTableSize >= def.store.MemTableSize || pi.queueBytes >= def.queueBytes || pi.writeQueue >= def.writeQueue {
+		t.Errorf("pi profile not smaller: %+v vs %+v", pi, def)
+	}
+	if readMemTotal() <= 0 {
+		t.Error("MemTotal not read from /proc/meminfo")
+	}
+}

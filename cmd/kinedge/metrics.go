@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"math"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -9,14 +12,15 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/streams"
 	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // metricsHandler serves Prometheus metrics, read from the components'
 // counters at scrape time (no per-frame metric updates on the hot path).
-func metricsHandler(idx *index.Index, rt *router, eng *streams.Engine, events *eventPublisher) http.Handler {
+func metricsHandler(db *store.DB, idx *index.Index, rt *router, eng *streams.Engine, events *eventPublisher) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&applianceCollector{idx: idx, rt: rt, events: events}, streams.NewCollector(eng))
+	reg.MustRegister(&applianceCollector{idx: idx, rt: rt, events: events}, &storageCollector{db: db, idx: idx}, streams.NewCollector(eng))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -27,11 +31,8 @@ var (
 	descFragmentBytes  = prometheus.NewDesc("kinedge_stream_fragment_bytes_total", "Sealed fragment bytes stored.", []string{"stream"}, nil)
 	descStoreErrors    = prometheus.NewDesc("kinedge_stream_store_errors_total", "Fragments that failed to encode, seal or store.", []string{"stream"}, nil)
 	descIndexFragments = prometheus.NewDesc("kinedge_index_fragments_stored_total", "Fragments written to the index.", nil, nil)
-	descIndexExpired   = prometheus.NewDesc("kinedge_index_fragments_expired_total", "Fragments dropped by retention.", nil, nil)
 	descIndexGCRuns    = prometheus.NewDesc("kinedge_index_gc_runs_total", "Retention and value-log GC cycles.", nil, nil)
 	descIndexReclaimed = prometheus.NewDesc("kinedge_index_bytes_reclaimed_total", "Bytes reclaimed by value-log GC.", nil, nil)
-	descIndexDiskVlog  = prometheus.NewDesc("kinedge_index_vlog_bytes", "Size of the value log on disk.", nil, nil)
-	descIndexDiskLSM   = prometheus.NewDesc("kinedge_index_lsm_bytes", "Size of the LSM tree on disk.", nil, nil)
 	descEvents         = prometheus.NewDesc("kinedge_fragment_events_total", "Fragment events appended to the events data stream, by result.", []string{"result"}, nil)
 )
 
@@ -59,11 +60,80 @@ func (c *applianceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	s := c.idx.Stats()
 	ch <- prometheus.MustNewConstMetric(descIndexFragments, prometheus.CounterValue, float64(s.FragmentsStored))
-	ch <- prometheus.MustNewConstMetric(descIndexExpired, prometheus.CounterValue, float64(s.FragmentsExpired))
 	ch <- prometheus.MustNewConstMetric(descIndexGCRuns, prometheus.CounterValue, float64(s.GCRuns))
 	ch <- prometheus.MustNewConstMetric(descIndexReclaimed, prometheus.CounterValue, float64(s.BytesReclaimed))
-	if lsm, vlog, err := c.idx.DiskUsage(); err == nil {
-		ch <- prometheus.MustNewConstMetric(descIndexDiskVlog, prometheus.GaugeValue, float64(vlog))
-		ch <- prometheus.MustNewConstMetric(descIndexDiskLSM, prometheus.GaugeValue, float64(lsm))
+}
+
+var (
+	descStorageState     = prometheus.NewDesc("kinedge_storage_state", "Storage state: 1 for the current one of ok, low, full, denying.", []string{"state"}, nil)
+	descStorageUsed      = prometheus.NewDesc("kinedge_storage_used_bytes", "Bytes the database takes on disk (allocated; the reserve counted at its full size).", nil, nil)
+	descStorageLimit     = prometheus.NewDesc("kinedge_storage_limit_bytes", "The storage budget: the most the database may take.", nil, nil)
+	descStorageEvictAt   = prometheus.NewDesc("kinedge_storage_evict_at_bytes", "Usage at which DELETE_OLDEST_MEDIA starts evicting.", nil, nil)
+	descStorageFree      = prometheus.NewDesc("kinedge_storage_disk_free_bytes", "Free bytes on the filesystem of the data dir.", nil, nil)
+	descStorageTotal     = prometheus.NewDesc("kinedge_storage_disk_size_bytes", "Size of the filesystem of the data dir.", nil, nil)
+	descStorageReserve   = prometheus.NewDesc("kinedge_storage_reserve_bytes", "Bytes held by the reserve file (released when the disk fills).", nil, nil)
+	descStorageVlog      = prometheus.NewDesc("kinedge_storage_vlog_bytes", "Bytes of Badger's value log on disk.", nil, nil)
+	descStorageLSM       = prometheus.NewDesc("kinedge_storage_lsm_bytes", "Bytes of Badger's LSM tree (tables, memtable logs) on disk.", nil, nil)
+	descStreamBytes      = prometheus.NewDesc("kinedge_storage_stream_bytes", "Sealed bytes of a video stream's fragments on disk.", []string{"stream"}, nil)
+	descStreamOldest     = prometheus.NewDesc("kinedge_storage_oldest_fragment_timestamp_seconds", "Server time of a video stream's oldest fragment.", []string{"stream"}, nil)
+	descEvictedBytes     = prometheus.NewDesc("kinedge_storage_evicted_bytes_total", "Sealed fragment bytes removed, by reason: retention or the storage budget.", []string{"reason"}, nil)
+	descEvictedFragments = prometheus.NewDesc("kinedge_storage_evicted_fragments_total", "Fragments removed, by reason: retention or the storage budget.", []string{"reason"}, nil)
+	descStorageRefused   = prometheus.NewDesc("kinedge_storage_refused_writes_total", "Writes of media and records refused because the storage is full or denying.", nil, nil)
+	descReserveReleases  = prometheus.NewDesc("kinedge_storage_reserve_releases_total", "Releases of the reserve file because the disk filled up.", nil, nil)
+	descPreallocFailures = prometheus.NewDesc("kinedge_storage_prealloc_failures_total", "Failures to preallocate the database's memory-mapped files.", nil, nil)
+)
+
+// storageCollector exports the storage budget and usage.
+type storageCollector struct {
+	db  *store.DB
+	idx *index.Index
+}
+
+func (c *storageCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(c, ch)
+}
+
+func (c *storageCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.db.Status()
+	for _, s := range []store.State{store.StateOK, store.StateLow, store.StateFull, store.StateDenying} {
+		v := 0.0
+		if st.State == s {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descStorageState, prometheus.GaugeValue, v, string(s))
 	}
+	gauge := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
+	}
+	gauge(descStorageUsed, st.Used)
+	if st.Limit < math.MaxInt64 {
+		gauge(descStorageLimit, st.Limit)
+		gauge(descStorageEvictAt, st.EvictAt)
+	}
+	gauge(descStorageFree, st.DiskFree)
+	gauge(descStorageTotal, st.DiskTotal)
+	gauge(descStorageReserve, st.Reserve)
+	gauge(descStorageVlog, st.ValueLog)
+	gauge(descStorageLSM, st.LSM)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if usage, err := c.idx.Usage(ctx); err == nil {
+		for _, u := range usage {
+			ch <- prometheus.MustNewConstMetric(descStreamBytes, prometheus.GaugeValue, float64(u.Bytes), u.Stream)
+			if !u.Oldest.IsZero() {
+				ch <- prometheus.MustNewConstMetric(descStreamOldest, prometheus.GaugeValue, float64(u.Oldest.UnixMilli())/1000, u.Stream)
+			}
+		}
+	}
+	is, ss := c.idx.Stats(), c.db.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(descEvictedBytes, is.BytesExpired, "retention")
+	counter(descEvictedBytes, is.BytesEvicted, "budget")
+	counter(descEvictedFragments, is.FragmentsExpired, "retention")
+	counter(descEvictedFragments, is.FragmentsEvicted, "budget")
+	counter(descStorageRefused, ss.Refused)
+	counter(descReserveReleases, ss.ReserveReleases)
+	counter(descPreallocFailures, ss.PreallocFailures)
 }

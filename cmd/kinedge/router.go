@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 )
@@ -20,6 +22,7 @@ import (
 // recorders' lifecycle.
 type router struct {
 	idx        *index.Index
+	db         *store.DB
 	sealer     fragment.Sealer
 	cfg        *Config
 	log        *slog.Logger
@@ -37,14 +40,17 @@ type publisher struct {
 	done chan struct{}
 }
 
-func newRouter(idx *index.Index, sealer fragment.Sealer, cfg *Config, log *slog.Logger) *router {
-	return &router{idx: idx, sealer: sealer, cfg: cfg, log: log,
+func newRouter(idx *index.Index, db *store.DB, sealer fragment.Sealer, cfg *Config, log *slog.Logger) *router {
+	return &router{idx: idx, db: db, sealer: sealer, cfg: cfg, log: log,
 		publishers: map[string]*publisher{}, stats: map[string]*fragment.RecorderStats{}}
 }
 
 // Publish implements rtsp.Router.
 func (rt *router) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 	ctx := context.Background()
+	if st := rt.db.Status(); !st.State.Recording() {
+		return nil, &rtsp.UnavailableError{Reason: st.Reason}
+	}
 	st, err := rt.idx.Stream(ctx, req.Stream)
 	if errors.Is(err, index.ErrStreamNotFound) {
 		if !rt.cfg.Video.AutoCreate {
@@ -99,7 +105,7 @@ func (rt *router) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		QueueBytes: rt.cfg.Video.QueueBytes,
 		Resumed:    resumed,
 		NotBefore:  notBefore,
-		Sink:       indexSink{rt.idx},
+		Sink:       &publisherSink{indexSink: indexSink{rt.idx}, db: rt.db, kick: req.Kick, log: rt.log, stream: st.Name},
 		Sealer:     rt.sealer,
 		Buffers:    &rt.buffers,
 		OnStored:   rt.onStored,
@@ -209,4 +215,27 @@ func (s indexSink) Store(ctx context.Context, st *fragment.Stored) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return s.idx.PutFragment(ctx, f, st.Blob)
+}
+
+// publisherSink is the sink of one publishing session: when the storage
+// budget refuses its fragments under DENY_NEW_MEDIA it ends the session,
+// so the camera learns it at once (its next publish gets 503) instead of
+// streaming into a void. Under DELETE_OLDEST_MEDIA a refusal is transient
+// (eviction makes room) and the session goes on.
+type publisherSink struct {
+	indexSink
+	db     *store.DB
+	kick   func(reason string)
+	log    *slog.Logger
+	stream string
+	kicked atomic.Bool
+}
+
+func (s *publisherSink) Store(ctx context.Context, st *fragment.Stored) error {
+	err := s.indexSink.Store(ctx, st)
+	if errors.Is(err, store.ErrFull) && s.db.Status().State == store.StateDenying && !s.kicked.Swap(true) {
+		s.log.Warn("ending the publish: the storage budget is reached and the policy denies new media", "stream", s.stream, "reason", store.Reason(err))
+		s.kick(store.Reason(err))
+	}
+	return err
 }

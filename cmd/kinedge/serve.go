@@ -183,12 +183,23 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 			a.close()
 		}
 	}()
-	a.db, err = store.Open(store.Options{
-		Dir:    filepath.Join(cfg.DataDir, "db"),
-		Logger: log.With("component", "store"),
-	})
+	prof, why := resolveProfile(cfg.Profile, readMemTotal())
+	log.Info("profile", "profile", prof.name, "why", why)
+	if cfg.Video.QueueBytes == 0 {
+		cfg.Video.QueueBytes = prof.queueBytes
+	}
+	storeOpts, err := cfg.storeOptions(prof)
 	if err != nil {
 		return nil, err
+	}
+	storeOpts.Dir = filepath.Join(cfg.DataDir, "db")
+	storeOpts.Logger = log.With("component", "store")
+	a.db, err = store.Open(storeOpts)
+	if err != nil {
+		return nil, err
+	}
+	if st := a.db.Status(); st.State != store.StateOK {
+		log.Warn("storage", "state", st.State, "reason", st.Reason)
 	}
 	a.idx, err = index.Open(index.Options{
 		DB:      a.db,
@@ -210,19 +221,20 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		return nil, err
 	}
 	a.streams, err = streams.Open(streams.Options{
-		Space:     dataSpace,
-		Logger:    log.With("component", "streams"),
-		Limits:    kinesisLimits(cfg.Kinesis.Limits),
-		Sealer:    keyring,
-		Region:    cfg.Region,
-		AccountID: cfg.AccountID,
+		Space:      dataSpace,
+		Logger:     log.With("component", "streams"),
+		Limits:     kinesisLimits(cfg.Kinesis.Limits),
+		WriteQueue: prof.writeQueue,
+		Sealer:     keyring,
+		Region:     cfg.Region,
+		AccountID:  cfg.AccountID,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.kinesis = &kinesisapi.Handler{Engine: a.streams, Logger: log.With("component", "kinesis")}
 
-	a.router = newRouter(a.idx, keyring, cfg, log.With("component", "router"))
+	a.router = newRouter(a.idx, a.db, keyring, cfg, log.With("component", "router"))
 	if name := cfg.Kinesis.FragmentEvents; name != "" {
 		pub := &fragevents.Publisher{Engine: a.streams, Stream: name}
 		if err := pub.Start(); err != nil {
@@ -250,14 +262,11 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, "ok\n")
-	})
+	mux.Handle("GET /healthz", healthHandler(a.db))
 	api := http.NewServeMux()
 	(&videoapi.Handler{Index: a.idx, Opener: keyring, Logger: log.With("component", "videoapi")}).Register(api)
 	a.pulls.register(api)
-	api.Handle("GET /metrics", metricsHandler(a.idx, a.router, a.streams, a.events))
+	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.router, a.streams, a.events))
 	mux.Handle("/", basicAuth(cfg, api))
 	verifier := adminVerifier(cfg)
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis))

@@ -15,6 +15,9 @@ var (
 	// the stream. It maps to 455 Method Not Valid in This State with a reason
 	// phrase naming the stream, which ffmpeg prints.
 	ErrStreamBusy = errors.New("rtsp: stream is already being published")
+	// ErrUnavailable is the class of an UnavailableError: the appliance
+	// cannot record now. It maps to 503 Service Unavailable.
+	ErrUnavailable = errors.New("rtsp: cannot record now")
 	// ErrUnsupportedCodec is returned for a format kinedge cannot ingest.
 	ErrUnsupportedCodec = errors.New("rtsp: unsupported codec")
 	// ErrNoSupportedTrack is the refusal of an ANNOUNCE whose session
@@ -55,3 +58,18 @@ var (
 	// for the Puller's ReadTimeout.
 	ErrPullTimeout = errors.New("rtsp: no RTP packet from the camera")
 )
+
+// UnavailableError is a Router's refusal of a publish because the
+// appliance cannot record now (its storage is full or denies new media):
+// 503 Service Unavailable, with Reason in the status line for the camera's
+// operator (ffmpeg prints it). errors.Is(err, ErrUnavailable) holds.
+type UnavailableError struct {
+	// Reason says why, in words, on one line.
+	Reason string
+}
+
+// Error implements error.
+func (e *UnavailableError) Error() string { return "rtsp: cannot record now: " + e.Reason }
+
+// Is reports whether target is ErrUnavailable.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }

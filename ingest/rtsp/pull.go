@@ -298,6 +298,8 @@ func (p *Puller) logAttempt(err error, msg string, delay time.Duration) {
 		p.log.Error("rtsp pull: the stream does not exist", "err", msg, "retry_in", delay)
 	case errors.Is(err, ErrStreamBusy):
 		p.log.Warn("rtsp pull: the stream is published by another session", "err", msg, "retry_in", delay)
+	case errors.Is(err, ErrUnavailable):
+		p.log.Warn("rtsp pull: the appliance cannot record now", "err", msg, "retry_in", delay)
 	default:
 		p.log.Warn("rtsp pull: connection ended", "err", msg, "retry_in", delay)
 	}

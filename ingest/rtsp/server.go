@@ -285,6 +285,16 @@ func validStream(name string) bool {
 	return true
 }
 
+// unavailablePhrase is the status line's reason phrase of a refusal: the
+// Router's reason on one line, or the standard phrase.
+func unavailablePhrase(err error) string {
+	var ue *UnavailableError
+	if errors.As(err, &ue) && ue.Reason != "" {
+		return "Service Unavailable: " + strings.Join(strings.Fields(ue.Reason), " ")
+	}
+	return "Service Unavailable"
+}
+
 func response(code base.StatusCode, reason string) *base.Response {
 	return &base.Response{StatusCode: code, StatusMessage: reason}
 }
@@ -425,6 +435,9 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 			p.log.Warn("rtsp publish refused: stream busy")
 			return response(base.StatusMethodNotValidInThisState,
 				"Stream "+p.stream+" is already being published"), err
+		case errors.Is(err, ErrUnavailable):
+			p.log.Warn("rtsp publish refused: cannot record now", "err", err)
+			return response(base.StatusServiceUnavailable, unavailablePhrase(err)), err
 		}
 		p.log.Error("rtsp publish refused", "err", err)
 		return response(base.StatusInternalServerError, ""), err

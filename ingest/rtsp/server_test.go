@@ -410,6 +410,8 @@ func TestPublishRefusals(t *testing.T) {
 		{"g722 only", "cam1", []format.Format{&format.G722{}}, nil, 415, "found G722"},
 		{"not found", "missing", []format.Format{h264Format()}, nil, 404, "missing"},
 		{"router failure", "cam1", []format.Format{h264Format()}, errTest, 500, ""},
+		{"storage full", "cam1", []format.Format{h264Format()}, &UnavailableError{Reason: "storage budget reached\n(1.0 GiB used)"}, 503,
+			"Service Unavailable: storage budget reached (1.0 GiB used)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, r, addr := startServer(t)
