@@ -57,12 +57,12 @@ func TestEvictOldest(t *testing.T) {
 				t.Fatalf("usage %v, want a=%d b=%d", u, sum(all, "a"), sum(all, "b"))
 			}
 
-			got, err := x.EvictOldest(ctx)
+			got, err := x.Evict(ctx, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got.Fragments != 6 || got.Bytes != sum(byBucket[0], "") || !got.Before.Equal(t0.Add(time.Minute)) {
-				t.Errorf("EvictOldest = %+v, want 6 fragments, %d bytes, before %v", got, sum(byBucket[0], ""), t0.Add(time.Minute))
+				t.Errorf("Evict = %+v, want 6 fragments, %d bytes, before %v", got, sum(byBucket[0], ""), t0.Add(time.Minute))
 			}
 			for _, f := range byBucket[0] {
 				_, err := x.Fragment(ctx, f.Number)
@@ -95,11 +95,11 @@ func TestEvictOldest(t *testing.T) {
 				t.Errorf("put before the floor: %v", err)
 			}
 
-			if _, err := x.EvictOldest(ctx); err != nil {
+			if _, err := x.Evict(ctx, 1); err != nil {
 				t.Fatal(err)
 			}
 			// Only the bucket being written is left.
-			if _, err := x.EvictOldest(ctx); !errors.Is(err, store.ErrNothingToEvict) {
+			if _, err := x.Evict(ctx, 1); !errors.Is(err, store.ErrNothingToEvict) {
 				t.Errorf("evicting the open bucket: %v", err)
 			}
 			for _, f := range byBucket[2] {
@@ -234,4 +234,50 @@ func TestStreamTags(t *testing.T) {
 		_, err = x.StreamTags(ctx, "a")
 		checkErr(t, "corrupt tags", err, ErrCorrupt)
 	})
+}
+
+// TestBucketWidth checks that buckets shrink when the storage budget is
+// small next to the ingest rate: 1/32 of the limit per bucket.
+func TestBucketWidth(t *testing.T) {
+	db, err := store.Open(store.Options{Dir: t.TempDir(), NoSync: true, MemTableSize: 1 << 20, ValueLogFileSize: 1 << 20,
+		Budget: store.Budget{MaxBytes: 32 << 20, MinFreePercent: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	clk := newClock()
+	x := openT(t, Options{DB: db, Now: clk.Now, GCInterval: time.Hour})
+	if w := x.bucketWidth(clk.Now()); w != 10*time.Minute {
+		t.Errorf("width before any fragment: %v", w)
+	}
+	mustStream(t, x, "a", 24)
+	// 100 KiB a second for 30 s: 1 MiB buckets take 10 s.
+	var last Fragment
+	for range 30 {
+		last = mustPut(t, x, "a", clk.Now(), clk.Now(), 100<<10)
+		clk.Advance(time.Second)
+	}
+	if w := x.bucketWidth(clk.Now()); w != 10*time.Second {
+		t.Errorf("width at 100 KiB/s on a 32 MiB budget: %v, want 10s", w)
+	}
+	var rec fragmentRecord
+	err = x.view(func(txn *store.Txn) error {
+		var err error
+		rec, err = x.visibleRecord(txn, last.Number)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end := time.Unix(rec.Bucket, 0); end.Sub(last.ServerTime) > 10*time.Second || end.Unix()%10 != 0 {
+		t.Errorf("last fragment at %v is in the bucket ending %v", last.ServerTime, end)
+	}
+	// Ten times the rate: 1 s buckets (the shortest).
+	for range 5 {
+		mustPut(t, x, "a", clk.Now(), clk.Now(), 1000<<10)
+		clk.Advance(time.Second)
+	}
+	if w := x.bucketWidth(clk.Now()); w != time.Second {
+		t.Errorf("width at 1 MiB/s: %v, want 1s", w)
+	}
 }

@@ -213,7 +213,7 @@ func (x *Index) PutFragment(ctx context.Context, f Fragment, sealed []byte) erro
 		Frames:   f.Frames,
 		Gap:      f.Gap,
 		SHA256:   f.SHA256[:],
-		Bucket:   bucketEnd(f.ServerTime, x.opts.BucketWidth),
+		Bucket:   bucketEnd(f.ServerTime, x.bucketWidth(now)),
 	}
 	err = x.update(ctx, store.Data, func(txn *store.Txn) error {
 		srec, err := getStream(txn, f.Stream)
@@ -255,6 +255,7 @@ func (x *Index) PutFragment(ctx context.Context, f Fragment, sealed []byte) erro
 		return fmt.Errorf("index: put fragment %d: %w", f.Number, err)
 	}
 	x.addStreamUsage(rec.SID, f.Size)
+	x.rate.add(now, f.Size)
 	x.stats.fragmentsStored.Add(1)
 	x.stats.bytesStored.Add(uint64(len(sealed)))
 	return nil

@@ -43,6 +43,9 @@ type Index struct {
 	usageMu sync.Mutex
 	usage   map[uint64]int64
 
+	// rate measures the bytes stored per second, for bucketWidth.
+	rate rateMeter
+
 	// gcMu serialises GC cycles (the loop, RunGC and eviction).
 	gcMu sync.Mutex
 

@@ -54,8 +54,10 @@ type Options struct {
 	// a short window so live readers and the archive can still read them).
 	// It defaults to 10 m.
 	ZeroRetention time.Duration
-	// BucketWidth is the time span of one blob bucket: the unit in which
-	// expired video is dropped (see the package doc). It defaults to 10 m.
+	// BucketWidth is the longest time span of one blob bucket: the unit in
+	// which expired or evicted video is dropped. Buckets get shorter when
+	// the storage budget is small next to the ingest rate (see width.go).
+	// It defaults to 10 m.
 	BucketWidth time.Duration
 	// ExpirySlack is added to each key's Badger TTL past the end of its
 	// bucket's retention, so retention (not the TTL) normally removes it.

@@ -2,6 +2,7 @@ package index
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -362,13 +363,13 @@ func (x *Index) DiskUsage() (lsm, vlog int64, err error) {
 	return st.LSM, st.ValueLog, nil
 }
 
-// EvictOldest implements store.Evictor: it raises the eviction floor to
-// the end of the oldest blob bucket of any stream, so that bucket's
-// fragments vanish from every read at once, and runs a GC cycle that
-// drops them and collects the value-log files they leave. The bucket
-// still being written (ending after now) is never evicted: when only it
-// is left, EvictOldest returns store.ErrNothingToEvict.
-func (x *Index) EvictOldest(ctx context.Context) (store.Evicted, error) {
+// Evict implements store.Evictor: it raises the eviction floor to the end
+// of the oldest blob buckets of all streams that together hold at least
+// atLeast bytes, so their fragments vanish from every read at once, and
+// runs a GC cycle that drops them and collects the value-log files they
+// leave. Buckets still being written (ending after now) are never
+// evicted: when only they are left, Evict returns store.ErrNothingToEvict.
+func (x *Index) Evict(ctx context.Context, atLeast int64) (store.Evicted, error) {
 	done, err := x.enter(ctx)
 	if err != nil {
 		return store.Evicted{}, err
@@ -378,50 +379,84 @@ func (x *Index) EvictOldest(ctx context.Context) (store.Evicted, error) {
 	defer cancel()
 	stop := context.AfterFunc(x.loopCtx, cancel)
 	defer stop()
-	end, ok, err := x.oldestBucket()
+	now := x.opts.Now()
+	end, ok, err := x.evictionEnd(max(atLeast, 1), now.Unix())
 	if err != nil {
 		return store.Evicted{}, err
 	}
-	now := x.opts.Now()
-	if !ok || end > now.Unix() {
+	if !ok {
 		return store.Evicted{}, store.ErrNothingToEvict
 	}
 	floor := time.Unix(end, 0).UTC()
 	if err := x.raiseFloor(ctx, floor.UnixNano()); err != nil {
 		return store.Evicted{}, err
 	}
-	x.logger.Info("evicting the oldest media for the storage budget", "before", floor)
+	x.logger.Info("evicting the oldest media for the storage budget", "before", floor, "at_least_bytes", atLeast)
 	rep, err := x.runGC(ctx)
 	return store.Evicted{Fragments: int64(rep.FragmentsEvicted), Bytes: rep.BytesEvicted, Before: floor}, err
 }
 
-// oldestBucket returns the earliest end of any stream's blob bucket, from
-// the usage records (one seek per stream).
-func (x *Index) oldestBucket() (int64, bool, error) {
-	var best int64
-	found := false
+// evictionEnd returns the smallest bucket end, at or before last, such
+// that the buckets of all streams ending at or before it hold at least
+// atLeast bytes (or all there is); ok is false when no bucket ends at or
+// before last. It reads each stream's usage records only as far as that
+// stream alone would cover atLeast.
+func (x *Index) evictionEnd(atLeast, last int64) (int64, bool, error) {
+	type bucket struct{ end, bytes int64 }
+	var all []bucket
 	err := x.view(func(txn *store.Txn) error {
 		pfx := []byte(pfxUsage)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
+		var sid uint64
+		var sum int64
 		for it.Rewind(); it.Valid(); {
 			k := it.Item().Key()
 			if len(k) != usageKeyLen {
 				return fmt.Errorf("%w: usage key %x", ErrCorrupt, k)
 			}
-			sid := binary.BigEndian.Uint64(k[len(pfx):])
+			ksid := binary.BigEndian.Uint64(k[len(pfx):])
 			end := int64(binary.BigEndian.Uint64(k[len(pfx)+8:]))
-			if !found || end < best {
-				best, found = end, true
+			if ksid != sid {
+				sid, sum = ksid, 0
 			}
-			if sid == ^uint64(0) {
-				break
+			if end > last || sum >= atLeast {
+				// Done with this stream: on to the next one.
+				if ksid == ^uint64(0) {
+					break
+				}
+				it.Seek(sidPrefix(pfxUsage, ksid+1))
+				continue
 			}
-			it.Seek(sidPrefix(pfxUsage, sid+1))
+			var u bucketUsage
+			err := it.Item().Value(func(v []byte) error {
+				var ok bool
+				if u, ok = decodeUsage(v); !ok {
+					return fmt.Errorf("%w: usage record of %d bytes", ErrCorrupt, len(v))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			all = append(all, bucket{end, u.bytes})
+			sum += u.bytes
+			it.Next()
 		}
 		return nil
 	})
-	return best, found, err
+	if err != nil || len(all) == 0 {
+		return 0, false, err
+	}
+	slices.SortFunc(all, func(a, b bucket) int { return cmp.Compare(a.end, b.end) })
+	var sum int64
+	for _, b := range all {
+		sum += b.bytes
+		if sum >= atLeast {
+			return b.end, true, nil
+		}
+	}
+	return all[len(all)-1].end, true, nil
 }
 
 // raiseFloor persists the eviction floor t (Unix ns) if it is later than

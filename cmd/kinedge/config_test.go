@@ -189,7 +189,7 @@ func TestStorageConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.ValueLogFileSize != 32<<20 || o.Budget.MaxBytes != 28e9 || o.Budget.MinFreePercent != 5.5 || o.Budget.Policy != "DENY_NEW_MEDIA" {
+	if o.ValueLogFileSize != 16<<20 || o.Budget.MaxBytes != 28e9 || o.Budget.MinFreePercent != 5.5 || o.Budget.Policy != "DENY_NEW_MEDIA" {
 		t.Errorf("store options %+v", o)
 	}
 	// 0 % turns the percentage off in the store (which reads 0 as its default).

@@ -39,7 +39,7 @@ func profileNamed(name string) profile {
 		return profile{
 			name: profilePi,
 			store: store.Options{MemTableSize: 4 << 20, NumMemtables: 2, BlockCacheSize: 2 << 20,
-				IndexCacheSize: 2 << 20, ValueLogFileSize: 32 << 20},
+				IndexCacheSize: 2 << 20, ValueLogFileSize: 16 << 20},
 			queueBytes: 2 << 20,
 			writeQueue: 32,
 		}

@@ -65,7 +65,7 @@ type Status struct {
 
 // Stats are counters since Open.
 type Stats struct {
-	// Evictions counts EvictOldest calls that removed media;
+	// Evictions counts Evict calls that removed media;
 	// FragmentsEvicted and BytesEvicted add up what they removed.
 	Evictions, FragmentsEvicted, BytesEvicted uint64
 	// Refused counts writes refused by admission control (ErrFull).
@@ -86,6 +86,10 @@ type budgetStats struct {
 	refused, reserveReleases, preallocFailures atomic.Uint64
 	vlogFilesGCed, checks                      atomic.Uint64
 }
+
+// maxBytes32 caps the budget of a 32-bit process, whose 3 GiB of address
+// space must hold Badger's memory-mapped files besides the Go heap.
+const maxBytes32 = 1536 << 20
 
 // reserveName is the reserve file in the database directory (Badger
 // ignores files it does not know).
@@ -137,12 +141,28 @@ func (b *budgetState) metaFloor() int64 {
 }
 
 // dataFloor is the free space below which Data writes are refused: room
-// for a new value-log file and memtable (sparse until the guard
-// preallocates them), flushes and compactions, and what may be written
+// for the next value-log file and two memtable logs as the guard
+// preallocates them, flushes and compactions, and what may be written
 // before the next check.
 func (b *budgetState) dataFloor() int64 {
 	o := &b.d.opts
-	return 2*o.ValueLogFileSize + 4*o.MemTableSize + b.metaFloor() + o.WriteKick
+	return b.vlogTarget() + 2*b.memTarget() + b.metaFloor() + o.WriteKick
+}
+
+// vlogTarget is how much of the value-log file being written the guard
+// preallocates: Badger moves to a new file once one holds
+// ValueLogFileSize, so past it only the last write (at most what goes by
+// between two checks, or one large value) lands.
+func (b *budgetState) vlogTarget() int64 {
+	o := &b.d.opts
+	return o.ValueLogFileSize + max(o.WriteKick, 4<<20)
+}
+
+// memTarget is how much of the memtable log being written the guard
+// preallocates: a memtable is full at MemTableSize, and one transaction
+// adds at most 15% of it.
+func (b *budgetState) memTarget() int64 {
+	return b.d.opts.MemTableSize * 5 / 4
 }
 
 // openFloor is the free space Badger needs to open the database for
@@ -424,6 +444,11 @@ func (b *budgetState) evaluate(disk DiskSpace, diskKnown bool, files dirFiles) S
 	if bud.MaxBytes > 0 {
 		limit = bud.MaxBytes
 	}
+	if strconv.IntSize == 32 {
+		// Badger maps every file of the database into the address space:
+		// a 32-bit process (linux/arm) cannot hold more.
+		limit = min(limit, maxBytes32)
+	}
 	if diskKnown {
 		minFree := bud.MinFreeBytes
 		if bud.MinFreePercent > 0 {
@@ -510,8 +535,8 @@ func (b *budgetState) evictLoop() {
 	}
 }
 
-// evict runs eviction rounds until usage is back under EvictAt minus a
-// value-log file (hysteresis), nothing is left, or no round frees space.
+// evict runs eviction rounds until usage is back to EvictAt minus a
+// value-log file (hysteresis) or nothing is left to evict.
 func (b *budgetState) evict(ctx context.Context) {
 	b.evictorMu.Lock()
 	ev := b.evictor
@@ -521,9 +546,9 @@ func (b *budgetState) evict(ctx context.Context) {
 	}
 	st := b.check()
 	target := st.EvictAt - b.d.opts.ValueLogFileSize
-	for st.Used >= target && ctx.Err() == nil && b.d.opts.Budget.Policy == DeleteOldestMedia {
+	for st.Used > target && ctx.Err() == nil && b.d.opts.Budget.Policy == DeleteOldestMedia {
 		before := st.Used
-		got, err := ev.EvictOldest(ctx)
+		got, err := ev.Evict(ctx, st.Used-target)
 		if errors.Is(err, ErrNothingToEvict) {
 			if !b.exhausted.Swap(true) {
 				b.d.log.Warn("store: over the storage budget with no media left to evict", "used", st.Used, "limit", st.Limit)
@@ -612,12 +637,11 @@ func (b *budgetState) scan() dirFiles {
 			out.lsm += a
 		}
 	}
-	o := &b.d.opts
 	if vlogInfo != nil {
-		out.writable = append(out.writable, writableFile{vlogPath, allocated(vlogInfo), max(vlogInfo.Size(), 2*o.ValueLogFileSize)})
+		out.writable = append(out.writable, writableFile{vlogPath, allocated(vlogInfo), b.vlogTarget()})
 	}
 	if memInfo != nil {
-		out.writable = append(out.writable, writableFile{memPath, allocated(memInfo), max(memInfo.Size(), 2*o.MemTableSize)})
+		out.writable = append(out.writable, writableFile{memPath, allocated(memInfo), b.memTarget()})
 	}
 	return out
 }

@@ -283,14 +283,14 @@ func (d *DB) SetEvictor(e Evictor) { d.budget.setEvictor(e) }
 
 // Evictor removes media to bring the database under its budget.
 type Evictor interface {
-	// EvictOldest removes the oldest media still stored (at least one
-	// unit: a time bucket across all streams) and collects the value-log
-	// garbage it leaves. It returns ErrNothingToEvict when no media is
-	// left.
-	EvictOldest(ctx context.Context) (Evicted, error)
+	// Evict removes the oldest media across all streams, at least
+	// atLeast bytes of it (in whole time buckets) if there is that much,
+	// and collects the value-log garbage it leaves. It returns
+	// ErrNothingToEvict when no media is left that may go.
+	Evict(ctx context.Context, atLeast int64) (Evicted, error)
 }
 
-// Evicted says what one EvictOldest call removed.
+// Evicted says what one Evict call removed.
 type Evicted struct {
 	// Fragments and Bytes are the media fragments removed and their
 	// sealed size.
