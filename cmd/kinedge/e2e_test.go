@@ -56,7 +56,8 @@ func needTool(t *testing.T, name string) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is required under CI=true: %v", name, err)
 		}
-		pkg := map[string]string{"gst-launch-1.0": "gstreamer1.0-tools gstreamer1.0-plugins-{good,bad,ugly} gstreamer1.0-rtsp"}[name]
+		pkg := map[string]string{"gst-launch-1.0": "gstreamer1.0-tools gstreamer1.0-plugins-{good,bad,ugly} gstreamer1.0-rtsp",
+			"mkfs.ext4": "e2fsprogs"}[name]
 		if pkg == "" {
 			pkg = "ffmpeg"
 		}
@@ -109,6 +110,9 @@ type server struct {
 	log      bytes.Buffer
 	done     chan struct{}
 	env      []string
+	// unhealthyOK lets start accept a 503 from /healthz (a start on a
+	// full disk).
+	unhealthyOK bool
 }
 
 func startServer(t *testing.T, dataDir string, udpPort int, env ...string) *server {
@@ -159,7 +163,7 @@ func (s *server) start() {
 			return err
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
+		if resp.StatusCode != 200 && !(s.unhealthyOK && resp.StatusCode == http.StatusServiceUnavailable) {
 			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 		return nil

@@ -112,28 +112,50 @@ func (e *Engine) key(parts ...string) []byte {
 	return k
 }
 
-// load restores streams, the secret and the shard counters.
-func (e *Engine) load() error {
-	err := e.sp.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
-		// Iterator secret.
-		e.secret = e.opts.IteratorSecret
-		if len(e.secret) == 0 {
-			it, err := txn.Get(e.key(keySecret))
-			switch {
-			case err == nil:
-				if e.secret, err = it.ValueCopy(nil); err != nil {
-					return fmt.Errorf("streams: read secret: %w", err)
-				}
-			case errors.Is(err, badger.ErrKeyNotFound):
-				e.secret = make([]byte, 32)
-				_, _ = rand.Read(e.secret) // crypto/rand.Read never fails (Go 1.24+)
-				if err := txn.Set(e.key(keySecret), e.secret); err != nil {
-					return fmt.Errorf("streams: save secret: %w", err)
-				}
-			default:
-				return fmt.Errorf("streams: read secret: %w", err)
-			}
+// loadSecret reads the iterator secret, or creates and saves one. On a
+// store open read-only (a full disk) a new secret is kept in memory only:
+// iterators issued meanwhile do not survive a restart.
+func (e *Engine) loadSecret() error {
+	e.secret = e.opts.IteratorSecret
+	if len(e.secret) > 0 {
+		return nil
+	}
+	err := e.sp.View(func(txn *store.Txn) error {
+		it, err := txn.Get(e.key(keySecret))
+		if err != nil {
+			return err
 		}
+		e.secret, err = it.ValueCopy(nil)
+		return err
+	})
+	if !errors.Is(err, badger.ErrKeyNotFound) {
+		if err != nil {
+			return fmt.Errorf("streams: read secret: %w", err)
+		}
+		return nil
+	}
+	e.secret = make([]byte, 32)
+	_, _ = rand.Read(e.secret) // crypto/rand.Read never fails (Go 1.24+)
+	err = e.sp.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
+		return txn.Set(e.key(keySecret), e.secret)
+	})
+	if errors.Is(err, store.ErrReadOnly) {
+		e.log.Warn("streams: database read-only: the iterator secret is kept in memory until a restart")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("streams: save secret: %w", err)
+	}
+	return nil
+}
+
+// load restores streams, the secret and the shard counters. It only
+// reads (but for a first secret), so it works on a read-only store.
+func (e *Engine) load() error {
+	if err := e.loadSecret(); err != nil {
+		return err
+	}
+	err := e.sp.View(func(txn *store.Txn) error {
 		// Next stream id.
 		e.nextID = 1
 		if it, err := txn.Get(e.key(keyNextID)); err == nil {

@@ -259,7 +259,11 @@ func (b *budgetState) admit(class Class) error {
 		if st.Used+pending >= st.Limit {
 			b.stats.refused.Add(1)
 			b.kickCheck()
-			return fmt.Errorf("%w: %s used of a %s budget", ErrFull, bytesText(st.Used+pending), bytesText(st.Limit))
+			why := "evicting the oldest media"
+			if b.d.opts.Budget.Policy == DenyNewMedia {
+				why = "DENY_NEW_MEDIA refuses new media until retention frees space"
+			}
+			return fmt.Errorf("%w: storage budget reached (%s of %s used); %s", ErrFull, bytesText(st.Used+pending), bytesText(st.Limit), why)
 		}
 	case Meta:
 		if st.DiskTotal > 0 && st.DiskFree-pending < b.metaFloor() {
@@ -454,7 +458,9 @@ func (b *budgetState) evaluate(disk DiskSpace, diskKnown bool, files dirFiles) S
 		if bud.MinFreePercent > 0 {
 			minFree = max(minFree, int64(float64(disk.Total)*bud.MinFreePercent/100))
 		}
-		minFree = max(minFree, b.dataFloor())
+		// The budget binds before the floor: a value-log file's
+		// preallocation above it.
+		minFree = max(minFree, b.dataFloor()+b.vlogTarget())
 		limit = min(limit, files.used+disk.Free-minFree+(b.reserveSize()-files.reserve))
 	}
 	st.Limit = limit
@@ -468,12 +474,12 @@ func (b *budgetState) evaluate(disk DiskSpace, diskKnown bool, files dirFiles) S
 	switch {
 	case st.ReadOnly:
 		st.State, st.Reason = StateFull, "the disk was too full to open the database for writing; it reopens by itself once there is room"
+	case bud.Policy == DenyNewMedia && (planned >= limit || prev.State == StateDenying && planned >= limit-b.margin(limit)):
+		st.State, st.Reason = StateDenying, fmt.Sprintf("storage budget reached (%s of %s used); DENY_NEW_MEDIA refuses new media until retention frees space", bytesText(planned), bytesText(limit))
 	case files.preallocFailed:
 		st.State, st.Reason = StateFull, "the disk has no room left for the database's files"
 	case diskKnown && disk.Free < b.dataFloor():
 		st.State, st.Reason = StateFull, fmt.Sprintf("%s free on the disk, the database needs %s to work safely", bytesText(disk.Free), bytesText(b.dataFloor()))
-	case bud.Policy == DenyNewMedia && (planned >= limit || prev.State == StateDenying && planned >= limit-b.margin(limit)):
-		st.State, st.Reason = StateDenying, fmt.Sprintf("storage budget reached (%s of %s used); DENY_NEW_MEDIA refuses new media until retention frees space", bytesText(planned), bytesText(limit))
 	case planned >= limit:
 		st.State, st.Reason = StateFull, fmt.Sprintf("storage budget exceeded (%s of %s used)", bytesText(planned), bytesText(limit))
 		if b.exhausted.Load() {
