@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/dataplane/streams"
 	"github.com/kinedge/kinedge/dataplane/streams/fragevents"
 	"github.com/kinedge/kinedge/fragment"
 )
@@ -111,5 +113,13 @@ func (p *eventPublisher) append(ev fragevents.Event) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := p.pub.Publish(ctx, ev)
+	if errors.Is(err, streams.ErrNotFound) {
+		// The events stream could not be created at start (a full disk)
+		// or was deleted: create it and try once more.
+		if serr := p.pub.Start(); serr != nil {
+			return errors.Join(err, serr)
+		}
+		_, err = p.pub.Publish(ctx, ev)
+	}
 	return err
 }

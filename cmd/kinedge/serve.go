@@ -238,7 +238,11 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if name := cfg.Kinesis.FragmentEvents; name != "" {
 		pub := &fragevents.Publisher{Engine: a.streams, Stream: name}
 		if err := pub.Start(); err != nil {
-			return nil, err
+			if !errors.Is(err, store.ErrFull) && !errors.Is(err, store.ErrReadOnly) {
+				return nil, err
+			}
+			// Created on the first event once the disk has room.
+			log.Warn("fragment events stream not created yet: the disk is full", "stream", name, "err", err)
 		}
 		a.events = &eventPublisher{pub: pub, applianceID: cfg.ApplianceID, log: log.With("component", "events")}
 		a.events.start()

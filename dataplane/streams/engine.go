@@ -113,8 +113,8 @@ func (e *Engine) key(parts ...string) []byte {
 }
 
 // loadSecret reads the iterator secret, or creates and saves one. On a
-// store open read-only (a full disk) a new secret is kept in memory only:
-// iterators issued meanwhile do not survive a restart.
+// full disk (the store read-only or refusing) a new secret is kept in
+// memory only: iterators issued meanwhile do not survive a restart.
 func (e *Engine) loadSecret() error {
 	e.secret = e.opts.IteratorSecret
 	if len(e.secret) > 0 {
@@ -139,8 +139,8 @@ func (e *Engine) loadSecret() error {
 	err = e.sp.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
 		return txn.Set(e.key(keySecret), e.secret)
 	})
-	if errors.Is(err, store.ErrReadOnly) {
-		e.log.Warn("streams: database read-only: the iterator secret is kept in memory until a restart")
+	if errors.Is(err, store.ErrReadOnly) || errors.Is(err, store.ErrFull) {
+		e.log.Warn("streams: the disk is full: the iterator secret is kept in memory until a restart", "err", err)
 		return nil
 	}
 	if err != nil {

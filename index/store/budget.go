@@ -134,10 +134,10 @@ func (b *budgetState) reserveSize() int64 {
 
 // metaFloor is the free space below which only Reclaim writes are
 // admitted and the reserve is released: Badger's room to flush its
-// memtables and compact.
+// memtables and start a new memtable log.
 func (b *budgetState) metaFloor() int64 {
 	o := &b.d.opts
-	return int64(o.NumMemtables+4) * o.MemTableSize
+	return int64(o.NumMemtables+1) * o.MemTableSize
 }
 
 // dataFloor is the free space below which Data writes are refused: room
@@ -146,7 +146,7 @@ func (b *budgetState) metaFloor() int64 {
 // before the next check.
 func (b *budgetState) dataFloor() int64 {
 	o := &b.d.opts
-	return b.vlogTarget() + 2*b.memTarget() + b.metaFloor() + o.WriteKick
+	return b.vlogTarget() + 2*b.memTarget() + 4*o.MemTableSize + b.metaFloor() + o.WriteKick
 }
 
 // vlogTarget is how much of the value-log file being written the guard
@@ -166,9 +166,24 @@ func (b *budgetState) memTarget() int64 {
 }
 
 // openFloor is the free space Badger needs to open the database for
-// writing: its pid file, a new memtable and the flush of the memtables
-// it replays.
-func (b *budgetState) openFloor() int64 { return b.metaFloor() }
+// writing: its pid file, manifest and the first pages of a new memtable
+// log and value-log file (1 MiB covers them), and the tables it flushes
+// from the memtable logs it replays (about their size).
+func (b *budgetState) openFloor() int64 {
+	floor := int64(1 << 20)
+	ents, err := os.ReadDir(b.d.opts.Dir)
+	if err != nil {
+		return floor
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".mem") {
+			if fi, err := e.Info(); err == nil {
+				floor += allocated(fi)
+			}
+		}
+	}
+	return floor
+}
 
 // margin is the distance below the limit at which eviction starts.
 func (b *budgetState) margin(limit int64) int64 {
@@ -463,8 +478,9 @@ func (b *budgetState) evaluate(disk DiskSpace, diskKnown bool, files dirFiles) S
 		minFree = max(minFree, b.dataFloor()+b.vlogTarget())
 		limit = min(limit, files.used+disk.Free-minFree+(b.reserveSize()-files.reserve))
 	}
+	limit = max(limit, 0)
 	st.Limit = limit
-	st.EvictAt = limit - b.margin(limit)
+	st.EvictAt = max(limit-b.margin(limit), 0)
 	st.Used = planned
 	lowAt := limit - limit/10
 	if bud.Policy == DeleteOldestMedia {

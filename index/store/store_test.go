@@ -455,7 +455,7 @@ func TestReadOnlyStartAndReopen(t *testing.T) {
 	fs := &fakeFS{capacity: 100 * mib}
 	o.Disk = fs.Disk
 	used, _ := fs.Disk(dir)
-	fs.foreign.Store(fs.capacity - (fs.capacity - used.Free) + d.budget.reserveSize() - 1) // all but the reserve's room, less a byte
+	fs.foreign.Store(used.Free + d.budget.reserveSize() - 512<<10) // all but half a MiB once the reserve is released
 	d = openT(t, o)
 	s = space(t, d, "v/")
 	seq, err = s.Sequence([]byte("v/seq"), 3)
