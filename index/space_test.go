@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // badgerWrites returns badger's process-wide counters of bytes written:
@@ -43,6 +45,9 @@ type simResult struct {
 	reclaimed                   uint64
 	filesGCed, fragmentsExpired uint64
 	maxDrop                     time.Duration // longest DropPrefix
+	maxUsed, limit              int64         // the budget's usage at its highest, and its limit
+	fragmentsEvicted            uint64
+	kept                        time.Duration // history of the first stream at the end
 }
 
 // amplification is bytes written to disk per byte of video.
@@ -59,7 +64,9 @@ func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
 // simulate writes one fragment of blobSize per stream every `every` of
 // simulated time for `span`, on the injected clock, and runs a GC cycle
-// every 5 simulated minutes, as the background loop would.
+// every 5 simulated minutes, as the background loop would; with a budget
+// on opts.DB it also enforces the budget after every round of puts, as
+// the store's loop would.
 func simulate(tb testing.TB, opts Options, streams []simStream, span, every time.Duration, blobSize int) simResult {
 	tb.Helper()
 	clk := newClock()
@@ -89,6 +96,10 @@ func simulate(tb testing.TB, opts Options, streams []simStream, span, every time
 			}
 			res.video += int64(blobSize)
 		}
+		if opts.DB != nil {
+			st := opts.DB.Enforce(ctx)
+			res.maxUsed, res.limit = max(res.maxUsed, st.Used), st.Limit
+		}
 		if !clk.Now().Before(nextGC) {
 			nextGC = nextGC.Add(5 * time.Minute)
 			rep, err := x.RunGC(ctx)
@@ -111,6 +122,10 @@ func simulate(tb testing.TB, opts Options, streams []simStream, span, every time
 	res.lsmWritten = 2*(m1-m0) + (c1 - c0)
 	st := x.Stats()
 	res.reclaimed, res.filesGCed, res.fragmentsExpired = st.BytesReclaimed, st.VlogFilesGCed, st.FragmentsExpired
+	res.fragmentsEvicted = st.FragmentsEvicted
+	if f, err := x.Earliest(ctx, streams[0].name); err == nil {
+		res.kept = clk.Now().Sub(f.ServerTime)
+	}
 	return res
 }
 
@@ -141,5 +156,38 @@ func TestGCReclaimsSpace(t *testing.T) {
 	// nothing, so the value log is written about once per video byte.
 	if vlogAmp := float64(res.vlogWritten) / float64(res.video); vlogAmp > 1.02 {
 		t.Errorf("value log written %.3f times per video byte, want at most 1.02", vlogAmp)
+	}
+}
+
+// TestBudgetReclaimsSpace writes 3 simulated hours of one camera with 24 h
+// retention into a 48 MiB storage budget: eviction, not retention, makes
+// room. Usage never passes the limit after the store's check, the newest
+// video is kept, and eviction costs no rewrites of live video.
+func TestBudgetReclaimsSpace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 135 MiB")
+	}
+	db, err := store.Open(store.Options{Dir: t.TempDir(), NoSync: true, MemTableSize: 1 << 20, ValueLogFileSize: 4 << 20,
+		CheckInterval: time.Hour, Budget: store.Budget{MaxBytes: 48 << 20, MinFreePercent: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res := simulate(t, Options{DB: db}, []simStream{{"cam1", 24}}, 3*time.Hour, 10*time.Second, 128<<10)
+	t.Logf("48 MiB budget, 3 h: %v; usage at most %.1f MiB of %.1f; %d fragments evicted; %v of video kept",
+		res, mib(res.maxUsed), mib(res.limit), res.fragmentsEvicted, res.kept)
+	if res.maxUsed > res.limit {
+		t.Errorf("usage reached %d, over the limit %d", res.maxUsed, res.limit)
+	}
+	if res.fragmentsEvicted == 0 || res.fragmentsExpired != 0 {
+		t.Errorf("%d fragments evicted, %d expired: the budget, not retention, should make room", res.fragmentsEvicted, res.fragmentsExpired)
+	}
+	// About 15 MiB of the 48 hold video (the reserve, the preallocated
+	// files and the eviction margin take the rest): 20 minutes.
+	if res.kept < 15*time.Minute {
+		t.Errorf("only %v of video kept in a 48 MiB budget (12.8 KiB/s)", res.kept)
+	}
+	if a := float64(res.vlogWritten) / float64(res.video); a > 1.02 {
+		t.Errorf("value log written %.3f times per video byte, want at most 1.02 (no rewrites of live video)", a)
 	}
 }

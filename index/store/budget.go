@@ -108,6 +108,8 @@ type budgetState struct {
 
 	evictorMu sync.Mutex
 	evictor   Evictor
+	// evictMu serialises eviction rounds (the loop and Enforce).
+	evictMu sync.Mutex
 	// exhausted is set when the evictor had nothing left; cleared by the
 	// next write of Data.
 	exhausted atomic.Bool
@@ -557,9 +559,23 @@ func (b *budgetState) evictLoop() {
 	}
 }
 
+// Enforce measures the disk and, under DELETE_OLDEST_MEDIA, evicts until
+// usage is back under the budget, as the store does on its own after
+// every check; it returns the status after. Tests and simulations on an
+// injected clock call it.
+func (d *DB) Enforce(ctx context.Context) Status {
+	if d.opts.InMemory {
+		return d.Status()
+	}
+	d.budget.evict(ctx)
+	return d.budget.check()
+}
+
 // evict runs eviction rounds until usage is back to EvictAt minus a
 // value-log file (hysteresis) or nothing is left to evict.
 func (b *budgetState) evict(ctx context.Context) {
+	b.evictMu.Lock()
+	defer b.evictMu.Unlock()
 	b.evictorMu.Lock()
 	ev := b.evictor
 	b.evictorMu.Unlock()
@@ -568,14 +584,26 @@ func (b *budgetState) evict(ctx context.Context) {
 	}
 	st := b.check()
 	target := st.EvictAt - b.d.opts.ValueLogFileSize
+	stalled := false
 	for st.Used > target && ctx.Err() == nil && b.d.opts.Budget.Policy == DeleteOldestMedia {
 		before := st.Used
-		got, err := ev.Evict(ctx, st.Used-target)
+		ask := st.Used - target
+		if stalled {
+			// The last round freed no value-log file: the oldest file
+			// still holds newer media. Evicting a little more frees it
+			// whole; rewriting its live part would cost SD-card writes.
+			ask = min(ask, b.d.opts.ValueLogFileSize/4)
+		}
+		got, err := ev.Evict(ctx, ask)
 		if errors.Is(err, ErrNothingToEvict) {
-			if !b.exhausted.Swap(true) {
+			// What is left is not media (records, indexes) or still being
+			// written: rewrite the value-log files half garbage.
+			if _, err := b.d.CollectGarbage(ctx, 0.5); err != nil && ctx.Err() == nil {
+				b.d.log.Warn("store: value log gc under budget pressure failed", "err", err)
+			}
+			if st = b.check(); st.Used > st.EvictAt && !b.exhausted.Swap(true) {
 				b.d.log.Warn("store: over the storage budget with no media left to evict", "used", st.Used, "limit", st.Limit)
 			}
-			b.check()
 			return
 		}
 		if err != nil {
@@ -589,14 +617,7 @@ func (b *budgetState) evict(ctx context.Context) {
 		b.stats.fragmentsEvicted.Add(uint64(got.Fragments))
 		b.stats.bytesEvicted.Add(uint64(got.Bytes))
 		st = b.check()
-		if st.Used >= before {
-			// The value-log files still hold live data besides the
-			// evicted media: rewrite files half garbage.
-			if _, err := b.d.CollectGarbage(ctx, 0.5); err != nil && ctx.Err() == nil {
-				b.d.log.Warn("store: value log gc under budget pressure failed", "err", err)
-			}
-			st = b.check()
-		}
+		stalled = st.Used >= before
 		b.d.log.Info("store: evicted the oldest media for the storage budget",
 			"fragments", got.Fragments, "bytes", got.Bytes, "before", got.Before, "used", st.Used, "limit", st.Limit)
 	}
