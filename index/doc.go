@@ -1,7 +1,8 @@
-// Package index is the appliance's Badger database and the store of video
-// fragments in it: the registry of video streams, sealed fragment blobs,
-// their metadata, time indexes by server and producer timestamp, fragment
-// numbers, retention and value-log GC.
+// Package index is the store of video fragments in the appliance's Badger
+// database: the registry of video streams, sealed fragment blobs, their
+// metadata, time indexes by server and producer timestamp, fragment
+// numbers, tags, usage per stream, retention, and eviction for the
+// storage budget.
 //
 // # The database
 //
@@ -41,7 +42,8 @@
 // # Retention and reclaiming space
 //
 // Reads never return a fragment whose server time is older than its
-// stream's current retention, whatever the state of the disk: List,
+// stream's current retention (or the eviction floor, below), whatever the
+// state of the disk: List,
 // Iterate, Fragment, Blob, Earliest and Latest filter on the injected
 // clock. Every key of a fragment also carries a badger TTL (the end of its
 // bucket plus the retention plus ExpirySlack) as a backstop.
@@ -54,8 +56,9 @@
 // expired blobs freed nothing until something forced a compaction.
 // So retention works in buckets:
 //
-//   - Blob keys carry the end of their time bucket (BucketWidth, 10 min)
-//     right after the stream id. A bucket whose end is past the retention
+//   - Blob keys carry the end of their time bucket (up to BucketWidth,
+//     10 min; shorter on a small budget, see below) right after the
+//     stream id. A bucket whose end is past the retention
 //     cutoff is dropped with one DropPrefix call per GC cycle for all
 //     streams, which flushes the memtables and compacts exactly the tables
 //     that hold the bucket, recording every dropped blob as garbage in the
@@ -102,6 +105,65 @@
 // retention increase extends fragments stored before it only up to their
 // TTL (old retention plus ExpirySlack).
 //
+// # The storage budget: eviction
+//
+// The store (index/store) measures the disk and, under
+// DELETE_OLDEST_MEDIA, asks the index, its Evictor, to remove media when
+// usage passes the budget. Evict raises the eviction floor (v/e) to the
+// end of the oldest blob buckets of all streams that together hold the
+// bytes asked for, so every read hides their fragments at once (reads cut
+// at the later of a stream's retention and the floor), then runs a GC
+// cycle that sweeps their metadata, drops their buckets and collects the
+// value-log files they leave. The floor is one key for the whole
+// appliance: eviction is oldest first across cameras. PutFragment reads
+// the floor in its transaction, so a fragment older than the floor is
+// refused (ErrInvalidFragment, in words) and a concurrent eviction makes
+// it conflict rather than land in a dropped bucket. The bucket still
+// being written is never evicted.
+//
+// Every blob bucket has a usage record (v/u/, written in PutFragment's
+// transaction, dropped with the bucket): what each stream holds is their
+// sum, kept in memory from Open on (Usage), and the bytes removed are
+// counted by reason, retention or budget (Stats).
+//
+// Buckets must be small next to the budget: a 10 minute bucket of four
+// 4 Mbit/s cameras holds 1.2 GB. The width of a new fragment's bucket is
+// the time in which the recent ingest rate stores 1/32 of the budget's
+// limit, from 1 s up to BucketWidth (width.go).
+//
+// Measured (TestBudgetReclaimsSpace: 3 simulated hours of a camera, a
+// 128 KiB fragment every 10 s, 24 h retention, a 48 MiB budget with 4 MiB
+// value-log files): usage at most 32.3 MiB, the value log written 1.016
+// times per video byte (1.053 with the LSM), 16 minutes of video kept
+// (the reserve, the preallocated files and the eviction margin take the
+// rest of a budget that small). A round that frees no value-log file
+// (the oldest file still holds newer media) evicts a quarter file more
+// rather than rewrite the file's live part; rewriting files half garbage
+// instead wrote the value log 1.150 times. On a real disk
+// (TestStorageFillDeleteOldest, four 6 Mbit/s cameras on a 320 MiB tmpfs
+// and ext4 image), an eviction round drops about 17 MB and gives it back
+// to the filesystem in about half a second, and the disk never came
+// within 100 MiB of full.
+//
+// # A full disk
+//
+// Badger writes its value log and memtable logs through memory maps of
+// sparse files; a page fault on a filesystem without a free block is
+// SIGBUS, which killed the appliance (a 48 MB tmpfs and four cameras
+// ended in "unexpected fault address" within a minute, and the restart
+// faulted opening the database). The decision, written down in
+// index/store: keep Badger's mapped files preallocated (fallocate), keep
+// the budget and admission control above the room Badger may take on its
+// own, hold a reserve file that is released when another program fills
+// the disk, and start read-only when even that is not enough. Measured:
+// the same 48 MB tmpfs and four cameras now start and answer "22.0 MiB
+// free on the disk, the database needs 62.0 MiB to work safely" (pi
+// profile; /healthz 503, and RTSP 503 to the cameras);
+// TestStorageForeignFill fills tmpfs and ext4 to the last block with
+// another file under both policies, kills the appliance with SIGKILL on
+// the full disk, and it starts on it, lists and replays every fragment it
+// had, and records once there is room.
+//
 // # Deleting a stream
 //
 // DeleteStream removes the registry entry and leaves a v/x/ marker in the
@@ -112,18 +174,17 @@
 // # Durability and tuning
 //
 // SyncWrites is on: a fragment is durable when PutFragment returns, and
-// concurrent writers share the fsyncs of one badger commit batch.
+// concurrent writers share the fsyncs of one Badger commit batch.
 // BenchmarkPutFragment (1 MiB fragments, amd64 virtio disk shared with
 // other work, syncs counted with strace as in its comment): one writer
 // 82 to 160 MB/s with 2.2 msyncs per fragment (value log and memtable
-// log), 8 writers 177 to 186 MB/s with 1.4. The
-// badger defaults are cut for a board with little RAM: 8 MiB memtables
-// (2 of them), 8 MiB block cache, 4 MiB index cache, 2 compactors,
-// level-0 compaction at 3 tables. After 300 PutFragment calls of 1 MiB
-// with these defaults (amd64), the Go heap in use was 12 MiB and the
-// anonymous RSS 11 MiB; badger writes the value log through mmap, so the
-// recently written video also shows as file-backed RSS (page cache that the
-// kernel reclaims). Fragment numbers come from a badger
+// log), 8 writers 177 to 186 MB/s with 1.4. Badger's sizes (memtables,
+// caches, value-log files) are the store's options, set by the
+// appliance's memory profile (default or pi). After 300 PutFragment
+// calls of 1 MiB with the default sizes (amd64), the Go heap in use was
+// 12 MiB and the anonymous RSS 11 MiB; Badger writes the value log
+// through mmap, so the recently written video also shows as file-backed
+// RSS (page cache that the kernel reclaims). Fragment numbers come from a
 // Sequence leased 1000 at a time: unique and increasing across restarts
 // and crashes, with gaps after a crash.
 package index

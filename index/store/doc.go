@@ -34,48 +34,60 @@
 // these files with write(2) instead. The store combines four measures:
 //
 //   - Preallocation. The guard (every CheckInterval, and after every
-//     WriteKick bytes committed) gives the newest value-log file, the
-//     newest memtable log and the discard file real blocks with
-//     fallocate(2) (FALLOC_FL_KEEP_SIZE, so Badger sees the same sizes):
-//     writes into them can no longer fault, whoever fills the disk. The
-//     blocks of the value-log file past its end come back when Badger
-//     truncates it at rotation.
+//     WriteKick bytes committed) gives real blocks to the value-log file
+//     being written (up to ValueLogFileSize plus a write: Badger moves
+//     to a new file past ValueLogFileSize), the memtable log being
+//     written (5/4 of a memtable) and the discard file, with fallocate(2)
+//     and FALLOC_FL_KEEP_SIZE, so Badger sees the same sizes: writes into
+//     them can no longer fault, whoever fills the disk. The blocks past
+//     a value-log file's end come back when Badger truncates it at
+//     rotation.
 //   - Headroom and admission control. Data writes are refused (ErrFull)
-//     while the disk has less free than the room Badger may take on its own
-//     before the guard runs again: a new value-log file and memtable,
-//     flushes and compactions, what may be written meanwhile (dataFloor).
-//     Meta writes need the room of a flush (metaFloor). The budget keeps
-//     the disk above those floors in normal operation; they only bind
-//     when something else fills the disk.
-//   - A reserve file (kinedge.reserve in the database directory, the size
-//     of a value-log file plus memtables: room for a flush, the compaction
-//     it triggers and a value-log GC rewrite). When another program fills
-//     the disk below metaFloor, the store deletes it, so Badger's flushes
-//     and the eviction that frees space have room; it is taken again once
-//     the disk has room for it and for writing.
-//   - A safe start. Open releases the reserve when the disk is too full to
-//     open the database for writing (Badger writes a pid file, a new
-//     memtable and flushes the memtables it replays); when even that is not
-//     enough it opens the database read-only, so the appliance starts and
-//     serves what it has, and reopens it for writing by itself once there
-//     is room.
+//     while the disk has less free than the room Badger may take on its
+//     own before the guard runs again (dataFloor: the next value-log file
+//     and memtable logs as preallocated, flushes and compactions, a
+//     WriteKick); Meta writes need the room to flush the memtables
+//     (metaFloor, NumMemtables+1 memtables). The budget keeps at least
+//     dataFloor plus a value-log file free, so in normal operation the
+//     budget binds first and the floors only bind when something else
+//     fills the disk. With the pi profile (4 MiB memtables, 16 MiB
+//     value-log files) dataFloor is 62 MiB; with the default one 172 MiB.
+//   - A reserve file (kinedge.reserve in the database directory: a
+//     value-log file and NumMemtables+4 memtables, room for a flush, the
+//     compaction it triggers and a value-log GC rewrite; 40 MiB with the
+//     pi profile). When another program fills the disk below metaFloor,
+//     the store deletes it, so Badger's flushes and the eviction that
+//     frees space have room; it is taken again once the disk has room for
+//     it and for writing. The budget counts it at its full size even
+//     while it is released.
+//   - A safe start. Badger needs about 1 MiB and the size of the memtable
+//     logs it replays to open for writing (its pid file, a new memtable,
+//     flushes). Open releases the reserve when the disk has less; when
+//     even that is not enough it opens the database read-only, so the
+//     appliance starts and serves what it has, and reopens it for writing
+//     by itself once there is room.
 //
-// What remains: a new table or value-log file is still sparse for the
-// moment between Badger creating it and the guard allocating it, so a
-// program that takes the last free block of the filesystem in that moment
-// can still fault Badger. The floors make that need another program to
-// consume the whole headroom (hundreds of MB) at once.
+// What remains: a new table, value-log file or memtable log is sparse for
+// the moment between Badger creating it and the guard allocating it (or,
+// for a table, while Badger copies it out), so a program that takes the
+// last free block of the filesystem in that moment can still fault
+// Badger. The floors make that need another program to consume tens of
+// MB at once; when one does, the restart is safe (above).
+//
+// On a 32-bit process (linux/arm) the budget is capped at 1.5 GiB:
+// Badger maps every file of the database into the 3 GiB address space.
 //
 // # The budget
 //
 // Budget bounds what the database directory holds on disk (allocated
 // blocks, Badger's files and the reserve): the limit is the smaller of
 // MaxBytes and what keeps max(MinFreeBytes, MinFreePercent of the
-// filesystem, dataFloor) free. Past EvictAt (the limit less two value-log
-// files or 2%), DeleteOldestMedia has the Evictor (the video index) drop
-// the oldest media bucket by bucket, with value-log GC after each, until
-// usage is a value-log file below EvictAt; DenyNewMedia refuses Data
-// writes from the limit until retention has brought usage a margin below
-// it. Status says which state the disk is in (ok, low, full, denying) and
-// why, in words; /healthz and the metrics show it.
+// filesystem, dataFloor plus a value-log file) free. Past EvictAt (the
+// limit less two value-log files or 2%), DeleteOldestMedia has the
+// Evictor (the video index) drop the oldest media (whole time buckets of
+// all streams, see package index), with value-log GC after each round,
+// until usage is a value-log file below EvictAt; DenyNewMedia refuses
+// Data writes from the limit until retention has brought usage a margin
+// below it. Status says which state the disk is in (ok, low, full,
+// denying) and why, in words; /healthz and the metrics show it.
 package store
