@@ -153,10 +153,6 @@ func Open(opts Options) (*Index, error) {
 	return x, nil
 }
 
-// DB returns the database the index lives in, for other packages to take
-// their own Space of it.
-func (x *Index) DB() *store.DB { return x.db }
-
 // Close stops the background loop, waits for it, and closes the database
 // if the index opened it. It is idempotent; methods called after it
 // return ErrClosed.
