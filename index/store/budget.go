@@ -115,7 +115,10 @@ type budgetState struct {
 	exhausted atomic.Bool
 
 	lastPreallocWarn time.Time
-	stats            budgetStats
+	// pageOutDir is the database directory as /proc/self/maps names it;
+	// "" once page-out turned out not to work here.
+	pageOutDir string
+	stats      budgetStats
 }
 
 func (b *budgetState) init(d *DB) {
@@ -431,6 +434,8 @@ func (b *budgetState) check() Status {
 		}
 	}
 
+	b.pageOut()
+
 	// A database opened read-only on a full disk is reopened for writing
 	// once the disk has room.
 	if d.ReadOnly() && diskErr == nil && disk.Free >= b.openFloor()+b.reserveSize() {
@@ -448,6 +453,21 @@ func (b *budgetState) check() Status {
 		}
 	}
 	return st
+}
+
+// pageOut keeps Badger's memory-mapped files out of the process's RSS
+// (pageOutMapped): without it every value written since the last
+// value-log GC stays mapped, and the file-backed RSS of a data-streams
+// load grew by 1 MiB per 1000 records (1.2 GB after 1.2M). Called with
+// b.mu held, on every check: every CheckInterval and WriteKick bytes.
+func (b *budgetState) pageOut() {
+	if b.pageOutDir == "" {
+		return
+	}
+	if _, err := pageOutMapped(b.pageOutDir); err != nil {
+		b.d.log.Debug("store: page-out of mapped files off", "err", err)
+		b.pageOutDir = ""
+	}
 }
 
 // evaluate computes the budget and the state.

@@ -240,7 +240,12 @@ func (o Options) badgerOptions(readOnly bool) badger.Options {
 		// refuses values over the threshold: allow values up to 1 MiB.
 		threshold, memtable = maxValueThreshold, max(memtable, 64<<20)
 	}
-	return badger.DefaultOptions(dir).
+	bo := badger.DefaultOptions(dir)
+	// Every table of every level is at most BaseTableSize (Badger
+	// doubles it per level below the base level): a compaction's table
+	// builders hold whole tables in memory, up to 8 + splits at a time.
+	bo.TableSizeMultiplier = 1
+	return bo.
 		WithInMemory(o.InMemory).
 		WithReadOnly(readOnly).
 		WithLogger(badgerLogger{l: o.Logger}).

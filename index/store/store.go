@@ -88,6 +88,13 @@ func Open(opts Options) (*DB, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	// /proc/self/maps names the mapped files by their absolute, resolved
+	// path.
+	if dir, err := filepath.Abs(opts.Dir); err == nil {
+		if dir, err = filepath.EvalSymlinks(dir); err == nil {
+			d.budget.pageOutDir = dir
+		}
+	}
 	if err := d.budget.checkMaxBytes(); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,91 @@
+//go:build linux
+
+package store
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// rssFile returns this process's file-backed resident memory.
+func rssFile(t *testing.T) int64 {
+	t.Helper()
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "RssFile:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no RssFile in /proc/self/status")
+	return 0
+}
+
+// TestPageOut checks that the values Badger wrote through its memory maps
+// leave the process's RSS once paged out, and stay readable.
+func TestPageOut(t *testing.T) {
+	dir := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		t.Skip("the temp dir is on tmpfs, whose pages cannot be paged out without swap")
+	}
+	d := openT(t, Options{Dir: dir, MemTableSize: mib, ValueLogFileSize: mib, CheckInterval: time.Hour}) // synced writes: clean pages
+	s := space(t, d, "v/")
+	const n, size = 48, 512 << 10
+	for i := range n {
+		if err := put(s, Data, fmt.Sprint("k", i), size); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readAll := func() error {
+		return s.View(func(txn *Txn) error {
+			for i := range n {
+				item, err := txn.Get(s.Key([]byte(fmt.Sprint("k", i))))
+				if err != nil {
+					return err
+				}
+				v, err := item.ValueCopy(nil)
+				if err != nil || len(v) != size || v[size-1] != 'x' {
+					return fmt.Errorf("value %d: %d bytes, %v", i, len(v), err)
+				}
+			}
+			return nil
+		})
+	}
+	// Reads come from the maps: the values are resident now.
+	if err := readAll(); err != nil {
+		t.Fatal(err)
+	}
+	before := rssFile(t)
+	advised, err := pageOutMapped(d.budget.pageOutDir)
+	if err != nil {
+		t.Fatalf("pageOutMapped: %v", err)
+	}
+	after := rssFile(t)
+	if advised < n*size/2 || before-after < n*size/2 {
+		t.Errorf("paged out: %d bytes advised, file RSS %d → %d; want at least %d less", advised, before, after, n*size/2)
+	}
+	err = readAll()
+	if err != nil {
+		t.Errorf("reading back after the page-out: %v", err)
+	}
+	t.Logf("file RSS %d MiB → %d MiB, %d MiB advised", before>>20, after>>20, advised>>20)
+}
