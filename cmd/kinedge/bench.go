@@ -395,8 +395,8 @@ func (r *benchReport) print(w io.Writer) error {
 	peak := peakMem(r.mem)
 	line("server peak RSS", "%.1f MB (VmHWM: anonymous, file-backed and shared together)", float64(r.memEnd.hwm)/mb)
 	line("RSS", "%10s %10s %10s", "anonymous", "file", "shmem")
-	line("  peak", "%7.1f MB %7.1f MB %7.1f MB   (each the highest of %d samples, %v apart)",
-		float64(peak.anon)/mb, float64(peak.file)/mb, float64(peak.shmem)/mb, len(r.mem), benchMemEvery)
+	line("  peak", "%7.1f MB %7.1f MB %7.1f MB   (each the highest of %d samples, %v apart; anonymous at %v)",
+		float64(peak.anon)/mb, float64(peak.file)/mb, float64(peak.shmem)/mb, len(r.mem), benchMemEvery, peakAnonAt(r.mem).Round(100*time.Millisecond))
 	line("  end", "%7.1f MB %7.1f MB %7.1f MB", float64(r.memEnd.anon)/mb, float64(r.memEnd.file)/mb, float64(r.memEnd.shmem)/mb)
 	if tl := memTimeline(r.mem, 10); len(tl) > 0 {
 		var b strings.Builder
@@ -460,7 +460,8 @@ func (r *benchReport) print(w io.Writer) error {
 		line("frames stored", "%d", storedTotal)
 	} else {
 		lost = tot.Frames - received + dropped
-		line("frames received", "%d by serve, of which %d dropped by its queues (fragments since evicted: frames lost counts from the server's counters)", received, dropped)
+		line("frames received", "%d by serve, of which %d dropped by its queues", received, dropped)
+		line("", "(the budget evicts fragments: frames lost is sent − received + dropped)")
 	}
 	line("frames lost", "%d", lost)
 	if storeErrs > 0 || refused > 0 {
@@ -790,6 +791,18 @@ func peakMem(s []memSample) procMem {
 		p.anon, p.file, p.shmem, p.hwm = max(p.anon, m.anon), max(p.file, m.file), max(p.shmem, m.shmem), max(p.hwm, m.hwm)
 	}
 	return p
+}
+
+// peakAnonAt returns when the anonymous RSS was highest.
+func peakAnonAt(s []memSample) time.Duration {
+	var at time.Duration
+	var peak int64
+	for _, m := range s {
+		if m.anon > peak {
+			peak, at = m.anon, m.at
+		}
+	}
+	return at
 }
 
 // memTimeline returns n samples spread evenly over the run, the last one

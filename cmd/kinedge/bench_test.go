@@ -224,6 +224,9 @@ func TestMemTimeline(t *testing.T) {
 	if want := []int64{5, 10, 15, 20}; !slices.Equal(got, want) {
 		t.Errorf("timeline %v, want %v", got, want)
 	}
+	if at := peakAnonAt(s); at != 20 {
+		t.Errorf("peak at %v, want 20ns", at)
+	}
 	if p := peakMem([]memSample{{procMem: procMem{anon: 3, file: 9}}, {procMem: procMem{anon: 7, file: 1}}}); p.anon != 7 || p.file != 9 {
 		t.Errorf("peak %+v", p)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // BenchmarkPutRecordsSDK is the benchmark: the aws-sdk-go-v2
@@ -27,7 +29,10 @@ import (
 //
 //	go test -run '^$' -bench PutRecordsSDK -benchtime 400x ./dataplane/kinesisapi/
 func BenchmarkPutRecordsSDK(b *testing.B) {
-	env := newEnv(b, nil) // Limits.Enabled is false by default
+	// The appliance's database: the default profile's Badger sizes (the
+	// store's defaults), fsync on commit. Limits.Enabled is false by
+	// default.
+	env := newEnvStore(b, nil, "http/1.1", store.Options{Dir: b.TempDir()})
 	env.create(b, "bench", 4)
 	ctx := context.Background()
 	const writers, perCall, size = 8, 500, 1024

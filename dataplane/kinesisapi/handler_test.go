@@ -54,12 +54,17 @@ func newEnv(t testing.TB, mod func(*streams.Options)) *testEnv {
 // reach Kinesis for SubscribeToShard) or "h2c" (HTTP/2 without TLS).
 func newEnvProto(t testing.TB, mod func(*streams.Options), proto string) *testEnv {
 	t.Helper()
-	dir := t.TempDir()
 	// Records go to the value log (ValueThreshold 256): with 1 KiB values in
 	// the LSM tree, compaction rewrites every record and Badger's table
 	// builders double the process's memory (see README).
-	db, err := store.Open(store.Options{Dir: dir, NoSync: true, MemTableSize: 16 << 20,
+	return newEnvStore(t, mod, proto, store.Options{Dir: t.TempDir(), NoSync: true, MemTableSize: 16 << 20,
 		BlockCacheSize: 1 << 20, IndexCacheSize: 4 << 20, ValueThreshold: 256})
+}
+
+// newEnvStore is newEnvProto on a database opened with so.
+func newEnvStore(t testing.TB, mod func(*streams.Options), proto string, so store.Options) *testEnv {
+	t.Helper()
+	db, err := store.Open(so)
 	if err != nil {
 		t.Fatal(err)
 	}
