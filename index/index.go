@@ -149,7 +149,7 @@ func Open(opts Options) (*Index, error) {
 	x.loopCtx, x.cancel = context.WithCancel(context.Background())
 	x.wg.Add(1)
 	go x.loop()
-	x.db.SetEvictor(x)
+	x.db.SetEvictor(x, x.v)
 	return x, nil
 }
 
@@ -165,7 +165,7 @@ func (x *Index) Close() error {
 		return nil
 	}
 	x.closed = true
-	x.db.SetEvictor(nil)
+	x.db.SetEvictor(nil, nil)
 	if x.ownDB {
 		if err := x.db.Close(); err != nil {
 			return fmt.Errorf("index: close: %w", err)

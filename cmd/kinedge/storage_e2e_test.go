@@ -393,12 +393,17 @@ func startStorageServer(t *testing.T, dataDir string, env ...string) *server {
 			return
 		}
 		var lines []string
+		refused := 0
 		for _, l := range strings.Split(s.logs(), "\n") {
-			if !strings.Contains(l, "level=DEBUG") {
+			switch {
+			case strings.Contains(l, "storing fragment failed"):
+				refused++
+			case !strings.Contains(l, "level=DEBUG") || strings.Contains(l, "component=badger"):
 				lines = append(lines, l)
 			}
 		}
-		t.Logf("appliance log (last 80 lines above DEBUG):\n%s", strings.Join(lines[max(0, len(lines)-80):], "\n"))
+		t.Logf("appliance log (last 150 lines above DEBUG, and Badger's; %d 'storing fragment failed' lines left out):\n%s",
+			refused, strings.Join(lines[max(0, len(lines)-150):], "\n"))
 	})
 	return s
 }

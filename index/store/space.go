@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -17,6 +18,8 @@ import (
 type Space struct {
 	db     *DB
 	prefix []byte
+	// written counts the bytes committed through the space since Open.
+	written atomic.Int64
 }
 
 // Prefix returns the space's key prefix (do not modify it).
@@ -79,6 +82,7 @@ func (s *Space) Update(ctx context.Context, class Class, fn func(txn *Txn) error
 		t.txn.Discard()
 		leave()
 		if err == nil {
+			s.written.Add(t.written)
 			s.db.budget.wrote(t.written)
 		}
 		if !errors.Is(err, badger.ErrConflict) {
@@ -97,7 +101,7 @@ func (s *Space) Begin(class Class) (*Txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Txn{txn: s.db.bdb.NewTransaction(true), prefix: s.prefix, leave: leave, db: s.db}, nil
+	return &Txn{txn: s.db.bdb.NewTransaction(true), prefix: s.prefix, leave: leave, sp: s}, nil
 }
 
 // DropPrefix deletes every key under each prefix (all inside the space),
@@ -157,9 +161,9 @@ type Txn struct {
 	txn     *badger.Txn
 	prefix  []byte
 	written int64
-	// leave and db are set by Begin.
+	// leave and sp are set by Begin.
 	leave func()
-	db    *DB
+	sp    *Space
 }
 
 // Get returns the item of key, or badger.ErrKeyNotFound.
@@ -216,10 +220,11 @@ func (t *Txn) Delete(key []byte) error {
 // transaction is done after it.
 func (t *Txn) CommitWith(cb func(error)) {
 	written := t.written
-	db := t.db
+	sp := t.sp
 	t.txn.CommitWith(func(err error) {
 		if err == nil {
-			db.budget.wrote(written)
+			sp.written.Add(written)
+			sp.db.budget.wrote(written)
 		}
 		cb(err)
 	})

@@ -37,9 +37,10 @@ type DB struct {
 	// it for reading, DropPrefix for writing.
 	gate sync.RWMutex
 
-	spacesMu sync.Mutex
-	spaces   []string
-	seqs     []*Sequence
+	spacesMu  sync.Mutex
+	spaces    []string
+	spaceList []*Space
+	seqs      []*Sequence
 
 	budget budgetState
 
@@ -226,7 +227,9 @@ func (d *DB) Space(prefix string) (*Space, error) {
 		}
 	}
 	d.spaces = append(d.spaces, prefix)
-	return &Space{db: d, prefix: []byte(prefix)}, nil
+	sp := &Space{db: d, prefix: []byte(prefix)}
+	d.spaceList = append(d.spaceList, sp)
+	return sp, nil
 }
 
 // CollectGarbage runs Badger's value-log GC with discardRatio until it
@@ -285,8 +288,9 @@ func (d *DB) Sync() error {
 func (d *DB) Durable() bool { return !d.opts.NoSync || d.opts.InMemory }
 
 // SetEvictor sets what the budget calls to remove the oldest media when
-// the policy is DELETE_OLDEST_MEDIA. The video index sets it.
-func (d *DB) SetEvictor(e Evictor) { d.budget.setEvictor(e) }
+// the policy is DELETE_OLDEST_MEDIA, and the space the media is written
+// in. The video index sets it.
+func (d *DB) SetEvictor(e Evictor, media *Space) { d.budget.setEvictor(e, media) }
 
 // Evictor removes media to bring the database under its budget.
 type Evictor interface {

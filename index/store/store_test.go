@@ -369,7 +369,7 @@ func TestEviction(t *testing.T) {
 	if st.State != StateFull || !strings.Contains(st.Reason, "budget exceeded") {
 		t.Fatalf("over the budget: %+v", st)
 	}
-	d.SetEvictor(ev) // wakes the budget, which evicts
+	d.SetEvictor(ev, nil) // wakes the budget, which evicts
 	waitFor(t, "eviction under the budget", func() bool {
 		st := d.Status()
 		return ev.calls.Load() > 0 && st.Used <= st.EvictAt-o.ValueLogFileSize && st.State == StateOK
