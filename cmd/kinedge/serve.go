@@ -185,6 +185,9 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	}()
 	prof, why := resolveProfile(cfg.Profile, readMemTotal())
 	log.Info("profile", "profile", prof.name, "why", why)
+	if prof.gcPercent > 0 && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(prof.gcPercent)
+	}
 	if cfg.Video.QueueBytes == 0 {
 		cfg.Video.QueueBytes = prof.queueBytes
 	}
