@@ -83,7 +83,10 @@ func pageOutMapped(dir string) (int64, error) {
 	}
 	var advised int64
 	for _, v := range vmas {
-		advice := []int{unix.MADV_PAGEOUT}
+		// A file Badger no longer writes gets read-ahead back (the advice
+		// stays with the mapping): replay and GetRecords read it in
+		// sequence.
+		advice := []int{unix.MADV_NORMAL, unix.MADV_PAGEOUT}
 		if v.mem || v.vlog && v.fid == newest {
 			advice = []int{unix.MADV_RANDOM, unix.MADV_PAGEOUT}
 		}
