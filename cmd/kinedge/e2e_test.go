@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -80,22 +79,19 @@ func freePort(t *testing.T) int {
 // and RTCP).
 func freeUDPPair(t *testing.T) int {
 	t.Helper()
-	for range 100 {
-		p := 20000 + 2*rand.IntN(10000)
-		a, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		b, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		a.Close()
-		if err != nil {
-			continue
-		}
-		b.Close()
-		return p
+	rtp, _, err := benchUDPPorts()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free UDP port pair")
-	return 0
+	_, port, err := net.SplitHostPort(rtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // server is a running `kinedge serve`.

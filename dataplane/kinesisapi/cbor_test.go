@@ -23,14 +23,7 @@ func newBareHandler(t testing.TB) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := db.Space("d/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := streams.Open(streams.Options{Space: sp})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openEngine(t, db, streams.Options{})
 	h := &Handler{Engine: e}
 	t.Cleanup(func() {
 		_ = h.Close()

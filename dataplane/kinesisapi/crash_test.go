@@ -44,14 +44,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := db.Space("d/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := streams.Open(streams.Options{Space: sp})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openEngine(t, db, streams.Options{})
 	h := &Handler{Engine: e}
 	v := &awsproto.Verifier{Secret: func(k string) (string, bool) { return testSecret, k == testKey }, Service: "kinesis"}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -56,14 +56,7 @@ func TestPutRecordsWhileRetentionDrops(t *testing.T) {
 		}
 	}
 
-	sp, err := db.Space("d/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := streams.Open(streams.Options{Space: sp})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openEngine(t, db, streams.Options{})
 	h := &Handler{Engine: e}
 	v := &awsproto.Verifier{Secret: func(k string) (string, bool) { return testSecret, k == testKey }, Service: "kinesis"}
 	srv := httptest.NewServer(awsproto.Middleware(v, h, 0))

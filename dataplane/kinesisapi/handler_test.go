@@ -61,6 +61,22 @@ func newEnvProto(t testing.TB, mod func(*streams.Options), proto string) *testEn
 		BlockCacheSize: 1 << 20, IndexCacheSize: 4 << 20, ValueThreshold: 256})
 }
 
+// openEngine opens a data-streams engine with o on db's "d/" space, as
+// the appliance does.
+func openEngine(t testing.TB, db *store.DB, o streams.Options) *streams.Engine {
+	t.Helper()
+	sp, err := db.Space("d/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Space = sp
+	e, err := streams.Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // newEnvStore is newEnvProto on a database opened with so.
 func newEnvStore(t testing.TB, mod func(*streams.Options), proto string, so store.Options) *testEnv {
 	t.Helper()
@@ -68,18 +84,11 @@ func newEnvStore(t testing.TB, mod func(*streams.Options), proto string, so stor
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := db.Space("d/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := streams.Options{Space: sp, Region: "eu-west-1", AccountID: "123456789012"}
+	o := streams.Options{Region: "eu-west-1", AccountID: "123456789012"}
 	if mod != nil {
 		mod(&o)
 	}
-	e, err := streams.Open(o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openEngine(t, db, o)
 	h := &Handler{Engine: e, SubscriptionPoll: 50 * time.Millisecond}
 	v := &awsproto.Verifier{Secret: func(k string) (string, bool) { return testSecret, k == testKey }, Service: "kinesis"}
 	srv := httptest.NewUnstartedServer(awsproto.Middleware(v, h, 0))
