@@ -473,15 +473,26 @@ func TestStorageFillDeleteOldest(t *testing.T) {
 			if h.code != 200 || (h.Storage.State != "ok" && h.Storage.State != "low") {
 				t.Errorf("health while evicting: %d %+v", h.code, h.Storage)
 			}
-			// The newest media is there: every camera's last fragment is
-			// a few seconds old.
+			// The newest media is there, and replays while the cameras
+			// record: every camera's last fragment is a few seconds old,
+			// and its last three fragments come back frame for frame.
 			for i := 1; i <= 4; i++ {
-				frags := s.fragments(t, fmt.Sprint("cam", i))
+				name := fmt.Sprint("cam", i)
+				frags := s.fragments(t, name)
 				if len(frags) < 4 {
-					t.Fatalf("cam%d: %d fragments kept", i, len(frags))
+					t.Fatalf("%s: %d fragments kept", name, len(frags))
 				}
 				if age := time.Since(frags[len(frags)-1].ServerTimestamp); age > 20*time.Second {
-					t.Errorf("cam%d: newest fragment is %v old", i, age)
+					t.Errorf("%s: newest fragment is %v old", name, age)
+				}
+				last := frags[len(frags)-3:]
+				frames := 0
+				for _, f := range last {
+					frames += f.Frames
+				}
+				got := ffprobe(t, replayRange(t, s, name, last[0].ServerTimestamp, last[2].ServerTimestamp)).packets(t)
+				if got["video"]+got["audio"] != frames {
+					t.Errorf("%s: the last 3 fragments replayed %v packets, want %d frames", name, got, frames)
 				}
 			}
 			load.stop()
