@@ -133,9 +133,9 @@
 //
 // Measured (TestBudgetReclaimsSpace: 3 simulated hours of a camera, a
 // 128 KiB fragment every 10 s, 24 h retention, a 48 MiB budget with 4 MiB
-// value-log files): usage at most 32.3 MiB, the value log written 1.016
-// times per video byte (1.053 with the LSM), 16 minutes of video kept
-// (the reserve, the preallocated files and the eviction margin take the
+// value-log files): usage at most 34.3 MiB, the value log written 1.005
+// times per video byte (1.024 with the LSM), 14 minutes of video kept
+// (the reserves, the preallocated files and the eviction margin take the
 // rest of a budget that small). A round that frees no value-log file
 // (the oldest file still holds newer media) evicts a quarter file more
 // rather than rewrite the file's live part; rewriting files half garbage

@@ -469,8 +469,10 @@ func TestStorageFillDeleteOldest(t *testing.T) {
 				}
 				return nil
 			})
+			// Recording while evicting: ok or low, or full for the moment a
+			// burst passes the limit before eviction catches up.
 			h := s.health(t)
-			if h.code != 200 || (h.Storage.State != "ok" && h.Storage.State != "low") {
+			if h.Storage.State != "ok" && h.Storage.State != "low" && !strings.Contains(h.Storage.Reason, "evicting the oldest media") {
 				t.Errorf("health while evicting: %d %+v", h.code, h.Storage)
 			}
 			// The newest media is there, and replays while the cameras
@@ -625,6 +627,7 @@ func TestStorageForeignFill(t *testing.T) {
 			for _, name := range []string{"cam1", "cam2"} {
 				listed[name] = len(s.fragments(t, name))
 			}
+			fillWith(t, mnt) // whatever eviction freed meanwhile: full at the kill
 			s.kill()
 			if free := diskFree(t, mnt); free > 64<<20 {
 				t.Fatalf("the disk is not full for the restart: %d bytes free", free)

@@ -91,9 +91,15 @@ type budgetStats struct {
 // space must hold Badger's memory-mapped files besides the Go heap.
 const maxBytes32 = 1536 << 20
 
-// reserveName is the reserve file in the database directory (Badger
-// ignores files it does not know).
-const reserveName = "kinedge.reserve"
+// The reserve files in the database directory (Badger ignores files it
+// does not know). The runtime reserve is released when another program
+// fills the disk; the start reserve only by Open: Badger cannot open a
+// database that crashed read-only (it must truncate its memtable logs),
+// so a crash on a full disk needs room to open it for writing.
+const (
+	reserveName      = "kinedge.reserve"
+	startReserveName = "kinedge.reserve-start"
+)
 
 // budgetState is the DB's disk guard and budget.
 type budgetState struct {
@@ -136,6 +142,26 @@ func (b *budgetState) init(d *DB) {
 func (b *budgetState) reserveSize() int64 {
 	o := &b.d.opts
 	return o.ValueLogFileSize + int64(o.NumMemtables+4)*o.MemTableSize
+}
+
+// startReserveSize is the start reserve: what opening for writing needs
+// after a crash (openFloor with every memtable log preallocated).
+func (b *budgetState) startReserveSize() int64 {
+	return 1<<20 + int64(b.d.opts.NumMemtables+2)*b.memTarget()
+}
+
+// reserveSizes are the sizes of the reserve files by name.
+func (b *budgetState) reserveSizes() map[string]int64 {
+	return map[string]int64{reserveName: b.reserveSize(), startReserveName: b.startReserveSize()}
+}
+
+// missingReserve is what the reserve files lack of their full sizes.
+func (b *budgetState) missingReserve(files dirFiles) int64 {
+	var n int64
+	for name, size := range b.reserveSizes() {
+		n += max(size-files.reserves[name], 0)
+	}
+	return n
 }
 
 // metaFloor is the free space below which only Reclaim writes are
@@ -201,7 +227,7 @@ func (b *budgetState) margin(limit int64) int64 {
 func MinBudget(opts Options) int64 {
 	opts = opts.withDefaults()
 	b := budgetState{d: &DB{opts: opts}}
-	return b.reserveSize() + 2*opts.ValueLogFileSize + 4*opts.ValueLogFileSize
+	return b.reserveSize() + b.startReserveSize() + 2*opts.ValueLogFileSize + 4*opts.ValueLogFileSize
 }
 
 func (b *budgetState) checkMaxBytes() error {
@@ -326,9 +352,11 @@ func (b *budgetState) prepareOpen() (readOnly bool, err error) {
 	if disk.Free >= b.openFloor() {
 		return false, nil
 	}
-	if b.releaseReserve("opening the database") {
-		if disk, err = b.d.opts.Disk(b.d.opts.Dir); err == nil && disk.Free >= b.openFloor() {
-			return false, nil
+	for _, name := range []string{reserveName, startReserveName} {
+		if b.releaseReserve(name, "opening the database") {
+			if disk, err = b.d.opts.Disk(b.d.opts.Dir); err == nil && disk.Free >= b.openFloor() {
+				return false, nil
+			}
 		}
 	}
 	if !exists(filepath.Join(b.d.opts.Dir, badger.ManifestFilename)) {
@@ -348,14 +376,14 @@ func (b *budgetState) tight() bool {
 func (b *budgetState) releaseReserveIfTight() {
 	disk, err := b.d.opts.Disk(b.d.opts.Dir)
 	if err == nil && disk.Free < b.metaFloor() {
-		b.releaseReserve("closing the database")
+		b.releaseReserve(reserveName, "closing the database")
 	}
 }
 
-// releaseReserve removes the reserve file and reports whether there was
-// one.
-func (b *budgetState) releaseReserve(why string) bool {
-	path := filepath.Join(b.d.opts.Dir, reserveName)
+// releaseReserve removes the reserve file name and reports whether there
+// was one.
+func (b *budgetState) releaseReserve(name, why string) bool {
+	path := filepath.Join(b.d.opts.Dir, name)
 	fi, err := os.Stat(path)
 	if err != nil {
 		return false
@@ -433,19 +461,25 @@ func (b *budgetState) check() Status {
 	// (something else filled it), taken again once there is room for it
 	// and for writing.
 	if diskErr == nil {
-		switch {
-		case files.reserve > 0 && disk.Free < b.metaFloor():
-			if b.releaseReserve("running") {
-				files.used -= files.reserve
-				disk.Free += files.reserve
-				files.reserve = 0
+		if have := files.reserves[reserveName]; have > 0 && disk.Free < b.metaFloor() {
+			if b.releaseReserve(reserveName, "running") {
+				files.used -= have
+				files.reserve -= have
+				disk.Free += have
+				files.reserves[reserveName] = 0
 			}
-		case files.reserve < b.reserveSize() && !d.ReadOnly() && disk.Free >= b.reserveSize()-files.reserve+b.dataFloor():
-			path := filepath.Join(d.opts.Dir, reserveName)
-			if err := createReserve(path, b.reserveSize()); err != nil {
-				d.log.Warn("store: cannot create the disk reserve", "path", path, "err", err)
-				os.Remove(path)
-			} else {
+		} else if !d.ReadOnly() {
+			for _, name := range []string{reserveName, startReserveName} {
+				size, have := b.reserveSizes()[name], files.reserves[name]
+				if have >= size || disk.Free < size-have+b.dataFloor() {
+					continue
+				}
+				path := filepath.Join(d.opts.Dir, name)
+				if err := createReserve(path, size); err != nil {
+					d.log.Warn("store: cannot create a disk reserve", "path", path, "err", err)
+					os.Remove(path)
+					break
+				}
 				files = b.scan()
 				if disk2, err := d.opts.Disk(d.opts.Dir); err == nil {
 					disk = disk2
@@ -458,7 +492,7 @@ func (b *budgetState) check() Status {
 
 	// A database opened read-only on a full disk is reopened for writing
 	// once the disk has room.
-	if d.ReadOnly() && diskErr == nil && disk.Free >= b.openFloor()+b.reserveSize() {
+	if d.ReadOnly() && diskErr == nil && disk.Free >= b.openFloor()+b.startReserveSize() {
 		if err := b.reopen(); err != nil {
 			d.log.Warn("store: reopening the database for writing failed", "err", err)
 		}
@@ -498,9 +532,9 @@ func (b *budgetState) evaluate(disk DiskSpace, diskKnown bool, files dirFiles) S
 		Policy: bud.Policy, Used: files.used, LSM: files.lsm, ValueLog: files.vlog, Reserve: files.reserve,
 		DiskTotal: disk.Total, DiskFree: disk.Free, ReadOnly: d.ReadOnly(), Checked: d.opts.Now(),
 	}
-	// The reserve counts as used even while released, so that taking it
-	// back does not push usage over the limit.
-	planned := files.used + (b.reserveSize() - files.reserve)
+	// The reserves count as used even while released, so that taking
+	// them back does not push usage over the limit.
+	planned := files.used + b.missingReserve(files)
 	limit := int64(math.MaxInt64)
 	if bud.MaxBytes > 0 {
 		limit = bud.MaxBytes
@@ -518,7 +552,7 @@ func (b *budgetState) evaluate(disk DiskSpace, diskKnown bool, files dirFiles) S
 		// The budget binds before the floor: a value-log file's
 		// preallocation above it.
 		minFree = max(minFree, b.dataFloor()+b.vlogTarget())
-		limit = min(limit, files.used+disk.Free-minFree+(b.reserveSize()-files.reserve))
+		limit = min(limit, files.used+disk.Free-minFree+b.missingReserve(files))
 	}
 	limit = max(limit, 0)
 	st.Limit = limit
@@ -681,6 +715,7 @@ func (b *budgetState) evict(ctx context.Context) {
 // dirFiles is what scan found in the database directory.
 type dirFiles struct {
 	used, lsm, vlog, reserve int64
+	reserves                 map[string]int64 // allocated bytes by reserve file
 	writable                 []writableFile
 	preallocFailed           bool
 }
@@ -696,7 +731,7 @@ type writableFile struct {
 // files Badger writes through memory maps: the newest value-log file and
 // memtable log, and the discard statistics.
 func (b *budgetState) scan() dirFiles {
-	var out dirFiles
+	out := dirFiles{reserves: map[string]int64{}}
 	dir := b.d.opts.Dir
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -714,8 +749,9 @@ func (b *budgetState) scan() dirFiles {
 		a := allocated(fi)
 		out.used += a
 		switch {
-		case name == reserveName:
+		case name == reserveName || name == startReserveName:
 			out.reserve += a
+			out.reserves[name] = a
 		case strings.HasSuffix(name, ".vlog"):
 			out.vlog += a
 			if id, err := strconv.Atoi(strings.TrimSuffix(name, ".vlog")); err == nil && id > maxVlog {

@@ -62,10 +62,16 @@
 //     while it is released.
 //   - A safe start. Badger needs about 1 MiB and the size of the memtable
 //     logs it replays to open for writing (its pid file, a new memtable,
-//     flushes). Open releases the reserve when the disk has less; when
-//     even that is not enough it opens the database read-only, so the
-//     appliance starts and serves what it has, and reopens it for writing
-//     by itself once there is room.
+//     flushes). A second, smaller reserve file (kinedge.reserve-start,
+//     1 MiB and NumMemtables+2 memtable logs: 11 MiB with the pi profile)
+//     is kept for that and released only by Open, after the runtime
+//     reserve: a database that crashed cannot be opened read-only (Badger
+//     must truncate its memtable logs first), so a kill -9 on a disk that
+//     another program filled needs room to open for writing. When even
+//     that is not enough Open opens a cleanly closed database read-only,
+//     so the appliance starts and serves what it has, and reopens it for
+//     writing by itself once there is room; a crashed one it refuses with
+//     ErrFull saying how much room it needs.
 //
 // What remains: a new table, value-log file or memtable log is sparse for
 // the moment between Badger creating it and the guard allocating it (or,

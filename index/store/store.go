@@ -111,6 +111,12 @@ func Open(opts Options) (*DB, error) {
 		readOnly = true
 		bdb, err = badger.Open(opts.badgerOptions(true))
 	}
+	if err != nil && readOnly && errors.Is(err, badger.ErrTruncateNeeded) {
+		// Badger cannot open read-only a database that was not closed
+		// cleanly: it must truncate its memtable logs first.
+		return nil, fmt.Errorf("%w: the database under %s was not closed cleanly and needs %s free on the disk to recover; free space there: %w",
+			ErrFull, opts.Dir, bytesText(d.budget.openFloor()), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %q: %w", opts.Dir, err)
 	}

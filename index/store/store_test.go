@@ -209,11 +209,14 @@ func TestAdmissionAndReserve(t *testing.T) {
 	d := openT(t, smallOptions(dir, fs))
 	s := space(t, d, "v/")
 	st := d.Check()
-	if st.State != StateOK || st.Reserve != d.budget.reserveSize() {
-		t.Fatalf("fresh: %+v (reserve want %d)", st, d.budget.reserveSize())
+	reserves := d.budget.reserveSize() + d.budget.startReserveSize()
+	if st.State != StateOK || st.Reserve != reserves {
+		t.Fatalf("fresh: %+v (reserves want %d)", st, reserves)
 	}
-	if _, err := os.Stat(filepath.Join(dir, reserveName)); err != nil {
-		t.Fatalf("no reserve file: %v", err)
+	for _, name := range []string{reserveName, startReserveName} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Fatalf("no reserve file: %v", err)
+		}
 	}
 	if err := put(s, Data, "a", 100); err != nil {
 		t.Fatal(err)
@@ -233,13 +236,14 @@ func TestAdmissionAndReserve(t *testing.T) {
 		t.Errorf("meta under the data floor: %v", err)
 	}
 
-	// ... and to under the flush floor: the reserve goes, which puts the
-	// disk back above it.
+	// ... and to under the flush floor: the runtime reserve goes, which
+	// puts the disk back above it; the start reserve stays for a start
+	// after a crash.
 	free := st.DiskFree
 	fs.foreign.Add(free - d.budget.metaFloor() + mib)
 	st = d.Check()
-	if st.Reserve != 0 || d.Stats().ReserveReleases != 1 {
-		t.Fatalf("reserve kept on a full disk: %+v", st)
+	if st.Reserve != d.budget.startReserveSize() || d.Stats().ReserveReleases != 1 {
+		t.Fatalf("runtime reserve kept on a full disk: %+v", st)
 	}
 	if _, err := os.Stat(filepath.Join(dir, reserveName)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("reserve file still there: %v", err)
@@ -267,7 +271,7 @@ func TestAdmissionAndReserve(t *testing.T) {
 	// Space comes back: the reserve is taken again and data goes.
 	fs.foreign.Store(0)
 	st = d.Check()
-	if st.State != StateOK || st.Reserve != d.budget.reserveSize() {
+	if st.State != StateOK || st.Reserve != reserves {
 		t.Fatalf("space back: %+v", st)
 	}
 	if err := put(s, Data, "c", 100); err != nil {
@@ -455,7 +459,7 @@ func TestReadOnlyStartAndReopen(t *testing.T) {
 	fs := &fakeFS{capacity: 100 * mib}
 	o.Disk = fs.Disk
 	used, _ := fs.Disk(dir)
-	fs.foreign.Store(used.Free + d.budget.reserveSize() - 512<<10) // all but half a MiB once the reserve is released
+	fs.foreign.Store(used.Free + d.budget.reserveSize() + d.budget.startReserveSize() - 512<<10) // all but half a MiB once the reserves are released
 	d = openT(t, o)
 	s = space(t, d, "v/")
 	seq, err = s.Sequence([]byte("v/seq"), 3)
