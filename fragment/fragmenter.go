@@ -42,8 +42,15 @@ type FragmenterStats struct {
 	DroppedNoKey     uint64 // frames before the first keyframe of a run
 	DroppedOverCap   uint64 // frames dropped after a fragment hit Max
 	OverCapEvents    uint64
-	DroppedBackwards uint64 // frames whose DTS went backwards within a run
+	DroppedBackwards uint64 // frames whose DTS did not advance by MinAdvance within a run
 }
+
+// MinAdvance is how far each frame's DTS must move past the previous frame
+// of its track. Fragments store times in Matroska's milliseconds: two
+// frames of a track closer than that would share a timestamp, which no
+// player accepts (a camera's packetizer repeating an audio timestamp does
+// this). Real tracks advance by 2.5 ms (the shortest Opus frame) or more.
+const MinAdvance = time.Millisecond
 
 // Fragmenter cuts frames into fragments. It is a synchronous state machine
 // owned by one goroutine.
@@ -117,7 +124,7 @@ func (f *Fragmenter) Push(fr *media.Frame) *Fragment {
 	if fr.Track < 0 || fr.Track >= len(f.tracks) {
 		return nil
 	}
-	if f.haveDTS[fr.Track] && fr.DTS < f.lastDTS[fr.Track] {
+	if f.haveDTS[fr.Track] && fr.DTS < f.lastDTS[fr.Track]+MinAdvance {
 		f.stats.DroppedBackwards++
 		return nil
 	}

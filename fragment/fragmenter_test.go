@@ -250,3 +250,44 @@ func TestFragmenterCutsByKeyframePTS(t *testing.T) {
 		t.Fatalf("%d fragments, first %v long; want 5 of 2 s", len(frags), frags[0].Duration)
 	}
 }
+
+// TestFragmenterDropsRepeatedTimestamps: a frame that does not move its
+// track's DTS on by MinAdvance (a packetizer repeating an audio timestamp,
+// or two frames that would share a Matroska millisecond) is dropped and
+// counted, so every stored track's times strictly increase.
+func TestFragmenterDropsRepeatedTimestamps(t *testing.T) {
+	frames := session(3*time.Second, 25, 25, false, true)
+	var in []*media.Frame
+	repeats := 0
+	for _, fr := range frames {
+		in = append(in, fr)
+		if fr.Track == 1 && fr.PTS%(500*time.Millisecond) == 0 {
+			dup := *fr
+			in = append(in, &dup) // the same timestamp again
+			near := *fr
+			near.PTS += MinAdvance / 2
+			near.DTS = near.PTS
+			in = append(in, &near) // would round to the same millisecond
+			repeats += 2
+		}
+	}
+	f := NewFragmenter(tracksAV(), time.Second, 0)
+	frags := run(f, in)
+	if got := f.Stats().DroppedBackwards; got != uint64(repeats) {
+		t.Fatalf("dropped %d frames, want the %d repeats", got, repeats)
+	}
+	last := map[int]time.Duration{}
+	stored := 0
+	for _, fg := range frags {
+		for _, fr := range fg.Frames {
+			if prev, ok := last[fr.Track]; ok && fr.DTS < prev+MinAdvance {
+				t.Fatalf("track %d: DTS %v after %v", fr.Track, fr.DTS, prev)
+			}
+			last[fr.Track] = fr.DTS
+			stored++
+		}
+	}
+	if stored != len(frames) {
+		t.Fatalf("stored %d frames, want all %d originals", stored, len(frames))
+	}
+}
