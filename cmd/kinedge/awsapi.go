@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
-	"github.com/kinedge/kinedge/dataplane/streams"
-	"github.com/kinedge/kinedge/dataplane/streams/fragevents"
+	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
+	"github.com/kinedge/kinedge/dataplane/video/events"
 	"github.com/kinedge/kinedge/fragment"
 )
 
@@ -47,18 +47,18 @@ func awsTargets(v *awsproto.Verifier, kinesis http.Handler) http.Handler {
 }
 
 // eventPublisher turns stored fragments into fragment events (see package
-// fragevents) on its own goroutine, so a recorder never waits for the data
+// dataplane/video/events) on its own goroutine, so a recorder never waits for the data
 // stream: publish only enqueues (bounded; a full queue counts the event as
 // failed). Events keep their order. A failed append is logged and counted;
 // the fragment itself is already stored.
 type eventPublisher struct {
-	pub         *fragevents.Publisher
+	pub         *events.Publisher
 	applianceID string
 	log         *slog.Logger
 	published   atomic.Uint64
 	failed      atomic.Uint64
 
-	queue chan fragevents.Event
+	queue chan events.Event
 	done  chan struct{}
 	once  sync.Once
 }
@@ -68,7 +68,7 @@ type eventPublisher struct {
 const eventQueue = 4096
 
 func (p *eventPublisher) start() {
-	p.queue = make(chan fragevents.Event, eventQueue)
+	p.queue = make(chan events.Event, eventQueue)
 	p.done = make(chan struct{})
 	go p.run()
 }
@@ -82,7 +82,7 @@ func (p *eventPublisher) close() {
 }
 
 func (p *eventPublisher) publish(st *fragment.Stored) {
-	ev := fragevents.NewEvent(st.Stream, st.Number, st.ServerTime, st.ProducerTime, st.Duration, int64(len(st.Blob)), st.KeyID, st.SHA256)
+	ev := events.NewEvent(st.Stream, st.Number, st.ServerTime, st.ProducerTime, st.Duration, int64(len(st.Blob)), st.KeyID, st.SHA256)
 	ev.ApplianceID, ev.Frames, ev.Gap = p.applianceID, st.Frames, st.Gap
 	for _, c := range st.Codecs {
 		ev.Codecs = append(ev.Codecs, string(c))
@@ -109,11 +109,11 @@ func (p *eventPublisher) run() {
 
 // append publishes one event. Writes wait out the index's prefix drops in
 // the store; a refusal (storage full) or any other error is final.
-func (p *eventPublisher) append(ev fragevents.Event) error {
+func (p *eventPublisher) append(ev events.Event) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := p.pub.Publish(ctx, ev)
-	if errors.Is(err, streams.ErrNotFound) {
+	if errors.Is(err, engine.ErrNotFound) {
 		// The events stream could not be created at start (a full disk)
 		// or was deleted: create it and try once more.
 		if serr := p.pub.Start(); serr != nil {

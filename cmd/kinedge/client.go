@@ -19,7 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/term"
 
-	"github.com/kinedge/kinedge/dataplane/videoapi"
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 )
 
 // apiClient calls the appliance's plain HTTP API, as a script would.

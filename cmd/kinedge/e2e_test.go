@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinedge/kinedge/dataplane/videoapi"
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 )
 
 // The end-to-end tests run the real binary with real peers: ffmpeg

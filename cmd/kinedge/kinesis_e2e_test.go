@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/kinedge/kinedge/dataplane/streams/fragevents"
+	"github.com/kinedge/kinedge/dataplane/video/events"
 )
 
 func (s *server) kinesisClient(secret string) *kinesis.Client {
@@ -64,7 +64,7 @@ func TestFragmentEventsOverKinesisAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var events []fragevents.Event
+	var got []events.Event
 	waitFor(t, 10*time.Second, "fragment events", func() error {
 		recs, err := kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
 		if err != nil {
@@ -72,17 +72,17 @@ func TestFragmentEventsOverKinesisAPI(t *testing.T) {
 		}
 		it.ShardIterator = recs.NextShardIterator
 		for _, r := range recs.Records {
-			var ev fragevents.Event
+			var ev events.Event
 			if err := json.Unmarshal(r.Data, &ev); err != nil {
 				t.Fatalf("event %q: %v", r.Data, err)
 			}
 			if aws.ToString(r.PartitionKey) != ev.Stream {
 				t.Fatalf("partition key %q for stream %q", aws.ToString(r.PartitionKey), ev.Stream)
 			}
-			events = append(events, ev)
+			got = append(got, ev)
 		}
-		if len(events) < frags {
-			return fmt.Errorf("%d events for %d fragments", len(events), frags)
+		if len(got) < frags {
+			return fmt.Errorf("%d events for %d fragments", len(got), frags)
 		}
 		return nil
 	})
@@ -101,10 +101,10 @@ func TestFragmentEventsOverKinesisAPI(t *testing.T) {
 	}
 
 	list := s.fragments(t, "yard1")
-	if len(events) != len(list) {
-		t.Fatalf("%d events, %d fragments", len(events), len(list))
+	if len(got) != len(list) {
+		t.Fatalf("%d events, %d fragments", len(got), len(list))
 	}
-	for i, ev := range events {
+	for i, ev := range got {
 		f := list[i]
 		if ev.FragmentNumber != f.FragmentNumber || !ev.ServerTimestamp.Equal(f.ServerTimestamp) || ev.Frames != f.Frames ||
 			ev.KeyID != f.KeyID || len(ev.SHA256) != 64 || ev.Size != f.FragmentSizeInBytes || ev.ApplianceID == "" ||

@@ -10,17 +10,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/kinedge/kinedge/dataplane/streams"
+	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
 )
 
 // metricsHandler serves Prometheus metrics, read from the components'
 // counters at scrape time (no per-frame metric updates on the hot path).
-func metricsHandler(db *store.DB, idx *index.Index, rt *router, eng *streams.Engine, events *eventPublisher) http.Handler {
+func metricsHandler(db *store.DB, idx *index.Index, rt *router, eng *engine.Engine, events *eventPublisher) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&applianceCollector{idx: idx, rt: rt, events: events}, &storageCollector{db: db, idx: idx}, streams.NewCollector(eng))
+	reg.MustRegister(&applianceCollector{idx: idx, rt: rt, events: events}, &storageCollector{db: db, idx: idx}, engine.NewCollector(eng))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

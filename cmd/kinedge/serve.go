@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
-	"github.com/kinedge/kinedge/dataplane/kinesisapi"
-	"github.com/kinedge/kinedge/dataplane/kvsapi"
-	"github.com/kinedge/kinedge/dataplane/streams"
-	"github.com/kinedge/kinedge/dataplane/streams/fragevents"
-	"github.com/kinedge/kinedge/dataplane/videoapi"
+	kinesisapi "github.com/kinedge/kinedge/dataplane/kinesis/api"
+	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
+	"github.com/kinedge/kinedge/dataplane/video/events"
+	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/firmware/sdnotify"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
@@ -110,7 +110,7 @@ type appliance struct {
 	log     *slog.Logger
 	db      *store.DB
 	idx     *index.Index
-	streams *streams.Engine
+	streams *engine.Engine
 	kinesis *kinesisapi.Handler
 	events  *eventPublisher
 	router  *router
@@ -223,7 +223,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err != nil {
 		return nil, err
 	}
-	a.streams, err = streams.Open(streams.Options{
+	a.streams, err = engine.Open(engine.Options{
 		Space:      dataSpace,
 		Logger:     log.With("component", "streams"),
 		Limits:     kinesisLimits(cfg.Kinesis.Limits),
@@ -239,7 +239,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 
 	a.router = newRouter(a.idx, a.db, keyring, cfg, log.With("component", "router"))
 	if name := cfg.Kinesis.FragmentEvents; name != "" {
-		pub := &fragevents.Publisher{Engine: a.streams, Stream: name}
+		pub := &events.Publisher{Engine: a.streams, Stream: name}
 		if err := pub.Start(); err != nil {
 			if !errors.Is(err, store.ErrFull) && !errors.Is(err, store.ErrReadOnly) {
 				return nil, err
@@ -277,7 +277,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	mux.Handle("/", basicAuth(cfg, api))
 	verifier := adminVerifier(cfg)
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis))
-	(&kvsapi.Handler{Index: a.idx, Logger: log.With("component", "kvs"), DefaultRetentionHours: cfg.Video.RetentionHours}).
+	(&kvs.Handler{Index: a.idx, Logger: log.With("component", "kvs"), DefaultRetentionHours: cfg.Video.RetentionHours}).
 		Register(mux, func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) })
 
 	if cfg.DebugAddr != "" {
@@ -326,8 +326,8 @@ func (a *appliance) startDebug(addr string) error {
 }
 
 // kinesisLimits returns AWS's per-shard limits, or none.
-func kinesisLimits(on bool) streams.Limits {
-	l := streams.DefaultLimits()
+func kinesisLimits(on bool) engine.Limits {
+	l := engine.DefaultLimits()
 	l.Enabled = on
 	return l
 }

@@ -25,7 +25,7 @@ import (
 	"github.com/aws/smithy-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/kinedge/kinedge/dataplane/videoapi"
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 )
 
 // The storage tests run the appliance on small filesystems mounted for

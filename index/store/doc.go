@@ -14,7 +14,7 @@
 //
 //	"v/"  video: package index (registry, fragments, blobs, indexes, tags, usage)
 //	"k/"  data keys: package index, for the sealing keyring
-//	"d/"  data streams: package dataplane/streams (Kinesis Data Streams)
+//	"d/"  data streams: package dataplane/kinesis/engine (Kinesis Data Streams)
 //	"f/"  Firehose: the delivery spool (to come)
 //
 // Writes are of a Class: Data (media and records) is what the budget

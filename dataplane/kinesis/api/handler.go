@@ -1,0 +1,269 @@
+// Package api serves the Amazon Kinesis Data Streams wire API
+// (JSON protocol awsJson1.1 and its CBOR variant, X-Amz-Target
+// "Kinesis_20131202.<Operation>", API version 2013-12-02) on top of the
+// streams engine, so that the AWS SDKs, the AWS CLI and the KCL work against
+// the appliance unchanged. Authentication (SigV4) is awsproto.Middleware's
+// job; mount the Handler behind it.
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
+)
+
+// TargetPrefix is the X-Amz-Target prefix of Kinesis Data Streams.
+const TargetPrefix = "Kinesis_20131202."
+
+// maxBody bounds a request body read without Middleware: 5 MiB of records,
+// base64-inflated, plus framing.
+const maxBody = 10 << 20
+
+// Handler serves the Kinesis API for POST / requests. Its zero value is not
+// usable: set Engine. Close ends open SubscribeToShard engine.
+type Handler struct {
+	// Engine is the data streams engine. Required.
+	Engine *engine.Engine
+	// Logger receives the handler's logs. It defaults to discarding them.
+	Logger *slog.Logger
+	// Now returns the current time. It defaults to time.Now.
+	Now func() time.Time
+	// SubscriptionDuration is how long a SubscribeToShard stream lasts. It
+	// defaults to 5 minutes, as in Kinesis.
+	SubscriptionDuration time.Duration
+	// SubscriptionPoll bounds the wait between two reads of a
+	// SubscribeToShard stream when no write wakes it. It defaults to 1 s.
+	SubscriptionPoll time.Duration
+
+	once   sync.Once
+	re     *regexps
+	mu     sync.Mutex
+	subs   map[string]struct{} // consumer ARN + shard → active subscription
+	stop   chan struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (h *Handler) init() {
+	h.once.Do(func() {
+		h.re = compileRegexps()
+		h.subs = map[string]struct{}{}
+		h.stop = make(chan struct{})
+		if h.Logger == nil {
+			h.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		}
+		if h.Now == nil {
+			h.Now = time.Now
+		}
+		if h.SubscriptionDuration <= 0 {
+			h.SubscriptionDuration = 5 * time.Minute
+		}
+		if h.SubscriptionPoll <= 0 {
+			h.SubscriptionPoll = time.Second
+		}
+	})
+}
+
+// Close ends every open SubscribeToShard stream and waits for them. Later
+// subscriptions are refused. Close is idempotent.
+func (h *Handler) Close() error {
+	h.init()
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.stop)
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+	return nil
+}
+
+// Matches reports whether r is a Kinesis Data Streams request (POST with
+// X-Amz-Target "Kinesis_20131202.*"), for a server that shares "/" with
+// other AWS APIs (Firehose_20150804) and the web page.
+func Matches(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.init()
+	reqID := awsproto.RequestID(r.Context())
+	codec, err := awsproto.CodecOf(r)
+	if err != nil {
+		awsproto.WriteError(w, awsproto.JSON, reqID, err)
+		return
+	}
+	if h.Engine == nil {
+		h.Logger.Error("kinesis request", "err", ErrNoEngine)
+		awsproto.WriteError(w, codec, reqID, ErrNoEngine)
+		return
+	}
+	if r.Method != http.MethodPost {
+		awsproto.WriteError(w, codec, reqID, &awsproto.Error{Type: awsproto.UnknownOperationException, Message: "Only POST is supported.", Status: http.StatusMethodNotAllowed})
+		return
+	}
+	target := r.Header.Get("X-Amz-Target")
+	op, ok := strings.CutPrefix(target, TargetPrefix)
+	if !ok {
+		awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.UnknownOperationException, "Operation %s is not supported.", target))
+		return
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.Is(err, ErrBodyTooLarge) || errors.As(err, &tooLarge) {
+			awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.RequestEntityTooLarge, "Request body is larger than the %d bytes accepted.", maxBody))
+		} else {
+			awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.SerializationException, "Unable to read the request body."))
+		}
+		return
+	}
+	if op == "SubscribeToShard" {
+		h.subscribeToShard(w, r, codec, reqID, body)
+		return
+	}
+	out, err := h.call(r.Context(), op, codec, body)
+	if err != nil {
+		ae, known := awsError(err)
+		if !known {
+			h.Logger.Error("kinesis request failed", "op", op, "request_id", reqID, "err", err)
+		}
+		awsproto.WriteError(w, codec, reqID, ae)
+		return
+	}
+	awsproto.WriteResponse(w, codec, reqID, out)
+}
+
+// empty is the response of operations without output.
+type empty struct{}
+
+// call decodes the input of op, validates it and runs it.
+func (h *Handler) call(ctx context.Context, op string, c awsproto.Codec, body []byte) (any, error) {
+	h.init()
+	dec := func(v any) error { return awsproto.Decode(c, body, v) }
+	switch op {
+	case "CreateStream":
+		return h.createStream(dec)
+	case "DeleteStream":
+		return h.deleteStream(dec)
+	case "DescribeStream":
+		return h.describeStream(dec)
+	case "DescribeStreamSummary":
+		return h.describeStreamSummary(dec)
+	case "ListStreams":
+		return h.listStreams(dec)
+	case "ListShards":
+		return h.listShards(dec)
+	case "PutRecord":
+		return h.putRecord(ctx, dec)
+	case "PutRecords":
+		return h.putRecords(ctx, dec)
+	case "GetShardIterator":
+		return h.getShardIterator(dec)
+	case "GetRecords":
+		return h.getRecords(dec)
+	case "SplitShard":
+		return h.splitShard(dec)
+	case "MergeShards":
+		return h.mergeShards(dec)
+	case "UpdateShardCount":
+		return h.updateShardCount(dec)
+	case "IncreaseStreamRetentionPeriod":
+		return h.retention(dec, true)
+	case "DecreaseStreamRetentionPeriod":
+		return h.retention(dec, false)
+	case "StartStreamEncryption":
+		return h.encryption(dec, true)
+	case "StopStreamEncryption":
+		return h.encryption(dec, false)
+	case "AddTagsToStream":
+		return h.addTags(dec)
+	case "RemoveTagsFromStream":
+		return h.removeTags(dec)
+	case "ListTagsForStream":
+		return h.listTags(dec)
+	case "DescribeLimits":
+		return h.describeLimits(dec)
+	case "TagResource", "UntagResource", "ListTagsForResource":
+		return h.resourceTags(dec, op)
+	case "EnableEnhancedMonitoring":
+		return h.monitoring(dec, true)
+	case "DisableEnhancedMonitoring":
+		return h.monitoring(dec, false)
+	case "UpdateStreamMode":
+		return h.updateStreamMode(dec)
+	case "RegisterStreamConsumer":
+		return h.registerConsumer(dec)
+	case "DescribeStreamConsumer":
+		return h.describeConsumer(dec)
+	case "DeregisterStreamConsumer":
+		return h.deregisterConsumer(dec)
+	case "ListStreamConsumers":
+		return h.listConsumers(dec)
+	}
+	return nil, awsproto.Errorf(awsproto.UnknownOperationException, "Operation %s is not supported.", op)
+}
+
+// resolve returns the stream name of a StreamName/StreamARN pair.
+func (h *Handler) resolve(r streamRef) (string, error) {
+	if r.StreamARN != nil {
+		name, account, ok := parseStreamARN(*r.StreamARN)
+		if !ok {
+			return "", awsproto.Errorf(awsproto.InvalidArgumentException, "StreamARN %s is invalid.", *r.StreamARN)
+		}
+		if r.StreamName != nil && *r.StreamName != name {
+			return "", awsproto.Errorf(awsproto.InvalidArgumentException, "StreamARN %s and StreamName %s do not match.", *r.StreamARN, *r.StreamName)
+		}
+		if account != h.Engine.AccountID() {
+			return "", awsproto.Errorf(awsproto.ResourceNotFoundException, "Stream %s under account %s not found.", name, account)
+		}
+		return name, nil
+	}
+	if r.StreamName != nil {
+		return *r.StreamName, nil
+	}
+	return "", awsproto.Errorf(awsproto.ValidationException, "Either StreamName or StreamARN should be provided.")
+}
+
+// parseStreamARN splits arn:aws:kinesis:<region>:<account>:stream/<name>.
+func parseStreamARN(arn string) (name, account string, ok bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "kinesis" {
+		return "", "", false
+	}
+	name, ok = strings.CutPrefix(parts[5], "stream/")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return "", "", false
+	}
+	return name, parts[4], true
+}
+
+func (h *Handler) validator() *validator { return &validator{re: h.re} }
+
+// readBody reads the request body (at most maxBody bytes) in one
+// allocation when its length is known, as it is behind Middleware.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > maxBody {
+		return nil, ErrBodyTooLarge
+	}
+	size := 512
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength) + 1 // +1: ReadFrom sees EOF without growing
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
+		return nil, fmt.Errorf("kinesisapi: read body: %w", err)
+	}
+	return buf.Bytes(), nil
+}

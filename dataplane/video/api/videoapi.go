@@ -1,0 +1,364 @@
+// Package api serves the plain HTTP video API for people and scripts:
+//
+//	GET /v1/streams                                  the video streams
+//	GET /v1/streams/{name}                           one stream
+//	GET /v1/streams/{name}/fragments?start=&end=     fragments in a range
+//	GET /v1/streams/{name}/media?start=&end=&format=mkv|mp4
+//
+// Times are RFC 3339. A fragments query returns the fragments whose start
+// lies in [start, end] (KVS ListFragments semantics), by server time or,
+// with by=producer, by producer time; limit and next page through it. A
+// media query returns everything that overlaps [start, end]: it begins with
+// the fragment that contains start, so the file starts at most one fragment
+// before the asked time. Errors are JSON {"message": …} with an HTTP status.
+// Authentication is the caller's (the appliance wraps this handler).
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kinedge/kinedge/dataplane/video/replay"
+	"github.com/kinedge/kinedge/fragment"
+	"github.com/kinedge/kinedge/index"
+)
+
+// Index is what the API reads; *index.Index satisfies it.
+type Index interface {
+	Streams(ctx context.Context) ([]index.Stream, error)
+	Stream(ctx context.Context, name string) (index.Stream, error)
+	List(ctx context.Context, stream string, q index.Query) ([]index.Fragment, string, error)
+	Iterate(ctx context.Context, stream string, q index.Query, fn func(index.Fragment) error) error
+	Blob(ctx context.Context, number uint64) ([]byte, error)
+}
+
+// Handler serves the API.
+type Handler struct {
+	Index  Index
+	Opener replay.Opener
+	// MaxRange bounds one media request. It defaults to 7 days.
+	MaxRange time.Duration
+	Logger   *slog.Logger
+}
+
+// Register adds the routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/streams", h.listStreams)
+	mux.HandleFunc("GET /v1/streams/{name}", h.describeStream)
+	mux.HandleFunc("GET /v1/streams/{name}/fragments", h.listFragments)
+	mux.HandleFunc("GET /v1/streams/{name}/media", h.media)
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
+}
+
+// StreamJSON is a stream as the API shows it.
+type StreamJSON struct {
+	Name           string    `json:"name"`
+	ARN            string    `json:"arn"`
+	Created        time.Time `json:"created"`
+	RetentionHours int       `json:"retention_hours"`
+	MediaType      string    `json:"media_type,omitempty"`
+	KeyAlias       string    `json:"key_alias,omitempty"`
+	Status         string    `json:"status"`
+	Version        string    `json:"version"`
+}
+
+func streamJSON(s index.Stream) StreamJSON {
+	return StreamJSON{Name: s.Name, ARN: s.ARN, Created: s.Created, RetentionHours: s.RetentionHours,
+		MediaType: s.MediaType, KeyAlias: s.KeyAlias, Status: s.Status, Version: s.Version}
+}
+
+// FragmentJSON is a fragment as the API shows it; the names follow KVS
+// ListFragments.
+type FragmentJSON struct {
+	FragmentNumber               string    `json:"fragment_number"`
+	ServerTimestamp              time.Time `json:"server_timestamp"`
+	ProducerTimestamp            time.Time `json:"producer_timestamp"`
+	FragmentLengthInMilliseconds int64     `json:"fragment_length_ms"`
+	FragmentSizeInBytes          int64     `json:"fragment_size_bytes"`
+	Frames                       int       `json:"frames"`
+	Codecs                       []string  `json:"codecs"`
+	KeyID                        string    `json:"key_id"`
+	Gap                          bool      `json:"gap,omitempty"`
+}
+
+func fragmentJSON(f index.Fragment) FragmentJSON {
+	codecs := make([]string, len(f.Tracks))
+	for i, t := range f.Tracks {
+		codecs[i] = t.Codec
+	}
+	return FragmentJSON{
+		FragmentNumber:               f.NumberString(),
+		ServerTimestamp:              f.ServerTime.UTC(),
+		ProducerTimestamp:            f.ProducerTime.UTC(),
+		FragmentLengthInMilliseconds: f.Duration.Milliseconds(),
+		FragmentSizeInBytes:          f.Size,
+		Frames:                       f.Frames,
+		Codecs:                       codecs,
+		KeyID:                        f.KeyID,
+		Gap:                          f.Gap,
+	}
+}
+
+func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
+	streams, err := h.Index.Streams(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := struct {
+		Streams []StreamJSON `json:"streams"`
+	}{Streams: make([]StreamJSON, 0, len(streams))}
+	for _, s := range streams {
+		out.Streams = append(out.Streams, streamJSON(s))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) describeStream(w http.ResponseWriter, r *http.Request) {
+	s, err := h.Index.Stream(r.Context(), r.PathValue("name"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, streamJSON(s))
+}
+
+func (h *Handler) listFragments(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > index.MaxListLimit {
+			h.fail(w, r, badRequest("limit must be 1 to %d", index.MaxListLimit))
+			return
+		}
+		q.Limit = n
+	}
+	q.NextToken = r.URL.Query().Get("next")
+	frags, next, err := h.Index.List(r.Context(), r.PathValue("name"), q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := struct {
+		Fragments []FragmentJSON `json:"fragments"`
+		Next      string         `json:"next,omitempty"`
+	}{Fragments: make([]FragmentJSON, 0, len(frags)), Next: next}
+	for _, f := range frags {
+		out.Fragments = append(out.Fragments, fragmentJSON(f))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	format := r.URL.Query().Get("format")
+	switch format {
+	case "", "mkv":
+		format = "mkv"
+	case "mp4":
+	default:
+		h.fail(w, r, badRequest("format %q is not mkv or mp4", format))
+		return
+	}
+	q, err := parseQuery(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if q.Start.IsZero() || q.End.IsZero() {
+		h.fail(w, r, badRequest("media needs both start and end"))
+		return
+	}
+	maxRange := h.MaxRange
+	if maxRange <= 0 {
+		maxRange = 7 * 24 * time.Hour
+	}
+	if q.End.Sub(q.Start) > maxRange {
+		h.fail(w, r, badRequest("range %v exceeds the limit of %v", q.End.Sub(q.Start), maxRange))
+		return
+	}
+	if _, err := h.Index.Stream(r.Context(), name); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	start := q.Start
+	// Begin with the fragment that contains start: it began at most one
+	// (capped) fragment duration earlier.
+	q.Start = start.Add(-fragment.MaxMax)
+	src := replay.Source{Store: h.Index, Opener: h.Opener}
+	seq := func(yield func(replay.Fragment, error) bool) {
+		err := h.Index.Iterate(r.Context(), name, q, func(f index.Fragment) error {
+			t := f.ServerTime
+			if q.By == index.ProducerTime {
+				t = f.ProducerTime
+			}
+			if !t.Add(f.Duration).After(start) {
+				return nil
+			}
+			codecs := make([]string, len(f.Tracks))
+			for i, t := range f.Tracks {
+				codecs[i] = t.Codec
+			}
+			if !yield(replay.Fragment{Number: f.Number, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Codecs: codecs}, nil) {
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			yield(replay.Fragment{}, err)
+		}
+	}
+	lw := &lazyHeader{w: w, name: name, start: start, format: format}
+	var st replay.Stats
+	if format == "mp4" {
+		st, err = src.WriteMP4(r.Context(), lw, name, seq)
+	} else {
+		st, err = src.WriteMKV(r.Context(), lw, name, name, seq)
+	}
+	switch {
+	case err == nil:
+		h.logger().Info("replay", "stream", name, "format", format, "fragments", st.Fragments, "bytes", st.Bytes, "remote", r.RemoteAddr)
+	case !lw.wrote:
+		if errors.Is(err, replay.ErrNoFragments) {
+			h.fail(w, r, &httpError{http.StatusNotFound, fmt.Sprintf("stream %s has no fragments between %s and %s", name, start.Format(time.RFC3339), q.End.Format(time.RFC3339))})
+			return
+		}
+		if errors.Is(err, replay.ErrUnsupportedMP4) {
+			h.fail(w, r, &httpError{http.StatusUnprocessableEntity, err.Error() + "; use format=mkv"})
+			return
+		}
+		h.fail(w, r, err)
+	default:
+		// The status is sent; cutting the connection short is all that is
+		// left to tell the client.
+		h.logger().Error("replay failed mid-stream", "stream", name, "fragments", st.Fragments, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+var errStop = errors.New("stop")
+
+// lazyHeader sets the media headers on the first write, so that an error
+// before any media is still a clean HTTP error.
+type lazyHeader struct {
+	w     http.ResponseWriter
+	name  string
+	start time.Time
+	// format is "mkv" or "mp4".
+	format string
+	wrote  bool
+}
+
+func (l *lazyHeader) Write(p []byte) (int, error) {
+	if !l.wrote {
+		l.wrote = true
+		h := l.w.Header()
+		ctype := "video/x-matroska"
+		if l.format == "mp4" {
+			ctype = "video/mp4"
+		}
+		h.Set("Content-Type", ctype)
+		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.%s"`, l.name, l.start.UTC().Format("20060102T150405Z"), l.format))
+		h.Set("Cache-Control", "no-store")
+	}
+	return l.w.Write(p)
+}
+
+func (l *lazyHeader) Flush() {
+	if f, ok := l.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func parseQuery(r *http.Request) (index.Query, error) {
+	var q index.Query
+	v := r.URL.Query()
+	var err error
+	if q.Start, err = parseTime(v.Get("start")); err != nil {
+		return q, badRequest("start: %v", err)
+	}
+	if q.End, err = parseTime(v.Get("end")); err != nil {
+		return q, badRequest("end: %v", err)
+	}
+	if !q.Start.IsZero() && !q.End.IsZero() && q.End.Before(q.Start) {
+		return q, badRequest("end %s is before start %s", v.Get("end"), v.Get("start"))
+	}
+	switch by := strings.ToLower(v.Get("by")); by {
+	case "", "server", "server_timestamp":
+		q.By = index.ServerTime
+	case "producer", "producer_timestamp":
+		q.By = index.ProducerTime
+	default:
+		return q, badRequest("by %q is not server or producer", by)
+	}
+	return q, nil
+}
+
+// parseTime accepts RFC 3339 (with or without fractional seconds) or Unix
+// seconds; empty is the zero time.
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f > 0 && f < 1e11 {
+		return time.UnixMilli(int64(f * 1000)), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time (2026-11-25T20:00:00Z) or Unix seconds", s)
+}
+
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := http.StatusInternalServerError, "internal error"
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		status, msg = he.status, he.msg
+	case errors.Is(err, index.ErrStreamNotFound):
+		status, msg = http.StatusNotFound, fmt.Sprintf("stream %q not found", r.PathValue("name"))
+	case errors.Is(err, index.ErrInvalidToken), errors.Is(err, index.ErrInvalidQuery):
+		status, msg = http.StatusBadRequest, err.Error()
+	case errors.Is(err, context.Canceled):
+		return
+	default:
+		h.logger().Error("video api", "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, status, map[string]string{"message": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

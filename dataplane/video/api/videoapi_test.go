@@ -1,0 +1,89 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/kinedge/kinedge/index"
+)
+
+func TestParseTime(t *testing.T) {
+	cases := []struct {
+		in   string
+		want time.Time
+		ok   bool
+	}{
+		{"", time.Time{}, true},
+		{"2026-11-25T20:00:00Z", time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC), true},
+		{"2026-11-25T20:00:00.250+01:00", time.Date(2026, 11, 25, 19, 0, 0, 250e6, time.UTC), true},
+		{"1700000000.5", time.UnixMilli(1700000000500), true},
+		{"yesterday", time.Time{}, false},
+		{"-5", time.Time{}, false},
+		{"1e300", time.Time{}, false},
+		{"2026-13-01T00:00:00Z", time.Time{}, false},
+	}
+	for _, c := range cases {
+		got, err := parseTime(c.in)
+		if (err == nil) != c.ok || (c.ok && !got.Equal(c.want)) {
+			t.Errorf("parseTime(%q) = %v, %v; want %v ok=%v", c.in, got, err, c.want, c.ok)
+		}
+	}
+}
+
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"", "2026-11-25T20:00:00Z", "1700000000.5", "NaN", "-0", "9999-12-31T23:59:59.999999999-23:59"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if tm, err := parseTime(s); err == nil && s != "" && tm.IsZero() {
+			t.Fatalf("parseTime(%q) accepted a zero time", s)
+		}
+	})
+}
+
+// TestBadRequests checks the API's answers to malformed queries, on an
+// in-memory index.
+func TestBadRequests(t *testing.T) {
+	idx, err := index.Open(index.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idx.Close() })
+	if _, err := idx.CreateStream(t.Context(), index.Stream{Name: "cam1"}); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	(&Handler{Index: idx}).Register(mux)
+	cases := []struct {
+		path   string
+		status int
+	}{
+		{"/v1/streams", 200},
+		{"/v1/streams/cam1", 200},
+		{"/v1/streams/nope", 404},
+		{"/v1/streams/nope/fragments", 404},
+		{"/v1/streams/cam1/fragments", 200},
+		{"/v1/streams/cam1/fragments?start=bad", 400},
+		{"/v1/streams/cam1/fragments?start=2026-11-25T20:00:00Z&end=2026-11-25T19:00:00Z", 400},
+		{"/v1/streams/cam1/fragments?limit=0", 400},
+		{"/v1/streams/cam1/fragments?next=garbage", 400},
+		{"/v1/streams/cam1/fragments?by=sideways", 400},
+		{"/v1/streams/cam1/media?start=2026-11-25T20:00:00Z", 400},
+		{"/v1/streams/cam1/media?start=2026-11-25T20:00:00Z&end=2026-12-25T20:00:00Z", 400},
+		{"/v1/streams/cam1/media?start=2026-11-25T20:00:00Z&end=2026-11-25T20:01:00Z&format=avi", 400},
+		{"/v1/streams/cam1/media?start=2026-11-25T20:00:00Z&end=2026-11-25T20:01:00Z", 404},
+		{"/v1/streams/nope/media?start=2026-11-25T20:00:00Z&end=2026-11-25T20:01:00Z", 404},
+	}
+	for _, c := range cases {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, c.path, nil))
+		if rec.Code != c.status {
+			t.Errorf("GET %s: %d %s, want %d", c.path, rec.Code, rec.Body, c.status)
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+			t.Errorf("GET %s: content type %q", c.path, ct)
+		}
+	}
+}

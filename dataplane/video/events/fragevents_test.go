@@ -1,0 +1,99 @@
+package events
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
+	"github.com/kinedge/kinedge/index/store"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/dgraph-io/ristretto/v2.(*defaultPolicy[...]).processItems"),
+		goleak.IgnoreTopFunction("github.com/dgraph-io/ristretto/v2.(*Cache[...]).processItems"),
+	)
+}
+
+func TestPublish(t *testing.T) {
+	db, err := store.Open(store.Options{InMemory: true, MemTableSize: 8 << 20, BlockCacheSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sp, err := db.Space("d/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.Open(engine.Options{Space: sp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	p := &Publisher{Engine: e}
+	for range 2 { // idempotent across restarts
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 11, 25, 12, 0, 0, 123e6, time.UTC)
+	sum := sha256.Sum256([]byte("sealed"))
+	tests := []struct {
+		ev   Event
+		json string
+	}{
+		{NewEvent("cam1", 7, at, at.Add(-22*time.Millisecond), 2*time.Second, 531234, "cam1/3", sum),
+			`{"stream":"cam1","fragmentNumber":"7","serverTimestamp":"2026-11-25T12:00:00.123Z","producerTimestamp":"2026-11-25T12:00:00.101Z","durationMs":2000,"size":531234,"keyId":"cam1/3","sha256":"` + hexOf(sum) + `"}`},
+		{withAppliance(NewEvent("cam2", 8, at, at, time.Second, 10, "cam2/1", sum)),
+			`{"stream":"cam2","fragmentNumber":"8","serverTimestamp":"2026-11-25T12:00:00.123Z","producerTimestamp":"2026-11-25T12:00:00.123Z","durationMs":1000,"size":10,"keyId":"cam2/1","sha256":"` + hexOf(sum) + `","applianceId":"barn-pi","frames":75,"codecs":["H264","AAC"],"gap":true}`},
+	}
+	for _, tt := range tests {
+		seq, err := p.Publish(context.Background(), tt.ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		it, err := e.GetShardIterator(DefaultStream, "shardId-000000000000", engine.AtSequenceNumber, seq, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.GetRecords(it, 1)
+		if err != nil || len(res.Records) != 1 {
+			t.Fatalf("records %+v %v", res.Records, err)
+		}
+		r := res.Records[0]
+		if r.PartitionKey != tt.ev.Stream || string(r.Data) != tt.json {
+			t.Errorf("record %s %s, want %s", r.PartitionKey, r.Data, tt.json)
+		}
+		var back Event
+		if err := json.Unmarshal(r.Data, &back); err != nil || !reflect.DeepEqual(back, tt.ev) {
+			t.Errorf("round trip %+v %v", back, err)
+		}
+	}
+	if _, err := p.Publish(context.Background(), Event{}); !errors.Is(err, ErrBadEvent) {
+		t.Errorf("empty event: %v", err)
+	}
+	if err := (&Publisher{}).Start(); !errors.Is(err, ErrNoEngine) {
+		t.Errorf("no engine: %v", err)
+	}
+}
+
+func hexOf(b [32]byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 64)
+	for i, c := range b {
+		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
+	}
+	return string(out)
+}
+
+func withAppliance(ev Event) Event {
+	ev.ApplianceID, ev.Frames, ev.Codecs, ev.Gap = "barn-pi", 75, []string{"H264", "AAC"}, true
+	return ev
+}

@@ -1,0 +1,252 @@
+package kvs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/index"
+)
+
+// maxBody bounds a request body read by the handler (behind Middleware the
+// body is already bounded). KVS control-plane requests are small: 50 tags
+// of 128 + 256 characters are under 64 KiB.
+const maxBody = 1 << 20
+
+// contentType is the Content-Type of restJson1 responses.
+const contentType = "application/json"
+
+// Handler serves the KVS control-plane operations and ListFragments over
+// an index. Set Index; the other fields are optional. A Handler holds no
+// goroutines and no state of its own: its methods are safe for concurrent
+// use.
+type Handler struct {
+	// Index holds the video streams and their fragments. Required.
+	Index *index.Index
+	// Logger receives failures the client sees only as InternalFailure.
+	// It defaults to discarding.
+	Logger *slog.Logger
+	// DefaultRetentionHours is the retention of a stream created without
+	// DataRetentionInHours. It defaults to index.DefaultRetentionHours (24).
+	DefaultRetentionHours int
+	// DataEndpoint, if set, is the URL getDataEndpoint returns (e.g.
+	// "https://kinedge.example:8443" behind a TLS proxy). It defaults to
+	// the URL the client used: the connection's scheme and the Host header.
+	DataEndpoint string
+}
+
+// Operation paths, as in the KVS API reference ("POST /createStream").
+const (
+	PathCreateStream        = "/createStream"
+	PathDescribeStream      = "/describeStream"
+	PathListStreams         = "/listStreams"
+	PathDeleteStream        = "/deleteStream"
+	PathUpdateStream        = "/updateStream"
+	PathUpdateDataRetention = "/updateDataRetention"
+	PathGetDataEndpoint     = "/getDataEndpoint"
+	PathTagStream           = "/tagStream"
+	PathUntagStream         = "/untagStream"
+	PathListTagsForStream   = "/listTagsForStream"
+	PathListFragments       = "/listFragments"
+)
+
+// Paths returns the path of every operation Register mounts.
+func Paths() []string {
+	return []string{PathCreateStream, PathDescribeStream, PathListStreams, PathDeleteStream,
+		PathUpdateStream, PathUpdateDataRetention, PathGetDataEndpoint, PathTagStream,
+		PathUntagStream, PathListTagsForStream, PathListFragments}
+}
+
+// Register mounts "POST <path>" for every operation on mux, each handler
+// wrapped by wrap (the appliance passes awsproto.Middleware with its
+// SigV4 Verifier). A nil wrap mounts the handlers as they are.
+func (h *Handler) Register(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
+	if wrap == nil {
+		wrap = func(next http.Handler) http.Handler { return next }
+	}
+	for _, p := range Paths() {
+		mux.Handle(http.MethodPost+" "+p, wrap(h.operation(p)))
+	}
+}
+
+// operation returns the handler of the operation at path p.
+func (h *Handler) operation(p string) http.Handler {
+	switch p {
+	case PathCreateStream:
+		return serve(h, p, h.createStream)
+	case PathDescribeStream:
+		return serve(h, p, h.describeStream)
+	case PathListStreams:
+		return serve(h, p, h.listStreams)
+	case PathDeleteStream:
+		return serve(h, p, h.deleteStream)
+	case PathUpdateStream:
+		return serve(h, p, h.updateStream)
+	case PathUpdateDataRetention:
+		return serve(h, p, h.updateDataRetention)
+	case PathGetDataEndpoint:
+		return serve(h, p, h.getDataEndpoint)
+	case PathTagStream:
+		return serve(h, p, h.tagStream)
+	case PathUntagStream:
+		return serve(h, p, h.untagStream)
+	case PathListTagsForStream:
+		return serve(h, p, h.listTagsForStream)
+	case PathListFragments:
+		return serve(h, p, h.listFragments)
+	}
+	return http.NotFoundHandler()
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
+}
+
+// serve returns the http.Handler of one operation: it reads the body,
+// decodes it as In, calls fn, and writes fn's output or error.
+func serve[In any](h *Handler, path string, fn func(ctx context.Context, r *http.Request, in *In) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqID := awsproto.RequestID(r.Context())
+		var (
+			in  In
+			out any
+			err error
+		)
+		if h.Index == nil {
+			err = ErrNoIndex
+		} else if err = decodeBody(w, r, &in); err == nil {
+			out, err = fn(r.Context(), r, &in)
+		}
+		if err != nil {
+			e, known := awsError(err)
+			if !known {
+				h.logger().Error("kvs request failed", "op", path, "request_id", reqID, "err", err)
+			}
+			writeError(w, reqID, e)
+			return
+		}
+		writeJSON(w, reqID, http.StatusOK, out)
+	})
+}
+
+// decodeBody reads and decodes the request body into v.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return errorf(awsproto.RequestEntityTooLarge, "Request body is larger than the %d bytes accepted.", maxBody)
+		}
+		return errorf(awsproto.SerializationException, "Unable to read the request body.")
+	}
+	return awsproto.Decode(awsproto.JSON, body, v)
+}
+
+// writeJSON writes a restJson1 response.
+func writeJSON(w http.ResponseWriter, reqID string, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, reqID, errorf(awsproto.InternalFailure, "An internal error occurred."))
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", contentType)
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	hd.Set(awsproto.HeaderRequestID, reqID)
+	w.WriteHeader(status)
+	_, _ = w.Write(b) // the client went away: nothing more to do
+}
+
+// errorBody is a restJson1 error document: aws-sdk-go-v2 (restjson
+// GetErrorInfo) reads "__type" when X-Amzn-ErrorType is absent, and
+// "message".
+type errorBody struct {
+	Type    string `json:"__type"`
+	Message string `json:"message,omitempty"`
+}
+
+// writeError writes e as KVS does: its status, X-Amzn-ErrorType and the
+// JSON error document.
+func writeError(w http.ResponseWriter, reqID string, e *awsproto.Error) {
+	w.Header().Set(awsproto.HeaderErrorType, e.Type+":")
+	writeJSON(w, reqID, e.HTTPStatus(), errorBody{Type: e.Type, Message: e.Message})
+}
+
+// resolve returns the stream named by a request's StreamName or StreamARN.
+// When both are given they must name the same stream; an ARN must be the
+// stream's current one (a stream created again under the same name has a
+// new ARN).
+func (h *Handler) resolve(ctx context.Context, name, arn string) (index.Stream, error) {
+	if name == "" && arn == "" {
+		return index.Stream{}, errorf(awsproto.InvalidArgumentException, "Either StreamName or StreamARN must be specified.")
+	}
+	arnName, err := checkStreamRef(name, arn)
+	if err != nil {
+		return index.Stream{}, err
+	}
+	if arnName != "" {
+		name = arnName
+	}
+	st, err := h.Index.Stream(ctx, name)
+	if err != nil {
+		return index.Stream{}, err
+	}
+	if arn != "" && st.ARN != arn {
+		return index.Stream{}, notFound()
+	}
+	return st, nil
+}
+
+// checkStreamRef validates a StreamName and StreamARN, either of which may
+// be empty, and returns the stream name the ARN holds ("" without ARN).
+func checkStreamRef(name, arn string) (string, error) {
+	var c checker
+	if name != "" {
+		c.name("streamName", name)
+	}
+	arnName := ""
+	if arn != "" {
+		var ok bool
+		if arnName, ok = parseStreamARN(arn); !ok {
+			c.fail("streamARN", arn, "Member must satisfy regular expression pattern: arn:[a-z\\d-]+:kinesisvideo:[a-z0-9-]+:[0-9]+:[a-z]+/[a-zA-Z0-9_.-]+/[0-9]+")
+		}
+	}
+	if err := c.err(); err != nil {
+		return "", err
+	}
+	if name != "" && arnName != "" && name != arnName {
+		return "", errorf(awsproto.InvalidArgumentException, "StreamName %s and StreamARN %s name different streams.", name, arn)
+	}
+	return arnName, nil
+}
+
+// parseStreamARN returns the stream name of a KVS stream ARN,
+// arn:<partition>:kinesisvideo:<region>:<account>:stream/<name>/<creation-ms>.
+func parseStreamARN(arn string) (string, bool) {
+	if len(arn) > maxARNLen {
+		return "", false
+	}
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[1] == "" || parts[2] != "kinesisvideo" {
+		return "", false
+	}
+	res := strings.Split(parts[5], "/")
+	if len(res) != 3 || res[0] != "stream" || res[1] == "" || len(res[1]) > maxNameLen || !allNameChars(res[1]) || res[2] == "" {
+		return "", false
+	}
+	for i := 0; i < len(res[2]); i++ {
+		if res[2][i] < '0' || res[2][i] > '9' {
+			return "", false
+		}
+	}
+	return res[1], true
+}
