@@ -24,6 +24,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
+	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/media"
 )
 
@@ -135,8 +136,8 @@ func (p *Puller) Start() error {
 	if p.Router == nil {
 		problems = append(problems, "Router is required")
 	}
-	if !validStream(p.Stream) {
-		problems = append(problems, fmt.Sprintf("invalid stream name %q", p.Stream))
+	if err := streamname.Check(p.Stream); err != nil {
+		problems = append(problems, err.Error())
 	}
 	u, err := base.ParseURL(p.URL)
 	switch {

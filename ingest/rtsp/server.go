@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
+	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/media"
 )
 
@@ -271,20 +272,6 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	p.close(ctx.Error)
 }
 
-// validStream accepts names of 1 to 255 bytes without control characters
-// (the name ends up in log lines and RTSP reason phrases).
-func validStream(name string) bool {
-	if name == "" || len(name) > 255 {
-		return false
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // unavailablePhrase is the status line's reason phrase of a refusal: the
 // Router's reason on one line, or the standard phrase.
 func unavailablePhrase(err error) string {
@@ -305,9 +292,11 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	remote := ctx.Conn.NetConn().RemoteAddr()
 	stream := strings.Trim(ctx.Path, "/")
 	log := s.Logger.With("stream", stream, "remote", remote.String())
-	if !validStream(stream) {
-		log.Warn("rtsp publish refused: invalid stream name")
-		return response(base.StatusBadRequest, "Invalid Stream Name"), fmt.Errorf("%w: %q", ErrInvalidStreamName, stream)
+	if err := streamname.Check(stream); err != nil {
+		// Refused before anything else, in the camera's terms: 400 with
+		// the rule in the reason phrase (ffmpeg prints it).
+		log.Warn("rtsp publish refused: invalid video stream name", "rule", streamname.Rule)
+		return response(base.StatusBadRequest, "Bad Request: "+streamname.Rule), fmt.Errorf("%w: %w", ErrInvalidStreamName, err)
 	}
 
 	user, res, err := h.authenticate(ctx.Conn, ctx.Request, stream, log)
