@@ -13,7 +13,7 @@ import (
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 	"github.com/kinedge/kinedge/dataplane/video/events"
-	"github.com/kinedge/kinedge/fragment"
+	"github.com/kinedge/kinedge/index"
 )
 
 // adminVerifier checks SigV4 signatures made with the admin credentials.
@@ -81,11 +81,11 @@ func (p *eventPublisher) close() {
 	})
 }
 
-func (p *eventPublisher) publish(st *fragment.Stored) {
-	ev := events.NewEvent(st.Stream, st.Number, st.ServerTime, st.ProducerTime, st.Duration, int64(len(st.Blob)), st.KeyID, st.SHA256)
+func (p *eventPublisher) publish(st index.Fragment) {
+	ev := events.NewEvent(st.Stream, st.Number, st.ServerTime, st.ProducerTime, st.Duration, st.Size, st.KeyID, st.SHA256)
 	ev.ApplianceID, ev.Frames, ev.Gap = p.applianceID, st.Frames, st.Gap
-	for _, c := range st.Codecs {
-		ev.Codecs = append(ev.Codecs, string(c))
+	for _, c := range st.Tracks {
+		ev.Codecs = append(ev.Codecs, c.Codec)
 	}
 	select {
 	case p.queue <- ev:

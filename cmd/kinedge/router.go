@@ -26,7 +26,7 @@ type router struct {
 	sealer     fragment.Sealer
 	cfg        *Config
 	log        *slog.Logger
-	onStored   func(*fragment.Stored)
+	onStored   func(index.Fragment)
 	buffers    fragment.BufferPool
 	mu         sync.Mutex
 	publishers map[string]*publisher
@@ -105,7 +105,7 @@ func (rt *router) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		QueueBytes: rt.cfg.Video.QueueBytes,
 		Resumed:    resumed,
 		NotBefore:  notBefore,
-		Sink:       &publisherSink{indexSink: indexSink{rt.idx}, db: rt.db, kick: req.Kick, log: rt.log, stream: st.Name},
+		Sink:       &publisherSink{Index: rt.idx, db: rt.db, kick: req.Kick, log: rt.log, stream: st.Name},
 		Sealer:     rt.sealer,
 		Buffers:    &rt.buffers,
 		OnStored:   rt.onStored,
@@ -189,41 +189,13 @@ func (rt *router) snapshot() map[string]*fragment.RecorderStats {
 	return out
 }
 
-// indexSink adapts the index to fragment.Sink.
-type indexSink struct{ idx *index.Index }
-
-func (s indexSink) NextFragmentNumber(ctx context.Context) (uint64, error) {
-	return s.idx.NextFragmentNumber(ctx)
-}
-
-func (s indexSink) Store(ctx context.Context, st *fragment.Stored) error {
-	f := index.Fragment{
-		Number:       st.Number,
-		Stream:       st.Stream,
-		ServerTime:   st.ServerTime,
-		ProducerTime: st.ProducerTime,
-		Duration:     st.Duration,
-		Size:         int64(len(st.Blob)),
-		KeyID:        st.KeyID,
-		Frames:       st.Frames,
-		Gap:          st.Gap,
-		SHA256:       st.SHA256,
-	}
-	for _, c := range st.Codecs {
-		f.Tracks = append(f.Tracks, index.TrackInfo{Codec: string(c), Kind: c.Kind().String()})
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return s.idx.PutFragment(ctx, f, st.Blob)
-}
-
 // publisherSink is the sink of one publishing session: when the storage
 // budget refuses its fragments under DENY_NEW_MEDIA it ends the session,
 // so the camera learns it at once (its next publish gets 503) instead of
 // streaming into a void. Under DELETE_OLDEST_MEDIA a refusal is transient
 // (eviction makes room) and the session goes on.
 type publisherSink struct {
-	indexSink
+	*index.Index
 	db     *store.DB
 	kick   func(reason string)
 	log    *slog.Logger
@@ -231,8 +203,8 @@ type publisherSink struct {
 	kicked atomic.Bool
 }
 
-func (s *publisherSink) Store(ctx context.Context, st *fragment.Stored) error {
-	err := s.indexSink.Store(ctx, st)
+func (s *publisherSink) PutFragment(ctx context.Context, f index.Fragment, sealed []byte) error {
+	err := s.Index.PutFragment(ctx, f, sealed)
 	if errors.Is(err, store.ErrFull) && s.db.Status().State == store.StateDenying && !s.kicked.Swap(true) {
 		s.log.Warn("ending the publish: the storage budget is reached and the policy denies new media", "stream", s.stream, "reason", store.Reason(err))
 		s.kick(store.Reason(err))
