@@ -112,7 +112,7 @@ type appliance struct {
 	idx     *index.Index
 	streams *engine.Engine
 	kinesis *kinesisapi.Handler
-	events  *eventPublisher
+	events  *events.Queue
 	router  *router
 	pulls   *pullManager
 	rtsp    *rtsp.Server
@@ -239,17 +239,11 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 
 	a.router = newRouter(a.idx, a.db, keyring, cfg, log.With("component", "router"))
 	if name := cfg.Kinesis.FragmentEvents; name != "" {
-		pub := &events.Publisher{Engine: a.streams, Stream: name}
-		if err := pub.Start(); err != nil {
-			if !errors.Is(err, store.ErrFull) && !errors.Is(err, store.ErrReadOnly) {
-				return nil, err
-			}
-			// Created on the first event once the disk has room.
-			log.Warn("fragment events stream not created yet: the disk is full", "stream", name, "err", err)
+		a.events = &events.Queue{Appender: &events.Appender{Engine: a.streams, Stream: name}, ApplianceID: cfg.ApplianceID, Logger: log.With("component", "events")}
+		if err := a.events.Start(); err != nil {
+			return nil, err
 		}
-		a.events = &eventPublisher{pub: pub, applianceID: cfg.ApplianceID, log: log.With("component", "events")}
-		a.events.start()
-		a.router.onStored = a.events.publish
+		a.router.onStored = a.events.Enqueue
 	}
 
 	a.rtsp = &rtsp.Server{
@@ -379,7 +373,7 @@ func (a *appliance) close() error {
 		a.debug.Close()
 	}
 	if a.events != nil {
-		a.events.close() // after the recorders: their last events are queued
+		a.events.Close() // after the recorders: their last events are queued
 	}
 	if a.streams != nil {
 		if err := a.streams.Close(); err != nil {
