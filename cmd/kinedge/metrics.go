@@ -14,14 +14,15 @@ import (
 	"github.com/kinedge/kinedge/dataplane/video/events"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
+	"github.com/kinedge/kinedge/ingest/sources"
 )
 
 // metricsHandler serves Prometheus metrics, read from the components'
 // counters at scrape time (no per-frame metric updates on the hot path).
-func metricsHandler(db *store.DB, idx *index.Index, rt *router, eng *engine.Engine, events *events.Queue) http.Handler {
+func metricsHandler(db *store.DB, idx *index.Index, src *sources.Manager, eng *engine.Engine, events *events.Queue) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&applianceCollector{idx: idx, rt: rt, events: events}, &storageCollector{db: db, idx: idx}, engine.NewCollector(eng))
+	reg.MustRegister(&applianceCollector{idx: idx, sources: src, events: events}, &storageCollector{db: db, idx: idx}, engine.NewCollector(eng))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -38,9 +39,9 @@ var (
 )
 
 type applianceCollector struct {
-	idx    *index.Index
-	rt     *router
-	events *events.Queue // nil when fragment events are off
+	idx     *index.Index
+	sources *sources.Manager
+	events  *events.Queue // nil when fragment events are off
 }
 
 func (c *applianceCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -48,7 +49,7 @@ func (c *applianceCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *applianceCollector) Collect(ch chan<- prometheus.Metric) {
-	for name, st := range c.rt.snapshot() {
+	for name, st := range c.sources.RecorderStats() {
 		ch <- prometheus.MustNewConstMetric(descFramesIn, prometheus.CounterValue, float64(st.FramesIn.Load()), name)
 		ch <- prometheus.MustNewConstMetric(descFramesDropped, prometheus.CounterValue, float64(st.FramesDropped.Load()), name)
 		ch <- prometheus.MustNewConstMetric(descFragments, prometheus.CounterValue, float64(st.FragmentsStored.Load()), name)
