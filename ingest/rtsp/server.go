@@ -28,11 +28,12 @@ const (
 	TransportUDP = "udp"
 )
 
-// Router is the consumer of publishing sessions (declared here, implemented
-// by the wiring layer). Publish is called once per session when the camera
-// sends RECORD, after authentication and codec negotiation. It returns the
-// Writer that receives the session's frames, or an error: ErrStreamNotFound
-// (404), ErrStreamBusy (455), anything else (500). The Writer is closed when
+// Router is the consumer of ingest sessions (declared here, implemented by
+// ingest/sources.Manager). Publish is called once per session when the
+// camera sends RECORD, after the name check, authentication and codec
+// negotiation. It returns the Writer that receives the session's frames, or
+// an error: ErrStreamNotFound (404), ErrStreamBusy (455), an
+// UnavailableError (503), anything else (500). The Writer is closed when
 // the session ends for any reason.
 //
 // Publish runs on the session's goroutine and must return quickly; it may

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,26 +78,26 @@ type source struct {
 // Start checks the fields, then pulls the configured cameras and those
 // saved from the API. It reports every field problem at once.
 func (m *Manager) Start() error {
-	var problems []error
+	var problems []string
 	if m.Index == nil {
-		problems = append(problems, errors.New("Index is required"))
+		problems = append(problems, "Index is required")
 	}
 	if m.DB == nil {
-		problems = append(problems, errors.New("DB is required"))
+		problems = append(problems, "DB is required")
 	}
 	if m.Sealer == nil {
-		problems = append(problems, errors.New("Sealer is required"))
+		problems = append(problems, "Sealer is required")
 	}
 	if m.Dir == "" {
-		problems = append(problems, errors.New("Dir is required"))
+		problems = append(problems, "Dir is required")
 	}
 	for i, p := range m.Pulls {
 		if err := p.Validate(); err != nil {
-			problems = append(problems, fmt.Errorf("Pulls[%d]: %w", i, err))
+			problems = append(problems, fmt.Sprintf("Pulls[%d]: %v", i, err))
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(problems...))
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(problems, "; "))
 	}
 	if m.RetentionHours == 0 {
 		m.RetentionHours = index.DefaultRetentionHours
