@@ -32,4 +32,13 @@
 // as the first after a gap. Producer timestamps come from the camera's wall
 // clock (RTCP sender reports) when it sends one, else they equal the server
 // timestamp.
+//
+// # Storing
+//
+// The Recorder seals each fragment and hands it to its Sink, which is the
+// index itself (*index.Index): the record it fills is index.Fragment, the
+// index's own type, so a fragment crosses from recorder to index in one
+// call with nothing copying it on the way. The dependency points one way:
+// fragment imports index (for the record type); index imports only the
+// leaf fragment/seal.
 package fragment

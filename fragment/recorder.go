@@ -10,32 +10,19 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/ingest/media"
 )
 
-// Stored is a sealed fragment with the metadata the index keeps in clear.
-type Stored struct {
-	Number       uint64
-	Stream       string
-	ServerTime   time.Time
-	ProducerTime time.Time
-	Duration     time.Duration
-	KeyID        string
-	Codecs       []media.Codec
-	Frames       int
-	Gap          bool
-	// Blob is the sealed fragment (see EncodeBlob for the plaintext).
-	Blob []byte
-	// SHA256 is the digest of Blob.
-	SHA256 [32]byte
-}
-
-// Sink stores sealed fragments. The wiring layer adapts the index to it.
+// Sink is where a Recorder stores its fragments: *index.Index. The index
+// owns the fragment record (index.Fragment, what it keeps in clear next to
+// the sealed blob); the recorder fills one and hands it over as it is, so
+// no layer in between copies it field by field.
 type Sink interface {
 	// NextFragmentNumber returns a fresh, increasing fragment number.
 	NextFragmentNumber(ctx context.Context) (uint64, error)
-	// Store persists a fragment durably.
-	Store(ctx context.Context, s *Stored) error
+	// PutFragment persists a fragment and its sealed blob durably.
+	PutFragment(ctx context.Context, f index.Fragment, sealed []byte) error
 }
 
 // Sealer encrypts fragments; *seal.Keyring satisfies it.
@@ -73,8 +60,13 @@ type Recorder struct {
 	// DriftTolerance resets the media-to-wall anchor when the two clocks
 	// drift further apart. It defaults to 1 s.
 	DriftTolerance time.Duration
-	Sink           Sink
-	Sealer         Sealer
+	// Sink stores the fragments. Required.
+	Sink Sink
+	// StoreTimeout bounds the storing of one fragment (its number and its
+	// write). It defaults to 30 s.
+	StoreTimeout time.Duration
+	// Sealer seals the fragments. Required.
+	Sealer Sealer
 	// Resumed marks the session's first fragment as the first after a gap:
 	// the stream was recorded before (a camera reconnecting).
 	Resumed bool
@@ -85,8 +77,10 @@ type Recorder struct {
 	// Buffers, if set, recycles plaintext buffers (share one between the
 	// recorders of an appliance).
 	Buffers *BufferPool
-	// OnStored, if set, is called after each fragment is stored.
-	OnStored func(*Stored)
+	// OnStored, if set, is called on the recorder's goroutine after each
+	// fragment is stored (e.g. to queue a fragment event); it must not
+	// block.
+	OnStored func(index.Fragment)
 	// Now is the server clock. It defaults to time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -134,6 +128,9 @@ func (r *Recorder) Start() {
 	}
 	if r.DriftTolerance <= 0 {
 		r.DriftTolerance = time.Second
+	}
+	if r.StoreTimeout <= 0 {
+		r.StoreTimeout = 30 * time.Second
 	}
 	if r.Now == nil {
 		r.Now = time.Now
@@ -384,6 +381,8 @@ func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
 	if err != nil {
 		return fmt.Errorf("fragment: encode: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.StoreTimeout)
+	defer cancel()
 	num, err := r.Sink.NextFragmentNumber(ctx)
 	if err != nil {
 		return fmt.Errorf("fragment: number: %w", err)
@@ -392,32 +391,32 @@ func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
 	if err != nil {
 		return fmt.Errorf("fragment: seal %d: %w", num, err)
 	}
-	st := &Stored{
+	rec := index.Fragment{
 		Number:     num,
 		Stream:     r.Stream,
 		ServerTime: r.placeAfterPrevious(f, r.serverTime(f.Start)),
 		Duration:   f.Duration,
+		Size:       int64(len(sealed)),
 		KeyID:      keyID,
 		Frames:     len(f.Frames),
 		Gap:        f.Gap,
-		Blob:       sealed,
 		SHA256:     sha256.Sum256(sealed),
 	}
-	r.prevEnd = st.ServerTime.Add(f.Duration)
-	st.ProducerTime = st.ServerTime
+	r.prevEnd = rec.ServerTime.Add(f.Duration)
+	rec.ProducerTime = rec.ServerTime
 	if !f.Wall.IsZero() {
-		st.ProducerTime = f.Wall
+		rec.ProducerTime = f.Wall
 	}
 	for _, t := range f.Tracks {
-		st.Codecs = append(st.Codecs, t.Codec)
+		rec.Tracks = append(rec.Tracks, index.TrackInfo{Codec: string(t.Codec), Kind: t.Kind().String()})
 	}
-	if err := r.Sink.Store(ctx, st); err != nil {
+	if err := r.Sink.PutFragment(ctx, rec, sealed); err != nil {
 		return fmt.Errorf("fragment: store %d: %w", num, err)
 	}
 	r.Stats.FragmentsStored.Add(1)
 	r.Stats.BytesStored.Add(uint64(len(sealed)))
 	if r.OnStored != nil {
-		r.OnStored(st)
+		r.OnStored(rec)
 	}
 	return nil
 }

@@ -6,13 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/ingest/media"
 )
 
 type memSink struct {
 	mu     sync.Mutex
 	next   uint64
-	stored []*Stored
+	stored []index.Fragment
+	blobs  [][]byte
 	block  chan struct{} // when set, Store waits on it
 }
 
@@ -23,13 +25,14 @@ func (s *memSink) NextFragmentNumber(context.Context) (uint64, error) {
 	return s.next, nil
 }
 
-func (s *memSink) Store(_ context.Context, st *Stored) error {
+func (s *memSink) PutFragment(_ context.Context, st index.Fragment, sealed []byte) error {
 	if s.block != nil {
 		<-s.block
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stored = append(s.stored, st)
+	s.blobs = append(s.blobs, sealed)
 	return nil
 }
 
@@ -59,9 +62,9 @@ func TestRecorderStoresFragmentsWithServerTimes(t *testing.T) {
 	clk := &fakeClock{}
 	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	clk.Set(base)
-	var events []*Stored
+	var events []index.Fragment
 	r := &Recorder{Stream: "cam1", Tracks: tracksAV(), Sink: sink, Sealer: xorSealer{}, Now: clk.Now, Buffers: &BufferPool{},
-		OnStored: func(s *Stored) { events = append(events, s) }}
+		OnStored: func(s index.Fragment) { events = append(events, s) }}
 	r.Start()
 	frames := session(10*time.Second, 25, 25, true, true)
 	for _, f := range frames {
@@ -79,7 +82,7 @@ func TestRecorderStoresFragmentsWithServerTimes(t *testing.T) {
 	total := 0
 	for i, s := range sink.stored {
 		total += s.Frames
-		if s.KeyID != "key-cam1" || s.Stream != "cam1" || len(s.Codecs) != 2 {
+		if s.KeyID != "key-cam1" || s.Stream != "cam1" || len(s.Tracks) != 2 || s.Tracks[0] != (index.TrackInfo{Codec: "H264", Kind: "video"}) || s.Size != int64(len(sink.blobs[i])) {
 			t.Fatalf("fragment %d: %+v", i, s)
 		}
 		if i > 0 {

@@ -11,6 +11,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/kinedge/kinedge/index/store"
+	"github.com/kinedge/kinedge/index/streamname"
 )
 
 // Stream statuses, as in the KVS StreamInfo.Status enum.
@@ -37,7 +38,8 @@ const (
 
 // Stream is a video stream in the registry (KVS StreamInfo).
 type Stream struct {
-	// Name is the stream name: 1 to 256 of [a-zA-Z0-9_.-] (KVS StreamName).
+	// Name is the stream name: see package streamname for the rule (KVS
+	// StreamName).
 	Name string
 	// ARN is arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<creation-ms>.
 	// CreateStream fills it.
@@ -81,27 +83,11 @@ func (r *streamRecord) retention(zero time.Duration) time.Duration {
 	return time.Duration(r.RetentionHours) * time.Hour
 }
 
-// validName reports whether name is a KVS stream name.
-func validName(name string) bool {
-	if len(name) < 1 || len(name) > 256 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // validate checks the fields a caller may set.
 func (s *Stream) validate() error {
 	var errs []error
-	if !validName(s.Name) {
-		errs = append(errs, fmt.Errorf("name %q is not 1-256 of [a-zA-Z0-9_.-]", s.Name))
+	if err := streamname.Check(s.Name); err != nil {
+		errs = append(errs, err)
 	}
 	if s.RetentionHours < 0 || s.RetentionHours > MaxRetentionHours {
 		errs = append(errs, fmt.Errorf("retention %d h is not in [0, %d]", s.RetentionHours, MaxRetentionHours))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
+	"github.com/kinedge/kinedge/ingest/sources"
 )
 
 // Config is the appliance's effective configuration. Every field has a YAML
@@ -74,7 +75,7 @@ type Config struct {
 
 	// Streams are cameras to pull at start (RTSP sources); POST
 	// /v1/streams adds more at run time. Only the config file sets them.
-	Streams []StreamSource `yaml:"streams"`
+	Streams []sources.Pull `yaml:"streams"`
 
 	Storage  StorageConfig  `yaml:"storage"`
 	Video    VideoConfig    `yaml:"video"`
@@ -365,7 +366,7 @@ func (c *Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for i, src := range c.Streams {
-		if err := validSource(src); err != nil {
+		if err := src.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("streams[%d]: %w", i, err))
 		}
 		if seen[src.Name] {

@@ -767,7 +767,7 @@ func TestTakeover(t *testing.T) {
 	if err := first.Wait(); err == nil {
 		t.Errorf("the first camera's session survived the takeover")
 	}
-	if !strings.Contains(s.logs(), "publisher takeover") {
+	if !strings.Contains(s.logs(), "source takeover") {
 		t.Errorf("no takeover log line")
 	}
 	frags := s.fragments(t, "gate")

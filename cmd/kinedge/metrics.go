@@ -11,16 +11,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
+	"github.com/kinedge/kinedge/dataplane/video/events"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
+	"github.com/kinedge/kinedge/ingest/sources"
 )
 
 // metricsHandler serves Prometheus metrics, read from the components'
 // counters at scrape time (no per-frame metric updates on the hot path).
-func metricsHandler(db *store.DB, idx *index.Index, rt *router, eng *engine.Engine, events *eventPublisher) http.Handler {
+func metricsHandler(db *store.DB, idx *index.Index, src *sources.Manager, eng *engine.Engine, events *events.Queue) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&applianceCollector{idx: idx, rt: rt, events: events}, &storageCollector{db: db, idx: idx}, engine.NewCollector(eng))
+	reg.MustRegister(&applianceCollector{idx: idx, sources: src, events: events}, &storageCollector{db: db, idx: idx}, engine.NewCollector(eng))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -37,9 +39,9 @@ var (
 )
 
 type applianceCollector struct {
-	idx    *index.Index
-	rt     *router
-	events *eventPublisher // nil when fragment events are off
+	idx     *index.Index
+	sources *sources.Manager
+	events  *events.Queue // nil when fragment events are off
 }
 
 func (c *applianceCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -47,7 +49,7 @@ func (c *applianceCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *applianceCollector) Collect(ch chan<- prometheus.Metric) {
-	for name, st := range c.rt.snapshot() {
+	for name, st := range c.sources.RecorderStats() {
 		ch <- prometheus.MustNewConstMetric(descFramesIn, prometheus.CounterValue, float64(st.FramesIn.Load()), name)
 		ch <- prometheus.MustNewConstMetric(descFramesDropped, prometheus.CounterValue, float64(st.FramesDropped.Load()), name)
 		ch <- prometheus.MustNewConstMetric(descFragments, prometheus.CounterValue, float64(st.FragmentsStored.Load()), name)
@@ -55,8 +57,9 @@ func (c *applianceCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descStoreErrors, prometheus.CounterValue, float64(st.StoreErrors.Load()), name)
 	}
 	if c.events != nil {
-		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(c.events.published.Load()), "published")
-		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(c.events.failed.Load()), "failed")
+		es := c.events.Stats()
+		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(es.Published), "published")
+		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(es.Failed), "failed")
 	}
 	s := c.idx.Stats()
 	ch <- prometheus.MustNewConstMetric(descIndexFragments, prometheus.CounterValue, float64(s.FragmentsStored))

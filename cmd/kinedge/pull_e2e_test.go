@@ -18,6 +18,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/kinedge/kinedge/ingest/sources"
 	"github.com/pion/rtp"
 )
 
@@ -156,11 +157,11 @@ func TestPullCamera(t *testing.T) {
 	if strings.Contains(s.logs(), "s3cret") {
 		t.Fatalf("the camera password is in the log")
 	}
-	b, err := os.ReadFile(filepath.Join(dataDir, sourcesFile))
+	b, err := os.ReadFile(filepath.Join(dataDir, sources.SourcesFile))
 	if err != nil || !strings.Contains(string(b), "porch") {
 		t.Fatalf("source not saved: %v %s", err, b)
 	}
-	if st, err := os.Stat(filepath.Join(dataDir, sourcesFile)); err != nil || st.Mode().Perm() != 0o600 {
+	if st, err := os.Stat(filepath.Join(dataDir, sources.SourcesFile)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("sources file mode: %v", st)
 	}
 

@@ -27,6 +27,7 @@ import (
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
+	"github.com/kinedge/kinedge/ingest/sources"
 )
 
 // loadConfig builds the effective config: defaults, then the file, then
@@ -112,9 +113,8 @@ type appliance struct {
 	idx     *index.Index
 	streams *engine.Engine
 	kinesis *kinesisapi.Handler
-	events  *eventPublisher
-	router  *router
-	pulls   *pullManager
+	events  *events.Queue
+	sources *sources.Manager
 	rtsp    *rtsp.Server
 	http    *http.Server
 	httpLn  net.Listener
@@ -237,43 +237,41 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	}
 	a.kinesis = &kinesisapi.Handler{Engine: a.streams, Logger: log.With("component", "kinesis")}
 
-	a.router = newRouter(a.idx, a.db, keyring, cfg, log.With("component", "router"))
+	a.sources = &sources.Manager{
+		Index: a.idx, DB: a.db, Sealer: keyring,
+		AutoCreate: cfg.Video.AutoCreate, RetentionHours: cfg.Video.RetentionHours, Takeover: cfg.Video.Takeover,
+		FragmentTarget: cfg.Fragment.Target, FragmentMax: cfg.Fragment.Max, QueueBytes: cfg.Video.QueueBytes,
+		Pulls: cfg.Streams, Dir: cfg.DataDir, Logger: log.With("component", "sources"),
+	}
 	if name := cfg.Kinesis.FragmentEvents; name != "" {
-		pub := &events.Publisher{Engine: a.streams, Stream: name}
-		if err := pub.Start(); err != nil {
-			if !errors.Is(err, store.ErrFull) && !errors.Is(err, store.ErrReadOnly) {
-				return nil, err
-			}
-			// Created on the first event once the disk has room.
-			log.Warn("fragment events stream not created yet: the disk is full", "stream", name, "err", err)
+		a.events = &events.Queue{Appender: &events.Appender{Engine: a.streams, Stream: name}, ApplianceID: cfg.ApplianceID, Logger: log.With("component", "events")}
+		if err := a.events.Start(); err != nil {
+			return nil, err
 		}
-		a.events = &eventPublisher{pub: pub, applianceID: cfg.ApplianceID, log: log.With("component", "events")}
-		a.events.start()
-		a.router.onStored = a.events.publish
+		a.sources.OnStored = a.events.Enqueue
+	}
+	if err := a.sources.Start(); err != nil {
+		return nil, err
 	}
 
 	a.rtsp = &rtsp.Server{
 		Address:        cfg.RTSP,
 		UDPRTPAddress:  cfg.RTSPUDPRTP,
 		UDPRTCPAddress: cfg.RTSPUDPRTCP,
-		Router:         a.router,
+		Router:         a.sources,
 		Auth:           publishAuth(cfg),
 		Logger:         log.With("component", "rtsp"),
 	}
 	if err := a.rtsp.Start(); err != nil {
 		return nil, fmt.Errorf("rtsp: %w", err)
 	}
-	a.pulls = newPullManager(a.router, cfg.DataDir, log.With("component", "pull"))
-	if err := a.pulls.start(cfg.Streams); err != nil {
-		return nil, fmt.Errorf("pulled streams: %w", err)
-	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(a.db))
 	api := http.NewServeMux()
 	(&videoapi.Handler{Index: a.idx, Opener: keyring, Logger: log.With("component", "videoapi")}).Register(api)
-	a.pulls.register(api)
-	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.router, a.streams, a.events))
+	a.sources.Register(api)
+	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.streams, a.events))
 	mux.Handle("/", basicAuth(cfg, api))
 	verifier := adminVerifier(cfg)
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis))
@@ -353,11 +351,8 @@ func (a *appliance) close() error {
 		<-a.watchdogDone
 		a.stopWatchdog = nil
 	}
-	if a.pulls != nil {
-		a.pulls.close()
-	}
-	if a.router != nil {
-		a.router.close()
+	if a.sources != nil {
+		a.sources.Close() // pullers, then each session's last fragment
 	}
 	if a.rtsp != nil {
 		a.rtsp.Close()
@@ -379,7 +374,7 @@ func (a *appliance) close() error {
 		a.debug.Close()
 	}
 	if a.events != nil {
-		a.events.close() // after the recorders: their last events are queued
+		a.events.Close() // after the recorders: their last events are queued
 	}
 	if a.streams != nil {
 		if err := a.streams.Close(); err != nil {

@@ -38,8 +38,8 @@ var (
 	// ErrNeedMorePackets is the normal steady-state answer of a decoder that
 	// has not completed an access unit yet.
 	ErrNeedMorePackets = errors.New("rtsp: need more packets")
-	// ErrInvalidStreamName is the refusal (400) of an empty, overlong or
-	// control-character stream name.
+	// ErrInvalidStreamName is the refusal (400 Bad Request) of a path that
+	// is not a video stream name (package streamname: "cam 1", "a/b").
 	ErrInvalidStreamName = errors.New("rtsp: invalid stream name")
 	// ErrUnexpectedRequest is a request out of the ANNOUNCE/SETUP/RECORD
 	// order.

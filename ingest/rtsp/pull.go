@@ -24,6 +24,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
+	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/media"
 )
 
@@ -135,8 +136,8 @@ func (p *Puller) Start() error {
 	if p.Router == nil {
 		problems = append(problems, "Router is required")
 	}
-	if !validStream(p.Stream) {
-		problems = append(problems, fmt.Sprintf("invalid stream name %q", p.Stream))
+	if err := streamname.Check(p.Stream); err != nil {
+		problems = append(problems, err.Error())
 	}
 	u, err := base.ParseURL(p.URL)
 	switch {
@@ -336,40 +337,6 @@ func (p *Puller) scrub(s string) string {
 	return s
 }
 
-// pullTrack is a selected track: its media, format and decoder.
-type pullTrack struct {
-	medi  *description.Media
-	forma format.Format
-	dec   *trackDecoder
-}
-
-// selectTracks picks at most one video and one audio track of a session
-// description, one format per media, for the push server and the puller
-// alike. found lists every format's codec.
-func selectTracks(medias []*description.Media, log *slog.Logger) (tracks []pullTrack, found []string) {
-	var haveVideo, haveAudio bool
-	for _, medi := range medias {
-		for _, forma := range medi.Formats {
-			found = append(found, forma.Codec())
-			d, err := newTrackDecoder(len(tracks), forma)
-			if err != nil {
-				log.Info("rtsp track ignored", "media", string(medi.Type), "codec", forma.Codec(), "err", err)
-				continue
-			}
-			kind := d.Track().Kind()
-			if (kind == media.KindVideo && haveVideo) || (kind == media.KindAudio && haveAudio) {
-				log.Info("rtsp track ignored: one per kind", "media", string(medi.Type), "codec", forma.Codec())
-				continue
-			}
-			haveVideo = haveVideo || kind == media.KindVideo
-			haveAudio = haveAudio || kind == media.KindAudio
-			tracks = append(tracks, pullTrack{medi: medi, forma: forma, dec: d})
-			break // one format per media: SETUP is per media
-		}
-	}
-	return tracks, found
-}
-
 // connect makes one connection and returns when it ends, with the reason.
 // played reports whether it reached PLAY.
 func (p *Puller) connect() (played bool, err error) {
@@ -461,7 +428,7 @@ func (p *Puller) connect() (played bool, err error) {
 		codecs[i] = string(mtracks[i].Codec)
 	}
 	log := p.log.With("transport", transport)
-	pub := &publisher{
+	sess := &session{
 		cfg:       sessionConfig{now: p.Now, discontinuity: p.DiscontinuityThreshold, pause: p.PauseThreshold},
 		ss:        c,
 		stream:    p.Stream,
@@ -479,9 +446,9 @@ func (p *Puller) connect() (played bool, err error) {
 		medi, d := medias[i], decs[i]
 		c.OnPacketRTP(medi, formats[i], func(pkt *rtp.Packet) {
 			lastPacket.Store(p.Now().UnixNano())
-			pub.onPacket(d, medi, pkt)
+			sess.onPacket(d, medi, pkt)
 		})
-		c.OnPacketRTCP(medi, func(pkt rtcp.Packet) { pub.onRTCP(medi, pkt) })
+		c.OnPacketRTCP(medi, func(pkt rtcp.Packet) { sess.onRTCP(medi, pkt) })
 	}
 
 	// The Writer is ready before PLAY, so the first keyframe is not lost.
@@ -490,7 +457,7 @@ func (p *Puller) connect() (played bool, err error) {
 		Tracks:     mtracks,
 		RemoteAddr: p.remote,
 		Transport:  transport,
-		Stats:      pub.stats,
+		Stats:      sess.stats,
 		Kick: func(reason string) {
 			log.Info("rtsp pull session kicked", "reason", reason)
 			connCancel(fmt.Errorf("rtsp: kicked: %s", reason))
@@ -503,9 +470,9 @@ func (p *Puller) connect() (played bool, err error) {
 		}
 		return false, err
 	}
-	pub.start(w)
+	sess.start(w)
 	var cause error
-	defer func() { pub.close(cause) }()
+	defer func() { sess.close(cause) }()
 
 	if _, err := c.Play(nil); err != nil {
 		cause = p.requestErr("PLAY", err)
@@ -519,7 +486,7 @@ func (p *Puller) connect() (played bool, err error) {
 	p.status.Connected = true
 	p.status.Since = now
 	p.status.Transport = transport
-	p.stats = pub.stats
+	p.stats = sess.stats
 	p.mu.Unlock()
 	log.Info("rtsp pull playing", "tracks", strings.Join(codecs, ","))
 	defer func() {

@@ -30,6 +30,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
+	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/camsim"
 	"github.com/kinedge/kinedge/ingest/media"
 )
@@ -793,13 +794,14 @@ func TestPullerStartValidates(t *testing.T) {
 	}{
 		{"no router", &Puller{Stream: "a", URL: "rtsp://h/x"}, "Router"},
 		{"no stream", &Puller{URL: "rtsp://h/x", Router: r}, "stream name"},
+		{"bad stream", &Puller{Stream: "cam 1", URL: "rtsp://h/x", Router: r}, streamname.Rule},
 		{"no URL", &Puller{Stream: "a", Router: r}, "URL is required"},
 		{"http", &Puller{Stream: "a", URL: "http://u:hidden1@h/x", Router: r}, "u:***@h"},
 		{"garbage", &Puller{Stream: "a", URL: "rtsp://u:hid%zzden1@h/x", Router: r}, "not an rtsp"},
 		{"no host", &Puller{Stream: "a", URL: "rtsp:///x", Router: r}, "no host"},
 		{"transport", &Puller{Stream: "a", URL: "rtsp://h/x", Router: r, Transport: "sctp"}, "sctp"},
 		{"backoff", &Puller{Stream: "a", URL: "rtsp://h/x", Router: r, BackoffMin: time.Minute, BackoffMax: time.Second}, "BackoffMin"},
-		{"all at once", &Puller{Transport: "x"}, "Router is required; invalid stream name"},
+		{"all at once", &Puller{Transport: "x"}, "Router is required; streamname: invalid video stream name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.p.Start()

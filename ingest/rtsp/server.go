@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
+	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/media"
 )
 
@@ -27,11 +28,12 @@ const (
 	TransportUDP = "udp"
 )
 
-// Router is the consumer of publishing sessions (declared here, implemented
-// by the wiring layer). Publish is called once per session when the camera
-// sends RECORD, after authentication and codec negotiation. It returns the
-// Writer that receives the session's frames, or an error: ErrStreamNotFound
-// (404), ErrStreamBusy (455), anything else (500). The Writer is closed when
+// Router is the consumer of ingest sessions (declared here, implemented by
+// ingest/sources.Manager). Publish is called once per session when the
+// camera sends RECORD, after the name check, authentication and codec
+// negotiation. It returns the Writer that receives the session's frames, or
+// an error: ErrStreamNotFound (404), ErrStreamBusy (455), an
+// UnavailableError (503), anything else (500). The Writer is closed when
 // the session ends for any reason.
 //
 // Publish runs on the session's goroutine and must return quickly; it may
@@ -110,7 +112,7 @@ type Server struct {
 	limiter  *failLimiter
 	mu       sync.Mutex
 	ln       net.Listener
-	sessions map[*gortsplib.ServerSession]*publisher
+	sessions map[*gortsplib.ServerSession]*session
 	closed   bool
 }
 
@@ -167,7 +169,7 @@ func (s *Server) Start() error {
 		s.Now = time.Now
 	}
 	s.limiter = newFailLimiter(s.AuthFailureLimit, time.Minute)
-	s.sessions = map[*gortsplib.ServerSession]*publisher{}
+	s.sessions = map[*gortsplib.ServerSession]*session{}
 
 	rs := &gortsplib.Server{
 		Handler:           &handler{s: s},
@@ -228,13 +230,13 @@ func (s *Server) Sessions() []SessionInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]SessionInfo, 0, len(s.sessions))
-	for _, p := range s.sessions {
-		out = append(out, p.info())
+	for _, sess := range s.sessions {
+		out = append(out, sess.info())
 	}
 	return out
 }
 
-// sessionConfig returns what the server's publishers need.
+// sessionConfig returns what the server's sessions need.
 func (s *Server) sessionConfig() sessionConfig {
 	return sessionConfig{now: s.Now, discontinuity: s.DiscontinuityThreshold, pause: s.PauseThreshold}
 }
@@ -259,30 +261,16 @@ func (h *handler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
 	h.s.Logger.Debug("rtsp connection closed", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "err", ctx.Error)
 }
 
-// OnSessionClose ends the publisher of a session.
+// OnSessionClose ends the ingest of a session.
 func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
-	p, _ := ctx.Session.UserData().(*publisher)
-	if p == nil {
+	sess, _ := ctx.Session.UserData().(*session)
+	if sess == nil {
 		return
 	}
 	h.s.mu.Lock()
 	delete(h.s.sessions, ctx.Session)
 	h.s.mu.Unlock()
-	p.close(ctx.Error)
-}
-
-// validStream accepts names of 1 to 255 bytes without control characters
-// (the name ends up in log lines and RTSP reason phrases).
-func validStream(name string) bool {
-	if name == "" || len(name) > 255 {
-		return false
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
+	sess.close(ctx.Error)
 }
 
 // unavailablePhrase is the status line's reason phrase of a refusal: the
@@ -299,15 +287,18 @@ func response(code base.StatusCode, reason string) *base.Response {
 	return &base.Response{StatusCode: code, StatusMessage: reason}
 }
 
-// OnAnnounce authenticates the publisher and picks the tracks it can ingest.
+// OnAnnounce checks the video stream name, authenticates the camera and
+// picks the tracks it can ingest.
 func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
 	s := h.s
 	remote := ctx.Conn.NetConn().RemoteAddr()
 	stream := strings.Trim(ctx.Path, "/")
 	log := s.Logger.With("stream", stream, "remote", remote.String())
-	if !validStream(stream) {
-		log.Warn("rtsp publish refused: invalid stream name")
-		return response(base.StatusBadRequest, "Invalid Stream Name"), fmt.Errorf("%w: %q", ErrInvalidStreamName, stream)
+	if err := streamname.Check(stream); err != nil {
+		// Refused before anything else, in the camera's terms: 400 with
+		// the rule in the reason phrase (ffmpeg prints it).
+		log.Warn("rtsp publish refused: invalid video stream name", "rule", streamname.Rule)
+		return response(base.StatusBadRequest, "Bad Request: "+streamname.Rule), fmt.Errorf("%w: %w", ErrInvalidStreamName, err)
 	}
 
 	user, res, err := h.authenticate(ctx.Conn, ctx.Request, stream, log)
@@ -331,7 +322,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 		return response(base.StatusUnsupportedMediaType, reason), fmt.Errorf("%w: %s", ErrNoSupportedTrack, strings.Join(found, ", "))
 	}
 
-	p := &publisher{
+	sess := &session{
 		cfg:     s.sessionConfig(),
 		ss:      ctx.Session,
 		stream:  stream,
@@ -344,7 +335,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 		stats:   &SessionStats{},
 		watch:   make([]trackWatch, len(decs)),
 	}
-	ctx.Session.SetUserData(p)
+	ctx.Session.SetUserData(sess)
 	return response(base.StatusOK, ""), nil
 }
 
@@ -394,34 +385,34 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 // OnRecord hands the session to the Router and starts decoding.
 func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
 	s := h.s
-	p, _ := ctx.Session.UserData().(*publisher)
-	if p == nil {
+	sess, _ := ctx.Session.UserData().(*session)
+	if sess == nil {
 		return response(base.StatusBadRequest, ""), fmt.Errorf("%w: RECORD without ANNOUNCE", ErrUnexpectedRequest)
 	}
-	p.transport = TransportUDP
+	sess.transport = TransportUDP
 	if t := ctx.Session.SetuppedTransport(); t != nil && *t == gortsplib.TransportTCP {
-		p.transport = TransportTCP
+		sess.transport = TransportTCP
 	}
-	p.log = p.log.With("transport", p.transport)
+	sess.log = sess.log.With("transport", sess.transport)
 
 	setupped := map[*description.Media]bool{}
 	for _, m := range ctx.Session.SetuppedMedias() {
 		setupped[m] = true
 	}
-	tracks := make([]*media.Track, len(p.decs))
-	for i, d := range p.decs {
+	tracks := make([]*media.Track, len(sess.decs))
+	for i, d := range sess.decs {
 		tracks[i] = d.Track().Clone()
 	}
 	ss := ctx.Session
 	req := &PublishRequest{
-		Stream:     p.stream,
+		Stream:     sess.stream,
 		Tracks:     tracks,
-		RemoteAddr: p.remote,
-		Transport:  p.transport,
-		User:       p.user,
-		Stats:      p.stats,
+		RemoteAddr: sess.remote,
+		Transport:  sess.transport,
+		User:       sess.user,
+		Stats:      sess.stats,
 		Kick: func(reason string) {
-			p.log.Info("rtsp publisher kicked", "reason", reason)
+			sess.log.Info("rtsp session kicked", "reason", reason)
 			ss.Close()
 		},
 	}
@@ -429,52 +420,52 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrStreamNotFound):
-			p.log.Warn("rtsp publish refused: stream not found")
-			return response(base.StatusNotFound, "Stream "+p.stream+" not found"), err
+			sess.log.Warn("rtsp publish refused: stream not found")
+			return response(base.StatusNotFound, "Stream "+sess.stream+" not found"), err
 		case errors.Is(err, ErrStreamBusy):
-			p.log.Warn("rtsp publish refused: stream busy")
+			sess.log.Warn("rtsp publish refused: stream busy")
 			return response(base.StatusMethodNotValidInThisState,
-				"Stream "+p.stream+" is already being published"), err
+				"Stream "+sess.stream+" is already being published"), err
 		case errors.Is(err, ErrUnavailable):
-			p.log.Warn("rtsp publish refused: cannot record now", "err", err)
+			sess.log.Warn("rtsp publish refused: cannot record now", "err", err)
 			return response(base.StatusServiceUnavailable, unavailablePhrase(err)), err
 		}
-		p.log.Error("rtsp publish refused", "err", err)
+		sess.log.Error("rtsp publish refused", "err", err)
 		return response(base.StatusInternalServerError, ""), err
 	}
-	p.start(w)
+	sess.start(w)
 
-	for i := range p.decs {
-		medi, forma, d := p.medias[i], p.formats[i], p.decs[i]
+	for i := range sess.decs {
+		medi, forma, d := sess.medias[i], sess.formats[i], sess.decs[i]
 		if !setupped[medi] {
 			continue
 		}
-		ss.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { p.onPacket(d, medi, pkt) })
-		ss.OnPacketRTCP(medi, func(pkt rtcp.Packet) { p.onRTCP(medi, pkt) })
+		ss.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { sess.onPacket(d, medi, pkt) })
+		ss.OnPacketRTCP(medi, func(pkt rtcp.Packet) { sess.onRTCP(medi, pkt) })
 	}
 	s.mu.Lock()
-	s.sessions[ss] = p
+	s.sessions[ss] = sess
 	s.mu.Unlock()
 	codecs := make([]string, len(tracks))
 	for i, t := range tracks {
 		codecs[i] = string(t.Codec)
 	}
-	p.log.Info("rtsp publish started", "user", p.user, "tracks", strings.Join(codecs, ","))
+	sess.log.Info("rtsp publish started", "user", sess.user, "tracks", strings.Join(codecs, ","))
 	return response(base.StatusOK, ""), nil
 }
 
 // OnPacketsLost counts RTP sequence gaps.
 func (h *handler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
-	if p, _ := ctx.Session.UserData().(*publisher); p != nil {
-		p.stats.PacketsLost.Add(ctx.Lost)
-		p.logLimited("lost", "rtsp RTP packets lost", "lost", ctx.Lost)
+	if sess, _ := ctx.Session.UserData().(*session); sess != nil {
+		sess.stats.PacketsLost.Add(ctx.Lost)
+		sess.logLimited("lost", "rtsp RTP packets lost", "lost", ctx.Lost)
 	}
 }
 
 // OnDecodeError counts RTP/RTCP packets gortsplib could not parse.
 func (h *handler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
-	if p, _ := ctx.Session.UserData().(*publisher); p != nil {
-		p.stats.DecodeErrors.Add(1)
-		p.logLimited("decode", "rtsp decode error", "err", ctx.Error)
+	if sess, _ := ctx.Session.UserData().(*session); sess != nil {
+		sess.stats.DecodeErrors.Add(1)
+		sess.logLimited("decode", "rtsp decode error", "err", ctx.Error)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/pion/rtp"
 	"go.uber.org/goleak"
 
+	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/media"
 )
 
@@ -358,7 +359,7 @@ func TestBasicAuthAndChallenge(t *testing.T) {
 		{"basic wrong", basic("user", "x"), "RTSP/1.0 401 Unauthorized", true},
 		{"none", "", "RTSP/1.0 401 Unauthorized", true},
 		{"garbage header", "Bearer xyz", "RTSP/1.0 401 Unauthorized", true},
-		{"control characters in name", basic("user", "pass"), "RTSP/1.0 400 Invalid Stream Name", false},
+		{"control characters in name", basic("user", "pass"), "RTSP/1.0 400 Bad Request: " + streamname.Rule, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stream := "cam1"
@@ -374,6 +375,24 @@ func TestBasicAuthAndChallenge(t *testing.T) {
 				t.Fatalf("challenge %v in headers:\n%s", has, hdr)
 			}
 		})
+	}
+}
+
+// TestAnnounceInvalidName: a path that is no video stream name is refused
+// at ANNOUNCE with 400 and the rule in words, before authentication and
+// before the Router (which would fail inside the index: a 500).
+func TestAnnounceInvalidName(t *testing.T) {
+	_, r, addr := startServer(t)
+	for _, stream := range []string{"cam%201", "a/b", "cam%2F1", strings.Repeat("x", 257)} {
+		t.Run(stream[:min(len(stream), 16)], func(t *testing.T) {
+			status, _ := rawRequest(t, addr, announce(addr, stream, ""))
+			if want := "RTSP/1.0 400 Bad Request: " + streamname.Rule; status != want {
+				t.Fatalf("status %q, want %q", status, want)
+			}
+		})
+	}
+	if r.count() != 0 {
+		t.Fatal("router was called")
 	}
 }
 

@@ -55,11 +55,13 @@ func (s *SessionStats) Snapshot() Stats {
 // per-packet trouble in a session.
 const logInterval = 5 * time.Second
 
-// publisher is one publishing RTSP session. Packet callbacks arrive on
+// session is one RTSP ingest session: a camera's push (ANNOUNCE/RECORD on
+// the Server) or one connection of a Puller (PLAY); both feed the Router's
+// Writer the same way. Packet callbacks arrive on
 // gortsplib's reader goroutines (the connection's for TCP, the UDP
 // listener's for UDP) and the close on the session's: mu serialises every
 // call to the Writer, which is never used after Close.
-type publisher struct {
+type session struct {
 	cfg       sessionConfig
 	ss        packetTimer
 	stream    string
@@ -89,7 +91,7 @@ type packetTimer interface {
 	PacketNTP(medi *description.Media, pkt *rtp.Packet) (time.Time, bool)
 }
 
-// sessionConfig is what a publisher needs of its owner (Server or Puller).
+// sessionConfig is what a session needs of its owner (Server or Puller).
 type sessionConfig struct {
 	// now is the arrival clock.
 	now func() time.Time
@@ -114,17 +116,17 @@ type senderReport struct {
 // onRTCP keeps the sender reports of a media. gortsplib's own NTP mapping
 // ignores a report that arrives before the first RTP packet (it does not
 // know the SSRC yet), which is exactly when ffmpeg sends its first one.
-func (p *publisher) onRTCP(medi *description.Media, pkt rtcp.Packet) {
+func (s *session) onRTCP(medi *description.Media, pkt rtcp.Packet) {
 	sr, ok := pkt.(*rtcp.SenderReport)
 	if !ok {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.srs == nil {
-		p.srs = map[*description.Media]senderReport{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srs == nil {
+		s.srs = map[*description.Media]senderReport{}
 	}
-	p.srs[medi] = senderReport{ntp: ntpTime(sr.NTPTime), rtp: sr.RTPTime}
+	s.srs[medi] = senderReport{ntp: ntpTime(sr.NTPTime), rtp: sr.RTPTime}
 }
 
 // ntpTime converts a 64-bit NTP timestamp (RFC 5905 §6) to a time.
@@ -137,8 +139,8 @@ func ntpTime(v uint64) time.Time {
 
 // wallFromSR maps an RTP timestamp to the wall clock with the last sender
 // report of the media, zero when there is none.
-func (p *publisher) wallFromSR(medi *description.Media, ts uint32, clockRate int64) time.Time {
-	sr, ok := p.srs[medi]
+func (s *session) wallFromSR(medi *description.Media, ts uint32, clockRate int64) time.Time {
+	sr, ok := s.srs[medi]
 	if !ok || clockRate <= 0 {
 		return time.Time{}
 	}
@@ -151,56 +153,56 @@ type logState struct {
 	suppressed int
 }
 
-func (p *publisher) start(w media.Writer) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.w = w
+func (s *session) start(w media.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w = w
 }
 
-func (p *publisher) info() SessionInfo {
-	p.mu.Lock()
-	tracks := make([]*media.Track, len(p.decs))
-	for i, d := range p.decs {
+func (s *session) info() SessionInfo {
+	s.mu.Lock()
+	tracks := make([]*media.Track, len(s.decs))
+	for i, d := range s.decs {
 		tracks[i] = d.Track().Clone()
 	}
-	p.mu.Unlock()
+	s.mu.Unlock()
 	return SessionInfo{
-		Stream: p.stream, RemoteAddr: p.remote, Transport: p.transport, User: p.user,
-		Tracks: tracks, Stats: p.stats.Snapshot(),
+		Stream: s.stream, RemoteAddr: s.remote, Transport: s.transport, User: s.user,
+		Tracks: tracks, Stats: s.stats.Snapshot(),
 	}
 }
 
 // close ends the session: the Writer is closed once.
-func (p *publisher) close(cause error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
+func (s *session) close(cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
 		return
 	}
-	p.closed = true
-	if p.w == nil {
+	s.closed = true
+	if s.w == nil {
 		return
 	}
-	p.w.Close()
-	st := p.stats.Snapshot()
-	p.log.Info("rtsp publish ended", "cause", cause, "packets", st.Packets, "frames", st.Frames,
+	s.w.Close()
+	st := s.stats.Snapshot()
+	s.log.Info("rtsp publish ended", "cause", cause, "packets", st.Packets, "frames", st.Frames,
 		"dropped", st.FramesDropped, "decode_errors", st.DecodeErrors, "lost", st.PacketsLost,
 		"discontinuities", st.Discontinuities)
 }
 
 // onPacket decodes one RTP packet of track d and delivers its frames.
-func (p *publisher) onPacket(d *trackDecoder, medi *description.Media, pkt *rtp.Packet) {
-	p.stats.Packets.Add(1)
-	pts, ptsOK := p.ss.PacketPTS2(medi, pkt)
-	wall, wallOK := p.ss.PacketNTP(medi, pkt)
+func (s *session) onPacket(d *trackDecoder, medi *description.Media, pkt *rtp.Packet) {
+	s.stats.Packets.Add(1)
+	pts, ptsOK := s.ss.PacketPTS2(medi, pkt)
+	wall, wallOK := s.ss.PacketNTP(medi, pkt)
 
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || p.w == nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.w == nil {
 		return
 	}
 	if !wallOK {
-		wall = p.wallFromSR(medi, pkt.Timestamp, d.clockRate)
+		wall = s.wallFromSR(medi, pkt.Timestamp, d.clockRate)
 	}
 	frames, err := d.Decode(pkt, pts, wall)
 	switch {
@@ -208,28 +210,28 @@ func (p *publisher) onPacket(d *trackDecoder, medi *description.Media, pkt *rtp.
 	case errors.Is(err, ErrNeedMorePackets):
 		return
 	case errors.Is(err, ErrFrameDropped):
-		p.stats.FramesDropped.Add(1)
-		p.logLimited("dropped", "rtsp frame dropped", "err", err)
+		s.stats.FramesDropped.Add(1)
+		s.logLimited("dropped", "rtsp frame dropped", "err", err)
 		return
 	case errors.Is(err, errDecoderPanic):
-		p.stats.DecodeErrors.Add(1)
-		p.log.Error("rtsp decoder failed; packet skipped", "err", err)
+		s.stats.DecodeErrors.Add(1)
+		s.log.Error("rtsp decoder failed; packet skipped", "err", err)
 		return
 	default:
-		p.stats.DecodeErrors.Add(1)
-		p.logLimited("decode", "rtsp decode error", "err", err)
+		s.stats.DecodeErrors.Add(1)
+		s.logLimited("decode", "rtsp decode error", "err", err)
 		return
 	}
 	if !ptsOK {
 		// gortsplib has no timeline for this track yet.
-		p.stats.FramesDropped.Add(uint64(len(frames)))
+		s.stats.FramesDropped.Add(uint64(len(frames)))
 		return
 	}
-	now := p.cfg.now()
+	now := s.cfg.now()
 	for _, f := range frames {
-		p.checkTimeline(f, now)
-		p.w.WriteFrame(f)
-		p.stats.Frames.Add(1)
+		s.checkTimeline(f, now)
+		s.w.WriteFrame(f)
+		s.stats.Frames.Add(1)
 	}
 }
 
@@ -238,27 +240,27 @@ func (p *publisher) onPacket(d *trackDecoder, medi *description.Media, pkt *rtp.
 // DiscontinuityThreshold, or falls behind it by more than PauseThreshold.
 // After one, every track starts a new run, so a jump seen by video and audio
 // is signalled once.
-func (p *publisher) checkTimeline(f *media.Frame, now time.Time) {
-	tw := &p.watch[f.Track]
+func (s *session) checkTimeline(f *media.Frame, now time.Time) {
+	tw := &s.watch[f.Track]
 	if tw.set {
 		mediaDelta := f.DTS - tw.dts
 		jump := mediaDelta - now.Sub(tw.arrival)
-		thr := p.cfg.discontinuity
+		thr := s.cfg.discontinuity
 		var reason string
 		switch {
 		case mediaDelta < 0:
 			reason = fmt.Sprintf("track %d timestamps went back by %v", f.Track, -mediaDelta)
 		case jump > thr:
 			reason = fmt.Sprintf("track %d timestamps jumped ahead of arrival by %v", f.Track, jump)
-		case jump < -p.cfg.pause:
+		case jump < -s.cfg.pause:
 			reason = fmt.Sprintf("track %d timestamps fell behind arrival by %v", f.Track, -jump)
 		}
 		if reason != "" {
-			p.w.Discontinuity(reason)
-			p.stats.Discontinuities.Add(1)
-			p.log.Info("rtsp timeline discontinuity", "reason", reason)
-			for i := range p.watch {
-				p.watch[i].set = false
+			s.w.Discontinuity(reason)
+			s.stats.Discontinuities.Add(1)
+			s.log.Info("rtsp timeline discontinuity", "reason", reason)
+			for i := range s.watch {
+				s.watch[i].set = false
 			}
 		}
 	}
@@ -267,22 +269,22 @@ func (p *publisher) checkTimeline(f *media.Frame, now time.Time) {
 
 // logLimited logs at most one line per kind and logInterval, counting what
 // it suppressed.
-func (p *publisher) logLimited(kind, msg string, args ...any) {
-	now := p.cfg.now()
-	p.logMu.Lock()
-	defer p.logMu.Unlock()
-	if p.lastLog == nil {
-		p.lastLog = map[string]logState{}
+func (s *session) logLimited(kind, msg string, args ...any) {
+	now := s.cfg.now()
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	if s.lastLog == nil {
+		s.lastLog = map[string]logState{}
 	}
-	st := p.lastLog[kind]
+	st := s.lastLog[kind]
 	if !st.at.IsZero() && now.Sub(st.at) < logInterval {
 		st.suppressed++
-		p.lastLog[kind] = st
+		s.lastLog[kind] = st
 		return
 	}
 	if st.suppressed > 0 {
 		args = append(args, "suppressed", st.suppressed)
 	}
-	p.log.Warn(msg, args...)
-	p.lastLog[kind] = logState{at: now}
+	s.log.Warn(msg, args...)
+	s.lastLog[kind] = logState{at: now}
 }

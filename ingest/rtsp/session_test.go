@@ -39,7 +39,7 @@ func TestCheckTimeline(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &recWriter{r: &recRouter{}, req: &PublishRequest{}}
-			p := &publisher{
+			p := &session{
 				cfg:   sessionConfig{discontinuity: 2 * time.Second, pause: 10 * time.Second},
 				w:     w,
 				watch: make([]trackWatch, 2),
@@ -75,7 +75,7 @@ func (h countHandler) WithGroup(string) slog.Handler      { return h }
 func TestLogLimited(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var n int
-	p := &publisher{
+	p := &session{
 		cfg: sessionConfig{now: func() time.Time { return now }},
 		log: slog.New(countHandler{&n}),
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
@@ -18,25 +17,6 @@ import (
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/ingest/camsim"
 )
-
-// indexSink stores a recorder's fragments in the index, as the appliance
-// does.
-type indexSink struct{ idx *index.Index }
-
-func (s indexSink) NextFragmentNumber(ctx context.Context) (uint64, error) {
-	return s.idx.NextFragmentNumber(ctx)
-}
-
-func (s indexSink) Store(ctx context.Context, st *fragment.Stored) error {
-	f := index.Fragment{
-		Number: st.Number, Stream: st.Stream, ServerTime: st.ServerTime, ProducerTime: st.ProducerTime,
-		Duration: st.Duration, Size: int64(len(st.Blob)), KeyID: st.KeyID, Frames: st.Frames, SHA256: st.SHA256,
-	}
-	for _, c := range st.Codecs {
-		f.Tracks = append(f.Tracks, index.TrackInfo{Codec: string(c), Kind: c.Kind().String()})
-	}
-	return s.idx.PutFragment(ctx, f, st.Blob)
-}
 
 // recordedIndex records the H.264+AAC test clip into an in-memory index
 // and returns it, the keyring, the server time of the recording's start and
@@ -60,8 +40,8 @@ func recordedIndex(t *testing.T) (*index.Index, *seal.Keyring, time.Time, int) {
 	now := base
 	var stored int
 	r := &fragment.Recorder{
-		Stream: "cam1", Tracks: clip.Tracks, Sink: indexSink{idx}, Sealer: kr,
-		Now: func() time.Time { return now }, OnStored: func(*fragment.Stored) { stored++ },
+		Stream: "cam1", Tracks: clip.Tracks, Sink: idx, Sealer: kr,
+		Now: func() time.Time { return now }, OnStored: func(index.Fragment) { stored++ },
 	}
 	r.Start()
 	for _, f := range clip.Frames {

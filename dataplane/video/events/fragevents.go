@@ -25,6 +25,11 @@
 // fragmentNumber is a decimal string, as in the KVS archived-media APIs
 // (ListFragments, GetMediaForFragmentList), so it can be passed back to
 // them as it is.
+//
+// Appender appends one event, durably, to the data stream. Queue is what
+// the recorders use: a bounded queue in front of an Appender with its own
+// goroutine, so storing video never waits for the data stream; a full queue
+// drops the event and counts it (QueueStats.Failed, shown in /metrics).
 package events
 
 import (
@@ -35,6 +40,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
+	"github.com/kinedge/kinedge/index"
 )
 
 // DefaultStream is the data stream the events go to by default.
@@ -56,22 +62,32 @@ type Event struct {
 	Gap               bool      `json:"gap,omitempty"`
 }
 
-// NewEvent builds an Event from a fragment's metadata.
-func NewEvent(stream string, number uint64, server, producer time.Time, duration time.Duration, size int64, keyID string, sha256 [32]byte) Event {
-	return Event{
-		Stream:            stream,
-		FragmentNumber:    fmt.Sprint(number),
-		ServerTimestamp:   server.UTC(),
-		ProducerTimestamp: producer.UTC(),
-		DurationMs:        duration.Milliseconds(),
-		Size:              size,
-		KeyID:             keyID,
-		SHA256:            hex.EncodeToString(sha256[:]),
+// NewEvent builds the Event of a stored fragment, stored by appliance
+// applianceID ("" to omit it).
+func NewEvent(f index.Fragment, applianceID string) Event {
+	ev := Event{
+		Stream:            f.Stream,
+		FragmentNumber:    f.NumberString(),
+		ServerTimestamp:   f.ServerTime.UTC(),
+		ProducerTimestamp: f.ProducerTime.UTC(),
+		DurationMs:        f.Duration.Milliseconds(),
+		Size:              f.Size,
+		KeyID:             f.KeyID,
+		SHA256:            hex.EncodeToString(f.SHA256[:]),
+		ApplianceID:       applianceID,
+		Frames:            f.Frames,
+		Gap:               f.Gap,
 	}
+	for _, t := range f.Tracks {
+		ev.Codecs = append(ev.Codecs, t.Codec)
+	}
+	return ev
 }
 
-// Publisher appends fragment events to a data stream of the engine.
-type Publisher struct {
+// Appender appends fragment events to a data stream of the engine, one
+// durable write per call. Queue puts it behind a bounded queue for the
+// recorders, which must never wait for it.
+type Appender struct {
 	// Engine is the data streams engine. Required.
 	Engine *engine.Engine
 	// Stream is the data stream name. It defaults to DefaultStream.
@@ -81,32 +97,32 @@ type Publisher struct {
 	Shards int
 }
 
-func (p *Publisher) stream() string {
-	if p.Stream == "" {
+func (a *Appender) stream() string {
+	if a.Stream == "" {
 		return DefaultStream
 	}
-	return p.Stream
+	return a.Stream
 }
 
 // Start creates the data stream unless it exists (at the appliance's
 // first start).
-func (p *Publisher) Start() error {
-	if p.Engine == nil {
+func (a *Appender) Start() error {
+	if a.Engine == nil {
 		return ErrNoEngine
 	}
-	n := p.Shards
+	n := a.Shards
 	if n <= 0 {
 		n = 1
 	}
-	if err := p.Engine.EnsureStream(p.stream(), n); err != nil {
-		return fmt.Errorf("events: create %s: %w", p.stream(), err)
+	if err := a.Engine.EnsureStream(a.stream(), n); err != nil {
+		return fmt.Errorf("events: create %s: %w", a.stream(), err)
 	}
 	return nil
 }
 
-// Publish appends ev durably and returns its sequence number.
-func (p *Publisher) Publish(ctx context.Context, ev Event) (string, error) {
-	if p.Engine == nil {
+// Append appends ev durably and returns its sequence number.
+func (a *Appender) Append(ctx context.Context, ev Event) (string, error) {
+	if a.Engine == nil {
 		return "", ErrNoEngine
 	}
 	if ev.Stream == "" {
@@ -116,9 +132,9 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("events: encode: %w", err)
 	}
-	r, err := p.Engine.PutRecord(ctx, p.stream(), engine.PutEntry{PartitionKey: ev.Stream, Data: b}, "")
+	r, err := a.Engine.PutRecord(ctx, a.stream(), engine.PutEntry{PartitionKey: ev.Stream, Data: b}, "")
 	if err != nil {
-		return "", fmt.Errorf("events: put %s: %w", p.stream(), err)
+		return "", fmt.Errorf("events: put %s: %w", a.stream(), err)
 	}
 	return r.SequenceNumber, nil
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
+	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
 )
 
@@ -22,12 +23,14 @@ func TestMain(m *testing.M) {
 	)
 }
 
-func TestPublish(t *testing.T) {
+// newEngine returns a data streams engine on an in-memory store.
+func newEngine(t *testing.T) *engine.Engine {
+	t.Helper()
 	db, err := store.Open(store.Options{InMemory: true, MemTableSize: 8 << 20, BlockCacheSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	sp, err := db.Space("d/")
 	if err != nil {
 		t.Fatal(err)
@@ -36,8 +39,13 @@ func TestPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
-	p := &Publisher{Engine: e}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func TestAppend(t *testing.T) {
+	e := newEngine(t)
+	p := &Appender{Engine: e}
 	for range 2 { // idempotent across restarts
 		if err := p.Start(); err != nil {
 			t.Fatal(err)
@@ -49,13 +57,15 @@ func TestPublish(t *testing.T) {
 		ev   Event
 		json string
 	}{
-		{NewEvent("cam1", 7, at, at.Add(-22*time.Millisecond), 2*time.Second, 531234, "cam1/3", sum),
+		{NewEvent(index.Fragment{Stream: "cam1", Number: 7, ServerTime: at, ProducerTime: at.Add(-22 * time.Millisecond), Duration: 2 * time.Second,
+			Size: 531234, KeyID: "cam1/3", SHA256: sum}, ""),
 			`{"stream":"cam1","fragmentNumber":"7","serverTimestamp":"2026-11-25T12:00:00.123Z","producerTimestamp":"2026-11-25T12:00:00.101Z","durationMs":2000,"size":531234,"keyId":"cam1/3","sha256":"` + hexOf(sum) + `"}`},
-		{withAppliance(NewEvent("cam2", 8, at, at, time.Second, 10, "cam2/1", sum)),
+		{NewEvent(index.Fragment{Stream: "cam2", Number: 8, ServerTime: at, ProducerTime: at, Duration: time.Second, Size: 10, KeyID: "cam2/1", SHA256: sum,
+			Frames: 75, Gap: true, Tracks: []index.TrackInfo{{Codec: "H264", Kind: "video"}, {Codec: "AAC", Kind: "audio"}}}, "barn-pi"),
 			`{"stream":"cam2","fragmentNumber":"8","serverTimestamp":"2026-11-25T12:00:00.123Z","producerTimestamp":"2026-11-25T12:00:00.123Z","durationMs":1000,"size":10,"keyId":"cam2/1","sha256":"` + hexOf(sum) + `","applianceId":"barn-pi","frames":75,"codecs":["H264","AAC"],"gap":true}`},
 	}
 	for _, tt := range tests {
-		seq, err := p.Publish(context.Background(), tt.ev)
+		seq, err := p.Append(context.Background(), tt.ev)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,10 +86,10 @@ func TestPublish(t *testing.T) {
 			t.Errorf("round trip %+v %v", back, err)
 		}
 	}
-	if _, err := p.Publish(context.Background(), Event{}); !errors.Is(err, ErrBadEvent) {
+	if _, err := p.Append(context.Background(), Event{}); !errors.Is(err, ErrBadEvent) {
 		t.Errorf("empty event: %v", err)
 	}
-	if err := (&Publisher{}).Start(); !errors.Is(err, ErrNoEngine) {
+	if err := (&Appender{}).Start(); !errors.Is(err, ErrNoEngine) {
 		t.Errorf("no engine: %v", err)
 	}
 }
@@ -91,9 +101,4 @@ func hexOf(b [32]byte) string {
 		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
 	}
 	return string(out)
-}
-
-func withAppliance(ev Event) Event {
-	ev.ApplianceID, ev.Frames, ev.Codecs, ev.Gap = "barn-pi", 75, []string{"H264", "AAC"}, true
-	return ev
 }

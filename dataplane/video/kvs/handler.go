@@ -12,6 +12,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/index/streamname"
 )
 
 // maxBody bounds a request body read by the handler (behind Middleware the
@@ -240,7 +241,7 @@ func parseStreamARN(arn string) (string, bool) {
 		return "", false
 	}
 	res := strings.Split(parts[5], "/")
-	if len(res) != 3 || res[0] != "stream" || res[1] == "" || len(res[1]) > maxNameLen || !allNameChars(res[1]) || res[2] == "" {
+	if len(res) != 3 || res[0] != "stream" || !streamname.Valid(res[1]) || res[2] == "" {
 		return "", false
 	}
 	for i := 0; i < len(res[2]); i++ {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/index/streamname"
 )
 
 // streamInfo is the KVS StreamInfo shape.
@@ -220,7 +221,7 @@ func decodeStreamsToken(tok string) (string, bool) {
 		return "", false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil || len(b) == 0 || len(b) > maxNameLen || !allNameChars(string(b)) {
+	if err != nil || !streamname.Valid(string(b)) {
 		return "", false
 	}
 	return string(b), true

@@ -8,22 +8,23 @@ import (
 	"unicode/utf8"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/index/streamname"
 )
 
 // Limits of the KVS API reference (request parameters and data types).
 const (
-	maxNameLen        = 256   // StreamName, ComparisonValue
-	maxARNLen         = 1024  // ResourceARN
-	maxDeviceLen      = 128   // DeviceName
-	maxMediaTypeLen   = 128   // MediaType
-	maxKmsKeyIDLen    = 2048  // KmsKeyId
-	maxVersionLen     = 64    // Version
-	maxTagKeyLen      = 128   // TagKey
-	maxTagValueLen    = 256   // TagValue
-	maxTags           = 50    // tags per stream
-	maxListStreams    = 10000 // ListStreams MaxResults
-	maxStreamsToken   = 512   // ListStreams NextToken
-	maxFragmentsToken = 4096  // ListFragments NextToken
+	maxNameLen        = streamname.MaxLen // StreamName, ComparisonValue
+	maxARNLen         = 1024              // ResourceARN
+	maxDeviceLen      = 128               // DeviceName
+	maxMediaTypeLen   = 128               // MediaType
+	maxKmsKeyIDLen    = 2048              // KmsKeyId
+	maxVersionLen     = 64                // Version
+	maxTagKeyLen      = 128               // TagKey
+	maxTagValueLen    = 256               // TagValue
+	maxTags           = 50                // tags per stream
+	maxListStreams    = 10000             // ListStreams MaxResults
+	maxStreamsToken   = 512               // ListStreams NextToken
+	maxFragmentsToken = 4096              // ListFragments NextToken
 )
 
 // checker collects validation failures, worded as AWS words them, and
@@ -65,19 +66,20 @@ func (c *checker) length(member, s string, min, max int) bool {
 	return true
 }
 
-// name checks a StreamName (or ComparisonValue): 1-256 of [a-zA-Z0-9_.-].
+// name checks a StreamName (or ComparisonValue) against the video stream
+// name rule (package streamname), worded as AWS words it.
 func (c *checker) name(member, s string) {
 	if !c.length(member, s, 1, maxNameLen) {
 		return
 	}
-	if !allNameChars(s) {
+	if !streamname.ValidChars(s) {
 		c.fail(member, s, "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
 	}
 }
 
 // deviceName checks a DeviceName: 1-128 of [a-zA-Z0-9_.-].
 func (c *checker) deviceName(s string) {
-	if c.length("deviceName", s, 1, maxDeviceLen) && !allNameChars(s) {
+	if c.length("deviceName", s, 1, maxDeviceLen) && !streamname.ValidChars(s) {
 		c.fail("deviceName", s, "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
 	}
 }
@@ -148,16 +150,6 @@ func (c *checker) tags(tags map[string]string) error {
 		c.tagValue(v)
 	}
 	return nil
-}
-
-func allNameChars(s string) bool {
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !isAlnum(b) && b != '_' && b != '.' && b != '-' {
-			return false
-		}
-	}
-	return true
 }
 
 func isAlnum(b byte) bool {

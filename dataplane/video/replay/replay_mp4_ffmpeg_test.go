@@ -119,7 +119,7 @@ func clipFrames(t *testing.T, name string) [][]time.Duration {
 }
 
 // storedFrames counts the frames of each track in each stored fragment.
-func storedFrames(t *testing.T, frags []*fragment.Stored, kr *seal.Keyring) [][]int {
+func storedFrames(t *testing.T, frags []*storedFragment, kr *seal.Keyring) [][]int {
 	t.Helper()
 	var counts [][]int
 	for _, f := range frags {
@@ -177,7 +177,7 @@ func TestWriteMP4FFmpeg(t *testing.T) {
 			store, kr := recordClip(t, tt.clip)
 			all := storedFrames(t, store.frags, kr)
 			// The exported fragments, and the clip's video frames in them.
-			var sel []*fragment.Stored
+			var sel []*storedFragment
 			var keep []int
 			next := 0
 			for i, f := range store.frags {
@@ -193,7 +193,7 @@ func TestWriteMP4FFmpeg(t *testing.T) {
 			}
 			seq := func(yield func(Fragment, error) bool) {
 				for f, err := range store.seq(0) {
-					if slices.ContainsFunc(sel, func(s *fragment.Stored) bool { return s.Number == f.Number }) && !yield(f, err) {
+					if slices.ContainsFunc(sel, func(s *storedFragment) bool { return s.Number == f.Number }) && !yield(f, err) {
 						return
 					}
 				}

@@ -13,6 +13,7 @@ import (
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/mkv"
 	"github.com/kinedge/kinedge/fragment/seal"
+	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/ingest/media"
 )
 
@@ -21,7 +22,13 @@ import (
 type memStore struct {
 	mu    sync.Mutex
 	n     uint64
-	frags []*fragment.Stored
+	frags []*storedFragment
+}
+
+// storedFragment is a fragment's record and its sealed blob.
+type storedFragment struct {
+	index.Fragment
+	Blob []byte
 }
 
 func (m *memStore) NextFragmentNumber(context.Context) (uint64, error) {
@@ -31,10 +38,10 @@ func (m *memStore) NextFragmentNumber(context.Context) (uint64, error) {
 	return m.n, nil
 }
 
-func (m *memStore) Store(_ context.Context, s *fragment.Stored) error {
+func (m *memStore) PutFragment(_ context.Context, f index.Fragment, sealed []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.frags = append(m.frags, s)
+	m.frags = append(m.frags, &storedFragment{Fragment: f, Blob: sealed})
 	return nil
 }
 
@@ -51,8 +58,8 @@ func (m *memStore) seq(from int) iter.Seq2[Fragment, error] {
 	return func(yield func(Fragment, error) bool) {
 		for _, f := range m.frags[from:] {
 			var codecs []string
-			for _, c := range f.Codecs {
-				codecs = append(codecs, string(c))
+			for _, t := range f.Tracks {
+				codecs = append(codecs, t.Codec)
 			}
 			if !yield(Fragment{Number: f.Number, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Codecs: codecs}, nil) {
 				return
