@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kinedge/kinedge/firmware/atomicfile"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -64,7 +65,7 @@ func ensureCredentials(c *Config, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
-	if err := writeFileAtomic(path, b, 0o600); err != nil {
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
 	fmt.Fprintf(out, "kinedge: generated credentials (saved in %s, shown only now):\n%s\n", path, strings.Join(generated, "\n"))
@@ -74,43 +75,4 @@ func ensureCredentials(c *Config, out io.Writer) error {
 // randomToken returns n (at most 52) characters of crypto-random base32.
 func randomToken(n int) string {
 	return (rand.Text() + rand.Text())[:n]
-}
-
-// writeFileAtomic writes data to path via a synced temporary file and a
-// rename, so a power cut leaves either the old or the new file.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -13,8 +13,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/kinedge/kinedge/firmware/atomicfile"
 )
 
 // MasterKeySize is the size of a master key and of a data key: 256 bits.
@@ -194,60 +195,13 @@ func readMasterKeyFile(path string) (MasterKey, error) {
 // createMasterKeyFile writes a new random key at path unless a file appears
 // there first; won is false when another writer created it.
 func createMasterKeyFile(path string) (m MasterKey, won bool, err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return m, false, fmt.Errorf("master key file: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".master.key.tmp-*") // mode 0600
-	if err != nil {
-		return m, false, fmt.Errorf("master key file: %w", err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // cleans up on the error paths
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return m, false, fmt.Errorf("master key file: %w", err)
-	}
 	m = NewMasterKey()
-	if _, err := tmp.Write(m[:]); err != nil {
-		tmp.Close()
+	won, err = atomicfile.Create(path, m[:], 0o600)
+	if err != nil {
 		return MasterKey{}, false, fmt.Errorf("master key file: %w", err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return MasterKey{}, false, fmt.Errorf("master key file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return MasterKey{}, false, fmt.Errorf("master key file: %w", err)
-	}
-	// link(2) never replaces an existing file, so a concurrent creator
-	// cannot overwrite a key that is already in use. Filesystems without
-	// hard links fall back to rename(2).
-	if err := os.Link(tmpName, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return MasterKey{}, false, nil
-		}
-		if err := os.Rename(tmpName, path); err != nil {
-			return MasterKey{}, false, fmt.Errorf("master key file: %w", err)
-		}
-	} else if err := os.Remove(tmpName); err != nil {
-		return MasterKey{}, false, fmt.Errorf("master key file: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return MasterKey{}, false, fmt.Errorf("master key file: %w", err)
+	if !won {
+		return MasterKey{}, false, nil
 	}
 	return m, true, nil
-}
-
-// syncDir fsyncs a directory so a new name in it survives a power cut.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

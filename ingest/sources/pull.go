@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kinedge/kinedge/firmware/atomicfile"
 	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 )
@@ -150,47 +151,10 @@ func (m *Manager) saveLocked() error {
 	if err != nil {
 		return fmt.Errorf("sources: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(m.Dir, SourcesFile), b, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(m.Dir, SourcesFile), b, 0o600); err != nil {
 		return fmt.Errorf("sources: save %s: %w", SourcesFile, err)
 	}
 	return nil
 }
 
 // writeFileAtomic writes data to path via a synced temporary file and a
-// rename, so a power cut leaves either the old or the new file.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
