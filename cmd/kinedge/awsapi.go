@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	kinesisapi "github.com/kinedge/kinedge/dataplane/kinesis/api"
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 	"github.com/kinedge/kinedge/dataplane/video/events"
 	"github.com/kinedge/kinedge/fragment"
@@ -33,7 +34,7 @@ func awsTargets(v *awsproto.Verifier, kinesis http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		target := r.Header.Get("X-Amz-Target")
 		switch {
-		case strings.HasPrefix(target, "Kinesis_20131202."):
+		case strings.HasPrefix(target, kinesisapi.TargetPrefix):
 			kin.ServeHTTP(w, r)
 		default:
 			codec, err := awsproto.CodecOf(r)
@@ -41,7 +42,7 @@ func awsTargets(v *awsproto.Verifier, kinesis http.Handler) http.Handler {
 				codec = awsproto.JSON
 			}
 			awsproto.WriteError(w, codec, awsproto.NewRequestID(), awsproto.Errorf(awsproto.UnknownOperationException,
-				"X-Amz-Target %q names no service of this appliance (Kinesis_20131202.<Operation>)", target))
+				"X-Amz-Target %q names no service of this appliance (%s<Operation>)", target, kinesisapi.TargetPrefix))
 		}
 	})
 }
