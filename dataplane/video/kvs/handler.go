@@ -111,20 +111,23 @@ func (h *Handler) logger() *slog.Logger {
 	return h.Logger
 }
 
-// serve returns the http.Handler of one operation: it reads the body,
-// decodes it as In, calls fn, and writes fn's output or error.
+// serve returns the http.Handler of one operation, in awsproto.Operation's
+// shape: it reads the body, decodes it as In, calls fn, and writes fn's
+// output or error as restJson1. The operations check their input first
+// thing in fn, since what they check is what they compute with.
 func serve[In any](h *Handler, path string, fn func(ctx context.Context, r *http.Request, in *In) (any, error)) http.Handler {
+	op := awsproto.Operation(nil, fn)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reqID := awsproto.RequestID(r.Context())
 		var (
-			in  In
-			out any
-			err error
+			body []byte
+			out  any
+			err  error
 		)
 		if h.Index == nil {
 			err = ErrNoIndex
-		} else if err = decodeBody(w, r, &in); err == nil {
-			out, err = fn(r.Context(), r, &in)
+		} else if body, err = readBody(w, r); err == nil {
+			out, err = op(r.Context(), r, awsproto.JSON, body)
 		}
 		if err != nil {
 			e, known := awsError(err)
@@ -138,17 +141,17 @@ func serve[In any](h *Handler, path string, fn func(ctx context.Context, r *http
 	})
 }
 
-// decodeBody reads and decodes the request body into v.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+// readBody reads the request body, at most maxBody bytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return errorf(awsproto.RequestEntityTooLarge, "Request body is larger than the %d bytes accepted.", maxBody)
+			return nil, errorf(awsproto.RequestEntityTooLarge, "Request body is larger than the %d bytes accepted.", maxBody)
 		}
-		return errorf(awsproto.SerializationException, "Unable to read the request body.")
+		return nil, errorf(awsproto.SerializationException, "Unable to read the request body.")
 	}
-	return awsproto.Decode(awsproto.JSON, body, v)
+	return body, nil
 }
 
 // writeJSON writes a restJson1 response.
