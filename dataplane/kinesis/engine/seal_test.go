@@ -18,7 +18,7 @@ import (
 var _ Sealer = (*seal.Keyring)(nil)
 
 func TestEncryptionAtRest(t *testing.T) {
-	k := &seal.Keyring{Store: &seal.MemKeyStore{}, Master: seal.NewMasterKey()}
+	k := newKeyring()
 	e, _ := newEngine(t, func(o *Options) { o.Sealer = k })
 	mustCreate(t, e, "s", 1)
 	ctx := context.Background()
@@ -78,6 +78,22 @@ func TestEncryptionAtRest(t *testing.T) {
 			t.Errorf("%s: plaintext stored = %v, want %v", tt.name, stored, tt.inClear)
 		}
 	}
+}
+
+// newSealedEngine is newEngine with the appliance's keyring as Sealer and
+// stream name (shards shards) created with encryption on.
+func newSealedEngine(t *testing.T, k *seal.Keyring, name string, shards int) *Engine {
+	t.Helper()
+	e, _ := newEngine(t, func(o *Options) { o.Sealer = k })
+	mustCreate(t, e, name, shards)
+	if err := e.StartEncryption(name, EncryptionKMS, "alias/aws/kinesis"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func newKeyring() *seal.Keyring {
+	return &seal.Keyring{Store: &seal.MemKeyStore{}, Master: seal.NewMasterKey()}
 }
 
 // storedRecord is a record's key and value as the engine stored them.
@@ -142,15 +158,15 @@ func readShard(e *Engine, name, shard string) ([]Record, error) {
 // stream, shard or sequence number it fails to open with ErrCorrupt, and
 // no data is returned.
 func TestSealedRecordBoundToPosition(t *testing.T) {
-	k := &seal.Keyring{Store: &seal.MemKeyStore{}, Master: seal.NewMasterKey()}
+	k := newKeyring()
 	ctx := context.Background()
 	setup := func(t *testing.T) (*Engine, []storedRecord, []storedRecord) {
-		e, _ := newEngine(t, func(o *Options) { o.Sealer = k })
+		e := newSealedEngine(t, k, "a", 2)
+		mustCreate(t, e, "b", 2)
+		if err := e.StartEncryption("b", EncryptionKMS, "alias/aws/kinesis"); err != nil {
+			t.Fatal(err)
+		}
 		for _, s := range []string{"a", "b"} {
-			mustCreate(t, e, s, 2)
-			if err := e.StartEncryption(s, EncryptionKMS, "alias/aws/kinesis"); err != nil {
-				t.Fatal(err)
-			}
 			// Two records in each shard: hash key 0 routes to shard 0,
 			// 2^128-1 to shard 1.
 			for i, hk := range []string{"0", "0", "340282366920938463463374607431768211455", "340282366920938463463374607431768211455"} {
@@ -213,13 +229,9 @@ func TestSealedRecordBoundToPosition(t *testing.T) {
 // Records sealed before seals were bound to positions (the stream only,
 // number 0, no flagBound) still read.
 func TestSealedRecordOldFormat(t *testing.T) {
-	k := &seal.Keyring{Store: &seal.MemKeyStore{}, Master: seal.NewMasterKey()}
-	e, _ := newEngine(t, func(o *Options) { o.Sealer = k })
+	k := newKeyring()
+	e := newSealedEngine(t, k, "s", 1)
 	ctx := context.Background()
-	mustCreate(t, e, "s", 1)
-	if err := e.StartEncryption("s", EncryptionKMS, "alias/aws/kinesis"); err != nil {
-		t.Fatal(err)
-	}
 	for i := range 2 {
 		if _, err := e.PutRecord(ctx, "s", PutEntry{PartitionKey: "k", Data: fmt.Appendf(nil, "new %d", i)}, ""); err != nil {
 			t.Fatal(err)
@@ -251,13 +263,8 @@ func TestSealedRecordOldFormat(t *testing.T) {
 // Concurrent puts of many records to a sealed stream (batches big enough
 // to be sealed by several goroutines) read back as they were put.
 func TestSealedBatchesRoundTrip(t *testing.T) {
-	k := &seal.Keyring{Store: &seal.MemKeyStore{}, Master: seal.NewMasterKey()}
-	e, _ := newEngine(t, func(o *Options) { o.Sealer = k })
+	e := newSealedEngine(t, newKeyring(), "s", 2)
 	ctx := context.Background()
-	mustCreate(t, e, "s", 2)
-	if err := e.StartEncryption("s", EncryptionKMS, "alias/aws/kinesis"); err != nil {
-		t.Fatal(err)
-	}
 	const callers, perCall = 4, 300
 	errs := make(chan error, callers)
 	for c := range callers {

@@ -70,38 +70,27 @@ func (h *Handler) Register(mux *http.ServeMux, wrap func(http.Handler) http.Hand
 	if wrap == nil {
 		wrap = func(next http.Handler) http.Handler { return next }
 	}
+	ops := h.operations()
 	for _, p := range Paths() {
-		mux.Handle(http.MethodPost+" "+p, wrap(h.operation(p)))
+		mux.Handle(http.MethodPost+" "+p, wrap(ops[p]))
 	}
 }
 
-// operation returns the handler of the operation at path p.
-func (h *Handler) operation(p string) http.Handler {
-	switch p {
-	case PathCreateStream:
-		return serve(h, p, h.createStream)
-	case PathDescribeStream:
-		return serve(h, p, h.describeStream)
-	case PathListStreams:
-		return serve(h, p, h.listStreams)
-	case PathDeleteStream:
-		return serve(h, p, h.deleteStream)
-	case PathUpdateStream:
-		return serve(h, p, h.updateStream)
-	case PathUpdateDataRetention:
-		return serve(h, p, h.updateDataRetention)
-	case PathGetDataEndpoint:
-		return serve(h, p, h.getDataEndpoint)
-	case PathTagStream:
-		return serve(h, p, h.tagStream)
-	case PathUntagStream:
-		return serve(h, p, h.untagStream)
-	case PathListTagsForStream:
-		return serve(h, p, h.listTagsForStream)
-	case PathListFragments:
-		return serve(h, p, h.listFragments)
+// operations returns the handler of every operation, by path.
+func (h *Handler) operations() map[string]http.Handler {
+	return map[string]http.Handler{
+		PathCreateStream:        serve(h, PathCreateStream, h.createStream),
+		PathDescribeStream:      serve(h, PathDescribeStream, h.describeStream),
+		PathListStreams:         serve(h, PathListStreams, h.listStreams),
+		PathDeleteStream:        serve(h, PathDeleteStream, h.deleteStream),
+		PathUpdateStream:        serve(h, PathUpdateStream, h.updateStream),
+		PathUpdateDataRetention: serve(h, PathUpdateDataRetention, h.updateDataRetention),
+		PathGetDataEndpoint:     serve(h, PathGetDataEndpoint, h.getDataEndpoint),
+		PathTagStream:           serve(h, PathTagStream, h.tagStream),
+		PathUntagStream:         serve(h, PathUntagStream, h.untagStream),
+		PathListTagsForStream:   serve(h, PathListTagsForStream, h.listTagsForStream),
+		PathListFragments:       serve(h, PathListFragments, h.listFragments),
 	}
-	return http.NotFoundHandler()
 }
 
 func (h *Handler) logger() *slog.Logger {
