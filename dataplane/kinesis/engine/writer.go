@@ -229,11 +229,12 @@ func (e *Engine) drainWrites() {
 	}
 }
 
-// position is where the writer put a record: its shard and counter.
+// position is where the writer put a record: its shard index and
+// counter (copied, so that the batch reads no shard state outside e.mu).
 type position struct {
-	sh  *shard
-	ctr uint64
-	ok  bool
+	shard uint32
+	ctr   uint64
+	ok    bool
 }
 
 // startBatch assigns sequence numbers to reqs, seals the records of
@@ -282,7 +283,7 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 				continue
 			}
 			at := len(arena)
-			arena = e.recordKey(arena, r.streamID, p.sh.m.Index, p.ctr)
+			arena = e.recordKey(arena, r.streamID, p.shard, p.ctr)
 			k := arena[at:len(arena):len(arena)]
 			at = len(arena)
 			arena = encodeRecord(arena, en.PartitionKey, r.data(i), r.flags)
@@ -363,7 +364,7 @@ func (e *Engine) assign(reqs []*putReq, b *batch) bool {
 			ctr := max(sh.last+1, nowCtr)
 			sh.last = ctr
 			touched[sh] = struct{}{}
-			r.pos[i] = position{sh: sh, ctr: ctr, ok: true}
+			r.pos[i] = position{shard: sh.m.Index, ctr: ctr, ok: true}
 			r.results[i] = PutResult{ShardID: sh.id(), SequenceNumber: seqNum{shard: sh.m.Index, counter: ctr}.String(), EncryptionType: encType}
 			sh.winRecords++
 			sh.winBytes += uint64(len(en.Data) + len(en.PartitionKey))
@@ -404,7 +405,7 @@ func (e *Engine) sealBatch(reqs []*putReq) {
 			if !p.ok {
 				continue
 			}
-			k := shardKey{r.streamID, p.sh.m.Index}
+			k := shardKey{r.streamID, p.shard}
 			name, ok := names[k]
 			if !ok {
 				name = sealedName(k.stream, k.shard)
