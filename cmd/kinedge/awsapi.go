@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,11 +31,11 @@ func adminVerifier(cfg *Config) *awsproto.Verifier {
 func awsTargets(v *awsproto.Verifier, kinesis http.Handler) http.Handler {
 	kin := awsproto.Middleware(v, kinesis, 0)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		target := r.Header.Get("X-Amz-Target")
 		switch {
-		case strings.HasPrefix(target, kinesisapi.TargetPrefix):
+		case kinesisapi.Matches(r):
 			kin.ServeHTTP(w, r)
 		default:
+			target := r.Header.Get("X-Amz-Target")
 			codec, err := awsproto.CodecOf(r)
 			if err != nil {
 				codec = awsproto.JSON
