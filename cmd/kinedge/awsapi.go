@@ -2,9 +2,9 @@ package main
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	kinesisapi "github.com/kinedge/kinedge/dataplane/kinesis/api"
 )
 
 // adminVerifier checks SigV4 signatures made with the admin credentials.
@@ -22,17 +22,17 @@ func adminVerifier(cfg *Config) *awsproto.Verifier {
 func awsTargets(v *awsproto.Verifier, kinesis http.Handler) http.Handler {
 	kin := awsproto.Middleware(v, kinesis, 0)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		target := r.Header.Get("X-Amz-Target")
 		switch {
-		case strings.HasPrefix(target, "Kinesis_20131202."):
+		case kinesisapi.Matches(r):
 			kin.ServeHTTP(w, r)
 		default:
+			target := r.Header.Get("X-Amz-Target")
 			codec, err := awsproto.CodecOf(r)
 			if err != nil {
 				codec = awsproto.JSON
 			}
 			awsproto.WriteError(w, codec, awsproto.NewRequestID(), awsproto.Errorf(awsproto.UnknownOperationException,
-				"X-Amz-Target %q names no service of this appliance (Kinesis_20131202.<Operation>)", target))
+				"X-Amz-Target %q names no service of this appliance (%s<Operation>)", target, kinesisapi.TargetPrefix))
 		}
 	})
 }

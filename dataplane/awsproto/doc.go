@@ -19,6 +19,10 @@
 //     checks with the SDK's v4.StreamSigner.
 //   - EventStreamWriter and ReadMessage: the application/vnd.amazon.eventstream
 //     framing of Kinesis SubscribeToShard.
+//   - Operation, Op and DecodeInput: the one shape of an operation in every
+//     API (decode the input shape, validate it, call the backend; the API
+//     encodes the output or error in its protocol), as Kinesis and the KVS
+//     control plane use it.
 //
 // Request handlers typically run behind Middleware and do:
 //

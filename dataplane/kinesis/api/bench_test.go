@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
+	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index/store"
 )
 
@@ -28,13 +30,31 @@ import (
 // everything written, and the process's peak RSS (client and server).
 //
 //	go test -run '^$' -bench PutRecordsSDK -benchtime 400x ./dataplane/kinesis/api/
-func BenchmarkPutRecordsSDK(b *testing.B) {
+func BenchmarkPutRecordsSDK(b *testing.B) { benchPutRecordsSDK(b, false) }
+
+// BenchmarkPutRecordsSDKSealed is BenchmarkPutRecordsSDK on a stream with
+// encryption on (StartStreamEncryption): every record is sealed by the
+// appliance's keyring on the way in and opened on the way out.
+func BenchmarkPutRecordsSDKSealed(b *testing.B) { benchPutRecordsSDK(b, true) }
+
+func benchPutRecordsSDK(b *testing.B, sealed bool) {
 	// The appliance's database: the default profile's Badger sizes (the
 	// store's defaults), fsync on commit. Limits.Enabled is false by
 	// default.
-	env := newEnvStore(b, nil, "http/1.1", store.Options{Dir: b.TempDir()})
+	var mod func(*engine.Options)
+	if sealed {
+		mod = func(o *engine.Options) {
+			o.Sealer = &seal.Keyring{Store: &seal.MemKeyStore{}, Master: seal.NewMasterKey()}
+		}
+	}
+	env := newEnvStore(b, mod, "http/1.1", store.Options{Dir: b.TempDir()})
 	env.create(b, "bench", 4)
 	ctx := context.Background()
+	if sealed {
+		if _, err := env.client.StartStreamEncryption(ctx, &kinesis.StartStreamEncryptionInput{StreamName: aws.String("bench"), EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/aws/kinesis")}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	const writers, perCall, size = 8, 500, 1024
 	payload := make([]byte, size)
 	_, _ = rand.Read(payload)

@@ -19,8 +19,8 @@ var (
 
 // awsError maps an engine error to the AWS error the client gets:
 // engine.Err* kinds become the Kinesis exception types with the engine's
-// AWS-worded message; *awsproto.Error passes through; anything else is an
-// InternalFailure (and is logged by the caller).
+// AWS-worded message; *awsproto.Error passes through; corrupt stored data
+// and anything else is an InternalFailure (and is logged by the caller).
 func awsError(err error) (*awsproto.Error, bool) {
 	var ae *awsproto.Error
 	if errors.As(err, &ae) {
@@ -49,6 +49,10 @@ func awsError(err error) (*awsproto.Error, bool) {
 		typ = awsproto.ExpiredNextTokenException
 	case errors.Is(err, engine.ErrClosed), errors.Is(err, store.ErrClosed):
 		return awsproto.Errorf(awsproto.ServiceUnavailableException, "The service is shutting down."), true
+	case errors.Is(err, engine.ErrCorrupt):
+		// A stored record that fails its integrity check (a sealed record
+		// moved or altered on disk): its data is never sent. Logged.
+		return awsproto.Errorf(awsproto.InternalFailure, "A stored record failed its integrity check; the appliance's log names it."), false
 	case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrReadOnly):
 		// HTTP 503: the SDKs retry it with backoff.
 		return awsproto.Errorf(awsproto.ServiceUnavailableException, "The appliance cannot store records now: %s", store.Reason(err)), true

@@ -1,7 +1,8 @@
 package api
 
 import (
-	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
@@ -62,7 +63,7 @@ func FuzzRequest(f *testing.F) {
 			codec = awsproto.CBOR
 		}
 		name := ops[int(op)%len(ops)].op
-		_, err := h.call(context.Background(), name, codec, body)
+		_, err := h.call(httptest.NewRequest(http.MethodPost, "/", nil), name, codec, body)
 		if err == nil {
 			return
 		}

@@ -8,7 +8,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +46,7 @@ type Handler struct {
 
 	once   sync.Once
 	re     *regexps
+	ops    map[string]awsproto.Op // by X-Amz-Target operation
 	mu     sync.Mutex
 	subs   map[string]struct{} // consumer ARN + shard → active subscription
 	stop   chan struct{}
@@ -57,6 +57,7 @@ type Handler struct {
 func (h *Handler) init() {
 	h.once.Do(func() {
 		h.re = compileRegexps()
+		h.ops = h.operations()
 		h.subs = map[string]struct{}{}
 		h.stop = make(chan struct{})
 		if h.Logger == nil {
@@ -133,7 +134,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.subscribeToShard(w, r, codec, reqID, body)
 		return
 	}
-	out, err := h.call(r.Context(), op, codec, body)
+	out, err := h.call(r, op, codec, body)
 	if err != nil {
 		ae, known := awsError(err)
 		if !known {
@@ -148,71 +149,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // empty is the response of operations without output.
 type empty struct{}
 
-// call decodes the input of op, validates it and runs it.
-func (h *Handler) call(ctx context.Context, op string, c awsproto.Codec, body []byte) (any, error) {
+// call runs operation op of request r on its body, decoded with c.
+func (h *Handler) call(r *http.Request, op string, c awsproto.Codec, body []byte) (any, error) {
 	h.init()
-	dec := func(v any) error { return awsproto.Decode(c, body, v) }
-	switch op {
-	case "CreateStream":
-		return h.createStream(dec)
-	case "DeleteStream":
-		return h.deleteStream(dec)
-	case "DescribeStream":
-		return h.describeStream(dec)
-	case "DescribeStreamSummary":
-		return h.describeStreamSummary(dec)
-	case "ListStreams":
-		return h.listStreams(dec)
-	case "ListShards":
-		return h.listShards(dec)
-	case "PutRecord":
-		return h.putRecord(ctx, dec)
-	case "PutRecords":
-		return h.putRecords(ctx, dec)
-	case "GetShardIterator":
-		return h.getShardIterator(dec)
-	case "GetRecords":
-		return h.getRecords(dec)
-	case "SplitShard":
-		return h.splitShard(dec)
-	case "MergeShards":
-		return h.mergeShards(dec)
-	case "UpdateShardCount":
-		return h.updateShardCount(dec)
-	case "IncreaseStreamRetentionPeriod":
-		return h.retention(dec, true)
-	case "DecreaseStreamRetentionPeriod":
-		return h.retention(dec, false)
-	case "StartStreamEncryption":
-		return h.encryption(dec, true)
-	case "StopStreamEncryption":
-		return h.encryption(dec, false)
-	case "AddTagsToStream":
-		return h.addTags(dec)
-	case "RemoveTagsFromStream":
-		return h.removeTags(dec)
-	case "ListTagsForStream":
-		return h.listTags(dec)
-	case "DescribeLimits":
-		return h.describeLimits(dec)
-	case "TagResource", "UntagResource", "ListTagsForResource":
-		return h.resourceTags(dec, op)
-	case "EnableEnhancedMonitoring":
-		return h.monitoring(dec, true)
-	case "DisableEnhancedMonitoring":
-		return h.monitoring(dec, false)
-	case "UpdateStreamMode":
-		return h.updateStreamMode(dec)
-	case "RegisterStreamConsumer":
-		return h.registerConsumer(dec)
-	case "DescribeStreamConsumer":
-		return h.describeConsumer(dec)
-	case "DeregisterStreamConsumer":
-		return h.deregisterConsumer(dec)
-	case "ListStreamConsumers":
-		return h.listConsumers(dec)
+	run, ok := h.ops[op]
+	if !ok {
+		return nil, awsproto.Errorf(awsproto.UnknownOperationException, "Operation %s is not supported.", op)
 	}
-	return nil, awsproto.Errorf(awsproto.UnknownOperationException, "Operation %s is not supported.", op)
+	return run(r.Context(), r, c, body)
 }
 
 // resolve returns the stream name of a StreamName/StreamARN pair.

@@ -38,6 +38,7 @@ const (
 
 type testEnv struct {
 	engine  *engine.Engine
+	space   *store.Space // the engine's, for tests that alter stored bytes
 	handler *Handler
 	srv     *httptest.Server
 	client  *kinesis.Client
@@ -65,6 +66,13 @@ func newEnvProto(t testing.TB, mod func(*engine.Options), proto string) *testEnv
 // the appliance does.
 func openEngine(t testing.TB, db *store.DB, o engine.Options) *engine.Engine {
 	t.Helper()
+	e, _ := openEngineSpace(t, db, o)
+	return e
+}
+
+// openEngineSpace is openEngine that also returns the engine's space.
+func openEngineSpace(t testing.TB, db *store.DB, o engine.Options) (*engine.Engine, *store.Space) {
+	t.Helper()
 	sp, err := db.Space("d/")
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +82,7 @@ func openEngine(t testing.TB, db *store.DB, o engine.Options) *engine.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return e, sp
 }
 
 // newEnvStore is newEnvProto on a database opened with so.
@@ -88,7 +96,7 @@ func newEnvStore(t testing.TB, mod func(*engine.Options), proto string, so store
 	if mod != nil {
 		mod(&o)
 	}
-	e := openEngine(t, db, o)
+	e, sp := openEngineSpace(t, db, o)
 	h := &Handler{Engine: e, SubscriptionPoll: 50 * time.Millisecond}
 	v := &awsproto.Verifier{Secret: func(k string) (string, bool) { return testSecret, k == testKey }, Service: "kinesis"}
 	srv := httptest.NewUnstartedServer(awsproto.Middleware(v, h, 0))
@@ -127,7 +135,7 @@ func newEnvStore(t testing.TB, mod func(*engine.Options), proto string, so store
 			o.HTTPClient = httpClient
 		}
 	})
-	return &testEnv{engine: e, handler: h, srv: srv, client: client}
+	return &testEnv{engine: e, space: sp, handler: h, srv: srv, client: client}
 }
 
 func (env *testEnv) create(t testing.TB, name string, shards int32) {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -12,18 +13,20 @@ func consumerShape(c engine.Consumer) consumerOut {
 	return consumerOut{ConsumerName: c.Name, ConsumerARN: c.ARN, ConsumerStatus: c.Status, ConsumerCreationTimestamp: awsproto.Timestamp{Time: c.CreatedAt}}
 }
 
-func (h *Handler) checkConsumer(in consumerInput, needStream bool) error {
-	v := h.validator()
-	if needStream {
-		v.required(in.StreamARN, "streamARN")
-	}
+// checkConsumer checks a consumer named by ARN, or by stream ARN and name.
+func checkConsumer(v *validator, in *consumerInput) {
 	v.streamARN(in.StreamARN, "streamARN")
 	v.name(in.ConsumerName, "consumerName")
-	v.str(in.ConsumerARN, "consumerARN", 1, 2048, h.re.consumerARN, patConsumerARN)
-	return v.err()
+	v.str(in.ConsumerARN, "consumerARN", 1, 2048, v.re.consumerARN, patConsumerARN)
 }
 
-func (h *Handler) consumerQuery(in consumerInput) (engine.ConsumerQuery, error) {
+// checkRegisterConsumer is checkConsumer with the stream ARN required.
+func checkRegisterConsumer(v *validator, in *consumerInput) {
+	v.required(in.StreamARN, "streamARN")
+	checkConsumer(v, in)
+}
+
+func (h *Handler) consumerQuery(in *consumerInput) (engine.ConsumerQuery, error) {
 	q := engine.ConsumerQuery{ConsumerARN: deref(in.ConsumerARN), ConsumerName: deref(in.ConsumerName)}
 	if in.StreamARN != nil {
 		name, err := h.resolve(streamRef{StreamARN: in.StreamARN})
@@ -35,14 +38,7 @@ func (h *Handler) consumerQuery(in consumerInput) (engine.ConsumerQuery, error) 
 	return q, nil
 }
 
-func (h *Handler) registerConsumer(dec decodeFunc) (any, error) {
-	var in consumerInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	if err := h.checkConsumer(in, true); err != nil {
-		return nil, err
-	}
+func (h *Handler) registerConsumer(_ context.Context, _ *http.Request, in *consumerInput) (any, error) {
 	if in.ConsumerName == nil {
 		return nil, awsproto.Errorf(awsproto.ValidationException, "1 validation error detected: Value null at 'consumerName' failed to satisfy constraint: Member must not be null")
 	}
@@ -57,14 +53,7 @@ func (h *Handler) registerConsumer(dec decodeFunc) (any, error) {
 	return registerConsumerOutput{Consumer: consumerShape(c)}, nil
 }
 
-func (h *Handler) describeConsumer(dec decodeFunc) (any, error) {
-	var in consumerInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	if err := h.checkConsumer(in, false); err != nil {
-		return nil, err
-	}
+func (h *Handler) describeConsumer(_ context.Context, _ *http.Request, in *consumerInput) (any, error) {
 	q, err := h.consumerQuery(in)
 	if err != nil {
 		return nil, err
@@ -79,14 +68,7 @@ func (h *Handler) describeConsumer(dec decodeFunc) (any, error) {
 	}}, nil
 }
 
-func (h *Handler) deregisterConsumer(dec decodeFunc) (any, error) {
-	var in consumerInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	if err := h.checkConsumer(in, false); err != nil {
-		return nil, err
-	}
+func (h *Handler) deregisterConsumer(_ context.Context, _ *http.Request, in *consumerInput) (any, error) {
 	q, err := h.consumerQuery(in)
 	if err != nil {
 		return nil, err
@@ -94,19 +76,14 @@ func (h *Handler) deregisterConsumer(dec decodeFunc) (any, error) {
 	return empty{}, h.Engine.DeregisterConsumer(q)
 }
 
-func (h *Handler) listConsumers(dec decodeFunc) (any, error) {
-	var in listConsumersInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkListConsumers(v *validator, in *listConsumersInput) {
 	if v.required(in.StreamARN, "streamARN") {
 		v.streamARN(in.StreamARN, "streamARN")
 	}
 	v.intRange(in.MaxResults, "maxResults", 1, 10000)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) listConsumers(_ context.Context, _ *http.Request, in *listConsumersInput) (any, error) {
 	name, err := h.resolve(streamRef{StreamARN: in.StreamARN})
 	if err != nil {
 		return nil, err
@@ -183,22 +160,9 @@ func (p *pacer) spend(now time.Time, n int) time.Duration {
 	return time.Duration(-p.tokens / subscribeRate * float64(time.Second))
 }
 
-func (h *Handler) subscribeToShard(w http.ResponseWriter, r *http.Request, codec awsproto.Codec, reqID string, body []byte) {
-	fail := func(err error) {
-		ae, known := awsError(err)
-		if !known {
-			h.Logger.Error("SubscribeToShard failed", "request_id", reqID, "err", err)
-		}
-		awsproto.WriteError(w, codec, reqID, ae)
-	}
-	var in subscribeInput
-	if err := awsproto.Decode(codec, body, &in); err != nil {
-		fail(err)
-		return
-	}
-	v := h.validator()
+func checkSubscribe(v *validator, in *subscribeInput) {
 	if v.required(in.ConsumerARN, "consumerARN") {
-		v.str(in.ConsumerARN, "consumerARN", 1, 2048, h.re.consumerARN, patConsumerARN)
+		v.str(in.ConsumerARN, "consumerARN", 1, 2048, v.re.consumerARN, patConsumerARN)
 	}
 	if v.required(in.ShardId, "shardId") {
 		v.name(in.ShardId, "shardId")
@@ -207,9 +171,20 @@ func (h *Handler) subscribeToShard(w http.ResponseWriter, r *http.Request, codec
 		v.fail("null", "startingPosition", "not be null")
 	} else if v.required(in.StartingPosition.Type, "startingPosition.type") {
 		v.enum(in.StartingPosition.Type, "startingPosition.type", iteratorTypes()...)
-		v.str(in.StartingPosition.SequenceNumber, "startingPosition.sequenceNumber", 0, 0, h.re.seq, patSeq)
+		v.str(in.StartingPosition.SequenceNumber, "startingPosition.sequenceNumber", 0, 0, v.re.seq, patSeq)
 	}
-	if err := v.err(); err != nil {
+}
+
+func (h *Handler) subscribeToShard(w http.ResponseWriter, r *http.Request, codec awsproto.Codec, reqID string, body []byte) {
+	fail := func(err error) {
+		ae, known := awsError(err)
+		if !known {
+			h.Logger.Error("SubscribeToShard failed", "request_id", reqID, "err", err)
+		}
+		awsproto.WriteError(w, codec, reqID, ae)
+	}
+	in, err := awsproto.DecodeInput(codec, body, validate(h, checkSubscribe))
+	if err != nil {
 		fail(err)
 		return
 	}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 )
 
-func (h *Handler) checkRecord(v *validator, prefix string, pk *string, data []byte, hashKey *string) {
+func checkRecord(v *validator, prefix string, pk *string, data []byte, hashKey *string) {
 	if v.required(pk, prefix+"partitionKey") {
 		v.str(pk, prefix+"partitionKey", 1, 256, nil, "")
 	}
@@ -19,7 +20,7 @@ func (h *Handler) checkRecord(v *validator, prefix string, pk *string, data []by
 	} else if len(data) > engine.MaxRecordSize {
 		v.fail("'java.nio.HeapByteBuffer[pos=0 lim="+fmt.Sprint(len(data))+" cap="+fmt.Sprint(len(data))+"]'", prefix+"data", "have length less than or equal to 1048576")
 	}
-	v.str(hashKey, prefix+"explicitHashKey", 0, 0, h.re.hashKey, patHashKey)
+	v.str(hashKey, prefix+"explicitHashKey", 0, 0, v.re.hashKey, patHashKey)
 }
 
 func deref(p *string) string {
@@ -29,18 +30,13 @@ func deref(p *string) string {
 	return *p
 }
 
-func (h *Handler) putRecord(ctx context.Context, dec decodeFunc) (any, error) {
-	var in putRecordInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkPutRecord(v *validator, in *putRecordInput) {
 	v.streamRef(in.streamRef)
-	h.checkRecord(v, "", in.PartitionKey, in.Data, in.ExplicitHashKey)
-	v.str(in.SequenceNumberForOrdering, "sequenceNumberForOrdering", 0, 0, h.re.seq, patSeq)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+	checkRecord(v, "", in.PartitionKey, in.Data, in.ExplicitHashKey)
+	v.str(in.SequenceNumberForOrdering, "sequenceNumberForOrdering", 0, 0, v.re.seq, patSeq)
+}
+
+func (h *Handler) putRecord(ctx context.Context, _ *http.Request, in *putRecordInput) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -52,12 +48,7 @@ func (h *Handler) putRecord(ctx context.Context, dec decodeFunc) (any, error) {
 	return putRecordOutput{ShardId: res.ShardID, SequenceNumber: res.SequenceNumber, EncryptionType: res.EncryptionType}, nil
 }
 
-func (h *Handler) putRecords(ctx context.Context, dec decodeFunc) (any, error) {
-	var in putRecordsInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkPutRecords(v *validator, in *putRecordsInput) {
 	v.streamRef(in.streamRef)
 	switch {
 	case in.Records == nil:
@@ -68,14 +59,14 @@ func (h *Handler) putRecords(ctx context.Context, dec decodeFunc) (any, error) {
 		v.fail("'[...]'", "records", "have length less than or equal to 500")
 	}
 	for i, r := range in.Records {
-		h.checkRecord(v, fmt.Sprintf("records.%d.member.", i+1), r.PartitionKey, r.Data, r.ExplicitHashKey)
+		checkRecord(v, fmt.Sprintf("records.%d.member.", i+1), r.PartitionKey, r.Data, r.ExplicitHashKey)
 		if len(v.msgs) > 10 {
 			break
 		}
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) putRecords(ctx context.Context, _ *http.Request, in *putRecordsInput) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -109,12 +100,7 @@ func iteratorTypes() []string {
 	return []string{string(engine.AtSequenceNumber), string(engine.AfterSequenceNumber), string(engine.TrimHorizon), string(engine.Latest), string(engine.AtTimestamp)}
 }
 
-func (h *Handler) getShardIterator(dec decodeFunc) (any, error) {
-	var in getShardIteratorInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkGetShardIterator(v *validator, in *getShardIteratorInput) {
 	v.streamRef(in.streamRef)
 	if v.required(in.ShardId, "shardId") {
 		v.name(in.ShardId, "shardId")
@@ -122,10 +108,10 @@ func (h *Handler) getShardIterator(dec decodeFunc) (any, error) {
 	if v.required(in.ShardIteratorType, "shardIteratorType") {
 		v.enum(in.ShardIteratorType, "shardIteratorType", iteratorTypes()...)
 	}
-	v.str(in.StartingSequenceNumber, "startingSequenceNumber", 0, 0, h.re.seq, patSeq)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+	v.str(in.StartingSequenceNumber, "startingSequenceNumber", 0, 0, v.re.seq, patSeq)
+}
+
+func (h *Handler) getShardIterator(_ context.Context, _ *http.Request, in *getShardIteratorInput) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -179,20 +165,15 @@ func childShardsShape(cs []engine.ChildShard) []childShardOut {
 	return out
 }
 
-func (h *Handler) getRecords(dec decodeFunc) (any, error) {
-	var in getRecordsInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkGetRecords(v *validator, in *getRecordsInput) {
 	if v.required(in.ShardIterator, "shardIterator") {
 		v.str(in.ShardIterator, "shardIterator", 1, 512, nil, "")
 	}
 	v.intRange(in.Limit, "limit", 1, engine.MaxGetRecordsCount)
 	v.streamARN(in.StreamARN, "streamARN")
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) getRecords(_ context.Context, _ *http.Request, in *getRecordsInput) (any, error) {
 	limit := 0
 	if in.Limit != nil {
 		limit = int(*in.Limit)

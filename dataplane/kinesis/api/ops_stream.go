@@ -1,17 +1,17 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 )
-
-type decodeFunc func(v any) error
 
 func strPtr(s string) *string { return &s }
 
@@ -22,12 +22,7 @@ func optStr(s string) *string {
 	return &s
 }
 
-func (h *Handler) createStream(dec decodeFunc) (any, error) {
-	var in createStreamInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkCreateStream(v *validator, in *createStreamInput) {
 	if v.required(in.StreamName, "streamName") {
 		v.name(in.StreamName, "streamName")
 	}
@@ -36,9 +31,9 @@ func (h *Handler) createStream(dec decodeFunc) (any, error) {
 		v.enum(&in.StreamModeDetails.StreamMode, "streamModeDetails.streamMode", engine.ModeProvisioned, engine.ModeOnDemand)
 	}
 	v.tags(in.Tags, "tags")
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) createStream(_ context.Context, _ *http.Request, in *createStreamInput) (any, error) {
 	ci := engine.CreateStreamInput{Name: *in.StreamName, Mode: engine.ModeProvisioned, Tags: in.Tags}
 	if in.StreamModeDetails != nil {
 		ci.Mode = in.StreamModeDetails.StreamMode
@@ -52,27 +47,18 @@ func (h *Handler) createStream(dec decodeFunc) (any, error) {
 	return empty{}, h.Engine.CreateStream(ci)
 }
 
-func (h *Handler) deleteStream(dec decodeFunc) (any, error) {
-	var in deleteStreamInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	name, err := h.checkRef(in.streamRef)
+func checkDeleteStream(v *validator, in *deleteStreamInput) { v.streamRef(in.streamRef) }
+
+func (h *Handler) deleteStream(_ context.Context, _ *http.Request, in *deleteStreamInput) (any, error) {
+	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
 	}
 	return empty{}, h.Engine.DeleteStream(name, in.EnforceConsumerDeletion != nil && *in.EnforceConsumerDeletion)
 }
 
-// checkRef validates a stream reference and resolves it.
-func (h *Handler) checkRef(r streamRef) (string, error) {
-	v := h.validator()
-	v.streamRef(r)
-	if err := v.err(); err != nil {
-		return "", err
-	}
-	return h.resolve(r)
-}
+// checkStreamRef checks an input that is only a stream reference.
+func checkStreamRef(v *validator, in *streamRef) { v.streamRef(*in) }
 
 func shardShape(s engine.Shard) shardOut {
 	return shardOut{
@@ -84,18 +70,13 @@ func shardShape(s engine.Shard) shardOut {
 	}
 }
 
-func (h *Handler) describeStream(dec decodeFunc) (any, error) {
-	var in describeStreamInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkDescribeStream(v *validator, in *describeStreamInput) {
 	v.streamRef(in.streamRef)
 	v.intRange(in.Limit, "limit", 1, 10000)
 	v.name(in.ExclusiveStartShardId, "exclusiveStartShardId")
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) describeStream(_ context.Context, _ *http.Request, in *describeStreamInput) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -131,12 +112,8 @@ func (h *Handler) describeStream(dec decodeFunc) (any, error) {
 	return describeStreamOutput{StreamDescription: out}, nil
 }
 
-func (h *Handler) describeStreamSummary(dec decodeFunc) (any, error) {
-	var in streamRef
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	name, err := h.checkRef(in)
+func (h *Handler) describeStreamSummary(_ context.Context, _ *http.Request, in *streamRef) (any, error) {
+	name, err := h.resolve(*in)
 	if err != nil {
 		return nil, err
 	}
@@ -190,17 +167,12 @@ func (h *Handler) decodeToken(s string) (pageToken, error) {
 	return t, nil
 }
 
-func (h *Handler) listStreams(dec decodeFunc) (any, error) {
-	var in listStreamsInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkListStreams(v *validator, in *listStreamsInput) {
 	v.intRange(in.Limit, "limit", 1, 10000)
 	v.name(in.ExclusiveStartStreamName, "exclusiveStartStreamName")
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) listStreams(_ context.Context, _ *http.Request, in *listStreamsInput) (any, error) {
 	after := ""
 	if in.ExclusiveStartStreamName != nil {
 		after = *in.ExclusiveStartStreamName
@@ -246,12 +218,7 @@ const (
 	filterFromTimestamp   = "FROM_TIMESTAMP"
 )
 
-func (h *Handler) listShards(dec decodeFunc) (any, error) {
-	var in listShardsInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkListShards(v *validator, in *listShardsInput) {
 	v.streamRef(in.streamRef)
 	v.intRange(in.MaxResults, "maxResults", 1, 10000)
 	v.name(in.ExclusiveStartShardId, "exclusiveStartShardId")
@@ -261,9 +228,9 @@ func (h *Handler) listShards(dec decodeFunc) (any, error) {
 		}
 		v.name(f.ShardId, "shardFilter.shardId")
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) listShards(_ context.Context, _ *http.Request, in *listShardsInput) (any, error) {
 	var name, after string
 	filter := in.ShardFilter
 	if in.NextToken != nil {
@@ -366,22 +333,17 @@ func applyShardFilter(shards []engine.Shard, f *shardFilter) ([]engine.Shard, er
 	return out, nil
 }
 
-func (h *Handler) splitShard(dec decodeFunc) (any, error) {
-	var in splitShardInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkSplitShard(v *validator, in *splitShardInput) {
 	v.streamRef(in.streamRef)
 	if v.required(in.ShardToSplit, "shardToSplit") {
 		v.name(in.ShardToSplit, "shardToSplit")
 	}
 	if v.required(in.NewStartingHashKey, "newStartingHashKey") {
-		v.str(in.NewStartingHashKey, "newStartingHashKey", 0, 0, h.re.hashKey, patHashKey)
+		v.str(in.NewStartingHashKey, "newStartingHashKey", 0, 0, v.re.hashKey, patHashKey)
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) splitShard(_ context.Context, _ *http.Request, in *splitShardInput) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -389,12 +351,7 @@ func (h *Handler) splitShard(dec decodeFunc) (any, error) {
 	return empty{}, h.Engine.SplitShard(name, *in.ShardToSplit, *in.NewStartingHashKey)
 }
 
-func (h *Handler) mergeShards(dec decodeFunc) (any, error) {
-	var in mergeShardsInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkMergeShards(v *validator, in *mergeShardsInput) {
 	v.streamRef(in.streamRef)
 	if v.required(in.ShardToMerge, "shardToMerge") {
 		v.name(in.ShardToMerge, "shardToMerge")
@@ -402,9 +359,9 @@ func (h *Handler) mergeShards(dec decodeFunc) (any, error) {
 	if v.required(in.AdjacentShardToMerge, "adjacentShardToMerge") {
 		v.name(in.AdjacentShardToMerge, "adjacentShardToMerge")
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) mergeShards(_ context.Context, _ *http.Request, in *mergeShardsInput) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -412,12 +369,7 @@ func (h *Handler) mergeShards(dec decodeFunc) (any, error) {
 	return empty{}, h.Engine.MergeShards(name, *in.ShardToMerge, *in.AdjacentShardToMerge)
 }
 
-func (h *Handler) updateShardCount(dec decodeFunc) (any, error) {
-	var in updateShardCountInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkUpdateShardCount(v *validator, in *updateShardCountInput) {
 	v.streamRef(in.streamRef)
 	if in.TargetShardCount == nil {
 		v.fail("null", "targetShardCount", "not be null")
@@ -426,9 +378,9 @@ func (h *Handler) updateShardCount(dec decodeFunc) (any, error) {
 	if v.required(in.ScalingType, "scalingType") {
 		v.enum(in.ScalingType, "scalingType", "UNIFORM_SCALING")
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) updateShardCount(_ context.Context, _ *http.Request, in *updateShardCountInput) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -440,20 +392,23 @@ func (h *Handler) updateShardCount(dec decodeFunc) (any, error) {
 	return updateShardCountOutput{StreamName: name, StreamARN: h.Engine.ARN(name), CurrentShardCount: cur, TargetShardCount: *in.TargetShardCount}, nil
 }
 
-func (h *Handler) retention(dec decodeFunc, increase bool) (any, error) {
-	var in retentionInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkRetention(v *validator, in *retentionInput) {
 	v.streamRef(in.streamRef)
 	if in.RetentionPeriodHours == nil {
 		v.fail("null", "retentionPeriodHours", "not be null")
 	}
 	v.intRange(in.RetentionPeriodHours, "retentionPeriodHours", 1, 1<<31-1)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) increaseRetention(_ context.Context, _ *http.Request, in *retentionInput) (any, error) {
+	return h.retention(in, true)
+}
+
+func (h *Handler) decreaseRetention(_ context.Context, _ *http.Request, in *retentionInput) (any, error) {
+	return h.retention(in, false)
+}
+
+func (h *Handler) retention(in *retentionInput, increase bool) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -464,12 +419,7 @@ func (h *Handler) retention(dec decodeFunc, increase bool) (any, error) {
 	return empty{}, h.Engine.DecreaseRetention(name, int(*in.RetentionPeriodHours))
 }
 
-func (h *Handler) encryption(dec decodeFunc, start bool) (any, error) {
-	var in encryptionInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkEncryption(v *validator, in *encryptionInput) {
 	v.streamRef(in.streamRef)
 	if v.required(in.EncryptionType, "encryptionType") {
 		v.enum(in.EncryptionType, "encryptionType", engine.EncryptionNone, engine.EncryptionKMS)
@@ -477,9 +427,17 @@ func (h *Handler) encryption(dec decodeFunc, start bool) (any, error) {
 	if v.required(in.KeyId, "keyId") {
 		v.str(in.KeyId, "keyId", 1, 2048, nil, "")
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) startEncryption(_ context.Context, _ *http.Request, in *encryptionInput) (any, error) {
+	return h.encryption(in, true)
+}
+
+func (h *Handler) stopEncryption(_ context.Context, _ *http.Request, in *encryptionInput) (any, error) {
+	return h.encryption(in, false)
+}
+
+func (h *Handler) encryption(in *encryptionInput, start bool) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -490,12 +448,7 @@ func (h *Handler) encryption(dec decodeFunc, start bool) (any, error) {
 	return empty{}, h.Engine.StopEncryption(name, *in.EncryptionType, *in.KeyId)
 }
 
-func (h *Handler) updateStreamMode(dec decodeFunc) (any, error) {
-	var in updateStreamModeInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkUpdateStreamMode(v *validator, in *updateStreamModeInput) {
 	if v.required(in.StreamARN, "streamARN") {
 		v.streamARN(in.StreamARN, "streamARN")
 	}
@@ -504,9 +457,9 @@ func (h *Handler) updateStreamMode(dec decodeFunc) (any, error) {
 	} else {
 		v.enum(&in.StreamModeDetails.StreamMode, "streamModeDetails.streamMode", engine.ModeProvisioned, engine.ModeOnDemand)
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) updateStreamMode(_ context.Context, _ *http.Request, in *updateStreamModeInput) (any, error) {
 	name, err := h.resolve(streamRef{StreamARN: in.StreamARN})
 	if err != nil {
 		return nil, err
@@ -514,12 +467,7 @@ func (h *Handler) updateStreamMode(dec decodeFunc) (any, error) {
 	return empty{}, h.Engine.UpdateStreamMode(name, in.StreamModeDetails.StreamMode)
 }
 
-func (h *Handler) addTags(dec decodeFunc) (any, error) {
-	var in addTagsInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkAddTags(v *validator, in *addTagsInput) {
 	v.streamRef(in.streamRef)
 	if in.Tags == nil {
 		v.fail("null", "tags", "not be null")
@@ -527,9 +475,9 @@ func (h *Handler) addTags(dec decodeFunc) (any, error) {
 		v.fail("'{...}'", "tags", "have length between 1 and 50")
 	}
 	v.tags(in.Tags, "tags")
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) addTags(_ context.Context, _ *http.Request, in *addTagsInput) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -537,21 +485,16 @@ func (h *Handler) addTags(dec decodeFunc) (any, error) {
 	return empty{}, h.Engine.AddTags(name, in.Tags)
 }
 
-func (h *Handler) removeTags(dec decodeFunc) (any, error) {
-	var in removeTagsInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkRemoveTags(v *validator, in *removeTagsInput) {
 	v.streamRef(in.streamRef)
 	if in.TagKeys == nil {
 		v.fail("null", "tagKeys", "not be null")
 	} else if len(in.TagKeys) < 1 || len(in.TagKeys) > 50 {
 		v.fail("'[...]'", "tagKeys", "have length between 1 and 50")
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) removeTags(_ context.Context, _ *http.Request, in *removeTagsInput) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -559,17 +502,12 @@ func (h *Handler) removeTags(dec decodeFunc) (any, error) {
 	return empty{}, h.Engine.RemoveTags(name, in.TagKeys)
 }
 
-func (h *Handler) listTags(dec decodeFunc) (any, error) {
-	var in listTagsInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkListTags(v *validator, in *listTagsInput) {
 	v.streamRef(in.streamRef)
 	v.intRange(in.Limit, "limit", 1, 50)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) listTags(_ context.Context, _ *http.Request, in *listTagsInput) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -600,21 +538,12 @@ func (h *Handler) listTags(dec decodeFunc) (any, error) {
 	return out, nil
 }
 
-func (h *Handler) describeLimits(dec decodeFunc) (any, error) {
-	var in empty
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
+func (h *Handler) describeLimits(_ context.Context, _ *http.Request, _ *empty) (any, error) {
 	l := h.Engine.DescribeLimits()
 	return describeLimitsOutput{ShardLimit: l.ShardLimit, OpenShardCount: l.OpenShardCount, OnDemandStreamCount: l.OnDemandStreamCount, OnDemandStreamCountLimit: l.OnDemandStreamCountLimit}, nil
 }
 
-func (h *Handler) monitoring(dec decodeFunc, enable bool) (any, error) {
-	var in monitoringInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+func checkMonitoring(v *validator, in *monitoringInput) {
 	v.streamRef(in.streamRef)
 	if in.ShardLevelMetrics == nil {
 		v.fail("null", "shardLevelMetrics", "not be null")
@@ -625,9 +554,17 @@ func (h *Handler) monitoring(dec decodeFunc, enable bool) (any, error) {
 		v.enum(&in.ShardLevelMetrics[i], fmt.Sprintf("shardLevelMetrics.%d.member", i+1), "IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
 			"WriteProvisionedThroughputExceeded", "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds", "ALL")
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
+}
+
+func (h *Handler) enableMonitoring(_ context.Context, _ *http.Request, in *monitoringInput) (any, error) {
+	return h.monitoring(in, true)
+}
+
+func (h *Handler) disableMonitoring(_ context.Context, _ *http.Request, in *monitoringInput) (any, error) {
+	return h.monitoring(in, false)
+}
+
+func (h *Handler) monitoring(in *monitoringInput, enable bool) (any, error) {
 	name, err := h.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
@@ -639,43 +576,58 @@ func (h *Handler) monitoring(dec decodeFunc, enable bool) (any, error) {
 	return monitoringOutput{StreamName: name, StreamARN: h.Engine.ARN(name), CurrentShardLevelMetrics: cur, DesiredShardLevelMetrics: des}, nil
 }
 
-// resourceTags implements TagResource, UntagResource and
-// ListTagsForResource for stream ARNs (the tags are the stream's tags).
-func (h *Handler) resourceTags(dec decodeFunc, op string) (any, error) {
-	var in resourceTagsInput
-	if err := dec(&in); err != nil {
-		return nil, err
-	}
-	v := h.validator()
+// TagResource, UntagResource and ListTagsForResource work on stream ARNs
+// only: a stream's resource tags are its tags.
+
+func checkResourceARN(v *validator, in *resourceTagsInput) {
 	if v.required(in.ResourceARN, "resourceARN") {
 		v.str(in.ResourceARN, "resourceARN", 1, 2048, nil, "")
 	}
-	switch op {
-	case "TagResource":
-		if in.Tags == nil {
-			v.fail("null", "tags", "not be null")
-		}
-		v.tags(in.Tags, "tags")
-	case "UntagResource":
-		if in.TagKeys == nil {
-			v.fail("null", "tagKeys", "not be null")
-		}
+}
+
+func checkTagResource(v *validator, in *resourceTagsInput) {
+	checkResourceARN(v, in)
+	if in.Tags == nil {
+		v.fail("null", "tags", "not be null")
 	}
-	if err := v.err(); err != nil {
-		return nil, err
+	v.tags(in.Tags, "tags")
+}
+
+func checkUntagResource(v *validator, in *resourceTagsInput) {
+	checkResourceARN(v, in)
+	if in.TagKeys == nil {
+		v.fail("null", "tagKeys", "not be null")
 	}
+}
+
+// resourceStream returns the name of the stream a resource ARN names.
+func (h *Handler) resourceStream(in *resourceTagsInput) (string, error) {
 	if _, _, ok := parseStreamARN(*in.ResourceARN); !ok {
-		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "Tagging is supported on stream ARNs only: %s", *in.ResourceARN)
+		return "", awsproto.Errorf(awsproto.InvalidArgumentException, "Tagging is supported on stream ARNs only: %s", *in.ResourceARN)
 	}
-	name, err := h.resolve(streamRef{StreamARN: in.ResourceARN})
+	return h.resolve(streamRef{StreamARN: in.ResourceARN})
+}
+
+func (h *Handler) tagResource(_ context.Context, _ *http.Request, in *resourceTagsInput) (any, error) {
+	name, err := h.resourceStream(in)
 	if err != nil {
 		return nil, err
 	}
-	switch op {
-	case "TagResource":
-		return empty{}, h.Engine.AddTags(name, in.Tags)
-	case "UntagResource":
-		return empty{}, h.Engine.RemoveTags(name, in.TagKeys)
+	return empty{}, h.Engine.AddTags(name, in.Tags)
+}
+
+func (h *Handler) untagResource(_ context.Context, _ *http.Request, in *resourceTagsInput) (any, error) {
+	name, err := h.resourceStream(in)
+	if err != nil {
+		return nil, err
+	}
+	return empty{}, h.Engine.RemoveTags(name, in.TagKeys)
+}
+
+func (h *Handler) listTagsForResource(_ context.Context, _ *http.Request, in *resourceTagsInput) (any, error) {
+	name, err := h.resourceStream(in)
+	if err != nil {
+		return nil, err
 	}
 	tags, err := h.Engine.Tags(name)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kinedge/kinedge/fragment/seal"
 )
 
 // BenchmarkEnginePutRecords measures the engine alone (no HTTP, no JSON):
@@ -15,15 +17,31 @@ import (
 // durable on-disk DB, limits off. One op is one PutRecords call.
 //
 //	go test -run '^$' -bench EnginePutRecords -benchtime 400x ./dataplane/kinesis/engine/
-func BenchmarkEnginePutRecords(b *testing.B) {
+func BenchmarkEnginePutRecords(b *testing.B) { benchEnginePutRecords(b, false) }
+
+// BenchmarkEnginePutRecordsSealed is BenchmarkEnginePutRecords on a stream
+// with encryption on: every record is sealed (AES-256-GCM) by the
+// appliance's keyring.
+func BenchmarkEnginePutRecordsSealed(b *testing.B) { benchEnginePutRecords(b, true) }
+
+func benchEnginePutRecords(b *testing.B, sealed bool) {
 	sp := openSpace(b, b.TempDir())
 	defer sp.DB().Close()
-	e, err := Open(Options{Space: sp})
+	o := Options{Space: sp}
+	if sealed {
+		o.Sealer = &seal.Keyring{Store: &seal.MemKeyStore{}, Master: seal.NewMasterKey()}
+	}
+	e, err := Open(o)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer e.Close()
 	mustCreate(b, e, "bench", 4)
+	if sealed {
+		if err := e.StartEncryption("bench", EncryptionKMS, "alias/aws/kinesis"); err != nil {
+			b.Fatal(err)
+		}
+	}
 	payload := make([]byte, 1024)
 	_, _ = rand.Read(payload)
 	var next atomic.Int64

@@ -6,6 +6,18 @@
 //
 // Semantics follow the Amazon Kinesis Data Streams API reference
 // (API version 2013-12-02). The wire protocol lives in package kinesisapi.
+//
+// # Encryption at rest
+//
+// While a stream has encryption on, the writer seals each record's data
+// with Options.Sealer (the appliance's keyring) after it has assigned the
+// record's sequence number, binding the seal to the record's position:
+// stream id and shard in the seal's name (sealedName), the sequence
+// number's counter as its number. A record moved or swapped on disk fails
+// to open, and GetRecords fails with ErrCorrupt rather than return it.
+// Record flags say how a record was sealed, so records sealed before the
+// binding (stream only, number 0) still read. See writer.go for how sealing
+// fits in the group commit.
 package engine
 
 import (

@@ -263,10 +263,14 @@ func (e *Engine) streamRecordsPrefix(streamID uint64) []byte {
 
 // Record value layout: flags 1B | uvarint partition key length |
 // partition key | data. Flag bit 0: the stream had encryption on at put
-// time (EncryptionType KMS); bit 1: data is sealed by Options.Sealer.
+// time (EncryptionType KMS); bit 1: data is sealed by Options.Sealer;
+// bit 2: the seal is bound to the record's position (sealedName and the
+// counter). Records sealed before bit 2 existed are bound to their stream
+// only (sealStream and 0) and still open.
 const (
 	flagKMS    = 1
 	flagSealed = 2
+	flagBound  = 4
 )
 
 func encodeRecord(dst []byte, pk string, data []byte, flags byte) []byte {

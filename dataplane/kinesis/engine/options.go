@@ -141,7 +141,10 @@ func (o *Options) ensureDefaults() error {
 
 // Sealer encrypts record data at rest (envelope encryption). The
 // appliance's *seal.Keyring implements it; the engine calls Seal with the
-// stream's KeyId as alias and a per-stream name as AAD, and Open to read.
+// stream's KeyId as alias, the record's shard (sealedName) as stream and its
+// sequence number's counter as n, and Open with the same to read, so that a
+// record opens only at the position it was put at. Open failing with
+// seal.ErrAuthentication or seal.ErrMalformed is reported as ErrCorrupt.
 type Sealer interface {
 	// Seal encrypts plaintext with the current key of alias, bound to
 	// stream and n, and returns the sealed blob (which names its key).
@@ -150,7 +153,16 @@ type Sealer interface {
 	Open(ctx context.Context, stream string, n uint64, sealed []byte) ([]byte, error)
 }
 
-// sealStream is the AAD name of a stream's sealed records: the stream id,
-// so that a record cannot be moved to another stream (or a stream deleted
-// and created again with the same name).
+// sealedName is the name a sealed record is bound to (with its counter):
+// the stream id and the shard index, so that a record cannot be moved to
+// another shard, another stream, or a stream deleted and created again
+// with the same name. With the counter as the seal's number, the AAD holds
+// the record's whole position: a record swapped with another of the same
+// shard fails to open too.
+func sealedName(streamID uint64, shard uint32) string {
+	return fmt.Sprintf("kinesis-stream-%d/%s", streamID, shardID(shard))
+}
+
+// sealStream is the name records were bound to before flagBound: the
+// stream id only, with 0 as number. Such records are still read.
 func sealStream(id uint64) string { return fmt.Sprintf("kinesis-stream-%d", id) }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index/store"
 )
 
@@ -155,11 +157,8 @@ func (e *Engine) getRecords(iterator string, limit int, limited bool) (GetRecord
 					return err
 				}
 				if flags&flagSealed != 0 {
-					if e.opts.Sealer == nil {
-						return fmt.Errorf("%w: sealed record and no Sealer", ErrCorrupt)
-					}
-					if data, err = e.opts.Sealer.Open(context.Background(), sealStream(streamID), 0, data); err != nil {
-						return fmt.Errorf("kinesis: open sealed record: %w", err)
+					if data, err = e.open(streamID, idx, ctr, flags, data); err != nil {
+						return err
 					}
 				}
 				rec = Record{
@@ -201,6 +200,28 @@ func (e *Engine) getRecords(iterator string, limit int, limited bool) (GetRecord
 	res.ContinuationSequenceNumber = seqNum{shard: idx, counter: max(pos, tok.pos, 1) - 1}.String()
 	res.NextShardIterator = encodeIterator(e.secret, iterToken{streamID: streamID, shard: idx, pos: max(pos, tok.pos), issued: now})
 	return res, nil
+}
+
+// open opens the sealed data of the record at counter ctr of shard idx of
+// stream streamID. A record that does not open where it is stored (moved,
+// swapped, altered) is an ErrCorrupt error: its bytes are never returned.
+func (e *Engine) open(streamID uint64, idx uint32, ctr uint64, flags byte, data []byte) ([]byte, error) {
+	sn := seqNum{shard: idx, counter: ctr}
+	if e.opts.Sealer == nil {
+		return nil, fmt.Errorf("%w: record %s of %s is sealed and the engine has no Sealer", ErrCorrupt, sn, shardID(idx))
+	}
+	name, n := sealStream(streamID), uint64(0) // sealed before flagBound
+	if flags&flagBound != 0 {
+		name, n = sealedName(streamID, idx), ctr
+	}
+	plain, err := e.opts.Sealer.Open(context.Background(), name, n, data)
+	switch {
+	case errors.Is(err, seal.ErrAuthentication), errors.Is(err, seal.ErrMalformed):
+		return nil, fmt.Errorf("%w: record %s of %s does not open at its position (moved, swapped or altered): %w", ErrCorrupt, sn, shardID(idx), err)
+	case err != nil:
+		return nil, fmt.Errorf("kinesis: open sealed record %s of %s: %w", sn, shardID(idx), err)
+	}
+	return plain, nil
 }
 
 // childrenLocked lists the children of closed shard sh. Caller holds e.mu.

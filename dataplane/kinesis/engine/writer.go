@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -16,17 +17,23 @@ import (
 // Group commit.
 //
 // Puts are queued (bounded by Options.WriteQueue) to the writer goroutine,
-// which takes every request waiting, assigns sequence numbers and hands the
-// records to Badger in one transaction (more when it is too big) without
-// waiting for the commit. The syncer goroutine waits for the commits of
-// every batch handed over so far, syncs once for all of them, then
-// publishes and acknowledges them in order. A put is acknowledged only
-// after its sync; while one batch syncs the next is being built.
+// which takes every request waiting, assigns sequence numbers, seals the
+// records of encrypted streams (see sealBatch) and hands the records to
+// Badger in one transaction (more when it is too big) without waiting for
+// the commit. The syncer goroutine waits for the commits of every batch
+// handed over so far, syncs once for all of them, then publishes and
+// acknowledges them in order. A put is acknowledged only after its sync;
+// while one batch syncs the next is being built.
 //
 // A shard's visible counter moves past a batch only once the batch is
 // durable, and readers never look beyond it, so a reader cannot skip a
 // record that commits late. A closed shard ends for readers only once its
 // EndingSequenceNumber is visible.
+//
+// Sealing happens in the writer, after the sequence numbers are assigned,
+// because a sealed record is bound to its position (stream, shard and
+// sequence number are in the AAD): a record copied or swapped to another
+// position fails to open instead of reading as the record there.
 
 // syncDepth bounds the batches between the writer and the syncer.
 const syncDepth = 4
@@ -40,12 +47,18 @@ type putReq struct {
 	// skip marks entries already failed (throttled) before queueing.
 	skip []bool
 	// hashes are the entries' hash keys.
-	hashes []HashKey
-	// sealed means the entries' data was sealed by Options.Sealer.
-	sealed  bool
+	hashes  []HashKey
 	results []PutResult
-	err     error
-	done    chan struct{}
+	// Set by the writer under e.mu: the entries' positions (pos[i].ok
+	// false: not stored), the stream id, the record flags and, when the
+	// stream is sealed, the key alias and the sealed data.
+	pos      []position
+	streamID uint64
+	flags    byte
+	alias    string
+	sealed   [][]byte
+	err      error
+	done     chan struct{}
 }
 
 // PutRecord puts one record into stream name and returns its shard and
@@ -123,25 +136,7 @@ func (e *Engine) PutRecords(ctx context.Context, name string, entries []PutEntry
 			}
 		}
 	}
-	alias, seal := s.meta.KeyID, s.meta.Encryption == EncryptionKMS && e.opts.Sealer != nil
-	sealName := sealStream(s.meta.ID)
 	e.mu.RUnlock()
-	if seal {
-		sealed := make([]PutEntry, len(entries))
-		for i, en := range entries {
-			sealed[i] = en
-			if req.skip != nil && req.skip[i] {
-				continue
-			}
-			b, _, err := e.opts.Sealer.Seal(ctx, alias, sealName, 0, en.Data)
-			if err != nil {
-				e.senders.Done()
-				return nil, fmt.Errorf("kinesis: seal record: %w", err)
-			}
-			sealed[i].Data = b
-		}
-		req.entries, req.sealed = sealed, true
-	}
 	select {
 	case e.writeCh <- req:
 		e.senders.Done()
@@ -234,17 +229,28 @@ func (e *Engine) drainWrites() {
 	}
 }
 
-// startBatch assigns sequence numbers to reqs and starts their commit.
+// position is where the writer put a record: its shard index and
+// counter (copied, so that the batch reads no shard state outside e.mu).
+type position struct {
+	shard uint32
+	ctr   uint64
+	ok    bool
+}
+
+// startBatch assigns sequence numbers to reqs, seals the records of
+// encrypted streams and starts their commit.
 func (e *Engine) startBatch(reqs []*putReq) *batch {
 	b := &batch{reqs: reqs}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	e.inflight.Add(1) // DeleteStream waits for batches in flight
-	nowCtr := counterAt(e.now())
+	if !e.assign(reqs, b) {
+		return b
+	}
+	// Past assign the batch needs no lock: its streams cannot be deleted
+	// until it is acknowledged (inflight), and its counters are its own.
+	e.sealBatch(reqs)
 	txn, err := e.sp.Begin(store.Data)
 	if err != nil {
 		// Refused by the storage budget (or the store is closed): the
-		// whole batch fails, and nothing was assigned.
+		// whole batch fails; its counters are burnt, holes are harmless.
 		b.setErr(err)
 		return b
 	}
@@ -255,47 +261,32 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 			b.wg.Done()
 		})
 	}
-	touched := make(map[*shard]struct{}, 8)
 	// One arena holds every key and value of the batch: Badger keeps the
 	// slices until the commit is done, and one allocation beats two per
 	// record.
 	size := 0
 	for _, r := range reqs {
-		for _, en := range r.entries {
-			size += len(e.prefix) + len(keyRecord) + 20 + 1 + binary.MaxVarintLen64 + len(en.PartitionKey) + len(en.Data)
+		for i, en := range r.entries {
+			if r.pos != nil && r.pos[i].ok {
+				size += len(e.prefix) + len(keyRecord) + 20 + 1 + binary.MaxVarintLen64 + len(en.PartitionKey) + len(r.data(i))
+			}
 		}
 	}
 	arena := make([]byte, 0, size)
 	for _, r := range reqs {
-		if r.s.deleted {
-			r.err = e.notFound(r.s.meta.Name)
+		if r.err != nil || r.pos == nil {
 			continue
 		}
-		var flags byte
-		encType := r.s.meta.Encryption
-		if r.sealed {
-			flags, encType = flagKMS|flagSealed, EncryptionKMS
-		} else if encType == EncryptionKMS {
-			flags = flagKMS
-		}
 		for i, en := range r.entries {
-			if r.skip != nil && r.skip[i] {
+			p := r.pos[i]
+			if !p.ok {
 				continue
 			}
-			h := r.hashes[i]
-			sh := r.s.route(h)
-			if sh == nil {
-				r.results[i].Err = fmt.Errorf("kinesis: no open shard for hash key %s", h)
-				continue
-			}
-			ctr := max(sh.last+1, nowCtr)
-			sh.last = ctr
-			touched[sh] = struct{}{}
 			at := len(arena)
-			arena = e.recordKey(arena, r.s.meta.ID, sh.m.Index, ctr)
+			arena = e.recordKey(arena, r.streamID, p.shard, p.ctr)
 			k := arena[at:len(arena):len(arena)]
 			at = len(arena)
-			arena = encodeRecord(arena, en.PartitionKey, en.Data, flags)
+			arena = encodeRecord(arena, en.PartitionKey, r.data(i), r.flags)
 			v := arena[at:len(arena):len(arena)]
 			if err = txn.Set(k, v); errors.Is(err, badger.ErrTxnTooBig) {
 				commit()
@@ -308,11 +299,8 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 			if err != nil {
 				break
 			}
-			r.results[i] = PutResult{ShardID: sh.id(), SequenceNumber: seqNum{shard: sh.m.Index, counter: ctr}.String(), EncryptionType: encType}
 			b.records++
 			b.bytes += len(en.Data)
-			sh.winRecords++
-			sh.winBytes += uint64(len(en.Data) + len(en.PartitionKey))
 		}
 		if err != nil {
 			break
@@ -327,11 +315,133 @@ func (e *Engine) startBatch(reqs []*putReq) *batch {
 	default:
 		b.setErr(err)
 	}
+	return b
+}
+
+// data returns the bytes stored for entry i: sealed or as put.
+func (r *putReq) data(i int) []byte {
+	if r.sealed != nil {
+		return r.sealed[i]
+	}
+	return r.entries[i].Data
+}
+
+// assign gives every record of reqs its shard and sequence number, under
+// e.mu, and notes in b the shards' new last counters. It returns false if
+// no record got a position.
+func (e *Engine) assign(reqs []*putReq, b *batch) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	e.inflight.Add(1) // DeleteStream waits (under e.mu) for batches in flight
+	nowCtr := counterAt(e.now())
+	touched := make(map[*shard]struct{}, 8)
+	for _, r := range reqs {
+		if r.s.deleted {
+			r.err = e.notFound(r.s.meta.Name)
+			continue
+		}
+		m := r.s.meta
+		r.streamID = m.ID
+		encType := m.Encryption
+		switch {
+		case encType == EncryptionKMS && e.opts.Sealer != nil:
+			r.flags, r.alias = flagKMS|flagSealed|flagBound, m.KeyID
+			r.sealed = make([][]byte, len(r.entries))
+		case encType == EncryptionKMS:
+			r.flags = flagKMS
+		}
+		r.pos = make([]position, len(r.entries))
+		for i, en := range r.entries {
+			if r.skip != nil && r.skip[i] {
+				continue
+			}
+			h := r.hashes[i]
+			sh := r.s.route(h)
+			if sh == nil {
+				r.results[i].Err = fmt.Errorf("kinesis: no open shard for hash key %s", h)
+				continue
+			}
+			ctr := max(sh.last+1, nowCtr)
+			sh.last = ctr
+			touched[sh] = struct{}{}
+			r.pos[i] = position{shard: sh.m.Index, ctr: ctr, ok: true}
+			r.results[i] = PutResult{ShardID: sh.id(), SequenceNumber: seqNum{shard: sh.m.Index, counter: ctr}.String(), EncryptionType: encType}
+			sh.winRecords++
+			sh.winBytes += uint64(len(en.Data) + len(en.PartitionKey))
+		}
+	}
 	for sh := range touched {
 		// Counters of a failed batch are burnt: holes are harmless.
 		b.lasts = append(b.lasts, shardLast{sh, sh.last})
 	}
-	return b
+	return len(touched) > 0
+}
+
+// sealsPerGoroutine is the fewest records worth a goroutine of sealBatch.
+const sealsPerGoroutine = 64
+
+// sealBatch seals the records of the sealed requests of reqs, each bound
+// to its position (see sealedName), spreading the work over GOMAXPROCS
+// goroutines: sealing is the CPU-heavy part of a put, and the callers'
+// goroutines that did it before positions were bound now wait. A request
+// whose sealing fails fails as a whole; its counters are burnt.
+func (e *Engine) sealBatch(reqs []*putReq) {
+	type job struct {
+		r    *putReq
+		i    int
+		name string
+	}
+	type shardKey struct {
+		stream uint64
+		shard  uint32
+	}
+	var jobs []job
+	names := map[shardKey]string{}
+	for _, r := range reqs {
+		if r.sealed == nil || r.err != nil {
+			continue
+		}
+		for i, p := range r.pos {
+			if !p.ok {
+				continue
+			}
+			k := shardKey{r.streamID, p.shard}
+			name, ok := names[k]
+			if !ok {
+				name = sealedName(k.stream, k.shard)
+				names[k] = name
+			}
+			jobs = append(jobs, job{r, i, name})
+		}
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	var mu sync.Mutex // guards the requests' err
+	run := func(jobs []job) {
+		for _, j := range jobs {
+			r := j.r
+			sealed, _, err := e.opts.Sealer.Seal(context.Background(), r.alias, j.name, r.pos[j.i].ctr, r.entries[j.i].Data)
+			if err != nil {
+				mu.Lock()
+				if r.err == nil {
+					r.err = fmt.Errorf("kinesis: seal record: %w", err)
+				}
+				mu.Unlock()
+				continue
+			}
+			r.sealed[j.i] = sealed
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), (len(jobs)+sealsPerGoroutine-1)/sealsPerGoroutine)
+	chunk := (len(jobs) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		part := jobs[min(w*chunk, len(jobs)):min((w+1)*chunk, len(jobs))]
+		wg.Go(func() { run(part) })
+	}
+	run(jobs[:min(chunk, len(jobs))])
+	wg.Wait()
 }
 
 // syncer is the goroutine that makes batches durable and acknowledges them.

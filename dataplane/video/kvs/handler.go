@@ -71,38 +71,27 @@ func (h *Handler) Register(mux *http.ServeMux, wrap func(http.Handler) http.Hand
 	if wrap == nil {
 		wrap = func(next http.Handler) http.Handler { return next }
 	}
+	ops := h.operations()
 	for _, p := range Paths() {
-		mux.Handle(http.MethodPost+" "+p, wrap(h.operation(p)))
+		mux.Handle(http.MethodPost+" "+p, wrap(ops[p]))
 	}
 }
 
-// operation returns the handler of the operation at path p.
-func (h *Handler) operation(p string) http.Handler {
-	switch p {
-	case PathCreateStream:
-		return serve(h, p, h.createStream)
-	case PathDescribeStream:
-		return serve(h, p, h.describeStream)
-	case PathListStreams:
-		return serve(h, p, h.listStreams)
-	case PathDeleteStream:
-		return serve(h, p, h.deleteStream)
-	case PathUpdateStream:
-		return serve(h, p, h.updateStream)
-	case PathUpdateDataRetention:
-		return serve(h, p, h.updateDataRetention)
-	case PathGetDataEndpoint:
-		return serve(h, p, h.getDataEndpoint)
-	case PathTagStream:
-		return serve(h, p, h.tagStream)
-	case PathUntagStream:
-		return serve(h, p, h.untagStream)
-	case PathListTagsForStream:
-		return serve(h, p, h.listTagsForStream)
-	case PathListFragments:
-		return serve(h, p, h.listFragments)
+// operations returns the handler of every operation, by path.
+func (h *Handler) operations() map[string]http.Handler {
+	return map[string]http.Handler{
+		PathCreateStream:        serve(h, PathCreateStream, h.createStream),
+		PathDescribeStream:      serve(h, PathDescribeStream, h.describeStream),
+		PathListStreams:         serve(h, PathListStreams, h.listStreams),
+		PathDeleteStream:        serve(h, PathDeleteStream, h.deleteStream),
+		PathUpdateStream:        serve(h, PathUpdateStream, h.updateStream),
+		PathUpdateDataRetention: serve(h, PathUpdateDataRetention, h.updateDataRetention),
+		PathGetDataEndpoint:     serve(h, PathGetDataEndpoint, h.getDataEndpoint),
+		PathTagStream:           serve(h, PathTagStream, h.tagStream),
+		PathUntagStream:         serve(h, PathUntagStream, h.untagStream),
+		PathListTagsForStream:   serve(h, PathListTagsForStream, h.listTagsForStream),
+		PathListFragments:       serve(h, PathListFragments, h.listFragments),
 	}
-	return http.NotFoundHandler()
 }
 
 func (h *Handler) logger() *slog.Logger {
@@ -112,20 +101,23 @@ func (h *Handler) logger() *slog.Logger {
 	return h.Logger
 }
 
-// serve returns the http.Handler of one operation: it reads the body,
-// decodes it as In, calls fn, and writes fn's output or error.
+// serve returns the http.Handler of one operation, in awsproto.Operation's
+// shape: it reads the body, decodes it as In, calls fn, and writes fn's
+// output or error as restJson1. The operations check their input first
+// thing in fn, since what they check is what they compute with.
 func serve[In any](h *Handler, path string, fn func(ctx context.Context, r *http.Request, in *In) (any, error)) http.Handler {
+	op := awsproto.Operation(nil, fn)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reqID := awsproto.RequestID(r.Context())
 		var (
-			in  In
-			out any
-			err error
+			body []byte
+			out  any
+			err  error
 		)
 		if h.Index == nil {
 			err = ErrNoIndex
-		} else if err = decodeBody(w, r, &in); err == nil {
-			out, err = fn(r.Context(), r, &in)
+		} else if body, err = readBody(w, r); err == nil {
+			out, err = op(r.Context(), r, awsproto.JSON, body)
 		}
 		if err != nil {
 			e, known := awsError(err)
@@ -139,17 +131,17 @@ func serve[In any](h *Handler, path string, fn func(ctx context.Context, r *http
 	})
 }
 
-// decodeBody reads and decodes the request body into v.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+// readBody reads the request body, at most maxBody bytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return errorf(awsproto.RequestEntityTooLarge, "Request body is larger than the %d bytes accepted.", maxBody)
+			return nil, errorf(awsproto.RequestEntityTooLarge, "Request body is larger than the %d bytes accepted.", maxBody)
 		}
-		return errorf(awsproto.SerializationException, "Unable to read the request body.")
+		return nil, errorf(awsproto.SerializationException, "Unable to read the request body.")
 	}
-	return awsproto.Decode(awsproto.JSON, body, v)
+	return body, nil
 }
 
 // writeJSON writes a restJson1 response.
