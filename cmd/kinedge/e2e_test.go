@@ -793,7 +793,13 @@ func TestShutdownStoresOpenFragment(t *testing.T) {
 func TestTakeover(t *testing.T) {
 	needTool(t, "ffmpeg")
 	s := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_VIDEO_TAKEOVER=true")
-	first := publish(t, s, "h264_aac.ts", "gate", "tcp", "camera:camsecret")
+	// The first camera loops its clip: it must still be publishing when
+	// the second arrives, however long a loaded machine takes to store
+	// its first fragments (a 10 s clip could end before, and its session
+	// with it, failing the test by the clock).
+	first := toolCmd(t, 3*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1",
+		"-i", remuxed(t, "h264_aac.ts"), "-c", "copy", "-max_delay", "1000", "-f", "rtsp", "-rtsp_transport", "tcp",
+		fmt.Sprintf("rtsp://camera:camsecret@%s/gate", s.rtspAddr))
 	var firstOut bytes.Buffer
 	first.Stdout, first.Stderr = &firstOut, &firstOut
 	if err := first.Start(); err != nil {
