@@ -197,7 +197,9 @@ func TestClose(t *testing.T) {
 
 // TestWritesDuringGC puts fragments and keys while GC cycles drop
 // expired buckets: writers wait for the drop instead of failing with
-// badger.ErrBlockedWrites.
+// badger.ErrBlockedWrites. Each cycle starts only after the writer stored
+// a fragment since the last one (an event, not the scheduler's luck), so
+// every cycle has a bucket to drop once the clock passes the retention.
 func TestWritesDuringGC(t *testing.T) {
 	clk := newClock()
 	x := openT(t, Options{Dir: t.TempDir(), NoSync: true, Now: clk.Now, BucketWidth: time.Minute})
@@ -205,6 +207,7 @@ func TestWritesDuringGC(t *testing.T) {
 	mustStream(t, x, "cam1", 1)
 	stop := make(chan struct{})
 	errs := make(chan error, 1)
+	wrote := make(chan struct{}, 1) // a fragment was stored
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -220,6 +223,10 @@ func TestWritesDuringGC(t *testing.T) {
 				err = x.PutFragment(ctx, Fragment{Number: n, Stream: "cam1"}, blobFor(n, 8<<10)) // server time: Now
 			}
 			if err == nil {
+				select {
+				case wrote <- struct{}{}:
+				default:
+				}
 				err = x.Keys().PutKey(ctx, seal.KeyRecord{ID: fmt.Sprint(i % 8), Wrapped: []byte{1}})
 			}
 			if err != nil {
@@ -230,6 +237,13 @@ func TestWritesDuringGC(t *testing.T) {
 	}()
 	drops := 0
 	for range 30 {
+		select {
+		case <-wrote:
+		case err := <-errs:
+			close(stop)
+			wg.Wait()
+			t.Fatalf("writer during GC: %v", err)
+		}
 		clk.Advance(10 * time.Minute)
 		rep, err := x.RunGC(ctx)
 		checkErr(t, "RunGC", err, nil)

@@ -114,7 +114,7 @@ func (o Options) validate() error {
 		errs = append(errs, errors.New("DB, Dir or InMemory is required"))
 	}
 	if o.DB != nil && (o.Dir != "" || o.InMemory || o.NoSync || o.MemTableSize != 0 || o.ValueLogFileSize != 0 || o.ValueThreshold != 0) {
-		errs = append(errs, errors.New("Dir, InMemory, NoSync and the Badger sizes belong to DB's options when DB is set"))
+		errs = append(errs, errors.New("with DB set, Dir, InMemory, NoSync and the Badger sizes belong to DB's options"))
 	}
 	if o.GCInterval < 0 {
 		errs = append(errs, fmt.Errorf("GCInterval %v is negative", o.GCInterval))

@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -36,9 +38,17 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	kinedgeBin = filepath.Join(dir, "kinedge")
-	out, err := exec.Command("go", "build", "-o", kinedgeBin, ".").CombinedOutput()
+	// Under -race the binary is a race build too: the races that matter
+	// are in the server, which the tests only reach through it.
+	build := []string{"build", "-o", kinedgeBin}
+	if raceEnabled {
+		build = append(build, "-race")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	out, err := exec.CommandContext(ctx, "go", append(build, ".")...).CombinedOutput()
+	cancel()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "building kinedge: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "building kinedge (go %s): %v\n%s", strings.Join(build, " "), err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -63,6 +73,34 @@ func needTool(t *testing.T, name string) string {
 		t.Skipf("%s not found; install it (apt-get install %s) to run this test", name, pkg)
 	}
 	return p
+}
+
+// toolCmd returns the command name args with a deadline: it is killed when
+// timeout passes or when the test ends, whichever comes first, and a kill by
+// the timeout fails the test naming the tool. A hung peer (a gst-launch that
+// never exits on a loaded machine) then costs one test, not the package.
+func toolCmd(t *testing.T, timeout time.Duration, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	cmd := exec.CommandContext(ctx, name, args...)
+	var mu sync.Mutex
+	ended := false // t may not be used once its cleanups have run
+	cmd.Cancel = func() error {
+		mu.Lock()
+		if !ended && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Errorf("%s still running after %v: killed it (hung?)", filepath.Base(name), timeout)
+		}
+		mu.Unlock()
+		return cmd.Process.Kill()
+	}
+	cmd.WaitDelay = 5 * time.Second // output pipes left open by the tool's children do not block Wait
+	t.Cleanup(func() {
+		mu.Lock()
+		ended = true
+		mu.Unlock()
+		cancel()
+	})
+	return cmd
 }
 
 func freePort(t *testing.T) int {
@@ -102,6 +140,7 @@ type server struct {
 	rtspAddr string
 	udpPort  int
 	cmd      *exec.Cmd
+	cancel   context.CancelFunc // kills cmd
 	logMu    sync.Mutex
 	log      bytes.Buffer
 	done     chan struct{}
@@ -124,7 +163,14 @@ func startServer(t *testing.T, dataDir string, udpPort int, env ...string) *serv
 
 func (s *server) start() {
 	t := s.t
-	cmd := exec.Command(kinedgeBin, "serve", "--data-dir", s.dataDir, "--http", s.httpAddr, "--rtsp", s.rtspAddr)
+	// The server's deadline is the test's: stop kills it 20 s after
+	// SIGTERM, and it never outlives go test's -timeout.
+	ctx, kill := context.WithCancel(context.Background())
+	if d, ok := t.Deadline(); ok {
+		ctx, kill = context.WithDeadline(context.Background(), d)
+	}
+	cmd := exec.CommandContext(ctx, kinedgeBin, "serve", "--data-dir", s.dataDir, "--http", s.httpAddr, "--rtsp", s.rtspAddr)
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Env = append(os.Environ(),
 		fmt.Sprintf("KINEDGE_RTSP_UDP_RTP=127.0.0.1:%d", s.udpPort),
 		fmt.Sprintf("KINEDGE_RTSP_UDP_RTCP=127.0.0.1:%d", s.udpPort+1),
@@ -136,9 +182,10 @@ func (s *server) start() {
 	cmd.Stdout = pw
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
+		kill()
 		t.Fatal(err)
 	}
-	s.cmd = cmd
+	s.cmd, s.cancel = cmd, kill
 	s.done = make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -153,7 +200,7 @@ func (s *server) start() {
 		pw.Close()
 		close(s.done)
 	}()
-	waitFor(t, 20*time.Second, "server health", func() error {
+	waitFor(t, time.Minute, "server health", func() error {
 		resp, err := http.Get("http://" + s.httpAddr + "/healthz")
 		if err != nil {
 			return err
@@ -175,10 +222,11 @@ func (s *server) stop() {
 	select {
 	case <-s.done:
 	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
+		s.cancel()
 		<-s.done
 		s.t.Errorf("server did not stop within 20 s after SIGTERM")
 	}
+	s.cancel()
 	if s.cmd.ProcessState != nil && !s.cmd.ProcessState.Success() {
 		s.t.Errorf("server exited with %v\n%s", s.cmd.ProcessState, s.logs())
 	}
@@ -274,7 +322,7 @@ type probe struct {
 
 func ffprobe(t *testing.T, path string) probe {
 	t.Helper()
-	out, err := exec.Command(needTool(t, "ffprobe"), "-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", path).Output()
+	out, err := toolCmd(t, time.Minute, needTool(t, "ffprobe"), "-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v", path, err)
 	}
@@ -310,7 +358,7 @@ func publish(t *testing.T, s *server, clip, stream, transport, user string) *exe
 	t.Helper()
 	u := fmt.Sprintf("rtsp://%s@%s/%s", user, s.rtspAddr, stream)
 	// -max_delay 1ms: one AAC access unit per RTP packet (see clipFrames).
-	return exec.Command(needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-i", remuxed(t, clip),
+	return toolCmd(t, 2*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-i", remuxed(t, clip),
 		"-c", "copy", "-max_delay", "1000", "-f", "rtsp", "-rtsp_transport", transport, u)
 }
 
@@ -323,7 +371,7 @@ func remuxed(t *testing.T, clip string) string {
 	out := filepath.Join(filepath.Dir(kinedgeBin), strings.TrimSuffix(clip, ".ts")+".mkv")
 	once, _ := remuxOnce.LoadOrStore(out, &sync.Once{})
 	once.(*sync.Once).Do(func() {
-		b, err := exec.Command(needTool(t, "ffmpeg"), "-v", "error", "-y", "-i", repoFile(clip), "-c", "copy", out).CombinedOutput()
+		b, err := toolCmd(t, time.Minute, needTool(t, "ffmpeg"), "-v", "error", "-y", "-i", repoFile(clip), "-c", "copy", out).CombinedOutput()
 		if err != nil {
 			t.Fatalf("remuxing %s: %v\n%s", clip, err, b)
 		}
@@ -386,21 +434,25 @@ func TestEndToEndPublishReplayRestart(t *testing.T) {
 		t.Run(c.stream, func(t *testing.T) {
 			in := clipFrames(t, c.clip)
 			sent := in["video"] + in["audio"]
-			var frags []videoapi.FragmentJSON
-			var received int
-			waitFor(t, 10*time.Second, "fragments stored", func() error {
-				frags = s.fragments(t, c.stream)
-				stored := 0
-				for _, f := range frags {
-					stored += f.Frames
-				}
-				received = s.metric(t, "kinedge_stream_frames_received_total", c.stream)
-				if stored != received || received == 0 {
-					return fmt.Errorf("fragments hold %d frames, the appliance received %d; ingest said: %s",
-						stored, received, grepLines(s.logs(), "publish ended", c.stream))
+			// The open fragment is stored before "rtsp publish ended"
+			// is logged: wait for that event (the deadline only bounds a
+			// hang), then every received frame must be stored.
+			waitFor(t, 2*time.Minute, "the publish to end", func() error {
+				if grepLines(s.logs(), "rtsp publish ended", c.stream) == "" {
+					return errors.New(`no "rtsp publish ended" line yet`)
 				}
 				return nil
 			})
+			frags := s.fragments(t, c.stream)
+			stored := 0
+			for _, f := range frags {
+				stored += f.Frames
+			}
+			received := s.metric(t, "kinedge_stream_frames_received_total", c.stream)
+			if stored != received || received == 0 {
+				t.Fatalf("fragments hold %d frames, the appliance received %d; ingest said: %s",
+					stored, received, grepLines(s.logs(), "publish ended", c.stream))
+			}
 			// Over TCP every frame ffmpeg sent arrives. Over UDP the last
 			// packets can still sit in the socket when the TEARDOWN (over
 			// TCP) ends the session; a few tail frames may miss it.
@@ -492,7 +544,7 @@ func mustUint(t *testing.T, s string) uint64 {
 func replayRange(t *testing.T, s *server, stream string, start, end time.Time) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), stream+".mkv")
-	cmd := exec.Command(kinedgeBin, "replay", "--url", "http://"+s.httpAddr, "--user", "admin", "--pass", "adminsecret",
+	cmd := toolCmd(t, 2*time.Minute, kinedgeBin, "replay", "--url", "http://"+s.httpAddr, "--user", "admin", "--pass", "adminsecret",
 		"--stream", stream, "--start", start.Format(time.RFC3339Nano), "--end", end.Format(time.RFC3339Nano), "-o", out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("kinedge replay: %v\n%s", err, b)
@@ -548,7 +600,7 @@ func checkSubRange(t *testing.T, s *server, stream string, frags []videoapi.Frag
 
 	// The same range as MP4 holds the same frames.
 	mp4 := strings.TrimSuffix(out, ".mkv") + ".mp4"
-	cmd := exec.Command(kinedgeBin, "replay", "--url", "http://"+s.httpAddr, "--user", "admin", "--pass", "adminsecret",
+	cmd := toolCmd(t, 2*time.Minute, kinedgeBin, "replay", "--url", "http://"+s.httpAddr, "--user", "admin", "--pass", "adminsecret",
 		"--stream", stream, "--start", start.Format(time.RFC3339Nano), "--end", end.Format(time.RFC3339Nano), "-o", mp4)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("kinedge replay -o .mp4: %v\n%s", err, b)
@@ -577,7 +629,7 @@ func checkSubRange(t *testing.T, s *server, stream string, frags []videoapi.Frag
 // the end of the last one.
 func videoSpan(t *testing.T, path string) float64 {
 	t.Helper()
-	out, err := exec.Command(needTool(t, "ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path).Output()
+	out, err := toolCmd(t, time.Minute, needTool(t, "ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe packets: %v", err)
 	}
@@ -600,7 +652,7 @@ func videoSpan(t *testing.T, path string) float64 {
 // decodeClean decodes every frame with ffmpeg and fails on any error.
 func decodeClean(t *testing.T, path string) {
 	t.Helper()
-	out, err := exec.Command(needTool(t, "ffmpeg"), "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
+	out, err := toolCmd(t, 2*time.Minute, needTool(t, "ffmpeg"), "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("ffmpeg decode of %s: %v\n%s", path, err, out)
 	}
@@ -645,7 +697,7 @@ func bitstreamMarkers(t *testing.T, clip, codec string) [][]byte {
 	t.Helper()
 	raw := filepath.Join(t.TempDir(), "raw."+codec)
 	bsf := map[string]string{"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}[codec]
-	if out, err := exec.Command(needTool(t, "ffmpeg"), "-v", "error", "-i", repoFile(clip), "-map", "0:v", "-c", "copy", "-bsf:v", bsf, "-f", codec, raw).CombinedOutput(); err != nil {
+	if out, err := toolCmd(t, time.Minute, needTool(t, "ffmpeg"), "-v", "error", "-i", repoFile(clip), "-map", "0:v", "-c", "copy", "-bsf:v", bsf, "-f", codec, raw).CombinedOutput(); err != nil {
 		t.Fatalf("extracting %s: %v\n%s", clip, err, out)
 	}
 	b, err := os.ReadFile(raw)
@@ -696,7 +748,7 @@ func TestShutdownStoresOpenFragment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cam.Process.Kill()
-	waitFor(t, 10*time.Second, "first fragment", func() error {
+	waitFor(t, time.Minute, "first fragment", func() error {
 		resp, err := s.get("/v1/streams/door/fragments", nil)
 		if err != nil {
 			return err
@@ -741,14 +793,20 @@ func TestShutdownStoresOpenFragment(t *testing.T) {
 func TestTakeover(t *testing.T) {
 	needTool(t, "ffmpeg")
 	s := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_VIDEO_TAKEOVER=true")
-	first := publish(t, s, "h264_aac.ts", "gate", "tcp", "camera:camsecret")
+	// The first camera loops its clip: it must still be publishing when
+	// the second arrives, however long a loaded machine takes to store
+	// its first fragments (a 10 s clip could end before, and its session
+	// with it, failing the test by the clock).
+	first := toolCmd(t, 3*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1",
+		"-i", remuxed(t, "h264_aac.ts"), "-c", "copy", "-max_delay", "1000", "-f", "rtsp", "-rtsp_transport", "tcp",
+		fmt.Sprintf("rtsp://camera:camsecret@%s/gate", s.rtspAddr))
 	var firstOut bytes.Buffer
 	first.Stdout, first.Stderr = &firstOut, &firstOut
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer first.Process.Kill()
-	waitFor(t, 10*time.Second, "first camera's fragments", func() error {
+	waitFor(t, time.Minute, "first camera's fragments", func() error {
 		resp, err := s.get("/v1/streams/gate/fragments", nil)
 		if err != nil {
 			return err
@@ -812,7 +870,7 @@ func TestSystemdNotify(t *testing.T) {
 				if m == want {
 					return
 				}
-			case <-time.After(10 * time.Second):
+			case <-time.After(time.Minute):
 				t.Fatalf("no %q from serve", want)
 			}
 		}
@@ -831,7 +889,7 @@ func TestGStreamerPublisher(t *testing.T) {
 	gst := needTool(t, "gst-launch-1.0")
 	s := startServer(t, t.TempDir(), freeUDPPair(t))
 	const videoFrames = 150
-	cmd := exec.Command(gst, "-q",
+	cmd := toolCmd(t, 2*time.Minute, gst, "-q",
 		"audiotestsrc", "num-buffers=250", "is-live=true", "!", "audioconvert", "!", "opusenc", "!", "queue", "!", "s.sink_0",
 		"videotestsrc", fmt.Sprintf("num-buffers=%d", videoFrames), "is-live=true", "!", "video/x-raw,width=320,height=240,framerate=25/1",
 		"!", "x264enc", "key-int-max=25", "bframes=2", "!", "h264parse", "!", "queue", "!", "s.sink_1",
@@ -839,18 +897,24 @@ func TestGStreamerPublisher(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gst-launch-1.0: %v\n%s\nserver log:\n%s", err, out, s.logs())
 	}
-	var frags []videoapi.FragmentJSON
-	waitFor(t, 10*time.Second, "stored frames", func() error {
-		frags = s.fragments(t, "gst")
-		stored := 0
-		for _, f := range frags {
-			stored += f.Frames
-		}
-		if received := s.metric(t, "kinedge_stream_frames_received_total", "gst"); stored != received || stored == 0 {
-			return fmt.Errorf("stored %d, received %d", stored, received)
+	// The session ends at rtspclientsink's TEARDOWN or, if it leaves
+	// without one, at the server's read timeout; the open fragment is
+	// stored before "rtsp publish ended" is logged. Wait for that event
+	// (the deadline only bounds a hang), then every frame must be stored.
+	waitFor(t, 2*time.Minute, "the publish to end", func() error {
+		if grepLines(s.logs(), "rtsp publish ended", "gst") == "" {
+			return errors.New(`no "rtsp publish ended" line yet`)
 		}
 		return nil
 	})
+	frags := s.fragments(t, "gst")
+	stored := 0
+	for _, f := range frags {
+		stored += f.Frames
+	}
+	if received := s.metric(t, "kinedge_stream_frames_received_total", "gst"); stored != received || stored == 0 {
+		t.Fatalf("stored %d frames, received %d", stored, received)
+	}
 	out := replayRange(t, s, "gst", frags[0].ServerTimestamp, frags[len(frags)-1].ServerTimestamp)
 	p := ffprobe(t, out)
 	if got := p.codecs(); !slices.Contains(got, "h264") || !slices.Contains(got, "opus") || len(got) != 2 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -41,13 +40,13 @@ func TestFragmentEventsOverKinesisAPI(t *testing.T) {
 	}
 	kc := s.kinesisClient("adminsecret")
 
-	out, err := exec.Command(kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "1",
+	out, err := toolCmd(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "1",
 		"--prefix", "yard", "--duration", "5s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("camsim: %v\n%s", err, out)
 	}
 	var frags int
-	waitFor(t, 10*time.Second, "fragments", func() error {
+	waitFor(t, time.Minute, "fragments", func() error {
 		frags = len(s.fragments(t, "yard1"))
 		if frags < 2 {
 			return fmt.Errorf("%d fragments", frags)
@@ -65,7 +64,7 @@ func TestFragmentEventsOverKinesisAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []events.Event
-	waitFor(t, 10*time.Second, "fragment events", func() error {
+	waitFor(t, time.Minute, "fragment events", func() error {
 		recs, err := kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
 		if err != nil {
 			return err

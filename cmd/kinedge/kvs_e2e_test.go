@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -43,14 +42,14 @@ func TestKVSStreamsShareANamedKey(t *testing.T) {
 		t.Fatalf("GetDataEndpoint: %+v %v", ep, err)
 	}
 
-	out, err := exec.Command(kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "3",
+	out, err := toolCmd(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "3",
 		"--prefix", "s", "--duration", "3s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("camsim: %v\n%s", err, out)
 	}
 	keys := map[string]string{}
 	for _, name := range []string{"s1", "s2", "s3"} {
-		waitFor(t, 10*time.Second, name+" fragments", func() error {
+		waitFor(t, time.Minute, name+" fragments", func() error {
 			frags := s.fragments(t, name)
 			if len(frags) == 0 {
 				return errNoFragments

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -129,7 +128,7 @@ func TestPullCamera(t *testing.T) {
 	s := startServer(t, dataDir, freeUDPPair(t))
 
 	// The camera starts streaming (ffmpeg publishes the clip into it).
-	feed := exec.Command(needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
+	feed := toolCmd(t, 5*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
 		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+camAddr+"/live")
 	if err := feed.Start(); err != nil {
 		t.Fatal(err)
@@ -146,7 +145,7 @@ func TestPullCamera(t *testing.T) {
 	if code, _ := s.do(t, http.MethodPost, "/v1/streams", map[string]string{"name": "bad name", "source": "http://x"}); code != http.StatusBadRequest {
 		t.Fatalf("bad source: %d", code)
 	}
-	waitFor(t, 20*time.Second, "pulled fragments", func() error {
+	waitFor(t, time.Minute, "pulled fragments", func() error {
 		code, body := s.do(t, http.MethodGet, "/v1/streams/porch/fragments", nil)
 		var page struct{ Fragments []json.RawMessage }
 		if code != 200 || json.Unmarshal([]byte(body), &page) != nil || len(page.Fragments) < 2 {
@@ -169,7 +168,7 @@ func TestPullCamera(t *testing.T) {
 	s.stop()
 	s.start()
 	before := len(s.fragments(t, "porch"))
-	waitFor(t, 20*time.Second, "fragments after restart", func() error {
+	waitFor(t, time.Minute, "fragments after restart", func() error {
 		if n := len(s.fragments(t, "porch")); n < before+2 {
 			return fmt.Errorf("%d fragments, %d before the restart", n, before)
 		}

@@ -33,8 +33,9 @@ type DB struct {
 	gen      uint64 // counts opens of bdb (sequences are per open)
 
 	// gate lets writes wait instead of failing while a prefix is dropped
-	// (Badger refuses writes with ErrBlockedWrites meanwhile): writes hold
-	// it for reading, DropPrefix for writing.
+	// (Badger refuses writes with ErrBlockedWrites meanwhile), and keeps
+	// them out of a value-log file's rewrite (see CollectGarbage): writes
+	// hold it for reading, DropPrefix and CollectGarbage for writing.
 	gate sync.RWMutex
 
 	spacesMu  sync.Mutex
@@ -256,7 +257,14 @@ func (d *DB) CollectGarbage(ctx context.Context, discardRatio float64) (int, err
 	}
 	n := 0
 	for ctx.Err() == nil {
+		// Writes wait while a file is rewritten, as for DropPrefix: Badger
+		// v4.9.6 starts a rewrite by reading the memtable's max version
+		// (DB.MaxVersion) without the writer's synchronisation, a data race
+		// (-race reports it; a torn read on 32-bit arm) that no commit may
+		// run into. Writers get in between files.
+		d.gate.Lock()
 		err := d.bdb.RunValueLogGC(discardRatio)
+		d.gate.Unlock()
 		if err != nil {
 			if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
 				break

@@ -181,7 +181,7 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("URL %q: no host", c.URL))
 	}
 	if c.Cameras < 0 {
-		errs = append(errs, fmt.Errorf("Cameras %d < 0", c.Cameras))
+		errs = append(errs, fmt.Errorf("negative Cameras %d", c.Cameras))
 	}
 	if c.Cameras == 0 {
 		c.Cameras = 1
@@ -194,13 +194,13 @@ func (c *Config) validate() error {
 		c.Transport = TransportTCP
 	}
 	if c.Transport != TransportTCP && c.Transport != TransportUDP {
-		errs = append(errs, fmt.Errorf("Transport %q: want tcp or udp", c.Transport))
+		errs = append(errs, fmt.Errorf("unknown Transport %q: want tcp or udp", c.Transport))
 	}
 	if c.Source == nil && c.Clip == "" && len(c.ClipData) == 0 {
 		errs = append(errs, errors.New("no clip: set Clip, ClipData or Source"))
 	}
 	if c.Duration < 0 {
-		errs = append(errs, fmt.Errorf("Duration %v < 0", c.Duration))
+		errs = append(errs, fmt.Errorf("negative Duration %v", c.Duration))
 	}
 	if c.Pacing != PacingShared && c.Pacing != PacingPerCamera {
 		errs = append(errs, fmt.Errorf("unknown Pacing %d", int(c.Pacing)))

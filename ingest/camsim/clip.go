@@ -214,7 +214,7 @@ func readTS(r io.Reader) (res *tsResult, err error) {
 					if len(pkt) == 0 {
 						continue
 					}
-					dur := int64(opus.PacketDuration(pkt)) * mpegtsClockRate / int64(time.Second)
+					dur := opus.PacketDuration2(pkt) * mpegtsClockRate / 48000
 					add(idx, pts, pts, dur, [][]byte{pkt})
 					pts += dur
 				}

@@ -209,7 +209,7 @@ func (rs *recServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Re
 			m.lastSeq, m.haveSeq = pkt.SequenceNumber, true
 			if ntp, ok := ctx.Session.PacketNTP(medi, pkt); ok {
 				m.ntpOK++
-				m.ntpSkew = max(m.ntpSkew, ntp.Sub(time.Now()).Abs())
+				m.ntpSkew = max(m.ntpSkew, time.Until(ntp).Abs())
 			}
 			if !m.video || pkt.Marker {
 				m.aus = append(m.aus, pkt.Timestamp)

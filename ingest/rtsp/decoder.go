@@ -111,13 +111,10 @@ func newTrackDecoder(index int, f format.Format) (*trackDecoder, error) {
 		}
 		d.latmDec, err = f.CreateDecoder()
 	case *format.Opus:
-		ch := f.ChannelCount
-		if ch == 0 {
-			ch = 1
-			if f.IsStereo { //nolint:staticcheck // older SDP field
-				ch = 2
-			}
-		}
+		// gortsplib's SDP parser always sets ChannelCount (and the
+		// deprecated IsStereo with it); 0 only comes from a hand-built
+		// format, which is mono.
+		ch := max(f.ChannelCount, 1)
 		if ch > 2 {
 			// multiopus needs a channel mapping the frame model lacks.
 			return nil, fmt.Errorf("%w: multiopus with %d channels", ErrUnsupportedCodec, ch)

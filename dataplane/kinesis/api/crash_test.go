@@ -60,8 +60,9 @@ func TestCrashChild(t *testing.T) {
 	}
 	srv := &http.Server{Handler: awsproto.Middleware(v, h, 0), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		// The parent kills this process; the timer only bounds an orphan.
-		time.Sleep(2 * time.Minute)
+		// The parent kills this process (its deadline is at most 10
+		// minutes); the timer only bounds an orphan.
+		time.Sleep(11 * time.Minute)
 		_ = srv.Close()
 	}()
 	_ = srv.Serve(ln)
@@ -71,13 +72,17 @@ func TestCrashChild(t *testing.T) {
 func startChild(t *testing.T, dir string, syncWrites bool) (*exec.Cmd, *kinesis.Client) {
 	t.Helper()
 	_ = os.Remove(filepath.Join(dir, "addr"))
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	// The child's deadline is the test's: it is killed when the test ends
+	// (the test kills it itself, that is the point) and after 10 minutes.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, fmt.Sprintf("%s=%v", crashSyncEnv, syncWrites))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute) // bounds a hang, not the start-up speed
 	var addr []byte
 	for {
 		var err error
@@ -160,7 +165,9 @@ func testCrashRecovery(t *testing.T, syncWrites bool) {
 			}
 		}()
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	// The deadline bounds a hang, not the speed: a loaded CI box under
+	// -race may take minutes for 20000 records.
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		mu.Lock()
 		n := ackedN
