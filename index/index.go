@@ -99,8 +99,7 @@ type Stats struct {
 // Options) and starts the background retention and GC loop, which Close
 // stops.
 func Open(opts Options) (*Index, error) {
-	opts = opts.withDefaults()
-	if err := opts.validate(); err != nil {
+	if err := opts.EnsureDefaults().Validate(); err != nil {
 		return nil, err
 	}
 	x := &Index{opts: opts, logger: opts.Logger, db: opts.DB, kick: make(chan struct{}, 1), usage: map[uint64]int64{}}

@@ -75,8 +75,9 @@ const (
 	defaultExpirySlack   = time.Hour
 )
 
-// withDefaults returns o with zero fields set to their defaults.
-func (o Options) withDefaults() Options {
+// EnsureDefaults sets o's zero fields to their defaults and returns o.
+// Open calls it, then Validate.
+func (o *Options) EnsureDefaults() *Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -107,8 +108,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// validate reports every problem with o (after withDefaults) at once.
-func (o Options) validate() error {
+// Validate reports every problem with o at once. Zero fields that have a
+// default are problems until EnsureDefaults ran.
+func (o *Options) Validate() error {
 	var errs []error
 	if o.DB == nil && o.Dir == "" && !o.InMemory {
 		errs = append(errs, errors.New("DB, Dir or InMemory is required"))
@@ -132,7 +134,8 @@ func (o Options) validate() error {
 		errs = append(errs, fmt.Errorf("ExpirySlack %v is negative", o.ExpirySlack))
 	}
 	if o.DB == nil {
-		if err := o.storeOptions().Validate(); err != nil {
+		so := o.storeOptions()
+		if err := so.EnsureDefaults().Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -154,7 +154,7 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.opts.withDefaults().validate()
+			err := tt.opts.EnsureDefaults().Validate()
 			if tt.want == "" {
 				checkErr(t, "validate", err, nil)
 				return
@@ -165,7 +165,8 @@ func TestOptionsValidate(t *testing.T) {
 		})
 	}
 	// All problems are reported at once.
-	err := Options{InMemory: true, BucketWidth: time.Millisecond, ValueLogFileSize: 10}.withDefaults().validate()
+	o := Options{InMemory: true, BucketWidth: time.Millisecond, ValueLogFileSize: 10}
+	err := o.EnsureDefaults().Validate()
 	if err == nil || !strings.Contains(err.Error(), "BucketWidth") || !strings.Contains(err.Error(), "ValueLogFileSize") {
 		t.Fatalf("validate: %v, want both problems", err)
 	}

@@ -225,7 +225,7 @@ func (b *budgetState) margin(limit int64) int64 {
 // MinBudget is the smallest MaxBytes Open accepts for opts: the reserve,
 // the eviction margin and a few value-log files of data.
 func MinBudget(opts Options) int64 {
-	opts = opts.withDefaults()
+	opts.EnsureDefaults()
 	b := budgetState{d: &DB{opts: opts}}
 	return b.reserveSize() + b.startReserveSize() + 2*opts.ValueLogFileSize + 4*opts.ValueLogFileSize
 }

@@ -122,8 +122,9 @@ const (
 	maxValueThreshold     = 1 << 20 // Badger's limit
 )
 
-// withDefaults returns o with zero fields set to their defaults.
-func (o Options) withDefaults() Options {
+// EnsureDefaults sets o's zero fields to their defaults and returns o.
+// Open calls it, then Validate.
+func (o *Options) EnsureDefaults() *Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -169,12 +170,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Validate reports every problem with o at once (zero fields count as
-// their defaults); Open calls it.
-func (o Options) Validate() error { return o.withDefaults().validate() }
-
-// validate reports every problem with o (after withDefaults) at once.
-func (o Options) validate() error {
+// Validate reports every problem with o at once. Zero fields that have a
+// default are problems until EnsureDefaults ran.
+func (o *Options) Validate() error {
 	var errs []error
 	if o.Dir == "" && !o.InMemory {
 		errs = append(errs, errors.New("Dir is required unless InMemory"))

@@ -72,8 +72,7 @@ const (
 // enough it opens an existing database read-only (reads work, writes fail
 // with ErrReadOnly) and reopens it for writing once there is room.
 func Open(opts Options) (*DB, error) {
-	opts = opts.withDefaults()
-	if err := opts.validate(); err != nil {
+	if err := opts.EnsureDefaults().Validate(); err != nil {
 		return nil, err
 	}
 	d := &DB{opts: opts, log: opts.Logger}

@@ -508,7 +508,8 @@ func TestReadOnlyStartAndReopen(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
-	err := Options{MemTableSize: 10, ValueLogFileSize: 10, NumCompactors: 1, Budget: Budget{Policy: "KEEP_ALL", MinFreePercent: 100}}.Validate()
+	o := Options{MemTableSize: 10, ValueLogFileSize: 10, NumCompactors: 1, Budget: Budget{Policy: "KEEP_ALL", MinFreePercent: 100}}
+	err := o.EnsureDefaults().Validate()
 	for _, want := range []string{"Dir is required", "MemTableSize", "ValueLogFileSize", "NumCompactors", "policy", "MinFreePercent"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v, want it to name %s", err, want)
@@ -517,7 +518,7 @@ func TestOptionsValidate(t *testing.T) {
 	if !errors.Is(err, ErrInvalidOptions) {
 		t.Errorf("not ErrInvalidOptions: %v", err)
 	}
-	o := smallOptions(t.TempDir(), nil)
+	o = smallOptions(t.TempDir(), nil)
 	o.Budget.MaxBytes = MinBudget(o) - 1
 	if _, err := Open(o); !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), "max_bytes") {
 		t.Errorf("budget under the minimum: %v", err)

@@ -74,7 +74,7 @@ type Engine struct {
 // Open loads the engine's state from opts.DB and starts its background
 // goroutines (the group-commit writer and the retention trimmer).
 func Open(opts Options) (*Engine, error) {
-	if err := opts.ensureDefaults(); err != nil {
+	if err := opts.EnsureDefaults().Validate(); err != nil {
 		return nil, err
 	}
 	e := &Engine{

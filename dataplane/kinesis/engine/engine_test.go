@@ -95,7 +95,7 @@ func TestOptionsValidate(t *testing.T) {
 	if !errors.Is(err, ErrOptions) {
 		t.Fatalf("err = %v", err)
 	}
-	for _, want := range []string{"Space is required", "negative limit", "negative TrimInterval"} {
+	for _, want := range []string{"Space is required", "negative limit", "TrimInterval must be positive"} {
 		if !contains(err.Error(), want) {
 			t.Errorf("error %q does not report %q", err, want)
 		}

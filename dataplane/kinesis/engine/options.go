@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -93,22 +92,16 @@ type Options struct {
 	WriteQueue int
 }
 
-// ensureDefaults fills zero fields and reports every invalid one at once.
-func (o *Options) ensureDefaults() error {
-	var errs []error
-	if o.Space == nil {
-		errs = append(errs, fmt.Errorf("%w: Space is required", ErrOptions))
-	}
+// EnsureDefaults sets o's zero fields to their defaults and returns o.
+// Open calls it, then Validate.
+func (o *Options) EnsureDefaults() *Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.Limits.ensureDefaults()
-	if o.Limits.RecordsPerSecond < 0 || o.Limits.BytesInPerSecond < 0 || o.Limits.BytesOutPerSecond < 0 || o.Limits.GetRecordsPerSecond < 0 {
-		errs = append(errs, fmt.Errorf("%w: negative limit", ErrOptions))
-	}
 	if o.Region == "" {
 		o.Region = "us-east-1"
 	}
@@ -121,20 +114,36 @@ func (o *Options) ensureDefaults() error {
 	if o.MaxShards == 0 {
 		o.MaxShards = 500
 	}
-	if o.MaxStreams < 0 || o.MaxShards < 0 {
-		errs = append(errs, fmt.Errorf("%w: negative MaxStreams or MaxShards", ErrOptions))
-	}
 	if o.TrimInterval == 0 {
 		o.TrimInterval = time.Minute
-	}
-	if o.TrimInterval < 0 {
-		errs = append(errs, fmt.Errorf("%w: negative TrimInterval", ErrOptions))
 	}
 	if o.WriteQueue == 0 {
 		o.WriteQueue = 256
 	}
-	if o.WriteQueue < 0 {
-		errs = append(errs, fmt.Errorf("%w: negative WriteQueue", ErrOptions))
+	return o
+}
+
+// Validate reports every problem with o at once. Zero fields that have a
+// default are problems until EnsureDefaults ran.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.Space == nil {
+		errs = append(errs, fmt.Errorf("%w: Space is required", ErrOptions))
+	}
+	if o.Now == nil || o.Logger == nil {
+		errs = append(errs, fmt.Errorf("%w: Now and Logger are required (EnsureDefaults sets them)", ErrOptions))
+	}
+	if o.Limits.RecordsPerSecond < 0 || o.Limits.BytesInPerSecond < 0 || o.Limits.BytesOutPerSecond < 0 || o.Limits.GetRecordsPerSecond < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative limit", ErrOptions))
+	}
+	if o.MaxStreams <= 0 || o.MaxShards <= 0 {
+		errs = append(errs, fmt.Errorf("%w: MaxStreams and MaxShards must be positive", ErrOptions))
+	}
+	if o.TrimInterval <= 0 {
+		errs = append(errs, fmt.Errorf("%w: TrimInterval must be positive", ErrOptions))
+	}
+	if o.WriteQueue <= 0 {
+		errs = append(errs, fmt.Errorf("%w: WriteQueue must be positive", ErrOptions))
 	}
 	return errors.Join(errs...)
 }
