@@ -211,3 +211,14 @@ func jsonError(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"message": msg})
 }
+
+// statuses returns a snapshot of every puller's status, by stream.
+func (m *pullManager) statuses() map[string]rtsp.PullStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]rtsp.PullStatus, len(m.pullers))
+	for name, p := range m.pullers {
+		out[name] = p.Status()
+	}
+	return out
+}
