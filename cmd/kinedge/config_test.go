@@ -97,7 +97,8 @@ func TestPrintConfigRedactsSecrets(t *testing.T) {
 	if strings.Contains(s, "topsecret") || strings.Contains(s, "campass") {
 		t.Fatalf("secrets printed:\n%s", s)
 	}
-	for _, want := range []string{"data_dir: \"./data\"", "KINEDGE_FRAGMENT_TARGET", "target: 2s", "secret_key: <redacted>"} {
+	for _, want := range []string{"data_dir: \"./data\"", "KINEDGE_FRAGMENT_TARGET", "target: 2s", "secret_key: <redacted>",
+		"webrtc_udp: \":8189\"  # KINEDGE_WEBRTC_UDP (not used yet: WebRTC/WHIP ingest does not exist"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("print-config lacks %q:\n%s", want, s)
 		}

@@ -38,7 +38,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	dataDir := fs.String("data-dir", "", "data `dir` (default ./data)")
 	httpAddr := fs.String("http", "", "HTTP listen `addr` (default :8080)")
 	rtspAddr := fs.String("rtsp", "", "RTSP listen `addr` (default :8554)")
-	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr` (default :8189)")
+	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr` (default :8189; reserved: WebRTC does not exist yet)")
 	printConfig := fs.Bool("print-config", false, "print the effective config and exit")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, false, err
