@@ -36,11 +36,6 @@ func timeBits(t time.Time) uint64 {
 	return uint64(t.UnixNano()) ^ (1 << 63)
 }
 
-// bitsTime is the inverse of timeBits.
-func bitsTime(b uint64) time.Time {
-	return time.Unix(0, int64(b^(1<<63))).UTC()
-}
-
 // sidPrefix returns pfx + sid.
 func sidPrefix(pfx string, sid uint64) []byte {
 	k := make([]byte, 0, len(pfx)+24)
