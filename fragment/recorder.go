@@ -24,7 +24,7 @@ type Stored struct {
 	Codecs       []media.Codec
 	Frames       int
 	Gap          bool
-	// Blob is the sealed fragment (see EncodeBlob for the plaintext).
+	// Blob is the sealed fragment (see AppendBlob for the plaintext).
 	Blob []byte
 	// SHA256 is the digest of Blob.
 	SHA256 [32]byte

@@ -154,7 +154,7 @@ func TestRecorderDropsWhenStorageStalls(t *testing.T) {
 func TestBlobRoundTrip(t *testing.T) {
 	f := NewFragmenter(tracksAV(), 0, 0)
 	frags := run(f, session(3*time.Second, 25, 25, true, true))
-	p, err := EncodeBlob(frags[0])
+	p, err := AppendBlob(nil, frags[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestBlobRoundTrip(t *testing.T) {
 			t.Fatalf("DecodeBlob(%x) accepted", bad)
 		}
 	}
-	if _, err := EncodeBlob(&Fragment{Tracks: []*media.Track{{Codec: "MJPEG"}}}); err == nil {
+	if _, err := AppendBlob(nil, &Fragment{Tracks: []*media.Track{{Codec: "MJPEG"}}}); err == nil {
 		t.Fatalf("unsupported codec accepted")
 	}
 }
@@ -178,7 +178,7 @@ func TestBlobRoundTrip(t *testing.T) {
 func FuzzDecodeBlob(f *testing.F) {
 	fr := NewFragmenter(tracksAV(), 0, 0)
 	frags := run(fr, session(3*time.Second, 25, 25, true, true))
-	p, _ := EncodeBlob(frags[0])
+	p, _ := AppendBlob(nil, frags[0])
 	f.Add(p)
 	f.Add([]byte("KVF1\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
