@@ -62,3 +62,13 @@ func TestErrorMatching(t *testing.T) {
 		t.Errorf("Error() = %q", s)
 	}
 }
+
+// TypeOf returns the AWS error type of err if it is or wraps an *Error, and
+// "" otherwise.
+func TypeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Type
+	}
+	return ""
+}
