@@ -1,6 +1,7 @@
 package awsproto
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -71,4 +72,11 @@ func TypeOf(err error) string {
 		return e.Type
 	}
 	return ""
+}
+
+// AccessKeyFromContext returns the access key id Middleware verified, and
+// false when the request did not go through a verifying Middleware.
+func AccessKeyFromContext(ctx context.Context) (string, bool) {
+	k, ok := ctx.Value(ctxAccessKey).(string)
+	return k, ok
 }
