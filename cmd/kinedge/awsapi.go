@@ -5,12 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	kinesisapi "github.com/kinedge/kinedge/dataplane/kinesis/api"
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 	"github.com/kinedge/kinedge/dataplane/video/events"
 	"github.com/kinedge/kinedge/fragment"
@@ -31,9 +31,8 @@ func adminVerifier(cfg *Config) *awsproto.Verifier {
 func awsTargets(v *awsproto.Verifier, kinesis http.Handler) http.Handler {
 	kin := awsproto.Middleware(v, kinesis, 0)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		target := r.Header.Get("X-Amz-Target")
 		switch {
-		case strings.HasPrefix(target, "Kinesis_20131202."):
+		case kinesisapi.Matches(r):
 			kin.ServeHTTP(w, r)
 		default:
 			codec, err := awsproto.CodecOf(r)
@@ -41,7 +40,7 @@ func awsTargets(v *awsproto.Verifier, kinesis http.Handler) http.Handler {
 				codec = awsproto.JSON
 			}
 			awsproto.WriteError(w, codec, awsproto.NewRequestID(), awsproto.Errorf(awsproto.UnknownOperationException,
-				"X-Amz-Target %q names no service of this appliance (Kinesis_20131202.<Operation>)", target))
+				"X-Amz-Target %q names no service of this appliance (%s<Operation>)", r.Header.Get("X-Amz-Target"), kinesisapi.TargetPrefix))
 		}
 	})
 }
