@@ -33,4 +33,3 @@ func Clip(name string) ([]byte, bool) {
 	}
 	return b, true
 }
-
