@@ -62,7 +62,7 @@ type Config struct {
 	PublishPass string `yaml:"publish_pass" secret:"true"`
 	// AnonymousPublish lets cameras publish without credentials.
 	AnonymousPublish bool `yaml:"anonymous_publish"`
-	// AnonymousRead opens the read-only HTTP endpoints (web page, replay,
+	// AnonymousRead opens the read-only HTTP endpoints (GET: streams, replay,
 	// metrics) without credentials.
 	AnonymousRead bool `yaml:"anonymous_read"`
 

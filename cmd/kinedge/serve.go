@@ -399,11 +399,14 @@ func (a *appliance) close() error {
 	return errors.Join(errs...)
 }
 
-// basicAuth guards the read API with the admin credentials (HTTP Basic),
-// unless anonymous reads are configured.
+// basicAuth guards the plain API with the admin credentials (HTTP Basic).
+// With anonymous reads configured, GET and HEAD pass without them; the
+// requests that change something (adding or removing a pulled camera)
+// still need them.
 func basicAuth(cfg *Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !cfg.AnonymousRead {
+		read := r.Method == http.MethodGet || r.Method == http.MethodHead
+		if !cfg.AnonymousRead || !read {
 			user, pass, ok := r.BasicAuth()
 			if !ok || !constantTimeEqual(user, cfg.AccessKey) || !constantTimeEqual(pass, cfg.SecretKey) {
 				w.Header().Set("WWW-Authenticate", `Basic realm="kinedge", charset="UTF-8"`)
