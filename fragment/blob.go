@@ -82,9 +82,6 @@ func MkvTracks(tracks []*media.Track) ([]mkv.Track, error) {
 	return out, nil
 }
 
-// EncodeBlob encodes a fragment as blob plaintext.
-func EncodeBlob(f *Fragment) ([]byte, error) { return AppendBlob(nil, f) }
-
 // AppendBlob appends a fragment's blob plaintext to dst.
 func AppendBlob(dst []byte, f *Fragment) ([]byte, error) {
 	tracks, err := MkvTracks(f.Tracks)

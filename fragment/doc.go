@@ -15,11 +15,13 @@
 // A camera whose keyframe interval exceeds Max (default 10 s, the KVS
 // limit) would otherwise produce unbounded fragments. When a fragment
 // reaches Max without a keyframe it is closed there, and the frames that
-// follow are dropped until the next keyframe (counted as
-// Stats.DroppedOverCap and logged once per occurrence), because a fragment
+// follow are dropped until the next keyframe, because a fragment
 // that starts without a keyframe cannot be decoded alone. Operators fix the
 // cause by lowering the camera's GOP or raising Max (up to 30 s; Matroska
 // block timecodes are 16-bit milliseconds relative to the cluster).
+// The Recorder counts both (RecorderStats.FragmentsOverMax and
+// FramesOverMax, shown on /metrics) and logs them, at most once per 10 s
+// per stream.
 //
 // # Timelines
 //

@@ -30,13 +30,42 @@ type Sealer interface {
 	Seal(ctx context.Context, alias, stream string, fragmentNumber uint64, plaintext []byte) (sealed []byte, keyID string, err error)
 }
 
-// RecorderStats counts a recorder's work; safe to read concurrently.
+// RecorderStats counts a recorder's work; safe to read concurrently. One
+// RecorderStats may be shared by the successive recorders of a stream (the
+// router keeps one per stream across sessions), so the counts only grow.
 type RecorderStats struct {
 	FramesIn        atomic.Uint64
 	FramesDropped   atomic.Uint64 // queue overflow, including the skip to the next keyframe
 	FragmentsStored atomic.Uint64
 	BytesStored     atomic.Uint64
 	StoreErrors     atomic.Uint64
+	// The fragmenter's drops (FragmenterStats), added as it makes them.
+	FramesNoKeyframe atomic.Uint64 // before the first keyframe of a run
+	FramesOverMax    atomic.Uint64 // after a fragment reached Max, until the next keyframe
+	FramesBackwards  atomic.Uint64 // a track's DTS did not advance by MinAdvance
+	// FragmentsOverMax counts the fragments cut at Max without a keyframe.
+	FragmentsOverMax atomic.Uint64
+}
+
+// RecorderCounts is a snapshot of RecorderStats; the fields mean the same.
+type RecorderCounts struct {
+	FramesIn, FramesDropped, FragmentsStored, BytesStored, StoreErrors uint64
+	FramesNoKeyframe, FramesOverMax, FramesBackwards, FragmentsOverMax uint64
+}
+
+// Snapshot returns the current counts.
+func (s *RecorderStats) Snapshot() RecorderCounts {
+	return RecorderCounts{
+		FramesIn:         s.FramesIn.Load(),
+		FramesDropped:    s.FramesDropped.Load(),
+		FragmentsStored:  s.FragmentsStored.Load(),
+		BytesStored:      s.BytesStored.Load(),
+		StoreErrors:      s.StoreErrors.Load(),
+		FramesNoKeyframe: s.FramesNoKeyframe.Load(),
+		FramesOverMax:    s.FramesOverMax.Load(),
+		FramesBackwards:  s.FramesBackwards.Load(),
+		FragmentsOverMax: s.FragmentsOverMax.Load(),
+	}
 }
 
 // Recorder is the media.Writer of one publishing session: it queues frames
@@ -109,6 +138,9 @@ type Recorder struct {
 	lastByTrack []time.Time     // server time where each track's stored frames end
 	newRun      bool            // the next fragment starts a run (session start, discontinuity)
 	lastDropLog time.Time
+	// fragSeen is the fragmenter's counts already added to Stats.
+	fragSeen       FragmenterStats
+	lastOverMaxLog time.Time
 }
 
 type item struct {
@@ -231,6 +263,7 @@ func (r *Recorder) run() {
 		switch {
 		case it.close:
 			r.store(ctx, r.frag.Flush())
+			r.countFragmenter()
 			return
 		case it.frame == nil:
 			r.Logger.Info("timeline discontinuity", "stream", r.Stream, "reason", it.brk)
@@ -252,6 +285,34 @@ func (r *Recorder) run() {
 				}
 			}
 			r.store(ctx, r.frag.Push(it.frame))
+		}
+		r.countFragmenter()
+	}
+}
+
+// overMaxLogInterval is the least time between two log lines about
+// fragments cut at Max, per recorder.
+const overMaxLogInterval = 10 * time.Second
+
+// countFragmenter adds what the fragmenter counted since the last call to
+// Stats, and logs fragments cut at Max (at most one line per
+// overMaxLogInterval; the metrics have every one).
+func (r *Recorder) countFragmenter() {
+	st := r.frag.Stats()
+	seen := r.fragSeen
+	if st == seen {
+		return
+	}
+	r.fragSeen = st
+	r.Stats.FramesNoKeyframe.Add(st.DroppedNoKey - seen.DroppedNoKey)
+	r.Stats.FramesOverMax.Add(st.DroppedOverCap - seen.DroppedOverCap)
+	r.Stats.FramesBackwards.Add(st.DroppedBackwards - seen.DroppedBackwards)
+	if n := st.OverCapEvents - seen.OverCapEvents; n > 0 {
+		total := r.Stats.FragmentsOverMax.Add(n)
+		if now := r.Now(); now.Sub(r.lastOverMaxLog) >= overMaxLogInterval {
+			r.lastOverMaxLog = now
+			r.Logger.Warn("no keyframe within fragment.max: fragment cut there, frames dropped until the next keyframe; lower the camera's keyframe interval (GOP) or raise fragment.max",
+				"stream", r.Stream, "max", r.frag.Max, "fragments_over_max_total", total)
 		}
 	}
 }

@@ -2,6 +2,8 @@ package fragment
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,7 +157,7 @@ func TestRecorderDropsWhenStorageStalls(t *testing.T) {
 func TestBlobRoundTrip(t *testing.T) {
 	f := NewFragmenter(tracksAV(), 0, 0)
 	frags := run(f, session(3*time.Second, 25, 25, true, true))
-	p, err := EncodeBlob(frags[0])
+	p, err := AppendBlob(nil, frags[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +173,7 @@ func TestBlobRoundTrip(t *testing.T) {
 			t.Fatalf("DecodeBlob(%x) accepted", bad)
 		}
 	}
-	if _, err := EncodeBlob(&Fragment{Tracks: []*media.Track{{Codec: "MJPEG"}}}); err == nil {
+	if _, err := AppendBlob(nil, &Fragment{Tracks: []*media.Track{{Codec: "MJPEG"}}}); err == nil {
 		t.Fatalf("unsupported codec accepted")
 	}
 }
@@ -179,7 +181,7 @@ func TestBlobRoundTrip(t *testing.T) {
 func FuzzDecodeBlob(f *testing.F) {
 	fr := NewFragmenter(tracksAV(), 0, 0)
 	frags := run(fr, session(3*time.Second, 25, 25, true, true))
-	p, _ := EncodeBlob(frags[0])
+	p, _ := AppendBlob(nil, frags[0])
 	f.Add(p)
 	f.Add([]byte("KVF1\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -262,5 +264,76 @@ func TestRecorderPlacesResumedSessionAfterPrevious(t *testing.T) {
 	}
 	if second := sink.stored[1]; !second.ServerTime.Equal(first.ServerTime.Add(first.Duration)) {
 		t.Fatalf("second fragment at %v, first ended %v", second.ServerTime, first.ServerTime.Add(first.Duration))
+	}
+}
+
+// warnCounter counts the Warn records whose message contains substr.
+type warnCounter struct {
+	substr string
+	mu     sync.Mutex
+	n      int
+}
+
+func (h *warnCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *warnCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && strings.Contains(r.Message, h.substr) {
+		h.mu.Lock()
+		h.n++
+		h.mu.Unlock()
+	}
+	return nil
+}
+func (h *warnCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *warnCounter) WithGroup(string) slog.Handler      { return h }
+func (h *warnCounter) count() int                         { h.mu.Lock(); defer h.mu.Unlock(); return h.n }
+
+// TestRecorderCountsFragmenterDrops: the frames the fragmenter drops
+// (before the first keyframe, past Max, repeated timestamps) reach
+// RecorderStats, summed over the recorders that share it, and fragments cut
+// at Max are logged at most once per interval.
+func TestRecorderCountsFragmenterDrops(t *testing.T) {
+	// A keyframe every 12 s with Max 5 s: two fragments are cut at Max.
+	frames := session(40*time.Second, 25, 300, false, false)[3:] // starts mid-GOP
+	var in []*media.Frame
+	for i, fr := range frames {
+		in = append(in, fr)
+		if i == 400 || i == 800 {
+			dup := *fr
+			in = append(in, &dup) // the same timestamp again
+		}
+	}
+	ref := NewFragmenter(tracksAV()[:1], 2*time.Second, 5*time.Second)
+	run(ref, in)
+	want := ref.Stats()
+	if want.DroppedNoKey == 0 || want.DroppedOverCap == 0 || want.DroppedBackwards != 2 || want.OverCapEvents != 2 {
+		t.Fatalf("the session does not exercise every drop: %+v", want)
+	}
+
+	stats := &RecorderStats{}
+	logs := &warnCounter{substr: "fragment.max"}
+	clk := &fakeClock{}
+	clk.Set(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)) // it stands still: one log line per recorder
+	for range 2 {
+		r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Target: 2 * time.Second, Max: 5 * time.Second,
+			Sink: &memSink{}, Sealer: xorSealer{}, Now: clk.Now, Stats: stats, Logger: slog.New(logs)}
+		r.Start()
+		for _, f := range in {
+			r.WriteFrame(f)
+		}
+		r.Close()
+	}
+	got := stats.Snapshot()
+	if got.FramesDropped != 0 {
+		t.Fatalf("queue drops %d: the test needs every frame to reach the fragmenter", got.FramesDropped)
+	}
+	if got.FramesNoKeyframe != 2*want.DroppedNoKey || got.FramesOverMax != 2*want.DroppedOverCap ||
+		got.FramesBackwards != 2*want.DroppedBackwards || got.FragmentsOverMax != 2*want.OverCapEvents {
+		t.Fatalf("recorder stats %+v, want twice the fragmenter's %+v", got, want)
+	}
+	if got.FramesIn != uint64(2*len(in)) {
+		t.Fatalf("frames in %d, want %d", got.FramesIn, 2*len(in))
+	}
+	if n := logs.count(); n != 2 {
+		t.Fatalf("%d log lines about fragment.max, want 1 per recorder (rate-limited)", n)
 	}
 }

@@ -54,16 +54,6 @@ func (f *Fragment) NumberString() string {
 	return strconv.FormatUint(f.Number, 10)
 }
 
-// ParseFragmentNumber parses a decimal fragment number, as NumberString
-// writes it.
-func ParseFragmentNumber(s string) (uint64, error) {
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || n == 0 {
-		return 0, fmt.Errorf("%w: number %q", ErrFragmentNotFound, s)
-	}
-	return n, nil
-}
-
 // fragmentRecord is a Fragment as stored (CBOR, integer keys).
 type fragmentRecord struct {
 	Number   uint64      `cbor:"1,keyasint"`

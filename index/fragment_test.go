@@ -73,13 +73,6 @@ func TestFragments(t *testing.T) {
 		if s := full.NumberString(); s == "" || s[0] == '0' {
 			t.Fatalf("NumberString %q", s)
 		}
-		if n, err := ParseFragmentNumber(full.NumberString()); err != nil || n != full.Number {
-			t.Fatalf("ParseFragmentNumber: %d, %v", n, err)
-		}
-		for _, bad := range []string{"", "0", "-1", "abc", "18446744073709551616"} {
-			_, err := ParseFragmentNumber(bad)
-			checkErr(t, "ParseFragmentNumber "+bad, err, ErrFragmentNotFound)
-		}
 		_, err := x.Fragment(ctx, 999999)
 		checkErr(t, "Fragment unknown", err, ErrFragmentNotFound)
 		_, err = x.Blob(ctx, 999999)

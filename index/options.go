@@ -51,7 +51,8 @@ type Options struct {
 	Region, Account string
 	// ZeroRetention is how long fragments of a stream with RetentionHours
 	// 0 are kept (KVS stores nothing for such a stream; the appliance keeps
-	// a short window so live readers and the archive can still read them).
+	// a short window so live readers can still read them, and the S3
+	// archive once it exists).
 	// It defaults to 10 m.
 	ZeroRetention time.Duration
 	// BucketWidth is the longest time span of one blob bucket: the unit in

@@ -30,7 +30,8 @@ const (
 	// ZeroRetentionHours asks CreateStream for KVS's retention 0 ("the
 	// stream does not persist data"). It is stored as RetentionHours 0,
 	// and such a stream keeps its fragments for Options.ZeroRetention only,
-	// so that live readers and the archive can still read them.
+	// so that live readers can still read them (and the S3 archive, once
+	// it exists).
 	ZeroRetentionHours = -1
 	// MaxRetentionHours is the KVS maximum (10 years).
 	MaxRetentionHours = 87600

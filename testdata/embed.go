@@ -33,15 +33,3 @@ func Clip(name string) ([]byte, bool) {
 	}
 	return b, true
 }
-
-// H264AAC returns a copy of h264_aac.ts.
-func H264AAC() []byte {
-	b, _ := Clip(NameH264AAC)
-	return b
-}
-
-// H265Opus returns a copy of h265_opus.ts.
-func H265Opus() []byte {
-	b, _ := Clip(NameH265Opus)
-	return b
-}

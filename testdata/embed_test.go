@@ -7,30 +7,30 @@ import (
 )
 
 func TestEmbeddedClipsMatchFiles(t *testing.T) {
-	tests := []struct {
-		name string
-		get  func() []byte
-	}{
-		{NameH264AAC, H264AAC},
-		{NameH265Opus, H265Opus},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			onDisk, err := os.ReadFile(tt.name)
+	for _, name := range Names() {
+		get := func() []byte {
+			b, ok := Clip(name)
+			if !ok {
+				t.Fatalf("Clip(%s) not found", name)
+			}
+			return b
+		}
+		t.Run(name, func(t *testing.T) {
+			onDisk, err := os.ReadFile(name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := tt.get()
+			got := get()
 			if !bytes.Equal(got, onDisk) {
-				t.Fatalf("embedded %s (%d bytes) differs from the file (%d bytes)", tt.name, len(got), len(onDisk))
+				t.Fatalf("embedded %s (%d bytes) differs from the file (%d bytes)", name, len(got), len(onDisk))
 			}
 			// MPEG-TS: 188-byte packets, each starting with the sync byte 0x47.
 			if len(got) == 0 || len(got)%188 != 0 || got[0] != 0x47 {
-				t.Fatalf("%s is not MPEG-TS", tt.name)
+				t.Fatalf("%s is not MPEG-TS", name)
 			}
 			// A copy: changing it must not change the next one.
 			got[0] = 0
-			if tt.get()[0] != 0x47 {
+			if get()[0] != 0x47 {
 				t.Fatal("Clip returned the embedded bytes, not a copy")
 			}
 		})

@@ -23,12 +23,14 @@ import (
 // key (the yaml tag) and an environment variable: KINEDGE_ followed by the
 // upper-cased key path with dots as underscores (fragment.target →
 // KINEDGE_FRAGMENT_TARGET). Precedence: flags > environment > config file >
-// defaults.
+// defaults. A key that does (or does all of) nothing yet says so in a note
+// tag, which --print-config prints: no knob pretends.
 type Config struct {
 	// DataDir holds the database, the master key and generated credentials.
 	DataDir string `yaml:"data_dir"`
-	// ApplianceID names this appliance in ARNs, archive keys and events.
-	ApplianceID string `yaml:"appliance_id"`
+	// ApplianceID names this appliance in the fragment events (applianceId).
+	// The S3 archive (issue 8) will put it in archive keys too.
+	ApplianceID string `yaml:"appliance_id" note:"used in fragment events only; archive keys use it once the S3 archive exists"`
 	// HTTP is the listen address of the HTTP APIs and the web page.
 	HTTP string `yaml:"http"`
 	// RTSP is the listen address of the RTSP server (TCP).
@@ -37,8 +39,9 @@ type Config struct {
 	// empty disables UDP.
 	RTSPUDPRTP  string `yaml:"rtsp_udp_rtp"`
 	RTSPUDPRTCP string `yaml:"rtsp_udp_rtcp"`
-	// WebRTCUDP is the UDP address for WebRTC ICE.
-	WebRTCUDP string `yaml:"webrtc_udp"`
+	// WebRTCUDP is reserved for the UDP address of WebRTC ICE. Nothing
+	// listens on it: WebRTC/WHIP ingest does not exist yet.
+	WebRTCUDP string `yaml:"webrtc_udp" note:"not used yet: WebRTC/WHIP ingest does not exist; nothing listens here"`
 	// MemoryLimit is a soft limit on the Go heap in MiB (GOMEMLIMIT): near
 	// it the garbage collector works harder instead of growing the heap.
 	// 0 leaves the runtime's default (GOMEMLIMIT from the environment, or
@@ -60,7 +63,7 @@ type Config struct {
 	PublishPass string `yaml:"publish_pass" secret:"true"`
 	// AnonymousPublish lets cameras publish without credentials.
 	AnonymousPublish bool `yaml:"anonymous_publish"`
-	// AnonymousRead opens the read-only HTTP endpoints (web page, replay,
+	// AnonymousRead opens the read-only HTTP endpoints (GET: streams, replay,
 	// metrics) without credentials.
 	AnonymousRead bool `yaml:"anonymous_read"`
 
@@ -399,7 +402,11 @@ func (c *Config) printable() string {
 			parent := key[:i]
 			fmt.Fprintf(&b, "%s%s:\n", strings.Repeat("  ", strings.Count(parent, ".")), parent[strings.LastIndex(parent, ".")+1:])
 		}
-		fmt.Fprintf(&b, "%s%s: %s  # %s\n", indent, name, val, envName(key))
+		comment := envName(key)
+		if note := f.Tag.Get("note"); note != "" {
+			comment += " (" + note + ")"
+		}
+		fmt.Fprintf(&b, "%s%s: %s  # %s\n", indent, name, val, comment)
 	})
 	b.WriteString("streams:  # cameras to pull (config file only)")
 	if len(c.Streams) == 0 {

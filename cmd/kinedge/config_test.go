@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,7 +99,8 @@ func TestPrintConfigRedactsSecrets(t *testing.T) {
 	if strings.Contains(s, "topsecret") || strings.Contains(s, "campass") {
 		t.Fatalf("secrets printed:\n%s", s)
 	}
-	for _, want := range []string{"data_dir: \"./data\"", "KINEDGE_FRAGMENT_TARGET", "target: 2s", "secret_key: <redacted>"} {
+	for _, want := range []string{"data_dir: \"./data\"", "KINEDGE_FRAGMENT_TARGET", "target: 2s", "secret_key: <redacted>",
+		"webrtc_udp: \":8189\"  # KINEDGE_WEBRTC_UDP (not used yet: WebRTC/WHIP ingest does not exist"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("print-config lacks %q:\n%s", want, s)
 		}
@@ -264,5 +267,38 @@ func TestProfiles(t *testing.T) {
 	}
 	if readMemTotal() <= 0 {
 		t.Error("MemTotal not read from /proc/meminfo")
+	}
+}
+
+// TestAnonymousReadIsReadOnly: anonymous_read opens GET and HEAD, never the
+// requests that change something (POST /v1/streams, DELETE …/source).
+func TestAnonymousReadIsReadOnly(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.AccessKey, cfg.SecretKey = "admin", "adminsecret"
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	for _, tc := range []struct {
+		anonymous bool
+		method    string
+		basic     bool
+		want      int
+	}{
+		{false, http.MethodGet, false, http.StatusUnauthorized},
+		{false, http.MethodGet, true, http.StatusNoContent},
+		{true, http.MethodGet, false, http.StatusNoContent},
+		{true, http.MethodHead, false, http.StatusNoContent},
+		{true, http.MethodPost, false, http.StatusUnauthorized},
+		{true, http.MethodDelete, false, http.StatusUnauthorized},
+		{true, http.MethodPost, true, http.StatusNoContent},
+	} {
+		cfg.AnonymousRead = tc.anonymous
+		req := httptest.NewRequest(tc.method, "/v1/streams", nil)
+		if tc.basic {
+			req.SetBasicAuth("admin", "adminsecret")
+		}
+		rec := httptest.NewRecorder()
+		basicAuth(&cfg, ok).ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("anonymous_read %v, %s with credentials %v: %d, want %d", tc.anonymous, tc.method, tc.basic, rec.Code, tc.want)
+		}
 	}
 }

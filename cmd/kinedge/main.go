@@ -1,5 +1,6 @@
 // Command kinedge is the edge video ingestion appliance: Kinesis Video
-// Streams, Kinesis Data Streams and Firehose on one small board.
+// Streams and Kinesis Data Streams on one small board (Firehose and the S3
+// archive come with issue 8).
 //
 //	kinedge serve       run the appliance
 //	kinedge camsim      simulated RTSP cameras

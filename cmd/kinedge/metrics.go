@@ -14,15 +14,18 @@ import (
 	"github.com/kinedge/kinedge/dataplane/video/events"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
+	"github.com/kinedge/kinedge/ingest/rtsp"
 	"github.com/kinedge/kinedge/ingest/sources"
 )
 
 // metricsHandler serves Prometheus metrics, read from the components'
-// counters at scrape time (no per-frame metric updates on the hot path).
-func metricsHandler(db *store.DB, idx *index.Index, src *sources.Manager, eng *engine.Engine, events *events.Queue) http.Handler {
+// snapshots at scrape time (no per-frame metric updates on the hot path).
+// The README's metrics table lists them all.
+func metricsHandler(db *store.DB, idx *index.Index, src *sources.Manager, srv *rtsp.Server, eng *engine.Engine, events *events.Queue) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&applianceCollector{idx: idx, sources: src, events: events}, &storageCollector{db: db, idx: idx}, engine.NewCollector(eng))
+	reg.MustRegister(&applianceCollector{idx: idx, sources: src, events: events}, &storageCollector{db: db, idx: idx},
+		&ingestCollector{srv: srv, sources: src}, engine.NewCollector(eng))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -32,6 +35,8 @@ var (
 	descFragments      = prometheus.NewDesc("kinedge_stream_fragments_stored_total", "Fragments sealed and stored.", []string{"stream"}, nil)
 	descFragmentBytes  = prometheus.NewDesc("kinedge_stream_fragment_bytes_total", "Sealed fragment bytes stored.", []string{"stream"}, nil)
 	descStoreErrors    = prometheus.NewDesc("kinedge_stream_store_errors_total", "Fragments that failed to encode, seal or store.", []string{"stream"}, nil)
+	descFragDropped    = prometheus.NewDesc("kinedge_stream_fragmenter_frames_dropped_total", "Frames the fragmenter dropped, by reason: no_keyframe (before a run's first keyframe), over_max (after a fragment reached fragment.max, until the next keyframe), backwards (DTS not 1 ms past the track's previous frame).", []string{"stream", "reason"}, nil)
+	descFragOverMax    = prometheus.NewDesc("kinedge_stream_fragments_over_max_total", "Fragments cut at fragment.max because no keyframe came (the camera's GOP is longer).", []string{"stream"}, nil)
 	descIndexFragments = prometheus.NewDesc("kinedge_index_fragments_stored_total", "Fragments written to the index.", nil, nil)
 	descIndexGCRuns    = prometheus.NewDesc("kinedge_index_gc_runs_total", "Retention and value-log GC cycles.", nil, nil)
 	descIndexReclaimed = prometheus.NewDesc("kinedge_index_bytes_reclaimed_total", "Bytes reclaimed by value-log GC.", nil, nil)
@@ -49,12 +54,20 @@ func (c *applianceCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *applianceCollector) Collect(ch chan<- prometheus.Metric) {
-	for name, st := range c.sources.RecorderStats() {
-		ch <- prometheus.MustNewConstMetric(descFramesIn, prometheus.CounterValue, float64(st.FramesIn.Load()), name)
-		ch <- prometheus.MustNewConstMetric(descFramesDropped, prometheus.CounterValue, float64(st.FramesDropped.Load()), name)
-		ch <- prometheus.MustNewConstMetric(descFragments, prometheus.CounterValue, float64(st.FragmentsStored.Load()), name)
-		ch <- prometheus.MustNewConstMetric(descFragmentBytes, prometheus.CounterValue, float64(st.BytesStored.Load()), name)
-		ch <- prometheus.MustNewConstMetric(descStoreErrors, prometheus.CounterValue, float64(st.StoreErrors.Load()), name)
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for name, stats := range c.sources.RecorderStats() {
+		st := stats.Snapshot()
+		counter(descFramesIn, st.FramesIn, name)
+		counter(descFramesDropped, st.FramesDropped, name)
+		counter(descFragments, st.FragmentsStored, name)
+		counter(descFragmentBytes, st.BytesStored, name)
+		counter(descStoreErrors, st.StoreErrors, name)
+		counter(descFragDropped, st.FramesNoKeyframe, name, "no_keyframe")
+		counter(descFragDropped, st.FramesOverMax, name, "over_max")
+		counter(descFragDropped, st.FramesBackwards, name, "backwards")
+		counter(descFragOverMax, st.FragmentsOverMax, name)
 	}
 	if c.events != nil {
 		es := c.events.Stats()
@@ -62,9 +75,56 @@ func (c *applianceCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(es.Failed), "failed")
 	}
 	s := c.idx.Stats()
-	ch <- prometheus.MustNewConstMetric(descIndexFragments, prometheus.CounterValue, float64(s.FragmentsStored))
-	ch <- prometheus.MustNewConstMetric(descIndexGCRuns, prometheus.CounterValue, float64(s.GCRuns))
-	ch <- prometheus.MustNewConstMetric(descIndexReclaimed, prometheus.CounterValue, float64(s.BytesReclaimed))
+	counter(descIndexFragments, s.FragmentsStored)
+	counter(descIndexGCRuns, s.GCRuns)
+	counter(descIndexReclaimed, s.BytesReclaimed)
+}
+
+var (
+	descRTSPPackets   = prometheus.NewDesc("kinedge_rtsp_packets_received_total", "RTP packets received for a video stream's tracks, pushed and pulled.", []string{"stream"}, nil)
+	descRTSPLost      = prometheus.NewDesc("kinedge_rtsp_packets_lost_total", "RTP packets lost (gaps in sequence numbers).", []string{"stream"}, nil)
+	descRTSPDecodeErr = prometheus.NewDesc("kinedge_rtsp_decode_errors_total", "RTP/RTCP packets or payloads that could not be decoded.", []string{"stream"}, nil)
+	descRTSPDropped   = prometheus.NewDesc("kinedge_rtsp_frames_dropped_total", "Access units ingest did not deliver (video before a keyframe, a DTS extraction error, no timeline yet).", []string{"stream"}, nil)
+	descRTSPDiscont   = prometheus.NewDesc("kinedge_rtsp_discontinuities_total", "Timeline discontinuities signalled to the recorder (timestamps went back, jumped ahead or fell behind arrival).", []string{"stream"}, nil)
+	descPullConnected = prometheus.NewDesc("kinedge_pull_connected", "1 while the connection to a pulled camera plays, 0 while retrying.", []string{"stream"}, nil)
+	descPullAttempts  = prometheus.NewDesc("kinedge_pull_attempts_total", "Connection attempts to a pulled camera.", []string{"stream"}, nil)
+	descPullConnects  = prometheus.NewDesc("kinedge_pull_connects_total", "Connections to a pulled camera that reached PLAY.", []string{"stream"}, nil)
+)
+
+// ingestCollector exports the RTSP sessions' stats per stream (pushed and
+// pulled sessions summed) and the pullers' state.
+type ingestCollector struct {
+	srv     *rtsp.Server
+	sources *sources.Manager
+}
+
+func (c *ingestCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(c, ch)
+}
+
+func (c *ingestCollector) Collect(ch chan<- prometheus.Metric) {
+	sessions := c.srv.StreamStats()
+	pulls := c.sources.PullStatus()
+	for name, ps := range pulls {
+		sessions[name] = sessions[name].Add(ps.Total)
+		connected := 0.0
+		if ps.Connected {
+			connected = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descPullConnected, prometheus.GaugeValue, connected, name)
+		ch <- prometheus.MustNewConstMetric(descPullAttempts, prometheus.CounterValue, float64(ps.Attempts), name)
+		ch <- prometheus.MustNewConstMetric(descPullConnects, prometheus.CounterValue, float64(ps.Connects), name)
+	}
+	counter := func(d *prometheus.Desc, v uint64, name string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), name)
+	}
+	for name, st := range sessions {
+		counter(descRTSPPackets, st.Packets, name)
+		counter(descRTSPLost, st.PacketsLost, name)
+		counter(descRTSPDecodeErr, st.DecodeErrors, name)
+		counter(descRTSPDropped, st.FramesDropped, name)
+		counter(descRTSPDiscont, st.Discontinuities, name)
+	}
 }
 
 var (

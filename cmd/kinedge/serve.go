@@ -39,7 +39,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	dataDir := fs.String("data-dir", "", "data `dir` (default ./data)")
 	httpAddr := fs.String("http", "", "HTTP listen `addr` (default :8080)")
 	rtspAddr := fs.String("rtsp", "", "RTSP listen `addr` (default :8554)")
-	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr` (default :8189)")
+	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr` (default :8189; reserved: WebRTC does not exist yet)")
 	printConfig := fs.Bool("print-config", false, "print the effective config and exit")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, false, err
@@ -269,9 +269,9 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(a.db))
 	api := http.NewServeMux()
-	(&videoapi.Handler{Index: a.idx, Opener: keyring, Logger: log.With("component", "videoapi")}).Register(api)
+	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Opener: keyring, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
-	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.streams, a.events))
+	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events))
 	mux.Handle("/", basicAuth(cfg, api))
 	verifier := adminVerifier(cfg)
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis))
@@ -394,11 +394,14 @@ func (a *appliance) close() error {
 	return errors.Join(errs...)
 }
 
-// basicAuth guards the read API with the admin credentials (HTTP Basic),
-// unless anonymous reads are configured.
+// basicAuth guards the plain API with the admin credentials (HTTP Basic).
+// With anonymous reads configured, GET and HEAD pass without them; the
+// requests that change something (adding or removing a pulled camera)
+// still need them.
 func basicAuth(cfg *Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !cfg.AnonymousRead {
+		read := r.Method == http.MethodGet || r.Method == http.MethodHead
+		if !cfg.AnonymousRead || !read {
 			user, pass, ok := r.BasicAuth()
 			if !ok || !constantTimeEqual(user, cfg.AccessKey) || !constantTimeEqual(pass, cfg.SecretKey) {
 				w.Header().Set("WWW-Authenticate", `Basic realm="kinedge", charset="UTF-8"`)

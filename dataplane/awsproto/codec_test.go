@@ -33,7 +33,7 @@ func TestRoundTrip(t *testing.T) {
 		name string
 		in   sample
 	}{
-		{"full", sample{StreamName: &name, Data: []byte{0, 1, 2, 0xff}, Count: -1 << 62, At: Timestamp{at}, Optional: NewTimestamp(at.Add(time.Hour)), Tags: []string{"a", "b"}}},
+		{"full", sample{StreamName: &name, Data: []byte{0, 1, 2, 0xff}, Count: -1 << 62, At: Timestamp{at}, Optional: &Timestamp{at.Add(time.Hour)}, Tags: []string{"a", "b"}}},
 		{"zero", sample{At: Timestamp{time.UnixMilli(0).UTC()}}},
 		{"negative time", sample{At: Timestamp{time.UnixMilli(-1500).UTC()}, Data: []byte{}}},
 	}
@@ -367,7 +367,7 @@ func FuzzDecodeJSON(f *testing.F) {
 
 func FuzzDecodeCBOR(f *testing.F) {
 	name := "s"
-	b, err := Encode(CBOR, sample{StreamName: &name, Data: []byte{1, 2}, Count: 3, At: Timestamp{time.UnixMilli(1)}, Optional: NewTimestamp(time.UnixMilli(2))})
+	b, err := Encode(CBOR, sample{StreamName: &name, Data: []byte{1, 2}, Count: 3, At: Timestamp{time.UnixMilli(1)}, Optional: &Timestamp{time.UnixMilli(2)}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Package awsproto is the AWS wire protocol leaf of kinedge: what every
-// AWS-compatible API of the appliance (Kinesis Data Streams, Firehose, the
-// Kinesis Video Streams control plane and media APIs) needs to look like AWS
-// to the AWS SDKs. It imports nothing of the app.
+// AWS-compatible API of the appliance (Kinesis Data Streams and the Kinesis
+// Video Streams control plane today; Firehose and the KVS media APIs next)
+// needs to look like AWS to the AWS SDKs. It imports nothing of the app.
 //
 //   - Error, Errorf and WriteError: AWS error shapes. The type travels in
 //     the X-Amzn-ErrorType header ("<Type>:") and the "__type" member, the
@@ -14,11 +14,13 @@
 //   - Verifier, Middleware and StreamingMiddleware: AWS Signature Version 4
 //     verification, header and presigned forms, by re-signing with
 //     aws-sdk-go-v2's aws/signer/v4 (checked against AWS's published test
-//     suite); bodies are bounded and replayed, or streamed for KVS PutMedia,
-//     including aws-chunked uploads whose chunk signatures ChunkedReader
-//     checks with the SDK's v4.StreamSigner.
+//     suite); bodies are bounded and replayed, or streamed
+//     (StreamingMiddleware, kept for KVS PutMedia, which nothing serves
+//     yet), including aws-chunked uploads whose chunk signatures
+//     ChunkedReader checks with the SDK's v4.StreamSigner.
 //   - EventStreamWriter and ReadMessage: the application/vnd.amazon.eventstream
-//     framing of Kinesis SubscribeToShard.
+//     framing of Kinesis SubscribeToShard (the appliance writes it;
+//     ReadMessage is what its tests decode it with).
 //   - Operation, Op and DecodeInput: the one shape of an operation in every
 //     API (decode the input shape, validate it, call the backend; the API
 //     encodes the output or error in its protocol), as Kinesis and the KVS

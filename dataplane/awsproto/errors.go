@@ -104,13 +104,3 @@ func StatusOf(typ string) int {
 		return http.StatusBadRequest
 	}
 }
-
-// TypeOf returns the AWS error type of err if it is or wraps an *Error, and
-// "" otherwise.
-func TypeOf(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Type
-	}
-	return ""
-}

@@ -1,6 +1,7 @@
 package awsproto
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -61,4 +62,21 @@ func TestErrorMatching(t *testing.T) {
 	if s := (&Error{Type: InternalFailure}).Error(); s != "awsproto: InternalFailure" {
 		t.Errorf("Error() = %q", s)
 	}
+}
+
+// TypeOf returns the AWS error type of err if it is or wraps an *Error, and
+// "" otherwise.
+func TypeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Type
+	}
+	return ""
+}
+
+// AccessKeyFromContext returns the access key id Middleware verified, and
+// false when the request did not go through a verifying Middleware.
+func AccessKeyFromContext(ctx context.Context) (string, bool) {
+	k, ok := ctx.Value(ctxAccessKey).(string)
+	return k, ok
 }

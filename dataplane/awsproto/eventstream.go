@@ -335,16 +335,6 @@ func (w *EventStreamWriter) WriteException(excType string, payload []byte) error
 	}, Payload: payload})
 }
 
-// WriteError writes an unmodeled error message: :message-type "error",
-// :error-code and :error-message, no payload.
-func (w *EventStreamWriter) WriteError(code, message string) error {
-	return w.WriteMessage(Message{Headers: []Header{
-		{Name: HeaderErrorCode, Value: code},
-		{Name: HeaderErrorMessage, Value: message},
-		{Name: HeaderMessageType, Value: MessageTypeError},
-	}})
-}
-
 // WriteMessage writes m as it is.
 func (w *EventStreamWriter) WriteMessage(m Message) error {
 	w.mu.Lock()

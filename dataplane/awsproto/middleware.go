@@ -31,13 +31,6 @@ func WithAccessKey(ctx context.Context, accessKey string) context.Context {
 	return context.WithValue(ctx, ctxAccessKey, accessKey)
 }
 
-// AccessKeyFromContext returns the access key id Middleware verified, and
-// false when the request did not go through a verifying Middleware.
-func AccessKeyFromContext(ctx context.Context) (string, bool) {
-	k, ok := ctx.Value(ctxAccessKey).(string)
-	return k, ok
-}
-
 // WithRequestID returns a copy of ctx carrying the request id.
 func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, ctxRequestID, id)
@@ -56,7 +49,7 @@ func RequestID(ctx context.Context) string {
 // request an id (RequestID), reads the body (at most maxBody bytes,
 // DefaultMaxBody when maxBody <= 0; larger bodies get HTTP 413
 // RequestEntityTooLarge), verifies the SigV4 signature with v, stores the
-// access key in the context (AccessKeyFromContext) and hands next a request
+// access key in the context and hands next a request
 // whose Body replays the bytes read. Failures are written as AWS errors in
 // the request's codec.
 //

@@ -32,10 +32,6 @@ type Timestamp struct {
 	time.Time
 }
 
-// NewTimestamp returns a pointer to a Timestamp holding t, for optional
-// members.
-func NewTimestamp(t time.Time) *Timestamp { return &Timestamp{Time: t} }
-
 // MarshalJSON implements json.Marshaler: epoch seconds with a millisecond
 // fraction, trailing zeros dropped.
 func (t Timestamp) MarshalJSON() ([]byte, error) {

@@ -40,7 +40,9 @@
 // tags (TagFragmentNumber, TagServerTimestamp, TagProducerTimestamp) as
 // SimpleTags of a Tag with TargetTypeValue 50, which ffmpeg shows as format
 // tags; AppendFragment puts them after the cluster, as KVS does, and adds a
-// SeekHead so seeking players find them.
+// SeekHead so seeking players find them. Nothing serves these files yet:
+// they are the fragments of KVS GetMedia and GetMediaForFragmentList, which
+// come with the KVS media APIs (see replay.Source.AppendFragmentMKV).
 //
 // # Reading
 //

@@ -61,11 +61,11 @@ func fuzzRead(t *testing.T, in []byte, body bool) {
 			if _, err2 := r.Next(); err2 != err {
 				t.Fatalf("error not sticky: %v then %v", err, err2)
 			}
-			if r.Offset() > int64(len(in)) {
-				t.Fatalf("offset %d past input of %d", r.Offset(), len(in))
+			if r.off > int64(len(in)) {
+				t.Fatalf("offset %d past input of %d", r.off, len(in))
 			}
-			if err == io.EOF && n > 0 && r.Offset() != int64(len(in)) {
-				t.Fatalf("EOF at offset %d of %d", r.Offset(), len(in))
+			if err == io.EOF && n > 0 && r.off != int64(len(in)) {
+				t.Fatalf("EOF at offset %d of %d", r.off, len(in))
 			}
 			return
 		}

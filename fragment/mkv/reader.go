@@ -196,9 +196,6 @@ func NewReader(r io.Reader, opts ReaderOptions) *Reader {
 	return rd
 }
 
-// Offset returns the number of bytes consumed so far.
-func (r *Reader) Offset() int64 { return r.off }
-
 // Next returns the next event. At the end of a well-formed stream it
 // returns io.EOF (also for an empty stream). Any other error is final and
 // returned again by later calls; truncation wraps io.ErrUnexpectedEOF.

@@ -261,8 +261,8 @@ func TestReaderMaxElementSize(t *testing.T) {
 	if !errors.Is(err, ErrElementTooLarge) {
 		t.Errorf("err = %v, want ErrElementTooLarge", err)
 	}
-	if r.Offset() == 0 {
-		t.Error("Offset did not advance")
+	if r.off == 0 {
+		t.Error("the offset did not advance")
 	}
 }
 

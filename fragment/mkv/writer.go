@@ -136,15 +136,6 @@ func PatchClusterTimecode(cluster []byte, ms uint64) error {
 	return nil
 }
 
-// ClusterTimecode returns the timecode (ms) of a cluster written by
-// AppendClusterStart.
-func ClusterTimecode(cluster []byte) (uint64, error) {
-	if err := checkCluster(cluster); err != nil {
-		return 0, err
-	}
-	return binary.BigEndian.Uint64(cluster[ClusterTimecodeOffset:]), nil
-}
-
 // SimpleBlock flags (RFC 9559 section 10.2).
 const (
 	flagKeyframe = 0x80

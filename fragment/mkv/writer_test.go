@@ -2,6 +2,7 @@ package mkv
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"reflect"
@@ -180,9 +181,10 @@ func TestPatchClusterTimecode(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		got, err := ClusterTimecode(cs.cluster)
-		if err != nil || got != cs.ms {
-			t.Errorf("%s: ClusterTimecode = %d, %v", cs.name, got, err)
+		if err := checkCluster(cs.cluster); err != nil {
+			t.Errorf("%s: patched cluster: %v", cs.name, err)
+		} else if got := binary.BigEndian.Uint64(cs.cluster[ClusterTimecodeOffset:]); got != cs.ms {
+			t.Errorf("%s: timecode %d after the patch", cs.name, got)
 		}
 	}
 	if err := FinishCluster([]byte{1, 2, 3}); !errors.Is(err, ErrNotCluster) {

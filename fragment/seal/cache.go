@@ -47,10 +47,3 @@ func (c *keyCache) add(dk *dataKey) {
 		delete(c.byID, last.Value.(*dataKey).id)
 	}
 }
-
-// len returns the number of cached keys.
-func (c *keyCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
-}

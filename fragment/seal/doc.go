@@ -42,7 +42,7 @@
 // so a blob stored under another stream or fragment number, relabelled with
 // another key id, or altered anywhere, fails to open with ErrAuthentication
 // (or ErrMalformed when its header does not parse, or ErrKeyNotFound when an
-// altered key id names no key). The overhead is SealedOverhead(16) = 46
+// altered key id names no key). The overhead is 2 + 16 + 12 + 16 = 46
 // bytes per fragment with the 16-character key ids the Keyring makes.
 //
 // # Nonces

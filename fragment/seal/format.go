@@ -31,10 +31,6 @@ const (
 	wrapAADLabel = "kinedge/wrap/v1\x00"
 )
 
-// SealedOverhead returns how many bytes Seal adds to a plaintext when the
-// key id is keyIDLen bytes long.
-func SealedOverhead(keyIDLen int) int { return 2 + keyIDLen + nonceSize + tagSize }
-
 // validKeyID reports whether id can be carried in a sealed blob.
 func validKeyID(id string) bool {
 	if len(id) == 0 || len(id) > MaxKeyIDLen {
@@ -80,14 +76,6 @@ func parseSealed(b []byte) (header []byte, keyID string, body []byte, err error)
 		return nil, "", nil, fmt.Errorf("%w: key id has bytes outside [0-9A-Za-z._-]", ErrMalformed)
 	}
 	return b[:2+n], keyID, b[2+n:], nil
-}
-
-// SealedKeyID returns the id of the data key a sealed blob was sealed with,
-// without opening it. It returns an error wrapping ErrMalformed if the
-// header is not well formed.
-func SealedKeyID(sealed []byte) (string, error) {
-	_, id, _, err := parseSealed(sealed)
-	return id, err
 }
 
 // sealAAD is the additional authenticated data of a fragment: a label, the

@@ -98,15 +98,15 @@ func TestSealOpenRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := len(sealed), len(tt.plaintext)+SealedOverhead(len(id)); got != want {
+			if got, want := len(sealed), len(tt.plaintext)+sealedOverhead(len(id)); got != want {
 				t.Errorf("len(sealed) = %d, want %d", got, want)
 			}
 			if len(tt.plaintext) > 8 && bytes.Contains(sealed, tt.plaintext[:8]) {
 				t.Error("sealed blob contains plaintext")
 			}
-			gotID, err := SealedKeyID(sealed)
+			gotID, err := sealedKeyID(sealed)
 			if err != nil || gotID != id {
-				t.Errorf("SealedKeyID = %q, %v; want %q", gotID, err, id)
+				t.Errorf("key id in the header = %q, %v; want %q", gotID, err, id)
 			}
 			got, err := k.Open(ctx, tt.stream, tt.fn, sealed)
 			if err != nil {
@@ -555,7 +555,7 @@ func TestCacheBound(t *testing.T) {
 			if err != nil || string(got) != s.stream {
 				t.Fatalf("Open %s = %q, %v", s.stream, got, err)
 			}
-			if n := k.cache.len(); n > 2 {
+			if n := cacheLen(k.cache); n > 2 {
 				t.Fatalf("cache holds %d keys, bound is 2", n)
 			}
 		}
@@ -670,11 +670,11 @@ func FuzzOpen(f *testing.F) {
 			}
 			return
 		}
-		id, err := SealedKeyID(blob)
+		id, err := sealedKeyID(blob)
 		if err != nil || id != fixedKeyID {
 			t.Fatalf("opened a blob whose key id is %q, %v", id, err)
 		}
-		if len(blob) != len(plain)+SealedOverhead(len(id)) {
+		if len(blob) != len(plain)+sealedOverhead(len(id)) {
 			t.Fatalf("opened %d bytes from a %d-byte blob", len(plain), len(blob))
 		}
 	})
@@ -852,4 +852,22 @@ func TestSlowKeyCreationBlocksOnlyItsAlias(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sealedOverhead is how many bytes Seal adds to a plaintext when the key id
+// is keyIDLen bytes long: the header (version, id length, id), the nonce
+// and the GCM tag.
+func sealedOverhead(keyIDLen int) int { return 2 + keyIDLen + nonceSize + tagSize }
+
+// sealedKeyID reads the key id of a sealed blob's header without opening it.
+func sealedKeyID(sealed []byte) (string, error) {
+	_, id, _, err := parseSealed(sealed)
+	return id, err
+}
+
+// cacheLen returns the number of cached keys.
+func cacheLen(c *keyCache) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
 }

@@ -1,6 +1,6 @@
 // Package media is kinedge's one frame model: what every ingest protocol
-// (RTSP push and pull, WHIP, PutMedia) produces and what the fragmenter
-// consumes. It imports nothing of the application.
+// (RTSP push and pull today; WHIP and PutMedia when they come) produces and
+// what the fragmenter consumes. It imports nothing of the application.
 //
 // A publishing session is described by its Tracks (at most one video and one
 // audio track today; the model does not limit it) and then delivers Frames.

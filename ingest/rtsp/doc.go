@@ -21,7 +21,9 @@
 //     sender reports;
 //   - discontinuity detection against the arrival clock, per-session stats
 //     (packets, frames, drops, decode errors, lost packets), rate-limited
-//     logging of bad input;
+//     logging of bad input; the stats add up per stream over sessions
+//     (Server.StreamStats) and over a Puller's connections
+//     (PullStatus.Total), so metrics read counts that only grow;
 //   - the pull client (Puller, pull.go): gortsplib's Client over TCP, UDP or
 //     UDP-then-TCP, credentials from the URL (Basic, Digest), the push
 //     server's codec set, an RTP timeout, jittered exponential backoff, and

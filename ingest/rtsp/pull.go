@@ -105,7 +105,9 @@ type Puller struct {
 	mu      sync.Mutex
 	started bool
 	status  PullStatus
-	stats   *SessionStats
+	stats   *SessionStats // of the current or last connection
+	live    bool          // stats is the playing connection's, not in ended yet
+	ended   Stats         // sum of the ended connections
 }
 
 // PullStatus is a snapshot of a Puller.
@@ -127,6 +129,9 @@ type PullStatus struct {
 	Transport string
 	// Stats of the current or last connection.
 	Stats Stats
+	// Total is the sum of the stats of every connection since Start: counts
+	// that only grow, for metrics.
+	Total Stats
 }
 
 // Start validates the configuration and starts pulling. It reports every
@@ -242,8 +247,12 @@ func (p *Puller) Status() PullStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.status
+	st.Total = p.ended
 	if p.stats != nil {
 		st.Stats = p.stats.Snapshot()
+		if p.live {
+			st.Total = st.Total.Add(st.Stats)
+		}
 	}
 	return st
 }
@@ -260,6 +269,13 @@ func (p *Puller) run() {
 	failures := 0
 	for {
 		played, err := p.connect()
+		// The connection's client is closed: its counts are final.
+		p.mu.Lock()
+		if p.live {
+			p.ended = p.ended.Add(p.stats.Snapshot())
+			p.live = false
+		}
+		p.mu.Unlock()
 		if p.ctx.Err() != nil {
 			return
 		}
@@ -486,7 +502,7 @@ func (p *Puller) connect() (played bool, err error) {
 	p.status.Connected = true
 	p.status.Since = now
 	p.status.Transport = transport
-	p.stats = sess.stats
+	p.stats, p.live = sess.stats, true
 	p.mu.Unlock()
 	log.Info("rtsp pull playing", "tracks", strings.Join(codecs, ","))
 	defer func() {

@@ -599,6 +599,13 @@ func TestPullReconnectsAfterCameraRestart(t *testing.T) {
 	if st.Reconnects != 1 || st.LastError == "" {
 		t.Fatalf("status %+v", st)
 	}
+	// Stats are the current connection's; Total adds the ended one's.
+	f0, _, _ := r.session(0).snapshot()
+	f1, _, _ := r.session(1).snapshot()
+	if st.Stats.Frames != uint64(len(f1)) || st.Total.Frames != uint64(len(f0)+len(f1)) ||
+		st.Total.Packets <= st.Stats.Packets {
+		t.Fatalf("stats %+v, total %+v; sessions got %d and %d frames", st.Stats, st.Total, len(f0), len(f1))
+	}
 	if w := r.session(0); len(w.misuse) > 0 {
 		t.Fatalf("Writer misuse: %v", w.misuse)
 	}

@@ -113,6 +113,7 @@ type Server struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	sessions map[*gortsplib.ServerSession]*session
+	ended    map[string]Stats // per stream, the sum of its ended sessions
 	closed   bool
 }
 
@@ -170,6 +171,7 @@ func (s *Server) Start() error {
 	}
 	s.limiter = newFailLimiter(s.AuthFailureLimit, time.Minute)
 	s.sessions = map[*gortsplib.ServerSession]*session{}
+	s.ended = map[string]Stats{}
 
 	rs := &gortsplib.Server{
 		Handler:           &handler{s: s},
@@ -236,6 +238,23 @@ func (s *Server) Sessions() []SessionInfo {
 	return out
 }
 
+// StreamStats returns, per stream, the sum of the stats of every session
+// that published to it since Start, the live ones included: counts that
+// only grow, for metrics. A stream appears once a session of it reached
+// RECORD and the Router accepted it.
+func (s *Server) StreamStats() map[string]Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]Stats, len(s.ended))
+	for name, st := range s.ended {
+		out[name] = st
+	}
+	for _, p := range s.sessions {
+		out[p.stream] = out[p.stream].Add(p.stats.Snapshot())
+	}
+	return out
+}
+
 // sessionConfig returns what the server's sessions need.
 func (s *Server) sessionConfig() sessionConfig {
 	return sessionConfig{now: s.Now, discontinuity: s.DiscontinuityThreshold, pause: s.PauseThreshold}
@@ -268,7 +287,11 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 		return
 	}
 	h.s.mu.Lock()
-	delete(h.s.sessions, ctx.Session)
+	if _, ok := h.s.sessions[ctx.Session]; ok {
+		delete(h.s.sessions, ctx.Session)
+		// Packets no longer arrive: gortsplib closes the session's readers first.
+		h.s.ended[sess.stream] = h.s.ended[sess.stream].Add(sess.stats.Snapshot())
+	}
 	h.s.mu.Unlock()
 	sess.close(ctx.Error)
 }

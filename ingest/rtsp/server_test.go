@@ -544,6 +544,29 @@ func TestGarbageSurvives(t *testing.T) {
 	if got := s.Sessions(); len(got) != 1 || got[0].Stream != "cam1" || got[0].Stats.Frames != 3 {
 		t.Fatalf("sessions %+v", got)
 	}
+	if got := s.StreamStats()["cam1"]; got != w.req.Stats.Snapshot() {
+		t.Fatalf("stream stats %+v, want the live session's %+v", got, w.req.Stats.Snapshot())
+	}
+
+	// The stream's stats outlive the session, and add up over sessions.
+	c.Close()
+	waitFor(t, 5*time.Second, "session ended", func() bool { return len(s.Sessions()) == 0 })
+	if got := s.StreamStats()["cam1"]; got.Frames != 3 || got.PacketsLost != 5 || got.DecodeErrors+got.FramesDropped < 3 {
+		t.Fatalf("stream stats after the session ended: %+v", got)
+	}
+	c2, err := publish(t, "rtsp://user:pass@"+addr+"/cam1", desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs2 := &videoSender{t: t, c: c2, m: desc.Medias[0], seq: 1, ntp0: time.Now(), ts0: 0}
+	vs2.au(0, testSPS, testPPS, testIDR)
+	waitFor(t, 5*time.Second, "the second session's frame in the stream stats", func() bool {
+		return s.StreamStats()["cam1"].Frames == 4
+	})
+	if got := s.StreamStats()["cam1"]; got.PacketsLost != 5 {
+		t.Fatalf("stream stats %+v: the first session's losses are gone", got)
+	}
+
 	// the server still accepts another camera.
 	if _, err := publish(t, "rtsp://user:pass@"+addr+"/cam2", desc); err != nil {
 		t.Fatal(err)

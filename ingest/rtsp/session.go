@@ -39,6 +39,18 @@ type Stats struct {
 	Packets, Frames, FramesDropped, DecodeErrors, PacketsLost, Discontinuities uint64
 }
 
+// Add returns the sum of s and o, field by field.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		Packets:         s.Packets + o.Packets,
+		Frames:          s.Frames + o.Frames,
+		FramesDropped:   s.FramesDropped + o.FramesDropped,
+		DecodeErrors:    s.DecodeErrors + o.DecodeErrors,
+		PacketsLost:     s.PacketsLost + o.PacketsLost,
+		Discontinuities: s.Discontinuities + o.Discontinuities,
+	}
+}
+
 // Snapshot returns the current counts.
 func (s *SessionStats) Snapshot() Stats {
 	return Stats{

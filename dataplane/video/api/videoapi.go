@@ -12,6 +12,12 @@
 // the fragment that contains start, so the file starts at most one fragment
 // before the asked time. Errors are JSON {"message": …} with an HTTP status.
 // Authentication is the caller's (the appliance wraps this handler).
+//
+// A stream the appliance pulls from a camera carries its pull state
+// ("pull": pulling or retrying, the last error, the attempts). A pulled
+// stream is created in the index at its first connection; until then it is
+// listed with status NOT_CREATED and only its pull state, so a camera that
+// never answered shows why.
 package api
 
 import (
@@ -21,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,9 +46,18 @@ type Index interface {
 	Blob(ctx context.Context, number uint64) ([]byte, error)
 }
 
+// Pulls reports the cameras the appliance pulls; the appliance's pull
+// manager satisfies it.
+type Pulls interface {
+	// PullStates returns the state of every pulled stream, by name.
+	PullStates() map[string]PullJSON
+}
+
 // Handler serves the API.
 type Handler struct {
-	Index  Index
+	Index Index
+	// Pulls, if set, adds the pull state to the streams it pulls.
+	Pulls  Pulls
 	Opener replay.Opener
 	// MaxRange bounds one media request. It defaults to 7 days.
 	MaxRange time.Duration
@@ -66,18 +82,57 @@ func (h *Handler) logger() *slog.Logger {
 // StreamJSON is a stream as the API shows it.
 type StreamJSON struct {
 	Name           string    `json:"name"`
-	ARN            string    `json:"arn"`
-	Created        time.Time `json:"created"`
+	ARN            string    `json:"arn,omitempty"`
+	Created        time.Time `json:"created,omitzero"`
 	RetentionHours int       `json:"retention_hours"`
 	MediaType      string    `json:"media_type,omitempty"`
 	KeyAlias       string    `json:"key_alias,omitempty"`
-	Status         string    `json:"status"`
-	Version        string    `json:"version"`
+	// Status is the index's (ACTIVE …), or StatusNotCreated.
+	Status  string `json:"status"`
+	Version string `json:"version,omitempty"`
+	// Pull is the state of the camera the appliance pulls the stream
+	// from; absent for pushed streams.
+	Pull *PullJSON `json:"pull,omitempty"`
 }
+
+// StatusNotCreated is the status of a pulled stream whose first connection
+// has not happened yet: it is not in the index.
+const StatusNotCreated = "NOT_CREATED"
+
+// PullJSON is the state of a pulled camera.
+type PullJSON struct {
+	// Source is the camera URL with its password replaced by "***".
+	Source string `json:"source"`
+	// State is PullStatePulling while a connection plays, else
+	// PullStateRetrying (waiting for the next attempt, or in one).
+	State string `json:"state"`
+	// Since is when State last changed.
+	Since time.Time `json:"since"`
+	// Transport of the current or last connection, "tcp" or "udp".
+	Transport string `json:"transport,omitempty"`
+	// Attempts counts connection attempts, Connects those that played.
+	Attempts uint64 `json:"attempts"`
+	Connects uint64 `json:"connects"`
+	// LastError is why the last attempt or connection ended.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Pull states.
+const (
+	PullStatePulling  = "pulling"
+	PullStateRetrying = "retrying"
+)
 
 func streamJSON(s index.Stream) StreamJSON {
 	return StreamJSON{Name: s.Name, ARN: s.ARN, Created: s.Created, RetentionHours: s.RetentionHours,
 		MediaType: s.MediaType, KeyAlias: s.KeyAlias, Status: s.Status, Version: s.Version}
+}
+
+func (h *Handler) pullStates() map[string]PullJSON {
+	if h.Pulls == nil {
+		return nil
+	}
+	return h.Pulls.PullStates()
 }
 
 // FragmentJSON is a fragment as the API shows it; the names follow KVS
@@ -118,22 +173,44 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	pulls := h.pullStates()
 	out := struct {
 		Streams []StreamJSON `json:"streams"`
 	}{Streams: make([]StreamJSON, 0, len(streams))}
 	for _, s := range streams {
-		out.Streams = append(out.Streams, streamJSON(s))
+		js := streamJSON(s)
+		if p, ok := pulls[s.Name]; ok {
+			js.Pull = &p
+			delete(pulls, s.Name)
+		}
+		out.Streams = append(out.Streams, js)
 	}
+	pending := make([]StreamJSON, 0, len(pulls))
+	for name, p := range pulls {
+		pending = append(pending, StreamJSON{Name: name, Status: StatusNotCreated, Pull: &p})
+	}
+	slices.SortFunc(pending, func(a, b StreamJSON) int { return strings.Compare(a.Name, b.Name) })
+	out.Streams = append(out.Streams, pending...)
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) describeStream(w http.ResponseWriter, r *http.Request) {
-	s, err := h.Index.Stream(r.Context(), r.PathValue("name"))
-	if err != nil {
+	name := r.PathValue("name")
+	p, pulled := h.pullStates()[name]
+	s, err := h.Index.Stream(r.Context(), name)
+	switch {
+	case errors.Is(err, index.ErrStreamNotFound) && pulled:
+		writeJSON(w, http.StatusOK, StreamJSON{Name: name, Status: StatusNotCreated, Pull: &p})
+		return
+	case err != nil:
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, streamJSON(s))
+	js := streamJSON(s)
+	if pulled {
+		js.Pull = &p
+	}
+	writeJSON(w, http.StatusOK, js)
 }
 
 func (h *Handler) listFragments(w http.ResponseWriter, r *http.Request) {

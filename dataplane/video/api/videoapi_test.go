@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -85,5 +87,79 @@ func TestBadRequests(t *testing.T) {
 		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 			t.Errorf("GET %s: content type %q", c.path, ct)
 		}
+	}
+}
+
+// staticPulls is a fixed set of pull states.
+type staticPulls map[string]PullJSON
+
+func (p staticPulls) PullStates() map[string]PullJSON { return maps.Clone(p) }
+
+// TestPullStateInStreams: a pulled stream shows its pull state; one not
+// yet in the index is listed as NOT_CREATED with its last error.
+func TestPullStateInStreams(t *testing.T) {
+	idx, err := index.Open(index.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idx.Close() })
+	for _, name := range []string{"cam1", "pushed"} {
+		if _, err := idx.CreateStream(t.Context(), index.Stream{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	since := time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
+	pulls := staticPulls{
+		"cam1": {Source: "rtsp://u:***@cam1/live", State: PullStatePulling, Since: since, Transport: "tcp", Attempts: 2, Connects: 1,
+			LastError: "rtsp: connection lost"},
+		"cam9": {Source: "rtsp://cam9/live", State: PullStateRetrying, Since: since, Attempts: 3, LastError: "dial tcp: connection refused"},
+	}
+	mux := http.NewServeMux()
+	(&Handler{Index: idx, Pulls: pulls}).Register(mux)
+	get := func(path string, v any) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+	}
+
+	var list struct{ Streams []StreamJSON }
+	get("/v1/streams", &list)
+	byName := map[string]StreamJSON{}
+	for _, s := range list.Streams {
+		byName[s.Name] = s
+	}
+	if len(list.Streams) != 3 {
+		t.Fatalf("streams %+v, want cam1, pushed and the pending cam9", list.Streams)
+	}
+	if s := byName["cam1"]; s.Status != "ACTIVE" || s.Pull == nil || *s.Pull != pulls["cam1"] {
+		t.Fatalf("cam1 %+v", s)
+	}
+	if s := byName["pushed"]; s.Pull != nil {
+		t.Fatalf("a pushed stream has a pull state: %+v", s.Pull)
+	}
+	if s := byName["cam9"]; s.Status != StatusNotCreated || s.Pull == nil || s.Pull.LastError != "dial tcp: connection refused" || !s.Created.IsZero() {
+		t.Fatalf("cam9 %+v", s)
+	}
+
+	var one StreamJSON
+	get("/v1/streams/cam9", &one)
+	if one.Status != StatusNotCreated || one.Pull == nil || one.Pull.State != PullStateRetrying || one.Pull.Attempts != 3 {
+		t.Fatalf("cam9 %+v", one)
+	}
+	one = StreamJSON{}
+	get("/v1/streams/cam1", &one)
+	if one.Pull == nil || one.Pull.State != PullStatePulling {
+		t.Fatalf("cam1 %+v", one)
+	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/streams/nope", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Fatalf("GET /v1/streams/nope: %d", rec.Code)
 	}
 }

@@ -2,7 +2,7 @@
 // fragment the appliance stores appends one record to the data stream
 // "kinedge-fragments" (the name is configurable), so that users can trigger
 // their own processing from it with any Kinesis consumer (GetRecords,
-// SubscribeToShard, the KCL, Firehose).
+// SubscribeToShard, the KCL).
 //
 // A record's partition key is the video stream name, so the events of one
 // camera stay in order. Its data is one JSON object:

@@ -154,7 +154,8 @@ func (s Source) WriteMKV(ctx context.Context, w io.Writer, stream, title string,
 // AppendFragmentMKV appends a self-contained Matroska file of one fragment,
 // with the KVS fragment number and timestamps as tags (as KVS GetMedia and
 // GetMediaForFragmentList return them). Its cluster timecode is the
-// producer timestamp in milliseconds, as in KVS.
+// producer timestamp in milliseconds, as in KVS. Nothing calls it yet: it
+// is kept, tested, for the KVS media APIs.
 func (s Source) AppendFragmentMKV(ctx context.Context, dst []byte, stream string, f Fragment, number string) ([]byte, error) {
 	plain, blob, err := s.open(ctx, stream, f)
 	if err != nil {

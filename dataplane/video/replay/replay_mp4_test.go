@@ -280,7 +280,7 @@ func testBlobTracks(t testing.TB, tracks []*media.Track, frames ...[3]int) []byt
 		}
 		f.Frames = append(f.Frames, &media.Frame{Track: fr[0], PTS: time.Duration(fr[1]) * time.Millisecond, Key: fr[2] == 1, Data: data})
 	}
-	b, err := fragment.EncodeBlob(f)
+	b, err := fragment.AppendBlob(nil, f)
 	if err != nil {
 		t.Fatal(err)
 	}
