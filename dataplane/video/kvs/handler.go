@@ -3,8 +3,6 @@ package kvs
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -14,8 +12,8 @@ import (
 	"github.com/kinedge/kinedge/index"
 )
 
-// maxBody bounds a request body read by the handler (behind Middleware the
-// body is already bounded). KVS control-plane requests are small: 50 tags
+// maxBody bounds a request body (awsproto.ReadBody; behind Middleware the
+// bytes are already read). KVS control-plane requests are small: 50 tags
 // of 128 + 256 characters are under 64 KiB.
 const maxBody = 1 << 20
 
@@ -123,7 +121,7 @@ func serve[In any](h *Handler, path string, fn func(ctx context.Context, r *http
 		)
 		if h.Index == nil {
 			err = ErrNoIndex
-		} else if err = decodeBody(w, r, &in); err == nil {
+		} else if err = decodeBody(r, &in); err == nil {
 			out, err = fn(r.Context(), r, &in)
 		}
 		if err != nil {
@@ -139,14 +137,10 @@ func serve[In any](h *Handler, path string, fn func(ctx context.Context, r *http
 }
 
 // decodeBody reads and decodes the request body into v.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+func decodeBody(r *http.Request, v any) error {
+	body, err := awsproto.ReadBody(r, maxBody)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return errorf(awsproto.RequestEntityTooLarge, "Request body is larger than the %d bytes accepted.", maxBody)
-		}
-		return errorf(awsproto.SerializationException, "Unable to read the request body.")
+		return err
 	}
 	return awsproto.Decode(awsproto.JSON, body, v)
 }
