@@ -70,7 +70,12 @@ func ReadBody(r *http.Request, max int64) ([]byte, error) {
 	if err := lease.take(ctx, reserved, true); err != nil {
 		return nil, err
 	}
+	// A declared length is reserved, so it is allocated at once: growing
+	// step by step would leave garbage that the budget does not count.
 	buf := make([]byte, 0, min(limit, bodyStep))
+	if r.ContentLength > 0 {
+		buf = make([]byte, 0, limit)
+	}
 	for {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) >= limit {
