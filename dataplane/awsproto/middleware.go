@@ -136,6 +136,12 @@ func Middleware(v *Verifier, next http.Handler, maxBody int64) http.Handler {
 // checked before next sees it. next must treat a read error as the end of
 // the upload and discard what is not yet committed.
 //
+// An upload that lasts longer than the server's ReadTimeout (kinedge's
+// timeouts.http_read) must move its connection's read deadline as it
+// goes: next calls http.NewResponseController(w).SetReadDeadline, for
+// example a little ahead of each chunk, so that a stalled producer is
+// still cut.
+//
 // A nil v means anonymous access.
 func StreamingMiddleware(v *Verifier, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
