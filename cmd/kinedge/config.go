@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 	"github.com/kinedge/kinedge/ingest/sources"
@@ -54,6 +55,11 @@ type Config struct {
 	// DebugAddr, when set, serves Go's pprof profiles there, without
 	// credentials: keep it on loopback (127.0.0.1:6060).
 	DebugAddr string `yaml:"debug_addr"`
+	// HTTPBodyBudget bounds the memory that all AWS API request bodies
+	// being read may hold together; a body that finds no room within a
+	// second is refused with 503 ServiceUnavailableException, which the
+	// SDKs retry.
+	HTTPBodyBudget ByteSize `yaml:"http_body_budget"`
 
 	// AccessKey and SecretKey are the admin credentials (SigV4, HTTP Basic).
 	AccessKey string `yaml:"access_key" secret:"true"`
@@ -84,7 +90,27 @@ type Config struct {
 	Video    VideoConfig    `yaml:"video"`
 	Kinesis  KinesisConfig  `yaml:"kinesis"`
 	Fragment FragmentConfig `yaml:"fragment"`
+	Timeouts TimeoutConfig  `yaml:"timeouts"`
 	Log      LogConfig      `yaml:"log"`
+}
+
+// TimeoutConfig bounds how long a client may hold a connection, so that
+// clients that trickle, stall or idle cannot exhaust the appliance.
+type TimeoutConfig struct {
+	// HTTPRead bounds reading a whole HTTP request, headers and body
+	// (http.Server ReadTimeout): a body trickled slower is cut. Responses
+	// are not bounded: replays and SubscribeToShard stream for minutes.
+	HTTPRead time.Duration `yaml:"http_read"`
+	// HTTPIdle closes a keep-alive connection idle that long.
+	HTTPIdle time.Duration `yaml:"http_idle"`
+	// RTSPAuth is how long a new RTSP connection has to authenticate
+	// (a successful ANNOUNCE); RTSPIdle how long an authenticated one
+	// without a recording session may go without a request.
+	RTSPAuth time.Duration `yaml:"rtsp_auth"`
+	RTSPIdle time.Duration `yaml:"rtsp_idle"`
+	// Shutdown is how long a stop waits for HTTP requests in flight
+	// before it closes their connections (a long replay is cut then).
+	Shutdown time.Duration `yaml:"shutdown"`
 }
 
 // StorageConfig is the storage budget: how much of the disk the database
@@ -216,7 +242,10 @@ func defaultConfig() Config {
 		Storage:  StorageConfig{MinFreePercent: 10, Policy: string(store.DeleteOldestMedia)},
 		Kinesis:  KinesisConfig{Limits: true, FragmentEvents: "kinedge-fragments"},
 		Fragment: FragmentConfig{Target: 2 * time.Second, Max: 10 * time.Second},
-		Log:      LogConfig{Level: "info", Format: "text"},
+		Timeouts: TimeoutConfig{HTTPRead: time.Minute, HTTPIdle: time.Minute,
+			RTSPAuth: 10 * time.Second, RTSPIdle: time.Minute, Shutdown: 5 * time.Second},
+		HTTPBodyBudget: awsproto.DefaultBodyBudget,
+		Log:            LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -339,6 +368,19 @@ func (c *Config) Validate() error {
 	}
 	if c.MemoryLimitMiB < 0 || (c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 32) {
 		errs = append(errs, fmt.Errorf("memory_limit_mib %d must be 0 (off) or at least 32", c.MemoryLimitMiB))
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"timeouts.http_read", c.Timeouts.HTTPRead}, {"timeouts.http_idle", c.Timeouts.HTTPIdle},
+		{"timeouts.rtsp_auth", c.Timeouts.RTSPAuth}, {"timeouts.rtsp_idle", c.Timeouts.RTSPIdle},
+		{"timeouts.shutdown", c.Timeouts.Shutdown}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s %v must be > 0", d.key, d.v))
+		}
+	}
+	if c.HTTPBodyBudget < 1<<20 {
+		errs = append(errs, fmt.Errorf("http_body_budget %v is below 1 MiB", c.HTTPBodyBudget))
 	}
 	if c.Video.QueueBytes != 0 && c.Video.QueueBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("video.queue_bytes %d is below 1 MiB (0 takes the profile's)", c.Video.QueueBytes))

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
@@ -118,8 +119,12 @@ type appliance struct {
 	rtsp    *rtsp.Server
 	http    *http.Server
 	httpLn  net.Listener
-	debug   *http.Server
-	errc    chan error
+	// inflight counts the HTTP handlers running, so close can wait for
+	// the ones it ended; shutdownGrace is cfg.Timeouts.Shutdown.
+	inflight      sync.WaitGroup
+	shutdownGrace time.Duration
+	debug         *http.Server
+	errc          chan error
 
 	notifier     sdnotify.Notifier
 	stopWatchdog chan struct{} // closed to stop the watchdog goroutine
@@ -260,6 +265,8 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		UDPRTCPAddress: cfg.RTSPUDPRTCP,
 		Router:         a.sources,
 		Auth:           publishAuth(cfg),
+		AuthTimeout:    cfg.Timeouts.RTSPAuth,
+		IdleTimeout:    cfg.Timeouts.RTSPIdle,
 		Logger:         log.With("component", "rtsp"),
 	}
 	if err := a.rtsp.Start(); err != nil {
@@ -288,7 +295,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
-	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	a.http = a.newHTTPServer(cfg, mux)
 	// HTTP/2 without TLS (h2c) next to HTTP/1.1: Kinesis clients (the KCL,
 	// the Java SDK) use it for SubscribeToShard.
 	a.http.Protocols = new(http.Protocols)
@@ -305,6 +312,55 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	log.Info("kinedge serving", "version", version, "data_dir", cfg.DataDir,
 		"http", a.httpLn.Addr().String(), "rtsp", a.rtsp.Addr().String())
 	return a, nil
+}
+
+// newHTTPServer returns the appliance's HTTP server. Requests are bounded
+// in what they may hold: ReadTimeout covers headers and body (a trickled
+// body is cut), IdleTimeout closes idle keep-alive connections, and the
+// AWS APIs read their bodies within one shared awsproto.BodyBudget.
+// Responses have no WriteTimeout: replays and SubscribeToShard stream for
+// minutes. A route that must read a long body (a future PutMedia) extends
+// its own deadline with http.ResponseController.SetReadDeadline.
+func (a *appliance) newHTTPServer(cfg *Config, mux http.Handler) *http.Server {
+	bodies := &awsproto.BodyBudget{Bytes: int64(cfg.HTTPBodyBudget)}
+	a.shutdownGrace = cfg.Timeouts.Shutdown
+	h := bodies.Handler(mux)
+	return &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			a.inflight.Add(1)
+			defer a.inflight.Done()
+			h.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: min(10*time.Second, cfg.Timeouts.HTTPRead),
+		ReadTimeout:       cfg.Timeouts.HTTPRead,
+		IdleTimeout:       cfg.Timeouts.HTTPIdle,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// closeHTTP stops the HTTP server: it waits up to the shutdown grace for
+// the requests in flight, then closes the connections still busy (a long
+// replay, a client stalled in the middle of its body) and waits for their
+// handlers, which end once their connection is gone. Cutting them is the
+// stop doing its job, not an error.
+func (a *appliance) closeHTTP() {
+	ctx, cancel := context.WithTimeout(context.Background(), a.shutdownGrace)
+	defer cancel()
+	if err := a.http.Shutdown(ctx); err == nil {
+		return
+	}
+	a.log.Warn("http: closing the connections still busy after the shutdown grace", "grace", a.shutdownGrace)
+	a.http.Close()
+	done := make(chan struct{})
+	go func() {
+		a.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(a.shutdownGrace):
+		a.log.Warn("http: handlers still running after their connections were closed")
+	}
 }
 
 // startDebug serves net/http/pprof on addr.
@@ -361,12 +417,7 @@ func (a *appliance) close() error {
 		a.kinesis.Close() // ends SubscribeToShard streams, which HTTP shutdown would wait for
 	}
 	if a.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := a.http.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-			a.http.Close()
-		}
-		cancel()
+		a.closeHTTP()
 	} else if a.httpLn != nil {
 		a.httpLn.Close()
 	}

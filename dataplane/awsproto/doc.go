@@ -18,6 +18,14 @@
 //     (StreamingMiddleware, kept for KVS PutMedia, which nothing serves
 //     yet), including aws-chunked uploads whose chunk signatures
 //     ChunkedReader checks with the SDK's v4.StreamSigner.
+//   - ReadBody and BodyBudget: the one way the AWS APIs read a request
+//     body into memory: bounded per request (413 RequestEntityTooLarge),
+//     and bounded together by a BodyBudget wrapped around the server's
+//     handler (503 ServiceUnavailableException when no room frees up within
+//     its Wait), so concurrent large bodies cannot exhaust a small board's
+//     memory. Middleware refuses what the headers alone prove wrong
+//     (Verifier.VerifyHeaders: missing or malformed signature, unknown
+//     access key, date outside the skew window) before reading a byte.
 //   - EventStreamWriter and ReadMessage: the application/vnd.amazon.eventstream
 //     framing of Kinesis SubscribeToShard (the appliance writes it;
 //     ReadMessage is what its tests decode it with).

@@ -46,9 +46,12 @@ func RequestID(ctx context.Context) string {
 }
 
 // Middleware authenticates AWS requests before next sees them. It gives the
-// request an id (RequestID), reads the body (at most maxBody bytes,
-// DefaultMaxBody when maxBody <= 0; larger bodies get HTTP 413
-// RequestEntityTooLarge), verifies the SigV4 signature with v, stores the
+// request an id (RequestID), refuses what the headers alone prove wrong
+// (VerifyHeaders: no or malformed signature, unknown access key, a date
+// outside the skew window) before reading the body, reads the body with
+// ReadBody (at most maxBody bytes, DefaultMaxBody when maxBody <= 0; larger
+// bodies get HTTP 413 RequestEntityTooLarge; under a BodyBudget, 503 when
+// the budget has no room), verifies the SigV4 signature with v, stores the
 // access key in the context and hands next a request
 // whose Body replays the bytes read. Failures are written as AWS errors in
 // the request's codec.
@@ -87,7 +90,15 @@ func Middleware(v *Verifier, next http.Handler, maxBody int64) http.Handler {
 			next.ServeHTTP(w, r2)
 			return
 		}
-		body, err := readBody(r, maxBody)
+		if v != nil {
+			// Refuse what the headers alone prove wrong before reading a
+			// byte of the body.
+			if _, err := v.VerifyHeaders(r); err != nil {
+				WriteError(w, codec, id, err)
+				return
+			}
+		}
+		body, err := ReadBody(r, maxBody)
 		if err != nil {
 			WriteError(w, codec, id, err)
 			return
@@ -100,37 +111,11 @@ func Middleware(v *Verifier, next http.Handler, maxBody int64) http.Handler {
 			}
 		}
 		r2 := r.WithContext(WithAccessKey(ctx, key))
-		r2.Body = io.NopCloser(bytes.NewReader(body))
+		r2.Body = newReplayBody(body)
 		r2.ContentLength = int64(len(body))
 		r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		next.ServeHTTP(w, r2)
 	})
-}
-
-func readBody(r *http.Request, maxBody int64) ([]byte, error) {
-	tooLarge := Errorf(RequestEntityTooLarge, "Request body is larger than the %d bytes accepted.", maxBody)
-	if r.ContentLength > maxBody {
-		return nil, tooLarge
-	}
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	// Size the buffer from Content-Length, but only up to 1 MiB before the
-	// bytes arrive: the body is read before the signature can be checked,
-	// so a header alone must not reserve maxBody bytes.
-	hint := int64(bytes.MinRead)
-	if r.ContentLength > 0 {
-		hint = min(r.ContentLength, 1<<20)
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, hint+bytes.MinRead))
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1))
-	if n > maxBody {
-		return nil, tooLarge
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, Errorf(SerializationException, "Unable to read the request body after %s bytes.", strconv.FormatInt(n, 10))
-	}
-	return buf.Bytes(), nil
 }
 
 // StreamingMiddleware authenticates requests whose body is a long stream
@@ -143,6 +128,12 @@ func readBody(r *http.Request, maxBody int64) ([]byte, error) {
 // (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) is decoded and each chunk's signature
 // checked before next sees it. next must treat a read error as the end of
 // the upload and discard what is not yet committed.
+//
+// An upload that lasts longer than the server's ReadTimeout (kinedge's
+// timeouts.http_read) must move its connection's read deadline as it
+// goes: next calls http.NewResponseController(w).SetReadDeadline, for
+// example a little ahead of each chunk, so that a stalled producer is
+// still cut.
 //
 // A nil v means anonymous access.
 func StreamingMiddleware(v *Verifier, next http.Handler) http.Handler {

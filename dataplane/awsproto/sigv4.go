@@ -105,30 +105,51 @@ func (v *Verifier) VerifyStreaming(r *http.Request) (accessKey string, err error
 	return v.verify(r, nil, true)
 }
 
-func (v *Verifier) verify(r *http.Request, body []byte, streaming bool) (accessKey string, err error) {
-	p, err := parseSignature(r)
+// VerifyHeaders checks what of r's signature can be checked without its
+// body: the Authorization header (or presigned query) is well formed, the
+// credential scope names the accepted service and X-Amz-Date's day, the
+// access key is known and X-Amz-Date lies within MaxSkew of Now (or the
+// presigned URL has not expired). It returns the access key id or the
+// *Error Verify would return. Middleware calls it before reading a body,
+// so that a request refused anyway costs no memory; Verify still checks
+// the signature itself.
+func (v *Verifier) VerifyHeaders(r *http.Request) (accessKey string, err error) {
+	p, _, _, err := v.checkHeaders(r)
+	return p.accessKey, err
+}
+
+// checkHeaders is VerifyHeaders, returning what verify needs next.
+func (v *Verifier) checkHeaders(r *http.Request) (p sigParams, signTime time.Time, secret string, err error) {
+	p, err = parseSignature(r)
 	if err != nil {
-		return "", err
+		return p, signTime, "", err
 	}
 	if v.Service != "" && p.service != v.Service {
-		return "", Errorf(InvalidSignatureException, "Credential should be scoped to correct service: '%s'. ", v.Service)
+		return p, signTime, "", Errorf(InvalidSignatureException, "Credential should be scoped to correct service: '%s'. ", v.Service)
 	}
-	signTime, err := time.Parse(amzDateFormat, p.amzDate)
+	signTime, err = time.Parse(amzDateFormat, p.amzDate)
 	if err != nil {
-		return "", Errorf(IncompleteSignatureException, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", truncate(p.amzDate, 64))
+		return p, signTime, "", Errorf(IncompleteSignatureException, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", truncate(p.amzDate, 64))
 	}
 	if p.scopeDate != p.amzDate[:8] {
-		return "", Errorf(InvalidSignatureException, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", truncate(p.scopeDate, 16), p.amzDate[:8], p.amzDate)
+		return p, signTime, "", Errorf(InvalidSignatureException, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", truncate(p.scopeDate, 16), p.amzDate[:8], p.amzDate)
 	}
-	var secret string
 	ok := false
 	if v.Secret != nil {
 		secret, ok = v.Secret(p.accessKey)
 	}
 	if !ok {
-		return "", Errorf(UnrecognizedClientException, msgInvalidToken)
+		return p, signTime, "", Errorf(UnrecognizedClientException, msgInvalidToken)
 	}
 	if err := v.checkTime(p, signTime); err != nil {
+		return p, signTime, "", err
+	}
+	return p, signTime, secret, nil
+}
+
+func (v *Verifier) verify(r *http.Request, body []byte, streaming bool) (accessKey string, err error) {
+	p, signTime, secret, err := v.checkHeaders(r)
+	if err != nil {
 		return "", err
 	}
 	payloadHashes, err := payloadHashes(r, p, body, streaming)

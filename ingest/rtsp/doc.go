@@ -11,6 +11,13 @@
 //   - authentication: Basic and Digest-MD5 (RFC 2617) against per-stream
 //     Credentials, 401 with WWW-Authenticate, a light per-IP lockout after
 //     repeated failures;
+//   - timeouts against clients that would hold connections: gortsplib sets
+//     no read deadline while it waits for a request, so every connection
+//     is wrapped (guard.go) to get one: AuthTimeout (10 s) from accept to
+//     a successful ANNOUNCE, fixed so that trickled bytes do not extend
+//     it, then IdleTimeout (60 s) between requests until RECORD; a
+//     recording connection is left to gortsplib (ReadTimeout on RTP over
+//     TCP; over UDP the RTSP connection may stay silent while RTP flows);
 //   - codec negotiation: at most one video (H.264, H.265) and one audio (AAC
 //     mpeg4-generic or MP4A-LATM, Opus) track; others are ignored, and an
 //     SDP with none is refused with 415;

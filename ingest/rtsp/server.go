@@ -92,7 +92,22 @@ type Server struct {
 	// minute. It defaults to 10; negative disables the limit.
 	AuthFailureLimit int
 	// ReadTimeout and WriteTimeout of the connections. They default to 10 s.
+	// ReadTimeout also bounds the silence of a recording session: its RTP
+	// over TCP, or its RTP and RTCP over UDP.
 	ReadTimeout, WriteTimeout time.Duration
+	// AuthTimeout is how long a new connection has to authenticate: to send
+	// an ANNOUNCE with valid credentials (or for an anonymous stream). A
+	// client that sends nothing, trickles a request, or only asks OPTIONS
+	// is disconnected then, whatever the pace of its bytes. It defaults to
+	// 10 s.
+	AuthTimeout time.Duration
+	// IdleTimeout is how long an authenticated connection may go without
+	// a request while it has no recording session (between ANNOUNCE and
+	// RECORD, or after a refused RECORD). A recording session's connection
+	// is not idle: over TCP its RTP is bounded by ReadTimeout, over UDP the
+	// connection may stay silent while the session's RTP flows. It defaults
+	// to 60 s.
+	IdleTimeout time.Duration
 	// DiscontinuityThreshold is how far the media timeline may jump ahead
 	// of the arrival clock between two frames of a track before the Writer
 	// is told of a discontinuity. It defaults to 2 s.
@@ -154,6 +169,12 @@ func (s *Server) Start() error {
 	if s.WriteTimeout == 0 {
 		s.WriteTimeout = 10 * time.Second
 	}
+	if s.AuthTimeout == 0 {
+		s.AuthTimeout = 10 * time.Second
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = 60 * time.Second
+	}
 	if s.DiscontinuityThreshold == 0 {
 		s.DiscontinuityThreshold = 2 * time.Second
 	}
@@ -184,12 +205,13 @@ func (s *Server) Start() error {
 		AuthMethods:       authMethods(),
 		Listen: func(network, address string) (net.Listener, error) {
 			ln, err := net.Listen(network, address)
-			if err == nil {
-				s.mu.Lock()
-				s.ln = ln
-				s.mu.Unlock()
+			if err != nil {
+				return nil, err
 			}
-			return ln, err
+			s.mu.Lock()
+			s.ln = ln
+			s.mu.Unlock()
+			return &guardListener{Listener: ln, authTimeout: s.AuthTimeout, idleTimeout: s.IdleTimeout, now: time.Now}, nil
 		},
 	}
 	if err := rs.Start(); err != nil {
@@ -275,6 +297,13 @@ func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
 	h.s.Logger.Debug("rtsp connection opened", "remote", ctx.Conn.NetConn().RemoteAddr().String())
 }
 
+// OnRequest restarts the connection's idle timeout.
+func (h *handler) OnRequest(c *gortsplib.ServerConn, _ *base.Request) {
+	if g := guardOf(c.NetConn()); g != nil {
+		g.request()
+	}
+}
+
 // OnConnClose logs why a connection ended (garbage, timeout, teardown).
 func (h *handler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
 	h.s.Logger.Debug("rtsp connection closed", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "err", ctx.Error)
@@ -327,6 +356,9 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 	user, res, err := h.authenticate(ctx.Conn, ctx.Request, stream, log)
 	if res != nil {
 		return res, err
+	}
+	if g := guardOf(ctx.Conn.NetConn()); g != nil {
+		g.authenticated()
 	}
 
 	selected, found := selectTracks(ctx.Description.Medias, log)
@@ -457,6 +489,9 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 		return response(base.StatusInternalServerError, ""), err
 	}
 	sess.start(w)
+	if g := guardOf(ctx.Conn.NetConn()); g != nil {
+		g.record()
+	}
 
 	for i := range sess.decs {
 		medi, forma, d := sess.medias[i], sess.formats[i], sess.decs[i]

@@ -13,8 +13,6 @@ import (
 var (
 	// ErrNoEngine is logged when a Handler has no Engine.
 	ErrNoEngine = errors.New("kinesisapi: handler has no engine")
-	// ErrBodyTooLarge is returned for a request body over the size limit.
-	ErrBodyTooLarge = errors.New("kinesisapi: request body too large")
 )
 
 // awsError maps an engine error to the AWS error the client gets:

@@ -7,9 +7,6 @@
 package api
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,8 +21,8 @@ import (
 // TargetPrefix is the X-Amz-Target prefix of Kinesis Data Streams.
 const TargetPrefix = "Kinesis_20131202."
 
-// maxBody bounds a request body read without Middleware: 5 MiB of records,
-// base64-inflated, plus framing.
+// maxBody bounds a request body (awsproto.ReadBody; behind Middleware the
+// bytes are already read): 5 MiB of records, base64-inflated, plus framing.
 const maxBody = 10 << 20
 
 // Handler serves the Kinesis API for POST / requests. Its zero value is not
@@ -120,14 +117,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.UnknownOperationException, "Operation %s is not supported.", target))
 		return
 	}
-	body, err := readBody(w, r)
+	body, err := awsproto.ReadBody(r, maxBody)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.Is(err, ErrBodyTooLarge) || errors.As(err, &tooLarge) {
-			awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.RequestEntityTooLarge, "Request body is larger than the %d bytes accepted.", maxBody))
-		} else {
-			awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.SerializationException, "Unable to read the request body."))
-		}
+		awsproto.WriteError(w, codec, reqID, err)
 		return
 	}
 	if op == "SubscribeToShard" {
@@ -194,20 +186,3 @@ func parseStreamARN(arn string) (name, account string, ok bool) {
 }
 
 func (h *Handler) validator() *validator { return &validator{re: h.re} }
-
-// readBody reads the request body (at most maxBody bytes) in one
-// allocation when its length is known, as it is behind Middleware.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > maxBody {
-		return nil, ErrBodyTooLarge
-	}
-	size := 512
-	if r.ContentLength > 0 {
-		size = int(r.ContentLength) + 1 // +1: ReadFrom sees EOF without growing
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
-		return nil, fmt.Errorf("kinesisapi: read body: %w", err)
-	}
-	return buf.Bytes(), nil
-}

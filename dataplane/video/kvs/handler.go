@@ -3,8 +3,6 @@ package kvs
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -15,8 +13,8 @@ import (
 	"github.com/kinedge/kinedge/index/streamname"
 )
 
-// maxBody bounds a request body read by the handler (behind Middleware the
-// body is already bounded). KVS control-plane requests are small: 50 tags
+// maxBody bounds a request body (awsproto.ReadBody; behind Middleware the
+// bytes are already read). KVS control-plane requests are small: 50 tags
 // of 128 + 256 characters are under 64 KiB.
 const maxBody = 1 << 20
 
@@ -116,7 +114,7 @@ func serve[In any](h *Handler, path string, fn func(ctx context.Context, r *http
 		)
 		if h.Index == nil {
 			err = ErrNoIndex
-		} else if body, err = readBody(w, r); err == nil {
+		} else if body, err = awsproto.ReadBody(r, maxBody); err == nil {
 			out, err = op(r.Context(), r, awsproto.JSON, body)
 		}
 		if err != nil {
@@ -129,19 +127,6 @@ func serve[In any](h *Handler, path string, fn func(ctx context.Context, r *http
 		}
 		writeJSON(w, reqID, http.StatusOK, out)
 	})
-}
-
-// readBody reads the request body, at most maxBody bytes.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, errorf(awsproto.RequestEntityTooLarge, "Request body is larger than the %d bytes accepted.", maxBody)
-		}
-		return nil, errorf(awsproto.SerializationException, "Unable to read the request body.")
-	}
-	return body, nil
 }
 
 // writeJSON writes a restJson1 response.
