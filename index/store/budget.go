@@ -121,6 +121,13 @@ type budgetState struct {
 	// next write of Data.
 	exhausted atomic.Bool
 
+	// lastFree is the disk's free space at the last check (-1: none yet):
+	// the reserve is released only once the disk stops shrinking, so a
+	// program still filling it does not take the appliance's room.
+	lastFree atomic.Int64
+	// shrinking is whether the last check saw the free space go down.
+	shrinking atomic.Bool
+
 	lastPreallocWarn time.Time
 	// pageOutDir is the database directory as /proc/self/maps names it;
 	// "" once page-out turned out not to work here.
@@ -132,6 +139,7 @@ func (b *budgetState) init(d *DB) {
 	b.d = d
 	b.kick = make(chan struct{}, 1)
 	b.evictKick = make(chan struct{}, 1)
+	b.lastFree.Store(-1)
 	b.status.Store(&Status{State: StateOK, Policy: d.opts.Budget.Policy, Limit: math.MaxInt64, EvictAt: math.MaxInt64})
 }
 
@@ -170,6 +178,46 @@ func (b *budgetState) missingReserve(files dirFiles) int64 {
 func (b *budgetState) metaFloor() int64 {
 	o := &b.d.opts
 	return int64(o.NumMemtables+1) * o.MemTableSize
+}
+
+// dropFloor is the free space a prefix drop needs: every memtable flushed
+// into a table, and the tables its compaction rewrites.
+func (b *budgetState) dropFloor() int64 {
+	return b.metaFloor() + 2*b.d.opts.MemTableSize
+}
+
+// roomToDrop reports ErrFull when the disk has less than dropFloor free,
+// after releasing the reserve to make room. Badger creates a table by
+// truncating a new file to its size and copying into its memory map: on a
+// disk another program filled meanwhile, that copy faults (SIGBUS) instead
+// of failing. Checking first narrows that to a writer racing this very
+// moment; the reserve is the appliance's room, released only once the
+// disk stopped shrinking (here and in check), so that a program still
+// filling the disk does not take it.
+func (b *budgetState) roomToDrop() error {
+	if b.d.opts.InMemory {
+		return nil
+	}
+	need := b.dropFloor()
+	disk, err := b.d.opts.Disk(b.d.opts.Dir)
+	if err != nil || disk.Total == 0 || disk.Free >= need {
+		return nil
+	}
+	if !b.shrinking.Load() && !b.shrinkingTo(disk.Free) && b.releaseReserve(reserveName, "dropping prefixes") {
+		if disk, err = b.d.opts.Disk(b.d.opts.Dir); err != nil || disk.Free >= need {
+			return nil
+		}
+	}
+	b.stats.refused.Add(1)
+	b.kickCheck()
+	return fmt.Errorf("%w: %s free on the disk, a prefix drop needs %s to flush and compact", ErrFull, bytesText(disk.Free), bytesText(need))
+}
+
+// shrinkingTo reports whether the disk's free space went down to free
+// since the last check: something is still writing.
+func (b *budgetState) shrinkingTo(free int64) bool {
+	last := b.lastFree.Load()
+	return last >= 0 && free < last
 }
 
 // dataFloor is the free space below which Data writes are refused: room
@@ -457,11 +505,17 @@ func (b *budgetState) check() Status {
 		}
 	}
 
-	// Reserve: released when the disk gets below Badger's flush room
-	// (something else filled it), taken again once there is room for it
-	// and for writing.
+	// Reserve: released when the disk got below Badger's flush room
+	// (something else filled it) and stopped shrinking, taken again once
+	// there is room for it and for writing.
+	shrinking := false
 	if diskErr == nil {
-		if have := files.reserves[reserveName]; have > 0 && disk.Free < b.metaFloor() {
+		shrinking = b.shrinkingTo(disk.Free)
+		b.lastFree.Store(disk.Free)
+		b.shrinking.Store(shrinking)
+	}
+	if diskErr == nil {
+		if have := files.reserves[reserveName]; have > 0 && disk.Free < b.metaFloor() && !shrinking {
 			if b.releaseReserve(reserveName, "running") {
 				files.used -= have
 				files.reserve -= have

@@ -55,11 +55,20 @@
 //   - A reserve file (kinedge.reserve in the database directory: a
 //     value-log file and NumMemtables+4 memtables, room for a flush, the
 //     compaction it triggers and a value-log GC rewrite; 40 MiB with the
-//     pi profile). When another program fills the disk below metaFloor,
-//     the store deletes it, so Badger's flushes and the eviction that
-//     frees space have room; it is taken again once the disk has room for
-//     it and for writing. The budget counts it at its full size even
-//     while it is released.
+//     pi profile). When another program fills the disk below metaFloor
+//     and the disk stopped shrinking (two checks agree: that program is
+//     done), the store deletes it, so Badger's flushes and the eviction
+//     that frees space have room; released while the disk still shrinks,
+//     the other program would take it. It is taken again once the disk
+//     has room for it and for writing. The budget counts it at its full
+//     size even while it is released.
+//   - Prefix drops (eviction, retention) flush every memtable into new
+//     tables first; DropPrefix checks for dropFloor (metaFloor and two
+//     memtables) free, releasing the reserve under the same rule, and
+//     otherwise refuses with ErrFull: the evictor retries on its next
+//     round. (Without that check a drop on a disk filled by a program
+//     that was still writing faulted in table.CreateTable: SIGBUS, seen
+//     once in eight runs of the foreign-fill test.)
 //   - A safe start. Badger needs about 1 MiB and the size of the memtable
 //     logs it replays to open for writing (its pid file, a new memtable,
 //     flushes). A second, smaller reserve file (kinedge.reserve-start,

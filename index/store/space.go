@@ -107,7 +107,10 @@ func (s *Space) Begin(class Class) (*Txn, error) {
 // DropPrefix deletes every key under each prefix (all inside the space),
 // with Badger's DropPrefix: the tables holding them are compacted at once,
 // so value-log GC can then reclaim their values. Writes wait meanwhile.
-// It returns how long writes were held.
+// It returns how long writes were held. A drop flushes the memtables into
+// new tables, which Badger writes through memory maps: on a disk without
+// room for them (see dropFloor) it is refused with ErrFull rather than
+// risk a SIGBUS, after releasing the reserve if that makes the room.
 func (s *Space) DropPrefix(ctx context.Context, prefixes ...[]byte) (time.Duration, error) {
 	for _, p := range prefixes {
 		if !bytes.HasPrefix(p, s.prefix) {
@@ -126,6 +129,10 @@ func (s *Space) DropPrefix(ctx context.Context, prefixes ...[]byte) (time.Durati
 		return 0, ErrReadOnly
 	}
 	s.db.gate.Lock()
+	if err := s.db.budget.roomToDrop(); err != nil {
+		s.db.gate.Unlock()
+		return 0, fmt.Errorf("store: drop prefixes: %w", err)
+	}
 	start := time.Now()
 	err = s.db.bdb.DropPrefix(prefixes...)
 	held := time.Since(start)

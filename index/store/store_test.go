@@ -236,11 +236,20 @@ func TestAdmissionAndReserve(t *testing.T) {
 		t.Errorf("meta under the data floor: %v", err)
 	}
 
-	// ... and to under the flush floor: the runtime reserve goes, which
-	// puts the disk back above it; the start reserve stays for a start
-	// after a crash.
+	// ... and to under the flush floor: while the disk is still shrinking
+	// (the other program still writing) the reserve stays, so that program
+	// does not take it; once the disk stopped shrinking the runtime
+	// reserve goes, which puts the disk back above the floor; the start
+	// reserve stays for a start after a crash.
 	free := st.DiskFree
 	fs.foreign.Add(free - d.budget.metaFloor() + mib)
+	st = d.Check()
+	if st.Reserve != d.budget.reserveSize()+d.budget.startReserveSize() || d.Stats().ReserveReleases != 0 {
+		t.Fatalf("reserve released while the disk was still shrinking: %+v", st)
+	}
+	if _, err := s.DropPrefix(t.Context(), []byte("v/none")); !errors.Is(err, ErrFull) || d.Stats().ReserveReleases != 0 {
+		t.Fatalf("a drop on a shrinking disk under its floor: %v, %d reserve releases", err, d.Stats().ReserveReleases)
+	}
 	st = d.Check()
 	if st.Reserve != d.budget.startReserveSize() || d.Stats().ReserveReleases != 1 {
 		t.Fatalf("runtime reserve kept on a full disk: %+v", st)
