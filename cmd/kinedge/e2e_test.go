@@ -24,6 +24,7 @@ import (
 	"time"
 
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // The end-to-end tests run the real binary with real peers: ffmpeg
@@ -73,34 +74,6 @@ func needTool(t *testing.T, name string) string {
 		t.Skipf("%s not found; install it (apt-get install %s) to run this test", name, pkg)
 	}
 	return p
-}
-
-// toolCmd returns the command name args with a deadline: it is killed when
-// timeout passes or when the test ends, whichever comes first, and a kill by
-// the timeout fails the test naming the tool. A hung peer (a gst-launch that
-// never exits on a loaded machine) then costs one test, not the package.
-func toolCmd(t *testing.T, timeout time.Duration, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	cmd := exec.CommandContext(ctx, name, args...)
-	var mu sync.Mutex
-	ended := false // t may not be used once its cleanups have run
-	cmd.Cancel = func() error {
-		mu.Lock()
-		if !ended && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Errorf("%s still running after %v: killed it (hung?)", filepath.Base(name), timeout)
-		}
-		mu.Unlock()
-		return cmd.Process.Kill()
-	}
-	cmd.WaitDelay = 5 * time.Second // output pipes left open by the tool's children do not block Wait
-	t.Cleanup(func() {
-		mu.Lock()
-		ended = true
-		mu.Unlock()
-		cancel()
-	})
-	return cmd
 }
 
 func freePort(t *testing.T) int {
@@ -322,7 +295,7 @@ type probe struct {
 
 func ffprobe(t *testing.T, path string) probe {
 	t.Helper()
-	out, err := toolCmd(t, time.Minute, needTool(t, "ffprobe"), "-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", path).Output()
+	out, err := testtool.Command(t, time.Minute, needTool(t, "ffprobe"), "-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v", path, err)
 	}
@@ -358,7 +331,7 @@ func publish(t *testing.T, s *server, clip, stream, transport, user string) *exe
 	t.Helper()
 	u := fmt.Sprintf("rtsp://%s@%s/%s", user, s.rtspAddr, stream)
 	// -max_delay 1ms: one AAC access unit per RTP packet (see clipFrames).
-	return toolCmd(t, 2*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-i", remuxed(t, clip),
+	return testtool.Command(t, 2*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-i", remuxed(t, clip),
 		"-c", "copy", "-max_delay", "1000", "-f", "rtsp", "-rtsp_transport", transport, u)
 }
 
@@ -371,7 +344,7 @@ func remuxed(t *testing.T, clip string) string {
 	out := filepath.Join(filepath.Dir(kinedgeBin), strings.TrimSuffix(clip, ".ts")+".mkv")
 	once, _ := remuxOnce.LoadOrStore(out, &sync.Once{})
 	once.(*sync.Once).Do(func() {
-		b, err := toolCmd(t, time.Minute, needTool(t, "ffmpeg"), "-v", "error", "-y", "-i", repoFile(clip), "-c", "copy", out).CombinedOutput()
+		b, err := testtool.Command(t, time.Minute, needTool(t, "ffmpeg"), "-v", "error", "-y", "-i", repoFile(clip), "-c", "copy", out).CombinedOutput()
 		if err != nil {
 			t.Fatalf("remuxing %s: %v\n%s", clip, err, b)
 		}
@@ -544,7 +517,7 @@ func mustUint(t *testing.T, s string) uint64 {
 func replayRange(t *testing.T, s *server, stream string, start, end time.Time) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), stream+".mkv")
-	cmd := toolCmd(t, 2*time.Minute, kinedgeBin, "replay", "--url", "http://"+s.httpAddr, "--user", "admin", "--pass", "adminsecret",
+	cmd := testtool.Command(t, 2*time.Minute, kinedgeBin, "replay", "--url", "http://"+s.httpAddr, "--user", "admin", "--pass", "adminsecret",
 		"--stream", stream, "--start", start.Format(time.RFC3339Nano), "--end", end.Format(time.RFC3339Nano), "-o", out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("kinedge replay: %v\n%s", err, b)
@@ -600,7 +573,7 @@ func checkSubRange(t *testing.T, s *server, stream string, frags []videoapi.Frag
 
 	// The same range as MP4 holds the same frames.
 	mp4 := strings.TrimSuffix(out, ".mkv") + ".mp4"
-	cmd := toolCmd(t, 2*time.Minute, kinedgeBin, "replay", "--url", "http://"+s.httpAddr, "--user", "admin", "--pass", "adminsecret",
+	cmd := testtool.Command(t, 2*time.Minute, kinedgeBin, "replay", "--url", "http://"+s.httpAddr, "--user", "admin", "--pass", "adminsecret",
 		"--stream", stream, "--start", start.Format(time.RFC3339Nano), "--end", end.Format(time.RFC3339Nano), "-o", mp4)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("kinedge replay -o .mp4: %v\n%s", err, b)
@@ -629,7 +602,7 @@ func checkSubRange(t *testing.T, s *server, stream string, frags []videoapi.Frag
 // the end of the last one.
 func videoSpan(t *testing.T, path string) float64 {
 	t.Helper()
-	out, err := toolCmd(t, time.Minute, needTool(t, "ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path).Output()
+	out, err := testtool.Command(t, time.Minute, needTool(t, "ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe packets: %v", err)
 	}
@@ -652,7 +625,7 @@ func videoSpan(t *testing.T, path string) float64 {
 // decodeClean decodes every frame with ffmpeg and fails on any error.
 func decodeClean(t *testing.T, path string) {
 	t.Helper()
-	out, err := toolCmd(t, 2*time.Minute, needTool(t, "ffmpeg"), "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
+	out, err := testtool.Command(t, 2*time.Minute, needTool(t, "ffmpeg"), "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("ffmpeg decode of %s: %v\n%s", path, err, out)
 	}
@@ -697,7 +670,7 @@ func bitstreamMarkers(t *testing.T, clip, codec string) [][]byte {
 	t.Helper()
 	raw := filepath.Join(t.TempDir(), "raw."+codec)
 	bsf := map[string]string{"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}[codec]
-	if out, err := toolCmd(t, time.Minute, needTool(t, "ffmpeg"), "-v", "error", "-i", repoFile(clip), "-map", "0:v", "-c", "copy", "-bsf:v", bsf, "-f", codec, raw).CombinedOutput(); err != nil {
+	if out, err := testtool.Command(t, time.Minute, needTool(t, "ffmpeg"), "-v", "error", "-i", repoFile(clip), "-map", "0:v", "-c", "copy", "-bsf:v", bsf, "-f", codec, raw).CombinedOutput(); err != nil {
 		t.Fatalf("extracting %s: %v\n%s", clip, err, out)
 	}
 	b, err := os.ReadFile(raw)
@@ -797,7 +770,7 @@ func TestTakeover(t *testing.T) {
 	// the second arrives, however long a loaded machine takes to store
 	// its first fragments (a 10 s clip could end before, and its session
 	// with it, failing the test by the clock).
-	first := toolCmd(t, 3*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1",
+	first := testtool.Command(t, 3*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1",
 		"-i", remuxed(t, "h264_aac.ts"), "-c", "copy", "-max_delay", "1000", "-f", "rtsp", "-rtsp_transport", "tcp",
 		fmt.Sprintf("rtsp://camera:camsecret@%s/gate", s.rtspAddr))
 	var firstOut bytes.Buffer
@@ -889,7 +862,7 @@ func TestGStreamerPublisher(t *testing.T) {
 	gst := needTool(t, "gst-launch-1.0")
 	s := startServer(t, t.TempDir(), freeUDPPair(t))
 	const videoFrames = 150
-	cmd := toolCmd(t, 2*time.Minute, gst, "-q",
+	cmd := testtool.Command(t, 2*time.Minute, gst, "-q",
 		"audiotestsrc", "num-buffers=250", "is-live=true", "!", "audioconvert", "!", "opusenc", "!", "queue", "!", "s.sink_0",
 		"videotestsrc", fmt.Sprintf("num-buffers=%d", videoFrames), "is-live=true", "!", "video/x-raw,width=320,height=240,framerate=25/1",
 		"!", "x264enc", "key-int-max=25", "bframes=2", "!", "h264parse", "!", "queue", "!", "s.sink_1",

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/kinedge/kinedge/dataplane/video/events"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 func (s *server) kinesisClient(secret string) *kinesis.Client {
@@ -40,7 +41,7 @@ func TestFragmentEventsOverKinesisAPI(t *testing.T) {
 	}
 	kc := s.kinesisClient("adminsecret")
 
-	out, err := toolCmd(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "1",
+	out, err := testtool.Command(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "1",
 		"--prefix", "yard", "--duration", "5s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("camsim: %v\n%s", err, out)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinedge/kinedge/testdata/testtool"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
@@ -42,7 +44,7 @@ func TestKVSStreamsShareANamedKey(t *testing.T) {
 		t.Fatalf("GetDataEndpoint: %+v %v", ep, err)
 	}
 
-	out, err := toolCmd(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "3",
+	out, err := testtool.Command(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "3",
 		"--prefix", "s", "--duration", "3s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("camsim: %v\n%s", err, out)

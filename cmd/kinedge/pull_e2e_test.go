@@ -18,6 +18,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/kinedge/kinedge/ingest/sources"
+	"github.com/kinedge/kinedge/testdata/testtool"
 	"github.com/pion/rtp"
 )
 
@@ -128,7 +129,7 @@ func TestPullCamera(t *testing.T) {
 	s := startServer(t, dataDir, freeUDPPair(t))
 
 	// The camera starts streaming (ffmpeg publishes the clip into it).
-	feed := toolCmd(t, 5*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
+	feed := testtool.Command(t, 5*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
 		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+camAddr+"/live")
 	if err := feed.Start(); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // The storage tests run the appliance on small filesystems mounted for
@@ -60,7 +61,7 @@ func needRoot(t *testing.T) {
 // runCmd runs a command with a deadline and fails the test on error.
 func runCmd(t *testing.T, name string, args ...string) {
 	t.Helper()
-	if out, err := toolCmd(t, time.Minute, name, args...).CombinedOutput(); err != nil {
+	if out, err := testtool.Command(t, time.Minute, name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 }
@@ -123,7 +124,7 @@ func fillClip(t *testing.T) string {
 	out := filepath.Join(filepath.Dir(kinedgeBin), "fill.ts")
 	ffmpeg := needTool(t, "ffmpeg")
 	fillClipOnce.Do(func() {
-		b, err := toolCmd(t, 2*time.Minute, ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+		b, err := testtool.Command(t, 2*time.Minute, ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
 			"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=10,noise=alls=30:allf=t+u,format=yuv420p",
 			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=10",
 			"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0",
@@ -151,7 +152,7 @@ type cameras struct {
 func startCameras(t *testing.T, s *server, n int) *cameras {
 	t.Helper()
 	c := &cameras{done: make(chan struct{})}
-	c.cmd = toolCmd(t, 20*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", fmt.Sprint(n),
+	c.cmd = testtool.Command(t, 20*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", fmt.Sprint(n),
 		"--prefix", "cam", "--clip", fillClip(t), "--duration", "10m", "--log-level", "error")
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
 	if err := c.cmd.Start(); err != nil {
@@ -794,7 +795,7 @@ func TestStorageDenyNewMedia(t *testing.T) {
 	// A camera is refused, and told why.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := toolCmd(t, time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-loglevel", "error", "-re",
+	out, err := testtool.Command(t, time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-loglevel", "error", "-re",
 		"-i", fillClip(t), "-t", "2", "-an", "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
 		"rtsp://camera:camsecret@"+s.rtspAddr+"/cam5").CombinedOutput()
 	if want := "503 Service Unavailable: storage budget reached"; err == nil || !strings.Contains(string(out), want) {

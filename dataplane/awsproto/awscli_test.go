@@ -1,19 +1,17 @@
 package awsproto
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // TestAWSCLI uses the AWS CLI (botocore, Python: a SigV4 signer and a JSON
@@ -70,7 +68,7 @@ func TestAWSCLI(t *testing.T) {
 
 	run := func(t *testing.T, secret string, args ...string) (string, string, error) {
 		t.Helper()
-		cmd := toolCmd(t, time.Minute, aws, append([]string{"kinesis", "--endpoint-url", srv.URL, "--region", "us-east-1", "--output", "json"}, args...)...)
+		cmd := testtool.Command(t, time.Minute, aws, append([]string{"kinesis", "--endpoint-url", srv.URL, "--region", "us-east-1", "--output", "json"}, args...)...)
 		home := t.TempDir()
 		// ISO 8601 output makes botocore parse the timestamp, not echo it.
 		if err := os.WriteFile(home+"/config", []byte("[default]\ncli_timestamp_format = iso8601\n"), 0o600); err != nil {
@@ -124,32 +122,4 @@ func TestAWSCLI(t *testing.T) {
 			}
 		})
 	}
-}
-
-// toolCmd returns the command name args with a deadline: it is killed when
-// timeout passes or when the test ends, whichever comes first, and a kill by
-// the timeout fails the test naming the tool, so a hung tool costs one test,
-// not the package's whole -timeout.
-func toolCmd(t *testing.T, timeout time.Duration, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	cmd := exec.CommandContext(ctx, name, args...)
-	var mu sync.Mutex
-	ended := false // t may not be used once its cleanups have run
-	cmd.Cancel = func() error {
-		mu.Lock()
-		if !ended && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Errorf("%s still running after %v: killed it (hung?)", filepath.Base(name), timeout)
-		}
-		mu.Unlock()
-		return cmd.Process.Kill()
-	}
-	cmd.WaitDelay = 5 * time.Second // output pipes left open by the tool's children do not block Wait
-	t.Cleanup(func() {
-		mu.Lock()
-		ended = true
-		mu.Unlock()
-		cancel()
-	})
-	return cmd
 }

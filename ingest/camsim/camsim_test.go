@@ -11,13 +11,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 func TestMain(m *testing.M) {
@@ -36,34 +36,6 @@ func needTool(t *testing.T, name string) string {
 		t.Skipf("%s not installed: %v", name, err)
 	}
 	return p
-}
-
-// toolCmd returns the command name args with a deadline: it is killed when
-// timeout passes or when the test ends, whichever comes first, and a kill by
-// the timeout fails the test naming the tool, so a hung tool costs one test,
-// not the package's whole -timeout.
-func toolCmd(t *testing.T, timeout time.Duration, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	cmd := exec.CommandContext(ctx, name, args...)
-	var mu sync.Mutex
-	ended := false // t may not be used once its cleanups have run
-	cmd.Cancel = func() error {
-		mu.Lock()
-		if !ended && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Errorf("%s still running after %v: killed it (hung?)", filepath.Base(name), timeout)
-		}
-		mu.Unlock()
-		return cmd.Process.Kill()
-	}
-	cmd.WaitDelay = 5 * time.Second // output pipes left open by the tool's children do not block Wait
-	t.Cleanup(func() {
-		mu.Lock()
-		ended = true
-		mu.Unlock()
-		cancel()
-	})
-	return cmd
 }
 
 // shortClip makes a 1-second 160x120 25 fps clip with ffmpeg: GOP 25 (one
@@ -91,7 +63,7 @@ func shortClip(t *testing.T, video, audio string) string {
 		args = append(args, "-c:a", "libopus", "-ac", "2")
 	}
 	args = append(args, "-f", "mpegts", out)
-	if b, err := toolCmd(t, 2*time.Minute, ffmpeg, args...).CombinedOutput(); err != nil {
+	if b, err := testtool.Command(t, 2*time.Minute, ffmpeg, args...).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, b)
 	}
 	return out

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // TestCommittedClipsMatchREADME checks with ffprobe (a tool nobody here
@@ -48,7 +50,7 @@ func TestCommittedClipsMatchREADME(t *testing.T) {
 			if fi.Size() >= 600*1024 {
 				t.Errorf("%s is %d bytes, want < 600 KB", tt.file, fi.Size())
 			}
-			out, err := toolCmd(t, time.Minute, ffprobe, "-v", "error", "-of", "json",
+			out, err := testtool.Command(t, time.Minute, ffprobe, "-v", "error", "-of", "json",
 				"-show_streams", "-show_format", path).Output()
 			if err != nil {
 				t.Fatalf("ffprobe: %v", err)
@@ -95,7 +97,7 @@ func TestCommittedClipsMatchREADME(t *testing.T) {
 			}
 
 			// Keyframes: the GOP documented (25 = 1 s for H.264, 50 = 2 s for H.265).
-			out, err = toolCmd(t, time.Minute, ffprobe, "-v", "error", "-select_streams", "v",
+			out, err = testtool.Command(t, time.Minute, ffprobe, "-v", "error", "-select_streams", "v",
 				"-show_entries", "packet=flags", "-of", "csv=p=0", path).Output()
 			if err != nil {
 				t.Fatalf("ffprobe packets: %v", err)

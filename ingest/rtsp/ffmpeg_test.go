@@ -1,18 +1,16 @@
 package rtsp
 
 import (
-	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // needTool returns the path of an external tool, skipping the test when it
@@ -31,39 +29,11 @@ func needTool(t *testing.T, name string) string {
 
 func run(t *testing.T, timeout time.Duration, name string, args ...string) string {
 	t.Helper()
-	out, err := toolCmd(t, timeout, name, args...).CombinedOutput()
+	out, err := testtool.Command(t, timeout, name, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-// toolCmd returns the command name args with a deadline: it is killed when
-// timeout passes or when the test ends, whichever comes first, and a kill by
-// the timeout fails the test naming the tool, so a hung tool costs one test,
-// not the package's whole -timeout.
-func toolCmd(t *testing.T, timeout time.Duration, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	cmd := exec.CommandContext(ctx, name, args...)
-	var mu sync.Mutex
-	ended := false // t may not be used once its cleanups have run
-	cmd.Cancel = func() error {
-		mu.Lock()
-		if !ended && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Errorf("%s still running after %v: killed it (hung?)", filepath.Base(name), timeout)
-		}
-		mu.Unlock()
-		return cmd.Process.Kill()
-	}
-	cmd.WaitDelay = 5 * time.Second // output pipes left open by the tool's children do not block Wait
-	t.Cleanup(func() {
-		mu.Lock()
-		ended = true
-		mu.Unlock()
-		cancel()
-	})
-	return cmd
 }
 
 // makeClip encodes a 2 s test clip and returns its path and the frame count
@@ -303,7 +273,7 @@ func TestFFmpegRefusals(t *testing.T) {
 		{"user:pass@", "busy", "455 Stream busy is already being published"},
 		{"user:pass@", "missing", "404 Stream missing not found"},
 	} {
-		out, err := toolCmd(t, time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
+		out, err := testtool.Command(t, time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
 			"-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
 			"rtsp://"+tc.userinfo+addr+"/"+tc.stream).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.want) {
@@ -311,7 +281,7 @@ func TestFFmpegRefusals(t *testing.T) {
 		}
 	}
 	// a camera with only MJPEG video and G.722 audio.
-	out, err := toolCmd(t, time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
+	out, err := testtool.Command(t, time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
 		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=5", "-f", "lavfi", "-i", "sine=sample_rate=16000",
 		"-t", "0.4", "-c:v", "mjpeg", "-c:a", "g722", "-f", "rtsp", "-rtsp_transport", "tcp",
 		"rtsp://user:pass@"+addr+"/cam1").CombinedOutput()

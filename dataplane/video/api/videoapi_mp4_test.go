@@ -1,9 +1,7 @@
 package api
 
 import (
-	"context"
 	"encoding/binary"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/ingest/camsim"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // recordedIndex records the H.264+AAC test clip into an in-memory index
@@ -148,7 +146,7 @@ func TestMediaMP4FFprobe(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	url := srv.URL + "/v1/streams/cam1/media?format=mp4&start=" + base.UTC().Format(time.RFC3339) + "&end=" + base.Add(time.Minute).UTC().Format(time.RFC3339)
-	out, err := toolCmd(t, time.Minute, ffprobe, "-v", "error", "-count_packets", "-show_entries", "stream=codec_name,nb_read_packets", "-of", "csv=p=0", url).CombinedOutput()
+	out, err := testtool.Command(t, time.Minute, ffprobe, "-v", "error", "-count_packets", "-show_entries", "stream=codec_name,nb_read_packets", "-of", "csv=p=0", url).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffprobe: %v\n%s", err, out)
 	}
@@ -166,32 +164,4 @@ func TestMediaMP4FFprobe(t *testing.T) {
 	if frames == 0 || got != frames || strings.Join(codecs, " ") != "h264 aac" {
 		t.Fatalf("ffprobe saw %v with %d packets, %d frames stored", codecs, got, frames)
 	}
-}
-
-// toolCmd returns the command name args with a deadline: it is killed when
-// timeout passes or when the test ends, whichever comes first, and a kill by
-// the timeout fails the test naming the tool, so a hung tool costs one test,
-// not the package's whole -timeout.
-func toolCmd(t *testing.T, timeout time.Duration, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	cmd := exec.CommandContext(ctx, name, args...)
-	var mu sync.Mutex
-	ended := false // t may not be used once its cleanups have run
-	cmd.Cancel = func() error {
-		mu.Lock()
-		if !ended && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Errorf("%s still running after %v: killed it (hung?)", filepath.Base(name), timeout)
-		}
-		mu.Unlock()
-		return cmd.Process.Kill()
-	}
-	cmd.WaitDelay = 5 * time.Second // output pipes left open by the tool's children do not block Wait
-	t.Cleanup(func() {
-		mu.Lock()
-		ended = true
-		mu.Unlock()
-		cancel()
-	})
-	return cmd
 }

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/kinedge/kinedge/fragment/mkv"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/ingest/camsim"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // lookTool finds an external tool; without it the test is skipped, except
@@ -33,34 +32,6 @@ func lookTool(t testing.TB, name string) string {
 		t.Skipf("%s not found: %v", name, err)
 	}
 	return p
-}
-
-// toolCmd returns the command name args with a deadline: it is killed when
-// timeout passes or when the test ends, whichever comes first, and a kill by
-// the timeout fails the test naming the tool, so a hung tool costs one test,
-// not the package's whole -timeout.
-func toolCmd(t *testing.T, timeout time.Duration, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	cmd := exec.CommandContext(ctx, name, args...)
-	var mu sync.Mutex
-	ended := false // t may not be used once its cleanups have run
-	cmd.Cancel = func() error {
-		mu.Lock()
-		if !ended && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Errorf("%s still running after %v: killed it (hung?)", filepath.Base(name), timeout)
-		}
-		mu.Unlock()
-		return cmd.Process.Kill()
-	}
-	cmd.WaitDelay = 5 * time.Second // output pipes left open by the tool's children do not block Wait
-	t.Cleanup(func() {
-		mu.Lock()
-		ended = true
-		mu.Unlock()
-		cancel()
-	})
-	return cmd
 }
 
 // recordClip runs a test clip through a recorder with a real keyring, as a
@@ -113,7 +84,7 @@ type probe struct {
 
 func runProbe(t *testing.T, ffprobe, file string) probe {
 	t.Helper()
-	out, err := toolCmd(t, time.Minute, ffprobe, "-v", "error", "-count_packets", "-show_streams", "-show_packets", "-show_format", "-of", "json", file).Output()
+	out, err := testtool.Command(t, time.Minute, ffprobe, "-v", "error", "-count_packets", "-show_streams", "-show_packets", "-show_format", "-of", "json", file).Output()
 	if err != nil {
 		t.Fatalf("ffprobe: %v", err)
 	}
@@ -324,7 +295,7 @@ func TestWriteMP4FFmpeg(t *testing.T) {
 			}
 
 			// A clean decode.
-			msg, err := toolCmd(t, 2*time.Minute, ffmpeg, "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput()
+			msg, err := testtool.Command(t, 2*time.Minute, ffmpeg, "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput()
 			if err != nil || len(msg) > 0 {
 				t.Fatalf("ffmpeg decode: %v\n%s", err, msg)
 			}
