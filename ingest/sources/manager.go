@@ -305,12 +305,30 @@ type budgetSink struct {
 	kicked atomic.Bool
 }
 
+// NextFragmentNumber implements fragment.Sink. A number is a write of its
+// own (the sequence's lease): on a disk too full for it the refusal comes
+// here, before the fragment.
+func (s *budgetSink) NextFragmentNumber(ctx context.Context) (uint64, error) {
+	n, err := s.Index.NextFragmentNumber(ctx)
+	s.refused(err)
+	return n, err
+}
+
 // PutFragment implements fragment.Sink.
 func (s *budgetSink) PutFragment(ctx context.Context, f index.Fragment, sealed []byte) error {
 	err := s.Index.PutFragment(ctx, f, sealed)
-	if errors.Is(err, store.ErrFull) && s.db.Status().State == store.StateDenying && !s.kicked.Swap(true) {
-		s.log.Warn("ending the session: the storage budget is reached and the policy denies new media", "stream", s.stream, "reason", store.Reason(err))
-		s.kick(store.Reason(err))
-	}
+	s.refused(err)
 	return err
+}
+
+// refused ends the session once when the store refused a write and the
+// policy denies new media.
+func (s *budgetSink) refused(err error) {
+	if !errors.Is(err, store.ErrFull) {
+		return
+	}
+	if st := s.db.Status(); st.State == store.StateDenying && !s.kicked.Swap(true) {
+		s.log.Warn("ending the session: the storage budget is reached and the policy denies new media", "stream", s.stream, "reason", st.Reason, "err", err)
+		s.kick(st.Reason)
+	}
 }

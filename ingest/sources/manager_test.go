@@ -326,7 +326,7 @@ func TestDenyNewMedia(t *testing.T) {
 			t.Fatalf("kick reason %q", r)
 		}
 	default:
-		t.Fatal("the session was not ended when the budget refused its fragment")
+		t.Fatalf("the session was not ended when the budget refused its fragment; storage %+v, store errors %d", e.db.Status(), m.RecorderStats()["cam1"].StoreErrors.Load())
 	}
 	if m.RecorderStats()["cam1"].StoreErrors.Load() == 0 {
 		t.Fatal("the refused fragment was not counted")
