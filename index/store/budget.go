@@ -508,13 +508,10 @@ func (b *budgetState) check() Status {
 	// Reserve: released when the disk got below Badger's flush room
 	// (something else filled it) and stopped shrinking, taken again once
 	// there is room for it and for writing.
-	shrinking := false
 	if diskErr == nil {
-		shrinking = b.shrinkingTo(disk.Free)
+		shrinking := b.shrinkingTo(disk.Free)
 		b.lastFree.Store(disk.Free)
 		b.shrinking.Store(shrinking)
-	}
-	if diskErr == nil {
 		if have := files.reserves[reserveName]; have > 0 && disk.Free < b.metaFloor() && !shrinking {
 			if b.releaseReserve(reserveName, "running") {
 				files.used -= have
