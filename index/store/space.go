@@ -224,18 +224,24 @@ func (t *Txn) Delete(key []byte) error {
 
 // CommitWith commits a transaction from Begin without waiting for the
 // write; cb is called with its result (on a Badger goroutine). The
-// transaction is done after it.
+// transaction holds the store's gate until its write is done, before cb
+// runs: a prefix drop or a value-log rewrite (see CollectGarbage) starts
+// only once Badger has applied every write admitted before it.
 func (t *Txn) CommitWith(cb func(error)) {
 	written := t.written
 	sp := t.sp
+	leave := t.leave
+	t.leave = nil
 	t.txn.CommitWith(func(err error) {
+		if leave != nil {
+			leave()
+		}
 		if err == nil {
 			sp.written.Add(written)
 			sp.db.budget.wrote(written)
 		}
 		cb(err)
 	})
-	t.done()
 }
 
 // Discard abandons a transaction from Begin. It is a no-op after
