@@ -205,9 +205,16 @@ func TestUnsignedBodiesMemory(t *testing.T) {
 	const size = 15 << 20
 	unsigned := fmt.Sprintf("POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Target: Kinesis_20131202.PutRecords\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: %d\r\n\r\n", s.httpAddr, size)
 	grew := sendBodies(t, pid, s.httpAddr, "unsigned", func() string { return unsigned }, size, "HTTP/1.1 403")
+	// The race detector's shadow memory multiplies every byte the server
+	// touches (5-10x): under -race the statuses are checked and the
+	// figures logged, and the plain run holds the memory bounds.
+	bounded := !raceEnabled
+	if !bounded {
+		t.Log("race build: memory figures include the race detector's shadow memory; bounds checked by the plain run")
+	}
 	// Refused from the headers, each body costs at most the server's
 	// discard of its first bytes: far from 6 x 15 MiB.
-	if grew > 32<<20 {
+	if bounded && grew > 32<<20 {
 		t.Errorf("anonymous RSS grew by %.1f MB", float64(grew)/1e6)
 	}
 	// Signed for a body of spaces, sent a body of "x": read, then 403.
@@ -215,7 +222,7 @@ func TestUnsignedBodiesMemory(t *testing.T) {
 	grew = sendBodies(t, pid, s.httpAddr, "headers signed, body not", signed, size, "HTTP/1.1 403", "HTTP/1.1 503")
 	// The default budget (64 MiB) plus room for the runtime; unbounded,
 	// six bodies and their growth took over 160 MB.
-	if grew > 96<<20 {
+	if bounded && grew > 96<<20 {
 		t.Errorf("anonymous RSS grew by %.1f MB with a 64 MiB body budget", float64(grew)/1e6)
 	}
 }
