@@ -11,4 +11,7 @@ var (
 	// A blob that opened (authenticated) but does not parse was written by
 	// an incompatible version.
 	ErrCorruptBlob = errors.New("fragment: corrupt fragment blob")
+	// ErrInvalidRecorder is returned by Recorder.Start when a required
+	// field is missing.
+	ErrInvalidRecorder = errors.New("fragment: invalid recorder")
 )

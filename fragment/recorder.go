@@ -150,8 +150,24 @@ type item struct {
 	close bool
 }
 
-// Start begins recording.
-func (r *Recorder) Start() {
+// Start fills the zero fields with their defaults, refuses a recorder
+// that lacks what it needs (ErrInvalidRecorder), and begins recording.
+func (r *Recorder) Start() error {
+	switch {
+	case r.Stream == "":
+		return fmt.Errorf("%w: no stream name", ErrInvalidRecorder)
+	case len(r.Tracks) == 0:
+		return fmt.Errorf("%w: stream %s: no tracks", ErrInvalidRecorder, r.Stream)
+	case r.Sink == nil:
+		return fmt.Errorf("%w: stream %s: no sink", ErrInvalidRecorder, r.Stream)
+	case r.Sealer == nil:
+		return fmt.Errorf("%w: stream %s: no sealer", ErrInvalidRecorder, r.Stream)
+	}
+	for i, t := range r.Tracks {
+		if t == nil {
+			return fmt.Errorf("%w: stream %s: track %d is nil", ErrInvalidRecorder, r.Stream, i)
+		}
+	}
 	if r.KeyAlias == "" {
 		r.KeyAlias = r.Stream
 	}
@@ -194,6 +210,7 @@ func (r *Recorder) Start() {
 	r.queue = make(chan item, 1024)
 	r.done = make(chan struct{})
 	go r.run()
+	return nil
 }
 
 // WriteFrame implements media.Writer. It never blocks: when the queue is

@@ -2,6 +2,7 @@ package fragment
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -67,7 +68,7 @@ func TestRecorderStoresFragmentsWithServerTimes(t *testing.T) {
 	var events []index.Fragment
 	r := &Recorder{Stream: "cam1", Tracks: tracksAV(), Sink: sink, Sealer: xorSealer{}, Now: clk.Now, Buffers: &BufferPool{},
 		OnStored: func(s index.Fragment) { events = append(events, s) }}
-	r.Start()
+	mustStart(t, r)
 	frames := session(10*time.Second, 25, 25, true, true)
 	for _, f := range frames {
 		// The camera's clock runs 1 s ahead of ours by the end: within the
@@ -114,7 +115,7 @@ func TestRecorderReanchorsOnDrift(t *testing.T) {
 	clk := &fakeClock{}
 	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Sink: sink, Sealer: xorSealer{}, Now: clk.Now}
-	r.Start()
+	mustStart(t, r)
 	for _, f := range session(30*time.Second, 25, 25, false, false) {
 		skew := time.Duration(0)
 		if f.DTS >= 5*time.Second {
@@ -133,7 +134,7 @@ func TestRecorderReanchorsOnDrift(t *testing.T) {
 func TestRecorderDropsWhenStorageStalls(t *testing.T) {
 	sink := &memSink{block: make(chan struct{})}
 	r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Sink: sink, Sealer: xorSealer{}, QueueBytes: 1 << 20}
-	r.Start()
+	mustStart(t, r)
 	frames := session(40*time.Second, 25, 25, false, false)
 	for _, f := range frames {
 		f.Data = append(f.Data, make([]byte, 10_000)...) // 1000 frames × 10 kB > 1 MiB
@@ -197,7 +198,7 @@ func TestRecorderIgnoresTransientStall(t *testing.T) {
 	clk := &fakeClock{}
 	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Sink: sink, Sealer: xorSealer{}, Now: clk.Now}
-	r.Start()
+	mustStart(t, r)
 	for _, f := range session(10*time.Second, 25, 25, false, false) {
 		at := base.Add(f.DTS)
 		if f.DTS >= 3*time.Second && f.DTS < 7*time.Second {
@@ -218,7 +219,7 @@ func TestRecorderResumedMarksFirstFragment(t *testing.T) {
 	for _, resumed := range []bool{false, true} {
 		sink := &memSink{}
 		r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Sink: sink, Sealer: xorSealer{}, Resumed: resumed}
-		r.Start()
+		mustStart(t, r)
 		for _, f := range session(6*time.Second, 25, 25, false, false) {
 			r.WriteFrame(f)
 		}
@@ -240,7 +241,7 @@ func TestRecorderPlacesResumedSessionAfterPrevious(t *testing.T) {
 	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	notBefore := base.Add(30 * time.Millisecond)
 	r := &Recorder{Stream: "cam1", Tracks: tracksAV(), Sink: sink, Sealer: xorSealer{}, Now: clk.Now, Resumed: true, NotBefore: notBefore}
-	r.Start()
+	mustStart(t, r)
 	for i := 0; i < 4; i++ { // audio at 0..60 ms, ahead of the keyframe
 		ts := time.Duration(i) * 20 * time.Millisecond
 		clk.Set(base.Add(ts))
@@ -316,7 +317,7 @@ func TestRecorderCountsFragmenterDrops(t *testing.T) {
 	for range 2 {
 		r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Target: 2 * time.Second, Max: 5 * time.Second,
 			Sink: &memSink{}, Sealer: xorSealer{}, Now: clk.Now, Stats: stats, Logger: slog.New(logs)}
-		r.Start()
+		mustStart(t, r)
 		for _, f := range in {
 			r.WriteFrame(f)
 		}
@@ -336,4 +337,40 @@ func TestRecorderCountsFragmenterDrops(t *testing.T) {
 	if n := logs.count(); n != 2 {
 		t.Fatalf("%d log lines about fragment.max, want 1 per recorder (rate-limited)", n)
 	}
+}
+
+func mustStart(t *testing.T, r *Recorder) {
+	t.Helper()
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRecorderStartRefusesMissingFields: Start names what is missing
+// instead of starting a recorder that fails on its first fragment.
+func TestRecorderStartRefusesMissingFields(t *testing.T) {
+	ok := func() *Recorder {
+		return &Recorder{Stream: "cam1", Tracks: tracksAV(), Sink: &memSink{}, Sealer: xorSealer{}}
+	}
+	for _, tc := range []struct {
+		name  string
+		spoil func(*Recorder)
+		want  string
+	}{
+		{"no stream", func(r *Recorder) { r.Stream = "" }, "no stream name"},
+		{"no tracks", func(r *Recorder) { r.Tracks = nil }, "no tracks"},
+		{"nil track", func(r *Recorder) { r.Tracks = append(r.Tracks, nil) }, "track 2 is nil"},
+		{"no sink", func(r *Recorder) { r.Sink = nil }, "no sink"},
+		{"no sealer", func(r *Recorder) { r.Sealer = nil }, "no sealer"},
+	} {
+		r := ok()
+		tc.spoil(r)
+		err := r.Start()
+		if !errors.Is(err, ErrInvalidRecorder) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Start() = %v, want ErrInvalidRecorder saying %q", tc.name, err, tc.want)
+		}
+	}
+	r := ok()
+	mustStart(t, r)
+	r.Close()
 }

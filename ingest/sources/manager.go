@@ -184,7 +184,10 @@ func (m *Manager) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		Logger:     m.Logger,
 		Stats:      stats,
 	}
-	src.rec.Start()
+	if err := src.rec.Start(); err != nil {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("sources: publish %s: %w", st.Name, err)
+	}
 	m.current[st.Name] = src
 	m.mu.Unlock()
 	m.Logger.Info("recording", "stream", st.Name, "remote", req.RemoteAddr, "transport", req.Transport, "tracks", codecs(req.Tracks))

@@ -44,7 +44,9 @@ func recordedIndex(t *testing.T) (*index.Index, *seal.Keyring, time.Time, int) {
 		Stream: "cam1", Tracks: clip.Tracks, Sink: idx, Sealer: kr,
 		Now: func() time.Time { return now }, OnStored: func(index.Fragment) { stored++ },
 	}
-	r.Start()
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range clip.Frames {
 		now = base.Add(f.DTS)
 		c := *f

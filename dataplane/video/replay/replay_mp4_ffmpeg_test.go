@@ -50,7 +50,9 @@ func recordClip(t testing.TB, name string) (*memStore, *seal.Keyring) {
 		Stream: "cam1", Tracks: clip.Tracks,
 		Sink: store, Sealer: kr, Now: func() time.Time { return now },
 	}
-	r.Start()
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range clip.Frames {
 		now = base.Add(f.DTS)
 		c := *f

@@ -95,7 +95,9 @@ func record(t *testing.T) (*memStore, *seal.Keyring, time.Time) {
 		Tracks: []*media.Track{{Codec: media.CodecH264, ClockRate: 90000}},
 		Sink:   store, Sealer: kr, Now: func() time.Time { return now },
 	}
-	r.Start()
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 250; i++ {
 		ts := time.Duration(i) * 40 * time.Millisecond
 		now = base.Add(ts)
