@@ -57,25 +57,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// needTool finds an external tool, skipping the test without it (failing
-// under CI=true, where every tool must be installed).
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI=true: %v", name, err)
-		}
-		pkg := map[string]string{"gst-launch-1.0": "gstreamer1.0-tools gstreamer1.0-plugins-{good,bad,ugly} gstreamer1.0-rtsp",
-			"mkfs.ext4": "e2fsprogs"}[name]
-		if pkg == "" {
-			pkg = "ffmpeg"
-		}
-		t.Skipf("%s not found; install it (apt-get install %s) to run this test", name, pkg)
-	}
-	return p
-}
-
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -295,7 +276,7 @@ type probe struct {
 
 func ffprobe(t *testing.T, path string) probe {
 	t.Helper()
-	out, err := testtool.Command(t, time.Minute, needTool(t, "ffprobe"), "-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", path).Output()
+	out, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v", path, err)
 	}
@@ -331,7 +312,7 @@ func publish(t *testing.T, s *server, clip, stream, transport, user string) *exe
 	t.Helper()
 	u := fmt.Sprintf("rtsp://%s@%s/%s", user, s.rtspAddr, stream)
 	// -max_delay 1ms: one AAC access unit per RTP packet (see clipFrames).
-	return testtool.Command(t, 2*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-i", remuxed(t, clip),
+	return testtool.Command(t, 2*time.Minute, testtool.Need(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-i", remuxed(t, clip),
 		"-c", "copy", "-max_delay", "1000", "-f", "rtsp", "-rtsp_transport", transport, u)
 }
 
@@ -344,7 +325,7 @@ func remuxed(t *testing.T, clip string) string {
 	out := filepath.Join(filepath.Dir(kinedgeBin), strings.TrimSuffix(clip, ".ts")+".mkv")
 	once, _ := remuxOnce.LoadOrStore(out, &sync.Once{})
 	once.(*sync.Once).Do(func() {
-		b, err := testtool.Command(t, time.Minute, needTool(t, "ffmpeg"), "-v", "error", "-y", "-i", repoFile(clip), "-c", "copy", out).CombinedOutput()
+		b, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffmpeg"), "-v", "error", "-y", "-i", repoFile(clip), "-c", "copy", out).CombinedOutput()
 		if err != nil {
 			t.Fatalf("remuxing %s: %v\n%s", clip, err, b)
 		}
@@ -364,8 +345,8 @@ func clipFrames(t *testing.T, clip string) map[string]int {
 }
 
 func TestEndToEndPublishReplayRestart(t *testing.T) {
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testtool.Need(t, "ffmpeg")
+	testtool.Need(t, "ffprobe")
 	dataDir := t.TempDir()
 	s := startServer(t, dataDir, freeUDPPair(t))
 
@@ -602,7 +583,7 @@ func checkSubRange(t *testing.T, s *server, stream string, frags []videoapi.Frag
 // the end of the last one.
 func videoSpan(t *testing.T, path string) float64 {
 	t.Helper()
-	out, err := testtool.Command(t, time.Minute, needTool(t, "ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path).Output()
+	out, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe packets: %v", err)
 	}
@@ -625,7 +606,7 @@ func videoSpan(t *testing.T, path string) float64 {
 // decodeClean decodes every frame with ffmpeg and fails on any error.
 func decodeClean(t *testing.T, path string) {
 	t.Helper()
-	out, err := testtool.Command(t, 2*time.Minute, needTool(t, "ffmpeg"), "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
+	out, err := testtool.Command(t, 2*time.Minute, testtool.Need(t, "ffmpeg"), "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("ffmpeg decode of %s: %v\n%s", path, err, out)
 	}
@@ -670,7 +651,7 @@ func bitstreamMarkers(t *testing.T, clip, codec string) [][]byte {
 	t.Helper()
 	raw := filepath.Join(t.TempDir(), "raw."+codec)
 	bsf := map[string]string{"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}[codec]
-	if out, err := testtool.Command(t, time.Minute, needTool(t, "ffmpeg"), "-v", "error", "-i", repoFile(clip), "-map", "0:v", "-c", "copy", "-bsf:v", bsf, "-f", codec, raw).CombinedOutput(); err != nil {
+	if out, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffmpeg"), "-v", "error", "-i", repoFile(clip), "-map", "0:v", "-c", "copy", "-bsf:v", bsf, "-f", codec, raw).CombinedOutput(); err != nil {
 		t.Fatalf("extracting %s: %v\n%s", clip, err, out)
 	}
 	b, err := os.ReadFile(raw)
@@ -712,7 +693,7 @@ func bitstreamMarkers(t *testing.T, clip, codec string) [][]byte {
 // recording holds every frame the appliance had received. A second
 // publisher to the busy stream is refused meanwhile.
 func TestShutdownStoresOpenFragment(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testtool.Need(t, "ffmpeg")
 	s := startServer(t, t.TempDir(), freeUDPPair(t))
 	cam := publish(t, s, "h264_aac.ts", "door", "tcp", "camera:camsecret")
 	var camOut bytes.Buffer
@@ -764,13 +745,13 @@ func TestShutdownStoresOpenFragment(t *testing.T) {
 // stream replaces the first, and its first fragment is marked as the
 // first after a gap.
 func TestTakeover(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testtool.Need(t, "ffmpeg")
 	s := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_VIDEO_TAKEOVER=true")
 	// The first camera loops its clip: it must still be publishing when
 	// the second arrives, however long a loaded machine takes to store
 	// its first fragments (a 10 s clip could end before, and its session
 	// with it, failing the test by the clock).
-	first := testtool.Command(t, 3*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1",
+	first := testtool.Command(t, 3*time.Minute, testtool.Need(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1",
 		"-i", remuxed(t, "h264_aac.ts"), "-c", "copy", "-max_delay", "1000", "-f", "rtsp", "-rtsp_transport", "tcp",
 		fmt.Sprintf("rtsp://camera:camsecret@%s/gate", s.rtspAddr))
 	var firstOut bytes.Buffer
@@ -859,7 +840,7 @@ func TestSystemdNotify(t *testing.T) {
 // implementation next to ffmpeg's, as the camera: H.264 with B-frames and
 // Opus over TCP.
 func TestGStreamerPublisher(t *testing.T) {
-	gst := needTool(t, "gst-launch-1.0")
+	gst := testtool.Need(t, "gst-launch-1.0")
 	s := startServer(t, t.TempDir(), freeUDPPair(t))
 	const videoFrames = 150
 	cmd := testtool.Command(t, 2*time.Minute, gst, "-q",

@@ -123,13 +123,13 @@ func (s *server) do(t *testing.T, method, path string, body any) (int, string) {
 // (DESCRIBE/SETUP/PLAY with digest-capable credentials in the URL), records
 // what it plays, keeps the source across a restart, and stops on DELETE.
 func TestPullCamera(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testtool.Need(t, "ffmpeg")
 	camAddr := startRelayCamera(t)
 	dataDir := t.TempDir()
 	s := startServer(t, dataDir, freeUDPPair(t))
 
 	// The camera starts streaming (ffmpeg publishes the clip into it).
-	feed := testtool.Command(t, 5*time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
+	feed := testtool.Command(t, 5*time.Minute, testtool.Need(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
 		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+camAddr+"/live")
 	if err := feed.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/pion/rtp"
 
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // scrape returns every series of /metrics by its text (name{labels}, the
@@ -60,7 +61,7 @@ func (s *server) streamJSON(t *testing.T, name string) (videoapi.StreamJSON, err
 // cap; a client sending garbage RTP with a sequence gap makes decode errors
 // and lost packets; a pulled camera that does not answer shows why.
 func TestStatsReachMetricsAndAPI(t *testing.T) {
-	ffmpeg := needTool(t, "ffmpeg")
+	ffmpeg := testtool.Need(t, "ffmpeg")
 	s := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_FRAGMENT_TARGET=500ms", "KINEDGE_FRAGMENT_MAX=500ms")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

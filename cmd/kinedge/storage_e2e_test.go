@@ -89,7 +89,7 @@ func mountFS(t *testing.T, kind string, size int64) string {
 			t.Fatal(err)
 		}
 		// -m 0: no blocks reserved for root, so the disk really fills.
-		runCmd(t, needTool(t, "mkfs.ext4"), "-q", "-F", "-m", "0", img)
+		runCmd(t, testtool.Need(t, "mkfs.ext4"), "-q", "-F", "-m", "0", img)
 		runCmd(t, "mount", "-o", "loop", img, mnt)
 	default:
 		t.Fatalf("filesystem %q", kind)
@@ -122,7 +122,7 @@ var fillClipOnce sync.Once
 func fillClip(t *testing.T) string {
 	t.Helper()
 	out := filepath.Join(filepath.Dir(kinedgeBin), "fill.ts")
-	ffmpeg := needTool(t, "ffmpeg")
+	ffmpeg := testtool.Need(t, "ffmpeg")
 	fillClipOnce.Do(func() {
 		b, err := testtool.Command(t, 2*time.Minute, ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
 			"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=10,noise=alls=30:allf=t+u,format=yuv420p",
@@ -803,7 +803,7 @@ func TestStorageDenyNewMedia(t *testing.T) {
 	// A camera is refused, and told why.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := testtool.Command(t, time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-loglevel", "error", "-re",
+	out, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffmpeg"), "-hide_banner", "-loglevel", "error", "-re",
 		"-i", fillClip(t), "-t", "2", "-an", "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
 		"rtsp://camera:camsecret@"+s.rtspAddr+"/cam5").CombinedOutput()
 	if want := "503 Service Unavailable: storage budget reached"; err == nil || !strings.Contains(string(out), want) {

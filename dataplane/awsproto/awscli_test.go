@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +17,7 @@ import (
 // parser nobody here wrote) against Middleware: a signed success whose
 // timestamp botocore parses, a modeled error, and a wrong secret.
 func TestAWSCLI(t *testing.T) {
-	aws, err := exec.LookPath("aws")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("aws CLI not found: %v", err)
-		}
-		t.Skip("aws CLI not found: skipping the botocore interop test")
-	}
+	aws := testtool.Need(t, "aws")
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := RequestID(r.Context())
 		c, err := CodecOf(r)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -16,20 +15,6 @@ import (
 
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
-
-// lookTool returns the path of an external tool, skipping the test when it
-// is missing, except on CI where that is a failure.
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: %v", name, err)
-		}
-		t.Skipf("%s not found; install ffmpeg to run this test", name)
-	}
-	return p
-}
 
 func run(t *testing.T, name string, args ...string) []byte {
 	t.Helper()
@@ -134,8 +119,8 @@ func probeTags(t *testing.T, ffprobe, file string) map[string]string {
 // and ffmpeg that the result carries the same streams and frames, decodes
 // cleanly and exposes the KVS tags.
 func TestFFmpegPeer(t *testing.T) {
-	ffmpeg := lookTool(t, "ffmpeg")
-	ffprobe := lookTool(t, "ffprobe")
+	ffmpeg := testtool.Need(t, "ffmpeg")
+	ffprobe := testtool.Need(t, "ffprobe")
 	encoders := string(run(t, ffmpeg, "-hide_banner", "-v", "error", "-encoders"))
 
 	cases := []struct {

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -24,25 +23,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// needTool finds an external tool or skips the test, except on CI where a
-// missing tool is a failure.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required on CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
-
 // shortClip makes a 1-second 160x120 25 fps clip with ffmpeg: GOP 25 (one
 // keyframe), 2 B-frames, and 48 kHz stereo audio.
 func shortClip(t *testing.T, video, audio string) string {
 	t.Helper()
-	ffmpeg := needTool(t, "ffmpeg")
+	ffmpeg := testtool.Need(t, "ffmpeg")
 	out := filepath.Join(t.TempDir(), "short.ts")
 	args := []string{"-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1",

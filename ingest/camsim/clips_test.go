@@ -17,7 +17,7 @@ import (
 // wrote) that testdata/gen.sh's committed clips have the properties
 // testdata/README.md documents.
 func TestCommittedClipsMatchREADME(t *testing.T) {
-	ffprobe := needTool(t, "ffprobe")
+	ffprobe := testtool.Need(t, "ffprobe")
 	type stream struct {
 		CodecType  string `json:"codec_type"`
 		CodecName  string `json:"codec_name"`

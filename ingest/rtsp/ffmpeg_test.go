@@ -1,8 +1,6 @@
 package rtsp
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,20 +10,6 @@ import (
 	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
-
-// needTool returns the path of an external tool, skipping the test when it
-// is missing (failing under CI=true, where it must be installed).
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
 
 func run(t *testing.T, timeout time.Duration, name string, args ...string) string {
 	t.Helper()
@@ -39,7 +23,7 @@ func run(t *testing.T, timeout time.Duration, name string, args ...string) strin
 // makeClip encodes a 2 s test clip and returns its path and the frame count
 // of each stream (ffprobe -count_frames), video first.
 func makeClip(t *testing.T, vcodec, acodec string, arate int) (string, []int) {
-	ffmpeg, ffprobe := needTool(t, "ffmpeg"), needTool(t, "ffprobe")
+	ffmpeg, ffprobe := testtool.Need(t, "ffmpeg"), testtool.Need(t, "ffprobe")
 	clip := filepath.Join(t.TempDir(), "clip.mkv")
 	args := []string{"-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
@@ -124,7 +108,7 @@ func TestFFmpegPublish(t *testing.T) {
 				"-re", "-i", clip, "-c", "copy", "-muxdelay", "0"}
 			args = append(args, tc.extra...)
 			args = append(args, "-f", "rtsp", "-rtsp_transport", tc.transport, "rtsp://user:pass@"+addr+"/cam1")
-			run(t, 2*time.Minute, needTool(t, "ffmpeg"), args...)
+			run(t, 2*time.Minute, testtool.Need(t, "ffmpeg"), args...)
 			waitFor(t, 10*time.Second, "session end", func() bool {
 				w := r.session(0)
 				if w == nil {
@@ -273,7 +257,7 @@ func TestFFmpegRefusals(t *testing.T) {
 		{"user:pass@", "busy", "455 Stream busy is already being published"},
 		{"user:pass@", "missing", "404 Stream missing not found"},
 	} {
-		out, err := testtool.Command(t, time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
+		out, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
 			"-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
 			"rtsp://"+tc.userinfo+addr+"/"+tc.stream).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.want) {
@@ -281,7 +265,7 @@ func TestFFmpegRefusals(t *testing.T) {
 		}
 	}
 	// a camera with only MJPEG video and G.722 audio.
-	out, err := testtool.Command(t, time.Minute, needTool(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
+	out, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
 		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=5", "-f", "lavfi", "-i", "sine=sample_rate=16000",
 		"-t", "0.4", "-c:v", "mjpeg", "-c:a", "g722", "-f", "rtsp", "-rtsp_transport", "tcp",
 		"rtsp://user:pass@"+addr+"/cam1").CombinedOutput()

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // waitClosed reads conn until the server closes it; it fails the test if
@@ -132,7 +134,7 @@ func TestIdleTimeoutSparesUDPPublisher(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// The 2 s clip three times at its own pace (-re): 6 IdleTimeouts.
-	out, err := exec.CommandContext(ctx, needTool(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
+	out, err := exec.CommandContext(ctx, testtool.Need(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
 		"-re", "-stream_loop", "2", "-i", clip, "-c", "copy", "-muxdelay", "0",
 		"-f", "rtsp", "-rtsp_transport", "udp", "rtsp://user:pass@"+addr+"/cam1").CombinedOutput()
 	if err != nil {

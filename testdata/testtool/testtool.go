@@ -1,6 +1,8 @@
-// Package testtool runs the external tools of kinedge's tests (ffmpeg,
-// ffprobe, GStreamer, the AWS CLI, kinedge itself) with a deadline, so a
-// hung peer costs one test, not a package's whole -timeout.
+// Package testtool finds (Need) and runs (Command) the external tools of
+// kinedge's tests (ffmpeg, ffprobe, GStreamer, the AWS CLI, kinedge
+// itself): a missing tool skips a test locally and fails it under
+// CI=true, and every run has a deadline, so a hung peer costs one test,
+// not a package's whole -timeout.
 package testtool
 
 import (

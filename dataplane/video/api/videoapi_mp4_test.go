@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -127,16 +125,10 @@ func TestMediaMP4(t *testing.T) {
 // TestMediaMP4FFprobe plays a format=mp4 answer over loopback HTTP with
 // ffprobe, as a player streaming it would: every stored frame is there.
 func TestMediaMP4FFprobe(t *testing.T) {
-	ffprobe, err := exec.LookPath("ffprobe")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ffprobe is required in CI: %v", err)
-		}
-		t.Skipf("ffprobe not found: %v", err)
-	}
+	ffprobe := testtool.Need(t, "ffprobe")
 	idx, kr, base, _ := recordedIndex(t)
 	var frames int
-	err = idx.Iterate(t.Context(), "cam1", index.Query{Start: base.Add(-time.Minute), End: base.Add(time.Minute)}, func(f index.Fragment) error {
+	err := idx.Iterate(t.Context(), "cam1", index.Query{Start: base.Add(-time.Minute), End: base.Add(time.Minute)}, func(f index.Fragment) error {
 		frames += f.Frames
 		return nil
 	})

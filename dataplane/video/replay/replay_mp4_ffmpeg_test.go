@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,20 +18,6 @@ import (
 	"github.com/kinedge/kinedge/ingest/camsim"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
-
-// lookTool finds an external tool; without it the test is skipped, except
-// in CI, where a missing tool is a failure.
-func lookTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
-}
 
 // recordClip runs a test clip through a recorder with a real keyring, as a
 // camera would, and returns the stored fragments and the keyring.
@@ -161,8 +146,8 @@ func storedFrames(t *testing.T, frags []*storedFragment, kr *seal.Keyring) [][]i
 // counts, decode order, B-frame reordering, presentation times against the
 // clip's (A/V sync), duration, and a clean decode.
 func TestWriteMP4FFmpeg(t *testing.T) {
-	ffprobe := lookTool(t, "ffprobe")
-	ffmpeg := lookTool(t, "ffmpeg")
+	ffprobe := testtool.Need(t, "ffprobe")
+	ffmpeg := testtool.Need(t, "ffmpeg")
 	for _, tt := range []struct {
 		name   string
 		clip   string
