@@ -98,9 +98,12 @@ type Config struct {
 // clients that trickle, stall or idle cannot exhaust the appliance.
 type TimeoutConfig struct {
 	// HTTPRead bounds reading a whole HTTP request, headers and body
-	// (http.Server ReadTimeout): a body trickled slower is cut. Responses
-	// are not bounded: replays and SubscribeToShard stream for minutes.
+	// (http.Server ReadTimeout): a body trickled slower is cut.
 	HTTPRead time.Duration `yaml:"http_read"`
+	// HTTPWrite bounds each write of a response: a client that reads
+	// nothing for that long is cut. Responses as a whole are not bounded:
+	// replays and SubscribeToShard stream for minutes to a reading client.
+	HTTPWrite time.Duration `yaml:"http_write"`
 	// HTTPIdle closes a keep-alive connection idle that long.
 	HTTPIdle time.Duration `yaml:"http_idle"`
 	// RTSPAuth is how long a new RTSP connection has to authenticate
@@ -242,7 +245,7 @@ func defaultConfig() Config {
 		Storage:  StorageConfig{MinFreePercent: 10, Policy: string(store.DeleteOldestMedia)},
 		Kinesis:  KinesisConfig{Limits: true, FragmentEvents: "kinedge-fragments"},
 		Fragment: FragmentConfig{Target: 2 * time.Second, Max: 10 * time.Second},
-		Timeouts: TimeoutConfig{HTTPRead: time.Minute, HTTPIdle: time.Minute,
+		Timeouts: TimeoutConfig{HTTPRead: time.Minute, HTTPWrite: time.Minute, HTTPIdle: time.Minute,
 			RTSPAuth: 10 * time.Second, RTSPIdle: time.Minute, Shutdown: 5 * time.Second},
 		HTTPBodyBudget: awsproto.DefaultBodyBudget,
 		Log:            LogConfig{Level: "info", Format: "text"},
@@ -372,7 +375,8 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"timeouts.http_read", c.Timeouts.HTTPRead}, {"timeouts.http_idle", c.Timeouts.HTTPIdle},
+	}{{"timeouts.http_read", c.Timeouts.HTTPRead}, {"timeouts.http_write", c.Timeouts.HTTPWrite},
+		{"timeouts.http_idle", c.Timeouts.HTTPIdle},
 		{"timeouts.rtsp_auth", c.Timeouts.RTSPAuth}, {"timeouts.rtsp_idle", c.Timeouts.RTSPIdle},
 		{"timeouts.shutdown", c.Timeouts.Shutdown}} {
 		if d.v <= 0 {

@@ -316,15 +316,17 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 
 // newHTTPServer returns the appliance's HTTP server. Requests are bounded
 // in what they may hold: ReadTimeout covers headers and body (a trickled
-// body is cut), IdleTimeout closes idle keep-alive connections, and the
-// AWS APIs read their bodies within one shared awsproto.BodyBudget.
-// Responses have no WriteTimeout: replays and SubscribeToShard stream for
-// minutes. A route that must read a long body (a future PutMedia) extends
-// its own deadline with http.ResponseController.SetReadDeadline.
+// body is cut), each write of a response must reach the client within
+// timeouts.http_write (awsproto.StallHandler: a replay streams for as long
+// as its client reads), IdleTimeout closes idle keep-alive connections,
+// and the AWS APIs read their bodies within one shared
+// awsproto.BodyBudget. A route that must read a long body (a future
+// PutMedia) extends its own deadline with
+// http.ResponseController.SetReadDeadline.
 func (a *appliance) newHTTPServer(cfg *Config, mux http.Handler) *http.Server {
 	bodies := &awsproto.BodyBudget{Bytes: int64(cfg.HTTPBodyBudget)}
 	a.shutdownGrace = cfg.Timeouts.Shutdown
-	h := bodies.Handler(mux)
+	h := awsproto.StallHandler(bodies.Handler(mux), cfg.Timeouts.HTTPWrite)
 	return &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			a.inflight.Add(1)
@@ -333,6 +335,7 @@ func (a *appliance) newHTTPServer(cfg *Config, mux http.Handler) *http.Server {
 		}),
 		ReadHeaderTimeout: min(10*time.Second, cfg.Timeouts.HTTPRead),
 		ReadTimeout:       cfg.Timeouts.HTTPRead,
+		WriteTimeout:      cfg.Timeouts.HTTPWrite, // reset per request; StallHandler moves it per write
 		IdleTimeout:       cfg.Timeouts.HTTPIdle,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
