@@ -842,19 +842,63 @@ func TestSystemdNotify(t *testing.T) {
 func TestGStreamerPublisher(t *testing.T) {
 	gst := testtool.Need(t, "gst-launch-1.0")
 	s := startServer(t, t.TempDir(), freeUDPPair(t))
-	const videoFrames = 150
+	// 150 video frames and 250 audio buffers of 20 ms at 48 kHz: one Opus
+	// frame each (opusenc adds one when it flushes at the end).
+	const videoFrames, audioFrames = 150, 250
 	cmd := testtool.Command(t, 2*time.Minute, gst, "-q",
-		"audiotestsrc", "num-buffers=250", "is-live=true", "!", "audioconvert", "!", "opusenc", "!", "queue", "!", "s.sink_0",
+		"audiotestsrc", fmt.Sprintf("num-buffers=%d", audioFrames), "samplesperbuffer=960", "is-live=true", "!", "audio/x-raw,rate=48000",
+		"!", "audioconvert", "!", "opusenc", "!", "queue", "!", "s.sink_0",
 		"videotestsrc", fmt.Sprintf("num-buffers=%d", videoFrames), "is-live=true", "!", "video/x-raw,width=320,height=240,framerate=25/1",
 		"!", "x264enc", "key-int-max=25", "bframes=2", "!", "h264parse", "!", "queue", "!", "s.sink_1",
 		"rtspclientsink", "name=s", "protocols=tcp", "location=rtsp://camera:camsecret@"+s.rtspAddr+"/gst")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("gst-launch-1.0: %v\n%s\nserver log:\n%s", err, out, s.logs())
+	var gstOut bytes.Buffer // read after Wait
+	cmd.Stdout, cmd.Stderr = &gstOut, &gstOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	// The session ends at rtspclientsink's TEARDOWN or, if it leaves
-	// without one, at the server's read timeout; the open fragment is
-	// stored before "rtsp publish ended" is logged. Wait for that event
-	// (the deadline only bounds a hang), then every frame must be stored.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// What is under test is what the server records of GStreamer's frames,
+	// not how gst-launch ends: rtspclientsink sometimes never leaves after
+	// its last frame (no EOS reaches it; it idles for minutes), and
+	// sometimes fails its own close ("Could not send message. (Received
+	// end-of-file)") after the server saw it hang up. So: wait until gst
+	// exits or every frame it sends has arrived; then give it time to
+	// leave on its own, and past that hang up for it, as a camera that
+	// loses power would.
+	var gstErr error
+	ended := false
+	waitFor(t, 2*time.Minute, "GStreamer's frames to arrive", func() error {
+		select {
+		case gstErr = <-exited:
+			ended = true
+			return nil
+		default:
+		}
+		if n := s.metric(t, "kinedge_stream_frames_received_total", "gst"); n < videoFrames+audioFrames {
+			return fmt.Errorf("%d frames received", n)
+		}
+		return nil
+	})
+	if !ended {
+		select {
+		case gstErr = <-exited:
+		case <-time.After(30 * time.Second):
+			t.Log("gst-launch-1.0 did not leave within 30 s of its last frame (rtspclientsink's hang at the end): killing it")
+			cmd.Process.Kill()
+			gstErr = <-exited
+		}
+	}
+	if gstErr != nil {
+		if s.metric(t, "kinedge_stream_frames_received_total", "gst") < videoFrames+audioFrames {
+			t.Fatalf("gst-launch-1.0: %v before sending every frame\n%s\nserver log:\n%s", gstErr, gstOut.String(), s.logs())
+		}
+		t.Logf("gst-launch-1.0 ended with %v after sending every frame: %s", gstErr, strings.TrimSpace(gstOut.String()))
+	}
+	// The session ends at rtspclientsink's TEARDOWN or hang-up; the open
+	// fragment is stored before "rtsp publish ended" is logged. Wait for
+	// that event (the deadline only bounds a hang), then every frame must
+	// be stored.
 	waitFor(t, 2*time.Minute, "the publish to end", func() error {
 		if grepLines(s.logs(), "rtsp publish ended", "gst") == "" {
 			return errors.New(`no "rtsp publish ended" line yet`)
