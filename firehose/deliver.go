@@ -152,6 +152,18 @@ func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error)
 	if d.deleted {
 		return nil, errorf(ErrNotFound, "Firehose %s not found under account %s.", d.s.Name, e.opts.AccountID)
 	}
+	// The whole call's room is taken at once: a call that does not fit is
+	// refused as a whole (503), not cut.
+	var reserved int64
+	for _, r := range records {
+		reserved += int64(len(r) + recordOverhead)
+	}
+	if e.used.Add(reserved) > e.opts.SpoolBytes {
+		e.used.Add(-reserved)
+		e.stats.refusedFull.Add(uint64(len(records)))
+		return nil, errorf(ErrSpoolFull, "The delivery stream %s's spool is full (%d bytes): records are delivered to S3 first; retry later.", d.s.Name, e.opts.SpoolBytes)
+	}
+	defer func() { e.used.Add(-reserved) }() // what was not committed
 	ids := make([]string, 0, len(records))
 	for len(records) > 0 {
 		n, size := 0, 0
@@ -161,16 +173,10 @@ func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error)
 		}
 		chunk := records[:n]
 		cost := int64(size + recordOverhead*n)
-		if e.used.Add(cost) > e.opts.SpoolBytes {
-			e.used.Add(-cost)
-			e.stats.refusedFull.Add(uint64(len(records)))
-			return ids, errorf(ErrSpoolFull, "The delivery stream %s's spool is full (%d bytes): records are delivered to S3 first; retry later.", d.s.Name, e.opts.SpoolBytes)
-		}
 		seqs := make([]uint64, n)
 		for i := range chunk {
 			s, err := e.seq.Next()
 			if err != nil {
-				e.used.Add(-cost)
 				return ids, fmt.Errorf("firehose: put %s: %w", d.s.Name, err)
 			}
 			seqs[i] = s
@@ -184,9 +190,9 @@ func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error)
 			return nil
 		})
 		if err != nil {
-			e.used.Add(-cost)
 			return ids, fmt.Errorf("firehose: put %s: %w", d.s.Name, err)
 		}
+		reserved -= cost // now counted as spooled
 		d.mu.Lock()
 		if d.pendingRecords == 0 {
 			d.since = e.opts.Now()

@@ -191,7 +191,7 @@ func TestSizeTriggeredDelivery(t *testing.T) {
 	if _, err := e.Put(context.Background(), "sized", recs); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "one object", func() bool { return m.count() == 1 })
+	waitFor(t, "one object and its records out of the spool", func() bool { return m.count() == 1 && e.Stats().SpoolRecords == 2 })
 	for k, body := range m.objects {
 		if !strings.HasPrefix(k, "bkt/2026/03/04/05/sized-1-2026-03-04-05-06-07-") {
 			t.Errorf("key %q", k)
