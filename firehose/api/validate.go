@@ -90,7 +90,9 @@ func (v *validator) err() error {
 	}
 }
 
-func checkName(v *validator, in *streamNameInput) { v.name(in.DeliveryStreamName, "deliveryStreamName") }
+func checkName(v *validator, in *streamNameInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+}
 
 func checkS3(v *validator, c *s3Config, path string) {
 	if c == nil {
