@@ -17,7 +17,7 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zip"
 
-	"github.com/kinedge/kinedge/firehose/internal/s3test"
+	"github.com/kinedge/kinedge/testdata/s3test"
 	"github.com/kinedge/kinedge/index/store"
 )
 

@@ -22,7 +22,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/firehose"
-	"github.com/kinedge/kinedge/firehose/internal/s3test"
+	"github.com/kinedge/kinedge/testdata/s3test"
 	"github.com/kinedge/kinedge/index/store"
 )
 
