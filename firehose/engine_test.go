@@ -17,8 +17,8 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zip"
 
-	"github.com/kinedge/kinedge/testdata/s3test"
 	"github.com/kinedge/kinedge/index/store"
+	"github.com/kinedge/kinedge/testdata/s3test"
 )
 
 // openDB opens a database in dir ("" in memory) and closes it at the end.

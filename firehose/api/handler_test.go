@@ -22,8 +22,8 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/firehose"
-	"github.com/kinedge/kinedge/testdata/s3test"
 	"github.com/kinedge/kinedge/index/store"
+	"github.com/kinedge/kinedge/testdata/s3test"
 )
 
 func TestMain(m *testing.M) {
