@@ -134,8 +134,10 @@ func TestControlPlane(t *testing.T) {
 	if got := aws.ToString(out.DeliveryStreamARN); got != "arn:aws:firehose:eu-west-1:123456789012:deliverystream/ds1" {
 		t.Fatalf("ARN %q", got)
 	}
+	// The deprecated S3DestinationConfiguration is still accepted by AWS.
 	_, err = env.client.CreateDeliveryStream(ctx, &fh.CreateDeliveryStreamInput{
 		DeliveryStreamName: aws.String("ds2"),
+		//lint:ignore SA1019 the deprecated shape is still served
 		S3DestinationConfiguration: &types.S3DestinationConfiguration{
 			BucketARN: aws.String("arn:aws:s3:::bucket2"), RoleARN: aws.String("arn:aws:iam::123456789012:role/r"),
 			Prefix: aws.String("p/"),

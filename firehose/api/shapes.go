@@ -51,10 +51,6 @@ type createDeliveryStreamOutput struct {
 	DeliveryStreamARN string `json:"DeliveryStreamARN"`
 }
 
-type streamNameInput struct {
-	DeliveryStreamName *string `json:"DeliveryStreamName"`
-}
-
 type describeDeliveryStreamInput struct {
 	DeliveryStreamName          *string `json:"DeliveryStreamName"`
 	Limit                       *int    `json:"Limit"`

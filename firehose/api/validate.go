@@ -90,10 +90,6 @@ func (v *validator) err() error {
 	}
 }
 
-func checkName(v *validator, in *streamNameInput) {
-	v.name(in.DeliveryStreamName, "deliveryStreamName")
-}
-
 func checkS3(v *validator, c *s3Config, path string) {
 	if c == nil {
 		return
