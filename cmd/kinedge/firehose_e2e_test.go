@@ -99,4 +99,13 @@ func TestFirehoseToS3AcrossOutageAndRestart(t *testing.T) {
 			t.Fatalf("record %q delivered %d times", line, bytes.Count(got, line))
 		}
 	}
+	// The restarted appliance counts what it delivered; the backlog is gone.
+	waitFor(t, time.Minute, "the metrics", func() error {
+		m := s.scrape(t)
+		if m["kinedge_firehose_spool_records"] != 0 || m["kinedge_firehose_objects_total"] < 1 || m["kinedge_firehose_delivery_streams"] != 1 {
+			return fmt.Errorf("firehose metrics: spool_records %v objects_total %v delivery_streams %v",
+				m["kinedge_firehose_spool_records"], m["kinedge_firehose_objects_total"], m["kinedge_firehose_delivery_streams"])
+		}
+		return nil
+	})
 }
