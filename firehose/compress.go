@@ -1,65 +1,44 @@
 package firehose
 
 import (
-	"bytes"
 	"fmt"
+	"io"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zip"
 )
 
-// compress returns the object body of records, concatenated without a
-// delimiter, in format; name names the one entry of a ZIP archive.
-func compress(format, name string, records [][]byte) ([]byte, error) {
-	var buf bytes.Buffer
-	var err error
+// encoder returns a writer that compresses what is written to it into w
+// in format (records concatenated without a delimiter); Close finishes
+// the body. name names the one entry of a ZIP archive.
+func encoder(format, name string, w io.Writer) (io.WriteCloser, error) {
 	switch format {
 	case Uncompressed, "":
-		for _, r := range records {
-			buf.Write(r)
-		}
-		return buf.Bytes(), nil
+		return nopCloser{w}, nil
 	case GZIP:
-		w := gzip.NewWriter(&buf)
-		for _, r := range records {
-			if _, err = w.Write(r); err != nil {
-				break
-			}
-		}
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
+		return gzip.NewWriter(w), nil
 	case Snappy:
 		// The Snappy framing format, as Firehose writes it.
-		w := s2.NewWriter(&buf, s2.WriterSnappyCompat(), s2.WriterConcurrency(1))
-		for _, r := range records {
-			if _, err = w.Write(r); err != nil {
-				break
-			}
-		}
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
+		return s2.NewWriter(w, s2.WriterSnappyCompat(), s2.WriterConcurrency(1)), nil
 	case ZIP:
-		zw := zip.NewWriter(&buf)
-		f, cerr := zw.Create(name)
-		if cerr != nil {
-			return nil, fmt.Errorf("firehose: zip: %w", cerr)
+		zw := zip.NewWriter(w)
+		f, err := zw.Create(name)
+		if err != nil {
+			return nil, fmt.Errorf("firehose: zip: %w", err)
 		}
-		for _, r := range records {
-			if _, err = f.Write(r); err != nil {
-				break
-			}
-		}
-		if cerr := zw.Close(); err == nil {
-			err = cerr
-		}
-	default:
-		return nil, fmt.Errorf("firehose: compression %q not supported", format)
+		return zipEntry{Writer: f, zw: zw}, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("firehose: compress %s: %w", format, err)
-	}
-	return buf.Bytes(), nil
+	return nil, fmt.Errorf("firehose: compression %q not supported", format)
 }
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+type zipEntry struct {
+	io.Writer
+	zw *zip.Writer
+}
+
+func (z zipEntry) Close() error { return z.zw.Close() }

@@ -1,6 +1,7 @@
 package firehose
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -417,31 +418,38 @@ func (d *deliverer) deliver(b *batch) error {
 		if e.opts.Destination == nil {
 			return errors.New("no S3 endpoint configured")
 		}
-		var records [][]byte
+		// The records stream from the spool into the compressor: the batch
+		// is held once, compressed.
+		var body bytes.Buffer
+		var records, raw int64
 		err := e.sp.View(func(txn *store.Txn) error {
+			enc, err := encoder(s.Destination.Compression, s.Name, &body)
+			if err != nil {
+				return err
+			}
 			opt := badger.DefaultIteratorOptions
 			opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
+			opt.PrefetchValues = false
 			it := txn.NewIterator(opt)
 			defer it.Close()
 			for it.Seek(e.seqKey(s.Name, b.From)); it.Valid(); it.Next() {
 				if seqOf(it.Item().Key()) > b.To {
 					break
 				}
-				v, err := it.Item().ValueCopy(nil)
+				err := it.Item().Value(func(v []byte) error {
+					raw += int64(len(v))
+					_, err := enc.Write(v)
+					return err
+				})
 				if err != nil {
 					return err
 				}
-				records = append(records, v)
+				records++
 			}
-			return nil
+			return enc.Close()
 		})
 		if err != nil {
 			return fmt.Errorf("firehose: read batch of %s: %w", s.Name, err)
-		}
-		name := s.Name
-		body, err := compress(s.Destination.Compression, name, records)
-		if err != nil {
-			return err
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
@@ -451,20 +459,16 @@ func (d *deliverer) deliver(b *batch) error {
 			case <-ctx.Done():
 			}
 		}()
-		err = e.opts.Destination.Put(ctx, s.Destination.Bucket(), b.Key, body)
+		err = e.opts.Destination.Put(ctx, s.Destination.Bucket(), b.Key, body.Bytes())
 		cancel()
 		if err != nil {
 			e.stats.uploadFails.Add(1)
 			return err
 		}
 		e.stats.objects.Add(1)
-		e.stats.recordsDelivered.Add(uint64(len(records)))
-		var n int64
-		for _, r := range records {
-			n += int64(len(r))
-		}
-		e.stats.bytesDelivered.Add(uint64(n))
-		e.log.Debug("firehose: object written", "stream", s.Name, "key", b.Key, "records", len(records), "bytes", len(body))
+		e.stats.recordsDelivered.Add(uint64(records))
+		e.stats.bytesDelivered.Add(uint64(raw))
+		e.log.Debug("firehose: object written", "stream", s.Name, "key", b.Key, "records", records, "bytes", body.Len())
 	}
 	// Delete the records, marking the batch written first when that takes
 	// more than one transaction, then the batch.
