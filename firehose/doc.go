@@ -47,16 +47,22 @@
 // oldest is IntervalInSeconds old, whichever comes first, and fixes the
 // next batch: the oldest records up to the size. The body is the records
 // concatenated without a delimiter, compressed as the destination says
-// (UNCOMPRESSED, GZIP, ZIP with one entry, Snappy framing; klauspost/
-// compress), and the key is AWS's:
+// (UNCOMPRESSED, GZIP, ZIP with one entry, Snappy framing, HADOOP_SNAPPY
+// in Hadoop's block format; klauspost/compress), and the key is AWS's:
 //
-//	<prefix>YYYY/MM/dd/HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>[.gz|.zip|.snappy]
+//	<prefix>YYYY/MM/dd/HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>[.gz|.zip|.snappy|.hsnappy]
 //
 // in UTC at the time the batch is fixed (the injected clock). A prefix
 // without expressions is followed by YYYY/MM/dd/HH/, as in AWS. A failed
 // write is retried with capped exponential backoff and jitter
 // (RetryMin..RetryMax) until it succeeds or the engine closes; the
-// backlog, objects and failures are counted (Stats).
+// backlog, objects and failures are counted (Stats, and Collector for
+// Prometheus). A batch is built in memory, compressed, before its write
+// (up to SizeInMBs, 128 MiB, uncompressed): streaming multipart uploads
+// are left for later. The records of one PutRecordBatch are committed in
+// transactions of at most 256 KiB, so with IntervalInSeconds 0 a large
+// call may become more than one object. After a restart the interval of
+// records already spooled counts from the start.
 //
 // Without an S3 endpoint (Options.Destination nil: KINEDGE_S3_ENDPOINT
 // unset) CreateDeliveryStream is refused with InvalidArgumentException
@@ -68,7 +74,7 @@
 // Start/StopDeliveryStreamEncryption, tags; ErrorOutputPrefix use,
 // RetryOptions.DurationInSeconds (records are retried forever), the
 // !{timestamp:…} / !{firehose:…} prefix expressions, FileExtension,
-// CustomTimeZone, HADOOP_SNAPPY, AppendDelimiterToRecord, processors
+// CustomTimeZone, AppendDelimiterToRecord, processors
 // (the Lambda transformation contract), dynamic partitioning, multipart
 // upload for large objects; Prometheus metrics for Stats; upload
 // windows and bandwidth caps; the video archive, tiered replay and

@@ -3,6 +3,7 @@ package firehose
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -143,6 +144,8 @@ func decompress(t testing.TB, format string, b []byte) []byte {
 		r = zr
 	case Snappy:
 		r = s2.NewReader(bytes.NewReader(b))
+	case HadoopSnappy:
+		return readHadoopSnappy(t, b)
 	case ZIP:
 		zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
@@ -373,22 +376,22 @@ func TestCompressionRoundTripS3(t *testing.T) {
 	}
 	e := openEngine(t, openDB(t, ""), s3, nil)
 	want := map[string][]byte{}
-	for _, format := range []string{Uncompressed, GZIP, ZIP, Snappy} {
+	for _, format := range []string{Uncompressed, GZIP, ZIP, Snappy, HadoopSnappy} {
 		name := "rt-" + strings.ToLower(format)
 		d := dest("rtrip", 1, 0, format)
 		d.Prefix = name + "/"
 		if _, err := e.Create(context.Background(), name, d); err != nil {
 			t.Fatal(err)
 		}
-		recs := records(50, 1000, format)
+		recs := records(200, 1000, format) // one spool commit: one object
 		if _, err := e.Put(context.Background(), name, recs); err != nil {
 			t.Fatal(err)
 		}
 		want[format] = bytes.Join(recs, nil)
 	}
-	waitFor(t, "four objects", func() bool { return e.Stats().Objects == 4 })
+	waitFor(t, "five objects", func() bool { return e.Stats().Objects == 5 })
 	objs := srv.Objects("rtrip")
-	if len(objs) != 4 {
+	if len(objs) != 5 {
 		t.Fatalf("%d objects", len(objs))
 	}
 	for _, o := range objs {
@@ -461,6 +464,84 @@ func TestS3OutageExactlyOnce(t *testing.T) {
 		head := r[:bytes.IndexByte(r, '|')+1]
 		if n := bytes.Count(delivered, head); n != 1 {
 			t.Fatalf("record %s delivered %d times", head, n)
+		}
+	}
+}
+
+// readHadoopSnappy decodes Hadoop's block format of the Snappy codec, as
+// Hadoop's BlockDecompressorStream reads it: per block, its length, then
+// chunks (length, raw Snappy) until the block is complete.
+func readHadoopSnappy(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var out []byte
+	u32 := func() int {
+		if len(b) < 4 {
+			t.Fatalf("hadoop snappy: truncated")
+		}
+		n := int(binary.BigEndian.Uint32(b))
+		b = b[4:]
+		return n
+	}
+	for len(b) > 0 {
+		want := u32()
+		got := 0
+		for got < want {
+			n := u32()
+			if n > len(b) {
+				t.Fatalf("hadoop snappy: chunk of %d bytes, %d left", n, len(b))
+			}
+			d, err := s2.Decode(nil, b[:n])
+			if err != nil {
+				t.Fatalf("hadoop snappy: %v", err)
+			}
+			b = b[n:]
+			got += len(d)
+			out = append(out, d...)
+		}
+		if got != want {
+			t.Fatalf("hadoop snappy: block of %d bytes decoded to %d", want, got)
+		}
+	}
+	return out
+}
+
+func TestBackoffCappedWithJitter(t *testing.T) {
+	lo, hi := 100*time.Millisecond, 2*time.Second
+	for attempt := range 20 {
+		want := min(lo<<min(attempt, 30), hi)
+		for range 50 {
+			d := backoff(lo, hi, attempt)
+			if d < want/2 || d > want {
+				t.Fatalf("attempt %d: %v not in [%v, %v]", attempt, d, want/2, want)
+			}
+		}
+	}
+}
+
+// TestEncodersRoundTrip: every format, bodies across Hadoop's block size.
+func TestEncodersRoundTrip(t *testing.T) {
+	for _, format := range []string{Uncompressed, GZIP, ZIP, Snappy, HadoopSnappy} {
+		for _, size := range []int{0, 1, hadoopBlock - 1, hadoopBlock, 3*hadoopBlock + 17} {
+			recs := records(size/1000+1, 1000, format)
+			want := bytes.Join(recs, nil)[:size]
+			var body bytes.Buffer
+			enc, err := encoder(format, "x", &body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for p := want; len(p) > 0; {
+				k := min(len(p), 777)
+				if _, err := enc.Write(p[:k]); err != nil {
+					t.Fatal(err)
+				}
+				p = p[k:]
+			}
+			if err := enc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := decompress(t, format, body.Bytes()); !bytes.Equal(got, want) {
+				t.Fatalf("%s, %d bytes: %d back", format, size, len(got))
+			}
 		}
 	}
 }

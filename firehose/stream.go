@@ -36,7 +36,7 @@ type S3Destination struct {
 	// 300): an object is written when either is reached.
 	SizeInMBs         int `json:"sizeInMBs"`
 	IntervalInSeconds int `json:"intervalInSeconds"`
-	// Compression is one of Uncompressed, GZIP, ZIP, Snappy.
+	// Compression is one of Uncompressed, GZIP, ZIP, Snappy, HadoopSnappy.
 	Compression string `json:"compression"`
 	// Extended tells whether it was configured as an
 	// ExtendedS3DestinationConfiguration (else S3DestinationConfiguration).
@@ -73,9 +73,7 @@ func (d *S3Destination) normalize() error {
 	switch d.Compression {
 	case "":
 		d.Compression = Uncompressed
-	case Uncompressed, GZIP, ZIP, Snappy:
-	case HadoopSnappy:
-		return errorf(ErrInvalidArgument, "CompressionFormat HADOOP_SNAPPY is not supported by this appliance yet.")
+	case Uncompressed, GZIP, ZIP, Snappy, HadoopSnappy:
 	default:
 		return errorf(ErrInvalidArgument, "CompressionFormat %s is not one of UNCOMPRESSED, GZIP, ZIP, Snappy, HADOOP_SNAPPY.", d.Compression)
 	}
@@ -124,6 +122,8 @@ func extension(format string) string {
 		return ".zip"
 	case Snappy:
 		return ".snappy"
+	case HadoopSnappy:
+		return ".hsnappy"
 	}
 	return ""
 }
