@@ -165,6 +165,9 @@ func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error)
 		return nil, errorf(ErrSpoolFull, "The delivery stream %s's spool is full (%d bytes): records are delivered to S3 first; retry later.", d.s.Name, e.opts.SpoolBytes)
 	}
 	defer func() { e.used.Add(-reserved) }() // what was not committed
+	// The deliverer hears of the call once it is all committed (or
+	// failed), so a call is one batch when the hints allow.
+	defer d.signal()
 	ids := make([]string, 0, len(records))
 	for len(records) > 0 {
 		n, size := 0, 0
@@ -210,7 +213,6 @@ func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error)
 			ids = append(ids, fmt.Sprintf("%016x%s", s, recordIDSuffix))
 		}
 		records = records[n:]
-		d.signal()
 	}
 	return ids, nil
 }

@@ -44,6 +44,7 @@ const (
 type env struct {
 	engine *firehose.Engine
 	client *fh.Client
+	url    string
 }
 
 // newEnv runs a Handler behind awsproto's SigV4 Middleware and returns an
@@ -81,7 +82,7 @@ func newEnv(t testing.TB, dest firehose.Destination, tweak func(*firehose.Option
 		Credentials:  credentials.NewStaticCredentialsProvider(testKey, testSecret, ""),
 		Retryer:      retry.AddWithMaxAttempts(retry.NewStandard(), 1),
 	})
-	return &env{engine: e, client: client}
+	return &env{engine: e, client: client, url: srv.URL}
 }
 
 // nullDest accepts every object.
