@@ -337,7 +337,7 @@ func (d *deliverer) ready() (time.Duration, error) {
 	pending, since := d.pendingBytes, d.since
 	records := d.pendingRecords
 	d.mu.Unlock()
-	if records == 0 {
+	if records <= 0 {
 		return noRecordsWait, nil
 	}
 	if e.opts.Destination == nil {
@@ -353,8 +353,13 @@ func (d *deliverer) ready() (time.Duration, error) {
 
 // fix stores the next batch: the oldest pending records up to the size
 // hint (at least one), and the key its object will have.
+//
+// It holds putMu: no put commits meanwhile, so the pending counters and
+// the spool agree when it subtracts the batch from them.
 func (d *deliverer) fix(s Stream) error {
 	e := d.e
+	d.putMu.Lock()
+	defer d.putMu.Unlock()
 	limit := s.sizeLimit()
 	b := batch{}
 	err := e.sp.View(func(txn *store.Txn) error {
