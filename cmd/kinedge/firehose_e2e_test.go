@@ -26,7 +26,7 @@ func (s *server) firehoseClient() *fh.Client {
 
 // TestFirehoseToS3AcrossOutageAndRestart: the AWS SDK's Firehose client
 // against the appliance, versitygw as its S3 server. Records put while
-// the S3 server is down are acknowledged, survive a restart of the
+// the S3 server is down are acknowledged, survive a kill -9 of the
 // appliance, and arrive exactly once when both are back.
 func TestFirehoseToS3AcrossOutageAndRestart(t *testing.T) {
 	s3 := s3test.Start(t)
@@ -81,9 +81,17 @@ func TestFirehoseToS3AcrossOutageAndRestart(t *testing.T) {
 		return nil
 	})
 
+	// S3 down: records are still acknowledged (spooled durably); the
+	// appliance is then killed (SIGKILL: no shutdown) while its batch waits.
 	s3.Stop()
 	put("outage")
-	s.stop()
+	waitFor(t, time.Minute, "a failed upload", func() error {
+		if m := s.scrape(t); m["kinedge_firehose_upload_failures_total"] < 1 || m["kinedge_firehose_spool_records"] != 20 {
+			return fmt.Errorf("failures %v, spool %v", m["kinedge_firehose_upload_failures_total"], m["kinedge_firehose_spool_records"])
+		}
+		return nil
+	})
+	s.kill()
 	s3.Restart()
 	s.start()
 	waitFor(t, time.Minute, "every record once", func() error {
