@@ -5,6 +5,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	kinesisapi "github.com/kinedge/kinedge/dataplane/kinesis/api"
+	firehoseapi "github.com/kinedge/kinedge/firehose/api"
 )
 
 // adminVerifier checks SigV4 signatures made with the admin credentials.
@@ -19,12 +20,15 @@ func adminVerifier(cfg *Config) *awsproto.Verifier {
 
 // awsTargets routes the AWS JSON protocols (POST / with X-Amz-Target) to
 // their handlers, behind SigV4.
-func awsTargets(v *awsproto.Verifier, kinesis http.Handler) http.Handler {
+func awsTargets(v *awsproto.Verifier, kinesis, firehose http.Handler) http.Handler {
 	kin := awsproto.Middleware(v, kinesis, 0)
+	fh := awsproto.Middleware(v, firehose, 0)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case kinesisapi.Matches(r):
 			kin.ServeHTTP(w, r)
+		case firehoseapi.Matches(r):
+			fh.ServeHTTP(w, r)
 		default:
 			target := r.Header.Get("X-Amz-Target")
 			codec, err := awsproto.CodecOf(r)
@@ -32,7 +36,7 @@ func awsTargets(v *awsproto.Verifier, kinesis http.Handler) http.Handler {
 				codec = awsproto.JSON
 			}
 			awsproto.WriteError(w, codec, awsproto.NewRequestID(), awsproto.Errorf(awsproto.UnknownOperationException,
-				"X-Amz-Target %q names no service of this appliance (%s<Operation>)", target, kinesisapi.TargetPrefix))
+				"X-Amz-Target %q names no service of this appliance (%s<Operation>, %s<Operation>)", target, kinesisapi.TargetPrefix, firehoseapi.TargetPrefix))
 		}
 	})
 }

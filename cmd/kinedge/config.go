@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 	"github.com/kinedge/kinedge/ingest/sources"
@@ -89,6 +90,8 @@ type Config struct {
 	Storage  StorageConfig  `yaml:"storage"`
 	Video    VideoConfig    `yaml:"video"`
 	Kinesis  KinesisConfig  `yaml:"kinesis"`
+	S3       S3Config       `yaml:"s3"`
+	Firehose FirehoseConfig `yaml:"firehose"`
 	Fragment FragmentConfig `yaml:"fragment"`
 	Timeouts TimeoutConfig  `yaml:"timeouts"`
 	Log      LogConfig      `yaml:"log"`
@@ -208,6 +211,25 @@ type KinesisConfig struct {
 	FragmentEvents string `yaml:"fragment_events"`
 }
 
+// S3Config names the default S3-compatible server (AWS S3, MinIO, Ceph,
+// versitygw …): a Firehose S3 destination's BucketARN picks a bucket on
+// it. Without an endpoint CreateDeliveryStream is refused.
+type S3Config struct {
+	// Endpoint is http(s)://host[:port]; empty: no S3 server.
+	Endpoint string `yaml:"endpoint"`
+	// Region is sent in the signatures (default us-east-1).
+	Region    string `yaml:"region"`
+	AccessKey string `yaml:"access_key" secret:"true"`
+	SecretKey string `yaml:"secret_key" secret:"true"`
+}
+
+// FirehoseConfig holds the delivery streams' settings.
+type FirehoseConfig struct {
+	// SpoolBytes is the quota of the durable spool: records accepted and
+	// not yet written to S3. Past it PutRecord(Batch) answer 503.
+	SpoolBytes ByteSize `yaml:"spool_bytes"`
+}
+
 // FragmentConfig holds the fragmenter's cut parameters.
 type FragmentConfig struct {
 	Target time.Duration `yaml:"target"`
@@ -244,6 +266,7 @@ func defaultConfig() Config {
 		},
 		Storage:  StorageConfig{MinFreePercent: 10, Policy: string(store.DeleteOldestMedia)},
 		Kinesis:  KinesisConfig{Limits: true, FragmentEvents: "kinedge-fragments"},
+		Firehose: FirehoseConfig{SpoolBytes: 256 << 20},
 		Fragment: FragmentConfig{Target: 2 * time.Second, Max: 10 * time.Second},
 		Timeouts: TimeoutConfig{HTTPRead: time.Minute, HTTPWrite: time.Minute, HTTPIdle: time.Minute,
 			RTSPAuth: 10 * time.Second, RTSPIdle: time.Minute, Shutdown: 5 * time.Second},
@@ -413,6 +436,14 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format %q is not text|json", c.Log.Format))
 	}
+	if c.S3.Endpoint != "" {
+		if _, err := firehose.NewS3(c.s3()); err != nil {
+			errs = append(errs, fmt.Errorf("s3.endpoint %q is not http(s)://host[:port]", c.S3.Endpoint))
+		}
+	}
+	if c.Firehose.SpoolBytes <= 0 {
+		errs = append(errs, fmt.Errorf("firehose.spool_bytes %d must be positive", c.Firehose.SpoolBytes))
+	}
 	seen := map[string]bool{}
 	for i, src := range c.Streams {
 		if err := src.Validate(); err != nil {
@@ -464,4 +495,9 @@ func (c *Config) printable() string {
 		}
 	}
 	return b.String()
+}
+
+// s3 returns the S3 server of the Firehose destinations.
+func (c *Config) s3() firehose.S3Config {
+	return firehose.S3Config{Endpoint: c.S3.Endpoint, Region: c.S3.Region, AccessKey: c.S3.AccessKey, SecretKey: c.S3.SecretKey}
 }

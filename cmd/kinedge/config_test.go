@@ -302,3 +302,47 @@ func TestAnonymousReadIsReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintConfigMatchesREADME: the README's configuration block is what
+// --print-config prints with no configuration (the hostname aside).
+func TestPrintConfigMatchesREADME(t *testing.T) {
+	for _, k := range []string{"KINEDGE_ACCESS_KEY", "KINEDGE_SECRET_KEY", "KINEDGE_PUBLISH_USER", "KINEDGE_PUBLISH_PASS", "KINEDGE_S3_ACCESS_KEY", "KINEDGE_S3_SECRET_KEY", "KINEDGE_S3_ENDPOINT"} {
+		t.Setenv(k, "")
+	}
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"serve", "--print-config"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	got := strings.Replace(out.String(), `appliance_id: "`+host+`"`, `appliance_id: "<hostname>"`, 1)
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "```yaml\n# effective configuration")
+	if !ok {
+		t.Fatal("README has no configuration block")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	if want := "# effective configuration" + block; got != want {
+		t.Fatalf("README's configuration block differs from --print-config:\n--- README\n%s\n--- print-config\n%s", want, got)
+	}
+}
+
+func TestS3ConfigRedactedAndChecked(t *testing.T) {
+	t.Setenv("KINEDGE_S3_ENDPOINT", "http://127.0.0.1:7070")
+	t.Setenv("KINEDGE_S3_ACCESS_KEY", "s3access")
+	t.Setenv("KINEDGE_S3_SECRET_KEY", "s3secretvalue")
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"serve", "--print-config"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	if strings.Contains(s, "s3secretvalue") || strings.Contains(s, "s3access") || !strings.Contains(s, `endpoint: "http://127.0.0.1:7070"  # KINEDGE_S3_ENDPOINT`) {
+		t.Fatalf("print-config:\n%s", s)
+	}
+	t.Setenv("KINEDGE_S3_ENDPOINT", "ftp://host")
+	if err := run(t.Context(), []string{"serve", "--print-config"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "s3.endpoint") {
+		t.Fatalf("bad endpoint accepted: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 	"github.com/kinedge/kinedge/dataplane/video/events"
+	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
@@ -21,11 +22,11 @@ import (
 // metricsHandler serves Prometheus metrics, read from the components'
 // snapshots at scrape time (no per-frame metric updates on the hot path).
 // The README's metrics table lists them all.
-func metricsHandler(db *store.DB, idx *index.Index, src *sources.Manager, srv *rtsp.Server, eng *engine.Engine, events *events.Queue) http.Handler {
+func metricsHandler(db *store.DB, idx *index.Index, src *sources.Manager, srv *rtsp.Server, eng *engine.Engine, events *events.Queue, fh *firehose.Engine) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&applianceCollector{idx: idx, sources: src, events: events}, &storageCollector{db: db, idx: idx},
-		&ingestCollector{srv: srv, sources: src}, engine.NewCollector(eng))
+		&ingestCollector{srv: srv, sources: src}, engine.NewCollector(eng), firehose.NewCollector(fh))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

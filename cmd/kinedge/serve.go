@@ -23,6 +23,8 @@ import (
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/events"
 	"github.com/kinedge/kinedge/dataplane/video/kvs"
+	"github.com/kinedge/kinedge/firehose"
+	firehoseapi "github.com/kinedge/kinedge/firehose/api"
 	"github.com/kinedge/kinedge/firmware/sdnotify"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
@@ -114,6 +116,8 @@ type appliance struct {
 	idx     *index.Index
 	streams *engine.Engine
 	kinesis *kinesisapi.Handler
+	fh      *firehose.Engine
+	fhAPI   *firehoseapi.Handler
 	events  *events.Queue
 	sources *sources.Manager
 	rtsp    *rtsp.Server
@@ -242,6 +246,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	}
 	a.kinesis = &kinesisapi.Handler{Engine: a.streams, Logger: log.With("component", "kinesis")}
 
+	if err := a.openFirehose(cfg, log); err != nil {
+		return nil, err
+	}
+
 	a.sources = &sources.Manager{
 		Index: a.idx, DB: a.db, Sealer: keyring,
 		AutoCreate: cfg.Video.AutoCreate, RetentionHours: cfg.Video.RetentionHours, Takeover: cfg.Video.Takeover,
@@ -278,10 +286,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	api := http.NewServeMux()
 	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Opener: keyring, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
-	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events))
+	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh))
 	mux.Handle("/", basicAuth(cfg, api))
 	verifier := adminVerifier(cfg)
-	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis))
+	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis, a.fhAPI))
 	(&kvs.Handler{Index: a.idx, Logger: log.With("component", "kvs"), DefaultRetentionHours: cfg.Video.RetentionHours}).
 		Register(mux, func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) })
 
@@ -382,6 +390,36 @@ func (a *appliance) startDebug(addr string) error {
 	return nil
 }
 
+// openFirehose opens the delivery streams on the "f/" space, writing to
+// the configured S3 server (none: CreateDeliveryStream is refused).
+func (a *appliance) openFirehose(cfg *Config, log *slog.Logger) error {
+	space, err := a.db.Space("f/")
+	if err != nil {
+		return err
+	}
+	var dest firehose.Destination
+	if cfg.S3.Endpoint != "" {
+		s3, err := firehose.NewS3(cfg.s3())
+		if err != nil {
+			return err
+		}
+		dest = s3
+	}
+	a.fh, err = firehose.Open(firehose.Options{
+		Space:       space,
+		Destination: dest,
+		Logger:      log.With("component", "firehose"),
+		SpoolBytes:  int64(cfg.Firehose.SpoolBytes),
+		Region:      cfg.Region,
+		AccountID:   cfg.AccountID,
+	})
+	if err != nil {
+		return err
+	}
+	a.fhAPI = &firehoseapi.Handler{Engine: a.fh, Logger: log.With("component", "firehose")}
+	return nil
+}
+
 // kinesisLimits returns AWS's per-shard limits, or none.
 func kinesisLimits(on bool) engine.Limits {
 	l := engine.DefaultLimits()
@@ -429,6 +467,11 @@ func (a *appliance) close() error {
 	}
 	if a.events != nil {
 		a.events.Close() // after the recorders: their last events are queued
+	}
+	if a.fh != nil {
+		if err := a.fh.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if a.streams != nil {
 		if err := a.streams.Close(); err != nil {

@@ -15,7 +15,7 @@
 //	"v/"  video: package index (registry, fragments, blobs, indexes, tags, usage)
 //	"k/"  data keys: package index, for the sealing keyring
 //	"d/"  data streams: package dataplane/kinesis/engine (Kinesis Data Streams)
-//	"f/"  reserved for Firehose's delivery spool (issue 8); nothing takes it yet
+//	"f/"  Firehose's delivery spool: package firehose (definitions, records, fixed batches)
 //
 // Writes are of a Class: Data (media and records) is what the budget
 // refuses; Meta (registry, keys, sequences) is refused only when the disk

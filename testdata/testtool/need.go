@@ -17,6 +17,11 @@ var packages = map[string]string{
 	"aws":             "awscli",
 }
 
+// goTools names the Go programs among the tests' tools.
+var goTools = map[string]string{
+	"versitygw": "github.com/versity/versitygw/cmd/versitygw@v1.8.0",
+}
+
 // Need returns the path of the external tool name. Without it the test is
 // skipped with a message naming the tool and its package, except under
 // CI=true, where a missing tool is a failure.
@@ -28,6 +33,9 @@ func Need(t testing.TB, name string) string {
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s is required under CI=true: %v", name, err)
+	}
+	if mod := goTools[name]; mod != "" {
+		t.Skipf("%s not found; install it (GOFLAGS= GOBIN=$(go env GOPATH)/bin go install %s, with $(go env GOPATH)/bin on PATH) to run this test", name, mod)
 	}
 	if pkg := packages[name]; pkg != "" {
 		t.Skipf("%s not found; install it (apt-get install %s) to run this test", name, pkg)

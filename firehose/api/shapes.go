@@ -1,0 +1,151 @@
+package api
+
+import (
+	"encoding/json"
+
+	"github.com/kinedge/kinedge/dataplane/awsproto"
+)
+
+// Request and response shapes of the Firehose API (API version
+// 2015-08-04), the members the appliance serves. Optional members are
+// pointers; blobs are []byte (base64 in JSON).
+
+type bufferingHints struct {
+	SizeInMBs         *int `json:"SizeInMBs,omitempty"`
+	IntervalInSeconds *int `json:"IntervalInSeconds,omitempty"`
+}
+
+type s3Config struct {
+	RoleARN           *string         `json:"RoleARN"`
+	BucketARN         *string         `json:"BucketARN"`
+	Prefix            *string         `json:"Prefix"`
+	ErrorOutputPrefix *string         `json:"ErrorOutputPrefix"`
+	BufferingHints    *bufferingHints `json:"BufferingHints"`
+	CompressionFormat *string         `json:"CompressionFormat"`
+	// Members the appliance does not serve yet: refused when set.
+	ProcessingConfiguration  json.RawMessage `json:"ProcessingConfiguration"`
+	DynamicPartitioning      json.RawMessage `json:"DynamicPartitioningConfiguration"`
+	DataFormatConversion     json.RawMessage `json:"DataFormatConversionConfiguration"`
+	S3BackupConfiguration    json.RawMessage `json:"S3BackupConfiguration"`
+	FileExtension            *string         `json:"FileExtension"`
+	CustomTimeZone           *string         `json:"CustomTimeZone"`
+	EncryptionConfiguration  json.RawMessage `json:"EncryptionConfiguration"`
+	CloudWatchLoggingOptions json.RawMessage `json:"CloudWatchLoggingOptions"`
+	S3BackupMode             *string         `json:"S3BackupMode"`
+}
+
+type createDeliveryStreamInput struct {
+	DeliveryStreamName                 *string         `json:"DeliveryStreamName"`
+	DeliveryStreamType                 *string         `json:"DeliveryStreamType"`
+	S3DestinationConfiguration         *s3Config       `json:"S3DestinationConfiguration"`
+	ExtendedS3DestinationConfiguration *s3Config       `json:"ExtendedS3DestinationConfiguration"`
+	KinesisStreamSourceConfiguration   json.RawMessage `json:"KinesisStreamSourceConfiguration"`
+	RedshiftDestinationConfiguration   json.RawMessage `json:"RedshiftDestinationConfiguration"`
+	ElasticsearchDestination           json.RawMessage `json:"ElasticsearchDestinationConfiguration"`
+	AmazonopensearchserviceDestination json.RawMessage `json:"AmazonopensearchserviceDestinationConfiguration"`
+	SplunkDestinationConfiguration     json.RawMessage `json:"SplunkDestinationConfiguration"`
+	HTTPEndpointDestination            json.RawMessage `json:"HttpEndpointDestinationConfiguration"`
+}
+
+type createDeliveryStreamOutput struct {
+	DeliveryStreamARN string `json:"DeliveryStreamARN"`
+}
+
+type describeDeliveryStreamInput struct {
+	DeliveryStreamName          *string `json:"DeliveryStreamName"`
+	Limit                       *int    `json:"Limit"`
+	ExclusiveStartDestinationId *string `json:"ExclusiveStartDestinationId"`
+}
+
+type encryptionConfiguration struct {
+	NoEncryptionConfig string `json:"NoEncryptionConfig"`
+}
+
+type hintsOut struct {
+	SizeInMBs         int `json:"SizeInMBs"`
+	IntervalInSeconds int `json:"IntervalInSeconds"`
+}
+
+type s3Description struct {
+	RoleARN                 string                  `json:"RoleARN"`
+	BucketARN               string                  `json:"BucketARN"`
+	Prefix                  string                  `json:"Prefix,omitempty"`
+	ErrorOutputPrefix       string                  `json:"ErrorOutputPrefix,omitempty"`
+	BufferingHints          hintsOut                `json:"BufferingHints"`
+	CompressionFormat       string                  `json:"CompressionFormat"`
+	EncryptionConfiguration encryptionConfiguration `json:"EncryptionConfiguration"`
+	S3BackupMode            string                  `json:"S3BackupMode,omitempty"`
+}
+
+type destinationDescription struct {
+	DestinationId                    string         `json:"DestinationId"`
+	S3DestinationDescription         *s3Description `json:"S3DestinationDescription,omitempty"`
+	ExtendedS3DestinationDescription *s3Description `json:"ExtendedS3DestinationDescription,omitempty"`
+}
+
+type streamEncryption struct {
+	Status string `json:"Status"`
+}
+
+type deliveryStreamDescription struct {
+	DeliveryStreamName                    string                   `json:"DeliveryStreamName"`
+	DeliveryStreamARN                     string                   `json:"DeliveryStreamARN"`
+	DeliveryStreamStatus                  string                   `json:"DeliveryStreamStatus"`
+	DeliveryStreamType                    string                   `json:"DeliveryStreamType"`
+	VersionId                             string                   `json:"VersionId"`
+	CreateTimestamp                       awsproto.Timestamp       `json:"CreateTimestamp"`
+	DeliveryStreamEncryptionConfiguration streamEncryption         `json:"DeliveryStreamEncryptionConfiguration"`
+	Destinations                          []destinationDescription `json:"Destinations"`
+	HasMoreDestinations                   bool                     `json:"HasMoreDestinations"`
+}
+
+type describeDeliveryStreamOutput struct {
+	DeliveryStreamDescription deliveryStreamDescription `json:"DeliveryStreamDescription"`
+}
+
+type listDeliveryStreamsInput struct {
+	Limit                            *int    `json:"Limit"`
+	DeliveryStreamType               *string `json:"DeliveryStreamType"`
+	ExclusiveStartDeliveryStreamName *string `json:"ExclusiveStartDeliveryStreamName"`
+}
+
+type listDeliveryStreamsOutput struct {
+	DeliveryStreamNames    []string `json:"DeliveryStreamNames"`
+	HasMoreDeliveryStreams bool     `json:"HasMoreDeliveryStreams"`
+}
+
+type deleteDeliveryStreamInput struct {
+	DeliveryStreamName *string `json:"DeliveryStreamName"`
+	AllowForceDelete   *bool   `json:"AllowForceDelete"`
+}
+
+type record struct {
+	Data []byte `json:"Data"`
+}
+
+type putRecordInput struct {
+	DeliveryStreamName *string `json:"DeliveryStreamName"`
+	Record             *record `json:"Record"`
+}
+
+type putRecordOutput struct {
+	RecordId  string `json:"RecordId"`
+	Encrypted bool   `json:"Encrypted"`
+}
+
+type putRecordBatchInput struct {
+	DeliveryStreamName *string  `json:"DeliveryStreamName"`
+	Records            []record `json:"Records"`
+}
+
+type putRecordBatchResponseEntry struct {
+	RecordId     string `json:"RecordId,omitempty"`
+	ErrorCode    string `json:"ErrorCode,omitempty"`
+	ErrorMessage string `json:"ErrorMessage,omitempty"`
+}
+
+type putRecordBatchOutput struct {
+	FailedPutCount   int                           `json:"FailedPutCount"`
+	Encrypted        bool                          `json:"Encrypted"`
+	RequestResponses []putRecordBatchResponseEntry `json:"RequestResponses"`
+}

@@ -1,0 +1,169 @@
+package api
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/kinedge/kinedge/dataplane/awsproto"
+)
+
+// Input validation in the words of AWS's Coral-based services:
+//
+//	1 validation error detected: Value 'x!' at 'deliveryStreamName' failed
+//	to satisfy constraint: Member must satisfy regular expression pattern:
+//	[a-zA-Z0-9_.-]+
+//
+// Firehose sends these as InvalidArgumentException.
+
+const (
+	patName      = `[a-zA-Z0-9_.-]+`
+	patBucketARN = `arn:.*:s3:::[\w\.\-]{1,255}`
+)
+
+var (
+	reName      = regexp.MustCompile(`^(?:` + patName + `)$`)
+	reBucketARN = regexp.MustCompile(`^(?:` + patBucketARN + `)$`)
+)
+
+// validator collects the violations of one request.
+type validator struct{ msgs []string }
+
+func quote(v string) string {
+	if len(v) > 256 {
+		v = v[:256] + "..."
+	}
+	return "'" + v + "'"
+}
+
+func (v *validator) fail(value, path, constraint string) {
+	v.msgs = append(v.msgs, fmt.Sprintf("Value %s at '%s' failed to satisfy constraint: Member must %s", value, path, constraint))
+}
+
+func (v *validator) required(ok bool, path string) {
+	if !ok {
+		v.fail("null", path, "not be null")
+	}
+}
+
+// name checks a delivery stream name (required).
+func (v *validator) name(s *string, path string) {
+	if s == nil {
+		v.required(false, path)
+		return
+	}
+	switch {
+	case len(*s) < 1:
+		v.fail(quote(*s), path, "have length greater than or equal to 1")
+	case len(*s) > 64:
+		v.fail(quote(*s), path, "have length less than or equal to 64")
+	case !reName.MatchString(*s):
+		v.fail(quote(*s), path, "satisfy regular expression pattern: "+patName)
+	}
+}
+
+func (v *validator) intRange(n *int, path string, lo, hi int) {
+	if n == nil {
+		return
+	}
+	if *n < lo {
+		v.fail(quote(fmt.Sprint(*n)), path, fmt.Sprintf("have value greater than or equal to %d", lo))
+	} else if *n > hi {
+		v.fail(quote(fmt.Sprint(*n)), path, fmt.Sprintf("have value less than or equal to %d", hi))
+	}
+}
+
+func (v *validator) maxLen(s *string, path string, hi int) {
+	if s != nil && len(*s) > hi {
+		v.fail(quote(*s), path, fmt.Sprintf("have length less than or equal to %d", hi))
+	}
+}
+
+func (v *validator) err() error {
+	switch len(v.msgs) {
+	case 0:
+		return nil
+	case 1:
+		return awsproto.Errorf(awsproto.InvalidArgumentException, "1 validation error detected: %s", v.msgs[0])
+	default:
+		return awsproto.Errorf(awsproto.InvalidArgumentException, "%d validation errors detected: %s", len(v.msgs), strings.Join(v.msgs, "; "))
+	}
+}
+
+func checkS3(v *validator, c *s3Config, path string) {
+	if c == nil {
+		return
+	}
+	if c.BucketARN == nil {
+		v.required(false, path+".bucketARN")
+	} else if !reBucketARN.MatchString(*c.BucketARN) {
+		v.fail(quote(*c.BucketARN), path+".bucketARN", "satisfy regular expression pattern: "+patBucketARN)
+	}
+	v.maxLen(c.Prefix, path+".prefix", 1024)
+	v.maxLen(c.ErrorOutputPrefix, path+".errorOutputPrefix", 1024)
+	if h := c.BufferingHints; h != nil {
+		v.intRange(h.SizeInMBs, path+".bufferingHints.sizeInMBs", 1, 128)
+		v.intRange(h.IntervalInSeconds, path+".bufferingHints.intervalInSeconds", 0, 900)
+	}
+	if f := c.CompressionFormat; f != nil {
+		switch *f {
+		case "UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY":
+		default:
+			v.fail(quote(*f), path+".compressionFormat", "satisfy enum value set: [UNCOMPRESSED, GZIP, ZIP, Snappy, HADOOP_SNAPPY]")
+		}
+	}
+}
+
+func checkCreate(v *validator, in *createDeliveryStreamInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	if t := in.DeliveryStreamType; t != nil {
+		switch *t {
+		case "DirectPut", "KinesisStreamAsSource", "MSKAsSource", "DatabaseAsSource":
+		default:
+			v.fail(quote(*t), "deliveryStreamType", "satisfy enum value set: [DirectPut, KinesisStreamAsSource, MSKAsSource, DatabaseAsSource]")
+		}
+	}
+	checkS3(v, in.S3DestinationConfiguration, "s3DestinationConfiguration")
+	checkS3(v, in.ExtendedS3DestinationConfiguration, "extendedS3DestinationConfiguration")
+}
+
+func checkDescribe(v *validator, in *describeDeliveryStreamInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	v.intRange(in.Limit, "limit", 1, 10000)
+}
+
+func checkList(v *validator, in *listDeliveryStreamsInput) {
+	v.intRange(in.Limit, "limit", 1, 10000)
+	if s := in.ExclusiveStartDeliveryStreamName; s != nil {
+		v.name(s, "exclusiveStartDeliveryStreamName")
+	}
+}
+
+func checkDelete(v *validator, in *deleteDeliveryStreamInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+}
+
+func checkPutRecord(v *validator, in *putRecordInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	if in.Record == nil {
+		v.required(false, "record")
+		return
+	}
+	if in.Record.Data == nil {
+		v.required(false, "record.data")
+	} else if len(in.Record.Data) > maxRecord {
+		v.fail("'java.nio.HeapByteBuffer[pos=0 lim="+fmt.Sprint(len(in.Record.Data))+"]'", "record.data", fmt.Sprintf("have length less than or equal to %d", maxRecord))
+	}
+}
+
+func checkPutRecordBatch(v *validator, in *putRecordBatchInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	switch {
+	case in.Records == nil:
+		v.required(false, "records")
+	case len(in.Records) < 1:
+		v.fail("'[]'", "records", "have length greater than or equal to 1")
+	case len(in.Records) > maxBatchRecords:
+		v.fail(quote(fmt.Sprintf("[%d records]", len(in.Records))), "records", fmt.Sprintf("have length less than or equal to %d", maxBatchRecords))
+	}
+}

@@ -1,0 +1,543 @@
+package firehose
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/google/uuid"
+
+	"github.com/kinedge/kinedge/index/store"
+)
+
+// maxCommitBytes bounds the records of one spool transaction (Badger
+// refuses a transaction past 15% of a memtable: 600 KiB with the pi
+// profile's 4 MiB memtables).
+const maxCommitBytes = 256 << 10
+
+// batch is a stream's fixed batch: the records [From, To] of the stream,
+// to be written as Key. It is stored before the first attempt, so every
+// attempt, across restarts, writes the same object.
+type batch struct {
+	Key     string `json:"key"`
+	From    uint64 `json:"from"`
+	To      uint64 `json:"to"`
+	Records int64  `json:"records"`
+	Bytes   int64  `json:"bytes"`
+	// Written is set once the object is written, before the records are
+	// deleted (in more than one transaction when they are many).
+	Written bool `json:"written,omitempty"`
+}
+
+// deliverer is one delivery stream: its spool accounting and the
+// goroutine that writes its batches.
+type deliverer struct {
+	e *Engine
+
+	// putMu serializes the puts of the stream, so that records are
+	// committed in seq order: a batch fixed up to seq N never misses a
+	// record below N committed later.
+	putMu   sync.Mutex
+	deleted bool
+
+	mu             sync.Mutex
+	s              Stream
+	pendingBytes   int64     // data bytes spooled and not in a batch
+	pendingRecords int64     // records spooled and not in a batch
+	since          time.Time // arrival of the oldest pending record
+	spooledBytes   int64     // quota bytes of all the stream's records
+	spooledRecords int64
+
+	wake      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (e *Engine) newDeliverer(s Stream) *deliverer {
+	return &deliverer{e: e, s: s, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// load counts the stream's spooled records (after Open).
+func (d *deliverer) load() error {
+	e := d.e
+	var b *batch
+	err := e.sp.View(func(txn *store.Txn) error {
+		var err error
+		b, err = d.loadBatch(txn)
+		if err != nil {
+			return err
+		}
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(d.s.Name), []byte("/"))
+		opt.PrefetchValues = false
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			n, err := valueLen(item)
+			if err != nil {
+				return err
+			}
+			d.spooledBytes += n + recordOverhead
+			d.spooledRecords++
+			if b == nil || seqOf(item.Key()) > b.To {
+				d.pendingBytes += n
+				d.pendingRecords++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if d.pendingRecords > 0 {
+		d.since = e.opts.Now()
+	}
+	e.used.Add(d.spooledBytes)
+	e.stats.records.Add(d.spooledRecords)
+	return nil
+}
+
+func (d *deliverer) loadBatch(txn *store.Txn) (*batch, error) {
+	item, err := txn.Get(d.e.sp.Key([]byte(keyBatch), []byte(d.s.Name)))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	var b batch
+	if err := json.Unmarshal(v, &b); err != nil {
+		return nil, fmt.Errorf("batch of %s: %w", d.s.Name, err)
+	}
+	return &b, nil
+}
+
+func (d *deliverer) describe() Stream {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.s
+}
+
+func (d *deliverer) start() { go d.run() }
+
+func (d *deliverer) close() {
+	d.closeOnce.Do(func() { close(d.stop) })
+	<-d.done
+}
+
+func (d *deliverer) signal() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// put commits records (see Engine.Put). On a failure after the first
+// commit it returns the ids of the records committed and the error.
+func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error) {
+	e := d.e
+	d.putMu.Lock()
+	defer d.putMu.Unlock()
+	if d.deleted {
+		return nil, errorf(ErrNotFound, "Firehose %s not found under account %s.", d.s.Name, e.opts.AccountID)
+	}
+	// The whole call's room is taken at once: a call that does not fit is
+	// refused as a whole (503), not cut.
+	var reserved int64
+	for _, r := range records {
+		reserved += int64(len(r) + recordOverhead)
+	}
+	if e.used.Add(reserved) > e.opts.SpoolBytes {
+		e.used.Add(-reserved)
+		e.stats.refusedFull.Add(uint64(len(records)))
+		return nil, errorf(ErrSpoolFull, "The delivery stream %s's spool is full (%d bytes): records are delivered to S3 first; retry later.", d.s.Name, e.opts.SpoolBytes)
+	}
+	defer func() { e.used.Add(-reserved) }() // what was not committed
+	// The deliverer hears of the call once it is all committed (or
+	// failed), so a call is one batch when the hints allow.
+	defer d.signal()
+	ids := make([]string, 0, len(records))
+	for len(records) > 0 {
+		n, size := 0, 0
+		for n < len(records) && (n == 0 || size+len(records[n]) <= maxCommitBytes) {
+			size += len(records[n])
+			n++
+		}
+		chunk := records[:n]
+		cost := int64(size + recordOverhead*n)
+		seqs := make([]uint64, n)
+		for i := range chunk {
+			s, err := e.seq.Next()
+			if err != nil {
+				return ids, fmt.Errorf("firehose: put %s: %w", d.s.Name, err)
+			}
+			seqs[i] = s
+		}
+		err := e.sp.Update(ctx, store.Data, func(txn *store.Txn) error {
+			for i, r := range chunk {
+				if err := txn.Set(e.seqKey(d.s.Name, seqs[i]), r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return ids, fmt.Errorf("firehose: put %s: %w", d.s.Name, err)
+		}
+		reserved -= cost // now counted as spooled
+		d.mu.Lock()
+		if d.pendingRecords == 0 {
+			d.since = e.opts.Now()
+		}
+		d.pendingBytes += int64(size)
+		d.pendingRecords += int64(n)
+		d.spooledBytes += cost
+		d.spooledRecords += int64(n)
+		d.mu.Unlock()
+		e.stats.records.Add(int64(n))
+		e.stats.recordsPut.Add(uint64(n))
+		e.stats.bytesPut.Add(uint64(size))
+		for _, s := range seqs {
+			ids = append(ids, fmt.Sprintf("%016x%s", s, recordIDSuffix))
+		}
+		records = records[n:]
+	}
+	return ids, nil
+}
+
+// valueLen returns the exact length of item's value (ValueSize is an
+// estimate for values in the value log).
+func valueLen(item *badger.Item) (int64, error) {
+	var n int64
+	err := item.Value(func(v []byte) error {
+		n = int64(len(v))
+		return nil
+	})
+	return n, err
+}
+
+// recordIDSuffix pads record ids to the length of AWS's (opaque to
+// clients).
+const recordIDSuffix = "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
+
+// run is the stream's goroutine: deliver the fixed batch, if any, else
+// wait until the buffering hints say to fix the next one.
+func (d *deliverer) run() {
+	defer close(d.done)
+	e := d.e
+	d.mu.Lock()
+	if d.s.Status == StatusCreating {
+		d.s.Status = StatusActive
+		s := d.s
+		d.mu.Unlock()
+		if err := e.saveStream(context.Background(), &s); err != nil {
+			e.log.Warn("firehose: saving the stream's status", "stream", s.Name, "err", err)
+		}
+	} else {
+		d.mu.Unlock()
+	}
+	attempt := 0
+	for {
+		select {
+		case <-d.stop:
+			return
+		default:
+		}
+		var b *batch
+		err := e.sp.View(func(txn *store.Txn) error {
+			var err error
+			b, err = d.loadBatch(txn)
+			return err
+		})
+		if err == nil && b != nil {
+			err = d.deliver(b)
+			if err == nil {
+				attempt = 0
+				continue
+			}
+		}
+		if err == nil {
+			var wait time.Duration
+			wait, err = d.ready()
+			if err == nil && wait > 0 {
+				if !d.sleep(wait, true) {
+					return
+				}
+				continue
+			}
+			if err == nil {
+				continue // a batch was fixed
+			}
+		}
+		if errors.Is(err, store.ErrClosed) {
+			return
+		}
+		// A failure: back off, capped and jittered.
+		e.log.Warn("firehose: delivery failed; retrying", "stream", d.s.Name, "attempt", attempt+1, "err", err)
+		if !d.sleep(backoff(e.opts.RetryMin, e.opts.RetryMax, attempt), false) {
+			return
+		}
+		attempt++
+	}
+}
+
+// backoff returns the wait before retry attempt (0-based): RetryMin
+// doubled per attempt, capped at RetryMax, with the upper half jittered.
+func backoff(lo, hi time.Duration, attempt int) time.Duration {
+	d := lo
+	for i := 0; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d, or until stop (false); with wake, a put ends it early.
+func (d *deliverer) sleep(wait time.Duration, wake bool) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	var w chan struct{}
+	if wake {
+		w = d.wake
+	}
+	select {
+	case <-d.stop:
+		return false
+	case <-t.C:
+	case <-w:
+	}
+	return true
+}
+
+// noRecordsWait is how long an idle stream waits for a put (which wakes
+// it at once anyway).
+const noRecordsWait = time.Hour
+
+// ready fixes the next batch when the buffering hints say so; otherwise
+// it returns how long to wait for them.
+func (d *deliverer) ready() (time.Duration, error) {
+	e := d.e
+	d.mu.Lock()
+	s := d.s
+	pending, since := d.pendingBytes, d.since
+	records := d.pendingRecords
+	d.mu.Unlock()
+	if records <= 0 {
+		return noRecordsWait, nil
+	}
+	if e.opts.Destination == nil {
+		return noRecordsWait, nil // kept until an S3 endpoint is configured
+	}
+	if pending < s.sizeLimit() {
+		if left := since.Add(s.interval()).Sub(e.opts.Now()); left > 0 {
+			return left, nil
+		}
+	}
+	return 0, d.fix(s)
+}
+
+// fix stores the next batch: the oldest pending records up to the size
+// hint (at least one), and the key its object will have.
+//
+// It holds putMu: no put commits meanwhile, so the pending counters and
+// the spool agree when it subtracts the batch from them.
+func (d *deliverer) fix(s Stream) error {
+	e := d.e
+	d.putMu.Lock()
+	defer d.putMu.Unlock()
+	limit := s.sizeLimit()
+	b := batch{}
+	err := e.sp.View(func(txn *store.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
+		opt.PrefetchValues = false
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			n := item.ValueSize()
+			if b.Records > 0 && b.Bytes+n > limit {
+				break
+			}
+			seq := seqOf(item.Key())
+			if b.Records == 0 {
+				b.From = seq
+			}
+			b.To = seq
+			b.Records++
+			b.Bytes += n
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if b.Records == 0 {
+		d.mu.Lock()
+		d.pendingBytes, d.pendingRecords = 0, 0
+		d.mu.Unlock()
+		return nil
+	}
+	b.Key = s.ObjectKey(e.opts.Now(), uuid.NewString())
+	v, err := json.Marshal(&b)
+	if err != nil {
+		return err
+	}
+	err = e.sp.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
+		return txn.Set(e.sp.Key([]byte(keyBatch), []byte(s.Name)), v)
+	})
+	if err != nil {
+		return fmt.Errorf("firehose: fix batch of %s: %w", s.Name, err)
+	}
+	d.mu.Lock()
+	d.pendingBytes -= b.Bytes
+	d.pendingRecords -= b.Records
+	if d.pendingRecords > 0 {
+		d.since = e.opts.Now()
+	} else {
+		d.pendingBytes = 0
+	}
+	d.mu.Unlock()
+	return nil
+}
+
+// deliver writes batch b's object (unless it was written) and deletes its
+// records and then the batch.
+func (d *deliverer) deliver(b *batch) error {
+	e := d.e
+	s := d.describe()
+	if !b.Written {
+		if e.opts.Destination == nil {
+			return errors.New("no S3 endpoint configured")
+		}
+		// The records stream from the spool into the compressor: the batch
+		// is held once, compressed.
+		var body bytes.Buffer
+		var records, raw int64
+		err := e.sp.View(func(txn *store.Txn) error {
+			enc, err := encoder(s.Destination.Compression, s.Name, &body)
+			if err != nil {
+				return err
+			}
+			opt := badger.DefaultIteratorOptions
+			opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
+			opt.PrefetchValues = false
+			it := txn.NewIterator(opt)
+			defer it.Close()
+			for it.Seek(e.seqKey(s.Name, b.From)); it.Valid(); it.Next() {
+				if seqOf(it.Item().Key()) > b.To {
+					break
+				}
+				err := it.Item().Value(func(v []byte) error {
+					raw += int64(len(v))
+					_, err := enc.Write(v)
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				records++
+			}
+			return enc.Close()
+		})
+		if err != nil {
+			return fmt.Errorf("firehose: read batch of %s: %w", s.Name, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-d.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		err = e.opts.Destination.Put(ctx, s.Destination.Bucket(), b.Key, body.Bytes())
+		cancel()
+		if err != nil {
+			e.stats.uploadFails.Add(1)
+			return err
+		}
+		e.stats.objects.Add(1)
+		e.stats.recordsDelivered.Add(uint64(records))
+		e.stats.bytesDelivered.Add(uint64(raw))
+		e.log.Debug("firehose: object written", "stream", s.Name, "key", b.Key, "records", records, "bytes", body.Len())
+	}
+	// Delete the records, marking the batch written first when that takes
+	// more than one transaction, then the batch.
+	batchKey := e.sp.Key([]byte(keyBatch), []byte(s.Name))
+	for {
+		var keys [][]byte
+		var freed int64
+		err := e.sp.View(func(txn *store.Txn) error {
+			opt := badger.DefaultIteratorOptions
+			opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
+			opt.PrefetchValues = false
+			it := txn.NewIterator(opt)
+			defer it.Close()
+			for it.Seek(e.seqKey(s.Name, b.From)); it.Valid() && len(keys) < maxDeletes; it.Next() {
+				if seqOf(it.Item().Key()) > b.To {
+					break
+				}
+				n, err := valueLen(it.Item())
+				if err != nil {
+					return err
+				}
+				keys = append(keys, it.Item().KeyCopy(nil))
+				freed += n + recordOverhead
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("firehose: delete batch of %s: %w", s.Name, err)
+		}
+		last := len(keys) < maxDeletes
+		var mark []byte
+		if !last && !b.Written {
+			b.Written = true
+			if mark, err = json.Marshal(b); err != nil {
+				return err
+			}
+		}
+		err = e.sp.Update(context.Background(), store.Reclaim, func(txn *store.Txn) error {
+			for _, k := range keys {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			if mark != nil {
+				return txn.Set(batchKey, mark)
+			}
+			if last {
+				return txn.Delete(batchKey)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("firehose: delete batch of %s: %w", s.Name, err)
+		}
+		d.mu.Lock()
+		d.spooledBytes -= freed
+		d.spooledRecords -= int64(len(keys))
+		d.mu.Unlock()
+		e.used.Add(-freed)
+		e.stats.records.Add(-int64(len(keys)))
+		if last {
+			return nil
+		}
+	}
+}
