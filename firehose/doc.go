@@ -74,9 +74,8 @@
 // Start/StopDeliveryStreamEncryption, tags; ErrorOutputPrefix use,
 // RetryOptions.DurationInSeconds (records are retried forever), the
 // !{timestamp:…} / !{firehose:…} prefix expressions, FileExtension,
-// CustomTimeZone, AppendDelimiterToRecord, processors
-// (the Lambda transformation contract), dynamic partitioning, multipart
-// upload for large objects; Prometheus metrics for Stats; upload
-// windows and bandwidth caps; the video archive, tiered replay and
-// disaster recovery; the benchmark.
+// CustomTimeZone, AppendDelimiterToRecord, processors (the Lambda
+// transformation contract), dynamic partitioning, multipart upload for
+// large objects; upload windows and bandwidth caps; the video archive,
+// tiered replay and disaster recovery; the benchmark.
 package firehose
