@@ -43,7 +43,7 @@ type Handler struct {
 	Logger *slog.Logger
 
 	once sync.Once
-	ops  map[string]awsproto.Op
+	api  *awsproto.JSONAPI
 }
 
 func (h *Handler) init() {
@@ -51,13 +51,27 @@ func (h *Handler) init() {
 		if h.Logger == nil {
 			h.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		}
-		h.ops = map[string]awsproto.Op{
+		ops := map[string]awsproto.Op{
 			"CreateDeliveryStream":   op(checkCreate, h.create),
 			"DescribeDeliveryStream": op(checkDescribe, h.describe),
 			"ListDeliveryStreams":    op(checkList, h.list),
 			"DeleteDeliveryStream":   op(checkDelete, h.delete),
 			"PutRecord":              op(checkPutRecord, h.putRecord),
 			"PutRecordBatch":         op(checkPutRecordBatch, h.putRecordBatch),
+		}
+		h.api = &awsproto.JSONAPI{
+			Name:         "firehose",
+			TargetPrefix: TargetPrefix,
+			Ops:          ops,
+			MaxBody:      maxBody,
+			Ready: func() error {
+				if h.Engine == nil {
+					return ErrNoEngine
+				}
+				return nil
+			},
+			Error:  awsError,
+			Logger: h.Logger,
 		}
 	})
 }
@@ -80,46 +94,7 @@ func Matches(r *http.Request) bool {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.init()
-	reqID := awsproto.RequestID(r.Context())
-	if reqID == "" {
-		reqID = awsproto.NewRequestID()
-	}
-	codec, err := awsproto.CodecOf(r)
-	if err != nil {
-		awsproto.WriteError(w, awsproto.JSON, reqID, err)
-		return
-	}
-	if h.Engine == nil {
-		h.Logger.Error("firehose request", "err", ErrNoEngine)
-		awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.InternalFailure, "An internal error occurred."))
-		return
-	}
-	if r.Method != http.MethodPost {
-		awsproto.WriteError(w, codec, reqID, &awsproto.Error{Type: awsproto.UnknownOperationException, Message: "Only POST is supported.", Status: http.StatusMethodNotAllowed})
-		return
-	}
-	target := r.Header.Get("X-Amz-Target")
-	name, ok := strings.CutPrefix(target, TargetPrefix)
-	run, known := h.ops[name]
-	if !ok || !known {
-		awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.UnknownOperationException, "Operation %s is not supported.", target))
-		return
-	}
-	body, err := awsproto.ReadBody(r, maxBody)
-	if err != nil {
-		awsproto.WriteError(w, codec, reqID, err)
-		return
-	}
-	out, err := run(r.Context(), r, codec, body)
-	if err != nil {
-		ae, known := awsError(err)
-		if !known {
-			h.Logger.Error("firehose request failed", "op", name, "request_id", reqID, "err", err)
-		}
-		awsproto.WriteError(w, codec, reqID, ae)
-		return
-	}
-	awsproto.WriteResponse(w, codec, reqID, out)
+	h.api.ServeHTTP(w, r)
 }
 
 // awsError maps an engine or store error to the AWS error the client

@@ -57,13 +57,14 @@ func FuzzRequest(f *testing.F) {
 	}
 	f.Add(uint8(0), true, []byte{0xa2, 0x6a, 'S', 't', 'r', 'e', 'a', 'm', 'N', 'a', 'm', 'e', 0x61, 'c', 0x6a, 'S', 'h', 'a', 'r', 'd', 'C', 'o', 'u', 'n', 't', 0x01})
 	h := newBareHandler(f)
+	h.init()
 	f.Fuzz(func(t *testing.T, op uint8, useCBOR bool, body []byte) {
 		codec := awsproto.JSON
 		if useCBOR {
 			codec = awsproto.CBOR
 		}
 		name := ops[int(op)%len(ops)].op
-		_, err := h.call(httptest.NewRequest(http.MethodPost, "/", nil), name, codec, body)
+		_, err := h.ops[name](t.Context(), httptest.NewRequest(http.MethodPost, "/", nil), codec, body)
 		if err == nil {
 			return
 		}

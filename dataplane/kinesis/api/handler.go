@@ -44,6 +44,7 @@ type Handler struct {
 	once   sync.Once
 	re     *regexps
 	ops    map[string]awsproto.Op // by X-Amz-Target operation
+	api    *awsproto.JSONAPI
 	mu     sync.Mutex
 	subs   map[string]struct{} // consumer ARN + shard → active subscription
 	stop   chan struct{}
@@ -68,6 +69,21 @@ func (h *Handler) init() {
 		}
 		if h.SubscriptionPoll <= 0 {
 			h.SubscriptionPoll = time.Second
+		}
+		h.api = &awsproto.JSONAPI{
+			Name:         "kinesis",
+			TargetPrefix: TargetPrefix,
+			Ops:          h.ops,
+			Streams:      map[string]awsproto.StreamOp{"SubscribeToShard": h.subscribeToShard},
+			MaxBody:      maxBody,
+			Ready: func() error {
+				if h.Engine == nil {
+					return ErrNoEngine
+				}
+				return nil
+			},
+			Error:  awsError,
+			Logger: h.Logger,
 		}
 	})
 }
@@ -96,60 +112,11 @@ func Matches(r *http.Request) bool {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.init()
-	reqID := awsproto.RequestID(r.Context())
-	codec, err := awsproto.CodecOf(r)
-	if err != nil {
-		awsproto.WriteError(w, awsproto.JSON, reqID, err)
-		return
-	}
-	if h.Engine == nil {
-		h.Logger.Error("kinesis request", "err", ErrNoEngine)
-		awsproto.WriteError(w, codec, reqID, ErrNoEngine)
-		return
-	}
-	if r.Method != http.MethodPost {
-		awsproto.WriteError(w, codec, reqID, &awsproto.Error{Type: awsproto.UnknownOperationException, Message: "Only POST is supported.", Status: http.StatusMethodNotAllowed})
-		return
-	}
-	target := r.Header.Get("X-Amz-Target")
-	op, ok := strings.CutPrefix(target, TargetPrefix)
-	if !ok {
-		awsproto.WriteError(w, codec, reqID, awsproto.Errorf(awsproto.UnknownOperationException, "Operation %s is not supported.", target))
-		return
-	}
-	body, err := awsproto.ReadBody(r, maxBody)
-	if err != nil {
-		awsproto.WriteError(w, codec, reqID, err)
-		return
-	}
-	if op == "SubscribeToShard" {
-		h.subscribeToShard(w, r, codec, reqID, body)
-		return
-	}
-	out, err := h.call(r, op, codec, body)
-	if err != nil {
-		ae, known := awsError(err)
-		if !known {
-			h.Logger.Error("kinesis request failed", "op", op, "request_id", reqID, "err", err)
-		}
-		awsproto.WriteError(w, codec, reqID, ae)
-		return
-	}
-	awsproto.WriteResponse(w, codec, reqID, out)
+	h.api.ServeHTTP(w, r)
 }
 
 // empty is the response of operations without output.
 type empty struct{}
-
-// call runs operation op of request r on its body, decoded with c.
-func (h *Handler) call(r *http.Request, op string, c awsproto.Codec, body []byte) (any, error) {
-	h.init()
-	run, ok := h.ops[op]
-	if !ok {
-		return nil, awsproto.Errorf(awsproto.UnknownOperationException, "Operation %s is not supported.", op)
-	}
-	return run(r.Context(), r, c, body)
-}
 
 // resolve returns the stream name of a StreamName/StreamARN pair.
 func (h *Handler) resolve(r streamRef) (string, error) {
