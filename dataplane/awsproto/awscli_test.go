@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -61,22 +60,7 @@ func TestAWSCLI(t *testing.T) {
 
 	run := func(t *testing.T, secret string, args ...string) (string, string, error) {
 		t.Helper()
-		cmd := testtool.Command(t, time.Minute, aws, append([]string{"kinesis", "--endpoint-url", srv.URL, "--region", "us-east-1", "--output", "json"}, args...)...)
-		home := t.TempDir()
-		// ISO 8601 output makes botocore parse the timestamp, not echo it.
-		if err := os.WriteFile(home+"/config", []byte("[default]\ncli_timestamp_format = iso8601\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cmd.Env = []string{
-			"HOME=" + home, "PATH=" + os.Getenv("PATH"),
-			"AWS_ACCESS_KEY_ID=" + testKey, "AWS_SECRET_ACCESS_KEY=" + secret,
-			"AWS_CONFIG_FILE=" + home + "/config", "AWS_SHARED_CREDENTIALS_FILE=" + home + "/credentials",
-			"AWS_MAX_ATTEMPTS=1", "AWS_RETRY_MODE=standard", "AWS_PAGER=",
-		}
-		var stdout, stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		return stdout.String(), stderr.String(), err
+		return testtool.AWSCLI{Path: aws, Endpoint: srv.URL, Region: "us-east-1", Key: testKey, Secret: secret}.Run(t, "kinesis", args...)
 	}
 
 	t.Run("success", func(t *testing.T) {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,23 +15,11 @@ import (
 func TestAWSCLI(t *testing.T) {
 	aws := testtool.Need(t, "aws")
 	env := newEnv(t, nullDest{}, nil)
+	cli := testtool.AWSCLI{Path: aws, Endpoint: env.url, Region: "eu-west-1", Key: testKey, Secret: testSecret,
+		Config: []string{"cli_binary_format = raw-in-base64-out"}}
 	run := func(t *testing.T, args ...string) (string, string, error) {
 		t.Helper()
-		cmd := testtool.Command(t, time.Minute, aws, append([]string{"firehose", "--endpoint-url", env.url, "--region", "eu-west-1", "--output", "json"}, args...)...)
-		home := t.TempDir()
-		if err := os.WriteFile(home+"/config", []byte("[default]\ncli_timestamp_format = iso8601\ncli_binary_format = raw-in-base64-out\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cmd.Env = []string{
-			"HOME=" + home, "PATH=" + os.Getenv("PATH"),
-			"AWS_ACCESS_KEY_ID=" + testKey, "AWS_SECRET_ACCESS_KEY=" + testSecret,
-			"AWS_CONFIG_FILE=" + home + "/config", "AWS_SHARED_CREDENTIALS_FILE=" + home + "/credentials",
-			"AWS_MAX_ATTEMPTS=1", "AWS_RETRY_MODE=standard", "AWS_PAGER=",
-		}
-		var stdout, stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		return stdout.String(), stderr.String(), err
+		return cli.Run(t, "firehose", args...)
 	}
 	must := func(args ...string) string {
 		t.Helper()
