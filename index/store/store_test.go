@@ -32,11 +32,17 @@ const mib = 1 << 20
 type fakeFS struct {
 	capacity int64
 	foreign  atomic.Int64
-	calls    atomic.Int64
+	// growth is added to foreign at every measurement: a program still
+	// writing.
+	growth atomic.Int64
+	calls  atomic.Int64
 }
 
 func (f *fakeFS) Disk(dir string) (DiskSpace, error) {
 	f.calls.Add(1)
+	if g := f.growth.Load(); g > 0 {
+		f.foreign.Add(g)
+	}
 	var used int64
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -241,8 +247,12 @@ func TestAdmissionAndReserve(t *testing.T) {
 	// does not take it; once the disk stopped shrinking the runtime
 	// reserve goes, which puts the disk back above the floor; the start
 	// reserve stays for a start after a crash.
+	// The program keeps writing 64 KiB between any two measurements, so
+	// that a check the store runs on its own (a refusal kicks one) sees
+	// the disk shrinking too.
 	free := st.DiskFree
 	fs.foreign.Add(free - d.budget.metaFloor() + mib)
+	fs.growth.Store(64 << 10)
 	st = d.Check()
 	if st.Reserve != d.budget.reserveSize()+d.budget.startReserveSize() || d.Stats().ReserveReleases != 0 {
 		t.Fatalf("reserve released while the disk was still shrinking: %+v", st)
@@ -250,6 +260,10 @@ func TestAdmissionAndReserve(t *testing.T) {
 	if _, err := s.DropPrefix(t.Context(), []byte("v/none")); !errors.Is(err, ErrFull) || d.Stats().ReserveReleases != 0 {
 		t.Fatalf("a drop on a shrinking disk under its floor: %v, %d reserve releases", err, d.Stats().ReserveReleases)
 	}
+	// It stops: the check after the next one (which may still see its
+	// last write) finds the disk no longer shrinking.
+	fs.growth.Store(0)
+	d.Check()
 	st = d.Check()
 	if st.Reserve != d.budget.startReserveSize() || d.Stats().ReserveReleases != 1 {
 		t.Fatalf("runtime reserve kept on a full disk: %+v", st)
