@@ -44,11 +44,14 @@ type recMedia struct {
 	seqGaps   int    // sequence number discontinuities within a session
 	lastSeq   uint16 // of the current session
 	haveSeq   bool
-	aus       []uint32      // RTP timestamps of access units, in arrival order
-	first     []byte        // payload of the first packet of the last session
-	ntpOK     int           // packets whose NTP time was known (after an RTCP SR)
-	ntpSkew   time.Duration // largest |NTP time − arrival time| seen
-	ssrcs     map[uint32]bool
+	aus       []uint32 // RTP timestamps of access units, in arrival order
+	first     []byte   // payload of the first packet of the last session
+	ntpOK     int      // packets whose NTP time was known (after an RTCP SR)
+	// ntpSkew is the smallest |NTP time − arrival time| seen: the error
+	// of the RTP-to-NTP mapping plus the least delay a packet had (the
+	// largest is the machine's scheduling, unbounded under load).
+	ntpSkew time.Duration
+	ssrcs   map[uint32]bool
 }
 
 type recServerOpts struct {
@@ -209,7 +212,9 @@ func (rs *recServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Re
 			m.lastSeq, m.haveSeq = pkt.SequenceNumber, true
 			if ntp, ok := ctx.Session.PacketNTP(medi, pkt); ok {
 				m.ntpOK++
-				m.ntpSkew = max(m.ntpSkew, time.Until(ntp).Abs())
+				if skew := time.Until(ntp).Abs(); m.ntpOK == 1 || skew < m.ntpSkew {
+					m.ntpSkew = skew
+				}
 			}
 			if !m.video || pkt.Marker {
 				m.aus = append(m.aus, pkt.Timestamp)
