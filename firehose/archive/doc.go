@@ -1,0 +1,86 @@
+// Package archive is the video archive: it uploads every fragment the
+// index stores to an S3-compatible bucket (through minio-go), one object
+// per fragment, with a manifest per stream and hour, so a replaced
+// appliance with the same master key, appliance id and bucket can replay
+// the footage.
+//
+// # Driven by the index, not by fragment events
+//
+// A fragment event (Recorder.OnStored, events.Queue) is sent after the
+// fragment's transaction commits, from memory: a power cut between the
+// two loses the event, and a full event queue drops it. The archive
+// therefore never trusts events. It keeps, per stream, a durable cursor
+// (server time and fragment number of the last fragment archived, in its
+// own key space "a/" of index/store) and reconciles: on start, after each
+// Notify (wired to the recorders' OnStored, only a wake-up) and every
+// Rescan, it lists the index after each stream's cursor and uploads what
+// it finds, in server-time order, a batch of 64 per stream in turn. The
+// cursor moves in the same transaction that records the fragment's
+// manifest entry, after the PUT succeeded: a crash anywhere before that
+// uploads the fragment again, to the same key. Object keys are
+// deterministic, so a retry or a replay of the backlog overwrites rather
+// than duplicates; nothing stored is skipped unless retention or eviction
+// removed it first (see below).
+//
+// Uploads are retried forever with capped exponential backoff and equal
+// jitter (MinBackoff 500 ms doubling to MaxBackoff 1 min): the archive's
+// promise is that it catches up whenever the uplink comes back.
+//
+// # Layout
+//
+//	<prefix><appliance-id>/<stream>/YYYY/MM/DD/HH/<fragment-number>.mkv
+//	<prefix><appliance-id>/<stream>/YYYY/MM/DD/HH/manifest.json
+//
+// The hour is the fragment's server time in UTC; the number is decimal,
+// as KVS writes it. The manifest (Manifest, JSON) lists the hour's
+// fragments in server-time order: number, object key, server and
+// producer time, duration, size and SHA-256 of the object's bytes, key
+// id, the recorder's gap flag, the gaps between consecutive fragments
+// (more than 1 s between one's end and the next one's start), and in
+// sealed mode the wrapped data keys by id. The entries of an hour are kept
+// in "a/m/" until the stream's cursor passes the hour's end and the
+// manifest has been written once more; a manifest is rewritten when
+// fragments were added to it ("a/d/" marks it), at most every
+// ManifestInterval for the hour being filled, always when the backlog is
+// empty or the hour is complete. So the manifest of the current hour may
+// lag its objects by up to ManifestInterval; ParseManifest reads one
+// back and checks it.
+//
+// # Sealed or plaintext
+//
+// By default (archive.sealed: true) an object is the sealed blob exactly
+// as stored: AES-256-GCM under the stream's data key, bound to the stream
+// name and fragment number (both in the key). Its user metadata carries
+// the key id, the key's alias, the data key wrapped by the master key and
+// the master key's check value, and the manifest repeats the wrapped keys,
+// so the bucket plus the master key opens every object with nothing from
+// the appliance's database (TestArchiveSealed does this with a fresh
+// keyring); plaintext never leaves the box. With archive.sealed: false the
+// object is a self-contained Matroska file of the fragment with the KVS
+// fragment tags (replay.AppendFragmentMKV), which ffprobe and players
+// open directly.
+//
+// # Eviction
+//
+// The index's eviction (DELETE_OLDEST_MEDIA) works by whole time buckets
+// behind one appliance-wide floor, oldest first. The archiver publishes
+// ArchivedThrough, a time before which every stored fragment of every
+// stream is archived (the oldest pending fragment's server time, or now
+// minus a minute when nothing is pending: a fragment is stored at most
+// fragment.max, 30 s, after it began). The index's Evict, given it as its
+// hold, evicts first only buckets that end before it: archived media goes
+// first. When no such bucket is left and the budget still needs room, it
+// evicts unarchived media (counted in the index's stats and logged): a full
+// disk would stop every camera, and the budget is the operator's hard
+// limit. Those fragments are then missing from the archive; the manifest
+// shows the hole as a gap.
+//
+// # Left to do
+//
+// Upload windows, a bandwidth cap and newest-first priority (issue 8,
+// requirement 6); tiered replay from the bucket and the fresh-appliance
+// recovery through /v1/streams (requirement 7), for which the manifests
+// and the object metadata already carry everything; kinedge archive
+// ls|get|verify; multipart upload for fragments above a few MiB; deleting
+// the per-hour entries of a deleted stream.
+package archive
