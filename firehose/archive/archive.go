@@ -357,6 +357,41 @@ func (a *Archiver) pass(ctx context.Context) error {
 	}
 }
 
+// recount sets the backlog gauges from the index and the cursors.
+func (a *Archiver) recount(ctx context.Context) error {
+	streams, err := a.Index.Streams(ctx)
+	if err != nil {
+		return err
+	}
+	var n, nb int64
+	var oldest time.Time
+	for _, s := range streams {
+		c, _, err := a.readCursor(s.Name)
+		if err != nil {
+			return err
+		}
+		err = a.Index.Iterate(ctx, s.Name, index.Query{By: index.ServerTime, Start: time.Unix(0, c.Server)}, func(f index.Fragment) error {
+			if c.before(f) {
+				if oldest.IsZero() || f.ServerTime.Before(oldest) {
+					oldest = f.ServerTime
+				}
+				n++
+				nb += f.Size
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	a.stats.backlog.Store(n)
+	a.stats.backlogBytes.Store(nb)
+	if !oldest.IsZero() {
+		a.stats.oldestPending.Store(oldest.UnixNano())
+	}
+	return nil
+}
+
 // ObjectKey returns the key of a fragment's object.
 func ObjectKey(prefix, appliance, stream string, server time.Time, number uint64) string {
 	return hourDir(prefix, appliance, stream, server) + strconv.FormatUint(number, 10) + ".mkv"
@@ -461,6 +496,11 @@ func (a *Archiver) put(ctx context.Context, key string, body []byte, meta map[st
 			return ctx.Err()
 		}
 		a.stats.failures.Add(1)
+		// The backlog grows during an outage: count it again for the
+		// gauges (a listing per retry, at most one per MinBackoff).
+		if err := a.recount(ctx); err != nil && ctx.Err() == nil {
+			a.Logger.Warn("archive backlog count failed", "err", err)
+		}
 		wait := backoff(a.MinBackoff, a.MaxBackoff, attempt)
 		a.Logger.Warn("archive upload failed, retrying", "key", key, "attempt", attempt+1, "wait", wait, "err", err)
 		t := time.NewTimer(wait)
