@@ -117,16 +117,16 @@ func (a *Archiver) Stats() Stats {
 func (a *Archiver) Start() error {
 	var errs []error
 	if a.Index == nil || a.Space == nil || a.Bucket == nil {
-		errs = append(errs, errors.New("Index, Space and Bucket are required"))
+		errs = append(errs, errors.New("the Index, Space and Bucket fields are required"))
 	}
 	if a.Sealed && a.Keys == nil {
-		errs = append(errs, errors.New("Keys is required in sealed mode"))
+		errs = append(errs, errors.New("the Keys field is required in sealed mode"))
 	}
 	if !a.Sealed && a.Opener == nil {
-		errs = append(errs, errors.New("Opener is required to archive playable MKV"))
+		errs = append(errs, errors.New("the Opener field is required to archive playable MKV"))
 	}
 	if a.ApplianceID == "" {
-		errs = append(errs, errors.New("ApplianceID is empty"))
+		errs = append(errs, errors.New("the ApplianceID field is empty"))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("archive: %w", errors.Join(errs...))
