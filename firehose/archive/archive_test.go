@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/seal"
@@ -388,5 +390,50 @@ func TestArchiveRestartResumes(t *testing.T) {
 	}
 	if n != len(frags) {
 		t.Fatalf("manifests list %d fragments, the bucket holds %d", n, len(frags))
+	}
+}
+
+// TestVerifyFindsDeletedAndCorrupted archives a recording, deletes one
+// object and overwrites another: Verify names both, and only them.
+func TestVerifyFindsDeletedAndCorrupted(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(bucket)
+	b := openBox(t, "", seal.NewMasterKey())
+	stored := b.record(t, "cam1", time.Now().UTC().Add(-time.Minute).Truncate(time.Second))
+	bk := s3Bucket(t, srv)
+	a := startArchiver(t, b, bk, true)
+	archived(t, a, uint64(len(stored)))
+	a.Close()
+	r := bk.Bucket.(*S3Bucket)
+	rep, err := Verify(t.Context(), r, Root("video/", "pi-7", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Fragments != len(stored) || len(rep.Unlisted) != 0 {
+		t.Fatalf("intact archive: %+v", rep)
+	}
+	gone := ObjectKey("video/", "pi-7", "cam1", stored[0].ServerTime, stored[0].Number)
+	bad := ObjectKey("video/", "pi-7", "cam1", stored[1].ServerTime, stored[1].Number)
+	if err := srv.Client().RemoveObject(t.Context(), bucket, gone, minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	body, err := r.Get(t.Context(), bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body[len(body)/2] ^= 1
+	if err := r.Put(t.Context(), bad, body, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Verify(t.Context(), r, Root("video/", "pi-7", "cam1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range rep.Problems {
+		got[p.Key] = p.What
+	}
+	if rep.OK() || len(got) != 2 || got[gone] != "missing" || got[bad] != "corrupt" {
+		t.Fatalf("problems %+v", rep.Problems)
 	}
 }

@@ -75,12 +75,18 @@
 // limit. Those fragments are then missing from the archive; the manifest
 // shows the hole as a gap.
 //
+// # Operators
+//
+// Verify reads every manifest under a root and checks each listed
+// object's presence, size and SHA-256 (kinedge archive verify; ls and get
+// list and fetch objects); objects no manifest lists are reported apart
+// (the current hour's manifest lags by up to ManifestInterval).
+//
 // # Left to do
 //
 // Upload windows, a bandwidth cap and newest-first priority (issue 8,
 // requirement 6); tiered replay from the bucket and the fresh-appliance
 // recovery through /v1/streams (requirement 7), for which the manifests
-// and the object metadata already carry everything; kinedge archive
-// ls|get|verify; multipart upload for fragments above a few MiB; deleting
+// and the object metadata already carry everything; multipart upload for fragments above a few MiB; deleting
 // the per-hour entries of a deleted stream.
 package archive
