@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/kinedge/kinedge/firehose/archive"
+	"github.com/kinedge/kinedge/fragment/seal"
 )
 
 const archiveUsage = `usage: kinedge archive ls|verify|get [flags]
@@ -16,6 +19,9 @@ const archiveUsage = `usage: kinedge archive ls|verify|get [flags]
   ls      list the archive's objects (of one stream with --stream)
   verify  check every manifest entry: the object is there and its SHA-256 is right
   get KEY write one object to stdout (or --out FILE)
+  replay  --stream NAME --start T --end T --out FILE: replay a time range
+          from the bucket alone (sealed archive; needs the master key:
+          KINEDGE_MASTER_KEY or <data_dir>/master.key)
 
 The bucket, prefix, appliance id and S3 server come from the appliance's
 configuration (--config FILE, KINEDGE_* variables).
@@ -32,7 +38,9 @@ func runArchive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "the appliance's YAML config `file`")
 	stream := fs.String("stream", "", "only this video `stream`")
-	out := fs.String("out", "", "get: write to `file` instead of stdout")
+	out := fs.String("out", "", "get, replay: write to `file` instead of stdout")
+	startS := fs.String("start", "", "replay: range start: RFC 3339, now, or -DURATION")
+	endS := fs.String("end", "now", "replay: range end: RFC 3339, now, or -DURATION")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -82,6 +90,34 @@ func runArchive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("archive verify: %d problems", len(rep.Problems)+len(rep.BadManifests))
 		}
 		return nil
+	case "replay":
+		if *stream == "" || *startS == "" {
+			return errors.New("archive replay: --stream and --start are required")
+		}
+		start, end, err := parseRange(*startS, *endS, time.Now())
+		if err != nil {
+			return err
+		}
+		master, err := archiveMasterKey(&cfg)
+		if err != nil {
+			return err
+		}
+		var w io.Writer = stdout
+		if *out != "" {
+			f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			w = f
+		}
+		r := &archive.Remote{Bucket: b, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: master}
+		st, err := r.WriteMKV(ctx, w, *stream, start, end)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%d fragments, %d bytes from s3://%s/%s\n", st.Fragments, st.Bytes, cfg.Archive.Bucket, root)
+		return nil
 	case "get":
 		if fs.NArg() != 1 {
 			return errors.New("archive get: one object key expected")
@@ -98,4 +134,18 @@ func runArchive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprint(stderr, archiveUsage)
 	return fmt.Errorf("archive: unknown subcommand %q", sub)
+}
+
+// archiveMasterKey returns the master key of the configuration or of an
+// existing <data_dir>/master.key; it never creates one.
+func archiveMasterKey(cfg *Config) (seal.MasterKey, error) {
+	if cfg.MasterKey != "" {
+		return seal.ParseMasterKey(cfg.MasterKey)
+	}
+	path := filepath.Join(cfg.DataDir, "master.key")
+	if _, err := os.Stat(path); err != nil {
+		return seal.MasterKey{}, fmt.Errorf("archive: no master key: set KINEDGE_MASTER_KEY or provide %s: %w", path, err)
+	}
+	m, _, err := seal.LoadOrCreateMasterKey(path, "")
+	return m, err
 }

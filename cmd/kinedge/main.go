@@ -6,7 +6,7 @@
 //	kinedge camsim      simulated RTSP cameras
 //	kinedge fragments   list a stream's fragments in a time range
 //	kinedge replay      save a time range of a stream as MKV
-//	kinedge archive     ls, verify, get the S3 video archive
+//	kinedge archive     ls, verify, get, replay the S3 video archive
 //	kinedge bench-ingest  measure the ingest path with simulated cameras
 //	kinedge version     print the version
 package main
@@ -42,7 +42,7 @@ commands:
   camsim      publish simulated cameras over RTSP
   fragments   list the fragments of a stream in a time range
   replay      save a time range of a stream as a playable MKV
-  archive     ls|verify|get the S3 video archive (verify: every manifest entry present, its SHA-256 right)
+  archive     ls|verify|get|replay the S3 video archive (verify: every manifest entry present, its SHA-256 right)
   bench-ingest  measure ingest: serve + N simulated cameras, prints CPU, RSS, frames lost
   version     print the version
 

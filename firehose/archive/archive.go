@@ -453,6 +453,9 @@ func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment)
 	if a.Sealed {
 		e.KeyID = f.KeyID
 	}
+	for _, t := range f.Tracks {
+		e.Codecs = append(e.Codecs, t.Codec)
+	}
 	ev, err := json.Marshal(e)
 	if err != nil {
 		return err

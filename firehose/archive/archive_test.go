@@ -15,6 +15,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/kinedge/kinedge/dataplane/video/replay"
 	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/seal"
@@ -435,5 +436,54 @@ func TestVerifyFindsDeletedAndCorrupted(t *testing.T) {
 	}
 	if rep.OK() || len(got) != 2 || got[gone] != "missing" || got[bad] != "corrupt" {
 		t.Fatalf("problems %+v", rep.Problems)
+	}
+}
+
+// TestRemoteReplaysFromTheBucketAlone: with the appliance's database gone,
+// the bucket and the master key replay the recording, byte for byte as
+// the appliance replayed it.
+func TestRemoteReplaysFromTheBucketAlone(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(bucket)
+	b := openBox(t, "", seal.NewMasterKey())
+	base := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	stored := b.record(t, "cam1", base)
+	bk := s3Bucket(t, srv)
+	a := startArchiver(t, b, bk, true)
+	archived(t, a, uint64(len(stored)))
+	a.Close()
+	var local bytes.Buffer
+	src := replay.Source{Store: b.idx, Opener: b.kr}
+	seq := func(yield func(replay.Fragment, error) bool) {
+		for _, f := range stored {
+			var codecs []string
+			for _, tr := range f.Tracks {
+				codecs = append(codecs, tr.Codec)
+			}
+			if !yield(replay.Fragment{Number: f.Number, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Codecs: codecs}, nil) {
+				return
+			}
+		}
+	}
+	if _, err := src.WriteMKV(t.Context(), &local, "cam1", "cam1", seq); err != nil {
+		t.Fatal(err)
+	}
+	master := b.kr.Master
+	b.close() // the appliance is gone
+
+	r := &Remote{Bucket: bk.Bucket.(*S3Bucket), Prefix: "video/", ApplianceID: "pi-7", Master: master}
+	var remote bytes.Buffer
+	st, err := r.WriteMKV(t.Context(), &remote, "cam1", base.Add(-time.Hour), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Fragments != len(stored) || !bytes.Equal(remote.Bytes(), local.Bytes()) {
+		t.Fatalf("replay from the bucket: %d fragments, %d bytes; the appliance's: %d fragments, %d bytes",
+			st.Fragments, remote.Len(), len(stored), local.Len())
+	}
+	// Another master key opens nothing.
+	r.Master = seal.NewMasterKey()
+	if _, err := r.WriteMKV(t.Context(), &remote, "cam1", base.Add(-time.Hour), time.Now()); err == nil {
+		t.Fatal("a wrong master key replayed the archive")
 	}
 }

@@ -82,11 +82,22 @@
 // list and fetch objects); objects no manifest lists are reported apart
 // (the current hour's manifest lags by up to ManifestInterval).
 //
+// # Disaster recovery
+//
+// Remote reads a sealed archive with nothing but the bucket and the
+// master key: it reads the manifests of the hours of a range, builds a
+// keyring from their wrapped keys, and writes the range as one continuous
+// MKV through replay.Source, byte for byte what the appliance's own
+// replay writes (TestRemoteReplaysFromTheBucketAlone); kinedge archive
+// replay runs it from an empty data dir.
+//
 // # Left to do
 //
 // Upload windows, a bandwidth cap and newest-first priority (issue 8,
-// requirement 6); tiered replay from the bucket and the fresh-appliance
-// recovery through /v1/streams (requirement 7), for which the manifests
-// and the object metadata already carry everything; multipart upload for fragments above a few MiB; deleting
+// requirement 6); tiered replay inside the appliance: /v1/streams/…
+// fragments and media falling back to Remote for ranges that are not
+// local, and a fresh appliance listing its predecessor's range
+// (requirement 7: Remote is the reader, the wiring into the video API is
+// not done); multipart upload for fragments above a few MiB; deleting
 // the per-hour entries of a deleted stream.
 package archive

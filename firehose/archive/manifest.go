@@ -54,6 +54,8 @@ type Entry struct {
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
 	KeyID  string `json:"key_id,omitempty"`
+	// Codecs of the fragment's tracks, in track order.
+	Codecs []string `json:"codecs,omitempty"`
 	// Gap is set on the first fragment after a discontinuity the
 	// recorder saw.
 	Gap bool `json:"gap,omitempty"`
