@@ -441,7 +441,12 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	window, err := archive.ParseWindow(cfg.Archive.UploadWindow)
+	if err != nil {
+		return err
+	}
 	a.archive = &archive.Archiver{
+		Window: window, BandwidthLimit: int64(cfg.Archive.BandwidthLimit),
 		Index: a.idx, Space: space, Bucket: bucket, Keys: a.idx.Keys(), Opener: keyring,
 		Sealed: cfg.Archive.Sealed, ApplianceID: cfg.ApplianceID, Prefix: cfg.Archive.Prefix,
 		Logger: log.With("component", "archive"),
@@ -458,7 +463,8 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 	} else {
 		a.sources.OnStored = a.archive.Notify
 	}
-	log.Info("video archive on", "endpoint", cfg.S3.Endpoint, "bucket", cfg.Archive.Bucket, "prefix", cfg.Archive.Prefix, "sealed", cfg.Archive.Sealed)
+	log.Info("video archive on", "endpoint", cfg.S3.Endpoint, "bucket", cfg.Archive.Bucket, "prefix", cfg.Archive.Prefix, "sealed", cfg.Archive.Sealed,
+		"upload_window", cfg.Archive.UploadWindow, "bandwidth_limit", cfg.Archive.BandwidthLimit)
 	return nil
 }
 

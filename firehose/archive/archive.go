@@ -66,9 +66,17 @@ type Archiver struct {
 	// ManifestInterval is the least time between two rewrites of a
 	// manifest of the hour being filled (0: after every pass).
 	ManifestInterval time.Duration
+	// Window limits uploads to a daily window (zero: always).
+	Window Window
+	// BandwidthLimit caps the uplink the archive uses, in bytes/s
+	// (0: none), averaged over uploads.
+	BandwidthLimit int64
 	// Now is the clock; Logger the log.
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	sleep    func(ctx context.Context, d time.Duration) error // waits of the window and the cap (tests record them)
+	nextSend time.Time                                        // the cap's next free slot (loop goroutine)
 
 	kick    chan struct{}
 	cancel  context.CancelFunc
@@ -145,6 +153,12 @@ func (a *Archiver) Start() error {
 	}
 	if a.Logger == nil {
 		a.Logger = slog.New(slog.DiscardHandler)
+	}
+	if a.sleep == nil {
+		a.sleep = sleepCtx
+	}
+	if a.BandwidthLimit < 0 {
+		return fmt.Errorf("archive: BandwidthLimit %d is negative", a.BandwidthLimit)
 	}
 	a.kick = make(chan struct{}, 1)
 	a.done = make(chan struct{})
@@ -441,6 +455,9 @@ func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment)
 	}
 	sum := sha256.Sum256(body)
 	key := ObjectKey(a.Prefix, a.ApplianceID, stream, f.ServerTime, f.Number)
+	if err := a.pace(ctx, len(body)); err != nil {
+		return err
+	}
 	if err := a.put(ctx, key, body, meta); err != nil {
 		return err
 	}

@@ -82,6 +82,15 @@
 // list and fetch objects); objects no manifest lists are reported apart
 // (the current hour's manifest lags by up to ManifestInterval).
 //
+// # Uplink
+//
+// Window (archive.upload_window, "01:00-05:00" in local time; a window may
+// span midnight) holds uploads until it opens; BandwidthLimit
+// (archive.bandwidth_limit, bytes/s) spaces fragment uploads so their
+// bytes average the cap (each upload books len/limit seconds before the
+// next may start). Both wait on the loop goroutine between uploads, so a
+// restart or an outage resumes from the cursor like any other wait.
+//
 // # Disaster recovery
 //
 // Remote reads a sealed archive with nothing but the bucket and the
@@ -93,8 +102,10 @@
 //
 // # Left to do
 //
-// Upload windows, a bandwidth cap and newest-first priority (issue 8,
-// requirement 6); tiered replay inside the appliance: /v1/streams/…
+// Newest-first priority (issue 8, requirement 6: the order is oldest
+// first, per stream, which is also what keeps eviction's hold moving);
+// pacing of the manifest writes (they are small and not counted against
+// the cap); tiered replay inside the appliance: /v1/streams/…
 // fragments and media falling back to Remote for ranges that are not
 // local, and a fresh appliance listing its predecessor's range
 // (requirement 7: Remote is the reader, the wiring into the video API is
