@@ -424,7 +424,13 @@ func hourDir(prefix, appliance, stream string, t time.Time) string {
 func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment) error {
 	body, err := a.Index.Blob(ctx, f.Number)
 	if errors.Is(err, index.ErrFragmentNotFound) {
-		return nil // expired or evicted meanwhile: nothing to archive
+		// Expired or evicted meanwhile: nothing to archive; move past it.
+		a.Logger.Warn("fragment gone before it was archived", "stream", stream, "fragment", f.Number)
+		cv, err := json.Marshal(cursor{Server: f.ServerTime.UnixNano(), Number: f.Number})
+		if err != nil {
+			return err
+		}
+		return a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error { return txn.Set(a.cursorKey(stream), cv) })
 	}
 	if err != nil {
 		return fmt.Errorf("archive: read fragment %d: %w", f.Number, err)
