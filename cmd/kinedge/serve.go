@@ -446,7 +446,7 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 		return err
 	}
 	a.archive = &archive.Archiver{
-		Window: window, BandwidthLimit: int64(cfg.Archive.BandwidthLimit),
+		Window: window, BandwidthLimit: int64(cfg.Archive.BandwidthLimit), ManifestInterval: archive.DefaultManifestInterval,
 		Index: a.idx, Space: space, Bucket: bucket, Keys: a.idx.Keys(), Opener: keyring,
 		Sealed: cfg.Archive.Sealed, ApplianceID: cfg.ApplianceID, Prefix: cfg.Archive.Prefix,
 		Logger: log.With("component", "archive"),

@@ -64,7 +64,8 @@ type Archiver struct {
 	// Rescan is how often the index is reconciled without a Notify.
 	Rescan time.Duration
 	// ManifestInterval is the least time between two rewrites of a
-	// manifest of the hour being filled (0: after every pass).
+	// manifest of the hour being filled (0: after every pass; the
+	// appliance uses DefaultManifestInterval).
 	ManifestInterval time.Duration
 	// Window limits uploads to a daily window (zero: always).
 	Window Window
@@ -214,14 +215,29 @@ func (a *Archiver) loop(ctx context.Context) {
 	t := time.NewTicker(a.Rescan)
 	defer t.Stop()
 	for {
-		if err := a.pass(ctx); err != nil && ctx.Err() == nil {
+		held, err := a.pass(ctx)
+		if err != nil && ctx.Err() == nil {
 			a.Logger.Warn("archive pass failed", "err", err)
+		}
+		// A manifest held back by ManifestInterval is written when it
+		// has passed, even if no fragment comes.
+		var flush <-chan time.Time
+		var ft *time.Timer
+		if held {
+			ft = time.NewTimer(a.ManifestInterval)
+			flush = ft.C
 		}
 		select {
 		case <-ctx.Done():
-			return
 		case <-a.kick:
 		case <-t.C:
+		case <-flush:
+		}
+		if ft != nil {
+			ft.Stop()
+		}
+		if ctx.Err() != nil {
+			return
 		}
 	}
 }
@@ -282,12 +298,12 @@ const holdSlack = time.Minute
 // each stream's cursor, in order, a batch per stream in turn, until
 // nothing is left; then rewrites the dirty manifests. The first round
 // counts the whole backlog (the gauges); later rounds read a batch.
-func (a *Archiver) pass(ctx context.Context) error {
+func (a *Archiver) pass(ctx context.Context) (held bool, err error) {
 	a.stats.passes.Add(1)
 	for round := 0; ; round++ {
 		streams, err := a.Index.Streams(ctx)
 		if err != nil {
-			return fmt.Errorf("archive: streams: %w", err)
+			return false, fmt.Errorf("archive: streams: %w", err)
 		}
 		hold := a.Now().Add(-holdSlack)
 		var oldest time.Time
@@ -304,7 +320,7 @@ func (a *Archiver) pass(ctx context.Context) error {
 		for _, s := range streams {
 			c, _, err := a.readCursor(s.Name)
 			if err != nil {
-				return err
+				return false, err
 			}
 			q := index.Query{By: index.ServerTime, Start: time.Unix(0, c.Server)}
 			if round > 0 {
@@ -327,7 +343,7 @@ func (a *Archiver) pass(ctx context.Context) error {
 				return nil
 			})
 			if err != nil {
-				return fmt.Errorf("archive: list %s: %w", s.Name, err)
+				return false, fmt.Errorf("archive: list %s: %w", s.Name, err)
 			}
 			if round == 0 {
 				a.stats.backlog.Add(backlog)
@@ -349,7 +365,7 @@ func (a *Archiver) pass(ctx context.Context) error {
 		for _, w := range work {
 			for _, f := range w.pending {
 				if err := a.archive(ctx, w.stream, f); err != nil {
-					return err
+					return false, err
 				}
 				progress = true
 			}
@@ -363,10 +379,10 @@ func (a *Archiver) pass(ctx context.Context) error {
 			a.holdNs.Store(hold.UnixNano())
 			a.stats.backlog.Store(0)
 			a.stats.backlogBytes.Store(0)
-			return a.flushManifests(ctx, true)
+			return a.flushManifests(ctx)
 		}
-		if err := a.flushManifests(ctx, false); err != nil {
-			return err
+		if _, err := a.flushManifests(ctx); err != nil {
+			return false, err
 		}
 	}
 }
@@ -553,18 +569,19 @@ func backoff(lo, hi time.Duration, attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// flushManifests rewrites the manifests marked dirty: all of them when
-// all is set (the backlog is empty), else those of completed hours and
-// those not rewritten for ManifestInterval. A completed hour's entries
-// are deleted from the database once its manifest is written.
-func (a *Archiver) flushManifests(ctx context.Context, all bool) error {
+// flushManifests rewrites the manifests marked dirty whose hour is
+// complete or whose stream's manifest was not rewritten for
+// ManifestInterval; held reports whether some are left for later. A
+// completed hour's entries are deleted from the database once its
+// manifest is written.
+func (a *Archiver) flushManifests(ctx context.Context) (held bool, err error) {
 	type dirty struct {
 		stream string
 		hour   int64
 	}
 	var list []dirty
 	pfx := a.Space.Key([]byte("d/"))
-	err := a.Space.View(func(txn *store.Txn) error {
+	err = a.Space.View(func(txn *store.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -577,24 +594,25 @@ func (a *Archiver) flushManifests(ctx context.Context, all bool) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("archive: manifests: %w", err)
+		return false, fmt.Errorf("archive: manifests: %w", err)
 	}
 	now := a.Now()
 	for _, d := range list {
 		c, _, err := a.readCursor(d.stream)
 		if err != nil {
-			return err
+			return false, err
 		}
 		complete := c.Server >= time.Unix(d.hour, 0).Add(time.Hour).UnixNano()
-		if !all && !complete && now.Sub(a.lastFlush[d.stream]) < a.ManifestInterval {
+		if last, ok := a.lastFlush[d.stream]; !complete && ok && now.Sub(last) < a.ManifestInterval {
+			held = true
 			continue
 		}
 		if err := a.writeManifest(ctx, d.stream, d.hour, complete); err != nil {
-			return err
+			return false, err
 		}
 		a.lastFlush[d.stream] = now
 	}
-	return nil
+	return held, nil
 }
 
 // writeManifest builds the manifest of stream's hour from its entries,

@@ -40,11 +40,14 @@
 // sealed mode the wrapped data keys by id. The entries of an hour are kept
 // in "a/m/" until the stream's cursor passes the hour's end and the
 // manifest has been written once more; a manifest is rewritten when
-// fragments were added to it ("a/d/" marks it), at most every
-// ManifestInterval for the hour being filled, always when the backlog is
-// empty or the hour is complete. So the manifest of the current hour may
-// lag its objects by up to ManifestInterval; ParseManifest reads one
-// back and checks it.
+// fragments were added to it ("a/d/" marks it): at once the first time,
+// then at most every ManifestInterval (10 s in the appliance) while its
+// hour fills, and once more when the hour is complete. So the manifest of
+// the current hour lags its objects by up to ManifestInterval, and a
+// camera's hour costs about 360 manifest writes rather than one per
+// fragment (the manifest grows to some 500 KB by the hour's end); a
+// crash leaves the mark, and the next start writes the manifest.
+// ParseManifest reads one back and checks it.
 //
 // # Sealed or plaintext
 //

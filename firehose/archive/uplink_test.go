@@ -105,3 +105,48 @@ func TestUplinkPacing(t *testing.T) {
 		t.Fatalf("paced %v for %d bytes at 1000 B/s, want about %v", paced, total, want)
 	}
 }
+
+// TestManifestInterval: the manifest of the hour being filled is written
+// at once, then no more often than ManifestInterval, and when it has
+// passed the next pass writes every entry.
+func TestManifestInterval(t *testing.T) {
+	b := openBox(t, "", seal.NewMasterKey())
+	base := time.Now().UTC().Truncate(time.Hour).Add(time.Minute)
+	first := b.record(t, "cam1", base)
+	var mu sync.Mutex
+	now := base.Add(5 * time.Minute)
+	bk := &memBucket{}
+	a := &Archiver{Index: b.idx, Space: b.sp, Bucket: bk, Keys: b.idx.Keys(), Sealed: true, ApplianceID: "pi-7",
+		ManifestInterval: time.Hour, Rescan: time.Hour,
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	archived(t, a, uint64(len(first)))
+	listed := func() int {
+		body, _ := bk.Get(t.Context(), ManifestKey("", "pi-7", "cam1", base))
+		m, err := ParseManifest(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(m.Fragments)
+	}
+	if n := listed(); n != len(first) || a.Stats().Manifests != 1 {
+		t.Fatalf("first manifest: %d entries, %d writes", n, a.Stats().Manifests)
+	}
+	second := b.record(t, "cam1", base.Add(2*time.Minute))
+	a.Notify(second[0])
+	waitFor(t, "the second recording", func() bool { return a.Stats().Objects == uint64(len(first)+len(second)) && a.Stats().Backlog == 0 })
+	if n := listed(); n != len(first) || a.Stats().Manifests != 1 {
+		t.Fatalf("within the interval: %d entries, %d writes", n, a.Stats().Manifests)
+	}
+	mu.Lock()
+	now = now.Add(time.Hour) // the interval has passed (the hour of the fragments is not complete)
+	mu.Unlock()
+	a.Notify(second[0])
+	waitFor(t, "the manifest after the interval", func() bool { return a.Stats().Manifests == 2 })
+	if n := listed(); n != len(first)+len(second) {
+		t.Fatalf("after the interval: %d entries, want %d", n, len(first)+len(second))
+	}
+}
