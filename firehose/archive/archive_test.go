@@ -270,6 +270,13 @@ func TestArchiveSealed(t *testing.T) {
 		if _, err := fresh.Open(t.Context(), "cam1", f.Number, body); err != nil {
 			t.Fatalf("open %s with the manifest's key: %v", key, err)
 		}
+		info, err := srv.Client().StatObject(t.Context(), bucket, key, minio.StatObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.UserMetadata["Kinedge-Key-Id"] != f.KeyID || info.UserMetadata["Kinedge-Wrapped-Key"] == "" || info.UserMetadata["Kinedge-Fragment"] != f.NumberString() {
+			t.Fatalf("object metadata of %s: %v", key, info.UserMetadata)
+		}
 	}
 	// No piece of the clip's video is in the bucket in plain text.
 	var all []byte
