@@ -121,6 +121,16 @@
 // it conflict rather than land in a dropped bucket. The bucket still
 // being written is never evicted.
 //
+// The archive (firehose/archive) sets an eviction hold
+// (SetEvictionHold): the time before which everything is uploaded.
+// Eviction then drops only buckets that end before the hold while there
+// are any, so archived media goes first, and goes past the hold (counted,
+// logged) only when nothing archived is left: the budget stays a hard
+// limit, and fragments evicted unarchived are missing from the archive.
+// Eviction works by whole buckets behind one floor, so the hold is per
+// appliance (the oldest unarchived fragment of any stream), not per
+// fragment.
+//
 // Every blob bucket has a usage record (v/u/, written in PutFragment's
 // transaction, dropped with the bucket): what each stream holds is their
 // sum, kept in memory from Open on (Usage), and the bytes removed are

@@ -281,3 +281,42 @@ func TestBucketWidth(t *testing.T) {
 		t.Errorf("width at 1 MiB/s: %v, want 1s", w)
 	}
 }
+
+// TestEvictionHold checks that with a hold (the archive's "archived
+// through") eviction takes buckets before it first, even when asked for
+// more, and goes past it only when nothing before it is left.
+func TestEvictionHold(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	opts := modes[0].opts(t)
+	opts.Now, opts.BucketWidth = clk.Now, time.Minute
+	x := openT(t, opts)
+	mustStream(t, x, "a", 24)
+	// Buckets end at t0+1m … t0+4m; two fragments in each.
+	var fs []Fragment
+	for i := range 8 {
+		at := t0.Add(time.Duration(i) * 30 * time.Second)
+		fs = append(fs, mustPut(t, x, "a", at, at, 1000))
+	}
+	clk.Set(t0.Add(3*time.Minute + 30*time.Second)) // inside the fourth bucket
+	hold := t0.Add(90 * time.Second)                // archived: the first three fragments
+	x.SetEvictionHold(func() time.Time { return hold })
+	got, err := x.Evict(ctx, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Fragments != 2 || !got.Before.Equal(t0.Add(time.Minute)) || x.Stats().EvictionsPastHold != 0 {
+		t.Fatalf("with the hold: %+v, %d past the hold; want the first bucket only", got, x.Stats().EvictionsPastHold)
+	}
+	if _, err := x.Blob(ctx, fs[2].Number); err != nil {
+		t.Fatalf("fragment after the hold's last whole bucket: %v", err)
+	}
+	// Nothing archived is left: the budget wins.
+	got, err = x.Evict(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Fragments != 2 || !got.Before.Equal(t0.Add(2*time.Minute)) || x.Stats().EvictionsPastHold != 1 {
+		t.Fatalf("past the hold: %+v, %d past the hold", got, x.Stats().EvictionsPastHold)
+	}
+}

@@ -38,6 +38,10 @@ type Index struct {
 	// is before it were evicted for the storage budget. Mirrors keyFloor.
 	floor atomic.Int64
 
+	// hold, when set, is the time before which media may be evicted
+	// first (SetEvictionHold: what the archive has uploaded).
+	hold atomic.Pointer[func() time.Time]
+
 	// usage holds the sealed bytes of each stream's undropped buckets, by
 	// stream id (see pfxUsage).
 	usageMu sync.Mutex
@@ -70,6 +74,7 @@ type counters struct {
 	vlogFilesGCed    atomic.Uint64
 	bytesReclaimed   atomic.Uint64
 	gcErrors         atomic.Uint64
+	evictedPastHold  atomic.Uint64
 }
 
 // Stats are counters since Open, for the wiring layer to export.
@@ -93,6 +98,10 @@ type Stats struct {
 	// BytesReclaimed adds up, over GC cycles, how much the value log on
 	// disk shrank during each (writes during a cycle offset it).
 	BytesReclaimed uint64
+	// EvictionsPastHold counts evictions that had to go past the
+	// eviction hold (media not yet archived) because nothing before it
+	// was left.
+	EvictionsPastHold uint64
 }
 
 // Open opens the index on Options.DB (or on a database of its own, see
@@ -188,6 +197,8 @@ func (x *Index) Stats() Stats {
 		GCErrors:         c.gcErrors.Load(),
 		VlogFilesGCed:    c.vlogFilesGCed.Load(),
 		BytesReclaimed:   c.bytesReclaimed.Load(),
+
+		EvictionsPastHold: c.evictedPastHold.Load(),
 	}
 }
 

@@ -363,12 +363,28 @@ func (x *Index) DiskUsage() (lsm, vlog int64, err error) {
 	return st.LSM, st.ValueLog, nil
 }
 
+// SetEvictionHold makes Evict remove media before hold() first: buckets
+// that end after it are evicted only when none before it is left (see
+// Evict). The archive sets it to the time before which everything is
+// uploaded, so archived fragments go before unarchived ones. hold may be
+// called from any goroutine; a zero time means no preference.
+func (x *Index) SetEvictionHold(hold func() time.Time) {
+	if hold == nil {
+		x.hold.Store(nil)
+		return
+	}
+	x.hold.Store(&hold)
+}
+
 // Evict implements store.Evictor: it raises the eviction floor to the end
 // of the oldest blob buckets of all streams that together hold at least
 // atLeast bytes, so their fragments vanish from every read at once, and
 // runs a GC cycle that drops them and collects the value-log files they
 // leave. Buckets still being written (ending after now) are never
 // evicted: when only they are left, Evict returns store.ErrNothingToEvict.
+// With an eviction hold (SetEvictionHold), only buckets ending before the
+// hold are evicted while there are any; then the oldest as before
+// (counted in Stats.EvictionsPastHold): the budget is a hard limit.
 func (x *Index) Evict(ctx context.Context, atLeast int64) (store.Evicted, error) {
 	done, err := x.enter(ctx)
 	if err != nil {
@@ -380,12 +396,33 @@ func (x *Index) Evict(ctx context.Context, atLeast int64) (store.Evicted, error)
 	stop := context.AfterFunc(x.loopCtx, cancel)
 	defer stop()
 	now := x.opts.Now()
-	end, ok, err := x.evictionEnd(max(atLeast, 1), now.Unix())
-	if err != nil {
-		return store.Evicted{}, err
+	last := now.Unix()
+	var ok, held bool
+	var end int64
+	if h := x.hold.Load(); h != nil {
+		if w := (*h)(); !w.IsZero() && w.Unix() < last {
+			// Archived media first: only buckets that end before the
+			// hold, even if they hold less than asked (the store asks
+			// again while over the budget).
+			held = true
+			end, ok, err = x.evictionEnd(max(atLeast, 1), w.Unix())
+			if err != nil {
+				return store.Evicted{}, err
+			}
+		}
 	}
 	if !ok {
-		return store.Evicted{}, store.ErrNothingToEvict
+		end, ok, err = x.evictionEnd(max(atLeast, 1), last)
+		if err != nil {
+			return store.Evicted{}, err
+		}
+		if !ok {
+			return store.Evicted{}, store.ErrNothingToEvict
+		}
+		if held {
+			x.stats.evictedPastHold.Add(1)
+			x.logger.Warn("evicting media the archive has not uploaded yet: nothing archived is left to evict", "before", time.Unix(end, 0).UTC())
+		}
 	}
 	floor := time.Unix(end, 0).UTC()
 	if err := x.raiseFloor(ctx, floor.UnixNano()); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/firehose"
+	"github.com/kinedge/kinedge/firehose/archive"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 	"github.com/kinedge/kinedge/ingest/sources"
@@ -30,9 +31,10 @@ import (
 type Config struct {
 	// DataDir holds the database, the master key and generated credentials.
 	DataDir string `yaml:"data_dir"`
-	// ApplianceID names this appliance in the fragment events (applianceId).
-	// The S3 archive (issue 8) will put it in archive keys too.
-	ApplianceID string `yaml:"appliance_id" note:"used in fragment events only; archive keys use it once the S3 archive exists"`
+	// ApplianceID names this appliance in the fragment events (applianceId)
+	// and in the archive's object keys (<prefix><appliance_id>/<stream>/…):
+	// a replacement appliance keeps it to find its predecessor's archive.
+	ApplianceID string `yaml:"appliance_id"`
 	// HTTP is the listen address of the HTTP APIs and the web page.
 	HTTP string `yaml:"http"`
 	// RTSP is the listen address of the RTSP server (TCP).
@@ -92,6 +94,7 @@ type Config struct {
 	Kinesis  KinesisConfig  `yaml:"kinesis"`
 	S3       S3Config       `yaml:"s3"`
 	Firehose FirehoseConfig `yaml:"firehose"`
+	Archive  ArchiveConfig  `yaml:"archive"`
 	Fragment FragmentConfig `yaml:"fragment"`
 	Timeouts TimeoutConfig  `yaml:"timeouts"`
 	Log      LogConfig      `yaml:"log"`
@@ -230,6 +233,26 @@ type FirehoseConfig struct {
 	SpoolBytes ByteSize `yaml:"spool_bytes"`
 }
 
+// ArchiveConfig turns on the video archive (firehose/archive): every
+// stored fragment uploaded to Bucket on the s3 server.
+type ArchiveConfig struct {
+	// Bucket is the archive's bucket on s3.endpoint; empty: no archive.
+	Bucket string `yaml:"bucket"`
+	// Prefix is put before <appliance_id>/<stream>/YYYY/MM/DD/HH/ in the
+	// object keys (e.g. "video/").
+	Prefix string `yaml:"prefix"`
+	// Sealed uploads the sealed blobs as stored (the default: plaintext
+	// never leaves the box); false uploads playable MKV files.
+	Sealed bool `yaml:"sealed"`
+	// UploadWindow limits uploads to a daily window in local time,
+	// "HH:MM-HH:MM" (e.g. 01:00-05:00; 22:00-05:00 spans midnight);
+	// empty: always.
+	UploadWindow string `yaml:"upload_window"`
+	// BandwidthLimit caps the archive's uplink in bytes per second (e.g.
+	// 500KB); 0: no cap.
+	BandwidthLimit ByteSize `yaml:"bandwidth_limit"`
+}
+
 // FragmentConfig holds the fragmenter's cut parameters.
 type FragmentConfig struct {
 	Target time.Duration `yaml:"target"`
@@ -267,6 +290,7 @@ func defaultConfig() Config {
 		Storage:  StorageConfig{MinFreePercent: 10, Policy: string(store.DeleteOldestMedia)},
 		Kinesis:  KinesisConfig{Limits: true, FragmentEvents: "kinedge-fragments"},
 		Firehose: FirehoseConfig{SpoolBytes: 256 << 20},
+		Archive:  ArchiveConfig{Sealed: true},
 		Fragment: FragmentConfig{Target: 2 * time.Second, Max: 10 * time.Second},
 		Timeouts: TimeoutConfig{HTTPRead: time.Minute, HTTPWrite: time.Minute, HTTPIdle: time.Minute,
 			RTSPAuth: 10 * time.Second, RTSPIdle: time.Minute, Shutdown: 5 * time.Second},
@@ -440,6 +464,15 @@ func (c *Config) Validate() error {
 		if _, err := firehose.NewS3(c.s3()); err != nil {
 			errs = append(errs, fmt.Errorf("s3.endpoint %q is not http(s)://host[:port]", c.S3.Endpoint))
 		}
+	}
+	if c.Archive.Bucket != "" && c.S3.Endpoint == "" {
+		errs = append(errs, fmt.Errorf("archive.bucket %q needs s3.endpoint (KINEDGE_S3_ENDPOINT): the archive has no S3 server", c.Archive.Bucket))
+	}
+	if _, err := archive.ParseWindow(c.Archive.UploadWindow); err != nil {
+		errs = append(errs, fmt.Errorf("archive.upload_window %q is not HH:MM-HH:MM", c.Archive.UploadWindow))
+	}
+	if c.Archive.BandwidthLimit < 0 {
+		errs = append(errs, errors.New("archive.bandwidth_limit must not be negative"))
 	}
 	if c.Firehose.SpoolBytes <= 0 {
 		errs = append(errs, fmt.Errorf("firehose.spool_bytes %d must be positive", c.Firehose.SpoolBytes))

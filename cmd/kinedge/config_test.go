@@ -346,3 +346,26 @@ func TestS3ConfigRedactedAndChecked(t *testing.T) {
 		t.Fatalf("bad endpoint accepted: %v", err)
 	}
 }
+
+func TestArchiveConfig(t *testing.T) {
+	t.Setenv("KINEDGE_CONFIG", "")
+	t.Setenv("KINEDGE_S3_ENDPOINT", "")
+	t.Setenv("KINEDGE_ARCHIVE_BUCKET", "footage")
+	_, _, err := loadConfig(nil, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "archive.bucket") || !strings.Contains(err.Error(), "s3.endpoint") {
+		t.Fatalf("a bucket without an endpoint: %v", err)
+	}
+	t.Setenv("KINEDGE_S3_ENDPOINT", "http://127.0.0.1:7070")
+	t.Setenv("KINEDGE_ARCHIVE_PREFIX", "video/")
+	cfg, _, err := loadConfig(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Archive.Bucket != "footage" || cfg.Archive.Prefix != "video/" || !cfg.Archive.Sealed {
+		t.Fatalf("archive config %+v (sealed must default to true)", cfg.Archive)
+	}
+	t.Setenv("KINEDGE_ARCHIVE_SEALED", "false")
+	if cfg, _, err = loadConfig(nil, &bytes.Buffer{}); err != nil || cfg.Archive.Sealed {
+		t.Fatalf("KINEDGE_ARCHIVE_SEALED=false: %+v, %v", cfg.Archive, err)
+	}
+}

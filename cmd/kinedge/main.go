@@ -1,11 +1,12 @@
 // Command kinedge is the edge video ingestion appliance: Kinesis Video
-// Streams and Kinesis Data Streams on one small board (Firehose and the S3
-// archive come with issue 8).
+// Streams, Kinesis Data Streams and Firehose on one small board, with an
+// S3 video archive.
 //
 //	kinedge serve       run the appliance
 //	kinedge camsim      simulated RTSP cameras
 //	kinedge fragments   list a stream's fragments in a time range
 //	kinedge replay      save a time range of a stream as MKV
+//	kinedge archive     ls, verify, get, replay the S3 video archive
 //	kinedge bench-ingest  measure the ingest path with simulated cameras
 //	kinedge version     print the version
 package main
@@ -41,6 +42,7 @@ commands:
   camsim      publish simulated cameras over RTSP
   fragments   list the fragments of a stream in a time range
   replay      save a time range of a stream as a playable MKV
+  archive     ls|verify|get|replay the S3 video archive (verify: every manifest entry present, its SHA-256 right)
   bench-ingest  measure ingest: serve + N simulated cameras, prints CPU, RSS, frames lost
   version     print the version
 
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runFragments(ctx, rest, stdout, stderr)
 	case "replay":
 		return runReplay(ctx, rest, stdout, stderr)
+	case "archive":
+		return runArchive(ctx, rest, stdout, stderr)
 	case "bench-ingest":
 		return runBenchIngest(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

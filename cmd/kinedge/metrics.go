@@ -13,6 +13,7 @@ import (
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 	"github.com/kinedge/kinedge/dataplane/video/events"
 	"github.com/kinedge/kinedge/firehose"
+	"github.com/kinedge/kinedge/firehose/archive"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
@@ -22,11 +23,14 @@ import (
 // metricsHandler serves Prometheus metrics, read from the components'
 // snapshots at scrape time (no per-frame metric updates on the hot path).
 // The README's metrics table lists them all.
-func metricsHandler(db *store.DB, idx *index.Index, src *sources.Manager, srv *rtsp.Server, eng *engine.Engine, events *events.Queue, fh *firehose.Engine) http.Handler {
+func metricsHandler(db *store.DB, idx *index.Index, src *sources.Manager, srv *rtsp.Server, eng *engine.Engine, events *events.Queue, fh *firehose.Engine, arc *archive.Archiver) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&applianceCollector{idx: idx, sources: src, events: events}, &storageCollector{db: db, idx: idx},
 		&ingestCollector{srv: srv, sources: src}, engine.NewCollector(eng), firehose.NewCollector(fh))
+	if arc != nil {
+		reg.MustRegister(archive.NewCollector(arc))
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

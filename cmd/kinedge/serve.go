@@ -25,6 +25,7 @@ import (
 	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/firehose"
 	firehoseapi "github.com/kinedge/kinedge/firehose/api"
+	"github.com/kinedge/kinedge/firehose/archive"
 	"github.com/kinedge/kinedge/firmware/sdnotify"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
@@ -118,6 +119,7 @@ type appliance struct {
 	kinesis *kinesisapi.Handler
 	fh      *firehose.Engine
 	fhAPI   *firehoseapi.Handler
+	archive *archive.Archiver // nil without archive.bucket
 	events  *events.Queue
 	sources *sources.Manager
 	rtsp    *rtsp.Server
@@ -263,6 +265,9 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		}
 		a.sources.OnStored = a.events.Enqueue
 	}
+	if err := a.openArchive(cfg, keyring, log); err != nil {
+		return nil, err
+	}
 	if err := a.sources.Start(); err != nil {
 		return nil, err
 	}
@@ -286,7 +291,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	api := http.NewServeMux()
 	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Opener: keyring, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
-	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh))
+	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive))
 	mux.Handle("/", basicAuth(cfg, api))
 	verifier := adminVerifier(cfg)
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis, a.fhAPI))
@@ -420,6 +425,49 @@ func (a *appliance) openFirehose(cfg *Config, log *slog.Logger) error {
 	return nil
 }
 
+// openArchive starts the video archive when archive.bucket is set (Validate
+// has checked that s3.endpoint is): it reconciles the index with the
+// bucket on the "a/" space, is woken by every stored fragment, and holds
+// the storage budget's eviction to what it has uploaded.
+func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Logger) error {
+	if cfg.Archive.Bucket == "" {
+		return nil
+	}
+	space, err := a.db.Space("a/")
+	if err != nil {
+		return err
+	}
+	bucket, err := archive.NewS3Bucket(cfg.s3(), cfg.Archive.Bucket)
+	if err != nil {
+		return err
+	}
+	window, err := archive.ParseWindow(cfg.Archive.UploadWindow)
+	if err != nil {
+		return err
+	}
+	a.archive = &archive.Archiver{
+		Window: window, BandwidthLimit: int64(cfg.Archive.BandwidthLimit), ManifestInterval: archive.DefaultManifestInterval,
+		Index: a.idx, Space: space, Bucket: bucket, Keys: a.idx.Keys(), Opener: keyring,
+		Sealed: cfg.Archive.Sealed, ApplianceID: cfg.ApplianceID, Prefix: cfg.Archive.Prefix,
+		Logger: log.With("component", "archive"),
+	}
+	if err := a.archive.Start(); err != nil {
+		return err
+	}
+	a.idx.SetEvictionHold(a.archive.ArchivedThrough)
+	if prev := a.sources.OnStored; prev != nil {
+		a.sources.OnStored = func(f index.Fragment) {
+			prev(f)
+			a.archive.Notify(f)
+		}
+	} else {
+		a.sources.OnStored = a.archive.Notify
+	}
+	log.Info("video archive on", "endpoint", cfg.S3.Endpoint, "bucket", cfg.Archive.Bucket, "prefix", cfg.Archive.Prefix, "sealed", cfg.Archive.Sealed,
+		"upload_window", cfg.Archive.UploadWindow, "bandwidth_limit", cfg.Archive.BandwidthLimit)
+	return nil
+}
+
 // kinesisLimits returns AWS's per-shard limits, or none.
 func kinesisLimits(on bool) engine.Limits {
 	l := engine.DefaultLimits()
@@ -467,6 +515,10 @@ func (a *appliance) close() error {
 	}
 	if a.events != nil {
 		a.events.Close() // after the recorders: their last events are queued
+	}
+	if a.archive != nil {
+		a.idx.SetEvictionHold(nil)
+		a.archive.Close() // an upload in flight is abandoned: it is after the cursor, redone at the next start
 	}
 	if a.fh != nil {
 		if err := a.fh.Close(); err != nil {

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kinedge/kinedge/firehose/archive"
+	"github.com/kinedge/kinedge/fragment/seal"
+)
+
+const archiveUsage = `usage: kinedge archive ls|verify|get [flags]
+
+  ls      list the archive's objects (of one stream with --stream)
+  verify  check every manifest entry: the object is there and its SHA-256 is right
+  get KEY write one object to stdout (or --out FILE)
+  replay  --stream NAME --start T --end T --out FILE: replay a time range
+          from the bucket alone (sealed archive; needs the master key:
+          KINEDGE_MASTER_KEY or <data_dir>/master.key)
+
+The bucket, prefix, appliance id and S3 server come from the appliance's
+configuration (--config FILE, KINEDGE_* variables).
+`
+
+// runArchive is "kinedge archive": operator access to the video archive.
+func runArchive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, archiveUsage)
+		return errors.New("archive: no subcommand")
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("archive "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "the appliance's YAML config `file`")
+	stream := fs.String("stream", "", "only this video `stream`")
+	out := fs.String("out", "", "get, replay: write to `file` instead of stdout")
+	startS := fs.String("start", "", "replay: range start: RFC 3339, now, or -DURATION")
+	endS := fs.String("end", "now", "replay: range end: RFC 3339, now, or -DURATION")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	var cargs []string
+	if *configFile != "" {
+		cargs = []string{"--config", *configFile}
+	}
+	cfg, _, err := loadConfig(cargs, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.Archive.Bucket == "" {
+		return errors.New("archive: no archive.bucket (KINEDGE_ARCHIVE_BUCKET) configured")
+	}
+	b, err := archive.NewS3Bucket(cfg.s3(), cfg.Archive.Bucket)
+	if err != nil {
+		return err
+	}
+	root := archive.Root(cfg.Archive.Prefix, cfg.ApplianceID, *stream)
+	switch sub {
+	case "ls":
+		keys, err := b.List(ctx, root)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			fmt.Fprintln(stdout, k)
+		}
+		return nil
+	case "verify":
+		rep, err := archive.Verify(ctx, b, root)
+		if err != nil {
+			return err
+		}
+		for _, m := range rep.BadManifests {
+			fmt.Fprintf(stdout, "BAD MANIFEST %s\n", m)
+		}
+		for _, p := range rep.Problems {
+			fmt.Fprintf(stdout, "%s %s (fragment %s, %s): %s\n", map[string]string{"missing": "MISSING", "corrupt": "CORRUPT"}[p.What], p.Key, p.Number, p.Manifest, p.Detail)
+		}
+		for _, k := range rep.Unlisted {
+			fmt.Fprintf(stdout, "unlisted %s (in no manifest yet)\n", k)
+		}
+		fmt.Fprintf(stdout, "%d manifests, %d fragments, %d bytes verified, %d problems, s3://%s/%s\n",
+			rep.Manifests, rep.Fragments, rep.Bytes, len(rep.Problems)+len(rep.BadManifests), cfg.Archive.Bucket, root)
+		if !rep.OK() {
+			return fmt.Errorf("archive verify: %d problems", len(rep.Problems)+len(rep.BadManifests))
+		}
+		return nil
+	case "replay":
+		if *stream == "" || *startS == "" {
+			return errors.New("archive replay: --stream and --start are required")
+		}
+		start, end, err := parseRange(*startS, *endS, time.Now())
+		if err != nil {
+			return err
+		}
+		master, err := archiveMasterKey(&cfg)
+		if err != nil {
+			return err
+		}
+		var w io.Writer = stdout
+		if *out != "" {
+			f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			w = f
+		}
+		r := &archive.Remote{Bucket: b, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: master}
+		st, err := r.WriteMKV(ctx, w, *stream, start, end)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%d fragments, %d bytes from s3://%s/%s\n", st.Fragments, st.Bytes, cfg.Archive.Bucket, root)
+		return nil
+	case "get":
+		if fs.NArg() != 1 {
+			return errors.New("archive get: one object key expected")
+		}
+		body, err := b.Get(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		if *out != "" {
+			return os.WriteFile(*out, body, 0o600)
+		}
+		_, err = stdout.Write(body)
+		return err
+	}
+	fmt.Fprint(stderr, archiveUsage)
+	return fmt.Errorf("archive: unknown subcommand %q", sub)
+}
+
+// archiveMasterKey returns the master key of the configuration or of an
+// existing <data_dir>/master.key; it never creates one.
+func archiveMasterKey(cfg *Config) (seal.MasterKey, error) {
+	if cfg.MasterKey != "" {
+		return seal.ParseMasterKey(cfg.MasterKey)
+	}
+	path := filepath.Join(cfg.DataDir, "master.key")
+	if _, err := os.Stat(path); err != nil {
+		return seal.MasterKey{}, fmt.Errorf("archive: no master key: set KINEDGE_MASTER_KEY or provide %s: %w", path, err)
+	}
+	m, _, err := seal.LoadOrCreateMasterKey(path, "")
+	return m, err
+}

@@ -1,0 +1,686 @@
+package archive
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/kinedge/kinedge/dataplane/video/replay"
+	"github.com/kinedge/kinedge/fragment/seal"
+	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/index/store"
+)
+
+// Index is what the archiver reads of the index; *index.Index satisfies it.
+type Index interface {
+	Streams(ctx context.Context) ([]index.Stream, error)
+	Iterate(ctx context.Context, stream string, q index.Query, fn func(index.Fragment) error) error
+	Blob(ctx context.Context, number uint64) ([]byte, error)
+}
+
+// Defaults.
+const (
+	DefaultMinBackoff       = 500 * time.Millisecond
+	DefaultMaxBackoff       = time.Minute
+	DefaultRescan           = 30 * time.Second
+	DefaultManifestInterval = 10 * time.Second
+)
+
+// Archiver uploads every fragment of the index to a bucket, in order per
+// stream, and keeps the manifests (see the package doc). Set the fields,
+// then Start; Close stops it. It owns one goroutine.
+type Archiver struct {
+	// Index is read; Space ("a/") holds the cursors and the manifest
+	// entries. Bucket is written. All three are required.
+	Index  Index
+	Space  *store.Space
+	Bucket Bucket
+	// Keys gives the wrapped data keys (sealed mode; required then).
+	Keys seal.KeyStore
+	// Opener opens sealed blobs for the plaintext mode (Sealed false).
+	Opener replay.Opener
+	// Sealed uploads the sealed blobs as stored (the default the
+	// appliance configures); false uploads playable MKV.
+	Sealed bool
+	// ApplianceID and Prefix make the object keys
+	// <Prefix><ApplianceID>/<stream>/YYYY/MM/DD/HH/<number>.mkv.
+	ApplianceID, Prefix string
+	// MinBackoff and MaxBackoff bound the capped exponential backoff
+	// (with jitter) between failed uploads; uploads are retried forever.
+	MinBackoff, MaxBackoff time.Duration
+	// Rescan is how often the index is reconciled without a Notify.
+	Rescan time.Duration
+	// ManifestInterval is the least time between two rewrites of a
+	// manifest of the hour being filled (0: after every pass; the
+	// appliance uses DefaultManifestInterval).
+	ManifestInterval time.Duration
+	// Window limits uploads to a daily window (zero: always).
+	Window Window
+	// BandwidthLimit caps the uplink the archive uses, in bytes/s
+	// (0: none), averaged over uploads.
+	BandwidthLimit int64
+	// Now is the clock; Logger the log.
+	Now    func() time.Time
+	Logger *slog.Logger
+
+	sleep    func(ctx context.Context, d time.Duration) error // waits of the window and the cap (tests record them)
+	nextSend time.Time                                        // the cap's next free slot (loop goroutine)
+
+	kick    chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	started atomic.Bool
+	closeMu sync.Once
+
+	lastFlush map[string]time.Time // stream → last manifest rewrite (loop goroutine)
+	holdNs    atomic.Int64         // see ArchivedThrough
+	stats     counters
+}
+
+type counters struct {
+	objects, bytes, manifests, failures, passes atomic.Uint64
+	backlog, backlogBytes                       atomic.Int64
+	oldestPending                               atomic.Int64 // Unix ns; 0 none
+}
+
+// Stats is a snapshot of the archiver's counters.
+type Stats struct {
+	// Objects and Bytes are the fragments uploaded (and their bytes);
+	// Manifests the manifest writes; UploadFailures failed PUTs (each
+	// retried).
+	Objects, Bytes, Manifests, UploadFailures, Passes uint64
+	// Backlog and BacklogBytes are the stored fragments not yet archived,
+	// as of the last pass; Lag is how old the oldest of them is.
+	Backlog, BacklogBytes int64
+	Lag                   time.Duration
+}
+
+// Stats returns the counters.
+func (a *Archiver) Stats() Stats {
+	st := Stats{
+		Objects: a.stats.objects.Load(), Bytes: a.stats.bytes.Load(), Manifests: a.stats.manifests.Load(),
+		UploadFailures: a.stats.failures.Load(), Passes: a.stats.passes.Load(),
+		Backlog: a.stats.backlog.Load(), BacklogBytes: a.stats.backlogBytes.Load(),
+	}
+	if o := a.stats.oldestPending.Load(); o != 0 && a.Now != nil {
+		st.Lag = max(a.Now().Sub(time.Unix(0, o)), 0)
+	}
+	return st
+}
+
+// Start checks the fields, fills the defaults and starts the loop, which
+// reconciles at once.
+func (a *Archiver) Start() error {
+	var errs []error
+	if a.Index == nil || a.Space == nil || a.Bucket == nil {
+		errs = append(errs, errors.New("the Index, Space and Bucket fields are required"))
+	}
+	if a.Sealed && a.Keys == nil {
+		errs = append(errs, errors.New("the Keys field is required in sealed mode"))
+	}
+	if !a.Sealed && a.Opener == nil {
+		errs = append(errs, errors.New("the Opener field is required to archive playable MKV"))
+	}
+	if a.ApplianceID == "" {
+		errs = append(errs, errors.New("the ApplianceID field is empty"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("archive: %w", errors.Join(errs...))
+	}
+	if a.MinBackoff <= 0 {
+		a.MinBackoff = DefaultMinBackoff
+	}
+	if a.MaxBackoff < a.MinBackoff {
+		a.MaxBackoff = max(DefaultMaxBackoff, a.MinBackoff)
+	}
+	if a.Rescan <= 0 {
+		a.Rescan = DefaultRescan
+	}
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+	if a.Logger == nil {
+		a.Logger = slog.New(slog.DiscardHandler)
+	}
+	if a.sleep == nil {
+		a.sleep = sleepCtx
+	}
+	if a.BandwidthLimit < 0 {
+		return fmt.Errorf("archive: BandwidthLimit %d is negative", a.BandwidthLimit)
+	}
+	a.kick = make(chan struct{}, 1)
+	a.done = make(chan struct{})
+	a.lastFlush = map[string]time.Time{}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.started.Store(true)
+	go a.loop(ctx)
+	return nil
+}
+
+// Close stops the loop (an upload in flight is abandoned: its fragment is
+// after the cursor and is uploaded again, to the same key, after the next
+// start) and waits for it.
+func (a *Archiver) Close() error {
+	if !a.started.Load() {
+		return nil
+	}
+	a.closeMu.Do(func() {
+		a.cancel()
+		<-a.done
+	})
+	return nil
+}
+
+// Notify tells the archiver a fragment was stored (the recorders'
+// OnStored). It never blocks; the fragment itself is found by
+// reconciling, so a lost notification only delays it until the next
+// rescan.
+func (a *Archiver) Notify(index.Fragment) {
+	if !a.started.Load() {
+		return
+	}
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// ArchivedThrough returns a time before which every stored fragment of
+// every stream is archived (the zero time until the first pass): the
+// index's eviction evicts buckets that end before it first.
+func (a *Archiver) ArchivedThrough() time.Time {
+	ns := a.holdNs.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+func (a *Archiver) loop(ctx context.Context) {
+	defer close(a.done)
+	t := time.NewTicker(a.Rescan)
+	defer t.Stop()
+	for {
+		held, err := a.pass(ctx)
+		if err != nil && ctx.Err() == nil {
+			a.Logger.Warn("archive pass failed", "err", err)
+		}
+		// A manifest held back by ManifestInterval is written when it
+		// has passed, even if no fragment comes.
+		var flush <-chan time.Time
+		var ft *time.Timer
+		if held {
+			ft = time.NewTimer(a.ManifestInterval)
+			flush = ft.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-a.kick:
+		case <-t.C:
+		case <-flush:
+		}
+		if ft != nil {
+			ft.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// cursor is what of a stream is archived: everything up to and including
+// (Server, Number) in server-time order.
+type cursor struct {
+	Server int64  `json:"server"`
+	Number uint64 `json:"number"`
+}
+
+func (c cursor) before(f index.Fragment) bool {
+	s := f.ServerTime.UnixNano()
+	return s > c.Server || s == c.Server && f.Number > c.Number
+}
+
+// Keys of the "a/" space.
+func (a *Archiver) cursorKey(stream string) []byte { return a.Space.Key([]byte("c/"), []byte(stream)) }
+func (a *Archiver) hourPrefix(p, stream string, hour int64) []byte {
+	return binary.BigEndian.AppendUint64(a.Space.Key([]byte(p), []byte(stream), []byte{0}), uint64(hour))
+}
+func (a *Archiver) entryKey(stream string, hour int64, number uint64) []byte {
+	return binary.BigEndian.AppendUint64(a.hourPrefix("m/", stream, hour), number)
+}
+func (a *Archiver) dirtyKey(stream string, hour int64) []byte {
+	return a.hourPrefix("d/", stream, hour)
+}
+
+func (a *Archiver) readCursor(stream string) (cursor, bool, error) {
+	var c cursor
+	var ok bool
+	err := a.Space.View(func(txn *store.Txn) error {
+		item, err := txn.Get(a.cursorKey(stream))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ok = true
+		return item.Value(func(v []byte) error { return json.Unmarshal(v, &c) })
+	})
+	if err != nil {
+		return cursor{}, false, fmt.Errorf("archive: cursor of %s: %w", stream, err)
+	}
+	return c, ok, nil
+}
+
+// passBatch is how many fragments of one stream a pass uploads before it
+// turns to the next stream.
+const passBatch = 64
+
+// holdSlack covers a fragment that began before a pass and is stored after
+// it (fragment.max is at most 30 s).
+const holdSlack = time.Minute
+
+// pass reconciles every stream with the index: it uploads what is after
+// each stream's cursor, in order, a batch per stream in turn, until
+// nothing is left; then rewrites the dirty manifests. The first round
+// counts the whole backlog (the gauges); later rounds read a batch.
+func (a *Archiver) pass(ctx context.Context) (held bool, err error) {
+	a.stats.passes.Add(1)
+	for round := 0; ; round++ {
+		streams, err := a.Index.Streams(ctx)
+		if err != nil {
+			return false, fmt.Errorf("archive: streams: %w", err)
+		}
+		hold := a.Now().Add(-holdSlack)
+		var oldest time.Time
+		type streamWork struct {
+			stream  string
+			pending []index.Fragment
+		}
+		var work []streamWork
+		progress := false
+		if round == 0 {
+			a.stats.backlog.Store(0)
+			a.stats.backlogBytes.Store(0)
+		}
+		for _, s := range streams {
+			c, _, err := a.readCursor(s.Name)
+			if err != nil {
+				return false, err
+			}
+			q := index.Query{By: index.ServerTime, Start: time.Unix(0, c.Server)}
+			if round > 0 {
+				q.Limit = passBatch + 8 // the cursor's own fragment is read again
+			}
+			var pending []index.Fragment
+			var backlog, backlogBytes int64
+			err = a.Index.Iterate(ctx, s.Name, q, func(f index.Fragment) error {
+				if !c.before(f) {
+					return nil
+				}
+				if len(pending) == 0 && (oldest.IsZero() || f.ServerTime.Before(oldest)) {
+					oldest = f.ServerTime
+				}
+				backlog++
+				backlogBytes += f.Size
+				if len(pending) < passBatch {
+					pending = append(pending, f)
+				}
+				return nil
+			})
+			if err != nil {
+				return false, fmt.Errorf("archive: list %s: %w", s.Name, err)
+			}
+			if round == 0 {
+				a.stats.backlog.Add(backlog)
+				a.stats.backlogBytes.Add(backlogBytes)
+			}
+			if len(pending) > 0 && pending[0].ServerTime.Before(hold) {
+				hold = pending[0].ServerTime
+			}
+			if len(pending) > 0 {
+				work = append(work, streamWork{s.Name, pending})
+			}
+		}
+		// Everything before hold is archived: the lists above were read
+		// after the cursors, and a stream's new fragments come later.
+		a.holdNs.Store(hold.UnixNano())
+		if !oldest.IsZero() {
+			a.stats.oldestPending.Store(oldest.UnixNano())
+		}
+		for _, w := range work {
+			for _, f := range w.pending {
+				if err := a.archive(ctx, w.stream, f); err != nil {
+					return false, err
+				}
+				progress = true
+			}
+		}
+		if oldest.IsZero() {
+			a.stats.oldestPending.Store(0)
+		} else {
+			a.stats.oldestPending.Store(oldest.UnixNano())
+		}
+		if !progress {
+			a.holdNs.Store(hold.UnixNano())
+			a.stats.backlog.Store(0)
+			a.stats.backlogBytes.Store(0)
+			return a.flushManifests(ctx)
+		}
+		if _, err := a.flushManifests(ctx); err != nil {
+			return false, err
+		}
+	}
+}
+
+// recount sets the backlog gauges from the index and the cursors.
+func (a *Archiver) recount(ctx context.Context) error {
+	streams, err := a.Index.Streams(ctx)
+	if err != nil {
+		return err
+	}
+	var n, nb int64
+	var oldest time.Time
+	for _, s := range streams {
+		c, _, err := a.readCursor(s.Name)
+		if err != nil {
+			return err
+		}
+		err = a.Index.Iterate(ctx, s.Name, index.Query{By: index.ServerTime, Start: time.Unix(0, c.Server)}, func(f index.Fragment) error {
+			if c.before(f) {
+				if oldest.IsZero() || f.ServerTime.Before(oldest) {
+					oldest = f.ServerTime
+				}
+				n++
+				nb += f.Size
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	a.stats.backlog.Store(n)
+	a.stats.backlogBytes.Store(nb)
+	if !oldest.IsZero() {
+		a.stats.oldestPending.Store(oldest.UnixNano())
+	}
+	return nil
+}
+
+// ObjectKey returns the key of a fragment's object.
+func ObjectKey(prefix, appliance, stream string, server time.Time, number uint64) string {
+	return hourDir(prefix, appliance, stream, server) + strconv.FormatUint(number, 10) + ".mkv"
+}
+
+// ManifestKey returns the key of the manifest of stream's hour.
+func ManifestKey(prefix, appliance, stream string, hour time.Time) string {
+	return hourDir(prefix, appliance, stream, hour) + "manifest.json"
+}
+
+func hourDir(prefix, appliance, stream string, t time.Time) string {
+	return prefix + appliance + "/" + stream + "/" + t.UTC().Format("2006/01/02/15") + "/"
+}
+
+// archive uploads one fragment (retrying forever) and records it.
+func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment) error {
+	body, err := a.Index.Blob(ctx, f.Number)
+	if errors.Is(err, index.ErrFragmentNotFound) {
+		// Expired or evicted meanwhile: nothing to archive; move past it.
+		a.Logger.Warn("fragment gone before it was archived", "stream", stream, "fragment", f.Number)
+		cv, err := json.Marshal(cursor{Server: f.ServerTime.UnixNano(), Number: f.Number})
+		if err != nil {
+			return err
+		}
+		return a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error { return txn.Set(a.cursorKey(stream), cv) })
+	}
+	if err != nil {
+		return fmt.Errorf("archive: read fragment %d: %w", f.Number, err)
+	}
+	meta := map[string]string{
+		"kinedge-stream":        stream,
+		"kinedge-fragment":      f.NumberString(),
+		"kinedge-server-time":   f.ServerTime.UTC().Format(time.RFC3339Nano),
+		"kinedge-producer-time": f.ProducerTime.UTC().Format(time.RFC3339Nano),
+		"kinedge-sealed":        strconv.FormatBool(a.Sealed),
+	}
+	if a.Sealed {
+		rec, err := a.Keys.GetKey(ctx, f.KeyID)
+		if err != nil {
+			return fmt.Errorf("archive: key %s of fragment %d: %w", f.KeyID, f.Number, err)
+		}
+		meta["kinedge-key-id"] = rec.ID
+		meta["kinedge-key-alias"] = rec.Alias
+		meta["kinedge-wrapped-key"] = base64.StdEncoding.EncodeToString(rec.Wrapped)
+		meta["kinedge-master-check"] = rec.MasterCheck
+	} else {
+		src := replay.Source{Store: blobOf{body}, Opener: a.Opener}
+		rf := replay.Fragment{Number: f.Number, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration}
+		body, err = src.AppendFragmentMKV(ctx, nil, stream, rf, f.NumberString())
+		if err != nil {
+			return fmt.Errorf("archive: fragment %d as MKV: %w", f.Number, err)
+		}
+	}
+	sum := sha256.Sum256(body)
+	key := ObjectKey(a.Prefix, a.ApplianceID, stream, f.ServerTime, f.Number)
+	if err := a.pace(ctx, len(body)); err != nil {
+		return err
+	}
+	if err := a.put(ctx, key, body, meta); err != nil {
+		return err
+	}
+	a.stats.objects.Add(1)
+	a.stats.bytes.Add(uint64(len(body)))
+	a.stats.backlog.Add(-1)
+	a.stats.backlogBytes.Add(-f.Size)
+	e := Entry{Number: f.NumberString(), Key: key, ServerTime: f.ServerTime.UTC(), ProducerTime: f.ProducerTime.UTC(),
+		DurationMS: f.Duration.Milliseconds(), Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:]), Gap: f.Gap}
+	if a.Sealed {
+		e.KeyID = f.KeyID
+	}
+	for _, t := range f.Tracks {
+		e.Codecs = append(e.Codecs, t.Codec)
+	}
+	ev, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	cv, err := json.Marshal(cursor{Server: f.ServerTime.UnixNano(), Number: f.Number})
+	if err != nil {
+		return err
+	}
+	hour := f.ServerTime.UTC().Truncate(time.Hour).Unix()
+	// The entry, the manifest's dirty mark and the cursor move together:
+	// a crash before this commit uploads the fragment again, to its key.
+	err = a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error {
+		if err := txn.Set(a.entryKey(stream, hour, f.Number), ev); err != nil {
+			return err
+		}
+		if err := txn.Set(a.dirtyKey(stream, hour), nil); err != nil {
+			return err
+		}
+		return txn.Set(a.cursorKey(stream), cv)
+	})
+	if err != nil {
+		return fmt.Errorf("archive: record fragment %d: %w", f.Number, err)
+	}
+	return nil
+}
+
+// blobOf is a replay.Store of one blob.
+type blobOf struct{ b []byte }
+
+func (s blobOf) Blob(context.Context, uint64) ([]byte, error) { return s.b, nil }
+
+// put writes an object, retrying with capped exponential backoff and
+// jitter until it succeeds or ctx ends.
+func (a *Archiver) put(ctx context.Context, key string, body []byte, meta map[string]string) error {
+	for attempt := 0; ; attempt++ {
+		err := a.Bucket.Put(ctx, key, body, meta)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		a.stats.failures.Add(1)
+		// The backlog grows during an outage: count it again for the
+		// gauges (a listing per retry, at most one per MinBackoff).
+		if err := a.recount(ctx); err != nil && ctx.Err() == nil {
+			a.Logger.Warn("archive backlog count failed", "err", err)
+		}
+		wait := backoff(a.MinBackoff, a.MaxBackoff, attempt)
+		a.Logger.Warn("archive upload failed, retrying", "key", key, "attempt", attempt+1, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// backoff returns the wait before retry attempt+1: lo doubled attempt
+// times, capped at hi, with "equal jitter" (half fixed, half random).
+func backoff(lo, hi time.Duration, attempt int) time.Duration {
+	d := lo
+	for i := 0; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// flushManifests rewrites the manifests marked dirty whose hour is
+// complete or whose stream's manifest was not rewritten for
+// ManifestInterval; held reports whether some are left for later. A
+// completed hour's entries are deleted from the database once its
+// manifest is written.
+func (a *Archiver) flushManifests(ctx context.Context) (held bool, err error) {
+	type dirty struct {
+		stream string
+		hour   int64
+	}
+	var list []dirty
+	pfx := a.Space.Key([]byte("d/"))
+	err = a.Space.View(func(txn *store.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()[len(pfx):]
+			if len(k) < 9 || k[len(k)-9] != 0 {
+				return fmt.Errorf("archive: bad dirty key %q", it.Item().Key())
+			}
+			list = append(list, dirty{string(k[:len(k)-9]), int64(binary.BigEndian.Uint64(k[len(k)-8:]))})
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("archive: manifests: %w", err)
+	}
+	now := a.Now()
+	for _, d := range list {
+		c, _, err := a.readCursor(d.stream)
+		if err != nil {
+			return false, err
+		}
+		complete := c.Server >= time.Unix(d.hour, 0).Add(time.Hour).UnixNano()
+		if last, ok := a.lastFlush[d.stream]; !complete && ok && now.Sub(last) < a.ManifestInterval {
+			held = true
+			continue
+		}
+		if err := a.writeManifest(ctx, d.stream, d.hour, complete); err != nil {
+			return false, err
+		}
+		a.lastFlush[d.stream] = now
+	}
+	return held, nil
+}
+
+// writeManifest builds the manifest of stream's hour from its entries,
+// writes it, and clears its dirty mark (and, for a complete hour, its
+// entries) unless a newer entry came meanwhile.
+func (a *Archiver) writeManifest(ctx context.Context, stream string, hour int64, complete bool) error {
+	m := Manifest{Version: ManifestVersion, Appliance: a.ApplianceID, Stream: stream, Hour: time.Unix(hour, 0).UTC(), Sealed: a.Sealed}
+	var keys [][]byte
+	err := a.Space.View(func(txn *store.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: a.hourPrefix("m/", stream, hour), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var e Entry
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
+				return err
+			}
+			m.Fragments = append(m.Fragments, e)
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("archive: manifest of %s: %w", stream, err)
+	}
+	// Entries are keyed by number, which increases with server time within
+	// a stream; sort anyway (a stream deleted and created again).
+	sortEntries(m.Fragments)
+	m.Gaps = gaps(m.Fragments)
+	if a.Sealed {
+		m.Keys = map[string]Key{}
+		for _, e := range m.Fragments {
+			if _, ok := m.Keys[e.KeyID]; ok {
+				continue
+			}
+			rec, err := a.Keys.GetKey(ctx, e.KeyID)
+			if err != nil {
+				return fmt.Errorf("archive: key %s: %w", e.KeyID, err)
+			}
+			m.Keys[e.KeyID] = Key{Alias: rec.Alias, Wrapped: rec.Wrapped, MasterCheck: rec.MasterCheck}
+		}
+	}
+	body, err := json.MarshalIndent(m, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := a.put(ctx, ManifestKey(a.Prefix, a.ApplianceID, stream, m.Hour), body, nil); err != nil {
+		return err
+	}
+	a.stats.manifests.Add(1)
+	n := len(m.Fragments)
+	return a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error {
+		// A fragment archived during the write keeps the mark.
+		var now int
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: a.hourPrefix("m/", stream, hour)})
+		for it.Rewind(); it.Valid(); it.Next() {
+			now++
+		}
+		it.Close()
+		if now != n {
+			return nil
+		}
+		if complete {
+			for _, k := range keys {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return txn.Delete(a.dirtyKey(stream, hour))
+	})
+}

@@ -1,0 +1,117 @@
+// Package archive is the video archive: it uploads every fragment the
+// index stores to an S3-compatible bucket (through minio-go), one object
+// per fragment, with a manifest per stream and hour, so a replaced
+// appliance with the same master key, appliance id and bucket can replay
+// the footage.
+//
+// # Driven by the index, not by fragment events
+//
+// A fragment event (Recorder.OnStored, events.Queue) is sent after the
+// fragment's transaction commits, from memory: a power cut between the
+// two loses the event, and a full event queue drops it. The archive
+// therefore never trusts events. It keeps, per stream, a durable cursor
+// (server time and fragment number of the last fragment archived, in its
+// own key space "a/" of index/store) and reconciles: on start, after each
+// Notify (wired to the recorders' OnStored, only a wake-up) and every
+// Rescan, it lists the index after each stream's cursor and uploads what
+// it finds, in server-time order, a batch of 64 per stream in turn. The
+// cursor moves in the same transaction that records the fragment's
+// manifest entry, after the PUT succeeded: a crash anywhere before that
+// uploads the fragment again, to the same key. Object keys are
+// deterministic, so a retry or a replay of the backlog overwrites rather
+// than duplicates; nothing stored is skipped unless retention or eviction
+// removed it first (see below).
+//
+// Uploads are retried forever with capped exponential backoff and equal
+// jitter (MinBackoff 500 ms doubling to MaxBackoff 1 min): the archive's
+// promise is that it catches up whenever the uplink comes back.
+//
+// # Layout
+//
+//	<prefix><appliance-id>/<stream>/YYYY/MM/DD/HH/<fragment-number>.mkv
+//	<prefix><appliance-id>/<stream>/YYYY/MM/DD/HH/manifest.json
+//
+// The hour is the fragment's server time in UTC; the number is decimal,
+// as KVS writes it. The manifest (Manifest, JSON) lists the hour's
+// fragments in server-time order: number, object key, server and
+// producer time, duration, size and SHA-256 of the object's bytes, key
+// id, the recorder's gap flag, the gaps between consecutive fragments
+// (more than 1 s between one's end and the next one's start), and in
+// sealed mode the wrapped data keys by id. The entries of an hour are kept
+// in "a/m/" until the stream's cursor passes the hour's end and the
+// manifest has been written once more; a manifest is rewritten when
+// fragments were added to it ("a/d/" marks it): at once the first time,
+// then at most every ManifestInterval (10 s in the appliance) while its
+// hour fills, and once more when the hour is complete. So the manifest of
+// the current hour lags its objects by up to ManifestInterval, and a
+// camera's hour costs about 360 manifest writes rather than one per
+// fragment (the manifest grows to some 500 KB by the hour's end); a
+// crash leaves the mark, and the next start writes the manifest.
+// ParseManifest reads one back and checks it.
+//
+// # Sealed or plaintext
+//
+// By default (archive.sealed: true) an object is the sealed blob exactly
+// as stored: AES-256-GCM under the stream's data key, bound to the stream
+// name and fragment number (both in the key). Its user metadata carries
+// the key id, the key's alias, the data key wrapped by the master key and
+// the master key's check value, and the manifest repeats the wrapped keys,
+// so the bucket plus the master key opens every object with nothing from
+// the appliance's database (TestArchiveSealed does this with a fresh
+// keyring); plaintext never leaves the box. With archive.sealed: false the
+// object is a self-contained Matroska file of the fragment with the KVS
+// fragment tags (replay.AppendFragmentMKV), which ffprobe and players
+// open directly.
+//
+// # Eviction
+//
+// The index's eviction (DELETE_OLDEST_MEDIA) works by whole time buckets
+// behind one appliance-wide floor, oldest first. The archiver publishes
+// ArchivedThrough, a time before which every stored fragment of every
+// stream is archived (the oldest pending fragment's server time, or now
+// minus a minute when nothing is pending: a fragment is stored at most
+// fragment.max, 30 s, after it began). The index's Evict, given it as its
+// hold, evicts first only buckets that end before it: archived media goes
+// first. When no such bucket is left and the budget still needs room, it
+// evicts unarchived media (counted in the index's stats and logged): a full
+// disk would stop every camera, and the budget is the operator's hard
+// limit. Those fragments are then missing from the archive; the manifest
+// shows the hole as a gap.
+//
+// # Operators
+//
+// Verify reads every manifest under a root and checks each listed
+// object's presence, size and SHA-256 (kinedge archive verify; ls and get
+// list and fetch objects); objects no manifest lists are reported apart
+// (the current hour's manifest lags by up to ManifestInterval).
+//
+// # Uplink
+//
+// Window (archive.upload_window, "01:00-05:00" in local time; a window may
+// span midnight) holds uploads until it opens; BandwidthLimit
+// (archive.bandwidth_limit, bytes/s) spaces fragment uploads so their
+// bytes average the cap (each upload books len/limit seconds before the
+// next may start). Both wait on the loop goroutine between uploads, so a
+// restart or an outage resumes from the cursor like any other wait.
+//
+// # Disaster recovery
+//
+// Remote reads a sealed archive with nothing but the bucket and the
+// master key: it reads the manifests of the hours of a range, builds a
+// keyring from their wrapped keys, and writes the range as one continuous
+// MKV through replay.Source, byte for byte what the appliance's own
+// replay writes (TestRemoteReplaysFromTheBucketAlone); kinedge archive
+// replay runs it from an empty data dir.
+//
+// # Left to do
+//
+// Newest-first priority (issue 8, requirement 6: the order is oldest
+// first, per stream, which is also what keeps eviction's hold moving);
+// pacing of the manifest writes (they are small and not counted against
+// the cap); tiered replay inside the appliance: /v1/streams/…
+// fragments and media falling back to Remote for ranges that are not
+// local, and a fresh appliance listing its predecessor's range
+// (requirement 7: Remote is the reader, the wiring into the video API is
+// not done); multipart upload for fragments above a few MiB; deleting
+// the per-hour entries of a deleted stream.
+package archive

@@ -1,0 +1,114 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kinedge/kinedge/dataplane/video/replay"
+	"github.com/kinedge/kinedge/fragment/seal"
+)
+
+// Remote reads an appliance's sealed archive from its bucket alone, with
+// the master key: what a replacement appliance (or an operator's laptop)
+// needs to replay footage whose local copy is gone.
+type Remote struct {
+	Bucket      Reader
+	Prefix      string
+	ApplianceID string
+	Master      seal.MasterKey
+}
+
+// Fragments returns the manifest entries of stream whose server time is
+// in [start, end], in order, with the wrapped keys that open them. It
+// reads the manifest of every hour of the range that has one.
+func (r *Remote) Fragments(ctx context.Context, stream string, start, end time.Time) ([]Entry, map[string]Key, error) {
+	var out []Entry
+	keys := map[string]Key{}
+	for h := start.UTC().Truncate(time.Hour); !h.After(end); h = h.Add(time.Hour) {
+		mk := ManifestKey(r.Prefix, r.ApplianceID, stream, h)
+		names, err := r.Bucket.List(ctx, mk)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(names) == 0 || names[0] != mk {
+			continue // no manifest for this hour
+		}
+		body, err := r.Bucket.Get(ctx, mk)
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := ParseManifest(body)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", mk, err)
+		}
+		if !m.Sealed {
+			return nil, nil, fmt.Errorf("archive: %s: the archive is plaintext MKV; fetch its objects with kinedge archive get", mk)
+		}
+		for _, e := range m.Fragments {
+			if !e.ServerTime.Before(start) && !e.ServerTime.After(end) {
+				out = append(out, e)
+			}
+		}
+		for id, k := range m.Keys {
+			keys[id] = k
+		}
+	}
+	sortEntries(out)
+	return out, keys, nil
+}
+
+// WriteMKV writes stream's archived fragments in [start, end] as one
+// continuous Matroska stream, as the appliance's replay does, opening
+// each object with the data key of its manifest unwrapped by the master
+// key. A missing or altered object ends it with an error.
+func (r *Remote) WriteMKV(ctx context.Context, w io.Writer, stream string, start, end time.Time) (replay.Stats, error) {
+	entries, keys, err := r.Fragments(ctx, stream, start, end)
+	if err != nil {
+		return replay.Stats{}, err
+	}
+	ks := &seal.MemKeyStore{}
+	for id, k := range keys {
+		if err := ks.PutKey(ctx, seal.KeyRecord{ID: id, Alias: k.Alias, Wrapped: k.Wrapped, MasterCheck: k.MasterCheck, Retired: true}); err != nil {
+			return replay.Stats{}, err
+		}
+	}
+	byNumber := map[uint64]string{}
+	frags := make([]replay.Fragment, 0, len(entries))
+	for _, e := range entries {
+		n, err := strconv.ParseUint(e.Number, 10, 64)
+		if err != nil {
+			return replay.Stats{}, err
+		}
+		byNumber[n] = e.Key
+		frags = append(frags, replay.Fragment{Number: n, ServerTime: e.ServerTime, ProducerTime: e.ProducerTime,
+			Duration: time.Duration(e.DurationMS) * time.Millisecond, Codecs: e.Codecs})
+	}
+	src := replay.Source{Store: bucketStore{r.Bucket, byNumber}, Opener: &seal.Keyring{Store: ks, Master: r.Master}}
+	seq := func(yield func(replay.Fragment, error) bool) {
+		for _, f := range frags {
+			if !yield(f, nil) {
+				return
+			}
+		}
+	}
+	return src.WriteMKV(ctx, w, stream, stream, iter.Seq2[replay.Fragment, error](seq))
+}
+
+// bucketStore is a replay.Store on archived objects.
+type bucketStore struct {
+	b    Reader
+	keys map[uint64]string
+}
+
+func (s bucketStore) Blob(ctx context.Context, number uint64) ([]byte, error) {
+	k, ok := s.keys[number]
+	if !ok || strings.HasSuffix(k, "/") {
+		return nil, fmt.Errorf("archive: fragment %d is in no manifest", number)
+	}
+	return s.b.Get(ctx, k)
+}

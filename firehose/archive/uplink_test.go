@@ -1,0 +1,152 @@
+package archive
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kinedge/kinedge/fragment/seal"
+)
+
+func TestWindow(t *testing.T) {
+	at := func(h, m int) time.Time { return time.Date(2026, 12, 2, h, m, 0, 0, time.UTC) }
+	w, err := ParseWindow("01:00-05:00")
+	if err != nil || w.String() != "01:00-05:00" {
+		t.Fatal(w, err)
+	}
+	for _, c := range []struct {
+		now  time.Time
+		want time.Duration
+	}{{at(0, 30), 30 * time.Minute}, {at(1, 0), 0}, {at(4, 59), 0}, {at(5, 0), 20 * time.Hour}, {at(23, 0), 2 * time.Hour}} {
+		if got := w.Wait(c.now); got != c.want {
+			t.Errorf("Wait(%v) = %v, want %v", c.now, got, c.want)
+		}
+	}
+	night, _ := ParseWindow("22:00-05:00")
+	if night.Wait(at(23, 0)) != 0 || night.Wait(at(4, 0)) != 0 || night.Wait(at(12, 0)) != 10*time.Hour {
+		t.Errorf("a window across midnight")
+	}
+	for _, bad := range []string{"1-5", "25:00-05:00", "01:00-01:00", "01:00"} {
+		if _, err := ParseWindow(bad); err == nil {
+			t.Errorf("ParseWindow(%q) accepted", bad)
+		}
+	}
+	if (Window{}).Wait(at(12, 0)) != 0 {
+		t.Error("the zero window is closed")
+	}
+}
+
+// memBucket is a Bucket in memory.
+type memBucket struct {
+	mu   sync.Mutex
+	objs map[string][]byte
+}
+
+func (m *memBucket) Put(_ context.Context, key string, body []byte, _ map[string]string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.objs == nil {
+		m.objs = map[string][]byte{}
+	}
+	m.objs[key] = append([]byte(nil), body...)
+	return nil
+}
+
+func (m *memBucket) Get(_ context.Context, key string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.objs[key], nil
+}
+
+// TestUplinkPacing: outside its window the archiver waits for the window
+// to open; then uploads are spaced so the bytes average the cap. The
+// clock is injected and the waits are recorded, not slept.
+func TestUplinkPacing(t *testing.T) {
+	b := openBox(t, "", seal.NewMasterKey())
+	stored := b.record(t, "cam1", time.Now().UTC().Add(-time.Minute).Truncate(time.Second))
+	var total int64
+	for _, f := range stored {
+		total += f.Size
+	}
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 2, 0, 30, 0, 0, time.UTC)
+	var waits []time.Duration
+	w, _ := ParseWindow("01:00-05:00")
+	a := &Archiver{Index: b.idx, Space: b.sp, Bucket: &memBucket{}, Keys: b.idx.Keys(), Sealed: true, ApplianceID: "pi-7",
+		Window: w, BandwidthLimit: 1000, Rescan: time.Hour,
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
+	a.sleep = func(_ context.Context, d time.Duration) error {
+		mu.Lock()
+		defer mu.Unlock()
+		waits = append(waits, d)
+		now = now.Add(d)
+		return nil
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	archived(t, a, uint64(len(stored)))
+	a.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(waits) == 0 || waits[0] != 30*time.Minute {
+		t.Fatalf("first wait %v, want the 30 minutes until the window", waits)
+	}
+	var paced time.Duration
+	for _, d := range waits[1:] {
+		paced += d
+	}
+	// Every byte but the last upload's is paid for before the next one.
+	last := stored[len(stored)-1].Size
+	want := time.Duration(float64(total-last) / 1000 * float64(time.Second))
+	if paced < want-time.Second || paced > want+time.Second {
+		t.Fatalf("paced %v for %d bytes at 1000 B/s, want about %v", paced, total, want)
+	}
+}
+
+// TestManifestInterval: the manifest of the hour being filled is written
+// at once, then no more often than ManifestInterval, and when it has
+// passed the next pass writes every entry.
+func TestManifestInterval(t *testing.T) {
+	b := openBox(t, "", seal.NewMasterKey())
+	base := time.Now().UTC().Truncate(time.Hour).Add(time.Minute)
+	first := b.record(t, "cam1", base)
+	var mu sync.Mutex
+	now := base.Add(5 * time.Minute)
+	bk := &memBucket{}
+	a := &Archiver{Index: b.idx, Space: b.sp, Bucket: bk, Keys: b.idx.Keys(), Sealed: true, ApplianceID: "pi-7",
+		ManifestInterval: time.Hour, Rescan: time.Hour,
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	archived(t, a, uint64(len(first)))
+	listed := func() int {
+		body, _ := bk.Get(t.Context(), ManifestKey("", "pi-7", "cam1", base))
+		m, err := ParseManifest(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(m.Fragments)
+	}
+	if n := listed(); n != len(first) || a.Stats().Manifests != 1 {
+		t.Fatalf("first manifest: %d entries, %d writes", n, a.Stats().Manifests)
+	}
+	second := b.record(t, "cam1", base.Add(2*time.Minute))
+	a.Notify(second[0])
+	waitFor(t, "the second recording", func() bool { return a.Stats().Objects == uint64(len(first)+len(second)) && a.Stats().Backlog == 0 })
+	if n := listed(); n != len(first) || a.Stats().Manifests != 1 {
+		t.Fatalf("within the interval: %d entries, %d writes", n, a.Stats().Manifests)
+	}
+	mu.Lock()
+	now = now.Add(time.Hour) // the interval has passed (the hour of the fragments is not complete)
+	mu.Unlock()
+	a.Notify(second[0])
+	waitFor(t, "the manifest after the interval", func() bool { return a.Stats().Manifests == 2 })
+	if n := listed(); n != len(first)+len(second) {
+		t.Fatalf("after the interval: %d entries, want %d", n, len(first)+len(second))
+	}
+}
