@@ -33,6 +33,15 @@ type batch struct {
 	// Written is set once the object is written, before the records are
 	// deleted (in more than one transaction when they are many).
 	Written bool `json:"written,omitempty"`
+	// Dest is the destination as it was when the batch was fixed: an
+	// UpdateDestination applies to the next batch. (Nil in batches fixed
+	// before it was kept: the stream's current destination.)
+	Dest *S3Destination `json:"dest,omitempty"`
+	// Failing is when the first write of Key failed; after
+	// Options.RetryFor the batch is fixed again under the error prefix
+	// (ErrorType s3-failed) with a new key.
+	Failing   time.Time `json:"failing,omitzero"`
+	ErrorType string    `json:"errorType,omitempty"`
 }
 
 // deliverer is one delivery stream: its spool accounting and the
@@ -394,6 +403,7 @@ func (d *deliverer) fix(s Stream) error {
 		return nil
 	}
 	b.Key = s.ObjectKey(e.opts.Now(), uuid.NewString())
+	b.Dest = &s.Destination
 	v, err := json.Marshal(&b)
 	if err != nil {
 		return err
@@ -421,6 +431,10 @@ func (d *deliverer) fix(s Stream) error {
 func (d *deliverer) deliver(b *batch) error {
 	e := d.e
 	s := d.describe()
+	if b.Dest != nil {
+		s.Destination = *b.Dest
+	}
+	delim := s.Destination.Processing.delimiter()
 	if !b.Written {
 		if e.opts.Destination == nil {
 			return errors.New("no S3 endpoint configured")
@@ -445,7 +459,10 @@ func (d *deliverer) deliver(b *batch) error {
 				}
 				err := it.Item().Value(func(v []byte) error {
 					raw += int64(len(v))
-					_, err := enc.Write(v)
+					if _, err := enc.Write(v); err != nil {
+						return err
+					}
+					_, err := enc.Write(delim)
 					return err
 				})
 				if err != nil {
@@ -470,6 +487,9 @@ func (d *deliverer) deliver(b *batch) error {
 		cancel()
 		if err != nil {
 			e.stats.uploadFails.Add(1)
+			if ferr := d.uploadFailed(s, b); ferr != nil {
+				return errors.Join(err, ferr)
+			}
 			return err
 		}
 		e.stats.objects.Add(1)
@@ -540,4 +560,38 @@ func (d *deliverer) deliver(b *batch) error {
 			return nil
 		}
 	}
+}
+
+// uploadFailed notes batch b's first failed write; once its writes have
+// failed for Options.RetryFor it fixes the batch again, under the error
+// prefix (ErrorS3Failed) with a new key, stored before the first attempt
+// to write it.
+func (d *deliverer) uploadFailed(s Stream, b *batch) error {
+	e := d.e
+	if e.opts.RetryFor < 0 || b.ErrorType != "" {
+		return nil
+	}
+	now := e.opts.Now()
+	switch {
+	case b.Failing.IsZero():
+		b.Failing = now
+	case now.Sub(b.Failing) >= e.opts.RetryFor:
+		e.log.Warn("firehose: a batch failed for the retry duration; writing it under the error prefix",
+			"stream", s.Name, "key", b.Key, "since", b.Failing, "retry_for", e.opts.RetryFor)
+		b.Key = s.ErrorObjectKey(now, uuid.NewString(), ErrorS3Failed)
+		b.ErrorType = ErrorS3Failed
+	default:
+		return nil
+	}
+	v, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	err = e.sp.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
+		return txn.Set(e.sp.Key([]byte(keyBatch), []byte(s.Name)), v)
+	})
+	if err != nil {
+		return fmt.Errorf("firehose: batch of %s: %w", s.Name, err)
+	}
+	return nil
 }

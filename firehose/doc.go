@@ -46,16 +46,37 @@
 // the stream's buffered records reach BufferingHints.SizeInMBs or the
 // oldest is IntervalInSeconds old, whichever comes first, and fixes the
 // next batch: the oldest records up to the size. The body is the records
-// concatenated without a delimiter, compressed as the destination says
+// concatenated (without a delimiter unless AppendDelimiterToRecord is
+// on), compressed as the destination says
 // (UNCOMPRESSED, GZIP, ZIP with one entry, Snappy framing, HADOOP_SNAPPY
 // in Hadoop's block format; klauspost/compress), and the key is AWS's:
 //
 //	<prefix>YYYY/MM/dd/HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>[.gz|.zip|.snappy|.hsnappy]
 //
-// in UTC at the time the batch is fixed (the injected clock). A prefix
-// without expressions is followed by YYYY/MM/dd/HH/, as in AWS. A failed
-// write is retried with capped exponential backoff and jitter
-// (RetryMin..RetryMax) until it succeeds or the engine closes; the
+// in CustomTimeZone (default UTC) at the time the batch is fixed (the
+// injected clock; AWS uses the oldest record's arrival). Prefix may hold
+// !{timestamp:<pattern>} (the DateTimeFormatter subset yyyy, MM, dd, HH,
+// mm, ss and 'quoted' literals; every instance is the same instant) and
+// !{firehose:random-string} (11 characters); a prefix without a
+// timestamp expression is followed by YYYY/MM/dd/HH/, as in AWS. AWS's
+// rules are checked at create: ErrorOutputPrefix is required when Prefix
+// has expressions, Prefix cannot hold !{firehose:error-output-type}, an
+// ErrorOutputPrefix with expressions must. FileExtension replaces the
+// compression's extension. The time zone database is compiled in
+// (time/tzdata), so CustomTimeZone works on a board without zoneinfo.
+// An enabled AppendDelimiterToRecord processor writes its Delimiter
+// (default a newline) after every record. The batch keeps the
+// destination it was fixed with.
+//
+// A failed write is retried with capped exponential backoff and jitter
+// (RetryMin..RetryMax). Once the writes of a batch have failed for
+// Options.RetryFor (default 24 h, negative: forever; AWS's S3
+// destination has no RetryOptions and discards data after 24 h) the batch
+// is fixed again, with a new key stored before its first attempt, under
+// the error prefix with error output type s3-failed (the appliance's own
+// name): <ErrorOutputPrefix>s3-failed/YYYY/MM/dd/HH/… for a prefix
+// without expressions, <Prefix>s3-failed/YYYY/MM/dd/HH/… without one,
+// and retried there until written: nothing acknowledged is dropped. The
 // backlog, objects and failures are counted (Stats, and Collector for
 // Prometheus). A batch is built in memory, compressed, before its write
 // (up to SizeInMBs, 128 MiB, uncompressed): streaming multipart uploads
@@ -71,11 +92,9 @@
 // # Not done yet (issue 8)
 //
 // KinesisStreamAsSource with a checkpoint; UpdateDestination,
-// Start/StopDeliveryStreamEncryption, tags; ErrorOutputPrefix use,
-// RetryOptions.DurationInSeconds (records are retried forever), the
-// !{timestamp:…} / !{firehose:…} prefix expressions, FileExtension,
-// CustomTimeZone, AppendDelimiterToRecord, processors (the Lambda
-// transformation contract), dynamic partitioning, multipart upload for
+// Start/StopDeliveryStreamEncryption, tags; the Lambda processor (the
+// record-transformation contract; processing-failed output), the other
+// processor types, dynamic partitioning, multipart upload for
 // large objects; upload windows and bandwidth caps; the video archive,
 // tiered replay and disaster recovery; the benchmark.
 package firehose

@@ -33,6 +33,11 @@ type Options struct {
 	// RetryMin and RetryMax bound the exponential backoff between two
 	// attempts to write an object (with jitter). Defaults 1 s and 1 min.
 	RetryMin, RetryMax time.Duration
+	// RetryFor is how long a batch's object is retried before the batch
+	// is written under the error prefix instead (error output type
+	// s3-failed; AWS discards S3 data after 24 hours). Negative: forever
+	// (the video archive). Default 24 h.
+	RetryFor time.Duration
 	// Region and AccountID appear in ARNs. Defaults us-east-1 and
 	// 000000000000.
 	Region, AccountID string
@@ -57,6 +62,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.RetryMax == 0 {
 		o.RetryMax = time.Minute
+	}
+	if o.RetryFor == 0 {
+		o.RetryFor = 24 * time.Hour
 	}
 	if o.Region == "" {
 		o.Region = "us-east-1"

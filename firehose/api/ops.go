@@ -45,20 +45,21 @@ func (h *Handler) create(ctx context.Context, in *createDeliveryStreamInput) (an
 		set  bool
 		name string
 	}{
-		{c.ProcessingConfiguration != nil, "ProcessingConfiguration"},
 		{c.DynamicPartitioning != nil, "DynamicPartitioningConfiguration"},
 		{c.DataFormatConversion != nil, "DataFormatConversionConfiguration"},
 		{c.S3BackupConfiguration != nil, "S3BackupConfiguration"},
-		{c.FileExtension != nil, "FileExtension"},
-		{c.CustomTimeZone != nil, "CustomTimeZone"},
 		{c.S3BackupMode != nil && *c.S3BackupMode != "Disabled", "S3BackupMode"},
 	} {
 		if unsupported.set {
 			return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "%s is not supported by this appliance yet.", unsupported.name)
 		}
 	}
+	if !extended && (c.ProcessingConfiguration != nil || c.FileExtension != nil || c.CustomTimeZone != nil) {
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "ProcessingConfiguration, FileExtension and CustomTimeZone belong to ExtendedS3DestinationConfiguration.")
+	}
 	dest := firehose.S3Destination{BucketARN: deref(c.BucketARN), RoleARN: deref(c.RoleARN), Prefix: deref(c.Prefix),
-		ErrorOutputPrefix: deref(c.ErrorOutputPrefix), Compression: deref(c.CompressionFormat), Extended: extended}
+		ErrorOutputPrefix: deref(c.ErrorOutputPrefix), Compression: deref(c.CompressionFormat), Extended: extended,
+		FileExtension: deref(c.FileExtension), CustomTimeZone: deref(c.CustomTimeZone), Processing: processingIn(c.ProcessingConfiguration)}
 	dest.SizeInMBs, dest.IntervalInSeconds = 5, 300
 	if hints := c.BufferingHints; hints != nil {
 		if hints.SizeInMBs != nil {
@@ -73,6 +74,38 @@ func (h *Handler) create(ctx context.Context, in *createDeliveryStreamInput) (an
 		return nil, err
 	}
 	return createDeliveryStreamOutput{DeliveryStreamARN: s.ARN}, nil
+}
+
+// processingIn maps a ProcessingConfiguration to the engine's.
+func processingIn(c *processingConfiguration) *firehose.Processing {
+	if c == nil {
+		return nil
+	}
+	p := &firehose.Processing{Enabled: c.Enabled != nil && *c.Enabled}
+	for _, pr := range c.Processors {
+		q := firehose.Processor{Type: deref(pr.Type)}
+		for _, par := range pr.Parameters {
+			q.Parameters = append(q.Parameters, firehose.Parameter{Name: deref(par.ParameterName), Value: deref(par.ParameterValue)})
+		}
+		p.Processors = append(p.Processors, q)
+	}
+	return p
+}
+
+// processingOut describes a Processing as AWS does.
+func processingOut(p *firehose.Processing) *processingConfiguration {
+	if p == nil {
+		return nil
+	}
+	c := &processingConfiguration{Enabled: &p.Enabled, Processors: []processor{}}
+	for _, pr := range p.Processors {
+		q := processor{Type: &pr.Type}
+		for _, par := range pr.Parameters {
+			q.Parameters = append(q.Parameters, processorParameter{ParameterName: &par.Name, ParameterValue: &par.Value})
+		}
+		c.Processors = append(c.Processors, q)
+	}
+	return c
 }
 
 func deref(s *string) string {
@@ -101,6 +134,8 @@ func (h *Handler) describe(_ context.Context, in *describeDeliveryStreamInput) (
 	dd.S3DestinationDescription = &plain
 	ext := *desc
 	ext.S3BackupMode = "Disabled"
+	ext.ProcessingConfiguration = processingOut(d.Processing)
+	ext.FileExtension, ext.CustomTimeZone = d.FileExtension, d.CustomTimeZone
 	dd.ExtendedS3DestinationDescription = &ext
 	return describeDeliveryStreamOutput{DeliveryStreamDescription: deliveryStreamDescription{
 		DeliveryStreamName: s.Name, DeliveryStreamARN: s.ARN, DeliveryStreamStatus: s.Status,

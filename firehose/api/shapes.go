@@ -16,22 +16,37 @@ type bufferingHints struct {
 }
 
 type s3Config struct {
-	RoleARN           *string         `json:"RoleARN"`
-	BucketARN         *string         `json:"BucketARN"`
-	Prefix            *string         `json:"Prefix"`
-	ErrorOutputPrefix *string         `json:"ErrorOutputPrefix"`
-	BufferingHints    *bufferingHints `json:"BufferingHints"`
-	CompressionFormat *string         `json:"CompressionFormat"`
+	RoleARN                 *string                  `json:"RoleARN"`
+	BucketARN               *string                  `json:"BucketARN"`
+	Prefix                  *string                  `json:"Prefix"`
+	ErrorOutputPrefix       *string                  `json:"ErrorOutputPrefix"`
+	BufferingHints          *bufferingHints          `json:"BufferingHints"`
+	CompressionFormat       *string                  `json:"CompressionFormat"`
+	ProcessingConfiguration *processingConfiguration `json:"ProcessingConfiguration"`
+	FileExtension           *string                  `json:"FileExtension"`
+	CustomTimeZone          *string                  `json:"CustomTimeZone"`
 	// Members the appliance does not serve yet: refused when set.
-	ProcessingConfiguration  json.RawMessage `json:"ProcessingConfiguration"`
 	DynamicPartitioning      json.RawMessage `json:"DynamicPartitioningConfiguration"`
 	DataFormatConversion     json.RawMessage `json:"DataFormatConversionConfiguration"`
 	S3BackupConfiguration    json.RawMessage `json:"S3BackupConfiguration"`
-	FileExtension            *string         `json:"FileExtension"`
-	CustomTimeZone           *string         `json:"CustomTimeZone"`
 	EncryptionConfiguration  json.RawMessage `json:"EncryptionConfiguration"`
 	CloudWatchLoggingOptions json.RawMessage `json:"CloudWatchLoggingOptions"`
 	S3BackupMode             *string         `json:"S3BackupMode"`
+}
+
+type processorParameter struct {
+	ParameterName  *string `json:"ParameterName"`
+	ParameterValue *string `json:"ParameterValue"`
+}
+
+type processor struct {
+	Type       *string              `json:"Type"`
+	Parameters []processorParameter `json:"Parameters,omitempty"`
+}
+
+type processingConfiguration struct {
+	Enabled    *bool       `json:"Enabled,omitempty"`
+	Processors []processor `json:"Processors,omitempty"`
 }
 
 type createDeliveryStreamInput struct {
@@ -75,6 +90,10 @@ type s3Description struct {
 	CompressionFormat       string                  `json:"CompressionFormat"`
 	EncryptionConfiguration encryptionConfiguration `json:"EncryptionConfiguration"`
 	S3BackupMode            string                  `json:"S3BackupMode,omitempty"`
+	// Extended only.
+	ProcessingConfiguration *processingConfiguration `json:"ProcessingConfiguration,omitempty"`
+	FileExtension           string                   `json:"FileExtension,omitempty"`
+	CustomTimeZone          string                   `json:"CustomTimeZone,omitempty"`
 }
 
 type destinationDescription struct {

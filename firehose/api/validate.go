@@ -101,6 +101,34 @@ func checkS3(v *validator, c *s3Config, path string) {
 	}
 	v.maxLen(c.Prefix, path+".prefix", 1024)
 	v.maxLen(c.ErrorOutputPrefix, path+".errorOutputPrefix", 1024)
+	v.maxLen(c.FileExtension, path+".fileExtension", 128)
+	v.maxLen(c.CustomTimeZone, path+".customTimeZone", 50)
+	if pc := c.ProcessingConfiguration; pc != nil {
+		if len(pc.Processors) > 5 {
+			v.fail(quote(fmt.Sprintf("[%d processors]", len(pc.Processors))), path+".processingConfiguration.processors", "have length less than or equal to 5")
+		}
+		for i, pr := range pc.Processors {
+			pp := fmt.Sprintf("%s.processingConfiguration.processors.%d", path, i+1)
+			if pr.Type == nil {
+				v.required(false, pp+".type")
+			} else {
+				switch *pr.Type {
+				case "RecordDeAggregation", "Decompression", "CloudWatchLogProcessing", "Lambda", "MetadataExtraction", "AppendDelimiterToRecord":
+				default:
+					v.fail(quote(*pr.Type), pp+".type", "satisfy enum value set: [RecordDeAggregation, Decompression, CloudWatchLogProcessing, Lambda, MetadataExtraction, AppendDelimiterToRecord]")
+				}
+			}
+			for j, par := range pr.Parameters {
+				ppp := fmt.Sprintf("%s.parameters.%d", pp, j+1)
+				v.required(par.ParameterName != nil, ppp+".parameterName")
+				if par.ParameterValue == nil {
+					v.required(false, ppp+".parameterValue")
+				} else if len(*par.ParameterValue) < 1 || len(*par.ParameterValue) > 5120 {
+					v.fail(quote(*par.ParameterValue), ppp+".parameterValue", "have length between 1 and 5120")
+				}
+			}
+		}
+	}
 	if h := c.BufferingHints; h != nil {
 		v.intRange(h.SizeInMBs, path+".bufferingHints.sizeInMBs", 1, 128)
 		v.intRange(h.IntervalInSeconds, path+".bufferingHints.intervalInSeconds", 0, 900)
