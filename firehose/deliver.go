@@ -55,6 +55,10 @@ type deliverer struct {
 	putMu   sync.Mutex
 	deleted bool
 
+	// ctlMu serializes the changes of the stream's definition (update,
+	// tags, encryption, the status), each stored whole.
+	ctlMu sync.Mutex
+
 	mu             sync.Mutex
 	s              Stream
 	pendingBytes   int64     // data bytes spooled and not in a batch
@@ -246,6 +250,7 @@ const recordIDSuffix = "00000000000000000000000000000000000000000000000000000000
 func (d *deliverer) run() {
 	defer close(d.done)
 	e := d.e
+	d.ctlMu.Lock()
 	d.mu.Lock()
 	if d.s.Status == StatusCreating {
 		d.s.Status = StatusActive
@@ -257,6 +262,7 @@ func (d *deliverer) run() {
 	} else {
 		d.mu.Unlock()
 	}
+	d.ctlMu.Unlock()
 	attempt := 0
 	for {
 		select {

@@ -85,14 +85,26 @@
 // call may become more than one object. After a restart the interval of
 // records already spooled counts from the start.
 //
+// # Definitions: updates and tags
+//
+// Update (UpdateDestination) takes the stream's current VersionID
+// (ErrConcurrentModification otherwise: ConcurrentModificationException),
+// stores the changed destination with VersionID+1 and applies it from
+// the next batch on: a fixed batch keeps the destination, key and
+// compression it was fixed with. Tags (at create, Tag, Untag) follow
+// AWS's rules: at most 50 per stream, keys 1–128 characters not starting
+// with aws:, values up to 256, letters, spaces, digits and _ . : / = + -
+// @ %; they do not change the version. Definition changes of a stream are
+// serialized and each is stored whole.
+//
 // Without an S3 endpoint (Options.Destination nil: KINEDGE_S3_ENDPOINT
 // unset) CreateDeliveryStream is refused with InvalidArgumentException
 // saying so; streams defined before keep their records spooled.
 //
 // # Not done yet (issue 8)
 //
-// KinesisStreamAsSource with a checkpoint; UpdateDestination,
-// Start/StopDeliveryStreamEncryption, tags; the Lambda processor (the
+// KinesisStreamAsSource with a checkpoint;
+// Start/StopDeliveryStreamEncryption; the Lambda processor (the
 // record-transformation contract; processing-failed output), the other
 // processor types, dynamic partitioning, multipart upload for
 // large objects; upload windows and bandwidth caps; the video archive,

@@ -172,15 +172,29 @@ func (e *Engine) ARN(name string) string {
 
 // Create defines a DirectPut delivery stream writing to dest.
 func (e *Engine) Create(ctx context.Context, name string, dest S3Destination) (Stream, error) {
+	return e.CreateTagged(ctx, name, dest, nil)
+}
+
+// CreateTagged is Create with the stream's first tags (see Tag).
+func (e *Engine) CreateTagged(ctx context.Context, name string, dest S3Destination, tags map[string]string) (Stream, error) {
 	if e.opts.Destination == nil {
 		return Stream{}, errorf(ErrInvalidArgument, "This appliance has no S3 endpoint configured (KINEDGE_S3_ENDPOINT): it cannot create a delivery stream with an S3 destination.")
 	}
 	if err := dest.normalize(); err != nil {
 		return Stream{}, err
 	}
+	if len(tags) > MaxTags {
+		return Stream{}, errorf(ErrLimitExceeded, "A delivery stream has at most %d tags, not %d.", MaxTags, len(tags))
+	}
+	if err := CheckTags(tags); err != nil {
+		return Stream{}, err
+	}
+	if len(tags) == 0 {
+		tags = nil
+	}
 	s := Stream{
 		Name: name, ARN: e.ARN(name), Status: StatusCreating, Type: "DirectPut",
-		VersionID: 1, Created: e.opts.Now().UTC(), Destination: dest,
+		VersionID: 1, Created: e.opts.Now().UTC(), Destination: dest, Tags: tags,
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -191,6 +191,8 @@ type Stream struct {
 	VersionID   int           `json:"versionId"`
 	Created     time.Time     `json:"created"`
 	Destination S3Destination `json:"destination"`
+	// Tags are the stream's tags (at most MaxTags).
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // interval returns the buffering interval.

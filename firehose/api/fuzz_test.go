@@ -23,6 +23,11 @@ func FuzzHandler(f *testing.F) {
 		{"ListDeliveryStreams", `{"Limit":10000,"ExclusiveStartDeliveryStreamName":"a"}`},
 		{"DeleteDeliveryStream", `{"DeliveryStreamName":"s"}`},
 		{"PutRecordBatch", `{"Records":null}`},
+		{"UpdateDestination", `{"DeliveryStreamName":"s","CurrentDeliveryStreamVersionId":"1","DestinationId":"destinationId-000000000001","ExtendedS3DestinationUpdate":{"Prefix":"a/!{timestamp:yyyy}/","ErrorOutputPrefix":"e/!{firehose:error-output-type}/"}}`},
+		{"TagDeliveryStream", `{"DeliveryStreamName":"s","Tags":[{"Key":"k","Value":"v"}]}`},
+		{"UntagDeliveryStream", `{"DeliveryStreamName":"s","TagKeys":["k"]}`},
+		{"ListTagsForDeliveryStream", `{"DeliveryStreamName":"s","Limit":1,"ExclusiveStartTagKey":"a"}`},
+		{"CreateDeliveryStream", `{"DeliveryStreamName":"p","ExtendedS3DestinationConfiguration":{"BucketARN":"arn:aws:s3:::bkt","Prefix":"!{firehose:random-string}/","ErrorOutputPrefix":"e/","CustomTimeZone":"Asia/Tokyo","FileExtension":".x","ProcessingConfiguration":{"Enabled":true,"Processors":[{"Type":"AppendDelimiterToRecord"}]}},"Tags":[{"Key":"a"}]}`},
 		{"Nope", `{}`},
 	} {
 		f.Add(seed.op, []byte(seed.body))

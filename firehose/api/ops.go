@@ -41,18 +41,8 @@ func (h *Handler) create(ctx context.Context, in *createDeliveryStreamInput) (an
 	case c == nil:
 		c, extended = in.S3DestinationConfiguration, false
 	}
-	for _, unsupported := range []struct {
-		set  bool
-		name string
-	}{
-		{c.DynamicPartitioning != nil, "DynamicPartitioningConfiguration"},
-		{c.DataFormatConversion != nil, "DataFormatConversionConfiguration"},
-		{c.S3BackupConfiguration != nil, "S3BackupConfiguration"},
-		{c.S3BackupMode != nil && *c.S3BackupMode != "Disabled", "S3BackupMode"},
-	} {
-		if unsupported.set {
-			return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "%s is not supported by this appliance yet.", unsupported.name)
-		}
+	if err := unsupported(c); err != nil {
+		return nil, err
 	}
 	if !extended && (c.ProcessingConfiguration != nil || c.FileExtension != nil || c.CustomTimeZone != nil) {
 		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "ProcessingConfiguration, FileExtension and CustomTimeZone belong to ExtendedS3DestinationConfiguration.")
@@ -69,11 +59,128 @@ func (h *Handler) create(ctx context.Context, in *createDeliveryStreamInput) (an
 			dest.IntervalInSeconds = *hints.IntervalInSeconds
 		}
 	}
-	s, err := h.Engine.Create(ctx, *in.DeliveryStreamName, dest)
+	s, err := h.Engine.CreateTagged(ctx, *in.DeliveryStreamName, dest, tagsIn(in.Tags))
 	if err != nil {
 		return nil, err
 	}
 	return createDeliveryStreamOutput{DeliveryStreamARN: s.ARN}, nil
+}
+
+func tagsIn(tags []tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[deref(t.Key)] = deref(t.Value)
+	}
+	return m
+}
+
+// destinationID is the id of a delivery stream's one destination.
+const destinationID = "destinationId-000000000001"
+
+func (h *Handler) update(ctx context.Context, in *updateDestinationInput) (any, error) {
+	for _, other := range []struct {
+		set  bool
+		name string
+	}{
+		{in.RedshiftDestinationUpdate != nil, "RedshiftDestinationUpdate"},
+		{in.ElasticsearchDestinationUpdate != nil, "ElasticsearchDestinationUpdate"},
+		{in.AmazonopensearchserviceDestinationUpdate != nil, "AmazonopensearchserviceDestinationUpdate"},
+		{in.SplunkDestinationUpdate != nil, "SplunkDestinationUpdate"},
+		{in.HTTPEndpointDestinationUpdate != nil, "HttpEndpointDestinationUpdate"},
+	} {
+		if other.set {
+			return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "%s is not supported by this appliance: only S3 destinations.", other.name)
+		}
+	}
+	c, extended := in.ExtendedS3DestinationUpdate, true
+	switch {
+	case c != nil && in.S3DestinationUpdate != nil:
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "Exactly one destination update is supported.")
+	case c == nil && in.S3DestinationUpdate == nil:
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "Exactly one destination update is supported.")
+	case c == nil:
+		c, extended = in.S3DestinationUpdate, false
+	}
+	if err := unsupported(c); err != nil {
+		return nil, err
+	}
+	if !extended && (c.ProcessingConfiguration != nil || c.FileExtension != nil || c.CustomTimeZone != nil) {
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "ProcessingConfiguration, FileExtension and CustomTimeZone belong to ExtendedS3DestinationUpdate.")
+	}
+	if *in.DestinationId != destinationID {
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "Destination %s not found: the delivery stream's destination is %s.", *in.DestinationId, destinationID)
+	}
+	version, err := strconv.Atoi(*in.CurrentDeliveryStreamVersionId)
+	if err != nil {
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "CurrentDeliveryStreamVersionId %s is not a version.", *in.CurrentDeliveryStreamVersionId)
+	}
+	_, err = h.Engine.Update(ctx, *in.DeliveryStreamName, version, func(d *firehose.S3Destination) {
+		set := func(dst *string, src *string) {
+			if src != nil {
+				*dst = *src
+			}
+		}
+		set(&d.BucketARN, c.BucketARN)
+		set(&d.RoleARN, c.RoleARN)
+		set(&d.Prefix, c.Prefix)
+		set(&d.ErrorOutputPrefix, c.ErrorOutputPrefix)
+		set(&d.Compression, c.CompressionFormat)
+		set(&d.FileExtension, c.FileExtension)
+		set(&d.CustomTimeZone, c.CustomTimeZone)
+		if hints := c.BufferingHints; hints != nil {
+			if hints.SizeInMBs != nil {
+				d.SizeInMBs = *hints.SizeInMBs
+			}
+			if hints.IntervalInSeconds != nil {
+				d.IntervalInSeconds = *hints.IntervalInSeconds
+			}
+		}
+		if c.ProcessingConfiguration != nil {
+			d.Processing = processingIn(c.ProcessingConfiguration)
+		}
+		d.Extended = d.Extended || extended
+	})
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (h *Handler) tag(ctx context.Context, in *tagDeliveryStreamInput) (any, error) {
+	if err := h.Engine.Tag(ctx, *in.DeliveryStreamName, tagsIn(in.Tags)); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (h *Handler) untag(ctx context.Context, in *untagDeliveryStreamInput) (any, error) {
+	if err := h.Engine.Untag(ctx, *in.DeliveryStreamName, in.TagKeys); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (h *Handler) listTags(_ context.Context, in *listTagsInput) (any, error) {
+	keys, tags, err := h.Engine.Tags(*in.DeliveryStreamName)
+	if err != nil {
+		return nil, err
+	}
+	if start := in.ExclusiveStartTagKey; start != nil {
+		i, found := slices.BinarySearch(keys, *start)
+		if found {
+			i++
+		}
+		keys = keys[i:]
+	}
+	limit := firehose.MaxTags
+	if in.Limit != nil {
+		limit = *in.Limit
+	}
+	out := listTagsOutput{Tags: []tagOut{}, HasMoreTags: len(keys) > limit}
+	for _, k := range keys[:min(limit, len(keys))] {
+		out.Tags = append(out.Tags, tagOut{Key: k, Value: tags[k]})
+	}
+	return out, nil
 }
 
 // processingIn maps a ProcessingConfiguration to the engine's.
@@ -106,6 +213,25 @@ func processingOut(p *firehose.Processing) *processingConfiguration {
 		c.Processors = append(c.Processors, q)
 	}
 	return c
+}
+
+// unsupported refuses the members of an S3 destination the appliance
+// does not serve.
+func unsupported(c *s3Config) error {
+	for _, unsupported := range []struct {
+		set  bool
+		name string
+	}{
+		{c.DynamicPartitioning != nil, "DynamicPartitioningConfiguration"},
+		{c.DataFormatConversion != nil, "DataFormatConversionConfiguration"},
+		{c.S3BackupConfiguration != nil, "S3BackupConfiguration"},
+		{c.S3BackupMode != nil && *c.S3BackupMode != "Disabled", "S3BackupMode"},
+	} {
+		if unsupported.set {
+			return awsproto.Errorf(awsproto.InvalidArgumentException, "%s is not supported by this appliance yet.", unsupported.name)
+		}
+	}
+	return nil
 }
 
 func deref(s *string) string {

@@ -60,6 +60,52 @@ type createDeliveryStreamInput struct {
 	AmazonopensearchserviceDestination json.RawMessage `json:"AmazonopensearchserviceDestinationConfiguration"`
 	SplunkDestinationConfiguration     json.RawMessage `json:"SplunkDestinationConfiguration"`
 	HTTPEndpointDestination            json.RawMessage `json:"HttpEndpointDestinationConfiguration"`
+	Tags                               []tag           `json:"Tags"`
+}
+
+type tag struct {
+	Key   *string `json:"Key"`
+	Value *string `json:"Value,omitempty"`
+}
+
+type updateDestinationInput struct {
+	DeliveryStreamName             *string   `json:"DeliveryStreamName"`
+	CurrentDeliveryStreamVersionId *string   `json:"CurrentDeliveryStreamVersionId"`
+	DestinationId                  *string   `json:"DestinationId"`
+	S3DestinationUpdate            *s3Config `json:"S3DestinationUpdate"`
+	ExtendedS3DestinationUpdate    *s3Config `json:"ExtendedS3DestinationUpdate"`
+	// Other destinations: refused.
+	RedshiftDestinationUpdate                json.RawMessage `json:"RedshiftDestinationUpdate"`
+	ElasticsearchDestinationUpdate           json.RawMessage `json:"ElasticsearchDestinationUpdate"`
+	AmazonopensearchserviceDestinationUpdate json.RawMessage `json:"AmazonopensearchserviceDestinationUpdate"`
+	SplunkDestinationUpdate                  json.RawMessage `json:"SplunkDestinationUpdate"`
+	HTTPEndpointDestinationUpdate            json.RawMessage `json:"HttpEndpointDestinationUpdate"`
+}
+
+type tagDeliveryStreamInput struct {
+	DeliveryStreamName *string `json:"DeliveryStreamName"`
+	Tags               []tag   `json:"Tags"`
+}
+
+type untagDeliveryStreamInput struct {
+	DeliveryStreamName *string  `json:"DeliveryStreamName"`
+	TagKeys            []string `json:"TagKeys"`
+}
+
+type listTagsInput struct {
+	DeliveryStreamName   *string `json:"DeliveryStreamName"`
+	ExclusiveStartTagKey *string `json:"ExclusiveStartTagKey"`
+	Limit                *int    `json:"Limit"`
+}
+
+type tagOut struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value"`
+}
+
+type listTagsOutput struct {
+	Tags        []tagOut `json:"Tags"`
+	HasMoreTags bool     `json:"HasMoreTags"`
 }
 
 type createDeliveryStreamOutput struct {

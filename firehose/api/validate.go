@@ -24,6 +24,7 @@ const (
 var (
 	reName      = regexp.MustCompile(`^(?:` + patName + `)$`)
 	reBucketARN = regexp.MustCompile(`^(?:` + patBucketARN + `)$`)
+	reVersion   = regexp.MustCompile(`^[0-9]{1,50}$`)
 )
 
 // validator collects the violations of one request.
@@ -90,12 +91,18 @@ func (v *validator) err() error {
 	}
 }
 
-func checkS3(v *validator, c *s3Config, path string) {
+func checkS3(v *validator, c *s3Config, path string) { checkS3Member(v, c, path, false) }
+
+// checkS3Member checks an S3 configuration, or an update (every member
+// optional).
+func checkS3Member(v *validator, c *s3Config, path string, update bool) {
 	if c == nil {
 		return
 	}
 	if c.BucketARN == nil {
-		v.required(false, path+".bucketARN")
+		if !update {
+			v.required(false, path+".bucketARN")
+		}
 	} else if !reBucketARN.MatchString(*c.BucketARN) {
 		v.fail(quote(*c.BucketARN), path+".bucketARN", "satisfy regular expression pattern: "+patBucketARN)
 	}
@@ -153,6 +160,7 @@ func checkCreate(v *validator, in *createDeliveryStreamInput) {
 	}
 	checkS3(v, in.S3DestinationConfiguration, "s3DestinationConfiguration")
 	checkS3(v, in.ExtendedS3DestinationConfiguration, "extendedS3DestinationConfiguration")
+	checkTags(v, in.Tags, "tags", false)
 }
 
 func checkDescribe(v *validator, in *describeDeliveryStreamInput) {
@@ -194,4 +202,67 @@ func checkPutRecordBatch(v *validator, in *putRecordBatchInput) {
 	case len(in.Records) > maxBatchRecords:
 		v.fail(quote(fmt.Sprintf("[%d records]", len(in.Records))), "records", fmt.Sprintf("have length less than or equal to %d", maxBatchRecords))
 	}
+}
+
+func checkTags(v *validator, tags []tag, path string, required bool) {
+	switch {
+	case tags == nil && !required:
+		return
+	case tags == nil:
+		v.required(false, path)
+	case len(tags) < 1:
+		v.fail("'[]'", path, "have length greater than or equal to 1")
+	case len(tags) > 50:
+		v.fail(quote(fmt.Sprintf("[%d tags]", len(tags))), path, "have length less than or equal to 50")
+	}
+	for i, t := range tags {
+		p := fmt.Sprintf("%s.%d", path, i+1)
+		if t.Key == nil {
+			v.required(false, p+".member.key")
+			continue
+		}
+		if len(*t.Key) < 1 {
+			v.fail(quote(*t.Key), p+".member.key", "have length greater than or equal to 1")
+		}
+		v.maxLen(t.Key, p+".member.key", 128)
+		v.maxLen(t.Value, p+".member.value", 256)
+	}
+}
+
+func checkUpdate(v *validator, in *updateDestinationInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	if id := in.CurrentDeliveryStreamVersionId; id == nil {
+		v.required(false, "currentDeliveryStreamVersionId")
+	} else if !reVersion.MatchString(*id) {
+		v.fail(quote(*id), "currentDeliveryStreamVersionId", "satisfy regular expression pattern: [0-9]+")
+	}
+	if id := in.DestinationId; id == nil {
+		v.required(false, "destinationId")
+	} else if len(*id) < 1 || len(*id) > 100 {
+		v.fail(quote(*id), "destinationId", "have length between 1 and 100")
+	}
+	checkS3Member(v, in.S3DestinationUpdate, "s3DestinationUpdate", true)
+	checkS3Member(v, in.ExtendedS3DestinationUpdate, "extendedS3DestinationUpdate", true)
+}
+
+func checkTag(v *validator, in *tagDeliveryStreamInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	checkTags(v, in.Tags, "tags", true)
+}
+
+func checkUntag(v *validator, in *untagDeliveryStreamInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	switch {
+	case in.TagKeys == nil:
+		v.required(false, "tagKeys")
+	case len(in.TagKeys) < 1:
+		v.fail("'[]'", "tagKeys", "have length greater than or equal to 1")
+	case len(in.TagKeys) > 50:
+		v.fail(quote(fmt.Sprintf("[%d keys]", len(in.TagKeys))), "tagKeys", "have length less than or equal to 50")
+	}
+}
+
+func checkListTags(v *validator, in *listTagsInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	v.intRange(in.Limit, "limit", 1, 50)
 }
