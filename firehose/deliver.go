@@ -198,6 +198,17 @@ func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error)
 			}
 			seqs[i] = s
 		}
+		if d.describe().Encryption.Enabled() {
+			sealed := make([][]byte, n)
+			for i, r := range chunk {
+				b, _, err := e.opts.Sealer.Seal(ctx, sealName(d.s.Name), sealName(d.s.Name), seqs[i], r)
+				if err != nil {
+					return ids, fmt.Errorf("firehose: put %s: seal: %w", d.s.Name, err)
+				}
+				sealed[i] = b
+			}
+			chunk = sealed
+		}
 		err := e.sp.Update(ctx, store.Data, func(txn *store.Txn) error {
 			for i, r := range chunk {
 				if err := txn.Set(e.seqKey(d.s.Name, seqs[i]), r); err != nil {
@@ -464,11 +475,15 @@ func (d *deliverer) deliver(b *batch) error {
 					break
 				}
 				err := it.Item().Value(func(v []byte) error {
+					v, err := d.open(s, seqOf(it.Item().Key()), v)
+					if err != nil {
+						return err
+					}
 					raw += int64(len(v))
 					if _, err := enc.Write(v); err != nil {
 						return err
 					}
-					_, err := enc.Write(delim)
+					_, err = enc.Write(delim)
 					return err
 				})
 				if err != nil {
@@ -600,4 +615,15 @@ func (d *deliverer) uploadFailed(s Stream, b *batch) error {
 		return fmt.Errorf("firehose: batch of %s: %w", s.Name, err)
 	}
 	return nil
+}
+
+// open returns the plaintext of record seq of s (value v in the spool).
+func (d *deliverer) open(s Stream, seq uint64, v []byte) ([]byte, error) {
+	if !s.Encryption.sealed(seq) {
+		return v, nil
+	}
+	if d.e.opts.Sealer == nil {
+		return nil, fmt.Errorf("firehose: record %d of %s is sealed and the engine has no Sealer", seq, s.Name)
+	}
+	return d.e.opts.Sealer.Open(context.Background(), sealName(s.Name), seq, v)
 }

@@ -97,14 +97,32 @@
 // @ %; they do not change the version. Definition changes of a stream are
 // serialized and each is stored whole.
 //
+// # Server-side encryption
+//
+// In AWS, StartDeliveryStreamEncryption encrypts the data Firehose holds
+// while it buffers it; here that is the spool. While a stream's
+// encryption is ENABLED each record put is sealed before it is committed
+// (Options.Sealer: the appliance's keyring, AES-256-GCM under a data key
+// of alias firehose/<stream> wrapped by the master key; the record is
+// bound to firehose/<stream> and its seq, so it opens only where it was
+// put) and opened when its batch is written. The S3 objects are written
+// as the destination says, in the clear on the wire to the S3 server
+// unless its endpoint is https: no SSE headers are sent (S3-compatible
+// servers differ in what they accept). The switch is a seq bound taken
+// under the stream's put lock and kept in its definition, so records put
+// before and after it are read right, across restarts. Only
+// AWS_OWNED_CMK is accepted (the keys are the appliance's); without a
+// Sealer the start is refused. Status goes straight to ENABLED or
+// DISABLED (no ENABLING); the version id does not change, and PutRecord
+// and PutRecordBatch answer Encrypted true while it is on.
+//
 // Without an S3 endpoint (Options.Destination nil: KINEDGE_S3_ENDPOINT
 // unset) CreateDeliveryStream is refused with InvalidArgumentException
 // saying so; streams defined before keep their records spooled.
 //
 // # Not done yet (issue 8)
 //
-// KinesisStreamAsSource with a checkpoint;
-// Start/StopDeliveryStreamEncryption; the Lambda processor (the
+// KinesisStreamAsSource with a checkpoint; the Lambda processor (the
 // record-transformation contract; processing-failed output), the other
 // processor types, dynamic partitioning, multipart upload for
 // large objects; upload windows and bandwidth caps; the video archive,

@@ -19,6 +19,10 @@ type Options struct {
 	// endpoint: CreateDeliveryStream is refused, and delivery streams
 	// already defined keep their records spooled until one is configured.
 	Destination Destination
+	// Sealer seals the records of streams with server-side encryption
+	// enabled (the appliance's keyring). Nil: StartDeliveryStreamEncryption
+	// is refused.
+	Sealer Sealer
 	// Logger receives the engine's logs. Default: discarded.
 	Logger *slog.Logger
 	// Now is the clock: object keys and buffering intervals. Default:

@@ -191,6 +191,8 @@ type Stream struct {
 	VersionID   int           `json:"versionId"`
 	Created     time.Time     `json:"created"`
 	Destination S3Destination `json:"destination"`
+	// Encryption is the server-side encryption; nil: never enabled.
+	Encryption *Encryption `json:"encryption,omitempty"`
 	// Tags are the stream's tags (at most MaxTags).
 	Tags map[string]string `json:"tags,omitempty"`
 }

@@ -8,6 +8,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	fh "github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
+
+	"github.com/kinedge/kinedge/firehose"
+	"github.com/kinedge/kinedge/fragment/seal"
 )
 
 // TestSDKUpdateDestination: UpdateDestination with the current version
@@ -116,4 +119,67 @@ func TestSDKTags(t *testing.T) {
 	apiErr(t, err, "InvalidArgumentException", 400, "have length less than or equal to 50")
 	_, err = env.client.ListTagsForDeliveryStream(ctx, &fh.ListTagsForDeliveryStreamInput{DeliveryStreamName: aws.String("nope")})
 	apiErr(t, err, "ResourceNotFoundException", 400, "nope")
+}
+
+// TestSDKEncryption: Start/StopDeliveryStreamEncryption, the status in
+// Describe, Encrypted in the put responses; refused without a keyring or
+// with a customer key.
+func TestSDKEncryption(t *testing.T) {
+	env := newEnv(t, nullDest{}, func(o *firehose.Options) {
+		o.Sealer = &seal.Keyring{Store: &seal.MemKeyStore{}, Master: seal.NewMasterKey()}
+	})
+	ctx := context.Background()
+	if _, err := env.client.CreateDeliveryStream(ctx, &fh.CreateDeliveryStreamInput{
+		DeliveryStreamName: aws.String("enc"), ExtendedS3DestinationConfiguration: s3conf("bkt", 1, 60, types.CompressionFormatGzip),
+		DeliveryStreamEncryptionConfigurationInput: &types.DeliveryStreamEncryptionConfigurationInput{KeyType: types.KeyTypeAwsOwnedCmk},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	status := func() types.DeliveryStreamEncryptionStatus {
+		t.Helper()
+		out, err := env.client.DescribeDeliveryStream(ctx, &fh.DescribeDeliveryStreamInput{DeliveryStreamName: aws.String("enc")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.DeliveryStreamDescription.DeliveryStreamEncryptionConfiguration.Status
+	}
+	put := func() bool {
+		t.Helper()
+		out, err := env.client.PutRecord(ctx, &fh.PutRecordInput{DeliveryStreamName: aws.String("enc"), Record: &types.Record{Data: []byte("x")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToBool(out.Encrypted)
+	}
+	if status() != types.DeliveryStreamEncryptionStatusEnabled || !put() {
+		t.Fatal("created with encryption: not enabled")
+	}
+	if _, err := env.client.StopDeliveryStreamEncryption(ctx, &fh.StopDeliveryStreamEncryptionInput{DeliveryStreamName: aws.String("enc")}); err != nil {
+		t.Fatal(err)
+	}
+	if status() != types.DeliveryStreamEncryptionStatusDisabled || put() {
+		t.Fatal("stopped: still enabled")
+	}
+	if _, err := env.client.StartDeliveryStreamEncryption(ctx, &fh.StartDeliveryStreamEncryptionInput{DeliveryStreamName: aws.String("enc")}); err != nil {
+		t.Fatal(err)
+	}
+	if status() != types.DeliveryStreamEncryptionStatusEnabled {
+		t.Fatal("started: not enabled")
+	}
+	out, err := env.client.PutRecordBatch(ctx, &fh.PutRecordBatchInput{DeliveryStreamName: aws.String("enc"), Records: manyRecords(3)})
+	if err != nil || !aws.ToBool(out.Encrypted) {
+		t.Fatalf("batch while enabled: %+v %v", out, err)
+	}
+	_, err = env.client.StartDeliveryStreamEncryption(ctx, &fh.StartDeliveryStreamEncryptionInput{DeliveryStreamName: aws.String("enc"),
+		DeliveryStreamEncryptionConfigurationInput: &types.DeliveryStreamEncryptionConfigurationInput{KeyType: types.KeyTypeCustomerManagedCmk, KeyARN: aws.String("arn:aws:kms:eu-west-1:123456789012:key/x")}})
+	apiErr(t, err, "InvalidArgumentException", 400, "AWS_OWNED_CMK")
+
+	plain := newEnv(t, nullDest{}, nil)
+	if _, err := plain.client.CreateDeliveryStream(ctx, &fh.CreateDeliveryStreamInput{
+		DeliveryStreamName: aws.String("p"), ExtendedS3DestinationConfiguration: s3conf("bkt", 1, 60, types.CompressionFormatGzip),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = plain.client.StartDeliveryStreamEncryption(ctx, &fh.StartDeliveryStreamEncryptionInput{DeliveryStreamName: aws.String("p")})
+	apiErr(t, err, "InvalidArgumentException", 400, "no keyring")
 }

@@ -28,6 +28,8 @@ func FuzzHandler(f *testing.F) {
 		{"UntagDeliveryStream", `{"DeliveryStreamName":"s","TagKeys":["k"]}`},
 		{"ListTagsForDeliveryStream", `{"DeliveryStreamName":"s","Limit":1,"ExclusiveStartTagKey":"a"}`},
 		{"CreateDeliveryStream", `{"DeliveryStreamName":"p","ExtendedS3DestinationConfiguration":{"BucketARN":"arn:aws:s3:::bkt","Prefix":"!{firehose:random-string}/","ErrorOutputPrefix":"e/","CustomTimeZone":"Asia/Tokyo","FileExtension":".x","ProcessingConfiguration":{"Enabled":true,"Processors":[{"Type":"AppendDelimiterToRecord"}]}},"Tags":[{"Key":"a"}]}`},
+		{"StartDeliveryStreamEncryption", `{"DeliveryStreamName":"s","DeliveryStreamEncryptionConfigurationInput":{"KeyType":"AWS_OWNED_CMK"}}`},
+		{"StopDeliveryStreamEncryption", `{"DeliveryStreamName":"s"}`},
 		{"Nope", `{}`},
 	} {
 		f.Add(seed.op, []byte(seed.body))

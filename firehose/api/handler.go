@@ -56,16 +56,18 @@ func (h *Handler) init() {
 			h.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		}
 		ops := map[string]awsproto.Op{
-			"CreateDeliveryStream":      op(checkCreate, h.create),
-			"DescribeDeliveryStream":    op(checkDescribe, h.describe),
-			"ListDeliveryStreams":       op(checkList, h.list),
-			"DeleteDeliveryStream":      op(checkDelete, h.delete),
-			"PutRecord":                 op(checkPutRecord, h.putRecord),
-			"PutRecordBatch":            op(checkPutRecordBatch, h.putRecordBatch),
-			"UpdateDestination":         op(checkUpdate, h.update),
-			"TagDeliveryStream":         op(checkTag, h.tag),
-			"UntagDeliveryStream":       op(checkUntag, h.untag),
-			"ListTagsForDeliveryStream": op(checkListTags, h.listTags),
+			"CreateDeliveryStream":          op(checkCreate, h.create),
+			"DescribeDeliveryStream":        op(checkDescribe, h.describe),
+			"ListDeliveryStreams":           op(checkList, h.list),
+			"DeleteDeliveryStream":          op(checkDelete, h.delete),
+			"PutRecord":                     op(checkPutRecord, h.putRecord),
+			"PutRecordBatch":                op(checkPutRecordBatch, h.putRecordBatch),
+			"UpdateDestination":             op(checkUpdate, h.update),
+			"TagDeliveryStream":             op(checkTag, h.tag),
+			"UntagDeliveryStream":           op(checkUntag, h.untag),
+			"ListTagsForDeliveryStream":     op(checkListTags, h.listTags),
+			"StartDeliveryStreamEncryption": op(checkStartEncryption, h.startEncryption),
+			"StopDeliveryStreamEncryption":  op(checkStopEncryption, h.stopEncryption),
 		}
 		h.api = &awsproto.JSONAPI{
 			Name:         "firehose",

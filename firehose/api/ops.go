@@ -59,9 +59,21 @@ func (h *Handler) create(ctx context.Context, in *createDeliveryStreamInput) (an
 			dest.IntervalInSeconds = *hints.IntervalInSeconds
 		}
 	}
+	keyType := ""
+	if enc := in.Encryption; enc != nil {
+		keyType = deref(enc.KeyType)
+		if err := encryptable(h.Engine, keyType); err != nil {
+			return nil, err
+		}
+	}
 	s, err := h.Engine.CreateTagged(ctx, *in.DeliveryStreamName, dest, tagsIn(in.Tags))
 	if err != nil {
 		return nil, err
+	}
+	if in.Encryption != nil {
+		if err := h.Engine.StartEncryption(ctx, s.Name, keyType); err != nil {
+			return nil, err
+		}
 	}
 	return createDeliveryStreamOutput{DeliveryStreamARN: s.ARN}, nil
 }
@@ -267,7 +279,7 @@ func (h *Handler) describe(_ context.Context, in *describeDeliveryStreamInput) (
 		DeliveryStreamName: s.Name, DeliveryStreamARN: s.ARN, DeliveryStreamStatus: s.Status,
 		DeliveryStreamType: s.Type, VersionId: strconv.Itoa(s.VersionID),
 		CreateTimestamp:                       awsproto.Timestamp{Time: s.Created},
-		DeliveryStreamEncryptionConfiguration: streamEncryption{Status: "DISABLED"},
+		DeliveryStreamEncryptionConfiguration: encryptionOut(s.Encryption),
 		Destinations:                          []destinationDescription{dd},
 	}}, nil
 }
@@ -310,7 +322,7 @@ func (h *Handler) putRecord(ctx context.Context, in *putRecordInput) (any, error
 	if err != nil {
 		return nil, err
 	}
-	return putRecordOutput{RecordId: ids[0]}, nil
+	return putRecordOutput{RecordId: ids[0], Encrypted: h.encrypted(*in.DeliveryStreamName)}, nil
 }
 
 func (h *Handler) putRecordBatch(ctx context.Context, in *putRecordBatchInput) (any, error) {
@@ -341,6 +353,7 @@ func (h *Handler) putRecordBatch(ctx context.Context, in *putRecordBatchInput) (
 	if err != nil && len(ids) == 0 {
 		return nil, err
 	}
+	out.Encrypted = h.encrypted(*in.DeliveryStreamName)
 	for j, i := range at {
 		if j < len(ids) {
 			out.RequestResponses[i].RecordId = ids[j]
@@ -351,4 +364,49 @@ func (h *Handler) putRecordBatch(ctx context.Context, in *putRecordBatchInput) (
 		out.FailedPutCount++
 	}
 	return out, nil
+}
+
+// encryptable refuses server-side encryption the engine cannot give.
+func encryptable(e *firehose.Engine, keyType string) error {
+	if keyType != "" && keyType != firehose.KeyAWSOwned {
+		return awsproto.Errorf(awsproto.InvalidArgumentException, "KeyType %s is not supported by this appliance: records are sealed with the appliance's own keyring (AWS_OWNED_CMK).", keyType)
+	}
+	if !e.CanEncrypt() {
+		return awsproto.Errorf(awsproto.InvalidArgumentException, "This appliance has no keyring to seal records with: server-side encryption is not available.")
+	}
+	return nil
+}
+
+func encryptionOut(c *firehose.Encryption) streamEncryption {
+	if c == nil {
+		return streamEncryption{Status: firehose.EncryptionDisabled}
+	}
+	return streamEncryption{KeyType: c.KeyType, Status: c.Status}
+}
+
+// encrypted reports whether stream name seals the records put now.
+func (h *Handler) encrypted(name string) bool {
+	s, err := h.Engine.Describe(name)
+	return err == nil && s.Encryption.Enabled()
+}
+
+func (h *Handler) startEncryption(ctx context.Context, in *startEncryptionInput) (any, error) {
+	keyType := ""
+	if in.Encryption != nil {
+		keyType = deref(in.Encryption.KeyType)
+	}
+	if err := encryptable(h.Engine, keyType); err != nil {
+		return nil, err
+	}
+	if err := h.Engine.StartEncryption(ctx, *in.DeliveryStreamName, keyType); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (h *Handler) stopEncryption(ctx context.Context, in *stopEncryptionInput) (any, error) {
+	if err := h.Engine.StopEncryption(ctx, *in.DeliveryStreamName); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
 }

@@ -61,6 +61,21 @@ type createDeliveryStreamInput struct {
 	SplunkDestinationConfiguration     json.RawMessage `json:"SplunkDestinationConfiguration"`
 	HTTPEndpointDestination            json.RawMessage `json:"HttpEndpointDestinationConfiguration"`
 	Tags                               []tag           `json:"Tags"`
+	Encryption                         *encryptionIn   `json:"DeliveryStreamEncryptionConfigurationInput"`
+}
+
+type encryptionIn struct {
+	KeyARN  *string `json:"KeyARN"`
+	KeyType *string `json:"KeyType"`
+}
+
+type startEncryptionInput struct {
+	DeliveryStreamName *string       `json:"DeliveryStreamName"`
+	Encryption         *encryptionIn `json:"DeliveryStreamEncryptionConfigurationInput"`
+}
+
+type stopEncryptionInput struct {
+	DeliveryStreamName *string `json:"DeliveryStreamName"`
 }
 
 type tag struct {
@@ -149,7 +164,8 @@ type destinationDescription struct {
 }
 
 type streamEncryption struct {
-	Status string `json:"Status"`
+	KeyType string `json:"KeyType,omitempty"`
+	Status  string `json:"Status"`
 }
 
 type deliveryStreamDescription struct {

@@ -161,6 +161,7 @@ func checkCreate(v *validator, in *createDeliveryStreamInput) {
 	checkS3(v, in.S3DestinationConfiguration, "s3DestinationConfiguration")
 	checkS3(v, in.ExtendedS3DestinationConfiguration, "extendedS3DestinationConfiguration")
 	checkTags(v, in.Tags, "tags", false)
+	checkEncryption(v, in.Encryption, "deliveryStreamEncryptionConfigurationInput")
 }
 
 func checkDescribe(v *validator, in *describeDeliveryStreamInput) {
@@ -265,4 +266,25 @@ func checkUntag(v *validator, in *untagDeliveryStreamInput) {
 func checkListTags(v *validator, in *listTagsInput) {
 	v.name(in.DeliveryStreamName, "deliveryStreamName")
 	v.intRange(in.Limit, "limit", 1, 50)
+}
+
+func checkEncryption(v *validator, c *encryptionIn, path string) {
+	if c == nil {
+		return
+	}
+	if c.KeyType == nil {
+		v.required(false, path+".keyType")
+	} else if *c.KeyType != "AWS_OWNED_CMK" && *c.KeyType != "CUSTOMER_MANAGED_CMK" {
+		v.fail(quote(*c.KeyType), path+".keyType", "satisfy enum value set: [AWS_OWNED_CMK, CUSTOMER_MANAGED_CMK]")
+	}
+	v.maxLen(c.KeyARN, path+".keyARN", 512)
+}
+
+func checkStartEncryption(v *validator, in *startEncryptionInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	checkEncryption(v, in.Encryption, "deliveryStreamEncryptionConfigurationInput")
+}
+
+func checkStopEncryption(v *validator, in *stopEncryptionInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
 }
