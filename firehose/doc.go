@@ -85,6 +85,41 @@
 // call may become more than one object. After a restart the interval of
 // records already spooled counts from the start.
 //
+// # Transformation: the Lambda processor
+//
+// The appliance runs no Lambda functions: a Lambda processor's LambdaArn
+// parameter is the http(s) URL of a transformation endpoint, which
+// speaks the Lambda record-transformation contract. When a batch is
+// written its records (opened if sealed) are POSTed as JSON
+// {"invocationId", "deliveryStreamArn", "region", "records": [{"recordId",
+// "approximateArrivalTimestamp", "data" (base64)}]} in invocations of at
+// most BufferSizeInMBs (default 1 MiB) of data, and the endpoint answers
+// 2xx {"records": [{"recordId", "result", "data"}]}: Ok records are
+// delivered with the new data (then the AppendDelimiterToRecord
+// delimiter), Dropped ones are removed, ProcessingFailed ones and those
+// missing from the answer go under the error prefix. An invocation that
+// fails (transport, non-2xx, an answer that is not the contract: unknown
+// or repeated record ids, unknown results, bad base64) is retried
+// NumberOfRetries times (default 3) with the delivery backoff, then its
+// records go under the error prefix too. Failed records are written as
+// AWS writes them: one JSON object a line, {"attemptsMade",
+// "arrivalTimestamp", "errorCode", "errorMessage",
+// "attemptEndingTimestamp", "rawData" (base64), "lambdaArn"}, error codes
+// Lambda.ProcessingFailedStatus, Lambda.MissingRecordId,
+// Lambda.FunctionError (endpoint failed) and
+// Lambda.JsonProcessingException (bad answer), compressed as the
+// destination says, in one object per batch under
+// <error prefix>processing-failed/…; its key is fixed with the batch's,
+// before the first attempt. The error object is written first, then the
+// object of the Ok records (none when no record is Ok); the records
+// leave the spool after both. The transformation runs once per batch
+// while its writes are retried; after a restart it runs again (an
+// endpoint that answers differently the second time may leave a record
+// in an earlier error object too: at least once). Arrival timestamps are
+// the batch's oldest record's (the time of the restart for records
+// spooled before one). BufferIntervalInSeconds and RoleArn are accepted
+// and ignored; one invocation is bounded by Options.TransformTimeout.
+//
 // # Definitions: updates and tags
 //
 // Update (UpdateDestination) takes the stream's current VersionID
@@ -122,9 +157,10 @@
 //
 // # Not done yet (issue 8)
 //
-// KinesisStreamAsSource with a checkpoint; the Lambda processor (the
-// record-transformation contract; processing-failed output), the other
-// processor types, dynamic partitioning, multipart upload for
-// large objects; upload windows and bandwidth caps; the video archive,
+// KinesisStreamAsSource with a checkpoint; the other processor types
+// (RecordDeAggregation, Decompression, CloudWatchLogProcessing,
+// MetadataExtraction); dynamic partitioning (!{partitionKeyFromQuery:…});
+// S3BackupMode, DataFormatConversion and the destination's own
+// EncryptionConfiguration (KMS); multipart upload for large objects; upload windows and bandwidth caps; the video archive,
 // tiered replay and disaster recovery; the benchmark.
 package firehose

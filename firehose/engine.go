@@ -61,7 +61,7 @@ type Engine struct {
 type counters struct {
 	recordsPut, bytesPut                                   atomic.Uint64
 	recordsDelivered, bytesDelivered, objects, uploadFails atomic.Uint64
-	refusedFull                                            atomic.Uint64
+	refusedFull, processingFailed, dropped                 atomic.Uint64
 	records                                                atomic.Int64
 }
 
@@ -81,6 +81,9 @@ type Stats struct {
 	UploadFailures uint64
 	// RefusedFull counts records refused because the spool was full.
 	RefusedFull uint64
+	// ProcessingFailed and Dropped count the records a transformation
+	// endpoint failed (written under the error prefix) and dropped.
+	ProcessingFailed, Dropped uint64
 }
 
 // Open opens the engine on opts.Space: it loads the delivery streams and
@@ -159,6 +162,8 @@ func (e *Engine) Stats() Stats {
 		Objects:          e.stats.objects.Load(),
 		UploadFailures:   e.stats.uploadFails.Load(),
 		RefusedFull:      e.stats.refusedFull.Load(),
+		ProcessingFailed: e.stats.processingFailed.Load(),
+		Dropped:          e.stats.dropped.Load(),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/kinedge/kinedge/index/store"
@@ -42,6 +43,12 @@ type Options struct {
 	// s3-failed; AWS discards S3 data after 24 hours). Negative: forever
 	// (the video archive). Default 24 h.
 	RetryFor time.Duration
+	// HTTPClient calls the transformation endpoints of Lambda
+	// processors. Default: a client of its own.
+	HTTPClient *http.Client
+	// TransformTimeout bounds one invocation of a transformation
+	// endpoint. Default 5 min (AWS's longest Lambda transformation).
+	TransformTimeout time.Duration
 	// Region and AccountID appear in ARNs. Defaults us-east-1 and
 	// 000000000000.
 	Region, AccountID string
@@ -69,6 +76,12 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.RetryFor == 0 {
 		o.RetryFor = 24 * time.Hour
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	if o.TransformTimeout == 0 {
+		o.TransformTimeout = 5 * time.Minute
 	}
 	if o.Region == "" {
 		o.Region = "us-east-1"

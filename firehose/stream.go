@@ -121,7 +121,9 @@ const (
 )
 
 // Processing is a ProcessingConfiguration: AppendDelimiterToRecord
-// (parameter Delimiter, default a newline, written after every record).
+// (parameter Delimiter, default a newline, written after every record)
+// and Lambda (LambdaArn: the URL of an HTTP(S) transformation endpoint;
+// NumberOfRetries, BufferSizeInMBs; see transform.go).
 type Processing struct {
 	Enabled    bool        `json:"enabled"`
 	Processors []Processor `json:"processors,omitempty"`
@@ -152,8 +154,12 @@ func (p *Processing) check() error {
 					return errorf(ErrInvalidArgument, "Processor AppendDelimiterToRecord has no parameter %s.", par.Name)
 				}
 			}
+		case ProcessorLambda:
+			if _, err := parseLambda(pr); err != nil {
+				return err
+			}
 		default:
-			return errorf(ErrInvalidArgument, "Processor type %s is not supported by this appliance yet: only AppendDelimiterToRecord.", pr.Type)
+			return errorf(ErrInvalidArgument, "Processor type %s is not supported by this appliance yet: only AppendDelimiterToRecord and Lambda.", pr.Type)
 		}
 	}
 	return nil

@@ -57,22 +57,22 @@ func TestSDKUpdateDestination(t *testing.T) {
 	}
 	_, err = env.client.UpdateDestination(ctx, &fh.UpdateDestinationInput{
 		DeliveryStreamName: aws.String("u"), CurrentDeliveryStreamVersionId: aws.String("1"),
-		DestinationId: aws.String(destinationID), S3DestinationUpdate: &types.S3DestinationUpdate{Prefix: aws.String("x/")},
+		DestinationId: aws.String(destinationID), ExtendedS3DestinationUpdate: &types.ExtendedS3DestinationUpdate{Prefix: aws.String("x/")},
 	})
 	apiErr(t, err, "ConcurrentModificationException", 400, "version 2")
 	_, err = env.client.UpdateDestination(ctx, &fh.UpdateDestinationInput{
 		DeliveryStreamName: aws.String("u"), CurrentDeliveryStreamVersionId: aws.String("2"),
-		DestinationId: aws.String(destinationID), S3DestinationUpdate: &types.S3DestinationUpdate{ErrorOutputPrefix: aws.String("")},
+		DestinationId: aws.String(destinationID), ExtendedS3DestinationUpdate: &types.ExtendedS3DestinationUpdate{ErrorOutputPrefix: aws.String("")},
 	})
 	apiErr(t, err, "InvalidArgumentException", 400, "ErrorOutputPrefix cannot be null")
 	_, err = env.client.UpdateDestination(ctx, &fh.UpdateDestinationInput{
 		DeliveryStreamName: aws.String("u"), CurrentDeliveryStreamVersionId: aws.String("2"),
-		DestinationId: aws.String("destinationId-000000000009"), S3DestinationUpdate: &types.S3DestinationUpdate{},
+		DestinationId: aws.String("destinationId-000000000009"), ExtendedS3DestinationUpdate: &types.ExtendedS3DestinationUpdate{},
 	})
 	apiErr(t, err, "InvalidArgumentException", 400, "not found")
 	_, err = env.client.UpdateDestination(ctx, &fh.UpdateDestinationInput{
 		DeliveryStreamName: aws.String("nope"), CurrentDeliveryStreamVersionId: aws.String("1"),
-		DestinationId: aws.String(destinationID), S3DestinationUpdate: &types.S3DestinationUpdate{},
+		DestinationId: aws.String(destinationID), ExtendedS3DestinationUpdate: &types.ExtendedS3DestinationUpdate{},
 	})
 	apiErr(t, err, "ResourceNotFoundException", 400, "nope")
 }
