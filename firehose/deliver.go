@@ -493,9 +493,6 @@ func (d *deliverer) deliver(b *batch) error {
 		}()
 		if errBody != nil {
 			err = e.opts.Destination.Put(ctx, s.Destination.Bucket(), b.ErrKey, errBody)
-			if err == nil {
-				e.stats.objects.Add(1)
-			}
 		}
 		if err == nil && body != nil {
 			err = e.opts.Destination.Put(ctx, s.Destination.Bucket(), b.Key, body)
@@ -509,6 +506,9 @@ func (d *deliverer) deliver(b *batch) error {
 			return err
 		}
 		if body != nil {
+			e.stats.objects.Add(1)
+		}
+		if errBody != nil {
 			e.stats.objects.Add(1)
 		}
 		d.cache = nil

@@ -90,3 +90,35 @@ func TestSDKS3Options(t *testing.T) {
 	_, err = env.client.CreateDeliveryStream(ctx, &fh.CreateDeliveryStreamInput{DeliveryStreamName: aws.String("bad"), ExtendedS3DestinationConfiguration: conf})
 	apiErr(t, err, "InvalidArgumentException", 400, "FileExtension")
 }
+
+// TestSDKLambdaProcessor: a Lambda processor whose LambdaArn is the URL
+// of a transformation endpoint is accepted and described; an ARN that is
+// not a URL is refused, saying why.
+func TestSDKLambdaProcessor(t *testing.T) {
+	env := newEnv(t, nullDest{}, nil)
+	ctx := context.Background()
+	conf := s3conf("lambdabkt", 1, 60, types.CompressionFormatGzip)
+	conf.ErrorOutputPrefix = aws.String("failed/")
+	conf.ProcessingConfiguration = &types.ProcessingConfiguration{Enabled: aws.Bool(true), Processors: []types.Processor{{
+		Type: types.ProcessorTypeLambda,
+		Parameters: []types.ProcessorParameter{
+			{ParameterName: types.ProcessorParameterNameLambdaArn, ParameterValue: aws.String("http://127.0.0.1:9/transform")},
+			{ParameterName: types.ProcessorParameterNameLambdaNumberOfRetries, ParameterValue: aws.String("1")},
+		},
+	}}}
+	if _, err := env.client.CreateDeliveryStream(ctx, &fh.CreateDeliveryStreamInput{DeliveryStreamName: aws.String("lam"), ExtendedS3DestinationConfiguration: conf}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := env.client.DescribeDeliveryStream(ctx, &fh.DescribeDeliveryStreamInput{DeliveryStreamName: aws.String("lam")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := out.DeliveryStreamDescription.Destinations[0].ExtendedS3DestinationDescription.ProcessingConfiguration
+	if pc == nil || len(pc.Processors) != 1 || pc.Processors[0].Type != types.ProcessorTypeLambda || len(pc.Processors[0].Parameters) != 2 ||
+		aws.ToString(pc.Processors[0].Parameters[0].ParameterValue) != "http://127.0.0.1:9/transform" {
+		t.Fatalf("described %+v", pc)
+	}
+	conf.ProcessingConfiguration.Processors[0].Parameters[0].ParameterValue = aws.String("arn:aws:lambda:eu-west-1:123456789012:function:f")
+	_, err = env.client.CreateDeliveryStream(ctx, &fh.CreateDeliveryStreamInput{DeliveryStreamName: aws.String("lam2"), ExtendedS3DestinationConfiguration: conf})
+	apiErr(t, err, "InvalidArgumentException", 400, "URL of a transformation endpoint")
+}
