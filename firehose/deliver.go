@@ -54,8 +54,9 @@ type batch struct {
 // deliverer is one delivery stream: its spool accounting and the
 // goroutine that writes its batches.
 type deliverer struct {
-	e    *Engine
-	name string // the stream's name, which never changes
+	e      *Engine
+	name   string         // the stream's name, which never changes
+	source *KinesisSource // its source (nil: DirectPut), which never changes
 
 	// putMu serializes the puts of the stream, so that records are
 	// committed in seq order: a batch fixed up to seq N never misses a
@@ -77,6 +78,8 @@ type deliverer struct {
 
 	cache *batchCache // the run goroutine's only
 
+	readerDone chan struct{} // the source reader's, if any
+
 	wake      chan struct{}
 	stop      chan struct{}
 	done      chan struct{}
@@ -84,7 +87,7 @@ type deliverer struct {
 }
 
 func (e *Engine) newDeliverer(s Stream) *deliverer {
-	return &deliverer{e: e, name: s.Name, s: s, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	return &deliverer{e: e, name: s.Name, source: s.Source, s: s, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // load counts the stream's spooled records (after Open).
@@ -153,11 +156,20 @@ func (d *deliverer) describe() Stream {
 	return d.s
 }
 
-func (d *deliverer) start() { go d.run() }
+func (d *deliverer) start() {
+	if d.source != nil {
+		d.readerDone = make(chan struct{})
+		go d.read()
+	}
+	go d.run()
+}
 
 func (d *deliverer) close() {
 	d.closeOnce.Do(func() { close(d.stop) })
 	<-d.done
+	if d.readerDone != nil {
+		<-d.readerDone
+	}
 }
 
 func (d *deliverer) signal() {
@@ -170,6 +182,12 @@ func (d *deliverer) signal() {
 // put commits records (see Engine.Put). On a failure after the first
 // commit it returns the ids of the records committed and the error.
 func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error) {
+	return d.putWith(ctx, records, nil)
+}
+
+// putWith is put; also calls also(txn, i) in the transaction of each
+// chunk, i the index of its last record (a source's checkpoint).
+func (d *deliverer) putWith(ctx context.Context, records [][]byte, also func(txn *store.Txn, last int) error) ([]string, error) {
 	e := d.e
 	d.putMu.Lock()
 	defer d.putMu.Unlock()
@@ -219,11 +237,15 @@ func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error)
 			}
 			chunk = sealed
 		}
+		done := len(ids)
 		err := e.sp.Update(ctx, store.Data, func(txn *store.Txn) error {
 			for i, r := range chunk {
 				if err := txn.Set(e.seqKey(d.name, seqs[i]), r); err != nil {
 					return err
 				}
+			}
+			if also != nil {
+				return also(txn, done+n-1)
 			}
 			return nil
 		})

@@ -23,10 +23,13 @@
 // The engine owns the "f/" space of package index/store:
 //
 //	f/s/<stream>        the delivery stream's definition (JSON)
-//	f/r/<stream>/<seq>  one record's data; seq is 8 bytes big-endian from
+//	f/r/<stream>/<seq>  one record's data (sealed while encryption is
+//	                    on); seq is 8 bytes big-endian from
 //	                    one persistent sequence (f/q), increasing per stream
 //	f/b/<stream>        the stream's fixed batch (JSON): object key, the
 //	                    seq range [from, to] it holds, written flag
+//	f/c/<stream>/<shard>  a KinesisStreamAsSource stream's checkpoint
+//	                    in a shard of its data stream (JSON)
 //	f/q                 the record sequence
 //
 // Puts of one stream are serialized (assign seqs, commit), so a batch
@@ -84,6 +87,25 @@
 // transactions of at most 256 KiB, so with IntervalInSeconds 0 a large
 // call may become more than one object. After a restart the interval of
 // records already spooled counts from the start.
+//
+// # KinesisStreamAsSource
+//
+// A delivery stream of type KinesisStreamAsSource reads a data stream of
+// the appliance (Options.Source: cmd/kinedge adapts the Kinesis engine)
+// instead of taking puts (PutRecord and PutRecordBatch are refused with
+// InvalidArgumentException, as in AWS). It starts at LATEST, as AWS
+// does, or at TRIM_HORIZON with the appliance's own member
+// KinesisStreamSourceConfiguration.StartingPosition (the SDKs cannot
+// send it; raw JSON clients can). At create the position of every shard
+// is stored as its checkpoint, f/c/<stream>/<shard>, in the transaction
+// that defines the stream; the stream's reader goroutine (owned by its
+// deliverer, stopped with it) reads each shard whose parents are read to
+// their end (parents before children after a split or merge) after its
+// checkpoint and spools the records with the checkpoint in the same
+// transaction, so a restart or a kill -9 neither loses nor repeats a
+// record before delivery. It waits on the engine's Changed channel (and
+// a minute at most). A full spool delays reading; the data stream's
+// retention is then the limit.
 //
 // # Transformation: the Lambda processor
 //
@@ -157,7 +179,7 @@
 //
 // # Not done yet (issue 8)
 //
-// KinesisStreamAsSource with a checkpoint; the other processor types
+// The other processor types
 // (RecordDeAggregation, Decompression, CloudWatchLogProcessing,
 // MetadataExtraction); dynamic partitioning (!{partitionKeyFromQuery:…});
 // S3BackupMode, DataFormatConversion and the destination's own

@@ -23,6 +23,7 @@ import (
 //	                      increasing per stream (one sequence for all)
 //	f/b/<stream>          the stream's fixed batch, if any (JSON, batch):
 //	                      its object key and the seq range it holds
+//	f/c/<stream>/<shard>  a KinesisStreamAsSource stream's checkpoint
 //	f/q                   the record sequence (store.Sequence)
 //
 // Stream names are [a-zA-Z0-9_.-]+, so "<stream>/" never prefixes
@@ -182,6 +183,11 @@ func (e *Engine) Create(ctx context.Context, name string, dest S3Destination) (S
 
 // CreateTagged is Create with the stream's first tags (see Tag).
 func (e *Engine) CreateTagged(ctx context.Context, name string, dest S3Destination, tags map[string]string) (Stream, error) {
+	return e.create(ctx, name, dest, tags, nil, nil)
+}
+
+// create defines a delivery stream; also runs in its transaction.
+func (e *Engine) create(ctx context.Context, name string, dest S3Destination, tags map[string]string, src *KinesisSource, also func(*store.Txn) error) (Stream, error) {
 	if e.opts.Destination == nil {
 		return Stream{}, errorf(ErrInvalidArgument, "This appliance has no S3 endpoint configured (KINEDGE_S3_ENDPOINT): it cannot create a delivery stream with an S3 destination.")
 	}
@@ -198,8 +204,11 @@ func (e *Engine) CreateTagged(ctx context.Context, name string, dest S3Destinati
 		tags = nil
 	}
 	s := Stream{
-		Name: name, ARN: e.ARN(name), Status: StatusCreating, Type: "DirectPut",
-		VersionID: 1, Created: e.opts.Now().UTC(), Destination: dest, Tags: tags,
+		Name: name, ARN: e.ARN(name), Status: StatusCreating, Type: TypeDirectPut,
+		VersionID: 1, Created: e.opts.Now().UTC(), Destination: dest, Tags: tags, Source: src,
+	}
+	if src != nil {
+		s.Type = TypeKinesisSource
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -212,7 +221,20 @@ func (e *Engine) CreateTagged(ctx context.Context, name string, dest S3Destinati
 	if len(e.streams) >= e.opts.MaxStreams {
 		return Stream{}, errorf(ErrLimitExceeded, "You have already consumed your limit of %d delivery streams.", e.opts.MaxStreams)
 	}
-	if err := e.saveStream(ctx, &s); err != nil {
+	b, err := json.Marshal(&s)
+	if err != nil {
+		return Stream{}, err
+	}
+	err = e.sp.Update(ctx, store.Meta, func(txn *store.Txn) error {
+		if err := txn.Set(e.sp.Key([]byte(keyStream), []byte(s.Name)), b); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(txn)
+		}
+		return nil
+	})
+	if err != nil {
 		return Stream{}, fmt.Errorf("firehose: create %s: %w", name, err)
 	}
 	d := e.newDeliverer(s)
@@ -309,6 +331,9 @@ func (e *Engine) Delete(ctx context.Context, name string) error {
 				if err := txn.Delete(e.sp.Key([]byte(keyBatch), []byte(name))); err != nil {
 					return err
 				}
+				if err := e.deleteCheckpoints(txn, name); err != nil {
+					return err
+				}
 				return txn.Delete(e.sp.Key([]byte(keyStream), []byte(name)))
 			}
 			return nil
@@ -335,6 +360,9 @@ func (e *Engine) Put(ctx context.Context, name string, records [][]byte) ([]stri
 	d, err := e.stream(name)
 	if err != nil {
 		return nil, err
+	}
+	if d.source != nil {
+		return nil, errorf(ErrInvalidArgument, "This operation is not permitted on KinesisStreamAsSource delivery stream type.")
 	}
 	return d.put(ctx, records)
 }

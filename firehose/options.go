@@ -20,6 +20,9 @@ type Options struct {
 	// endpoint: CreateDeliveryStream is refused, and delivery streams
 	// already defined keep their records spooled until one is configured.
 	Destination Destination
+	// Source is the appliance's data streams, for KinesisStreamAsSource
+	// delivery streams. Nil: such streams are refused.
+	Source Source
 	// Sealer seals the records of streams with server-side encryption
 	// enabled (the appliance's keyring). Nil: StartDeliveryStreamEncryption
 	// is refused.

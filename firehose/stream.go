@@ -18,6 +18,12 @@ const (
 	HadoopSnappy = "HADOOP_SNAPPY"
 )
 
+// Delivery stream types.
+const (
+	TypeDirectPut     = "DirectPut"
+	TypeKinesisSource = "KinesisStreamAsSource"
+)
+
 // Delivery stream statuses.
 const (
 	StatusCreating = "CREATING"
@@ -199,6 +205,8 @@ type Stream struct {
 	Destination S3Destination `json:"destination"`
 	// Encryption is the server-side encryption; nil: never enabled.
 	Encryption *Encryption `json:"encryption,omitempty"`
+	// Source is the data stream a KinesisStreamAsSource stream reads.
+	Source *KinesisSource `json:"source,omitempty"`
 	// Tags are the stream's tags (at most MaxTags).
 	Tags map[string]string `json:"tags,omitempty"`
 }

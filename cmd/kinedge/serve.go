@@ -410,6 +410,7 @@ func (a *appliance) openFirehose(cfg *Config, log *slog.Logger, sealer firehose.
 		Space:       space,
 		Destination: dest,
 		Sealer:      sealer,
+		Source:      streamsSource{a.streams},
 		Logger:      log.With("component", "firehose"),
 		SpoolBytes:  int64(cfg.Firehose.SpoolBytes),
 		Region:      cfg.Region,

@@ -30,6 +30,8 @@ func FuzzHandler(f *testing.F) {
 		{"CreateDeliveryStream", `{"DeliveryStreamName":"p","ExtendedS3DestinationConfiguration":{"BucketARN":"arn:aws:s3:::bkt","Prefix":"!{firehose:random-string}/","ErrorOutputPrefix":"e/","CustomTimeZone":"Asia/Tokyo","FileExtension":".x","ProcessingConfiguration":{"Enabled":true,"Processors":[{"Type":"AppendDelimiterToRecord"}]}},"Tags":[{"Key":"a"}]}`},
 		{"StartDeliveryStreamEncryption", `{"DeliveryStreamName":"s","DeliveryStreamEncryptionConfigurationInput":{"KeyType":"AWS_OWNED_CMK"}}`},
 		{"StopDeliveryStreamEncryption", `{"DeliveryStreamName":"s"}`},
+		{"CreateDeliveryStream", `{"DeliveryStreamName":"k","DeliveryStreamType":"KinesisStreamAsSource","KinesisStreamSourceConfiguration":{"KinesisStreamARN":"arn:aws:kinesis:us-east-1:0:stream/x","RoleARN":"r","StartingPosition":"TRIM_HORIZON"},"ExtendedS3DestinationConfiguration":{"BucketARN":"arn:aws:s3:::bkt"}}`},
+		{"ListDeliveryStreams", `{"DeliveryStreamType":"KinesisStreamAsSource"}`},
 		{"Nope", `{}`},
 	} {
 		f.Add(seed.op, []byte(seed.body))

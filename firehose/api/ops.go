@@ -15,8 +15,13 @@ func (h *Handler) create(ctx context.Context, in *createDeliveryStreamInput) (an
 	if in.DeliveryStreamType != nil {
 		typ = *in.DeliveryStreamType
 	}
-	if typ != "DirectPut" || in.KinesisStreamSourceConfiguration != nil {
-		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "DeliveryStreamType %s is not supported by this appliance yet: only DirectPut.", typ)
+	switch {
+	case typ == firehose.TypeKinesisSource && in.KinesisStreamSourceConfiguration == nil:
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "KinesisStreamSourceConfiguration is required for DeliveryStreamType KinesisStreamAsSource.")
+	case typ == firehose.TypeDirectPut && in.KinesisStreamSourceConfiguration != nil:
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "KinesisStreamSourceConfiguration is only for DeliveryStreamType KinesisStreamAsSource.")
+	case typ != firehose.TypeDirectPut && typ != firehose.TypeKinesisSource:
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "DeliveryStreamType %s is not supported by this appliance: only DirectPut and KinesisStreamAsSource.", typ)
 	}
 	for _, other := range []struct {
 		set  bool
@@ -66,7 +71,15 @@ func (h *Handler) create(ctx context.Context, in *createDeliveryStreamInput) (an
 			return nil, err
 		}
 	}
-	s, err := h.Engine.CreateTagged(ctx, *in.DeliveryStreamName, dest, tagsIn(in.Tags))
+	var s firehose.Stream
+	var err error
+	if k := in.KinesisStreamSourceConfiguration; k != nil {
+		s, err = h.Engine.CreateFromSource(ctx, *in.DeliveryStreamName, firehose.KinesisSource{
+			StreamARN: deref(k.KinesisStreamARN), RoleARN: deref(k.RoleARN), StartingPosition: deref(k.StartingPosition),
+		}, dest, tagsIn(in.Tags))
+	} else {
+		s, err = h.Engine.CreateTagged(ctx, *in.DeliveryStreamName, dest, tagsIn(in.Tags))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +288,13 @@ func (h *Handler) describe(_ context.Context, in *describeDeliveryStreamInput) (
 	ext.ProcessingConfiguration = processingOut(d.Processing)
 	ext.FileExtension, ext.CustomTimeZone = d.FileExtension, d.CustomTimeZone
 	dd.ExtendedS3DestinationDescription = &ext
+	var src *sourceDescription
+	if k := s.Source; k != nil {
+		src = &sourceDescription{KinesisStreamSourceDescription: &kinesisSourceDescription{
+			KinesisStreamARN: k.StreamARN, RoleARN: k.RoleARN, DeliveryStartTimestamp: awsproto.Timestamp{Time: s.Created}}}
+	}
 	return describeDeliveryStreamOutput{DeliveryStreamDescription: deliveryStreamDescription{
+		Source:             src,
 		DeliveryStreamName: s.Name, DeliveryStreamARN: s.ARN, DeliveryStreamStatus: s.Status,
 		DeliveryStreamType: s.Type, VersionId: strconv.Itoa(s.VersionID),
 		CreateTimestamp:                       awsproto.Timestamp{Time: s.Created},
@@ -290,8 +309,14 @@ func (h *Handler) list(_ context.Context, in *listDeliveryStreamsInput) (any, er
 		limit = *in.Limit
 	}
 	names := h.Engine.List()
-	if in.DeliveryStreamType != nil && *in.DeliveryStreamType != "DirectPut" {
-		names = nil
+	if t := in.DeliveryStreamType; t != nil {
+		var keep []string
+		for _, n := range names {
+			if s, err := h.Engine.Describe(n); err == nil && s.Type == *t {
+				keep = append(keep, n)
+			}
+		}
+		names = keep
 	}
 	if start := in.ExclusiveStartDeliveryStreamName; start != nil {
 		i, found := slices.BinarySearch(names, *start)

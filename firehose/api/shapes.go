@@ -34,6 +34,25 @@ type s3Config struct {
 	S3BackupMode             *string         `json:"S3BackupMode"`
 }
 
+// kinesisSourceConfig is KinesisStreamSourceConfiguration, with
+// StartingPosition (TRIM_HORIZON or LATEST, the default) of the
+// appliance's own: AWS always starts at LATEST.
+type kinesisSourceConfig struct {
+	KinesisStreamARN *string `json:"KinesisStreamARN"`
+	RoleARN          *string `json:"RoleARN"`
+	StartingPosition *string `json:"StartingPosition"`
+}
+
+type kinesisSourceDescription struct {
+	KinesisStreamARN       string             `json:"KinesisStreamARN"`
+	RoleARN                string             `json:"RoleARN,omitempty"`
+	DeliveryStartTimestamp awsproto.Timestamp `json:"DeliveryStartTimestamp"`
+}
+
+type sourceDescription struct {
+	KinesisStreamSourceDescription *kinesisSourceDescription `json:"KinesisStreamSourceDescription,omitempty"`
+}
+
 type processorParameter struct {
 	ParameterName  *string `json:"ParameterName"`
 	ParameterValue *string `json:"ParameterValue"`
@@ -50,18 +69,18 @@ type processingConfiguration struct {
 }
 
 type createDeliveryStreamInput struct {
-	DeliveryStreamName                 *string         `json:"DeliveryStreamName"`
-	DeliveryStreamType                 *string         `json:"DeliveryStreamType"`
-	S3DestinationConfiguration         *s3Config       `json:"S3DestinationConfiguration"`
-	ExtendedS3DestinationConfiguration *s3Config       `json:"ExtendedS3DestinationConfiguration"`
-	KinesisStreamSourceConfiguration   json.RawMessage `json:"KinesisStreamSourceConfiguration"`
-	RedshiftDestinationConfiguration   json.RawMessage `json:"RedshiftDestinationConfiguration"`
-	ElasticsearchDestination           json.RawMessage `json:"ElasticsearchDestinationConfiguration"`
-	AmazonopensearchserviceDestination json.RawMessage `json:"AmazonopensearchserviceDestinationConfiguration"`
-	SplunkDestinationConfiguration     json.RawMessage `json:"SplunkDestinationConfiguration"`
-	HTTPEndpointDestination            json.RawMessage `json:"HttpEndpointDestinationConfiguration"`
-	Tags                               []tag           `json:"Tags"`
-	Encryption                         *encryptionIn   `json:"DeliveryStreamEncryptionConfigurationInput"`
+	DeliveryStreamName                 *string              `json:"DeliveryStreamName"`
+	DeliveryStreamType                 *string              `json:"DeliveryStreamType"`
+	S3DestinationConfiguration         *s3Config            `json:"S3DestinationConfiguration"`
+	ExtendedS3DestinationConfiguration *s3Config            `json:"ExtendedS3DestinationConfiguration"`
+	KinesisStreamSourceConfiguration   *kinesisSourceConfig `json:"KinesisStreamSourceConfiguration"`
+	RedshiftDestinationConfiguration   json.RawMessage      `json:"RedshiftDestinationConfiguration"`
+	ElasticsearchDestination           json.RawMessage      `json:"ElasticsearchDestinationConfiguration"`
+	AmazonopensearchserviceDestination json.RawMessage      `json:"AmazonopensearchserviceDestinationConfiguration"`
+	SplunkDestinationConfiguration     json.RawMessage      `json:"SplunkDestinationConfiguration"`
+	HTTPEndpointDestination            json.RawMessage      `json:"HttpEndpointDestinationConfiguration"`
+	Tags                               []tag                `json:"Tags"`
+	Encryption                         *encryptionIn        `json:"DeliveryStreamEncryptionConfigurationInput"`
 }
 
 type encryptionIn struct {
@@ -176,6 +195,7 @@ type deliveryStreamDescription struct {
 	VersionId                             string                   `json:"VersionId"`
 	CreateTimestamp                       awsproto.Timestamp       `json:"CreateTimestamp"`
 	DeliveryStreamEncryptionConfiguration streamEncryption         `json:"DeliveryStreamEncryptionConfiguration"`
+	Source                                *sourceDescription       `json:"Source,omitempty"`
 	Destinations                          []destinationDescription `json:"Destinations"`
 	HasMoreDestinations                   bool                     `json:"HasMoreDestinations"`
 }

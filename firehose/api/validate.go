@@ -158,6 +158,15 @@ func checkCreate(v *validator, in *createDeliveryStreamInput) {
 			v.fail(quote(*t), "deliveryStreamType", "satisfy enum value set: [DirectPut, KinesisStreamAsSource, MSKAsSource, DatabaseAsSource]")
 		}
 	}
+	if k := in.KinesisStreamSourceConfiguration; k != nil {
+		if k.KinesisStreamARN == nil {
+			v.required(false, "kinesisStreamSourceConfiguration.kinesisStreamARN")
+		}
+		v.maxLen(k.KinesisStreamARN, "kinesisStreamSourceConfiguration.kinesisStreamARN", 512)
+		if k.RoleARN == nil {
+			v.required(false, "kinesisStreamSourceConfiguration.roleARN")
+		}
+	}
 	checkS3(v, in.S3DestinationConfiguration, "s3DestinationConfiguration")
 	checkS3(v, in.ExtendedS3DestinationConfiguration, "extendedS3DestinationConfiguration")
 	checkTags(v, in.Tags, "tags", false)
