@@ -179,10 +179,13 @@
 //
 // # Not done yet (issue 8)
 //
-// The other processor types
-// (RecordDeAggregation, Decompression, CloudWatchLogProcessing,
-// MetadataExtraction); dynamic partitioning (!{partitionKeyFromQuery:…});
-// S3BackupMode, DataFormatConversion and the destination's own
-// EncryptionConfiguration (KMS); multipart upload for large objects; upload windows and bandwidth caps; the video archive,
-// tiered replay and disaster recovery; the benchmark.
+// The other processor types (RecordDeAggregation, Decompression,
+// CloudWatchLogProcessing, MetadataExtraction); dynamic partitioning
+// (!{partitionKeyFromQuery:…}); S3BackupMode Enabled,
+// DataFormatConversion and the destination's KMSEncryptionConfig (all
+// refused with InvalidArgumentException); CloudWatchLoggingOptions are
+// accepted and ignored; AWS's 512-character limit on evaluated prefixes
+// is not checked; multipart upload for large objects; upload windows and
+// bandwidth caps; the video archive, tiered replay and disaster
+// recovery; the benchmark.
 package firehose

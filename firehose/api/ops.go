@@ -251,6 +251,7 @@ func unsupported(c *s3Config) error {
 		{c.DataFormatConversion != nil, "DataFormatConversionConfiguration"},
 		{c.S3BackupConfiguration != nil, "S3BackupConfiguration"},
 		{c.S3BackupMode != nil && *c.S3BackupMode != "Disabled", "S3BackupMode"},
+		{c.EncryptionConfiguration != nil && c.EncryptionConfiguration.KMSEncryptionConfig != nil, "EncryptionConfiguration.KMSEncryptionConfig (SSE-KMS of the objects)"},
 	} {
 		if unsupported.set {
 			return awsproto.Errorf(awsproto.InvalidArgumentException, "%s is not supported by this appliance yet.", unsupported.name)

@@ -122,3 +122,18 @@ func TestSDKLambdaProcessor(t *testing.T) {
 	_, err = env.client.CreateDeliveryStream(ctx, &fh.CreateDeliveryStreamInput{DeliveryStreamName: aws.String("lam2"), ExtendedS3DestinationConfiguration: conf})
 	apiErr(t, err, "InvalidArgumentException", 400, "URL of a transformation endpoint")
 }
+
+// TestSDKDestinationEncryption: NoEncryption is accepted, a KMS key for
+// the objects is refused rather than ignored.
+func TestSDKDestinationEncryption(t *testing.T) {
+	env := newEnv(t, nullDest{}, nil)
+	ctx := context.Background()
+	conf := s3conf("encbkt", 1, 60, types.CompressionFormatGzip)
+	conf.EncryptionConfiguration = &types.EncryptionConfiguration{NoEncryptionConfig: types.NoEncryptionConfigNoEncryption}
+	if _, err := env.client.CreateDeliveryStream(ctx, &fh.CreateDeliveryStreamInput{DeliveryStreamName: aws.String("ne"), ExtendedS3DestinationConfiguration: conf}); err != nil {
+		t.Fatal(err)
+	}
+	conf.EncryptionConfiguration = &types.EncryptionConfiguration{KMSEncryptionConfig: &types.KMSEncryptionConfig{AWSKMSKeyARN: aws.String("arn:aws:kms:eu-west-1:123456789012:key/k")}}
+	_, err := env.client.CreateDeliveryStream(ctx, &fh.CreateDeliveryStreamInput{DeliveryStreamName: aws.String("kms"), ExtendedS3DestinationConfiguration: conf})
+	apiErr(t, err, "InvalidArgumentException", 400, "KMSEncryptionConfig")
+}

@@ -29,7 +29,7 @@ type s3Config struct {
 	DynamicPartitioning      json.RawMessage `json:"DynamicPartitioningConfiguration"`
 	DataFormatConversion     json.RawMessage `json:"DataFormatConversionConfiguration"`
 	S3BackupConfiguration    json.RawMessage `json:"S3BackupConfiguration"`
-	EncryptionConfiguration  json.RawMessage `json:"EncryptionConfiguration"`
+	EncryptionConfiguration  *s3Encryption   `json:"EncryptionConfiguration"`
 	CloudWatchLoggingOptions json.RawMessage `json:"CloudWatchLoggingOptions"`
 	S3BackupMode             *string         `json:"S3BackupMode"`
 }
@@ -51,6 +51,13 @@ type kinesisSourceDescription struct {
 
 type sourceDescription struct {
 	KinesisStreamSourceDescription *kinesisSourceDescription `json:"KinesisStreamSourceDescription,omitempty"`
+}
+
+// s3Encryption is a destination's EncryptionConfiguration: only
+// NoEncryption is served.
+type s3Encryption struct {
+	NoEncryptionConfig  *string         `json:"NoEncryptionConfig"`
+	KMSEncryptionConfig json.RawMessage `json:"KMSEncryptionConfig"`
 }
 
 type processorParameter struct {
