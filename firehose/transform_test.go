@@ -100,7 +100,9 @@ func TestLambdaTransformS3(t *testing.T) {
 	}
 	var recs [][]byte
 	for _, tag := range []string{"keep1", "drop1", "fail1", "keep2", "skip1", "keep3", "fail2"} {
-		recs = append(recs, []byte(tag+"-"+strings.Repeat("x", 50<<10))) // 4 records an invocation
+		// 6 records an invocation (BufferSizeInMBs 0.2), all 7 in one
+		// spool commit (maxCommitBytes): one batch.
+		recs = append(recs, []byte(tag+"-"+strings.Repeat("x", 30<<10)))
 	}
 	if _, err := e.Put(context.Background(), "tf", recs); err != nil {
 		t.Fatal(err)
