@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -33,18 +34,39 @@ type batch struct {
 	// Written is set once the object is written, before the records are
 	// deleted (in more than one transaction when they are many).
 	Written bool `json:"written,omitempty"`
+	// Dest is the destination as it was when the batch was fixed: an
+	// UpdateDestination applies to the next batch. (Nil in batches fixed
+	// before it was kept: the stream's current destination.)
+	Dest *S3Destination `json:"dest,omitempty"`
+	// Failing is when the first write of Key failed; after
+	// Options.RetryFor the batch is fixed again under the error prefix
+	// (ErrorType s3-failed) with a new key.
+	Failing   time.Time `json:"failing,omitzero"`
+	ErrorType string    `json:"errorType,omitempty"`
+	// ErrKey is the key of the batch's processing-failed object, fixed
+	// with Key when the destination has a Lambda processor. Arrival is
+	// when the oldest record of the batch arrived (approximately: the
+	// time of the restart for records spooled before it).
+	ErrKey  string    `json:"errKey,omitempty"`
+	Arrival time.Time `json:"arrival,omitzero"`
 }
 
 // deliverer is one delivery stream: its spool accounting and the
 // goroutine that writes its batches.
 type deliverer struct {
-	e *Engine
+	e      *Engine
+	name   string         // the stream's name, which never changes
+	source *KinesisSource // its source (nil: DirectPut), which never changes
 
 	// putMu serializes the puts of the stream, so that records are
 	// committed in seq order: a batch fixed up to seq N never misses a
 	// record below N committed later.
 	putMu   sync.Mutex
 	deleted bool
+
+	// ctlMu serializes the changes of the stream's definition (update,
+	// tags, encryption, the status), each stored whole.
+	ctlMu sync.Mutex
 
 	mu             sync.Mutex
 	s              Stream
@@ -54,6 +76,10 @@ type deliverer struct {
 	spooledBytes   int64     // quota bytes of all the stream's records
 	spooledRecords int64
 
+	cache *batchCache // the run goroutine's only
+
+	readerDone chan struct{} // the source reader's, if any
+
 	wake      chan struct{}
 	stop      chan struct{}
 	done      chan struct{}
@@ -61,7 +87,7 @@ type deliverer struct {
 }
 
 func (e *Engine) newDeliverer(s Stream) *deliverer {
-	return &deliverer{e: e, s: s, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	return &deliverer{e: e, name: s.Name, source: s.Source, s: s, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // load counts the stream's spooled records (after Open).
@@ -75,7 +101,7 @@ func (d *deliverer) load() error {
 			return err
 		}
 		opt := badger.DefaultIteratorOptions
-		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(d.s.Name), []byte("/"))
+		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(d.name), []byte("/"))
 		opt.PrefetchValues = false
 		it := txn.NewIterator(opt)
 		defer it.Close()
@@ -106,7 +132,7 @@ func (d *deliverer) load() error {
 }
 
 func (d *deliverer) loadBatch(txn *store.Txn) (*batch, error) {
-	item, err := txn.Get(d.e.sp.Key([]byte(keyBatch), []byte(d.s.Name)))
+	item, err := txn.Get(d.e.sp.Key([]byte(keyBatch), []byte(d.name)))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, nil
 	}
@@ -119,7 +145,7 @@ func (d *deliverer) loadBatch(txn *store.Txn) (*batch, error) {
 	}
 	var b batch
 	if err := json.Unmarshal(v, &b); err != nil {
-		return nil, fmt.Errorf("batch of %s: %w", d.s.Name, err)
+		return nil, fmt.Errorf("batch of %s: %w", d.name, err)
 	}
 	return &b, nil
 }
@@ -130,11 +156,20 @@ func (d *deliverer) describe() Stream {
 	return d.s
 }
 
-func (d *deliverer) start() { go d.run() }
+func (d *deliverer) start() {
+	if d.source != nil {
+		d.readerDone = make(chan struct{})
+		go d.read()
+	}
+	go d.run()
+}
 
 func (d *deliverer) close() {
 	d.closeOnce.Do(func() { close(d.stop) })
 	<-d.done
+	if d.readerDone != nil {
+		<-d.readerDone
+	}
 }
 
 func (d *deliverer) signal() {
@@ -147,11 +182,17 @@ func (d *deliverer) signal() {
 // put commits records (see Engine.Put). On a failure after the first
 // commit it returns the ids of the records committed and the error.
 func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error) {
+	return d.putWith(ctx, records, nil)
+}
+
+// putWith is put; also calls also(txn, i) in the transaction of each
+// chunk, i the index of its last record (a source's checkpoint).
+func (d *deliverer) putWith(ctx context.Context, records [][]byte, also func(txn *store.Txn, last int) error) ([]string, error) {
 	e := d.e
 	d.putMu.Lock()
 	defer d.putMu.Unlock()
 	if d.deleted {
-		return nil, errorf(ErrNotFound, "Firehose %s not found under account %s.", d.s.Name, e.opts.AccountID)
+		return nil, errorf(ErrNotFound, "Firehose %s not found under account %s.", d.name, e.opts.AccountID)
 	}
 	// The whole call's room is taken at once: a call that does not fit is
 	// refused as a whole (503), not cut.
@@ -162,7 +203,7 @@ func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error)
 	if e.used.Add(reserved) > e.opts.SpoolBytes {
 		e.used.Add(-reserved)
 		e.stats.refusedFull.Add(uint64(len(records)))
-		return nil, errorf(ErrSpoolFull, "The delivery stream %s's spool is full (%d bytes): records are delivered to S3 first; retry later.", d.s.Name, e.opts.SpoolBytes)
+		return nil, errorf(ErrSpoolFull, "The delivery stream %s's spool is full (%d bytes): records are delivered to S3 first; retry later.", d.name, e.opts.SpoolBytes)
 	}
 	defer func() { e.used.Add(-reserved) }() // what was not committed
 	// The deliverer hears of the call once it is all committed (or
@@ -181,20 +222,35 @@ func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error)
 		for i := range chunk {
 			s, err := e.seq.Next()
 			if err != nil {
-				return ids, fmt.Errorf("firehose: put %s: %w", d.s.Name, err)
+				return ids, fmt.Errorf("firehose: put %s: %w", d.name, err)
 			}
 			seqs[i] = s
 		}
+		if d.describe().Encryption.Enabled() {
+			sealed := make([][]byte, n)
+			for i, r := range chunk {
+				b, _, err := e.opts.Sealer.Seal(ctx, sealName(d.name), sealName(d.name), seqs[i], r)
+				if err != nil {
+					return ids, fmt.Errorf("firehose: put %s: seal: %w", d.name, err)
+				}
+				sealed[i] = b
+			}
+			chunk = sealed
+		}
+		done := len(ids)
 		err := e.sp.Update(ctx, store.Data, func(txn *store.Txn) error {
 			for i, r := range chunk {
-				if err := txn.Set(e.seqKey(d.s.Name, seqs[i]), r); err != nil {
+				if err := txn.Set(e.seqKey(d.name, seqs[i]), r); err != nil {
 					return err
 				}
+			}
+			if also != nil {
+				return also(txn, done+n-1)
 			}
 			return nil
 		})
 		if err != nil {
-			return ids, fmt.Errorf("firehose: put %s: %w", d.s.Name, err)
+			return ids, fmt.Errorf("firehose: put %s: %w", d.name, err)
 		}
 		reserved -= cost // now counted as spooled
 		d.mu.Lock()
@@ -210,7 +266,7 @@ func (d *deliverer) put(ctx context.Context, records [][]byte) ([]string, error)
 		e.stats.recordsPut.Add(uint64(n))
 		e.stats.bytesPut.Add(uint64(size))
 		for _, s := range seqs {
-			ids = append(ids, fmt.Sprintf("%016x%s", s, recordIDSuffix))
+			ids = append(ids, recordID(s))
 		}
 		records = records[n:]
 	}
@@ -237,6 +293,7 @@ const recordIDSuffix = "00000000000000000000000000000000000000000000000000000000
 func (d *deliverer) run() {
 	defer close(d.done)
 	e := d.e
+	d.ctlMu.Lock()
 	d.mu.Lock()
 	if d.s.Status == StatusCreating {
 		d.s.Status = StatusActive
@@ -248,6 +305,7 @@ func (d *deliverer) run() {
 	} else {
 		d.mu.Unlock()
 	}
+	d.ctlMu.Unlock()
 	attempt := 0
 	for {
 		select {
@@ -285,7 +343,7 @@ func (d *deliverer) run() {
 			return
 		}
 		// A failure: back off, capped and jittered.
-		e.log.Warn("firehose: delivery failed; retrying", "stream", d.s.Name, "attempt", attempt+1, "err", err)
+		e.log.Warn("firehose: delivery failed; retrying", "stream", d.name, "attempt", attempt+1, "err", err)
 		if !d.sleep(backoff(e.opts.RetryMin, e.opts.RetryMax, attempt), false) {
 			return
 		}
@@ -394,6 +452,13 @@ func (d *deliverer) fix(s Stream) error {
 		return nil
 	}
 	b.Key = s.ObjectKey(e.opts.Now(), uuid.NewString())
+	b.Dest = &s.Destination
+	if s.Destination.Processing.lambda() != nil {
+		b.ErrKey = s.ErrorObjectKey(e.opts.Now(), uuid.NewString(), ErrorProcessingFailed)
+	}
+	d.mu.Lock()
+	b.Arrival = d.since
+	d.mu.Unlock()
 	v, err := json.Marshal(&b)
 	if err != nil {
 		return err
@@ -421,42 +486,24 @@ func (d *deliverer) fix(s Stream) error {
 func (d *deliverer) deliver(b *batch) error {
 	e := d.e
 	s := d.describe()
+	if b.Dest != nil {
+		s.Destination = *b.Dest
+	}
+	delim := s.Destination.Processing.delimiter()
 	if !b.Written {
 		if e.opts.Destination == nil {
 			return errors.New("no S3 endpoint configured")
 		}
-		// The records stream from the spool into the compressor: the batch
-		// is held once, compressed.
-		var body bytes.Buffer
+		var body, errBody []byte
 		var records, raw int64
-		err := e.sp.View(func(txn *store.Txn) error {
-			enc, err := encoder(s.Destination.Compression, s.Name, &body)
-			if err != nil {
-				return err
-			}
-			opt := badger.DefaultIteratorOptions
-			opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
-			opt.PrefetchValues = false
-			it := txn.NewIterator(opt)
-			defer it.Close()
-			for it.Seek(e.seqKey(s.Name, b.From)); it.Valid(); it.Next() {
-				if seqOf(it.Item().Key()) > b.To {
-					break
-				}
-				err := it.Item().Value(func(v []byte) error {
-					raw += int64(len(v))
-					_, err := enc.Write(v)
-					return err
-				})
-				if err != nil {
-					return err
-				}
-				records++
-			}
-			return enc.Close()
-		})
+		var err error
+		if lc := s.Destination.Processing.lambda(); lc != nil {
+			body, errBody, records, raw, err = d.transformBatch(s, b, lc)
+		} else {
+			body, records, raw, err = d.readBatch(s, b, delim)
+		}
 		if err != nil {
-			return fmt.Errorf("firehose: read batch of %s: %w", s.Name, err)
+			return err
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
@@ -466,16 +513,30 @@ func (d *deliverer) deliver(b *batch) error {
 			case <-ctx.Done():
 			}
 		}()
-		err = e.opts.Destination.Put(ctx, s.Destination.Bucket(), b.Key, body.Bytes())
+		if errBody != nil {
+			err = e.opts.Destination.Put(ctx, s.Destination.Bucket(), b.ErrKey, errBody)
+		}
+		if err == nil && body != nil {
+			err = e.opts.Destination.Put(ctx, s.Destination.Bucket(), b.Key, body)
+		}
 		cancel()
 		if err != nil {
 			e.stats.uploadFails.Add(1)
+			if ferr := d.uploadFailed(s, b); ferr != nil {
+				return errors.Join(err, ferr)
+			}
 			return err
 		}
-		e.stats.objects.Add(1)
+		if body != nil {
+			e.stats.objects.Add(1)
+		}
+		if errBody != nil {
+			e.stats.objects.Add(1)
+		}
+		d.cache = nil
 		e.stats.recordsDelivered.Add(uint64(records))
 		e.stats.bytesDelivered.Add(uint64(raw))
-		e.log.Debug("firehose: object written", "stream", s.Name, "key", b.Key, "records", records, "bytes", body.Len())
+		e.log.Debug("firehose: object written", "stream", s.Name, "key", b.Key, "records", records, "bytes", len(body))
 	}
 	// Delete the records, marking the batch written first when that takes
 	// more than one transaction, then the batch.
@@ -540,4 +601,211 @@ func (d *deliverer) deliver(b *batch) error {
 			return nil
 		}
 	}
+}
+
+// uploadFailed notes batch b's first failed write; once its writes have
+// failed for Options.RetryFor it fixes the batch again, under the error
+// prefix (ErrorS3Failed) with a new key, stored before the first attempt
+// to write it.
+func (d *deliverer) uploadFailed(s Stream, b *batch) error {
+	e := d.e
+	if e.opts.RetryFor < 0 || b.ErrorType != "" {
+		return nil
+	}
+	now := e.opts.Now()
+	switch {
+	case b.Failing.IsZero():
+		b.Failing = now
+	case now.Sub(b.Failing) >= e.opts.RetryFor:
+		e.log.Warn("firehose: a batch failed for the retry duration; writing it under the error prefix",
+			"stream", s.Name, "key", b.Key, "since", b.Failing, "retry_for", e.opts.RetryFor)
+		b.Key = s.ErrorObjectKey(now, uuid.NewString(), ErrorS3Failed)
+		b.ErrorType = ErrorS3Failed
+	default:
+		return nil
+	}
+	v, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	err = e.sp.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
+		return txn.Set(e.sp.Key([]byte(keyBatch), []byte(s.Name)), v)
+	})
+	if err != nil {
+		return fmt.Errorf("firehose: batch of %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// open returns the plaintext of record seq of s (value v in the spool).
+func (d *deliverer) open(s Stream, seq uint64, v []byte) ([]byte, error) {
+	if !s.Encryption.sealed(seq) {
+		return v, nil
+	}
+	if d.e.opts.Sealer == nil {
+		return nil, fmt.Errorf("firehose: record %d of %s is sealed and the engine has no Sealer", seq, s.Name)
+	}
+	return d.e.opts.Sealer.Open(context.Background(), sealName(s.Name), seq, v)
+}
+
+// readBatch reads the records of b from the spool into its body: they
+// stream into the compressor, so the batch is held once, compressed.
+func (d *deliverer) readBatch(s Stream, b *batch, delim []byte) (body []byte, records, raw int64, err error) {
+	e := d.e
+	var buf bytes.Buffer
+	err = e.sp.View(func(txn *store.Txn) error {
+		enc, err := encoder(s.Destination.Compression, s.Name, &buf)
+		if err != nil {
+			return err
+		}
+		err = d.each(txn, s, b, func(_ uint64, v []byte) error {
+			raw += int64(len(v))
+			records++
+			if _, err := enc.Write(v); err != nil {
+				return err
+			}
+			_, err := enc.Write(delim)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return enc.Close()
+	})
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("firehose: read batch of %s: %w", s.Name, err)
+	}
+	body = buf.Bytes()
+	if body == nil {
+		body = []byte{} // an empty object is an object
+	}
+	return body, records, raw, nil
+}
+
+// each calls fn with the seq and plaintext of every record of b.
+func (d *deliverer) each(txn *store.Txn, s Stream, b *batch, fn func(seq uint64, v []byte) error) error {
+	e := d.e
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
+	opt.PrefetchValues = false
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	for it.Seek(e.seqKey(s.Name, b.From)); it.Valid(); it.Next() {
+		seq := seqOf(it.Item().Key())
+		if seq > b.To {
+			break
+		}
+		err := it.Item().Value(func(v []byte) error {
+			v, err := d.open(s, seq, v)
+			if err != nil {
+				return err
+			}
+			return fn(seq, v)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batchCache keeps a transformed batch's bodies while its writes are
+// retried, so the endpoint is invoked once per batch (again only after a
+// restart).
+type batchCache struct {
+	from, to      uint64
+	body, errBody []byte
+	records, raw  int64
+}
+
+// transformBatch runs b's records through the Lambda processor lc and
+// returns the object's body (nil when no record is Ok) and the
+// processing-failed object's (nil when none failed), both compressed as
+// the destination says.
+func (d *deliverer) transformBatch(s Stream, b *batch, lc *lambdaConf) (body, errBody []byte, records, raw int64, err error) {
+	if c := d.cache; c != nil && c.from == b.From && c.to == b.To {
+		return c.body, c.errBody, c.records, c.raw, nil
+	}
+	e := d.e
+	if b.ErrKey == "" {
+		return nil, nil, 0, 0, fmt.Errorf("firehose: batch %s of %s has no error key", b.Key, s.Name)
+	}
+	var recs []spoolRecord
+	err = e.sp.View(func(txn *store.Txn) error {
+		return d.each(txn, s, b, func(seq uint64, v []byte) error {
+			recs = append(recs, spoolRecord{seq: seq, data: bytes.Clone(v)})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, 0, 0, fmt.Errorf("firehose: read batch of %s: %w", s.Name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-d.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	arrival := b.Arrival
+	if arrival.IsZero() {
+		arrival = e.opts.Now()
+	}
+	out, err := d.transform(ctx, s, lc, recs, arrival)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	delim := s.Destination.Processing.delimiter()
+	compress := func(write func(io.Writer) error) ([]byte, error) {
+		var buf bytes.Buffer
+		enc, err := encoder(s.Destination.Compression, s.Name, &buf)
+		if err != nil {
+			return nil, err
+		}
+		if err := write(enc); err != nil {
+			return nil, err
+		}
+		if err := enc.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	if len(out.ok) > 0 {
+		body, err = compress(func(w io.Writer) error {
+			for _, r := range out.ok {
+				raw += int64(len(r))
+				if _, err := w.Write(r); err != nil {
+					return err
+				}
+				if _, err := w.Write(delim); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, 0, 0, err
+		}
+	}
+	if len(out.failed) > 0 {
+		errBody, err = compress(func(w io.Writer) error {
+			jw := json.NewEncoder(w) // one JSON object a line
+			for i := range out.failed {
+				if err := jw.Encode(&out.failed[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, 0, 0, err
+		}
+	}
+	records = int64(len(out.ok))
+	e.stats.processingFailed.Add(uint64(len(out.failed)))
+	e.stats.dropped.Add(uint64(len(recs) - len(out.ok) - len(out.failed)))
+	d.cache = &batchCache{from: b.From, to: b.To, body: body, errBody: errBody, records: records, raw: raw}
+	return body, errBody, records, raw, nil
 }

@@ -23,10 +23,13 @@
 // The engine owns the "f/" space of package index/store:
 //
 //	f/s/<stream>        the delivery stream's definition (JSON)
-//	f/r/<stream>/<seq>  one record's data; seq is 8 bytes big-endian from
+//	f/r/<stream>/<seq>  one record's data (sealed while encryption is
+//	                    on); seq is 8 bytes big-endian from
 //	                    one persistent sequence (f/q), increasing per stream
 //	f/b/<stream>        the stream's fixed batch (JSON): object key, the
 //	                    seq range [from, to] it holds, written flag
+//	f/c/<stream>/<shard>  a KinesisStreamAsSource stream's checkpoint
+//	                    in a shard of its data stream (JSON)
 //	f/q                 the record sequence
 //
 // Puts of one stream are serialized (assign seqs, commit), so a batch
@@ -46,16 +49,37 @@
 // the stream's buffered records reach BufferingHints.SizeInMBs or the
 // oldest is IntervalInSeconds old, whichever comes first, and fixes the
 // next batch: the oldest records up to the size. The body is the records
-// concatenated without a delimiter, compressed as the destination says
+// concatenated (without a delimiter unless AppendDelimiterToRecord is
+// on), compressed as the destination says
 // (UNCOMPRESSED, GZIP, ZIP with one entry, Snappy framing, HADOOP_SNAPPY
 // in Hadoop's block format; klauspost/compress), and the key is AWS's:
 //
 //	<prefix>YYYY/MM/dd/HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>[.gz|.zip|.snappy|.hsnappy]
 //
-// in UTC at the time the batch is fixed (the injected clock). A prefix
-// without expressions is followed by YYYY/MM/dd/HH/, as in AWS. A failed
-// write is retried with capped exponential backoff and jitter
-// (RetryMin..RetryMax) until it succeeds or the engine closes; the
+// in CustomTimeZone (default UTC) at the time the batch is fixed (the
+// injected clock; AWS uses the oldest record's arrival). Prefix may hold
+// !{timestamp:<pattern>} (the DateTimeFormatter subset yyyy, MM, dd, HH,
+// mm, ss and 'quoted' literals; every instance is the same instant) and
+// !{firehose:random-string} (11 characters); a prefix without a
+// timestamp expression is followed by YYYY/MM/dd/HH/, as in AWS. AWS's
+// rules are checked at create: ErrorOutputPrefix is required when Prefix
+// has expressions, Prefix cannot hold !{firehose:error-output-type}, an
+// ErrorOutputPrefix with expressions must. FileExtension replaces the
+// compression's extension. The time zone database is compiled in
+// (time/tzdata), so CustomTimeZone works on a board without zoneinfo.
+// An enabled AppendDelimiterToRecord processor writes its Delimiter
+// (default a newline) after every record. The batch keeps the
+// destination it was fixed with.
+//
+// A failed write is retried with capped exponential backoff and jitter
+// (RetryMin..RetryMax). Once the writes of a batch have failed for
+// Options.RetryFor (default 24 h, negative: forever; AWS's S3
+// destination has no RetryOptions and discards data after 24 h) the batch
+// is fixed again, with a new key stored before its first attempt, under
+// the error prefix with error output type s3-failed (the appliance's own
+// name): <ErrorOutputPrefix>s3-failed/YYYY/MM/dd/HH/… for a prefix
+// without expressions, <Prefix>s3-failed/YYYY/MM/dd/HH/… without one,
+// and retried there until written: nothing acknowledged is dropped. The
 // backlog, objects and failures are counted (Stats, and Collector for
 // Prometheus). A batch is built in memory, compressed, before its write
 // (up to SizeInMBs, 128 MiB, uncompressed): streaming multipart uploads
@@ -64,18 +88,104 @@
 // call may become more than one object. After a restart the interval of
 // records already spooled counts from the start.
 //
+// # KinesisStreamAsSource
+//
+// A delivery stream of type KinesisStreamAsSource reads a data stream of
+// the appliance (Options.Source: cmd/kinedge adapts the Kinesis engine)
+// instead of taking puts (PutRecord and PutRecordBatch are refused with
+// InvalidArgumentException, as in AWS). It starts at LATEST, as AWS
+// does, or at TRIM_HORIZON with the appliance's own member
+// KinesisStreamSourceConfiguration.StartingPosition (the SDKs cannot
+// send it; raw JSON clients can). At create the position of every shard
+// is stored as its checkpoint, f/c/<stream>/<shard>, in the transaction
+// that defines the stream; the stream's reader goroutine (owned by its
+// deliverer, stopped with it) reads each shard whose parents are read to
+// their end (parents before children after a split or merge) after its
+// checkpoint and spools the records with the checkpoint in the same
+// transaction, so a restart or a kill -9 neither loses nor repeats a
+// record before delivery. It waits on the engine's Changed channel (and
+// a minute at most). A full spool delays reading; the data stream's
+// retention is then the limit.
+//
+// # Transformation: the Lambda processor
+//
+// The appliance runs no Lambda functions: a Lambda processor's LambdaArn
+// parameter is the http(s) URL of a transformation endpoint, which
+// speaks the Lambda record-transformation contract. When a batch is
+// written its records (opened if sealed) are POSTed as JSON
+// {"invocationId", "deliveryStreamArn", "region", "records": [{"recordId",
+// "approximateArrivalTimestamp", "data" (base64)}]} in invocations of at
+// most BufferSizeInMBs (default 1 MiB) of data, and the endpoint answers
+// 2xx {"records": [{"recordId", "result", "data"}]}: Ok records are
+// delivered with the new data (then the AppendDelimiterToRecord
+// delimiter), Dropped ones are removed, ProcessingFailed ones and those
+// missing from the answer go under the error prefix. An invocation that
+// fails (transport, non-2xx, an answer that is not the contract: unknown
+// or repeated record ids, unknown results, bad base64) is retried
+// NumberOfRetries times (default 3) with the delivery backoff, then its
+// records go under the error prefix too. Failed records are written as
+// AWS writes them: one JSON object a line, {"attemptsMade",
+// "arrivalTimestamp", "errorCode", "errorMessage",
+// "attemptEndingTimestamp", "rawData" (base64), "lambdaArn"}, error codes
+// Lambda.ProcessingFailedStatus, Lambda.MissingRecordId,
+// Lambda.FunctionError (endpoint failed) and
+// Lambda.JsonProcessingException (bad answer), compressed as the
+// destination says, in one object per batch under
+// <error prefix>processing-failed/…; its key is fixed with the batch's,
+// before the first attempt. The error object is written first, then the
+// object of the Ok records (none when no record is Ok); the records
+// leave the spool after both. The transformation runs once per batch
+// while its writes are retried; after a restart it runs again (an
+// endpoint that answers differently the second time may leave a record
+// in an earlier error object too: at least once). Arrival timestamps are
+// the batch's oldest record's (the time of the restart for records
+// spooled before one). BufferIntervalInSeconds and RoleArn are accepted
+// and ignored; one invocation is bounded by Options.TransformTimeout.
+//
+// # Definitions: updates and tags
+//
+// Update (UpdateDestination) takes the stream's current VersionID
+// (ErrConcurrentModification otherwise: ConcurrentModificationException),
+// stores the changed destination with VersionID+1 and applies it from
+// the next batch on: a fixed batch keeps the destination, key and
+// compression it was fixed with. Tags (at create, Tag, Untag) follow
+// AWS's rules: at most 50 per stream, keys 1–128 characters not starting
+// with aws:, values up to 256, letters, spaces, digits and _ . : / = + -
+// @ %; they do not change the version. Definition changes of a stream are
+// serialized and each is stored whole.
+//
+// # Server-side encryption
+//
+// In AWS, StartDeliveryStreamEncryption encrypts the data Firehose holds
+// while it buffers it; here that is the spool. While a stream's
+// encryption is ENABLED each record put is sealed before it is committed
+// (Options.Sealer: the appliance's keyring, AES-256-GCM under a data key
+// of alias firehose/<stream> wrapped by the master key; the record is
+// bound to firehose/<stream> and its seq, so it opens only where it was
+// put) and opened when its batch is written. The S3 objects are written
+// as the destination says, in the clear on the wire to the S3 server
+// unless its endpoint is https: no SSE headers are sent (S3-compatible
+// servers differ in what they accept). The switch is a seq bound taken
+// under the stream's put lock and kept in its definition, so records put
+// before and after it are read right, across restarts. Only
+// AWS_OWNED_CMK is accepted (the keys are the appliance's); without a
+// Sealer the start is refused. Status goes straight to ENABLED or
+// DISABLED (no ENABLING); the version id does not change, and PutRecord
+// and PutRecordBatch answer Encrypted true while it is on.
+//
 // Without an S3 endpoint (Options.Destination nil: KINEDGE_S3_ENDPOINT
 // unset) CreateDeliveryStream is refused with InvalidArgumentException
 // saying so; streams defined before keep their records spooled.
 //
 // # Not done yet (issue 8)
 //
-// KinesisStreamAsSource with a checkpoint; UpdateDestination,
-// Start/StopDeliveryStreamEncryption, tags; ErrorOutputPrefix use,
-// RetryOptions.DurationInSeconds (records are retried forever), the
-// !{timestamp:…} / !{firehose:…} prefix expressions, FileExtension,
-// CustomTimeZone, AppendDelimiterToRecord, processors (the Lambda
-// transformation contract), dynamic partitioning, multipart upload for
-// large objects; upload windows and bandwidth caps; the video archive,
-// tiered replay and disaster recovery; the benchmark.
+// The other processor types (RecordDeAggregation, Decompression,
+// CloudWatchLogProcessing, MetadataExtraction); dynamic partitioning
+// (!{partitionKeyFromQuery:…}); S3BackupMode Enabled,
+// DataFormatConversion and the destination's KMSEncryptionConfig (all
+// refused with InvalidArgumentException); CloudWatchLoggingOptions are
+// accepted and ignored; AWS's 512-character limit on evaluated prefixes
+// is not checked; multipart upload for large objects; upload windows and
+// bandwidth caps; the video archive, tiered replay and disaster
+// recovery; the benchmark.
 package firehose

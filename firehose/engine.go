@@ -23,6 +23,7 @@ import (
 //	                      increasing per stream (one sequence for all)
 //	f/b/<stream>          the stream's fixed batch, if any (JSON, batch):
 //	                      its object key and the seq range it holds
+//	f/c/<stream>/<shard>  a KinesisStreamAsSource stream's checkpoint
 //	f/q                   the record sequence (store.Sequence)
 //
 // Stream names are [a-zA-Z0-9_.-]+, so "<stream>/" never prefixes
@@ -61,7 +62,7 @@ type Engine struct {
 type counters struct {
 	recordsPut, bytesPut                                   atomic.Uint64
 	recordsDelivered, bytesDelivered, objects, uploadFails atomic.Uint64
-	refusedFull                                            atomic.Uint64
+	refusedFull, processingFailed, dropped                 atomic.Uint64
 	records                                                atomic.Int64
 }
 
@@ -81,6 +82,9 @@ type Stats struct {
 	UploadFailures uint64
 	// RefusedFull counts records refused because the spool was full.
 	RefusedFull uint64
+	// ProcessingFailed and Dropped count the records a transformation
+	// endpoint failed (written under the error prefix) and dropped.
+	ProcessingFailed, Dropped uint64
 }
 
 // Open opens the engine on opts.Space: it loads the delivery streams and
@@ -159,6 +163,8 @@ func (e *Engine) Stats() Stats {
 		Objects:          e.stats.objects.Load(),
 		UploadFailures:   e.stats.uploadFails.Load(),
 		RefusedFull:      e.stats.refusedFull.Load(),
+		ProcessingFailed: e.stats.processingFailed.Load(),
+		Dropped:          e.stats.dropped.Load(),
 	}
 }
 
@@ -172,15 +178,37 @@ func (e *Engine) ARN(name string) string {
 
 // Create defines a DirectPut delivery stream writing to dest.
 func (e *Engine) Create(ctx context.Context, name string, dest S3Destination) (Stream, error) {
+	return e.CreateTagged(ctx, name, dest, nil)
+}
+
+// CreateTagged is Create with the stream's first tags (see Tag).
+func (e *Engine) CreateTagged(ctx context.Context, name string, dest S3Destination, tags map[string]string) (Stream, error) {
+	return e.create(ctx, name, dest, tags, nil, nil)
+}
+
+// create defines a delivery stream; also runs in its transaction.
+func (e *Engine) create(ctx context.Context, name string, dest S3Destination, tags map[string]string, src *KinesisSource, also func(*store.Txn) error) (Stream, error) {
 	if e.opts.Destination == nil {
 		return Stream{}, errorf(ErrInvalidArgument, "This appliance has no S3 endpoint configured (KINEDGE_S3_ENDPOINT): it cannot create a delivery stream with an S3 destination.")
 	}
 	if err := dest.normalize(); err != nil {
 		return Stream{}, err
 	}
+	if len(tags) > MaxTags {
+		return Stream{}, errorf(ErrLimitExceeded, "A delivery stream has at most %d tags, not %d.", MaxTags, len(tags))
+	}
+	if err := CheckTags(tags); err != nil {
+		return Stream{}, err
+	}
+	if len(tags) == 0 {
+		tags = nil
+	}
 	s := Stream{
-		Name: name, ARN: e.ARN(name), Status: StatusCreating, Type: "DirectPut",
-		VersionID: 1, Created: e.opts.Now().UTC(), Destination: dest,
+		Name: name, ARN: e.ARN(name), Status: StatusCreating, Type: TypeDirectPut,
+		VersionID: 1, Created: e.opts.Now().UTC(), Destination: dest, Tags: tags, Source: src,
+	}
+	if src != nil {
+		s.Type = TypeKinesisSource
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -193,7 +221,20 @@ func (e *Engine) Create(ctx context.Context, name string, dest S3Destination) (S
 	if len(e.streams) >= e.opts.MaxStreams {
 		return Stream{}, errorf(ErrLimitExceeded, "You have already consumed your limit of %d delivery streams.", e.opts.MaxStreams)
 	}
-	if err := e.saveStream(ctx, &s); err != nil {
+	b, err := json.Marshal(&s)
+	if err != nil {
+		return Stream{}, err
+	}
+	err = e.sp.Update(ctx, store.Meta, func(txn *store.Txn) error {
+		if err := txn.Set(e.sp.Key([]byte(keyStream), []byte(s.Name)), b); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(txn)
+		}
+		return nil
+	})
+	if err != nil {
 		return Stream{}, fmt.Errorf("firehose: create %s: %w", name, err)
 	}
 	d := e.newDeliverer(s)
@@ -290,6 +331,9 @@ func (e *Engine) Delete(ctx context.Context, name string) error {
 				if err := txn.Delete(e.sp.Key([]byte(keyBatch), []byte(name))); err != nil {
 					return err
 				}
+				if err := e.deleteCheckpoints(txn, name); err != nil {
+					return err
+				}
 				return txn.Delete(e.sp.Key([]byte(keyStream), []byte(name)))
 			}
 			return nil
@@ -316,6 +360,9 @@ func (e *Engine) Put(ctx context.Context, name string, records [][]byte) ([]stri
 	d, err := e.stream(name)
 	if err != nil {
 		return nil, err
+	}
+	if d.source != nil {
+		return nil, errorf(ErrInvalidArgument, "This operation is not permitted on KinesisStreamAsSource delivery stream type.")
 	}
 	return d.put(ctx, records)
 }

@@ -17,6 +17,9 @@ var (
 	ErrInvalidArgument = errors.New("firehose: invalid argument")
 	// ErrLimitExceeded: too many delivery streams.
 	ErrLimitExceeded = errors.New("firehose: limit exceeded")
+	// ErrConcurrentModification: an update named a version that is not
+	// the stream's current one.
+	ErrConcurrentModification = errors.New("firehose: concurrent modification")
 	// ErrSpoolFull: the spool holds its quota of bytes; the records were
 	// not accepted. The API answers ServiceUnavailableException (503).
 	ErrSpoolFull = errors.New("firehose: spool full")

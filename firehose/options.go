@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/kinedge/kinedge/index/store"
@@ -19,6 +20,13 @@ type Options struct {
 	// endpoint: CreateDeliveryStream is refused, and delivery streams
 	// already defined keep their records spooled until one is configured.
 	Destination Destination
+	// Source is the appliance's data streams, for KinesisStreamAsSource
+	// delivery streams. Nil: such streams are refused.
+	Source Source
+	// Sealer seals the records of streams with server-side encryption
+	// enabled (the appliance's keyring). Nil: StartDeliveryStreamEncryption
+	// is refused.
+	Sealer Sealer
 	// Logger receives the engine's logs. Default: discarded.
 	Logger *slog.Logger
 	// Now is the clock: object keys and buffering intervals. Default:
@@ -33,6 +41,17 @@ type Options struct {
 	// RetryMin and RetryMax bound the exponential backoff between two
 	// attempts to write an object (with jitter). Defaults 1 s and 1 min.
 	RetryMin, RetryMax time.Duration
+	// RetryFor is how long a batch's object is retried before the batch
+	// is written under the error prefix instead (error output type
+	// s3-failed; AWS discards S3 data after 24 hours). Negative: forever
+	// (the video archive). Default 24 h.
+	RetryFor time.Duration
+	// HTTPClient calls the transformation endpoints of Lambda
+	// processors. Default: a client of its own.
+	HTTPClient *http.Client
+	// TransformTimeout bounds one invocation of a transformation
+	// endpoint. Default 5 min (AWS's longest Lambda transformation).
+	TransformTimeout time.Duration
 	// Region and AccountID appear in ARNs. Defaults us-east-1 and
 	// 000000000000.
 	Region, AccountID string
@@ -57,6 +76,15 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.RetryMax == 0 {
 		o.RetryMax = time.Minute
+	}
+	if o.RetryFor == 0 {
+		o.RetryFor = 24 * time.Hour
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	if o.TransformTimeout == 0 {
+		o.TransformTimeout = 5 * time.Minute
 	}
 	if o.Region == "" {
 		o.Region = "us-east-1"

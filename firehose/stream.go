@@ -3,8 +3,10 @@ package firehose
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // CustomTimeZone on a board without /usr/share/zoneinfo
 )
 
 // Compression formats of an S3 destination (AWS's CompressionFormat).
@@ -14,6 +16,12 @@ const (
 	ZIP          = "ZIP"
 	Snappy       = "Snappy"
 	HadoopSnappy = "HADOOP_SNAPPY"
+)
+
+// Delivery stream types.
+const (
+	TypeDirectPut     = "DirectPut"
+	TypeKinesisSource = "KinesisStreamAsSource"
 )
 
 // Delivery stream statuses.
@@ -29,9 +37,24 @@ type S3Destination struct {
 	// RoleARN is kept and described; the appliance does not assume roles.
 	RoleARN string `json:"roleArn,omitempty"`
 	// Prefix is put before the object names; empty: YYYY/MM/dd/HH/. A
-	// prefix without expressions gets YYYY/MM/dd/HH/ after it, as in AWS.
-	Prefix            string `json:"prefix,omitempty"`
+	// prefix without a !{timestamp:…} expression gets YYYY/MM/dd/HH/
+	// after it, as in AWS. Expressions: !{timestamp:<pattern>} (yyyy, MM,
+	// dd, HH, mm, ss, quoted literals) and !{firehose:random-string}.
+	Prefix string `json:"prefix,omitempty"`
+	// ErrorOutputPrefix is put before the objects of failed records
+	// (processing-failed) and of batches S3 refused for Options.RetryFor
+	// (s3-failed). Empty: Prefix then the error output type. Without
+	// expressions it is followed by <error-output-type>/YYYY/MM/dd/HH/;
+	// with expressions it must hold !{firehose:error-output-type}.
 	ErrorOutputPrefix string `json:"errorOutputPrefix,omitempty"`
+	// FileExtension replaces the compression's extension (AWS's pattern
+	// ^$|\.[0-9a-z!\-_.*'()]+).
+	FileExtension string `json:"fileExtension,omitempty"`
+	// CustomTimeZone is the IANA zone of the default prefix, the
+	// timestamp expressions and the key's time; empty: UTC.
+	CustomTimeZone string `json:"customTimeZone,omitempty"`
+	// Processing is the ProcessingConfiguration, as configured.
+	Processing *Processing `json:"processing,omitempty"`
 	// SizeInMBs (1–128, default 5) and IntervalInSeconds (0–900, default
 	// 300): an object is written when either is reached.
 	SizeInMBs         int `json:"sizeInMBs"`
@@ -77,8 +100,96 @@ func (d *S3Destination) normalize() error {
 	default:
 		return errorf(ErrInvalidArgument, "CompressionFormat %s is not one of UNCOMPRESSED, GZIP, ZIP, Snappy, HADOOP_SNAPPY.", d.Compression)
 	}
-	if strings.Contains(d.Prefix, "!{") || strings.Contains(d.ErrorOutputPrefix, "!{") {
-		return errorf(ErrInvalidArgument, "Prefix expressions (!{...}) are not supported by this appliance yet.")
+	if _, err := checkPrefixes(d.Prefix, d.ErrorOutputPrefix); err != nil {
+		return err
+	}
+	if !reFileExtension.MatchString(d.FileExtension) || len(d.FileExtension) > 128 {
+		return errorf(ErrInvalidArgument, "FileExtension %q does not match ^$|\\.[0-9a-z!\\-_.*'()]+ (at most 128 characters).", d.FileExtension)
+	}
+	if _, err := d.location(); err != nil {
+		return errorf(ErrInvalidArgument, "CustomTimeZone %q is not a time zone: %v.", d.CustomTimeZone, err)
+	}
+	return d.Processing.check()
+}
+
+// location returns the CustomTimeZone.
+func (d *S3Destination) location() (*time.Location, error) {
+	if d.CustomTimeZone == "" {
+		return time.UTC, nil
+	}
+	return time.LoadLocation(d.CustomTimeZone)
+}
+
+// Processor types of a ProcessingConfiguration the appliance runs.
+const (
+	ProcessorAppendDelimiter = "AppendDelimiterToRecord"
+	ProcessorLambda          = "Lambda"
+)
+
+// Processing is a ProcessingConfiguration: AppendDelimiterToRecord
+// (parameter Delimiter, default a newline, written after every record)
+// and Lambda (LambdaArn: the URL of an HTTP(S) transformation endpoint;
+// NumberOfRetries, BufferSizeInMBs; see transform.go).
+type Processing struct {
+	Enabled    bool        `json:"enabled"`
+	Processors []Processor `json:"processors,omitempty"`
+}
+
+// Processor is one processor of a Processing, its parameters as given.
+type Processor struct {
+	Type       string      `json:"type"`
+	Parameters []Parameter `json:"parameters,omitempty"`
+}
+
+// Parameter is a processor parameter.
+type Parameter struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// check refuses processors the appliance does not run.
+func (p *Processing) check() error {
+	if p == nil {
+		return nil
+	}
+	for _, pr := range p.Processors {
+		switch pr.Type {
+		case ProcessorAppendDelimiter:
+			for _, par := range pr.Parameters {
+				if par.Name != "Delimiter" {
+					return errorf(ErrInvalidArgument, "Processor AppendDelimiterToRecord has no parameter %s.", par.Name)
+				}
+			}
+		case ProcessorLambda:
+			if _, err := parseLambda(pr); err != nil {
+				return err
+			}
+		default:
+			return errorf(ErrInvalidArgument, "Processor type %s is not supported by this appliance yet: only AppendDelimiterToRecord and Lambda.", pr.Type)
+		}
+	}
+	return nil
+}
+
+// delimiter returns what is written after each record: nil unless an
+// enabled AppendDelimiterToRecord processor says so.
+func (p *Processing) delimiter() []byte {
+	if p == nil || !p.Enabled {
+		return nil
+	}
+	for _, pr := range p.Processors {
+		if pr.Type != ProcessorAppendDelimiter {
+			continue
+		}
+		for _, par := range pr.Parameters {
+			if par.Name == "Delimiter" {
+				if s, err := strconv.Unquote(`"` + par.Value + `"`); err == nil {
+					return []byte(s)
+				}
+				return []byte(par.Value)
+			}
+		}
+		return []byte("\n")
 	}
 	return nil
 }
@@ -92,6 +203,12 @@ type Stream struct {
 	VersionID   int           `json:"versionId"`
 	Created     time.Time     `json:"created"`
 	Destination S3Destination `json:"destination"`
+	// Encryption is the server-side encryption; nil: never enabled.
+	Encryption *Encryption `json:"encryption,omitempty"`
+	// Source is the data stream a KinesisStreamAsSource stream reads.
+	Source *KinesisSource `json:"source,omitempty"`
+	// Tags are the stream's tags (at most MaxTags).
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // interval returns the buffering interval.
@@ -103,13 +220,41 @@ func (s *Stream) interval() time.Duration {
 func (s *Stream) sizeLimit() int64 { return int64(s.Destination.SizeInMBs) << 20 }
 
 // ObjectKey returns the object name AWS Firehose gives a batch of stream
-// s written at t (UTC) with id: <prefix><stream>-<version>-YYYY-MM-DD-HH-MM-SS-<id>,
-// with the file extension of its compression.
-func (s *Stream) ObjectKey(t time.Time, id string) string {
-	t = t.UTC()
-	hour := t.Format("2006/01/02/15/")
-	prefix := s.Destination.Prefix + hour
-	return fmt.Sprintf("%s%s-%d-%s-%s%s", prefix, s.Name, s.VersionID, t.Format("2006-01-02-15-04-05"), id, extension(s.Destination.Compression))
+// s written at t with id: <prefix><stream>-<version>-YYYY-MM-DD-HH-MM-SS-<id>,
+// with the file extension of its compression (or FileExtension), in
+// CustomTimeZone (default UTC).
+func (s *Stream) ObjectKey(t time.Time, id string) string { return s.objectKey(t, id, "") }
+
+// ErrorObjectKey returns the object name of a batch of failed records of
+// errType (ErrorProcessingFailed, ErrorS3Failed) under the error prefix.
+func (s *Stream) ErrorObjectKey(t time.Time, id, errType string) string {
+	return s.objectKey(t, id, errType)
+}
+
+func (s *Stream) objectKey(t time.Time, id, errType string) string {
+	d := &s.Destination
+	loc, err := d.location()
+	if err != nil {
+		loc = time.UTC // checked at create
+	}
+	t = t.In(loc)
+	p, _ := checkPrefixes(d.Prefix, d.ErrorOutputPrefix) // checked at create
+	var prefix string
+	switch {
+	case errType == "":
+		prefix = evalPrefix(p.ok, t, "")
+	case d.ErrorOutputPrefix == "":
+		prefix = d.Prefix + evalPrefix([]expr{{lit: errType + "/"}}, t, errType)
+	case !hasExpr(p.failed, "", ""):
+		prefix = evalPrefix([]expr{{lit: d.ErrorOutputPrefix + errType + "/"}}, t, errType)
+	default:
+		prefix = evalPrefix(p.failed, t, errType)
+	}
+	ext := extension(d.Compression)
+	if d.FileExtension != "" {
+		ext = d.FileExtension
+	}
+	return fmt.Sprintf("%s%s-%d-%s-%s%s", prefix, s.Name, s.VersionID, t.Format("2006-01-02-15-04-05"), id, ext)
 }
 
 // extension returns the file extension Firehose gives objects of a

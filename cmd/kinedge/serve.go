@@ -248,7 +248,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	}
 	a.kinesis = &kinesisapi.Handler{Engine: a.streams, Logger: log.With("component", "kinesis")}
 
-	if err := a.openFirehose(cfg, log); err != nil {
+	if err := a.openFirehose(cfg, log, keyring); err != nil {
 		return nil, err
 	}
 
@@ -396,8 +396,9 @@ func (a *appliance) startDebug(addr string) error {
 }
 
 // openFirehose opens the delivery streams on the "f/" space, writing to
-// the configured S3 server (none: CreateDeliveryStream is refused).
-func (a *appliance) openFirehose(cfg *Config, log *slog.Logger) error {
+// the configured S3 server (none: CreateDeliveryStream is refused),
+// sealing the records of encrypted streams with the keyring.
+func (a *appliance) openFirehose(cfg *Config, log *slog.Logger, sealer firehose.Sealer) error {
 	space, err := a.db.Space("f/")
 	if err != nil {
 		return err
@@ -413,6 +414,8 @@ func (a *appliance) openFirehose(cfg *Config, log *slog.Logger) error {
 	a.fh, err = firehose.Open(firehose.Options{
 		Space:       space,
 		Destination: dest,
+		Sealer:      sealer,
+		Source:      streamsSource{a.streams},
 		Logger:      log.With("component", "firehose"),
 		SpoolBytes:  int64(cfg.Firehose.SpoolBytes),
 		Region:      cfg.Region,

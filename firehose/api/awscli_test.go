@@ -67,5 +67,19 @@ func TestAWSCLI(t *testing.T) {
 	if err == nil || !strings.Contains(errOut, "An error occurred (ResourceNotFoundException) when calling the DescribeDeliveryStream operation") {
 		t.Fatalf("describe nope: %v %s", err, errOut)
 	}
+	must("tag-delivery-stream", "--delivery-stream-name", "cli", "--tags", "Key=site,Value=north gate")
+	if out := must("list-tags-for-delivery-stream", "--delivery-stream-name", "cli"); !strings.Contains(out, `"north gate"`) {
+		t.Fatalf("list-tags: %s", out)
+	}
+	must("update-destination", "--delivery-stream-name", "cli", "--current-delivery-stream-version-id", "1",
+		"--destination-id", "destinationId-000000000001", "--extended-s3-destination-update", `{"Prefix":"v2/","FileExtension":".log"}`)
+	_, errOut, err = run(t, "update-destination", "--delivery-stream-name", "cli", "--current-delivery-stream-version-id", "1",
+		"--destination-id", "destinationId-000000000001", "--extended-s3-destination-update", `{"Prefix":"v3/"}`)
+	if err == nil || !strings.Contains(errOut, "ConcurrentModificationException") {
+		t.Fatalf("stale update-destination: %v %s", err, errOut)
+	}
+	if out := must("describe-delivery-stream", "--delivery-stream-name", "cli"); !strings.Contains(out, `"VersionId": "2"`) || !strings.Contains(out, `".log"`) {
+		t.Fatalf("describe after update: %s", out)
+	}
 	must("delete-delivery-stream", "--delivery-stream-name", "cli")
 }

@@ -23,6 +23,15 @@ func FuzzHandler(f *testing.F) {
 		{"ListDeliveryStreams", `{"Limit":10000,"ExclusiveStartDeliveryStreamName":"a"}`},
 		{"DeleteDeliveryStream", `{"DeliveryStreamName":"s"}`},
 		{"PutRecordBatch", `{"Records":null}`},
+		{"UpdateDestination", `{"DeliveryStreamName":"s","CurrentDeliveryStreamVersionId":"1","DestinationId":"destinationId-000000000001","ExtendedS3DestinationUpdate":{"Prefix":"a/!{timestamp:yyyy}/","ErrorOutputPrefix":"e/!{firehose:error-output-type}/"}}`},
+		{"TagDeliveryStream", `{"DeliveryStreamName":"s","Tags":[{"Key":"k","Value":"v"}]}`},
+		{"UntagDeliveryStream", `{"DeliveryStreamName":"s","TagKeys":["k"]}`},
+		{"ListTagsForDeliveryStream", `{"DeliveryStreamName":"s","Limit":1,"ExclusiveStartTagKey":"a"}`},
+		{"CreateDeliveryStream", `{"DeliveryStreamName":"p","ExtendedS3DestinationConfiguration":{"BucketARN":"arn:aws:s3:::bkt","Prefix":"!{firehose:random-string}/","ErrorOutputPrefix":"e/","CustomTimeZone":"Asia/Tokyo","FileExtension":".x","ProcessingConfiguration":{"Enabled":true,"Processors":[{"Type":"AppendDelimiterToRecord"}]}},"Tags":[{"Key":"a"}]}`},
+		{"StartDeliveryStreamEncryption", `{"DeliveryStreamName":"s","DeliveryStreamEncryptionConfigurationInput":{"KeyType":"AWS_OWNED_CMK"}}`},
+		{"StopDeliveryStreamEncryption", `{"DeliveryStreamName":"s"}`},
+		{"CreateDeliveryStream", `{"DeliveryStreamName":"k","DeliveryStreamType":"KinesisStreamAsSource","KinesisStreamSourceConfiguration":{"KinesisStreamARN":"arn:aws:kinesis:us-east-1:0:stream/x","RoleARN":"r","StartingPosition":"TRIM_HORIZON"},"ExtendedS3DestinationConfiguration":{"BucketARN":"arn:aws:s3:::bkt"}}`},
+		{"ListDeliveryStreams", `{"DeliveryStreamType":"KinesisStreamAsSource"}`},
 		{"Nope", `{}`},
 	} {
 		f.Add(seed.op, []byte(seed.body))

@@ -32,6 +32,10 @@ const (
 	maxBody = 8 << 20
 )
 
+// ConcurrentModificationException answers an UpdateDestination whose
+// CurrentDeliveryStreamVersionId is not the stream's (HTTP 400).
+const ConcurrentModificationException = "ConcurrentModificationException"
+
 // ErrNoEngine is logged when a Handler has no Engine.
 var ErrNoEngine = errors.New("firehoseapi: handler has no engine")
 
@@ -52,12 +56,18 @@ func (h *Handler) init() {
 			h.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		}
 		ops := map[string]awsproto.Op{
-			"CreateDeliveryStream":   op(checkCreate, h.create),
-			"DescribeDeliveryStream": op(checkDescribe, h.describe),
-			"ListDeliveryStreams":    op(checkList, h.list),
-			"DeleteDeliveryStream":   op(checkDelete, h.delete),
-			"PutRecord":              op(checkPutRecord, h.putRecord),
-			"PutRecordBatch":         op(checkPutRecordBatch, h.putRecordBatch),
+			"CreateDeliveryStream":          op(checkCreate, h.create),
+			"DescribeDeliveryStream":        op(checkDescribe, h.describe),
+			"ListDeliveryStreams":           op(checkList, h.list),
+			"DeleteDeliveryStream":          op(checkDelete, h.delete),
+			"PutRecord":                     op(checkPutRecord, h.putRecord),
+			"PutRecordBatch":                op(checkPutRecordBatch, h.putRecordBatch),
+			"UpdateDestination":             op(checkUpdate, h.update),
+			"TagDeliveryStream":             op(checkTag, h.tag),
+			"UntagDeliveryStream":           op(checkUntag, h.untag),
+			"ListTagsForDeliveryStream":     op(checkListTags, h.listTags),
+			"StartDeliveryStreamEncryption": op(checkStartEncryption, h.startEncryption),
+			"StopDeliveryStreamEncryption":  op(checkStopEncryption, h.stopEncryption),
 		}
 		h.api = &awsproto.JSONAPI{
 			Name:         "firehose",
@@ -116,6 +126,8 @@ func awsError(err error) (_ *awsproto.Error, known bool) {
 		return awsproto.Errorf(awsproto.ResourceInUseException, "%s", msg), true
 	case errors.Is(err, firehose.ErrInvalidArgument):
 		return awsproto.Errorf(awsproto.InvalidArgumentException, "%s", msg), true
+	case errors.Is(err, firehose.ErrConcurrentModification):
+		return awsproto.Errorf(ConcurrentModificationException, "%s", msg), true
 	case errors.Is(err, firehose.ErrLimitExceeded):
 		return awsproto.Errorf(awsproto.LimitExceededException, "%s", msg), true
 	case errors.Is(err, firehose.ErrSpoolFull):

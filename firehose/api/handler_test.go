@@ -211,7 +211,20 @@ func TestValidation(t *testing.T) {
 		DeliveryStreamName: aws.String("k"), DeliveryStreamType: types.DeliveryStreamTypeKinesisStreamAsSource,
 		ExtendedS3DestinationConfiguration: s3conf("b1x", 1, 1, ""),
 	})
-	apiErr(t, err, "InvalidArgumentException", 400, "only DirectPut")
+	apiErr(t, err, "InvalidArgumentException", 400, "KinesisStreamSourceConfiguration is required")
+	_, err = env.client.CreateDeliveryStream(ctx, &fh.CreateDeliveryStreamInput{
+		DeliveryStreamName: aws.String("k"), DeliveryStreamType: types.DeliveryStreamTypeKinesisStreamAsSource,
+		KinesisStreamSourceConfiguration: &types.KinesisStreamSourceConfiguration{
+			KinesisStreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/s"), RoleARN: aws.String("arn:aws:iam::000000000000:role/r"),
+		},
+		ExtendedS3DestinationConfiguration: s3conf("b1x", 1, 1, ""),
+	})
+	apiErr(t, err, "InvalidArgumentException", 400, "no data streams")
+	_, err = env.client.CreateDeliveryStream(ctx, &fh.CreateDeliveryStreamInput{
+		DeliveryStreamName: aws.String("m"), DeliveryStreamType: types.DeliveryStreamTypeMSKAsSource,
+		ExtendedS3DestinationConfiguration: s3conf("b1x", 1, 1, ""),
+	})
+	apiErr(t, err, "InvalidArgumentException", 400, "only DirectPut and KinesisStreamAsSource")
 	_, err = env.client.PutRecord(ctx, &fh.PutRecordInput{DeliveryStreamName: aws.String("nope"), Record: &types.Record{Data: []byte("x")}})
 	apiErr(t, err, "ResourceNotFoundException", 400, "nope")
 	_, err = env.client.PutRecordBatch(ctx, &fh.PutRecordBatchInput{DeliveryStreamName: aws.String("nope"), Records: manyRecords(501)})

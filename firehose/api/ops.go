@@ -15,8 +15,13 @@ func (h *Handler) create(ctx context.Context, in *createDeliveryStreamInput) (an
 	if in.DeliveryStreamType != nil {
 		typ = *in.DeliveryStreamType
 	}
-	if typ != "DirectPut" || in.KinesisStreamSourceConfiguration != nil {
-		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "DeliveryStreamType %s is not supported by this appliance yet: only DirectPut.", typ)
+	switch {
+	case typ == firehose.TypeKinesisSource && in.KinesisStreamSourceConfiguration == nil:
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "KinesisStreamSourceConfiguration is required for DeliveryStreamType KinesisStreamAsSource.")
+	case typ == firehose.TypeDirectPut && in.KinesisStreamSourceConfiguration != nil:
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "KinesisStreamSourceConfiguration is only for DeliveryStreamType KinesisStreamAsSource.")
+	case typ != firehose.TypeDirectPut && typ != firehose.TypeKinesisSource:
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "DeliveryStreamType %s is not supported by this appliance: only DirectPut and KinesisStreamAsSource.", typ)
 	}
 	for _, other := range []struct {
 		set  bool
@@ -41,24 +46,15 @@ func (h *Handler) create(ctx context.Context, in *createDeliveryStreamInput) (an
 	case c == nil:
 		c, extended = in.S3DestinationConfiguration, false
 	}
-	for _, unsupported := range []struct {
-		set  bool
-		name string
-	}{
-		{c.ProcessingConfiguration != nil, "ProcessingConfiguration"},
-		{c.DynamicPartitioning != nil, "DynamicPartitioningConfiguration"},
-		{c.DataFormatConversion != nil, "DataFormatConversionConfiguration"},
-		{c.S3BackupConfiguration != nil, "S3BackupConfiguration"},
-		{c.FileExtension != nil, "FileExtension"},
-		{c.CustomTimeZone != nil, "CustomTimeZone"},
-		{c.S3BackupMode != nil && *c.S3BackupMode != "Disabled", "S3BackupMode"},
-	} {
-		if unsupported.set {
-			return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "%s is not supported by this appliance yet.", unsupported.name)
-		}
+	if err := unsupported(c); err != nil {
+		return nil, err
+	}
+	if !extended && (c.ProcessingConfiguration != nil || c.FileExtension != nil || c.CustomTimeZone != nil) {
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "ProcessingConfiguration, FileExtension and CustomTimeZone belong to ExtendedS3DestinationConfiguration.")
 	}
 	dest := firehose.S3Destination{BucketARN: deref(c.BucketARN), RoleARN: deref(c.RoleARN), Prefix: deref(c.Prefix),
-		ErrorOutputPrefix: deref(c.ErrorOutputPrefix), Compression: deref(c.CompressionFormat), Extended: extended}
+		ErrorOutputPrefix: deref(c.ErrorOutputPrefix), Compression: deref(c.CompressionFormat), Extended: extended,
+		FileExtension: deref(c.FileExtension), CustomTimeZone: deref(c.CustomTimeZone), Processing: processingIn(c.ProcessingConfiguration)}
 	dest.SizeInMBs, dest.IntervalInSeconds = 5, 300
 	if hints := c.BufferingHints; hints != nil {
 		if hints.SizeInMBs != nil {
@@ -68,11 +64,200 @@ func (h *Handler) create(ctx context.Context, in *createDeliveryStreamInput) (an
 			dest.IntervalInSeconds = *hints.IntervalInSeconds
 		}
 	}
-	s, err := h.Engine.Create(ctx, *in.DeliveryStreamName, dest)
+	keyType := ""
+	if enc := in.Encryption; enc != nil {
+		keyType = deref(enc.KeyType)
+		if err := encryptable(h.Engine, keyType); err != nil {
+			return nil, err
+		}
+	}
+	var s firehose.Stream
+	var err error
+	if k := in.KinesisStreamSourceConfiguration; k != nil {
+		s, err = h.Engine.CreateFromSource(ctx, *in.DeliveryStreamName, firehose.KinesisSource{
+			StreamARN: deref(k.KinesisStreamARN), RoleARN: deref(k.RoleARN), StartingPosition: deref(k.StartingPosition),
+		}, dest, tagsIn(in.Tags))
+	} else {
+		s, err = h.Engine.CreateTagged(ctx, *in.DeliveryStreamName, dest, tagsIn(in.Tags))
+	}
 	if err != nil {
 		return nil, err
 	}
+	if in.Encryption != nil {
+		if err := h.Engine.StartEncryption(ctx, s.Name, keyType); err != nil {
+			return nil, err
+		}
+	}
 	return createDeliveryStreamOutput{DeliveryStreamARN: s.ARN}, nil
+}
+
+func tagsIn(tags []tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[deref(t.Key)] = deref(t.Value)
+	}
+	return m
+}
+
+// destinationID is the id of a delivery stream's one destination.
+const destinationID = "destinationId-000000000001"
+
+func (h *Handler) update(ctx context.Context, in *updateDestinationInput) (any, error) {
+	for _, other := range []struct {
+		set  bool
+		name string
+	}{
+		{in.RedshiftDestinationUpdate != nil, "RedshiftDestinationUpdate"},
+		{in.ElasticsearchDestinationUpdate != nil, "ElasticsearchDestinationUpdate"},
+		{in.AmazonopensearchserviceDestinationUpdate != nil, "AmazonopensearchserviceDestinationUpdate"},
+		{in.SplunkDestinationUpdate != nil, "SplunkDestinationUpdate"},
+		{in.HTTPEndpointDestinationUpdate != nil, "HttpEndpointDestinationUpdate"},
+	} {
+		if other.set {
+			return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "%s is not supported by this appliance: only S3 destinations.", other.name)
+		}
+	}
+	c, extended := in.ExtendedS3DestinationUpdate, true
+	switch {
+	case c != nil && in.S3DestinationUpdate != nil:
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "Exactly one destination update is supported.")
+	case c == nil && in.S3DestinationUpdate == nil:
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "Exactly one destination update is supported.")
+	case c == nil:
+		c, extended = in.S3DestinationUpdate, false
+	}
+	if err := unsupported(c); err != nil {
+		return nil, err
+	}
+	if !extended && (c.ProcessingConfiguration != nil || c.FileExtension != nil || c.CustomTimeZone != nil) {
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "ProcessingConfiguration, FileExtension and CustomTimeZone belong to ExtendedS3DestinationUpdate.")
+	}
+	if *in.DestinationId != destinationID {
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "Destination %s not found: the delivery stream's destination is %s.", *in.DestinationId, destinationID)
+	}
+	version, err := strconv.Atoi(*in.CurrentDeliveryStreamVersionId)
+	if err != nil {
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "CurrentDeliveryStreamVersionId %s is not a version.", *in.CurrentDeliveryStreamVersionId)
+	}
+	_, err = h.Engine.Update(ctx, *in.DeliveryStreamName, version, func(d *firehose.S3Destination) {
+		set := func(dst *string, src *string) {
+			if src != nil {
+				*dst = *src
+			}
+		}
+		set(&d.BucketARN, c.BucketARN)
+		set(&d.RoleARN, c.RoleARN)
+		set(&d.Prefix, c.Prefix)
+		set(&d.ErrorOutputPrefix, c.ErrorOutputPrefix)
+		set(&d.Compression, c.CompressionFormat)
+		set(&d.FileExtension, c.FileExtension)
+		set(&d.CustomTimeZone, c.CustomTimeZone)
+		if hints := c.BufferingHints; hints != nil {
+			if hints.SizeInMBs != nil {
+				d.SizeInMBs = *hints.SizeInMBs
+			}
+			if hints.IntervalInSeconds != nil {
+				d.IntervalInSeconds = *hints.IntervalInSeconds
+			}
+		}
+		if c.ProcessingConfiguration != nil {
+			d.Processing = processingIn(c.ProcessingConfiguration)
+		}
+		d.Extended = d.Extended || extended
+	})
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (h *Handler) tag(ctx context.Context, in *tagDeliveryStreamInput) (any, error) {
+	if err := h.Engine.Tag(ctx, *in.DeliveryStreamName, tagsIn(in.Tags)); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (h *Handler) untag(ctx context.Context, in *untagDeliveryStreamInput) (any, error) {
+	if err := h.Engine.Untag(ctx, *in.DeliveryStreamName, in.TagKeys); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (h *Handler) listTags(_ context.Context, in *listTagsInput) (any, error) {
+	keys, tags, err := h.Engine.Tags(*in.DeliveryStreamName)
+	if err != nil {
+		return nil, err
+	}
+	if start := in.ExclusiveStartTagKey; start != nil {
+		i, found := slices.BinarySearch(keys, *start)
+		if found {
+			i++
+		}
+		keys = keys[i:]
+	}
+	limit := firehose.MaxTags
+	if in.Limit != nil {
+		limit = *in.Limit
+	}
+	out := listTagsOutput{Tags: []tagOut{}, HasMoreTags: len(keys) > limit}
+	for _, k := range keys[:min(limit, len(keys))] {
+		out.Tags = append(out.Tags, tagOut{Key: k, Value: tags[k]})
+	}
+	return out, nil
+}
+
+// processingIn maps a ProcessingConfiguration to the engine's.
+func processingIn(c *processingConfiguration) *firehose.Processing {
+	if c == nil {
+		return nil
+	}
+	p := &firehose.Processing{Enabled: c.Enabled != nil && *c.Enabled}
+	for _, pr := range c.Processors {
+		q := firehose.Processor{Type: deref(pr.Type)}
+		for _, par := range pr.Parameters {
+			q.Parameters = append(q.Parameters, firehose.Parameter{Name: deref(par.ParameterName), Value: deref(par.ParameterValue)})
+		}
+		p.Processors = append(p.Processors, q)
+	}
+	return p
+}
+
+// processingOut describes a Processing as AWS does.
+func processingOut(p *firehose.Processing) *processingConfiguration {
+	if p == nil {
+		return nil
+	}
+	c := &processingConfiguration{Enabled: &p.Enabled, Processors: []processor{}}
+	for _, pr := range p.Processors {
+		q := processor{Type: &pr.Type}
+		for _, par := range pr.Parameters {
+			q.Parameters = append(q.Parameters, processorParameter{ParameterName: &par.Name, ParameterValue: &par.Value})
+		}
+		c.Processors = append(c.Processors, q)
+	}
+	return c
+}
+
+// unsupported refuses the members of an S3 destination the appliance
+// does not serve.
+func unsupported(c *s3Config) error {
+	for _, unsupported := range []struct {
+		set  bool
+		name string
+	}{
+		{c.DynamicPartitioning != nil, "DynamicPartitioningConfiguration"},
+		{c.DataFormatConversion != nil, "DataFormatConversionConfiguration"},
+		{c.S3BackupConfiguration != nil, "S3BackupConfiguration"},
+		{c.S3BackupMode != nil && *c.S3BackupMode != "Disabled", "S3BackupMode"},
+		{c.EncryptionConfiguration != nil && c.EncryptionConfiguration.KMSEncryptionConfig != nil, "EncryptionConfiguration.KMSEncryptionConfig (SSE-KMS of the objects)"},
+	} {
+		if unsupported.set {
+			return awsproto.Errorf(awsproto.InvalidArgumentException, "%s is not supported by this appliance yet.", unsupported.name)
+		}
+	}
+	return nil
 }
 
 func deref(s *string) string {
@@ -101,12 +286,20 @@ func (h *Handler) describe(_ context.Context, in *describeDeliveryStreamInput) (
 	dd.S3DestinationDescription = &plain
 	ext := *desc
 	ext.S3BackupMode = "Disabled"
+	ext.ProcessingConfiguration = processingOut(d.Processing)
+	ext.FileExtension, ext.CustomTimeZone = d.FileExtension, d.CustomTimeZone
 	dd.ExtendedS3DestinationDescription = &ext
+	var src *sourceDescription
+	if k := s.Source; k != nil {
+		src = &sourceDescription{KinesisStreamSourceDescription: &kinesisSourceDescription{
+			KinesisStreamARN: k.StreamARN, RoleARN: k.RoleARN, DeliveryStartTimestamp: awsproto.Timestamp{Time: s.Created}}}
+	}
 	return describeDeliveryStreamOutput{DeliveryStreamDescription: deliveryStreamDescription{
+		Source:             src,
 		DeliveryStreamName: s.Name, DeliveryStreamARN: s.ARN, DeliveryStreamStatus: s.Status,
 		DeliveryStreamType: s.Type, VersionId: strconv.Itoa(s.VersionID),
 		CreateTimestamp:                       awsproto.Timestamp{Time: s.Created},
-		DeliveryStreamEncryptionConfiguration: streamEncryption{Status: "DISABLED"},
+		DeliveryStreamEncryptionConfiguration: encryptionOut(s.Encryption),
 		Destinations:                          []destinationDescription{dd},
 	}}, nil
 }
@@ -117,8 +310,14 @@ func (h *Handler) list(_ context.Context, in *listDeliveryStreamsInput) (any, er
 		limit = *in.Limit
 	}
 	names := h.Engine.List()
-	if in.DeliveryStreamType != nil && *in.DeliveryStreamType != "DirectPut" {
-		names = nil
+	if t := in.DeliveryStreamType; t != nil {
+		var keep []string
+		for _, n := range names {
+			if s, err := h.Engine.Describe(n); err == nil && s.Type == *t {
+				keep = append(keep, n)
+			}
+		}
+		names = keep
 	}
 	if start := in.ExclusiveStartDeliveryStreamName; start != nil {
 		i, found := slices.BinarySearch(names, *start)
@@ -149,7 +348,7 @@ func (h *Handler) putRecord(ctx context.Context, in *putRecordInput) (any, error
 	if err != nil {
 		return nil, err
 	}
-	return putRecordOutput{RecordId: ids[0]}, nil
+	return putRecordOutput{RecordId: ids[0], Encrypted: h.encrypted(*in.DeliveryStreamName)}, nil
 }
 
 func (h *Handler) putRecordBatch(ctx context.Context, in *putRecordBatchInput) (any, error) {
@@ -180,6 +379,7 @@ func (h *Handler) putRecordBatch(ctx context.Context, in *putRecordBatchInput) (
 	if err != nil && len(ids) == 0 {
 		return nil, err
 	}
+	out.Encrypted = h.encrypted(*in.DeliveryStreamName)
 	for j, i := range at {
 		if j < len(ids) {
 			out.RequestResponses[i].RecordId = ids[j]
@@ -190,4 +390,49 @@ func (h *Handler) putRecordBatch(ctx context.Context, in *putRecordBatchInput) (
 		out.FailedPutCount++
 	}
 	return out, nil
+}
+
+// encryptable refuses server-side encryption the engine cannot give.
+func encryptable(e *firehose.Engine, keyType string) error {
+	if keyType != "" && keyType != firehose.KeyAWSOwned {
+		return awsproto.Errorf(awsproto.InvalidArgumentException, "KeyType %s is not supported by this appliance: records are sealed with the appliance's own keyring (AWS_OWNED_CMK).", keyType)
+	}
+	if !e.CanEncrypt() {
+		return awsproto.Errorf(awsproto.InvalidArgumentException, "This appliance has no keyring to seal records with: server-side encryption is not available.")
+	}
+	return nil
+}
+
+func encryptionOut(c *firehose.Encryption) streamEncryption {
+	if c == nil {
+		return streamEncryption{Status: firehose.EncryptionDisabled}
+	}
+	return streamEncryption{KeyType: c.KeyType, Status: c.Status}
+}
+
+// encrypted reports whether stream name seals the records put now.
+func (h *Handler) encrypted(name string) bool {
+	s, err := h.Engine.Describe(name)
+	return err == nil && s.Encryption.Enabled()
+}
+
+func (h *Handler) startEncryption(ctx context.Context, in *startEncryptionInput) (any, error) {
+	keyType := ""
+	if in.Encryption != nil {
+		keyType = deref(in.Encryption.KeyType)
+	}
+	if err := encryptable(h.Engine, keyType); err != nil {
+		return nil, err
+	}
+	if err := h.Engine.StartEncryption(ctx, *in.DeliveryStreamName, keyType); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (h *Handler) stopEncryption(ctx context.Context, in *stopEncryptionInput) (any, error) {
+	if err := h.Engine.StopEncryption(ctx, *in.DeliveryStreamName); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
 }

@@ -16,35 +16,137 @@ type bufferingHints struct {
 }
 
 type s3Config struct {
-	RoleARN           *string         `json:"RoleARN"`
-	BucketARN         *string         `json:"BucketARN"`
-	Prefix            *string         `json:"Prefix"`
-	ErrorOutputPrefix *string         `json:"ErrorOutputPrefix"`
-	BufferingHints    *bufferingHints `json:"BufferingHints"`
-	CompressionFormat *string         `json:"CompressionFormat"`
+	RoleARN                 *string                  `json:"RoleARN"`
+	BucketARN               *string                  `json:"BucketARN"`
+	Prefix                  *string                  `json:"Prefix"`
+	ErrorOutputPrefix       *string                  `json:"ErrorOutputPrefix"`
+	BufferingHints          *bufferingHints          `json:"BufferingHints"`
+	CompressionFormat       *string                  `json:"CompressionFormat"`
+	ProcessingConfiguration *processingConfiguration `json:"ProcessingConfiguration"`
+	FileExtension           *string                  `json:"FileExtension"`
+	CustomTimeZone          *string                  `json:"CustomTimeZone"`
 	// Members the appliance does not serve yet: refused when set.
-	ProcessingConfiguration  json.RawMessage `json:"ProcessingConfiguration"`
 	DynamicPartitioning      json.RawMessage `json:"DynamicPartitioningConfiguration"`
 	DataFormatConversion     json.RawMessage `json:"DataFormatConversionConfiguration"`
 	S3BackupConfiguration    json.RawMessage `json:"S3BackupConfiguration"`
-	FileExtension            *string         `json:"FileExtension"`
-	CustomTimeZone           *string         `json:"CustomTimeZone"`
-	EncryptionConfiguration  json.RawMessage `json:"EncryptionConfiguration"`
+	EncryptionConfiguration  *s3Encryption   `json:"EncryptionConfiguration"`
 	CloudWatchLoggingOptions json.RawMessage `json:"CloudWatchLoggingOptions"`
 	S3BackupMode             *string         `json:"S3BackupMode"`
 }
 
+// kinesisSourceConfig is KinesisStreamSourceConfiguration, with
+// StartingPosition (TRIM_HORIZON or LATEST, the default) of the
+// appliance's own: AWS always starts at LATEST.
+type kinesisSourceConfig struct {
+	KinesisStreamARN *string `json:"KinesisStreamARN"`
+	RoleARN          *string `json:"RoleARN"`
+	StartingPosition *string `json:"StartingPosition"`
+}
+
+type kinesisSourceDescription struct {
+	KinesisStreamARN       string             `json:"KinesisStreamARN"`
+	RoleARN                string             `json:"RoleARN,omitempty"`
+	DeliveryStartTimestamp awsproto.Timestamp `json:"DeliveryStartTimestamp"`
+}
+
+type sourceDescription struct {
+	KinesisStreamSourceDescription *kinesisSourceDescription `json:"KinesisStreamSourceDescription,omitempty"`
+}
+
+// s3Encryption is a destination's EncryptionConfiguration: only
+// NoEncryption is served.
+type s3Encryption struct {
+	NoEncryptionConfig  *string         `json:"NoEncryptionConfig"`
+	KMSEncryptionConfig json.RawMessage `json:"KMSEncryptionConfig"`
+}
+
+type processorParameter struct {
+	ParameterName  *string `json:"ParameterName"`
+	ParameterValue *string `json:"ParameterValue"`
+}
+
+type processor struct {
+	Type       *string              `json:"Type"`
+	Parameters []processorParameter `json:"Parameters,omitempty"`
+}
+
+type processingConfiguration struct {
+	Enabled    *bool       `json:"Enabled,omitempty"`
+	Processors []processor `json:"Processors,omitempty"`
+}
+
 type createDeliveryStreamInput struct {
-	DeliveryStreamName                 *string         `json:"DeliveryStreamName"`
-	DeliveryStreamType                 *string         `json:"DeliveryStreamType"`
-	S3DestinationConfiguration         *s3Config       `json:"S3DestinationConfiguration"`
-	ExtendedS3DestinationConfiguration *s3Config       `json:"ExtendedS3DestinationConfiguration"`
-	KinesisStreamSourceConfiguration   json.RawMessage `json:"KinesisStreamSourceConfiguration"`
-	RedshiftDestinationConfiguration   json.RawMessage `json:"RedshiftDestinationConfiguration"`
-	ElasticsearchDestination           json.RawMessage `json:"ElasticsearchDestinationConfiguration"`
-	AmazonopensearchserviceDestination json.RawMessage `json:"AmazonopensearchserviceDestinationConfiguration"`
-	SplunkDestinationConfiguration     json.RawMessage `json:"SplunkDestinationConfiguration"`
-	HTTPEndpointDestination            json.RawMessage `json:"HttpEndpointDestinationConfiguration"`
+	DeliveryStreamName                 *string              `json:"DeliveryStreamName"`
+	DeliveryStreamType                 *string              `json:"DeliveryStreamType"`
+	S3DestinationConfiguration         *s3Config            `json:"S3DestinationConfiguration"`
+	ExtendedS3DestinationConfiguration *s3Config            `json:"ExtendedS3DestinationConfiguration"`
+	KinesisStreamSourceConfiguration   *kinesisSourceConfig `json:"KinesisStreamSourceConfiguration"`
+	RedshiftDestinationConfiguration   json.RawMessage      `json:"RedshiftDestinationConfiguration"`
+	ElasticsearchDestination           json.RawMessage      `json:"ElasticsearchDestinationConfiguration"`
+	AmazonopensearchserviceDestination json.RawMessage      `json:"AmazonopensearchserviceDestinationConfiguration"`
+	SplunkDestinationConfiguration     json.RawMessage      `json:"SplunkDestinationConfiguration"`
+	HTTPEndpointDestination            json.RawMessage      `json:"HttpEndpointDestinationConfiguration"`
+	Tags                               []tag                `json:"Tags"`
+	Encryption                         *encryptionIn        `json:"DeliveryStreamEncryptionConfigurationInput"`
+}
+
+type encryptionIn struct {
+	KeyARN  *string `json:"KeyARN"`
+	KeyType *string `json:"KeyType"`
+}
+
+type startEncryptionInput struct {
+	DeliveryStreamName *string       `json:"DeliveryStreamName"`
+	Encryption         *encryptionIn `json:"DeliveryStreamEncryptionConfigurationInput"`
+}
+
+type stopEncryptionInput struct {
+	DeliveryStreamName *string `json:"DeliveryStreamName"`
+}
+
+type tag struct {
+	Key   *string `json:"Key"`
+	Value *string `json:"Value,omitempty"`
+}
+
+type updateDestinationInput struct {
+	DeliveryStreamName             *string   `json:"DeliveryStreamName"`
+	CurrentDeliveryStreamVersionId *string   `json:"CurrentDeliveryStreamVersionId"`
+	DestinationId                  *string   `json:"DestinationId"`
+	S3DestinationUpdate            *s3Config `json:"S3DestinationUpdate"`
+	ExtendedS3DestinationUpdate    *s3Config `json:"ExtendedS3DestinationUpdate"`
+	// Other destinations: refused.
+	RedshiftDestinationUpdate                json.RawMessage `json:"RedshiftDestinationUpdate"`
+	ElasticsearchDestinationUpdate           json.RawMessage `json:"ElasticsearchDestinationUpdate"`
+	AmazonopensearchserviceDestinationUpdate json.RawMessage `json:"AmazonopensearchserviceDestinationUpdate"`
+	SplunkDestinationUpdate                  json.RawMessage `json:"SplunkDestinationUpdate"`
+	HTTPEndpointDestinationUpdate            json.RawMessage `json:"HttpEndpointDestinationUpdate"`
+}
+
+type tagDeliveryStreamInput struct {
+	DeliveryStreamName *string `json:"DeliveryStreamName"`
+	Tags               []tag   `json:"Tags"`
+}
+
+type untagDeliveryStreamInput struct {
+	DeliveryStreamName *string  `json:"DeliveryStreamName"`
+	TagKeys            []string `json:"TagKeys"`
+}
+
+type listTagsInput struct {
+	DeliveryStreamName   *string `json:"DeliveryStreamName"`
+	ExclusiveStartTagKey *string `json:"ExclusiveStartTagKey"`
+	Limit                *int    `json:"Limit"`
+}
+
+type tagOut struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value"`
+}
+
+type listTagsOutput struct {
+	Tags        []tagOut `json:"Tags"`
+	HasMoreTags bool     `json:"HasMoreTags"`
 }
 
 type createDeliveryStreamOutput struct {
@@ -75,6 +177,10 @@ type s3Description struct {
 	CompressionFormat       string                  `json:"CompressionFormat"`
 	EncryptionConfiguration encryptionConfiguration `json:"EncryptionConfiguration"`
 	S3BackupMode            string                  `json:"S3BackupMode,omitempty"`
+	// Extended only.
+	ProcessingConfiguration *processingConfiguration `json:"ProcessingConfiguration,omitempty"`
+	FileExtension           string                   `json:"FileExtension,omitempty"`
+	CustomTimeZone          string                   `json:"CustomTimeZone,omitempty"`
 }
 
 type destinationDescription struct {
@@ -84,7 +190,8 @@ type destinationDescription struct {
 }
 
 type streamEncryption struct {
-	Status string `json:"Status"`
+	KeyType string `json:"KeyType,omitempty"`
+	Status  string `json:"Status"`
 }
 
 type deliveryStreamDescription struct {
@@ -95,6 +202,7 @@ type deliveryStreamDescription struct {
 	VersionId                             string                   `json:"VersionId"`
 	CreateTimestamp                       awsproto.Timestamp       `json:"CreateTimestamp"`
 	DeliveryStreamEncryptionConfiguration streamEncryption         `json:"DeliveryStreamEncryptionConfiguration"`
+	Source                                *sourceDescription       `json:"Source,omitempty"`
 	Destinations                          []destinationDescription `json:"Destinations"`
 	HasMoreDestinations                   bool                     `json:"HasMoreDestinations"`
 }

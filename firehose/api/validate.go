@@ -24,6 +24,7 @@ const (
 var (
 	reName      = regexp.MustCompile(`^(?:` + patName + `)$`)
 	reBucketARN = regexp.MustCompile(`^(?:` + patBucketARN + `)$`)
+	reVersion   = regexp.MustCompile(`^[0-9]{1,50}$`)
 )
 
 // validator collects the violations of one request.
@@ -90,17 +91,51 @@ func (v *validator) err() error {
 	}
 }
 
-func checkS3(v *validator, c *s3Config, path string) {
+func checkS3(v *validator, c *s3Config, path string) { checkS3Member(v, c, path, false) }
+
+// checkS3Member checks an S3 configuration, or an update (every member
+// optional).
+func checkS3Member(v *validator, c *s3Config, path string, update bool) {
 	if c == nil {
 		return
 	}
 	if c.BucketARN == nil {
-		v.required(false, path+".bucketARN")
+		if !update {
+			v.required(false, path+".bucketARN")
+		}
 	} else if !reBucketARN.MatchString(*c.BucketARN) {
 		v.fail(quote(*c.BucketARN), path+".bucketARN", "satisfy regular expression pattern: "+patBucketARN)
 	}
 	v.maxLen(c.Prefix, path+".prefix", 1024)
 	v.maxLen(c.ErrorOutputPrefix, path+".errorOutputPrefix", 1024)
+	v.maxLen(c.FileExtension, path+".fileExtension", 128)
+	v.maxLen(c.CustomTimeZone, path+".customTimeZone", 50)
+	if pc := c.ProcessingConfiguration; pc != nil {
+		if len(pc.Processors) > 5 {
+			v.fail(quote(fmt.Sprintf("[%d processors]", len(pc.Processors))), path+".processingConfiguration.processors", "have length less than or equal to 5")
+		}
+		for i, pr := range pc.Processors {
+			pp := fmt.Sprintf("%s.processingConfiguration.processors.%d", path, i+1)
+			if pr.Type == nil {
+				v.required(false, pp+".type")
+			} else {
+				switch *pr.Type {
+				case "RecordDeAggregation", "Decompression", "CloudWatchLogProcessing", "Lambda", "MetadataExtraction", "AppendDelimiterToRecord":
+				default:
+					v.fail(quote(*pr.Type), pp+".type", "satisfy enum value set: [RecordDeAggregation, Decompression, CloudWatchLogProcessing, Lambda, MetadataExtraction, AppendDelimiterToRecord]")
+				}
+			}
+			for j, par := range pr.Parameters {
+				ppp := fmt.Sprintf("%s.parameters.%d", pp, j+1)
+				v.required(par.ParameterName != nil, ppp+".parameterName")
+				if par.ParameterValue == nil {
+					v.required(false, ppp+".parameterValue")
+				} else if len(*par.ParameterValue) < 1 || len(*par.ParameterValue) > 5120 {
+					v.fail(quote(*par.ParameterValue), ppp+".parameterValue", "have length between 1 and 5120")
+				}
+			}
+		}
+	}
 	if h := c.BufferingHints; h != nil {
 		v.intRange(h.SizeInMBs, path+".bufferingHints.sizeInMBs", 1, 128)
 		v.intRange(h.IntervalInSeconds, path+".bufferingHints.intervalInSeconds", 0, 900)
@@ -123,8 +158,19 @@ func checkCreate(v *validator, in *createDeliveryStreamInput) {
 			v.fail(quote(*t), "deliveryStreamType", "satisfy enum value set: [DirectPut, KinesisStreamAsSource, MSKAsSource, DatabaseAsSource]")
 		}
 	}
+	if k := in.KinesisStreamSourceConfiguration; k != nil {
+		if k.KinesisStreamARN == nil {
+			v.required(false, "kinesisStreamSourceConfiguration.kinesisStreamARN")
+		}
+		v.maxLen(k.KinesisStreamARN, "kinesisStreamSourceConfiguration.kinesisStreamARN", 512)
+		if k.RoleARN == nil {
+			v.required(false, "kinesisStreamSourceConfiguration.roleARN")
+		}
+	}
 	checkS3(v, in.S3DestinationConfiguration, "s3DestinationConfiguration")
 	checkS3(v, in.ExtendedS3DestinationConfiguration, "extendedS3DestinationConfiguration")
+	checkTags(v, in.Tags, "tags", false)
+	checkEncryption(v, in.Encryption, "deliveryStreamEncryptionConfigurationInput")
 }
 
 func checkDescribe(v *validator, in *describeDeliveryStreamInput) {
@@ -166,4 +212,88 @@ func checkPutRecordBatch(v *validator, in *putRecordBatchInput) {
 	case len(in.Records) > maxBatchRecords:
 		v.fail(quote(fmt.Sprintf("[%d records]", len(in.Records))), "records", fmt.Sprintf("have length less than or equal to %d", maxBatchRecords))
 	}
+}
+
+func checkTags(v *validator, tags []tag, path string, required bool) {
+	switch {
+	case tags == nil && !required:
+		return
+	case tags == nil:
+		v.required(false, path)
+	case len(tags) < 1:
+		v.fail("'[]'", path, "have length greater than or equal to 1")
+	case len(tags) > 50:
+		v.fail(quote(fmt.Sprintf("[%d tags]", len(tags))), path, "have length less than or equal to 50")
+	}
+	for i, t := range tags {
+		p := fmt.Sprintf("%s.%d", path, i+1)
+		if t.Key == nil {
+			v.required(false, p+".member.key")
+			continue
+		}
+		if len(*t.Key) < 1 {
+			v.fail(quote(*t.Key), p+".member.key", "have length greater than or equal to 1")
+		}
+		v.maxLen(t.Key, p+".member.key", 128)
+		v.maxLen(t.Value, p+".member.value", 256)
+	}
+}
+
+func checkUpdate(v *validator, in *updateDestinationInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	if id := in.CurrentDeliveryStreamVersionId; id == nil {
+		v.required(false, "currentDeliveryStreamVersionId")
+	} else if !reVersion.MatchString(*id) {
+		v.fail(quote(*id), "currentDeliveryStreamVersionId", "satisfy regular expression pattern: [0-9]+")
+	}
+	if id := in.DestinationId; id == nil {
+		v.required(false, "destinationId")
+	} else if len(*id) < 1 || len(*id) > 100 {
+		v.fail(quote(*id), "destinationId", "have length between 1 and 100")
+	}
+	checkS3Member(v, in.S3DestinationUpdate, "s3DestinationUpdate", true)
+	checkS3Member(v, in.ExtendedS3DestinationUpdate, "extendedS3DestinationUpdate", true)
+}
+
+func checkTag(v *validator, in *tagDeliveryStreamInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	checkTags(v, in.Tags, "tags", true)
+}
+
+func checkUntag(v *validator, in *untagDeliveryStreamInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	switch {
+	case in.TagKeys == nil:
+		v.required(false, "tagKeys")
+	case len(in.TagKeys) < 1:
+		v.fail("'[]'", "tagKeys", "have length greater than or equal to 1")
+	case len(in.TagKeys) > 50:
+		v.fail(quote(fmt.Sprintf("[%d keys]", len(in.TagKeys))), "tagKeys", "have length less than or equal to 50")
+	}
+}
+
+func checkListTags(v *validator, in *listTagsInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	v.intRange(in.Limit, "limit", 1, 50)
+}
+
+func checkEncryption(v *validator, c *encryptionIn, path string) {
+	if c == nil {
+		return
+	}
+	if c.KeyType == nil {
+		v.required(false, path+".keyType")
+	} else if *c.KeyType != "AWS_OWNED_CMK" && *c.KeyType != "CUSTOMER_MANAGED_CMK" {
+		v.fail(quote(*c.KeyType), path+".keyType", "satisfy enum value set: [AWS_OWNED_CMK, CUSTOMER_MANAGED_CMK]")
+	}
+	v.maxLen(c.KeyARN, path+".keyARN", 512)
+}
+
+func checkStartEncryption(v *validator, in *startEncryptionInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
+	checkEncryption(v, in.Encryption, "deliveryStreamEncryptionConfigurationInput")
+}
+
+func checkStopEncryption(v *validator, in *stopEncryptionInput) {
+	v.name(in.DeliveryStreamName, "deliveryStreamName")
 }
