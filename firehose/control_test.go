@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // TestUpdateAppliesToNextBatch: an update needs the current version,
@@ -28,7 +30,7 @@ func TestUpdateAppliesToNextBatch(t *testing.T) {
 	if _, err := e.Put(ctx, "up", first); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a failed attempt", func() bool { return len(m.attempts()) >= 1 })
+	testtool.WaitFor(t, "a failed attempt", func() bool { return len(m.attempts()) >= 1 })
 	if _, err := e.Update(ctx, "up", 2, func(d *S3Destination) {}); !errors.Is(err, ErrConcurrentModification) {
 		t.Fatalf("update of version 2: %v", err)
 	}
@@ -47,7 +49,7 @@ func TestUpdateAppliesToNextBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.fail.Store(false)
-	waitFor(t, "two objects", func() bool { return m.count() == 2 && e.Stats().SpoolRecords == 0 })
+	testtool.WaitFor(t, "two objects", func() bool { return m.count() == 2 && e.Stats().SpoolRecords == 0 })
 	for k, body := range m.objects {
 		switch {
 		case strings.Contains(k, "/up-1-") && strings.HasSuffix(k, ".gz") && !strings.HasPrefix(k, "bkt/v2/"):

@@ -344,16 +344,18 @@ func (d *deliverer) run() {
 		}
 		// A failure: back off, capped and jittered.
 		e.log.Warn("firehose: delivery failed; retrying", "stream", d.name, "attempt", attempt+1, "err", err)
-		if !d.sleep(backoff(e.opts.RetryMin, e.opts.RetryMax, attempt), false) {
+		if !d.sleep(Backoff(e.opts.RetryMin, e.opts.RetryMax, attempt), false) {
 			return
 		}
 		attempt++
 	}
 }
 
-// backoff returns the wait before retry attempt (0-based): RetryMin
-// doubled per attempt, capped at RetryMax, with the upper half jittered.
-func backoff(lo, hi time.Duration, attempt int) time.Duration {
+// Backoff returns the wait before retry attempt+1 (attempt is 0-based):
+// lo doubled attempt times, capped at hi, with "equal jitter" (half
+// fixed, half random), so that many clients retrying one server spread
+// out. The engine and the archive both use it.
+func Backoff(lo, hi time.Duration, attempt int) time.Duration {
 	d := lo
 	for i := 0; i < attempt && d < hi; i++ {
 		d *= 2

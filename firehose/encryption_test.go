@@ -8,6 +8,7 @@ import (
 
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index/store"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // spoolValues returns the raw values of stream name's spooled records.
@@ -86,7 +87,7 @@ func TestEncryptionSealsTheSpool(t *testing.T) {
 	if _, err := e2.Update(ctx, "enc", 1, func(d *S3Destination) { d.IntervalInSeconds = 0 }); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the object", func() bool { return m.count() == 1 })
+	testtool.WaitFor(t, "the object", func() bool { return m.count() == 1 })
 	for _, body := range m.objects {
 		if want := bytes.Join(append(append(before, during...), after...), nil); !bytes.Equal(body, want) {
 			t.Fatalf("object %q, want %q", body, want)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/testdata/s3test"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // openDB opens a database in dir ("" in memory) and closes it at the end.
@@ -51,21 +52,6 @@ func openEngine(t testing.TB, db *store.DB, dest Destination, tweak func(*Option
 	}
 	t.Cleanup(func() { e.Close() })
 	return e
-}
-
-// waitFor polls cond until it holds (a deadline fails the test).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(60 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
 }
 
 // fakeClock is an injected clock.
@@ -194,7 +180,7 @@ func TestSizeTriggeredDelivery(t *testing.T) {
 	if _, err := e.Put(context.Background(), "sized", recs); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "one object and its records out of the spool", func() bool { return m.count() == 1 && e.Stats().SpoolRecords == 2 })
+	testtool.WaitFor(t, "one object and its records out of the spool", func() bool { return m.count() == 1 && e.Stats().SpoolRecords == 2 })
 	for k, body := range m.objects {
 		if !strings.HasPrefix(k, "bkt/2026/03/04/05/sized-1-2026-03-04-05-06-07-") {
 			t.Errorf("key %q", k)
@@ -224,7 +210,7 @@ func TestIntervalTriggeredDelivery(t *testing.T) {
 	if _, err := e.Put(context.Background(), "timed", [][]byte{[]byte("one"), []byte("two")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the interval's object", func() bool { return m.count() == 1 })
+	testtool.WaitFor(t, "the interval's object", func() bool { return m.count() == 1 })
 	if el := time.Since(start); el < time.Second {
 		t.Fatalf("delivered after %v, before the 1 s interval", el)
 	}
@@ -255,7 +241,7 @@ func TestSpoolQuota(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	m.fail.Store(false)
-	waitFor(t, "the spool to empty", func() bool { return e.Stats().SpoolBytes == 0 })
+	testtool.WaitFor(t, "the spool to empty", func() bool { return e.Stats().SpoolBytes == 0 })
 	if _, err := e.Put(context.Background(), "q", records(1, 4<<10, "c")); err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +262,7 @@ func TestRestartReusesFixedKey(t *testing.T) {
 	if _, err := e.Put(context.Background(), "rs", recs); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "two failed attempts", func() bool { return len(m.attempts()) >= 2 })
+	testtool.WaitFor(t, "two failed attempts", func() bool { return len(m.attempts()) >= 2 })
 	e.Close()
 	db.Close()
 	keys := m.attempts()
@@ -286,14 +272,14 @@ func TestRestartReusesFixedKey(t *testing.T) {
 
 	m2 := &memDest{}
 	e2 := openEngine(t, openDB(t, dir), m2, nil)
-	waitFor(t, "the object after the restart", func() bool { return m2.count() == 1 })
+	testtool.WaitFor(t, "the object after the restart", func() bool { return m2.count() == 1 })
 	if got := m2.attempts(); got[0] != keys[0] {
 		t.Fatalf("after the restart wrote %q, fixed key was %q", got[0], keys[0])
 	}
 	if body := decompress(t, GZIP, m2.objects["bkt/"+keys[0]]); !bytes.Equal(body, bytes.Join(recs, nil)) {
 		t.Fatalf("object body %q", body)
 	}
-	waitFor(t, "an empty spool", func() bool { return e2.Stats().SpoolRecords == 0 })
+	testtool.WaitFor(t, "an empty spool", func() bool { return e2.Stats().SpoolRecords == 0 })
 	if s, err := e2.Describe("rs"); err != nil || s.Status != StatusActive || s.Destination.Compression != GZIP {
 		t.Fatalf("stream after restart: %+v %v", s, err)
 	}
@@ -389,7 +375,7 @@ func TestCompressionRoundTripS3(t *testing.T) {
 		}
 		want[format] = bytes.Join(recs, nil)
 	}
-	waitFor(t, "five objects", func() bool { return e.Stats().Objects == 5 })
+	testtool.WaitFor(t, "five objects", func() bool { return e.Stats().Objects == 5 })
 	objs := srv.Objects("rtrip")
 	if len(objs) != 5 {
 		t.Fatalf("%d objects", len(objs))
@@ -429,7 +415,7 @@ func TestS3OutageExactlyOnce(t *testing.T) {
 	if _, err := e.Put(ctx, "out", first); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first object", func() bool { return e.Stats().Objects == 1 })
+	testtool.WaitFor(t, "the first object", func() bool { return e.Stats().Objects == 1 })
 
 	srv.Stop()
 	var during [][]byte
@@ -440,13 +426,13 @@ func TestS3OutageExactlyOnce(t *testing.T) {
 		}
 		during = append(during, recs...)
 	}
-	waitFor(t, "failed uploads", func() bool { return e.Stats().UploadFailures >= 2 })
+	testtool.WaitFor(t, "failed uploads", func() bool { return e.Stats().UploadFailures >= 2 })
 	if st := e.Stats(); st.SpoolRecords != int64(len(during)) || st.Objects != 1 {
 		t.Fatalf("while down: %+v", st)
 	}
 
 	srv.Restart()
-	waitFor(t, "an empty spool", func() bool { return e.Stats().SpoolRecords == 0 })
+	testtool.WaitFor(t, "an empty spool", func() bool { return e.Stats().SpoolRecords == 0 })
 	st := e.Stats()
 	objs := srv.Objects("outage")
 	if uint64(len(objs)) != st.Objects {
@@ -510,7 +496,7 @@ func TestBackoffCappedWithJitter(t *testing.T) {
 	for attempt := range 20 {
 		want := min(lo<<min(attempt, 30), hi)
 		for range 50 {
-			d := backoff(lo, hi, attempt)
+			d := Backoff(lo, hi, attempt)
 			if d < want/2 || d > want {
 				t.Fatalf("attempt %d: %v not in [%v, %v]", attempt, d, want/2, want)
 			}

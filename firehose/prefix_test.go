@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // TestPrefixRules: AWS's rules for Prefix, ErrorOutputPrefix,
@@ -131,7 +133,7 @@ func TestRetryForThenErrorPrefix(t *testing.T) {
 	if _, err := e.Put(context.Background(), "rf", recs); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "three refused attempts", func() bool { return len(m.attempts()) >= 3 })
+	testtool.WaitFor(t, "three refused attempts", func() bool { return len(m.attempts()) >= 3 })
 	if m.count() != 0 || e.Stats().SpoolRecords != 3 {
 		t.Fatalf("before RetryFor: %d objects, %+v", m.count(), e.Stats())
 	}
@@ -144,7 +146,7 @@ func TestRetryForThenErrorPrefix(t *testing.T) {
 	clk.mu.Lock()
 	clk.t = clk.t.Add(time.Hour + time.Second)
 	clk.mu.Unlock()
-	waitFor(t, "the error object", func() bool { return m.count() == 1 && e.Stats().SpoolRecords == 0 })
+	testtool.WaitFor(t, "the error object", func() bool { return m.count() == 1 && e.Stats().SpoolRecords == 0 })
 	for k, body := range m.objects {
 		if want := "bkt/errs/s3-failed/2026/05/06/08/rf-1-2026-05-06-08-08-10-"; !strings.HasPrefix(k, want) {
 			t.Errorf("error key %q, want %s…", k, want)
@@ -178,7 +180,7 @@ func TestAppendDelimiter(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	waitFor(t, "three objects", func() bool { return m.count() == 3 })
+	testtool.WaitFor(t, "three objects", func() bool { return m.count() == 3 })
 	want := map[string]string{"nl": "a\nb\n", "pipe": "a|\tb|\t", "disabled": "ab"}
 	for k, body := range m.objects {
 		name := strings.Split(k, "/")[1]

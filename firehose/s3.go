@@ -33,9 +33,21 @@ type S3 struct {
 
 // NewS3 returns the Destination of cfg. It does not connect.
 func NewS3(cfg S3Config) (*S3, error) {
+	c, err := cfg.Client()
+	if err != nil {
+		return nil, fmt.Errorf("firehose: %w", err)
+	}
+	return &S3{client: c}, nil
+}
+
+// Client returns a minio-go client of the server (path-style buckets,
+// region us-east-1 unless set). It makes one attempt per call: the
+// firehose engine and the archive retry with their own backoff, and one
+// attempt keeps an outage visible in their counters. It does not connect.
+func (cfg S3Config) Client() (*minio.Client, error) {
 	u, err := url.Parse(cfg.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
-		return nil, fmt.Errorf("firehose: S3 endpoint %q is not http(s)://host[:port]", cfg.Endpoint)
+		return nil, fmt.Errorf("S3 endpoint %q is not http(s)://host[:port]", cfg.Endpoint)
 	}
 	region := cfg.Region
 	if region == "" {
@@ -46,14 +58,12 @@ func NewS3(cfg S3Config) (*S3, error) {
 		Secure:       u.Scheme == "https",
 		Region:       region,
 		BucketLookup: minio.BucketLookupPath,
-		// The engine retries with its own backoff; one attempt here keeps
-		// an outage visible in its counters.
-		MaxRetries: 1,
+		MaxRetries:   1,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("firehose: S3 endpoint %s: %w", cfg.Endpoint, err)
+		return nil, fmt.Errorf("S3 endpoint %s: %w", cfg.Endpoint, err)
 	}
-	return &S3{client: c}, nil
+	return c, nil
 }
 
 // Put writes body as bucket/key.

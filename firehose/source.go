@@ -155,7 +155,7 @@ func (d *deliverer) read() {
 				return
 			}
 			e.log.Warn("firehose: reading the source failed; retrying", "stream", d.name, "source", ks, "err", err)
-			if !d.sleepOr(backoff(e.opts.RetryMin, e.opts.RetryMax, attempt), nil) {
+			if !d.sleepOr(Backoff(e.opts.RetryMin, e.opts.RetryMax, attempt), nil) {
 				return
 			}
 			attempt++

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // fakeSource is a data stream in memory.
@@ -122,18 +124,18 @@ func TestKinesisSourceTrimHorizon(t *testing.T) {
 	if _, err := e.Put(ctx, "fromks", [][]byte{[]byte("x")}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("put to a source stream: %v", err)
 	}
-	waitFor(t, "the first records", func() bool { return strings.Count(delivered(m), ",") == 3 })
+	testtool.WaitFor(t, "the first records", func() bool { return strings.Count(delivered(m), ",") == 3 })
 	src.add("s0", "d,")
 	src.split("s0", "s1")
 	src.add("s1", "e,")
-	waitFor(t, "the records after the split", func() bool { return strings.Count(delivered(m), ",") == 5 })
+	testtool.WaitFor(t, "the records after the split", func() bool { return strings.Count(delivered(m), ",") == 5 })
 	e.Close()
 	db.Close()
 
 	src.add("s1", "f,")
 	e2 := openEngine(t, openDB(t, dir), m, func(o *Options) { o.Source = src })
 	// Records leave the spool after their object is written.
-	waitFor(t, "the record after the restart and an empty spool", func() bool {
+	testtool.WaitFor(t, "the record after the restart and an empty spool", func() bool {
 		return strings.Count(delivered(m), ",") == 6 && e2.Stats().SpoolRecords == 0
 	})
 	got := delivered(m)
@@ -161,7 +163,7 @@ func TestKinesisSourceLatest(t *testing.T) {
 	}
 	src.add("s0", "new0,")
 	src.add("s1", "new1,")
-	waitFor(t, "the new records", func() bool { return strings.Count(delivered(m), ",") == 2 })
+	testtool.WaitFor(t, "the new records", func() bool { return strings.Count(delivered(m), ",") == 2 })
 	if got := delivered(m); strings.Contains(got, "old") {
 		t.Fatalf("delivered %q", got)
 	}

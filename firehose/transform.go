@@ -231,7 +231,7 @@ func (d *deliverer) invoke(ctx context.Context, s Stream, lc *lambdaConf, recs [
 	}
 	var lastCode, lastMsg string
 	for attempt := 0; attempt <= lc.retries; attempt++ {
-		if attempt > 0 && !d.sleep(backoff(e.opts.RetryMin, e.opts.RetryMax, attempt-1), false) {
+		if attempt > 0 && !d.sleep(Backoff(e.opts.RetryMin, e.opts.RetryMax, attempt-1), false) {
 			return errStopped
 		}
 		results, code, err := d.post(ctx, lc.url, body, ids)

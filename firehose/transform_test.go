@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/testdata/s3test"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // endpoint is a transformation endpoint: records whose data starts with
@@ -107,7 +108,7 @@ func TestLambdaTransformS3(t *testing.T) {
 	if _, err := e.Put(context.Background(), "tf", recs); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "an empty spool", func() bool { return e.Stats().SpoolRecords == 0 })
+	testtool.WaitFor(t, "an empty spool", func() bool { return e.Stats().SpoolRecords == 0 })
 	if n := calls.Load(); n != 2 {
 		t.Errorf("%d invocations, want 2 (BufferSizeInMBs 0.2)", n)
 	}
@@ -166,7 +167,7 @@ func TestLambdaEndpointDown(t *testing.T) {
 	if _, err := e.Put(context.Background(), "dn", [][]byte{[]byte("a"), []byte("b")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "an empty spool", func() bool { return e.Stats().SpoolRecords == 0 })
+	testtool.WaitFor(t, "an empty spool", func() bool { return e.Stats().SpoolRecords == 0 })
 	if n := calls.Load(); n != 3 {
 		t.Errorf("%d calls, want 3", n)
 	}

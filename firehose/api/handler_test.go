@@ -24,6 +24,7 @@ import (
 	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/testdata/s3test"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 func TestMain(m *testing.M) {
@@ -153,7 +154,7 @@ func TestControlPlane(t *testing.T) {
 	apiErr(t, err, "ResourceInUseException", 400, "ds1")
 
 	var desc *types.DeliveryStreamDescription
-	waitFor(t, "ACTIVE", func() bool {
+	testtool.WaitFor(t, "ACTIVE", func() bool {
 		d, err := env.client.DescribeDeliveryStream(ctx, &fh.DescribeDeliveryStreamInput{DeliveryStreamName: aws.String("ds1")})
 		if err != nil {
 			t.Fatal(err)
@@ -312,7 +313,7 @@ func TestSDKToVersitygw(t *testing.T) {
 	if err != nil || aws.ToInt32(out.FailedPutCount) != 0 {
 		t.Fatalf("%+v %v", out, err)
 	}
-	waitFor(t, "the spool to empty", func() bool { return env.engine.Stats().SpoolRecords == 0 })
+	testtool.WaitFor(t, "the spool to empty", func() bool { return env.engine.Stats().SpoolRecords == 0 })
 	var got []byte
 	for _, o := range srv.Objects("sdkbucket") {
 		if !strings.Contains(o.Key, "/sdk-1-") || !strings.HasSuffix(o.Key, ".gz") {
@@ -330,20 +331,6 @@ func TestSDKToVersitygw(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("read back %q, want %q", got, want)
-	}
-}
-
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(60 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/testdata/s3test"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // TestSDKS3Options: prefix expressions, CustomTimeZone, FileExtension and
@@ -59,7 +60,7 @@ func TestSDKS3Options(t *testing.T) {
 	if out, err := env.client.PutRecordBatch(ctx, &fh.PutRecordBatchInput{DeliveryStreamName: aws.String("opts"), Records: recs}); err != nil || aws.ToInt32(out.FailedPutCount) != 0 {
 		t.Fatalf("%+v %v", out, err)
 	}
-	waitFor(t, "the spool to empty", func() bool { return env.engine.Stats().SpoolRecords == 0 })
+	testtool.WaitFor(t, "the spool to empty", func() bool { return env.engine.Stats().SpoolRecords == 0 })
 	objs := srv.Objects("optbucket")
 	if len(objs) != 1 {
 		t.Fatalf("%d objects", len(objs))

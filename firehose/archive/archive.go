@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/kinedge/kinedge/dataplane/video/replay"
+	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
@@ -543,7 +543,7 @@ func (a *Archiver) put(ctx context.Context, key string, body []byte, meta map[st
 		if err := a.recount(ctx); err != nil && ctx.Err() == nil {
 			a.Logger.Warn("archive backlog count failed", "err", err)
 		}
-		wait := backoff(a.MinBackoff, a.MaxBackoff, attempt)
+		wait := firehose.Backoff(a.MinBackoff, a.MaxBackoff, attempt)
 		a.Logger.Warn("archive upload failed, retrying", "key", key, "attempt", attempt+1, "wait", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
@@ -553,20 +553,6 @@ func (a *Archiver) put(ctx context.Context, key string, body []byte, meta map[st
 		case <-t.C:
 		}
 	}
-}
-
-// backoff returns the wait before retry attempt+1: lo doubled attempt
-// times, capped at hi, with "equal jitter" (half fixed, half random).
-func backoff(lo, hi time.Duration, attempt int) time.Duration {
-	d := lo
-	for i := 0; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // flushManifests rewrites the manifests marked dirty whose hour is

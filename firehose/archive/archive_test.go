@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,27 +167,27 @@ func startArchiver(t *testing.T, b *box, bk Bucket, sealed bool) *Archiver {
 	return a
 }
 
-// waitFor polls cond until it holds (a deadline fails the test).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(60 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
-}
-
 // archived waits until a has archived n fragments and has no backlog.
 func archived(t *testing.T, a *Archiver, n uint64) {
 	t.Helper()
-	waitFor(t, "the archive", func() bool {
+	testtool.WaitFor(t, "the archive", func() bool {
 		st := a.Stats()
 		return st.Objects >= n && st.Backlog == 0 && st.Manifests > 0
+	})
+}
+
+// manifested waits until the bucket's manifests list n fragments: a
+// manifest is written after the uploads it lists, so the archiver's
+// counters can be done before the last rewrite lands.
+func manifested(t *testing.T, srv *s3test.Server, n int) {
+	t.Helper()
+	testtool.WaitFor(t, fmt.Sprintf("manifests listing %d fragments", n), func() bool {
+		_, manifests := bucketObjects(t, srv)
+		listed := 0
+		for _, m := range manifests {
+			listed += len(m.Fragments)
+		}
+		return listed >= n
 	})
 }
 
@@ -219,6 +220,7 @@ func TestArchiveSealed(t *testing.T) {
 	stored := b.record(t, "cam1", base)
 	a := startArchiver(t, b, s3Bucket(t, srv), true)
 	archived(t, a, uint64(len(stored)))
+	manifested(t, srv, len(stored))
 
 	frags, manifests := bucketObjects(t, srv)
 	if len(frags) != len(stored) {
@@ -310,6 +312,7 @@ func TestArchivePlainPlays(t *testing.T) {
 	stored := b.record(t, "cam1", time.Now().UTC().Add(-time.Minute).Truncate(time.Second))
 	a := startArchiver(t, b, s3Bucket(t, srv), false)
 	archived(t, a, uint64(len(stored)))
+	manifested(t, srv, len(stored))
 	frags, manifests := bucketObjects(t, srv)
 	if len(frags) != len(stored) || len(manifests) == 0 || manifests[0].Sealed || len(manifests[0].Keys) != 0 {
 		t.Fatalf("%d objects, manifests %+v", len(frags), manifests)
@@ -339,7 +342,7 @@ func TestArchiveOutageExactlyOnce(t *testing.T) {
 	stored := b.record(t, "cam1", time.Now().UTC().Add(-2*time.Minute).Truncate(time.Second))
 	bk := s3Bucket(t, srv)
 	a := startArchiver(t, b, bk, true)
-	waitFor(t, "failed uploads", func() bool { return a.Stats().UploadFailures >= 3 })
+	testtool.WaitFor(t, "failed uploads", func() bool { return a.Stats().UploadFailures >= 3 })
 	if st := a.Stats(); st.Backlog != int64(len(stored)) || st.Lag <= 0 || st.Objects != 0 {
 		t.Fatalf("during the outage: %+v", st)
 	}
@@ -388,6 +391,7 @@ func TestArchiveRestartResumes(t *testing.T) {
 			t.Fatalf("fragment %d of the second run uploaded %d times", f.Number, n)
 		}
 	}
+	manifested(t, srv, len(first)+len(second))
 	frags, manifests := bucketObjects(t, srv)
 	if len(frags) != len(first)+len(second) {
 		t.Fatalf("%d objects, want %d", len(frags), len(first)+len(second))
@@ -411,6 +415,7 @@ func TestVerifyFindsDeletedAndCorrupted(t *testing.T) {
 	bk := s3Bucket(t, srv)
 	a := startArchiver(t, b, bk, true)
 	archived(t, a, uint64(len(stored)))
+	manifested(t, srv, len(stored))
 	a.Close()
 	r := bk.Bucket.(*S3Bucket)
 	rep, err := Verify(t.Context(), r, Root("video/", "pi-7", ""))
@@ -458,6 +463,7 @@ func TestRemoteReplaysFromTheBucketAlone(t *testing.T) {
 	bk := s3Bucket(t, srv)
 	a := startArchiver(t, b, bk, true)
 	archived(t, a, uint64(len(stored)))
+	manifested(t, srv, len(stored))
 	a.Close()
 	var local bytes.Buffer
 	src := replay.Source{Store: b.idx, Opener: b.kr}

@@ -5,11 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/kinedge/kinedge/firehose"
 )
@@ -30,26 +28,12 @@ type S3Bucket struct {
 // NewS3Bucket returns the bucket named bucket on the server of cfg. It
 // does not connect.
 func NewS3Bucket(cfg firehose.S3Config, bucket string) (*S3Bucket, error) {
-	u, err := url.Parse(cfg.Endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
-		return nil, fmt.Errorf("archive: S3 endpoint %q is not http(s)://host[:port]", cfg.Endpoint)
-	}
 	if bucket == "" {
 		return nil, fmt.Errorf("archive: no bucket")
 	}
-	region := cfg.Region
-	if region == "" {
-		region = "us-east-1"
-	}
-	c, err := minio.New(u.Host, &minio.Options{
-		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
-		Secure:       u.Scheme == "https",
-		Region:       region,
-		BucketLookup: minio.BucketLookupPath,
-		MaxRetries:   1, // the archiver retries with its own backoff
-	})
+	c, err := cfg.Client()
 	if err != nil {
-		return nil, fmt.Errorf("archive: S3 endpoint %s: %w", cfg.Endpoint, err)
+		return nil, fmt.Errorf("archive: %w", err)
 	}
 	return &S3Bucket{client: c, bucket: bucket}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/fragment/seal"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 func TestWindow(t *testing.T) {
@@ -137,7 +138,7 @@ func TestManifestInterval(t *testing.T) {
 	}
 	second := b.record(t, "cam1", base.Add(2*time.Minute))
 	a.Notify(second[0])
-	waitFor(t, "the second recording", func() bool { return a.Stats().Objects == uint64(len(first)+len(second)) && a.Stats().Backlog == 0 })
+	testtool.WaitFor(t, "the second recording", func() bool { return a.Stats().Objects == uint64(len(first)+len(second)) && a.Stats().Backlog == 0 })
 	if n := listed(); n != len(first) || a.Stats().Manifests != 1 {
 		t.Fatalf("within the interval: %d entries, %d writes", n, a.Stats().Manifests)
 	}
@@ -145,7 +146,7 @@ func TestManifestInterval(t *testing.T) {
 	now = now.Add(time.Hour) // the interval has passed (the hour of the fragments is not complete)
 	mu.Unlock()
 	a.Notify(second[0])
-	waitFor(t, "the manifest after the interval", func() bool { return a.Stats().Manifests == 2 })
+	testtool.WaitFor(t, "the manifest after the interval", func() bool { return a.Stats().Manifests == 2 })
 	if n := listed(); n != len(first)+len(second) {
 		t.Fatalf("after the interval: %d entries, want %d", n, len(first)+len(second))
 	}

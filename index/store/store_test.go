@@ -14,6 +14,7 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/kinedge/kinedge/testdata/testtool"
 	"go.uber.org/goleak"
 )
 
@@ -369,19 +370,6 @@ func (e *fakeEvictor) Evict(_ context.Context, atLeast int64) (Evicted, error) {
 	return Evicted{Fragments: 1, Bytes: n, Before: time.Unix(1000, 0)}, nil
 }
 
-// waitFor polls cond until it holds or the deadline passes (the budget
-// works on its own goroutines).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestEviction(t *testing.T) {
 	fs := &fakeFS{capacity: 400 * mib}
 	dir := t.TempDir()
@@ -397,7 +385,7 @@ func TestEviction(t *testing.T) {
 		t.Fatalf("over the budget: %+v", st)
 	}
 	d.SetEvictor(ev, nil) // wakes the budget, which evicts
-	waitFor(t, "eviction under the budget", func() bool {
+	testtool.WaitFor(t, "eviction under the budget", func() bool {
 		st := d.Status()
 		return ev.calls.Load() > 0 && st.Used <= st.EvictAt-o.ValueLogFileSize && st.State == StateOK
 	})
@@ -420,7 +408,7 @@ func TestEviction(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.budget.kickCheck()
-	waitFor(t, "the evictor to report nothing left", func() bool { return ev.calls.Load() > calls && d.budget.exhausted.Load() })
+	testtool.WaitFor(t, "the evictor to report nothing left", func() bool { return ev.calls.Load() > calls && d.budget.exhausted.Load() })
 	st = d.Check()
 	if st.State != StateFull || !strings.Contains(st.Reason, "no media left to evict") {
 		t.Errorf("nothing to evict: %+v", st)
