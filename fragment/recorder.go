@@ -358,11 +358,16 @@ func (r *Recorder) placeAfterPrevious(f *Fragment, t time.Time) time.Time {
 	seen := make([]bool, n)
 	for tr, c := range count {
 		seen[tr] = c > 0
-		if c > 1 {
-			// A track ends one (average) frame after its last frame
-			// starts: the next session's first frame must not start
-			// inside it.
+		// A track ends one frame after its last frame starts: the next
+		// fragment's first frame must not start inside it. The frame's
+		// length is the fragment's average, or for a lone frame the last
+		// one the fragmenter measured (a fragment with a single audio
+		// frame must not let the next one start on top of it).
+		switch {
+		case c > 1:
 			last[tr] += (last[tr] - first[tr]) / time.Duration(c-1)
+		case c == 1 && r.frag != nil:
+			last[tr] += r.frag.frameDurs[tr]
 		}
 	}
 	// Within a run, tracks continue exactly where they ended. Across runs

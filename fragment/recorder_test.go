@@ -374,3 +374,32 @@ func TestRecorderStartRefusesMissingFields(t *testing.T) {
 	mustStart(t, r)
 	r.Close()
 }
+
+// TestPlaceAfterPreviousLoneFrame: a fragment holding a single audio
+// frame ends that frame's length after it starts, so a fragment placed
+// right after it (the anchor moved back) does not start its audio on top
+// of it. Replayed, that was audio going 2 ms backwards.
+func TestPlaceAfterPreviousLoneFrame(t *testing.T) {
+	tracks := tracksAV()
+	const aac = 21333 * time.Microsecond // 1024 samples at 48 kHz
+	r := &Recorder{Stream: "cam1", Tracks: tracks, Logger: slog.New(slog.DiscardHandler)}
+	r.frag = NewFragmenter(tracks, 0, 0)
+	r.frag.frameDurs[1] = aac // as measured from the audio before
+	r.lastByTrack = make([]time.Time, len(tracks))
+	base := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	f1 := &Fragment{Start: 0, Frames: []*media.Frame{
+		{Track: 0, PTS: 0, Key: true},
+		{Track: 1, PTS: 1980 * time.Millisecond, Key: true},
+	}}
+	t1 := r.placeAfterPrevious(f1, base)
+	// The next fragment's mapping would put its first audio frame where
+	// the lone one starts.
+	f2 := &Fragment{Start: 2 * time.Second, Frames: []*media.Frame{
+		{Track: 0, PTS: 2 * time.Second, Key: true},
+		{Track: 1, PTS: 2 * time.Second, Key: true},
+	}}
+	t2 := r.placeAfterPrevious(f2, t1.Add(1980*time.Millisecond))
+	if end := t1.Add(1980*time.Millisecond + aac); t2.Before(end) {
+		t.Fatalf("second fragment's audio placed at %v, inside the lone frame that ends at %v", t2.Sub(base), end.Sub(base))
+	}
+}
