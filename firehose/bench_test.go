@@ -82,10 +82,16 @@ func waitStats(b *testing.B, e *Engine, what string, cond func(Stats) bool) {
 // in Puts of 500 (PutRecordBatch), to a stream with SizeInMBs 1 and
 // IntervalInSeconds 900, so every object holds exactly 1 MiB of records;
 // an iteration ends when the engine's Stats count every record delivered.
-// MB/s is of the records' (uncompressed) bytes.
+// MB/s is of the records' (uncompressed) bytes. After each iteration,
+// untimed, the same objects go through rawPut (BenchmarkRawPutObject's
+// loop) to the same server: x-raw is the engine's rate over that raw
+// loop's, paired iteration by iteration so a loaded machine slows both
+// alike (the goal: x-raw >= 0.9 with GZIP).
 func BenchmarkDelivery(b *testing.B) {
-	_, s3 := benchServer(b, "bench")
+	srv, s3 := benchServer(b, "bench")
+	c := srv.Client()
 	recs := jsonRecords(benchObjects*benchPerObj, 1)
+	bodies := objectBodies(recs)
 	for _, format := range benchFormats {
 		b.Run(format, func(b *testing.B) {
 			e := openEngine(b, openDB(b, ""), s3, nil)
@@ -96,9 +102,11 @@ func BenchmarkDelivery(b *testing.B) {
 				b.Fatal(err)
 			}
 			ctx := context.Background()
+			var raw, engine time.Duration // paired, under the same load
+			var n int
 			b.ResetTimer()
-			start := time.Now()
 			for i := range b.N {
+				t0 := time.Now()
 				for batch := range slices.Chunk(recs, benchBatch) {
 					if _, err := e.Put(ctx, name, batch); err != nil {
 						b.Fatal(err)
@@ -106,17 +114,61 @@ func BenchmarkDelivery(b *testing.B) {
 				}
 				want := uint64((i + 1) * len(recs))
 				waitStats(b, e, "every record delivered", func(st Stats) bool { return st.RecordsDelivered >= want })
+				engine += time.Since(t0)
+				b.StopTimer()
+				t1 := time.Now()
+				rawPut(b, c, "bench", format, bodies, &n)
+				raw += time.Since(t1)
+				b.StartTimer()
 			}
-			elapsed := time.Since(start)
-			b.StopTimer()
+			elapsed := engine
+
 			st := e.Stats()
 			b.ReportMetric(float64(st.RecordsDelivered)/elapsed.Seconds(), "records/s")
 			b.ReportMetric(float64(st.BytesDelivered)/1e6/elapsed.Seconds(), "MB/s")
 			b.ReportMetric(float64(st.Objects)/float64(b.N), "objects/op")
+			b.ReportMetric(raw.Seconds()/engine.Seconds(), "x-raw")
 			if st.UploadFailures > 0 {
 				b.ReportMetric(float64(st.UploadFailures), "upload-failures")
 			}
 		})
+	}
+}
+
+// objectBodies returns recs cut into objects of benchPerObj records.
+func objectBodies(recs [][]byte) [][]byte {
+	var bodies [][]byte
+	for obj := range slices.Chunk(recs, benchPerObj) {
+		bodies = append(bodies, bytes.Join(obj, nil))
+	}
+	return bodies
+}
+
+// rawPut compresses each body with the engine's encoder and writes it
+// with a plain minio-go PutObject; n numbers the keys.
+func rawPut(b *testing.B, c *minio.Client, bucket, format string, bodies [][]byte, n *int) {
+	b.Helper()
+	ctx := context.Background()
+	var buf bytes.Buffer
+	for _, body := range bodies {
+		buf.Reset()
+		w, err := encoder(format, "raw", &buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := w.Write(body); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		key := "raw-" + strings.ToLower(format) + "/" + strconv.Itoa(*n) + extension(format)
+		*n++
+		_, err = c.PutObject(ctx, bucket, key, bytes.NewReader(buf.Bytes()), int64(buf.Len()),
+			minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -129,38 +181,14 @@ func BenchmarkRawPutObject(b *testing.B) {
 	srv, _ := benchServer(b, "raw")
 	c := srv.Client()
 	recs := jsonRecords(benchObjects*benchPerObj, 1)
-	var bodies [][]byte
-	for obj := range slices.Chunk(recs, benchPerObj) {
-		bodies = append(bodies, bytes.Join(obj, nil))
-	}
+	bodies := objectBodies(recs)
 	for _, format := range benchFormats {
 		b.Run(format, func(b *testing.B) {
-			ctx := context.Background()
-			var buf bytes.Buffer
+			var n int
 			b.ResetTimer()
 			start := time.Now()
-			n := 0
 			for range b.N {
-				for _, body := range bodies {
-					buf.Reset()
-					w, err := encoder(format, "raw", &buf)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if _, err := w.Write(body); err != nil {
-						b.Fatal(err)
-					}
-					if err := w.Close(); err != nil {
-						b.Fatal(err)
-					}
-					key := "raw-" + strings.ToLower(format) + "/" + strconv.Itoa(n) + extension(format)
-					n++
-					_, err = c.PutObject(ctx, "raw", key, bytes.NewReader(buf.Bytes()), int64(buf.Len()),
-						minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
+				rawPut(b, c, "raw", format, bodies, &n)
 			}
 			elapsed := time.Since(start)
 			b.StopTimer()
