@@ -187,5 +187,19 @@
 // accepted and ignored; AWS's 512-character limit on evaluated prefixes
 // is not checked; multipart upload for large objects; upload windows and
 // bandwidth caps; the video archive, tiered replay and disaster
-// recovery; the benchmark.
+// recovery; fixing a batch seeking to its first pending record (see
+// below).
+//
+// # Benchmark
+//
+// bench_test.go (BenchmarkDelivery per compression, BenchmarkRawPutObject,
+// BenchmarkEndToEndLag) and firehose/archive's BenchmarkArchive16Cameras
+// run against versitygw; figures and commands are in README.md
+// ("Measured"). On the loaded 2-core test VM: GZIP delivery 30 MB/s of
+// records, 0.77 of a raw PutObject loop of the same objects (goal 0.9);
+// lag p50 0.5 s, p99 1.0 s at 1 MiB / 1 s; the archive drains 16 cameras'
+// 8 MB/s at about 100 MB/s, some 4 ms of CPU per MB. The engine slows the
+// longer it runs: fix rewinds an iterator over the stream's whole record
+// prefix, walking the deleted versions of every record delivered (67% of
+// the CPU after 160,000 records).
 package firehose

@@ -40,7 +40,7 @@ type box struct {
 
 // openBox opens a database in dir ("" in memory) with an index and a
 // keyring under master.
-func openBox(t *testing.T, dir string, master seal.MasterKey) *box {
+func openBox(t testing.TB, dir string, master seal.MasterKey) *box {
 	t.Helper()
 	db, err := store.Open(store.Options{Dir: dir, InMemory: dir == "", NoSync: true,
 		MemTableSize: 8 << 20, BlockCacheSize: 1 << 20, IndexCacheSize: 1 << 20})
@@ -146,7 +146,7 @@ func s3Config(srv *s3test.Server) firehose.S3Config {
 	return firehose.S3Config{Endpoint: srv.Endpoint(), AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey}
 }
 
-func s3Bucket(t *testing.T, srv *s3test.Server) *countingBucket {
+func s3Bucket(t testing.TB, srv *s3test.Server) *countingBucket {
 	t.Helper()
 	b, err := NewS3Bucket(s3Config(srv), bucket)
 	if err != nil {
