@@ -64,6 +64,13 @@ type deliverer struct {
 	putMu   sync.Mutex
 	deleted bool
 
+	// next is a seq at or below the stream's oldest spooled record: the
+	// records below it were delivered and deleted. fix seeks to it rather
+	// than walking every deleted key before it (Badger keeps deletions as
+	// tombstones until compaction: walking them made each batch cost more
+	// than the last). Owned by the stream's goroutine.
+	next uint64
+
 	// ctlMu serializes the changes of the stream's definition (update,
 	// tags, encryption, the status), each stored whole.
 	ctlMu sync.Mutex
@@ -428,7 +435,7 @@ func (d *deliverer) fix(s Stream) error {
 		opt.PrefetchValues = false
 		it := txn.NewIterator(opt)
 		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
+		for it.Seek(e.seqKey(s.Name, d.next)); it.Valid(); it.Next() {
 			item := it.Item()
 			n := item.ValueSize()
 			if b.Records > 0 && b.Bytes+n > limit {
@@ -600,6 +607,7 @@ func (d *deliverer) deliver(b *batch) error {
 		e.used.Add(-freed)
 		e.stats.records.Add(-int64(len(keys)))
 		if last {
+			d.next = max(d.next, b.To+1)
 			return nil
 		}
 	}
