@@ -62,19 +62,21 @@ func (r *Remote) Fragments(ctx context.Context, stream string, start, end time.T
 	return out, keys, nil
 }
 
-// WriteMKV writes stream's archived fragments in [start, end] as one
-// continuous Matroska stream, as the appliance's replay does, opening
-// each object with the data key of its manifest unwrapped by the master
-// key. A missing or altered object ends it with an error.
-func (r *Remote) WriteMKV(ctx context.Context, w io.Writer, stream string, start, end time.Time) (replay.Stats, error) {
+// Source returns stream's archived fragments in [start, end] (server
+// time), in order, as replay fragments, with their manifest entries, and
+// the replay.Source that opens them: it fetches each object from the
+// bucket and opens it with the data key of its manifest unwrapped by the
+// master key. The appliance's video API replays archived fragments with
+// it (tiered replay).
+func (r *Remote) Source(ctx context.Context, stream string, start, end time.Time) ([]replay.Fragment, []Entry, replay.Source, error) {
 	entries, keys, err := r.Fragments(ctx, stream, start, end)
 	if err != nil {
-		return replay.Stats{}, err
+		return nil, nil, replay.Source{}, err
 	}
 	ks := &seal.MemKeyStore{}
 	for id, k := range keys {
 		if err := ks.PutKey(ctx, seal.KeyRecord{ID: id, Alias: k.Alias, Wrapped: k.Wrapped, MasterCheck: k.MasterCheck, Retired: true}); err != nil {
-			return replay.Stats{}, err
+			return nil, nil, replay.Source{}, err
 		}
 	}
 	byNumber := map[uint64]string{}
@@ -82,13 +84,25 @@ func (r *Remote) WriteMKV(ctx context.Context, w io.Writer, stream string, start
 	for _, e := range entries {
 		n, err := strconv.ParseUint(e.Number, 10, 64)
 		if err != nil {
-			return replay.Stats{}, err
+			return nil, nil, replay.Source{}, err
 		}
 		byNumber[n] = e.Key
 		frags = append(frags, replay.Fragment{Number: n, ServerTime: e.ServerTime, ProducerTime: e.ProducerTime,
 			Duration: time.Duration(e.DurationMS) * time.Millisecond, Codecs: e.Codecs})
 	}
 	src := replay.Source{Store: bucketStore{r.Bucket, byNumber}, Opener: &seal.Keyring{Store: ks, Master: r.Master}}
+	return frags, entries, src, nil
+}
+
+// WriteMKV writes stream's archived fragments in [start, end] as one
+// continuous Matroska stream, as the appliance's replay does, opening
+// each object with the data key of its manifest unwrapped by the master
+// key. A missing or altered object ends it with an error.
+func (r *Remote) WriteMKV(ctx context.Context, w io.Writer, stream string, start, end time.Time) (replay.Stats, error) {
+	frags, _, src, err := r.Source(ctx, stream, start, end)
+	if err != nil {
+		return replay.Stats{}, err
+	}
 	seq := func(yield func(replay.Fragment, error) bool) {
 		for _, f := range frags {
 			if !yield(f, nil) {
@@ -97,6 +111,33 @@ func (r *Remote) WriteMKV(ctx context.Context, w io.Writer, stream string, start
 		}
 	}
 	return src.WriteMKV(ctx, w, stream, stream, iter.Seq2[replay.Fragment, error](seq))
+}
+
+// Streams returns the names of the streams archived under the
+// appliance's root (<prefix><appliance-id>/), sorted. It lists one level
+// when the bucket can (S3Bucket.Dirs), else every key.
+func (r *Remote) Streams(ctx context.Context) ([]string, error) {
+	root := Root(r.Prefix, r.ApplianceID, "")
+	var keys []string
+	var err error
+	if d, ok := r.Bucket.(interface {
+		Dirs(ctx context.Context, prefix string) ([]string, error)
+	}); ok {
+		keys, err = d.Dirs(ctx, root)
+	} else {
+		keys, err = r.Bucket.List(ctx, root)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, k := range keys {
+		name, _, ok := strings.Cut(strings.TrimPrefix(k, root), "/")
+		if ok && name != "" && (len(out) == 0 || out[len(out)-1] != name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }
 
 // bucketStore is a replay.Store on archived objects.
