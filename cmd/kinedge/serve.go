@@ -122,7 +122,7 @@ type appliance struct {
 	archive *archive.Archiver // nil without archive.bucket
 	// tier replays archived fragments through the video API; nil without
 	// a sealed archive.
-	tier videoapi.Archive
+	tier    videoapi.Archive
 	events  *events.Queue
 	sources *sources.Manager
 	rtsp    *rtsp.Server
