@@ -25,18 +25,23 @@ type Remote struct {
 
 // Fragments returns the manifest entries of stream whose server time is
 // in [start, end], in order, with the wrapped keys that open them. It
-// reads the manifest of every hour of the range that has one.
+// reads the manifest of every hour of the range that has one, found by
+// walking the YYYY/MM/DD/HH levels of the stream's keys (ManifestHours),
+// so an open-ended range costs a few listings, not one per hour.
 func (r *Remote) Fragments(ctx context.Context, stream string, start, end time.Time) ([]Entry, map[string]Key, error) {
 	var out []Entry
 	keys := map[string]Key{}
-	for h := start.UTC().Truncate(time.Hour); !h.After(end); h = h.Add(time.Hour) {
-		mk := ManifestKey(r.Prefix, r.ApplianceID, stream, h)
+	mks, err := r.ManifestHours(ctx, stream, start, end)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, mk := range mks {
 		names, err := r.Bucket.List(ctx, mk)
 		if err != nil {
 			return nil, nil, err
 		}
 		if len(names) == 0 || names[0] != mk {
-			continue // no manifest for this hour
+			continue // no manifest for this hour (yet)
 		}
 		body, err := r.Bucket.Get(ctx, mk)
 		if err != nil {
@@ -60,6 +65,79 @@ func (r *Remote) Fragments(ctx context.Context, stream string, start, end time.T
 	}
 	sortEntries(out)
 	return out, keys, nil
+}
+
+// dirLister lists one level of keys (S3Bucket.Dirs).
+type dirLister interface {
+	Dirs(ctx context.Context, prefix string) ([]string, error)
+}
+
+// hourLevels are the layouts of the levels of an hour's directory.
+var hourLevels = []string{"2006", "2006/01", "2006/01/02", "2006/01/02/15"}
+
+// ManifestHours returns the keys of the manifests stream may have for
+// the hours that overlap [start, end], in order: the hour directories
+// that exist, walked level by level (year, month, day, hour) and pruned
+// to the range, when the bucket lists one level (S3Bucket.Dirs); else
+// the manifests among all of the stream's keys.
+func (r *Remote) ManifestHours(ctx context.Context, stream string, start, end time.Time) ([]string, error) {
+	root := Root(r.Prefix, r.ApplianceID, stream)
+	from, to := start.UTC().Truncate(time.Hour), end.UTC()
+	d, ok := r.Bucket.(dirLister)
+	if !ok {
+		all, err := r.Bucket.List(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, k := range all {
+			rel, ok := strings.CutSuffix(strings.TrimPrefix(k, root), "/manifest.json")
+			if h, err := time.Parse(hourLevels[3], rel); ok && err == nil && !h.Before(from) && !h.After(to) {
+				out = append(out, k)
+			}
+		}
+		return out, nil
+	}
+	dirs := []string{""}
+	for lvl, layout := range hourLevels {
+		var next []string
+		for _, p := range dirs {
+			names, err := d.Dirs(ctx, root+p)
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range names {
+				rel, ok := strings.CutSuffix(strings.TrimPrefix(n, root), "/")
+				if !ok {
+					continue
+				}
+				t, err := time.Parse(layout, rel)
+				if err != nil {
+					continue
+				}
+				var periodEnd time.Time
+				switch lvl {
+				case 0:
+					periodEnd = t.AddDate(1, 0, 0)
+				case 1:
+					periodEnd = t.AddDate(0, 1, 0)
+				case 2:
+					periodEnd = t.AddDate(0, 0, 1)
+				default:
+					periodEnd = t.Add(time.Hour)
+				}
+				if periodEnd.After(from) && !t.After(to) {
+					next = append(next, rel+"/")
+				}
+			}
+		}
+		dirs = next
+	}
+	out := make([]string, len(dirs))
+	for i, p := range dirs {
+		out[i] = root + p + "manifest.json"
+	}
+	return out, nil
 }
 
 // Source returns stream's archived fragments in [start, end] (server
