@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -153,6 +152,14 @@ func (h *Handler) listTiered(w http.ResponseWriter, r *http.Request, name string
 		h.fail(w, r, err)
 		return
 	}
+	type id struct {
+		ns     int64
+		number uint64
+	}
+	inArchive := make(map[id]bool, len(arch))
+	for _, a := range arch {
+		inArchive[id{a.ServerTime.UnixNano(), a.Number}] = true
+	}
 	out := make([]FragmentJSON, 0, min(limit+1, len(local)+len(arch)))
 	var keys []tierToken
 	i := 0
@@ -169,7 +176,7 @@ func (h *Handler) listTiered(w http.ResponseWriter, r *http.Request, name string
 			keys = append(keys, tierToken{a.ServerTime, a.Number})
 		}
 		js := fragmentJSON(f)
-		js.Archived = slices.ContainsFunc(arch, func(a ArchivedFragment) bool { return sameFragment(a, f) })
+		js.Archived = inArchive[id{f.ServerTime.UnixNano(), f.Number}]
 		out = append(out, js)
 		keys = append(keys, tierToken{f.ServerTime, f.Number})
 	}
