@@ -120,6 +120,9 @@ type appliance struct {
 	fh      *firehose.Engine
 	fhAPI   *firehoseapi.Handler
 	archive *archive.Archiver // nil without archive.bucket
+	// tier replays archived fragments through the video API; nil without
+	// a sealed archive.
+	tier    videoapi.Archive
 	events  *events.Queue
 	sources *sources.Manager
 	rtsp    *rtsp.Server
@@ -289,7 +292,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(a.db))
 	api := http.NewServeMux()
-	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Opener: keyring, Logger: log.With("component", "videoapi")}).Register(api)
+	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Opener: keyring, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive))
 	mux.Handle("/", basicAuth(cfg, api))
@@ -458,6 +461,11 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 		return err
 	}
 	a.idx.SetEvictionHold(a.archive.ArchivedThrough)
+	if cfg.Archive.Sealed {
+		// Tiered replay: what is not local is fetched from the bucket (a
+		// replacement appliance's whole history).
+		a.tier = tier{&archive.Remote{Bucket: bucket, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: keyring.Master}}
+	}
 	if prev := a.sources.OnStored; prev != nil {
 		a.sources.OnStored = func(f index.Fragment) {
 			prev(f)

@@ -494,9 +494,38 @@ func TestRemoteReplaysFromTheBucketAlone(t *testing.T) {
 		t.Fatalf("replay from the bucket: %d fragments, %d bytes; the appliance's: %d fragments, %d bytes",
 			st.Fragments, remote.Len(), len(stored), local.Len())
 	}
+	// What tiered replay asks: the archived streams, and the fragments of
+	// an open-ended range, found by walking the hour directories (S3Bucket
+	// lists one level) or among all keys (a bucket that cannot).
+	if names, err := r.Streams(t.Context()); err != nil || len(names) != 1 || names[0] != "cam1" {
+		t.Fatalf("Streams = %v, %v", names, err)
+	}
+	far, farEnd := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, rr := range []*Remote{r, {Bucket: plainReader{r.Bucket}, Prefix: "video/", ApplianceID: "pi-7", Master: master}} {
+		frags, entries, src, err := rr.Source(t.Context(), "cam1", far, farEnd)
+		if err != nil || len(frags) != len(stored) || len(entries) != len(stored) {
+			t.Fatalf("Source over a century: %d fragments, %v; want %d", len(frags), err, len(stored))
+		}
+		var again bytes.Buffer
+		if _, err := src.WriteMKV(t.Context(), &again, "cam1", "cam1", func(yield func(replay.Fragment, error) bool) {
+			for _, f := range frags {
+				if !yield(f, nil) {
+					return
+				}
+			}
+		}); err != nil || !bytes.Equal(again.Bytes(), local.Bytes()) {
+			t.Fatalf("Source replay: %d bytes, %v", again.Len(), err)
+		}
+		if hours, err := rr.ManifestHours(t.Context(), "cam1", farEnd, farEnd); err != nil || len(hours) != 0 {
+			t.Fatalf("ManifestHours of an empty range = %v, %v", hours, err)
+		}
+	}
 	// Another master key opens nothing.
 	r.Master = seal.NewMasterKey()
 	if _, err := r.WriteMKV(t.Context(), &remote, "cam1", base.Add(-time.Hour), time.Now()); err == nil {
 		t.Fatal("a wrong master key replayed the archive")
 	}
 }
+
+// plainReader hides S3Bucket.Dirs: a Reader that lists only recursively.
+type plainReader struct{ Reader }

@@ -103,15 +103,34 @@
 // replay writes (TestRemoteReplaysFromTheBucketAlone); kinedge archive
 // replay runs it from an empty data dir.
 //
+// # Tiered replay
+//
+// The appliance's video API (dataplane/video/api, its Archive interface)
+// uses Remote as its second tier when the archive is sealed (cmd/kinedge
+// tier.go adapts it): Remote.Streams lists the stream names under the
+// appliance's root (one delimited listing), Remote.Source the archived
+// fragments of a range with the replay.Source that fetches and opens
+// them. The manifests of a range are found by walking the hour
+// directories level by level (ManifestHours), pruned to the range, and
+// read on every request: nothing is cached. /fragments and /media merge
+// them with the local fragments in server-time order, a local fragment
+// winning over its archived copy (same number and server time), so a
+// partly evicted range replays whole and a replacement appliance replays
+// its predecessor's (TestTieredReplay, TestArchiveTierFreshAppliance).
+//
 // # Left to do
 //
 // Newest-first priority (issue 8, requirement 6: the order is oldest
 // first, per stream, which is also what keeps eviction's hold moving);
 // pacing of the manifest writes (they are small and not counted against
-// the cap); tiered replay inside the appliance: /v1/streams/…
-// fragments and media falling back to Remote for ranges that are not
-// local, and a fresh appliance listing its predecessor's range
-// (requirement 7: Remote is the reader, the wiring into the video API is
-// not done); multipart upload for fragments above a few MiB; deleting
-// the per-hour entries of a deleted stream.
+// the cap); tiered replay: a cache of the manifests (each tiered request
+// reads the manifests of its range again, a LIST and a GET per hour),
+// tiered listing by producer time or without a start (local only), the
+// plaintext archive (archive.sealed: false) as a tier, and a replacement
+// appliance that records under its predecessor's appliance id: its
+// fragment numbers start again at 1, so an hour it shares with its
+// predecessor would overwrite objects and the manifest (use a new
+// appliance id for new recordings until numbers are seeded from the
+// bucket); multipart upload for fragments above a few MiB; deleting the
+// per-hour entries of a deleted stream.
 package archive

@@ -25,18 +25,23 @@ type Remote struct {
 
 // Fragments returns the manifest entries of stream whose server time is
 // in [start, end], in order, with the wrapped keys that open them. It
-// reads the manifest of every hour of the range that has one.
+// reads the manifest of every hour of the range that has one, found by
+// walking the YYYY/MM/DD/HH levels of the stream's keys (ManifestHours),
+// so an open-ended range costs a few listings, not one per hour.
 func (r *Remote) Fragments(ctx context.Context, stream string, start, end time.Time) ([]Entry, map[string]Key, error) {
 	var out []Entry
 	keys := map[string]Key{}
-	for h := start.UTC().Truncate(time.Hour); !h.After(end); h = h.Add(time.Hour) {
-		mk := ManifestKey(r.Prefix, r.ApplianceID, stream, h)
+	mks, err := r.ManifestHours(ctx, stream, start, end)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, mk := range mks {
 		names, err := r.Bucket.List(ctx, mk)
 		if err != nil {
 			return nil, nil, err
 		}
 		if len(names) == 0 || names[0] != mk {
-			continue // no manifest for this hour
+			continue // no manifest for this hour (yet)
 		}
 		body, err := r.Bucket.Get(ctx, mk)
 		if err != nil {
@@ -62,19 +67,94 @@ func (r *Remote) Fragments(ctx context.Context, stream string, start, end time.T
 	return out, keys, nil
 }
 
-// WriteMKV writes stream's archived fragments in [start, end] as one
-// continuous Matroska stream, as the appliance's replay does, opening
-// each object with the data key of its manifest unwrapped by the master
-// key. A missing or altered object ends it with an error.
-func (r *Remote) WriteMKV(ctx context.Context, w io.Writer, stream string, start, end time.Time) (replay.Stats, error) {
+// dirLister lists one level of keys (S3Bucket.Dirs).
+type dirLister interface {
+	Dirs(ctx context.Context, prefix string) ([]string, error)
+}
+
+// hourLevels are the layouts of the levels of an hour's directory.
+var hourLevels = []string{"2006", "2006/01", "2006/01/02", "2006/01/02/15"}
+
+// ManifestHours returns the keys of the manifests stream may have for
+// the hours that overlap [start, end], in order: the hour directories
+// that exist, walked level by level (year, month, day, hour) and pruned
+// to the range, when the bucket lists one level (S3Bucket.Dirs); else
+// the manifests among all of the stream's keys.
+func (r *Remote) ManifestHours(ctx context.Context, stream string, start, end time.Time) ([]string, error) {
+	root := Root(r.Prefix, r.ApplianceID, stream)
+	from, to := start.UTC().Truncate(time.Hour), end.UTC()
+	d, ok := r.Bucket.(dirLister)
+	if !ok {
+		all, err := r.Bucket.List(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, k := range all {
+			rel, ok := strings.CutSuffix(strings.TrimPrefix(k, root), "/manifest.json")
+			if h, err := time.Parse(hourLevels[3], rel); ok && err == nil && !h.Before(from) && !h.After(to) {
+				out = append(out, k)
+			}
+		}
+		return out, nil
+	}
+	dirs := []string{""}
+	for lvl, layout := range hourLevels {
+		var next []string
+		for _, p := range dirs {
+			names, err := d.Dirs(ctx, root+p)
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range names {
+				rel, ok := strings.CutSuffix(strings.TrimPrefix(n, root), "/")
+				if !ok {
+					continue
+				}
+				t, err := time.Parse(layout, rel)
+				if err != nil {
+					continue
+				}
+				var periodEnd time.Time
+				switch lvl {
+				case 0:
+					periodEnd = t.AddDate(1, 0, 0)
+				case 1:
+					periodEnd = t.AddDate(0, 1, 0)
+				case 2:
+					periodEnd = t.AddDate(0, 0, 1)
+				default:
+					periodEnd = t.Add(time.Hour)
+				}
+				if periodEnd.After(from) && !t.After(to) {
+					next = append(next, rel+"/")
+				}
+			}
+		}
+		dirs = next
+	}
+	out := make([]string, len(dirs))
+	for i, p := range dirs {
+		out[i] = root + p + "manifest.json"
+	}
+	return out, nil
+}
+
+// Source returns stream's archived fragments in [start, end] (server
+// time), in order, as replay fragments, with their manifest entries, and
+// the replay.Source that opens them: it fetches each object from the
+// bucket and opens it with the data key of its manifest unwrapped by the
+// master key. The appliance's video API replays archived fragments with
+// it (tiered replay).
+func (r *Remote) Source(ctx context.Context, stream string, start, end time.Time) ([]replay.Fragment, []Entry, replay.Source, error) {
 	entries, keys, err := r.Fragments(ctx, stream, start, end)
 	if err != nil {
-		return replay.Stats{}, err
+		return nil, nil, replay.Source{}, err
 	}
 	ks := &seal.MemKeyStore{}
 	for id, k := range keys {
 		if err := ks.PutKey(ctx, seal.KeyRecord{ID: id, Alias: k.Alias, Wrapped: k.Wrapped, MasterCheck: k.MasterCheck, Retired: true}); err != nil {
-			return replay.Stats{}, err
+			return nil, nil, replay.Source{}, err
 		}
 	}
 	byNumber := map[uint64]string{}
@@ -82,13 +162,25 @@ func (r *Remote) WriteMKV(ctx context.Context, w io.Writer, stream string, start
 	for _, e := range entries {
 		n, err := strconv.ParseUint(e.Number, 10, 64)
 		if err != nil {
-			return replay.Stats{}, err
+			return nil, nil, replay.Source{}, err
 		}
 		byNumber[n] = e.Key
 		frags = append(frags, replay.Fragment{Number: n, ServerTime: e.ServerTime, ProducerTime: e.ProducerTime,
 			Duration: time.Duration(e.DurationMS) * time.Millisecond, Codecs: e.Codecs})
 	}
 	src := replay.Source{Store: bucketStore{r.Bucket, byNumber}, Opener: &seal.Keyring{Store: ks, Master: r.Master}}
+	return frags, entries, src, nil
+}
+
+// WriteMKV writes stream's archived fragments in [start, end] as one
+// continuous Matroska stream, as the appliance's replay does, opening
+// each object with the data key of its manifest unwrapped by the master
+// key. A missing or altered object ends it with an error.
+func (r *Remote) WriteMKV(ctx context.Context, w io.Writer, stream string, start, end time.Time) (replay.Stats, error) {
+	frags, _, src, err := r.Source(ctx, stream, start, end)
+	if err != nil {
+		return replay.Stats{}, err
+	}
 	seq := func(yield func(replay.Fragment, error) bool) {
 		for _, f := range frags {
 			if !yield(f, nil) {
@@ -97,6 +189,33 @@ func (r *Remote) WriteMKV(ctx context.Context, w io.Writer, stream string, start
 		}
 	}
 	return src.WriteMKV(ctx, w, stream, stream, iter.Seq2[replay.Fragment, error](seq))
+}
+
+// Streams returns the names of the streams archived under the
+// appliance's root (<prefix><appliance-id>/), sorted. It lists one level
+// when the bucket can (S3Bucket.Dirs), else every key.
+func (r *Remote) Streams(ctx context.Context) ([]string, error) {
+	root := Root(r.Prefix, r.ApplianceID, "")
+	var keys []string
+	var err error
+	if d, ok := r.Bucket.(interface {
+		Dirs(ctx context.Context, prefix string) ([]string, error)
+	}); ok {
+		keys, err = d.Dirs(ctx, root)
+	} else {
+		keys, err = r.Bucket.List(ctx, root)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, k := range keys {
+		name, _, ok := strings.Cut(strings.TrimPrefix(k, root), "/")
+		if ok && name != "" && (len(out) == 0 || out[len(out)-1] != name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }
 
 // bucketStore is a replay.Store on archived objects.

@@ -31,6 +31,20 @@ func (b *S3Bucket) List(ctx context.Context, prefix string) ([]string, error) {
 	return keys, nil
 }
 
+// Dirs returns the common prefixes one level below prefix (each ending
+// in "/") and the keys at that level, sorted: a delimited listing.
+func (b *S3Bucket) Dirs(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	for info := range b.client.ListObjects(ctx, b.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: false}) {
+		if info.Err != nil {
+			return nil, fmt.Errorf("archive: list s3://%s/%s: %w", b.bucket, prefix, info.Err)
+		}
+		keys = append(keys, info.Key)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
 // Root returns the key prefix of an appliance's archive, or of one of its
 // streams when stream is set.
 func Root(prefix, appliance, stream string) string {

@@ -59,6 +59,10 @@ type Handler struct {
 	// Pulls, if set, adds the pull state to the streams it pulls.
 	Pulls  Pulls
 	Opener replay.Opener
+	// Archive, if set, is the second tier: fragments and media queries by
+	// server time with a start add the archived fragments that are not
+	// local, and streams that are only archived are listed.
+	Archive Archive
 	// MaxRange bounds one media request. It defaults to 7 days.
 	MaxRange time.Duration
 	Logger   *slog.Logger
@@ -147,6 +151,10 @@ type FragmentJSON struct {
 	Codecs                       []string  `json:"codecs"`
 	KeyID                        string    `json:"key_id"`
 	Gap                          bool      `json:"gap,omitempty"`
+	// Local says the appliance stores the fragment; Archived that the
+	// archive has it (set only when the listing consulted the archive).
+	Local    bool `json:"local"`
+	Archived bool `json:"archived"`
 }
 
 func fragmentJSON(f index.Fragment) FragmentJSON {
@@ -164,6 +172,7 @@ func fragmentJSON(f index.Fragment) FragmentJSON {
 		Codecs:                       codecs,
 		KeyID:                        f.KeyID,
 		Gap:                          f.Gap,
+		Local:                        true,
 	}
 }
 
@@ -191,6 +200,17 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.SortFunc(pending, func(a, b StreamJSON) int { return strings.Compare(a.Name, b.Name) })
 	out.Streams = append(out.Streams, pending...)
+	if h.Archive != nil {
+		names, err := h.Archive.Streams(r.Context())
+		if err != nil {
+			h.logger().Warn("archive unreadable; listing local streams only", "err", err)
+		}
+		for _, n := range names {
+			if !slices.ContainsFunc(out.Streams, func(s StreamJSON) bool { return s.Name == n }) {
+				out.Streams = append(out.Streams, StreamJSON{Name: n, Status: StatusArchived})
+			}
+		}
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -201,6 +221,9 @@ func (h *Handler) describeStream(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, index.ErrStreamNotFound) && pulled:
 		writeJSON(w, http.StatusOK, StreamJSON{Name: name, Status: StatusNotCreated, Pull: &p})
+		return
+	case errors.Is(err, index.ErrStreamNotFound) && h.archivedStream(r.Context(), name):
+		writeJSON(w, http.StatusOK, StreamJSON{Name: name, Status: StatusArchived})
 		return
 	case err != nil:
 		h.fail(w, r, err)
@@ -228,6 +251,10 @@ func (h *Handler) listFragments(w http.ResponseWriter, r *http.Request) {
 		q.Limit = n
 	}
 	q.NextToken = r.URL.Query().Get("next")
+	if h.tiered(q) {
+		h.listTiered(w, r, r.PathValue("name"), q)
+		return
+	}
 	frags, next, err := h.Index.List(r.Context(), r.PathValue("name"), q)
 	if err != nil {
 		h.fail(w, r, err)
@@ -271,7 +298,9 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, badRequest("range %v exceeds the limit of %v", q.End.Sub(q.Start), maxRange))
 		return
 	}
-	if _, err := h.Index.Stream(r.Context(), name); err != nil {
+	_, err = h.Index.Stream(r.Context(), name)
+	local := err == nil
+	if err != nil && !(errors.Is(err, index.ErrStreamNotFound) && h.tiered(q)) {
 		h.fail(w, r, err)
 		return
 	}
@@ -279,27 +308,65 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 	// Begin with the fragment that contains start: it began at most one
 	// (capped) fragment duration earlier.
 	q.Start = start.Add(-fragment.MaxMax)
+	// The archived fragments of the range that are not local are merged
+	// in server-time order (tiered replay).
+	var arch []ArchivedFragment
+	if h.tiered(q) {
+		arch, err = h.archived(r.Context(), name, q.Start, q.End)
+		switch {
+		case err != nil && !local:
+			h.fail(w, r, err)
+			return
+		case err != nil:
+			h.logger().Warn("archive unreadable; replaying local fragments only", "stream", name, "err", err)
+		}
+		arch = slices.DeleteFunc(arch, func(a ArchivedFragment) bool { return !a.ServerTime.Add(a.Duration).After(start) })
+		if !local && len(arch) == 0 {
+			h.fail(w, r, index.ErrStreamNotFound)
+			return
+		}
+	}
 	src := replay.Source{Store: h.Index, Opener: h.Opener}
 	seq := func(yield func(replay.Fragment, error) bool) {
-		err := h.Index.Iterate(r.Context(), name, q, func(f index.Fragment) error {
-			t := f.ServerTime
-			if q.By == index.ProducerTime {
-				t = f.ProducerTime
-			}
-			if !t.Add(f.Duration).After(start) {
+		i := 0
+		var err error
+		if local {
+			err = h.Index.Iterate(r.Context(), name, q, func(f index.Fragment) error {
+				t := f.ServerTime
+				if q.By == index.ProducerTime {
+					t = f.ProducerTime
+				}
+				if !t.Add(f.Duration).After(start) {
+					return nil
+				}
+				for ; i < len(arch) && !arch[i].ServerTime.After(f.ServerTime); i++ {
+					if sameFragment(arch[i], f) {
+						continue
+					}
+					if !yield(arch[i].Fragment, nil) {
+						return errStop
+					}
+				}
+				codecs := make([]string, len(f.Tracks))
+				for j, t := range f.Tracks {
+					codecs[j] = t.Codec
+				}
+				if !yield(replay.Fragment{Number: f.Number, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Codecs: codecs}, nil) {
+					return errStop
+				}
 				return nil
+			})
+		}
+		if err != nil {
+			if !errors.Is(err, errStop) {
+				yield(replay.Fragment{}, err)
 			}
-			codecs := make([]string, len(f.Tracks))
-			for i, t := range f.Tracks {
-				codecs[i] = t.Codec
+			return
+		}
+		for ; i < len(arch); i++ {
+			if !yield(arch[i].Fragment, nil) {
+				return
 			}
-			if !yield(replay.Fragment{Number: f.Number, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Codecs: codecs}, nil) {
-				return errStop
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, errStop) {
-			yield(replay.Fragment{}, err)
 		}
 	}
 	lw := &lazyHeader{w: w, name: name, start: start, format: format}
@@ -331,6 +398,18 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 }
 
 var errStop = errors.New("stop")
+
+// archivedStream reports whether the archive has stream.
+func (h *Handler) archivedStream(ctx context.Context, name string) bool {
+	if h.Archive == nil {
+		return false
+	}
+	names, err := h.Archive.Streams(ctx)
+	if err != nil {
+		h.logger().Warn("archive unreadable", "err", err)
+	}
+	return slices.Contains(names, name)
+}
 
 // lazyHeader sets the media headers on the first write, so that an error
 // before any media is still a clean HTTP error.

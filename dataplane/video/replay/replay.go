@@ -47,6 +47,10 @@ type Fragment struct {
 	Duration     time.Duration
 	// Codecs of the fragment's tracks, in track order.
 	Codecs []string
+	// From, if set, reads this fragment instead of the Source replaying
+	// the range: a range can mix fragments stored locally with archived
+	// ones fetched from a bucket, each opened by its own Store and Opener.
+	From *Source
 }
 
 // Store reads sealed blobs; *index.Index satisfies it.
@@ -75,6 +79,9 @@ type Stats struct {
 
 // open fetches, decrypts and parses one fragment.
 func (s Source) open(ctx context.Context, stream string, f Fragment) ([]byte, fragment.Blob, error) {
+	if f.From != nil {
+		s = *f.From
+	}
 	sealed, err := s.Store.Blob(ctx, f.Number)
 	if err != nil {
 		return nil, fragment.Blob{}, fmt.Errorf("replay: fragment %d: %w", f.Number, err)

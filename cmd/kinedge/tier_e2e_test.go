@@ -1,0 +1,102 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
+	"github.com/kinedge/kinedge/testdata/s3test"
+	"github.com/kinedge/kinedge/testdata/testtool"
+)
+
+// TestArchiveTierFreshAppliance: a camera records on one appliance, whose
+// archive uploads it; a replacement appliance with an empty data dir and
+// the same master key, appliance id and bucket lists the stream and its
+// fragments and replays the range through the normal API (/fragments,
+// /media), with no manual step: the packets are the first appliance's.
+func TestArchiveTierFreshAppliance(t *testing.T) {
+	testtool.Need(t, "ffmpeg")
+	testtool.Need(t, "ffprobe")
+	s3 := s3test.Start(t)
+	s3.MakeBucket("footage")
+	env := []string{"KINEDGE_S3_ENDPOINT=" + s3.Endpoint(), "KINEDGE_S3_ACCESS_KEY=" + s3test.AccessKey, "KINEDGE_S3_SECRET_KEY=" + s3test.SecretKey,
+		"KINEDGE_ARCHIVE_BUCKET=footage", "KINEDGE_ARCHIVE_PREFIX=video/", "KINEDGE_APPLIANCE_ID=pi-7"}
+	s := startServer(t, t.TempDir(), freeUDPPair(t), env...)
+	if out, err := publish(t, s, "h264_aac.ts", "cam1", "tcp", "camera:camsecret").CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg publish: %v\n%s", err, out)
+	}
+	s.stop() // the last fragment is stored; its upload may be abandoned
+	s.start()
+	listed := s.fragments(t, "cam1")
+	start, end := listed[0].ServerTimestamp, listed[len(listed)-1].ServerTimestamp
+	local := ffprobe(t, replayRange(t, s, "cam1", start, end)).packets(t)
+	// Archived: every fragment listed both local and archived (the
+	// manifests lag the objects by up to their interval).
+	waitFor(t, time.Minute, "every fragment in the manifests", func() error {
+		frags, err := s.tryFragments("cam1")
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, f := range frags {
+			if f.Local && f.Archived {
+				n++
+			}
+		}
+		if n != len(listed) {
+			return fmt.Errorf("%d of %d fragments local and archived", n, len(listed))
+		}
+		return nil
+	})
+	key, err := os.ReadFile(filepath.Join(s.dataDir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stop() // the appliance is gone
+
+	fresh := startServer(t, t.TempDir(), freeUDPPair(t), append(env, "KINEDGE_MASTER_KEY="+hex.EncodeToString(key))...)
+	if st, err := fresh.streamJSON(t, "cam1"); err != nil || st.Status != videoapi.StatusArchived {
+		t.Fatalf("fresh appliance: stream cam1 = %+v, %v", st, err)
+	}
+	resp, err := fresh.get("/v1/streams", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"cam1"`) {
+		t.Fatalf("fresh appliance: /v1/streams: %s %s", resp.Status, body)
+	}
+	got := fresh.fragments(t, "cam1")
+	if len(got) != len(listed) {
+		t.Fatalf("fresh appliance lists %d fragments, the first listed %d", len(got), len(listed))
+	}
+	for i, f := range got {
+		if f.Local || !f.Archived || f.FragmentNumber != listed[i].FragmentNumber || !f.ServerTimestamp.Equal(listed[i].ServerTimestamp) {
+			t.Fatalf("fragment %d: %+v; the first appliance's: %+v", i, f, listed[i])
+		}
+	}
+	resp, err = fresh.get("/v1/streams/cam1/media", url.Values{"start": {start.Format(time.RFC3339Nano)}, "end": {end.Format(time.RFC3339Nano)}, "format": {"mkv"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mkv, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("fresh appliance: media: %s %v %.200s", resp.Status, err, mkv)
+	}
+	path := filepath.Join(t.TempDir(), "dr.mkv")
+	if err := os.WriteFile(path, mkv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if p := ffprobe(t, path).packets(t); p["video"] == 0 || p["video"] != local["video"] || p["audio"] != local["audio"] {
+		t.Fatalf("replay on the fresh appliance: %v packets; on the first: %v", p, local)
+	}
+}
