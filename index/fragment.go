@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -123,7 +124,65 @@ func (x *Index) NextFragmentNumber(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("index: fragment sequence: %w", err)
 	}
-	return n + 1, nil
+	return x.numBase.Load() + n + 1, nil
+}
+
+// SeedFragmentNumbers makes every fragment number issued from now on
+// greater than above: a replacement appliance that records under its
+// predecessor's appliance id continues the numbers of its archive, whose
+// object keys hold them. It moves the base added to the sequence's
+// numbers (persisted; it only grows) unless a stored fragment already
+// has a number past above. Call it before recording starts.
+func (x *Index) SeedFragmentNumbers(ctx context.Context, above uint64) error {
+	done, err := x.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var base uint64 // set when the transaction moves the base
+	err = x.update(ctx, store.Meta, func(txn *store.Txn) error {
+		base = 0
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxNumber), Reverse: true})
+		defer it.Close()
+		it.Seek(append([]byte(pfxNumber), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+		if it.Valid() {
+			if k := it.Item().Key(); len(k) == len(pfxNumber)+8 && binary.BigEndian.Uint64(k[len(pfxNumber):]) > above {
+				return nil
+			}
+		}
+		if above <= x.numBase.Load() {
+			return nil
+		}
+		base = above
+		return txn.Set([]byte(keyNumberBase), binary.BigEndian.AppendUint64(nil, above))
+	})
+	if err != nil {
+		return fmt.Errorf("index: seed fragment numbers above %d: %w", above, err)
+	}
+	if base != 0 {
+		x.numBase.Store(base)
+	}
+	return nil
+}
+
+// loadNumberBase reads the base of the fragment numbers.
+func (x *Index) loadNumberBase() error {
+	return x.view(func(txn *store.Txn) error {
+		item, err := txn.Get([]byte(keyNumberBase))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("%w: fragment number base of %d bytes", ErrCorrupt, len(v))
+			}
+			x.numBase.Store(binary.BigEndian.Uint64(v))
+			return nil
+		})
+	})
 }
 
 // cutoff returns the oldest server time of rec's stream that reads still

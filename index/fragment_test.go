@@ -87,3 +87,48 @@ func TestFragments(t *testing.T) {
 		}
 	})
 }
+
+// TestSeedFragmentNumbers: a replacement appliance continues its
+// predecessor's archived numbers, across a restart; the base never goes
+// back, and a seed below what is stored changes nothing.
+func TestSeedFragmentNumbers(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock()
+	open := func() *Index {
+		x, err := Open(Options{Dir: dir, NoSync: true, Now: clk.Now, GCInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	ctx := context.Background()
+	x := open()
+	mustStream(t, x, "cam1", 1)
+	if err := x.SeedFragmentNumbers(ctx, 5000); err != nil {
+		t.Fatal(err)
+	}
+	f := mustPut(t, x, "cam1", t0.Add(-time.Minute), t0.Add(-time.Minute), 100)
+	if f.Number <= 5000 {
+		t.Fatalf("first number after seeding above 5000: %d", f.Number)
+	}
+	// A lower seed, or one below a stored number, changes nothing.
+	for _, above := range []uint64{10, f.Number - 1} {
+		if err := x.SeedFragmentNumbers(ctx, above); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := mustPut(t, x, "cam1", t0.Add(-50*time.Second), t0.Add(-50*time.Second), 100)
+	if g.Number <= f.Number || g.Number > f.Number+1000 {
+		t.Fatalf("next number %d after %d", g.Number, f.Number)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// After a restart the base holds.
+	x = open()
+	defer x.Close()
+	h := mustPut(t, x, "cam1", t0.Add(-40*time.Second), t0.Add(-40*time.Second), 100)
+	if h.Number <= g.Number {
+		t.Fatalf("number %d after a restart, %d before", h.Number, g.Number)
+	}
+}

@@ -37,6 +37,9 @@ type Index struct {
 	// floor is the eviction floor (Unix ns): fragments whose server time
 	// is before it were evicted for the storage budget. Mirrors keyFloor.
 	floor atomic.Int64
+	// numBase is added to the fragment sequence's numbers (see
+	// SeedFragmentNumbers).
+	numBase atomic.Uint64
 
 	// hold, when set, is the time before which media may be evicted
 	// first (SetEvictionHold: what the archive has uploaded).
@@ -143,6 +146,9 @@ func Open(opts Options) (*Index, error) {
 		}
 	}
 	if err := x.loadFloor(); err != nil {
+		return fail(err)
+	}
+	if err := x.loadNumberBase(); err != nil {
 		return fail(err)
 	}
 	if err := x.loadUsage(); err != nil {

@@ -25,6 +25,7 @@ const (
 	keyFloor    = "v/e"  // → eviction floor (8, Unix ns): fragments before it were evicted for the budget
 
 	keySeqFragment = "v/q/fragment" // badger Sequence of fragment numbers
+	keyNumberBase  = "v/q/base"     // → number(8): added to the sequence's numbers (SeedFragmentNumbers)
 	keySeqStream   = "v/q/stream"   // badger Sequence of stream ids
 	keySeqVersion  = "v/q/version"  // badger Sequence of stream versions
 

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,14 @@ func TestArchiveTierFreshAppliance(t *testing.T) {
 	s.stop() // the appliance is gone
 
 	fresh := startServer(t, t.TempDir(), freeUDPPair(t), append(env, "KINEDGE_MASTER_KEY="+hex.EncodeToString(key))...)
+	// It numbers its own fragments past its predecessor's archived ones
+	// (their object keys hold the numbers).
+	line := grepLines(fresh.logs(), "fragment numbers continue past the archive's")
+	_, seeded, _ := strings.Cut(line, "last_archived=")
+	last := mustUint(t, listed[len(listed)-1].FragmentNumber)
+	if n, err := strconv.ParseUint(strings.TrimSpace(seeded), 10, 64); err != nil || n < last {
+		t.Errorf("fresh appliance did not seed its numbers past %d: %q", last, line)
+	}
 	if st, err := fresh.streamJSON(t, "cam1"); err != nil || st.Status != videoapi.StatusArchived {
 		t.Fatalf("fresh appliance: stream cam1 = %+v, %v", st, err)
 	}

@@ -519,6 +519,10 @@ func TestRemoteReplaysFromTheBucketAlone(t *testing.T) {
 		if hours, err := rr.ManifestHours(t.Context(), "cam1", farEnd, farEnd); err != nil || len(hours) != 0 {
 			t.Fatalf("ManifestHours of an empty range = %v, %v", hours, err)
 		}
+		// A replacement appliance seeds its numbering past this.
+		if n, err := rr.LastFragmentNumber(t.Context()); err != nil || n != stored[len(stored)-1].Number {
+			t.Fatalf("LastFragmentNumber = %d, %v; want %d", n, err, stored[len(stored)-1].Number)
+		}
 	}
 	// Another master key opens nothing.
 	r.Master = seal.NewMasterKey()

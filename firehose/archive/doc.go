@@ -126,11 +126,19 @@
 // the cap); tiered replay: a cache of the manifests (each tiered request
 // reads the manifests of its range again, a LIST and a GET per hour),
 // tiered listing by producer time or without a start (local only), the
-// plaintext archive (archive.sealed: false) as a tier, and a replacement
-// appliance that records under its predecessor's appliance id: its
-// fragment numbers start again at 1, so an hour it shares with its
-// predecessor would overwrite objects and the manifest (use a new
-// appliance id for new recordings until numbers are seeded from the
-// bucket); multipart upload for fragments above a few MiB; deleting the
-// per-hour entries of a deleted stream.
+// plaintext archive (archive.sealed: false) as a tier; a replacement
+// that starts while the bucket is unreachable numbers its fragments from
+// its own database only (see below); multipart upload for fragments
+// above a few MiB; deleting the per-hour entries of a deleted stream.
+//
+// # A replacement recording under its predecessor's id
+//
+// Object keys hold fragment numbers, and a fresh database numbers from 1:
+// in an hour both recorded, the replacement would overwrite its
+// predecessor's objects and manifest. At start, before anything records,
+// the appliance reads the highest number archived under its id
+// (Remote.LastFragmentNumber: the object names of each stream's latest
+// hour) and has the index number past it (index.SeedFragmentNumbers, a
+// persisted base that only grows). If the bucket cannot be read then, it
+// logs a warning and goes on.
 package archive

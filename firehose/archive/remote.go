@@ -218,6 +218,42 @@ func (r *Remote) Streams(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// LastFragmentNumber returns the highest fragment number archived under
+// the appliance's root (0 when there is none), from the object names of
+// each stream's latest hour (fragment numbers grow with time, and the
+// objects of the current hour are there before its manifest lists
+// them). A replacement appliance seeds its numbering with it
+// (index.SeedFragmentNumbers) so that its objects never take its
+// predecessor's keys.
+func (r *Remote) LastFragmentNumber(ctx context.Context) (uint64, error) {
+	streams, err := r.Streams(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var last uint64
+	for _, stream := range streams {
+		hours, err := r.ManifestHours(ctx, stream, time.Unix(0, 0), time.Now().Add(24*time.Hour))
+		if err != nil {
+			return 0, err
+		}
+		if len(hours) == 0 {
+			continue
+		}
+		dir := strings.TrimSuffix(hours[len(hours)-1], "manifest.json")
+		keys, err := r.Bucket.List(ctx, dir)
+		if err != nil {
+			return 0, err
+		}
+		for _, k := range keys {
+			name, ok := strings.CutSuffix(strings.TrimPrefix(k, dir), ".mkv")
+			if n, err := strconv.ParseUint(name, 10, 64); ok && err == nil {
+				last = max(last, n)
+			}
+		}
+	}
+	return last, nil
+}
+
 // bucketStore is a replay.Store on archived objects.
 type bucketStore struct {
 	b    Reader
