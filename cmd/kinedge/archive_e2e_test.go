@@ -12,6 +12,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/firehose/archive"
 	"github.com/kinedge/kinedge/testdata/s3test"
 	"github.com/kinedge/kinedge/testdata/testtool"
@@ -91,9 +92,14 @@ func TestArchiveAcrossOutageAndKill9(t *testing.T) {
 	}
 }
 
-// TestArchiveVerifyCommand: "kinedge archive verify" passes on an intact
-// archive and names a deleted and a corrupted object.
-func TestArchiveVerifyCommand(t *testing.T) {
+// archivedRecording starts an appliance archiving to a fresh versitygw
+// bucket "footage" (prefix video/, appliance id pi-7), has a camera
+// publish a clip to cam1 and restarts it (the last fragment is stored at
+// the stop; its upload may be abandoned and is redone after the start).
+// It returns the S3 server, the appliance's archive environment, the
+// running appliance and cam1's fragments.
+func archivedRecording(t *testing.T) (*s3test.Server, []string, *server, []videoapi.FragmentJSON) {
+	t.Helper()
 	testtool.Need(t, "ffmpeg")
 	s3 := s3test.Start(t)
 	s3.MakeBucket("footage")
@@ -103,9 +109,15 @@ func TestArchiveVerifyCommand(t *testing.T) {
 	if out, err := publish(t, s, "h264_aac.ts", "cam1", "tcp", "camera:camsecret").CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg publish: %v\n%s", err, out)
 	}
-	s.stop() // the last fragment is stored; its upload may be abandoned
+	s.stop()
 	s.start()
-	listed := s.fragments(t, "cam1")
+	return s3, env, s, s.fragments(t, "cam1")
+}
+
+// TestArchiveVerifyCommand: "kinedge archive verify" passes on an intact
+// archive and names a deleted and a corrupted object.
+func TestArchiveVerifyCommand(t *testing.T) {
+	s3, env, s, listed := archivedRecording(t)
 	t.Setenv("KINEDGE_CONFIG", "")
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")

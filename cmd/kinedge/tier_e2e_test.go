@@ -13,7 +13,6 @@ import (
 	"time"
 
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
-	"github.com/kinedge/kinedge/testdata/s3test"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -23,19 +22,8 @@ import (
 // fragments and replays the range through the normal API (/fragments,
 // /media), with no manual step: the packets are the first appliance's.
 func TestArchiveTierFreshAppliance(t *testing.T) {
-	testtool.Need(t, "ffmpeg")
 	testtool.Need(t, "ffprobe")
-	s3 := s3test.Start(t)
-	s3.MakeBucket("footage")
-	env := []string{"KINEDGE_S3_ENDPOINT=" + s3.Endpoint(), "KINEDGE_S3_ACCESS_KEY=" + s3test.AccessKey, "KINEDGE_S3_SECRET_KEY=" + s3test.SecretKey,
-		"KINEDGE_ARCHIVE_BUCKET=footage", "KINEDGE_ARCHIVE_PREFIX=video/", "KINEDGE_APPLIANCE_ID=pi-7"}
-	s := startServer(t, t.TempDir(), freeUDPPair(t), env...)
-	if out, err := publish(t, s, "h264_aac.ts", "cam1", "tcp", "camera:camsecret").CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg publish: %v\n%s", err, out)
-	}
-	s.stop() // the last fragment is stored; its upload may be abandoned
-	s.start()
-	listed := s.fragments(t, "cam1")
+	_, env, s, listed := archivedRecording(t)
 	start, end := listed[0].ServerTimestamp, listed[len(listed)-1].ServerTimestamp
 	local := ffprobe(t, replayRange(t, s, "cam1", start, end)).packets(t)
 	// Archived: every fragment listed both local and archived (the
