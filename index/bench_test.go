@@ -63,8 +63,14 @@ func load1Week(b *testing.B, x *Index) (start time.Time, n int) {
 	start = now.Add(-7 * 24 * time.Hour)
 	n = 7 * 24 * 3600 / 2
 	const chunk = 2000
+	srec.MaxFragment = int64(2 * time.Second) // as PutFragment keeps it
 	for lo := 0; lo < n; lo += chunk {
 		err := x.update(context.Background(), store.Data, func(txn *store.Txn) error {
+			if lo == 0 {
+				if err := putStream(txn, &srec); err != nil {
+					return err
+				}
+			}
 			for i := lo; i < min(lo+chunk, n); i++ {
 				at := start.Add(time.Duration(i) * 2 * time.Second)
 				rec := fragmentRecord{
@@ -109,6 +115,31 @@ func BenchmarkList1Week(b *testing.B) {
 					b.Fatalf("List: %d fragments, token %q, %v", len(fs), tok, err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkTimeline1Week reads the whole week's timeline (302,400
+// fragments, on disk) at a minute and at an hour a step, and at 10 s
+// (where the walk reads every fragment), and reports the entries read.
+func BenchmarkTimeline1Week(b *testing.B) {
+	clk := newClock()
+	x := openT(b, Options{Dir: b.TempDir(), NoSync: true, Now: clk.Now})
+	start, n := load1Week(b, x)
+	end := start.Add(time.Duration(n) * 2 * time.Second)
+	ctx := context.Background()
+	for _, step := range []time.Duration{10 * time.Second, time.Minute, time.Hour} {
+		b.Run(step.String(), func(b *testing.B) {
+			var reads int
+			for b.Loop() {
+				spans, r, err := x.timeline(ctx, "cam1", TimelineQuery{Start: start, End: end, Step: step})
+				if err != nil || len(spans) == 0 {
+					b.Fatalf("timeline: %d spans, %v", len(spans), err)
+				}
+				reads = r
+			}
+			b.ReportMetric(float64(reads), "entries-read")
+			b.ReportMetric(float64(n), "fragments")
 		})
 	}
 }

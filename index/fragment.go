@@ -283,6 +283,12 @@ func (x *Index) PutFragment(ctx context.Context, f Fragment, sealed []byte) erro
 				ErrInvalidFragment, f.Number, f.ServerTime, time.Unix(0, floor).UTC())
 		}
 		rec.SID = srec.ID
+		if rec.Duration > srec.MaxFragment {
+			srec.MaxFragment = rec.Duration
+			if err := putStream(txn, &srec); err != nil {
+				return err
+			}
+		}
 		nk := numberKey(f.Number)
 		if _, err := txn.Get(nk); err == nil {
 			return fmt.Errorf("%w: %d", ErrFragmentExists, f.Number)

@@ -74,6 +74,12 @@ type streamRecord struct {
 	// ID keys the stream's fragments; a stream deleted and created again
 	// under the same name gets a new ID.
 	ID uint64
+	// MaxFragment is the duration (ns) of the stream's longest fragment
+	// yet, kept by PutFragment for Timeline's jumps. MaxKnown says it
+	// covers every fragment: streams created before it was kept lack it,
+	// and Timeline reads every fragment of theirs.
+	MaxFragment int64 `json:",omitempty"`
+	MaxKnown    bool  `json:",omitempty"`
 }
 
 // retention returns how long the stream keeps fragments.
@@ -182,7 +188,7 @@ func (x *Index) CreateStream(ctx context.Context, s Stream) (Stream, error) {
 	s.Created = x.opts.Now().UTC()
 	s.ARN = fmt.Sprintf("arn:aws:kinesisvideo:%s:%s:stream/%s/%d", x.opts.Region, x.opts.Account, s.Name, s.Created.UnixMilli())
 	s.Version = ver
-	rec := streamRecord{Stream: s, ID: id + 1}
+	rec := streamRecord{Stream: s, ID: id + 1, MaxKnown: true}
 	err = x.update(ctx, store.Meta, func(txn *store.Txn) error {
 		_, err := getStream(txn, s.Name)
 		if err == nil {

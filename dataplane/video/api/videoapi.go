@@ -44,6 +44,7 @@ type Index interface {
 	List(ctx context.Context, stream string, q index.Query) ([]index.Fragment, string, error)
 	Iterate(ctx context.Context, stream string, q index.Query, fn func(index.Fragment) error) error
 	Blob(ctx context.Context, number uint64) ([]byte, error)
+	Timeline(ctx context.Context, stream string, q index.TimelineQuery) ([]index.Span, error)
 }
 
 // Pulls reports the cameras the appliance pulls; the appliance's pull
@@ -66,6 +67,9 @@ type Handler struct {
 	// MaxRange bounds one media request. It defaults to 7 days.
 	MaxRange time.Duration
 	Logger   *slog.Logger
+	// Now is the clock (time.Now if nil): a timeline without an end
+	// ends now.
+	Now func() time.Time
 }
 
 // Register adds the routes to mux.
@@ -74,6 +78,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/streams/{name}", h.describeStream)
 	mux.HandleFunc("GET /v1/streams/{name}/fragments", h.listFragments)
 	mux.HandleFunc("GET /v1/streams/{name}/media", h.media)
+	mux.HandleFunc("GET /v1/streams/{name}/timeline", h.timeline)
 }
 
 func (h *Handler) logger() *slog.Logger {
