@@ -491,7 +491,12 @@ func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
 		rec.ProducerTime = f.Wall
 	}
 	for _, t := range f.Tracks {
-		rec.Tracks = append(rec.Tracks, index.TrackInfo{Codec: string(t.Codec), Kind: t.Kind().String()})
+		rec.Tracks = append(rec.Tracks, index.TrackInfo{Codec: string(t.Codec), Kind: t.Kind().String(), Width: t.Width, Height: t.Height})
+	}
+	for _, fr := range f.Frames {
+		if fr.Track >= 0 && fr.Track < len(rec.Tracks) {
+			rec.Tracks[fr.Track].Frames++
+		}
 	}
 	if err := r.Sink.PutFragment(ctx, rec, sealed); err != nil {
 		return fmt.Errorf("fragment: store %d: %w", num, err)

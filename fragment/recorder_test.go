@@ -85,7 +85,8 @@ func TestRecorderStoresFragmentsWithServerTimes(t *testing.T) {
 	total := 0
 	for i, s := range sink.stored {
 		total += s.Frames
-		if s.KeyID != "key-cam1" || s.Stream != "cam1" || len(s.Tracks) != 2 || s.Tracks[0] != (index.TrackInfo{Codec: "H264", Kind: "video"}) || s.Size != int64(len(sink.blobs[i])) {
+		if s.KeyID != "key-cam1" || s.Stream != "cam1" || len(s.Tracks) != 2 || s.Tracks[0].Codec != "H264" || s.Tracks[0].Kind != "video" ||
+			s.Tracks[0].Frames == 0 || s.Tracks[0].Frames+s.Tracks[1].Frames != s.Frames || s.Size != int64(len(sink.blobs[i])) {
 			t.Fatalf("fragment %d: %+v", i, s)
 		}
 		if i > 0 {

@@ -77,7 +77,7 @@ func load1Week(b *testing.B, x *Index) (start time.Time, n int) {
 					Number: uint64(i + 1), SID: srec.ID, Stream: "cam1",
 					Server: at.UnixNano(), Producer: at.Add(-time.Second).UnixNano(),
 					Duration: int64(2 * time.Second), KeyID: "key-0001", Frames: 60,
-					Tracks: []TrackInfo{{"H264", "video"}, {"AAC", "audio"}},
+					Tracks: []TrackInfo{{Codec: "H264", Kind: "video", Frames: 50}, {Codec: "AAC", Kind: "audio", Frames: 94}},
 					SHA256: make([]byte, 32), Bucket: bucketEnd(at, x.opts.BucketWidth),
 				}
 				es, err := x.entries(&srec, &rec, nil, now)

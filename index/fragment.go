@@ -21,6 +21,12 @@ type TrackInfo struct {
 	Codec string `cbor:"1,keyasint,omitempty"`
 	// Kind is "video" or "audio".
 	Kind string `cbor:"2,keyasint,omitempty"`
+	// Frames is the number of the track's frames in the fragment (0 in
+	// fragments stored before it was kept).
+	Frames int `cbor:"3,keyasint,omitempty"`
+	// Width and Height of a video track in pixels, 0 when unknown.
+	Width  int `cbor:"4,keyasint,omitempty"`
+	Height int `cbor:"5,keyasint,omitempty"`
 }
 
 // Fragment is the metadata of one stored fragment (KVS Fragment).

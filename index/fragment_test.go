@@ -22,7 +22,7 @@ func TestFragments(t *testing.T) {
 		full := Fragment{
 			Number: n1, Stream: "cam1", ServerTime: t0.Add(-time.Minute), ProducerTime: t0.Add(-61 * time.Second),
 			Duration: 2 * time.Second, Size: 3000, KeyID: "k1", Frames: 60, Gap: true,
-			Tracks: []TrackInfo{{"H264", "video"}, {"AAC", "audio"}},
+			Tracks: []TrackInfo{{Codec: "H264", Kind: "video", Frames: 50, Width: 1280, Height: 720}, {Codec: "AAC", Kind: "audio", Frames: 10}},
 			SHA256: sha256.Sum256(blob),
 		}
 		tests := []struct {

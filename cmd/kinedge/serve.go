@@ -292,7 +292,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(a.db))
 	api := http.NewServeMux()
-	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Opener: keyring, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
+	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive))
 	mux.Handle("/", basicAuth(cfg, api))

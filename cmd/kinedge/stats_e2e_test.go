@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +105,23 @@ func TestStatsReachMetricsAndAPI(t *testing.T) {
 	if !strings.Contains(s.logs(), "no keyframe within fragment.max") {
 		t.Errorf("no log line about fragments cut at fragment.max")
 	}
+	// Its publisher left: idle, and the last fragment describes the
+	// camera (the clip is 320x240 H.264 at 25 fps with AAC).
+	waitFor(t, 10*time.Second, "longgop idle with its last fragment", func() error {
+		js, err := s.streamJSON(t, "longgop")
+		if err != nil {
+			return err
+		}
+		lf := js.LastFragment
+		if js.State != videoapi.StateIdle || js.Session != nil || lf == nil {
+			return fmt.Errorf("state %q session %+v last fragment %+v", js.State, js.Session, lf)
+		}
+		if !slices.Equal(lf.Codecs, []string{"H264", "AAC"}) || lf.Width != 320 || lf.Height != 240 || lf.FPS < 20 || lf.FPS > 30 ||
+			lf.BitrateBPS <= 0 || lf.DurationMS <= 0 || lf.ServerTimestamp.IsZero() {
+			t.Fatalf("longgop last fragment %+v", lf)
+		}
+		return nil
+	})
 
 	// A publisher sending garbage and skipping sequence numbers.
 	desc := &description.Session{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{
@@ -141,6 +159,11 @@ func TestStatsReachMetricsAndAPI(t *testing.T) {
 		}
 		return nil
 	})
+	// It is still connected: pushing, as the camera user, over TCP.
+	if js, err := s.streamJSON(t, "hostile"); err != nil || js.State != videoapi.StatePushing || js.Session == nil ||
+		js.Session.User != "camera" || js.Session.Transport != "tcp" || !strings.HasPrefix(js.Session.Remote, "127.0.0.1:") || js.Session.Pulled {
+		t.Fatalf("hostile while connected: %+v session %+v (%v)", js, js.Session, err)
+	}
 
 	// A pulled camera that does not answer: retrying, with the reason.
 	deadAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -152,7 +175,7 @@ func TestStatsReachMetricsAndAPI(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if js.Status != videoapi.StatusNotCreated || js.Pull == nil || js.Pull.State != videoapi.PullStateRetrying ||
+		if js.Status != videoapi.StatusNotCreated || js.State != videoapi.StateRetrying || js.Pull == nil || js.Pull.State != videoapi.PullStateRetrying ||
 			js.Pull.Attempts == 0 || !strings.Contains(js.Pull.LastError, "refused") || strings.Contains(js.Pull.Source, "s3cret") {
 			return fmt.Errorf("%+v pull %+v", js, js.Pull)
 		}
@@ -191,7 +214,8 @@ func TestStatsReachMetricsAndAPI(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if js.Status != "ACTIVE" || js.Pull == nil || js.Pull.State != videoapi.PullStatePulling || js.Pull.Connects < 1 {
+		if js.Status != "ACTIVE" || js.State != videoapi.StatePulling || js.Session == nil || !js.Session.Pulled ||
+			js.Pull == nil || js.Pull.State != videoapi.PullStatePulling || js.Pull.Connects < 1 {
 			return fmt.Errorf("%+v pull %+v", js, js.Pull)
 		}
 		m := s.scrape(t)

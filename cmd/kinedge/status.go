@@ -28,3 +28,17 @@ func pullJSON(st rtsp.PullStatus) videoapi.PullJSON {
 	return videoapi.PullJSON{Source: st.URL, State: state, Since: st.Since.UTC(), Transport: st.Transport,
 		Attempts: st.Attempts, Connects: st.Connects, LastError: st.LastError}
 }
+
+// sessionStates shows the sources manager's current sessions in the
+// video API's stream JSON (videoapi.Sessions).
+type sessionStates struct{ m *sources.Manager }
+
+// Sessions implements videoapi.Sessions.
+func (s sessionStates) Sessions() map[string]videoapi.SessionJSON {
+	all := s.m.Sessions()
+	out := make(map[string]videoapi.SessionJSON, len(all))
+	for name, ss := range all {
+		out[name] = videoapi.SessionJSON{Since: ss.Since.UTC(), Remote: ss.Remote, Transport: ss.Transport, User: ss.User, Pulled: ss.Pulled}
+	}
+	return out
+}

@@ -55,6 +55,8 @@ type Manager struct {
 	// Logger receives the log lines of the sessions and pullers. It
 	// defaults to discarding.
 	Logger *slog.Logger
+	// Now is the clock of Session.Since; it defaults to time.Now.
+	Now func() time.Time
 
 	buffers fragment.BufferPool // plaintext buffers shared by the recorders
 
@@ -70,9 +72,22 @@ type Manager struct {
 // source is the current source of one video stream: the session that
 // feeds it and the recorder that stores it.
 type source struct {
-	rec  *fragment.Recorder
-	kick func(reason string)
-	done chan struct{} // closed once the recorder stored its last fragment
+	rec     *fragment.Recorder
+	kick    func(reason string)
+	done    chan struct{} // closed once the recorder stored its last fragment
+	session Session
+}
+
+// Session describes a video stream's current source.
+type Session struct {
+	// Since is when the session started recording.
+	Since time.Time
+	// Remote is the camera's address (host:port), Transport "tcp" or
+	// "udp", User the authenticated publisher ("" when anonymous or
+	// pulled).
+	Remote, Transport, User string
+	// Pulled is true for a camera the appliance pulls from.
+	Pulled bool
 }
 
 // Start checks the fields, then pulls the configured cameras and those
@@ -167,7 +182,10 @@ func (m *Manager) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		stats = &fragment.RecorderStats{}
 		m.stats[st.Name] = stats
 	}
-	src := &source{kick: req.Kick, done: make(chan struct{})}
+	_, pulled := m.pullers[st.Name]
+	src := &source{kick: req.Kick, done: make(chan struct{}), session: Session{
+		Since: m.now(), Remote: req.RemoteAddr, Transport: req.Transport, User: req.User, Pulled: pulled,
+	}}
 	src.rec = &fragment.Recorder{
 		Stream:     st.Name,
 		KeyAlias:   st.KeyAlias,
@@ -271,6 +289,25 @@ func (m *Manager) RecorderStats() map[string]*fragment.RecorderStats {
 		out[k] = v
 	}
 	return out
+}
+
+// Sessions returns the current source of each video stream that has
+// one; safe to call concurrently.
+func (m *Manager) Sessions() map[string]Session {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]Session, len(m.current))
+	for name, src := range m.current {
+		out[name] = src.session
+	}
+	return out
+}
+
+func (m *Manager) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
 }
 
 // Close stops the pullers, refuses new sessions and kicks the current

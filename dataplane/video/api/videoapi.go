@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -45,6 +46,13 @@ type Index interface {
 	Iterate(ctx context.Context, stream string, q index.Query, fn func(index.Fragment) error) error
 	Blob(ctx context.Context, number uint64) ([]byte, error)
 	Timeline(ctx context.Context, stream string, q index.TimelineQuery) ([]index.Span, error)
+	Latest(ctx context.Context, stream string) (index.Fragment, error)
+}
+
+// Sessions reports the current source of each video stream that has one;
+// the appliance's source manager satisfies it.
+type Sessions interface {
+	Sessions() map[string]SessionJSON
 }
 
 // Pulls reports the cameras the appliance pulls; the appliance's pull
@@ -58,8 +66,11 @@ type Pulls interface {
 type Handler struct {
 	Index Index
 	// Pulls, if set, adds the pull state to the streams it pulls.
-	Pulls  Pulls
-	Opener replay.Opener
+	Pulls Pulls
+	// Sessions, if set, adds the current source to the streams that have
+	// one, and with Pulls makes each stream's State.
+	Sessions Sessions
+	Opener   replay.Opener
 	// Archive, if set, is the second tier: fragments and media queries by
 	// server time with a start add the archived fragments that are not
 	// local, and streams that are only archived are listed.
@@ -102,6 +113,105 @@ type StreamJSON struct {
 	// Pull is the state of the camera the appliance pulls the stream
 	// from; absent for pushed streams.
 	Pull *PullJSON `json:"pull,omitempty"`
+	// State is the source's: StatePushing, StatePulling, StateRetrying
+	// (a pulled camera between attempts: Pull.LastError says why) or
+	// StateIdle (no source).
+	State string `json:"state"`
+	// Session is the current source, absent when idle.
+	Session *SessionJSON `json:"session,omitempty"`
+	// LastFragment is the newest stored fragment, absent when there is
+	// none within retention.
+	LastFragment *LastFragmentJSON `json:"last_fragment,omitempty"`
+}
+
+// Source states.
+const (
+	StatePushing  = "pushing"
+	StatePulling  = "pulling"
+	StateRetrying = "retrying"
+	StateIdle     = "idle"
+)
+
+// SessionJSON is a stream's current source.
+type SessionJSON struct {
+	Since     time.Time `json:"since"`
+	Remote    string    `json:"remote,omitempty"`
+	Transport string    `json:"transport,omitempty"`
+	User      string    `json:"user,omitempty"`
+	Pulled    bool      `json:"pulled"`
+}
+
+// LastFragmentJSON is the newest fragment of a stream and what it says
+// of the camera: bitrate (sealed bytes over the duration), frame rate of
+// the video track, codecs and picture size.
+type LastFragmentJSON struct {
+	FragmentNumber  string    `json:"fragment_number"`
+	ServerTimestamp time.Time `json:"server_timestamp"`
+	DurationMS      int64     `json:"duration_ms"`
+	BitrateBPS      int64     `json:"bitrate_bps"`
+	FPS             float64   `json:"fps,omitempty"`
+	Codecs          []string  `json:"codecs"`
+	Width           int       `json:"width,omitempty"`
+	Height          int       `json:"height,omitempty"`
+}
+
+func lastFragmentJSON(f index.Fragment) *LastFragmentJSON {
+	out := &LastFragmentJSON{
+		FragmentNumber:  f.NumberString(),
+		ServerTimestamp: f.ServerTime.UTC(),
+		DurationMS:      f.Duration.Milliseconds(),
+		Codecs:          make([]string, 0, len(f.Tracks)),
+	}
+	secs := f.Duration.Seconds()
+	if secs > 0 {
+		out.BitrateBPS = int64(float64(f.Size*8) / secs)
+	}
+	for _, t := range f.Tracks {
+		out.Codecs = append(out.Codecs, t.Codec)
+		if t.Kind == "video" {
+			out.Width, out.Height = t.Width, t.Height
+			if secs > 0 && t.Frames > 0 {
+				out.FPS = math.Round(float64(t.Frames)/secs*100) / 100
+			}
+		}
+	}
+	return out
+}
+
+// addSource fills js's State, Session and Pull from the current sources
+// and pulls, and LastFragment from the index.
+func (h *Handler) addSource(ctx context.Context, js *StreamJSON, sessions map[string]SessionJSON, pulls map[string]PullJSON) {
+	js.State = StateIdle
+	if p, ok := pulls[js.Name]; ok {
+		js.Pull = &p
+		js.State = StateRetrying
+		if p.State == PullStatePulling {
+			js.State = StatePulling
+		}
+	}
+	if s, ok := sessions[js.Name]; ok {
+		js.Session = &s
+		if !s.Pulled {
+			js.State = StatePushing
+		} else {
+			js.State = StatePulling
+		}
+	}
+	if js.Status == StatusNotCreated || js.Status == StatusArchived {
+		return
+	}
+	if f, err := h.Index.Latest(ctx, js.Name); err == nil {
+		js.LastFragment = lastFragmentJSON(f)
+	} else if !errors.Is(err, index.ErrFragmentNotFound) && !errors.Is(err, index.ErrStreamNotFound) {
+		h.logger().Warn("video api: latest fragment", "stream", js.Name, "err", err)
+	}
+}
+
+func (h *Handler) sessions() map[string]SessionJSON {
+	if h.Sessions == nil {
+		return nil
+	}
+	return h.Sessions.Sessions()
 }
 
 // StatusNotCreated is the status of a pulled stream whose first connection
@@ -187,21 +297,21 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	pulls := h.pullStates()
+	pulls, sessions := h.pullStates(), h.sessions()
 	out := struct {
 		Streams []StreamJSON `json:"streams"`
 	}{Streams: make([]StreamJSON, 0, len(streams))}
 	for _, s := range streams {
 		js := streamJSON(s)
-		if p, ok := pulls[s.Name]; ok {
-			js.Pull = &p
-			delete(pulls, s.Name)
-		}
+		h.addSource(r.Context(), &js, sessions, pulls)
+		delete(pulls, s.Name)
 		out.Streams = append(out.Streams, js)
 	}
 	pending := make([]StreamJSON, 0, len(pulls))
-	for name, p := range pulls {
-		pending = append(pending, StreamJSON{Name: name, Status: StatusNotCreated, Pull: &p})
+	for name := range pulls {
+		js := StreamJSON{Name: name, Status: StatusNotCreated}
+		h.addSource(r.Context(), &js, sessions, pulls)
+		pending = append(pending, js)
 	}
 	slices.SortFunc(pending, func(a, b StreamJSON) int { return strings.Compare(a.Name, b.Name) })
 	out.Streams = append(out.Streams, pending...)
@@ -212,7 +322,7 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, n := range names {
 			if !slices.ContainsFunc(out.Streams, func(s StreamJSON) bool { return s.Name == n }) {
-				out.Streams = append(out.Streams, StreamJSON{Name: n, Status: StatusArchived})
+				out.Streams = append(out.Streams, StreamJSON{Name: n, Status: StatusArchived, State: StateIdle})
 			}
 		}
 	}
@@ -221,23 +331,22 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) describeStream(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	p, pulled := h.pullStates()[name]
+	pulls, sessions := h.pullStates(), h.sessions()
+	_, pulled := pulls[name]
 	s, err := h.Index.Stream(r.Context(), name)
+	var js StreamJSON
 	switch {
 	case errors.Is(err, index.ErrStreamNotFound) && pulled:
-		writeJSON(w, http.StatusOK, StreamJSON{Name: name, Status: StatusNotCreated, Pull: &p})
-		return
+		js = StreamJSON{Name: name, Status: StatusNotCreated}
 	case errors.Is(err, index.ErrStreamNotFound) && h.archivedStream(r.Context(), name):
-		writeJSON(w, http.StatusOK, StreamJSON{Name: name, Status: StatusArchived})
-		return
+		js = StreamJSON{Name: name, Status: StatusArchived}
 	case err != nil:
 		h.fail(w, r, err)
 		return
+	default:
+		js = streamJSON(s)
 	}
-	js := streamJSON(s)
-	if pulled {
-		js.Pull = &p
-	}
+	h.addSource(r.Context(), &js, sessions, pulls)
 	writeJSON(w, http.StatusOK, js)
 }
 
