@@ -26,7 +26,10 @@ import (
 type apiClient struct {
 	base       string
 	user, pass string
-	hc         *http.Client
+	// creds says where the credentials came from, or where the client
+	// looked for them: the hint of a 401.
+	creds string
+	hc    *http.Client
 }
 
 // clientFlags are the connection flags shared by fragments and replay.
@@ -50,24 +53,34 @@ func envOr(name, def string) string {
 
 func (c *clientFlags) client() (*apiClient, error) {
 	user, pass := c.user, c.pass
+	creds := "the credentials of --user/--pass (or KINEDGE_ACCESS_KEY/KINEDGE_SECRET_KEY)"
 	if user == "" || pass == "" {
-		b, err := os.ReadFile(filepath.Join(c.dataDir, credentialsFile))
-		if err == nil {
-			var saved savedCredentials
-			if yaml.Unmarshal(b, &saved) == nil {
-				if user == "" {
-					user = saved.AccessKey
-				}
-				if pass == "" {
-					pass = saved.SecretKey
-				}
+		file := filepath.Join(c.dataDir, credentialsFile)
+		if abs, err := filepath.Abs(file); err == nil {
+			file = abs
+		}
+		b, err := os.ReadFile(file)
+		var saved savedCredentials
+		switch {
+		case err != nil:
+			creds = fmt.Sprintf("no credentials: --user/--pass and KINEDGE_ACCESS_KEY/KINEDGE_SECRET_KEY are not set, and %s could not be read (%v); "+
+				"give the admin access key and secret key, or --data-dir (KINEDGE_DATA_DIR) for the appliance's data dir", file, errors.Unwrap(err))
+		case yaml.Unmarshal(b, &saved) != nil:
+			creds = fmt.Sprintf("no credentials: %s is not a credentials file", file)
+		default:
+			if user == "" {
+				user = saved.AccessKey
 			}
+			if pass == "" {
+				pass = saved.SecretKey
+			}
+			creds = "the admin credentials of " + file
 		}
 	}
 	if _, err := url.Parse(c.url); err != nil {
 		return nil, fmt.Errorf("--url: %w", err)
 	}
-	return &apiClient{base: strings.TrimRight(c.url, "/"), user: user, pass: pass, hc: &http.Client{}}, nil
+	return &apiClient{base: strings.TrimRight(c.url, "/"), user: user, pass: pass, creds: creds, hc: &http.Client{}}, nil
 }
 
 func (c *apiClient) get(ctx context.Context, path string, q url.Values) (*http.Response, error) {
@@ -92,6 +105,9 @@ func (c *apiClient) get(ctx context.Context, path string, q url.Values) (*http.R
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		if json.Unmarshal(b, &e) != nil || e.Message == "" {
 			e.Message = strings.TrimSpace(string(b))
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			return nil, fmt.Errorf("%s: %s (sent %s)", resp.Status, e.Message, c.creds)
 		}
 		return nil, fmt.Errorf("%s: %s", resp.Status, e.Message)
 	}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"flag"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -367,5 +370,42 @@ func TestArchiveConfig(t *testing.T) {
 	t.Setenv("KINEDGE_ARCHIVE_SEALED", "false")
 	if cfg, _, err = loadConfig(nil, &bytes.Buffer{}); err != nil || cfg.Archive.Sealed {
 		t.Fatalf("KINEDGE_ARCHIVE_SEALED=false: %+v, %v", cfg.Archive, err)
+	}
+}
+
+// TestServeHelp checks that serve -h names the ports, UDP included, and
+// every setting's environment variable.
+func TestServeHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"serve", "-h"}, &out, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("serve -h: %v", err)
+	}
+	help := out.String()
+	for _, want := range []string{":8080", ":8554", ":8000", ":8001", "UDP", "KINEDGE_RTSP_UDP_RTP", "KINEDGE_STORAGE_MAX_BYTES", "KINEDGE_CONFIG", "--print-config"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("serve -h does not mention %s:\n%s", want, help)
+		}
+	}
+}
+
+// TestBindFailureNamesTheSetting takes the HTTP and then the RTSP port
+// before serve starts: each failure names the setting that moves it.
+func TestBindFailureNamesTheSetting(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	t.Setenv("KINEDGE_RTSP_UDP_RTP", "")
+	t.Setenv("KINEDGE_RTSP_UDP_RTCP", "")
+	for _, tc := range []struct{ http, rtsp, want string }{
+		{taken.Addr().String(), "127.0.0.1:0", "KINEDGE_HTTP, --http"},
+		{"127.0.0.1:0", taken.Addr().String(), "KINEDGE_RTSP, --rtsp"},
+	} {
+		var out bytes.Buffer
+		err := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--http", tc.http, "--rtsp", tc.rtsp}, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("serve with a taken port: %v, want the setting %q named", err, tc.want)
+		}
 	}
 }

@@ -5,7 +5,7 @@
 //	kinedge serve       run the appliance
 //	kinedge camsim      simulated RTSP cameras
 //	kinedge fragments   list a stream's fragments in a time range
-//	kinedge replay      save a time range of a stream as MKV
+//	kinedge replay      save a time range of a stream as MKV or MP4
 //	kinedge archive     ls, verify, get, replay the S3 video archive
 //	kinedge bench-ingest  measure the ingest path with simulated cameras
 //	kinedge version     print the version
@@ -41,7 +41,7 @@ commands:
   serve       run the appliance (no configuration needed)
   camsim      publish simulated cameras over RTSP
   fragments   list the fragments of a stream in a time range
-  replay      save a time range of a stream as a playable MKV
+  replay      save a time range of a stream (at most 168 h) as a playable MKV or MP4
   archive     ls|verify|get|replay the S3 video archive (verify: every manifest entry present, its SHA-256 right)
   bench-ingest  measure ingest: serve + N simulated cameras, prints CPU, RSS, frames lost
   version     print the version

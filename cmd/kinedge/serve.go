@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -45,6 +46,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	rtspAddr := fs.String("rtsp", "", "RTSP listen `addr` (default :8554)")
 	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr` (default :8189; reserved: WebRTC does not exist yet)")
 	printConfig := fs.Bool("print-config", false, "print the effective config and exit")
+	fs.Usage = func() { serveUsage(fs, stderr) }
 	if err := fs.Parse(args); err != nil {
 		return Config{}, false, err
 	}
@@ -72,6 +74,39 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 		}
 	}
 	return cfg, *printConfig, cfg.Validate()
+}
+
+// serveUsage prints the flags, the ports and every setting's
+// environment variable with its default.
+func serveUsage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprint(w, `usage: kinedge serve [flags]
+
+Runs the appliance. With no configuration it keeps its data in ./data and
+generates its credentials there on the first start.
+
+flags:
+`)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	def := defaultConfig()
+	fmt.Fprintf(w, `
+ports (defaults; each is a setting below):
+  %-14s TCP  HTTP: the web API, the AWS APIs (Kinesis, Firehose, KVS), /healthz, /metrics  (http)
+  %-14s TCP  RTSP: cameras publish and are pulled  (rtsp)
+  %-14s UDP  RTP of RTSP publishers over UDP  (rtsp_udp_rtp; empty turns UDP off)
+  %-14s UDP  RTCP of RTSP publishers over UDP  (rtsp_udp_rtcp)
+
+settings: a YAML file (--config or KINEDGE_CONFIG) sets any of them, an
+environment variable overrides the file, a flag above overrides both;
+"kinedge serve --print-config" prints the result. Variables and defaults:
+`, def.HTTP, def.RTSP, def.RTSPUDPRTP, def.RTSPUDPRTCP)
+	walkConfig(reflect.ValueOf(&def).Elem(), "", func(key string, v reflect.Value, f reflect.StructField) {
+		val := fmt.Sprint(v.Interface())
+		if val == "" {
+			val = `""`
+		}
+		fmt.Fprintf(w, "  %-44s %s\n", envName(key), val)
+	})
 }
 
 func newLogger(c LogConfig, w io.Writer) *slog.Logger {
@@ -286,7 +321,8 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		Logger:         log.With("component", "rtsp"),
 	}
 	if err := a.rtsp.Start(); err != nil {
-		return nil, fmt.Errorf("rtsp: %w", err)
+		return nil, fmt.Errorf("rtsp: %w%s", err, listenHint(err,
+			"the RTSP listeners are set by rtsp (KINEDGE_RTSP, --rtsp) for TCP and by rtsp_udp_rtp and rtsp_udp_rtcp (KINEDGE_RTSP_UDP_RTP, KINEDGE_RTSP_UDP_RTCP; empty turns UDP off)"))
 	}
 
 	mux := http.NewServeMux()
@@ -309,7 +345,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 
 	a.httpLn, err = net.Listen("tcp", cfg.HTTP)
 	if err != nil {
-		return nil, fmt.Errorf("http: %w", err)
+		return nil, fmt.Errorf("http: %w%s", err, listenHint(err, "the HTTP address is set by http (KINEDGE_HTTP, --http)"))
 	}
 	a.http = a.newHTTPServer(cfg, mux)
 	// HTTP/2 without TLS (h2c) next to HTTP/1.1: Kinesis clients (the KCL,
@@ -380,6 +416,17 @@ func (a *appliance) closeHTTP() {
 	case <-time.After(a.shutdownGrace):
 		a.log.Warn("http: handlers still running after their connections were closed")
 	}
+}
+
+// listenHint returns " (" + which + ")" when err is a failure to listen
+// (a port taken, an address not local, no permission), so the message
+// names the setting that moves it.
+func listenHint(err error, which string) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "listen" {
+		return " (" + which + ")"
+	}
+	return ""
 }
 
 // startDebug serves net/http/pprof on addr.

@@ -2,6 +2,7 @@ package camsim
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/rtp"
 
 	"github.com/kinedge/kinedge/ingest/media"
@@ -138,7 +140,13 @@ func (c *camera) connLoop() {
 			c.failures.Add(1)
 			c.setError(err)
 			if !failing && c.ctx.Err() == nil {
-				c.log.Warn("camsim: cannot publish, retrying", "url", redact(c.url), "err", err)
+				var bad liberrors.ErrClientBadStatusCode
+				if errors.As(err, &bad) && bad.Code == base.StatusCode(455) {
+					c.log.Warn("camsim: the stream is busy: another publisher has it (camsim --prefix gives its cameras other names); retrying quietly",
+						"url", redact(c.url), "err", err)
+				} else {
+					c.log.Warn("camsim: cannot publish, retrying", "url", redact(c.url), "err", err)
+				}
 			}
 			failing = true
 			wait := backoff/2 + rand.N(backoff/2+1)
