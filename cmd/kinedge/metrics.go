@@ -90,6 +90,7 @@ var (
 	descRTSPLost      = prometheus.NewDesc("kinedge_rtsp_packets_lost_total", "RTP packets lost (gaps in sequence numbers).", []string{"stream"}, nil)
 	descRTSPDecodeErr = prometheus.NewDesc("kinedge_rtsp_decode_errors_total", "RTP/RTCP packets or payloads that could not be decoded.", []string{"stream"}, nil)
 	descRTSPDropped   = prometheus.NewDesc("kinedge_rtsp_frames_dropped_total", "Access units ingest did not deliver (video before a keyframe, a DTS extraction error, no timeline yet).", []string{"stream"}, nil)
+	descRTSPSkipped   = prometheus.NewDesc("kinedge_rtsp_tracks_skipped_total", "Tracks of RTSP sessions that were not recorded: a codec the appliance does not store, or a second track of a kind.", []string{"stream"}, nil)
 	descRTSPDiscont   = prometheus.NewDesc("kinedge_rtsp_discontinuities_total", "Timeline discontinuities signalled to the recorder (timestamps went back, jumped ahead or fell behind arrival).", []string{"stream"}, nil)
 	descPullConnected = prometheus.NewDesc("kinedge_pull_connected", "1 while the connection to a pulled camera plays, 0 while retrying.", []string{"stream"}, nil)
 	descPullAttempts  = prometheus.NewDesc("kinedge_pull_attempts_total", "Connection attempts to a pulled camera.", []string{"stream"}, nil)
@@ -129,6 +130,7 @@ func (c *ingestCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRTSPDecodeErr, st.DecodeErrors, name)
 		counter(descRTSPDropped, st.FramesDropped, name)
 		counter(descRTSPDiscont, st.Discontinuities, name)
+		counter(descRTSPSkipped, st.TracksSkipped, name)
 	}
 }
 

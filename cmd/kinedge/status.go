@@ -38,7 +38,7 @@ func (s sessionStates) Sessions() map[string]videoapi.SessionJSON {
 	all := s.m.Sessions()
 	out := make(map[string]videoapi.SessionJSON, len(all))
 	for name, ss := range all {
-		out[name] = videoapi.SessionJSON{Since: ss.Since.UTC(), Remote: ss.Remote, Transport: ss.Transport, User: ss.User, Pulled: ss.Pulled}
+		out[name] = videoapi.SessionJSON{Since: ss.Since.UTC(), Remote: ss.Remote, Transport: ss.Transport, User: ss.User, Pulled: ss.Pulled, SkippedTracks: ss.Skipped}
 	}
 	return out
 }

@@ -412,7 +412,7 @@ func (p *Puller) connect() (played bool, err error) {
 	if err != nil {
 		return false, p.requestErr("DESCRIBE", err)
 	}
-	tracks, found := selectTracks(desc.Medias, p.log)
+	tracks, found, skipped := selectTracks(desc.Medias, p.log)
 	if len(tracks) == 0 {
 		what := "no media"
 		if len(found) > 0 {
@@ -457,6 +457,7 @@ func (p *Puller) connect() (played bool, err error) {
 		stats:     stats,
 		watch:     make([]trackWatch, len(tracks)),
 	}
+	stats.TracksSkipped.Add(uint64(len(skipped)))
 	var lastPacket atomic.Int64 // arrival of the last RTP packet, Unix ns
 	for i := range tracks {
 		medi, d := medias[i], decs[i]
@@ -474,6 +475,7 @@ func (p *Puller) connect() (played bool, err error) {
 		RemoteAddr: p.remote,
 		Transport:  transport,
 		Stats:      sess.stats,
+		Skipped:    skipped,
 		Kick: func(reason string) {
 			log.Info("rtsp pull session kicked", "reason", reason)
 			connCancel(fmt.Errorf("rtsp: kicked: %s", reason))

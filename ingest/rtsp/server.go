@@ -65,6 +65,9 @@ type PublishRequest struct {
 	// Stats counts the session's traffic; safe to read concurrently, for the
 	// session's lifetime and after.
 	Stats *SessionStats
+	// Skipped lists the tracks of the session that are not recorded, each
+	// as "<media> <codecs>: <why>".
+	Skipped []string
 }
 
 // Server receives RTSP publishers (ANNOUNCE/RECORD, RFC 2326 §10.3 and
@@ -361,7 +364,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 		g.authenticated()
 	}
 
-	selected, found := selectTracks(ctx.Description.Medias, log)
+	selected, found, skipped := selectTracks(ctx.Description.Medias, log)
 	decs := make([]*trackDecoder, len(selected))
 	medias := make([]*description.Media, len(selected))
 	formats := make([]format.Format, len(selected))
@@ -388,8 +391,10 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 		medias:  medias,
 		formats: formats,
 		stats:   &SessionStats{},
+		skipped: skipped,
 		watch:   make([]trackWatch, len(decs)),
 	}
+	sess.stats.TracksSkipped.Add(uint64(len(skipped)))
 	ctx.Session.SetUserData(sess)
 	return response(base.StatusOK, ""), nil
 }
@@ -466,6 +471,7 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 		Transport:  sess.transport,
 		User:       sess.user,
 		Stats:      sess.stats,
+		Skipped:    sess.skipped,
 		Kick: func(reason string) {
 			sess.log.Info("rtsp session kicked", "reason", reason)
 			ss.Close()

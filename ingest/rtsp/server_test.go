@@ -469,6 +469,14 @@ func TestUnsupportedTrackIgnored(t *testing.T) {
 		w.req.Tracks[1].Channels != 2 || w.req.Tracks[1].SampleRate != 48000 {
 		t.Fatalf("tracks %+v %+v", w.req.Tracks[0], w.req.Tracks[1])
 	}
+	// The two skipped tracks are reported with why, and counted.
+	if len(w.req.Skipped) != 2 || !strings.Contains(w.req.Skipped[0], "video M-JPEG") || !strings.Contains(w.req.Skipped[0], "unsupported codec") ||
+		!strings.Contains(w.req.Skipped[1], "video H264") || !strings.Contains(w.req.Skipped[1], "one video track per stream") {
+		t.Fatalf("skipped %q", w.req.Skipped)
+	}
+	if n := w.req.Stats.TracksSkipped.Load(); n != 2 {
+		t.Fatalf("TracksSkipped = %d, want 2", n)
+	}
 	// packets of the ignored MJPEG media are not counted or decoded.
 	if err := c.WritePacketRTP(desc.Medias[0], &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 26}, Payload: []byte{1, 2, 3}}); err != nil {
 		t.Fatal(err)

@@ -32,11 +32,14 @@ type SessionStats struct {
 	PacketsLost atomic.Uint64
 	// Discontinuities signalled to the Writer.
 	Discontinuities atomic.Uint64
+	// TracksSkipped: tracks of the session that are not recorded (a codec
+	// the appliance does not store, or a second track of a kind).
+	TracksSkipped atomic.Uint64
 }
 
 // Stats is a snapshot of SessionStats; the fields mean the same.
 type Stats struct {
-	Packets, Frames, FramesDropped, DecodeErrors, PacketsLost, Discontinuities uint64
+	Packets, Frames, FramesDropped, DecodeErrors, PacketsLost, Discontinuities, TracksSkipped uint64
 }
 
 // Add returns the sum of s and o, field by field.
@@ -48,6 +51,7 @@ func (s Stats) Add(o Stats) Stats {
 		DecodeErrors:    s.DecodeErrors + o.DecodeErrors,
 		PacketsLost:     s.PacketsLost + o.PacketsLost,
 		Discontinuities: s.Discontinuities + o.Discontinuities,
+		TracksSkipped:   s.TracksSkipped + o.TracksSkipped,
 	}
 }
 
@@ -60,6 +64,7 @@ func (s *SessionStats) Snapshot() Stats {
 		DecodeErrors:    s.DecodeErrors.Load(),
 		PacketsLost:     s.PacketsLost.Load(),
 		Discontinuities: s.Discontinuities.Load(),
+		TracksSkipped:   s.TracksSkipped.Load(),
 	}
 }
 
@@ -84,6 +89,7 @@ type session struct {
 	medias    []*description.Media
 	formats   []format.Format
 	stats     *SessionStats
+	skipped   []string // tracks not recorded, and why
 
 	mu     sync.Mutex
 	decs   []*trackDecoder

@@ -88,6 +88,8 @@ type Session struct {
 	Remote, Transport, User string
 	// Pulled is true for a camera the appliance pulls from.
 	Pulled bool
+	// Skipped lists the session's tracks that are not recorded, and why.
+	Skipped []string
 }
 
 // Start checks the fields, then pulls the configured cameras and those
@@ -184,7 +186,7 @@ func (m *Manager) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 	}
 	_, pulled := m.pullers[st.Name]
 	src := &source{kick: req.Kick, done: make(chan struct{}), session: Session{
-		Since: m.now(), Remote: req.RemoteAddr, Transport: req.Transport, User: req.User, Pulled: pulled,
+		Since: m.now(), Remote: req.RemoteAddr, Transport: req.Transport, User: req.User, Pulled: pulled, Skipped: req.Skipped,
 	}}
 	src.rec = &fragment.Recorder{
 		Stream:     st.Name,

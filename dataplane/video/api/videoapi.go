@@ -139,6 +139,9 @@ type SessionJSON struct {
 	Transport string    `json:"transport,omitempty"`
 	User      string    `json:"user,omitempty"`
 	Pulled    bool      `json:"pulled"`
+	// SkippedTracks are the source's tracks that are not recorded, each
+	// with why (a codec the appliance does not store).
+	SkippedTracks []string `json:"skipped_tracks,omitempty"`
 }
 
 // LastFragmentJSON is the newest fragment of a stream and what it says
