@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
+	"github.com/kinedge/kinedge/fragment/mkv"
 )
 
 // apiClient calls the appliance's plain HTTP API, as a script would.
@@ -299,6 +300,14 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	finish()
 	if f != nil {
+		if *format == "mkv" {
+			// The appliance streamed the Cues last: point the SeekHead at
+			// them so players seek. A file from an appliance without Cues
+			// plays as it is.
+			if err := mkv.FinishFile(f, n); err != nil && !errors.Is(err, mkv.ErrNotFinishable) {
+				return fmt.Errorf("replay: %w", err)
+			}
+		}
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}

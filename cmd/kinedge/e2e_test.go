@@ -24,6 +24,7 @@ import (
 	"time"
 
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
+	"github.com/kinedge/kinedge/fragment/mkv"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -566,7 +567,8 @@ func checkSubRange(t *testing.T, s *server, stream string, frags []videoapi.Frag
 	}
 	decodeClean(t, mp4)
 
-	// The HTTP API gives the same bytes as the CLI.
+	// The HTTP API gives the same bytes as the CLI, which then points the
+	// SeekHead at the Cues the stream ended with.
 	resp, err := s.get("/v1/streams/"+stream+"/media", url.Values{"start": {start.Format(time.RFC3339Nano)}, "end": {end.Format(time.RFC3339Nano)}, "format": {"mkv"}})
 	if err != nil {
 		t.Fatal(err)
@@ -574,8 +576,19 @@ func checkSubRange(t *testing.T, s *server, stream string, frags []videoapi.Frag
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	fileBytes, _ := os.ReadFile(out)
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/x-matroska" || !bytes.Equal(body, fileBytes) {
-		t.Fatalf("HTTP media: %s %s, %d bytes (CLI %d)", resp.Status, resp.Header.Get("Content-Type"), len(body), len(fileBytes))
+	finished := filepath.Join(t.TempDir(), "http.mkv")
+	if err := os.WriteFile(finished, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(finished, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ferr := mkv.FinishFile(f, int64(len(body)))
+	f.Close()
+	httpBytes, _ := os.ReadFile(finished)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/x-matroska" || ferr != nil || !bytes.Equal(httpBytes, fileBytes) {
+		t.Fatalf("HTTP media: %s %s, %d bytes (CLI %d), finished: %v", resp.Status, resp.Header.Get("Content-Type"), len(body), len(fileBytes), ferr)
 	}
 }
 

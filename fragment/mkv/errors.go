@@ -20,6 +20,10 @@ var (
 	// ErrUnsupportedCodec is returned by VideoSize for a codec ID it does
 	// not know.
 	ErrUnsupportedCodec = errors.New("mkv: unsupported codec")
+	// ErrNotFinishable is returned by FinishFile for a file that is not a
+	// stream from AppendSeekHeadVoid…AppendCues: no Void to hold the
+	// SeekHead, no Cues, or elements it cannot walk.
+	ErrNotFinishable = errors.New("mkv: file cannot be finished")
 )
 
 // Errors returned by the Reader. Every error other than io.EOF is final: the

@@ -61,9 +61,14 @@ const (
 	idBlockDuration  = 0x9B
 	idReferenceBlock = 0xFB
 
-	idCues        = 0x1C53BB6B
-	idChapters    = 0x1043A770
-	idAttachments = 0x1941A469
+	idCues               = 0x1C53BB6B
+	idCuePoint           = 0xBB
+	idCueTime            = 0xB3
+	idCueTrackPositions  = 0xB7
+	idCueTrack           = 0xF7
+	idCueClusterPosition = 0xF1
+	idChapters           = 0x1043A770
+	idAttachments        = 0x1941A469
 
 	idTags            = 0x1254C367
 	idTag             = 0x7373

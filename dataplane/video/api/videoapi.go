@@ -491,7 +491,7 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 	if format == "mp4" {
 		st, err = src.WriteMP4(r.Context(), lw, name, seq)
 	} else {
-		st, err = src.WriteMKV(r.Context(), lw, name, name, seq)
+		st, err = src.WriteMKVWith(r.Context(), lw, name, replay.MKVOptions{Title: name, Duration: seqDuration(seq), Cues: true}, seq)
 	}
 	switch {
 	case err == nil:
@@ -552,6 +552,26 @@ func (l *lazyHeader) Write(p []byte) (int, error) {
 		h.Set("Cache-Control", "no-store")
 	}
 	return l.w.Write(p)
+}
+
+// seqDuration walks the fragments' metadata (no media is read) and
+// returns the time from the first one's start to the latest end: the
+// length of the replay, for its Matroska Info. It returns 0 when the walk
+// fails (the replay then reports the error).
+func seqDuration(seq func(yield func(replay.Fragment, error) bool)) time.Duration {
+	var first, end time.Time
+	for f, err := range seq {
+		if err != nil {
+			return 0
+		}
+		if first.IsZero() {
+			first = f.ServerTime
+		}
+		if e := f.ServerTime.Add(f.Duration); e.After(end) {
+			end = e
+		}
+	}
+	return end.Sub(first)
 }
 
 func (l *lazyHeader) Flush() {

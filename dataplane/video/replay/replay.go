@@ -27,6 +27,7 @@ import (
 
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/mkv"
+	"github.com/kinedge/kinedge/ingest/media"
 )
 
 // Errors of the replay package.
@@ -101,10 +102,31 @@ func (s Source) open(ctx context.Context, stream string, f Fragment) ([]byte, fr
 // flushes w after each fragment when w is an http.Flusher. title names the
 // segment (the stream name is a good one).
 func (s Source) WriteMKV(ctx context.Context, w io.Writer, stream, title string, frags iter.Seq2[Fragment, error]) (Stats, error) {
+	return s.WriteMKVWith(ctx, w, stream, MKVOptions{Title: title}, frags)
+}
+
+// MKVOptions are the optional parts of a replayed Matroska stream.
+type MKVOptions struct {
+	// Title names the segment.
+	Title string
+	// Duration, when the range is known in advance, is written in the
+	// segment's Info, so players show the length of a streamed file.
+	Duration time.Duration
+	// Cues reserves room for a SeekHead at the start and writes Cues (one
+	// point per fragment, each starting with a keyframe) after the last
+	// cluster; mkv.FinishFile on the saved file then points the SeekHead
+	// at them, and players seek.
+	Cues bool
+}
+
+// WriteMKVWith is WriteMKV with options.
+func (s Source) WriteMKVWith(ctx context.Context, w io.Writer, stream string, o MKVOptions, frags iter.Seq2[Fragment, error]) (Stats, error) {
 	var st Stats
 	var origin time.Time
 	var firstTracks []byte
 	var firstCodecs []string
+	var cues []mkv.CuePoint
+	var segData int64 // the offset of the Segment's data in the output
 	buf := make([]byte, 0, 1024)
 	flusher, _ := w.(http.Flusher)
 	for f, err := range frags {
@@ -124,7 +146,11 @@ func (s Source) WriteMKV(ctx context.Context, w io.Writer, stream, title string,
 			firstCodecs = f.Codecs
 			buf = mkv.AppendEBMLHeader(buf[:0])
 			buf = mkv.AppendSegmentStart(buf)
-			buf = mkv.AppendInfo(buf, mkv.Info{Title: title, DateUTC: f.ServerTime})
+			segData = int64(len(buf))
+			if o.Cues {
+				buf = mkv.AppendSeekHeadVoid(buf)
+			}
+			buf = mkv.AppendInfo(buf, mkv.Info{Title: o.Title, DateUTC: f.ServerTime, Duration: o.Duration})
 			buf = append(buf, firstTracks...)
 			if err := write(w, buf, &st); err != nil {
 				return st, err
@@ -141,6 +167,10 @@ func (s Source) WriteMKV(ctx context.Context, w io.Writer, stream, title string,
 		if err := mkv.PatchClusterTimecode(blob.Cluster, uint64(ms)); err != nil {
 			return st, fmt.Errorf("replay: fragment %d: %w", f.Number, err)
 		}
+		if o.Cues {
+			// Every fragment starts with a keyframe of its video track.
+			cues = append(cues, mkv.CuePoint{TimeMS: uint64(ms), Track: cueTrack(f.Codecs), ClusterPosition: uint64(st.Bytes - segData)})
+		}
 		err = write(w, blob.Cluster, &st)
 		clear(plain)
 		if err != nil {
@@ -155,7 +185,23 @@ func (s Source) WriteMKV(ctx context.Context, w io.Writer, stream, title string,
 	if st.Fragments == 0 {
 		return st, ErrNoFragments
 	}
+	if o.Cues {
+		if err := write(w, mkv.AppendCues(nil, cues), &st); err != nil {
+			return st, err
+		}
+	}
 	return st, nil
+}
+
+// cueTrack returns the number of the video track among codecs (tracks
+// are numbered from 1 in that order), or 1 when there is none.
+func cueTrack(codecs []string) uint64 {
+	for i, c := range codecs {
+		if media.Codec(c).Kind() == media.KindVideo {
+			return uint64(i + 1)
+		}
+	}
+	return 1
 }
 
 // AppendFragmentMKV appends a self-contained Matroska file of one fragment,
