@@ -1,9 +1,9 @@
 package rtsp
 
 import (
-	"strings"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/video/replay"
+	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/index"
 )
@@ -81,6 +82,8 @@ type Handler struct {
 	// Now is the clock (time.Now if nil): a timeline without an end
 	// ends now.
 	Now func() time.Time
+	// Thumbnails makes the pictures of /image; nil answers 501.
+	Thumbnails *thumbnail.Maker
 }
 
 // Register adds the routes to mux.
@@ -90,6 +93,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/streams/{name}/fragments", h.listFragments)
 	mux.HandleFunc("GET /v1/streams/{name}/media", h.media)
 	mux.HandleFunc("GET /v1/streams/{name}/timeline", h.timeline)
+	mux.HandleFunc("GET /v1/streams/{name}/image", h.image)
 }
 
 func (h *Handler) logger() *slog.Logger {
@@ -640,6 +644,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusNotFound, fmt.Sprintf("stream %q not found", r.PathValue("name"))
 	case errors.Is(err, index.ErrInvalidToken), errors.Is(err, index.ErrInvalidQuery):
 		status, msg = http.StatusBadRequest, err.Error()
+	case errors.Is(err, thumbnail.ErrDecode):
+		status, msg = http.StatusUnprocessableEntity, err.Error()
 	case errors.Is(err, context.Canceled):
 		return
 	default:

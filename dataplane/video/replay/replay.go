@@ -193,6 +193,79 @@ func (s Source) WriteMKVWith(ctx context.Context, w io.Writer, stream string, o 
 	return st, nil
 }
 
+// ErrNoVideo is returned by Keyframe for a fragment without a video
+// track.
+var ErrNoVideo = errors.New("replay: the fragment has no video track")
+
+// Keyframe returns a Matroska file of one frame, the video keyframe of f
+// that starts at or before at (the fragment's first when at is before
+// it), for a decoder to make a picture of; the server times of all of
+// f's video keyframes, in order; and the index of the one chosen. The
+// file holds plaintext: keep it in memory and clear it after use.
+func (s Source) Keyframe(ctx context.Context, stream string, f Fragment, at time.Time) (file []byte, keys []time.Time, chosen int, err error) {
+	plain, blob, err := s.open(ctx, stream, f)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer clear(plain)
+	whole, err := mkv.AppendFragment(nil, &mkv.Fragment{Tracks: blob.Tracks, Cluster: blob.Cluster})
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("replay: fragment %d: %w", f.Number, err)
+	}
+	defer clear(whole)
+	r := mkv.NewReader(bytes.NewReader(whole), mkv.ReaderOptions{})
+	var video uint64
+	var pick []byte
+	first := int64(-1)
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("replay: fragment %d: %w", f.Number, err)
+		}
+		switch e := ev.(type) {
+		case mkv.Tracks:
+			for _, t := range e.Tracks {
+				if t.Type == mkv.TrackVideo {
+					video = t.Number
+					break
+				}
+			}
+		case mkv.Block:
+			if video == 0 || e.Track != video || !e.Key {
+				continue
+			}
+			if first < 0 {
+				first = e.Timecode
+			}
+			t := f.ServerTime.Add(time.Duration(e.Timecode-first) * time.Millisecond)
+			keys = append(keys, t)
+			if pick == nil || !t.After(at) {
+				clear(pick)
+				pick, chosen = e.Data, len(keys)-1
+			} else {
+				clear(e.Data)
+			}
+		}
+	}
+	if video == 0 || pick == nil {
+		return nil, nil, 0, fmt.Errorf("%w: fragment %d", ErrNoVideo, f.Number)
+	}
+	defer clear(pick)
+	c := mkv.AppendClusterStart(nil, 0)
+	if c, err = mkv.AppendSimpleBlock(c, video, 0, true, pick); err != nil {
+		return nil, nil, 0, err
+	}
+	if err := mkv.FinishCluster(c); err != nil {
+		return nil, nil, 0, err
+	}
+	defer clear(c)
+	file, err = mkv.AppendFragment(nil, &mkv.Fragment{Tracks: blob.Tracks, Cluster: c})
+	return file, keys, chosen, err
+}
+
 // cueTrack returns the number of the video track among codecs (tracks
 // are numbered from 1 in that order), or 1 when there is none.
 func cueTrack(codecs []string) uint64 {
