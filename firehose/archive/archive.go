@@ -86,6 +86,7 @@ type Archiver struct {
 	closeMu sync.Once
 
 	lastFlush map[string]time.Time // stream → last manifest rewrite (loop goroutine)
+	merged    map[string]bool      // manifest keys read back from the bucket since Start (loop goroutine)
 	holdNs    atomic.Int64         // see ArchivedThrough
 	stats     counters
 }
@@ -164,6 +165,7 @@ func (a *Archiver) Start() error {
 	a.kick = make(chan struct{}, 1)
 	a.done = make(chan struct{})
 	a.lastFlush = map[string]time.Time{}
+	a.merged = map[string]bool{}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.started.Store(true)
@@ -265,6 +267,7 @@ func (a *Archiver) entryKey(stream string, hour int64, number uint64) []byte {
 func (a *Archiver) dirtyKey(stream string, hour int64) []byte {
 	return a.hourPrefix("d/", stream, hour)
 }
+func (a *Archiver) foreignKey(id string) []byte { return a.Space.Key([]byte("k/"), []byte(id)) }
 
 func (a *Archiver) readCursor(stream string) (cursor, bool, error) {
 	var c cursor
@@ -605,6 +608,13 @@ func (a *Archiver) flushManifests(ctx context.Context) (held bool, err error) {
 // writes it, and clears its dirty mark (and, for a complete hour, its
 // entries) unless a newer entry came meanwhile.
 func (a *Archiver) writeManifest(ctx context.Context, stream string, hour int64, complete bool) error {
+	mkey := ManifestKey(a.Prefix, a.ApplianceID, stream, time.Unix(hour, 0))
+	if !a.merged[mkey] {
+		if err := a.mergeManifest(ctx, stream, hour, mkey); err != nil {
+			return err
+		}
+		a.merged[mkey] = true
+	}
 	m := Manifest{Version: ManifestVersion, Appliance: a.ApplianceID, Stream: stream, Hour: time.Unix(hour, 0).UTC(), Sealed: a.Sealed}
 	var keys [][]byte
 	err := a.Space.View(func(txn *store.Txn) error {
@@ -633,18 +643,18 @@ func (a *Archiver) writeManifest(ctx context.Context, stream string, hour int64,
 			if _, ok := m.Keys[e.KeyID]; ok {
 				continue
 			}
-			rec, err := a.Keys.GetKey(ctx, e.KeyID)
+			k, err := a.wrappedKey(ctx, e.KeyID)
 			if err != nil {
-				return fmt.Errorf("archive: key %s: %w", e.KeyID, err)
+				return err
 			}
-			m.Keys[e.KeyID] = Key{Alias: rec.Alias, Wrapped: rec.Wrapped, MasterCheck: rec.MasterCheck}
+			m.Keys[e.KeyID] = k
 		}
 	}
 	body, err := json.MarshalIndent(m, "", " ")
 	if err != nil {
 		return err
 	}
-	if err := a.put(ctx, ManifestKey(a.Prefix, a.ApplianceID, stream, m.Hour), body, nil); err != nil {
+	if err := a.put(ctx, mkey, body, nil); err != nil {
 		return err
 	}
 	a.stats.manifests.Add(1)
@@ -669,4 +679,119 @@ func (a *Archiver) writeManifest(ctx context.Context, stream string, hour int64,
 		}
 		return txn.Delete(a.dirtyKey(stream, hour))
 	})
+}
+
+// mergeManifest reads the manifest of stream's hour from the bucket, the
+// first time this archiver writes it, and adds the entries it lists that
+// this database does not (with their wrapped keys) to the hour's entries:
+// the next write lists them again rather than dropping them. They are a
+// predecessor's under the same appliance id (a replacement recording in
+// the hour its predecessor stopped), or this database's of an hour whose
+// entries were deleted when it completed and that a late fragment dirtied
+// again. A missing manifest is the usual case (a new hour).
+func (a *Archiver) mergeManifest(ctx context.Context, stream string, hour int64, mkey string) error {
+	body, err := a.get(ctx, mkey)
+	if errors.Is(err, ErrNoObject) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m, err := ParseManifest(body)
+	if err == nil && (m.Sealed != a.Sealed || m.Stream != stream) {
+		err = fmt.Errorf("sealed %v, stream %q: not this archive's", m.Sealed, m.Stream)
+	}
+	if err != nil {
+		// Not one this archive can extend: it is replaced, as before.
+		a.Logger.Warn("archive: manifest in the bucket not merged", "key", mkey, "err", err)
+		return nil
+	}
+	return a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error {
+		added := 0
+		for _, e := range m.Fragments {
+			n, err := strconv.ParseUint(e.Number, 10, 64)
+			if err != nil {
+				return fmt.Errorf("archive: %s: fragment number %q: %w", mkey, e.Number, err)
+			}
+			k := a.entryKey(stream, hour, n)
+			if _, err := txn.Get(k); err == nil {
+				continue // this database's own entry wins
+			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+			ev, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if err := txn.Set(k, ev); err != nil {
+				return err
+			}
+			added++
+		}
+		for id, key := range m.Keys {
+			kv, err := json.Marshal(key)
+			if err != nil {
+				return err
+			}
+			if err := txn.Set(a.foreignKey(id), kv); err != nil {
+				return err
+			}
+		}
+		if added > 0 {
+			a.Logger.Info("archive: manifest in the bucket merged", "key", mkey, "entries", added)
+		}
+		return nil
+	})
+}
+
+// wrappedKey returns the wrapped data key id: the keyring's, or one read
+// from a merged manifest.
+func (a *Archiver) wrappedKey(ctx context.Context, id string) (Key, error) {
+	rec, err := a.Keys.GetKey(ctx, id)
+	if err == nil {
+		return Key{Alias: rec.Alias, Wrapped: rec.Wrapped, MasterCheck: rec.MasterCheck}, nil
+	}
+	if !errors.Is(err, seal.ErrKeyNotFound) {
+		return Key{}, fmt.Errorf("archive: key %s: %w", id, err)
+	}
+	var k Key
+	found := false
+	verr := a.Space.View(func(txn *store.Txn) error {
+		item, err := txn.Get(a.foreignKey(id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		return item.Value(func(v []byte) error { return json.Unmarshal(v, &k) })
+	})
+	if verr != nil {
+		return Key{}, fmt.Errorf("archive: key %s: %w", id, verr)
+	}
+	if !found {
+		return Key{}, fmt.Errorf("archive: key %s: %w", id, err)
+	}
+	return k, nil
+}
+
+// get reads an object, retrying like put; a missing object is returned at
+// once (ErrNoObject).
+func (a *Archiver) get(ctx context.Context, key string) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		body, err := a.Bucket.Get(ctx, key)
+		if err == nil || errors.Is(err, ErrNoObject) {
+			return body, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		a.stats.failures.Add(1)
+		wait := firehose.Backoff(a.MinBackoff, a.MaxBackoff, attempt)
+		a.Logger.Warn("archive read failed, retrying", "key", key, "attempt", attempt+1, "wait", wait, "err", err)
+		if err := sleepCtx(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
 }

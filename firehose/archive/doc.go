@@ -126,19 +126,43 @@
 // the cap); tiered replay: a cache of the manifests (each tiered request
 // reads the manifests of its range again, a LIST and a GET per hour),
 // tiered listing by producer time or without a start (local only), the
-// plaintext archive (archive.sealed: false) as a tier; a replacement
-// that starts while the bucket is unreachable numbers its fragments from
-// its own database only (see below); multipart upload for fragments
+// plaintext archive (archive.sealed: false) as a tier; multipart upload for fragments
 // above a few MiB; deleting the per-hour entries of a deleted stream.
 //
 // # A replacement recording under its predecessor's id
 //
 // Object keys hold fragment numbers, and a fresh database numbers from 1:
 // in an hour both recorded, the replacement would overwrite its
-// predecessor's objects and manifest. At start, before anything records,
-// the appliance reads the highest number archived under its id
+// predecessor's objects. At start, before anything records, Seeder reads
+// the highest number archived under the appliance's id
 // (Remote.LastFragmentNumber: the object names of each stream's latest
 // hour) and has the index number past it (index.SeedFragmentNumbers, a
-// persisted base that only grows). If the bucket cannot be read then, it
-// logs a warning and goes on.
+// persisted base that only grows).
+//
+// If the bucket cannot be read then (S3 down, no uplink yet) and the
+// database is fresh (index.FragmentNumbersIssued: no number ever issued,
+// never seeded), it seeds from the wall clock in milliseconds. A
+// predecessor issued a few fragments per second at most since its own
+// start, so its numbers are far below now-in-ms whether it numbered from
+// 1 or from its own clock (each crash loses a lease of 1000 numbers: only
+// a crash loop of one restart a second could catch up). A database that
+// has issued numbers keeps its own: it is the archive's owner, or was
+// seeded at its first start. Either way the seeder goes on reading the
+// bucket in the background (capped backoff) and, when it answers, seeds
+// past its last number (a seed while recording keeps the numbers
+// increasing), logging an error if that number was past the clock's seed.
+// Recording is never held back: cameras losing footage is worse than the
+// remaining risk. A clock before ClockFloor (this code's release: a board
+// without a battery-backed clock before NTP) is taken as unset: the seed
+// is ClockFloor's milliseconds and an error is logged; fragments recorded
+// then carry that clock's hours in their keys, where no predecessor has
+// objects. Appliances without an archive are not concerned: their
+// numbering is unchanged.
+//
+// The manifest of an hour both recorded would still be replaced by the
+// replacement's, listing only its own fragments: so the first time an
+// archiver writes an hour's manifest it reads the one in the bucket, if
+// any, and adds the entries it lacks (and their wrapped keys, kept in
+// "a/k/") to the hour's entries (TestSeedBucketDownAtStart). That costs
+// one GET per stream and hour, usually answered "no such key".
 package archive

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,11 @@ func (m *memBucket) Put(_ context.Context, key string, body []byte, _ map[string
 func (m *memBucket) Get(_ context.Context, key string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.objs[key], nil
+	b, ok := m.objs[key]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", key, ErrNoObject)
+	}
+	return b, nil
 }
 
 // TestUplinkPacing: outside its window the archiver waits for the window
