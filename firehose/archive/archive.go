@@ -654,6 +654,11 @@ func (a *Archiver) writeManifest(ctx context.Context, stream string, hour int64,
 	if err != nil {
 		return err
 	}
+	// A manifest is bytes on the uplink like a fragment: it waits for the
+	// window and is booked against the cap.
+	if err := a.pace(ctx, len(body)); err != nil {
+		return err
+	}
 	if err := a.put(ctx, mkey, body, nil); err != nil {
 		return err
 	}

@@ -89,9 +89,11 @@
 //
 // Window (archive.upload_window, "01:00-05:00" in local time; a window may
 // span midnight) holds uploads until it opens; BandwidthLimit
-// (archive.bandwidth_limit, bytes/s) spaces fragment uploads so their
-// bytes average the cap (each upload books len/limit seconds before the
-// next may start). Both wait on the loop goroutine between uploads, so a
+// (archive.bandwidth_limit, bytes/s) spaces uploads so their bytes
+// average the cap (each upload books len/limit seconds before the next may
+// start): fragments and manifests alike (a manifest grows to some 500 KB
+// by its hour's end and is rewritten every ManifestInterval while the hour
+// fills, so it is not negligible on a thin uplink). Both wait on the loop goroutine between uploads, so a
 // restart or an outage resumes from the cursor like any other wait.
 //
 // # Disaster recovery
@@ -122,12 +124,12 @@
 //
 // Newest-first priority (issue 8, requirement 6: the order is oldest
 // first, per stream, which is also what keeps eviction's hold moving);
-// pacing of the manifest writes (they are small and not counted against
-// the cap); tiered replay: a cache of the manifests (each tiered request
-// reads the manifests of its range again, a LIST and a GET per hour),
-// tiered listing by producer time or without a start (local only), the
-// plaintext archive (archive.sealed: false) as a tier; multipart upload for fragments
-// above a few MiB; deleting the per-hour entries of a deleted stream.
+// tiered replay: a cache of the manifests (each tiered request reads the
+// manifests of its range again, a LIST and a GET per hour), tiered
+// listing by producer time or without a start (local only), the plaintext
+// archive (archive.sealed: false) as a tier; multipart upload for
+// fragments above a few MiB; deleting the per-hour entries of a deleted
+// stream.
 //
 // # A replacement recording under its predecessor's id
 //
