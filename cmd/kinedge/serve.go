@@ -462,8 +462,12 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 	if err := a.seeder.Start(context.Background()); err != nil {
 		return err
 	}
+	priority, err := archive.ParsePriority(cfg.Archive.Priority)
+	if err != nil {
+		return err
+	}
 	a.archive = &archive.Archiver{
-		Window: window, BandwidthLimit: int64(cfg.Archive.BandwidthLimit), ManifestInterval: archive.DefaultManifestInterval,
+		Priority: priority, Window: window, BandwidthLimit: int64(cfg.Archive.BandwidthLimit), ManifestInterval: archive.DefaultManifestInterval,
 		Index: a.idx, Space: space, Bucket: bucket, Keys: a.idx.Keys(), Opener: keyring,
 		Sealed: cfg.Archive.Sealed, ApplianceID: cfg.ApplianceID, Prefix: cfg.Archive.Prefix,
 		Logger: log.With("component", "archive"),
@@ -486,7 +490,7 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 		a.sources.OnStored = a.archive.Notify
 	}
 	log.Info("video archive on", "endpoint", cfg.S3.Endpoint, "bucket", cfg.Archive.Bucket, "prefix", cfg.Archive.Prefix, "sealed", cfg.Archive.Sealed,
-		"upload_window", cfg.Archive.UploadWindow, "bandwidth_limit", cfg.Archive.BandwidthLimit)
+		"upload_window", cfg.Archive.UploadWindow, "bandwidth_limit", cfg.Archive.BandwidthLimit, "priority", priority)
 	return nil
 }
 

@@ -69,6 +69,8 @@ type Archiver struct {
 	ManifestInterval time.Duration
 	// Window limits uploads to a daily window (zero: always).
 	Window Window
+	// Priority is the order of the uploads: Oldest ("" too) or Newest.
+	Priority Priority
 	// BandwidthLimit caps the uplink the archive uses, in bytes/s
 	// (0: none), averaged over uploads.
 	BandwidthLimit int64
@@ -78,6 +80,7 @@ type Archiver struct {
 
 	sleep    func(ctx context.Context, d time.Duration) error // waits of the window and the cap (tests record them)
 	nextSend time.Time                                        // the cap's next free slot (loop goroutine)
+	batch    int                                              // passNewest's batch per stream (0: passBatch; tests set less)
 
 	kick    chan struct{}
 	cancel  context.CancelFunc
@@ -159,6 +162,12 @@ func (a *Archiver) Start() error {
 	if a.sleep == nil {
 		a.sleep = sleepCtx
 	}
+	if a.Priority == "" {
+		a.Priority = Oldest
+	}
+	if _, err := ParsePriority(string(a.Priority)); err != nil {
+		return err
+	}
 	if a.BandwidthLimit < 0 {
 		return fmt.Errorf("archive: BandwidthLimit %d is negative", a.BandwidthLimit)
 	}
@@ -217,7 +226,11 @@ func (a *Archiver) loop(ctx context.Context) {
 	t := time.NewTicker(a.Rescan)
 	defer t.Stop()
 	for {
-		held, err := a.pass(ctx)
+		pass := a.pass
+		if a.Priority == Newest {
+			pass = a.passNewest
+		}
+		held, err := pass(ctx)
 		if err != nil && ctx.Err() == nil {
 			a.Logger.Warn("archive pass failed", "err", err)
 		}
@@ -329,11 +342,21 @@ func (a *Archiver) pass(ctx context.Context) (held bool, err error) {
 			if round > 0 {
 				q.Limit = passBatch + 8 // the cursor's own fragment is read again
 			}
+			// Marks left by a run with Newest: those fragments are done.
+			marks, err := a.hasMarks(s.Name)
+			if err != nil {
+				return false, err
+			}
 			var pending []index.Fragment
 			var backlog, backlogBytes int64
 			err = a.Index.Iterate(ctx, s.Name, q, func(f index.Fragment) error {
 				if !c.before(f) {
 					return nil
+				}
+				if marks {
+					if done, err := a.marked(s.Name, []pos{posOf(f)}); err != nil || done[posOf(f)] {
+						return err
+					}
 				}
 				if len(pending) == 0 && (oldest.IsZero() || f.ServerTime.Before(oldest)) {
 					oldest = f.ServerTime
@@ -403,7 +426,16 @@ func (a *Archiver) recount(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		marks, err := a.hasMarks(s.Name)
+		if err != nil {
+			return err
+		}
 		err = a.Index.Iterate(ctx, s.Name, index.Query{By: index.ServerTime, Start: time.Unix(0, c.Server)}, func(f index.Fragment) error {
+			if marks {
+				if done, err := a.marked(s.Name, []pos{posOf(f)}); err != nil || done[posOf(f)] {
+					return err
+				}
+			}
 			if c.before(f) {
 				if oldest.IsZero() || f.ServerTime.Before(oldest) {
 					oldest = f.ServerTime
@@ -445,11 +477,11 @@ func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment)
 	if errors.Is(err, index.ErrFragmentNotFound) {
 		// Expired or evicted meanwhile: nothing to archive; move past it.
 		a.Logger.Warn("fragment gone before it was archived", "stream", stream, "fragment", f.Number)
-		cv, err := json.Marshal(cursor{Server: f.ServerTime.UnixNano(), Number: f.Number})
+		err := a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error { return a.setDone(txn, stream, f) })
 		if err != nil {
 			return err
 		}
-		return a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error { return txn.Set(a.cursorKey(stream), cv) })
+		return a.afterDone(ctx, stream)
 	}
 	if err != nil {
 		return fmt.Errorf("archive: read fragment %d: %w", f.Number, err)
@@ -502,13 +534,10 @@ func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment)
 	if err != nil {
 		return err
 	}
-	cv, err := json.Marshal(cursor{Server: f.ServerTime.UnixNano(), Number: f.Number})
-	if err != nil {
-		return err
-	}
 	hour := f.ServerTime.UTC().Truncate(time.Hour).Unix()
-	// The entry, the manifest's dirty mark and the cursor move together:
-	// a crash before this commit uploads the fragment again, to its key.
+	// The entry, the manifest's dirty mark and the cursor (or the done
+	// mark) move together: a crash before this commit uploads the
+	// fragment again, to its key.
 	err = a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error {
 		if err := txn.Set(a.entryKey(stream, hour, f.Number), ev); err != nil {
 			return err
@@ -516,12 +545,37 @@ func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment)
 		if err := txn.Set(a.dirtyKey(stream, hour), nil); err != nil {
 			return err
 		}
-		return txn.Set(a.cursorKey(stream), cv)
+		return a.setDone(txn, stream, f)
 	})
 	if err != nil {
 		return fmt.Errorf("archive: record fragment %d: %w", f.Number, err)
 	}
-	return nil
+	return a.afterDone(ctx, stream)
+}
+
+// setDone records f as archived: Oldest moves the cursor to it, Newest
+// marks it (the cursor then moves over the marks that join it).
+func (a *Archiver) setDone(txn *store.Txn, stream string, f index.Fragment) error {
+	if a.Priority == Newest {
+		return txn.Set(a.markKey(stream, posOf(f)), nil)
+	}
+	cv, err := json.Marshal(cursor{Server: f.ServerTime.UnixNano(), Number: f.Number})
+	if err != nil {
+		return err
+	}
+	return txn.Set(a.cursorKey(stream), cv)
+}
+
+// afterDone moves the cursor over the done marks after a fragment was
+// recorded: always for Newest; for Oldest only if marks are left from a
+// run with Newest.
+func (a *Archiver) afterDone(ctx context.Context, stream string) error {
+	if a.Priority != Newest {
+		if has, err := a.hasMarks(stream); err != nil || !has {
+			return err
+		}
+	}
+	return a.advance(ctx, stream)
 }
 
 // blobOf is a replay.Store of one blob.

@@ -22,6 +22,33 @@
 // than duplicates; nothing stored is skipped unless retention or eviction
 // removed it first (see below).
 //
+// # Newest first
+//
+// Priority Newest (archive.priority: newest) uploads the most recent
+// fragments first, across streams, then the backlog from the newest to
+// the oldest; fragments stored meanwhile go before the rest of the
+// backlog. The cursor then no longer says all that is done: a fragment
+// archived past its stream's cursor gets a done mark ("a/x/<stream>",
+// ordered like the cursor), set in the transaction of its manifest entry,
+// and after each upload the cursor moves over the marks that join it,
+// deleting them. So the marks are bounded by the backlog (a drained
+// backlog leaves none), a restart resumes from the cursor and the marks
+// (nothing is uploaded twice, nothing skipped), and everything the cursor
+// says stays as with Oldest: an hour's manifest is complete when the
+// cursor passes the hour's end, and ArchivedThrough is the first fragment
+// after the cursor, i.e. the oldest not archived (Newest therefore keeps
+// the eviction hold at the start of the backlog until it drains: the
+// budget finds less archived media to evict first). A pass reads the
+// newest fragments by windows of server time going back from the latest,
+// each twice as long as the last, and remembers in memory which run it
+// has archived, so a backlog costs about one reading of the index.
+// Each round takes a batch per stream and uploads those newer than the
+// oldest of any full batch, newest first, so no stream's older fragment
+// goes before another's newer one (TestArchiveNewestFirst). Oldest stays
+// the default: manifests complete hour by hour, archived media grows
+// from the oldest. Marks left by a run with Newest are honoured by
+// Oldest.
+//
 // Uploads are retried forever with capped exponential backoff and equal
 // jitter (MinBackoff 500 ms doubling to MaxBackoff 1 min): the archive's
 // promise is that it catches up whenever the uplink comes back.
@@ -122,9 +149,7 @@
 //
 // # Left to do
 //
-// Newest-first priority (issue 8, requirement 6: the order is oldest
-// first, per stream, which is also what keeps eviction's hold moving);
-// tiered replay: a cache of the manifests (each tiered request reads the
+// Tiered replay: a cache of the manifests (each tiered request reads the
 // manifests of its range again, a LIST and a GET per hour), tiered
 // listing by producer time or without a start (local only), the plaintext
 // archive (archive.sealed: false) as a tier; multipart upload for
