@@ -120,8 +120,9 @@
 // average the cap (each upload books len/limit seconds before the next may
 // start): fragments and manifests alike (a manifest grows to some 500 KB
 // by its hour's end and is rewritten every ManifestInterval while the hour
-// fills, so it is not negligible on a thin uplink). Both wait on the loop goroutine between uploads, so a
-// restart or an outage resumes from the cursor like any other wait.
+// fills, so it is not negligible on a thin uplink). Both wait on the loop
+// goroutine between uploads, so a restart or an outage resumes from the
+// cursor like any other wait.
 //
 // # Disaster recovery
 //
