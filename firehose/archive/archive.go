@@ -772,6 +772,10 @@ func (a *Archiver) mergeManifest(ctx context.Context, stream string, hour int64,
 			if err != nil {
 				return fmt.Errorf("archive: %s: fragment number %q: %w", mkey, e.Number, err)
 			}
+			if e.Key != ObjectKey(a.Prefix, a.ApplianceID, stream, e.ServerTime, n) || e.ServerTime.UTC().Truncate(time.Hour).Unix() != hour {
+				a.Logger.Warn("archive: manifest entry in the bucket not merged (not this hour's object)", "key", mkey, "entry", e.Key)
+				continue
+			}
 			k := a.entryKey(stream, hour, n)
 			if _, err := txn.Get(k); err == nil {
 				continue // this database's own entry wins

@@ -2,6 +2,8 @@ package archive
 
 import (
 	"bytes"
+	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +124,63 @@ func TestSeedBucketDownAtStart(t *testing.T) {
 	testtool.WaitFor(t, "the unset clock's numbering checked", sd3.Checked)
 	if n, err := third.idx.NextFragmentNumber(t.Context()); err != nil || n <= top {
 		t.Fatalf("after the bucket answered: number %d (%v), want past the archive's %d", n, err, top)
+	}
+}
+
+// TestManifestMergeTakesOnlyItsHour: the manifest found in the bucket is
+// merged entry by entry; an entry that is not this hour's object of this
+// appliance (another key, another hour) is left out, the others are kept
+// with their wrapped key.
+func TestManifestMergeTakesOnlyItsHour(t *testing.T) {
+	b := openBox(t, "", seal.NewMasterKey())
+	hour := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
+	bk := &memBucket{}
+	sum := strings.Repeat("ab", 32)
+	at := hour.Add(time.Minute)
+	entry := func(n uint64, key string, server time.Time) Entry {
+		return Entry{Number: strconv.FormatUint(n, 10), Key: key, ServerTime: server, ProducerTime: server, DurationMS: 2000, Size: 10, SHA256: sum, KeyID: "old-key"}
+	}
+	prior := Manifest{Version: ManifestVersion, Appliance: "pi-7", Stream: "cam1", Hour: hour, Sealed: true,
+		Keys: map[string]Key{"old-key": {Alias: "alias/old", Wrapped: []byte("wrapped"), MasterCheck: "check"}},
+		Fragments: []Entry{
+			entry(1003, ObjectKey("", "pi-7", "cam1", at, 1003), at),
+			entry(1004, "elsewhere/1004.mkv", at.Add(2*time.Second)),
+			entry(1005, ObjectKey("", "pi-7", "cam1", at.Add(time.Hour), 1005), at.Add(time.Hour)),
+		}}
+	body, err := json.Marshal(prior)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseManifest(body); err != nil {
+		t.Fatalf("the prior manifest: %v", err)
+	}
+	if err := bk.Put(t.Context(), ManifestKey("", "pi-7", "cam1", hour), body, nil); err != nil {
+		t.Fatal(err)
+	}
+	stored := b.record(t, "cam1", hour.Add(10*time.Minute))
+	a := &Archiver{Index: b.idx, Space: b.sp, Bucket: bk, Keys: b.idx.Keys(), Sealed: true, ApplianceID: "pi-7", Rescan: time.Hour}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	testtool.WaitFor(t, "the hour's manifest rewritten", func() bool {
+		body, err := bk.Get(t.Context(), ManifestKey("", "pi-7", "cam1", hour))
+		if err != nil {
+			return false
+		}
+		m, err := ParseManifest(body)
+		return err == nil && len(m.Fragments) > len(stored)
+	})
+	a.Close()
+	body, _ = bk.Get(t.Context(), ManifestKey("", "pi-7", "cam1", hour))
+	m, err := ParseManifest(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Fragments) != len(stored)+1 || m.Fragments[0].Number != "1003" {
+		t.Fatalf("merged manifest lists %d fragments, first %s; want %d + fragment 1003 only", len(m.Fragments), m.Fragments[0].Number, len(stored))
+	}
+	if k := m.Keys["old-key"]; string(k.Wrapped) != "wrapped" || k.Alias != "alias/old" {
+		t.Fatalf("the merged entry's wrapped key: %+v", k)
 	}
 }
