@@ -126,6 +126,8 @@ func (x *Index) NextFragmentNumber(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	defer done()
+	x.numMu.Lock()
+	defer x.numMu.Unlock()
 	n, err := x.seqNext(x.fragSeq)
 	if err != nil {
 		return 0, fmt.Errorf("index: fragment sequence: %w", err)
@@ -133,18 +135,50 @@ func (x *Index) NextFragmentNumber(ctx context.Context) (uint64, error) {
 	return x.numBase.Load() + n + 1, nil
 }
 
+// FragmentNumbersIssued reports whether this database has ever issued a
+// fragment number or had its numbers seeded: false only for a fresh
+// database, whose numbering the archive may still choose (see
+// firehose/archive's Seeder).
+func (x *Index) FragmentNumbersIssued(ctx context.Context) (bool, error) {
+	done, err := x.enter(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	if x.numBase.Load() != 0 {
+		return true, nil
+	}
+	issued := false
+	err = x.view(func(txn *store.Txn) error {
+		_, err := txn.Get([]byte(keySeqFragment))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		issued = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("index: fragment sequence: %w", err)
+	}
+	return issued, nil
+}
+
 // SeedFragmentNumbers makes every fragment number issued from now on
 // greater than above: a replacement appliance that records under its
 // predecessor's appliance id continues the numbers of its archive, whose
 // object keys hold them. It moves the base added to the sequence's
 // numbers (persisted; it only grows) unless a stored fragment already
-// has a number past above. Call it before recording starts.
+// has a number past above. Call it before recording starts if it can be;
+// called while recording, the numbers issued after it are past above and
+// past every number issued before.
 func (x *Index) SeedFragmentNumbers(ctx context.Context, above uint64) error {
 	done, err := x.enter(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
+	x.numMu.Lock()
+	defer x.numMu.Unlock()
 	var base uint64 // set when the transaction moves the base
 	err = x.update(ctx, store.Meta, func(txn *store.Txn) error {
 		base = 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"sync"
 	"testing"
 	"time"
 )
@@ -130,5 +131,82 @@ func TestSeedFragmentNumbers(t *testing.T) {
 	h := mustPut(t, x, "cam1", t0.Add(-40*time.Second), t0.Add(-40*time.Second), 100)
 	if h.Number <= g.Number {
 		t.Fatalf("number %d after a restart, %d before", h.Number, g.Number)
+	}
+}
+
+// TestFragmentNumbersIssued: only a database that never issued a number
+// and was never seeded is fresh, across a restart; a seed while numbers
+// are being issued keeps them unique and increasing.
+func TestFragmentNumbersIssued(t *testing.T) {
+	ctx := context.Background()
+	open := func(dir string) *Index {
+		x, err := Open(Options{Dir: dir, NoSync: true, Now: newClock().Now, GCInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	issued := func(x *Index) bool {
+		t.Helper()
+		ok, err := x.FragmentNumbersIssued(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	dir := t.TempDir()
+	x := open(dir)
+	mustStream(t, x, "cam1", 1) // a stream is not a number
+	if issued(x) {
+		t.Fatal("a fresh database has issued numbers")
+	}
+	first, err := x.NextFragmentNumber(ctx)
+	if err != nil || first != 1 || !issued(x) {
+		t.Fatalf("first number %d, %v; issued %v", first, err, issued(x))
+	}
+	x.Close()
+	x = open(dir)
+	if !issued(x) {
+		t.Fatal("issued numbers forgotten across a restart")
+	}
+	x.Close()
+
+	y := open(t.TempDir())
+	defer y.Close()
+	if err := y.SeedFragmentNumbers(ctx, 77); err != nil || !issued(y) {
+		t.Fatalf("a seeded database is fresh (%v)", err)
+	}
+	// Seeds racing with the numbers issued: all unique, each goroutine's
+	// increasing.
+	var wg sync.WaitGroup
+	got := make([][]uint64, 4)
+	for g := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				if g == 0 && i%50 == 0 {
+					if err := y.SeedFragmentNumbers(ctx, uint64(1000*(i+1))); err != nil {
+						t.Error(err)
+					}
+				}
+				n, err := y.NextFragmentNumber(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got[g] = append(got[g], n)
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[uint64]bool{}
+	for _, ns := range got {
+		for i, n := range ns {
+			if seen[n] || i > 0 && n <= ns[i-1] {
+				t.Fatalf("number %d issued twice or out of order", n)
+			}
+			seen[n] = true
+		}
 	}
 }

@@ -38,8 +38,10 @@ type Index struct {
 	// is before it were evicted for the storage budget. Mirrors keyFloor.
 	floor atomic.Int64
 	// numBase is added to the fragment sequence's numbers (see
-	// SeedFragmentNumbers).
+	// SeedFragmentNumbers). numMu orders the base's moves with the
+	// numbers issued (a seed may come while recording).
 	numBase atomic.Uint64
+	numMu   sync.Mutex
 
 	// hold, when set, is the time before which media may be evicted
 	// first (SetEvictionHold: what the archive has uploaded).

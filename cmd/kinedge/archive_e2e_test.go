@@ -169,3 +169,83 @@ func TestArchiveVerifyCommand(t *testing.T) {
 		t.Fatalf("verify of a damaged archive: %v\n%s", err, out)
 	}
 }
+
+// TestArchiveFreshApplianceBucketDown: a replacement appliance (empty data
+// dir, the same master key, appliance id and bucket) starts while the S3
+// server is down: it numbers its fragments from the clock, records, and
+// once the server is back its archive adds objects and never rewrites one
+// of its predecessor's; the manifests list both appliances' fragments.
+func TestArchiveFreshApplianceBucketDown(t *testing.T) {
+	s3, env, s, listed := archivedRecording(t)
+	waitFor(t, time.Minute, "the first appliance's fragments archived", func() error {
+		n := 0
+		for _, f := range s.fragments(t, "cam1") {
+			if f.Local && f.Archived {
+				n++
+			}
+		}
+		if n != len(listed) {
+			return fmt.Errorf("%d of %d fragments archived", n, len(listed))
+		}
+		return nil
+	})
+	key, err := os.ReadFile(filepath.Join(s.dataDir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stop()
+	before := map[string][]byte{}
+	for _, o := range s3.Objects("footage") {
+		before[o.Key] = o.Body
+	}
+	s3.Stop()
+
+	fresh := startServer(t, t.TempDir(), freeUDPPair(t), append(env, "KINEDGE_MASTER_KEY="+hex.EncodeToString(key))...)
+	if grepLines(fresh.logs(), "numbers its fragments from the clock") == "" {
+		t.Fatalf("fresh appliance with the bucket down did not number from the clock:\n%s", fresh.logs())
+	}
+	if out, err := publish(t, fresh, "h264_aac.ts", "cam1", "tcp", "camera:camsecret").CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg publish: %v\n%s", err, out)
+	}
+	s3.Restart()
+	var mine []videoapi.FragmentJSON
+	waitFor(t, 2*time.Minute, "the fresh appliance's fragments archived", func() error {
+		mine = mine[:0]
+		archived := 0
+		for _, f := range fresh.fragments(t, "cam1") {
+			if f.Local {
+				mine = append(mine, f)
+				if f.Archived {
+					archived++
+				}
+			}
+		}
+		if len(mine) == 0 || archived != len(mine) {
+			return fmt.Errorf("%d of %d local fragments archived", archived, len(mine))
+		}
+		return nil
+	})
+	last := mustUint(t, listed[len(listed)-1].FragmentNumber)
+	if n := mustUint(t, mine[0].FragmentNumber); n <= last {
+		t.Fatalf("fresh appliance numbered from %d, not past its predecessor's %d", n, last)
+	}
+	objs, listedInManifests := 0, 0
+	for _, o := range s3.Objects("footage") {
+		switch {
+		case strings.HasSuffix(o.Key, ".mkv"):
+			objs++
+			if b, ok := before[o.Key]; ok && !bytes.Equal(b, o.Body) {
+				t.Fatalf("predecessor's object %s rewritten", o.Key)
+			}
+		case strings.HasSuffix(o.Key, "/manifest.json"):
+			m, err := archive.ParseManifest(o.Body)
+			if err != nil {
+				t.Fatalf("%s: %v", o.Key, err)
+			}
+			listedInManifests += len(m.Fragments)
+		}
+	}
+	if objs != len(listed)+len(mine) || listedInManifests != objs {
+		t.Fatalf("%d objects, %d in the manifests; want %d + %d", objs, listedInManifests, len(listed), len(mine))
+	}
+}

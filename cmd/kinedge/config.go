@@ -251,6 +251,11 @@ type ArchiveConfig struct {
 	// BandwidthLimit caps the archive's uplink in bytes per second (e.g.
 	// 500KB); 0: no cap.
 	BandwidthLimit ByteSize `yaml:"bandwidth_limit"`
+	// Priority is the order a backlog goes up in: "oldest" (the
+	// default: manifests complete hour by hour) or "newest" (the most
+	// recent fragments across cameras first, then the backlog from the
+	// newest to the oldest).
+	Priority string `yaml:"priority"`
 }
 
 // FragmentConfig holds the fragmenter's cut parameters.
@@ -290,7 +295,7 @@ func defaultConfig() Config {
 		Storage:  StorageConfig{MinFreePercent: 10, Policy: string(store.DeleteOldestMedia)},
 		Kinesis:  KinesisConfig{Limits: true, FragmentEvents: "kinedge-fragments"},
 		Firehose: FirehoseConfig{SpoolBytes: 256 << 20},
-		Archive:  ArchiveConfig{Sealed: true},
+		Archive:  ArchiveConfig{Sealed: true, Priority: string(archive.Oldest)},
 		Fragment: FragmentConfig{Target: 2 * time.Second, Max: 10 * time.Second},
 		Timeouts: TimeoutConfig{HTTPRead: time.Minute, HTTPWrite: time.Minute, HTTPIdle: time.Minute,
 			RTSPAuth: 10 * time.Second, RTSPIdle: time.Minute, Shutdown: 5 * time.Second},
@@ -473,6 +478,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Archive.BandwidthLimit < 0 {
 		errs = append(errs, errors.New("archive.bandwidth_limit must not be negative"))
+	}
+	if _, err := archive.ParsePriority(c.Archive.Priority); err != nil {
+		errs = append(errs, fmt.Errorf("archive.priority %q is neither oldest nor newest", c.Archive.Priority))
 	}
 	if c.Firehose.SpoolBytes <= 0 {
 		errs = append(errs, fmt.Errorf("firehose.spool_bytes %d must be positive", c.Firehose.SpoolBytes))

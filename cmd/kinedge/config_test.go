@@ -364,9 +364,18 @@ func TestArchiveConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Archive.Bucket != "footage" || cfg.Archive.Prefix != "video/" || !cfg.Archive.Sealed {
-		t.Fatalf("archive config %+v (sealed must default to true)", cfg.Archive)
+	if cfg.Archive.Bucket != "footage" || cfg.Archive.Prefix != "video/" || !cfg.Archive.Sealed || cfg.Archive.Priority != "oldest" {
+		t.Fatalf("archive config %+v (sealed must default to true, priority to oldest)", cfg.Archive)
 	}
+	t.Setenv("KINEDGE_ARCHIVE_PRIORITY", "newest")
+	if cfg, _, err = loadConfig(nil, &bytes.Buffer{}); err != nil || cfg.Archive.Priority != "newest" {
+		t.Fatalf("KINEDGE_ARCHIVE_PRIORITY=newest: %+v, %v", cfg.Archive, err)
+	}
+	t.Setenv("KINEDGE_ARCHIVE_PRIORITY", "latest")
+	if _, _, err = loadConfig(nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "archive.priority") {
+		t.Fatalf("KINEDGE_ARCHIVE_PRIORITY=latest accepted: %v", err)
+	}
+	t.Setenv("KINEDGE_ARCHIVE_PRIORITY", "")
 	t.Setenv("KINEDGE_ARCHIVE_SEALED", "false")
 	if cfg, _, err = loadConfig(nil, &bytes.Buffer{}); err != nil || cfg.Archive.Sealed {
 		t.Fatalf("KINEDGE_ARCHIVE_SEALED=false: %+v, %v", cfg.Archive, err)

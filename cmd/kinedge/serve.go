@@ -156,6 +156,9 @@ type appliance struct {
 	fh      *firehose.Engine
 	fhAPI   *firehoseapi.Handler
 	archive *archive.Archiver // nil without archive.bucket
+	// seeder numbers fragments past the archive's (see archive.Seeder);
+	// nil without archive.bucket.
+	seeder *archive.Seeder
 	// tier replays archived fragments through the video API; nil without
 	// a sealed archive.
 	tier    videoapi.Archive
@@ -479,28 +482,6 @@ func (a *appliance) openFirehose(cfg *Config, log *slog.Logger, sealer firehose.
 	return nil
 }
 
-// seedNumbers makes the index number fragments past the last one archived
-// under this appliance id, before anything records: a replacement
-// appliance recording under its predecessor's id would otherwise number
-// from 1 again and, in an hour both recorded, overwrite its objects and
-// manifest. Without the bucket (S3 unreachable at start) it says so and
-// goes on: the numbers are then only this database's.
-func (a *appliance) seedNumbers(bucket *archive.S3Bucket, cfg *Config, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	last, err := (&archive.Remote{Bucket: bucket, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID}).LastFragmentNumber(ctx)
-	if err == nil && last > 0 {
-		err = a.idx.SeedFragmentNumbers(ctx, last)
-	}
-	if err != nil {
-		log.Warn("archive: fragment numbers not checked against the bucket's (a replacement appliance recording under the same appliance_id may reuse them)", "err", err)
-		return
-	}
-	if last > 0 {
-		log.Info("archive: fragment numbers continue past the archive's", "last_archived", last)
-	}
-}
-
 // openArchive starts the video archive when archive.bucket is set (Validate
 // has checked that s3.endpoint is): it reconciles the index with the
 // bucket on the "a/" space, is woken by every stored fragment, and holds
@@ -521,9 +502,20 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	a.seedNumbers(bucket, cfg, log)
+	// Before anything records: number past the fragments archived under
+	// this appliance id (a replacement appliance), from the clock if the
+	// bucket cannot be read now (see firehose/archive's doc).
+	a.seeder = &archive.Seeder{Archive: &archive.Remote{Bucket: bucket, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID},
+		Index: a.idx, Logger: log.With("component", "archive")}
+	if err := a.seeder.Start(context.Background()); err != nil {
+		return err
+	}
+	priority, err := archive.ParsePriority(cfg.Archive.Priority)
+	if err != nil {
+		return err
+	}
 	a.archive = &archive.Archiver{
-		Window: window, BandwidthLimit: int64(cfg.Archive.BandwidthLimit), ManifestInterval: archive.DefaultManifestInterval,
+		Priority: priority, Window: window, BandwidthLimit: int64(cfg.Archive.BandwidthLimit), ManifestInterval: archive.DefaultManifestInterval,
 		Index: a.idx, Space: space, Bucket: bucket, Keys: a.idx.Keys(), Opener: keyring,
 		Sealed: cfg.Archive.Sealed, ApplianceID: cfg.ApplianceID, Prefix: cfg.Archive.Prefix,
 		Logger: log.With("component", "archive"),
@@ -546,7 +538,7 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 		a.sources.OnStored = a.archive.Notify
 	}
 	log.Info("video archive on", "endpoint", cfg.S3.Endpoint, "bucket", cfg.Archive.Bucket, "prefix", cfg.Archive.Prefix, "sealed", cfg.Archive.Sealed,
-		"upload_window", cfg.Archive.UploadWindow, "bandwidth_limit", cfg.Archive.BandwidthLimit)
+		"upload_window", cfg.Archive.UploadWindow, "bandwidth_limit", cfg.Archive.BandwidthLimit, "priority", priority)
 	return nil
 }
 
@@ -597,6 +589,9 @@ func (a *appliance) close() error {
 	}
 	if a.events != nil {
 		a.events.Close() // after the recorders: their last events are queued
+	}
+	if a.seeder != nil {
+		a.seeder.Close()
 	}
 	if a.archive != nil {
 		a.idx.SetEvictionHold(nil)

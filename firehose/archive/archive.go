@@ -69,6 +69,8 @@ type Archiver struct {
 	ManifestInterval time.Duration
 	// Window limits uploads to a daily window (zero: always).
 	Window Window
+	// Priority is the order of the uploads: Oldest ("" too) or Newest.
+	Priority Priority
 	// BandwidthLimit caps the uplink the archive uses, in bytes/s
 	// (0: none), averaged over uploads.
 	BandwidthLimit int64
@@ -78,6 +80,7 @@ type Archiver struct {
 
 	sleep    func(ctx context.Context, d time.Duration) error // waits of the window and the cap (tests record them)
 	nextSend time.Time                                        // the cap's next free slot (loop goroutine)
+	batch    int                                              // passNewest's batch per stream (0: passBatch; tests set less)
 
 	kick    chan struct{}
 	cancel  context.CancelFunc
@@ -86,6 +89,7 @@ type Archiver struct {
 	closeMu sync.Once
 
 	lastFlush map[string]time.Time // stream → last manifest rewrite (loop goroutine)
+	merged    map[string]bool      // manifest keys read back from the bucket since Start (loop goroutine)
 	holdNs    atomic.Int64         // see ArchivedThrough
 	stats     counters
 }
@@ -158,12 +162,19 @@ func (a *Archiver) Start() error {
 	if a.sleep == nil {
 		a.sleep = sleepCtx
 	}
+	if a.Priority == "" {
+		a.Priority = Oldest
+	}
+	if _, err := ParsePriority(string(a.Priority)); err != nil {
+		return err
+	}
 	if a.BandwidthLimit < 0 {
 		return fmt.Errorf("archive: BandwidthLimit %d is negative", a.BandwidthLimit)
 	}
 	a.kick = make(chan struct{}, 1)
 	a.done = make(chan struct{})
 	a.lastFlush = map[string]time.Time{}
+	a.merged = map[string]bool{}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.started.Store(true)
@@ -215,7 +226,11 @@ func (a *Archiver) loop(ctx context.Context) {
 	t := time.NewTicker(a.Rescan)
 	defer t.Stop()
 	for {
-		held, err := a.pass(ctx)
+		pass := a.pass
+		if a.Priority == Newest {
+			pass = a.passNewest
+		}
+		held, err := pass(ctx)
 		if err != nil && ctx.Err() == nil {
 			a.Logger.Warn("archive pass failed", "err", err)
 		}
@@ -265,6 +280,7 @@ func (a *Archiver) entryKey(stream string, hour int64, number uint64) []byte {
 func (a *Archiver) dirtyKey(stream string, hour int64) []byte {
 	return a.hourPrefix("d/", stream, hour)
 }
+func (a *Archiver) foreignKey(id string) []byte { return a.Space.Key([]byte("k/"), []byte(id)) }
 
 func (a *Archiver) readCursor(stream string) (cursor, bool, error) {
 	var c cursor
@@ -326,11 +342,21 @@ func (a *Archiver) pass(ctx context.Context) (held bool, err error) {
 			if round > 0 {
 				q.Limit = passBatch + 8 // the cursor's own fragment is read again
 			}
+			// Marks left by a run with Newest: those fragments are done.
+			marks, err := a.hasMarks(s.Name)
+			if err != nil {
+				return false, err
+			}
 			var pending []index.Fragment
 			var backlog, backlogBytes int64
 			err = a.Index.Iterate(ctx, s.Name, q, func(f index.Fragment) error {
 				if !c.before(f) {
 					return nil
+				}
+				if marks {
+					if done, err := a.marked(s.Name, []pos{posOf(f)}); err != nil || done[posOf(f)] {
+						return err
+					}
 				}
 				if len(pending) == 0 && (oldest.IsZero() || f.ServerTime.Before(oldest)) {
 					oldest = f.ServerTime
@@ -400,7 +426,16 @@ func (a *Archiver) recount(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		marks, err := a.hasMarks(s.Name)
+		if err != nil {
+			return err
+		}
 		err = a.Index.Iterate(ctx, s.Name, index.Query{By: index.ServerTime, Start: time.Unix(0, c.Server)}, func(f index.Fragment) error {
+			if marks {
+				if done, err := a.marked(s.Name, []pos{posOf(f)}); err != nil || done[posOf(f)] {
+					return err
+				}
+			}
 			if c.before(f) {
 				if oldest.IsZero() || f.ServerTime.Before(oldest) {
 					oldest = f.ServerTime
@@ -442,11 +477,11 @@ func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment)
 	if errors.Is(err, index.ErrFragmentNotFound) {
 		// Expired or evicted meanwhile: nothing to archive; move past it.
 		a.Logger.Warn("fragment gone before it was archived", "stream", stream, "fragment", f.Number)
-		cv, err := json.Marshal(cursor{Server: f.ServerTime.UnixNano(), Number: f.Number})
+		err := a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error { return a.setDone(txn, stream, f) })
 		if err != nil {
 			return err
 		}
-		return a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error { return txn.Set(a.cursorKey(stream), cv) })
+		return a.afterDone(ctx, stream)
 	}
 	if err != nil {
 		return fmt.Errorf("archive: read fragment %d: %w", f.Number, err)
@@ -499,13 +534,10 @@ func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment)
 	if err != nil {
 		return err
 	}
-	cv, err := json.Marshal(cursor{Server: f.ServerTime.UnixNano(), Number: f.Number})
-	if err != nil {
-		return err
-	}
 	hour := f.ServerTime.UTC().Truncate(time.Hour).Unix()
-	// The entry, the manifest's dirty mark and the cursor move together:
-	// a crash before this commit uploads the fragment again, to its key.
+	// The entry, the manifest's dirty mark and the cursor (or the done
+	// mark) move together: a crash before this commit uploads the
+	// fragment again, to its key.
 	err = a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error {
 		if err := txn.Set(a.entryKey(stream, hour, f.Number), ev); err != nil {
 			return err
@@ -513,12 +545,37 @@ func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment)
 		if err := txn.Set(a.dirtyKey(stream, hour), nil); err != nil {
 			return err
 		}
-		return txn.Set(a.cursorKey(stream), cv)
+		return a.setDone(txn, stream, f)
 	})
 	if err != nil {
 		return fmt.Errorf("archive: record fragment %d: %w", f.Number, err)
 	}
-	return nil
+	return a.afterDone(ctx, stream)
+}
+
+// setDone records f as archived: Oldest moves the cursor to it, Newest
+// marks it (the cursor then moves over the marks that join it).
+func (a *Archiver) setDone(txn *store.Txn, stream string, f index.Fragment) error {
+	if a.Priority == Newest {
+		return txn.Set(a.markKey(stream, posOf(f)), nil)
+	}
+	cv, err := json.Marshal(cursor{Server: f.ServerTime.UnixNano(), Number: f.Number})
+	if err != nil {
+		return err
+	}
+	return txn.Set(a.cursorKey(stream), cv)
+}
+
+// afterDone moves the cursor over the done marks after a fragment was
+// recorded: always for Newest; for Oldest only if marks are left from a
+// run with Newest.
+func (a *Archiver) afterDone(ctx context.Context, stream string) error {
+	if a.Priority != Newest {
+		if has, err := a.hasMarks(stream); err != nil || !has {
+			return err
+		}
+	}
+	return a.advance(ctx, stream)
 }
 
 // blobOf is a replay.Store of one blob.
@@ -605,6 +662,13 @@ func (a *Archiver) flushManifests(ctx context.Context) (held bool, err error) {
 // writes it, and clears its dirty mark (and, for a complete hour, its
 // entries) unless a newer entry came meanwhile.
 func (a *Archiver) writeManifest(ctx context.Context, stream string, hour int64, complete bool) error {
+	mkey := ManifestKey(a.Prefix, a.ApplianceID, stream, time.Unix(hour, 0))
+	if !a.merged[mkey] {
+		if err := a.mergeManifest(ctx, stream, hour, mkey); err != nil {
+			return err
+		}
+		a.merged[mkey] = true
+	}
 	m := Manifest{Version: ManifestVersion, Appliance: a.ApplianceID, Stream: stream, Hour: time.Unix(hour, 0).UTC(), Sealed: a.Sealed}
 	var keys [][]byte
 	err := a.Space.View(func(txn *store.Txn) error {
@@ -633,18 +697,23 @@ func (a *Archiver) writeManifest(ctx context.Context, stream string, hour int64,
 			if _, ok := m.Keys[e.KeyID]; ok {
 				continue
 			}
-			rec, err := a.Keys.GetKey(ctx, e.KeyID)
+			k, err := a.wrappedKey(ctx, e.KeyID)
 			if err != nil {
-				return fmt.Errorf("archive: key %s: %w", e.KeyID, err)
+				return err
 			}
-			m.Keys[e.KeyID] = Key{Alias: rec.Alias, Wrapped: rec.Wrapped, MasterCheck: rec.MasterCheck}
+			m.Keys[e.KeyID] = k
 		}
 	}
 	body, err := json.MarshalIndent(m, "", " ")
 	if err != nil {
 		return err
 	}
-	if err := a.put(ctx, ManifestKey(a.Prefix, a.ApplianceID, stream, m.Hour), body, nil); err != nil {
+	// A manifest is bytes on the uplink like a fragment: it waits for the
+	// window and is booked against the cap.
+	if err := a.pace(ctx, len(body)); err != nil {
+		return err
+	}
+	if err := a.put(ctx, mkey, body, nil); err != nil {
 		return err
 	}
 	a.stats.manifests.Add(1)
@@ -669,4 +738,123 @@ func (a *Archiver) writeManifest(ctx context.Context, stream string, hour int64,
 		}
 		return txn.Delete(a.dirtyKey(stream, hour))
 	})
+}
+
+// mergeManifest reads the manifest of stream's hour from the bucket, the
+// first time this archiver writes it, and adds the entries it lists that
+// this database does not (with their wrapped keys) to the hour's entries:
+// the next write lists them again rather than dropping them. They are a
+// predecessor's under the same appliance id (a replacement recording in
+// the hour its predecessor stopped), or this database's of an hour whose
+// entries were deleted when it completed and that a late fragment dirtied
+// again. A missing manifest is the usual case (a new hour).
+func (a *Archiver) mergeManifest(ctx context.Context, stream string, hour int64, mkey string) error {
+	body, err := a.get(ctx, mkey)
+	if errors.Is(err, ErrNoObject) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m, err := ParseManifest(body)
+	if err == nil && (m.Sealed != a.Sealed || m.Stream != stream) {
+		err = fmt.Errorf("sealed %v, stream %q: not this archive's", m.Sealed, m.Stream)
+	}
+	if err != nil {
+		// Not one this archive can extend: it is replaced, as before.
+		a.Logger.Warn("archive: manifest in the bucket not merged", "key", mkey, "err", err)
+		return nil
+	}
+	return a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error {
+		added := 0
+		for _, e := range m.Fragments {
+			n, err := strconv.ParseUint(e.Number, 10, 64)
+			if err != nil {
+				return fmt.Errorf("archive: %s: fragment number %q: %w", mkey, e.Number, err)
+			}
+			if e.Key != ObjectKey(a.Prefix, a.ApplianceID, stream, e.ServerTime, n) || e.ServerTime.UTC().Truncate(time.Hour).Unix() != hour {
+				a.Logger.Warn("archive: manifest entry in the bucket not merged (not this hour's object)", "key", mkey, "entry", e.Key)
+				continue
+			}
+			k := a.entryKey(stream, hour, n)
+			if _, err := txn.Get(k); err == nil {
+				continue // this database's own entry wins
+			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+			ev, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if err := txn.Set(k, ev); err != nil {
+				return err
+			}
+			added++
+		}
+		for id, key := range m.Keys {
+			kv, err := json.Marshal(key)
+			if err != nil {
+				return err
+			}
+			if err := txn.Set(a.foreignKey(id), kv); err != nil {
+				return err
+			}
+		}
+		if added > 0 {
+			a.Logger.Info("archive: manifest in the bucket merged", "key", mkey, "entries", added)
+		}
+		return nil
+	})
+}
+
+// wrappedKey returns the wrapped data key id: the keyring's, or one read
+// from a merged manifest.
+func (a *Archiver) wrappedKey(ctx context.Context, id string) (Key, error) {
+	rec, err := a.Keys.GetKey(ctx, id)
+	if err == nil {
+		return Key{Alias: rec.Alias, Wrapped: rec.Wrapped, MasterCheck: rec.MasterCheck}, nil
+	}
+	if !errors.Is(err, seal.ErrKeyNotFound) {
+		return Key{}, fmt.Errorf("archive: key %s: %w", id, err)
+	}
+	var k Key
+	found := false
+	verr := a.Space.View(func(txn *store.Txn) error {
+		item, err := txn.Get(a.foreignKey(id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		return item.Value(func(v []byte) error { return json.Unmarshal(v, &k) })
+	})
+	if verr != nil {
+		return Key{}, fmt.Errorf("archive: key %s: %w", id, verr)
+	}
+	if !found {
+		return Key{}, fmt.Errorf("archive: key %s: %w", id, err)
+	}
+	return k, nil
+}
+
+// get reads an object, retrying like put; a missing object is returned at
+// once (ErrNoObject).
+func (a *Archiver) get(ctx context.Context, key string) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		body, err := a.Bucket.Get(ctx, key)
+		if err == nil || errors.Is(err, ErrNoObject) {
+			return body, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		a.stats.failures.Add(1)
+		wait := firehose.Backoff(a.MinBackoff, a.MaxBackoff, attempt)
+		a.Logger.Warn("archive read failed, retrying", "key", key, "attempt", attempt+1, "wait", wait, "err", err)
+		if err := sleepCtx(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
 }

@@ -22,6 +22,33 @@
 // than duplicates; nothing stored is skipped unless retention or eviction
 // removed it first (see below).
 //
+// # Newest first
+//
+// Priority Newest (archive.priority: newest) uploads the most recent
+// fragments first, across streams, then the backlog from the newest to
+// the oldest; fragments stored meanwhile go before the rest of the
+// backlog. The cursor then no longer says all that is done: a fragment
+// archived past its stream's cursor gets a done mark ("a/x/<stream>",
+// ordered like the cursor), set in the transaction of its manifest entry,
+// and after each upload the cursor moves over the marks that join it,
+// deleting them. So the marks are bounded by the backlog (a drained
+// backlog leaves none), a restart resumes from the cursor and the marks
+// (nothing is uploaded twice, nothing skipped), and everything the cursor
+// says stays as with Oldest: an hour's manifest is complete when the
+// cursor passes the hour's end, and ArchivedThrough is the first fragment
+// after the cursor, i.e. the oldest not archived (Newest therefore keeps
+// the eviction hold at the start of the backlog until it drains: the
+// budget finds less archived media to evict first). A pass reads the
+// newest fragments by windows of server time going back from the latest,
+// each twice as long as the last, and remembers in memory which run it
+// has archived, so a backlog costs about one reading of the index.
+// Each round takes a batch per stream and uploads those newer than the
+// oldest of any full batch, newest first, so no stream's older fragment
+// goes before another's newer one (TestArchiveNewestFirst). Oldest stays
+// the default: manifests complete hour by hour, archived media grows
+// from the oldest. Marks left by a run with Newest are honoured by
+// Oldest.
+//
 // Uploads are retried forever with capped exponential backoff and equal
 // jitter (MinBackoff 500 ms doubling to MaxBackoff 1 min): the archive's
 // promise is that it catches up whenever the uplink comes back.
@@ -89,10 +116,13 @@
 //
 // Window (archive.upload_window, "01:00-05:00" in local time; a window may
 // span midnight) holds uploads until it opens; BandwidthLimit
-// (archive.bandwidth_limit, bytes/s) spaces fragment uploads so their
-// bytes average the cap (each upload books len/limit seconds before the
-// next may start). Both wait on the loop goroutine between uploads, so a
-// restart or an outage resumes from the cursor like any other wait.
+// (archive.bandwidth_limit, bytes/s) spaces uploads so their bytes
+// average the cap (each upload books len/limit seconds before the next may
+// start): fragments and manifests alike (a manifest grows to some 500 KB
+// by its hour's end and is rewritten every ManifestInterval while the hour
+// fills, so it is not negligible on a thin uplink). Both wait on the loop
+// goroutine between uploads, so a restart or an outage resumes from the
+// cursor like any other wait.
 //
 // # Disaster recovery
 //
@@ -120,25 +150,47 @@
 //
 // # Left to do
 //
-// Newest-first priority (issue 8, requirement 6: the order is oldest
-// first, per stream, which is also what keeps eviction's hold moving);
-// pacing of the manifest writes (they are small and not counted against
-// the cap); tiered replay: a cache of the manifests (each tiered request
-// reads the manifests of its range again, a LIST and a GET per hour),
-// tiered listing by producer time or without a start (local only), the
-// plaintext archive (archive.sealed: false) as a tier; a replacement
-// that starts while the bucket is unreachable numbers its fragments from
-// its own database only (see below); multipart upload for fragments
-// above a few MiB; deleting the per-hour entries of a deleted stream.
+// Tiered replay: a cache of the manifests (each tiered request reads the
+// manifests of its range again, a LIST and a GET per hour), tiered
+// listing by producer time or without a start (local only), the plaintext
+// archive (archive.sealed: false) as a tier; multipart upload for
+// fragments above a few MiB; deleting the per-hour entries of a deleted
+// stream.
 //
 // # A replacement recording under its predecessor's id
 //
 // Object keys hold fragment numbers, and a fresh database numbers from 1:
 // in an hour both recorded, the replacement would overwrite its
-// predecessor's objects and manifest. At start, before anything records,
-// the appliance reads the highest number archived under its id
+// predecessor's objects. At start, before anything records, Seeder reads
+// the highest number archived under the appliance's id
 // (Remote.LastFragmentNumber: the object names of each stream's latest
 // hour) and has the index number past it (index.SeedFragmentNumbers, a
-// persisted base that only grows). If the bucket cannot be read then, it
-// logs a warning and goes on.
+// persisted base that only grows).
+//
+// If the bucket cannot be read then (S3 down, no uplink yet) and the
+// database is fresh (index.FragmentNumbersIssued: no number ever issued,
+// never seeded), it seeds from the wall clock in milliseconds. A
+// predecessor issued a few fragments per second at most since its own
+// start, so its numbers are far below now-in-ms whether it numbered from
+// 1 or from its own clock (each crash loses a lease of 1000 numbers: only
+// a crash loop of one restart a second could catch up). A database that
+// has issued numbers keeps its own: it is the archive's owner, or was
+// seeded at its first start. Either way the seeder goes on reading the
+// bucket in the background (capped backoff) and, when it answers, seeds
+// past its last number (a seed while recording keeps the numbers
+// increasing), logging an error if that number was past the clock's seed.
+// Recording is never held back: cameras losing footage is worse than the
+// remaining risk. A clock before ClockFloor (this code's release: a board
+// without a battery-backed clock before NTP) is taken as unset: the seed
+// is ClockFloor's milliseconds and an error is logged; fragments recorded
+// then carry that clock's hours in their keys, where no predecessor has
+// objects. Appliances without an archive are not concerned: their
+// numbering is unchanged.
+//
+// The manifest of an hour both recorded would still be replaced by the
+// replacement's, listing only its own fragments: so the first time an
+// archiver writes an hour's manifest it reads the one in the bucket, if
+// any, and adds the entries it lacks (and their wrapped keys, kept in
+// "a/k/") to the hour's entries (TestSeedBucketDownAtStart). That costs
+// one GET per stream and hour, usually answered "no such key".
 package archive

@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,8 +13,12 @@ import (
 	"github.com/kinedge/kinedge/firehose"
 )
 
+// ErrNoObject is wrapped by a Bucket's Get of a key that holds no object.
+var ErrNoObject = errors.New("archive: no such object")
+
 // Bucket is where the archive writes. Put must overwrite an object of the
-// same key (a retry writes its key again).
+// same key (a retry writes its key again); Get of a missing key returns
+// an error wrapping ErrNoObject.
 type Bucket interface {
 	Put(ctx context.Context, key string, body []byte, meta map[string]string) error
 	Get(ctx context.Context, key string) ([]byte, error)
@@ -61,6 +66,9 @@ func (b *S3Bucket) Get(ctx context.Context, key string) ([]byte, error) {
 	defer o.Close()
 	body, err := io.ReadAll(o)
 	if err != nil {
+		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			err = fmt.Errorf("%w: %w", ErrNoObject, err)
+		}
 		return nil, fmt.Errorf("archive: get s3://%s/%s: %w", b.bucket, key, err)
 	}
 	return body, nil
