@@ -460,14 +460,19 @@ func (d *deliverer) fix(s Stream) error {
 		d.mu.Unlock()
 		return nil
 	}
-	b.Key = s.ObjectKey(e.opts.Now(), uuid.NewString())
-	b.Dest = &s.Destination
-	if s.Destination.Processing.lambda() != nil {
-		b.ErrKey = s.ErrorObjectKey(e.opts.Now(), uuid.NewString(), ErrorProcessingFailed)
-	}
+	// The keys' timestamps are the approximate arrival of the batch's
+	// oldest record, as AWS's.
 	d.mu.Lock()
 	b.Arrival = d.since
 	d.mu.Unlock()
+	if b.Arrival.IsZero() {
+		b.Arrival = e.opts.Now()
+	}
+	b.Key = s.ObjectKey(b.Arrival, uuid.NewString())
+	b.Dest = &s.Destination
+	if s.Destination.Processing.lambda() != nil {
+		b.ErrKey = s.ErrorObjectKey(b.Arrival, uuid.NewString(), ErrorProcessingFailed)
+	}
 	v, err := json.Marshal(&b)
 	if err != nil {
 		return err
@@ -629,7 +634,11 @@ func (d *deliverer) uploadFailed(s Stream, b *batch) error {
 	case now.Sub(b.Failing) >= e.opts.RetryFor:
 		e.log.Warn("firehose: a batch failed for the retry duration; writing it under the error prefix",
 			"stream", s.Name, "key", b.Key, "since", b.Failing, "retry_for", e.opts.RetryFor)
-		b.Key = s.ErrorObjectKey(now, uuid.NewString(), ErrorS3Failed)
+		at := b.Arrival
+		if at.IsZero() {
+			at = now // a batch fixed before Arrival was kept
+		}
+		b.Key = s.ErrorObjectKey(at, uuid.NewString(), ErrorS3Failed)
 		b.ErrorType = ErrorS3Failed
 	default:
 		return nil

@@ -56,15 +56,24 @@
 //
 //	<prefix>YYYY/MM/dd/HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>[.gz|.zip|.snappy|.hsnappy]
 //
-// in CustomTimeZone (default UTC) at the time the batch is fixed (the
-// injected clock; AWS uses the oldest record's arrival). Prefix may hold
+// in CustomTimeZone (default UTC) at the approximate arrival of the
+// batch's oldest record, as AWS's (the injected clock when it was put;
+// for records spooled before a restart, the time of the restart). The
+// s3-failed key of a batch keeps that time too. Prefix may hold
 // !{timestamp:<pattern>} (the DateTimeFormatter subset yyyy, MM, dd, HH,
 // mm, ss and 'quoted' literals; every instance is the same instant) and
 // !{firehose:random-string} (11 characters); a prefix without a
 // timestamp expression is followed by YYYY/MM/dd/HH/, as in AWS. AWS's
 // rules are checked at create: ErrorOutputPrefix is required when Prefix
 // has expressions, Prefix cannot hold !{firehose:error-output-type}, an
-// ErrorOutputPrefix with expressions must. FileExtension replaces the
+// ErrorOutputPrefix with expressions must, and neither may evaluate to
+// more than 512 characters. Without partition keys the evaluated length
+// does not depend on the records (fixed-width timestamp fields,
+// random-string 11 characters, the longest error output type), so a
+// prefix past 512 is refused at create and update with
+// InvalidArgumentException rather than failing every batch later (the
+// appliance's choice; AWS documents the limit, not when it checks it).
+// FileExtension replaces the
 // compression's extension. The time zone database is compiled in
 // (time/tzdata), so CustomTimeZone works on a board without zoneinfo.
 // An enabled AppendDelimiterToRecord processor writes its Delimiter
@@ -184,8 +193,7 @@
 // (!{partitionKeyFromQuery:…}); S3BackupMode Enabled,
 // DataFormatConversion and the destination's KMSEncryptionConfig (all
 // refused with InvalidArgumentException); CloudWatchLoggingOptions are
-// accepted and ignored; AWS's 512-character limit on evaluated prefixes
-// is not checked; multipart upload for large objects; upload windows and
+// accepted and ignored; multipart upload for large objects; upload windows and
 // bandwidth caps; the video archive, tiered replay and disaster
 // recovery; fixing a batch seeking to its first pending record (see
 // below).

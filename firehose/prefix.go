@@ -20,6 +20,12 @@ const (
 	ErrorS3Failed = "s3-failed"
 )
 
+// The namespaces of dynamic partitioning's keys.
+const (
+	nsQuery  = "partitionKeyFromQuery"
+	nsLambda = "partitionKeyFromLambda"
+)
+
 // defaultTimestamp is what AWS appends to a prefix without a timestamp
 // expression.
 const defaultTimestamp = "yyyy/MM/dd/HH/"
@@ -66,7 +72,7 @@ func parsePrefix(p, field string) ([]expr, error) {
 			if value != "random-string" && value != "error-output-type" {
 				return nil, errorf(ErrInvalidArgument, "%s: !{firehose:%s}: the firehose namespace has the values error-output-type and random-string.", field, value)
 			}
-		case "partitionKeyFromQuery", "partitionKeyFromLambda":
+		case nsQuery, nsLambda:
 			return nil, errorf(ErrInvalidArgument, "%s: !{%s:%s}: dynamic partitioning is not supported by this appliance yet.", field, ns, value)
 		default:
 			return nil, errorf(ErrInvalidArgument, "%s: unknown namespace %q in !{%s}: use timestamp or firehose.", field, ns, body)
@@ -184,9 +190,15 @@ func hasExpr(es []expr, ns, value string) bool {
 	return false
 }
 
+// maxEvaluatedPrefix is AWS's limit on an evaluated Prefix or
+// ErrorOutputPrefix, in characters.
+const maxEvaluatedPrefix = 512
+
 // evalPrefix evaluates es at t (in its location), appending AWS's
-// default yyyy/MM/dd/HH/ when es has no timestamp expression.
-func evalPrefix(es []expr, t time.Time, errType string) string {
+// default yyyy/MM/dd/HH/ when es has no timestamp expression. keys holds
+// the partition keys of dynamic partitioning, by "<namespace>:<name>"
+// (partitionKeyFromQuery:customer_id); a missing key evaluates empty.
+func evalPrefix(es []expr, t time.Time, errType string, keys map[string]string) string {
 	var b strings.Builder
 	for _, e := range es {
 		switch {
@@ -195,6 +207,8 @@ func evalPrefix(es []expr, t time.Time, errType string) string {
 		case e.ns == "timestamp":
 			s, _ := formatTimestamp(e.value, t)
 			b.WriteString(s)
+		case e.ns == nsQuery || e.ns == nsLambda:
+			b.WriteString(keys[e.ns+":"+e.value])
 		case e.value == "random-string":
 			b.WriteString(randomString())
 		case e.value == "error-output-type":

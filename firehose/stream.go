@@ -103,6 +103,12 @@ func (d *S3Destination) normalize() error {
 	if _, err := checkPrefixes(d.Prefix, d.ErrorOutputPrefix); err != nil {
 		return err
 	}
+	if _, err := d.location(); err != nil {
+		return errorf(ErrInvalidArgument, "CustomTimeZone %q is not a time zone: %v.", d.CustomTimeZone, err)
+	}
+	if err := d.checkPrefixLengths(); err != nil {
+		return err
+	}
 	if !reFileExtension.MatchString(d.FileExtension) || len(d.FileExtension) > 128 {
 		return errorf(ErrInvalidArgument, "FileExtension %q does not match ^$|\\.[0-9a-z!\\-_.*'()]+ (at most 128 characters).", d.FileExtension)
 	}
@@ -232,29 +238,69 @@ func (s *Stream) ErrorObjectKey(t time.Time, id, errType string) string {
 }
 
 func (s *Stream) objectKey(t time.Time, id, errType string) string {
+	return s.keyWith(t, id, errType, nil)
+}
+
+// keyWith is objectKey with the partition keys of dynamic partitioning.
+func (s *Stream) keyWith(t time.Time, id, errType string, keys map[string]string) string {
 	d := &s.Destination
-	loc, err := d.location()
-	if err != nil {
-		loc = time.UTC // checked at create
-	}
-	t = t.In(loc)
-	p, _ := checkPrefixes(d.Prefix, d.ErrorOutputPrefix) // checked at create
-	var prefix string
-	switch {
-	case errType == "":
-		prefix = evalPrefix(p.ok, t, "")
-	case d.ErrorOutputPrefix == "":
-		prefix = d.Prefix + evalPrefix([]expr{{lit: errType + "/"}}, t, errType)
-	case !hasExpr(p.failed, "", ""):
-		prefix = evalPrefix([]expr{{lit: d.ErrorOutputPrefix + errType + "/"}}, t, errType)
-	default:
-		prefix = evalPrefix(p.failed, t, errType)
-	}
+	t = t.In(d.loc())
 	ext := extension(d.Compression)
 	if d.FileExtension != "" {
 		ext = d.FileExtension
 	}
-	return fmt.Sprintf("%s%s-%d-%s-%s%s", prefix, s.Name, s.VersionID, t.Format("2006-01-02-15-04-05"), id, ext)
+	return fmt.Sprintf("%s%s-%d-%s-%s%s", s.prefix(t, errType, keys), s.Name, s.VersionID, t.Format("2006-01-02-15-04-05"), id, ext)
+}
+
+// prefix evaluates Prefix (errType "", with the partition keys) or the
+// error prefix of errType at t.
+func (s *Stream) prefix(t time.Time, errType string, keys map[string]string) string {
+	d := &s.Destination
+	t = t.In(d.loc())
+	p, _ := checkPrefixes(d.Prefix, d.ErrorOutputPrefix) // checked at create
+	switch {
+	case errType == "":
+		return evalPrefix(p.ok, t, "", keys)
+	case d.ErrorOutputPrefix == "":
+		return d.Prefix + evalPrefix([]expr{{lit: errType + "/"}}, t, errType, nil)
+	case !hasExpr(p.failed, "", ""):
+		return evalPrefix([]expr{{lit: d.ErrorOutputPrefix + errType + "/"}}, t, errType, nil)
+	default:
+		return evalPrefix(p.failed, t, errType, nil)
+	}
+}
+
+// loc returns the CustomTimeZone (UTC if it does not load: it was
+// checked at create).
+func (d *S3Destination) loc() *time.Location {
+	loc, err := d.location()
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// errorTypes are the error output types the appliance writes.
+var errorTypes = []string{ErrorProcessingFailed, ErrorS3Failed}
+
+// checkPrefixLengths applies AWS's limit of 512 characters to the
+// evaluated Prefix and ErrorOutputPrefix. Without partition keys their
+// length does not depend on the records (the timestamp fields are fixed
+// width, random-string 11 characters), so it is checked here, at create
+// and update; with partition keys the prefix is checked again with each
+// record's keys (those past the limit go under the error prefix).
+func (d *S3Destination) checkPrefixLengths() error {
+	s := Stream{Destination: *d}
+	at := time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC)
+	if n := len(s.prefix(at, "", nil)); n > maxEvaluatedPrefix {
+		return errorf(ErrInvalidArgument, "Prefix evaluates to %d characters: an evaluated prefix can have at most %d.", n, maxEvaluatedPrefix)
+	}
+	for _, et := range errorTypes {
+		if n := len(s.prefix(at, et, nil)); n > maxEvaluatedPrefix {
+			return errorf(ErrInvalidArgument, "ErrorOutputPrefix evaluates to %d characters (error output type %s): an evaluated prefix can have at most %d.", n, et, maxEvaluatedPrefix)
+		}
+	}
+	return nil
 }
 
 // extension returns the file extension Firehose gives objects of a
