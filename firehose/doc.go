@@ -91,8 +91,12 @@
 // and retried there until written: nothing acknowledged is dropped. The
 // backlog, objects and failures are counted (Stats, and Collector for
 // Prometheus). A batch is built in memory, compressed, before its write
-// (up to SizeInMBs, 128 MiB, uncompressed): streaming multipart uploads
-// are left for later. The records of one PutRecordBatch are committed in
+// (up to SizeInMBs, 128 MiB, uncompressed). An object larger than
+// PartSize (16 MiB) goes up as a multipart upload of 16 MiB parts, two
+// at a time, read as sections of that one buffer (no copy); one that
+// fails is aborted and the retry starts a new upload of the same key.
+// Streaming a batch into its parts as it is compressed is left for
+// later. The records of one PutRecordBatch are committed in
 // transactions of at most 256 KiB, so with IntervalInSeconds 0 a large
 // call may become more than one object. After a restart the interval of
 // records already spooled counts from the start.
@@ -193,7 +197,7 @@
 // (!{partitionKeyFromQuery:…}); S3BackupMode Enabled,
 // DataFormatConversion and the destination's KMSEncryptionConfig (all
 // refused with InvalidArgumentException); CloudWatchLoggingOptions are
-// accepted and ignored; multipart upload for large objects; upload windows and
+// accepted and ignored; upload windows and
 // bandwidth caps; the video archive, tiered replay and disaster
 // recovery; fixing a batch seeking to its first pending record (see
 // below).
