@@ -31,6 +31,9 @@ func (e *Engine) Update(ctx context.Context, name string, version int, change fu
 	if err := dest.normalize(); err != nil {
 		return Stream{}, err
 	}
+	if dest.partitioned() != s.Destination.partitioned() {
+		return Stream{}, errorf(ErrInvalidArgument, "Dynamic partitioning cannot be enabled or disabled on an existing delivery stream: create a new one.")
+	}
 	s.Destination = dest
 	s.VersionID++
 	if err := d.save(ctx, s); err != nil {

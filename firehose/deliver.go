@@ -49,6 +49,13 @@ type batch struct {
 	// time of the restart for records spooled before it).
 	ErrKey  string    `json:"errKey,omitempty"`
 	Arrival time.Time `json:"arrival,omitzero"`
+	// Parts are the objects of a batch with dynamic partitioning, one
+	// per distinct partition of its records, and PartErrKey the key of
+	// its partitioning-failed object ("" if no record failed), all fixed
+	// with the batch (see partition.go).
+	Parts       []batchPart `json:"parts,omitempty"`
+	PartErrKey  string      `json:"partErrKey,omitempty"`
+	Partitioned bool        `json:"partitioned,omitempty"`
 }
 
 // deliverer is one delivery stream: its spool accounting and the
@@ -473,6 +480,11 @@ func (d *deliverer) fix(s Stream) error {
 	if s.Destination.Processing.lambda() != nil {
 		b.ErrKey = s.ErrorObjectKey(b.Arrival, uuid.NewString(), ErrorProcessingFailed)
 	}
+	if s.Destination.partitioned() {
+		if err := d.partition(s, &b); err != nil {
+			return fmt.Errorf("firehose: fix batch of %s: %w", s.Name, err)
+		}
+	}
 	v, err := json.Marshal(&b)
 	if err != nil {
 		return err
@@ -504,7 +516,14 @@ func (d *deliverer) deliver(b *batch) error {
 		s.Destination = *b.Dest
 	}
 	delim := s.Destination.Processing.delimiter()
-	if !b.Written {
+	written := b.Written
+	if !written && b.Partitioned && b.ErrorType == "" {
+		if err := d.writePartitioned(s, b, delim); err != nil {
+			return err
+		}
+		written = true
+	}
+	if !written {
 		if e.opts.Destination == nil {
 			return errors.New("no S3 endpoint configured")
 		}

@@ -18,6 +18,11 @@ const (
 	// appliance writes it under the error prefix instead (a name of its
 	// own: AWS has no error output type for S3 delivery).
 	ErrorS3Failed = "s3-failed"
+	// ErrorPartitioningFailed: records whose partition keys could not
+	// be extracted (not JSON, a key missing, null or not a scalar) or
+	// whose evaluated prefix is longer than 512 characters, with dynamic
+	// partitioning (AWS's error output type).
+	ErrorPartitioningFailed = "partitioning-failed"
 )
 
 // The namespaces of dynamic partitioning's keys.
@@ -73,9 +78,8 @@ func parsePrefix(p, field string) ([]expr, error) {
 				return nil, errorf(ErrInvalidArgument, "%s: !{firehose:%s}: the firehose namespace has the values error-output-type and random-string.", field, value)
 			}
 		case nsQuery, nsLambda:
-			return nil, errorf(ErrInvalidArgument, "%s: !{%s:%s}: dynamic partitioning is not supported by this appliance yet.", field, ns, value)
 		default:
-			return nil, errorf(ErrInvalidArgument, "%s: unknown namespace %q in !{%s}: use timestamp or firehose.", field, ns, body)
+			return nil, errorf(ErrInvalidArgument, "%s: unknown namespace %q in !{%s}: use timestamp, firehose, partitionKeyFromQuery or partitionKeyFromLambda.", field, ns, body)
 		}
 		out = append(out, expr{ns: ns, value: value})
 	}
@@ -195,7 +199,8 @@ func hasExpr(es []expr, ns, value string) bool {
 const maxEvaluatedPrefix = 512
 
 // evalPrefix evaluates es at t (in its location), appending AWS's
-// default yyyy/MM/dd/HH/ when es has no timestamp expression. keys holds
+// default yyyy/MM/dd/HH/ when es has no timestamp expression (nor
+// partition key). keys holds
 // the partition keys of dynamic partitioning, by "<namespace>:<name>"
 // (partitionKeyFromQuery:customer_id); a missing key evaluates empty.
 func evalPrefix(es []expr, t time.Time, errType string, keys map[string]string) string {
@@ -215,7 +220,9 @@ func evalPrefix(es []expr, t time.Time, errType string, keys map[string]string) 
 			b.WriteString(errType)
 		}
 	}
-	if !hasExpr(es, "timestamp", "") {
+	// A prefix with partition keys is not (AWS's dynamic partitioning
+	// examples: customer_id=1234/device=4567/ and the object name).
+	if !hasExpr(es, "timestamp", "") && !hasExpr(es, nsQuery, "") && !hasExpr(es, nsLambda, "") {
 		s, _ := formatTimestamp(defaultTimestamp, t)
 		b.WriteString(s)
 	}

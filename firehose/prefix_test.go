@@ -33,7 +33,7 @@ func TestPrefixRules(t *testing.T) {
 		{"a/!{timestamp:yyyy'x}/", "e/!{firehose:error-output-type}", "", "", "unterminated quote"},
 		{"a/!{firehose:nope}/", "e/!{firehose:error-output-type}", "", "", "error-output-type and random-string"},
 		{"a/!{foo:bar}/", "e/!{firehose:error-output-type}", "", "", "unknown namespace"},
-		{"a/!{partitionKeyFromQuery:id}/", "e/!{firehose:error-output-type}", "", "", "dynamic partitioning"},
+		{"a/!{partitionKeyFromQuery:id}/", "e/!{firehose:error-output-type}", "", "", "DynamicPartitioningConfiguration is not enabled"},
 		{"a/", "", "json", "", "FileExtension"},
 		{"a/", "", ".JSON", "", "FileExtension"},
 		{"a/", "", "", "Mars/Base", "CustomTimeZone"},
@@ -252,8 +252,8 @@ func TestPrefixLengthLimit(t *testing.T) {
 		"random pushes it out":    {prefix: long + "!{timestamp:HH}!{firehose:random-string}", errPrefix: "e/"},
 		"random fits":             {prefix: long[:499] + "!{timestamp:HH}!{firehose:random-string}", errPrefix: "e/", ok: true},
 		"error prefix too long":   {prefix: "ok/", errPrefix: long},
-		"error prefix with type":  {prefix: "ok/", errPrefix: long[:490] + "!{firehose:error-output-type}/!{timestamp:yyyy}/"},
-		"error prefix fits":       {prefix: "ok/", errPrefix: long[:489] + "!{firehose:error-output-type}/!{timestamp:yyyy}/", ok: true},
+		"error prefix with type":  {prefix: "ok/", errPrefix: long[:498] + "!{firehose:error-output-type}/!{timestamp:yyyy}/"},
+		"error prefix fits":       {prefix: "ok/", errPrefix: long[:497] + "!{firehose:error-output-type}/!{timestamp:yyyy}/", ok: true}, // s3-failed: 512
 	} {
 		d := dest("bkt", 1, 60, Uncompressed)
 		d.Prefix, d.ErrorOutputPrefix = tc.prefix, tc.errPrefix

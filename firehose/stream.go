@@ -3,6 +3,7 @@ package firehose
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,77 @@ type S3Destination struct {
 	// Extended tells whether it was configured as an
 	// ExtendedS3DestinationConfiguration (else S3DestinationConfiguration).
 	Extended bool `json:"extended,omitempty"`
+	// DynamicPartitioning is the DynamicPartitioningConfiguration (nil:
+	// none given).
+	DynamicPartitioning *DynamicPartitioning `json:"dynamicPartitioning,omitempty"`
+}
+
+// DynamicPartitioning is a DynamicPartitioningConfiguration.
+type DynamicPartitioning struct {
+	Enabled bool `json:"enabled"`
+	// RetryDurationInSeconds is RetryOptions.DurationInSeconds (0–7200,
+	// AWS's default 300), kept and described: how long a batch is
+	// retried before it goes under the error prefix is
+	// Options.RetryFor, as for every stream.
+	RetryDurationInSeconds int `json:"retryDurationInSeconds"`
+}
+
+// partitioned reports whether dynamic partitioning is enabled.
+func (d *S3Destination) partitioned() bool {
+	return d.DynamicPartitioning != nil && d.DynamicPartitioning.Enabled
+}
+
+// MinPartitionedSizeInMBs is AWS's smallest buffer size of a stream with
+// dynamic partitioning.
+const MinPartitionedSizeInMBs = 64
+
+// checkPartitioning applies AWS's rules of dynamic partitioning to d
+// (whose prefixes p are parsed).
+func (d *S3Destination) checkPartitioning(p prefixes) error {
+	if hasExpr(p.failed, nsQuery, "") || hasExpr(p.failed, nsLambda, "") {
+		return errorf(ErrInvalidArgument, "ErrorOutputPrefix cannot contain !{partitionKeyFromQuery:…} or !{partitionKeyFromLambda:…}: failed records have no partition keys.")
+	}
+	q := d.Processing.metadataQuery()
+	if !d.partitioned() {
+		switch {
+		case hasExpr(p.ok, nsQuery, "") || hasExpr(p.ok, nsLambda, ""):
+			return errorf(ErrInvalidArgument, "Prefix contains partition keys (!{partitionKeyFromQuery:…} or !{partitionKeyFromLambda:…}) but DynamicPartitioningConfiguration is not enabled.")
+		case d.Processing.has(ProcessorMetadataExtraction):
+			return errorf(ErrInvalidArgument, "The MetadataExtraction processor needs DynamicPartitioningConfiguration enabled.")
+		}
+		return nil
+	}
+	if d.RetryDuration() < 0 || d.RetryDuration() > 7200 {
+		return errorf(ErrInvalidArgument, "DynamicPartitioningConfiguration.RetryOptions.DurationInSeconds %d is not in [0, 7200].", d.RetryDuration())
+	}
+	switch {
+	case d.ErrorOutputPrefix == "":
+		return errorf(ErrInvalidArgument, "ErrorOutputPrefix cannot be null or empty when dynamic partitioning is enabled.")
+	case d.SizeInMBs < MinPartitionedSizeInMBs:
+		return errorf(ErrInvalidArgument, "BufferingHints.SizeInMBs %d: the buffer size must be at least %d MiB when dynamic partitioning is enabled.", d.SizeInMBs, MinPartitionedSizeInMBs)
+	case d.IntervalInSeconds == 0:
+		return errorf(ErrInvalidArgument, "BufferingHints.IntervalInSeconds 0: zero buffering is not available with dynamic partitioning.")
+	case !hasExpr(p.ok, nsQuery, "") && !hasExpr(p.ok, nsLambda, ""):
+		return errorf(ErrInvalidArgument, "Prefix has no partition key: with dynamic partitioning enabled it must contain !{partitionKeyFromQuery:<key>}.")
+	case hasExpr(p.ok, nsLambda, "") || d.Processing.lambda() != nil:
+		return errorf(ErrInvalidArgument, "Dynamic partitioning with a Lambda processor (!{partitionKeyFromLambda:…}) is not supported by this appliance yet: use the MetadataExtraction processor and !{partitionKeyFromQuery:…}.")
+	case q == nil:
+		return errorf(ErrInvalidArgument, "Prefix contains !{partitionKeyFromQuery:…}: ProcessingConfiguration must be enabled with a MetadataExtraction processor whose MetadataExtractionQuery defines the keys.")
+	}
+	for _, e := range p.ok {
+		if e.ns == nsQuery && !slices.Contains(q.keys, e.value) {
+			return errorf(ErrInvalidArgument, "Prefix uses !{partitionKeyFromQuery:%s} but the MetadataExtractionQuery defines no key %s (it defines %s).", e.value, e.value, strings.Join(q.keys, ", "))
+		}
+	}
+	return nil
+}
+
+// RetryDuration returns RetryOptions.DurationInSeconds.
+func (d *S3Destination) RetryDuration() int {
+	if d.DynamicPartitioning == nil {
+		return 0
+	}
+	return d.DynamicPartitioning.RetryDurationInSeconds
 }
 
 // Bucket returns the bucket name of BucketARN.
@@ -100,7 +172,14 @@ func (d *S3Destination) normalize() error {
 	default:
 		return errorf(ErrInvalidArgument, "CompressionFormat %s is not one of UNCOMPRESSED, GZIP, ZIP, Snappy, HADOOP_SNAPPY.", d.Compression)
 	}
-	if _, err := checkPrefixes(d.Prefix, d.ErrorOutputPrefix); err != nil {
+	p, err := checkPrefixes(d.Prefix, d.ErrorOutputPrefix)
+	if err != nil {
+		return err
+	}
+	if err := d.Processing.check(); err != nil {
+		return err
+	}
+	if err := d.checkPartitioning(p); err != nil {
 		return err
 	}
 	if _, err := d.location(); err != nil {
@@ -112,10 +191,7 @@ func (d *S3Destination) normalize() error {
 	if !reFileExtension.MatchString(d.FileExtension) || len(d.FileExtension) > 128 {
 		return errorf(ErrInvalidArgument, "FileExtension %q does not match ^$|\\.[0-9a-z!\\-_.*'()]+ (at most 128 characters).", d.FileExtension)
 	}
-	if _, err := d.location(); err != nil {
-		return errorf(ErrInvalidArgument, "CustomTimeZone %q is not a time zone: %v.", d.CustomTimeZone, err)
-	}
-	return d.Processing.check()
+	return nil
 }
 
 // location returns the CustomTimeZone.
@@ -128,8 +204,9 @@ func (d *S3Destination) location() (*time.Location, error) {
 
 // Processor types of a ProcessingConfiguration the appliance runs.
 const (
-	ProcessorAppendDelimiter = "AppendDelimiterToRecord"
-	ProcessorLambda          = "Lambda"
+	ProcessorAppendDelimiter    = "AppendDelimiterToRecord"
+	ProcessorLambda             = "Lambda"
+	ProcessorMetadataExtraction = "MetadataExtraction"
 )
 
 // Processing is a ProcessingConfiguration: AppendDelimiterToRecord
@@ -170,11 +247,69 @@ func (p *Processing) check() error {
 			if _, err := parseLambda(pr); err != nil {
 				return err
 			}
+		case ProcessorMetadataExtraction:
+			if _, err := parseMetadataExtraction(pr); err != nil {
+				return err
+			}
 		default:
-			return errorf(ErrInvalidArgument, "Processor type %s is not supported by this appliance yet: only AppendDelimiterToRecord and Lambda.", pr.Type)
+			return errorf(ErrInvalidArgument, "Processor type %s is not supported by this appliance yet: only AppendDelimiterToRecord, Lambda and MetadataExtraction.", pr.Type)
 		}
 	}
 	return nil
+}
+
+// has reports whether p lists a processor of type typ.
+func (p *Processing) has(typ string) bool {
+	if p == nil {
+		return false
+	}
+	for _, pr := range p.Processors {
+		if pr.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// metadataQuery returns the enabled MetadataExtraction processor's
+// query, or nil.
+func (p *Processing) metadataQuery() *jqQuery {
+	if p == nil || !p.Enabled {
+		return nil
+	}
+	for _, pr := range p.Processors {
+		if pr.Type == ProcessorMetadataExtraction {
+			q, _ := parseMetadataExtraction(pr)
+			return q
+		}
+	}
+	return nil
+}
+
+// parseMetadataExtraction checks a MetadataExtraction processor's
+// parameters: MetadataExtractionQuery (required; the jq subset) and
+// JsonParsingEngine (JQ-1.6, the only engine AWS has).
+func parseMetadataExtraction(pr Processor) (*jqQuery, error) {
+	var q *jqQuery
+	for _, par := range pr.Parameters {
+		switch par.Name {
+		case "MetadataExtractionQuery":
+			var err error
+			if q, err = parseQuery(par.Value); err != nil {
+				return nil, errorf(ErrInvalidArgument, "Processor MetadataExtraction: MetadataExtractionQuery %q: %v. This appliance evaluates a subset of jq: one object {key: .path, …} whose values are paths (.a.b, .[\"c d\"], .e[0]); see the README.", par.Value, err)
+			}
+		case "JsonParsingEngine":
+			if par.Value != "JQ-1.6" {
+				return nil, errorf(ErrInvalidArgument, "Processor MetadataExtraction: JsonParsingEngine %q is not JQ-1.6.", par.Value)
+			}
+		default:
+			return nil, errorf(ErrInvalidArgument, "Processor MetadataExtraction has no parameter %s (MetadataExtractionQuery, JsonParsingEngine).", par.Name)
+		}
+	}
+	if q == nil {
+		return nil, errorf(ErrInvalidArgument, "Processor MetadataExtraction needs the parameter MetadataExtractionQuery.")
+	}
+	return q, nil
 }
 
 // delimiter returns what is written after each record: nil unless an
@@ -280,8 +415,17 @@ func (d *S3Destination) loc() *time.Location {
 	return loc
 }
 
-// errorTypes are the error output types the appliance writes.
-var errorTypes = []string{ErrorProcessingFailed, ErrorS3Failed}
+// errorTypes returns the error output types d can write.
+func (d *S3Destination) errorTypes() []string {
+	types := []string{ErrorS3Failed}
+	if d.Processing.lambda() != nil {
+		types = append(types, ErrorProcessingFailed)
+	}
+	if d.partitioned() {
+		types = append(types, ErrorPartitioningFailed)
+	}
+	return types
+}
 
 // checkPrefixLengths applies AWS's limit of 512 characters to the
 // evaluated Prefix and ErrorOutputPrefix. Without partition keys their
@@ -295,7 +439,7 @@ func (d *S3Destination) checkPrefixLengths() error {
 	if n := len(s.prefix(at, "", nil)); n > maxEvaluatedPrefix {
 		return errorf(ErrInvalidArgument, "Prefix evaluates to %d characters: an evaluated prefix can have at most %d.", n, maxEvaluatedPrefix)
 	}
-	for _, et := range errorTypes {
+	for _, et := range d.errorTypes() {
 		if n := len(s.prefix(at, et, nil)); n > maxEvaluatedPrefix {
 			return errorf(ErrInvalidArgument, "ErrorOutputPrefix evaluates to %d characters (error output type %s): an evaluated prefix can have at most %d.", n, et, maxEvaluatedPrefix)
 		}

@@ -1,0 +1,270 @@
+package firehose
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/google/uuid"
+
+	"github.com/kinedge/kinedge/index/store"
+)
+
+// Dynamic partitioning: a batch of a stream with
+// DynamicPartitioningConfiguration enabled is written as one object per
+// distinct partition of its records (the values of the partition keys
+// its Prefix uses), plus one partitioning-failed object under the error
+// prefix for the records whose keys cannot be extracted. fix evaluates
+// the query over the batch's records and stores every object key in the
+// batch before the first attempt; deliver evaluates it again (the same
+// records, the same query: the same partitions) and writes each
+// partition's records to its fixed key, so a retry or a restart
+// overwrites the same objects and never adds one.
+
+// maxPartitions bounds the partitions (objects) of one batch: fix ends
+// the batch before the record that would open one more (AWS's default
+// quota of active partitions is 500).
+const maxPartitions = 500
+
+// codePartitioningFailed is the errorCode of a record whose keys could
+// not be extracted (AWS's).
+const codePartitioningFailed = "DynamicPartitioning.MetadataExtractionFailed"
+
+// batchPart is one object of a partitioned batch: its partition (the
+// partition keys' values, as a JSON array in the query's key order) and
+// its key.
+type batchPart struct {
+	ID  string `json:"id"`
+	Key string `json:"key"`
+}
+
+// partitionFailed is a record of a partitioning-failed object, one JSON
+// object a line, as AWS writes them.
+type partitionFailed struct {
+	AttemptsMade           int    `json:"attemptsMade"`
+	ArrivalTimestamp       int64  `json:"arrivalTimestamp"`
+	ErrorCode              string `json:"errorCode"`
+	ErrorMessage           string `json:"errorMessage"`
+	AttemptEndingTimestamp int64  `json:"attemptEndingTimestamp"`
+	RawData                []byte `json:"rawData"`
+}
+
+// partitioner classifies the records of a stream's batch.
+type partitioner struct {
+	s    *Stream
+	q    *jqQuery
+	used []string // the query's keys the Prefix uses, in query order
+	b    *batch
+}
+
+func newPartitioner(s *Stream, b *batch) (*partitioner, error) {
+	q := s.Destination.Processing.metadataQuery()
+	if q == nil {
+		return nil, fmt.Errorf("stream %s is partitioned and has no MetadataExtraction query", s.Name)
+	}
+	p, _ := checkPrefixes(s.Destination.Prefix, s.Destination.ErrorOutputPrefix) // checked at create
+	pt := &partitioner{s: s, q: q, b: b}
+	for _, k := range q.keys {
+		if hasExpr(p.ok, nsQuery, k) {
+			pt.used = append(pt.used, k)
+		}
+	}
+	return pt, nil
+}
+
+// classify returns a record's partition id and keys, or why it failed
+// (deterministic: fix and deliver agree).
+func (pt *partitioner) classify(v []byte) (id string, keys map[string]string, fail string) {
+	got, err := pt.q.eval(v)
+	if err != nil {
+		return "", nil, err.Error()
+	}
+	vals := make([]string, len(pt.used))
+	keys = make(map[string]string, len(pt.used))
+	for i, k := range pt.used {
+		vals[i] = got[k]
+		keys[nsQuery+":"+k] = got[k]
+	}
+	if n := len(pt.s.prefix(pt.b.Arrival, "", keys)); n > maxEvaluatedPrefix {
+		return "", nil, fmt.Sprintf("the evaluated prefix is %d bytes, more than %d", n, maxEvaluatedPrefix)
+	}
+	idb, _ := json.Marshal(vals)
+	return string(idb), keys, ""
+}
+
+// partition fixes the objects of batch b (its range fixed, Arrival set):
+// one key per distinct partition of its records and the
+// partitioning-failed key if any fails. A batch whose records open more
+// than maxPartitions partitions ends before the first record of the one
+// too many.
+func (d *deliverer) partition(s Stream, b *batch) error {
+	pt, err := newPartitioner(&s, b)
+	if err != nil {
+		return err
+	}
+	ids := map[string]bool{}
+	var parts []batchPart
+	var records, size int64
+	last, failed := b.From, false
+	err = d.scan(s, b, func(seq uint64, n int64, v []byte) (bool, error) {
+		id, keys, fail := pt.classify(v)
+		switch {
+		case fail != "":
+			failed = true
+		case !ids[id]:
+			if len(parts) == maxPartitions {
+				return false, nil
+			}
+			ids[id] = true
+			parts = append(parts, batchPart{ID: id, Key: s.keyWith(b.Arrival, uuid.NewString(), "", keys)})
+		}
+		records++
+		size += n
+		last = seq
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	b.To, b.Records, b.Bytes = last, records, size
+	b.Parts, b.Partitioned = parts, true
+	if failed {
+		b.PartErrKey = s.ErrorObjectKey(b.Arrival, uuid.NewString(), ErrorPartitioningFailed)
+	}
+	return nil
+}
+
+// scan calls fn with the seq, stored size and plaintext of the records
+// of b in order, until fn returns false.
+func (d *deliverer) scan(s Stream, b *batch, fn func(seq uint64, size int64, v []byte) (bool, error)) error {
+	e := d.e
+	return e.sp.View(func(txn *store.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
+		opt.PrefetchValues = false
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Seek(e.seqKey(s.Name, b.From)); it.Valid(); it.Next() {
+			item := it.Item()
+			seq := seqOf(item.Key())
+			if seq > b.To {
+				return nil
+			}
+			more := true
+			err := item.Value(func(v []byte) error {
+				v, err := d.open(s, seq, v)
+				if err != nil {
+					return err
+				}
+				more, err = fn(seq, item.ValueSize(), v)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if !more {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// writePartitioned writes the objects of partitioned batch b: the
+// records of each partition, in order, to its fixed key, and the
+// failed ones to PartErrKey. The records are read once and held
+// uncompressed, grouped by partition (at most the batch's size), and
+// each object is compressed and written in turn.
+func (d *deliverer) writePartitioned(s Stream, b *batch, delim []byte) error {
+	e := d.e
+	if e.opts.Destination == nil {
+		return fmt.Errorf("no S3 endpoint configured")
+	}
+	pt, err := newPartitioner(&s, b)
+	if err != nil {
+		return err
+	}
+	index := make(map[string]int, len(b.Parts))
+	for i, p := range b.Parts {
+		index[p.ID] = i
+	}
+	bufs := make([]bytes.Buffer, len(b.Parts))
+	var errRaw bytes.Buffer
+	errJSON := json.NewEncoder(&errRaw)
+	var records, raw, failed int64
+	now := e.opts.Now().UnixMilli()
+	err = d.scan(s, b, func(_ uint64, _ int64, v []byte) (bool, error) {
+		id, _, fail := pt.classify(v)
+		if fail != "" {
+			if b.PartErrKey == "" {
+				return false, fmt.Errorf("a record of batch %s fails partitioning (%s) and the batch has no error key", b.Key, fail)
+			}
+			failed++
+			return true, errJSON.Encode(&partitionFailed{AttemptsMade: 1, ArrivalTimestamp: b.Arrival.UnixMilli(),
+				ErrorCode: codePartitioningFailed, ErrorMessage: fail, AttemptEndingTimestamp: now, RawData: v})
+		}
+		i, ok := index[id]
+		if !ok {
+			return false, fmt.Errorf("a record of batch %s has partition %s, which the batch does not have", b.Key, id)
+		}
+		bufs[i].Write(v)
+		bufs[i].Write(delim)
+		records++
+		raw += int64(len(v))
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("firehose: read batch of %s: %w", s.Name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-d.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	put := func(key string, data []byte) error {
+		var buf bytes.Buffer
+		enc, err := encoder(s.Destination.Compression, s.Name, &buf)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(enc, bytes.NewReader(data)); err != nil {
+			return err
+		}
+		if err := enc.Close(); err != nil {
+			return err
+		}
+		if err := e.opts.Destination.Put(ctx, s.Destination.Bucket(), key, buf.Bytes()); err != nil {
+			e.stats.uploadFails.Add(1)
+			if ferr := d.uploadFailed(s, b); ferr != nil {
+				return fmt.Errorf("%w (%w)", err, ferr)
+			}
+			return err
+		}
+		e.stats.objects.Add(1)
+		return nil
+	}
+	if b.PartErrKey != "" {
+		if err := put(b.PartErrKey, errRaw.Bytes()); err != nil {
+			return err
+		}
+		errRaw = bytes.Buffer{}
+	}
+	for i, p := range b.Parts {
+		if err := put(p.Key, bufs[i].Bytes()); err != nil {
+			return err
+		}
+		bufs[i] = bytes.Buffer{} // written: let it go
+	}
+	e.stats.recordsDelivered.Add(uint64(records))
+	e.stats.bytesDelivered.Add(uint64(raw))
+	e.stats.partitioningFailed.Add(uint64(failed))
+	e.log.Debug("firehose: partitioned batch written", "stream", s.Name, "objects", len(b.Parts), "records", records, "failed", failed)
+	return nil
+}
