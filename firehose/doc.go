@@ -155,6 +155,69 @@
 // spooled before one). BufferIntervalInSeconds and RoleArn are accepted
 // and ignored; one invocation is bounded by Options.TransformTimeout.
 //
+// # Dynamic partitioning
+//
+// An extended S3 destination with DynamicPartitioningConfiguration
+// enabled writes each batch as one object per partition: the distinct
+// values of the partition keys its Prefix uses,
+// !{partitionKeyFromQuery:<key>}, extracted from each record by the
+// MetadataExtraction processor's MetadataExtractionQuery
+// (JsonParsingEngine JQ-1.6). The appliance evaluates a subset of jq
+// itself (jq.go, fuzzed): one object construction whose values are
+// paths,
+//
+//	{customer_id: .customer_id, device: .device.id, "a b": .["x y"][0], city}
+//
+// keys identifiers or JSON strings, {city} short for {city: .city},
+// paths . then .name, ."name", .["name"], [n] (negative from the end).
+// Pipes, functions (strftime, fromdate …), operators, ?, slices,
+// iterators and string interpolation are refused at create and update
+// with InvalidArgumentException naming the offset. A key's value must
+// be a string, a number (written as jq 1.6 writes it: 100 for 1e2) or
+// a boolean.
+//
+// AWS's rules, checked at create and update (InvalidArgumentException):
+// partition keys in Prefix need partitioning enabled; enabled needs an
+// ErrorOutputPrefix, BufferingHints.SizeInMBs of at least 64 (the
+// default when enabled and no hint is given), a non-zero interval (no
+// zero buffering), at least one partition key in Prefix, an enabled
+// MetadataExtraction processor defining every key the Prefix uses;
+// ErrorOutputPrefix cannot hold partition keys; a MetadataExtraction
+// processor needs partitioning enabled; partitioning cannot be switched
+// on or off by UpdateDestination. A prefix with partition keys gets no
+// default yyyy/MM/dd/HH/ (AWS's examples). RetryOptions.DurationInSeconds
+// (0–7200, default 300) is kept and described; how long a batch is
+// retried is Options.RetryFor, as for every stream. Lambda partition
+// keys (!{partitionKeyFromLambda:…}) and a Lambda processor with
+// partitioning are refused: not done yet.
+//
+// fix reads the batch's records (its range chosen as always), evaluates
+// the query on each and stores, with the batch, the key of one object
+// per distinct partition and, if any record failed, the key of a
+// partitioning-failed object, all before the first attempt. deliver
+// evaluates the query again (same records, same query, same batch
+// arrival: same partitions), groups the records by partition, in
+// order, with the AppendDelimiterToRecord delimiter, and writes each
+// object, compressed, to its fixed key; a retry or a restart after a
+// crash rewrites the same keys, never a new one (see
+// TestPartitionedRestartNoDuplicates). A batch opens at most 500
+// partitions (AWS's default quota of active partitions): fix ends it
+// before the record of the 501st. While a partitioned batch is written
+// its records are held uncompressed, grouped (up to SizeInMBs), plus
+// one compressed object at a time. Every object of a batch is named at
+// the arrival of the batch's oldest record (AWS: of the object's).
+//
+// Records whose keys cannot be extracted (not one JSON value, a key
+// missing or null, an object or array value, JSON nested deeper than
+// 256) or whose evaluated prefix is longer than 512 bytes go to
+// <error prefix>partitioning-failed/… (AWS's error output type), one
+// JSON object a line: {"attemptsMade", "arrivalTimestamp", "errorCode":
+// "DynamicPartitioning.MetadataExtractionFailed", "errorMessage",
+// "attemptEndingTimestamp", "rawData" (base64)}, counted in
+// Stats.PartitioningFailed. If the batch's writes fail for
+// Options.RetryFor the whole batch goes, unpartitioned, under
+// s3-failed as any other.
+//
 // # Definitions: updates and tags
 //
 // Update (UpdateDestination) takes the stream's current VersionID
@@ -193,8 +256,9 @@
 // # Not done yet (issue 8)
 //
 // The other processor types (RecordDeAggregation, Decompression,
-// CloudWatchLogProcessing, MetadataExtraction); dynamic partitioning
-// (!{partitionKeyFromQuery:…}); S3BackupMode Enabled,
+// CloudWatchLogProcessing); Lambda partition keys
+// (!{partitionKeyFromLambda:…}) and Lambda with dynamic partitioning;
+// S3BackupMode Enabled,
 // DataFormatConversion and the destination's KMSEncryptionConfig (all
 // refused with InvalidArgumentException); CloudWatchLoggingOptions are
 // accepted and ignored; upload windows and
