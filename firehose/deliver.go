@@ -56,6 +56,7 @@ type batch struct {
 	Parts       []batchPart `json:"parts,omitempty"`
 	PartErrKey  string      `json:"partErrKey,omitempty"`
 	Partitioned bool        `json:"partitioned,omitempty"`
+	PartBase    string      `json:"partBase,omitempty"`
 }
 
 // deliverer is one delivery stream: its spool accounting and the
@@ -754,6 +755,7 @@ type batchCache struct {
 	from, to      uint64
 	body, errBody []byte
 	records, raw  int64
+	part          *transformed // a partitioned batch's transformation
 }
 
 // transformBatch runs b's records through the Lambda processor lc and

@@ -187,9 +187,20 @@
 // on or off by UpdateDestination. A prefix with partition keys gets no
 // default yyyy/MM/dd/HH/ (AWS's examples). RetryOptions.DurationInSeconds
 // (0–7200, default 300) is kept and described; how long a batch is
-// retried is Options.RetryFor, as for every stream. Lambda partition
-// keys (!{partitionKeyFromLambda:…}) and a Lambda processor with
-// partitioning are refused: not done yet.
+// retried is Options.RetryFor, as for every stream.
+//
+// !{partitionKeyFromLambda:<key>} takes the keys a Lambda processor's
+// endpoint returns with each Ok record (metadata.partitionKeys, as AWS's
+// contract); it needs an enabled Lambda processor, and a query key
+// next to it is extracted from the transformed record. Those
+// partitions are known only after the transformation, at delivery: the
+// batch stores a base uuid (PartBase) before the first attempt, and the
+// object of each partition is named with the uuid derived from it and
+// the partition (uuid v5), so retries and restarts write the same keys
+// as long as the endpoint answers the same (at least once, as any
+// transformation). The 500-partition bound does not apply to them. A
+// transformed record without a key the Prefix uses goes under
+// partitioning-failed; ProcessingFailed ones under processing-failed.
 //
 // fix reads the batch's records (its range chosen as always), evaluates
 // the query on each and stores, with the batch, the key of one object
@@ -256,9 +267,7 @@
 // # Not done yet (issue 8)
 //
 // The other processor types (RecordDeAggregation, Decompression,
-// CloudWatchLogProcessing); Lambda partition keys
-// (!{partitionKeyFromLambda:…}) and Lambda with dynamic partitioning;
-// S3BackupMode Enabled,
+// CloudWatchLogProcessing); S3BackupMode Enabled,
 // DataFormatConversion and the destination's KMSEncryptionConfig (all
 // refused with InvalidArgumentException); CloudWatchLoggingOptions are
 // accepted and ignored; upload windows and

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
@@ -55,38 +56,52 @@ type partitionFailed struct {
 // partitioner classifies the records of a stream's batch.
 type partitioner struct {
 	s    *Stream
-	q    *jqQuery
-	used []string // the query's keys the Prefix uses, in query order
+	q    *jqQuery // nil: the Prefix uses no query key
+	used []expr   // the partition keys the Prefix uses, in its order, once each
 	b    *batch
 }
 
 func newPartitioner(s *Stream, b *batch) (*partitioner, error) {
-	q := s.Destination.Processing.metadataQuery()
-	if q == nil {
-		return nil, fmt.Errorf("stream %s is partitioned and has no MetadataExtraction query", s.Name)
-	}
 	p, _ := checkPrefixes(s.Destination.Prefix, s.Destination.ErrorOutputPrefix) // checked at create
-	pt := &partitioner{s: s, q: q, b: b}
-	for _, k := range q.keys {
-		if hasExpr(p.ok, nsQuery, k) {
-			pt.used = append(pt.used, k)
+	pt := &partitioner{s: s, b: b}
+	seen := map[expr]bool{}
+	for _, e := range p.ok {
+		if (e.ns == nsQuery || e.ns == nsLambda) && !seen[e] {
+			seen[e] = true
+			pt.used = append(pt.used, e)
+		}
+	}
+	if hasExpr(p.ok, nsQuery, "") {
+		if pt.q = s.Destination.Processing.metadataQuery(); pt.q == nil {
+			return nil, fmt.Errorf("stream %s uses query partition keys and has no MetadataExtraction query", s.Name)
 		}
 	}
 	return pt, nil
 }
 
 // classify returns a record's partition id and keys, or why it failed
-// (deterministic: fix and deliver agree).
-func (pt *partitioner) classify(v []byte) (id string, keys map[string]string, fail string) {
-	got, err := pt.q.eval(v)
-	if err != nil {
-		return "", nil, err.Error()
+// (deterministic: fix and deliver agree). lambda are the partition keys
+// the Lambda processor returned for the record.
+func (pt *partitioner) classify(v []byte, lambda map[string]string) (id string, keys map[string]string, fail string) {
+	var got map[string]string
+	if pt.q != nil {
+		var err error
+		if got, err = pt.q.eval(v); err != nil {
+			return "", nil, err.Error()
+		}
 	}
 	vals := make([]string, len(pt.used))
 	keys = make(map[string]string, len(pt.used))
-	for i, k := range pt.used {
-		vals[i] = got[k]
-		keys[nsQuery+":"+k] = got[k]
+	for i, u := range pt.used {
+		val := got[u.value] // eval returns every key of the query
+		if u.ns == nsLambda {
+			var ok bool
+			if val, ok = lambda[u.value]; !ok {
+				return "", nil, fmt.Sprintf("the transformation returned no partition key %s (metadata.partitionKeys)", u.value)
+			}
+		}
+		vals[i] = val
+		keys[u.ns+":"+u.value] = val
 	}
 	if n := len(pt.s.prefix(pt.b.Arrival, "", keys)); n > maxEvaluatedPrefix {
 		return "", nil, fmt.Sprintf("the evaluated prefix is %d bytes, more than %d", n, maxEvaluatedPrefix)
@@ -99,8 +114,18 @@ func (pt *partitioner) classify(v []byte) (id string, keys map[string]string, fa
 // one key per distinct partition of its records and the
 // partitioning-failed key if any fails. A batch whose records open more
 // than maxPartitions partitions ends before the first record of the one
-// too many.
+// too many. With a Lambda processor the partitions are known only once
+// the records are transformed: the batch gets PartBase, and each
+// partition's object the key whose uuid is derived from PartBase and the
+// partition (the same across retries and restarts, as long as the
+// endpoint answers the same), and the partitioning-failed key.
 func (d *deliverer) partition(s Stream, b *batch) error {
+	b.Partitioned = true
+	if s.Destination.Processing.lambda() != nil {
+		b.PartBase = uuid.NewString()
+		b.PartErrKey = s.ErrorObjectKey(b.Arrival, uuid.NewString(), ErrorPartitioningFailed)
+		return nil
+	}
 	pt, err := newPartitioner(&s, b)
 	if err != nil {
 		return err
@@ -110,7 +135,7 @@ func (d *deliverer) partition(s Stream, b *batch) error {
 	var records, size int64
 	last, failed := b.From, false
 	err = d.scan(s, b, func(seq uint64, n int64, v []byte) (bool, error) {
-		id, keys, fail := pt.classify(v)
+		id, keys, fail := pt.classify(v, nil)
 		switch {
 		case fail != "":
 			failed = true
@@ -130,7 +155,7 @@ func (d *deliverer) partition(s Stream, b *batch) error {
 		return err
 	}
 	b.To, b.Records, b.Bytes = last, records, size
-	b.Parts, b.Partitioned = parts, true
+	b.Parts = parts
 	if failed {
 		b.PartErrKey = s.ErrorObjectKey(b.Arrival, uuid.NewString(), ErrorPartitioningFailed)
 	}
@@ -174,10 +199,10 @@ func (d *deliverer) scan(s Stream, b *batch, fn func(seq uint64, size int64, v [
 }
 
 // writePartitioned writes the objects of partitioned batch b: the
-// records of each partition, in order, to its fixed key, and the
-// failed ones to PartErrKey. The records are read once and held
-// uncompressed, grouped by partition (at most the batch's size), and
-// each object is compressed and written in turn.
+// records of each partition, in order, to its key, and the failed ones
+// to PartErrKey (and, with a Lambda processor, ErrKey). The records are
+// read once and held uncompressed, grouped by partition (at most the
+// batch's size), and each object is compressed and written in turn.
 func (d *deliverer) writePartitioned(s Stream, b *batch, delim []byte) error {
 	e := d.e
 	if e.opts.Destination == nil {
@@ -187,37 +212,75 @@ func (d *deliverer) writePartitioned(s Stream, b *batch, delim []byte) error {
 	if err != nil {
 		return err
 	}
-	index := make(map[string]int, len(b.Parts))
-	for i, p := range b.Parts {
+	parts := slices.Clone(b.Parts)
+	index := make(map[string]int, len(parts))
+	for i, p := range parts {
 		index[p.ID] = i
 	}
-	bufs := make([]bytes.Buffer, len(b.Parts))
+	bufs := make([]*bytes.Buffer, len(parts))
+	for i := range bufs {
+		bufs[i] = &bytes.Buffer{}
+	}
 	var errRaw bytes.Buffer
 	errJSON := json.NewEncoder(&errRaw)
 	var records, raw, failed int64
 	now := e.opts.Now().UnixMilli()
-	err = d.scan(s, b, func(_ uint64, _ int64, v []byte) (bool, error) {
-		id, _, fail := pt.classify(v)
+	add := func(v []byte, lambda map[string]string) error {
+		id, keys, fail := pt.classify(v, lambda)
 		if fail != "" {
 			if b.PartErrKey == "" {
-				return false, fmt.Errorf("a record of batch %s fails partitioning (%s) and the batch has no error key", b.Key, fail)
+				return fmt.Errorf("a record of batch %s fails partitioning (%s) and the batch has no error key", b.Key, fail)
 			}
 			failed++
-			return true, errJSON.Encode(&partitionFailed{AttemptsMade: 1, ArrivalTimestamp: b.Arrival.UnixMilli(),
+			return errJSON.Encode(&partitionFailed{AttemptsMade: 1, ArrivalTimestamp: b.Arrival.UnixMilli(),
 				ErrorCode: codePartitioningFailed, ErrorMessage: fail, AttemptEndingTimestamp: now, RawData: v})
 		}
 		i, ok := index[id]
 		if !ok {
-			return false, fmt.Errorf("a record of batch %s has partition %s, which the batch does not have", b.Key, id)
+			if b.PartBase == "" {
+				return fmt.Errorf("a record of batch %s has partition %s, which the batch does not have", b.Key, id)
+			}
+			base, err := uuid.Parse(b.PartBase)
+			if err != nil {
+				return fmt.Errorf("batch %s: PartBase: %w", b.Key, err)
+			}
+			i = len(parts)
+			index[id] = i
+			parts = append(parts, batchPart{ID: id, Key: s.keyWith(b.Arrival, uuid.NewSHA1(base, []byte(id)).String(), "", keys)})
+			bufs = append(bufs, &bytes.Buffer{})
 		}
 		bufs[i].Write(v)
 		bufs[i].Write(delim)
 		records++
 		raw += int64(len(v))
-		return true, nil
-	})
-	if err != nil {
-		return fmt.Errorf("firehose: read batch of %s: %w", s.Name, err)
+		return nil
+	}
+	var procFailed []byte // the processing-failed object's records, with a Lambda processor
+	if lc := s.Destination.Processing.lambda(); lc != nil {
+		out, err := d.transformPartitioned(s, b, lc)
+		if err != nil {
+			return err
+		}
+		for i, v := range out.ok {
+			if err := add(v, out.okKeys[i]); err != nil {
+				return err
+			}
+		}
+		if len(out.failed) > 0 {
+			var buf bytes.Buffer
+			jw := json.NewEncoder(&buf)
+			for i := range out.failed {
+				if err := jw.Encode(&out.failed[i]); err != nil {
+					return err
+				}
+			}
+			procFailed = buf.Bytes()
+		}
+	} else {
+		err = d.scan(s, b, func(_ uint64, _ int64, v []byte) (bool, error) { return true, add(v, nil) })
+		if err != nil {
+			return fmt.Errorf("firehose: read batch of %s: %w", s.Name, err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -250,21 +313,63 @@ func (d *deliverer) writePartitioned(s Stream, b *batch, delim []byte) error {
 		e.stats.objects.Add(1)
 		return nil
 	}
-	if b.PartErrKey != "" {
+	if procFailed != nil {
+		if b.ErrKey == "" {
+			return fmt.Errorf("firehose: batch %s of %s has no error key", b.Key, s.Name)
+		}
+		if err := put(b.ErrKey, procFailed); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
 		if err := put(b.PartErrKey, errRaw.Bytes()); err != nil {
 			return err
 		}
 		errRaw = bytes.Buffer{}
 	}
-	for i, p := range b.Parts {
+	for i, p := range parts {
 		if err := put(p.Key, bufs[i].Bytes()); err != nil {
 			return err
 		}
-		bufs[i] = bytes.Buffer{} // written: let it go
+		bufs[i] = nil // written: let it go
 	}
+	d.cache = nil
 	e.stats.recordsDelivered.Add(uint64(records))
 	e.stats.bytesDelivered.Add(uint64(raw))
 	e.stats.partitioningFailed.Add(uint64(failed))
-	e.log.Debug("firehose: partitioned batch written", "stream", s.Name, "objects", len(b.Parts), "records", records, "failed", failed)
+	e.log.Debug("firehose: partitioned batch written", "stream", s.Name, "objects", len(parts), "records", records, "failed", failed)
 	return nil
+}
+
+// transformPartitioned runs b's records through the Lambda processor lc
+// once per batch (kept while its writes are retried, as transformBatch).
+func (d *deliverer) transformPartitioned(s Stream, b *batch, lc *lambdaConf) (*transformed, error) {
+	if c := d.cache; c != nil && c.from == b.From && c.to == b.To && c.part != nil {
+		return c.part, nil
+	}
+	var recs []spoolRecord
+	err := d.scan(s, b, func(seq uint64, _ int64, v []byte) (bool, error) {
+		recs = append(recs, spoolRecord{seq: seq, data: bytes.Clone(v)})
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("firehose: read batch of %s: %w", s.Name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-d.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	out, err := d.transform(ctx, s, lc, recs, b.Arrival)
+	if err != nil {
+		return nil, err
+	}
+	d.e.stats.processingFailed.Add(uint64(len(out.failed)))
+	d.e.stats.dropped.Add(uint64(len(recs) - len(out.ok) - len(out.failed)))
+	d.cache = &batchCache{from: b.From, to: b.To, part: out}
+	return out, nil
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -47,7 +49,7 @@ func TestPartitioningValidation(t *testing.T) {
 		"undefined key":         {func(d *S3Destination) { d.Prefix += "!{partitionKeyFromQuery:city}/" }, "defines no key city"},
 		"keys in error prefix":  {func(d *S3Destination) { d.ErrorOutputPrefix += "!{partitionKeyFromQuery:device}/" }, "ErrorOutputPrefix cannot contain"},
 		"processing disabled":   {func(d *S3Destination) { d.Processing.Enabled = false }, "MetadataExtraction processor"},
-		"lambda keys":           {func(d *S3Destination) { d.Prefix += "!{partitionKeyFromLambda:x}/" }, "not supported"},
+		"lambda keys":           {func(d *S3Destination) { d.Prefix += "!{partitionKeyFromLambda:x}/" }, "Lambda processor that returns the keys"},
 		"bad query":             {func(d *S3Destination) { d.Processing.Processors[0].Parameters[0].Value = "{a: .a | ascii}" }, "subset of jq"},
 		"bad engine":            {func(d *S3Destination) { d.Processing.Processors[0].Parameters[1].Value = "JQ-1.7" }, "JQ-1.6"},
 		"no query":              {func(d *S3Destination) { d.Processing.Processors[0].Parameters = nil }, "MetadataExtractionQuery"},
@@ -299,5 +301,106 @@ func TestPartitionsPerBatchBounded(t *testing.T) {
 	}
 	if largest != maxPartitions || len(perBatch) < 3 {
 		t.Fatalf("objects per batch %v: want at most %d, and three batches", perBatch, maxPartitions)
+	}
+}
+
+// keysEndpoint is a transformation endpoint that upper-cases records and
+// returns the record's "c" member as partition key customer; "fail"
+// records are ProcessingFailed, "nokey" ones are Ok without keys.
+func keysEndpoint(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req transformRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, "bad", 400)
+			return
+		}
+		var resp struct {
+			Records []transformResult `json:"records"`
+		}
+		for _, rec := range req.Records {
+			res := transformResult{RecordID: rec.RecordID, Result: resultOk, Data: bytes.ToUpper(rec.Data)}
+			var v struct{ C string }
+			switch {
+			case string(rec.Data) == "fail":
+				res.Result = resultProcessingFailed
+			case json.Unmarshal(rec.Data, &v) == nil:
+				res.Metadata = &transformMetadata{PartitionKeys: map[string]string{"customer": v.C}}
+			}
+			resp.Records = append(resp.Records, res)
+		}
+		json.NewEncoder(w).Encode(&resp)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestLambdaPartitionKeys: !{partitionKeyFromLambda:customer} takes the
+// keys the transformation returns (metadata.partitionKeys): one object
+// per customer of the transformed records; a record without the key
+// goes under partitioning-failed, a ProcessingFailed one under
+// processing-failed; after a crash half way the objects are written
+// again under the same keys (derived from the batch), none added.
+func TestLambdaPartitionKeys(t *testing.T) {
+	ep := keysEndpoint(t)
+	dir := t.TempDir()
+	f := &flakyDest{allow: 3}
+	db := openDB(t, dir)
+	clk := &fakeClock{t: time.Date(2026, 9, 10, 11, 12, 13, 0, time.UTC)}
+	e := openEngine(t, db, f, func(o *Options) { o.Now = clk.Now })
+	d := partitionedDest("bkt")
+	d.Prefix = "customer=!{partitionKeyFromLambda:customer}/"
+	d.Processing = lambdaProcessing(ep.URL)
+	if _, err := e.Create(context.Background(), "lk", d); err != nil {
+		t.Fatal(err)
+	}
+	var recs [][]byte
+	want := map[string][]byte{}
+	for i := range 30 {
+		r := fmt.Appendf(nil, `{"c":"c%d","n":%d}`, i%3, i)
+		recs = append(recs, r)
+		p := fmt.Sprintf("customer=c%d/", i%3)
+		want[p] = append(append(want[p], bytes.ToUpper(r)...), '\n')
+	}
+	recs = append(recs, []byte("fail"), []byte("nokey"))
+	if _, err := e.Put(context.Background(), "lk", recs); err != nil {
+		t.Fatal(err)
+	}
+	clk.mu.Lock()
+	clk.t = clk.t.Add(2 * time.Second)
+	clk.mu.Unlock()
+	testtool.WaitFor(t, "three objects and failed attempts after them", func() bool { return f.count() == 3 && len(f.attempts()) >= 2 })
+	e.Close()
+	db.Close()
+	before := map[string]bool{}
+	for k := range f.objects {
+		before[strings.TrimPrefix(k, "bkt/")] = true
+	}
+	for _, k := range f.attempts() {
+		before[k] = true
+	}
+
+	m := &memDest{}
+	e2 := openEngine(t, openDB(t, dir), m, func(o *Options) { o.Now = clk.Now })
+	testtool.WaitFor(t, "the batch after the restart", func() bool { return e2.Stats().SpoolRecords == 0 })
+	for k := range before {
+		if _, ok := m.objects["bkt/"+k]; !ok {
+			t.Errorf("%q, written or tried before the crash, was not written again after it", k)
+		}
+	}
+	if m.count() != 5 {
+		t.Fatalf("%d objects after the restart, want 3 partitions and 2 error objects: %v", m.count(), slices.Collect(maps.Keys(m.objects)))
+	}
+	got := byPrefix(t, m.objects, "bkt")
+	for p, body := range want {
+		if len(got[p]) != 1 || !bytes.Equal(got[p][0], body) {
+			t.Errorf("%s: %d objects, want one with %d bytes", p, len(got[p]), len(body))
+		}
+	}
+	pf := got["errs/partitioning-failed/2026/09/10/11/"]
+	if len(pf) != 1 || len(failedLines(t, pf[0])) != 1 || !bytes.Equal(failedLines(t, pf[0])[0].RawData, []byte("NOKEY")) {
+		t.Errorf("partitioning-failed objects %q", pf)
+	}
+	if proc := got["errs/processing-failed/2026/09/10/11/"]; len(proc) != 1 || !bytes.Contains(proc[0], []byte(`"rawData":"ZmFpbA=="`)) {
+		t.Errorf("processing-failed objects %q", proc)
 	}
 }

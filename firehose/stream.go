@@ -116,10 +116,10 @@ func (d *S3Destination) checkPartitioning(p prefixes) error {
 	case d.IntervalInSeconds == 0:
 		return errorf(ErrInvalidArgument, "BufferingHints.IntervalInSeconds 0: zero buffering is not available with dynamic partitioning.")
 	case !hasExpr(p.ok, nsQuery, "") && !hasExpr(p.ok, nsLambda, ""):
-		return errorf(ErrInvalidArgument, "Prefix has no partition key: with dynamic partitioning enabled it must contain !{partitionKeyFromQuery:<key>}.")
-	case hasExpr(p.ok, nsLambda, "") || d.Processing.lambda() != nil:
-		return errorf(ErrInvalidArgument, "Dynamic partitioning with a Lambda processor (!{partitionKeyFromLambda:…}) is not supported by this appliance yet: use the MetadataExtraction processor and !{partitionKeyFromQuery:…}.")
-	case q == nil:
+		return errorf(ErrInvalidArgument, "Prefix has no partition key: with dynamic partitioning enabled it must contain !{partitionKeyFromQuery:<key>} or !{partitionKeyFromLambda:<key>}.")
+	case hasExpr(p.ok, nsLambda, "") && d.Processing.lambda() == nil:
+		return errorf(ErrInvalidArgument, "Prefix contains !{partitionKeyFromLambda:…}: ProcessingConfiguration must be enabled with a Lambda processor that returns the keys (metadata.partitionKeys).")
+	case hasExpr(p.ok, nsQuery, "") && q == nil:
 		return errorf(ErrInvalidArgument, "Prefix contains !{partitionKeyFromQuery:…}: ProcessingConfiguration must be enabled with a MetadataExtraction processor whose MetadataExtractionQuery defines the keys.")
 	}
 	for _, e := range p.ok {
