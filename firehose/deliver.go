@@ -756,6 +756,8 @@ type batchCache struct {
 	body, errBody []byte
 	records, raw  int64
 	part          *transformed // a partitioned batch's transformation
+	classes       []int32      // a partitioned batch's records' parts, from fix (-1: failed)
+	partBytes     []int64      // and the bytes of each part's records
 }
 
 // transformBatch runs b's records through the Lambda processor lc and

@@ -322,14 +322,13 @@ func (q *jqQuery) eval(record []byte) (map[string]string, error) {
 	if err := checkDepth(record); err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(record))
-	dec.UseNumber()
 	var v any
-	if err := dec.Decode(&v); err != nil {
+	if err := json.Unmarshal(record, &v); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) && json.Valid(firstValue(record)) {
+			return nil, fmt.Errorf("%w: the record holds more than one JSON value (or trailing data)", errExtract)
+		}
 		return nil, fmt.Errorf("%w: the record is not JSON: %v", errExtract, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: the record holds more than one JSON value", errExtract)
 	}
 	out := make(map[string]string, len(q.keys))
 	for i, k := range q.keys {
@@ -366,7 +365,7 @@ func (q *jqQuery) eval(record []byte) (map[string]string, error) {
 			out[k] = c
 		case bool:
 			out[k] = strconv.FormatBool(c)
-		case json.Number:
+		case float64:
 			out[k] = jqNumber(c)
 		default:
 			return nil, fmt.Errorf("%w: key %s is a %s, not a string, number or boolean", errExtract, k, jsonType(cur))
@@ -409,7 +408,7 @@ func jsonType(v any) string {
 		return "string"
 	case bool:
 		return "boolean"
-	case json.Number:
+	case float64:
 		return "number"
 	}
 	return "null"
@@ -417,13 +416,23 @@ func jsonType(v any) string {
 
 // jqNumber writes a number as jq 1.6 does: as a double, shortest form
 // (100 for 1e2 and 100.0; 1e+100 for 1e100).
-func jqNumber(n json.Number) string {
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil {
-		return string(n) // out of range: as written
-	}
+func jqNumber(f float64) string {
 	if f == float64(int64(f)) && f > -1e17 && f < 1e17 {
 		return strconv.FormatInt(int64(f), 10)
 	}
 	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// firstValue returns the first JSON value of b (for the message of a
+// record holding more than one), or b when it cannot tell.
+func firstValue(b []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return b
+	}
+	if _, err := dec.Token(); errors.Is(err, io.EOF) {
+		return b
+	}
+	return raw
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
@@ -29,6 +30,10 @@ import (
 // the batch before the record that would open one more (AWS's default
 // quota of active partitions is 500).
 const maxPartitions = 500
+
+// partWriters is how many objects of a partitioned batch are written at
+// once.
+const partWriters = 4
 
 // codePartitioningFailed is the errorCode of a record whose keys could
 // not be extracted (AWS's).
@@ -130,22 +135,31 @@ func (d *deliverer) partition(s Stream, b *batch) error {
 	if err != nil {
 		return err
 	}
-	ids := map[string]bool{}
+	ids := map[string]int32{}
 	var parts []batchPart
+	var classes []int32
+	var partBytes []int64
 	var records, size int64
 	last, failed := b.From, false
 	err = d.scan(s, b, func(seq uint64, n int64, v []byte) (bool, error) {
 		id, keys, fail := pt.classify(v, nil)
+		class, seen := ids[id]
 		switch {
 		case fail != "":
-			failed = true
-		case !ids[id]:
+			failed, class = true, -1
+		case !seen:
 			if len(parts) == maxPartitions {
 				return false, nil
 			}
-			ids[id] = true
+			class = int32(len(parts))
+			ids[id] = class
 			parts = append(parts, batchPart{ID: id, Key: s.keyWith(b.Arrival, uuid.NewString(), "", keys)})
+			partBytes = append(partBytes, 0)
 		}
+		if class >= 0 {
+			partBytes[class] += int64(len(v))
+		}
+		classes = append(classes, class)
 		records++
 		size += n
 		last = seq
@@ -156,6 +170,9 @@ func (d *deliverer) partition(s Stream, b *batch) error {
 	}
 	b.To, b.Records, b.Bytes = last, records, size
 	b.Parts = parts
+	// deliver, in this process, takes the classes rather than evaluating
+	// the query again (after a restart it evaluates it).
+	d.cache = &batchCache{from: b.From, to: b.To, classes: classes, partBytes: partBytes}
 	if failed {
 		b.PartErrKey = s.ErrorObjectKey(b.Arrival, uuid.NewString(), ErrorPartitioningFailed)
 	}
@@ -276,6 +293,26 @@ func (d *deliverer) writePartitioned(s Stream, b *batch, delim []byte) error {
 			}
 			procFailed = buf.Bytes()
 		}
+	} else if c := d.cache; c != nil && c.from == b.From && c.to == b.To && int64(len(c.classes)) == b.Records {
+		for i, n := range c.partBytes {
+			bufs[i].Grow(int(n) + len(delim)*int(b.Records/int64(len(bufs))+1))
+		}
+		i := 0
+		err = d.scan(s, b, func(_ uint64, _ int64, v []byte) (bool, error) {
+			class := c.classes[i]
+			i++
+			if class < 0 {
+				return true, add(v, nil) // evaluated again for its message
+			}
+			bufs[class].Write(v)
+			bufs[class].Write(delim)
+			records++
+			raw += int64(len(v))
+			return true, nil
+		})
+		if err != nil {
+			return fmt.Errorf("firehose: read batch of %s: %w", s.Name, err)
+		}
 	} else {
 		err = d.scan(s, b, func(_ uint64, _ int64, v []byte) (bool, error) { return true, add(v, nil) })
 		if err != nil {
@@ -291,8 +328,11 @@ func (d *deliverer) writePartitioned(s Stream, b *batch, delim []byte) error {
 		case <-ctx.Done():
 		}
 	}()
+	// put compresses and writes one object; a failure is noted on the
+	// batch (RetryFor) once, by the caller.
 	put := func(key string, data []byte) error {
 		var buf bytes.Buffer
+		buf.Grow(len(data)/3 + 4096) // telemetry compresses to a third or less; grows if not
 		enc, err := encoder(s.Destination.Compression, s.Name, &buf)
 		if err != nil {
 			return err
@@ -305,33 +345,64 @@ func (d *deliverer) writePartitioned(s Stream, b *batch, delim []byte) error {
 		}
 		if err := e.opts.Destination.Put(ctx, s.Destination.Bucket(), key, buf.Bytes()); err != nil {
 			e.stats.uploadFails.Add(1)
-			if ferr := d.uploadFailed(s, b); ferr != nil {
-				return fmt.Errorf("%w (%w)", err, ferr)
-			}
 			return err
 		}
 		e.stats.objects.Add(1)
 		return nil
 	}
+	type object struct {
+		key  string
+		data *[]byte
+	}
+	var objects []object
 	if procFailed != nil {
 		if b.ErrKey == "" {
 			return fmt.Errorf("firehose: batch %s of %s has no error key", b.Key, s.Name)
 		}
-		if err := put(b.ErrKey, procFailed); err != nil {
-			return err
-		}
+		objects = append(objects, object{b.ErrKey, &procFailed})
 	}
+	errBytes := errRaw.Bytes()
 	if failed > 0 {
-		if err := put(b.PartErrKey, errRaw.Bytes()); err != nil {
-			return err
-		}
-		errRaw = bytes.Buffer{}
+		objects = append(objects, object{b.PartErrKey, &errBytes})
 	}
+	partBytes := make([][]byte, len(parts))
 	for i, p := range parts {
-		if err := put(p.Key, bufs[i].Bytes()); err != nil {
+		partBytes[i] = bufs[i].Bytes()
+		objects = append(objects, object{p.Key, &partBytes[i]})
+	}
+	// partWriters objects are compressed and written at once: a batch is
+	// many small objects, and one PUT's latency, not bandwidth, bounds
+	// writing them one by one.
+	work := make(chan object)
+	errs := make(chan error, partWriters)
+	var wg sync.WaitGroup
+	for range min(partWriters, len(objects)) {
+		wg.Go(func() {
+			var first error
+			for o := range work {
+				if first != nil {
+					continue
+				}
+				if first = put(o.key, *o.data); first == nil {
+					*o.data = nil // written: let it go
+				}
+			}
+			errs <- first
+		})
+	}
+	for _, o := range objects {
+		work <- o
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			if ferr := d.uploadFailed(s, b); ferr != nil {
+				return fmt.Errorf("%w (%w)", err, ferr)
+			}
 			return err
 		}
-		bufs[i] = nil // written: let it go
 	}
 	d.cache = nil
 	e.stats.recordsDelivered.Add(uint64(records))
