@@ -213,7 +213,11 @@
 // crash rewrites the same keys, never a new one (see
 // TestPartitionedRestartNoDuplicates). A batch opens at most 500
 // partitions (AWS's default quota of active partitions): fix ends it
-// before the record of the 501st. While a partitioned batch is written
+// before the record of the 501st. fix holds the stream's put lock, so
+// the stream's puts wait while it evaluates the query over the batch
+// (up to SizeInMBs of records: about a second for 64 MiB on the loaded
+// test VM); in the process that fixed it, deliver takes the partitions
+// fix computed instead of evaluating again. While a partitioned batch is written
 // its records are held uncompressed, grouped (up to SizeInMBs), plus
 // one compressed object at a time. Every object of a batch is named at
 // the arrival of the batch's oldest record (AWS: of the object's).
