@@ -67,8 +67,9 @@
 // rules are checked at create: ErrorOutputPrefix is required when Prefix
 // has expressions, Prefix cannot hold !{firehose:error-output-type}, an
 // ErrorOutputPrefix with expressions must, and neither may evaluate to
-// more than 512 characters (counted in bytes: the same for ASCII). Without partition keys the evaluated length
-// does not depend on the records (fixed-width timestamp fields,
+// more than 512 characters (counted in bytes: the same for ASCII).
+// Without partition keys the evaluated length does not depend on the
+// records (fixed-width timestamp fields,
 // random-string 11 characters, the longest error output type), so a
 // prefix past 512 is refused at create and update with
 // InvalidArgumentException rather than failing every batch later (the
