@@ -28,6 +28,9 @@ func (e *Engine) Update(ctx context.Context, name string, version int, change fu
 	}
 	dest := s.Destination
 	change(&dest)
+	if dest.partitioned() != s.Destination.partitioned() {
+		return Stream{}, errorf(ErrInvalidArgument, "Dynamic partitioning cannot be enabled or disabled on an existing delivery stream: create a new one.")
+	}
 	if err := dest.normalize(); err != nil {
 		return Stream{}, err
 	}

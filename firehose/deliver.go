@@ -49,6 +49,14 @@ type batch struct {
 	// time of the restart for records spooled before it).
 	ErrKey  string    `json:"errKey,omitempty"`
 	Arrival time.Time `json:"arrival,omitzero"`
+	// Parts are the objects of a batch with dynamic partitioning, one
+	// per distinct partition of its records, and PartErrKey the key of
+	// its partitioning-failed object ("" if no record failed), all fixed
+	// with the batch (see partition.go).
+	Parts       []batchPart `json:"parts,omitempty"`
+	PartErrKey  string      `json:"partErrKey,omitempty"`
+	Partitioned bool        `json:"partitioned,omitempty"`
+	PartBase    string      `json:"partBase,omitempty"`
 }
 
 // deliverer is one delivery stream: its spool accounting and the
@@ -460,14 +468,24 @@ func (d *deliverer) fix(s Stream) error {
 		d.mu.Unlock()
 		return nil
 	}
-	b.Key = s.ObjectKey(e.opts.Now(), uuid.NewString())
-	b.Dest = &s.Destination
-	if s.Destination.Processing.lambda() != nil {
-		b.ErrKey = s.ErrorObjectKey(e.opts.Now(), uuid.NewString(), ErrorProcessingFailed)
-	}
+	// The keys' timestamps are the approximate arrival of the batch's
+	// oldest record, as AWS's.
 	d.mu.Lock()
 	b.Arrival = d.since
 	d.mu.Unlock()
+	if b.Arrival.IsZero() {
+		b.Arrival = e.opts.Now()
+	}
+	b.Key = s.ObjectKey(b.Arrival, uuid.NewString())
+	b.Dest = &s.Destination
+	if s.Destination.Processing.lambda() != nil {
+		b.ErrKey = s.ErrorObjectKey(b.Arrival, uuid.NewString(), ErrorProcessingFailed)
+	}
+	if s.Destination.partitioned() {
+		if err := d.partition(s, &b); err != nil {
+			return fmt.Errorf("firehose: fix batch of %s: %w", s.Name, err)
+		}
+	}
 	v, err := json.Marshal(&b)
 	if err != nil {
 		return err
@@ -499,7 +517,14 @@ func (d *deliverer) deliver(b *batch) error {
 		s.Destination = *b.Dest
 	}
 	delim := s.Destination.Processing.delimiter()
-	if !b.Written {
+	written := b.Written
+	if !written && b.Partitioned && b.ErrorType == "" {
+		if err := d.writePartitioned(s, b, delim); err != nil {
+			return err
+		}
+		written = true
+	}
+	if !written {
 		if e.opts.Destination == nil {
 			return errors.New("no S3 endpoint configured")
 		}
@@ -629,7 +654,11 @@ func (d *deliverer) uploadFailed(s Stream, b *batch) error {
 	case now.Sub(b.Failing) >= e.opts.RetryFor:
 		e.log.Warn("firehose: a batch failed for the retry duration; writing it under the error prefix",
 			"stream", s.Name, "key", b.Key, "since", b.Failing, "retry_for", e.opts.RetryFor)
-		b.Key = s.ErrorObjectKey(now, uuid.NewString(), ErrorS3Failed)
+		at := b.Arrival
+		if at.IsZero() {
+			at = now // a batch fixed before Arrival was kept
+		}
+		b.Key = s.ErrorObjectKey(at, uuid.NewString(), ErrorS3Failed)
 		b.ErrorType = ErrorS3Failed
 	default:
 		return nil
@@ -726,6 +755,9 @@ type batchCache struct {
 	from, to      uint64
 	body, errBody []byte
 	records, raw  int64
+	part          *transformed // a partitioned batch's transformation
+	classes       []int32      // a partitioned batch's records' parts, from fix (-1: failed)
+	partBytes     []int64      // and the bytes of each part's records
 }
 
 // transformBatch runs b's records through the Lambda processor lc and

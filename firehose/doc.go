@@ -56,15 +56,25 @@
 //
 //	<prefix>YYYY/MM/dd/HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>[.gz|.zip|.snappy|.hsnappy]
 //
-// in CustomTimeZone (default UTC) at the time the batch is fixed (the
-// injected clock; AWS uses the oldest record's arrival). Prefix may hold
+// in CustomTimeZone (default UTC) at the approximate arrival of the
+// batch's oldest record, as AWS's (the injected clock when it was put;
+// for records spooled before a restart, the time of the restart). The
+// s3-failed key of a batch keeps that time too. Prefix may hold
 // !{timestamp:<pattern>} (the DateTimeFormatter subset yyyy, MM, dd, HH,
 // mm, ss and 'quoted' literals; every instance is the same instant) and
 // !{firehose:random-string} (11 characters); a prefix without a
 // timestamp expression is followed by YYYY/MM/dd/HH/, as in AWS. AWS's
 // rules are checked at create: ErrorOutputPrefix is required when Prefix
 // has expressions, Prefix cannot hold !{firehose:error-output-type}, an
-// ErrorOutputPrefix with expressions must. FileExtension replaces the
+// ErrorOutputPrefix with expressions must, and neither may evaluate to
+// more than 512 characters (counted in bytes: the same for ASCII).
+// Without partition keys the evaluated length does not depend on the
+// records (fixed-width timestamp fields,
+// random-string 11 characters, the longest error output type), so a
+// prefix past 512 is refused at create and update with
+// InvalidArgumentException rather than failing every batch later (the
+// appliance's choice; AWS documents the limit, not when it checks it).
+// FileExtension replaces the
 // compression's extension. The time zone database is compiled in
 // (time/tzdata), so CustomTimeZone works on a board without zoneinfo.
 // An enabled AppendDelimiterToRecord processor writes its Delimiter
@@ -82,8 +92,12 @@
 // and retried there until written: nothing acknowledged is dropped. The
 // backlog, objects and failures are counted (Stats, and Collector for
 // Prometheus). A batch is built in memory, compressed, before its write
-// (up to SizeInMBs, 128 MiB, uncompressed): streaming multipart uploads
-// are left for later. The records of one PutRecordBatch are committed in
+// (up to SizeInMBs, 128 MiB, uncompressed). An object larger than
+// PartSize (16 MiB) goes up as a multipart upload of 16 MiB parts, two
+// at a time, read as sections of that one buffer (no copy); one that
+// fails is aborted and the retry starts a new upload of the same key.
+// Streaming a batch into its parts as it is compressed is left for
+// later. The records of one PutRecordBatch are committed in
 // transactions of at most 256 KiB, so with IntervalInSeconds 0 a large
 // call may become more than one object. After a restart the interval of
 // records already spooled counts from the start.
@@ -142,6 +156,84 @@
 // spooled before one). BufferIntervalInSeconds and RoleArn are accepted
 // and ignored; one invocation is bounded by Options.TransformTimeout.
 //
+// # Dynamic partitioning
+//
+// An extended S3 destination with DynamicPartitioningConfiguration
+// enabled writes each batch as one object per partition: the distinct
+// values of the partition keys its Prefix uses,
+// !{partitionKeyFromQuery:<key>}, extracted from each record by the
+// MetadataExtraction processor's MetadataExtractionQuery
+// (JsonParsingEngine JQ-1.6). The appliance evaluates a subset of jq
+// itself (jq.go, fuzzed): one object construction whose values are
+// paths,
+//
+//	{customer_id: .customer_id, device: .device.id, "a b": .["x y"][0], city}
+//
+// keys identifiers or JSON strings, {city} short for {city: .city},
+// paths . then .name, ."name", .["name"], [n] (negative from the end).
+// Pipes, functions (strftime, fromdate …), operators, ?, slices,
+// iterators and string interpolation are refused at create and update
+// with InvalidArgumentException naming the offset. A key's value must
+// be a string, a number (written as jq 1.6 writes it: 100 for 1e2) or
+// a boolean.
+//
+// AWS's rules, checked at create and update (InvalidArgumentException):
+// partition keys in Prefix need partitioning enabled; enabled needs an
+// ErrorOutputPrefix, BufferingHints.SizeInMBs of at least 64 (the
+// default when enabled and no hint is given), a non-zero interval (no
+// zero buffering), at least one partition key in Prefix, an enabled
+// MetadataExtraction processor defining every key the Prefix uses;
+// ErrorOutputPrefix cannot hold partition keys; a MetadataExtraction
+// processor needs partitioning enabled; partitioning cannot be switched
+// on or off by UpdateDestination. A prefix with partition keys gets no
+// default yyyy/MM/dd/HH/ (AWS's examples). RetryOptions.DurationInSeconds
+// (0–7200, default 300) is kept and described; how long a batch is
+// retried is Options.RetryFor, as for every stream.
+//
+// !{partitionKeyFromLambda:<key>} takes the keys a Lambda processor's
+// endpoint returns with each Ok record (metadata.partitionKeys, as AWS's
+// contract); it needs an enabled Lambda processor, and a query key
+// next to it is extracted from the transformed record. Those
+// partitions are known only after the transformation, at delivery: the
+// batch stores a base uuid (PartBase) before the first attempt, and the
+// object of each partition is named with the uuid derived from it and
+// the partition (uuid v5), so retries and restarts write the same keys
+// as long as the endpoint answers the same (at least once, as any
+// transformation). The 500-partition bound does not apply to them. A
+// transformed record without a key the Prefix uses goes under
+// partitioning-failed; ProcessingFailed ones under processing-failed.
+//
+// fix reads the batch's records (its range chosen as always), evaluates
+// the query on each and stores, with the batch, the key of one object
+// per distinct partition and, if any record failed, the key of a
+// partitioning-failed object, all before the first attempt. deliver
+// evaluates the query again (same records, same query, same batch
+// arrival: same partitions), groups the records by partition, in
+// order, with the AppendDelimiterToRecord delimiter, and writes each
+// object, compressed, to its fixed key; a retry or a restart after a
+// crash rewrites the same keys, never a new one (see
+// TestPartitionedRestartNoDuplicates). A batch opens at most 500
+// partitions (AWS's default quota of active partitions): fix ends it
+// before the record of the 501st. fix holds the stream's put lock, so
+// the stream's puts wait while it evaluates the query over the batch
+// (up to SizeInMBs of records: about a second for 64 MiB on the loaded
+// test VM); in the process that fixed it, deliver takes the partitions
+// fix computed instead of evaluating again. While a partitioned batch is written
+// its records are held uncompressed, grouped (up to SizeInMBs), plus
+// one compressed object at a time. Every object of a batch is named at
+// the arrival of the batch's oldest record (AWS: of the object's).
+//
+// Records whose keys cannot be extracted (not one JSON value, a key
+// missing or null, an object or array value, JSON nested deeper than
+// 256) or whose evaluated prefix is longer than 512 bytes go to
+// <error prefix>partitioning-failed/… (AWS's error output type), one
+// JSON object a line: {"attemptsMade", "arrivalTimestamp", "errorCode":
+// "DynamicPartitioning.MetadataExtractionFailed", "errorMessage",
+// "attemptEndingTimestamp", "rawData" (base64)}, counted in
+// Stats.PartitioningFailed. If the batch's writes fail for
+// Options.RetryFor the whole batch goes, unpartitioned, under
+// s3-failed as any other.
+//
 // # Definitions: updates and tags
 //
 // Update (UpdateDestination) takes the stream's current VersionID
@@ -180,12 +272,10 @@
 // # Not done yet (issue 8)
 //
 // The other processor types (RecordDeAggregation, Decompression,
-// CloudWatchLogProcessing, MetadataExtraction); dynamic partitioning
-// (!{partitionKeyFromQuery:…}); S3BackupMode Enabled,
+// CloudWatchLogProcessing); S3BackupMode Enabled,
 // DataFormatConversion and the destination's KMSEncryptionConfig (all
 // refused with InvalidArgumentException); CloudWatchLoggingOptions are
-// accepted and ignored; AWS's 512-character limit on evaluated prefixes
-// is not checked; multipart upload for large objects; upload windows and
+// accepted and ignored; upload windows and
 // bandwidth caps; the video archive, tiered replay and disaster
 // recovery; fixing a batch seeking to its first pending record (see
 // below).

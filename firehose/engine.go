@@ -63,6 +63,7 @@ type counters struct {
 	recordsPut, bytesPut                                   atomic.Uint64
 	recordsDelivered, bytesDelivered, objects, uploadFails atomic.Uint64
 	refusedFull, processingFailed, dropped                 atomic.Uint64
+	partitioningFailed                                     atomic.Uint64
 	records                                                atomic.Int64
 }
 
@@ -85,6 +86,9 @@ type Stats struct {
 	// ProcessingFailed and Dropped count the records a transformation
 	// endpoint failed (written under the error prefix) and dropped.
 	ProcessingFailed, Dropped uint64
+	// PartitioningFailed counts the records of partitioned streams
+	// written under the error prefix (partitioning-failed).
+	PartitioningFailed uint64
 }
 
 // Open opens the engine on opts.Space: it loads the delivery streams and
@@ -165,6 +169,8 @@ func (e *Engine) Stats() Stats {
 		RefusedFull:      e.stats.refusedFull.Load(),
 		ProcessingFailed: e.stats.processingFailed.Load(),
 		Dropped:          e.stats.dropped.Load(),
+
+		PartitioningFailed: e.stats.partitioningFailed.Load(),
 	}
 }
 

@@ -18,6 +18,17 @@ const (
 	// appliance writes it under the error prefix instead (a name of its
 	// own: AWS has no error output type for S3 delivery).
 	ErrorS3Failed = "s3-failed"
+	// ErrorPartitioningFailed: records whose partition keys could not
+	// be extracted (not JSON, a key missing, null or not a scalar) or
+	// whose evaluated prefix is longer than 512 characters, with dynamic
+	// partitioning (AWS's error output type).
+	ErrorPartitioningFailed = "partitioning-failed"
+)
+
+// The namespaces of dynamic partitioning's keys.
+const (
+	nsQuery  = "partitionKeyFromQuery"
+	nsLambda = "partitionKeyFromLambda"
 )
 
 // defaultTimestamp is what AWS appends to a prefix without a timestamp
@@ -66,10 +77,9 @@ func parsePrefix(p, field string) ([]expr, error) {
 			if value != "random-string" && value != "error-output-type" {
 				return nil, errorf(ErrInvalidArgument, "%s: !{firehose:%s}: the firehose namespace has the values error-output-type and random-string.", field, value)
 			}
-		case "partitionKeyFromQuery", "partitionKeyFromLambda":
-			return nil, errorf(ErrInvalidArgument, "%s: !{%s:%s}: dynamic partitioning is not supported by this appliance yet.", field, ns, value)
+		case nsQuery, nsLambda:
 		default:
-			return nil, errorf(ErrInvalidArgument, "%s: unknown namespace %q in !{%s}: use timestamp or firehose.", field, ns, body)
+			return nil, errorf(ErrInvalidArgument, "%s: unknown namespace %q in !{%s}: use timestamp, firehose, partitionKeyFromQuery or partitionKeyFromLambda.", field, ns, body)
 		}
 		out = append(out, expr{ns: ns, value: value})
 	}
@@ -184,9 +194,16 @@ func hasExpr(es []expr, ns, value string) bool {
 	return false
 }
 
+// maxEvaluatedPrefix is AWS's limit on an evaluated Prefix or
+// ErrorOutputPrefix, in characters.
+const maxEvaluatedPrefix = 512
+
 // evalPrefix evaluates es at t (in its location), appending AWS's
-// default yyyy/MM/dd/HH/ when es has no timestamp expression.
-func evalPrefix(es []expr, t time.Time, errType string) string {
+// default yyyy/MM/dd/HH/ when es has no timestamp expression (nor
+// partition key). keys holds
+// the partition keys of dynamic partitioning, by "<namespace>:<name>"
+// (partitionKeyFromQuery:customer_id); a missing key evaluates empty.
+func evalPrefix(es []expr, t time.Time, errType string, keys map[string]string) string {
 	var b strings.Builder
 	for _, e := range es {
 		switch {
@@ -195,13 +212,17 @@ func evalPrefix(es []expr, t time.Time, errType string) string {
 		case e.ns == "timestamp":
 			s, _ := formatTimestamp(e.value, t)
 			b.WriteString(s)
+		case e.ns == nsQuery || e.ns == nsLambda:
+			b.WriteString(keys[e.ns+":"+e.value])
 		case e.value == "random-string":
 			b.WriteString(randomString())
 		case e.value == "error-output-type":
 			b.WriteString(errType)
 		}
 	}
-	if !hasExpr(es, "timestamp", "") {
+	// A prefix with partition keys is not (AWS's dynamic partitioning
+	// examples: customer_id=1234/device=4567/ and the object name).
+	if !hasExpr(es, "timestamp", "") && !hasExpr(es, nsQuery, "") && !hasExpr(es, nsLambda, "") {
 		s, _ := formatTimestamp(defaultTimestamp, t)
 		b.WriteString(s)
 	}

@@ -1,9 +1,11 @@
 package firehose
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +33,7 @@ func TestPrefixRules(t *testing.T) {
 		{"a/!{timestamp:yyyy'x}/", "e/!{firehose:error-output-type}", "", "", "unterminated quote"},
 		{"a/!{firehose:nope}/", "e/!{firehose:error-output-type}", "", "", "error-output-type and random-string"},
 		{"a/!{foo:bar}/", "e/!{firehose:error-output-type}", "", "", "unknown namespace"},
-		{"a/!{partitionKeyFromQuery:id}/", "e/!{firehose:error-output-type}", "", "", "dynamic partitioning"},
+		{"a/!{partitionKeyFromQuery:id}/", "e/!{firehose:error-output-type}", "", "", "DynamicPartitioningConfiguration is not enabled"},
 		{"a/", "", "json", "", "FileExtension"},
 		{"a/", "", ".JSON", "", "FileExtension"},
 		{"a/", "", "", "Mars/Base", "CustomTimeZone"},
@@ -148,7 +150,8 @@ func TestRetryForThenErrorPrefix(t *testing.T) {
 	clk.mu.Unlock()
 	testtool.WaitFor(t, "the error object", func() bool { return m.count() == 1 && e.Stats().SpoolRecords == 0 })
 	for k, body := range m.objects {
-		if want := "bkt/errs/s3-failed/2026/05/06/08/rf-1-2026-05-06-08-08-10-"; !strings.HasPrefix(k, want) {
+		// The time is still the records' arrival, not the failure's.
+		if want := "bkt/errs/s3-failed/2026/05/06/07/rf-1-2026-05-06-07-08-09-"; !strings.HasPrefix(k, want) {
 			t.Errorf("error key %q, want %s…", k, want)
 		}
 		if string(body) != string(recs[0])+string(recs[1])+string(recs[2]) {
@@ -192,5 +195,74 @@ func TestAppendDelimiter(t *testing.T) {
 	d.Processing = &Processing{Enabled: true, Processors: []Processor{{Type: "Decompression"}}}
 	if _, err := e.Create(context.Background(), "x", d); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("unsupported processor: %v", err)
+	}
+}
+
+// TestKeyTimeIsOldestArrival: an object's prefix and name carry the
+// approximate arrival of its oldest record (AWS's rule), not the time
+// its batch is fixed: records put at 10:59 and delivered after 12:00 go
+// under 10/.
+func TestKeyTimeIsOldestArrival(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 7, 8, 10, 59, 58, 0, time.UTC)}
+	m := &memDest{}
+	e := openEngine(t, openDB(t, ""), m, func(o *Options) { o.Now = clk.Now })
+	d := dest("bkt", 1, 900, Uncompressed)
+	d.Prefix, d.ErrorOutputPrefix = "h=!{timestamp:HH}/", "err/!{firehose:error-output-type}/"
+	if _, err := e.Create(context.Background(), "arr", d); err != nil {
+		t.Fatal(err)
+	}
+	old := records(2, 100, "old")
+	if _, err := e.Put(context.Background(), "arr", old); err != nil {
+		t.Fatal(err)
+	}
+	clk.mu.Lock()
+	clk.t = clk.t.Add(75 * time.Minute) // 12:14:58
+	clk.mu.Unlock()
+	// Past the size: the batch (the oldest records up to 1 MiB) is fixed now.
+	if _, err := e.Put(context.Background(), "arr", records(2, 600<<10, "new")); err != nil {
+		t.Fatal(err)
+	}
+	testtool.WaitFor(t, "the first object", func() bool { return m.count() >= 1 })
+	var keys []string
+	for k := range m.objects {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if want := "bkt/h=10/arr-1-2026-07-08-10-59-58-"; !strings.HasPrefix(keys[0], want) {
+		t.Fatalf("first object %q, want %s… (the oldest record's arrival)", keys[0], want)
+	}
+	if body := m.objects[keys[0]]; !bytes.HasPrefix(body, bytes.Join(old, nil)) {
+		t.Fatalf("first object does not start with the old records")
+	}
+}
+
+// TestPrefixLengthLimit: an evaluated Prefix or ErrorOutputPrefix past
+// AWS's 512 characters is refused at create (without partition keys
+// their length does not depend on the records).
+func TestPrefixLengthLimit(t *testing.T) {
+	e := openEngine(t, openDB(t, ""), &memDest{}, nil)
+	long := strings.Repeat("p", 500)
+	for name, tc := range map[string]struct {
+		prefix, errPrefix string
+		ok                bool
+	}{
+		"literal 512":             {prefix: strings.Repeat("p", 512-len("yyyy/MM/dd/HH/")), errPrefix: "e/", ok: true},
+		"literal 513":             {prefix: strings.Repeat("p", 513-len("yyyy/MM/dd/HH/")), errPrefix: "e/"},
+		"timestamp pushes it out": {prefix: long + "!{timestamp:yyyy-MM-dd-HH}", errPrefix: "e/"},
+		"random pushes it out":    {prefix: long + "!{timestamp:HH}!{firehose:random-string}", errPrefix: "e/"},
+		"random fits":             {prefix: long[:499] + "!{timestamp:HH}!{firehose:random-string}", errPrefix: "e/", ok: true},
+		"error prefix too long":   {prefix: "ok/", errPrefix: long},
+		"error prefix with type":  {prefix: "ok/", errPrefix: long[:498] + "!{firehose:error-output-type}/!{timestamp:yyyy}/"},
+		"error prefix fits":       {prefix: "ok/", errPrefix: long[:497] + "!{firehose:error-output-type}/!{timestamp:yyyy}/", ok: true}, // s3-failed: 512
+	} {
+		d := dest("bkt", 1, 60, Uncompressed)
+		d.Prefix, d.ErrorOutputPrefix = tc.prefix, tc.errPrefix
+		_, err := e.Create(context.Background(), strings.ReplaceAll(name, " ", "-"), d)
+		if tc.ok != (err == nil) {
+			t.Errorf("%s: %v", name, err)
+		}
+		if err != nil && (!errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "512")) {
+			t.Errorf("%s: %v, want InvalidArgument naming the 512 limit", name, err)
+		}
 	}
 }

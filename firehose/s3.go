@@ -66,10 +66,24 @@ func (cfg S3Config) Client() (*minio.Client, error) {
 	return c, nil
 }
 
-// Put writes body as bucket/key.
+// PartSize is the part size of multipart uploads: a body larger than
+// PartSize goes up as a multipart upload of PartSize parts (the last one
+// smaller), a smaller one in one PutObject. 16 MiB is minio-go's
+// default and S3's usual: a 128 MiB object (the largest buffering hint,
+// uncompressed) is 8 parts.
+const PartSize = 16 << 20
+
+// partThreads is how many parts of one object go up at once. The parts
+// are sections of the body already in memory (nothing is copied), so
+// this bounds connections, not memory.
+const partThreads = 2
+
+// Put writes body as bucket/key: in one PutObject up to PartSize, as a
+// multipart upload above. A multipart upload that fails is aborted (its
+// parts deleted); the retry starts a new one under the same key.
 func (s *S3) Put(ctx context.Context, bucket, key string, body []byte) error {
 	_, err := s.client.PutObject(ctx, bucket, key, bytes.NewReader(body), int64(len(body)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+		minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: PartSize, NumThreads: partThreads})
 	if err != nil {
 		return fmt.Errorf("firehose: put s3://%s/%s: %w", bucket, key, err)
 	}

@@ -122,6 +122,13 @@ type transformResult struct {
 	RecordID string `json:"recordId"`
 	Result   string `json:"result"`
 	Data     []byte `json:"data"`
+	// Metadata.PartitionKeys are the record's partition keys, for
+	// !{partitionKeyFromLambda:<key>} with dynamic partitioning.
+	Metadata *transformMetadata `json:"metadata,omitempty"`
+}
+
+type transformMetadata struct {
+	PartitionKeys map[string]string `json:"partitionKeys"`
 }
 
 // parseTransformResponse parses an endpoint's answer to an invocation of
@@ -183,6 +190,7 @@ type spoolRecord struct {
 // the object and what goes under the error prefix.
 type transformed struct {
 	ok     [][]byte
+	okKeys []map[string]string // the partition keys of ok's records (nil: none)
 	failed []failedRecord
 }
 
@@ -250,6 +258,11 @@ func (d *deliverer) invoke(ctx context.Context, s Stream, lc *lambdaConf, recs [
 				fail(attempt+1, codeMissingRecord, "The transformation response did not return this record id.", []spoolRecord{r})
 			case res.Result == resultOk:
 				out.ok = append(out.ok, res.Data)
+				var keys map[string]string
+				if res.Metadata != nil {
+					keys = res.Metadata.PartitionKeys
+				}
+				out.okKeys = append(out.okKeys, keys)
 			case res.Result == resultProcessingFailed:
 				fail(attempt+1, codeProcessingFailed, "ProcessingFailed status was returned for the record by the transformation endpoint.", []spoolRecord{r})
 			}

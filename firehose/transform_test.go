@@ -216,6 +216,8 @@ func FuzzTransformResponse(f *testing.F) {
 		`{"records":[]}`,
 		`{"records":[{"recordId":"a","result":"Ok","data":"aGk="},{"recordId":"a","result":"Ok","data":"aGk="}]}`,
 		`{"records":[{"recordId":"z","result":"Ok"}]}`,
+		`{"records":[{"recordId":"a","result":"Ok","data":"aGk=","metadata":{"partitionKeys":{"customer":"c1","year":"2026"}}}]}`,
+		`{"records":[{"recordId":"a","result":"Ok","metadata":{"partitionKeys":{"customer":1}}}]}`,
 		`{"records":[{"recordId":"a","result":"Maybe"}]}`,
 		`{"records":[{"recordId":"a","result":"Ok","data":"!!"}]}`,
 		`{}`, `null`, `[`, ``,

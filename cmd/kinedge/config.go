@@ -231,6 +231,45 @@ type FirehoseConfig struct {
 	// SpoolBytes is the quota of the durable spool: records accepted and
 	// not yet written to S3. Past it PutRecord(Batch) answer 503.
 	SpoolBytes ByteSize `yaml:"spool_bytes"`
+	// RetryFor is how long a batch whose writes to S3 keep failing is
+	// retried before it is written under the stream's error prefix
+	// (error output type s3-failed): a duration, or "forever".
+	RetryFor RetryDuration `yaml:"retry_for"`
+}
+
+// RetryDuration is a positive duration (90m, 24h) or "forever"
+// (negative: firehose.Options.RetryFor's forever).
+type RetryDuration time.Duration
+
+// UnmarshalText parses s.
+func (r *RetryDuration) UnmarshalText(s []byte) error {
+	t := strings.TrimSpace(string(s))
+	if strings.EqualFold(t, "forever") {
+		*r = RetryDuration(-1)
+		return nil
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q is not a positive duration (90m, 24h) or forever", s)
+	}
+	*r = RetryDuration(d)
+	return nil
+}
+
+// String writes r as a duration, or forever.
+func (r RetryDuration) String() string {
+	if r < 0 {
+		return "forever"
+	}
+	s := time.Duration(r).String() // 24h0m0s: written 24h
+	s, _ = strings.CutSuffix(s, "m0s")
+	if t, ok := strings.CutSuffix(s, "h0"); ok {
+		return t + "h"
+	}
+	if !strings.HasSuffix(s, "s") {
+		s += "m"
+	}
+	return s
 }
 
 // ArchiveConfig turns on the video archive (firehose/archive): every
@@ -294,7 +333,7 @@ func defaultConfig() Config {
 		},
 		Storage:  StorageConfig{MinFreePercent: 10, Policy: string(store.DeleteOldestMedia)},
 		Kinesis:  KinesisConfig{Limits: true, FragmentEvents: "kinedge-fragments"},
-		Firehose: FirehoseConfig{SpoolBytes: 256 << 20},
+		Firehose: FirehoseConfig{SpoolBytes: 256 << 20, RetryFor: RetryDuration(24 * time.Hour)},
 		Archive:  ArchiveConfig{Sealed: true, Priority: string(archive.Oldest)},
 		Fragment: FragmentConfig{Target: 2 * time.Second, Max: 10 * time.Second},
 		Timeouts: TimeoutConfig{HTTPRead: time.Minute, HTTPWrite: time.Minute, HTTPIdle: time.Minute,
@@ -484,6 +523,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Firehose.SpoolBytes <= 0 {
 		errs = append(errs, fmt.Errorf("firehose.spool_bytes %d must be positive", c.Firehose.SpoolBytes))
+	}
+	if c.Firehose.RetryFor == 0 {
+		errs = append(errs, errors.New("firehose.retry_for must be a positive duration or forever"))
 	}
 	seen := map[string]bool{}
 	for i, src := range c.Streams {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kinedge/kinedge/firehose"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -415,6 +417,50 @@ func TestBindFailureNamesTheSetting(t *testing.T) {
 		err := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--http", tc.http, "--rtsp", tc.rtsp}, &out, &out)
 		if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("serve with a taken port: %v, want the setting %q named", err, tc.want)
+		}
+	}
+}
+
+func TestFirehoseRetryForConfig(t *testing.T) {
+	t.Setenv("KINEDGE_CONFIG", "")
+	t.Setenv("KINEDGE_FIREHOSE_RETRY_FOR", "")
+	cfg, _, err := loadConfig(nil, &bytes.Buffer{})
+	if err != nil || time.Duration(cfg.Firehose.RetryFor) != 24*time.Hour {
+		t.Fatalf("default retry_for %v, %v; want 24h", cfg.Firehose.RetryFor, err)
+	}
+	file := filepath.Join(t.TempDir(), "kinedge.yaml")
+	os.WriteFile(file, []byte("firehose:\n  retry_for: 90m\n"), 0o600)
+	cfg, _, err = loadConfig([]string{"--config", file}, &bytes.Buffer{})
+	if err != nil || time.Duration(cfg.Firehose.RetryFor) != 90*time.Minute || cfg.Firehose.RetryFor.String() != "1h30m" {
+		t.Fatalf("retry_for 90m from the file: %v (%s), %v", time.Duration(cfg.Firehose.RetryFor), cfg.Firehose.RetryFor, err)
+	}
+	t.Setenv("KINEDGE_FIREHOSE_RETRY_FOR", "forever")
+	cfg, _, err = loadConfig([]string{"--config", file}, &bytes.Buffer{})
+	if err != nil || cfg.Firehose.RetryFor >= 0 || cfg.Firehose.RetryFor.String() != "forever" {
+		t.Fatalf("KINEDGE_FIREHOSE_RETRY_FOR=forever: %v, %v", time.Duration(cfg.Firehose.RetryFor), err)
+	}
+	// What serve hands the engine: negative is the engine's forever.
+	o := firehose.Options{RetryFor: time.Duration(cfg.Firehose.RetryFor)}
+	o.EnsureDefaults()
+	if o.RetryFor >= 0 {
+		t.Fatalf("forever became %v in firehose.Options", o.RetryFor)
+	}
+	for _, bad := range []string{"0s", "-5m", "soon", "12"} {
+		t.Setenv("KINEDGE_FIREHOSE_RETRY_FOR", bad)
+		_, _, err = loadConfig(nil, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "KINEDGE_FIREHOSE_RETRY_FOR") {
+			t.Errorf("retry_for %q: %v, want an error naming KINEDGE_FIREHOSE_RETRY_FOR", bad, err)
+		}
+	}
+	os.WriteFile(file, []byte("firehose:\n  retry_for: never\n"), 0o600)
+	t.Setenv("KINEDGE_FIREHOSE_RETRY_FOR", "")
+	if _, _, err = loadConfig([]string{"--config", file}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "forever") {
+		t.Errorf("retry_for: never in the file: %v", err)
+	}
+	for d, want := range map[time.Duration]string{24 * time.Hour: "24h", 2 * time.Minute: "2m", 90 * time.Second: "1m30s", 10 * time.Hour: "10h", 70 * time.Minute: "1h10m"} {
+		var back RetryDuration
+		if got := RetryDuration(d).String(); got != want || back.UnmarshalText([]byte(got)) != nil || time.Duration(back) != d {
+			t.Errorf("%v written %q (want %q), read back %v", d, got, want, time.Duration(back))
 		}
 	}
 }

@@ -472,6 +472,7 @@ func (a *appliance) openFirehose(cfg *Config, log *slog.Logger, sealer firehose.
 		Source:      streamsSource{a.streams},
 		Logger:      log.With("component", "firehose"),
 		SpoolBytes:  int64(cfg.Firehose.SpoolBytes),
+		RetryFor:    time.Duration(cfg.Firehose.RetryFor),
 		Region:      cfg.Region,
 		AccountID:   cfg.AccountID,
 	})

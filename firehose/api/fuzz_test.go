@@ -32,6 +32,8 @@ func FuzzHandler(f *testing.F) {
 		{"StopDeliveryStreamEncryption", `{"DeliveryStreamName":"s"}`},
 		{"CreateDeliveryStream", `{"DeliveryStreamName":"k","DeliveryStreamType":"KinesisStreamAsSource","KinesisStreamSourceConfiguration":{"KinesisStreamARN":"arn:aws:kinesis:us-east-1:0:stream/x","RoleARN":"r","StartingPosition":"TRIM_HORIZON"},"ExtendedS3DestinationConfiguration":{"BucketARN":"arn:aws:s3:::bkt"}}`},
 		{"ListDeliveryStreams", `{"DeliveryStreamType":"KinesisStreamAsSource"}`},
+		{"CreateDeliveryStream", `{"DeliveryStreamName":"dp","ExtendedS3DestinationConfiguration":{"BucketARN":"arn:aws:s3:::bkt","Prefix":"c=!{partitionKeyFromQuery:c}/","ErrorOutputPrefix":"e/","BufferingHints":{"SizeInMBs":64,"IntervalInSeconds":60},"DynamicPartitioningConfiguration":{"Enabled":true,"RetryOptions":{"DurationInSeconds":300}},"ProcessingConfiguration":{"Enabled":true,"Processors":[{"Type":"MetadataExtraction","Parameters":[{"ParameterName":"MetadataExtractionQuery","ParameterValue":"{c: .a[\"b c\"][0]}"},{"ParameterName":"JsonParsingEngine","ParameterValue":"JQ-1.6"}]}]}}}`},
+		{"PutRecordBatch", `{"DeliveryStreamName":"dp","Records":[{"Data":"eyJhIjp7ImIgYyI6WyJ4Il19fQ=="},{"Data":"bm90IGpzb24="}]}`},
 		{"Nope", `{}`},
 	} {
 		f.Add(seed.op, []byte(seed.body))

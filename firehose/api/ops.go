@@ -49,13 +49,17 @@ func (h *Handler) create(ctx context.Context, in *createDeliveryStreamInput) (an
 	if err := unsupported(c); err != nil {
 		return nil, err
 	}
-	if !extended && (c.ProcessingConfiguration != nil || c.FileExtension != nil || c.CustomTimeZone != nil) {
-		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "ProcessingConfiguration, FileExtension and CustomTimeZone belong to ExtendedS3DestinationConfiguration.")
+	if !extended && (c.ProcessingConfiguration != nil || c.FileExtension != nil || c.CustomTimeZone != nil || c.DynamicPartitioning != nil) {
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "ProcessingConfiguration, FileExtension, CustomTimeZone and DynamicPartitioningConfiguration belong to ExtendedS3DestinationConfiguration.")
 	}
 	dest := firehose.S3Destination{BucketARN: deref(c.BucketARN), RoleARN: deref(c.RoleARN), Prefix: deref(c.Prefix),
 		ErrorOutputPrefix: deref(c.ErrorOutputPrefix), Compression: deref(c.CompressionFormat), Extended: extended,
 		FileExtension: deref(c.FileExtension), CustomTimeZone: deref(c.CustomTimeZone), Processing: processingIn(c.ProcessingConfiguration)}
+	dest.DynamicPartitioning = partitioningIn(c.DynamicPartitioning)
 	dest.SizeInMBs, dest.IntervalInSeconds = 5, 300
+	if dest.DynamicPartitioning != nil && dest.DynamicPartitioning.Enabled {
+		dest.SizeInMBs = firehose.MinPartitionedSizeInMBs // AWS's smallest, and default, with partitioning
+	}
 	if hints := c.BufferingHints; hints != nil {
 		if hints.SizeInMBs != nil {
 			dest.SizeInMBs = *hints.SizeInMBs
@@ -129,8 +133,8 @@ func (h *Handler) update(ctx context.Context, in *updateDestinationInput) (any, 
 	if err := unsupported(c); err != nil {
 		return nil, err
 	}
-	if !extended && (c.ProcessingConfiguration != nil || c.FileExtension != nil || c.CustomTimeZone != nil) {
-		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "ProcessingConfiguration, FileExtension and CustomTimeZone belong to ExtendedS3DestinationUpdate.")
+	if !extended && (c.ProcessingConfiguration != nil || c.FileExtension != nil || c.CustomTimeZone != nil || c.DynamicPartitioning != nil) {
+		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "ProcessingConfiguration, FileExtension, CustomTimeZone and DynamicPartitioningConfiguration belong to ExtendedS3DestinationUpdate.")
 	}
 	if *in.DestinationId != destinationID {
 		return nil, awsproto.Errorf(awsproto.InvalidArgumentException, "Destination %s not found: the delivery stream's destination is %s.", *in.DestinationId, destinationID)
@@ -162,6 +166,9 @@ func (h *Handler) update(ctx context.Context, in *updateDestinationInput) (any, 
 		}
 		if c.ProcessingConfiguration != nil {
 			d.Processing = processingIn(c.ProcessingConfiguration)
+		}
+		if c.DynamicPartitioning != nil {
+			d.DynamicPartitioning = partitioningIn(c.DynamicPartitioning)
 		}
 		d.Extended = d.Extended || extended
 	})
@@ -208,6 +215,19 @@ func (h *Handler) listTags(_ context.Context, in *listTagsInput) (any, error) {
 	return out, nil
 }
 
+// partitioningIn maps a DynamicPartitioningConfiguration to the
+// engine's (RetryOptions.DurationInSeconds: AWS's default 300).
+func partitioningIn(c *dynamicPartitioning) *firehose.DynamicPartitioning {
+	if c == nil {
+		return nil
+	}
+	p := &firehose.DynamicPartitioning{Enabled: c.Enabled != nil && *c.Enabled, RetryDurationInSeconds: 300}
+	if c.RetryOptions != nil && c.RetryOptions.DurationInSeconds != nil {
+		p.RetryDurationInSeconds = *c.RetryOptions.DurationInSeconds
+	}
+	return p
+}
+
 // processingIn maps a ProcessingConfiguration to the engine's.
 func processingIn(c *processingConfiguration) *firehose.Processing {
 	if c == nil {
@@ -247,7 +267,6 @@ func unsupported(c *s3Config) error {
 		set  bool
 		name string
 	}{
-		{c.DynamicPartitioning != nil, "DynamicPartitioningConfiguration"},
 		{c.DataFormatConversion != nil, "DataFormatConversionConfiguration"},
 		{c.S3BackupConfiguration != nil, "S3BackupConfiguration"},
 		{c.S3BackupMode != nil && *c.S3BackupMode != "Disabled", "S3BackupMode"},
@@ -288,6 +307,9 @@ func (h *Handler) describe(_ context.Context, in *describeDeliveryStreamInput) (
 	ext.S3BackupMode = "Disabled"
 	ext.ProcessingConfiguration = processingOut(d.Processing)
 	ext.FileExtension, ext.CustomTimeZone = d.FileExtension, d.CustomTimeZone
+	if p := d.DynamicPartitioning; p != nil {
+		ext.DynamicPartitioning = &dynamicPartitioning{Enabled: &p.Enabled, RetryOptions: &retryOptions{DurationInSeconds: &p.RetryDurationInSeconds}}
+	}
 	dd.ExtendedS3DestinationDescription = &ext
 	var src *sourceDescription
 	if k := s.Source; k != nil {

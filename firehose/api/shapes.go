@@ -25,8 +25,8 @@ type s3Config struct {
 	ProcessingConfiguration *processingConfiguration `json:"ProcessingConfiguration"`
 	FileExtension           *string                  `json:"FileExtension"`
 	CustomTimeZone          *string                  `json:"CustomTimeZone"`
+	DynamicPartitioning     *dynamicPartitioning     `json:"DynamicPartitioningConfiguration"`
 	// Members the appliance does not serve yet: refused when set.
-	DynamicPartitioning      json.RawMessage `json:"DynamicPartitioningConfiguration"`
 	DataFormatConversion     json.RawMessage `json:"DataFormatConversionConfiguration"`
 	S3BackupConfiguration    json.RawMessage `json:"S3BackupConfiguration"`
 	EncryptionConfiguration  *s3Encryption   `json:"EncryptionConfiguration"`
@@ -58,6 +58,16 @@ type sourceDescription struct {
 type s3Encryption struct {
 	NoEncryptionConfig  *string         `json:"NoEncryptionConfig"`
 	KMSEncryptionConfig json.RawMessage `json:"KMSEncryptionConfig"`
+}
+
+// dynamicPartitioning is DynamicPartitioningConfiguration.
+type dynamicPartitioning struct {
+	Enabled      *bool         `json:"Enabled,omitempty"`
+	RetryOptions *retryOptions `json:"RetryOptions,omitempty"`
+}
+
+type retryOptions struct {
+	DurationInSeconds *int `json:"DurationInSeconds,omitempty"`
 }
 
 type processorParameter struct {
@@ -181,6 +191,7 @@ type s3Description struct {
 	ProcessingConfiguration *processingConfiguration `json:"ProcessingConfiguration,omitempty"`
 	FileExtension           string                   `json:"FileExtension,omitempty"`
 	CustomTimeZone          string                   `json:"CustomTimeZone,omitempty"`
+	DynamicPartitioning     *dynamicPartitioning     `json:"DynamicPartitioningConfiguration,omitempty"`
 }
 
 type destinationDescription struct {

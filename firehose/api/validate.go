@@ -136,6 +136,9 @@ func checkS3Member(v *validator, c *s3Config, path string, update bool) {
 			}
 		}
 	}
+	if dp := c.DynamicPartitioning; dp != nil && dp.RetryOptions != nil {
+		v.intRange(dp.RetryOptions.DurationInSeconds, path+".dynamicPartitioningConfiguration.retryOptions.durationInSeconds", 0, 7200)
+	}
 	if h := c.BufferingHints; h != nil {
 		v.intRange(h.SizeInMBs, path+".bufferingHints.sizeInMBs", 1, 128)
 		v.intRange(h.IntervalInSeconds, path+".bufferingHints.intervalInSeconds", 0, 900)
