@@ -64,30 +64,6 @@ func firstDiff(a, b []Span) int {
 	return -1
 }
 
-// gaps returns the gaps between consecutive spans.
-func gaps(spans []Span) []Span {
-	var out []Span
-	for i := 1; i < len(spans); i++ {
-		out = append(out, Span{Start: spans[i-1].End, End: spans[i].Start})
-	}
-	return out
-}
-
-// covered returns how much of [a, b) the intervals cover (they may
-// overlap each other).
-func covered(ivs []interval, a, b time.Time) time.Duration {
-	var total time.Duration
-	end := a
-	for _, iv := range ivs {
-		s, e := maxTime(iv.start, end), minTime(iv.end, b)
-		if e.After(s) {
-			total += e.Sub(s)
-			end = e
-		}
-	}
-	return total
-}
-
 // recording stores about n fragments in stream from start: runs of
 // back-to-back fragments of 0.5 to 10 s (some overlapping their
 // predecessor by a little, as re-anchored sessions do) separated by gaps
@@ -119,7 +95,6 @@ func TestTimeline(t *testing.T) {
 		start := t0.Add(-6 * time.Hour)
 		ivs := recording(t, x, "cam1", start, 1500, rng)
 		last := ivs[len(ivs)-1].end
-		const longest = 10 * time.Second
 
 		// Ranges: the whole recording, one starting and ending inside
 		// fragments, and one past both ends.
