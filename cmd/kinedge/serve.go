@@ -320,6 +320,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		UDPRTCPAddress: cfg.RTSPUDPRTCP,
 		Router:         a.sources,
 		Auth:           publishAuth(cfg),
+		ReadAuth:       readAuth(cfg),
 		AuthTimeout:    cfg.Timeouts.RTSPAuth,
 		IdleTimeout:    cfg.Timeouts.RTSPIdle,
 		Logger:         log.With("component", "rtsp"),
@@ -556,6 +557,15 @@ func publishAuth(cfg *Config) rtsp.Authenticator {
 		return func(string) rtsp.Credentials { return rtsp.Credentials{Anonymous: true} }
 	}
 	return rtsp.StaticCredentials(cfg.PublishUser, cfg.PublishPass)
+}
+
+// readAuth returns the credentials of live players over RTSP: the admin
+// access key and secret key, or none with anonymous_read.
+func readAuth(cfg *Config) rtsp.Authenticator {
+	if cfg.AnonymousRead {
+		return func(string) rtsp.Credentials { return rtsp.Credentials{Anonymous: true} }
+	}
+	return rtsp.StaticCredentials(cfg.AccessKey, cfg.SecretKey)
 }
 
 // close stops intake first (RTSP: each session's open fragment is

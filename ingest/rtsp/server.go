@@ -90,6 +90,12 @@ type Server struct {
 	// Auth returns the publish credentials of a stream. Nil refuses every
 	// publish with 401 (nothing is open without credentials).
 	Auth Authenticator
+	// ReadAuth returns the credentials a player must present to watch a
+	// stream live (DESCRIBE/SETUP/PLAY): the publisher's RTP packets are
+	// relayed to it as they arrive, each player behind its own bounded
+	// queue that drops packets when the player is slow, so a player never
+	// slows recording. Nil serves no players (501).
+	ReadAuth Authenticator
 	// AuthFailureLimit is how many failed authentications an IP address may
 	// make per minute before it is refused outright for the rest of the
 	// minute. It defaults to 10; negative disables the limit.
@@ -131,7 +137,8 @@ type Server struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	sessions map[*gortsplib.ServerSession]*session
-	ended    map[string]Stats // per stream, the sum of its ended sessions
+	ended    map[string]Stats                   // per stream, the sum of its ended sessions
+	live     map[string]*gortsplib.ServerStream // per stream being published, its relay to players
 	closed   bool
 }
 
@@ -196,6 +203,7 @@ func (s *Server) Start() error {
 	s.limiter = newFailLimiter(s.AuthFailureLimit, time.Minute)
 	s.sessions = map[*gortsplib.ServerSession]*session{}
 	s.ended = map[string]Stats{}
+	s.live = map[string]*gortsplib.ServerStream{}
 
 	rs := &gortsplib.Server{
 		Handler:           &handler{s: s},
@@ -319,12 +327,19 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 		return
 	}
 	h.s.mu.Lock()
+	live := sess.live
+	if live != nil && h.s.live[sess.stream] == live {
+		delete(h.s.live, sess.stream)
+	}
 	if _, ok := h.s.sessions[ctx.Session]; ok {
 		delete(h.s.sessions, ctx.Session)
 		// Packets no longer arrive: gortsplib closes the session's readers first.
 		h.s.ended[sess.stream] = h.s.ended[sess.stream].Add(sess.stats.Snapshot())
 	}
 	h.s.mu.Unlock()
+	if live != nil {
+		live.Close() // its players are disconnected
+	}
 	sess.close(ctx.Error)
 }
 
@@ -403,10 +418,18 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 func (h *handler) authenticate(conn *gortsplib.ServerConn, req *base.Request, stream string,
 	log *slog.Logger,
 ) (string, *base.Response, error) {
+	return h.authenticateWith(conn, req, h.s.Auth, stream, "publish", log)
+}
+
+// authenticateWith checks req against the credentials auth gives for
+// stream; what names the act in the log ("publish", "play").
+func (h *handler) authenticateWith(conn *gortsplib.ServerConn, req *base.Request, auth Authenticator, stream, what string,
+	log *slog.Logger,
+) (string, *base.Response, error) {
 	s := h.s
 	var want Credentials
-	if s.Auth != nil {
-		want = s.Auth(stream)
+	if auth != nil {
+		want = auth(stream)
 	}
 	if want.Anonymous {
 		return "", nil, nil
@@ -418,7 +441,7 @@ func (h *handler) authenticate(conn *gortsplib.ServerConn, req *base.Request, st
 	ip := ipOf(conn.NetConn().RemoteAddr())
 	now := s.Now()
 	if s.limiter.locked(ip, now) {
-		log.Warn("rtsp publish refused: too many failed authentications")
+		log.Warn("rtsp " + what + " refused: too many failed authentications")
 		return "", response(base.StatusUnauthorized, ""), ErrAuthLocked
 	}
 	challenge := response(base.StatusUnauthorized, "")
@@ -428,18 +451,66 @@ func (h *handler) authenticate(conn *gortsplib.ServerConn, req *base.Request, st
 	}
 	if !verify(req, want, cs.nonce) {
 		s.limiter.fail(ip, now)
-		log.Warn("rtsp publish refused: wrong credentials", "user", requestUser(req))
+		log.Warn("rtsp "+what+" refused: wrong credentials", "user", requestUser(req))
 		return "", challenge, ErrAuth
 	}
 	return want.User, nil, nil
 }
 
-// OnSetup accepts the SETUPs of publishers only: reading is not served.
+// OnSetup accepts the SETUPs of publishers, and of players of a live
+// stream (ReadAuth).
 func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if ctx.Session.State() != gortsplib.ServerSessionStatePreRecord {
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return response(base.StatusOK, ""), nil, nil
+	}
+	return h.player(ctx.Conn, ctx.Request, ctx.Path)
+}
+
+// OnDescribe answers players of a live stream with its description.
+func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	return h.player(ctx.Conn, ctx.Request, ctx.Path)
+}
+
+// OnPlay starts a player: its connection is no longer idle.
+func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	if g := guardOf(ctx.Conn.NetConn()); g != nil {
+		g.record()
+	}
+	return response(base.StatusOK, ""), nil
+}
+
+// player authenticates a player of the stream at path and returns the
+// stream's relay: 501 when players are not served, 404 when nothing
+// publishes the stream now.
+func (h *handler) player(conn *gortsplib.ServerConn, req *base.Request, path string) (*base.Response, *gortsplib.ServerStream, error) {
+	s := h.s
+	if s.ReadAuth == nil {
 		return response(base.StatusNotImplemented, "Reading Is Not Supported"), nil, nil
 	}
-	return response(base.StatusOK, ""), nil, nil
+	stream := strings.Trim(path, "/")
+	if i := strings.Index(stream, "/"); i >= 0 {
+		stream = stream[:i] // SETUP of a track: <stream>/trackID=<n>
+	}
+	log := s.Logger.With("stream", stream, "remote", conn.NetConn().RemoteAddr().String())
+	if err := streamname.Check(stream); err != nil {
+		return response(base.StatusBadRequest, "Bad Request: "+streamname.Rule), nil, fmt.Errorf("%w: %w", ErrInvalidStreamName, err)
+	}
+	if _, res, err := h.authenticateWith(conn, req, s.ReadAuth, stream, "play", log); res != nil {
+		return res, nil, err
+	}
+	if g := guardOf(conn.NetConn()); g != nil {
+		g.authenticated()
+	}
+	s.mu.Lock()
+	st := s.live[stream]
+	s.mu.Unlock()
+	if st == nil {
+		return response(base.StatusNotFound, "Stream "+stream+" is not live"), nil, fmt.Errorf("%w: %s is not live", ErrStreamNotFound, stream)
+	}
+	if req.Method == base.Describe {
+		log.Info("rtsp player connected")
+	}
+	return response(base.StatusOK, ""), st, nil
 }
 
 // OnRecord hands the session to the Router and starts decoding.
@@ -499,16 +570,41 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 		g.record()
 	}
 
+	// The relay to players: the medias the publisher set up, as it
+	// described them.
+	var live *gortsplib.ServerStream
+	if s.ReadAuth != nil {
+		var medias []*description.Media
+		for _, m := range sess.medias {
+			if setupped[m] {
+				medias = append(medias, m)
+			}
+		}
+		live = &gortsplib.ServerStream{Server: s.rs, Desc: &description.Session{Medias: medias}}
+		if err := live.Initialize(); err != nil {
+			sess.log.Warn("rtsp: live relay not available", "err", err)
+			live = nil
+		}
+	}
 	for i := range sess.decs {
 		medi, forma, d := sess.medias[i], sess.formats[i], sess.decs[i]
 		if !setupped[medi] {
 			continue
 		}
-		ss.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { sess.onPacket(d, medi, pkt) })
+		ss.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
+			if live != nil {
+				live.WritePacketRTP(medi, pkt) // queued per player; never blocks
+			}
+			sess.onPacket(d, medi, pkt)
+		})
 		ss.OnPacketRTCP(medi, func(pkt rtcp.Packet) { sess.onRTCP(medi, pkt) })
 	}
 	s.mu.Lock()
 	s.sessions[ss] = sess
+	if live != nil {
+		sess.live = live
+		s.live[sess.stream] = live
+	}
 	s.mu.Unlock()
 	codecs := make([]string, len(tracks))
 	for i, t := range tracks {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtcp"
@@ -89,7 +90,8 @@ type session struct {
 	medias    []*description.Media
 	formats   []format.Format
 	stats     *SessionStats
-	skipped   []string // tracks not recorded, and why
+	skipped   []string                // tracks not recorded, and why
+	live      *gortsplib.ServerStream // the relay to players (push sessions with ReadAuth)
 
 	mu     sync.Mutex
 	decs   []*trackDecoder
