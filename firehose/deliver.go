@@ -501,6 +501,7 @@ func (d *deliverer) deliver(b *batch) error {
 		s.Destination = *b.Dest
 	}
 	delim := s.Destination.Processing.delimiter()
+	var read *readResult // b's records as read, if they were
 	if !b.Written {
 		if e.opts.Destination == nil {
 			return errors.New("no S3 endpoint configured")
@@ -510,10 +511,13 @@ func (d *deliverer) deliver(b *batch) error {
 		var err error
 		if lc := s.Destination.Processing.lambda(); lc != nil {
 			body, errBody, records, raw, err = d.transformBatch(s, b, lc)
-		} else if p := d.takeAhead(s, b, delim); p != nil {
-			body, records, raw = p.body, p.records, p.raw
 		} else {
-			body, records, raw, err = d.readBatch(s, b, delim)
+			if p := d.takeAhead(s, b, delim); p != nil {
+				read = &p.readResult
+			} else if read, err = d.readBatch(s, b, delim); err != nil {
+				return err
+			}
+			body, records, raw = read.body, read.records, read.raw
 		}
 		if err != nil {
 			return err
@@ -557,6 +561,11 @@ func (d *deliverer) deliver(b *batch) error {
 	// Delete the records, marking the batch written first when that takes
 	// more than one transaction, then the batch.
 	batchKey := e.sp.Key([]byte(keyBatch), []byte(s.Name))
+	if read != nil && read.seqs != nil {
+		// The read listed the records (at most maxDeletes) and their
+		// sizes: one transaction, without reading them again.
+		return d.deleteRead(s, b, read, batchKey)
+	}
 	for {
 		var keys [][]byte
 		var freed int64
@@ -620,6 +629,32 @@ func (d *deliverer) deliver(b *batch) error {
 	}
 }
 
+// deleteRead deletes the records of b, listed by the read that wrote
+// its object, and b, in one transaction.
+func (d *deliverer) deleteRead(s Stream, b *batch, read *readResult, batchKey []byte) error {
+	e := d.e
+	freed := read.stored + recordOverhead*int64(len(read.seqs))
+	err := e.sp.Update(context.Background(), store.Reclaim, func(txn *store.Txn) error {
+		for _, seq := range read.seqs {
+			if err := txn.Delete(e.seqKey(s.Name, seq)); err != nil {
+				return err
+			}
+		}
+		return txn.Delete(batchKey)
+	})
+	if err != nil {
+		return fmt.Errorf("firehose: delete batch of %s: %w", s.Name, err)
+	}
+	d.mu.Lock()
+	d.spooledBytes -= freed
+	d.spooledRecords -= int64(len(read.seqs))
+	d.mu.Unlock()
+	e.used.Add(-freed)
+	e.stats.records.Add(-int64(len(read.seqs)))
+	d.next = max(d.next, b.To+1)
+	return nil
+}
+
 // uploadFailed notes batch b's first failed write; once its writes have
 // failed for Options.RetryFor it fixes the batch again, under the error
 // prefix (ErrorS3Failed) with a new key, stored before the first attempt
@@ -667,12 +702,12 @@ func (d *deliverer) open(s Stream, seq uint64, v []byte) ([]byte, error) {
 
 // readBatch reads the records of b from the spool into its body: they
 // stream into the compressor, so the batch is held once, compressed.
-func (d *deliverer) readBatch(s Stream, b *batch, delim []byte) (body []byte, records, raw int64, err error) {
+func (d *deliverer) readBatch(s Stream, b *batch, delim []byte) (*readResult, error) {
 	r, err := d.readBody(s, b.From, delim, bodySize(s, b.Bytes, b.Records, delim), nil, func(seq uint64, _, _, _ int64) bool { return seq <= b.To })
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, err
 	}
-	return r.body, r.records, r.raw, nil
+	return &r, nil
 }
 
 // bodySize guesses the size of a body of records of size bytes (as
@@ -687,12 +722,16 @@ func bodySize(s Stream, size, records int64, delim []byte) int {
 
 // readResult is what readBody read: the body, and the records in it as
 // fix counts them (seq range, records, stored ValueSizes) and their
-// plaintext bytes.
+// plaintext bytes. Up to maxDeletes records it lists their seqs and the
+// exact length of their stored values, so that deliver deletes them
+// without reading them again (nil seqs: more).
 type readResult struct {
 	body          []byte
 	from, to      uint64
 	records, size int64
 	raw           int64
+	seqs          []uint64
+	stored        int64
 }
 
 // readBody reads the records of s from seq from on, while take(seq, n,
@@ -730,7 +769,13 @@ func (d *deliverer) readBody(s Stream, from uint64, delim []byte, grow int, canc
 			r.to = seq
 			r.records++
 			r.size += n
+			if r.records <= maxDeletes {
+				r.seqs = append(r.seqs, seq)
+			} else {
+				r.seqs = nil
+			}
 			err := item.Value(func(v []byte) error {
+				r.stored += int64(len(v))
 				v, err := d.open(s, seq, v)
 				if err != nil {
 					return err
