@@ -92,6 +92,7 @@ type deliverer struct {
 	spooledRecords int64
 
 	cache *batchCache // the run goroutine's only
+	ahead *ahead      // the next batch's body, read ahead; the run goroutine's
 
 	readerDone chan struct{} // the source reader's, if any
 
@@ -307,6 +308,7 @@ const recordIDSuffix = "00000000000000000000000000000000000000000000000000000000
 // wait until the buffering hints say to fix the next one.
 func (d *deliverer) run() {
 	defer close(d.done)
+	defer d.dropAhead()
 	e := d.e
 	d.ctlMu.Lock()
 	d.mu.Lock()
@@ -524,6 +526,7 @@ func (d *deliverer) deliver(b *batch) error {
 		}
 		written = true
 	}
+	var read *readResult // b's records as read, if they were
 	if !written {
 		if e.opts.Destination == nil {
 			return errors.New("no S3 endpoint configured")
@@ -534,11 +537,19 @@ func (d *deliverer) deliver(b *batch) error {
 		if lc := s.Destination.Processing.lambda(); lc != nil {
 			body, errBody, records, raw, err = d.transformBatch(s, b, lc)
 		} else {
-			body, records, raw, err = d.readBatch(s, b, delim)
+			if p := d.takeAhead(s, b, delim); p != nil {
+				read = &p.readResult
+			} else if read, err = d.readBatch(s, b, delim); err != nil {
+				return err
+			}
+			body, records, raw = read.body, read.records, read.raw
 		}
 		if err != nil {
 			return err
 		}
+		// The next batch is read and compressed while this one is
+		// written.
+		d.prepareNext(b)
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
 			select {
@@ -575,6 +586,11 @@ func (d *deliverer) deliver(b *batch) error {
 	// Delete the records, marking the batch written first when that takes
 	// more than one transaction, then the batch.
 	batchKey := e.sp.Key([]byte(keyBatch), []byte(s.Name))
+	if read != nil && read.seqs != nil {
+		// The read listed the records (at most maxDeletes) and their
+		// sizes: one transaction, without reading them again.
+		return d.deleteRead(s, b, read, batchKey)
+	}
 	for {
 		var keys [][]byte
 		var freed int64
@@ -638,6 +654,32 @@ func (d *deliverer) deliver(b *batch) error {
 	}
 }
 
+// deleteRead deletes the records of b, listed by the read that wrote
+// its object, and b, in one transaction.
+func (d *deliverer) deleteRead(s Stream, b *batch, read *readResult, batchKey []byte) error {
+	e := d.e
+	freed := read.stored + recordOverhead*int64(len(read.seqs))
+	err := e.sp.Update(context.Background(), store.Reclaim, func(txn *store.Txn) error {
+		for _, seq := range read.seqs {
+			if err := txn.Delete(e.seqKey(s.Name, seq)); err != nil {
+				return err
+			}
+		}
+		return txn.Delete(batchKey)
+	})
+	if err != nil {
+		return fmt.Errorf("firehose: delete batch of %s: %w", s.Name, err)
+	}
+	d.mu.Lock()
+	d.spooledBytes -= freed
+	d.spooledRecords -= int64(len(read.seqs))
+	d.mu.Unlock()
+	e.used.Add(-freed)
+	e.stats.records.Add(-int64(len(read.seqs)))
+	d.next = max(d.next, b.To+1)
+	return nil
+}
+
 // uploadFailed notes batch b's first failed write; once its writes have
 // failed for Options.RetryFor it fixes the batch again, under the error
 // prefix (ErrorS3Failed) with a new key, stored before the first attempt
@@ -689,36 +731,189 @@ func (d *deliverer) open(s Stream, seq uint64, v []byte) ([]byte, error) {
 
 // readBatch reads the records of b from the spool into its body: they
 // stream into the compressor, so the batch is held once, compressed.
-func (d *deliverer) readBatch(s Stream, b *batch, delim []byte) (body []byte, records, raw int64, err error) {
+func (d *deliverer) readBatch(s Stream, b *batch, delim []byte) (*readResult, error) {
+	r, err := d.readBody(s, b.From, delim, bodySize(s, b.Bytes, b.Records, delim), nil, func(seq uint64, _, _, _ int64) bool { return seq <= b.To })
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// bodySize guesses the size of a body of records of size bytes (as
+// stored), to allocate it once: exact when uncompressed.
+func bodySize(s Stream, size, records int64, delim []byte) int {
+	n := size + records*int64(len(delim))
+	if c := s.Destination.Compression; c != Uncompressed && c != "" {
+		n = n/4 + 4096
+	}
+	return int(min(n, 256<<20))
+}
+
+// readResult is what readBody read: the body, and the records in it as
+// fix counts them (seq range, records, stored ValueSizes) and their
+// plaintext bytes. Up to maxDeletes records it lists their seqs and the
+// exact length of their stored values, so that deliver deletes them
+// without reading them again (nil seqs: more).
+type readResult struct {
+	body          []byte
+	from, to      uint64
+	records, size int64
+	raw           int64
+	seqs          []uint64
+	stored        int64
+}
+
+// readBody reads the records of s from seq from on, while take(seq, n,
+// records, size) says (n: the record's ValueSize, as fix counts it;
+// records and size: what was taken before it), into a body compressed
+// as s's destination says. It returns errStopped once cancel is closed.
+func (d *deliverer) readBody(s Stream, from uint64, delim []byte, grow int, cancel <-chan struct{}, take func(seq uint64, n, records, size int64) bool) (readResult, error) {
 	e := d.e
-	var buf bytes.Buffer
-	err = e.sp.View(func(txn *store.Txn) error {
-		enc, err := encoder(s.Destination.Compression, s.Name, &buf)
+	var r readResult
+	buf := bytes.NewBuffer(make([]byte, 0, grow))
+	err := e.sp.View(func(txn *store.Txn) error {
+		enc, err := encoder(s.Destination.Compression, s.Name, buf)
 		if err != nil {
 			return err
 		}
-		err = d.each(txn, s, b, func(_ uint64, v []byte) error {
-			raw += int64(len(v))
-			records++
-			if _, err := enc.Write(v); err != nil {
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
+		opt.PrefetchValues = false
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Seek(e.seqKey(s.Name, from)); it.Valid(); it.Next() {
+			item := it.Item()
+			seq, n := seqOf(item.Key()), item.ValueSize()
+			if !take(seq, n, r.records, r.size) {
+				break
+			}
+			select {
+			case <-cancel:
+				return errStopped
+			default:
+			}
+			if r.records == 0 {
+				r.from = seq
+			}
+			r.to = seq
+			r.records++
+			r.size += n
+			if r.records <= maxDeletes {
+				r.seqs = append(r.seqs, seq)
+			} else {
+				r.seqs = nil
+			}
+			err := item.Value(func(v []byte) error {
+				r.stored += int64(len(v))
+				v, err := d.open(s, seq, v)
+				if err != nil {
+					return err
+				}
+				r.raw += int64(len(v))
+				if _, err := enc.Write(v); err != nil {
+					return err
+				}
+				_, err = enc.Write(delim)
+				return err
+			})
+			if err != nil {
 				return err
 			}
-			_, err := enc.Write(delim)
-			return err
-		})
-		if err != nil {
-			return err
 		}
 		return enc.Close()
 	})
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("firehose: read batch of %s: %w", s.Name, err)
+		return readResult{}, fmt.Errorf("firehose: read batch of %s: %w", s.Name, err)
 	}
-	body = buf.Bytes()
-	if body == nil {
-		body = []byte{} // an empty object is an object
+	r.body = buf.Bytes()
+	if r.body == nil {
+		r.body = []byte{} // an empty object is an object
 	}
-	return body, records, raw, nil
+	return r, nil
+}
+
+// ahead is the body of the batch expected after the one being written,
+// read and compressed meanwhile (prepareNext) by a goroutine of its own.
+// Nothing of it is stored: the next batch is fixed as always (after the
+// current one is written and its records deleted), and the body is used
+// only if that batch is the same records written the same way
+// (takeAhead); otherwise it is dropped and the batch read again. So a
+// stream holds at most two bodies: the one being written and this one.
+type ahead struct {
+	after       uint64 // the To of the batch it follows
+	compression string
+	delim       []byte
+	cancel      chan struct{}
+	done        chan struct{}
+	// Set by the goroutine before done is closed.
+	readResult
+	err error
+}
+
+// prepareNext starts reading the batch after b when the stream's pending
+// records already fill one: then the next fix, right after b's records
+// are deleted, takes the oldest of them up to the size hint, which is
+// what is read here. A stream whose next batch waits for its interval
+// (or a transformation) is not read ahead: its records may change.
+func (d *deliverer) prepareNext(b *batch) {
+	if p := d.ahead; p != nil {
+		if p.after == b.To {
+			return // b is written again; its successor is read already
+		}
+		d.dropAhead()
+	}
+	if d.e.opts.Destination == nil {
+		return
+	}
+	s := d.describe()
+	if s.Destination.Processing.lambda() != nil || s.Destination.partitioned() {
+		return // those batches are read their own way, not as one body
+	}
+	limit := s.sizeLimit()
+	d.mu.Lock()
+	full := d.pendingBytes >= limit
+	d.mu.Unlock()
+	if !full {
+		return
+	}
+	delim := s.Destination.Processing.delimiter()
+	p := &ahead{after: b.To, compression: s.Destination.Compression, delim: delim,
+		cancel: make(chan struct{}), done: make(chan struct{})}
+	d.ahead = p
+	go func() {
+		defer close(p.done)
+		// fix's rule: the oldest records up to the size hint, at least one.
+		p.readResult, p.err = d.readBody(s, b.To+1, delim, bodySize(s, limit, 0, delim), p.cancel, func(_ uint64, n, records, size int64) bool {
+			return records == 0 || size+n <= limit
+		})
+	}()
+}
+
+// takeAhead returns the body read ahead if it is b's: the same records
+// (seq range, count and sizes as fix counted them), compressed and
+// delimited as b's destination says; nil otherwise. It waits for the
+// read to end.
+func (d *deliverer) takeAhead(s Stream, b *batch, delim []byte) *ahead {
+	p := d.ahead
+	if p == nil || p.after == b.To {
+		return nil
+	}
+	d.ahead = nil
+	<-p.done
+	if p.err != nil || p.from != b.From || p.to != b.To || p.records != b.Records || p.size != b.Bytes ||
+		p.compression != s.Destination.Compression || !bytes.Equal(p.delim, delim) {
+		return nil
+	}
+	return p
+}
+
+// dropAhead stops and forgets the body being read ahead, if any.
+func (d *deliverer) dropAhead() {
+	if p := d.ahead; p != nil {
+		close(p.cancel)
+		<-p.done
+		d.ahead = nil
+	}
 }
 
 // each calls fn with the seq and plaintext of every record of b.
