@@ -38,12 +38,12 @@ func TestLivePlayers(t *testing.T) {
 
 	// A player that reads.
 	var got atomic.Int64
-	p := &gortsplib.Client{Transport: tcpTransport()}
 	u, err := base.ParseURL("rtsp://viewer:seeit@" + addr + "/cam1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Start(u.Scheme, u.Host); err != nil {
+	p := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: tcpTransport()}
+	if err := p.Start2(); err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
@@ -93,9 +93,9 @@ func TestLivePlayers(t *testing.T) {
 		{"rtsp://user:pass@" + addr + "/cam1", 401}, // the publish credentials do not play
 		{"rtsp://viewer:seeit@" + addr + "/nobody", 404},
 	} {
-		q := &gortsplib.Client{Transport: tcpTransport()}
 		u, _ := base.ParseURL(tc.url)
-		if err := q.Start(u.Scheme, u.Host); err != nil {
+		q := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: tcpTransport()}
+		if err := q.Start2(); err != nil {
 			t.Fatal(err)
 		}
 		_, _, err := q.Describe(u)
