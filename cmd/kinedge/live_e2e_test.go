@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -37,32 +39,68 @@ func TestLiveRTSP(t *testing.T) {
 		}
 		return nil
 	})
-	probe := func(user string) ([]byte, error) {
-		return testtool.Command(t, time.Minute, ffprobe, "-v", "error", "-rtsp_transport", "tcp", "-read_intervals", "%+3",
+	// ffprobe's JSON on stdout; its decoder's complaints about a stream
+	// joined mid-GOP go to stderr, shown on failure.
+	probe := func(user, stream string) ([]byte, error) {
+		cmd := testtool.Command(t, time.Minute, ffprobe, "-v", "error", "-rtsp_transport", "tcp", "-read_intervals", "%+3",
 			"-count_packets", "-show_entries", "stream=codec_name,nb_read_packets", "-of", "json",
-			fmt.Sprintf("rtsp://%s@%s/live1", user, s.rtspAddr)).CombinedOutput()
+			fmt.Sprintf("rtsp://%s@%s/%s", user, s.rtspAddr, stream))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return append(out, stderr.Bytes()...), err
+		}
+		return out, nil
 	}
-	out, err := probe("admin:adminsecret")
-	if err != nil {
-		t.Fatalf("ffprobe live: %v\n%s", err, out)
-	}
-	var p struct {
-		Streams []struct {
-			CodecName     string `json:"codec_name"`
-			NbReadPackets string `json:"nb_read_packets"`
+	played := func(stream string) {
+		t.Helper()
+		out, err := probe("admin:adminsecret", stream)
+		if err != nil {
+			t.Fatalf("ffprobe live %s: %v\n%s", stream, err, out)
+		}
+		var p struct {
+			Streams []struct {
+				CodecName     string `json:"codec_name"`
+				NbReadPackets string `json:"nb_read_packets"`
+			}
+		}
+		if err := json.Unmarshal(out, &p); err != nil || len(p.Streams) != 2 {
+			t.Fatalf("ffprobe live %s: %v\n%s", stream, err, out)
+		}
+		for i, want := range []string{"h264", "aac"} {
+			n, _ := strconv.Atoi(p.Streams[i].NbReadPackets)
+			if p.Streams[i].CodecName != want || n == 0 {
+				t.Fatalf("live %s stream %d: %s with %d packets, want %s with some", stream, i, p.Streams[i].CodecName, n, want)
+			}
 		}
 	}
-	if err := json.Unmarshal(out, &p); err != nil || len(p.Streams) != 2 {
-		t.Fatalf("ffprobe live: %v\n%s", err, out)
-	}
-	for i, want := range []string{"h264", "aac"} {
-		n, _ := strconv.Atoi(p.Streams[i].NbReadPackets)
-		if p.Streams[i].CodecName != want || n == 0 {
-			t.Fatalf("live stream %d: %s with %d packets, want %s with some", i, p.Streams[i].CodecName, n, want)
-		}
-	}
+	played("live1")
 	// The camera's credentials publish; they do not play.
-	if out, err := probe("camera:camsecret"); err == nil {
+	if out, err := probe("camera:camsecret", "live1"); err == nil {
 		t.Fatalf("ffprobe played with the publish credentials:\n%s", out)
 	}
+
+	// A pulled camera plays live too.
+	camAddr := startRelayCamera(t)
+	cam := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
+		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+camAddr+"/live")
+	if err := cam.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cam.Process.Kill(); cam.Wait() }()
+	if code, body := s.do(t, http.MethodPost, "/v1/streams", map[string]string{"name": "pulled1", "source": "rtsp://" + camAddr + "/live"}); code != http.StatusCreated {
+		t.Fatalf("POST /v1/streams: %d %s", code, body)
+	}
+	waitFor(t, 20*time.Second, "pulled1 pulling", func() error {
+		js, err := s.streamJSON(t, "pulled1")
+		if err != nil {
+			return err
+		}
+		if js.State != videoapi.StatePulling {
+			return fmt.Errorf("state %q", js.State)
+		}
+		return nil
+	})
+	played("pulled1")
 }

@@ -310,10 +310,6 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err := a.openArchive(cfg, keyring, log); err != nil {
 		return nil, err
 	}
-	if err := a.sources.Start(); err != nil {
-		return nil, err
-	}
-
 	a.rtsp = &rtsp.Server{
 		Address:        cfg.RTSP,
 		UDPRTPAddress:  cfg.RTSPUDPRTP,
@@ -328,6 +324,13 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err := a.rtsp.Start(); err != nil {
 		return nil, fmt.Errorf("rtsp: %w%s", err, listenHint(err,
 			"the RTSP listeners are set by rtsp (KINEDGE_RTSP, --rtsp) for TCP and by rtsp_udp_rtp and rtsp_udp_rtcp (KINEDGE_RTSP_UDP_RTP, KINEDGE_RTSP_UDP_RTCP; empty turns UDP off)"))
+	}
+	// The pullers start after the RTSP server, so that their cameras are
+	// relayed to live players from their first connection. (A publisher
+	// in between is refused with 500 and retries.)
+	a.sources.Live = a.rtsp
+	if err := a.sources.Start(); err != nil {
+		return nil, err
 	}
 
 	mux := http.NewServeMux()

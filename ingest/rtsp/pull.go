@@ -91,6 +91,9 @@ type Puller struct {
 	Logger *slog.Logger
 	// Now is the clock of arrival times and Status. It defaults to time.Now.
 	Now func() time.Time
+	// Live, if set, relays each connection's RTP to the server's live
+	// players of Stream (Server.Relay).
+	Live *Server
 
 	u         *base.URL
 	remote    string // host:port of the camera
@@ -458,11 +461,17 @@ func (p *Puller) connect() (played bool, err error) {
 		watch:     make([]trackWatch, len(tracks)),
 	}
 	stats.TracksSkipped.Add(uint64(len(skipped)))
+	var live *Relay
+	if p.Live != nil {
+		live = p.Live.Relay(p.Stream, medias)
+		defer live.Close()
+	}
 	var lastPacket atomic.Int64 // arrival of the last RTP packet, Unix ns
 	for i := range tracks {
 		medi, d := medias[i], decs[i]
 		c.OnPacketRTP(medi, formats[i], func(pkt *rtp.Packet) {
 			lastPacket.Store(p.Now().UnixNano())
+			live.WritePacketRTP(medi, pkt)
 			sess.onPacket(d, medi, pkt)
 		})
 		c.OnPacketRTCP(medi, func(pkt rtcp.Packet) { sess.onRTCP(medi, pkt) })

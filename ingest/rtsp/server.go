@@ -326,21 +326,69 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	if sess == nil {
 		return
 	}
+	sess.live.Close() // its players are disconnected
 	h.s.mu.Lock()
-	live := sess.live
-	if live != nil && h.s.live[sess.stream] == live {
-		delete(h.s.live, sess.stream)
-	}
 	if _, ok := h.s.sessions[ctx.Session]; ok {
 		delete(h.s.sessions, ctx.Session)
 		// Packets no longer arrive: gortsplib closes the session's readers first.
 		h.s.ended[sess.stream] = h.s.ended[sess.stream].Add(sess.stats.Snapshot())
 	}
 	h.s.mu.Unlock()
-	if live != nil {
-		live.Close() // its players are disconnected
-	}
 	sess.close(ctx.Error)
+}
+
+// Relay is the relay of a stream's RTP to its live players.
+type Relay struct {
+	s      *Server
+	stream string
+	st     *gortsplib.ServerStream
+}
+
+// Relay starts relaying stream to live players with the medias (the
+// source's, whose packets WritePacketRTP takes) and replaces the
+// stream's previous relay. It returns nil, which relays nothing, when
+// players are not served (ReadAuth) or the server is not running.
+func (s *Server) Relay(stream string, medias []*description.Media) *Relay {
+	if s.ReadAuth == nil || len(medias) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	rs, closed := s.rs, s.closed
+	s.mu.Unlock()
+	if rs == nil || closed {
+		return nil
+	}
+	st := &gortsplib.ServerStream{Server: rs, Desc: &description.Session{Medias: medias}}
+	if err := st.Initialize(); err != nil {
+		s.Logger.Warn("rtsp: live relay not available", "stream", stream, "err", err)
+		return nil
+	}
+	r := &Relay{s: s, stream: stream, st: st}
+	s.mu.Lock()
+	s.live[stream] = st
+	s.mu.Unlock()
+	return r
+}
+
+// WritePacketRTP relays pkt of medi to the players, each behind its own
+// bounded queue: it never blocks.
+func (r *Relay) WritePacketRTP(medi *description.Media, pkt *rtp.Packet) {
+	if r != nil {
+		r.st.WritePacketRTP(medi, pkt) //nolint:errcheck // a closed relay drops the packet
+	}
+}
+
+// Close ends the relay and disconnects its players.
+func (r *Relay) Close() {
+	if r == nil {
+		return
+	}
+	r.s.mu.Lock()
+	if r.s.live[r.stream] == r.st {
+		delete(r.s.live, r.stream)
+	}
+	r.s.mu.Unlock()
+	r.st.Close()
 }
 
 // unavailablePhrase is the status line's reason phrase of a refusal: the
@@ -572,39 +620,27 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 
 	// The relay to players: the medias the publisher set up, as it
 	// described them.
-	var live *gortsplib.ServerStream
-	if s.ReadAuth != nil {
-		var medias []*description.Media
-		for _, m := range sess.medias {
-			if setupped[m] {
-				medias = append(medias, m)
-			}
-		}
-		live = &gortsplib.ServerStream{Server: s.rs, Desc: &description.Session{Medias: medias}}
-		if err := live.Initialize(); err != nil {
-			sess.log.Warn("rtsp: live relay not available", "err", err)
-			live = nil
+	var medias []*description.Media
+	for _, m := range sess.medias {
+		if setupped[m] {
+			medias = append(medias, m)
 		}
 	}
+	live := s.Relay(sess.stream, medias)
 	for i := range sess.decs {
 		medi, forma, d := sess.medias[i], sess.formats[i], sess.decs[i]
 		if !setupped[medi] {
 			continue
 		}
 		ss.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
-			if live != nil {
-				live.WritePacketRTP(medi, pkt) // queued per player; never blocks
-			}
+			live.WritePacketRTP(medi, pkt) // queued per player; never blocks
 			sess.onPacket(d, medi, pkt)
 		})
 		ss.OnPacketRTCP(medi, func(pkt rtcp.Packet) { sess.onRTCP(medi, pkt) })
 	}
+	sess.live = live
 	s.mu.Lock()
 	s.sessions[ss] = sess
-	if live != nil {
-		sess.live = live
-		s.live[sess.stream] = live
-	}
 	s.mu.Unlock()
 	codecs := make([]string, len(tracks))
 	for i, t := range tracks {

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtcp"
@@ -91,7 +90,7 @@ type session struct {
 	formats   []format.Format
 	stats     *SessionStats
 	skipped   []string                // tracks not recorded, and why
-	live      *gortsplib.ServerStream // the relay to players (push sessions with ReadAuth)
+	live      *Relay // the relay to live players; nil relays nothing
 
 	mu     sync.Mutex
 	decs   []*trackDecoder

@@ -57,6 +57,9 @@ type Manager struct {
 	Logger *slog.Logger
 	// Now is the clock of Session.Since; it defaults to time.Now.
 	Now func() time.Time
+	// Live, if set, is the RTSP server whose live players see the pulled
+	// cameras too (rtsp.Puller.Live).
+	Live *rtsp.Server
 
 	buffers fragment.BufferPool // plaintext buffers shared by the recorders
 

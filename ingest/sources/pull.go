@@ -88,7 +88,7 @@ func (m *Manager) startPull(p Pull) error {
 	if _, ok := m.pullers[p.Name]; ok {
 		return fmt.Errorf("%w: %s", ErrPullExists, p.Name)
 	}
-	pl := &rtsp.Puller{Stream: p.Name, URL: p.Source, Router: m, Logger: m.Logger}
+	pl := &rtsp.Puller{Stream: p.Name, URL: p.Source, Router: m, Logger: m.Logger, Live: m.Live}
 	if err := pl.Start(); err != nil {
 		return err
 	}
