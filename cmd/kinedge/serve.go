@@ -160,7 +160,7 @@ type appliance struct {
 	// nil without archive.bucket.
 	seeder *archive.Seeder
 	// tier replays archived fragments through the video API; nil without
-	// a sealed archive.
+	// an archive.
 	tier    videoapi.Archive
 	events  *events.Queue
 	sources *sources.Manager
@@ -525,11 +525,9 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 		return err
 	}
 	a.idx.SetEvictionHold(a.archive.ArchivedThrough)
-	if cfg.Archive.Sealed {
-		// Tiered replay: what is not local is fetched from the bucket (a
-		// replacement appliance's whole history).
-		a.tier = tier{&archive.Remote{Bucket: bucket, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: keyring.Master}}
-	}
+	// Tiered replay: what is not local is fetched from the bucket (a
+	// replacement appliance's whole history), sealed or playable MKV.
+	a.tier = newTier(bucket, cfg, keyring.Master, a.archive)
 	if prev := a.sources.OnStored; prev != nil {
 		a.sources.OnStored = func(f index.Fragment) {
 			prev(f)

@@ -6,22 +6,47 @@ import (
 
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/firehose/archive"
+	"github.com/kinedge/kinedge/fragment/seal"
 )
 
-// tier is the video API's second tier (videoapi.Archive) on the sealed
-// archive's bucket: the manifests of the hours of a range, read on
-// demand, list the archived fragments, and each one is fetched from the
-// bucket and opened with the master key when replayed.
+// tier is the video API's second tier (videoapi.Archive) on the archive's
+// bucket, sealed or plaintext: the manifests of the hours of a range list
+// the archived fragments, and each one is fetched from the bucket when
+// replayed (opened with the master key, or taken out of its MKV). The
+// manifests and hour listings are read through a Cache that keeps what
+// the archiver has settled for good and the rest for a TTL; which local
+// fragments are archived comes from the archiver's cursor, not the
+// bucket.
 type tier struct {
-	remote *archive.Remote
+	remote   *archive.Remote
+	archiver *archive.Archiver
+}
+
+// newTier returns the tier on bucket, with its manifest cache.
+func newTier(bucket archive.Reader, cfg *Config, master seal.MasterKey, arch *archive.Archiver) tier {
+	cache := &archive.Cache{
+		Reader: bucket, Root: archive.Root(cfg.Archive.Prefix, cfg.ApplianceID, ""),
+		SettledThrough: func(stream string) time.Time {
+			t, err := arch.SettledThrough(stream)
+			if err != nil {
+				return time.Time{} // nothing final: read again after the TTL
+			}
+			return t
+		},
+	}
+	return tier{remote: &archive.Remote{Bucket: cache, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: master}, archiver: arch}
 }
 
 func (t tier) Streams(ctx context.Context) ([]string, error) {
 	return t.remote.Streams(ctx)
 }
 
-func (t tier) Fragments(ctx context.Context, stream string, start, end time.Time) ([]videoapi.ArchivedFragment, error) {
-	frags, entries, src, err := t.remote.Source(ctx, stream, start, end)
+func (t tier) ArchivedThrough(ctx context.Context, stream string) (time.Time, uint64, bool, error) {
+	return t.archiver.Cursor(stream)
+}
+
+func (t tier) Fragments(ctx context.Context, stream string, start, end time.Time, limit int) ([]videoapi.ArchivedFragment, error) {
+	frags, entries, src, err := t.remote.SourceLimit(ctx, stream, start, end, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -21,10 +21,17 @@ import (
 type Archive interface {
 	// Streams returns the names of the archived streams.
 	Streams(ctx context.Context) ([]string, error)
-	// Fragments returns stream's archived fragments whose server time is
-	// in [start, end], in server-time order. Each one's From is the
-	// replay.Source that fetches and opens it.
-	Fragments(ctx context.Context, stream string, start, end time.Time) ([]ArchivedFragment, error)
+	// Fragments returns the first limit (0: all) of stream's archived
+	// fragments whose server time is in [start, end] (start zero: from
+	// the archive's beginning), in server-time order. Each one's From is
+	// the replay.Source that fetches and opens it.
+	Fragments(ctx context.Context, stream string, start, end time.Time, limit int) ([]ArchivedFragment, error)
+	// ArchivedThrough returns the position through which stream's local
+	// fragments are archived: every one at or before (server time,
+	// number), in server-time order, is in the archive; ok is false when
+	// none is. It answers from the appliance's own state, without reading
+	// the bucket.
+	ArchivedThrough(ctx context.Context, stream string) (server time.Time, number uint64, ok bool, err error)
 }
 
 // ArchivedFragment is a fragment as its archive's manifest lists it.
@@ -39,20 +46,43 @@ type ArchivedFragment struct {
 // the appliance has no local copy of it (a replacement appliance).
 const StatusArchived = "ARCHIVED"
 
-// tiered reports whether a query consults the archive: it needs one, a
-// start (the archive is read hour by hour) and server time (its manifests
-// are by server time).
+// tiered reports whether a query consults the archive: it needs one and
+// server time (its manifests are by server time).
 func (h *Handler) tiered(q index.Query) bool {
-	return h.Archive != nil && !q.Start.IsZero() && q.By == index.ServerTime
+	return h.Archive != nil && q.By == index.ServerTime
 }
 
-// archived returns stream's archived fragments in [start, end] (end zero:
-// now).
-func (h *Handler) archived(ctx context.Context, stream string, start, end time.Time) ([]ArchivedFragment, error) {
-	if end.IsZero() {
-		end = time.Now()
+// oldestLocal returns stream's oldest local fragment by server time; ok
+// is false when it has none.
+func (h *Handler) oldestLocal(ctx context.Context, stream string) (f index.Fragment, ok bool, err error) {
+	err = h.Index.Iterate(ctx, stream, index.Query{By: index.ServerTime, Limit: 1}, func(g index.Fragment) error {
+		f, ok = g, true
+		return errStop
+	})
+	if errors.Is(err, errStop) {
+		err = nil
 	}
-	return h.Archive.Fragments(ctx, stream, start, end)
+	return f, ok, err
+}
+
+// archived returns the first limit (0: all) of stream's archived
+// fragments in [start, end] (end zero: now) that are not local. The
+// appliance drops a stream's media oldest first (retention and eviction
+// both cut by time), so what it stores of a stream is everything from its
+// oldest local fragment on: only the part of the range before that is
+// read from the archive, and a range that is all local costs no bucket
+// request. oldest is the stream's oldest local fragment, if hasLocal.
+func (h *Handler) archived(ctx context.Context, stream string, start, end time.Time, oldest index.Fragment, hasLocal bool, limit int) ([]ArchivedFragment, error) {
+	if end.IsZero() {
+		end = h.now()
+	}
+	if hasLocal && !end.Before(oldest.ServerTime) {
+		end = oldest.ServerTime.Add(-time.Nanosecond)
+	}
+	if end.Before(start) {
+		return nil, nil
+	}
+	return h.Archive.Fragments(ctx, stream, start, end, limit)
 }
 
 // archivedFragmentJSON shows an archived fragment that is not local.
@@ -102,9 +132,12 @@ func (k tierToken) before(t time.Time, number uint64) bool {
 	return t.After(k.t) || (t.Equal(k.t) && number > k.number)
 }
 
-// listTiered lists the local fragments of the range and the archived ones
-// that are not local, in server-time order, each marked local or archived
-// (or both), limit at a time with its own next token.
+// listTiered lists the archived fragments of the range that are not
+// local, then the local ones, in server-time order (the archived ones
+// are all older than the oldest local one, see archived), each marked
+// local or archived (or both), limit at a time with its own next token.
+// Without a start it lists the stream's whole history, the archive's
+// included; without an end, up to now.
 func (h *Handler) listTiered(w http.ResponseWriter, r *http.Request, name string, q index.Query) {
 	ctx := r.Context()
 	limit := q.Limit
@@ -124,23 +157,14 @@ func (h *Handler) listTiered(w http.ResponseWriter, r *http.Request, name string
 	if after != nil {
 		lq.Start = after.t
 	}
-	var local []index.Fragment
-	err := h.Index.Iterate(ctx, name, lq, func(f index.Fragment) error {
-		if after != nil && !after.before(f.ServerTime, f.Number) {
-			return nil
-		}
-		local = append(local, f)
-		if len(local) > limit {
-			return errStop
-		}
-		return nil
-	})
+	oldest, hasLocal, err := h.oldestLocal(ctx, name)
 	localMissing := errors.Is(err, index.ErrStreamNotFound)
-	if err != nil && !errors.Is(err, errStop) && !localMissing {
+	if err != nil && !localMissing {
 		h.fail(w, r, err)
 		return
 	}
-	arch, aerr := h.archived(ctx, name, lq.Start, q.End)
+	// One more than a page, and one for a fragment at the token's time.
+	arch, aerr := h.archived(ctx, name, lq.Start, q.End, oldest, hasLocal, limit+2)
 	if aerr != nil {
 		if localMissing {
 			h.fail(w, r, aerr)
@@ -152,43 +176,37 @@ func (h *Handler) listTiered(w http.ResponseWriter, r *http.Request, name string
 		h.fail(w, r, err)
 		return
 	}
-	type id struct {
-		ns     int64
-		number uint64
-	}
-	inArchive := make(map[id]bool, len(arch))
-	for _, a := range arch {
-		inArchive[id{a.ServerTime.UnixNano(), a.Number}] = true
-	}
-	out := make([]FragmentJSON, 0, min(limit+1, len(local)+len(arch)))
+	out := make([]FragmentJSON, 0, min(limit+1, len(arch)+8))
 	var keys []tierToken
-	i := 0
-	for _, f := range local {
-		for ; i < len(arch) && !arch[i].ServerTime.After(f.ServerTime); i++ {
-			a := arch[i]
-			if after != nil && !after.before(a.ServerTime, a.Number) {
-				continue
-			}
-			if sameFragment(a, f) {
-				continue
-			}
-			out = append(out, archivedFragmentJSON(a))
-			keys = append(keys, tierToken{a.ServerTime, a.Number})
-		}
-		js := fragmentJSON(f)
-		js.Archived = inArchive[id{f.ServerTime.UnixNano(), f.Number}]
-		out = append(out, js)
-		keys = append(keys, tierToken{f.ServerTime, f.Number})
-	}
-	// The local fragments may have stopped at limit+1: archived ones after
-	// the last are on a later page, as its token starts after it.
-	for ; i < len(arch) && len(local) <= limit; i++ {
-		a := arch[i]
+	for _, a := range arch {
 		if after != nil && !after.before(a.ServerTime, a.Number) {
 			continue
 		}
 		out = append(out, archivedFragmentJSON(a))
 		keys = append(keys, tierToken{a.ServerTime, a.Number})
+	}
+	if !localMissing && len(out) <= limit {
+		cur, curNumber, archivedSome, err := h.Archive.ArchivedThrough(ctx, name)
+		if err != nil {
+			h.logger().Warn("archive state unreadable; local fragments not marked archived", "stream", name, "err", err)
+		}
+		err = h.Index.Iterate(ctx, name, lq, func(f index.Fragment) error {
+			if after != nil && !after.before(f.ServerTime, f.Number) {
+				return nil
+			}
+			js := fragmentJSON(f)
+			js.Archived = archivedSome && !(tierToken{cur, curNumber}).before(f.ServerTime, f.Number)
+			out = append(out, js)
+			keys = append(keys, tierToken{f.ServerTime, f.Number})
+			if len(out) > limit {
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	page := struct {
 		Fragments []FragmentJSON `json:"fragments"`

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,20 +19,45 @@ import (
 )
 
 // memArchive is an Archive on the fragments of an index: the archive of
-// the appliance that recorded them.
+// the appliance that recorded them, all archived. It counts the reads of
+// fragments and remembers the last range read.
 type memArchive struct {
 	idx *index.Index
 	kr  *seal.Keyring
+
+	mu         sync.Mutex
+	reads      int
+	start, end time.Time
 }
 
-func (m memArchive) Streams(ctx context.Context) ([]string, error) {
+func (m *memArchive) Streams(ctx context.Context) ([]string, error) {
 	return []string{"cam1"}, nil
 }
 
-func (m memArchive) Fragments(ctx context.Context, stream string, start, end time.Time) ([]ArchivedFragment, error) {
+func (m *memArchive) ArchivedThrough(ctx context.Context, stream string) (time.Time, uint64, bool, error) {
+	f, err := m.idx.Latest(ctx, stream)
+	if err != nil {
+		return time.Time{}, 0, false, err
+	}
+	return f.ServerTime, f.Number, true, nil
+}
+
+// read returns the reads since the last call and the last range read.
+func (m *memArchive) read() (n int, start, end time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, m.reads = m.reads, 0
+	return n, m.start, m.end
+}
+
+func (m *memArchive) Fragments(ctx context.Context, stream string, start, end time.Time, limit int) ([]ArchivedFragment, error) {
+	m.mu.Lock()
+	m.reads++
+	m.start, m.end = start, end
+	m.mu.Unlock()
 	src := &replay.Source{Store: m.idx, Opener: m.kr}
 	var out []ArchivedFragment
-	err := m.idx.Iterate(ctx, stream, index.Query{Start: start, End: end}, func(f index.Fragment) error {
+	err := m.idx.Iterate(ctx, stream, index.Query{Start: start, End: end, Limit: limit}, func(f index.Fragment) error {
 		var codecs []string
 		for _, t := range f.Tracks {
 			codecs = append(codecs, t.Codec)
@@ -43,22 +69,30 @@ func (m memArchive) Fragments(ctx context.Context, stream string, start, end tim
 	return out, err
 }
 
-// evicted is an Index whose fragments with an odd number are gone.
+// evicted is an Index whose fragments up to number through are gone, as
+// retention and eviction leave it: the oldest.
 type evicted struct {
 	*index.Index
+	through uint64
 }
 
 func (e evicted) Iterate(ctx context.Context, stream string, q index.Query, fn func(index.Fragment) error) error {
+	limit := q.Limit
+	q.Limit = 0
+	n := 0
 	return e.Index.Iterate(ctx, stream, q, func(f index.Fragment) error {
-		if f.Number%2 == 1 {
+		if f.Number <= e.through {
 			return nil
+		}
+		if n++; limit > 0 && n > limit {
+			return errStop
 		}
 		return fn(f)
 	})
 }
 
 func (e evicted) Blob(ctx context.Context, number uint64) ([]byte, error) {
-	if number%2 == 1 {
+	if number <= e.through {
 		return nil, errors.New("evicted")
 	}
 	return e.Index.Blob(ctx, number)
@@ -71,14 +105,18 @@ func getBody(t *testing.T, h http.Handler, path string) (int, []byte) {
 	return rec.Code, rec.Body.Bytes()
 }
 
-// listAll pages through a fragments listing, limit at a time.
-func listAll(t *testing.T, h http.Handler, base time.Time, limit int) []FragmentJSON {
+// listAll pages through a fragments listing, limit at a time, from start
+// to now, or (start zero) with no start and no end.
+func listAll(t *testing.T, h http.Handler, start time.Time, limit int) []FragmentJSON {
 	t.Helper()
 	var all []FragmentJSON
 	next := ""
 	for range 100 {
 		path := fmt.Sprintf("/v1/streams/cam1/fragments?start=%s&end=%s&limit=%d&next=%s",
-			url.QueryEscape(base.Add(-time.Hour).Format(time.RFC3339)), url.QueryEscape(time.Now().Format(time.RFC3339)), limit, url.QueryEscape(next))
+			url.QueryEscape(start.Format(time.RFC3339Nano)), url.QueryEscape(time.Now().Format(time.RFC3339)), limit, url.QueryEscape(next))
+		if start.IsZero() {
+			path = fmt.Sprintf("/v1/streams/cam1/fragments?limit=%d&next=%s", limit, url.QueryEscape(next))
+		}
 		code, body := getBody(t, h, path)
 		if code != 200 {
 			t.Fatalf("%s: %d %s", path, code, body)
@@ -103,10 +141,28 @@ func listAll(t *testing.T, h http.Handler, base time.Time, limit int) []Fragment
 // TestTieredReplay lists and replays a recording whose fragments are all
 // local, half evicted, or none local (a fresh appliance), with the
 // archive as the second tier: the same fragments in the same order, and
-// the same MKV byte for byte.
+// the same MKV byte for byte, with a range or without (the whole
+// history). The archive is read only for what is older than the oldest
+// local fragment: never when all is local.
 func TestTieredReplay(t *testing.T) {
 	idx, kr, base, n := recordedIndex(t)
-	arch := memArchive{idx, kr}
+	arch := &memArchive{idx: idx, kr: kr}
+	half := evicted{idx, 0}
+	oldest := map[string]time.Time{}
+	var first time.Time
+	if err := idx.Iterate(t.Context(), "cam1", index.Query{}, func(f index.Fragment) error {
+		if first.IsZero() {
+			first = f.ServerTime
+		}
+		if half.through == 0 || f.Number <= uint64(n/2) {
+			half.through = f.Number
+		} else if oldest["half evicted"].IsZero() {
+			oldest["half evicted"] = f.ServerTime
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	mux := func(h *Handler) *http.ServeMux {
 		m := http.NewServeMux()
 		h.Register(m)
@@ -133,15 +189,27 @@ func TestTieredReplay(t *testing.T) {
 		local, remote int // fragments marked local, and archived
 	}{
 		{"all local", &Handler{Index: idx, Opener: kr, Archive: arch}, n, n},
-		{"half evicted", &Handler{Index: evicted{idx}, Opener: kr, Archive: arch}, n / 2, n},
+		{"half evicted", &Handler{Index: half, Opener: kr, Archive: arch}, n - n/2, n},
 		{"fresh appliance", &Handler{Index: fresh, Opener: freshKR, Archive: arch}, 0, n},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := mux(c.h)
-			for _, limit := range []int{1000, 2} {
-				frags := listAll(t, h, base, limit)
+			for _, lc := range []struct {
+				limit int
+				base  time.Time
+			}{{1000, base.Add(-time.Hour)}, {2, base.Add(-time.Hour)}, {1000, time.Time{}}, {3, time.Time{}}} {
+				limit := lc.limit
+				arch.read()
+				frags := listAll(t, h, lc.base, limit)
 				if len(frags) != n {
-					t.Fatalf("limit %d: listed %d fragments, want %d", limit, len(frags), n)
+					t.Fatalf("limit %d, start %v: listed %d fragments, want %d", limit, lc.base, len(frags), n)
+				}
+				reads, _, end := arch.read()
+				switch {
+				case c.local == n && !lc.base.IsZero() && (reads == 0 || !end.Before(base)):
+					t.Fatalf("limit %d: %d archive reads, the last up to %v; all is local from %v", limit, reads, end, base)
+				case c.local < n && c.local > 0 && (reads == 0 || !end.Before(oldest[c.name])):
+					t.Fatalf("limit %d: %d archive reads, the last up to %v; the oldest local fragment is at %v", limit, reads, end, oldest[c.name])
 				}
 				local, remote := 0, 0
 				for i, f := range frags {
@@ -155,8 +223,16 @@ func TestTieredReplay(t *testing.T) {
 						remote++
 					}
 				}
-				if local < c.local || local > c.local+1 || remote != c.remote {
+				if local != c.local || remote != c.remote {
 					t.Fatalf("limit %d: %d local, %d archived; want %d, %d", limit, local, remote, c.local, c.remote)
+				}
+			}
+			if c.local == n {
+				// A listing of local fragments only reads nothing of the
+				// archive.
+				frags := listAll(t, h, first.Add(time.Nanosecond), 1000)
+				if reads, _, _ := arch.read(); reads != 0 || len(frags) != n-1 {
+					t.Fatalf("listing from the second fragment: %d fragments, %d archive reads", len(frags), reads)
 				}
 			}
 			code, got := getBody(t, h, media)

@@ -73,14 +73,14 @@ type Handler struct {
 	Sessions Sessions
 	Opener   replay.Opener
 	// Archive, if set, is the second tier: fragments and media queries by
-	// server time with a start add the archived fragments that are not
-	// local, and streams that are only archived are listed.
+	// server time add the archived fragments that are not local, and
+	// streams that are only archived are listed.
 	Archive Archive
 	// MaxRange bounds one media request. It defaults to 7 days.
 	MaxRange time.Duration
 	Logger   *slog.Logger
 	// Now is the clock (time.Now if nil): a timeline without an end
-	// ends now.
+	// ends now, and so does a tiered listing.
 	Now func() time.Time
 	// Thumbnails makes the pictures of /image; nil answers 501.
 	Thumbnails *thumbnail.Maker
@@ -433,7 +433,15 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 	// in server-time order (tiered replay).
 	var arch []ArchivedFragment
 	if h.tiered(q) {
-		arch, err = h.archived(r.Context(), name, q.Start, q.End)
+		var oldest index.Fragment
+		var hasLocal bool
+		if local {
+			if oldest, hasLocal, err = h.oldestLocal(r.Context(), name); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+		}
+		arch, err = h.archived(r.Context(), name, q.Start, q.End, oldest, hasLocal, 0)
 		switch {
 		case err != nil && !local:
 			h.fail(w, r, err)
