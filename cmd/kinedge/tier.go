@@ -45,8 +45,12 @@ func (t tier) ArchivedThrough(ctx context.Context, stream string) (time.Time, ui
 	return t.archiver.Cursor(stream)
 }
 
-func (t tier) Fragments(ctx context.Context, stream string, start, end time.Time, limit int) ([]videoapi.ArchivedFragment, error) {
-	frags, entries, src, err := t.remote.SourceLimit(ctx, stream, start, end, limit)
+func (t tier) Fragments(ctx context.Context, stream string, q videoapi.ArchiveQuery) ([]videoapi.ArchivedFragment, error) {
+	var keep func(archive.Entry) bool
+	if q.ByProducer {
+		keep = func(e archive.Entry) bool { return q.Keep(e.ProducerTime) }
+	}
+	frags, entries, src, err := t.remote.SourceWhere(ctx, stream, q.Start, q.End, q.Limit, keep)
 	if err != nil {
 		return nil, err
 	}

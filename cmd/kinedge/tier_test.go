@@ -134,15 +134,32 @@ func (rig *tierRig) get(t *testing.T, path string, q url.Values) []byte {
 // listing made.
 func (rig *tierRig) list(t *testing.T, start time.Time) ([]videoapi.FragmentJSON, []string) {
 	t.Helper()
+	return rig.listQuery(t, url.Values{"start": {start.Format(time.RFC3339Nano)}, "end": {time.Now().Format(time.RFC3339Nano)}})
+}
+
+// listQuery returns the fragments of a listing, paged through 4 at a
+// time, and the S3 reads it made.
+func (rig *tierRig) listQuery(t *testing.T, v url.Values) ([]videoapi.FragmentJSON, []string) {
+	t.Helper()
 	rig.proxy.Reads()
-	var page struct {
-		Fragments []videoapi.FragmentJSON `json:"fragments"`
+	var all []videoapi.FragmentJSON
+	for range 100 {
+		var page struct {
+			Fragments []videoapi.FragmentJSON `json:"fragments"`
+			Next      string                  `json:"next"`
+		}
+		if err := json.Unmarshal(rig.get(t, "/v1/streams/cam1/fragments", v), &page); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page.Fragments...)
+		if page.Next == "" {
+			return all, rig.proxy.Reads()
+		}
+		v.Set("next", page.Next)
+		v.Set("limit", "4")
 	}
-	body := rig.get(t, "/v1/streams/cam1/fragments", url.Values{"start": {start.Format(time.RFC3339Nano)}, "end": {time.Now().Format(time.RFC3339Nano)}})
-	if err := json.Unmarshal(body, &page); err != nil {
-		t.Fatal(err)
-	}
-	return page.Fragments, rig.proxy.Reads()
+	t.Fatal("the listing does not end")
+	return nil, nil
 }
 
 // media returns cam1's MKV from start to now, and the S3 reads it made.
@@ -241,6 +258,24 @@ func TestTierReadsTheBucketOnlyForWhatIsNotLocal(t *testing.T) {
 			}
 			if _, reqs := rig.list(t, from); len(reqs) != 0 {
 				t.Fatalf("the same listing again: %d S3 requests: %v", len(reqs), reqs)
+			}
+			// Without a range, and by producer time: the same fragments.
+			for _, v := range []url.Values{
+				{"limit": {"4"}},
+				{"limit": {"4"}, "by": {"producer"}},
+				{"limit": {"4"}, "by": {"producer"}, "start": {rig.stored[0].ProducerTime.Format(time.RFC3339Nano)},
+					"end": {rig.stored[len(rig.stored)-1].ProducerTime.Format(time.RFC3339Nano)}},
+			} {
+				q := v.Encode()
+				got, _ := rig.listQuery(t, v)
+				if len(got) != len(rig.stored) {
+					t.Fatalf("listing %s: %d fragments, %d recorded", q, len(got), len(rig.stored))
+				}
+				for i, f := range got {
+					if f.FragmentNumber != rig.stored[i].NumberString() || !f.Archived {
+						t.Fatalf("listing %s: fragment %d: %+v, want %d", q, i, f, rig.stored[i].Number)
+					}
+				}
 			}
 			got, reqs := rig.media(t, from)
 			if string(got) != string(want) {

@@ -30,12 +30,13 @@ type Remote struct {
 // walking the YYYY/MM/DD/HH levels of the stream's keys (ManifestHours),
 // so an open-ended range costs a few listings, not one per hour.
 func (r *Remote) Fragments(ctx context.Context, stream string, start, end time.Time) ([]Entry, map[string]Key, error) {
-	return r.fragments(ctx, stream, start, end, 0)
+	return r.fragments(ctx, stream, start, end, 0, nil)
 }
 
-// fragments is Fragments reading hour after hour only until it has limit
-// entries (0: no limit), which it returns (the first limit of the range).
-func (r *Remote) fragments(ctx context.Context, stream string, start, end time.Time, limit int) ([]Entry, map[string]Key, error) {
+// fragments is Fragments of the entries keep keeps (nil: all), reading
+// hour after hour only until it has limit of them (0: no limit), which it
+// returns (the first limit of the range).
+func (r *Remote) fragments(ctx context.Context, stream string, start, end time.Time, limit int, keep func(Entry) bool) ([]Entry, map[string]Key, error) {
 	var out []Entry
 	keys := map[string]Key{}
 	for mk, err := range r.hours(ctx, stream, start, end) {
@@ -62,7 +63,7 @@ func (r *Remote) fragments(ctx context.Context, stream string, start, end time.T
 		}
 		var hour []Entry
 		for _, e := range m.Fragments {
-			if !e.ServerTime.Before(start) && !e.ServerTime.After(end) {
+			if !e.ServerTime.Before(start) && !e.ServerTime.After(end) && (keep == nil || keep(e)) {
 				if !m.Sealed {
 					e.KeyID = "" // a playable MKV (see Source)
 				}
@@ -185,7 +186,14 @@ func (r *Remote) Source(ctx context.Context, stream string, start, end time.Time
 // SourceLimit is Source for the first limit fragments of the range (0:
 // all): it reads the manifests hour after hour only until it has them.
 func (r *Remote) SourceLimit(ctx context.Context, stream string, start, end time.Time, limit int) ([]replay.Fragment, []Entry, replay.Source, error) {
-	entries, keys, err := r.fragments(ctx, stream, start, end, limit)
+	return r.SourceWhere(ctx, stream, start, end, limit, nil)
+}
+
+// SourceWhere is SourceLimit of the entries keep keeps (nil: all): the
+// limit counts those only. Tiered listing by producer time selects with
+// it.
+func (r *Remote) SourceWhere(ctx context.Context, stream string, start, end time.Time, limit int, keep func(Entry) bool) ([]replay.Fragment, []Entry, replay.Source, error) {
+	entries, keys, err := r.fragments(ctx, stream, start, end, limit, keep)
 	if err != nil {
 		return nil, nil, replay.Source{}, err
 	}

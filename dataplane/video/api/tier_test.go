@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,14 +51,20 @@ func (m *memArchive) read() (n int, start, end time.Time) {
 	return n, m.start, m.end
 }
 
-func (m *memArchive) Fragments(ctx context.Context, stream string, start, end time.Time, limit int) ([]ArchivedFragment, error) {
+func (m *memArchive) Fragments(ctx context.Context, stream string, q ArchiveQuery) ([]ArchivedFragment, error) {
 	m.mu.Lock()
 	m.reads++
-	m.start, m.end = start, end
+	m.start, m.end = q.Start, q.End
 	m.mu.Unlock()
 	src := &replay.Source{Store: m.idx, Opener: m.kr}
 	var out []ArchivedFragment
-	err := m.idx.Iterate(ctx, stream, index.Query{Start: start, End: end, Limit: limit}, func(f index.Fragment) error {
+	err := m.idx.Iterate(ctx, stream, index.Query{Start: q.Start, End: q.End}, func(f index.Fragment) error {
+		if !q.Keep(f.ProducerTime) {
+			return nil
+		}
+		if q.Limit > 0 && len(out) == q.Limit {
+			return errStop
+		}
 		var codecs []string
 		for _, t := range f.Tracks {
 			codecs = append(codecs, t.Codec)
@@ -66,6 +73,9 @@ func (m *memArchive) Fragments(ctx context.Context, stream string, start, end ti
 			ProducerTime: f.ProducerTime, Duration: f.Duration, Codecs: codecs, From: src}, Size: f.Size, KeyID: f.KeyID})
 		return nil
 	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
 	return out, err
 }
 
@@ -109,14 +119,24 @@ func getBody(t *testing.T, h http.Handler, path string) (int, []byte) {
 // to now, or (start zero) with no start and no end.
 func listAll(t *testing.T, h http.Handler, start time.Time, limit int) []FragmentJSON {
 	t.Helper()
+	v := url.Values{}
+	if !start.IsZero() {
+		v.Set("start", start.Format(time.RFC3339Nano))
+		v.Set("end", time.Now().Format(time.RFC3339Nano))
+	}
+	return listQuery(t, h, v, limit)
+}
+
+// listQuery pages through the fragments listing of query v, limit at a
+// time.
+func listQuery(t *testing.T, h http.Handler, v url.Values, limit int) []FragmentJSON {
+	t.Helper()
 	var all []FragmentJSON
 	next := ""
 	for range 100 {
-		path := fmt.Sprintf("/v1/streams/cam1/fragments?start=%s&end=%s&limit=%d&next=%s",
-			url.QueryEscape(start.Format(time.RFC3339Nano)), url.QueryEscape(time.Now().Format(time.RFC3339)), limit, url.QueryEscape(next))
-		if start.IsZero() {
-			path = fmt.Sprintf("/v1/streams/cam1/fragments?limit=%d&next=%s", limit, url.QueryEscape(next))
-		}
+		v.Set("limit", fmt.Sprint(limit))
+		v.Set("next", next)
+		path := "/v1/streams/cam1/fragments?" + v.Encode()
 		code, body := getBody(t, h, path)
 		if code != 200 {
 			t.Fatalf("%s: %d %s", path, code, body)
@@ -136,6 +156,15 @@ func listAll(t *testing.T, h http.Handler, start time.Time, limit int) []Fragmen
 	}
 	t.Fatal("the listing does not end")
 	return nil
+}
+
+// numbers returns the fragment numbers of a listing, in order.
+func numbers(frags []FragmentJSON) string {
+	var b strings.Builder
+	for _, f := range frags {
+		fmt.Fprintf(&b, "%s ", f.FragmentNumber)
+	}
+	return b.String()
 }
 
 // TestTieredReplay lists and replays a recording whose fragments are all
@@ -174,6 +203,28 @@ func TestTieredReplay(t *testing.T) {
 	code, want := getBody(t, orig, media)
 	if code != 200 {
 		t.Fatalf("original replay: %d %s", code, want)
+	}
+
+	// Listings by producer time: of a range inside the recording, and of
+	// everything; as the original index lists them.
+	var producer []time.Time
+	if err := idx.Iterate(t.Context(), "cam1", index.Query{By: index.ProducerTime}, func(f index.Fragment) error {
+		producer = append(producer, f.ProducerTime)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var byProducer []struct{ start, end, want string }
+	for _, r := range [][2]string{
+		{producer[1].Format(time.RFC3339Nano), producer[len(producer)-2].Format(time.RFC3339Nano)},
+		{"", ""},
+	} {
+		v := url.Values{"by": {"producer"}, "start": {r[0]}, "end": {r[1]}}
+		frags := listQuery(t, orig, v, 1000)
+		if len(frags) < 2 {
+			t.Fatalf("original listing by producer time %v: %d fragments", r, len(frags))
+		}
+		byProducer = append(byProducer, struct{ start, end, want string }{r[0], r[1], numbers(frags)})
 	}
 
 	fresh, err := index.Open(index.Options{InMemory: true})
@@ -227,9 +278,20 @@ func TestTieredReplay(t *testing.T) {
 					t.Fatalf("limit %d: %d local, %d archived; want %d, %d", limit, local, remote, c.local, c.remote)
 				}
 			}
+			// By producer time, with and without a range: what the
+			// original index lists, in its order.
+			for _, pc := range byProducer {
+				for _, limit := range []int{1000, 2} {
+					got := listQuery(t, h, url.Values{"by": {"producer"}, "start": {pc.start}, "end": {pc.end}}, limit)
+					if numbers(got) != pc.want {
+						t.Fatalf("by producer time from %q to %q, limit %d: fragments %s; want %s", pc.start, pc.end, limit, numbers(got), pc.want)
+					}
+				}
+			}
 			if c.local == n {
 				// A listing of local fragments only reads nothing of the
 				// archive.
+				arch.read()
 				frags := listAll(t, h, first.Add(time.Nanosecond), 1000)
 				if reads, _, _ := arch.read(); reads != 0 || len(frags) != n-1 {
 					t.Fatalf("listing from the second fragment: %d fragments, %d archive reads", len(frags), reads)
@@ -252,5 +314,70 @@ func TestTieredReplay(t *testing.T) {
 	// Without the archive the fresh appliance knows nothing.
 	if code, _ := getBody(t, mux(&Handler{Index: fresh, Opener: freshKR}), media); code != 404 {
 		t.Fatalf("fresh appliance without archive: %d", code)
+	}
+}
+
+// TestTieredListingByProducerTime: a camera whose clock is 40 minutes
+// behind; its archived fragments are found by their producer times
+// (within ProducerSkew of the server times the manifests are by), merged
+// with the local ones in producer-time order, with a range and without;
+// beyond ProducerSkew they are not (the documented limit).
+func TestTieredListingByProducerTime(t *testing.T) {
+	ctx := t.Context()
+	idx, err := index.Open(index.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idx.Close() })
+	if _, err := idx.CreateStream(ctx, index.Stream{Name: "cam1"}); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	const n = 8
+	var producer []time.Time
+	for i := range n {
+		st := base.Add(time.Duration(i) * 2 * time.Second)
+		producer = append(producer, st.Add(-40*time.Minute))
+		f := index.Fragment{Number: uint64(i + 1), Stream: "cam1", ServerTime: st, ProducerTime: producer[i], Duration: 2 * time.Second}
+		if err := idx.PutFragment(ctx, f, []byte("sealed")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	arch := &memArchive{idx: idx}
+	fresh, err := index.Open(index.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fresh.Close() })
+	for _, c := range []struct {
+		name string
+		ix   Index
+		skew time.Duration
+		want string // from producer[2] to producer[5]
+		all  int
+	}{
+		{"half evicted", evicted{idx, n / 2}, 0, "3 4 5 6 ", n},
+		{"fresh appliance", fresh, 0, "3 4 5 6 ", n},
+		{"fresh appliance, clock off by more than the skew", fresh, 30 * time.Minute, "", 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := http.NewServeMux()
+			(&Handler{Index: c.ix, Archive: arch, ProducerSkew: c.skew}).Register(m)
+			for _, limit := range []int{1000, 1} {
+				v := url.Values{"by": {"producer"}, "start": {producer[2].Format(time.RFC3339Nano)}, "end": {producer[5].Format(time.RFC3339Nano)}}
+				if c.want == "" {
+					if code, body := getBody(t, m, "/v1/streams/cam1/fragments?"+v.Encode()); code != 404 && !bytes.Contains(body, []byte(`"fragments": []`)) {
+						t.Fatalf("limit %d: %d %s", limit, code, body)
+					}
+					continue
+				}
+				if got := numbers(listQuery(t, m, v, limit)); got != c.want {
+					t.Fatalf("limit %d: fragments %s; want %s", limit, got, c.want)
+				}
+				if got := listQuery(t, m, url.Values{"by": {"producer"}}, limit); len(got) != c.all {
+					t.Fatalf("limit %d, no range: %d fragments; want %d", limit, len(got), c.all)
+				}
+			}
+		})
 	}
 }

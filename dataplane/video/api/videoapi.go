@@ -76,6 +76,10 @@ type Handler struct {
 	// server time add the archived fragments that are not local, and
 	// streams that are only archived are listed.
 	Archive Archive
+	// ProducerSkew is how far from a producer-time range the server times
+	// of the archived fragments it may hold are sought (the archive's
+	// manifests are by server time); DefaultProducerSkew when zero.
+	ProducerSkew time.Duration
 	// MaxRange bounds one media request. It defaults to 7 days.
 	MaxRange time.Duration
 	Logger   *slog.Logger
@@ -421,7 +425,7 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err = h.Index.Stream(r.Context(), name)
 	local := err == nil
-	if err != nil && !(errors.Is(err, index.ErrStreamNotFound) && h.tiered(q)) {
+	if err != nil && !(errors.Is(err, index.ErrStreamNotFound) && h.tiered(q) && q.By == index.ServerTime) {
 		h.fail(w, r, err)
 		return
 	}
@@ -432,7 +436,7 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 	// The archived fragments of the range that are not local are merged
 	// in server-time order (tiered replay).
 	var arch []ArchivedFragment
-	if h.tiered(q) {
+	if h.tiered(q) && q.By == index.ServerTime {
 		var oldest index.Fragment
 		var hasLocal bool
 		if local {
@@ -441,7 +445,7 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		arch, err = h.archived(r.Context(), name, q.Start, q.End, oldest, hasLocal, 0)
+		arch, err = h.archived(r.Context(), name, index.ServerTime, q.Start, q.End, oldest, hasLocal, 0)
 		switch {
 		case err != nil && !local:
 			h.fail(w, r, err)
