@@ -240,7 +240,9 @@ func TestTierReadsTheBucketOnlyForWhatIsNotLocal(t *testing.T) {
 			if err != nil || oldest.ServerTime.Before(rig.hour.Add(-2*time.Hour)) || !oldest.ServerTime.Before(rig.hour.Add(-time.Hour)) {
 				t.Fatalf("after eviction the oldest local fragment is %+v, %v; want one two hours ago", oldest, err)
 			}
+			began := time.Now()
 			frags, reqs := rig.list(t, from)
+			cold := time.Since(began)
 			hours := manifestReads(reqs)
 			h3, h2 := rig.hour.Add(-3*time.Hour).Format("15"), rig.hour.Add(-2*time.Hour).Format("15")
 			if strings.Join(hours, ",") != strings.Join([]string{h3, h3, h2, h2}, ",") {
@@ -256,9 +258,11 @@ func TestTierReadsTheBucketOnlyForWhatIsNotLocal(t *testing.T) {
 					t.Fatalf("fragment %d: %+v; want number %d, local %v, archived", i, f, rig.stored[i].Number, wantLocal)
 				}
 			}
+			began = time.Now()
 			if _, reqs := rig.list(t, from); len(reqs) != 0 {
 				t.Fatalf("the same listing again: %d S3 requests: %v", len(reqs), reqs)
 			}
+			t.Logf("listing across the oldest local fragment: %d S3 requests (%d for manifests), %v; again: none, %v", len(reqs), len(hours), cold, time.Since(began))
 			// Without a range, and by producer time: the same fragments.
 			for _, v := range []url.Values{
 				{"limit": {"4"}},

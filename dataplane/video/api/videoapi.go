@@ -13,6 +13,15 @@
 // before the asked time. Errors are JSON {"message": …} with an HTTP status.
 // Authentication is the caller's (the appliance wraps this handler).
 //
+// With an Archive (the appliance's bucket, the second tier), a fragments
+// query also lists the archived fragments that are not local, each
+// marked "local" and "archived"; without a start it lists the stream's
+// whole history, the archive's included, a page at a time; by producer
+// time it reads the archive's server times within ProducerSkew of the
+// range. A media query by server time replays archived fragments that are
+// not local in their place. The archive is read only for what is older
+// than the stream's oldest local fragment (tier.go).
+//
 // A stream the appliance pulls from a camera carries its pull state
 // ("pull": pulling or retrying, the last error, the attempts). A pulled
 // stream is created in the index at its first connection; until then it is
