@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,6 +34,7 @@ type tierRig struct {
 	arch   *archive.Archiver
 	api    *httptest.Server
 	proxy  *s3test.Proxy
+	s3     *s3test.Server
 	stored []index.Fragment
 	hour   time.Time // the current hour; the recordings are the three before
 }
@@ -65,7 +67,7 @@ func newTierRig(t *testing.T, sealed bool) *tierRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rig := &tierRig{idx: idx, kr: kr, hour: time.Now().UTC().Truncate(time.Hour)}
+	rig := &tierRig{idx: idx, kr: kr, s3: srv, hour: time.Now().UTC().Truncate(time.Hour)}
 	for i := 3; i >= 1; i-- {
 		base := rig.hour.Add(-time.Duration(i)*time.Hour + 10*time.Minute)
 		now := base
@@ -214,7 +216,8 @@ func manifestReads(reqs []string) []string {
 // evicted, a range across it reads only the manifests of the hours up to
 // the oldest local fragment's, and a second time nothing; the merged
 // listing marks every fragment right and the media is byte for byte the
-// recording's. Requests are counted at a proxy in front of versitygw.
+// recording's; kinedge archive replay replays the plaintext archive with
+// no master key. Requests are counted at a proxy in front of versitygw.
 func TestTierReadsTheBucketOnlyForWhatIsNotLocal(t *testing.T) {
 	for _, sealed := range []bool{true, false} {
 		t.Run(fmt.Sprintf("sealed=%v", sealed), func(t *testing.T) {
@@ -294,6 +297,24 @@ func TestTierReadsTheBucketOnlyForWhatIsNotLocal(t *testing.T) {
 			}
 			if len(reqs) != evicted || len(manifestReads(reqs)) != 0 {
 				t.Fatalf("tiered replay made %d S3 requests for %d evicted fragments: %v", len(reqs), evicted, reqs)
+			}
+
+			// kinedge archive replay without a master key: a plaintext
+			// archive replays, a sealed one says what is missing.
+			for k, v := range map[string]string{"KINEDGE_CONFIG": "", "KINEDGE_S3_ENDPOINT": rig.s3.Endpoint(), "KINEDGE_S3_ACCESS_KEY": s3test.AccessKey,
+				"KINEDGE_S3_SECRET_KEY": s3test.SecretKey, "KINEDGE_ARCHIVE_BUCKET": "footage", "KINEDGE_ARCHIVE_PREFIX": "video/",
+				"KINEDGE_APPLIANCE_ID": "pi-7", "KINEDGE_MASTER_KEY": "", "KINEDGE_DATA_DIR": t.TempDir()} {
+				t.Setenv(k, v)
+			}
+			out := filepath.Join(t.TempDir(), "dr.mkv")
+			var msgs bytes.Buffer
+			err = run(t.Context(), []string{"archive", "replay", "--stream", "cam1", "--start", from.Format(time.RFC3339Nano), "--out", out}, &msgs, &msgs)
+			dr, _ := os.ReadFile(out)
+			switch {
+			case !sealed && (err != nil || !bytes.Equal(dr, want)):
+				t.Fatalf("archive replay of the plaintext archive: %v, %d bytes (want %d)\n%s", err, len(dr), len(want), msgs.String())
+			case sealed && (err == nil || !strings.Contains(err.Error(), "master key")):
+				t.Fatalf("archive replay of the sealed archive without its key: %v", err)
 			}
 		})
 	}
