@@ -334,7 +334,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	api := http.NewServeMux()
 	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Thumbnails: &thumbnail.Maker{}, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
-	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive))
+	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive, tierCollectors(a.tier)...))
 	mux.Handle("/", basicAuth(cfg, api))
 	verifier := adminVerifier(cfg)
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis, a.fhAPI))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/firehose/archive"
 	"github.com/kinedge/kinedge/fragment/seal"
@@ -19,6 +21,7 @@ import (
 // bucket.
 type tier struct {
 	remote   *archive.Remote
+	cache    *archive.Cache
 	archiver *archive.Archiver
 }
 
@@ -34,7 +37,7 @@ func newTier(bucket archive.Reader, cfg *Config, master seal.MasterKey, arch *ar
 			return t
 		},
 	}
-	return tier{remote: &archive.Remote{Bucket: cache, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: master}, archiver: arch}
+	return tier{remote: &archive.Remote{Bucket: cache, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: master}, cache: cache, archiver: arch}
 }
 
 func (t tier) Streams(ctx context.Context) ([]string, error) {
@@ -60,4 +63,14 @@ func (t tier) Fragments(ctx context.Context, stream string, q videoapi.ArchiveQu
 		out[i] = videoapi.ArchivedFragment{Fragment: f, Size: entries[i].Size, KeyID: entries[i].KeyID, Gap: entries[i].Gap}
 	}
 	return out, nil
+}
+
+// tierCollectors returns the metrics of the tier's manifest cache (none
+// without an archive).
+func tierCollectors(a videoapi.Archive) []prometheus.Collector {
+	t, ok := a.(tier)
+	if !ok {
+		return nil
+	}
+	return []prometheus.Collector{archive.NewCacheCollector(t.cache)}
 }

@@ -175,9 +175,9 @@
 // # Left to do
 //
 // The manifest cache's size is fixed (16 MiB: some 32 full hours of one
-// camera; a longer range read again re-reads its manifests) and its
-// counters are not exported as metrics; multipart upload for fragments
-// above a few MiB; deleting the per-hour entries of a deleted stream.
+// camera; a longer range read again re-reads its manifests; its counters
+// are kinedge_archive_cache_*); multipart upload for fragments above a
+// few MiB; deleting the per-hour entries of a deleted stream.
 //
 // # A replacement recording under its predecessor's id
 //
