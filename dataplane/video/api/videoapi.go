@@ -287,7 +287,8 @@ type FragmentJSON struct {
 	KeyID                        string    `json:"key_id"`
 	Gap                          bool      `json:"gap,omitempty"`
 	// Local says the appliance stores the fragment; Archived that the
-	// archive has it (set only when the listing consulted the archive).
+	// archive has it (set only with an Archive: for a local fragment, the
+	// archiver has uploaded it, as its cursor says).
 	Local    bool `json:"local"`
 	Archived bool `json:"archived"`
 }
