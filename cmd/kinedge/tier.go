@@ -17,7 +17,7 @@ import (
 // replayed (opened with the master key, or taken out of its MKV). The
 // manifests and hour listings are read through a Cache that keeps what
 // the archiver has settled for good and the rest for a TTL; which local
-// fragments are archived comes from the archiver's cursor, not the
+// fragments are archived comes from the archiver's state, not the
 // bucket.
 type tier struct {
 	remote   *archive.Remote
@@ -44,8 +44,8 @@ func (t tier) Streams(ctx context.Context) ([]string, error) {
 	return t.remote.Streams(ctx)
 }
 
-func (t tier) ArchivedThrough(ctx context.Context, stream string) (time.Time, uint64, bool, error) {
-	return t.archiver.Cursor(stream)
+func (t tier) Archived(ctx context.Context, stream string) (func(time.Time, uint64) bool, error) {
+	return t.archiver.Listed(stream)
 }
 
 func (t tier) Fragments(ctx context.Context, stream string, q videoapi.ArchiveQuery) ([]videoapi.ArchivedFragment, error) {

@@ -151,6 +151,24 @@ func TestCacheReadsSettledHoursOnce(t *testing.T) {
 		}
 	}
 
+	// Every fragment is archived and in its manifest; one after the
+	// cursor, or of a stream never archived, is not.
+	listed, err := a.Listed("cam1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range stored {
+		if !listed(f.ServerTime, f.Number) {
+			t.Fatalf("fragment %d not listed", f.Number)
+		}
+	}
+	if last := stored[len(stored)-1]; listed(last.ServerTime, last.Number+1) || listed(last.ServerTime.Add(time.Second), last.Number+1) {
+		t.Fatal("a fragment after the cursor is listed")
+	}
+	if none, err := a.Listed("cam2"); err != nil || none(stored[0].ServerTime, stored[0].Number) {
+		t.Fatalf("Listed of a stream never archived: %v", err)
+	}
+
 	// An archiver that has settled nothing (no cursor) makes nothing final.
 	if th, err := a.SettledThrough("cam2"); err != nil || !th.IsZero() {
 		t.Fatalf("SettledThrough of a stream never archived = %v, %v", th, err)

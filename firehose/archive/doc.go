@@ -151,7 +151,10 @@
 // older than the stream's oldest local fragment (the index drops a
 // stream's media oldest first), so a range that is all local costs no
 // request, and it marks local fragments archived from the archiver's
-// cursor (Archiver.Cursor), not from the bucket.
+// state, not from the bucket: at or before the cursor, in an hour whose
+// manifest has no rewrite pending (Archiver.Listed; with Newest, a
+// fragment uploaded ahead of the cursor shows archived only once the
+// cursor joins it).
 //
 // The tier reads through a Cache (bounded by bytes, 16 MiB, least
 // recently used out) of the manifests and the hour listings. What is

@@ -17,19 +17,6 @@ import (
 // read the "a/" space only (no bucket request) and may be called from
 // any goroutine once the fields are set.
 
-// Cursor returns the position through which stream is archived: every
-// fragment of it at or before (server, number), in server-time order, is
-// in the bucket with its manifest entry recorded (or was gone locally
-// before its turn); ok is false when nothing of stream is. The manifest
-// that lists the last ones may lag by up to ManifestInterval.
-func (a *Archiver) Cursor(stream string) (server time.Time, number uint64, ok bool, err error) {
-	c, ok, err := a.readCursor(stream)
-	if err != nil || !ok {
-		return time.Time{}, 0, false, err
-	}
-	return time.Unix(0, c.Server), c.Number, true, nil
-}
-
 // SettledThrough returns the time before which the archiver will not
 // change stream's part of the bucket again (zero: none): its cursor's
 // server time (no object of a fragment before it is still to come, so no
@@ -74,4 +61,47 @@ func (a *Archiver) SettledThrough(stream string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("archive: state of %s: %w", stream, err)
 	}
 	return through, nil
+}
+
+// Listed returns a test of whether a fragment of stream (by server time
+// and number) is in the bucket and listed in its hour's manifest as the
+// bucket holds it now: at or before the cursor, in an hour whose manifest
+// has no rewrite pending (the mark is cleared only after a write that
+// lists every entry recorded). Read in one transaction; no bucket request.
+// The video API marks local fragments "archived" with it.
+func (a *Archiver) Listed(stream string) (func(server time.Time, number uint64) bool, error) {
+	var c cursor
+	var ok bool
+	dirty := map[int64]bool{}
+	err := a.Space.View(func(txn *store.Txn) error {
+		item, err := txn.Get(a.cursorKey(stream))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &c) }); err != nil {
+			return err
+		}
+		ok = true
+		pfx := a.Space.Key([]byte("d/"), []byte(stream), []byte{0})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) != len(pfx)+8 {
+				return fmt.Errorf("bad dirty key %q", k)
+			}
+			dirty[int64(binary.BigEndian.Uint64(k[len(pfx):]))] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("archive: state of %s: %w", stream, err)
+	}
+	return func(server time.Time, number uint64) bool {
+		s := server.UnixNano()
+		return ok && (s < c.Server || s == c.Server && number <= c.Number) && !dirty[server.UTC().Truncate(time.Hour).Unix()]
+	}, nil
 }

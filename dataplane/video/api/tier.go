@@ -27,12 +27,11 @@ type Archive interface {
 	// in server-time order. Each one's From is the replay.Source that
 	// fetches and opens it.
 	Fragments(ctx context.Context, stream string, q ArchiveQuery) ([]ArchivedFragment, error)
-	// ArchivedThrough returns the position through which stream's local
-	// fragments are archived: every one at or before (server time,
-	// number), in server-time order, is in the archive; ok is false when
-	// none is. It answers from the appliance's own state, without reading
-	// the bucket.
-	ArchivedThrough(ctx context.Context, stream string) (server time.Time, number uint64, ok bool, err error)
+	// Archived returns a test of whether a local fragment of stream (by
+	// server time and number) is in the archive and its manifest. It
+	// answers from the appliance's own state, without reading the
+	// bucket.
+	Archived(ctx context.Context, stream string) (func(server time.Time, number uint64) bool, error)
 }
 
 // ArchiveQuery selects archived fragments: those whose server time is in
@@ -248,7 +247,7 @@ func (h *Handler) listTiered(w http.ResponseWriter, r *http.Request, name string
 	slices.SortStableFunc(remote, func(a, b item) int { return a.key.compare(b.key) })
 	var local []item
 	if !localMissing {
-		cur, curNumber, archivedSome, err := h.Archive.ArchivedThrough(ctx, name)
+		isArchived, err := h.Archive.Archived(ctx, name)
 		if err != nil {
 			h.logger().Warn("archive state unreadable; local fragments not marked archived", "stream", name, "err", err)
 		}
@@ -258,7 +257,7 @@ func (h *Handler) listTiered(w http.ResponseWriter, r *http.Request, name string
 				return nil
 			}
 			js := fragmentJSON(f)
-			js.Archived = archivedSome && !(tierToken{cur, curNumber}).before(f.ServerTime, f.Number)
+			js.Archived = isArchived != nil && isArchived(f.ServerTime, f.Number)
 			local = append(local, item{js, k})
 			if len(local) > limit {
 				return errStop

@@ -288,7 +288,7 @@ type FragmentJSON struct {
 	Gap                          bool      `json:"gap,omitempty"`
 	// Local says the appliance stores the fragment; Archived that the
 	// archive has it (set only with an Archive: for a local fragment, the
-	// archiver has uploaded it, as its cursor says).
+	// archiver's state says it is uploaded and in its hour's manifest).
 	Local    bool `json:"local"`
 	Archived bool `json:"archived"`
 }
