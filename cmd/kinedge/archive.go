@@ -20,7 +20,7 @@ const archiveUsage = `usage: kinedge archive ls|verify|get [flags]
   verify  check every manifest entry: the object is there and its SHA-256 is right
   get KEY write one object to stdout (or --out FILE)
   replay  --stream NAME --start T --end T --out FILE: replay a time range
-          from the bucket alone (sealed archive; needs the master key:
+          from the bucket alone (a sealed archive needs the master key:
           KINEDGE_MASTER_KEY or <data_dir>/master.key)
 
 The bucket, prefix, appliance id and S3 server come from the appliance's
@@ -98,10 +98,9 @@ func runArchive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		master, err := archiveMasterKey(&cfg)
-		if err != nil {
-			return err
-		}
+		// A plaintext archive needs no key; a sealed one fails to open
+		// without it, and the error says why.
+		master, keyErr := archiveMasterKey(&cfg)
 		var w io.Writer = stdout
 		if *out != "" {
 			f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -113,6 +112,9 @@ func runArchive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		r := &archive.Remote{Bucket: b, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: master}
 		st, err := r.WriteMKV(ctx, w, *stream, start, end)
+		if err != nil && keyErr != nil {
+			return fmt.Errorf("%w (%v)", err, keyErr)
+		}
 		if err != nil {
 			return err
 		}

@@ -23,7 +23,7 @@ import (
 // metricsHandler serves Prometheus metrics, read from the components'
 // snapshots at scrape time (no per-frame metric updates on the hot path).
 // The README's metrics table lists them all.
-func metricsHandler(db *store.DB, idx *index.Index, src *sources.Manager, srv *rtsp.Server, eng *engine.Engine, events *events.Queue, fh *firehose.Engine, arc *archive.Archiver) http.Handler {
+func metricsHandler(db *store.DB, idx *index.Index, src *sources.Manager, srv *rtsp.Server, eng *engine.Engine, events *events.Queue, fh *firehose.Engine, arc *archive.Archiver, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&applianceCollector{idx: idx, sources: src, events: events}, &storageCollector{db: db, idx: idx},
@@ -31,6 +31,7 @@ func metricsHandler(db *store.DB, idx *index.Index, src *sources.Manager, srv *r
 	if arc != nil {
 		reg.MustRegister(archive.NewCollector(arc))
 	}
+	reg.MustRegister(extra...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

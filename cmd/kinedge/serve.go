@@ -160,7 +160,7 @@ type appliance struct {
 	// nil without archive.bucket.
 	seeder *archive.Seeder
 	// tier replays archived fragments through the video API; nil without
-	// a sealed archive.
+	// an archive.
 	tier    videoapi.Archive
 	events  *events.Queue
 	sources *sources.Manager
@@ -338,7 +338,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	api := http.NewServeMux()
 	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Thumbnails: &thumbnail.Maker{}, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
-	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive))
+	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive, tierCollectors(a.tier)...))
 	mux.Handle("/", basicAuth(cfg, api))
 	verifier := adminVerifier(cfg)
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis, a.fhAPI))
@@ -529,11 +529,9 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 		return err
 	}
 	a.idx.SetEvictionHold(a.archive.ArchivedThrough)
-	if cfg.Archive.Sealed {
-		// Tiered replay: what is not local is fetched from the bucket (a
-		// replacement appliance's whole history).
-		a.tier = tier{&archive.Remote{Bucket: bucket, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: keyring.Master}}
-	}
+	// Tiered replay: what is not local is fetched from the bucket (a
+	// replacement appliance's whole history), sealed or playable MKV.
+	a.tier = newTier(bucket, cfg, keyring.Master, a.archive)
 	if prev := a.sources.OnStored; prev != nil {
 		a.sources.OnStored = func(f index.Fragment) {
 			prev(f)

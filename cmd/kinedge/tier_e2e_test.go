@@ -75,6 +75,10 @@ func TestArchiveTierFreshAppliance(t *testing.T) {
 	if len(got) != len(listed) {
 		t.Fatalf("fresh appliance lists %d fragments, the first listed %d", len(got), len(listed))
 	}
+	// The manifests came through the tier's cache.
+	if m := fresh.scrape(t); m["kinedge_archive_cache_misses_total"] < 1 || m["kinedge_archive_cache_entries"] < 1 || m["kinedge_archive_cache_bytes"] < 1 {
+		t.Fatalf("manifest cache metrics: misses %v, entries %v, bytes %v", m["kinedge_archive_cache_misses_total"], m["kinedge_archive_cache_entries"], m["kinedge_archive_cache_bytes"])
+	}
 	for i, f := range got {
 		if f.Local || !f.Archived || f.FragmentNumber != listed[i].FragmentNumber || !f.ServerTimestamp.Equal(listed[i].ServerTimestamp) {
 			t.Fatalf("fragment %d: %+v; the first appliance's: %+v", i, f, listed[i])

@@ -126,36 +126,61 @@
 //
 // # Disaster recovery
 //
-// Remote reads a sealed archive with nothing but the bucket and the
-// master key: it reads the manifests of the hours of a range, builds a
-// keyring from their wrapped keys, and writes the range as one continuous
-// MKV through replay.Source, byte for byte what the appliance's own
-// replay writes (TestRemoteReplaysFromTheBucketAlone); kinedge archive
-// replay runs it from an empty data dir.
+// Remote reads an archive with nothing but the bucket and, when it is
+// sealed, the master key: it reads the manifests of the hours of a range,
+// builds a keyring from their wrapped keys, and writes the range as one
+// continuous MKV through replay.Source, byte for byte what the
+// appliance's own replay writes (TestRemoteReplaysFromTheBucketAlone,
+// TestRemoteReplaysPlaintextArchive); kinedge archive replay runs it from
+// an empty data dir. A plaintext archive's objects (the entries of a
+// manifest with sealed false) are opened by taking the Tracks and the
+// Cluster back out of their MKV (fragment.BlobFromMKV): no key, the same
+// bytes out.
 //
 // # Tiered replay
 //
 // The appliance's video API (dataplane/video/api, its Archive interface)
-// uses Remote as its second tier when the archive is sealed (cmd/kinedge
-// tier.go adapts it): Remote.Streams lists the stream names under the
-// appliance's root (one delimited listing), Remote.Source the archived
-// fragments of a range with the replay.Source that fetches and opens
-// them. The manifests of a range are found by walking the hour
-// directories level by level (ManifestHours), pruned to the range, and
-// read on every request: nothing is cached. /fragments and /media merge
-// them with the local fragments in server-time order, a local fragment
-// winning over its archived copy (same number and server time), so a
-// partly evicted range replays whole and a replacement appliance replays
-// its predecessor's (TestTieredReplay, TestArchiveTierFreshAppliance).
+// uses Remote as its second tier, sealed or plaintext (cmd/kinedge tier.go
+// adapts it): Remote.Streams lists the stream names under the appliance's
+// root (one delimited listing), Remote.SourceWhere the archived fragments
+// of a range (the first limit of them, optionally filtered by producer
+// time) with the replay.Source that fetches and opens them. The manifests
+// of a range are found by walking the hour directories level by level,
+// depth first and only as far as the limit needs (ManifestHours), pruned
+// to the range. The API reads the archive only for the part of a range
+// older than the stream's oldest local fragment (the index drops a
+// stream's media oldest first), so a range that is all local costs no
+// request, and it marks local fragments archived from the archiver's
+// state, not from the bucket: at or before the cursor, in an hour whose
+// manifest has no rewrite pending (Archiver.Listed; with Newest, a
+// fragment uploaded ahead of the cursor shows archived only once the
+// cursor joins it).
+//
+// The tier reads through a Cache (bounded by bytes, 16 MiB, least
+// recently used out) of the manifests and the hour listings. What is
+// final comes from the archiver's own state, not from the clock: an
+// hour's manifest can change long after the hour (an outage, an upload
+// window), but not once the stream's cursor is past the hour's end and
+// no manifest before it waits to be rewritten (Archiver.SettledThrough,
+// read before the bucket is). Entries read for times before that point
+// are kept without expiry; the rest (the hour being filled, the list of
+// streams, an archive this appliance does not write, such as a
+// predecessor's stream it is not recording) for DefaultCacheTTL (10 s, the
+// manifests' own lag). TestCacheReadsSettledHoursOnce and, through the
+// API, TestTierReadsTheBucketOnlyForWhatIsNotLocal count the requests at a
+// proxy in front of versitygw.
+//
+// Listing by producer time: the manifests are by server time, so the
+// server times within the API's ProducerSkew (1 h) of the range are read
+// and filtered by producer time; a camera whose clock is off by more is
+// found by server time only. Media by producer time is local only.
 //
 // # Left to do
 //
-// Tiered replay: a cache of the manifests (each tiered request reads the
-// manifests of its range again, a LIST and a GET per hour), tiered
-// listing by producer time or without a start (local only), the plaintext
-// archive (archive.sealed: false) as a tier; multipart upload for
-// fragments above a few MiB; deleting the per-hour entries of a deleted
-// stream.
+// The manifest cache's size is fixed (16 MiB: some 32 full hours of one
+// camera; a longer range read again re-reads its manifests; its counters
+// are kinedge_archive_cache_*); multipart upload for fragments above a
+// few MiB; deleting the per-hour entries of a deleted stream.
 //
 // # A replacement recording under its predecessor's id
 //

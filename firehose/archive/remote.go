@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/video/replay"
+	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/seal"
 )
 
-// Remote reads an appliance's sealed archive from its bucket alone, with
-// the master key: what a replacement appliance (or an operator's laptop)
-// needs to replay footage whose local copy is gone.
+// Remote reads an appliance's archive from its bucket alone, with the
+// master key for a sealed one: what a replacement appliance (or an
+// operator's laptop) needs to replay footage whose local copy is gone.
 type Remote struct {
 	Bucket      Reader
 	Prefix      string
@@ -29,13 +30,22 @@ type Remote struct {
 // walking the YYYY/MM/DD/HH levels of the stream's keys (ManifestHours),
 // so an open-ended range costs a few listings, not one per hour.
 func (r *Remote) Fragments(ctx context.Context, stream string, start, end time.Time) ([]Entry, map[string]Key, error) {
+	return r.fragments(ctx, stream, start, end, 0, nil)
+}
+
+// fragments is Fragments of the entries keep keeps (nil: all), reading
+// hour after hour only until it has limit of them (0: no limit), which it
+// returns (the first limit of the range).
+func (r *Remote) fragments(ctx context.Context, stream string, start, end time.Time, limit int, keep func(Entry) bool) ([]Entry, map[string]Key, error) {
 	var out []Entry
 	keys := map[string]Key{}
-	mks, err := r.ManifestHours(ctx, stream, start, end)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, mk := range mks {
+	for mk, err := range r.hours(ctx, stream, start, end) {
+		if err != nil {
+			return nil, nil, err
+		}
+		if limit > 0 && len(out) >= limit {
+			break
+		}
 		names, err := r.Bucket.List(ctx, mk)
 		if err != nil {
 			return nil, nil, err
@@ -51,19 +61,24 @@ func (r *Remote) Fragments(ctx context.Context, stream string, start, end time.T
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", mk, err)
 		}
-		if !m.Sealed {
-			return nil, nil, fmt.Errorf("archive: %s: the archive is plaintext MKV; fetch its objects with kinedge archive get", mk)
-		}
+		var hour []Entry
 		for _, e := range m.Fragments {
-			if !e.ServerTime.Before(start) && !e.ServerTime.After(end) {
-				out = append(out, e)
+			if !e.ServerTime.Before(start) && !e.ServerTime.After(end) && (keep == nil || keep(e)) {
+				if !m.Sealed {
+					e.KeyID = "" // a playable MKV (see Source)
+				}
+				hour = append(hour, e)
 			}
 		}
+		sortEntries(hour)
+		out = append(out, hour...)
 		for id, k := range m.Keys {
 			keys[id] = k
 		}
 	}
-	sortEntries(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
 	return out, keys, nil
 }
 
@@ -75,79 +90,110 @@ type dirLister interface {
 // hourLevels are the layouts of the levels of an hour's directory.
 var hourLevels = []string{"2006", "2006/01", "2006/01/02", "2006/01/02/15"}
 
+// rangeLister lists one level for a caller that needs only what is
+// before end (Cache.DirsBefore).
+type rangeLister interface {
+	DirsBefore(ctx context.Context, prefix string, end time.Time) ([]string, error)
+}
+
 // ManifestHours returns the keys of the manifests stream may have for
 // the hours that overlap [start, end], in order: the hour directories
 // that exist, walked level by level (year, month, day, hour) and pruned
 // to the range, when the bucket lists one level (S3Bucket.Dirs); else
 // the manifests among all of the stream's keys.
 func (r *Remote) ManifestHours(ctx context.Context, stream string, start, end time.Time) ([]string, error) {
-	root := Root(r.Prefix, r.ApplianceID, stream)
-	from, to := start.UTC().Truncate(time.Hour), end.UTC()
-	d, ok := r.Bucket.(dirLister)
-	if !ok {
-		all, err := r.Bucket.List(ctx, root)
+	var out []string
+	for mk, err := range r.hours(ctx, stream, start, end) {
 		if err != nil {
 			return nil, err
 		}
-		var out []string
-		for _, k := range all {
-			rel, ok := strings.CutSuffix(strings.TrimPrefix(k, root), "/manifest.json")
-			if h, err := time.Parse(hourLevels[3], rel); ok && err == nil && !h.Before(from) && !h.After(to) {
-				out = append(out, k)
+		out = append(out, mk)
+	}
+	return out, nil
+}
+
+// hours yields what ManifestHours returns, walking depth first and only
+// as far as the caller reads.
+func (r *Remote) hours(ctx context.Context, stream string, start, end time.Time) iter.Seq2[string, error] {
+	root := Root(r.Prefix, r.ApplianceID, stream)
+	from, to := start.UTC().Truncate(time.Hour), end.UTC()
+	return func(yield func(string, error) bool) {
+		d, ok := r.Bucket.(dirLister)
+		if !ok {
+			all, err := r.Bucket.List(ctx, root)
+			if err != nil {
+				yield("", err)
+				return
+			}
+			for _, k := range all {
+				rel, ok := strings.CutSuffix(strings.TrimPrefix(k, root), "/manifest.json")
+				if h, err := time.Parse(hourLevels[3], rel); ok && err == nil && !h.Before(from) && !h.After(to) {
+					if !yield(k, nil) {
+						return
+					}
+				}
+			}
+			return
+		}
+		list := d.Dirs
+		if rl, ok := r.Bucket.(rangeLister); ok {
+			list = func(ctx context.Context, prefix string) ([]string, error) {
+				return rl.DirsBefore(ctx, prefix, to.Add(1))
 			}
 		}
-		return out, nil
-	}
-	dirs := []string{""}
-	for lvl, layout := range hourLevels {
-		var next []string
-		for _, p := range dirs {
-			names, err := d.Dirs(ctx, root+p)
+		// walk yields the manifests under the directory p of level lvl.
+		var walk func(lvl int, p string) bool
+		walk = func(lvl int, p string) bool {
+			if lvl == len(hourLevels) {
+				return yield(root+p+"manifest.json", nil)
+			}
+			names, err := list(ctx, root+p)
 			if err != nil {
-				return nil, err
+				yield("", err)
+				return false
 			}
 			for _, n := range names {
 				rel, ok := strings.CutSuffix(strings.TrimPrefix(n, root), "/")
 				if !ok {
 					continue
 				}
-				t, err := time.Parse(layout, rel)
+				t, err := time.Parse(hourLevels[lvl], rel)
 				if err != nil {
 					continue
 				}
-				var periodEnd time.Time
-				switch lvl {
-				case 0:
-					periodEnd = t.AddDate(1, 0, 0)
-				case 1:
-					periodEnd = t.AddDate(0, 1, 0)
-				case 2:
-					periodEnd = t.AddDate(0, 0, 1)
-				default:
-					periodEnd = t.Add(time.Hour)
-				}
-				if periodEnd.After(from) && !t.After(to) {
-					next = append(next, rel+"/")
+				periodEnd := [4]time.Time{t.AddDate(1, 0, 0), t.AddDate(0, 1, 0), t.AddDate(0, 0, 1), t.Add(time.Hour)}[lvl]
+				if periodEnd.After(from) && !t.After(to) && !walk(lvl+1, rel+"/") {
+					return false
 				}
 			}
+			return true
 		}
-		dirs = next
+		walk(0, "")
 	}
-	out := make([]string, len(dirs))
-	for i, p := range dirs {
-		out[i] = root + p + "manifest.json"
-	}
-	return out, nil
 }
 
 // Source returns stream's archived fragments in [start, end] (server
 // time), in order, as replay fragments, with their manifest entries, and
 // the replay.Source that opens them: it fetches each object from the
 // bucket and opens it with the data key of its manifest unwrapped by the
-// master key. The appliance's video API replays archived fragments with
+// master key, or, in a plaintext archive, reads it as the one-fragment
+// MKV it is. The appliance's video API replays archived fragments with
 // it (tiered replay).
 func (r *Remote) Source(ctx context.Context, stream string, start, end time.Time) ([]replay.Fragment, []Entry, replay.Source, error) {
-	entries, keys, err := r.Fragments(ctx, stream, start, end)
+	return r.SourceLimit(ctx, stream, start, end, 0)
+}
+
+// SourceLimit is Source for the first limit fragments of the range (0:
+// all): it reads the manifests hour after hour only until it has them.
+func (r *Remote) SourceLimit(ctx context.Context, stream string, start, end time.Time, limit int) ([]replay.Fragment, []Entry, replay.Source, error) {
+	return r.SourceWhere(ctx, stream, start, end, limit, nil)
+}
+
+// SourceWhere is SourceLimit of the entries keep keeps (nil: all): the
+// limit counts those only. Tiered listing by producer time selects with
+// it.
+func (r *Remote) SourceWhere(ctx context.Context, stream string, start, end time.Time, limit int, keep func(Entry) bool) ([]replay.Fragment, []Entry, replay.Source, error) {
+	entries, keys, err := r.fragments(ctx, stream, start, end, limit, keep)
 	if err != nil {
 		return nil, nil, replay.Source{}, err
 	}
@@ -158,6 +204,7 @@ func (r *Remote) Source(ctx context.Context, stream string, start, end time.Time
 		}
 	}
 	byNumber := map[uint64]string{}
+	plain := map[uint64]bool{}
 	frags := make([]replay.Fragment, 0, len(entries))
 	for _, e := range entries {
 		n, err := strconv.ParseUint(e.Number, 10, 64)
@@ -165,11 +212,29 @@ func (r *Remote) Source(ctx context.Context, stream string, start, end time.Time
 			return nil, nil, replay.Source{}, err
 		}
 		byNumber[n] = e.Key
+		if e.KeyID == "" {
+			plain[n] = true
+		}
 		frags = append(frags, replay.Fragment{Number: n, ServerTime: e.ServerTime, ProducerTime: e.ProducerTime,
 			Duration: time.Duration(e.DurationMS) * time.Millisecond, Codecs: e.Codecs})
 	}
-	src := replay.Source{Store: bucketStore{r.Bucket, byNumber}, Opener: &seal.Keyring{Store: ks, Master: r.Master}}
+	src := replay.Source{Store: bucketStore{r.Bucket, byNumber}, Opener: objectOpener{&seal.Keyring{Store: ks, Master: r.Master}, plain}}
 	return frags, entries, src, nil
+}
+
+// objectOpener opens archived objects: sealed blobs with the keyring of
+// their manifests, playable MKV (a plaintext archive's, listed in plain)
+// by taking its tracks and cluster back out (fragment.BlobFromMKV).
+type objectOpener struct {
+	sealed replay.Opener
+	plain  map[uint64]bool
+}
+
+func (o objectOpener) Open(ctx context.Context, stream string, number uint64, object []byte) ([]byte, error) {
+	if o.plain[number] {
+		return fragment.BlobFromMKV(object)
+	}
+	return o.sealed.Open(ctx, stream, number, object)
 }
 
 // WriteMKV writes stream's archived fragments in [start, end] as one

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -21,11 +23,37 @@ import (
 type Archive interface {
 	// Streams returns the names of the archived streams.
 	Streams(ctx context.Context) ([]string, error)
-	// Fragments returns stream's archived fragments whose server time is
-	// in [start, end], in server-time order. Each one's From is the
-	// replay.Source that fetches and opens it.
-	Fragments(ctx context.Context, stream string, start, end time.Time) ([]ArchivedFragment, error)
+	// Fragments returns the archived fragments of stream that q selects,
+	// in server-time order. Each one's From is the replay.Source that
+	// fetches and opens it.
+	Fragments(ctx context.Context, stream string, q ArchiveQuery) ([]ArchivedFragment, error)
+	// Archived returns a test of whether a local fragment of stream (by
+	// server time and number) is in the archive and its manifest. It
+	// answers from the appliance's own state, without reading the
+	// bucket.
+	Archived(ctx context.Context, stream string) (func(server time.Time, number uint64) bool, error)
 }
+
+// ArchiveQuery selects archived fragments: those whose server time is in
+// [Start, End] (Start zero: from the archive's beginning) and, when
+// ByProducer, whose producer time is in [ProducerStart, ProducerEnd] (a
+// zero bound is open); the first Limit of them (0: all) in server-time
+// order.
+type ArchiveQuery struct {
+	Start, End                 time.Time
+	ByProducer                 bool
+	ProducerStart, ProducerEnd time.Time
+	Limit                      int
+}
+
+// Keep reports whether a fragment with producer time t passes the
+// producer-time bounds.
+func (q ArchiveQuery) Keep(t time.Time) bool {
+	return !q.ByProducer || (q.ProducerStart.IsZero() || !t.Before(q.ProducerStart)) && (q.ProducerEnd.IsZero() || !t.After(q.ProducerEnd))
+}
+
+// DefaultProducerSkew is Handler.ProducerSkew's default.
+const DefaultProducerSkew = time.Hour
 
 // ArchivedFragment is a fragment as its archive's manifest lists it.
 type ArchivedFragment struct {
@@ -39,20 +67,65 @@ type ArchivedFragment struct {
 // the appliance has no local copy of it (a replacement appliance).
 const StatusArchived = "ARCHIVED"
 
-// tiered reports whether a query consults the archive: it needs one, a
-// start (the archive is read hour by hour) and server time (its manifests
-// are by server time).
+// tiered reports whether a query consults the archive.
 func (h *Handler) tiered(q index.Query) bool {
-	return h.Archive != nil && !q.Start.IsZero() && q.By == index.ServerTime
+	return h.Archive != nil
 }
 
-// archived returns stream's archived fragments in [start, end] (end zero:
-// now).
-func (h *Handler) archived(ctx context.Context, stream string, start, end time.Time) ([]ArchivedFragment, error) {
-	if end.IsZero() {
-		end = time.Now()
+func (h *Handler) producerSkew() time.Duration {
+	if h.ProducerSkew <= 0 {
+		return DefaultProducerSkew
 	}
-	return h.Archive.Fragments(ctx, stream, start, end)
+	return h.ProducerSkew
+}
+
+// oldestLocal returns stream's oldest local fragment by server time; ok
+// is false when it has none.
+func (h *Handler) oldestLocal(ctx context.Context, stream string) (f index.Fragment, ok bool, err error) {
+	err = h.Index.Iterate(ctx, stream, index.Query{By: index.ServerTime, Limit: 1}, func(g index.Fragment) error {
+		f, ok = g, true
+		return errStop
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return f, ok, err
+}
+
+// archived returns the first limit (0: all) of stream's archived
+// fragments in [start, end] (end zero: now) that are not local, by
+// server time or, by producer time, those whose producer time is there
+// (in server-time order). The appliance drops a stream's media oldest
+// first (retention and eviction both cut by server time), so what it
+// stores of a stream is everything from its oldest local fragment on:
+// only the archived fragments older than that are read from the archive,
+// and a range that is all local costs no bucket request. oldest is the
+// stream's oldest local fragment, if hasLocal.
+//
+// The manifests are by server time: by producer time, the server times
+// within ProducerSkew of the range are read (a camera whose clock is off
+// by more is found by server time only).
+func (h *Handler) archived(ctx context.Context, stream string, by index.TimestampType, start, end time.Time, oldest index.Fragment, hasLocal bool, limit int) ([]ArchivedFragment, error) {
+	aq := ArchiveQuery{Start: start, End: end, Limit: limit}
+	if by == index.ProducerTime {
+		aq = ArchiveQuery{ByProducer: true, ProducerStart: start, ProducerEnd: end, Limit: limit}
+		if !start.IsZero() {
+			aq.Start = start.Add(-h.producerSkew())
+		}
+		if !end.IsZero() {
+			aq.End = end.Add(h.producerSkew())
+		}
+	}
+	if now := h.now(); aq.End.IsZero() || aq.End.After(now) {
+		aq.End = now
+	}
+	if hasLocal && !aq.End.Before(oldest.ServerTime) {
+		aq.End = oldest.ServerTime.Add(-time.Nanosecond)
+	}
+	if aq.End.Before(aq.Start) {
+		return nil, nil
+	}
+	return h.Archive.Fragments(ctx, stream, aq)
 }
 
 // archivedFragmentJSON shows an archived fragment that is not local.
@@ -102,9 +175,20 @@ func (k tierToken) before(t time.Time, number uint64) bool {
 	return t.After(k.t) || (t.Equal(k.t) && number > k.number)
 }
 
-// listTiered lists the local fragments of the range and the archived ones
-// that are not local, in server-time order, each marked local or archived
-// (or both), limit at a time with its own next token.
+func (k tierToken) compare(o tierToken) int {
+	if c := k.t.Compare(o.t); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.number, o.number)
+}
+
+// listTiered lists the archived fragments of the range that are not
+// local, then the local ones, in the query's time order (by server time
+// the archived ones are all older than the oldest local one, see
+// archived; by producer time the two are merged), each marked local or
+// archived (or both), limit at a time with its own next token. Without a
+// start it lists the stream's whole history, the archive's included;
+// without an end, up to now.
 func (h *Handler) listTiered(w http.ResponseWriter, r *http.Request, name string, q index.Query) {
 	ctx := r.Context()
 	limit := q.Limit
@@ -120,27 +204,24 @@ func (h *Handler) listTiered(w http.ResponseWriter, r *http.Request, name string
 		}
 		after = &k
 	}
-	lq := index.Query{By: index.ServerTime, Start: q.Start, End: q.End}
+	at := func(server, producer time.Time) time.Time {
+		if q.By == index.ProducerTime {
+			return producer
+		}
+		return server
+	}
+	lq := index.Query{By: q.By, Start: q.Start, End: q.End}
 	if after != nil {
 		lq.Start = after.t
 	}
-	var local []index.Fragment
-	err := h.Index.Iterate(ctx, name, lq, func(f index.Fragment) error {
-		if after != nil && !after.before(f.ServerTime, f.Number) {
-			return nil
-		}
-		local = append(local, f)
-		if len(local) > limit {
-			return errStop
-		}
-		return nil
-	})
+	oldest, hasLocal, err := h.oldestLocal(ctx, name)
 	localMissing := errors.Is(err, index.ErrStreamNotFound)
-	if err != nil && !errors.Is(err, errStop) && !localMissing {
+	if err != nil && !localMissing {
 		h.fail(w, r, err)
 		return
 	}
-	arch, aerr := h.archived(ctx, name, lq.Start, q.End)
+	// One more than a page, and one for a fragment at the token's time.
+	arch, aerr := h.archived(ctx, name, q.By, lq.Start, q.End, oldest, hasLocal, limit+2)
 	if aerr != nil {
 		if localMissing {
 			h.fail(w, r, aerr)
@@ -152,51 +233,63 @@ func (h *Handler) listTiered(w http.ResponseWriter, r *http.Request, name string
 		h.fail(w, r, err)
 		return
 	}
-	type id struct {
-		ns     int64
-		number uint64
+	type item struct {
+		js  FragmentJSON
+		key tierToken
 	}
-	inArchive := make(map[id]bool, len(arch))
+	var remote []item
 	for _, a := range arch {
-		inArchive[id{a.ServerTime.UnixNano(), a.Number}] = true
-	}
-	out := make([]FragmentJSON, 0, min(limit+1, len(local)+len(arch)))
-	var keys []tierToken
-	i := 0
-	for _, f := range local {
-		for ; i < len(arch) && !arch[i].ServerTime.After(f.ServerTime); i++ {
-			a := arch[i]
-			if after != nil && !after.before(a.ServerTime, a.Number) {
-				continue
-			}
-			if sameFragment(a, f) {
-				continue
-			}
-			out = append(out, archivedFragmentJSON(a))
-			keys = append(keys, tierToken{a.ServerTime, a.Number})
+		k := tierToken{at(a.ServerTime, a.ProducerTime), a.Number}
+		if after == nil || after.before(k.t, k.number) {
+			remote = append(remote, item{archivedFragmentJSON(a), k})
 		}
-		js := fragmentJSON(f)
-		js.Archived = inArchive[id{f.ServerTime.UnixNano(), f.Number}]
-		out = append(out, js)
-		keys = append(keys, tierToken{f.ServerTime, f.Number})
 	}
-	// The local fragments may have stopped at limit+1: archived ones after
-	// the last are on a later page, as its token starts after it.
-	for ; i < len(arch) && len(local) <= limit; i++ {
-		a := arch[i]
-		if after != nil && !after.before(a.ServerTime, a.Number) {
-			continue
+	slices.SortStableFunc(remote, func(a, b item) int { return a.key.compare(b.key) })
+	var local []item
+	if !localMissing {
+		isArchived, err := h.Archive.Archived(ctx, name)
+		if err != nil {
+			h.logger().Warn("archive state unreadable; local fragments not marked archived", "stream", name, "err", err)
 		}
-		out = append(out, archivedFragmentJSON(a))
-		keys = append(keys, tierToken{a.ServerTime, a.Number})
+		err = h.Index.Iterate(ctx, name, lq, func(f index.Fragment) error {
+			k := tierToken{at(f.ServerTime, f.ProducerTime), f.Number}
+			if after != nil && !after.before(k.t, k.number) {
+				return nil
+			}
+			js := fragmentJSON(f)
+			js.Archived = isArchived != nil && isArchived(f.ServerTime, f.Number)
+			local = append(local, item{js, k})
+			if len(local) > limit {
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	// Both are in order and at most a page and one long: merge them.
+	out := make([]item, 0, min(limit+1, len(remote)+len(local)))
+	for i, j := 0, 0; len(out) <= limit && (i < len(remote) || j < len(local)); {
+		if j == len(local) || i < len(remote) && remote[i].key.compare(local[j].key) <= 0 {
+			out = append(out, remote[i])
+			i++
+		} else {
+			out = append(out, local[j])
+			j++
+		}
 	}
 	page := struct {
 		Fragments []FragmentJSON `json:"fragments"`
 		Next      string         `json:"next,omitempty"`
-	}{Fragments: out}
+	}{Fragments: make([]FragmentJSON, 0, len(out))}
 	if len(out) > limit {
-		page.Fragments = out[:limit]
-		page.Next = keys[limit-1].String()
+		out = out[:limit]
+		page.Next = out[limit-1].key.String()
+	}
+	for _, it := range out {
+		page.Fragments = append(page.Fragments, it.js)
 	}
 	writeJSON(w, http.StatusOK, page)
 }

@@ -13,6 +13,15 @@
 // before the asked time. Errors are JSON {"message": …} with an HTTP status.
 // Authentication is the caller's (the appliance wraps this handler).
 //
+// With an Archive (the appliance's bucket, the second tier), a fragments
+// query also lists the archived fragments that are not local, each
+// marked "local" and "archived"; without a start it lists the stream's
+// whole history, the archive's included, a page at a time; by producer
+// time it reads the archive's server times within ProducerSkew of the
+// range. A media query by server time replays archived fragments that are
+// not local in their place. The archive is read only for what is older
+// than the stream's oldest local fragment (tier.go).
+//
 // A stream the appliance pulls from a camera carries its pull state
 // ("pull": pulling or retrying, the last error, the attempts). A pulled
 // stream is created in the index at its first connection; until then it is
@@ -73,14 +82,18 @@ type Handler struct {
 	Sessions Sessions
 	Opener   replay.Opener
 	// Archive, if set, is the second tier: fragments and media queries by
-	// server time with a start add the archived fragments that are not
-	// local, and streams that are only archived are listed.
+	// server time add the archived fragments that are not local, and
+	// streams that are only archived are listed.
 	Archive Archive
+	// ProducerSkew is how far from a producer-time range the server times
+	// of the archived fragments it may hold are sought (the archive's
+	// manifests are by server time); DefaultProducerSkew when zero.
+	ProducerSkew time.Duration
 	// MaxRange bounds one media request. It defaults to 7 days.
 	MaxRange time.Duration
 	Logger   *slog.Logger
 	// Now is the clock (time.Now if nil): a timeline without an end
-	// ends now.
+	// ends now, and so does a tiered listing.
 	Now func() time.Time
 	// Thumbnails makes the pictures of /image; nil answers 501.
 	Thumbnails *thumbnail.Maker
@@ -274,7 +287,8 @@ type FragmentJSON struct {
 	KeyID                        string    `json:"key_id"`
 	Gap                          bool      `json:"gap,omitempty"`
 	// Local says the appliance stores the fragment; Archived that the
-	// archive has it (set only when the listing consulted the archive).
+	// archive has it (set only with an Archive: for a local fragment, the
+	// archiver's state says it is uploaded and in its hour's manifest).
 	Local    bool `json:"local"`
 	Archived bool `json:"archived"`
 }
@@ -421,7 +435,7 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err = h.Index.Stream(r.Context(), name)
 	local := err == nil
-	if err != nil && !(errors.Is(err, index.ErrStreamNotFound) && h.tiered(q)) {
+	if err != nil && !(errors.Is(err, index.ErrStreamNotFound) && h.tiered(q) && q.By == index.ServerTime) {
 		h.fail(w, r, err)
 		return
 	}
@@ -432,8 +446,16 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 	// The archived fragments of the range that are not local are merged
 	// in server-time order (tiered replay).
 	var arch []ArchivedFragment
-	if h.tiered(q) {
-		arch, err = h.archived(r.Context(), name, q.Start, q.End)
+	if h.tiered(q) && q.By == index.ServerTime {
+		var oldest index.Fragment
+		var hasLocal bool
+		if local {
+			if oldest, hasLocal, err = h.oldestLocal(r.Context(), name); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+		}
+		arch, err = h.archived(r.Context(), name, index.ServerTime, q.Start, q.End, oldest, hasLocal, 0)
 		switch {
 		case err != nil && !local:
 			h.fail(w, r, err)
