@@ -89,8 +89,8 @@ type session struct {
 	medias    []*description.Media
 	formats   []format.Format
 	stats     *SessionStats
-	skipped   []string                // tracks not recorded, and why
-	live      *Relay // the relay to live players; nil relays nothing
+	skipped   []string // tracks not recorded, and why
+	live      *Relay   // the relay to live players; nil relays nothing
 
 	mu     sync.Mutex
 	decs   []*trackDecoder
