@@ -29,7 +29,7 @@ func TestLiveRTSP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { feed.Process.Kill(); feed.Wait() }()
-	waitFor(t, 20*time.Second, "live1 pushing", func() error {
+	waitFor(t, time.Minute, "live1 pushing", func() error {
 		js, err := s.streamJSON(t, "live1")
 		if err != nil {
 			return err
@@ -92,7 +92,7 @@ func TestLiveRTSP(t *testing.T) {
 	if code, body := s.do(t, http.MethodPost, "/v1/streams", map[string]string{"name": "pulled1", "source": "rtsp://" + camAddr + "/live"}); code != http.StatusCreated {
 		t.Fatalf("POST /v1/streams: %d %s", code, body)
 	}
-	waitFor(t, 20*time.Second, "pulled1 pulling", func() error {
+	waitFor(t, time.Minute, "pulled1 pulling", func() error {
 		js, err := s.streamJSON(t, "pulled1")
 		if err != nil {
 			return err

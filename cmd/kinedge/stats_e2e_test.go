@@ -107,7 +107,7 @@ func TestStatsReachMetricsAndAPI(t *testing.T) {
 	}
 	// Its publisher left: idle, and the last fragment describes the
 	// camera (the clip is 320x240 H.264 at 25 fps with AAC).
-	waitFor(t, 10*time.Second, "longgop idle with its last fragment", func() error {
+	waitFor(t, 30*time.Second, "longgop idle with its last fragment", func() error {
 		js, err := s.streamJSON(t, "longgop")
 		if err != nil {
 			return err

@@ -75,10 +75,14 @@ func TestLivePlayers(t *testing.T) {
 		}
 		v.au(uint32(i*3600), nal)
 		if i%100 == 99 {
-			// The publisher's own client queue holds 256 packets: let
-			// the recording catch up (the stalled player must not hold it
-			// back).
-			waitFor(t, 20*time.Second, "recording keeps up", func() bool { f, _, _ := w.snapshot(); return len(f) >= i-1 })
+			// The publisher's own client queue and each player's queue
+			// hold 256 packets: let the recording and the reading player
+			// catch up (the stalled player must hold neither back). A
+			// player that falls further behind loses packets, by design.
+			waitFor(t, 20*time.Second, "recording and the reading player keep up", func() bool {
+				f, _, _ := w.snapshot()
+				return len(f) >= i-1 && got.Load() >= int64(i)
+			})
 		}
 	}
 	waitFor(t, 20*time.Second, "every frame recorded", func() bool { f, _, _ := w.snapshot(); return len(f) >= n-1 })

@@ -18,7 +18,7 @@ import (
 func TestImage(t *testing.T) {
 	ffmpeg := testtool.Need(t, "ffmpeg")
 	idx, kr, base, _ := recordedIndex(t)
-	th := &thumbnail.Maker{FFmpeg: ffmpeg}
+	th := &thumbnail.Maker{FFmpeg: ffmpeg, Timeout: time.Minute} // a loaded CI machine
 	srv := httptest.NewServer(muxOf(&Handler{Index: idx, Opener: kr, Thumbnails: th}))
 	t.Cleanup(srv.Close)
 	get := func(path string) (*http.Response, []byte) {
