@@ -135,10 +135,10 @@ func (c *camera) connLoop() {
 	failing := false
 	for c.ctx.Err() == nil {
 		s, err := c.connect()
-		tried()
 		if err != nil {
 			c.failures.Add(1)
 			c.setError(err)
+			tried()
 			if !failing && c.ctx.Err() == nil {
 				var bad liberrors.ErrClientBadStatusCode
 				if errors.As(err, &bad) && bad.Code == base.StatusCode(455) {
@@ -164,7 +164,10 @@ func (c *camera) connLoop() {
 		backoff = c.cfg.BackoffMin
 		n := c.connects.Add(1)
 		c.log.Info("camsim: publishing", "url", redact(c.url), "session", n)
+		// The session is current before the clocks may start (tried), so
+		// that the first keyframe goes out on it.
 		c.cur.Store(s)
+		tried()
 
 		stop := afterFunc(c.ctx, func() { c.closeSession(s) })
 		err = s.client.Wait()
