@@ -99,6 +99,9 @@ func Open(opts Options) (*DB, error) {
 	if err := d.budget.checkMaxBytes(); err != nil {
 		return nil, err
 	}
+	if err := removeEmptyValueLogs(opts.Dir, d.log); err != nil {
+		return nil, err
+	}
 	readOnly, err := d.budget.prepareOpen()
 	if err != nil {
 		return nil, err
@@ -131,6 +134,30 @@ func Open(opts Options) (*DB, error) {
 	go d.budget.watch()
 	go d.budget.evictLoop()
 	return d, nil
+}
+
+// removeEmptyValueLogs deletes the value-log files of length zero in dir.
+// Badger creates a value-log file and then sizes it; a process killed
+// between the two (kill -9, a power cut) leaves an empty file, which
+// Badger's open refuses for good ("Open existing file: … Create a new
+// file"): a crash loop. An empty file holds no header and no entries, so
+// nothing can point into it, and removing it loses nothing.
+func removeEmptyValueLogs(dir string, log *slog.Logger) error {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
+			continue
+		}
+		log.Warn("store: removing an empty value-log file left by an interrupted start or rotation", "file", filepath.Base(p))
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("store: remove the empty value-log file %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 func exists(path string) bool {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -627,5 +628,52 @@ func TestGCWithAsyncCommits(t *testing.T) {
 			t.Fatal(err)
 		}
 		rewritten += n
+	}
+}
+
+// A value-log file created but not yet sized when the process was killed
+// is empty; the next start removes it instead of failing for good.
+func TestOpenAfterKillBetweenCreateAndSize(t *testing.T) {
+	dir := t.TempDir()
+	o := smallOptions(dir, nil)
+	d := openT(t, o)
+	s := space(t, d, "v/")
+	if err := put(s, Data, "a", 5000); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	vlogs, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	if len(vlogs) == 0 {
+		t.Fatal("no value-log file after a write")
+	}
+	slices.Sort(vlogs)
+	var fid int
+	if _, err := fmt.Sscanf(filepath.Base(vlogs[len(vlogs)-1]), "%06d.vlog", &fid); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, fmt.Sprintf("%06d.vlog", fid+1))
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	d = openT(t, o)
+	s = space(t, d, "v/")
+	err := s.View(func(txn *Txn) error {
+		item, err := txn.Get(s.Key([]byte("a")))
+		if err != nil {
+			return err
+		}
+		if item.ValueSize() != 5000 {
+			return fmt.Errorf("value of %d bytes", item.ValueSize())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("read after the restart: %v", err)
+	}
+	if err := put(s, Data, "b", 5000); err != nil {
+		t.Errorf("write after the restart: %v", err)
 	}
 }
