@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -95,6 +96,23 @@ func (e evicted) Iterate(ctx context.Context, stream string, q index.Query, fn f
 		}
 		return fn(f)
 	})
+}
+
+// Timeline merges the fragments left, exactly as Index.Timeline does.
+func (e evicted) Timeline(ctx context.Context, stream string, q index.TimelineQuery) ([]index.Span, error) {
+	var spans []index.Span
+	err := e.Iterate(ctx, stream, index.Query{By: q.By, Start: q.Start.Add(-time.Minute), End: q.End}, func(f index.Fragment) error {
+		at := f.ServerTime
+		if q.By == index.ProducerTime {
+			at = f.ProducerTime
+		}
+		s := index.Span{Start: maxTime(at, q.Start), End: minTime(at.Add(f.Duration), q.End)}
+		if s.End.After(s.Start) {
+			spans = append(spans, s)
+		}
+		return nil
+	})
+	return mergeSpans(spans, q.Step), err
 }
 
 func (e evicted) Blob(ctx context.Context, number uint64) ([]byte, error) {
@@ -304,6 +322,34 @@ func TestTieredReplay(t *testing.T) {
 			code, body = getBody(t, h, "/v1/streams")
 			if code != 200 || !bytes.Contains(body, []byte(`"cam1"`)) {
 				t.Fatalf("streams: %d %s", code, body)
+			}
+			// The timeline: the original's ranges, the part only the
+			// archive holds marked archived.
+			tl := func(h http.Handler) TimelineJSON {
+				t.Helper()
+				v := url.Values{"start": {base.Add(-time.Hour).Format(time.RFC3339Nano)}, "end": {time.Now().Format(time.RFC3339Nano)}, "step": {"1s"}}
+				code, body := getBody(t, h, "/v1/streams/cam1/timeline?"+v.Encode())
+				if code != 200 {
+					t.Fatalf("timeline: %d %s", code, body)
+				}
+				var js TimelineJSON
+				if err := json.Unmarshal(body, &js); err != nil {
+					t.Fatal(err)
+				}
+				return js
+			}
+			wantTL, gotTL := tl(orig), tl(h)
+			if len(wantTL.Ranges) == 0 || !slices.Equal(gotTL.Ranges, wantTL.Ranges) {
+				t.Fatalf("timeline ranges %v; the original's %v", gotTL.Ranges, wantTL.Ranges)
+			}
+			switch {
+			case c.local == n && len(gotTL.Archived) != 0:
+				t.Fatalf("all local, archived spans %v", gotTL.Archived)
+			case c.local == 0 && !slices.Equal(gotTL.Archived, gotTL.Ranges):
+				t.Fatalf("fresh appliance: archived spans %v, ranges %v", gotTL.Archived, gotTL.Ranges)
+			case c.local > 0 && c.local < n && (len(gotTL.Archived) != 1 || !gotTL.Archived[0].Start.Equal(gotTL.Ranges[0].Start) ||
+				gotTL.Archived[0].End.After(oldest[c.name]) || gotTL.Archived[0].End.Before(oldest[c.name].Add(-10*time.Second))):
+				t.Fatalf("half evicted: archived spans %v; the oldest local fragment is at %v", gotTL.Archived, oldest[c.name])
 			}
 		})
 	}

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -36,6 +39,13 @@ type TimelineJSON struct {
 	Gaps   []SpanJSON `json:"gaps"`
 	// RecordedMS is the length of the ranges together.
 	RecordedMS int64 `json:"recorded_ms"`
+	// Archived are the parts of Ranges that only the archive holds
+	// (evicted locally, or recorded before a replacement appliance), in
+	// order; the rest of Ranges is local. Without an archive it is empty.
+	Archived []SpanJSON `json:"archived"`
+	// ArchiveError says why the archive could not be read; Ranges then
+	// hold the local recordings only.
+	ArchiveError string `json:"archive_error,omitempty"`
 }
 
 // timeline serves GET /v1/streams/{name}/timeline?start=&end=&step=&by=:
@@ -69,18 +79,37 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 		step = max(q.End.Sub(q.Start)/timelineCells, time.Second).Round(time.Second)
 	}
 	name := r.PathValue("name")
-	spans, err := h.Index.Timeline(r.Context(), name, index.TimelineQuery{By: q.By, Start: q.Start, End: q.End, Step: step})
-	if err != nil {
+	ctx := r.Context()
+	spans, err := h.Index.Timeline(ctx, name, index.TimelineQuery{By: q.By, Start: q.Start, End: q.End, Step: step})
+	localMissing := errors.Is(err, index.ErrStreamNotFound)
+	if err != nil && !(localMissing && h.archivedStream(ctx, name)) {
 		h.fail(w, r, err)
 		return
 	}
 	out := TimelineJSON{
 		Stream: name, By: "server", Start: q.Start.UTC(), End: q.End.UTC(), StepMS: step.Milliseconds(),
-		Ranges: make([]SpanJSON, 0, len(spans)), Gaps: make([]SpanJSON, 0, len(spans)+1),
+		Archived: []SpanJSON{},
 	}
 	if q.By == index.ProducerTime {
 		out.By = "producer"
 	}
+	if h.Archive != nil {
+		arch, err := h.archivedSpans(ctx, name, q, step, localMissing)
+		switch {
+		case err != nil && localMissing:
+			h.fail(w, r, err)
+			return
+		case err != nil:
+			h.logger().Warn("archive unreadable; the timeline shows local recordings only", "stream", name, "err", err)
+			out.ArchiveError = err.Error()
+		}
+		for _, s := range arch {
+			out.Archived = append(out.Archived, SpanJSON{Start: s.Start, End: s.End})
+		}
+		spans = mergeSpans(append(spans, arch...), step)
+	}
+	out.Ranges = make([]SpanJSON, 0, len(spans))
+	out.Gaps = make([]SpanJSON, 0, len(spans)+1)
 	at := out.Start
 	for _, s := range spans {
 		if s.Start.After(at) {
@@ -94,6 +123,87 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 		out.Gaps = append(out.Gaps, SpanJSON{Start: at, End: out.End})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// archivePage is how many archived fragments a timeline reads from the
+// archive at a time: a week of 2 s fragments is read in pages, merged as
+// it goes, so that the handler holds spans rather than every fragment.
+const archivePage = 4096
+
+// archivedSpans returns the recorded spans of stream in q's range that
+// only the archive holds (the archived fragments older than the oldest
+// local one; see archived), merged at step and clipped to the range.
+func (h *Handler) archivedSpans(ctx context.Context, stream string, q index.Query, step time.Duration, localMissing bool) ([]index.Span, error) {
+	var oldest index.Fragment
+	hasLocal := false
+	if !localMissing {
+		var err error
+		oldest, hasLocal, err = h.oldestLocal(ctx, stream)
+		if err != nil && !errors.Is(err, index.ErrStreamNotFound) {
+			return nil, err
+		}
+	}
+	at := func(a ArchivedFragment) time.Time {
+		if q.By == index.ProducerTime {
+			return a.ProducerTime
+		}
+		return a.ServerTime
+	}
+	var spans []index.Span
+	start := q.Start
+	for {
+		// By producer time the archive answers in server-time order, so
+		// it is read in one piece.
+		limit := archivePage
+		if q.By == index.ProducerTime {
+			limit = 0
+		}
+		page, err := h.archived(ctx, stream, q.By, start, q.End, oldest, hasLocal, limit)
+		if err != nil {
+			return mergeSpans(spans, step), err
+		}
+		for _, a := range page {
+			s := index.Span{Start: at(a), End: at(a).Add(a.Duration)}
+			if s.End.After(q.Start) && s.Start.Before(q.End) {
+				spans = append(spans, index.Span{Start: maxTime(s.Start, q.Start), End: minTime(s.End, q.End)})
+			}
+		}
+		spans = mergeSpans(spans, step)
+		if limit == 0 || len(page) < limit {
+			return spans, nil
+		}
+		start = page[len(page)-1].ServerTime.Add(time.Nanosecond)
+	}
+}
+
+// mergeSpans sorts spans and joins those less than step apart.
+func mergeSpans(spans []index.Span, step time.Duration) []index.Span {
+	slices.SortFunc(spans, func(a, b index.Span) int { return a.Start.Compare(b.Start) })
+	out := spans[:0]
+	for _, s := range spans {
+		if n := len(out); n > 0 && s.Start.Sub(out[n-1].End) < step {
+			if s.End.After(out[n-1].End) {
+				out[n-1].End = s.End
+			}
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // parseStep reads a timeline's step: a Go duration (30s, 1m, 1h) or
