@@ -65,6 +65,17 @@ func MkvTracks(tracks []*media.Track) ([]mkv.Track, error) {
 			mt.CodecPrivate = mkv.OpusHead(ch, 48000)
 			mt.SampleRate, mt.Channels = 48000, ch
 			mt.SeekPreRoll = mkv.OpusSeekPreRoll
+		case media.CodecPCMU, media.CodecPCMA:
+			if t.SampleRate <= 0 || t.Channels <= 0 {
+				return nil, fmt.Errorf("track %d: %w: G.711 at %d Hz with %d channels", i, ErrUnsupportedCodec, t.SampleRate, t.Channels)
+			}
+			tag := uint16(mkv.WaveFormatALaw)
+			if t.Codec == media.CodecPCMU {
+				tag = mkv.WaveFormatMULaw
+			}
+			mt.Type, mt.CodecID = mkv.TrackAudio, mkv.CodecACM
+			mt.CodecPrivate = mkv.WaveFormatEx(tag, t.Channels, t.SampleRate, 8)
+			mt.SampleRate, mt.Channels = float64(t.SampleRate), t.Channels
 		default:
 			return nil, fmt.Errorf("track %d: %w: %q", i, ErrUnsupportedCodec, t.Codec)
 		}

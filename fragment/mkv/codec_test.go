@@ -141,3 +141,11 @@ func TestVideoSize(t *testing.T) {
 		}
 	}
 }
+
+func TestWaveFormatEx(t *testing.T) {
+	// G.711 µ-law, stereo, 8 kHz: 16,000 bytes a second in blocks of 2.
+	want := []byte{0x07, 0x00, 0x02, 0x00, 0x40, 0x1f, 0x00, 0x00, 0x80, 0x3e, 0x00, 0x00, 0x02, 0x00, 0x08, 0x00, 0x00, 0x00}
+	if got := WaveFormatEx(WaveFormatMULaw, 2, 8000, 8); !bytes.Equal(got, want) {
+		t.Fatalf("WaveFormatEx = % x, want % x", got, want)
+	}
+}

@@ -29,7 +29,35 @@ const (
 	// CodecOpus carries Opus packets; CodecPrivate is an OpusHead (see
 	// OpusHead) and CodecDelay/SeekPreRoll should be set.
 	CodecOpus = "A_OPUS"
+	// CodecACM carries audio in a Windows ACM format; CodecPrivate is a
+	// WAVEFORMATEX (see WaveFormatEx). G.711 is stored this way, as
+	// ffmpeg and VLC read it (Matroska has no codec ID of its own for
+	// G.711).
+	CodecACM = "A_MS/ACM"
 )
+
+// WAVEFORMATEX format tags (RFC 2361 appendix A) of the codecs stored
+// under CodecACM.
+const (
+	WaveFormatALaw  = 0x0006
+	WaveFormatMULaw = 0x0007
+)
+
+// WaveFormatEx returns a WAVEFORMATEX (18 bytes, little-endian, cbSize 0)
+// for a constant-rate format of bitsPerSample bits a sample.
+func WaveFormatEx(tag uint16, channels, sampleRate, bitsPerSample int) []byte {
+	b := make([]byte, 18)
+	le16 := func(o int, v int) { b[o], b[o+1] = byte(v), byte(v>>8) }
+	le32 := func(o int, v int) { le16(o, v&0xffff); le16(o+2, v>>16) }
+	block := channels * bitsPerSample / 8
+	le16(0, int(tag))
+	le16(2, channels)
+	le32(4, sampleRate)
+	le32(8, sampleRate*block) // nAvgBytesPerSec
+	le16(12, block)           // nBlockAlign
+	le16(14, bitsPerSample)
+	return b // cbSize (bytes 16-17) is 0
+}
 
 // OpusSeekPreRoll is the SeekPreRoll the Matroska Opus mapping recommends
 // (80 ms).

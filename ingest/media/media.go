@@ -35,6 +35,11 @@ const (
 	CodecH265 Codec = "H265"
 	CodecAAC  Codec = "AAC"
 	CodecOpus Codec = "OPUS"
+	// CodecPCMU and CodecPCMA are G.711 µ-law and A-law (ITU-T G.711):
+	// one byte a sample, channels interleaved. Most IP cameras' default
+	// audio.
+	CodecPCMU Codec = "PCMU"
+	CodecPCMA Codec = "PCMA"
 )
 
 // Kind returns the track kind of the codec, or 0 for an unknown codec.
@@ -42,7 +47,7 @@ func (c Codec) Kind() Kind {
 	switch c {
 	case CodecH264, CodecH265:
 		return KindVideo
-	case CodecAAC, CodecOpus:
+	case CodecAAC, CodecOpus, CodecPCMU, CodecPCMA:
 		return KindAudio
 	}
 	return 0
@@ -104,7 +109,8 @@ type Frame struct {
 	Wall time.Time
 	// Data is the access unit. H.264/H.265: NAL units, each prefixed by a
 	// 4-byte big-endian length (AVCC); keyframes carry their parameter sets
-	// in-band. AAC: one raw access unit. Opus: one packet.
+	// in-band. AAC: one raw access unit. Opus: one packet. G.711: the
+	// samples of one RTP packet.
 	Data []byte
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpfragmented"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtplpcm"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpsimpleaudio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -24,7 +25,8 @@ import (
 // the same way (packet + unwrapped PTS + optional NTP wall time).
 //
 // Payload formats: H.264 RFC 6184, H.265 RFC 7798, AAC RFC 3640
-// (mpeg4-generic) and RFC 6416 (MP4A-LATM), Opus RFC 7587.
+// (mpeg4-generic) and RFC 6416 (MP4A-LATM), Opus RFC 7587, G.711 (PCMU,
+// PCMA) RFC 3551 section 4.5.14: one frame per packet.
 //
 // Video access units are re-muxed as mediamtx does: access unit delimiters
 // and in-band parameter sets are removed, and every keyframe is prefixed with
@@ -43,6 +45,7 @@ type trackDecoder struct {
 	aacDec  *rtpmpeg4audio.Decoder
 	latmDec *rtpfragmented.Decoder
 	opusDec *rtpsimpleaudio.Decoder
+	g711Dec *rtplpcm.Decoder
 
 	latmConfig *mpeg4audio.StreamMuxConfig
 	latmInBand bool
@@ -121,6 +124,14 @@ func newTrackDecoder(index int, f format.Format) (*trackDecoder, error) {
 		}
 		d.track = &media.Track{Codec: media.CodecOpus, ClockRate: 48000, SampleRate: 48000, Channels: ch}
 		d.opusDec, err = f.CreateDecoder()
+	case *format.G711:
+		codec := media.CodecPCMA
+		if f.MULaw {
+			codec = media.CodecPCMU
+		}
+		ch := max(f.ChannelCount, 1)
+		d.track = &media.Track{Codec: codec, ClockRate: f.SampleRate, SampleRate: f.SampleRate, Channels: ch}
+		d.g711Dec, err = f.CreateDecoder()
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrUnsupportedCodec, f.Codec())
 	}
@@ -230,6 +241,15 @@ func (d *trackDecoder) Decode(pkt *rtp.Packet, pts int64, wall time.Time) (frame
 		}
 		if len(p) == 0 {
 			return nil, fmt.Errorf("%w: empty Opus packet", ErrDecode)
+		}
+		return d.audioFrames([][]byte{p}, pts, wall), nil
+	case d.g711Dec != nil:
+		p, err := d.g711Dec.Decode(pkt)
+		if err != nil {
+			return nil, decodeErr(err, nil)
+		}
+		if len(p) == 0 {
+			return nil, fmt.Errorf("%w: empty G.711 packet", ErrDecode)
 		}
 		return d.audioFrames([][]byte{p}, pts, wall), nil
 	}

@@ -347,13 +347,13 @@ func FuzzTrackDecoder(f *testing.F) {
 		{0xfc, 0xff},
 	}
 	for i, s := range seeds {
-		for c := range 5 {
+		for c := range 6 {
 			f.Add(uint8(c), uint8(i), s, []byte{0x1c, 0x05, 0xff})
 		}
 	}
 	f.Fuzz(func(t *testing.T, codec, flags uint8, a, b []byte) {
 		var forma format.Format
-		switch codec % 5 {
+		switch codec % 6 {
 		case 0:
 			forma = h264Format()
 		case 1:
@@ -362,8 +362,10 @@ func FuzzTrackDecoder(f *testing.F) {
 			forma = aacFormat()
 		case 3:
 			forma = latmFormat()
-		default:
+		case 4:
 			forma = &format.Opus{PayloadTyp: 111, ChannelCount: 2}
+		default:
+			forma = &format.G711{PayloadTyp: 0, MULaw: flags&0x80 != 0, SampleRate: 8000, ChannelCount: 1 + int(flags>>6&1)}
 		}
 		d, err := newTrackDecoder(0, forma)
 		if err != nil {
