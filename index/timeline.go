@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -274,6 +275,31 @@ func (w *timelineWalk) probe(rit *badger.Iterator, from, until []byte, longest t
 		}
 	}
 	return last, nil
+}
+
+// Clip returns the part of s within [start, end]; ok is false when none
+// of it is.
+func (s Span) Clip(start, end time.Time) (c Span, ok bool) {
+	c = Span{Start: maxTime(s.Start, start), End: minTime(s.End, end)}
+	return c, c.End.After(c.Start)
+}
+
+// MergeSpans sorts spans by start and joins those less than step apart,
+// in place: what Timeline does with fragments, for spans from elsewhere
+// (an archive).
+func MergeSpans(spans []Span, step time.Duration) []Span {
+	slices.SortFunc(spans, func(a, b Span) int { return a.Start.Compare(b.Start) })
+	out := spans[:0]
+	for _, s := range spans {
+		if n := len(out); n > 0 && s.Start.Sub(out[n-1].End) < step {
+			if s.End.After(out[n-1].End) {
+				out[n-1].End = s.End
+			}
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -484,17 +484,7 @@ func TestReadOnlyStartAndReopen(t *testing.T) {
 	if st := d.Status(); st.State != StateFull || !st.ReadOnly {
 		t.Errorf("status: %+v", st)
 	}
-	err = s.View(func(txn *Txn) error {
-		item, err := txn.Get(s.Key([]byte("a")))
-		if err != nil {
-			return err
-		}
-		if item.ValueSize() != 5000 {
-			return fmt.Errorf("value of %d bytes", item.ValueSize())
-		}
-		return nil
-	})
-	if err != nil {
+	if err := valueSize(s, "a", 5000); err != nil {
 		t.Errorf("read on a read-only start: %v", err)
 	}
 	if err := put(s, Meta, "b", 10); !errors.Is(err, ErrReadOnly) || !strings.Contains(Reason(err), "read-only") {
@@ -660,20 +650,24 @@ func TestOpenAfterKillBetweenCreateAndSize(t *testing.T) {
 
 	d = openT(t, o)
 	s = space(t, d, "v/")
-	err := s.View(func(txn *Txn) error {
-		item, err := txn.Get(s.Key([]byte("a")))
-		if err != nil {
-			return err
-		}
-		if item.ValueSize() != 5000 {
-			return fmt.Errorf("value of %d bytes", item.ValueSize())
-		}
-		return nil
-	})
-	if err != nil {
+	if err := valueSize(s, "a", 5000); err != nil {
 		t.Errorf("read after the restart: %v", err)
 	}
 	if err := put(s, Data, "b", 5000); err != nil {
 		t.Errorf("write after the restart: %v", err)
 	}
+}
+
+// valueSize checks that key holds a value of n bytes.
+func valueSize(s *Space, key string, n int) error {
+	return s.View(func(txn *Txn) error {
+		item, err := txn.Get(s.Key([]byte(key)))
+		if err != nil {
+			return err
+		}
+		if item.ValueSize() != int64(n) {
+			return fmt.Errorf("value of %d bytes, want %d", item.ValueSize(), n)
+		}
+		return nil
+	})
 }

@@ -106,13 +106,12 @@ func (e evicted) Timeline(ctx context.Context, stream string, q index.TimelineQu
 		if q.By == index.ProducerTime {
 			at = f.ProducerTime
 		}
-		s := index.Span{Start: maxTime(at, q.Start), End: minTime(at.Add(f.Duration), q.End)}
-		if s.End.After(s.Start) {
+		if s, ok := (index.Span{Start: at, End: at.Add(f.Duration)}).Clip(q.Start, q.End); ok {
 			spans = append(spans, s)
 		}
 		return nil
 	})
-	return mergeSpans(spans, q.Step), err
+	return index.MergeSpans(spans, q.Step), err
 }
 
 func (e evicted) Blob(ctx context.Context, number uint64) ([]byte, error) {

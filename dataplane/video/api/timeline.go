@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -106,7 +105,7 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 		for _, s := range arch {
 			out.Archived = append(out.Archived, SpanJSON{Start: s.Start, End: s.End})
 		}
-		spans = mergeSpans(append(spans, arch...), step)
+		spans = index.MergeSpans(append(spans, arch...), step)
 	}
 	out.Ranges = make([]SpanJSON, 0, len(spans))
 	out.Gaps = make([]SpanJSON, 0, len(spans)+1)
@@ -160,50 +159,19 @@ func (h *Handler) archivedSpans(ctx context.Context, stream string, q index.Quer
 		}
 		page, err := h.archived(ctx, stream, q.By, start, q.End, oldest, hasLocal, limit)
 		if err != nil {
-			return mergeSpans(spans, step), err
+			return index.MergeSpans(spans, step), err
 		}
 		for _, a := range page {
-			s := index.Span{Start: at(a), End: at(a).Add(a.Duration)}
-			if s.End.After(q.Start) && s.Start.Before(q.End) {
-				spans = append(spans, index.Span{Start: maxTime(s.Start, q.Start), End: minTime(s.End, q.End)})
+			if s, ok := (index.Span{Start: at(a), End: at(a).Add(a.Duration)}).Clip(q.Start, q.End); ok {
+				spans = append(spans, s)
 			}
 		}
-		spans = mergeSpans(spans, step)
+		spans = index.MergeSpans(spans, step)
 		if limit == 0 || len(page) < limit {
 			return spans, nil
 		}
 		start = page[len(page)-1].ServerTime.Add(time.Nanosecond)
 	}
-}
-
-// mergeSpans sorts spans and joins those less than step apart.
-func mergeSpans(spans []index.Span, step time.Duration) []index.Span {
-	slices.SortFunc(spans, func(a, b index.Span) int { return a.Start.Compare(b.Start) })
-	out := spans[:0]
-	for _, s := range spans {
-		if n := len(out); n > 0 && s.Start.Sub(out[n-1].End) < step {
-			if s.End.After(out[n-1].End) {
-				out[n-1].End = s.End
-			}
-			continue
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // parseStep reads a timeline's step: a Go duration (30s, 1m, 1h) or
