@@ -80,12 +80,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 }
 
 // securityHeaders are set on both pages: everything from this origin, no
-// framing, and no Referer (media URLs carry tokens).
+// framing, and no Referer to other origins (media URLs carry tokens;
+// "no-referrer" would make Chromium send Origin: null on the login form).
 func securityHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "+
 		"connect-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Referrer-Policy", "same-origin")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 }
@@ -121,10 +122,11 @@ func wantsHTML(r *http.Request) bool {
 }
 
 // crossSite reports a request a browser marks as sent by another site
-// (Sec-Fetch-Site), or whose Origin is not this host.
+// (Sec-Fetch-Site), or, from a browser that does not send that header,
+// whose Origin is not this host.
 func crossSite(r *http.Request) bool {
-	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" && s != "none" {
-		return true
+	if s := r.Header.Get("Sec-Fetch-Site"); s != "" {
+		return s != "same-origin" && s != "none"
 	}
 	if o := r.Header.Get("Origin"); o != "" {
 		host, ok := strings.CutPrefix(o, "http://")
