@@ -187,14 +187,14 @@ func (b *browser) screenshot(name string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return
 	}
 	ext := ".png"
 	if len(png) > 2 && png[0] == 0xff && png[1] == 0xd8 {
-		ext = ".jpg" // FullScreenshot with a quality below 100 is JPEG
+		ext = ".jpg" // FullScreenshot below quality 100 is JPEG
 	}
 	path := filepath.Join(b.artifacts, name+ext)
 	if err := os.WriteFile(path, png, 0o644); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/testdata/testtool"
@@ -146,6 +147,24 @@ func TestWebPage(t *testing.T) {
 	b.screenshot("clip")
 	href := eval[string](b, `document.getElementById('download').href`)
 
+	// Hovering over the second range shows its picture.
+	b.do(time.Minute, "hover", chromedp.MouseEvent(chromedp.MouseMoved, x2, second.Y))
+	b.waitJS(time.Minute, "hover thumbnail", `(() => {
+		const box = document.getElementById('tl-hover'), img = document.getElementById('tl-hover-img');
+		return {done: !box.hidden && !img.hidden && img.src.includes('token=') && img.complete && img.naturalWidth > 0,
+			note: 'box hidden ' + box.hidden + ', img ' + img.src + ' ' + img.naturalWidth};
+	})()`)
+	b.screenshot("hover")
+
+	// The keyboard moves the timeline's cursor (the player, which moves
+	// it too while it plays, paused first).
+	eval[bool](b, `(() => { document.getElementById('video').pause(); return true })()`)
+	before := eval[string](b, `document.getElementById('timeline').getAttribute('aria-valuetext')`)
+	b.do(time.Minute, "arrow keys", chromedp.Focus("#timeline"), chromedp.KeyEvent(kb.ArrowLeft+kb.ArrowLeft, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	if after := eval[string](b, `document.getElementById('timeline').getAttribute('aria-valuetext')`); after == before {
+		t.Errorf("Shift+ArrowLeft on the timeline left the cursor at %q", after)
+	}
+
 	// The link works on its own (its token, no cookie, no Basic) and is
 	// an MP4 ffprobe reads, across the gap.
 	resp, err := http.Get(href)
@@ -183,6 +202,16 @@ func TestWebPage(t *testing.T) {
 	if resp2.StatusCode != http.StatusForbidden || !strings.Contains(string(msg), "gapcam") {
 		t.Fatalf("the token on another stream: %s %s", resp2.Status, msg)
 	}
+
+	// On a phone's screen: one column, no horizontal scrolling.
+	b.do(time.Minute, "phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(base+"/#/"),
+		chromedp.WaitVisible("#grid .card"))
+	b.waitJS(time.Minute, "phone layout", `(() => {
+		const xs = new Set([...document.querySelectorAll('#grid .card')].map(c => Math.round(c.getBoundingClientRect().left)));
+		return {done: xs.size === 1 && document.documentElement.scrollWidth <= window.innerWidth,
+			note: 'card columns ' + xs.size + ', scrollWidth ' + document.documentElement.scrollWidth + ' > ' + window.innerWidth};
+	})()`)
+	b.screenshot("phone")
 
 	if errs := b.errors(); len(errs) > 0 {
 		t.Fatalf("JavaScript errors:\n%s", strings.Join(errs, "\n"))
