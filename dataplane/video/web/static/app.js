@@ -229,6 +229,7 @@
     hoverToken: null, // a token for the window (thumbnails on hover)
     selection: null, // [startMs, endMs]
     drag: null,
+    pointerInside: false,
     playStartMs: null,
   };
 
@@ -431,8 +432,10 @@
         playFrom(d.ms);
       }
     });
-    t.addEventListener('mousemove', (e) => hover(e.clientX, e.clientY));
-    t.addEventListener('mouseleave', () => { $('tl-hover').hidden = true; });
+    // The timeline does not move under the pointer (see route's timer).
+    t.addEventListener('mouseenter', () => { view.pointerInside = true; });
+    t.addEventListener('mousemove', (e) => { view.pointerInside = true; hover(e.clientX, e.clientY); });
+    t.addEventListener('mouseleave', () => { view.pointerInside = false; $('tl-hover').hidden = true; });
     t.addEventListener('keydown', (e) => {
       const step = view.windowMs / (e.shiftKey ? 10 : 100);
       switch (e.key) {
@@ -633,6 +636,18 @@
     if (!keepStatus) $('live-status').textContent = '';
   }
 
+  // resetPlayer unloads the recorded player (removing src alone keeps
+  // the old media playing).
+  function resetPlayer() {
+    const v = $('video');
+    view.playStartMs = null;
+    if (!v.hasAttribute('src')) return;
+    v.pause();
+    v.removeAttribute('src');
+    v.load();
+    $('video-status').textContent = 'Click the timeline (or focus it and press Enter) to play from that moment.';
+  }
+
   // ---- routing ----
 
   let timer = null;
@@ -652,7 +667,7 @@
         view.playStartMs = null;
         view.timeline = null;
         view.cursorMs = Date.now();
-        $('video').removeAttribute('src');
+        resetPlayer();
         $('download').hidden = true;
         $('clip-range').textContent = 'Drag along the timeline, or mark in and out, to choose a clip.';
       }
@@ -660,10 +675,10 @@
       document.title = `kinedge — ${name}`;
       zoom(view.windowMs);
       refreshCamera();
-      timer = setInterval(() => { refreshCamera(); if (view.endMs === null && !view.drag) loadTimeline(); }, POLL_MS);
+      timer = setInterval(() => { refreshCamera(); if (view.endMs === null && !view.drag && !view.pointerInside) loadTimeline(); }, POLL_MS);
     } else {
       view.name = null;
-      $('video').removeAttribute('src');
+      resetPlayer();
       $('camera-view').hidden = true;
       $('grid-view').hidden = false;
       document.title = 'kinedge — cameras';
