@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -301,7 +303,11 @@ func TestAnonymousReadIsReadOnly(t *testing.T) {
 			req.SetBasicAuth("admin", "adminsecret")
 		}
 		rec := httptest.NewRecorder()
-		basicAuth(&cfg, ok).ServeHTTP(rec, req)
+		ui, err := webHandler(&cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ui.Guard(ok).ServeHTTP(rec, req)
 		if rec.Code != tc.want {
 			t.Errorf("anonymous_read %v, %s with credentials %v: %d, want %d", tc.anonymous, tc.method, tc.basic, rec.Code, tc.want)
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,7 +23,9 @@ import (
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/events"
 	"github.com/kinedge/kinedge/dataplane/video/kvs"
+	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
+	"github.com/kinedge/kinedge/dataplane/video/web"
 	"github.com/kinedge/kinedge/firehose"
 	firehoseapi "github.com/kinedge/kinedge/firehose/api"
 	"github.com/kinedge/kinedge/firehose/archive"
@@ -339,7 +340,14 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Thumbnails: &thumbnail.Maker{}, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive, tierCollectors(a.tier)...))
-	mux.Handle("/", basicAuth(cfg, api))
+	// The web page, its login and media tokens; its Guard stands in front
+	// of everything in api (the plain API, the page, WHEP).
+	ui, err := webHandler(cfg, log.With("component", "web"))
+	if err != nil {
+		return nil, err
+	}
+	ui.Register(api)
+	mux.Handle("/", ui.Guard(api))
 	verifier := adminVerifier(cfg)
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis, a.fhAPI))
 	(&kvs.Handler{Index: a.idx, Logger: log.With("component", "kvs"), DefaultRetentionHours: cfg.Video.RetentionHours}).
@@ -632,27 +640,15 @@ func (a *appliance) close() error {
 	return errors.Join(errs...)
 }
 
-// basicAuth guards the plain API with the admin credentials (HTTP Basic).
-// With anonymous reads configured, GET and HEAD pass without them; the
-// requests that change something (adding or removing a pulled camera)
-// still need them.
-func basicAuth(cfg *Config, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		read := r.Method == http.MethodGet || r.Method == http.MethodHead
-		if !cfg.AnonymousRead || !read {
-			user, pass, ok := r.BasicAuth()
-			if !ok || !constantTimeEqual(user, cfg.AccessKey) || !constantTimeEqual(pass, cfg.SecretKey) {
-				w.Header().Set("WWW-Authenticate", `Basic realm="kinedge", charset="UTF-8"`)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusUnauthorized)
-				io.WriteString(w, `{"message": "authentication required: HTTP Basic with the access key and secret key"}`+"\n")
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func constantTimeEqual(a, b string) bool {
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+// webHandler returns the web page's handler, whose Guard admits the admin
+// (HTTP Basic), a logged-in session, a media token on its media routes,
+// and with anonymous_read any GET or HEAD. Media tokens are signed with a
+// random key per process: a restart only makes open pages fetch new ones.
+func webHandler(cfg *Config, log *slog.Logger) (*web.Handler, error) {
+	tokens, err := mediatoken.NewRandom()
+	if err != nil {
+		return nil, err
+	}
+	return &web.Handler{AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey, AnonymousRead: cfg.AnonymousRead,
+		Sessions: &web.Sessions{}, Tokens: tokens, Logger: log}, nil
 }

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
+	"github.com/kinedge/kinedge/testdata/testtool"
+)
+
+// TestWebPage drives the web page in Chromium against a running appliance
+// fed by camsim (cam1, cam2) and ffmpeg (gapcam, published twice with a
+// gap between): log in through the form, see the grid with thumbnails,
+// see the gap on gapcam's timeline, click it to play, drag a clip and
+// download it through its token URL (ffprobe checks the MP4), with no
+// JavaScript error on the way.
+func TestWebPage(t *testing.T) {
+	b := newBrowser(t)
+	s := startServer(t, t.TempDir(), freeUDPPair(t))
+
+	// gapcam: publish the 10 s clip, leave a gap, publish it again.
+	pub := func() {
+		if out, err := publish(t, s, "h264_aac.ts", "gapcam", "tcp", "camera:camsecret").CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg publish: %v\n%s", err, out)
+		}
+	}
+	pub()
+	var lastEnd time.Time
+	waitFor(t, time.Minute, "gapcam's first session stored", func() error {
+		frags, err := s.tryFragments("gapcam")
+		if err != nil || len(frags) == 0 {
+			return fmt.Errorf("no fragments yet: %v", err)
+		}
+		f := frags[len(frags)-1]
+		lastEnd = f.ServerTimestamp.Add(time.Duration(f.FragmentLengthInMilliseconds) * time.Millisecond)
+		return nil
+	})
+	// The gap is made, not waited for: 6 s of wall time with no
+	// publisher (the 10-minute view's resolution is 1 s).
+	<-time.After(time.Until(lastEnd.Add(6 * time.Second)))
+	pub()
+
+	// The API sees the gap before the page is asked to.
+	waitFor(t, time.Minute, "gapcam's timeline has two ranges", func() error {
+		resp, err := s.get("/v1/streams/gapcam/timeline", url.Values{"start": {time.Now().Add(-10 * time.Minute).UTC().Format(time.RFC3339)}, "step": {"1s"}})
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var tl videoapi.TimelineJSON
+		if err := json.NewDecoder(resp.Body).Decode(&tl); err != nil {
+			return err
+		}
+		if len(tl.Ranges) < 2 {
+			return fmt.Errorf("ranges %v", tl.Ranges)
+		}
+		return nil
+	})
+
+	cams := &cameras{done: make(chan struct{})}
+	cams.cmd = testtool.Command(t, 10*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/",
+		"--cameras", "2", "--prefix", "cam", "--duration", "10m", "--log-level", "error")
+	cams.cmd.Stdout, cams.cmd.Stderr = &cams.out, &cams.out
+	if err := cams.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		cams.cmd.Wait()
+		close(cams.done)
+	}()
+	t.Cleanup(cams.stop)
+
+	base := "http://" + s.httpAddr
+	// Log in through the form.
+	b.do(time.Minute, "login form", chromedp.Navigate(base+"/"), chromedp.WaitVisible("#access_key"))
+	b.screenshot("login")
+	b.do(time.Minute, "log in",
+		chromedp.SendKeys("#access_key", "admin"),
+		chromedp.SendKeys("#secret_key", "adminsecret"),
+		chromedp.Click(`button[type="submit"]`),
+		chromedp.WaitVisible("#grid-view"))
+
+	// The grid: three cameras, each with a thumbnail that loaded, and
+	// the camsim cameras online.
+	b.waitJS(90*time.Second, "grid with thumbnails", `(() => {
+		const cards = [...document.querySelectorAll('#grid .card')];
+		const names = cards.map(c => c.querySelector('h2').textContent).sort().join(',');
+		const imgs = cards.map(c => c.querySelector('img.thumb'));
+		const loaded = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+		const online = cards.filter(c => c.textContent.includes('Online: pushed')).length;
+		const note = 'cameras ' + names + ', thumbnails loaded ' + loaded + ', online ' + online + '; ' + document.getElementById('grid-error').textContent;
+		return {done: names === 'cam1,cam2,gapcam' && loaded === 3 && online >= 2, note};
+	})()`)
+	b.screenshot("grid")
+
+	// gapcam's page, 10-minute zoom: two recorded ranges with a gap.
+	b.do(time.Minute, "open gapcam", chromedp.Click(`a.card[href="#/cam/gapcam"]`), chromedp.WaitVisible("#timeline"),
+		chromedp.Click(`button[data-window="600"]`))
+	b.waitJS(time.Minute, "the gap on the timeline", `(() => {
+		const r = [...document.querySelectorAll('#tl-bars .tl-range')].map(e => e.getBoundingClientRect());
+		r.sort((a, b) => a.left - b.left);
+		const between = r.length >= 2 && [...document.querySelectorAll('#tl-bars .tl-gap')].some(g => {
+			const x = g.getBoundingClientRect();
+			return x.left >= r[0].right - 1 && x.right <= r[1].left + 1 && x.width > 0;
+		});
+		return {done: between, note: r.length + ' ranges; ' + document.getElementById('tl-info').textContent + ' ' + document.getElementById('cam-error').textContent};
+	})()`)
+	b.screenshot("timeline")
+
+	// Click a third into the first range: the recording plays.
+	type box struct{ X1, X2, Y float64 }
+	ranges := eval[[]box](b, `[...document.querySelectorAll('#tl-bars .tl-range')].map(e => e.getBoundingClientRect())
+		.sort((a, b) => a.left - b.left).map(r => ({X1: r.left, X2: r.right, Y: r.top + r.height / 2}))`)
+	first, second := ranges[0], ranges[1]
+	b.do(time.Minute, "click the timeline", chromedp.MouseClickXY(first.X1+(first.X2-first.X1)/3, first.Y))
+	b.waitJS(90*time.Second, "playback", `(() => {
+		const v = document.getElementById('video');
+		const status = document.getElementById('video-status').textContent;
+		if (v.error) return {fail: 'media error ' + v.error.code + ' ' + v.error.message + '; ' + status};
+		return {done: v.currentTime > 1.5, note: 'currentTime ' + v.currentTime + ', readyState ' + v.readyState + '; ' + status};
+	})()`)
+	b.screenshot("playing")
+
+	// Drag from the middle of the first range to the middle of the second:
+	// the download link appears.
+	x1, x2 := (first.X1+first.X2)/2, (second.X1+second.X2)/2
+	b.do(time.Minute, "drag a clip",
+		chromedp.MouseEvent(chromedp.MousePressed, x1, first.Y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+		chromedp.MouseEvent(chromedp.MouseMoved, (x1+x2)/2, first.Y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseMoved, x2, first.Y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseReleased, x2, first.Y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
+	b.waitJS(time.Minute, "download link", `(() => {
+		const a = document.getElementById('download');
+		return {done: !a.hidden && a.href.includes('token='), note: document.getElementById('clip-range').textContent};
+	})()`)
+	b.screenshot("clip")
+	href := eval[string](b, `document.getElementById('download').href`)
+
+	// Hovering over the second range shows its picture. (The pointer on
+	// the timeline stops it following now, so the range is measured after
+	// the pointer is there.)
+	b.do(time.Minute, "pointer on the timeline", chromedp.MouseEvent(chromedp.MouseMoved, first.X1, first.Y))
+	ranges = eval[[]box](b, `[...document.querySelectorAll('#tl-bars .tl-range')].map(e => e.getBoundingClientRect())
+		.sort((a, b) => a.left - b.left).map(r => ({X1: r.left, X2: r.right, Y: r.top + r.height / 2}))`)
+	second = ranges[1]
+	b.do(time.Minute, "hover", chromedp.MouseEvent(chromedp.MouseMoved, (second.X1+second.X2)/2, second.Y))
+	b.waitJS(time.Minute, "hover thumbnail", `(() => {
+		const box = document.getElementById('tl-hover'), img = document.getElementById('tl-hover-img');
+		return {done: !box.hidden && !img.hidden && img.src.includes('token=') && img.complete && img.naturalWidth > 0,
+			note: 'box hidden ' + box.hidden + ', img ' + img.src + ' ' + img.naturalWidth};
+	})()`)
+	b.screenshot("hover")
+
+	// The keyboard moves the timeline's cursor (the player, which moves
+	// it too while it plays, paused first).
+	eval[bool](b, `(() => { document.getElementById('video').pause(); return true })()`)
+	before := eval[string](b, `document.getElementById('timeline').getAttribute('aria-valuetext')`)
+	b.do(time.Minute, "arrow keys", chromedp.Focus("#timeline"), chromedp.KeyEvent(kb.ArrowLeft+kb.ArrowLeft, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	if after := eval[string](b, `document.getElementById('timeline').getAttribute('aria-valuetext')`); after == before {
+		t.Errorf("Shift+ArrowLeft on the timeline left the cursor at %q", after)
+	}
+
+	// The link works on its own (its token, no cookie, no Basic) and is
+	// an MP4 ffprobe reads, across the gap.
+	resp, err := http.Get(href)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("download %s: %s %s", href, resp.Status, msg)
+	}
+	clip := filepath.Join(b.artifacts, "clip.mp4")
+	f, err := os.Create(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := ffprobe(t, clip)
+	if !strings.Contains(strings.Join(p.codecs(), ","), "h264") || p.packets(t)["video"] < 10 {
+		t.Fatalf("downloaded clip: codecs %v, packets %v", p.codecs(), p.packets(t))
+	}
+	// The same URL for another stream is refused in words.
+	other := strings.Replace(href, "/gapcam/", "/cam1/", 1)
+	resp2, err := http.Get(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp2.Body)
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusForbidden || !strings.Contains(string(msg), "gapcam") {
+		t.Fatalf("the token on another stream: %s %s", resp2.Status, msg)
+	}
+
+	// Live view: the WHEP client gathers ICE, POSTs its offer with a
+	// token, and ends in words. (The WHEP server is not in this build yet:
+	// the Guard must let the token through, so the refusal is the API's
+	// 404, not a 401/403; a later test checks frames once WHEP is there.)
+	b.do(time.Minute, "open cam1", chromedp.Navigate(base+"/#/cam/cam1"), chromedp.WaitVisible("#live-start"), chromedp.Click("#live-start"))
+	if st := eval[string](b, `(() => { const v = document.getElementById('video'); return (v.getAttribute('src') || '') + ' readyState ' + v.readyState })()`); st != " readyState 0" {
+		t.Errorf("cam1's page still holds gapcam's recording: %s", st)
+	}
+	b.waitJS(time.Minute, "live view", `(() => {
+		const s = document.getElementById('live-status').textContent;
+		if (/token|authentication|session/i.test(s)) return {fail: s};
+		return {done: s === 'Live.' || s.startsWith('Live view unavailable: '), note: s};
+	})()`)
+	b.screenshot("live")
+
+	// On a phone's screen: one column, no horizontal scrolling.
+	b.do(time.Minute, "phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(base+"/#/"),
+		chromedp.WaitVisible("#grid .card"))
+	b.waitJS(time.Minute, "phone layout", `(() => {
+		const xs = new Set([...document.querySelectorAll('#grid .card')].map(c => Math.round(c.getBoundingClientRect().left)));
+		return {done: xs.size === 1 && document.documentElement.scrollWidth <= window.innerWidth,
+			note: 'card columns ' + xs.size + ', scrollWidth ' + document.documentElement.scrollWidth + ' > ' + window.innerWidth};
+	})()`)
+	b.screenshot("phone")
+
+	if errs := b.errors(); len(errs) > 0 {
+		t.Fatalf("JavaScript errors:\n%s", strings.Join(errs, "\n"))
+	}
+	cams.alive(t)
+}

@@ -1,0 +1,178 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
+)
+
+// auth is who a request is.
+type auth struct {
+	ok      bool
+	who     string  // "admin", "session", "token", "anonymous"
+	session Session // for who == "session"
+	// staleCookie: the request carried a session cookie the table does
+	// not know (expired, logged out, or from before a restart).
+	staleCookie bool
+	// status and msg, when not ok and the request must be refused with
+	// something other than 401.
+	status int
+	msg    string
+}
+
+// Guard is the one middleware in front of the plain HTTP API (and the
+// page, and WHEP). A request passes with any of:
+//   - HTTP Basic with the admin access key and secret key;
+//   - the session cookie: GET and HEAD freely; other methods need the
+//     session's CSRF token in the X-CSRF-Token header, and are refused
+//     when the browser says they come from another site (Sec-Fetch-Site
+//     or Origin);
+//   - a valid media token (`token` query parameter) on a media route of
+//     its stream: GET /v1/streams/{name}/media and /image inside the
+//     token's range, and /whep/{name}[/…] (live view);
+//   - nothing, for GET and HEAD, when AnonymousRead is set.
+//
+// The page, its assets and the login form pass without credentials.
+// Refusals are JSON {"message": …}: 401 without credentials (with a Basic
+// challenge unless a session cookie was sent, so the page's own requests
+// do not pop up the browser's dialog), 403 for a wrong CSRF token or a
+// token that is expired or does not cover the request.
+func (h *Handler) Guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if public(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		a := h.authenticate(r)
+		if !a.ok {
+			h.unauthorized(w, a)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// public reports the requests that need no credentials: the page (which
+// shows the login form itself), its assets and the login.
+func public(r *http.Request) bool {
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	switch {
+	case read && (r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, AssetPrefix)):
+		return true
+	case r.Method == http.MethodPost && r.URL.Path == "/login":
+		return true
+	}
+	return false
+}
+
+func (h *Handler) unauthorized(w http.ResponseWriter, a auth) {
+	if a.status != 0 {
+		writeJSON(w, a.status, message{a.msg})
+		return
+	}
+	msg := "authentication required: HTTP Basic with the access key and secret key"
+	if a.staleCookie {
+		msg = "your session has ended: log in again"
+	} else {
+		w.Header().Set("WWW-Authenticate", `Basic realm="kinedge", charset="UTF-8"`)
+	}
+	writeJSON(w, http.StatusUnauthorized, message{msg})
+}
+
+// authenticate decides who r is; see Guard.
+func (h *Handler) authenticate(r *http.Request) auth {
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if user, pass, ok := r.BasicAuth(); ok {
+		if constantTimeEqual(user, h.AccessKey) && constantTimeEqual(pass, h.SecretKey) && h.AccessKey != "" {
+			return auth{ok: true, who: "admin"}
+		}
+		return auth{} // a wrong password is not rescued by anonymous reads
+	}
+	var stale bool
+	var refused auth // a cookie's request that failed the CSRF check
+	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
+		if sess, ok := h.Sessions.Get(c.Value); !ok {
+			stale = true
+		} else if read {
+			return auth{ok: true, who: "session", session: sess}
+		} else if crossSite(r) {
+			refused = auth{status: http.StatusForbidden, msg: "refused: the request comes from another site"}
+		} else if got := r.Header.Get(CSRFHeader); got == "" || !constantTimeEqual(got, sess.CSRF) {
+			refused = auth{status: http.StatusForbidden, msg: "refused: a missing or wrong " + CSRFHeader + " header (reload the page)"}
+		} else {
+			return auth{ok: true, who: "session", session: sess}
+		}
+	}
+	if tok := r.URL.Query().Get("token"); tok != "" {
+		scope, ok := mediaScope(r)
+		if !ok {
+			return auth{status: http.StatusForbidden, msg: "a media token opens only a stream's media, image and live view"}
+		}
+		if _, err := h.Tokens.Verify(tok, scope); err != nil {
+			return auth{status: http.StatusForbidden, msg: strings.TrimPrefix(err.Error(), "mediatoken: ")}
+		}
+		return auth{ok: true, who: "token"}
+	}
+	if refused.status != 0 {
+		return refused
+	}
+	if h.AnonymousRead && read {
+		return auth{ok: true, who: "anonymous"}
+	}
+	return auth{staleCookie: stale}
+}
+
+// mediaScope returns what a media route reads, for the token check: the
+// stream and the range of GET /v1/streams/{name}/media, the instant of
+// /image, or live view for /whep/{name}[/…].
+func mediaScope(r *http.Request) (mediatoken.Scope, bool) {
+	p := r.URL.Path
+	if rest, ok := strings.CutPrefix(p, "/whep/"); ok {
+		name, _, _ := strings.Cut(rest, "/")
+		return mediatoken.Scope{Stream: name, Live: true}, name != ""
+	}
+	rest, ok := strings.CutPrefix(p, "/v1/streams/")
+	if !ok || !(r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		return mediatoken.Scope{}, false
+	}
+	name, what, ok := strings.Cut(rest, "/")
+	if !ok || name == "" {
+		return mediatoken.Scope{}, false
+	}
+	q := r.URL.Query()
+	switch what {
+	case "media":
+		start, err1 := parseTime(q.Get("start"))
+		end, err2 := parseTime(q.Get("end"))
+		if err1 != nil || err2 != nil {
+			start, end = time.Time{}, time.Time{} // Verify says the range is missing
+		}
+		return mediatoken.Scope{Stream: name, Start: start, End: end}, true
+	case "image":
+		at, err := parseTime(q.Get("at"))
+		if err != nil {
+			at = time.Time{}
+		}
+		return mediatoken.Scope{Stream: name, Start: at, End: at}, true
+	}
+	return mediatoken.Scope{}, false
+}
+
+// parseTime reads a time the way the video API does: RFC 3339 or Unix
+// seconds; empty is the zero time.
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f > 0 && f < 1e11 {
+		return time.UnixMilli(int64(f * 1000)), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time or Unix seconds", s)
+}
