@@ -263,6 +263,8 @@
         start: s, end: e,
         ranges: tl.ranges.map((r) => [Date.parse(r.start), Date.parse(r.end)]),
         gaps: tl.gaps.map((r) => [Date.parse(r.start), Date.parse(r.end)]),
+        archived: (tl.archived || []).map((r) => [Date.parse(r.start), Date.parse(r.end)]),
+        archiveError: tl.archive_error || '',
         recordedMs: tl.recorded_ms,
       };
       view.hoverToken = (await mintToken(name, s, e)).token;
@@ -289,6 +291,7 @@
     };
     tl.gaps.forEach((g) => add('tl-gap', g, 'Nothing recorded'));
     tl.ranges.forEach((r) => add('tl-range', r, 'Recorded'));
+    tl.archived.forEach((r) => add('tl-archived', r, 'In the archive only'));
     const axis = $('tl-axis');
     axis.replaceChildren();
     for (let i = 0; i <= 4; i++) {
@@ -300,7 +303,9 @@
     }
     $('tl-info').textContent = `${tl.ranges.length} recorded range${tl.ranges.length === 1 ? '' : 's'}, ` +
       `${tl.gaps.length} gap${tl.gaps.length === 1 ? '' : 's'}; ${fmtDuration(tl.recordedMs)} recorded between ` +
-      `${fmtTime(tl.start)} and ${fmtTime(tl.end)}.`;
+      `${fmtTime(tl.start)} and ${fmtTime(tl.end)}` +
+      (tl.archived.length ? `; ${tl.archived.length} of them (hatched) in the archive only, played from the bucket.` : '.') +
+      (tl.archiveError ? ` The archive could not be read: ${tl.archiveError}` : '');
     drawCursor();
     drawSelection();
   }
