@@ -116,12 +116,9 @@ func (d *deliverer) load() error {
 		if err != nil {
 			return err
 		}
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(d.name), []byte("/"))
-		opt.PrefetchValues = false
-		it := txn.NewIterator(opt)
+		it := e.recordIter(txn, d.name, 0)
 		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
+		for ; it.Valid(); it.Next() {
 			item := it.Item()
 			n, err := valueLen(item)
 			if err != nil {
@@ -440,12 +437,9 @@ func (d *deliverer) fix(s Stream) error {
 	limit := s.sizeLimit()
 	b := batch{}
 	err := e.sp.View(func(txn *store.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
-		opt.PrefetchValues = false
-		it := txn.NewIterator(opt)
+		it := e.recordIter(txn, s.Name, d.next)
 		defer it.Close()
-		for it.Seek(e.seqKey(s.Name, d.next)); it.Valid(); it.Next() {
+		for ; it.Valid(); it.Next() {
 			item := it.Item()
 			n := item.ValueSize()
 			if b.Records > 0 && b.Bytes+n > limit {
@@ -595,12 +589,9 @@ func (d *deliverer) deliver(b *batch) error {
 		var keys [][]byte
 		var freed int64
 		err := e.sp.View(func(txn *store.Txn) error {
-			opt := badger.DefaultIteratorOptions
-			opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
-			opt.PrefetchValues = false
-			it := txn.NewIterator(opt)
+			it := e.recordIter(txn, s.Name, b.From)
 			defer it.Close()
-			for it.Seek(e.seqKey(s.Name, b.From)); it.Valid() && len(keys) < maxDeletes; it.Next() {
+			for ; it.Valid() && len(keys) < maxDeletes; it.Next() {
 				if seqOf(it.Item().Key()) > b.To {
 					break
 				}
@@ -776,12 +767,9 @@ func (d *deliverer) readBody(s Stream, from uint64, delim []byte, grow int, canc
 		if err != nil {
 			return err
 		}
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
-		opt.PrefetchValues = false
-		it := txn.NewIterator(opt)
+		it := e.recordIter(txn, s.Name, from)
 		defer it.Close()
-		for it.Seek(e.seqKey(s.Name, from)); it.Valid(); it.Next() {
+		for ; it.Valid(); it.Next() {
 			item := it.Item()
 			seq, n := seqOf(item.Key()), item.ValueSize()
 			if !take(seq, n, r.records, r.size) {
@@ -919,12 +907,9 @@ func (d *deliverer) dropAhead() {
 // each calls fn with the seq and plaintext of every record of b.
 func (d *deliverer) each(txn *store.Txn, s Stream, b *batch, fn func(seq uint64, v []byte) error) error {
 	e := d.e
-	opt := badger.DefaultIteratorOptions
-	opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
-	opt.PrefetchValues = false
-	it := txn.NewIterator(opt)
+	it := e.recordIter(txn, s.Name, b.From)
 	defer it.Close()
-	for it.Seek(e.seqKey(s.Name, b.From)); it.Valid(); it.Next() {
+	for ; it.Valid(); it.Next() {
 		seq := seqOf(it.Item().Key())
 		if seq > b.To {
 			break
