@@ -290,7 +290,8 @@
 // partitioning, the commit that deletes a batch's records stores the
 // next batch in its place: one fsynced commit per batch instead of two,
 // going through the same stored states (those of the two commits with no
-// crash between them; TestCrashMidPipeline crashes after it). What
+// crash between them; TestDeleteAndFixOneCommit, and TestCrashMidPipeline
+// crashes after it). What
 // overlaps is the work around it: when deliver starts writing a batch and
 // the stream's pending records already fill the next one, a goroutine
 // reads and compresses the records the next fix will take (fix's rule:
