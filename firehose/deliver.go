@@ -116,12 +116,9 @@ func (d *deliverer) load() error {
 		if err != nil {
 			return err
 		}
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(d.name), []byte("/"))
-		opt.PrefetchValues = false
-		it := txn.NewIterator(opt)
+		it := e.recordIter(txn, d.name, 0)
 		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
+		for ; it.Valid(); it.Next() {
 			item := it.Item()
 			n, err := valueLen(item)
 			if err != nil {
@@ -437,15 +434,36 @@ func (d *deliverer) fix(s Stream) error {
 	e := d.e
 	d.putMu.Lock()
 	defer d.putMu.Unlock()
+	b, v, err := d.nextBatch(s, d.next)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		d.mu.Lock()
+		d.pendingBytes, d.pendingRecords = 0, 0
+		d.mu.Unlock()
+		return nil
+	}
+	err = e.sp.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
+		return txn.Set(e.sp.Key([]byte(keyBatch), []byte(s.Name)), v)
+	})
+	if err != nil {
+		return fmt.Errorf("firehose: fix batch of %s: %w", s.Name, err)
+	}
+	d.fixed(b)
+	return nil
+}
+
+// nextBatch returns the batch fix stores, from seq from on (nil: no
+// record), and its stored form. The caller holds putMu.
+func (d *deliverer) nextBatch(s Stream, from uint64) (*batch, []byte, error) {
+	e := d.e
 	limit := s.sizeLimit()
 	b := batch{}
 	err := e.sp.View(func(txn *store.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
-		opt.PrefetchValues = false
-		it := txn.NewIterator(opt)
+		it := e.recordIter(txn, s.Name, from)
 		defer it.Close()
-		for it.Seek(e.seqKey(s.Name, d.next)); it.Valid(); it.Next() {
+		for ; it.Valid(); it.Next() {
 			item := it.Item()
 			n := item.ValueSize()
 			if b.Records > 0 && b.Bytes+n > limit {
@@ -461,14 +479,8 @@ func (d *deliverer) fix(s Stream) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if b.Records == 0 {
-		d.mu.Lock()
-		d.pendingBytes, d.pendingRecords = 0, 0
-		d.mu.Unlock()
-		return nil
+	if err != nil || b.Records == 0 {
+		return nil, nil, err
 	}
 	// The keys' timestamps are the approximate arrival of the batch's
 	// oldest record, as AWS's.
@@ -485,19 +497,20 @@ func (d *deliverer) fix(s Stream) error {
 	}
 	if s.Destination.partitioned() {
 		if err := d.partition(s, &b); err != nil {
-			return fmt.Errorf("firehose: fix batch of %s: %w", s.Name, err)
+			return nil, nil, fmt.Errorf("firehose: fix batch of %s: %w", s.Name, err)
 		}
 	}
 	v, err := json.Marshal(&b)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	err = e.sp.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
-		return txn.Set(e.sp.Key([]byte(keyBatch), []byte(s.Name)), v)
-	})
-	if err != nil {
-		return fmt.Errorf("firehose: fix batch of %s: %w", s.Name, err)
-	}
+	return &b, v, nil
+}
+
+// fixed subtracts batch b, just stored, from the pending counters. The
+// caller holds putMu.
+func (d *deliverer) fixed(b *batch) {
+	e := d.e
 	d.mu.Lock()
 	d.pendingBytes -= b.Bytes
 	d.pendingRecords -= b.Records
@@ -507,7 +520,22 @@ func (d *deliverer) fix(s Stream) error {
 		d.pendingBytes = 0
 	}
 	d.mu.Unlock()
-	return nil
+}
+
+// fixNow reports whether ready would fix the next batch at once: there
+// are pending records, an S3 endpoint, and they fill a batch or have
+// waited for the buffering interval.
+func (d *deliverer) fixNow() bool {
+	e := d.e
+	d.mu.Lock()
+	s := d.s
+	pending, since := d.pendingBytes, d.since
+	records := d.pendingRecords
+	d.mu.Unlock()
+	if records <= 0 || e.opts.Destination == nil {
+		return false
+	}
+	return pending >= s.sizeLimit() || !since.Add(s.interval()).After(e.opts.Now())
 }
 
 // deliver writes batch b's object (unless it was written) and deletes its
@@ -595,12 +623,9 @@ func (d *deliverer) deliver(b *batch) error {
 		var keys [][]byte
 		var freed int64
 		err := e.sp.View(func(txn *store.Txn) error {
-			opt := badger.DefaultIteratorOptions
-			opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
-			opt.PrefetchValues = false
-			it := txn.NewIterator(opt)
+			it := e.recordIter(txn, s.Name, b.From)
 			defer it.Close()
-			for it.Seek(e.seqKey(s.Name, b.From)); it.Valid() && len(keys) < maxDeletes; it.Next() {
+			for ; it.Valid() && len(keys) < maxDeletes; it.Next() {
 				if seqOf(it.Item().Key()) > b.To {
 					break
 				}
@@ -655,20 +680,43 @@ func (d *deliverer) deliver(b *batch) error {
 }
 
 // deleteRead deletes the records of b, listed by the read that wrote
-// its object, and b, in one transaction.
+// its object, and b, in one transaction. When ready would fix the next
+// batch right after (fixNow) and the stream has neither a Lambda
+// processor nor dynamic partitioning, the same transaction stores the
+// next batch in b's place: one fsynced commit instead of two, whose
+// stored states are those of the two commits without a crash between
+// them. The commit stays a Reclaim write (never refused for space): it
+// deletes at least one record and stores one small batch (no partition
+// lists).
 func (d *deliverer) deleteRead(s Stream, b *batch, read *readResult, batchKey []byte) error {
 	e := d.e
 	freed := read.stored + recordOverhead*int64(len(read.seqs))
+	var next *batch
+	var nextV []byte
+	if ns := d.describe(); ns.Destination.Processing.lambda() == nil && !ns.Destination.partitioned() && d.fixNow() {
+		d.putMu.Lock()
+		defer d.putMu.Unlock()
+		var err error
+		if next, nextV, err = d.nextBatch(ns, max(d.next, b.To+1)); err != nil {
+			return err
+		}
+	}
 	err := e.sp.Update(context.Background(), store.Reclaim, func(txn *store.Txn) error {
 		for _, seq := range read.seqs {
 			if err := txn.Delete(e.seqKey(s.Name, seq)); err != nil {
 				return err
 			}
 		}
+		if nextV != nil {
+			return txn.Set(batchKey, nextV)
+		}
 		return txn.Delete(batchKey)
 	})
 	if err != nil {
 		return fmt.Errorf("firehose: delete batch of %s: %w", s.Name, err)
+	}
+	if next != nil {
+		d.fixed(next)
 	}
 	d.mu.Lock()
 	d.spooledBytes -= freed
@@ -776,12 +824,9 @@ func (d *deliverer) readBody(s Stream, from uint64, delim []byte, grow int, canc
 		if err != nil {
 			return err
 		}
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
-		opt.PrefetchValues = false
-		it := txn.NewIterator(opt)
+		it := e.recordIter(txn, s.Name, from)
 		defer it.Close()
-		for it.Seek(e.seqKey(s.Name, from)); it.Valid(); it.Next() {
+		for ; it.Valid(); it.Next() {
 			item := it.Item()
 			seq, n := seqOf(item.Key()), item.ValueSize()
 			if !take(seq, n, r.records, r.size) {
@@ -919,12 +964,9 @@ func (d *deliverer) dropAhead() {
 // each calls fn with the seq and plaintext of every record of b.
 func (d *deliverer) each(txn *store.Txn, s Stream, b *batch, fn func(seq uint64, v []byte) error) error {
 	e := d.e
-	opt := badger.DefaultIteratorOptions
-	opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
-	opt.PrefetchValues = false
-	it := txn.NewIterator(opt)
+	it := e.recordIter(txn, s.Name, b.From)
 	defer it.Close()
-	for it.Seek(e.seqKey(s.Name, b.From)); it.Valid(); it.Next() {
+	for ; it.Valid(); it.Next() {
 		seq := seqOf(it.Item().Key())
 		if seq > b.To {
 			break

@@ -284,7 +284,14 @@
 //
 // The stored state machine of a stream stays sequential: one fixed batch
 // at a time, its key stored before its first attempt, its records
-// deleted after its object is written, then the next batch fixed. What
+// deleted after its object is written, then the next batch fixed. When
+// the next batch is due at once (its records fill it or have waited the
+// interval) and the stream has no Lambda processor and no dynamic
+// partitioning, the commit that deletes a batch's records stores the
+// next batch in its place: one fsynced commit per batch instead of two,
+// going through the same stored states (those of the two commits with no
+// crash between them; TestDeleteAndFixOneCommit, and TestCrashMidPipeline
+// crashes after it). What
 // overlaps is the work around it: when deliver starts writing a batch and
 // the stream's pending records already fill the next one, a goroutine
 // reads and compresses the records the next fix will take (fix's rule:
@@ -318,11 +325,12 @@
 // 2×GOMAXPROCS+1 segments of 256 KiB: about 2×SizeInMBs + 1.3 MiB on
 // two cores.
 //
-// Where the time goes (BenchmarkDelivery's profile, uncompressed): after
-// the compression, reading the records back from Badger's value log (the
-// store pages its mapped files out with MADV_PAGEOUT and MADV_RANDOM, so
-// each recent record's page is read back from disk, one at a time) and
-// the fsync of the two commits of each batch (deletion, next fix).
+// Where the time goes (BenchmarkDelivery's profile): the compression
+// first; reading the records back was about half of the rest while the
+// store paged out every value-log page it had written (MADV_RANDOM: each
+// came back from disk on its own), and is a few percent now that the
+// newest value-log file's last ResidentTail bytes stay resident (package
+// index/store); then the fsynced commit of each batch.
 //
 // # Benchmark
 //
@@ -334,10 +342,11 @@
 // is delivered and deleted, and pairs each iteration with a plain
 // minio-go PutObject loop of the same 1 MiB objects compressed at the same
 // level in one stream (x-raw: the engine's rate over the loop's). On the
-// loaded 2-core test VM GZIP reaches 0.35 to 0.73 of the loop in five
-// runs (0.28 to 0.68 before the read-ahead; a lighter moment gave 1.01):
-// the goal, 0.9, is not met reliably; "Where the time goes" above says
-// why. fix
+// loaded 2-core test VM (load 5 to 7) GZIP reaches 0.77 to 0.89 of the
+// loop in four runs, against 0.43 to 0.76 before the resident tail and
+// the merged commit: the goal, 0.9, is not met reliably. Both loops are
+// CPU-bound there, and the engine spends about 30 ms of CPU per MB
+// against the loop's 23 to 25. fix
 // seeks to the first record not yet delivered (deliverer.next): rewinding
 // over the stream's whole record prefix walked the tombstones of every
 // record delivered, and a long run slowed to a seventh of a short one.

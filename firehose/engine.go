@@ -406,6 +406,18 @@ func (e *Engine) seqKey(name string, seq uint64) []byte {
 	return e.sp.Key([]byte(keyRecord), []byte(name), []byte("/"), b[:])
 }
 
+// recordIter returns an iterator over the records of stream, keys only
+// (values are read on demand), at the first record from seq from on (0:
+// the oldest). The caller closes it.
+func (e *Engine) recordIter(txn *store.Txn, stream string, from uint64) *badger.Iterator {
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(stream), []byte("/"))
+	opt.PrefetchValues = false
+	it := txn.NewIterator(opt)
+	it.Seek(e.seqKey(stream, from))
+	return it
+}
+
 // seqOf returns the seq at the end of a record key.
 func seqOf(k []byte) uint64 {
 	if len(k) < 8 {

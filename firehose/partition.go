@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sync"
 
-	badger "github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 
 	"github.com/kinedge/kinedge/index/store"
@@ -184,12 +183,9 @@ func (d *deliverer) partition(s Stream, b *batch) error {
 func (d *deliverer) scan(s Stream, b *batch, fn func(seq uint64, size int64, v []byte) (bool, error)) error {
 	e := d.e
 	return e.sp.View(func(txn *store.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte(s.Name), []byte("/"))
-		opt.PrefetchValues = false
-		it := txn.NewIterator(opt)
+		it := e.recordIter(txn, s.Name, b.From)
 		defer it.Close()
-		for it.Seek(e.seqKey(s.Name, b.From)); it.Valid(); it.Next() {
+		for ; it.Valid(); it.Next() {
 			item := it.Item()
 			seq := seqOf(item.Key())
 			if seq > b.To {

@@ -3,10 +3,14 @@ package firehose
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
 
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -167,4 +171,62 @@ func TestReadAheadDroppedOnUpdate(t *testing.T) {
 		}
 	}
 	g.checkOnce(t, recs)
+}
+
+// TestDeleteAndFixOneCommit: when the next batch is due at once, the
+// commit that deletes a delivered batch's records also stores the next
+// batch (one fsynced commit per batch): the batch key's version is the
+// version of the records' tombstones.
+func TestDeleteAndFixOneCommit(t *testing.T) {
+	g := newGateDest(2)
+	e := openEngine(t, openDB(t, ""), g, nil)
+	ctx := context.Background()
+	if _, err := e.Create(ctx, "one", dest("bkt", 1, 0, Uncompressed)); err != nil {
+		t.Fatal(err)
+	}
+	recs := records(48, 64<<10, "one") // 3 MiB: batches of about 1 MiB
+	if _, err := e.Put(ctx, "one", recs); err != nil {
+		t.Fatal(err)
+	}
+	testtool.WaitFor(t, "the second object in flight", g.isHeld)
+	defer close(g.release)
+	var b batch
+	var fixedAt uint64
+	tombstones := map[uint64]uint64{} // seq → version
+	err := e.sp.View(func(txn *store.Txn) error {
+		item, err := txn.Get(e.sp.Key([]byte(keyBatch), []byte("one")))
+		if err != nil {
+			return err
+		}
+		fixedAt = item.Version()
+		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &b) }); err != nil {
+			return err
+		}
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = e.sp.Key([]byte(keyRecord), []byte("one"), []byte("/"))
+		opt.PrefetchValues = false
+		opt.AllVersions = true
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if it.Item().IsDeletedOrExpired() {
+				tombstones[seqOf(it.Item().Key())] = it.Item().Version()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.From == 0 || len(tombstones) == 0 {
+		t.Fatalf("batch in flight %+v, %d records deleted: want the second batch, the first's records deleted", b, len(tombstones))
+	}
+	for seq, v := range tombstones {
+		if seq >= b.From {
+			t.Errorf("record %d of the batch in flight (from %d) is deleted", seq, b.From)
+		}
+		if v != fixedAt {
+			t.Errorf("record %d deleted at version %d, the batch in flight fixed at %d: two commits", seq, v, fixedAt)
+		}
+	}
 }

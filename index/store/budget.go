@@ -569,7 +569,7 @@ func (b *budgetState) pageOut() {
 	if b.pageOutDir == "" {
 		return
 	}
-	if _, err := pageOutMapped(b.pageOutDir); err != nil {
+	if _, err := pageOutMapped(b.pageOutDir, b.d.opts.ResidentTail); err != nil {
 		b.d.log.Debug("store: page-out of mapped files off", "err", err)
 		b.pageOutDir = ""
 	}

@@ -111,6 +111,18 @@
 // read-ahead back for replay and GetRecords. Measured with `kinedge
 // bench-ingest` and BenchmarkPutRecordsSDK (see the README).
 //
+// The last ResidentTail bytes of the newest value-log file below its
+// write position (the end of its highest page in the page cache,
+// mincore) are not paged out: records just written are what a reader
+// reads next (a Firehose delivery reads its batch seconds after the
+// puts), and paged out they came back from disk one 4 KiB page at a
+// time, read-ahead being off on that file. The tail defaults to a
+// quarter of ValueLogFileSize (16 MiB; 4 MiB with the pi profile), so
+// the file-backed RSS the page-out leaves grows by at most that much.
+// The tail cannot get its own advice (read-ahead on below it): advising
+// part of a mapping splits it, and Badger's mremap of a value-log file
+// it truncates fails across two mappings.
+//
 // # The budget
 //
 // Budget bounds what the database directory holds on disk (allocated

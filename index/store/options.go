@@ -61,6 +61,14 @@ type Options struct {
 	// WriteKick is how many bytes written trigger a check before
 	// CheckInterval is up. It defaults to a quarter of ValueLogFileSize.
 	WriteKick int64
+	// ResidentTail is how many bytes of the newest value-log file, up to
+	// its write position, the page-out of mapped files leaves resident
+	// (see "Memory and writes of the memory-mapped files" in the package
+	// doc): what was just written is what readers such as a Firehose
+	// delivery read next. It defaults to a quarter of ValueLogFileSize
+	// (16 MiB by default, 4 MiB with the pi profile's 16 MiB files); -1
+	// pages out the whole file.
+	ResidentTail int64
 	// Disk measures the filesystem that holds Dir. It defaults to statfs;
 	// tests inject a fake to play a filling disk.
 	Disk func(dir string) (DiskSpace, error)
@@ -158,6 +166,9 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.WriteKick == 0 {
 		o.WriteKick = o.ValueLogFileSize / 4
 	}
+	if o.ResidentTail == 0 {
+		o.ResidentTail = o.ValueLogFileSize / 4
+	}
 	if o.Disk == nil {
 		o.Disk = statDisk
 	}
@@ -197,6 +208,9 @@ func (o *Options) Validate() error {
 	}
 	if o.CheckInterval < 0 || o.WriteKick < 0 {
 		errs = append(errs, errors.New("CheckInterval and WriteKick must not be negative"))
+	}
+	if o.ResidentTail < -1 {
+		errs = append(errs, fmt.Errorf("ResidentTail %d is under -1", o.ResidentTail))
 	}
 	b := o.Budget
 	if b.MaxBytes < 0 || b.MinFreeBytes < 0 {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,10 +34,23 @@ import (
 // byte of video with sixteen cameras. Without read-ahead the mapping
 // faults in single pages, and a sync writes what changed.
 //
+// The last tail bytes of the newest value-log file up to its write
+// position stay resident (tail -1: none): the records just written are
+// what a reader such as a Firehose delivery reads next, and paged out
+// they came back from disk one 4 KiB page at a time (MADV_RANDOM). The
+// write position is the end of the file's highest page in the page
+// cache (mincore): the check pages out everything below the tail, so
+// only what was written or read since the last check, and the tail, is
+// there, and nothing above the write position is read. A file with no
+// page in the cache is paged out whole.
+//
 // Neither advice harms a range that was unmapped and reused since
 // /proc/self/maps was read (Badger deletes files from other goroutines:
-// compaction, value-log GC), unlike MADV_DONTNEED.
-func pageOutMapped(dir string) (int64, error) {
+// compaction, value-log GC), unlike MADV_DONTNEED. Each advice applies
+// to a whole mapping, or, for MADV_PAGEOUT, a range of one: advising a
+// part of it differently would split the mapping in two, and Badger's
+// mremap of a value-log file it truncates fails across two mappings.
+func pageOutMapped(dir string, tail int64) (int64, error) {
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
 		return 0, err
@@ -87,15 +101,34 @@ func pageOutMapped(dir string) (int64, error) {
 		// stays with the mapping): replay and GetRecords read it in
 		// sequence.
 		advice := []int{unix.MADV_NORMAL, unix.MADV_PAGEOUT}
+		end := v.end // of the range paged out
 		if v.mem || v.vlog && v.fid == newest {
 			advice = []int{unix.MADV_RANDOM, unix.MADV_PAGEOUT}
 		}
+		if v.vlog && v.fid == newest && tail >= 0 {
+			hi, err := highestResident(v.start, v.end)
+			switch {
+			case err == unix.ENOMEM:
+				continue // unmapped since /proc/self/maps was read
+			case err != nil:
+				return advised, err
+			case hi > 0:
+				end = v.start + uintptr(max(0, int64(hi-v.start)-tail))
+				end &^= uintptr(os.Getpagesize() - 1)
+			}
+		}
 		for _, a := range advice {
-			_, _, errno := unix.Syscall(unix.SYS_MADVISE, v.start, v.end-v.start, uintptr(a))
+			n := v.end - v.start
+			if a == unix.MADV_PAGEOUT {
+				if n = end - v.start; n == 0 {
+					continue
+				}
+			}
+			_, _, errno := unix.Syscall(unix.SYS_MADVISE, v.start, n, uintptr(a))
 			switch errno {
 			case 0:
 				if a == unix.MADV_PAGEOUT {
-					advised += int64(v.end - v.start)
+					advised += int64(n)
 				}
 			case unix.ENOMEM:
 				// Unmapped since /proc/self/maps was read (file deleted).
@@ -105,4 +138,24 @@ func pageOutMapped(dir string) (int64, error) {
 		}
 	}
 	return advised, nil
+}
+
+// highestResident returns the end of the highest page of the mapping
+// [start, end) that is in the page cache, or 0 if none is (mincore).
+func highestResident(start, end uintptr) (uintptr, error) {
+	page := uintptr(os.Getpagesize())
+	vec := make([]byte, (end-start+page-1)/page)
+	if len(vec) == 0 {
+		return 0, nil
+	}
+	_, _, errno := unix.Syscall(unix.SYS_MINCORE, start, end-start, uintptr(unsafe.Pointer(&vec[0])))
+	if errno != 0 {
+		return 0, errno
+	}
+	for i := len(vec) - 1; i >= 0; i-- {
+		if vec[i]&1 != 0 {
+			return start + uintptr(i+1)*page, nil
+		}
+	}
+	return 0, nil
 }

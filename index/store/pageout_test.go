@@ -78,7 +78,7 @@ func TestPageOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := rssFile(t)
-	advised, err := pageOutMapped(d.budget.pageOutDir)
+	advised, err := pageOutMapped(d.budget.pageOutDir, -1)
 	if err != nil {
 		t.Fatalf("pageOutMapped: %v", err)
 	}
@@ -91,6 +91,61 @@ func TestPageOut(t *testing.T) {
 		t.Errorf("reading back after the page-out: %v", err)
 	}
 	t.Logf("file RSS %d MiB → %d MiB, %d MiB advised", before>>20, after>>20, advised>>20)
+}
+
+// TestPageOutKeepsTail checks that the page-out leaves the last
+// ResidentTail bytes written to the newest value-log file resident, and
+// pages out what is below them.
+func TestPageOutKeepsTail(t *testing.T) {
+	dir := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		t.Skip("the temp dir is on tmpfs, whose pages cannot be paged out without swap")
+	}
+	if !kernelPagesOut(t, dir) {
+		t.Skip("MADV_PAGEOUT has no effect here (qemu-user emulation does not pass it to the kernel): nothing to test")
+	}
+	// One value-log file holds every value: the newest.
+	d := openT(t, Options{Dir: dir, MemTableSize: mib, ValueLogFileSize: 32 * mib, CheckInterval: time.Hour})
+	s := space(t, d, "v/")
+	const n, size, tail = 32, 512 << 10, 6 * mib
+	for i := range n {
+		if err := put(s, Data, fmt.Sprint("k", i), size); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.View(func(txn *Txn) error {
+		for i := range n {
+			item, err := txn.Get(s.Key([]byte(fmt.Sprint("k", i))))
+			if err != nil {
+				return err
+			}
+			if v, err := item.ValueCopy(nil); err != nil || len(v) != size {
+				return fmt.Errorf("value %d: %d bytes, %v", i, len(v), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := rssFile(t)
+	advised, err := pageOutMapped(d.budget.pageOutDir, tail)
+	if err != nil {
+		t.Fatalf("pageOutMapped: %v", err)
+	}
+	after := rssFile(t)
+	t.Logf("file RSS %d MiB → %d MiB, %d MiB advised, tail %d MiB", before>>20, after>>20, advised>>20, tail>>20)
+	// 16 MiB written: about 10 MiB below the tail leave, the tail stays.
+	if want := int64(n*size-tail) / 2; before-after < want {
+		t.Errorf("file RSS went down by %d bytes, want at least %d", before-after, want)
+	}
+	if most := int64(n*size - tail/2); before-after > most {
+		t.Errorf("file RSS went down by %d bytes, want at most %d: the tail of %d was paged out", before-after, most, tail)
+	}
 }
 
 // kernelPagesOut probes, without the store, whether madvise(MADV_PAGEOUT)
