@@ -43,7 +43,8 @@ const maxBody = 64 << 10
 type Handler struct {
 	// Hub is the live fan-out the sessions subscribe to. Required.
 	Hub *live.Hub
-	// Network is the pion setup (ICE UDP port). Required.
+	// Network is the pion setup (ICE UDP port). Without it (WebRTC off)
+	// every POST is answered 503.
 	Network *rtc.Network
 	// Streams tells unknown streams (404) from streams without a live
 	// source (503). Required.
@@ -168,8 +169,12 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if h.Hub == nil || h.Network == nil || h.Streams == nil {
-		fail(w, http.StatusInternalServerError, "whep: Hub, Network and Streams are required")
+	if h.Hub == nil || h.Streams == nil {
+		fail(w, http.StatusInternalServerError, "whep: Hub and Streams are required")
+		return
+	}
+	if h.Network == nil {
+		fail(w, http.StatusServiceUnavailable, "live view over WebRTC is off on this appliance (webrtc_udp is empty)")
 		return
 	}
 	exists, err := h.Streams.StreamExists(r.Context(), name)
