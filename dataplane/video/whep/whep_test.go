@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kinedge/kinedge/dataplane/video/live"
+	"github.com/kinedge/kinedge/dataplane/video/whep/wheptest"
 	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
@@ -30,13 +31,13 @@ func h264Frames(t testing.TB) []*media.Frame {
 	if err != nil {
 		t.Fatalf("ffmpeg: %v", err)
 	}
-	aus, err := accessUnits(out)
+	aus, err := wheptest.AccessUnits(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	frames := make([]*media.Frame, len(aus))
 	for i, au := range aus {
-		frames[i] = &media.Frame{Track: 0, PTS: time.Duration(i) * 40 * time.Millisecond, Key: hasIDR(avccToAnnexB(au)), Data: avcc(au)}
+		frames[i] = &media.Frame{Track: 0, PTS: time.Duration(i) * 40 * time.Millisecond, Key: wheptest.HasIDR(avccToAnnexB(au)), Data: wheptest.AVCC(au)}
 		frames[i].DTS = frames[i].PTS
 	}
 	if !frames[0].Key {
@@ -117,16 +118,16 @@ func TestPlayDecodes(t *testing.T) {
 	stop := feed(fx.hub, "cam1", h264Track, h264Frames(t))
 	defer stop()
 
-	p := newPlayer(t)
-	p.play(t, fx.srv.URL+"/whep/cam1", nil)
-	if !strings.HasPrefix(p.location, "/whep/cam1/") {
-		t.Fatalf("Location %q", p.location)
+	p := wheptest.New(t)
+	p.Play(t, fx.srv.URL+"/whep/cam1", nil)
+	if !strings.HasPrefix(p.Location, "/whep/cam1/") {
+		t.Fatalf("Location %q", p.Location)
 	}
-	p.waitUntil(t, time.Minute, "30 frames from a keyframe", func() bool { return p.keyframe && p.frames >= 30 })
+	p.WaitUntil(t, time.Minute, "30 frames from a keyframe", func() bool { return p.Keyframe && p.Frames >= 30 })
 
-	p.mu.Lock()
-	stream := append([]byte(nil), p.annexB.Bytes()...)
-	p.mu.Unlock()
+	p.Lock()
+	stream := append([]byte(nil), p.AnnexB.Bytes()...)
+	p.Unlock()
 	cmd := testtool.Command(t, time.Minute, ffprobe, "-v", "error", "-f", "h264", "-count_frames",
 		"-show_entries", "stream=width,height,nb_read_frames", "-of", "default=nw=1", "-")
 	cmd.Stdin = bytes.NewReader(stream)
@@ -146,7 +147,7 @@ func TestPlayDecodes(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 
-	req, _ := http.NewRequest(http.MethodDelete, fx.srv.URL+p.location, nil)
+	req, _ := http.NewRequest(http.MethodDelete, fx.srv.URL+p.Location, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -161,8 +162,8 @@ func TestPlayDecodes(t *testing.T) {
 	if v := fx.hub.Stats()["cam1"].Viewers; v != 0 {
 		t.Fatalf("after DELETE the hub has %d viewers", v)
 	}
-	p.waitUntil(t, time.Minute, "the player's connection to end", func() bool {
-		return p.state == webrtc.PeerConnectionStateClosed || p.state == webrtc.PeerConnectionStateFailed || p.state == webrtc.PeerConnectionStateDisconnected
+	p.WaitUntil(t, time.Minute, "the player's connection to end", func() bool {
+		return p.State == webrtc.PeerConnectionStateClosed || p.State == webrtc.PeerConnectionStateFailed || p.State == webrtc.PeerConnectionStateDisconnected
 	})
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
@@ -180,7 +181,7 @@ func TestStatuses(t *testing.T) {
 	fx := newFixture(t)
 	stop := feed(fx.hub, "cam1", h264Track, []*media.Frame{{Key: true, Data: []byte{0, 0, 0, 1, 0x65}}})
 	defer stop()
-	valid := newPlayer(t).offer(t)
+	valid := wheptest.New(t).Offer(t)
 	vp8Only := func() string {
 		me := &webrtc.MediaEngine{}
 		me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}, webrtc.RTPCodecTypeVideo)
@@ -243,8 +244,8 @@ func TestMaxViewers503(t *testing.T) {
 	fx.hub.MaxViewers = 1
 	stop := feed(fx.hub, "cam1", h264Track, []*media.Frame{{Key: true, Data: []byte{0, 0, 0, 1, 0x65}}})
 	defer stop()
-	newPlayer(t).play(t, fx.srv.URL+"/whep/cam1", nil)
-	resp, err := http.Post(fx.srv.URL+"/whep/cam1", "application/sdp", strings.NewReader(newPlayer(t).offer(t)))
+	wheptest.New(t).Play(t, fx.srv.URL+"/whep/cam1", nil)
+	resp, err := http.Post(fx.srv.URL+"/whep/cam1", "application/sdp", strings.NewReader(wheptest.New(t).Offer(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,10 +269,10 @@ func TestOptionsAndPatch(t *testing.T) {
 		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") || resp.Header.Get("Accept-Post") != "application/sdp" {
 		t.Fatalf("OPTIONS: %s %v", resp.Status, resp.Header)
 	}
-	p := newPlayer(t)
-	p.play(t, fx.srv.URL+"/whep/cam1", nil)
+	p := wheptest.New(t)
+	p.Play(t, fx.srv.URL+"/whep/cam1", nil)
 	patch := func(ctype, ifMatch, body string) *http.Response {
-		req, _ := http.NewRequest(http.MethodPatch, fx.srv.URL+p.location, strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPatch, fx.srv.URL+p.Location, strings.NewReader(body))
 		req.Header.Set("Content-Type", ctype)
 		if ifMatch != "" {
 			req.Header.Set("If-Match", ifMatch)
@@ -283,13 +284,13 @@ func TestOptionsAndPatch(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	o, _ := parseOffer([]byte(p.pc.LocalDescription().SDP))
+	o, _ := parseOffer([]byte(p.PC.LocalDescription().SDP))
 	cand := "a=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n"
 	for _, tc := range []struct {
 		name, ctype, ifMatch, body string
 		want                       int
 	}{
-		{"candidate", "application/trickle-ice-sdpfrag", p.etag, "a=ice-ufrag:" + o.ufrag + "\r\na=ice-pwd:" + o.pwd + "\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n" + cand, 204},
+		{"candidate", "application/trickle-ice-sdpfrag", p.ETag, "a=ice-ufrag:" + o.ufrag + "\r\na=ice-pwd:" + o.pwd + "\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n" + cand, 204},
 		{"end of candidates", "application/trickle-ice-sdpfrag", "", "a=end-of-candidates\r\n", 204},
 		{"wrong content type", "application/sdp", "", cand, 415},
 		{"stale etag", "application/trickle-ice-sdpfrag", `"nope"`, cand, 412},
@@ -307,9 +308,9 @@ func TestNoMediaTimeout(t *testing.T) {
 	fx := newFixture(t)
 	fx.h.NoMediaTimeout = 500 * time.Millisecond
 	stop := feed(fx.hub, "cam1", h264Track, h264Frames(t))
-	p := newPlayer(t)
-	p.play(t, fx.srv.URL+"/whep/cam1", nil)
-	p.waitUntil(t, time.Minute, "a frame", func() bool { return p.frames > 0 })
+	p := wheptest.New(t)
+	p.Play(t, fx.srv.URL+"/whep/cam1", nil)
+	p.WaitUntil(t, time.Minute, "a frame", func() bool { return p.Frames > 0 })
 	fx.h.mu.Lock()
 	var sess *session
 	for _, s := range fx.h.sessions {
