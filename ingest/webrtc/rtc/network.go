@@ -1,6 +1,7 @@
 package rtc
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -106,15 +107,20 @@ func (n *Network) Close() error {
 		return nil
 	}
 	n.closed = true
-	err := n.mux.Close()
-	if cerr := n.conn.Close(); err == nil {
+	err := n.mux.Close() // closes the socket too
+	if cerr := n.conn.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
 		err = cerr
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("rtc: closing ICE UDP: %w", err)
+	}
+	return nil
 }
 
-// loggerFactory routes pion's log lines to slog, warnings and errors only
-// (pion is chatty at info on every peer connection).
+// loggerFactory routes pion's log lines to slog: its warnings at debug
+// (pion warns of routine events: a pipe closed at the end of a session, a
+// ping before the first candidate pair), its errors at warn; the rest is
+// dropped.
 type loggerFactory struct{ log *slog.Logger }
 
 func (f *loggerFactory) NewLogger(scope string) logging.LeveledLogger {
@@ -129,11 +135,11 @@ func (l *leveled) Debug(string)          {}
 func (l *leveled) Debugf(string, ...any) {}
 func (l *leveled) Info(string)           {}
 func (l *leveled) Infof(string, ...any)  {}
-func (l *leveled) Warn(msg string)       { l.log.Warn(msg) }
+func (l *leveled) Warn(msg string)       { l.log.Debug(msg) }
 func (l *leveled) Warnf(format string, args ...any) {
-	l.log.Warn(fmt.Sprintf(format, args...))
+	l.log.Debug(fmt.Sprintf(format, args...))
 }
-func (l *leveled) Error(msg string) { l.log.Error(msg) }
+func (l *leveled) Error(msg string) { l.log.Warn(msg) }
 func (l *leveled) Errorf(format string, args ...any) {
-	l.log.Error(fmt.Sprintf(format, args...))
+	l.log.Warn(fmt.Sprintf(format, args...))
 }
