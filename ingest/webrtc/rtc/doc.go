@@ -6,8 +6,9 @@
 //     firewall needs one rule: webrtc_udp, default :8189. Host candidates
 //     are the addresses of the machine's interfaces on that port; loopback
 //     ones only when asked (tests). No STUN or TURN by default: the
-//     appliance and its viewers share a LAN. NAT1To1IPs announces a public
-//     address instead, when there is a NAT in between.
+//     appliance and its viewers share a LAN. (A public address for a NAT
+//     in front of the appliance, pion's ICEAddressRewriteRules, is WHIP's
+//     issue to add.)
 //   - mDNS is off: browsers hide their own host addresses behind .local
 //     names, which the appliance does not resolve; their connectivity
 //     checks reach it anyway and ICE learns their address from them

@@ -21,9 +21,6 @@ type Config struct {
 	// IncludeLoopback adds loopback host candidates (tests, a viewer on the
 	// appliance itself).
 	IncludeLoopback bool
-	// NAT1To1IPs, if set, replace the host candidates' addresses (a
-	// 1:1 NAT in front of the appliance).
-	NAT1To1IPs []string
 	// Logger receives pion's warnings and errors. It defaults to
 	// discarding.
 	Logger *slog.Logger
@@ -69,9 +66,6 @@ func Listen(cfg Config) (*Network, error) {
 	// Disconnected after 5 s without traffic, failed after 15 s more: a
 	// viewer that went away is noticed without waiting for pion's 25 s.
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
-	if len(cfg.NAT1To1IPs) > 0 {
-		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
-	}
 	n.se = se
 	return n, nil
 }
