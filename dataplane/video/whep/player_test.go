@@ -11,7 +11,7 @@ import (
 )
 
 // network opens an rtc.Network on loopback for tests.
-func network(t *testing.T) *rtc.Network {
+func network(t testing.TB) *rtc.Network {
 	t.Helper()
 	n, err := rtc.Listen(rtc.Config{UDPAddress: "127.0.0.1:0", IncludeLoopback: true})
 	if err != nil {

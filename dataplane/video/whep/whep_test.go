@@ -61,7 +61,7 @@ type fixture struct {
 	srv *httptest.Server
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	hub := &live.Hub{}
 	h := &Handler{Hub: hub, Network: network(t), Streams: streams{"cam1": true, "idle": true}}
