@@ -59,6 +59,7 @@ type fixture struct {
 	h   *Handler
 	hub *live.Hub
 	srv *httptest.Server
+	mux *http.ServeMux
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -73,7 +74,7 @@ func newFixture(t testing.TB) *fixture {
 		hub.Close()
 		srv.Close()
 	})
-	return &fixture{h: h, hub: hub, srv: srv}
+	return &fixture{h: h, hub: hub, srv: srv, mux: mux}
 }
 
 // feed writes the frames in a loop at their rate until the returned stop
