@@ -24,7 +24,7 @@ import (
 // meanwhile, and DELETE ends the session.
 func TestLiveWHEP(t *testing.T) {
 	ffmpeg := testtool.Need(t, "ffmpeg")
-	ffprobe := testtool.Need(t, "ffprobe")
+	testtool.Need(t, "ffprobe")
 	s := startServer(t, t.TempDir(), freeUDPPair(t))
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -85,14 +85,40 @@ func TestLiveWHEP(t *testing.T) {
 		return nil
 	})
 
+	checkWHEPVideo(t, s, p, false)
+
+	del, _ := http.NewRequest(http.MethodDelete, base+p.Location, nil)
+	auth(del)
+	resp, err := http.DefaultClient.Do(del)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE %s: %s", p.Location, resp.Status)
+	}
+	p.WaitUntil(t, time.Minute, "the player's connection to end", func() bool {
+		return p.State == webrtc.PeerConnectionStateClosed || p.State == webrtc.PeerConnectionStateFailed || p.State == webrtc.PeerConnectionStateDisconnected
+	})
+	if v := s.metric(t, "kinedge_live_viewers", "live1"); v != 0 {
+		t.Fatalf("kinedge_live_viewers %d after DELETE, want 0", v)
+	}
+}
+
+// checkWHEPVideo checks what a WHEP player received: H.264 that ffprobe
+// decodes, and Opus audio when wantAudio (none when the camera's audio is
+// AAC, which the server must have logged).
+func checkWHEPVideo(t *testing.T, s *server, p *wheptest.Player, wantAudio bool) {
+	t.Helper()
+	ffprobe := testtool.Need(t, "ffprobe")
 	p.Lock()
 	stream := append([]byte(nil), p.AnnexB.Bytes()...)
 	opus := p.Opus
 	p.Unlock()
-	if opus != 0 {
+	if !wantAudio && opus != 0 {
 		t.Fatalf("%d audio packets: the camera's audio is AAC, which WebRTC cannot carry", opus)
 	}
-	if !strings.Contains(s.logs(), "AAC audio: WebRTC has no AAC") {
+	if !wantAudio && !strings.Contains(s.logs(), "AAC audio: WebRTC has no AAC") {
 		t.Fatal("the server did not log that the AAC track was left out")
 	}
 	cmd := testtool.Command(t, time.Minute, ffprobe, "-v", "error", "-f", "h264", "-count_frames",
@@ -116,20 +142,35 @@ func TestLiveWHEP(t *testing.T) {
 		t.Errorf("ffprobe complained about the live H.264:\n%s", stderr.Bytes())
 	}
 
-	del, _ := http.NewRequest(http.MethodDelete, base+p.Location, nil)
-	auth(del)
-	resp, err := http.DefaultClient.Do(del)
-	if err != nil {
+}
+
+// TestLiveWHEPPulled watches a pulled camera over WHEP: pulled sources
+// feed live view as pushed ones do.
+func TestLiveWHEPPulled(t *testing.T) {
+	ffmpeg := testtool.Need(t, "ffmpeg")
+	camAddr := startRelayCamera(t)
+	s := startServer(t, t.TempDir(), freeUDPPair(t))
+	feed := testtool.Command(t, 5*time.Minute, ffmpeg, "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
+		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+camAddr+"/live")
+	if err := feed.Start(); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("DELETE %s: %s", p.Location, resp.Status)
+	defer func() { feed.Process.Kill(); feed.Wait() }()
+	if code, body := s.do(t, http.MethodPost, "/v1/streams", map[string]string{"name": "porch", "source": "rtsp://" + camAddr + "/live"}); code != http.StatusCreated {
+		t.Fatalf("POST /v1/streams: %d %s", code, body)
 	}
-	p.WaitUntil(t, time.Minute, "the player's connection to end", func() bool {
-		return p.State == webrtc.PeerConnectionStateClosed || p.State == webrtc.PeerConnectionStateFailed || p.State == webrtc.PeerConnectionStateDisconnected
+	waitFor(t, time.Minute, "porch pulling", func() error {
+		js, err := s.streamJSON(t, "porch")
+		if err != nil {
+			return err
+		}
+		if js.State != videoapi.StatePulling {
+			return fmt.Errorf("state %q", js.State)
+		}
+		return nil
 	})
-	if v := s.metric(t, "kinedge_live_viewers", "live1"); v != 0 {
-		t.Fatalf("kinedge_live_viewers %d after DELETE, want 0", v)
-	}
+	p := wheptest.New(t)
+	p.Play(t, "http://"+s.httpAddr+"/whep/porch", func(r *http.Request) { r.SetBasicAuth("admin", "adminsecret") })
+	p.WaitUntil(t, time.Minute, "50 video frames from a keyframe", func() bool { return p.Keyframe && p.Frames >= 50 })
+	checkWHEPVideo(t, s, p, false)
 }
