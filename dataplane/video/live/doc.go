@@ -10,7 +10,9 @@
 // # One bounded queue per viewer
 //
 // Each Viewer has its own queue, bounded in frames and in bytes
-// (QueueFrames, QueueBytes). Writing into it never blocks: when a frame
+// (QueueFrames, QueueBytes). The viewers share one copy of each frame, so
+// a stream's live view holds about one queue's worth at most, however
+// many viewers lag. Writing into it never blocks: when a frame
 // does not fit, the viewer's whole queue is dropped and the viewer skips
 // every frame until the next video keyframe ("drop until keyframe": a
 // decoder cannot use the P-frames after a hole anyway). Dropped frames are

@@ -207,22 +207,30 @@ type Feed struct {
 }
 
 // WriteFrame hands a copy of f to every viewer of the stream. It never
-// blocks for long and does not keep f: the caller still owns it.
+// blocks for long and does not keep f: the caller still owns it. Without
+// viewers it copies nothing.
 func (f *Feed) WriteFrame(fr *media.Frame) {
 	if fr.Track < 0 || fr.Track >= len(f.tracks) {
 		return
 	}
 	h := f.hub
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	st := h.streams[f.name]
-	if st == nil || st.feed != f || len(st.viewers) == 0 {
+	watched := st != nil && st.feed == f && len(st.viewers) > 0
+	h.mu.Unlock()
+	if !watched {
 		return
 	}
+	// One copy, outside the lock, shared read-only by every viewer.
 	c := *fr
 	c.Data = append([]byte(nil), fr.Data...)
 	it := Item{Frame: &c, Track: f.tracks[fr.Track], Gen: f.gen}
 	key := fr.Key && (f.video < 0 || fr.Track == f.video)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if st.feed != f {
+		return
+	}
 	for v := range st.viewers {
 		if n := v.push(it, key); n > 0 {
 			st.dropped.Add(uint64(n))

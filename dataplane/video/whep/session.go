@@ -318,6 +318,11 @@ func (s *session) write(it live.Item) error {
 		snd = s.audio
 		payloads = [][]byte{f.Data}
 	default:
+		if it.Track.Kind() == media.KindVideo && s.video != nil {
+			// A new source with another video codec: the negotiated
+			// H.264 track cannot carry it.
+			return fmt.Errorf("the stream's video changed to %s; reconnect", it.Track.Codec)
+		}
 		return nil
 	}
 	ts := snd.base + uint32(int64(at)*snd.rate/int64(time.Second))
