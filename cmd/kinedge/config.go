@@ -45,7 +45,7 @@ type Config struct {
 	RTSPUDPRTCP string `yaml:"rtsp_udp_rtcp"`
 	// WebRTCUDP is the UDP address of WebRTC ICE (every WHEP live viewer;
 	// WHIP publishers when they come): one port for all peer connections.
-	// Empty turns WebRTC off. A loopback address offers loopback
+	// Empty (in the config file) turns WebRTC off. A loopback address offers loopback
 	// candidates (tests, a viewer on the appliance itself).
 	WebRTCUDP string `yaml:"webrtc_udp"`
 	// MemoryLimit is a soft limit on the Go heap in MiB (GOMEMLIMIT): near

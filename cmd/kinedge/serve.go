@@ -49,7 +49,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	dataDir := fs.String("data-dir", "", "data `dir` (default ./data)")
 	httpAddr := fs.String("http", "", "HTTP listen `addr` (default :8080)")
 	rtspAddr := fs.String("rtsp", "", "RTSP listen `addr` (default :8554)")
-	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr`: WHEP live view (default :8189; empty turns WebRTC off)")
+	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr`: WHEP live view (default :8189)")
 	printConfig := fs.Bool("print-config", false, "print the effective config and exit")
 	fs.Usage = func() { serveUsage(fs, stderr) }
 	if err := fs.Parse(args); err != nil {
@@ -100,7 +100,7 @@ ports (defaults; each is a setting below):
   %-14s TCP  RTSP: cameras publish and are pulled  (rtsp)
   %-14s UDP  RTP of RTSP publishers over UDP  (rtsp_udp_rtp; empty turns UDP off)
   %-14s UDP  RTCP of RTSP publishers over UDP  (rtsp_udp_rtcp)
-  %-14s UDP  WebRTC ICE: WHEP live view at POST /whep/<stream>  (webrtc_udp; empty turns WebRTC off)
+  %-14s UDP  WebRTC ICE: WHEP live view at POST /whep/<stream>  (webrtc_udp; "" in the config file turns WebRTC off)
 
 settings: a YAML file (--config or KINEDGE_CONFIG) sets any of them, an
 environment variable overrides the file, a flag above overrides both;
