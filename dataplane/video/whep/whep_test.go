@@ -328,3 +328,47 @@ func TestNoMediaTimeout(t *testing.T) {
 		t.Fatalf("ended by %v, want the no-media timeout", cause)
 	}
 }
+
+// TestSourceChange keeps a session across a camera reconnect: the new
+// source's frames reach the player from its first keyframe, and the RTP
+// timestamps keep going forward although the new source's PTS start over.
+func TestSourceChange(t *testing.T) {
+	fx := newFixture(t)
+	frames := h264Frames(t)
+	stop := feed(fx.hub, "cam1", h264Track, frames)
+	p := wheptest.New(t)
+	p.Play(t, fx.srv.URL+"/whep/cam1", nil)
+	p.WaitUntil(t, time.Minute, "10 frames", func() bool { return p.Frames >= 10 })
+	stop()
+	p.Lock()
+	n := p.Frames
+	p.Unlock()
+	stop = feed(fx.hub, "cam1", h264Track, frames) // PTS from 0 again
+	defer stop()
+	p.WaitUntil(t, time.Minute, "10 frames of the new source", func() bool { return p.Frames >= n+10 })
+	p.Lock()
+	defer p.Unlock()
+	for i := 1; i < len(p.RTPTimes); i++ {
+		if d := int32(p.RTPTimes[i] - p.RTPTimes[i-1]); d <= 0 {
+			t.Fatalf("RTP timestamp %d went from %d to %d (frame %d of %d; the source changed after %d)", i, p.RTPTimes[i-1], p.RTPTimes[i], i, len(p.RTPTimes), n)
+		}
+	}
+}
+
+// TestWebRTCOff answers 503 when the appliance has no ICE port.
+func TestWebRTCOff(t *testing.T) {
+	hub := &live.Hub{}
+	defer hub.Close()
+	h := &Handler{Hub: hub, Streams: streams{"cam1": true}}
+	defer h.Close()
+	hub.Attach("cam1", h264Track)
+	mux := http.NewServeMux()
+	h.Register(mux)
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/whep/cam1", strings.NewReader("v=0"))
+	req.Header.Set("Content-Type", "application/sdp")
+	mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "webrtc_udp") {
+		t.Fatalf("%d %s, want 503 naming webrtc_udp", rec.Code, rec.Body)
+	}
+}
