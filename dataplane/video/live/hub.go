@@ -3,7 +3,6 @@ package live
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -151,31 +150,6 @@ func (h *Hub) Stats() map[string]Stats {
 	for name, st := range h.streams {
 		out[name] = Stats{Live: st.feed != nil, Viewers: len(st.viewers), Dropped: st.dropped.Load(), Joined: st.joined}
 	}
-	return out
-}
-
-// Tracks returns the tracks of a stream's live source, nil when it has
-// none.
-func (h *Hub) Tracks(name string) []*media.Track {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if st := h.streams[name]; st != nil && st.feed != nil {
-		return st.feed.tracks
-	}
-	return nil
-}
-
-// Streams returns the names of the streams with a live source, sorted.
-func (h *Hub) Streams() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []string
-	for name, st := range h.streams {
-		if st.feed != nil {
-			out = append(out, name)
-		}
-	}
-	sort.Strings(out)
 	return out
 }
 
