@@ -372,3 +372,19 @@ func TestWebRTCOff(t *testing.T) {
 		t.Fatalf("%d %s, want 503 naming webrtc_udp", rec.Code, rec.Body)
 	}
 }
+
+// TestOpusPassThrough sends a stream's Opus packets as they came, next
+// to its video.
+func TestOpusPassThrough(t *testing.T) {
+	fx := newFixture(t)
+	tracks := []*media.Track{{Codec: media.CodecH264, ClockRate: 90000}, {Codec: media.CodecOpus, ClockRate: 48000, SampleRate: 48000, Channels: 2}}
+	var frames []*media.Frame
+	for _, v := range h264Frames(t) {
+		frames = append(frames, v, &media.Frame{Track: 1, Key: true, PTS: v.PTS, DTS: v.PTS, Data: []byte{0xfc, 0xff, 0xfe}})
+	}
+	stop := feed(fx.hub, "cam1", tracks, frames)
+	defer stop()
+	p := wheptest.New(t)
+	p.Play(t, fx.srv.URL+"/whep/cam1", nil)
+	p.WaitUntil(t, time.Minute, "video frames and Opus packets", func() bool { return p.Frames >= 5 && p.Opus >= 5 })
+}
