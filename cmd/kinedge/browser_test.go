@@ -61,6 +61,11 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
+		// WebRTC to an appliance whose ICE port is on loopback (the test
+		// servers'): allow loopback candidates, and no mDNS names for
+		// the page's own.
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 		chromedp.WindowSize(1280, 1000),
 		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
 	)

@@ -43,9 +43,11 @@ type Config struct {
 	// empty disables UDP.
 	RTSPUDPRTP  string `yaml:"rtsp_udp_rtp"`
 	RTSPUDPRTCP string `yaml:"rtsp_udp_rtcp"`
-	// WebRTCUDP is reserved for the UDP address of WebRTC ICE. Nothing
-	// listens on it: WebRTC/WHIP ingest does not exist yet.
-	WebRTCUDP string `yaml:"webrtc_udp" note:"not used yet: WebRTC/WHIP ingest does not exist; nothing listens here"`
+	// WebRTCUDP is the UDP address of WebRTC ICE (every WHEP live viewer;
+	// WHIP publishers when they come): one port for all peer connections.
+	// Empty (in the config file) turns WebRTC off. A loopback address offers loopback
+	// candidates (tests, a viewer on the appliance itself).
+	WebRTCUDP string `yaml:"webrtc_udp"`
 	// MemoryLimit is a soft limit on the Go heap in MiB (GOMEMLIMIT): near
 	// it the garbage collector works harder instead of growing the heap.
 	// 0 leaves the runtime's default (GOMEMLIMIT from the environment, or
@@ -91,6 +93,7 @@ type Config struct {
 
 	Storage  StorageConfig  `yaml:"storage"`
 	Video    VideoConfig    `yaml:"video"`
+	Live     LiveConfig     `yaml:"live"`
 	Kinesis  KinesisConfig  `yaml:"kinesis"`
 	S3       S3Config       `yaml:"s3"`
 	Firehose FirehoseConfig `yaml:"firehose"`
@@ -202,6 +205,13 @@ type VideoConfig struct {
 	// storage; past it frames are dropped (counted) until the next keyframe.
 	// 0 takes the profile's (8 MiB, or 2 MiB with the pi profile).
 	QueueBytes int `yaml:"queue_bytes"`
+}
+
+// LiveConfig bounds live view (WHEP).
+type LiveConfig struct {
+	// MaxViewers bounds the live viewers of one stream; past it WHEP
+	// answers 503.
+	MaxViewers int `yaml:"max_viewers"`
 }
 
 // KinesisConfig holds the data streams' settings.
@@ -331,6 +341,7 @@ func defaultConfig() Config {
 			AutoCreate:     true,
 			RetentionHours: 24,
 		},
+		Live:     LiveConfig{MaxViewers: 8},
 		Storage:  StorageConfig{MinFreePercent: 10, Policy: string(store.DeleteOldestMedia)},
 		Kinesis:  KinesisConfig{Limits: true, FragmentEvents: "kinedge-fragments"},
 		Firehose: FirehoseConfig{SpoolBytes: 256 << 20, RetryFor: RetryDuration(24 * time.Hour)},
@@ -456,6 +467,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Video.RetentionHours < 0 || c.Video.RetentionHours > 87600 {
 		errs = append(errs, fmt.Errorf("video.retention_hours %d out of range 0..87600", c.Video.RetentionHours))
+	}
+	if c.Live.MaxViewers < 1 || c.Live.MaxViewers > 1000 {
+		errs = append(errs, fmt.Errorf("live.max_viewers %d out of range 1..1000", c.Live.MaxViewers))
 	}
 	if c.KeyRotation < time.Minute {
 		errs = append(errs, fmt.Errorf("key_rotation %v is below 1m", c.KeyRotation))

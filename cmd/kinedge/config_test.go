@@ -107,7 +107,7 @@ func TestPrintConfigRedactsSecrets(t *testing.T) {
 		t.Fatalf("secrets printed:\n%s", s)
 	}
 	for _, want := range []string{"data_dir: \"./data\"", "KINEDGE_FRAGMENT_TARGET", "target: 2s", "secret_key: <redacted>",
-		"webrtc_udp: \":8189\"  # KINEDGE_WEBRTC_UDP (not used yet: WebRTC/WHIP ingest does not exist"} {
+		"webrtc_udp: \":8189\"  # KINEDGE_WEBRTC_UDP\n", "max_viewers: 8  # KINEDGE_LIVE_MAX_VIEWERS"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("print-config lacks %q:\n%s", want, s)
 		}
@@ -398,7 +398,7 @@ func TestServeHelp(t *testing.T) {
 		t.Fatalf("serve -h: %v", err)
 	}
 	help := out.String()
-	for _, want := range []string{":8080", ":8554", ":8000", ":8001", "UDP", "KINEDGE_RTSP_UDP_RTP", "KINEDGE_STORAGE_MAX_BYTES", "KINEDGE_CONFIG", "--print-config"} {
+	for _, want := range []string{":8080", ":8554", ":8000", ":8001", ":8189", "UDP", "KINEDGE_RTSP_UDP_RTP", "KINEDGE_WEBRTC_UDP", "/whep/", "KINEDGE_STORAGE_MAX_BYTES", "KINEDGE_CONFIG", "--print-config"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("serve -h does not mention %s:\n%s", want, help)
 		}
@@ -413,14 +413,20 @@ func TestBindFailureNamesTheSetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
+	takenUDP, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer takenUDP.Close()
 	t.Setenv("KINEDGE_RTSP_UDP_RTP", "")
 	t.Setenv("KINEDGE_RTSP_UDP_RTCP", "")
-	for _, tc := range []struct{ http, rtsp, want string }{
-		{taken.Addr().String(), "127.0.0.1:0", "KINEDGE_HTTP, --http"},
-		{"127.0.0.1:0", taken.Addr().String(), "KINEDGE_RTSP, --rtsp"},
+	for _, tc := range []struct{ http, rtsp, webrtc, want string }{
+		{taken.Addr().String(), "127.0.0.1:0", "127.0.0.1:0", "KINEDGE_HTTP, --http"},
+		{"127.0.0.1:0", taken.Addr().String(), "127.0.0.1:0", "KINEDGE_RTSP, --rtsp"},
+		{"127.0.0.1:0", "127.0.0.1:0", takenUDP.LocalAddr().String(), "KINEDGE_WEBRTC_UDP, --webrtc-udp"},
 	} {
 		var out bytes.Buffer
-		err := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--http", tc.http, "--rtsp", tc.rtsp}, &out, &out)
+		err := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--http", tc.http, "--rtsp", tc.rtsp, "--webrtc-udp", tc.webrtc}, &out, &out)
 		if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("serve with a taken port: %v, want the setting %q named", err, tc.want)
 		}

@@ -68,6 +68,17 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// freeUDPAddr returns a free UDP address on loopback.
+func freeUDPAddr(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
 // freeUDPPair returns an even UDP port whose successor is free too (RTP
 // and RTCP).
 func freeUDPPair(t *testing.T) int {
@@ -94,12 +105,14 @@ type server struct {
 	httpAddr string
 	rtspAddr string
 	udpPort  int
-	cmd      *exec.Cmd
-	cancel   context.CancelFunc // kills cmd
-	logMu    sync.Mutex
-	log      bytes.Buffer
-	done     chan struct{}
-	env      []string
+	// webrtcUDP is the ICE address (loopback: loopback candidates).
+	webrtcUDP string
+	cmd       *exec.Cmd
+	cancel    context.CancelFunc // kills cmd
+	logMu     sync.Mutex
+	log       bytes.Buffer
+	done      chan struct{}
+	env       []string
 	// unhealthyOK lets start accept a 503 from /healthz (a start on a
 	// full disk).
 	unhealthyOK bool
@@ -108,8 +121,9 @@ type server struct {
 func startServer(t *testing.T, dataDir string, udpPort int, env ...string) *server {
 	t.Helper()
 	s := &server{t: t, dataDir: dataDir, udpPort: udpPort, env: env,
-		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		rtspAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		httpAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		rtspAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		webrtcUDP: freeUDPAddr(t),
 	}
 	s.start()
 	t.Cleanup(s.stop)
@@ -129,6 +143,7 @@ func (s *server) start() {
 	cmd.Env = append(os.Environ(),
 		fmt.Sprintf("KINEDGE_RTSP_UDP_RTP=127.0.0.1:%d", s.udpPort),
 		fmt.Sprintf("KINEDGE_RTSP_UDP_RTCP=127.0.0.1:%d", s.udpPort+1),
+		"KINEDGE_WEBRTC_UDP="+s.webrtcUDP,
 		"KINEDGE_ACCESS_KEY=admin", "KINEDGE_SECRET_KEY=adminsecret",
 		"KINEDGE_PUBLISH_USER=camera", "KINEDGE_PUBLISH_PASS=camsecret",
 		"KINEDGE_LOG_LEVEL=debug")

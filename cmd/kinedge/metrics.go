@@ -12,6 +12,8 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 	"github.com/kinedge/kinedge/dataplane/video/events"
+	"github.com/kinedge/kinedge/dataplane/video/live"
+	"github.com/kinedge/kinedge/dataplane/video/whep"
 	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/firehose/archive"
 	"github.com/kinedge/kinedge/index"
@@ -207,4 +209,34 @@ func (c *storageCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descStorageRefused, ss.Refused)
 	counter(descReserveReleases, ss.ReserveReleases)
 	counter(descPreallocFailures, ss.PreallocFailures)
+}
+
+var (
+	descLiveViewers = prometheus.NewDesc("kinedge_live_viewers", "Live viewers (WHEP sessions) of the stream now.", []string{"stream"}, nil)
+	descLiveDropped = prometheus.NewDesc("kinedge_live_frames_dropped_total", "Frames not delivered to a live viewer because its queue was full (a slow viewer; the recording is not affected).", []string{"stream"}, nil)
+	descWHEPStarted = prometheus.NewDesc("kinedge_whep_sessions_started_total", "WHEP sessions started.", nil, nil)
+	descWHEPPLIs    = prometheus.NewDesc("kinedge_whep_plis_total", "Picture loss indications from WHEP players (not forwarded to cameras: players recover at the next keyframe).", nil, nil)
+	descWHEPPackets = prometheus.NewDesc("kinedge_whep_packets_sent_total", "RTP packets sent to WHEP players.", nil, nil)
+)
+
+// liveCollector reports live view: the hub's viewers and drops per
+// stream, the WHEP handler's counters.
+type liveCollector struct {
+	hub  *live.Hub
+	whep *whep.Handler
+}
+
+func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(c, ch)
+}
+
+func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, st := range c.hub.Stats() {
+		ch <- prometheus.MustNewConstMetric(descLiveViewers, prometheus.GaugeValue, float64(st.Viewers), name)
+		ch <- prometheus.MustNewConstMetric(descLiveDropped, prometheus.CounterValue, float64(st.Dropped), name)
+	}
+	ws := c.whep.Stats()
+	ch <- prometheus.MustNewConstMetric(descWHEPStarted, prometheus.CounterValue, float64(ws.Started))
+	ch <- prometheus.MustNewConstMetric(descWHEPPLIs, prometheus.CounterValue, float64(ws.PLIs))
+	ch <- prometheus.MustNewConstMetric(descWHEPPackets, prometheus.CounterValue, float64(ws.Packets))
 }

@@ -23,9 +23,11 @@ import (
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/events"
 	"github.com/kinedge/kinedge/dataplane/video/kvs"
+	"github.com/kinedge/kinedge/dataplane/video/live"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
 	"github.com/kinedge/kinedge/dataplane/video/web"
+	"github.com/kinedge/kinedge/dataplane/video/whep"
 	"github.com/kinedge/kinedge/firehose"
 	firehoseapi "github.com/kinedge/kinedge/firehose/api"
 	"github.com/kinedge/kinedge/firehose/archive"
@@ -33,8 +35,10 @@ import (
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
+	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 	"github.com/kinedge/kinedge/ingest/sources"
+	"github.com/kinedge/kinedge/ingest/webrtc/rtc"
 )
 
 // loadConfig builds the effective config: defaults, then the file, then
@@ -46,7 +50,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	dataDir := fs.String("data-dir", "", "data `dir` (default ./data)")
 	httpAddr := fs.String("http", "", "HTTP listen `addr` (default :8080)")
 	rtspAddr := fs.String("rtsp", "", "RTSP listen `addr` (default :8554)")
-	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr` (default :8189; reserved: WebRTC does not exist yet)")
+	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr`: WHEP live view (default :8189)")
 	printConfig := fs.Bool("print-config", false, "print the effective config and exit")
 	fs.Usage = func() { serveUsage(fs, stderr) }
 	if err := fs.Parse(args); err != nil {
@@ -97,11 +101,12 @@ ports (defaults; each is a setting below):
   %-14s TCP  RTSP: cameras publish and are pulled  (rtsp)
   %-14s UDP  RTP of RTSP publishers over UDP  (rtsp_udp_rtp; empty turns UDP off)
   %-14s UDP  RTCP of RTSP publishers over UDP  (rtsp_udp_rtcp)
+  %-14s UDP  WebRTC ICE: WHEP live view at POST /whep/<stream>  (webrtc_udp; "" in the config file turns WebRTC off)
 
 settings: a YAML file (--config or KINEDGE_CONFIG) sets any of them, an
 environment variable overrides the file, a flag above overrides both;
 "kinedge serve --print-config" prints the result. Variables and defaults:
-`, def.HTTP, def.RTSP, def.RTSPUDPRTP, def.RTSPUDPRTCP)
+`, def.HTTP, def.RTSP, def.RTSPUDPRTP, def.RTSPUDPRTCP, def.WebRTCUDP)
 	walkConfig(reflect.ValueOf(&def).Elem(), "", func(key string, v reflect.Value, f reflect.StructField) {
 		val := fmt.Sprint(v.Interface())
 		if val == "" {
@@ -166,8 +171,13 @@ type appliance struct {
 	events  *events.Queue
 	sources *sources.Manager
 	rtsp    *rtsp.Server
-	http    *http.Server
-	httpLn  net.Listener
+	// live fans every recorded source out to live viewers; rtcNet is the
+	// WebRTC ICE port (nil with webrtc_udp empty); whep serves live view.
+	live   *live.Hub
+	rtcNet *rtc.Network
+	whep   *whep.Handler
+	http   *http.Server
+	httpLn net.Listener
 	// inflight counts the HTTP handlers running, so close can wait for
 	// the ones it ended; shutdownGrace is cfg.Timeouts.Shutdown.
 	inflight      sync.WaitGroup
@@ -301,6 +311,15 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		FragmentTarget: cfg.Fragment.Target, FragmentMax: cfg.Fragment.Max, QueueBytes: cfg.Video.QueueBytes,
 		Pulls: cfg.Streams, Dir: cfg.DataDir, Logger: log.With("component", "sources"),
 	}
+	a.live = &live.Hub{MaxViewers: cfg.Live.MaxViewers}
+	a.sources.LiveTap = func(stream string, tracks []*media.Track) sources.LiveFeed { return a.live.Attach(stream, tracks) }
+	if cfg.WebRTCUDP != "" {
+		a.rtcNet, err = rtc.Listen(rtc.Config{UDPAddress: cfg.WebRTCUDP, IncludeLoopback: loopbackAddr(cfg.WebRTCUDP), Logger: log.With("component", "webrtc")})
+		if err != nil {
+			return nil, fmt.Errorf("%w%s", err, listenHint(err, "the WebRTC UDP address is set by webrtc_udp (KINEDGE_WEBRTC_UDP, --webrtc-udp; empty turns WebRTC off)"))
+		}
+	}
+	a.whep = &whep.Handler{Hub: a.live, Network: a.rtcNet, Streams: indexStreams{a.idx}, Logger: log.With("component", "whep")}
 	if name := cfg.Kinesis.FragmentEvents; name != "" {
 		a.events = &events.Queue{Appender: &events.Appender{Engine: a.streams, Stream: name}, ApplianceID: cfg.ApplianceID, Logger: log.With("component", "events")}
 		if err := a.events.Start(); err != nil {
@@ -339,7 +358,9 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	api := http.NewServeMux()
 	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Thumbnails: &thumbnail.Maker{}, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
-	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive, tierCollectors(a.tier)...))
+	a.whep.Register(api)
+	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
+		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep})...))
 	// The web page, its login and media tokens; its Guard stands in front
 	// of everything in api (the plain API, the page, WHEP).
 	ui, err := webHandler(cfg, log.With("component", "web"))
@@ -377,8 +398,12 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err := a.startSystemd(); err != nil {
 		return nil, err
 	}
+	webrtcAddr := "off"
+	if a.rtcNet != nil {
+		webrtcAddr = a.rtcNet.Addr().String()
+	}
 	log.Info("kinedge serving", "version", version, "data_dir", cfg.DataDir,
-		"http", a.httpLn.Addr().String(), "rtsp", a.rtsp.Addr().String())
+		"http", a.httpLn.Addr().String(), "rtsp", a.rtsp.Addr().String(), "webrtc_udp", webrtcAddr)
 	return a, nil
 }
 
@@ -596,6 +621,17 @@ func (a *appliance) close() error {
 	if a.rtsp != nil {
 		a.rtsp.Close()
 	}
+	if a.whep != nil {
+		a.whep.Close() // every live viewer's peer connection, before their UDP port
+	}
+	if a.live != nil {
+		a.live.Close()
+	}
+	if a.rtcNet != nil {
+		if err := a.rtcNet.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if a.kinesis != nil {
 		a.kinesis.Close() // ends SubscribeToShard streams, which HTTP shutdown would wait for
 	}
@@ -651,4 +687,25 @@ func webHandler(cfg *Config, log *slog.Logger) (*web.Handler, error) {
 	}
 	return &web.Handler{AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey, AnonymousRead: cfg.AnonymousRead,
 		Sessions: &web.Sessions{}, Tokens: tokens, Logger: log}, nil
+}
+
+// indexStreams tells WHEP which video streams exist.
+type indexStreams struct{ idx *index.Index }
+
+func (s indexStreams) StreamExists(ctx context.Context, name string) (bool, error) {
+	_, err := s.idx.Stream(ctx, name)
+	if errors.Is(err, index.ErrStreamNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// loopbackAddr reports whether a listen address is on a loopback IP.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

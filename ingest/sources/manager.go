@@ -60,6 +60,11 @@ type Manager struct {
 	// Live, if set, is the RTSP server whose live players see the pulled
 	// cameras too (rtsp.Puller.Live).
 	Live *rtsp.Server
+	// LiveTap, if set, is given every source's tracks when it starts
+	// recording and a copy of each of its frames before the recorder gets
+	// them (the live view's fan-out, live.Hub.Attach). Pushed and pulled
+	// cameras alike.
+	LiveTap func(stream string, tracks []*media.Track) LiveFeed
 
 	buffers fragment.BufferPool // plaintext buffers shared by the recorders
 
@@ -214,7 +219,11 @@ func (m *Manager) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 	m.current[st.Name] = src
 	m.mu.Unlock()
 	m.Logger.Info("recording", "stream", st.Name, "remote", req.RemoteAddr, "transport", req.Transport, "tracks", codecs(req.Tracks))
-	return &sourceWriter{Recorder: src.rec, release: func() { m.release(st.Name, src) }}, nil
+	w := &sourceWriter{Recorder: src.rec, release: func() { m.release(st.Name, src) }}
+	if m.LiveTap != nil {
+		w.live = m.LiveTap(st.Name, req.Tracks)
+	}
+	return w, nil
 }
 
 // videoStream returns the video stream a session publishes, created if
@@ -267,17 +276,39 @@ func (m *Manager) release(name string, src *source) {
 	close(src.done)
 }
 
+// LiveFeed receives a copy of a source's frames for live viewers
+// (live.Feed). WriteFrame must not keep the frame nor block for long: the
+// recorder owns the frame and the camera must not wait.
+type LiveFeed interface {
+	WriteFrame(f *media.Frame)
+	Close()
+}
+
 // sourceWriter is the Writer a session gets: the recorder, whose Close
-// finishes the last fragment, then frees the video stream.
+// finishes the last fragment, then frees the video stream; and the live
+// feed, if any.
 type sourceWriter struct {
 	*fragment.Recorder
+	live    LiveFeed // nil without Manager.LiveTap
 	once    sync.Once
 	release func()
+}
+
+// WriteFrame implements media.Writer: the live feed copies what it needs
+// first, then the recorder takes the frame.
+func (w *sourceWriter) WriteFrame(f *media.Frame) {
+	if w.live != nil {
+		w.live.WriteFrame(f)
+	}
+	w.Recorder.WriteFrame(f)
 }
 
 // Close implements media.Writer.
 func (w *sourceWriter) Close() {
 	w.once.Do(func() {
+		if w.live != nil {
+			w.live.Close()
+		}
 		w.Recorder.Close()
 		w.release()
 	})

@@ -36,7 +36,8 @@ type auth struct {
 //     token's range, and /whep/{name}[/…] (live view);
 //   - nothing, for GET and HEAD, when AnonymousRead is set.
 //
-// The page, its assets and the login form pass without credentials.
+// The page, its assets, the login form and WHEP's CORS preflights
+// (OPTIONS) pass without credentials.
 // Refusals are JSON {"message": …}: 401 without credentials (with a Basic
 // challenge unless a session cookie was sent, so the page's own requests
 // do not pop up the browser's dialog), 403 for a wrong CSRF token or a
@@ -64,6 +65,10 @@ func public(r *http.Request) bool {
 	case read && (r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, AssetPrefix)):
 		return true
 	case r.Method == http.MethodPost && r.URL.Path == "/login":
+		return true
+	case r.Method == http.MethodOptions && strings.HasPrefix(r.URL.Path, "/whep/"):
+		// A CORS preflight never carries credentials (Fetch standard);
+		// WHEP's answer to it holds no data.
 		return true
 	}
 	return false

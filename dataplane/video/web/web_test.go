@@ -47,6 +47,7 @@ func newFixture(t *testing.T) *fixture {
 	mux.HandleFunc("GET /v1/streams/{name}/fragments", ok)
 	mux.HandleFunc("POST /whep/{name}", ok)
 	mux.HandleFunc("DELETE /whep/{name}/{id}", ok)
+	mux.HandleFunc("OPTIONS /whep/{name}", ok)
 	f.srv = f.h.Guard(mux)
 	return f
 }
@@ -137,6 +138,11 @@ func TestNoCookie(t *testing.T) {
 			t.Fatalf("%s: no WWW-Authenticate", target)
 		}
 	}
+	// A WHEP CORS preflight passes (browsers send no credentials on it);
+	// the offer itself does not.
+	wantStatus(t, f.do(req{method: "OPTIONS", target: "/whep/cam1"}), http.StatusOK, "reached OPTIONS")
+	wantJSONMessage(t, f.do(req{method: "POST", target: "/whep/cam1"}), http.StatusUnauthorized, "authentication required")
+	wantJSONMessage(t, f.do(req{method: "OPTIONS", target: "/v1/streams"}), http.StatusUnauthorized, "authentication required")
 	// The page's assets are public; the templates are not served raw.
 	wantStatus(t, f.do(req{method: "GET", target: "/ui/app.js"}), http.StatusOK, "mintToken")
 	wantStatus(t, f.do(req{method: "GET", target: "/ui/index.html"}), http.StatusNotFound, "")

@@ -1,0 +1,49 @@
+// Package whep serves live view over WebRTC: WHEP, the egress sibling of
+// WHIP (RFC 9725; draft-ietf-wish-whep). A player POSTs an SDP offer to
+// /whep/<stream> and receives the answer, with the session's resource in
+// Location; DELETE on that resource ends the session; PATCH
+// (application/trickle-ice-sdpfrag) adds the player's trickled
+// candidates.
+//
+// # Media path
+//
+// Frames, not packets: a session subscribes to the stream's live.Hub (fed
+// by every recorded source, pushed or pulled), and re-packetizes each
+// access unit itself — H.264 with pion's payloader (RFC 6184,
+// packetization-mode 1), Opus as it came (RFC 7587). The RTP timestamps
+// are the frames' PTS on the clock of the codec, rebased when the stream's
+// source changes so the player's timeline keeps going forward. Each
+// H.264 keyframe carries its SPS and PPS in-band (taken from the track, or
+// the last ones seen, when the camera sent them out of band only):
+// browsers need them before every IDR.
+//
+// Codecs: H.264 video and Opus audio. AAC (most RTSP cameras' audio)
+// does not exist in WebRTC: such an audio track is left out of the answer
+// and the session logs it. H.265 is not sent yet (a stream whose video is
+// H.265 gets 400 with a message; pion has a payloader, the browsers'
+// support is uneven). The offer must be able to receive H.264 when the
+// stream has video.
+//
+// # Joining, loss, slowness
+//
+// A new session's first picture is the stream's next keyframe (live.Hub:
+// no GOP cache). A player's PLI cannot be forwarded: the appliance records
+// what the camera sends and must not ask it for extra keyframes (a pulled
+// camera would not understand, a pushed one may not offer RTCP back), so
+// PLIs are counted and the player recovers at the next keyframe — one GOP
+// at most. NACKs are answered from pion's send buffer. A player that does
+// not keep up loses frames in its own queue (live.Viewer), never the
+// recording's.
+//
+// # Lifecycle
+//
+// Each session has one owner goroutine that sends its media and ends it:
+// on DELETE, on ICE/DTLS failure or close, when it did not connect within
+// ConnectTimeout, or when its stream delivered nothing for NoMediaTimeout
+// (the camera left and did not come back). Handler.Close ends them all and
+// waits.
+//
+// The pion setup (one UDP port for ICE, interceptors) is rtc.Network,
+// shared with WHIP ingest. Authentication is the router's job: Register
+// mounts the routes on a mux that is already guarded.
+package whep

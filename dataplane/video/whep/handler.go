@@ -1,0 +1,433 @@
+package whep
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/kinedge/kinedge/dataplane/video/live"
+	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/ingest/webrtc/rtc"
+)
+
+// Streams tells whether a video stream exists (the index's registry).
+type Streams interface {
+	StreamExists(ctx context.Context, name string) (bool, error)
+}
+
+// Defaults of the Handler's timeouts.
+const (
+	DefaultConnectTimeout = 20 * time.Second
+	DefaultNoMediaTimeout = 30 * time.Second
+)
+
+// maxBody bounds an offer or a trickle fragment.
+const maxBody = 64 << 10
+
+// Handler serves WHEP. Set the fields, then Register; Close ends every
+// session.
+type Handler struct {
+	// Hub is the live fan-out the sessions subscribe to. Required.
+	Hub *live.Hub
+	// Network is the pion setup (ICE UDP port). Without it (WebRTC off)
+	// every POST is answered 503.
+	Network *rtc.Network
+	// Streams tells unknown streams (404) from streams without a live
+	// source (503). Required.
+	Streams Streams
+	// ConnectTimeout ends a session whose peer connection did not connect
+	// in time. It defaults to DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// NoMediaTimeout ends a session whose stream delivered no frame that
+	// long (the source left and did not come back). It defaults to
+	// DefaultNoMediaTimeout.
+	NoMediaTimeout time.Duration
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+
+	stats counters
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[string]*session
+	wg       sync.WaitGroup // the sessions' owner goroutines
+}
+
+type counters struct {
+	started, ended, plis, packets, frames atomic.Uint64
+}
+
+// Stats is a snapshot of the handler's counters.
+type Stats struct {
+	// Sessions now.
+	Sessions int
+	// Started and Ended sessions since start.
+	Started, Ended uint64
+	// PLIs received from players (not forwarded: see the package doc).
+	PLIs uint64
+	// Frames and Packets sent.
+	Frames, Packets uint64
+}
+
+// Stats returns the current counters.
+func (h *Handler) Stats() Stats {
+	h.mu.Lock()
+	n := len(h.sessions)
+	h.mu.Unlock()
+	return Stats{Sessions: n, Started: h.stats.started.Load(), Ended: h.stats.ended.Load(), PLIs: h.stats.plis.Load(),
+		Frames: h.stats.frames.Load(), Packets: h.stats.packets.Load()}
+}
+
+// Register mounts the WHEP routes on mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /whep/{name}", h.post)
+	mux.HandleFunc("OPTIONS /whep/{name}", h.options)
+	mux.HandleFunc("PATCH /whep/{name}/{session}", h.patch)
+	mux.HandleFunc("DELETE /whep/{name}/{session}", h.delete)
+	mux.HandleFunc("OPTIONS /whep/{name}/{session}", h.options)
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
+}
+
+// cors sets the CORS headers of every WHEP response: a player page on
+// another origin reads the Location and ETag.
+func cors(w http.ResponseWriter) {
+	hd := w.Header()
+	hd.Set("Access-Control-Allow-Origin", "*")
+	hd.Set("Access-Control-Expose-Headers", "Location, ETag, Accept-Patch, Link")
+}
+
+func (h *Handler) options(w http.ResponseWriter, r *http.Request) {
+	cors(w)
+	hd := w.Header()
+	methods := "OPTIONS, POST"
+	if r.PathValue("session") != "" {
+		methods = "OPTIONS, PATCH, DELETE"
+		hd.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	} else {
+		hd.Set("Accept-Post", "application/sdp")
+	}
+	hd.Set("Allow", methods)
+	hd.Set("Access-Control-Allow-Methods", methods)
+	hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
+	hd.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// fail writes an error response with a JSON message, like the rest of the
+// plain API.
+func fail(w http.ResponseWriter, code int, format string, args ...any) {
+	cors(w)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	b, _ := json.Marshal(map[string]string{"message": fmt.Sprintf(format, args...)})
+	w.Write(append(b, '\n'))
+}
+
+// readBody checks the content type and reads a bounded body.
+func readBody(w http.ResponseWriter, r *http.Request, want string) ([]byte, bool) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != want {
+		fail(w, http.StatusUnsupportedMediaType, "content type must be %s, not %q", want, r.Header.Get("Content-Type"))
+		return nil, false
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			fail(w, http.StatusRequestEntityTooLarge, "body larger than %d bytes", maxBody)
+		} else {
+			fail(w, http.StatusBadRequest, "reading the body: %v", err)
+		}
+		return nil, false
+	}
+	return b, true
+}
+
+func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	body, ok := readBody(w, r, "application/sdp")
+	if !ok {
+		return
+	}
+	if h.Hub == nil || h.Streams == nil {
+		fail(w, http.StatusInternalServerError, "whep: Hub and Streams are required")
+		return
+	}
+	if h.Network == nil {
+		fail(w, http.StatusServiceUnavailable, "live view over WebRTC is off on this appliance (webrtc_udp is empty)")
+		return
+	}
+	exists, err := h.Streams.StreamExists(r.Context(), name)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "looking up video stream %s: %v", name, err)
+		return
+	}
+	if !exists {
+		fail(w, http.StatusNotFound, "video stream %s not found", name)
+		return
+	}
+	offer, err := parseOffer(body)
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad SDP offer: %v", err)
+		return
+	}
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		fail(w, http.StatusServiceUnavailable, "the appliance is shutting down")
+		return
+	}
+	viewer, err := h.Hub.Subscribe(name)
+	switch {
+	case errors.Is(err, live.ErrNoSource):
+		w.Header().Set("Retry-After", "5")
+		fail(w, http.StatusServiceUnavailable, "video stream %s has no live source: no camera is publishing it or being pulled now", name)
+		return
+	case errors.Is(err, live.ErrTooManyViewers):
+		w.Header().Set("Retry-After", "10")
+		fail(w, http.StatusServiceUnavailable, "video stream %s has the most live viewers allowed (live.max_viewers)", name)
+		return
+	case err != nil:
+		fail(w, http.StatusServiceUnavailable, "live view of %s: %v", name, err)
+		return
+	}
+	s, answer, err := h.newSession(r.Context(), name, string(body), offer, viewer)
+	if err != nil {
+		viewer.Close()
+		var bad *offerError
+		if errors.As(err, &bad) || errors.Is(err, ErrNothingToSend) {
+			fail(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		h.logger().Error("whep session failed to start", "stream", name, "err", err)
+		fail(w, http.StatusInternalServerError, "starting the WebRTC session: %v", err)
+		return
+	}
+	cors(w)
+	loc := "/whep/" + name + "/" + s.id
+	w.Header().Set("Location", loc)
+	w.Header().Set("ETag", s.etag)
+	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	w.Header().Set("Content-Type", "application/sdp")
+	w.WriteHeader(http.StatusCreated)
+	io.WriteString(w, answer)
+}
+
+// session returns the session a request names, answering 404 itself.
+func (h *Handler) session(w http.ResponseWriter, r *http.Request) *session {
+	h.mu.Lock()
+	s := h.sessions[r.PathValue("session")]
+	h.mu.Unlock()
+	if s == nil || s.stream != r.PathValue("name") {
+		fail(w, http.StatusNotFound, "WHEP session %s of %s not found (it ended, or never existed)", r.PathValue("session"), r.PathValue("name"))
+		return nil
+	}
+	return s
+}
+
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
+	s := h.session(w, r)
+	if s == nil {
+		return
+	}
+	s.end("deleted by the player")
+	<-s.done
+	cors(w)
+	w.WriteHeader(http.StatusOK)
+}
+
+func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
+	s := h.session(w, r)
+	if s == nil {
+		return
+	}
+	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != s.etag {
+		fail(w, http.StatusPreconditionFailed, "If-Match %s does not match the session's ETag %s", m, s.etag)
+		return
+	}
+	body, ok := readBody(w, r, "application/trickle-ice-sdpfrag")
+	if !ok {
+		return
+	}
+	frag, err := rtc.ParseSDPFrag(body)
+	if err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if (frag.Ufrag != "" && frag.Ufrag != s.remoteUfrag) || (frag.Pwd != "" && frag.Pwd != s.remotePwd) {
+		// RFC 9725 §4.3.2: a server that cannot restart ICE says so.
+		fail(w, http.StatusUnprocessableEntity, "ICE restart is not supported: DELETE this session and POST a new offer")
+		return
+	}
+	for _, c := range frag.Candidates {
+		init := webrtc.ICECandidateInit{Candidate: c.Candidate}
+		if c.Mid != "" {
+			init.SDPMid = &c.Mid
+		}
+		if c.MLineIndex >= 0 {
+			idx := uint16(c.MLineIndex)
+			init.SDPMLineIndex = &idx
+		}
+		if err := s.pc.AddICECandidate(init); err != nil {
+			fail(w, http.StatusBadRequest, "candidate %q: %v", c.Candidate, err)
+			return
+		}
+	}
+	cors(w)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Close ends every session and waits for them; later POSTs get 503.
+// Idempotent.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	h.closed = true
+	all := make([]*session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
+		s.end("the appliance is shutting down")
+	}
+	h.wg.Wait()
+}
+
+// offer is what the handler needs of an SDP offer.
+type offer struct {
+	video, audio map[string]bool // codec names (upper case) the offer can receive, by kind
+	ufrag, pwd   string
+}
+
+// offerError is a problem of the player's offer (400).
+type offerError struct{ msg string }
+
+func (e *offerError) Error() string { return e.msg }
+
+// parseOffer reads the codecs an offer can receive and its ICE
+// credentials.
+func parseOffer(b []byte) (*offer, error) {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(string(b)); err != nil {
+		return nil, err
+	}
+	o := &offer{video: map[string]bool{}, audio: map[string]bool{}}
+	o.ufrag, _ = sd.Attribute("ice-ufrag")
+	o.pwd, _ = sd.Attribute("ice-pwd")
+	if len(sd.MediaDescriptions) == 0 {
+		return nil, errors.New("the offer has no media section")
+	}
+	for _, md := range sd.MediaDescriptions {
+		if v, ok := md.Attribute("ice-ufrag"); ok && o.ufrag == "" {
+			o.ufrag = v
+		}
+		if v, ok := md.Attribute("ice-pwd"); ok && o.pwd == "" {
+			o.pwd = v
+		}
+		if _, bundleOnly := md.Attribute("bundle-only"); md.MediaName.Port.Value == 0 && !bundleOnly {
+			continue // port 0: the section is rejected
+		}
+		receives := true
+		for _, a := range md.Attributes {
+			if a.Key == "sendonly" || a.Key == "inactive" {
+				receives = false
+			}
+		}
+		if !receives {
+			continue
+		}
+		var dst map[string]bool
+		switch md.MediaName.Media {
+		case "video":
+			dst = o.video
+		case "audio":
+			dst = o.audio
+		default:
+			continue
+		}
+		for _, a := range md.Attributes {
+			if a.Key != "rtpmap" {
+				continue
+			}
+			_, enc, ok := strings.Cut(a.Value, " ")
+			if !ok {
+				continue
+			}
+			codec, _, _ := strings.Cut(enc, "/")
+			dst[strings.ToUpper(codec)] = true
+		}
+	}
+	if o.ufrag == "" || o.pwd == "" {
+		return nil, errors.New("the offer has no ICE credentials (a=ice-ufrag, a=ice-pwd)")
+	}
+	return o, nil
+}
+
+// plan decides which of the stream's tracks a session sends, and says
+// why the others are left out.
+type plan struct {
+	video, audio *media.Track
+	leftOut      []string
+}
+
+func planTracks(tracks []*media.Track, o *offer) (plan, error) {
+	var p plan
+	for _, t := range tracks {
+		switch t.Codec {
+		case media.CodecH264:
+			if p.video != nil {
+				continue
+			}
+			if !o.video["H264"] {
+				p.leftOut = append(p.leftOut, "H.264 video: the offer cannot receive H.264")
+				continue
+			}
+			p.video = t
+		case media.CodecOpus:
+			if p.audio != nil {
+				continue
+			}
+			if !o.audio["OPUS"] {
+				p.leftOut = append(p.leftOut, "Opus audio: the offer cannot receive Opus")
+				continue
+			}
+			p.audio = t
+		case media.CodecAAC:
+			p.leftOut = append(p.leftOut, "AAC audio: WebRTC has no AAC (live view is without sound; the recording keeps it)")
+		default:
+			p.leftOut = append(p.leftOut, fmt.Sprintf("%s: not sent over WHEP yet", t.Codec))
+		}
+	}
+	if p.video == nil && p.audio == nil {
+		return p, fmt.Errorf("%w (%s)", ErrNothingToSend, strings.Join(p.leftOut, "; "))
+	}
+	return p, nil
+}
+
+// newSessionID returns a random session id.
+func newSessionID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

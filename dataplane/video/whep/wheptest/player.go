@@ -1,0 +1,255 @@
+// Package wheptest is a WHEP player for tests: a pion peer connection that
+// offers to receive H.264 and Opus, POSTs its offer, and depacketizes the
+// H.264 it receives into an Annex-B byte stream (which ffprobe decodes).
+package wheptest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+)
+
+// Player is a WHEP player built on pion. Read its fields under Lock
+// (or in WaitUntil's condition).
+type Player struct {
+	// PC is the player's peer connection.
+	PC *webrtc.PeerConnection
+	// Location and ETag of the session, after Play.
+	Location, ETag string
+
+	mu sync.Mutex
+	// AnnexB is the depacketized H.264.
+	AnnexB bytes.Buffer
+	// Frames counts the video access units (marker bits) received.
+	Frames int
+	// Keyframe is true once an IDR was received.
+	Keyframe bool
+	// Opus counts the audio packets received.
+	Opus int
+	// State is the peer connection's state.
+	State webrtc.PeerConnectionState
+	// Arrivals holds the arrival time of each video access unit's last
+	// packet, and RTPTimes its RTP timestamp.
+	Arrivals []time.Time
+	RTPTimes []uint32
+
+	changed chan struct{} // signalled on every update
+}
+
+// Lock and Unlock guard the fields above.
+func (p *Player) Lock()   { p.mu.Lock() }
+func (p *Player) Unlock() { p.mu.Unlock() }
+
+// New makes a recvonly offer for video and audio with pion's
+// default codecs (H.264 among them, as browsers offer).
+func New(t testing.TB) *Player {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Player{PC: pc, changed: make(chan struct{}, 1)}
+	t.Cleanup(func() { pc.Close() })
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		p.mu.Lock()
+		p.State = st
+		p.mu.Unlock()
+		p.signal()
+	})
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		var depack codecs.H264Packet
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			now := time.Now()
+			p.mu.Lock()
+			if tr.Kind() == webrtc.RTPCodecTypeAudio {
+				p.Opus++
+			} else if strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeH264) {
+				if b, err := depack.Unmarshal(pkt.Payload); err == nil && len(b) > 0 {
+					if HasIDR(b) {
+						p.Keyframe = true
+					}
+					p.AnnexB.Write(b)
+				}
+				if pkt.Marker {
+					p.Frames++
+					p.Arrivals = append(p.Arrivals, now)
+					p.RTPTimes = append(p.RTPTimes, pkt.Timestamp)
+				}
+			}
+			p.mu.Unlock()
+			p.signal()
+		}
+	})
+	return p
+}
+
+func (p *Player) signal() {
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+}
+
+// WaitUntil waits for cond (checked under p.mu) with a deadline.
+func (p *Player) WaitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		p.mu.Lock()
+		ok := cond()
+		p.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-p.changed:
+		case <-deadline.C:
+			t.Fatalf("player: %s not within %v", what, d)
+		}
+	}
+}
+
+// Offer returns the player's complete offer (candidates included).
+func (p *Player) Offer(t testing.TB) string {
+	t.Helper()
+	o, err := p.PC.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(p.PC)
+	if err := p.PC.SetLocalDescription(o); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("player: ICE gathering did not complete")
+	}
+	return p.PC.LocalDescription().SDP
+}
+
+// Play POSTs the offer to url (with the request hook, for credentials)
+// and applies the answer.
+func (p *Player) Play(t testing.TB, url string, hook func(*http.Request)) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(p.Offer(t)))
+	req.Header.Set("Content-Type", "application/sdp")
+	if hook != nil {
+		hook(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST %s: %s: %s", url, resp.Status, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/sdp" {
+		t.Fatalf("answer content type %q", ct)
+	}
+	p.Location, p.ETag = resp.Header.Get("Location"), resp.Header.Get("ETag")
+	if p.Location == "" || p.ETag == "" {
+		t.Fatalf("201 without Location (%q) or ETag (%q)", p.Location, p.ETag)
+	}
+	if err := p.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		t.Fatalf("answer: %v\n%s", err, body)
+	}
+}
+
+// HasIDR reports whether Annex-B data holds an IDR NAL unit.
+func HasIDR(b []byte) bool {
+	for _, n := range SplitAnnexB(b) {
+		if len(n) > 0 && n[0]&0x1f == 5 {
+			return true
+		}
+	}
+	return false
+}
+
+// SplitAnnexB splits Annex-B data into NAL units.
+func SplitAnnexB(b []byte) [][]byte {
+	var out [][]byte
+	start := -1
+	for i := 0; i+2 < len(b); {
+		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
+			if start >= 0 {
+				end := i
+				for end > start && b[end-1] == 0 {
+					end--
+				}
+				out = append(out, b[start:end])
+			}
+			i += 3
+			start = i
+			continue
+		}
+		i++
+	}
+	if start >= 0 && start < len(b) {
+		out = append(out, b[start:])
+	}
+	return out
+}
+
+// AVCC converts NAL units to one AVCC access unit.
+func AVCC(nalus [][]byte) []byte {
+	var out []byte
+	for _, n := range nalus {
+		out = binary.BigEndian.AppendUint32(out, uint32(len(n)))
+		out = append(out, n...)
+	}
+	return out
+}
+
+// ErrNotH264 is returned by accessUnits for data without access unit
+// delimiters.
+var ErrNotH264 = errors.New("no access unit delimiters")
+
+// AccessUnits groups Annex-B NAL units by their access unit delimiters
+// (ffmpeg's libx264 with aud=1).
+func AccessUnits(b []byte) ([][][]byte, error) {
+	var aus [][][]byte
+	for _, n := range SplitAnnexB(b) {
+		if len(n) == 0 {
+			continue
+		}
+		if n[0]&0x1f == 9 {
+			aus = append(aus, nil)
+			continue
+		}
+		if len(aus) == 0 {
+			return nil, ErrNotH264
+		}
+		aus[len(aus)-1] = append(aus[len(aus)-1], n)
+	}
+	return aus, nil
+}

@@ -1,0 +1,23 @@
+// Package rtc is the pion/webrtc setup the appliance's WebRTC endpoints
+// share: WHEP live view (dataplane/video/whep) today, WHIP ingest
+// (ingest/webrtc) next. It is a leaf: it imports pion, nothing of the app.
+//
+//   - One UDP port for every peer connection (pion's ICE UDP mux), so a
+//     firewall needs one rule: webrtc_udp, default :8189. Host candidates
+//     are the addresses of the machine's interfaces on that port; loopback
+//     ones only when asked (tests). No STUN or TURN by default: the
+//     appliance and its viewers share a LAN. (A public address for a NAT
+//     in front of the appliance, pion's ICEAddressRewriteRules, is WHIP's
+//     issue to add.)
+//   - mDNS is off: browsers hide their own host addresses behind .local
+//     names, which the appliance does not resolve; their connectivity
+//     checks reach it anyway and ICE learns their address from them
+//     (peer-reflexive candidates). The appliance's answer carries its own
+//     addresses in the clear.
+//   - Interceptors: NACK (a sender keeps the last packets to resend them;
+//     a receiver asks for lost ones) and RTCP sender/receiver reports.
+//     Receivers' PLIs reach the sender's RTCP reader; what to do with them
+//     is the endpoint's decision (WHEP cannot ask a camera for a keyframe).
+//   - ParseSDPFrag reads the trickle-ICE SDP fragments of a WHIP/WHEP
+//     PATCH (RFC 8840, RFC 9725 §4.3).
+package rtc
