@@ -48,6 +48,9 @@ type Fragment struct {
 	Duration     time.Duration
 	// Codecs of the fragment's tracks, in track order.
 	Codecs []string
+	// Width and Height of the video track in pixels, 0 when unknown
+	// (SurveyRange compares them).
+	Width, Height int
 	// From, if set, reads this fragment instead of the Source replaying
 	// the range: a range can mix fragments stored locally with archived
 	// ones fetched from a bucket, each opened by its own Store and Opener.

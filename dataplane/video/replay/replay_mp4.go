@@ -83,6 +83,7 @@ type mp4Muxer struct {
 	w        io.Writer
 	st       *Stats
 	lastDurs []uint32 // last sample duration written per track
+	inBand   bool     // MP4Options.InBandParameters
 }
 
 // statsWriter writes to w and counts what w took.
@@ -118,8 +119,26 @@ type mp4Pending struct {
 // H.264 and H.265 video with AAC or Opus audio; others give
 // ErrUnsupportedMP4.
 func (s Source) WriteMP4(ctx context.Context, w io.Writer, stream string, frags iter.Seq2[Fragment, error]) (Stats, error) {
+	return s.WriteMP4With(ctx, w, stream, MP4Options{}, frags)
+}
+
+// MP4Options are the optional parts of a replayed MP4.
+type MP4Options struct {
+	// InBandParameters declares that the video's parameter sets change
+	// within the range (SurveyRange's Resized): the sample entry is avc3
+	// or hev1 instead of avc1 or hvc1 (ISO/IEC 14496-15 sections 5.4.2.1
+	// and 8.4.1.1: parameter sets may then come in-band, and they do at
+	// every stored keyframe), and the video track header's width and
+	// height are 0, so that players size the picture from the stream
+	// rather than from the first fragment (Chromium's MSE otherwise keeps
+	// the first picture's aspect ratio: 320x240 came out as 427x240).
+	InBandParameters bool
+}
+
+// WriteMP4With is WriteMP4 with options.
+func (s Source) WriteMP4With(ctx context.Context, w io.Writer, stream string, o MP4Options, frags iter.Seq2[Fragment, error]) (Stats, error) {
 	var st Stats
-	mx := &mp4Muxer{w: w, st: &st}
+	mx := &mp4Muxer{w: w, st: &st, inBand: o.InBandParameters}
 	mx.out = bufio.NewWriterSize(statsWriter{w, &st}, 64<<10)
 	mx.flusher, _ = w.(http.Flusher)
 	err := mx.run(ctx, s, stream, frags)
@@ -226,6 +245,11 @@ func (mx *mp4Muxer) start(f Fragment, m *mkvFragment) error {
 	_, _ = mx.buf.Seek(0, io.SeekStart)
 	if err := init.Marshal(&mx.buf); err != nil {
 		return fmt.Errorf("mp4 init: %w", err)
+	}
+	if mx.inBand {
+		if err := declareInBand(mx.buf.Bytes()); err != nil {
+			return fmt.Errorf("mp4 init: %w", err)
+		}
 	}
 	if err := write(mx.w, mx.buf.Bytes(), mx.st); err != nil {
 		return err

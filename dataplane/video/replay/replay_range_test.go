@@ -1,0 +1,177 @@
+package replay
+
+import (
+	"bytes"
+	"errors"
+	"iter"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
+)
+
+func fragSeq(frags []Fragment, err error) iter.Seq2[Fragment, error] {
+	return func(yield func(Fragment, error) bool) {
+		for _, f := range frags {
+			if !yield(f, nil) {
+				return
+			}
+		}
+		if err != nil {
+			yield(Fragment{}, err)
+		}
+	}
+}
+
+func TestSurveyRange(t *testing.T) {
+	t0 := time.Unix(1.7e9, 0)
+	f := func(n int, at time.Duration, w, h int, codecs ...string) Fragment {
+		return Fragment{Number: uint64(n), ServerTime: t0.Add(at), Duration: 2 * time.Second, Codecs: codecs, Width: w, Height: h}
+	}
+	cases := []struct {
+		name     string
+		frags    []Fragment
+		n        int
+		duration time.Duration
+		resized  bool
+		cut      uint64 // 0: none
+	}{
+		{"empty", nil, 0, 0, false, 0},
+		{"one", []Fragment{f(1, 0, 640, 360, "H264")}, 1, 2 * time.Second, false, 0},
+		{"gap", []Fragment{f(1, 0, 640, 360, "H264"), f(2, 10*time.Second, 640, 360, "H264")}, 2, 12 * time.Second, false, 0},
+		{"resized after a gap", []Fragment{f(1, 0, 640, 360, "H264"), f(2, 2*time.Second, 640, 360, "H264"), f(3, 9*time.Second, 320, 240, "H264")}, 3, 11 * time.Second, true, 0},
+		{"unknown sizes are not compared", []Fragment{f(1, 0, 640, 360, "H264"), f(2, 2*time.Second, 0, 0, "H264"), f(3, 4*time.Second, 640, 360, "H264")}, 3, 6 * time.Second, false, 0},
+		{"codec change", []Fragment{f(1, 0, 640, 360, "H264", "AAC"), f(2, 2*time.Second, 320, 240, "H264", "AAC"), f(3, 9*time.Second, 480, 270, "H265", "AAC"), f(4, 11*time.Second, 480, 270, "H265", "AAC")}, 2, 4 * time.Second, true, 3},
+		{"size change only after the cut", []Fragment{f(1, 0, 640, 360, "H264"), f(2, 2*time.Second, 320, 240, "H265")}, 1, 2 * time.Second, false, 2},
+		{"audio dropped", []Fragment{f(1, 0, 640, 360, "H264", "AAC"), f(2, 2*time.Second, 640, 360, "H264")}, 1, 2 * time.Second, false, 2},
+		{"unknown codecs are not compared", []Fragment{f(1, 0, 640, 360, "H264"), f(2, 2*time.Second, 640, 360), f(3, 4*time.Second, 640, 360, "H264")}, 3, 6 * time.Second, false, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := SurveyRange(fragSeq(c.frags, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Fragments != c.n || s.Duration != c.duration || s.Resized != c.resized {
+				t.Fatalf("survey %+v, want %d fragments, %v, resized %v", s, c.n, c.duration, c.resized)
+			}
+			var cut uint64
+			if s.Cut != nil {
+				cut = s.Cut.Number
+			}
+			if cut != c.cut {
+				t.Fatalf("cut at %d, want %d", cut, c.cut)
+			}
+			var kept []uint64
+			for f, err := range Before(fragSeq(c.frags, nil), s.Cut) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				kept = append(kept, f.Number)
+			}
+			if len(kept) != c.n {
+				t.Fatalf("Before kept %v, want the first %d", kept, c.n)
+			}
+		})
+	}
+	boom := errors.New("boom")
+	if _, err := SurveyRange(fragSeq([]Fragment{f(1, 0, 1, 1, "H264")}, boom)); !errors.Is(err, boom) {
+		t.Fatalf("walk error: %v", err)
+	}
+	// Before passes errors through.
+	var errs int
+	for _, err := range Before(fragSeq([]Fragment{f(1, 0, 1, 1, "H264")}, boom), &Fragment{Number: 9}) {
+		if errors.Is(err, boom) {
+			errs++
+		}
+	}
+	if errs != 1 {
+		t.Fatalf("Before passed %d errors", errs)
+	}
+}
+
+// testInit returns an initialisation segment with an H.264 and an AAC
+// track, as WriteMP4 writes it.
+func testInit(t testing.TB) []byte {
+	init := fmp4.Init{Tracks: []*fmp4.InitTrack{
+		{ID: 1, TimeScale: 90000, Codec: &mp4.CodecH264{SPS: sps, PPS: pps}},
+		{ID: 2, TimeScale: 48000, Codec: &mp4.CodecMPEG4Audio{Config: mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2}}},
+	}}
+	var buf seekablebuffer.Buffer
+	if err := init.Marshal(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestDeclareInBand(t *testing.T) {
+	b := testInit(t)
+	before := slices.Clone(b)
+	if err := declareInBand(b); err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != len(before) {
+		t.Fatalf("size changed: %d -> %d", len(before), len(b))
+	}
+	if bytes.Contains(b, []byte("avc1")) || !bytes.Contains(b, []byte("avc3")) {
+		t.Fatal("the H.264 sample entry is not avc3")
+	}
+	if !bytes.Contains(b, []byte("mp4a")) {
+		t.Fatal("the AAC sample entry changed")
+	}
+	// Only the fourcc and the video track header's size differ.
+	top, _ := children(b)
+	var diffs int
+	for i := range b {
+		if b[i] != before[i] {
+			diffs++
+		}
+	}
+	moov := top[1]
+	traks, _ := children(moov[8:])
+	var video, audio []byte
+	for _, tr := range traks {
+		if string(tr[4:8]) != "trak" {
+			continue
+		}
+		if video == nil {
+			video = tr
+		} else {
+			audio = tr
+		}
+	}
+	vt, at := child(video, "tkhd"), child(audio, "tkhd")
+	if !bytes.Equal(vt[len(vt)-8:], make([]byte, 8)) {
+		t.Fatalf("video tkhd size %x, want 0", vt[len(vt)-8:])
+	}
+	beforeTop, _ := children(before)
+	beforeTraks, _ := children(beforeTop[1][8:])
+	bvt := child(beforeTraks[1], "tkhd")
+	if bytes.Equal(bvt[len(bvt)-8:], make([]byte, 8)) {
+		t.Fatal("the test's video tkhd had no size to clear")
+	}
+	if !bytes.Equal(at, child(beforeTraks[2], "tkhd")) {
+		t.Fatal("the audio tkhd changed")
+	}
+	// "avc1" -> "avc3" is one byte; the width and height (640 and 360
+	// here, 16.16) were a few non-zero bytes.
+	if diffs < 2 || diffs > 1+8 {
+		t.Fatalf("%d bytes changed", diffs)
+	}
+}
+
+func FuzzDeclareInBand(f *testing.F) {
+	f.Add(testInit(f))
+	f.Add([]byte{0, 0, 0, 8, 'm', 'o', 'o', 'v'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n := len(b)
+		_ = declareInBand(b)
+		if len(b) != n {
+			t.Fatal("size changed")
+		}
+	})
+}
