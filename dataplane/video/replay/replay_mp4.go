@@ -269,8 +269,22 @@ func (mx *mp4Muxer) time(f Fragment, m *mkvFragment) *mp4Pending {
 		joined = pos-mx.prevEnd <= maxJoin
 		gap = pos-mx.prevEnd > contiguous
 	}
+	// The fragment ends where its video does: audio that arrived before
+	// the next keyframe is stored in this fragment though it plays during
+	// the next one (as much as the camera's video lags its audio, 65 ms
+	// with ffmpeg's x264 and B-frames), and moving the next fragment
+	// after it would open a hole in both tracks at every fragment
+	// boundary (Chromium's MSE stalls there). Audio-only fragments end
+	// with their last frame.
+	hasVideo := false
+	for i := range m.samples {
+		hasVideo = hasVideo || mx.tracks[i].video
+	}
 	dur := f.Duration
-	for _, ss := range m.samples {
+	for i, ss := range m.samples {
+		if hasVideo && !mx.tracks[i].video {
+			continue
+		}
 		for _, s := range ss {
 			dur = max(dur, time.Duration(s.rel+1)*time.Millisecond)
 		}
