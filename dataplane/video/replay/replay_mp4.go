@@ -336,10 +336,15 @@ func (mx *mp4Muxer) flush(next *mp4Pending) error {
 				d = dts[j+1] - dts[j]
 			case !t.video:
 				// An audio frame lasts what it holds, or up to the next
-				// frame when that follows within another frame.
+				// fragment's first frame when that follows within maxJoin
+				// (a hole in the recording): like the video's last
+				// picture, it spans the hole, so MSE's buffered ranges
+				// stay one and players play through (Chromium's MSE
+				// stalls at a hole in any track; its audio renderer
+				// plays silence after the frame's samples).
 				d = p.durs[i][j]
 				if next != nil && next.joined && len(next.dts[i]) > 0 {
-					if gap := next.dts[i][0] - dts[j]; gap > 0 && gap <= 2*d {
+					if gap := next.dts[i][0] - dts[j]; gap > d {
 						d = gap
 					}
 				}
