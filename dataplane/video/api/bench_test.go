@@ -150,15 +150,13 @@ func benchBlob(b *testing.B) []byte {
 }
 
 // BenchmarkMillionFragments measures, on a store of a million fragments
-// (-bench.fragments) served by the HTTP API over a loopback connection:
+// (-bench.fragments) served by the HTTP API over a loopback connection,
+// the time to the first byte of a replay of one minute from a random time
+// (ttfb-mkv, ttfb-mp4: 200 random starts a round, p50 and p99 reported,
+// the distribution logged) and the timeline of the last week at a minute
+// a step (timeline-week-1m):
 //
-//   - ttfb-mkv/-mp4: the time to the first byte of a replay of one
-//     minute from a random time (200 random starts a round; p50 and p99
-//     reported, and the full distribution in the log);
-//   - timeline-week-1m: the timeline of the last week at a minute a
-//     step.
-//
-//	go test -run '^$' -bench MillionFragments -benchtime 1x -timeout 30m ./dataplane/video/api/
+//	go test -run '^$' -bench MillionFragments -benchtime 3x -timeout 30m ./dataplane/video/api/
 func BenchmarkMillionFragments(b *testing.B) {
 	idx, kr, start := openBenchStore(b)
 	n := *benchFragments
