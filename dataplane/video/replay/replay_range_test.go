@@ -175,3 +175,78 @@ func FuzzDeclareInBand(f *testing.F) {
 		}
 	})
 }
+
+// TestWriteMP4AudioAcrossBoundaries checks the timeline of a recording
+// whose audio runs ahead of its video (a camera with B-frames: audio up to
+// the next keyframe's arrival is stored in the fragment before it), with a
+// gap of 4 s before the third fragment: video and audio each continue
+// without a hole at the boundary (the second fragment starts 2 s after the
+// first, not after the first's last audio), and across the gap the last
+// picture and the last audio frame both last until the first ones after
+// it (one buffered range for MSE).
+func TestWriteMP4AudioAcrossBoundaries(t *testing.T) {
+	// frag holds 2 s of 25 fps video and the audio frames from..to-1 of
+	// the run (1024 samples at 48 kHz each), timed from base (ms).
+	frag := func(from, to, base int) []byte {
+		var frames [][3]int
+		for k := range 50 {
+			frames = append(frames, [3]int{0, k * 40, boolInt(k == 0)})
+		}
+		for k := from; k < to; k++ {
+			frames = append(frames, [3]int{1, (k*1024*1000+24000)/48000 - base, 0})
+		}
+		return testBlob(t, frames...)
+	}
+	// The first fragment's audio runs 48 ms into the second's time.
+	ps := plainSource{frag(0, 97, 0), frag(97, 190, 2000), frag(0, 94, 0)}
+	t0 := time.Unix(1.7e9, 0)
+	at := []time.Duration{0, 2 * time.Second, 8 * time.Second}
+	seq := func(yield func(Fragment, error) bool) {
+		for i, d := range at {
+			f := Fragment{Number: uint64(i + 1), ServerTime: t0.Add(d), ProducerTime: t0.Add(d), Duration: 2 * time.Second, Codecs: []string{"H264", "AAC"}}
+			if !yield(f, nil) {
+				return
+			}
+		}
+	}
+	var out bytes.Buffer
+	if _, err := (Source{Store: ps, Opener: ps}).WriteMP4(t.Context(), &out, "cam1", seq); err != nil {
+		t.Fatal(err)
+	}
+	_, parts := parts(t, out.Bytes())
+	if len(parts) != 3 {
+		t.Fatalf("%d parts", len(parts))
+	}
+	end := func(pt *fmp4.PartTrack) uint64 {
+		e := pt.BaseTime
+		for _, s := range pt.Samples {
+			e += uint64(s.Duration)
+		}
+		return e
+	}
+	video := func(i int) *fmp4.PartTrack { return parts[i].Tracks[0] }
+	audio := func(i int) *fmp4.PartTrack { return parts[i].Tracks[1] }
+	for i := 1; i < 3; i++ {
+		if got, want := video(i).BaseTime-video(0).BaseTime, uint64(at[i]/time.Millisecond)*90; got != want {
+			t.Errorf("part %d: video starts %d ticks after the first, want %d (the server times)", i, got, want)
+		}
+		if end(video(i-1)) != video(i).BaseTime {
+			t.Errorf("part %d: video ends at %d, the next starts at %d", i-1, end(video(i-1)), video(i).BaseTime)
+		}
+		if end(audio(i-1)) != audio(i).BaseTime {
+			t.Errorf("part %d: audio ends at %d, the next starts at %d", i-1, end(audio(i-1)), audio(i).BaseTime)
+		}
+	}
+	// Within a run the audio frames are sample-exact: the boundary
+	// between the first two fragments is not a stretched frame.
+	if d := audio(0).Samples[len(audio(0).Samples)-1].Duration; d != 1024 {
+		t.Errorf("the first fragment's last audio frame lasts %d samples, want 1024", d)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
