@@ -11,7 +11,10 @@
 // since the range's first fragment. Later fragments whose tracks differ
 // (a camera changed resolution) keep playing when the codec carries its
 // parameter sets in-band, as H.264 and H.265 keyframes do here; a change
-// of codec ends the output early with ErrTracksChanged.
+// of codec ends the output early with ErrTracksChanged. SurveyRange finds
+// such a change in the index's metadata before the first byte, so that a
+// caller ends the file there cleanly (replay_range.go, and
+// docs/replay-across-changes.md for what players see).
 package replay
 
 import (
