@@ -125,10 +125,11 @@ func (s Source) WriteMP4(ctx context.Context, w io.Writer, stream string, frags 
 // MP4Options are the optional parts of a replayed MP4.
 type MP4Options struct {
 	// InBandParameters declares that the video's parameter sets change
-	// within the range (SurveyRange's Resized): the sample entry is avc3
-	// or hev1 instead of avc1 or hvc1 (ISO/IEC 14496-15 sections 5.4.2.1
-	// and 8.4.1.1: parameter sets may then come in-band, and they do at
-	// every stored keyframe), and the video track header's width and
+	// within the range (SurveyRange's Resized): the H.264 sample entry is
+	// avc3 instead of avc1 (ISO/IEC 14496-15 section 5.4.2.1: parameter
+	// sets may then come in-band, and they do at every stored keyframe;
+	// H.265 is written as hev1, its in-band entry, always), and the video
+	// track header's width and
 	// height are 0, so that players size the picture from the stream
 	// rather than from the first fragment (Chromium's MSE otherwise keeps
 	// the first picture's aspect ratio: 320x240 came out as 427x240).

@@ -166,8 +166,8 @@ func child(container []byte, typ string) []byte {
 
 // declareInBand rewrites an initialisation segment (ftyp+moov) in place
 // for parameter sets that change in-band (see MP4Options): each video
-// track's avc1/hvc1 sample entry becomes avc3/hev1, and its track
-// header's width and height become 0. The sizes of all boxes stay the
+// track's avc1/hvc1 sample entry becomes avc3/hev1, and the track header
+// of each H.264/H.265 track gets width and height 0. The sizes of all boxes stay the
 // same.
 func declareInBand(init []byte) error {
 	top, ok := children(init)
@@ -198,6 +198,8 @@ func declareInBand(init []byte) error {
 				copy(entry, "avc3")
 			case "hvc1":
 				copy(entry, "hev1")
+			case "avc3", "hev1":
+				// In-band already (mediacommon writes H.265 as hev1).
 			default:
 				continue
 			}

@@ -250,3 +250,32 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// TestWriteMP4InBandH265 checks InBandParameters on a recorded H.265
+// clip: the sample entry stays hev1 (in-band already) and the video
+// track header loses its size.
+func TestWriteMP4InBandH265(t *testing.T) {
+	store, kr := recordClip(t, "h265_opus.ts")
+	var plain, inBand bytes.Buffer
+	src := Source{Store: store, Opener: kr}
+	if _, err := src.WriteMP4(t.Context(), &plain, "cam1", store.seq(0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.WriteMP4With(t.Context(), &inBand, "cam1", MP4Options{InBandParameters: true}, store.seq(0)); err != nil {
+		t.Fatal(err)
+	}
+	tkhd := func(b []byte) []byte {
+		top, ok := children(b)
+		if !ok || len(top) < 2 {
+			t.Fatal("unreadable output")
+		}
+		return child(child(top[1], "trak"), "tkhd")
+	}
+	p, ib := tkhd(plain.Bytes()), tkhd(inBand.Bytes())
+	if bytes.Equal(p[len(p)-8:], make([]byte, 8)) || !bytes.Equal(ib[len(ib)-8:], make([]byte, 8)) {
+		t.Fatalf("tkhd size: plain %x, in-band %x", p[len(p)-8:], ib[len(ib)-8:])
+	}
+	if !bytes.Contains(inBand.Bytes(), []byte("hev1")) || plain.Len() != inBand.Len() {
+		t.Fatalf("in-band: hev1 %v, %d bytes against %d", bytes.Contains(inBand.Bytes(), []byte("hev1")), inBand.Len(), plain.Len())
+	}
+}
