@@ -230,7 +230,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	stream := fs.String("stream", "", "video stream `name` (required)")
 	startS := fs.String("start", "", "range start: RFC 3339, now, or -DURATION (required)")
 	endS := fs.String("end", "now", "range end: RFC 3339, now, or -DURATION")
-	out := fs.String("o", "", "output `file` (.mkv or .mp4); - for stdout (required)")
+	out := fs.String("o", "", "output `file` (.mkv or .mp4); - for stdout (required). Where the codecs change (a camera restarted with\nanother codec) the file ends and the rest goes to FILE.2.mkv and so on")
 	format := fs.String("format", "", "mkv or mp4 (default: from the -o extension, else mkv)")
 	quiet := fs.Bool("q", false, "no progress bar")
 	if err := fs.Parse(args); err != nil {
