@@ -83,14 +83,21 @@ func MkvTracks(tracks []*media.Track) ([]mkv.Track, error) {
 			return nil, fmt.Errorf("track %d (%s): %w", i, t.Codec, err)
 		}
 		if mt.Type == mkv.TrackVideo {
-			mt.Width, mt.Height = t.Width, t.Height
-			if w, h, err := mkv.VideoSize(mt.CodecID, t.SPS); err == nil {
-				mt.Width, mt.Height = w, h
-			}
+			mt.Width, mt.Height = videoSize(t, mt.CodecID)
 		}
 		out = append(out, mt)
 	}
 	return out, nil
+}
+
+// videoSize returns a video track's picture size: from its SPS when the
+// codec (Matroska codec ID) has one that reads, else the track's Width and
+// Height.
+func videoSize(t *media.Track, codecID string) (width, height int) {
+	if w, h, err := mkv.VideoSize(codecID, t.SPS); err == nil {
+		return w, h
+	}
+	return t.Width, t.Height
 }
 
 // AppendBlob appends a fragment's blob plaintext to dst.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kinedge/kinedge/fragment/mkv"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/ingest/media"
 )
@@ -491,7 +492,16 @@ func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
 		rec.ProducerTime = f.Wall
 	}
 	for _, t := range f.Tracks {
-		rec.Tracks = append(rec.Tracks, index.TrackInfo{Codec: string(t.Codec), Kind: t.Kind().String(), Width: t.Width, Height: t.Height})
+		// The size the fragment's SPS says (a camera restarted at another
+		// resolution is seen here): replay compares them across a range.
+		w, h := t.Width, t.Height
+		switch t.Codec {
+		case media.CodecH264:
+			w, h = videoSize(t, mkv.CodecH264)
+		case media.CodecH265:
+			w, h = videoSize(t, mkv.CodecH265)
+		}
+		rec.Tracks = append(rec.Tracks, index.TrackInfo{Codec: string(t.Codec), Kind: t.Kind().String(), Width: w, Height: h})
 	}
 	for _, fr := range f.Frames {
 		if fr.Track >= 0 && fr.Track < len(rec.Tracks) {

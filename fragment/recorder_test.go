@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinedge/kinedge/fragment/mkv"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/ingest/media"
 )
@@ -83,8 +84,17 @@ func TestRecorderStoresFragmentsWithServerTimes(t *testing.T) {
 		t.Fatalf("stored %d fragments (%d events), want 5", len(sink.stored), len(events))
 	}
 	total := 0
+	// The video size comes from the fragment's SPS (cameras do not
+	// announce it; replay compares it across a range).
+	w, h, err := mkv.VideoSize(mkv.CodecH264, testSPS)
+	if err != nil || w == 0 || h == 0 {
+		t.Fatalf("test SPS: %dx%d %v", w, h, err)
+	}
 	for i, s := range sink.stored {
 		total += s.Frames
+		if s.Tracks[0].Width != w || s.Tracks[0].Height != h {
+			t.Fatalf("fragment %d: video %dx%d, want %dx%d from the SPS", i, s.Tracks[0].Width, s.Tracks[0].Height, w, h)
+		}
 		if s.KeyID != "key-cam1" || s.Stream != "cam1" || len(s.Tracks) != 2 || s.Tracks[0].Codec != "H264" || s.Tracks[0].Kind != "video" ||
 			s.Tracks[0].Frames == 0 || s.Tracks[0].Frames+s.Tracks[1].Frames != s.Frames || s.Size != int64(len(sink.blobs[i])) {
 			t.Fatalf("fragment %d: %+v", i, s)

@@ -230,7 +230,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	stream := fs.String("stream", "", "video stream `name` (required)")
 	startS := fs.String("start", "", "range start: RFC 3339, now, or -DURATION (required)")
 	endS := fs.String("end", "now", "range end: RFC 3339, now, or -DURATION")
-	out := fs.String("o", "", "output `file` (.mkv or .mp4); - for stdout (required)")
+	out := fs.String("o", "", "output `file` (.mkv or .mp4); - for stdout (required). Where the codecs change (a camera restarted with\nanother codec) the file ends and the rest goes to FILE.2.mkv and so on")
 	format := fs.String("format", "", "mkv or mp4 (default: from the -o extension, else mkv)")
 	quiet := fs.Bool("q", false, "no progress bar")
 	if err := fs.Parse(args); err != nil {
@@ -256,64 +256,104 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	resp, err := c.get(ctx, "/v1/streams/"+url.PathEscape(*stream)+"/media", url.Values{
+	// A range whose codecs change (a camera restarted with H.265) comes
+	// as one file per run of the same codecs: the appliance ends a file
+	// before the change and names where the next begins.
+	name := *out
+	for part := 1; ; part++ {
+		next, codecs, err := replayFile(ctx, c, *stream, start, end, *format, name, *quiet, stderr, stdout)
+		if err != nil || next.IsZero() {
+			return err
+		}
+		if *out == "-" {
+			fmt.Fprintf(stderr, "replay: the codecs change to %s at %s: the output ends there; replay the rest with --start %s\n",
+				codecs, next.Format(time.RFC3339Nano), next.Format(time.RFC3339Nano))
+			return nil
+		}
+		if part == maxReplayParts {
+			return fmt.Errorf("replay: the codecs change more than %d times in the range; the rest begins at %s", maxReplayParts, next.Format(time.RFC3339Nano))
+		}
+		ext := filepath.Ext(*out)
+		name = fmt.Sprintf("%s.%d%s", strings.TrimSuffix(*out, ext), part+1, ext)
+		fmt.Fprintf(stderr, "the codecs change to %s at %s: the rest goes to %s\n", codecs, next.Format(time.RFC3339Nano), name)
+		start = next
+	}
+}
+
+// maxReplayParts bounds the files one replay writes.
+const maxReplayParts = 100
+
+// replayFile downloads one media file of the range to out ("-" for
+// stdout). When the appliance ended the file early because the codecs
+// change, next is where the rest begins and codecs what it holds.
+func replayFile(ctx context.Context, c *apiClient, stream string, start, end time.Time, format, out string, quiet bool, stderr, stdout io.Writer) (next time.Time, codecs string, err error) {
+	resp, err := c.get(ctx, "/v1/streams/"+url.PathEscape(stream)+"/media", url.Values{
 		"start":  {start.UTC().Format(time.RFC3339Nano)},
 		"end":    {end.UTC().Format(time.RFC3339Nano)},
-		"format": {*format},
+		"format": {format},
 	})
 	if err != nil {
-		return fmt.Errorf("replay: %w", err)
+		return next, "", fmt.Errorf("replay: %w", err)
 	}
 	defer resp.Body.Close()
+	if v := resp.Header.Get(videoapi.HeaderNextStart); v != "" {
+		if next, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return next, "", fmt.Errorf("replay: %s %q: %w", videoapi.HeaderNextStart, v, err)
+		}
+		if !next.After(start) {
+			return time.Time{}, "", fmt.Errorf("replay: %s %s does not advance past %s", videoapi.HeaderNextStart, v, start.Format(time.RFC3339Nano))
+		}
+		_, codecs, _ = strings.Cut(resp.Header.Get(videoapi.HeaderTruncated), "codecs=")
+	}
 
 	var w io.Writer = stdout
 	var f *os.File
-	if *out != "-" {
-		f, err = os.Create(*out)
+	if out != "-" {
+		f, err = os.Create(out)
 		if err != nil {
-			return fmt.Errorf("replay: %w", err)
+			return next, "", fmt.Errorf("replay: %w", err)
 		}
 		defer f.Close()
 		w = f
 	}
 	var body io.Reader = resp.Body
 	finish := func() {}
-	if !*quiet && *out != "-" && isTerminal(stderr) {
+	if !quiet && out != "-" && isTerminal(stderr) {
 		// The total is the sealed size of the range's fragments: within a
 		// fraction of a percent of the MKV that comes out.
 		total := int64(-1)
-		if frags, err := c.fragments(ctx, *stream, start.Add(-30*time.Second), end); err == nil {
+		if frags, err := c.fragments(ctx, stream, start.Add(-30*time.Second), end); err == nil {
 			total = 0
 			for _, fr := range frags {
 				total += fr.FragmentSizeInBytes
 			}
 		}
 		bar := progressbar.NewOptions64(total, progressbar.OptionSetWriter(stderr), progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription(*stream), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
+			progressbar.OptionSetDescription(stream), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
 		body = io.TeeReader(resp.Body, bar)
 		defer bar.Exit() // on errors; Finish below on success
 		finish = func() { bar.Finish() }
 	}
 	n, err := io.Copy(w, body)
 	if err != nil {
-		return fmt.Errorf("replay: after %d bytes: %w", n, err)
+		return time.Time{}, "", fmt.Errorf("replay: after %d bytes: %w", n, err)
 	}
 	finish()
 	if f != nil {
-		if *format == "mkv" {
+		if format == "mkv" {
 			// The appliance streamed the Cues last: point the SeekHead at
 			// them so players seek. A file from an appliance without Cues
 			// plays as it is.
 			if err := mkv.FinishFile(f, n); err != nil && !errors.Is(err, mkv.ErrNotFinishable) {
-				return fmt.Errorf("replay: %w", err)
+				return time.Time{}, "", fmt.Errorf("replay: %w", err)
 			}
 		}
 		if err := f.Close(); err != nil {
-			return fmt.Errorf("replay: %w", err)
+			return time.Time{}, "", fmt.Errorf("replay: %w", err)
 		}
-		fmt.Fprintf(stderr, "wrote %s (%d bytes)\n", *out, n)
+		fmt.Fprintf(stderr, "wrote %s (%d bytes)\n", out, n)
 	}
-	return nil
+	return next, codecs, nil
 }
 
 func isTerminal(w io.Writer) bool {

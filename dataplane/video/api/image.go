@@ -86,14 +86,6 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request) {
 	writeJPEG(w, jpeg, times[i])
 }
 
-func replayFragment(f index.Fragment) replay.Fragment {
-	codecs := make([]string, len(f.Tracks))
-	for j, t := range f.Tracks {
-		codecs[j] = t.Codec
-	}
-	return replay.Fragment{Number: f.Number, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Codecs: codecs}
-}
-
 // chooseKey returns the index of the last time at or before at (0 when
 // all are after it).
 func chooseKey(times []time.Time, at time.Time) int {

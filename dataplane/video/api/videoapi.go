@@ -490,11 +490,7 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 						return errStop
 					}
 				}
-				codecs := make([]string, len(f.Tracks))
-				for j, t := range f.Tracks {
-					codecs[j] = t.Codec
-				}
-				if !yield(replay.Fragment{Number: f.Number, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Codecs: codecs}, nil) {
+				if !yield(replayFragment(f), nil) {
 					return errStop
 				}
 				return nil
@@ -512,16 +508,26 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	lw := &lazyHeader{w: w, name: name, start: start, format: format}
+	// One walk of the metadata (no media read) finds the file's length, a
+	// change of video size, and where the codecs change: the file ends
+	// there, and the headers say where the rest begins (see
+	// docs/replay-across-changes.md).
+	survey, err := replay.SurveyRange(seq)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	lw := &lazyHeader{w: w, name: name, start: start, format: format, cut: survey.Cut}
+	body := replay.Before(seq, survey.Cut)
 	var st replay.Stats
 	if format == "mp4" {
-		st, err = src.WriteMP4(r.Context(), lw, name, seq)
+		st, err = src.WriteMP4With(r.Context(), lw, name, replay.MP4Options{InBandParameters: survey.Resized}, body)
 	} else {
-		st, err = src.WriteMKVWith(r.Context(), lw, name, replay.MKVOptions{Title: name, Duration: seqDuration(seq), Cues: true}, seq)
+		st, err = src.WriteMKVWith(r.Context(), lw, name, replay.MKVOptions{Title: name, Duration: survey.Duration, Cues: true}, body)
 	}
 	switch {
 	case err == nil:
-		h.logger().Info("replay", "stream", name, "format", format, "fragments", st.Fragments, "bytes", st.Bytes, "remote", r.RemoteAddr)
+		h.logger().Info("replay", "stream", name, "format", format, "fragments", st.Fragments, "bytes", st.Bytes, "resized", survey.Resized, "cut", survey.Cut != nil, "remote", r.RemoteAddr)
 	case !lw.wrote:
 		if errors.Is(err, replay.ErrNoFragments) {
 			h.fail(w, r, &httpError{http.StatusNotFound, fmt.Sprintf("stream %s has no fragments between %s and %s", name, start.Format(time.RFC3339), q.End.Format(time.RFC3339))})
@@ -562,8 +568,20 @@ type lazyHeader struct {
 	start time.Time
 	// format is "mkv" or "mp4".
 	format string
-	wrote  bool
+	// cut, if set, is the first fragment left out: its codecs differ.
+	cut   *replay.Fragment
+	wrote bool
 }
+
+// Headers of a media response that ends before the range does because the
+// codecs change (the rest is a second request from HeaderNextStart).
+const (
+	// HeaderTruncated is "codecs-changed" then, with the codecs after.
+	HeaderTruncated = "X-Kinedge-Truncated"
+	// HeaderNextStart is the server time (RFC 3339) of the first fragment
+	// left out: a media request from it gets the rest.
+	HeaderNextStart = "X-Kinedge-Next-Start"
+)
 
 func (l *lazyHeader) Write(p []byte) (int, error) {
 	if !l.wrote {
@@ -576,28 +594,25 @@ func (l *lazyHeader) Write(p []byte) (int, error) {
 		h.Set("Content-Type", ctype)
 		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.%s"`, l.name, l.start.UTC().Format("20060102T150405Z"), l.format))
 		h.Set("Cache-Control", "no-store")
+		if l.cut != nil {
+			h.Set(HeaderTruncated, "codecs-changed; codecs="+strings.Join(l.cut.Codecs, ","))
+			h.Set(HeaderNextStart, l.cut.ServerTime.UTC().Format(time.RFC3339Nano))
+		}
 	}
 	return l.w.Write(p)
 }
 
-// seqDuration walks the fragments' metadata (no media is read) and
-// returns the time from the first one's start to the latest end: the
-// length of the replay, for its Matroska Info. It returns 0 when the walk
-// fails (the replay then reports the error).
-func seqDuration(seq func(yield func(replay.Fragment, error) bool)) time.Duration {
-	var first, end time.Time
-	for f, err := range seq {
-		if err != nil {
-			return 0
-		}
-		if first.IsZero() {
-			first = f.ServerTime
-		}
-		if e := f.ServerTime.Add(f.Duration); e.After(end) {
-			end = e
+// replayFragment is what replay needs of a stored fragment.
+func replayFragment(f index.Fragment) replay.Fragment {
+	rf := replay.Fragment{Number: f.Number, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration,
+		Codecs: make([]string, len(f.Tracks))}
+	for j, t := range f.Tracks {
+		rf.Codecs[j] = t.Codec
+		if t.Kind == "video" && rf.Width == 0 {
+			rf.Width, rf.Height = t.Width, t.Height
 		}
 	}
-	return end.Sub(first)
+	return rf
 }
 
 func (l *lazyHeader) Flush() {

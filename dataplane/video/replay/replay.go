@@ -11,7 +11,10 @@
 // since the range's first fragment. Later fragments whose tracks differ
 // (a camera changed resolution) keep playing when the codec carries its
 // parameter sets in-band, as H.264 and H.265 keyframes do here; a change
-// of codec ends the output early with ErrTracksChanged.
+// of codec ends the output early with ErrTracksChanged. SurveyRange finds
+// such a change in the index's metadata before the first byte, so that a
+// caller ends the file there cleanly (replay_range.go, and
+// docs/replay-across-changes.md for what players see).
 package replay
 
 import (
@@ -48,6 +51,9 @@ type Fragment struct {
 	Duration     time.Duration
 	// Codecs of the fragment's tracks, in track order.
 	Codecs []string
+	// Width and Height of the video track in pixels, 0 when unknown
+	// (SurveyRange compares them).
+	Width, Height int
 	// From, if set, reads this fragment instead of the Source replaying
 	// the range: a range can mix fragments stored locally with archived
 	// ones fetched from a bucket, each opened by its own Store and Opener.

@@ -83,6 +83,7 @@ type mp4Muxer struct {
 	w        io.Writer
 	st       *Stats
 	lastDurs []uint32 // last sample duration written per track
+	inBand   bool     // MP4Options.InBandParameters
 }
 
 // statsWriter writes to w and counts what w took.
@@ -118,8 +119,27 @@ type mp4Pending struct {
 // H.264 and H.265 video with AAC or Opus audio; others give
 // ErrUnsupportedMP4.
 func (s Source) WriteMP4(ctx context.Context, w io.Writer, stream string, frags iter.Seq2[Fragment, error]) (Stats, error) {
+	return s.WriteMP4With(ctx, w, stream, MP4Options{}, frags)
+}
+
+// MP4Options are the optional parts of a replayed MP4.
+type MP4Options struct {
+	// InBandParameters declares that the video's parameter sets change
+	// within the range (SurveyRange's Resized): the H.264 sample entry is
+	// avc3 instead of avc1 (ISO/IEC 14496-15 section 5.4.2.1: parameter
+	// sets may then come in-band, and they do at every stored keyframe;
+	// H.265 is written as hev1, its in-band entry, always), and the video
+	// track header's width and
+	// height are 0, so that players size the picture from the stream
+	// rather than from the first fragment (Chromium's MSE otherwise keeps
+	// the first picture's aspect ratio: 320x240 came out as 427x240).
+	InBandParameters bool
+}
+
+// WriteMP4With is WriteMP4 with options.
+func (s Source) WriteMP4With(ctx context.Context, w io.Writer, stream string, o MP4Options, frags iter.Seq2[Fragment, error]) (Stats, error) {
 	var st Stats
-	mx := &mp4Muxer{w: w, st: &st}
+	mx := &mp4Muxer{w: w, st: &st, inBand: o.InBandParameters}
 	mx.out = bufio.NewWriterSize(statsWriter{w, &st}, 64<<10)
 	mx.flusher, _ = w.(http.Flusher)
 	err := mx.run(ctx, s, stream, frags)
@@ -227,6 +247,11 @@ func (mx *mp4Muxer) start(f Fragment, m *mkvFragment) error {
 	if err := init.Marshal(&mx.buf); err != nil {
 		return fmt.Errorf("mp4 init: %w", err)
 	}
+	if mx.inBand {
+		if err := declareInBand(mx.buf.Bytes()); err != nil {
+			return fmt.Errorf("mp4 init: %w", err)
+		}
+	}
 	if err := write(mx.w, mx.buf.Bytes(), mx.st); err != nil {
 		return err
 	}
@@ -245,8 +270,22 @@ func (mx *mp4Muxer) time(f Fragment, m *mkvFragment) *mp4Pending {
 		joined = pos-mx.prevEnd <= maxJoin
 		gap = pos-mx.prevEnd > contiguous
 	}
+	// The fragment ends where its video does: audio that arrived before
+	// the next keyframe is stored in this fragment though it plays during
+	// the next one (as much as the camera's video lags its audio, 65 ms
+	// with ffmpeg's x264 and B-frames), and moving the next fragment
+	// after it would open a hole in both tracks at every fragment
+	// boundary (Chromium's MSE stalls there). Audio-only fragments end
+	// with their last frame.
+	hasVideo := false
+	for i := range m.samples {
+		hasVideo = hasVideo || mx.tracks[i].video
+	}
 	dur := f.Duration
-	for _, ss := range m.samples {
+	for i, ss := range m.samples {
+		if hasVideo && !mx.tracks[i].video {
+			continue
+		}
 		for _, s := range ss {
 			dur = max(dur, time.Duration(s.rel+1)*time.Millisecond)
 		}
@@ -298,10 +337,15 @@ func (mx *mp4Muxer) flush(next *mp4Pending) error {
 				d = dts[j+1] - dts[j]
 			case !t.video:
 				// An audio frame lasts what it holds, or up to the next
-				// frame when that follows within another frame.
+				// fragment's first frame when that follows within maxJoin
+				// (a hole in the recording): like the video's last
+				// picture, it spans the hole, so MSE's buffered ranges
+				// stay one and players play through (Chromium's MSE
+				// stalls at a hole in any track; its audio renderer
+				// plays silence after the frame's samples).
 				d = p.durs[i][j]
 				if next != nil && next.joined && len(next.dts[i]) > 0 {
-					if gap := next.dts[i][0] - dts[j]; gap > 0 && gap <= 2*d {
+					if gap := next.dts[i][0] - dts[j]; gap > d {
 						d = gap
 					}
 				}

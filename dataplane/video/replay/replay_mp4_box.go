@@ -126,3 +126,89 @@ func appendMoof(dst []byte, seq uint32, tracks []*fmp4.PartTrack) ([]byte, error
 	b = append(b, "mdat"...)
 	return b, nil
 }
+
+// children returns the boxes directly inside b (a container's payload),
+// as their full bytes (header included), or false when a box size does
+// not fit.
+func children(b []byte) ([][]byte, bool) {
+	var out [][]byte
+	for len(b) > 0 {
+		if len(b) < 8 {
+			return nil, false
+		}
+		n := uint64(binary.BigEndian.Uint32(b))
+		if n < 8 || n > uint64(len(b)) {
+			return nil, false
+		}
+		out = append(out, b[:n])
+		b = b[n:]
+	}
+	return out, true
+}
+
+// child returns the first box of type typ inside container (the
+// container's full bytes), or nil.
+func child(container []byte, typ string) []byte {
+	if len(container) < 8 {
+		return nil
+	}
+	boxes, ok := children(container[8:])
+	if !ok {
+		return nil
+	}
+	for _, c := range boxes {
+		if string(c[4:8]) == typ {
+			return c
+		}
+	}
+	return nil
+}
+
+// declareInBand rewrites an initialisation segment (ftyp+moov) in place
+// for parameter sets that change in-band (see MP4Options): each video
+// track's avc1/hvc1 sample entry becomes avc3/hev1, and the track header
+// of each H.264/H.265 track gets width and height 0. The sizes of all boxes stay the
+// same.
+func declareInBand(init []byte) error {
+	top, ok := children(init)
+	if !ok {
+		return fmt.Errorf("replay: unreadable init segment")
+	}
+	for _, moov := range top {
+		if string(moov[4:8]) != "moov" {
+			continue
+		}
+		traks, ok := children(moov[8:])
+		if !ok {
+			return fmt.Errorf("replay: unreadable moov")
+		}
+		for _, trak := range traks {
+			if string(trak[4:8]) != "trak" {
+				continue
+			}
+			stsd := child(child(child(child(trak, "mdia"), "minf"), "stbl"), "stsd")
+			// stsd: header, version and flags, entry_count, then the
+			// first entry's size and type (ISO/IEC 14496-12 8.5.2).
+			if len(stsd) < 24 {
+				continue
+			}
+			entry := stsd[20:24]
+			switch string(entry) {
+			case "avc1":
+				copy(entry, "avc3")
+			case "hvc1":
+				copy(entry, "hev1")
+			case "avc3", "hev1":
+				// In-band already (mediacommon writes H.265 as hev1).
+			default:
+				continue
+			}
+			// tkhd ends with width and height (16.16 fixed point;
+			// section 8.3.2).
+			if tkhd := child(trak, "tkhd"); len(tkhd) >= 92 {
+				clear(tkhd[len(tkhd)-8:])
+			}
+		}
+	}
+	return nil
+}

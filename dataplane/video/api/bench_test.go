@@ -1,0 +1,238 @@
+package api
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/kinedge/kinedge/fragment"
+	"github.com/kinedge/kinedge/fragment/seal"
+	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/ingest/media"
+)
+
+// The synthetic store of BenchmarkMillionFragments: one camera's
+// fragments of 2 s, a gap of a minute every 30 minutes, each fragment a
+// real sealed blob (H.264, 50 small frames, about 1 KB) written through
+// index.PutFragment. Building it takes minutes, so it is kept between runs
+// in -bench.store (a temp dir by default) and reused when complete.
+var (
+	benchFragments = flag.Int("bench.fragments", 1_000_000, "fragments in the synthetic store of BenchmarkMillionFragments")
+	benchStore     = flag.String("bench.store", "", "`dir` of the synthetic store, reused when complete (default: kinedge-bench-<fragments> in the temp dir)")
+)
+
+const (
+	benchStream   = "cam1"
+	benchFragment = 2 * time.Second
+	benchRun      = 900 // fragments between gaps: 30 minutes
+	benchGap      = time.Minute
+)
+
+// benchMaster is the master key of the synthetic store: fixed, so that a
+// kept store opens in the next run.
+func benchMaster() seal.MasterKey {
+	var m seal.MasterKey
+	for i := range m {
+		m[i] = byte(i)
+	}
+	return m
+}
+
+// benchTime is the server time of fragment i (from 0) after start.
+func benchTime(start time.Time, i int) time.Time {
+	return start.Add(time.Duration(i)*benchFragment + time.Duration(i/benchRun)*benchGap)
+}
+
+// openBenchStore opens the synthetic store, building it first when it is
+// not complete. It returns the index, the keyring and the time of the
+// first fragment.
+func openBenchStore(b *testing.B) (*index.Index, *seal.Keyring, time.Time) {
+	b.Helper()
+	n := *benchFragments
+	dir := *benchStore
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), fmt.Sprintf("kinedge-bench-%d", n))
+	}
+	marker := filepath.Join(dir, "complete")
+	stamp, err := os.ReadFile(marker)
+	complete := err == nil && len(stamp) == 8
+	if !complete {
+		if err := os.RemoveAll(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+	idx, err := index.Open(index.Options{Dir: filepath.Join(dir, "db"), NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { idx.Close() })
+	kr := &seal.Keyring{Store: idx.Keys(), Master: benchMaster()}
+	if complete {
+		start := time.Unix(0, int64(binary.BigEndian.Uint64(stamp)))
+		b.Logf("synthetic store: %d fragments from %v, kept in %s", n, start.Format(time.RFC3339), dir)
+		return idx, kr, start
+	}
+	ctx := context.Background()
+	if _, err := idx.CreateStream(ctx, index.Stream{Name: benchStream, RetentionHours: 24 * 365 * 2}); err != nil {
+		b.Fatal(err)
+	}
+	// The store ends an hour ago.
+	span := benchTime(time.Time{}, n).Sub(time.Time{})
+	start := time.Now().Add(-span - time.Hour).Truncate(time.Second)
+	blob := benchBlob(b)
+	began := time.Now()
+	for i := range n {
+		num, err := idx.NextFragmentNumber(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sealed, keyID, err := kr.Seal(ctx, benchStream, benchStream, num, blob)
+		if err != nil {
+			b.Fatal(err)
+		}
+		at := benchTime(start, i)
+		err = idx.PutFragment(ctx, index.Fragment{Number: num, Stream: benchStream, ServerTime: at, ProducerTime: at,
+			Duration: benchFragment, KeyID: keyID, Frames: 50, Gap: i%benchRun == 0,
+			Tracks: []index.TrackInfo{{Codec: "H264", Kind: "video", Frames: 50, Width: 320, Height: 240}}}, sealed)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if (i+1)%100_000 == 0 {
+			b.Logf("synthetic store: %d fragments in %v", i+1, time.Since(began).Round(time.Second))
+		}
+	}
+	b.Logf("synthetic store: built %d fragments in %v in %s", n, time.Since(began).Round(time.Second), dir)
+	if err := os.WriteFile(marker, binary.BigEndian.AppendUint64(nil, uint64(start.UnixNano())), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return idx, kr, start
+}
+
+// benchBlob is the plaintext of every synthetic fragment: 2 s of 25 fps
+// H.264, a keyframe with its parameter sets, then small P frames.
+func benchBlob(b *testing.B) []byte {
+	sps := []byte{0x67, 0xf4, 0x00, 0x0d, 0x91, 0x9b, 0x28, 0x28, 0x3f, 0x60, 0x22, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x64, 0x1e, 0x28, 0x53, 0x2c}
+	pps := []byte{0x68, 0xeb, 0xe3, 0xc4, 0x48, 0x44}
+	nal := func(p ...[]byte) []byte {
+		var out []byte
+		for _, n := range p {
+			out = binary.BigEndian.AppendUint32(out, uint32(len(n)))
+			out = append(out, n...)
+		}
+		return out
+	}
+	f := &fragment.Fragment{Tracks: []*media.Track{{Codec: media.CodecH264, ClockRate: 90000, SPS: sps, PPS: pps}}}
+	for i := range 50 {
+		d := time.Duration(i) * 40 * time.Millisecond
+		data := nal([]byte{0x41, byte(i), 0x9a, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09})
+		if i == 0 {
+			data = nal(sps, pps, []byte{0x65, 0x88, 0x84, 0x00, 0x33, 0xff})
+		}
+		f.Frames = append(f.Frames, &media.Frame{Track: 0, PTS: d, DTS: d, Key: i == 0, Data: data})
+	}
+	blob, err := fragment.AppendBlob(nil, f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return blob
+}
+
+// BenchmarkMillionFragments measures, on a store of a million fragments
+// (-bench.fragments) served by the HTTP API over a loopback connection,
+// the time to the first byte of a replay of one minute from a random time
+// (ttfb-mkv, ttfb-mp4: 200 random starts a round, p50 and p99 reported,
+// the distribution logged) and the timeline of the last week at a minute
+// a step (timeline-week-1m):
+//
+//	go test -run '^$' -bench MillionFragments -benchtime 3x -timeout 30m ./dataplane/video/api/
+func BenchmarkMillionFragments(b *testing.B) {
+	idx, kr, start := openBenchStore(b)
+	n := *benchFragments
+	end := benchTime(start, n)
+	mux := http.NewServeMux()
+	(&Handler{Index: idx, Opener: kr}).Register(mux)
+	srv := httptest.NewServer(mux)
+	b.Cleanup(srv.Close)
+	client := srv.Client()
+	get := func(path string, q url.Values) (*http.Response, time.Duration, error) {
+		began := time.Now()
+		resp, err := client.Get(srv.URL + path + "?" + q.Encode())
+		if err != nil {
+			return nil, 0, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return nil, 0, fmt.Errorf("%s: %s %s", path, resp.Status, body)
+		}
+		var one [1]byte
+		if _, err := io.ReadFull(resp.Body, one[:]); err != nil {
+			resp.Body.Close()
+			return nil, 0, err
+		}
+		return resp, time.Since(began), nil
+	}
+	for _, format := range []string{"mkv", "mp4"} {
+		b.Run("ttfb-"+format, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			const starts = 200
+			var all []time.Duration
+			for b.Loop() {
+				for range starts {
+					at := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start) - time.Minute))))
+					resp, ttfb, err := get("/v1/streams/"+benchStream+"/media", url.Values{
+						"start": {at.UTC().Format(time.RFC3339Nano)}, "end": {at.Add(time.Minute).UTC().Format(time.RFC3339Nano)}, "format": {format}})
+					if err != nil {
+						b.Fatal(err)
+					}
+					// The whole minute is read: the next request starts on
+					// an idle server.
+					if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+						b.Fatal(err)
+					}
+					resp.Body.Close()
+					all = append(all, ttfb)
+				}
+			}
+			slices.Sort(all)
+			p50, p99 := all[len(all)/2], all[len(all)*99/100]
+			b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+			b.ReportMetric(0, "ns/op")
+			b.Logf("ttfb %s over %d random starts: min %v p50 %v p90 %v p99 %v max %v", format, len(all),
+				all[0], p50, all[len(all)*9/10], p99, all[len(all)-1])
+		})
+	}
+	b.Run("timeline-week-1m", func(b *testing.B) {
+		q := url.Values{"start": {end.Add(-7 * 24 * time.Hour).UTC().Format(time.RFC3339)}, "end": {end.UTC().Format(time.RFC3339)}, "step": {"1m"}}
+		var size int64
+		for b.Loop() {
+			resp, _, err := get("/v1/streams/"+benchStream+"/timeline", q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+			size = n + 1
+		}
+		if size < 100 {
+			b.Fatal(errors.New("timeline: a short answer"))
+		}
+		b.ReportMetric(float64(size), "bytes")
+	})
+}
