@@ -242,7 +242,7 @@ func TestAACFramesAdvance(t *testing.T) {
 func TestNewTrackDecoderUnsupported(t *testing.T) {
 	for _, f := range []format.Format{
 		&format.MJPEG{},
-		&format.G711{PayloadTyp: 0, MULaw: true, SampleRate: 8000, ChannelCount: 1},
+		&format.LPCM{PayloadTyp: 96, BitDepth: 16, SampleRate: 44100, ChannelCount: 2},
 		&format.G722{},
 		&format.VP8{PayloadTyp: 96},
 		&format.MPEG4Audio{PayloadTyp: 97}, // no config

@@ -421,7 +421,7 @@ func (p *Puller) connect() (played bool, err error) {
 		if len(found) > 0 {
 			what = "found " + strings.Join(found, ", ")
 		}
-		return false, errPullWait{fmt.Errorf("%w: %s; supported H264, H265, AAC, Opus", ErrNoSupportedTrack, what)}
+		return false, errPullWait{fmt.Errorf("%w: %s; supported %s", ErrNoSupportedTrack, what, supportedCodecs)}
 	}
 
 	transport := TransportUDP

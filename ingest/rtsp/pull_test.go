@@ -668,12 +668,12 @@ func TestPullStreamNotFound(t *testing.T) {
 }
 
 func TestPullUnsupportedCodecOnly(t *testing.T) {
-	cam := startCamera(t, "127.0.0.1:0", []format.Format{&format.MJPEG{}, &format.G711{PayloadTyp: 8, MULaw: false, SampleRate: 8000, ChannelCount: 1}})
+	cam := startCamera(t, "127.0.0.1:0", []format.Format{&format.MJPEG{}, &format.G722{}})
 	r := &recRouter{}
 	p, logs := startPuller(t, r, cam.url("pass"), nil)
 	waitFor(t, 10*time.Second, "an attempt", func() bool { return p.Status().LastError != "" })
 	st := p.Status()
-	if !strings.Contains(st.LastError, "found M-JPEG, G711") || !strings.Contains(st.LastError, "supported H264") {
+	if !strings.Contains(st.LastError, "found M-JPEG, G722") || !strings.Contains(st.LastError, "supported H264") {
 		t.Fatalf("last error %q", st.LastError)
 	}
 	p.Close()

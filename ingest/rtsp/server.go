@@ -435,9 +435,9 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 		decs[i], medias[i], formats[i] = t.dec, t.medi, t.forma
 	}
 	if len(decs) == 0 {
-		reason := "No Supported Codec (found " + strings.Join(found, ", ") + "; supported H264, H265, AAC, Opus)"
+		reason := "No Supported Codec (found " + strings.Join(found, ", ") + "; supported " + supportedCodecs + ")"
 		if len(found) == 0 {
-			reason = "No Supported Codec (no media; supported H264, H265, AAC, Opus)"
+			reason = "No Supported Codec (no media; supported " + supportedCodecs + ")"
 		}
 		log.Warn("rtsp publish refused: no supported codec", "found", strings.Join(found, ","))
 		return response(base.StatusUnsupportedMediaType, reason), fmt.Errorf("%w: %s", ErrNoSupportedTrack, strings.Join(found, ", "))

@@ -11,6 +11,10 @@ import (
 	"github.com/kinedge/kinedge/ingest/media"
 )
 
+// supportedCodecs names the codecs a session records, as gortsplib names
+// them, for the refusals that list them.
+const supportedCodecs = "H264, H265, AAC, Opus, G711"
+
 // selectedTrack is a track of a session description that a session
 // ingests: its media, format and decoder.
 type selectedTrack struct {
