@@ -3,6 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,6 +86,32 @@ func TestG711Publisher(t *testing.T) {
 				t.Fatalf("%.3f s of audio beside %.3f s of video", audio, video)
 			}
 			decodeClean(t, file)
+
+			// MP4 carries the audio as 16-bit linear PCM (no player reads
+			// G.711 from MP4).
+			resp, err := s.get("/v1/streams/"+c.stream+"/media", url.Values{"format": {"mp4"},
+				"start": {frags[0].ServerTimestamp.Format(time.RFC3339Nano)}, "end": {frags[len(frags)-1].ServerTimestamp.Format(time.RFC3339Nano)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("mp4 export: %v %s %.200s", err, resp.Status, body)
+			}
+			mp4 := filepath.Join(t.TempDir(), c.stream+".mp4")
+			if err := os.WriteFile(mp4, body, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			b, err = testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error",
+				"-show_entries", "stream=codec_name,sample_rate,channels", "-of", "csv=p=0", mp4).Output()
+			if err != nil {
+				t.Fatalf("ffprobe mp4: %v", err)
+			}
+			if streams := strings.Fields(string(b)); !slices.Contains(streams, "h264") || !slices.Contains(streams, "pcm_s16be,8000,1") {
+				t.Fatalf("mp4 streams %q, want h264 and pcm_s16be,8000,1", streams)
+			}
+			decodeClean(t, mp4)
 		})
 	}
 }

@@ -116,7 +116,7 @@ type mp4Pending struct {
 // Nothing is written when the first fragment cannot be read; a fragment
 // whose codecs differ from the first ends the output with
 // ErrTracksChanged, after the fragments before it. Supported codecs are
-// H.264 and H.265 video with AAC or Opus audio; others give
+// H.264 and H.265 video with AAC, Opus or G.711 audio; others give
 // ErrUnsupportedMP4.
 func (s Source) WriteMP4(ctx context.Context, w io.Writer, stream string, frags iter.Seq2[Fragment, error]) (Stats, error) {
 	return s.WriteMP4With(ctx, w, stream, MP4Options{}, frags)
@@ -360,6 +360,9 @@ func (mx *mp4Muxer) flush(next *mp4Pending) error {
 			}
 			d = min(max(d, 1), 1<<31)
 			sample := &fmp4.Sample{Duration: uint32(d), IsNonSyncSample: !s.key, Payload: s.data}
+			if t.convert != nil {
+				sample.Payload = t.convert(s.data)
+			}
 			if t.video {
 				sample.PTSOffset = p.offs[i][j]
 			}

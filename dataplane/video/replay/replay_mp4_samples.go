@@ -116,6 +116,13 @@ type mp4Track struct {
 	// frameDur is the duration of every audio frame in timescale units;
 	// 0 for Opus, whose packets tell their own (RFC 6716 section 3.1).
 	frameDur int64
+	// block is the bytes of one sample of every channel of a stored PCM
+	// track (G.711), whose frames last their length in samples; 0
+	// otherwise.
+	block int
+	// convert, if set, turns a stored frame into the MP4 sample (G.711
+	// to linear PCM).
+	convert func([]byte) []byte
 }
 
 // maxReorder bounds the decoding delay: no H.264/H.265 decoder holds more
@@ -123,8 +130,8 @@ type mp4Track struct {
 const maxReorder = 16
 
 // newMP4Track maps a stored track to an fMP4 sample entry: H.264 (avc1),
-// H.265 (hvc1), AAC (mp4a) and Opus (Opus, ISO BMFF encapsulation of
-// Opus). Video uses a 90 kHz timescale, audio its sample rate.
+// H.265 (hvc1), AAC (mp4a), Opus (Opus, ISO BMFF encapsulation of
+// Opus) and G.711 (as linear PCM, see g711.go). Video uses a 90 kHz timescale, audio its sample rate.
 func newMP4Track(t mkv.Track) (*mp4Track, error) {
 	mt := &mp4Track{codecID: t.CodecID}
 	switch t.CodecID {
@@ -176,6 +183,17 @@ func newMP4Track(t mkv.Track) (*mp4Track, error) {
 			return nil, fmt.Errorf("%w: opus with %d channels", ErrCodecConfig, ch)
 		}
 		mt.codec, mt.timescale = &mp4.CodecOpus{ChannelCount: ch}, 48000
+	case mkv.CodecACM:
+		w, err := parseWaveFormat(t.CodecPrivate)
+		if err != nil {
+			return nil, err
+		}
+		conv, ok := g711Decoder(w)
+		if !ok {
+			return nil, fmt.Errorf("%w: %q with format tag 0x%04x", ErrUnsupportedMP4, t.CodecID, w.tag)
+		}
+		mt.codec, mt.timescale = &mp4.CodecLPCM{BitDepth: 16, SampleRate: w.rate, ChannelCount: w.channels}, int64(w.rate)
+		mt.block, mt.convert = w.channels, conv
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedMP4, t.CodecID)
 	}
@@ -193,7 +211,7 @@ func sameTracks(first []*mp4Track, firstMKV, later []mkv.Track) bool {
 		if t.Number != firstMKV[i].Number || t.CodecID != first[i].codecID {
 			return false
 		}
-		if t.CodecID == mkv.CodecAAC && !bytes.Equal(t.CodecPrivate, firstMKV[i].CodecPrivate) {
+		if (t.CodecID == mkv.CodecAAC || t.CodecID == mkv.CodecACM) && !bytes.Equal(t.CodecPrivate, firstMKV[i].CodecPrivate) {
 			return false
 		}
 	}
@@ -468,6 +486,9 @@ func (c *audioClock) next(pts, durs []int64, tol int64) []int64 {
 func (t *mp4Track) audioFrameDur(data []byte) int64 {
 	if t.frameDur > 0 {
 		return t.frameDur
+	}
+	if t.block > 0 {
+		return int64(max(len(data)/t.block, 1))
 	}
 	if d := opus.PacketDuration2(data); d > 0 {
 		return d
