@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -82,25 +81,6 @@ func TestLiveRTSP(t *testing.T) {
 	}
 
 	// A pulled camera plays live too.
-	camAddr := startRelayCamera(t)
-	cam := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
-		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+camAddr+"/live")
-	if err := cam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cam.Process.Kill(); cam.Wait() }()
-	if code, body := s.do(t, http.MethodPost, "/v1/streams", map[string]string{"name": "pulled1", "source": "rtsp://" + camAddr + "/live"}); code != http.StatusCreated {
-		t.Fatalf("POST /v1/streams: %d %s", code, body)
-	}
-	waitFor(t, time.Minute, "pulled1 pulling", func() error {
-		js, err := s.streamJSON(t, "pulled1")
-		if err != nil {
-			return err
-		}
-		if js.State != videoapi.StatePulling {
-			return fmt.Errorf("state %q", js.State)
-		}
-		return nil
-	})
+	s.pullCamera(t, "pulled1", "rtsp://"+startFedCamera(t)+"/live")
 	played("pulled1")
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/ingest/sources"
 	"github.com/kinedge/kinedge/testdata/testtool"
 	"github.com/pion/rtp"
@@ -101,6 +102,38 @@ func startRelayCamera(t *testing.T) string {
 	return addr
 }
 
+// startFedCamera starts a relay camera that ffmpeg feeds with the
+// h264_aac clip in a loop (until the test ends) and returns its address.
+func startFedCamera(t *testing.T) string {
+	t.Helper()
+	addr := startRelayCamera(t)
+	feed := testtool.Command(t, 5*time.Minute, testtool.Need(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
+		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+addr+"/live")
+	if err := feed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { feed.Process.Kill(); feed.Wait() })
+	return addr
+}
+
+// pullCamera adds a pulled camera over the API and waits until it plays.
+func (s *server) pullCamera(t *testing.T, name, source string) {
+	t.Helper()
+	if code, body := s.do(t, http.MethodPost, "/v1/streams", map[string]string{"name": name, "source": source}); code != http.StatusCreated {
+		t.Fatalf("POST /v1/streams: %d %s", code, body)
+	}
+	waitFor(t, time.Minute, name+" pulling", func() error {
+		js, err := s.streamJSON(t, name)
+		if err != nil {
+			return err
+		}
+		if js.State != videoapi.StatePulling {
+			return fmt.Errorf("state %q", js.State)
+		}
+		return nil
+	})
+}
+
 func (s *server) do(t *testing.T, method, path string, body any) (int, string) {
 	t.Helper()
 	var rd io.Reader
@@ -124,17 +157,10 @@ func (s *server) do(t *testing.T, method, path string, body any) (int, string) {
 // what it plays, keeps the source across a restart, and stops on DELETE.
 func TestPullCamera(t *testing.T) {
 	testtool.Need(t, "ffmpeg")
-	camAddr := startRelayCamera(t)
+	// The camera streams (ffmpeg publishes the clip into it).
+	camAddr := startFedCamera(t)
 	dataDir := t.TempDir()
 	s := startServer(t, dataDir, freeUDPPair(t))
-
-	// The camera starts streaming (ffmpeg publishes the clip into it).
-	feed := testtool.Command(t, 5*time.Minute, testtool.Need(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
-		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+camAddr+"/live")
-	if err := feed.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { feed.Process.Kill(); feed.Wait() }()
 
 	source := "rtsp://viewer:s3cret@" + camAddr + "/live"
 	if code, body := s.do(t, http.MethodPost, "/v1/streams", map[string]string{"name": "porch", "source": source}); code != http.StatusCreated || strings.Contains(body, "s3cret") {

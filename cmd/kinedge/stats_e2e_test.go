@@ -199,13 +199,7 @@ func TestStatsReachMetricsAndAPI(t *testing.T) {
 	}
 
 	// A pulled camera that plays.
-	camAddr := startRelayCamera(t)
-	feed := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
-		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+camAddr+"/live")
-	if err := feed.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { feed.Process.Kill(); feed.Wait() }()
+	camAddr := startFedCamera(t)
 	if code, body := s.do(t, http.MethodPost, "/v1/streams", map[string]string{"name": "porch", "source": "rtsp://viewer:s3cret@" + camAddr + "/live"}); code != http.StatusCreated {
 		t.Fatalf("POST /v1/streams: %d %s", code, body)
 	}

@@ -147,28 +147,10 @@ func checkWHEPVideo(t *testing.T, s *server, p *wheptest.Player, wantAudio bool)
 // TestLiveWHEPPulled watches a pulled camera over WHEP: pulled sources
 // feed live view as pushed ones do.
 func TestLiveWHEPPulled(t *testing.T) {
-	ffmpeg := testtool.Need(t, "ffmpeg")
-	camAddr := startRelayCamera(t)
+	testtool.Need(t, "ffmpeg")
+	camAddr := startFedCamera(t)
 	s := startServer(t, t.TempDir(), freeUDPPair(t))
-	feed := testtool.Command(t, 5*time.Minute, ffmpeg, "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
-		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+camAddr+"/live")
-	if err := feed.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { feed.Process.Kill(); feed.Wait() }()
-	if code, body := s.do(t, http.MethodPost, "/v1/streams", map[string]string{"name": "porch", "source": "rtsp://" + camAddr + "/live"}); code != http.StatusCreated {
-		t.Fatalf("POST /v1/streams: %d %s", code, body)
-	}
-	waitFor(t, time.Minute, "porch pulling", func() error {
-		js, err := s.streamJSON(t, "porch")
-		if err != nil {
-			return err
-		}
-		if js.State != videoapi.StatePulling {
-			return fmt.Errorf("state %q", js.State)
-		}
-		return nil
-	})
+	s.pullCamera(t, "porch", "rtsp://"+camAddr+"/live")
 	p := wheptest.New(t)
 	p.Play(t, "http://"+s.httpAddr+"/whep/porch", func(r *http.Request) { r.SetBasicAuth("admin", "adminsecret") })
 	p.WaitUntil(t, time.Minute, "50 video frames from a keyframe", func() bool { return p.Keyframe && p.Frames >= 50 })

@@ -32,7 +32,7 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PathValue("name")
 	v := r.URL.Query()
-	at, err := parseTime(v.Get("at"))
+	at, err := ParseTime(v.Get("at"))
 	if err != nil || at.IsZero() {
 		h.fail(w, r, badRequest("at: a time is required: %v", err))
 		return

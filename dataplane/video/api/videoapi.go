@@ -625,10 +625,10 @@ func parseQuery(r *http.Request) (index.Query, error) {
 	var q index.Query
 	v := r.URL.Query()
 	var err error
-	if q.Start, err = parseTime(v.Get("start")); err != nil {
+	if q.Start, err = ParseTime(v.Get("start")); err != nil {
 		return q, badRequest("start: %v", err)
 	}
-	if q.End, err = parseTime(v.Get("end")); err != nil {
+	if q.End, err = ParseTime(v.Get("end")); err != nil {
 		return q, badRequest("end: %v", err)
 	}
 	if !q.Start.IsZero() && !q.End.IsZero() && q.End.Before(q.Start) {
@@ -645,9 +645,9 @@ func parseQuery(r *http.Request) (index.Query, error) {
 	return q, nil
 }
 
-// parseTime accepts RFC 3339 (with or without fractional seconds) or Unix
-// seconds; empty is the zero time.
-func parseTime(s string) (time.Time, error) {
+// ParseTime reads a time of the API's queries: RFC 3339 (with or without
+// fractional seconds) or Unix seconds; empty is the zero time.
+func ParseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}

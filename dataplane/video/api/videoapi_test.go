@@ -27,9 +27,9 @@ func TestParseTime(t *testing.T) {
 		{"2026-13-01T00:00:00Z", time.Time{}, false},
 	}
 	for _, c := range cases {
-		got, err := parseTime(c.in)
+		got, err := ParseTime(c.in)
 		if (err == nil) != c.ok || (c.ok && !got.Equal(c.want)) {
-			t.Errorf("parseTime(%q) = %v, %v; want %v ok=%v", c.in, got, err, c.want, c.ok)
+			t.Errorf("ParseTime(%q) = %v, %v; want %v ok=%v", c.in, got, err, c.want, c.ok)
 		}
 	}
 }
@@ -39,8 +39,8 @@ func FuzzParseTime(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if tm, err := parseTime(s); err == nil && s != "" && tm.IsZero() {
-			t.Fatalf("parseTime(%q) accepted a zero time", s)
+		if tm, err := ParseTime(s); err == nil && s != "" && tm.IsZero() {
+			t.Fatalf("ParseTime(%q) accepted a zero time", s)
 		}
 	})
 }

@@ -1,12 +1,11 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 )
 
@@ -151,33 +150,18 @@ func mediaScope(r *http.Request) (mediatoken.Scope, bool) {
 	q := r.URL.Query()
 	switch what {
 	case "media":
-		start, err1 := parseTime(q.Get("start"))
-		end, err2 := parseTime(q.Get("end"))
+		start, err1 := videoapi.ParseTime(q.Get("start"))
+		end, err2 := videoapi.ParseTime(q.Get("end"))
 		if err1 != nil || err2 != nil {
 			start, end = time.Time{}, time.Time{} // Verify says the range is missing
 		}
 		return mediatoken.Scope{Stream: name, Start: start, End: end}, true
 	case "image":
-		at, err := parseTime(q.Get("at"))
+		at, err := videoapi.ParseTime(q.Get("at"))
 		if err != nil {
 			at = time.Time{}
 		}
 		return mediatoken.Scope{Stream: name, Start: at, End: at}, true
 	}
 	return mediatoken.Scope{}, false
-}
-
-// parseTime reads a time the way the video API does: RFC 3339 or Unix
-// seconds; empty is the zero time.
-func parseTime(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && f > 0 && f < 1e11 {
-		return time.UnixMilli(int64(f * 1000)), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time or Unix seconds", s)
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 )
 
@@ -194,8 +195,8 @@ type TokenJSON struct {
 // the stream and the range (without both: live view only).
 func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	start, err1 := parseTime(q.Get("start"))
-	end, err2 := parseTime(q.Get("end"))
+	start, err1 := videoapi.ParseTime(q.Get("start"))
+	end, err2 := videoapi.ParseTime(q.Get("end"))
 	if err1 != nil || err2 != nil {
 		writeJSON(w, http.StatusBadRequest, message{"start and end must be RFC 3339 times (2026-11-25T20:00:00Z) or Unix seconds"})
 		return
