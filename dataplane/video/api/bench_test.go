@@ -154,7 +154,8 @@ func benchBlob(b *testing.B) []byte {
 // the time to the first byte of a replay of one minute from a random time
 // (ttfb-mkv, ttfb-mp4: 200 random starts a round, p50 and p99 reported,
 // the distribution logged) and the timeline of the last week at a minute
-// a step (timeline-week-1m):
+// a step (timeline-week-1m) and the API requests of opening the web page
+// on a camera (page-open: 50 at random hours a round, p50 and p99):
 //
 //	go test -run '^$' -bench MillionFragments -benchtime 3x -timeout 30m ./dataplane/video/api/
 func BenchmarkMillionFragments(b *testing.B) {
@@ -215,6 +216,38 @@ func BenchmarkMillionFragments(b *testing.B) {
 				all[0], p50, all[len(all)*9/10], p99, all[len(all)-1])
 		})
 	}
+	// The API part of opening the web page on a camera: the grid's
+	// stream list, then the camera's hour timeline at the page's step
+	// for a 1,250-pixel bar (3 s), each read to its end (the browser's
+	// rendering and the thumbnails' decoding are not in it).
+	b.Run("page-open", func(b *testing.B) {
+		read := func(path string, q url.Values) {
+			resp, _, err := get(path, q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+				b.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		rng := rand.New(rand.NewPCG(3, 4))
+		var all []time.Duration
+		for b.Loop() {
+			for range 50 {
+				at := start.Add(time.Hour + time.Duration(rng.Int64N(int64(end.Sub(start)-time.Hour))))
+				began := time.Now()
+				read("/v1/streams", nil)
+				read("/v1/streams/"+benchStream+"/timeline", url.Values{
+					"start": {at.Add(-time.Hour).UTC().Format(time.RFC3339)}, "end": {at.UTC().Format(time.RFC3339)}, "step": {"3s"}})
+				all = append(all, time.Since(began))
+			}
+		}
+		slices.Sort(all)
+		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(0, "ns/op")
+	})
 	b.Run("timeline-week-1m", func(b *testing.B) {
 		q := url.Values{"start": {end.Add(-7 * 24 * time.Hour).UTC().Format(time.RFC3339)}, "end": {end.UTC().Format(time.RFC3339)}, "step": {"1m"}}
 		var size int64
