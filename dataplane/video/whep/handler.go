@@ -413,6 +413,18 @@ func planTracks(tracks []*media.Track, o *offer) (plan, error) {
 				continue
 			}
 			p.audio = t
+		case media.CodecPCMU, media.CodecPCMA:
+			if p.audio != nil {
+				continue
+			}
+			switch {
+			case t.SampleRate != g711Rate || t.Channels != 1:
+				p.leftOut = append(p.leftOut, fmt.Sprintf("%s audio at %d Hz, %d channels: WebRTC carries G.711 at 8 kHz mono only", t.Codec, t.SampleRate, t.Channels))
+			case !o.audio[string(t.Codec)]:
+				p.leftOut = append(p.leftOut, fmt.Sprintf("%s audio: the offer cannot receive it", t.Codec))
+			default:
+				p.audio = t
+			}
 		case media.CodecAAC:
 			p.leftOut = append(p.leftOut, "AAC audio: WebRTC has no AAC (live view is without sound; the recording keeps it)")
 		default:

@@ -74,13 +74,14 @@ func (h *Handler) newSession(ctx context.Context, name, sdpOffer string, o *offe
 			return nil, "", err
 		}
 	}
+	var audioCap webrtc.RTPCodecCapability
 	if p.audio != nil {
-		if err := me.RegisterCodec(webrtc.RTPCodecParameters{
-			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
-			PayloadType:        111,
-		}, webrtc.RTPCodecTypeAudio); err != nil {
-			return nil, "", fmt.Errorf("whep: opus: %w", err)
+		params := audioCodec(p.audio.Codec)
+		if err := me.RegisterCodec(params, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, "", fmt.Errorf("whep: %s: %w", p.audio.Codec, err)
 		}
+		audioCap = params.RTPCodecCapability
+		audioCap.SDPFmtpLine = ""
 	}
 	api, err := h.Network.NewAPI(me)
 	if err != nil {
@@ -108,7 +109,7 @@ func (h *Handler) newSession(ctx context.Context, name, sdpOffer string, o *offe
 		s.params = paramSets{sps: p.video.SPS, pps: p.video.PPS}
 	}
 	if p.audio != nil {
-		if s.audio, err = s.addTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio"); err != nil {
+		if s.audio, err = s.addTrack(audioCap, "audio"); err != nil {
 			return fail(err)
 		}
 	}
@@ -317,6 +318,11 @@ func (s *session) write(it live.Item) error {
 		}
 		snd = s.audio
 		payloads = [][]byte{f.Data}
+	case media.CodecPCMU, media.CodecPCMA:
+		if s.audio == nil || s.audio.track.Codec().MimeType != audioCodec(it.Track.Codec).MimeType {
+			return nil
+		}
+		return s.writeG711(f.Data, rtpTime(s.audio, at))
 	default:
 		if it.Track.Kind() == media.KindVideo && s.video != nil {
 			// A new source with another video codec: the negotiated
@@ -325,7 +331,7 @@ func (s *session) write(it live.Item) error {
 		}
 		return nil
 	}
-	ts := snd.base + uint32(int64(at)*snd.rate/int64(time.Second))
+	ts := rtpTime(snd, at)
 	for i, p := range payloads {
 		pkt := rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == len(payloads)-1 && snd == s.video,
 			SequenceNumber: snd.seq, Timestamp: ts}, Payload: p}
@@ -336,6 +342,51 @@ func (s *session) write(it live.Item) error {
 	}
 	s.h.stats.frames.Add(1)
 	s.h.stats.packets.Add(uint64(len(payloads)))
+	return nil
+}
+
+// g711Rate is the only G.711 clock WebRTC has (RFC 3551 section 4.5.14).
+const g711Rate = 8000
+
+// g711Packet is the samples a G.711 packet carries: 20 ms, as WebRTC
+// peers send (a camera's packets are often far longer).
+const g711Packet = 160
+
+// audioCodec returns the WebRTC codec of an audio track's codec.
+func audioCodec(c media.Codec) webrtc.RTPCodecParameters {
+	switch c {
+	case media.CodecPCMU:
+		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: g711Rate, Channels: 1}, PayloadType: 0}
+	case media.CodecPCMA:
+		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: g711Rate, Channels: 1}, PayloadType: 8}
+	}
+	return webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		PayloadType:        111,
+	}
+}
+
+// rtpTime is the RTP timestamp of a frame at media time at on snd.
+func rtpTime(snd *sender, at time.Duration) uint32 {
+	return snd.base + uint32(int64(at)*snd.rate/int64(time.Second))
+}
+
+// writeG711 sends a G.711 frame (one sample a byte, 8 kHz mono) in
+// packets of g711Packet samples, each stamped with its first sample.
+func (s *session) writeG711(data []byte, ts uint32) error {
+	snd := s.audio
+	n := 0
+	for off := 0; off < len(data); off += g711Packet {
+		p := data[off:min(off+g711Packet, len(data))]
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: snd.seq, Timestamp: ts + uint32(off)}, Payload: p}
+		snd.seq++
+		if err := snd.track.WriteRTP(&pkt); err != nil {
+			return fmt.Errorf("writing RTP: %w", err)
+		}
+		n++
+	}
+	s.h.stats.frames.Add(1)
+	s.h.stats.packets.Add(uint64(n))
 	return nil
 }
 

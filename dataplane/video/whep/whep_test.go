@@ -388,3 +388,70 @@ func TestOpusPassThrough(t *testing.T) {
 	p.Play(t, fx.srv.URL+"/whep/cam1", nil)
 	p.WaitUntil(t, time.Minute, "video frames and Opus packets", func() bool { return p.Frames >= 5 && p.Opus >= 5 })
 }
+
+// TestG711PassThrough sends a camera's G.711 (µ-law and A-law, the
+// default audio of most IP cameras) as WebRTC's PCMU/PCMA, in 20 ms
+// packets whose timestamps follow the samples.
+func TestG711PassThrough(t *testing.T) {
+	for _, c := range []struct {
+		codec media.Codec
+		mime  string
+	}{{media.CodecPCMU, webrtc.MimeTypePCMU}, {media.CodecPCMA, webrtc.MimeTypePCMA}} {
+		t.Run(string(c.codec), func(t *testing.T) {
+			fx := newFixture(t)
+			tracks := []*media.Track{{Codec: media.CodecH264, ClockRate: 90000}, {Codec: c.codec, ClockRate: 8000, SampleRate: 8000, Channels: 1}}
+			var frames []*media.Frame
+			for i, v := range h264Frames(t) {
+				// 40 ms of samples beside each 40 ms video frame, every
+				// byte the frame's index.
+				frames = append(frames, v, &media.Frame{Track: 1, Key: true, PTS: v.PTS, DTS: v.PTS, Data: bytes.Repeat([]byte{byte(i + 1)}, 320)})
+			}
+			stop := feed(fx.hub, "cam1", tracks, frames)
+			defer stop()
+			p := wheptest.New(t)
+			p.Play(t, fx.srv.URL+"/whep/cam1", nil)
+			p.WaitUntil(t, time.Minute, "video frames and G.711 packets", func() bool { return p.Frames >= 5 && len(p.AudioPackets) >= 10 })
+			p.Lock()
+			defer p.Unlock()
+			if !strings.EqualFold(p.AudioMime, c.mime) {
+				t.Fatalf("audio %s, want %s", p.AudioMime, c.mime)
+			}
+			pkts := p.AudioPackets
+			for i, pkt := range pkts {
+				if n := len(pkt.Payload); n != 160 || !bytes.Equal(pkt.Payload, bytes.Repeat(pkt.Payload[:1], n)) {
+					t.Fatalf("packet %d: %d bytes % x…, want 160 of one frame", i, n, pkt.Payload[:min(n, 8)])
+				}
+				if i == 0 {
+					continue
+				}
+				prev := pkts[i-1]
+				if pkt.SequenceNumber != prev.SequenceNumber+1 || pkt.Timestamp-prev.Timestamp != 160 {
+					t.Fatalf("packet %d: sequence %d after %d, timestamp +%d; want +1, +160", i, pkt.SequenceNumber, prev.SequenceNumber, pkt.Timestamp-prev.Timestamp)
+				}
+			}
+			// Each frame's 320 samples are two packets in a row (the
+			// last frame may be half there when the player was read).
+			run := 1
+			for i := 1; i < len(pkts); i++ {
+				if pkts[i].Payload[0] == pkts[i-1].Payload[0] {
+					run++
+					continue
+				}
+				if run != 2 {
+					t.Fatalf("packet %d: the frame before came in %d packets, want 2", i, run)
+				}
+				run = 1
+			}
+		})
+	}
+}
+
+// TestG711LeftOut: G.711 other than 8 kHz mono has no WebRTC codec; the
+// video plays without it.
+func TestG711LeftOut(t *testing.T) {
+	p, err := planTracks([]*media.Track{{Codec: media.CodecH264}, {Codec: media.CodecPCMU, SampleRate: 16000, Channels: 1}},
+		&offer{video: map[string]bool{"H264": true}, audio: map[string]bool{"PCMU": true}})
+	if err != nil || p.video == nil || p.audio != nil || len(p.leftOut) != 1 || !strings.Contains(p.leftOut[0], "8 kHz mono") {
+		t.Fatalf("plan %+v, %v", p, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 )
@@ -33,8 +34,12 @@ type Player struct {
 	Frames int
 	// Keyframe is true once an IDR was received.
 	Keyframe bool
-	// Opus counts the audio packets received.
+	// Opus counts the Opus packets received.
 	Opus int
+	// AudioMime is the audio track's codec (audio/opus, audio/PCMU, …);
+	// AudioPackets its packets, in the order received.
+	AudioMime    string
+	AudioPackets []*rtp.Packet
 	// State is the peer connection's state.
 	State webrtc.PeerConnectionState
 	// Arrivals holds the arrival time of each video access unit's last
@@ -88,7 +93,11 @@ func New(t testing.TB) *Player {
 			now := time.Now()
 			p.mu.Lock()
 			if tr.Kind() == webrtc.RTPCodecTypeAudio {
-				p.Opus++
+				p.AudioMime = tr.Codec().MimeType
+				p.AudioPackets = append(p.AudioPackets, pkt)
+				if strings.EqualFold(p.AudioMime, webrtc.MimeTypeOpus) {
+					p.Opus++
+				}
 			} else if strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeH264) {
 				if b, err := depack.Unmarshal(pkt.Payload); err == nil && len(b) > 0 {
 					if HasIDR(b) {
