@@ -8,9 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/kinedge/kinedge/dataplane/video/replay"
 	"github.com/kinedge/kinedge/firehose/archive"
+	"github.com/kinedge/kinedge/fragment/mkv"
 	"github.com/kinedge/kinedge/fragment/seal"
 )
 
@@ -38,7 +41,7 @@ func runArchive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "the appliance's YAML config `file`")
 	stream := fs.String("stream", "", "only this video `stream`")
-	out := fs.String("out", "", "get, replay: write to `file` instead of stdout")
+	out := fs.String("out", "", "get, replay: write to `file` instead of stdout (replay: where the codecs change the file ends and the rest goes to FILE.2.mkv and so on)")
 	startS := fs.String("start", "", "replay: range start: RFC 3339, now, or -DURATION")
 	endS := fs.String("end", "now", "replay: range end: RFC 3339, now, or -DURATION")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -101,25 +104,36 @@ func runArchive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		// A plaintext archive needs no key; a sealed one fails to open
 		// without it, and the error says why.
 		master, keyErr := archiveMasterKey(&cfg)
-		var w io.Writer = stdout
-		if *out != "" {
-			f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		r := &archive.Remote{Bucket: b, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: master}
+		// One file per run of the same codecs, as kinedge replay writes
+		// them: FILE, FILE.2.mkv, …
+		name := *out
+		for part := 1; ; part++ {
+			st, next, err := archiveReplayFile(ctx, r, *stream, start, end, name, stdout)
+			if err != nil && keyErr != nil {
+				return fmt.Errorf("%w (%v)", err, keyErr)
+			}
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			w = f
+			fmt.Fprintf(stderr, "%d fragments, %d bytes from s3://%s/%s\n", st.Fragments, st.Bytes, cfg.Archive.Bucket, root)
+			if next == nil {
+				return nil
+			}
+			at := next.ServerTime.Format(time.RFC3339Nano)
+			if *out == "" || *out == "-" {
+				fmt.Fprintf(stderr, "archive replay: the codecs change to %s at %s: the output ends there; replay the rest with --start %s\n",
+					strings.Join(next.Codecs, ","), at, at)
+				return nil
+			}
+			if part == maxReplayParts {
+				return fmt.Errorf("archive replay: the codecs change more than %d times in the range; the rest begins at %s", maxReplayParts, at)
+			}
+			ext := filepath.Ext(*out)
+			name = fmt.Sprintf("%s.%d%s", strings.TrimSuffix(*out, ext), part+1, ext)
+			fmt.Fprintf(stderr, "the codecs change to %s at %s: the rest goes to %s\n", strings.Join(next.Codecs, ","), at, name)
+			start = next.ServerTime
 		}
-		r := &archive.Remote{Bucket: b, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: master}
-		st, err := r.WriteMKV(ctx, w, *stream, start, end)
-		if err != nil && keyErr != nil {
-			return fmt.Errorf("%w (%v)", err, keyErr)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stderr, "%d fragments, %d bytes from s3://%s/%s\n", st.Fragments, st.Bytes, cfg.Archive.Bucket, root)
-		return nil
 	case "get":
 		if fs.NArg() != 1 {
 			return errors.New("archive get: one object key expected")
@@ -150,4 +164,26 @@ func archiveMasterKey(cfg *Config) (seal.MasterKey, error) {
 	}
 	m, _, err := seal.LoadOrCreateMasterKey(path, "")
 	return m, err
+}
+
+// archiveReplayFile writes one Matroska file of the archived range to out
+// (empty or "-": stdout), up to where the codecs change (next, nil when
+// the range is whole). A file gets its SeekHead pointed at the Cues.
+func archiveReplayFile(ctx context.Context, r *archive.Remote, stream string, start, end time.Time, out string, stdout io.Writer) (replay.Stats, *replay.Fragment, error) {
+	if out == "" || out == "-" {
+		return r.WriteMKV(ctx, stdout, stream, start, end)
+	}
+	f, err := os.OpenFile(out, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return replay.Stats{}, nil, err
+	}
+	defer f.Close()
+	st, next, err := r.WriteMKV(ctx, f, stream, start, end)
+	if err != nil {
+		return st, next, err
+	}
+	if err := mkv.FinishFile(f, st.Bytes); err != nil && !errors.Is(err, mkv.ErrNotFinishable) {
+		return st, next, fmt.Errorf("archive replay: %w", err)
+	}
+	return st, next, f.Close()
 }

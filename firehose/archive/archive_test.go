@@ -19,6 +19,7 @@ import (
 	"github.com/kinedge/kinedge/dataplane/video/replay"
 	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/fragment"
+	"github.com/kinedge/kinedge/fragment/mkv"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
@@ -66,9 +67,12 @@ func (b *box) close() {
 }
 
 // clip is the H.264+AAC test clip.
-func clip(t *testing.T) *camsim.Clip {
+func clip(t *testing.T) *camsim.Clip { return clipNamed(t, "h264_aac.ts") }
+
+// clipNamed reads a clip of the repository's testdata.
+func clipNamed(t *testing.T, name string) *camsim.Clip {
 	t.Helper()
-	c, err := camsim.ReadClip(filepath.Join("..", "..", "testdata", "h264_aac.ts"))
+	c, err := camsim.ReadClip(filepath.Join("..", "..", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,12 +83,18 @@ func clip(t *testing.T) *camsim.Clip {
 // fragments stored.
 func (b *box) record(t *testing.T, stream string, base time.Time) []index.Fragment {
 	t.Helper()
+	return b.recordClip(t, stream, base, clip(t))
+}
+
+// recordClip records c into stream starting at base and returns the
+// fragments stored.
+func (b *box) recordClip(t *testing.T, stream string, base time.Time, c *camsim.Clip) []index.Fragment {
+	t.Helper()
 	if _, err := b.idx.Stream(t.Context(), stream); errors.Is(err, index.ErrStreamNotFound) {
 		if _, err := b.idx.CreateStream(t.Context(), index.Stream{Name: stream}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c := clip(t)
 	now := base
 	var mu sync.Mutex
 	var stored []index.Fragment
@@ -465,34 +475,19 @@ func TestRemoteReplaysFromTheBucketAlone(t *testing.T) {
 	archived(t, a, uint64(len(stored)))
 	manifested(t, srv, len(stored))
 	a.Close()
-	var local bytes.Buffer
-	src := replay.Source{Store: b.idx, Opener: b.kr}
-	seq := func(yield func(replay.Fragment, error) bool) {
-		for _, f := range stored {
-			var codecs []string
-			for _, tr := range f.Tracks {
-				codecs = append(codecs, tr.Codec)
-			}
-			if !yield(replay.Fragment{Number: f.Number, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Codecs: codecs}, nil) {
-				return
-			}
-		}
-	}
-	if _, err := src.WriteMKV(t.Context(), &local, "cam1", "cam1", seq); err != nil {
-		t.Fatal(err)
-	}
+	local := localReplay(t, replay.Source{Store: b.idx, Opener: b.kr}, stored)
 	master := b.kr.Master
 	b.close() // the appliance is gone
 
 	r := &Remote{Bucket: bk.Bucket.(*S3Bucket), Prefix: "video/", ApplianceID: "pi-7", Master: master}
 	var remote bytes.Buffer
-	st, err := r.WriteMKV(t.Context(), &remote, "cam1", base.Add(-time.Hour), time.Now())
-	if err != nil {
-		t.Fatal(err)
+	st, next, err := r.WriteMKV(t.Context(), &remote, "cam1", base.Add(-time.Hour), time.Now())
+	if err != nil || next != nil {
+		t.Fatalf("WriteMKV: next %v, %v", next, err)
 	}
-	if st.Fragments != len(stored) || !bytes.Equal(remote.Bytes(), local.Bytes()) {
+	if st.Fragments != len(stored) || !bytes.Equal(remote.Bytes(), local) {
 		t.Fatalf("replay from the bucket: %d fragments, %d bytes; the appliance's: %d fragments, %d bytes",
-			st.Fragments, remote.Len(), len(stored), local.Len())
+			st.Fragments, remote.Len(), len(stored), len(local))
 	}
 	// What tiered replay asks: the archived streams, and the fragments of
 	// an open-ended range, found by walking the hour directories (S3Bucket
@@ -507,13 +502,13 @@ func TestRemoteReplaysFromTheBucketAlone(t *testing.T) {
 			t.Fatalf("Source over a century: %d fragments, %v; want %d", len(frags), err, len(stored))
 		}
 		var again bytes.Buffer
-		if _, err := src.WriteMKV(t.Context(), &again, "cam1", "cam1", func(yield func(replay.Fragment, error) bool) {
+		if _, err := src.WriteMKVWith(t.Context(), &again, "cam1", replay.MKVOptions{Title: "cam1", Duration: mkvDuration(frags), Cues: true}, func(yield func(replay.Fragment, error) bool) {
 			for _, f := range frags {
 				if !yield(f, nil) {
 					return
 				}
 			}
-		}); err != nil || !bytes.Equal(again.Bytes(), local.Bytes()) {
+		}); err != nil || !bytes.Equal(again.Bytes(), local) {
 			t.Fatalf("Source replay: %d bytes, %v", again.Len(), err)
 		}
 		if hours, err := rr.ManifestHours(t.Context(), "cam1", farEnd, farEnd); err != nil || len(hours) != 0 {
@@ -526,9 +521,82 @@ func TestRemoteReplaysFromTheBucketAlone(t *testing.T) {
 	}
 	// Another master key opens nothing.
 	r.Master = seal.NewMasterKey()
-	if _, err := r.WriteMKV(t.Context(), &remote, "cam1", base.Add(-time.Hour), time.Now()); err == nil {
+	if _, _, err := r.WriteMKV(t.Context(), &remote, "cam1", base.Add(-time.Hour), time.Now()); err == nil {
 		t.Fatal("a wrong master key replayed the archive")
 	}
+}
+
+// TestRemoteReplayEndsAtCodecChange: a camera restarted with another
+// codec cannot continue one Matroska file: the bucket's replay ends before
+// the change and names the first fragment of the rest, which replays as
+// a second file.
+func TestRemoteReplayEndsAtCodecChange(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(bucket)
+	b := openBox(t, "", seal.NewMasterKey())
+	base := time.Now().UTC().Add(-2 * time.Minute).Truncate(time.Second)
+	h264 := b.record(t, "cam1", base)
+	h265 := b.recordClip(t, "cam1", base.Add(time.Minute), clipNamed(t, "h265_opus.ts"))
+	bk := s3Bucket(t, srv)
+	a := startArchiver(t, b, bk, true)
+	archived(t, a, uint64(len(h264)+len(h265)))
+	manifested(t, srv, len(h264)+len(h265))
+	a.Close()
+
+	r := &Remote{Bucket: bk.Bucket.(*S3Bucket), Prefix: "video/", ApplianceID: "pi-7", Master: b.kr.Master}
+	var first, second bytes.Buffer
+	st, next, err := r.WriteMKV(t.Context(), &first, "cam1", base.Add(-time.Hour), time.Now())
+	if err != nil || next == nil || st.Fragments != len(h264) || next.Number != h265[0].Number {
+		t.Fatalf("first file: %d fragments, next %+v, %v; want %d, then fragment %d", st.Fragments, next, err, len(h264), h265[0].Number)
+	}
+	st, next, err = r.WriteMKV(t.Context(), &second, "cam1", h265[0].ServerTime, time.Now())
+	if err != nil || next != nil || st.Fragments != len(h265) {
+		t.Fatalf("second file: %d fragments, next %+v, %v; want %d", st.Fragments, next, err, len(h265))
+	}
+	for _, c := range []struct {
+		file  []byte
+		codec string
+	}{{first.Bytes(), mkv.CodecH264}, {second.Bytes(), mkv.CodecH265}} {
+		if !bytes.Contains(c.file, []byte(c.codec)) {
+			t.Fatalf("a file without %s", c.codec)
+		}
+	}
+}
+
+// localReplay replays the stored fragments from the appliance's own
+// store as Remote.WriteMKV writes a range (Duration and Cues).
+func localReplay(t *testing.T, src replay.Source, stored []index.Fragment) []byte {
+	t.Helper()
+	frags := make([]replay.Fragment, 0, len(stored))
+	for _, f := range stored {
+		var codecs []string
+		for _, tr := range f.Tracks {
+			codecs = append(codecs, tr.Codec)
+		}
+		frags = append(frags, replay.Fragment{Number: f.Number, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Codecs: codecs})
+	}
+	var b bytes.Buffer
+	if _, err := src.WriteMKVWith(t.Context(), &b, "cam1", replay.MKVOptions{Title: "cam1", Duration: mkvDuration(frags), Cues: true}, func(yield func(replay.Fragment, error) bool) {
+		for _, f := range frags {
+			if !yield(f, nil) {
+				return
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// mkvDuration is the length of the file that replays frags.
+func mkvDuration(frags []replay.Fragment) time.Duration {
+	var end time.Time
+	for _, f := range frags {
+		if e := f.ServerTime.Add(f.Duration); e.After(end) {
+			end = e
+		}
+	}
+	return end.Sub(frags[0].ServerTime)
 }
 
 // plainReader hides S3Bucket.Dirs: a Reader that lists only recursively.

@@ -183,31 +183,17 @@ func TestRemoteReplaysPlaintextArchive(t *testing.T) {
 	srv.MakeBucket(bucket)
 	b, a, stored, hour := hoursArchive(t, srv, false)
 	a.Close()
-	var local bytes.Buffer
-	src := replay.Source{Store: b.idx, Opener: b.kr}
-	if _, err := src.WriteMKV(t.Context(), &local, "cam1", "cam1", func(yield func(replay.Fragment, error) bool) {
-		for _, f := range stored {
-			var codecs []string
-			for _, tr := range f.Tracks {
-				codecs = append(codecs, tr.Codec)
-			}
-			if !yield(replay.Fragment{Number: f.Number, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Codecs: codecs}, nil) {
-				return
-			}
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	local := localReplay(t, replay.Source{Store: b.idx, Opener: b.kr}, stored)
 	bk, err := NewS3Bucket(s3Config(srv), bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &Remote{Bucket: bk, Prefix: "video/", ApplianceID: "pi-7"}
 	var remote bytes.Buffer
-	st, err := r.WriteMKV(t.Context(), &remote, "cam1", hour.Add(-4*time.Hour), time.Now())
-	if err != nil || st.Fragments != len(stored) || !bytes.Equal(remote.Bytes(), local.Bytes()) {
+	st, _, err := r.WriteMKV(t.Context(), &remote, "cam1", hour.Add(-4*time.Hour), time.Now())
+	if err != nil || st.Fragments != len(stored) || !bytes.Equal(remote.Bytes(), local) {
 		t.Fatalf("replay of the plaintext archive: %d fragments, %d bytes, %v; the appliance's: %d fragments, %d bytes",
-			st.Fragments, remote.Len(), err, len(stored), local.Len())
+			st.Fragments, remote.Len(), err, len(stored), len(local))
 	}
 	// The first limit fragments only.
 	frags, entries, _, err := r.SourceLimit(t.Context(), "cam1", hour.Add(-4*time.Hour), time.Now(), 3)

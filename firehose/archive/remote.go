@@ -240,20 +240,29 @@ func (o objectOpener) Open(ctx context.Context, stream string, number uint64, ob
 // WriteMKV writes stream's archived fragments in [start, end] as one
 // continuous Matroska stream, as the appliance's replay does, opening
 // each object with the data key of its manifest unwrapped by the master
-// key. A missing or altered object ends it with an error.
-func (r *Remote) WriteMKV(ctx context.Context, w io.Writer, stream string, start, end time.Time) (replay.Stats, error) {
+// key. A missing or altered object ends it with an error. Where the
+// codecs change within the range (a camera restarted with another
+// codec: one file cannot hold both) the stream ends before the change,
+// and next is the first fragment of the rest (nil when the range is
+// whole), for a second file.
+func (r *Remote) WriteMKV(ctx context.Context, w io.Writer, stream string, start, end time.Time) (st replay.Stats, next *replay.Fragment, err error) {
 	frags, _, src, err := r.Source(ctx, stream, start, end)
 	if err != nil {
-		return replay.Stats{}, err
+		return replay.Stats{}, nil, err
 	}
-	seq := func(yield func(replay.Fragment, error) bool) {
+	seq := iter.Seq2[replay.Fragment, error](func(yield func(replay.Fragment, error) bool) {
 		for _, f := range frags {
 			if !yield(f, nil) {
 				return
 			}
 		}
+	})
+	survey, err := replay.SurveyRange(seq)
+	if err != nil {
+		return replay.Stats{}, nil, err
 	}
-	return src.WriteMKV(ctx, w, stream, stream, iter.Seq2[replay.Fragment, error](seq))
+	st, err = src.WriteMKVWith(ctx, w, stream, replay.MKVOptions{Title: stream, Duration: survey.Duration, Cues: true}, replay.Before(seq, survey.Cut))
+	return st, survey.Cut, err
 }
 
 // Streams returns the names of the streams archived under the
