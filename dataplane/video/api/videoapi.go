@@ -518,6 +518,18 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lw := &lazyHeader{w: w, name: name, start: start, format: format, cut: survey.Cut}
+	if r.Method == http.MethodHead {
+		// HEAD answers from the metadata alone: whether there is media,
+		// and where the codecs change (a page offers the rest as a second
+		// file), without opening a fragment.
+		if survey.Fragments == 0 {
+			h.fail(w, r, &httpError{http.StatusNotFound, fmt.Sprintf("stream %s has no fragments between %s and %s", name, start.Format(time.RFC3339), q.End.Format(time.RFC3339))})
+			return
+		}
+		lw.header()
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	body := replay.Before(seq, survey.Cut)
 	var st replay.Stats
 	if format == "mp4" {
@@ -584,6 +596,12 @@ const (
 )
 
 func (l *lazyHeader) Write(p []byte) (int, error) {
+	l.header()
+	return l.w.Write(p)
+}
+
+// header sets the media headers once.
+func (l *lazyHeader) header() {
 	if !l.wrote {
 		l.wrote = true
 		h := l.w.Header()
@@ -599,7 +617,6 @@ func (l *lazyHeader) Write(p []byte) (int, error) {
 			h.Set(HeaderNextStart, l.cut.ServerTime.UTC().Format(time.RFC3339Nano))
 		}
 	}
-	return l.w.Write(p)
 }
 
 // replayFragment is what replay needs of a stored fragment.

@@ -74,6 +74,14 @@ func TestMediaEndsAtCodecChange(t *testing.T) {
 				t.Fatalf("mp4: not avc1 with %d parts", n)
 			}
 		}
+		// HEAD says the same from the metadata, without a body.
+		q := url.Values{"start": {base.Format(time.RFC3339Nano)}, "end": {later.Add(time.Minute).Format(time.RFC3339Nano)}, "format": {format}}
+		head := httptest.NewRecorder()
+		mux.ServeHTTP(head, httptest.NewRequest(http.MethodHead, "/v1/streams/cam1/media?"+q.Encode(), nil))
+		if head.Code != http.StatusOK || head.Header().Get(HeaderNextStart) != rec.Header().Get(HeaderNextStart) ||
+			head.Header().Get(HeaderTruncated) != rec.Header().Get(HeaderTruncated) || head.Header().Get("Content-Type") != rec.Header().Get("Content-Type") || head.Body.Len() != 0 {
+			t.Fatalf("%s: HEAD %d %v, %d bytes; GET's headers %v", format, head.Code, head.Header(), head.Body.Len(), rec.Header())
+		}
 		rest := get(next, format)
 		if rest.Header().Get(HeaderNextStart) != "" {
 			t.Fatalf("%s: the rest is cut again", format)

@@ -12,6 +12,7 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
   const POLL_MS = 5000;
+  const MAX_CLIP_PARTS = 10; // links for one clip whose codecs change
   const PLAY_SPAN_MS = 10 * 60 * 1000; // click to play: the next 10 minutes (or to now)
 
   // ---- HTTP ----
@@ -388,23 +389,50 @@
     drawSelection();
     const dl = $('download');
     $('clip-range').textContent = `Clip: ${fmtTime(a)} – ${fmtTime(b)} (${fmtDuration(b - a)})`;
-    if (b - a < 1000) { dl.hidden = true; return; }
+    if (b - a < 1000) { dl.hidden = true; $('download-more').replaceChildren(); return; }
     try {
       await refreshDownload();
     } catch (err) {
       dl.hidden = true;
+      $('download-more').replaceChildren();
       $('clip-range').textContent = 'Cannot prepare the download: ' + err.message;
     }
   }
 
+  // refreshDownload prepares the clip's links. One file holds one run of
+  // the same codecs: where a camera restarted with another codec the
+  // appliance ends the file (HEAD says where, from the index alone), and
+  // the rest gets a link of its own.
   async function refreshDownload() {
     const [a, b] = view.selection;
-    const t = await mintToken(view.name, a, b);
+    const name = view.name;
+    const t = await mintToken(name, a, b);
+    const fileName = (ms) => `${name}-${new Date(ms).toISOString().replace(/[:.]/g, '-')}.mp4`;
     const dl = $('download');
-    dl.href = mediaURL(view.name, a, b, t.token);
-    dl.download = `${view.name}-${new Date(a).toISOString().replace(/[:.]/g, '-')}.mp4`;
+    dl.href = mediaURL(name, a, b, t.token);
+    dl.download = fileName(a);
     dl.dataset.expires = String(Date.parse(t.expires));
     dl.hidden = false;
+    const more = $('download-more');
+    more.replaceChildren();
+    let start = a;
+    for (let part = 1; part <= MAX_CLIP_PARTS; part++) {
+      const resp = await fetch(mediaURL(name, start, b, t.token), { method: 'HEAD' });
+      const next = resp.ok ? resp.headers.get('X-Kinedge-Next-Start') : null;
+      if (!next || view.name !== name) break;
+      const nextMs = Date.parse(next);
+      if (!(nextMs > start)) break;
+      const codecs = (resp.headers.get('X-Kinedge-Truncated') || '').replace(/^.*codecs=/, '');
+      const note = document.createElement('span');
+      note.textContent = ` The codecs change to ${codecs} at ${fmtTime(nextMs)}; the rest is another file: `;
+      const link = document.createElement('a');
+      link.className = 'button download-part';
+      link.href = mediaURL(name, nextMs, b, t.token);
+      link.download = fileName(nextMs);
+      link.textContent = `Download part ${part + 1}`;
+      more.append(note, link);
+      start = nextMs;
+    }
   }
 
   function setupTimeline() {
@@ -674,6 +702,7 @@
         view.cursorMs = Date.now();
         resetPlayer();
         $('download').hidden = true;
+        $('download-more').replaceChildren();
         $('clip-range').textContent = 'Drag along the timeline, or mark in and out, to choose a clip.';
       }
       $('cam-name').textContent = name;
