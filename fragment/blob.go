@@ -76,6 +76,16 @@ func MkvTracks(tracks []*media.Track) ([]mkv.Track, error) {
 			mt.Type, mt.CodecID = mkv.TrackAudio, mkv.CodecACM
 			mt.CodecPrivate = mkv.WaveFormatEx(tag, t.Channels, t.SampleRate, 8)
 			mt.SampleRate, mt.Channels = float64(t.SampleRate), t.Channels
+		case media.CodecLPCM:
+			if t.SampleRate <= 0 || t.Channels <= 0 || (t.BitDepth != 16 && t.BitDepth != 24) {
+				return nil, fmt.Errorf("track %d: %w: LPCM of %d bits at %d Hz with %d channels", i, ErrUnsupportedCodec, t.BitDepth, t.SampleRate, t.Channels)
+			}
+			mt.Type, mt.CodecID = mkv.TrackAudio, mkv.CodecPCMBig
+			mt.SampleRate, mt.Channels, mt.BitDepth = float64(t.SampleRate), t.Channels, t.BitDepth
+		case media.CodecVP8:
+			mt.Type, mt.CodecID = mkv.TrackVideo, mkv.CodecVP8
+		case media.CodecMJPEG:
+			mt.Type, mt.CodecID = mkv.TrackVideo, mkv.CodecMJPEG
 		default:
 			return nil, fmt.Errorf("track %d: %w: %q", i, ErrUnsupportedCodec, t.Codec)
 		}

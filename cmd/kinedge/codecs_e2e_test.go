@@ -17,24 +17,47 @@ import (
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
-// TestG711Publisher: a camera sending H.264 with G.711 audio (the default
-// of most IP cameras), µ-law and A-law, published by ffmpeg over RTSP, is
-// recorded with both tracks; the replay carries them as ffprobe reads
-// them (pcm_mulaw / pcm_alaw, 8 kHz) and decodes without an error.
-func TestG711Publisher(t *testing.T) {
+// TestRTSPCodecs: cameras that send the codecs IP cameras use besides
+// H.264/AAC, published by ffmpeg over RTSP, are recorded with every
+// track; the replay carries them as ffprobe reads them and decodes
+// without an error; MP4 export carries what fMP4 can (G.711 decoded to
+// linear PCM, big-endian PCM as it is) and refuses the rest with 415,
+// naming the codec.
+//   - G.711 µ-law and A-law (most IP cameras' default audio), with H.264;
+//   - big-endian PCM (L16, L24), with VP8 and with H.264;
+//   - Motion JPEG (cheap cameras), with G.711.
+func TestRTSPCodecs(t *testing.T) {
 	ffmpeg := testtool.Need(t, "ffmpeg")
 	s := startServer(t, t.TempDir(), freeUDPPair(t))
-	const seconds = 4
-	for _, c := range []struct{ stream, encoder string }{{"g711u", "pcm_mulaw"}, {"g711a", "pcm_alaw"}} {
-		t.Run(c.encoder, func(t *testing.T) {
+	h264 := []string{"-c:v", "libx264", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p"}
+	for _, c := range []struct {
+		stream     string
+		video      []string
+		audio      []string // encoder, rate, channels
+		codecs     []string // the index's
+		probe      []string // ffprobe's codec_name[,sample_rate,channels] of the MKV
+		mp4        []string // of the MP4; nil: 415
+		mp4Refusal string
+	}{
+		// (RTP's JPEG, RFC 2435, carries only the standard Huffman tables.)
+		{"g711u", h264, []string{"pcm_mulaw", "8000", "1"}, []string{"H264", "PCMU"}, []string{"h264", "pcm_mulaw,8000,1"}, []string{"h264", "pcm_s16be,8000,1"}, ""},
+		{"g711a", h264, []string{"pcm_alaw", "8000", "1"}, []string{"H264", "PCMA"}, []string{"h264", "pcm_alaw,8000,1"}, []string{"h264", "pcm_s16be,8000,1"}, ""},
+		{"l24", h264, []string{"pcm_s24be", "48000", "2"}, []string{"H264", "LPCM"}, []string{"h264", "pcm_s24be,48000,2"}, []string{"h264", "pcm_s24be,48000,2"}, ""},
+		{"vp8", []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-g", "25", "-b:v", "500k"},
+			[]string{"pcm_s16be", "16000", "1"}, []string{"VP8", "LPCM"}, []string{"vp8", "pcm_s16be,16000,1"}, nil, "V_VP8"},
+		{"mjpeg", []string{"-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", "8", "-huffman", "default"},
+			[]string{"pcm_alaw", "8000", "1"}, []string{"MJPEG", "PCMA"}, []string{"mjpeg", "pcm_alaw,8000,1"}, nil, "V_MJPEG"},
+	} {
+		t.Run(c.stream, func(t *testing.T) {
+			const seconds = 4
 			u := fmt.Sprintf("rtsp://camera:camsecret@%s/%s", s.rtspAddr, c.stream)
-			out, err := testtool.Command(t, 2*time.Minute, ffmpeg, "-hide_banner", "-v", "error",
+			args := []string{"-hide_banner", "-v", "error",
 				"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
-				"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000",
-				"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p",
-				"-c:a", c.encoder, "-ar", "8000", "-ac", "1",
-				"-f", "rtsp", "-rtsp_transport", "tcp", u).CombinedOutput()
-			if err != nil {
+				"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=" + c.audio[1],
+				"-t", strconv.Itoa(seconds)}
+			args = append(args, c.video...)
+			args = append(args, "-c:a", c.audio[0], "-ar", c.audio[1], "-ac", c.audio[2], "-f", "rtsp", "-rtsp_transport", "tcp", u)
+			if out, err := testtool.Command(t, 2*time.Minute, ffmpeg, args...).CombinedOutput(); err != nil {
 				t.Fatalf("ffmpeg: %v\n%s", err, out)
 			}
 			// The open fragment is stored before "rtsp publish ended" is
@@ -45,73 +68,106 @@ func TestG711Publisher(t *testing.T) {
 				}
 				return nil
 			})
-			if strings.Contains(s.logs(), "rtsp track skipped") {
-				t.Fatalf("a track was skipped:\n%s", grepLines(s.logs(), "rtsp track skipped"))
+			if l := grepLines(s.logs(), "rtsp track skipped", c.stream); l != "" {
+				t.Fatalf("a track was skipped:\n%s", l)
 			}
 			frags := s.fragments(t, c.stream)
 			if len(frags) == 0 {
-				t.Fatal("no fragments")
+				t.Fatalf("no fragments\n%s", grepLines(s.logs(), c.stream))
 			}
 			for _, f := range frags {
-				if !slices.Contains(f.Codecs, "PCMU") && !slices.Contains(f.Codecs, "PCMA") {
-					t.Fatalf("fragment %s codecs %v: no G.711", f.FragmentNumber, f.Codecs)
+				if !slices.Equal(f.Codecs, c.codecs) {
+					t.Fatalf("fragment %s codecs %v, want %v", f.FragmentNumber, f.Codecs, c.codecs)
 				}
 			}
-			file := replayRange(t, s, c.stream, frags[0].ServerTimestamp, frags[len(frags)-1].ServerTimestamp)
-			b, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error",
-				"-show_entries", "stream=codec_name,sample_rate,channels", "-of", "csv=p=0", file).Output()
-			if err != nil {
-				t.Fatalf("ffprobe: %v", err)
-			}
-			streams := strings.Fields(string(b))
-			if !slices.Contains(streams, "h264") || !slices.Contains(streams, c.encoder+",8000,1") {
-				t.Fatalf("replayed streams %q, want h264 and %s,8000,1", streams, c.encoder)
+			start, end := frags[0].ServerTimestamp, frags[len(frags)-1].ServerTimestamp
+			file := replayRange(t, s, c.stream, start, end)
+			if got := probeStreams(t, file); !slices.Equal(got, c.probe) {
+				t.Fatalf("replayed streams %q, want %q", got, c.probe)
 			}
 			// The audio lasts as long as the video: every packet's samples
-			// are there.
-			b, err = testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error", "-select_streams", "a:0",
-				"-show_entries", "packet=duration_time", "-of", "csv=p=0", file).Output()
+			// are there (PCM: the bytes of a sample of every channel).
+			b, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error", "-select_streams", "a:0",
+				"-show_entries", "packet=size", "-of", "csv=p=0", file).Output()
 			if err != nil {
 				t.Fatalf("ffprobe packets: %v", err)
 			}
-			var audio float64
+			rate, _ := strconv.Atoi(c.audio[1])
+			channels, _ := strconv.Atoi(c.audio[2])
+			block := channels * map[string]int{"pcm_mulaw": 1, "pcm_alaw": 1, "pcm_s16be": 2, "pcm_s24be": 3}[c.audio[0]]
+			var bytes int
 			for _, f := range strings.Fields(string(b)) {
-				d, err := strconv.ParseFloat(f, 64)
+				n, err := strconv.Atoi(f)
 				if err != nil {
-					t.Fatalf("packet duration %q", f)
+					t.Fatalf("packet size %q", f)
 				}
-				audio += d
+				bytes += n
 			}
+			audio := float64(bytes) / float64(block*rate)
 			if video := videoSpan(t, file); audio < video-0.5 || audio > video+0.5 {
 				t.Fatalf("%.3f s of audio beside %.3f s of video", audio, video)
 			}
 			decodeClean(t, file)
 
-			// MP4 carries the audio as 16-bit linear PCM (no player reads
-			// G.711 from MP4).
-			resp, err := s.get("/v1/streams/"+c.stream+"/media", url.Values{"format": {"mp4"},
-				"start": {frags[0].ServerTimestamp.Format(time.RFC3339Nano)}, "end": {frags[len(frags)-1].ServerTimestamp.Format(time.RFC3339Nano)}})
+			// The picture of a moment (ffmpeg decodes the keyframe).
+			resp, err := s.get("/v1/streams/"+c.stream+"/image", url.Values{"at": {end.Format(time.RFC3339Nano)}, "width": {"160"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" || len(img) < 100 {
+				t.Fatalf("image: %s %s, %d bytes %.200s", resp.Status, resp.Header.Get("Content-Type"), len(img), img)
+			}
+
+			resp, err = s.get("/v1/streams/"+c.stream+"/media", url.Values{"format": {"mp4"},
+				"start": {start.Format(time.RFC3339Nano)}, "end": {end.Format(time.RFC3339Nano)}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			body, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if err != nil || resp.StatusCode != http.StatusOK {
-				t.Fatalf("mp4 export: %v %s %.200s", err, resp.Status, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.mp4 == nil {
+				if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(body), c.mp4Refusal) {
+					t.Fatalf("mp4 export: %s %.300s; want 415 naming %s", resp.Status, body, c.mp4Refusal)
+				}
+				return
+			}
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("mp4 export: %s %.300s", resp.Status, body)
 			}
 			mp4 := filepath.Join(t.TempDir(), c.stream+".mp4")
 			if err := os.WriteFile(mp4, body, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			b, err = testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error",
-				"-show_entries", "stream=codec_name,sample_rate,channels", "-of", "csv=p=0", mp4).Output()
-			if err != nil {
-				t.Fatalf("ffprobe mp4: %v", err)
-			}
-			if streams := strings.Fields(string(b)); !slices.Contains(streams, "h264") || !slices.Contains(streams, "pcm_s16be,8000,1") {
-				t.Fatalf("mp4 streams %q, want h264 and pcm_s16be,8000,1", streams)
+			if got := probeStreams(t, mp4); !slices.Equal(got, c.mp4) {
+				t.Fatalf("mp4 streams %q, want %q", got, c.mp4)
 			}
 			decodeClean(t, mp4)
 		})
 	}
+}
+
+// probeStreams returns ffprobe's codec_name of each stream of file, with
+// ",sample_rate,channels" for audio.
+func probeStreams(t *testing.T, file string) []string {
+	t.Helper()
+	b, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error",
+		"-show_entries", "stream=codec_type,codec_name,sample_rate,channels", "-of", "csv=p=0", file).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", file, err)
+	}
+	var out []string
+	for _, l := range strings.Fields(string(b)) {
+		f := strings.Split(l, ",")
+		if len(f) >= 4 && f[1] == "audio" {
+			out = append(out, f[0]+","+f[2]+","+f[3])
+		} else {
+			out = append(out, f[0])
+		}
+	}
+	return out
 }

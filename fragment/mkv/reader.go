@@ -866,6 +866,9 @@ func (r *Reader) parseTracks(body []byte, base int64) (Event, error) {
 					case idChannels:
 						v, ok = readUint(p)
 						t.Channels = clampInt(v)
+					case idBitDepth:
+						v, ok = readUint(p)
+						t.BitDepth = clampInt(v)
 					}
 					if !ok {
 						return errAt(off, ErrInvalidElement, "track element 0x%X", id)

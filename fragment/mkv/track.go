@@ -34,6 +34,13 @@ const (
 	// ffmpeg and VLC read it (Matroska has no codec ID of its own for
 	// G.711).
 	CodecACM = "A_MS/ACM"
+	// CodecPCMBig carries big-endian signed linear PCM (RTP's L16/L24),
+	// channels interleaved; the track's BitDepth says the sample size.
+	CodecPCMBig = "A_PCM/INT/BIG"
+	// CodecVP8 carries VP8 frames (RFC 6386), no CodecPrivate.
+	CodecVP8 = "V_VP8"
+	// CodecMJPEG carries one JPEG image a frame, no CodecPrivate.
+	CodecMJPEG = "V_MJPEG"
 )
 
 // WAVEFORMATEX format tags (RFC 2361 appendix A) of the codecs stored
@@ -83,6 +90,9 @@ type Track struct {
 	SampleRate float64
 	// Channels is the audio channel count.
 	Channels int
+	// BitDepth is the audio BitDepth, bits a sample (PCM), 0 when not
+	// written.
+	BitDepth int
 
 	// CodecDelay is the decoder delay (Opus pre-skip) and SeekPreRoll the
 	// data to decode before a seek target (Opus: OpusSeekPreRoll).
@@ -152,6 +162,9 @@ func AppendTracks(dst []byte, tracks []Track) ([]byte, error) {
 			}
 			if t.Channels > 0 {
 				b = appendUintEl(b, idChannels, uint64(t.Channels))
+			}
+			if t.BitDepth > 0 {
+				b = appendUintEl(b, idBitDepth, uint64(t.BitDepth))
 			}
 			endMaster(b, a)
 		}

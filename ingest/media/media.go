@@ -40,14 +40,23 @@ const (
 	// audio.
 	CodecPCMU Codec = "PCMU"
 	CodecPCMA Codec = "PCMA"
+	// CodecLPCM is big-endian signed linear PCM (RTP L16/L24), channels
+	// interleaved; Track.BitDepth is the sample size.
+	CodecLPCM Codec = "LPCM"
+	// CodecVP8 is VP8 video (RFC 6386): a frame a keyframe or not; no
+	// parameter sets.
+	CodecVP8 Codec = "VP8"
+	// CodecMJPEG is Motion JPEG: every frame a JPEG image, and a
+	// keyframe.
+	CodecMJPEG Codec = "MJPEG"
 )
 
 // Kind returns the track kind of the codec, or 0 for an unknown codec.
 func (c Codec) Kind() Kind {
 	switch c {
-	case CodecH264, CodecH265:
+	case CodecH264, CodecH265, CodecVP8, CodecMJPEG:
 		return KindVideo
-	case CodecAAC, CodecOpus, CodecPCMU, CodecPCMA:
+	case CodecAAC, CodecOpus, CodecPCMU, CodecPCMA, CodecLPCM:
 		return KindAudio
 	}
 	return 0
@@ -68,8 +77,9 @@ type Track struct {
 	// Width and Height in pixels, 0 when unknown.
 	Width, Height int
 
-	// Audio: SampleRate in Hz and Channels.
-	SampleRate, Channels int
+	// Audio: SampleRate in Hz and Channels; BitDepth is the bits of a
+	// sample of LPCM (0 for the other codecs).
+	SampleRate, Channels, BitDepth int
 	// Config is the codec configuration: the AAC AudioSpecificConfig. Empty
 	// for Opus (the Matroska writer builds the OpusHead).
 	Config []byte
@@ -109,8 +119,8 @@ type Frame struct {
 	Wall time.Time
 	// Data is the access unit. H.264/H.265: NAL units, each prefixed by a
 	// 4-byte big-endian length (AVCC); keyframes carry their parameter sets
-	// in-band. AAC: one raw access unit. Opus: one packet. G.711: the
-	// samples of one RTP packet.
+	// in-band. AAC: one raw access unit. Opus: one packet. G.711, LPCM: the
+	// samples of one RTP packet. VP8: one frame. MJPEG: one JPEG image.
 	Data []byte
 }
 

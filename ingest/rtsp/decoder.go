@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -10,8 +11,10 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtplpcm"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmjpeg"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpsimpleaudio"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpvp8"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
@@ -26,7 +29,9 @@ import (
 //
 // Payload formats: H.264 RFC 6184, H.265 RFC 7798, AAC RFC 3640
 // (mpeg4-generic) and RFC 6416 (MP4A-LATM), Opus RFC 7587, G.711 (PCMU,
-// PCMA) RFC 3551 section 4.5.14: one frame per packet.
+// PCMA) RFC 3551 section 4.5.14 and LPCM (L16, L24) RFC 3551/3190: one
+// frame per packet; VP8 RFC 7741, MJPEG RFC 2435: one frame per picture,
+// DTS = PTS.
 //
 // Video access units are re-muxed as mediamtx does: access unit delimiters
 // and in-band parameter sets are removed, and every keyframe is prefixed with
@@ -40,12 +45,14 @@ type trackDecoder struct {
 	track     *media.Track
 	clockRate int64
 
-	h264Dec *rtph264.Decoder
-	h265Dec *rtph265.Decoder
-	aacDec  *rtpmpeg4audio.Decoder
-	latmDec *rtpfragmented.Decoder
-	opusDec *rtpsimpleaudio.Decoder
-	g711Dec *rtplpcm.Decoder
+	h264Dec  *rtph264.Decoder
+	h265Dec  *rtph265.Decoder
+	aacDec   *rtpmpeg4audio.Decoder
+	latmDec  *rtpfragmented.Decoder
+	opusDec  *rtpsimpleaudio.Decoder
+	pcmDec   *rtplpcm.Decoder // G.711 and LPCM
+	vp8Dec   *rtpvp8.Decoder
+	mjpegDec *rtpmjpeg.Decoder
 
 	latmConfig *mpeg4audio.StreamMuxConfig
 	latmInBand bool
@@ -131,7 +138,20 @@ func newTrackDecoder(index int, f format.Format) (*trackDecoder, error) {
 		}
 		ch := max(f.ChannelCount, 1)
 		d.track = &media.Track{Codec: codec, ClockRate: f.SampleRate, SampleRate: f.SampleRate, Channels: ch}
-		d.g711Dec, err = f.CreateDecoder()
+		d.pcmDec, err = f.CreateDecoder()
+	case *format.LPCM:
+		if f.BitDepth != 16 && f.BitDepth != 24 {
+			return nil, fmt.Errorf("%w: LPCM of %d bits", ErrUnsupportedCodec, f.BitDepth)
+		}
+		ch := max(f.ChannelCount, 1)
+		d.track = &media.Track{Codec: media.CodecLPCM, ClockRate: f.SampleRate, SampleRate: f.SampleRate, Channels: ch, BitDepth: f.BitDepth}
+		d.pcmDec, err = f.CreateDecoder()
+	case *format.VP8:
+		d.track = &media.Track{Codec: media.CodecVP8, ClockRate: 90000}
+		d.vp8Dec, err = f.CreateDecoder()
+	case *format.MJPEG:
+		d.track = &media.Track{Codec: media.CodecMJPEG, ClockRate: 90000}
+		d.mjpegDec, err = f.CreateDecoder()
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrUnsupportedCodec, f.Codec())
 	}
@@ -243,17 +263,76 @@ func (d *trackDecoder) Decode(pkt *rtp.Packet, pts int64, wall time.Time) (frame
 			return nil, fmt.Errorf("%w: empty Opus packet", ErrDecode)
 		}
 		return d.audioFrames([][]byte{p}, pts, wall), nil
-	case d.g711Dec != nil:
-		p, err := d.g711Dec.Decode(pkt)
+	case d.pcmDec != nil:
+		p, err := d.pcmDec.Decode(pkt)
 		if err != nil {
 			return nil, decodeErr(err, nil)
 		}
 		if len(p) == 0 {
-			return nil, fmt.Errorf("%w: empty G.711 packet", ErrDecode)
+			return nil, fmt.Errorf("%w: empty %s packet", ErrDecode, d.track.Codec)
 		}
 		return d.audioFrames([][]byte{p}, pts, wall), nil
+	case d.vp8Dec != nil:
+		fr, err := d.vp8Dec.Decode(pkt)
+		if err != nil {
+			return nil, decodeErr(err, rtpvp8.ErrMorePacketsNeeded)
+		}
+		// RFC 6386 section 9.1: bit 0 of the frame tag is 0 on a key
+		// frame, whose start code 9d 01 2a is followed by the size.
+		key := len(fr) > 0 && fr[0]&1 == 0
+		if key && len(fr) >= 10 && fr[3] == 0x9d && fr[4] == 0x01 && fr[5] == 0x2a {
+			d.track.Width, d.track.Height = int(binary.LittleEndian.Uint16(fr[6:])&0x3fff), int(binary.LittleEndian.Uint16(fr[8:])&0x3fff)
+		}
+		return d.plainVideoFrame(fr, key, pts, wall)
+	case d.mjpegDec != nil:
+		img, err := d.mjpegDec.Decode(pkt)
+		if err != nil {
+			return nil, decodeErr(err, rtpmjpeg.ErrMorePacketsNeeded)
+		}
+		if w, h, ok := jpegSize(img); ok {
+			d.track.Width, d.track.Height = w, h
+		}
+		return d.plainVideoFrame(img, true, pts, wall)
 	}
 	return nil, ErrUnsupportedCodec
+}
+
+// plainVideoFrame delivers a frame of a codec without reordering (VP8, MJPEG):
+// DTS is PTS, and a timestamp that does not move forward is dropped.
+func (d *trackDecoder) plainVideoFrame(data []byte, key bool, pts int64, wall time.Time) ([]*media.Frame, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty %s frame", ErrDecode, d.track.Codec)
+	}
+	if d.haveDTS && pts <= d.lastDTS {
+		return nil, fmt.Errorf("%w: %s timestamp did not move forward", ErrFrameDropped, d.track.Codec)
+	}
+	d.lastDTS, d.haveDTS = pts, true
+	f := &media.Frame{Track: d.index, PTS: d.toDuration(pts), Key: key, Wall: wall, Data: append([]byte(nil), data...)}
+	f.DTS = f.PTS
+	return []*media.Frame{f}, nil
+}
+
+// jpegSize returns the picture size of a JPEG image from its first
+// start-of-frame segment (ITU-T T.81 section B.2.2).
+func jpegSize(b []byte) (w, h int, ok bool) {
+	if len(b) < 4 || b[0] != 0xff || b[1] != 0xd8 {
+		return 0, 0, false
+	}
+	for i := 2; i+9 <= len(b); {
+		if b[i] != 0xff {
+			return 0, 0, false
+		}
+		m := b[i+1]
+		n := int(binary.BigEndian.Uint16(b[i+2:]))
+		if m >= 0xc0 && m <= 0xc3 {
+			return int(binary.BigEndian.Uint16(b[i+7:])), int(binary.BigEndian.Uint16(b[i+5:])), true
+		}
+		if m == 0xda || n < 2 { // start of scan: no frame header before it
+			return 0, 0, false
+		}
+		i += 2 + n
+	}
+	return 0, 0, false
 }
 
 // decodeErr maps a gortsplib decoder error to the package's classes.

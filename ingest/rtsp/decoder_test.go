@@ -241,10 +241,10 @@ func TestAACFramesAdvance(t *testing.T) {
 
 func TestNewTrackDecoderUnsupported(t *testing.T) {
 	for _, f := range []format.Format{
-		&format.MJPEG{},
-		&format.LPCM{PayloadTyp: 96, BitDepth: 16, SampleRate: 44100, ChannelCount: 2},
+		&format.MPEG4Video{PayloadTyp: 100},
+		&format.LPCM{PayloadTyp: 96, BitDepth: 8, SampleRate: 44100, ChannelCount: 2},
 		&format.G722{},
-		&format.VP8{PayloadTyp: 96},
+		&format.VP9{PayloadTyp: 96},
 		&format.MPEG4Audio{PayloadTyp: 97}, // no config
 		&format.MPEG4AudioLATM{PayloadTyp: 97},
 		&format.Opus{PayloadTyp: 111, ChannelCount: 6}, // multiopus
@@ -345,15 +345,17 @@ func FuzzTrackDecoder(f *testing.F) {
 		aacPayload(f, []byte{1}, []byte{2}), {0, 16, 0, 8, 9},
 		latmPayload(f, latmFormat(), []byte{1, 2}),
 		{0xfc, 0xff},
+		{0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00}, // VP8: start of a key frame, 320x240
+		{0, 0, 0, 0, 1, 255, 40, 30, 0xff, 0xd9},                           // RFC 2435 header, then JPEG bytes
 	}
 	for i, s := range seeds {
-		for c := range 6 {
+		for c := range 9 {
 			f.Add(uint8(c), uint8(i), s, []byte{0x1c, 0x05, 0xff})
 		}
 	}
 	f.Fuzz(func(t *testing.T, codec, flags uint8, a, b []byte) {
 		var forma format.Format
-		switch codec % 6 {
+		switch codec % 9 {
 		case 0:
 			forma = h264Format()
 		case 1:
@@ -364,8 +366,14 @@ func FuzzTrackDecoder(f *testing.F) {
 			forma = latmFormat()
 		case 4:
 			forma = &format.Opus{PayloadTyp: 111, ChannelCount: 2}
-		default:
+		case 5:
 			forma = &format.G711{PayloadTyp: 0, MULaw: flags&0x80 != 0, SampleRate: 8000, ChannelCount: 1 + int(flags>>6&1)}
+		case 6:
+			forma = &format.LPCM{PayloadTyp: 96, BitDepth: 16 + 8*int(flags>>7), SampleRate: 48000, ChannelCount: 1 + int(flags>>6&1)}
+		case 7:
+			forma = &format.VP8{PayloadTyp: 96}
+		default:
+			forma = &format.MJPEG{}
 		}
 		d, err := newTrackDecoder(0, forma)
 		if err != nil {

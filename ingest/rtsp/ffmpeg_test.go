@@ -264,13 +264,13 @@ func TestFFmpegRefusals(t *testing.T) {
 			t.Errorf("%s%s: err %v, output:\n%s", tc.userinfo, tc.stream, err, out)
 		}
 	}
-	// a camera with only MJPEG video and G.722 audio.
+	// a camera with only MPEG-4 Part 2 video and G.722 audio.
 	out, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
 		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=5", "-f", "lavfi", "-i", "sine=sample_rate=16000",
-		"-t", "0.4", "-c:v", "mjpeg", "-c:a", "g722", "-f", "rtsp", "-rtsp_transport", "tcp",
+		"-t", "0.4", "-c:v", "mpeg4", "-c:a", "g722", "-f", "rtsp", "-rtsp_transport", "tcp",
 		"rtsp://user:pass@"+addr+"/cam1").CombinedOutput()
-	if want := "415 No Supported Codec (found M-JPEG, G722;"; err == nil || !strings.Contains(string(out), want) {
-		t.Errorf("mjpeg+g722: err %v, output:\n%s", err, out)
+	if want := "415 No Supported Codec (found MPEG-4 Video, G722;"; err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("mpeg4+g722: err %v, output:\n%s", err, out)
 	}
 	if n := r.count(); n != 0 {
 		t.Fatalf("%d sessions published", n)

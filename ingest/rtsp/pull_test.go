@@ -146,7 +146,7 @@ func startCamera(t testing.TB, addr string, formats []format.Format, opts ...cam
 		if _, ok := f.(*format.H265); ok {
 			typ = description.MediaTypeVideo
 		}
-		if _, ok := f.(*format.MJPEG); ok {
+		if _, ok := f.(*format.MPEG4Video); ok {
 			typ = description.MediaTypeVideo
 		}
 		m := &description.Media{Type: typ, Formats: []format.Format{f}}
@@ -668,12 +668,12 @@ func TestPullStreamNotFound(t *testing.T) {
 }
 
 func TestPullUnsupportedCodecOnly(t *testing.T) {
-	cam := startCamera(t, "127.0.0.1:0", []format.Format{&format.MJPEG{}, &format.G722{}})
+	cam := startCamera(t, "127.0.0.1:0", []format.Format{&format.MPEG4Video{PayloadTyp: 100}, &format.G722{}})
 	r := &recRouter{}
 	p, logs := startPuller(t, r, cam.url("pass"), nil)
 	waitFor(t, 10*time.Second, "an attempt", func() bool { return p.Status().LastError != "" })
 	st := p.Status()
-	if !strings.Contains(st.LastError, "found M-JPEG, G722") || !strings.Contains(st.LastError, "supported H264") {
+	if !strings.Contains(st.LastError, "found MPEG-4 Video, G722") || !strings.Contains(st.LastError, "supported H264") {
 		t.Fatalf("last error %q", st.LastError)
 	}
 	p.Close()
@@ -685,10 +685,10 @@ func TestPullUnsupportedCodecOnly(t *testing.T) {
 	}
 }
 
-// TestPullPicksSupportedTracks: an MJPEG track next to H.264 is ignored.
+// TestPullPicksSupportedTracks: an MPEG-4 Video track next to H.264 is ignored.
 func TestPullPicksSupportedTracks(t *testing.T) {
 	clip := loadClip(t, "h264_aac.ts")
-	formats := append([]format.Format{&format.MJPEG{}}, cameraFormats(t, clip)...)
+	formats := append([]format.Format{&format.MPEG4Video{PayloadTyp: 100}}, cameraFormats(t, clip)...)
 	cam := startCamera(t, "127.0.0.1:0", formats)
 	r := &recRouter{}
 	p, _ := startPuller(t, r, cam.url("pass"), nil)

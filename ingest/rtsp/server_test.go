@@ -425,7 +425,7 @@ func TestPublishRefusals(t *testing.T) {
 		status  int
 		reason  string
 	}{
-		{"mjpeg only", "cam1", []format.Format{&format.MJPEG{}}, nil, 415, "found M-JPEG"},
+		{"mpeg-4 video only", "cam1", []format.Format{&format.MPEG4Video{PayloadTyp: 100}}, nil, 415, "found MPEG-4 Video"},
 		{"g722 only", "cam1", []format.Format{&format.G722{}}, nil, 415, "found G722"},
 		{"not found", "missing", []format.Format{h264Format()}, nil, 404, "missing"},
 		{"router failure", "cam1", []format.Format{h264Format()}, errTest, 500, ""},
@@ -454,7 +454,7 @@ func TestPublishRefusals(t *testing.T) {
 func TestUnsupportedTrackIgnored(t *testing.T) {
 	_, r, addr := startServer(t)
 	desc := &description.Session{Medias: []*description.Media{
-		{Type: description.MediaTypeVideo, Formats: []format.Format{&format.MJPEG{}}},
+		{Type: description.MediaTypeVideo, Formats: []format.Format{&format.MPEG4Video{PayloadTyp: 100}}},
 		{Type: description.MediaTypeVideo, Formats: []format.Format{h264Format()}},
 		{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{PayloadTyp: 98, PacketizationMode: 1}}},
 		{Type: description.MediaTypeAudio, Formats: []format.Format{&format.Opus{PayloadTyp: 111, ChannelCount: 2}}},
@@ -470,15 +470,15 @@ func TestUnsupportedTrackIgnored(t *testing.T) {
 		t.Fatalf("tracks %+v %+v", w.req.Tracks[0], w.req.Tracks[1])
 	}
 	// The two skipped tracks are reported with why, and counted.
-	if len(w.req.Skipped) != 2 || !strings.Contains(w.req.Skipped[0], "video M-JPEG") || !strings.Contains(w.req.Skipped[0], "unsupported codec") ||
+	if len(w.req.Skipped) != 2 || !strings.Contains(w.req.Skipped[0], "video MPEG-4 Video") || !strings.Contains(w.req.Skipped[0], "unsupported codec") ||
 		!strings.Contains(w.req.Skipped[1], "video H264") || !strings.Contains(w.req.Skipped[1], "one video track per stream") {
 		t.Fatalf("skipped %q", w.req.Skipped)
 	}
 	if n := w.req.Stats.TracksSkipped.Load(); n != 2 {
 		t.Fatalf("TracksSkipped = %d, want 2", n)
 	}
-	// packets of the ignored MJPEG media are not counted or decoded.
-	if err := c.WritePacketRTP(desc.Medias[0], &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 26}, Payload: []byte{1, 2, 3}}); err != nil {
+	// packets of the ignored MPEG-4 Video media are not counted or decoded.
+	if err := c.WritePacketRTP(desc.Medias[0], &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 100}, Payload: []byte{1, 2, 3}}); err != nil {
 		t.Fatal(err)
 	}
 	opus := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: 1, Timestamp: 960, Marker: true}, Payload: []byte{0xfc, 1, 2}}

@@ -546,7 +546,9 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if errors.Is(err, replay.ErrUnsupportedMP4) {
-			h.fail(w, r, &httpError{http.StatusUnprocessableEntity, err.Error() + "; use format=mkv"})
+			// 415: the range's media type cannot be had as MP4 (the
+			// codec is named); MKV carries every recorded codec.
+			h.fail(w, r, &httpError{http.StatusUnsupportedMediaType, err.Error() + "; use format=mkv"})
 			return
 		}
 		h.fail(w, r, err)

@@ -19,7 +19,8 @@ import (
 // Errors of MP4 export.
 var (
 	// ErrUnsupportedMP4 is returned for a track whose codec has no MP4
-	// mapping here (H.264, H.265, AAC and Opus do).
+	// mapping here (H.264, H.265, AAC, Opus, G.711 and big-endian PCM do;
+	// VP8 and MJPEG do not yet).
 	ErrUnsupportedMP4 = errors.New("replay: codec not supported in mp4")
 	// ErrCodecConfig is returned for codec private data that cannot be
 	// read (an AVC or HEVC decoder configuration record, an AAC

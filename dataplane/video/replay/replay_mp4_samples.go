@@ -131,7 +131,7 @@ const maxReorder = 16
 
 // newMP4Track maps a stored track to an fMP4 sample entry: H.264 (avc1),
 // H.265 (hvc1), AAC (mp4a), Opus (Opus, ISO BMFF encapsulation of
-// Opus) and G.711 (as linear PCM, see g711.go). Video uses a 90 kHz timescale, audio its sample rate.
+// Opus), big-endian PCM (ipcm) and G.711 (as linear PCM, see g711.go). Video uses a 90 kHz timescale, audio its sample rate.
 func newMP4Track(t mkv.Track) (*mp4Track, error) {
 	mt := &mp4Track{codecID: t.CodecID}
 	switch t.CodecID {
@@ -183,6 +183,12 @@ func newMP4Track(t mkv.Track) (*mp4Track, error) {
 			return nil, fmt.Errorf("%w: opus with %d channels", ErrCodecConfig, ch)
 		}
 		mt.codec, mt.timescale = &mp4.CodecOpus{ChannelCount: ch}, 48000
+	case mkv.CodecPCMBig:
+		if t.BitDepth != 16 && t.BitDepth != 24 || t.Channels < 1 || t.Channels > 8 || t.SampleRate < 1 || t.SampleRate > 384000 {
+			return nil, fmt.Errorf("%w: PCM of %d bits, %d channels at %v Hz", ErrCodecConfig, t.BitDepth, t.Channels, t.SampleRate)
+		}
+		mt.codec, mt.timescale = &mp4.CodecLPCM{BitDepth: t.BitDepth, SampleRate: int(t.SampleRate), ChannelCount: t.Channels}, int64(t.SampleRate)
+		mt.block = t.Channels * t.BitDepth / 8
 	case mkv.CodecACM:
 		w, err := parseWaveFormat(t.CodecPrivate)
 		if err != nil {
@@ -211,7 +217,8 @@ func sameTracks(first []*mp4Track, firstMKV, later []mkv.Track) bool {
 		if t.Number != firstMKV[i].Number || t.CodecID != first[i].codecID {
 			return false
 		}
-		if (t.CodecID == mkv.CodecAAC || t.CodecID == mkv.CodecACM) && !bytes.Equal(t.CodecPrivate, firstMKV[i].CodecPrivate) {
+		if (t.CodecID == mkv.CodecAAC || t.CodecID == mkv.CodecACM) && !bytes.Equal(t.CodecPrivate, firstMKV[i].CodecPrivate) ||
+			t.CodecID == mkv.CodecPCMBig && (t.BitDepth != firstMKV[i].BitDepth || t.SampleRate != firstMKV[i].SampleRate || t.Channels != firstMKV[i].Channels) {
 			return false
 		}
 	}
