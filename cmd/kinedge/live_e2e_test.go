@@ -2,42 +2,21 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
 
-	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // TestLiveRTSP plays a stream live with ffprobe while ffmpeg publishes
 // it: both tracks arrive, with the admin credentials only.
 func TestLiveRTSP(t *testing.T) {
-	ffmpeg := testtool.Need(t, "ffmpeg")
 	ffprobe := testtool.Need(t, "ffprobe")
 	s := startServer(t, t.TempDir(), freeUDPPair(t))
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	feed := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
-		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://camera:camsecret@%s/live1", s.rtspAddr))
-	if err := feed.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { feed.Process.Kill(); feed.Wait() }()
-	waitFor(t, time.Minute, "live1 pushing", func() error {
-		js, err := s.streamJSON(t, "live1")
-		if err != nil {
-			return err
-		}
-		if js.State != videoapi.StatePushing {
-			return fmt.Errorf("state %q", js.State)
-		}
-		return nil
-	})
+	s.pushCamera(t, "live1")
 	// ffprobe's JSON on stdout; its decoder's complaints about a stream
 	// joined mid-GOP go to stderr, shown on failure.
 	probe := func(user, stream string) ([]byte, error) {

@@ -116,6 +116,28 @@ func startFedCamera(t *testing.T) string {
 	return addr
 }
 
+// pushCamera has ffmpeg publish the h264_aac clip to stream in a loop
+// (until the test ends) and waits until the appliance records it.
+func (s *server) pushCamera(t *testing.T, stream string) {
+	t.Helper()
+	feed := testtool.Command(t, 5*time.Minute, testtool.Need(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
+		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://camera:camsecret@%s/%s", s.rtspAddr, stream))
+	if err := feed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { feed.Process.Kill(); feed.Wait() })
+	waitFor(t, time.Minute, stream+" pushing", func() error {
+		js, err := s.streamJSON(t, stream)
+		if err != nil {
+			return err
+		}
+		if js.State != videoapi.StatePushing {
+			return fmt.Errorf("state %q", js.State)
+		}
+		return nil
+	})
+}
+
 // pullCamera adds a pulled camera over the API and waits until it plays.
 func (s *server) pullCamera(t *testing.T, name, source string) {
 	t.Helper()

@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/whep/wheptest"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
@@ -23,11 +20,9 @@ import (
 // decodes, no audio (AAC cannot go over WebRTC), the recording goes on
 // meanwhile, and DELETE ends the session.
 func TestLiveWHEP(t *testing.T) {
-	ffmpeg := testtool.Need(t, "ffmpeg")
+	testtool.Need(t, "ffmpeg")
 	testtool.Need(t, "ffprobe")
 	s := startServer(t, t.TempDir(), freeUDPPair(t))
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
 	base := "http://" + s.httpAddr
 	auth := func(r *http.Request) { r.SetBasicAuth("admin", "adminsecret") }
 
@@ -54,22 +49,7 @@ func TestLiveWHEP(t *testing.T) {
 		t.Fatalf("POST without credentials: %v %v, want 401", resp.Status, err)
 	}
 
-	feed := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-v", "error", "-re", "-stream_loop", "-1", "-i", remuxed(t, "h264_aac.ts"),
-		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://camera:camsecret@%s/live1", s.rtspAddr))
-	if err := feed.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { feed.Process.Kill(); feed.Wait() }()
-	waitFor(t, time.Minute, "live1 pushing", func() error {
-		js, err := s.streamJSON(t, "live1")
-		if err != nil {
-			return err
-		}
-		if js.State != videoapi.StatePushing {
-			return fmt.Errorf("state %q", js.State)
-		}
-		return nil
-	})
+	s.pushCamera(t, "live1")
 	before := s.metric(t, "kinedge_stream_fragments_stored_total", "live1")
 
 	p := wheptest.New(t)

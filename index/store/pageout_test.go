@@ -39,17 +39,7 @@ func rssFile(t *testing.T) int64 {
 // TestPageOut checks that the values Badger wrote through its memory maps
 // leave the process's RSS once paged out, and stay readable.
 func TestPageOut(t *testing.T) {
-	dir := t.TempDir()
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	if st.Type == unix.TMPFS_MAGIC {
-		t.Skip("the temp dir is on tmpfs, whose pages cannot be paged out without swap")
-	}
-	if !kernelPagesOut(t, dir) {
-		t.Skip("MADV_PAGEOUT has no effect here (qemu-user emulation does not pass it to the kernel): nothing to test")
-	}
+	dir := pageOutDir(t)
 	d := openT(t, Options{Dir: dir, MemTableSize: mib, ValueLogFileSize: mib, CheckInterval: time.Hour}) // synced writes: clean pages
 	s := space(t, d, "v/")
 	const n, size = 48, 512 << 10
@@ -97,17 +87,7 @@ func TestPageOut(t *testing.T) {
 // ResidentTail bytes written to the newest value-log file resident, and
 // pages out what is below them.
 func TestPageOutKeepsTail(t *testing.T) {
-	dir := t.TempDir()
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	if st.Type == unix.TMPFS_MAGIC {
-		t.Skip("the temp dir is on tmpfs, whose pages cannot be paged out without swap")
-	}
-	if !kernelPagesOut(t, dir) {
-		t.Skip("MADV_PAGEOUT has no effect here (qemu-user emulation does not pass it to the kernel): nothing to test")
-	}
+	dir := pageOutDir(t)
 	// One value-log file holds every value: the newest.
 	d := openT(t, Options{Dir: dir, MemTableSize: mib, ValueLogFileSize: 32 * mib, CheckInterval: time.Hour})
 	s := space(t, d, "v/")
@@ -181,4 +161,22 @@ func kernelPagesOut(t *testing.T, dir string) bool {
 		return false
 	}
 	return rssFile(t) < before-size/4
+}
+
+// pageOutDir returns a temp dir whose file pages the kernel can page out,
+// or skips the test where it cannot: tmpfs (no swap), qemu-user.
+func pageOutDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		t.Skip("the temp dir is on tmpfs, whose pages cannot be paged out without swap")
+	}
+	if !kernelPagesOut(t, dir) {
+		t.Skip("MADV_PAGEOUT has no effect here (qemu-user emulation does not pass it to the kernel): nothing to test")
+	}
+	return dir
 }
