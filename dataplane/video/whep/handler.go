@@ -404,6 +404,15 @@ func planTracks(tracks []*media.Track, o *offer) (plan, error) {
 				continue
 			}
 			p.video = t
+		case media.CodecVP8:
+			if p.video != nil {
+				continue
+			}
+			if !o.video["VP8"] {
+				p.leftOut = append(p.leftOut, "VP8 video: the offer cannot receive VP8")
+				continue
+			}
+			p.video = t
 		case media.CodecOpus:
 			if p.audio != nil {
 				continue

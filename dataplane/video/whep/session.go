@@ -59,7 +59,8 @@ type sender struct {
 	rate  int64
 	seq   uint16
 	base  uint32 // random start of the RTP timestamps
-	h264  *codecs.H264Payloader
+	h264  *codecs.H264Payloader // for an H.264 track
+	vp8   *codecs.VP8Payloader  // for a VP8 track
 }
 
 // newSession negotiates a player's offer and starts its owner goroutine.
@@ -69,7 +70,11 @@ func (h *Handler) newSession(ctx context.Context, name, sdpOffer string, o *offe
 		return nil, "", err
 	}
 	me := &webrtc.MediaEngine{}
-	if p.video != nil {
+	if p.video != nil && p.video.Codec == media.CodecVP8 {
+		if err := me.RegisterCodec(vp8Codec, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, "", fmt.Errorf("whep: vp8: %w", err)
+		}
+	} else if p.video != nil {
 		if err := registerH264(me, p.video); err != nil {
 			return nil, "", err
 		}
@@ -101,7 +106,13 @@ func (h *Handler) newSession(ctx context.Context, name, sdpOffer string, o *offe
 		s.cancel(err)
 		return nil, "", err
 	}
-	if p.video != nil {
+	switch {
+	case p.video != nil && p.video.Codec == media.CodecVP8:
+		if s.video, err = s.addTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video"); err != nil {
+			return fail(err)
+		}
+		s.video.vp8 = &codecs.VP8Payloader{}
+	case p.video != nil:
 		if s.video, err = s.addTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "video"); err != nil {
 			return fail(err)
 		}
@@ -302,6 +313,9 @@ func (s *session) write(it live.Item) error {
 		if s.video == nil {
 			return nil
 		}
+		if s.video.h264 == nil {
+			return fmt.Errorf("the stream's video changed to %s; reconnect", it.Track.Codec)
+		}
 		snd = s.video
 		if f.Key && len(it.Track.SPS) > 0 && len(it.Track.PPS) > 0 && len(s.params.sps) == 0 {
 			s.params = paramSets{sps: it.Track.SPS, pps: it.Track.PPS}
@@ -312,6 +326,15 @@ func (s *session) write(it live.Item) error {
 			return nil
 		}
 		payloads = snd.h264.Payload(rtpMTU, au)
+	case media.CodecVP8:
+		if s.video == nil {
+			return nil
+		}
+		if s.video.vp8 == nil {
+			return fmt.Errorf("the stream's video changed to %s; reconnect", it.Track.Codec)
+		}
+		snd = s.video
+		payloads = snd.vp8.Payload(rtpMTU, f.Data)
 	case media.CodecOpus:
 		if s.audio == nil {
 			return nil
@@ -343,6 +366,14 @@ func (s *session) write(it live.Item) error {
 	s.h.stats.frames.Add(1)
 	s.h.stats.packets.Add(uint64(len(payloads)))
 	return nil
+}
+
+// vp8Codec is the VP8 of WHEP sessions (RFC 7741), with NACK and PLI
+// feedback as for H.264.
+var vp8Codec = webrtc.RTPCodecParameters{
+	RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}},
+	PayloadType: 96,
 }
 
 // g711Rate is the only G.711 clock WebRTC has (RFC 3551 section 4.5.14).

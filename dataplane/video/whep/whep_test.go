@@ -3,8 +3,10 @@ package whep
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -453,5 +455,81 @@ func TestG711LeftOut(t *testing.T) {
 		&offer{video: map[string]bool{"H264": true}, audio: map[string]bool{"PCMU": true}})
 	if err != nil || p.video == nil || p.audio != nil || len(p.leftOut) != 1 || !strings.Contains(p.leftOut[0], "8 kHz mono") {
 		t.Fatalf("plan %+v, %v", p, err)
+	}
+}
+
+// vp8Frames has ffmpeg encode two seconds of VP8 (25 fps, a keyframe a
+// second) and returns its frames, read from IVF.
+func vp8Frames(t testing.TB) []*media.Frame {
+	t.Helper()
+	ffmpeg := testtool.Need(t, "ffmpeg")
+	out, err := testtool.Command(t, time.Minute, ffmpeg, "-hide_banner", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+		"-t", "2", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-g", "25", "-f", "ivf", "-").Output()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v", err)
+	}
+	if len(out) < 32 || string(out[:4]) != "DKIF" {
+		t.Fatal("ffmpeg wrote no IVF")
+	}
+	var frames []*media.Frame
+	for b := out[32:]; len(b) >= 12; {
+		n := int(binary.LittleEndian.Uint32(b))
+		if 12+n > len(b) {
+			t.Fatal("a truncated IVF frame")
+		}
+		data := b[12 : 12+n]
+		pts := time.Duration(len(frames)) * 40 * time.Millisecond
+		frames = append(frames, &media.Frame{Track: 0, PTS: pts, DTS: pts, Key: data[0]&1 == 0, Data: data})
+		b = b[12+n:]
+	}
+	if len(frames) == 0 || !frames[0].Key {
+		t.Fatal("ffmpeg's first VP8 frame is not a key frame")
+	}
+	return frames
+}
+
+// TestVP8PassThrough plays a VP8 camera: its frames re-packetized (RFC
+// 7741), depacketized by the player, decode in ffprobe.
+func TestVP8PassThrough(t *testing.T) {
+	fx := newFixture(t)
+	stop := feed(fx.hub, "cam1", []*media.Track{{Codec: media.CodecVP8, ClockRate: 90000}}, vp8Frames(t))
+	defer stop()
+	p := wheptest.New(t)
+	p.Play(t, fx.srv.URL+"/whep/cam1", nil)
+	p.WaitUntil(t, time.Minute, "VP8 frames", func() bool { return len(p.VP8) >= 25 })
+	p.Lock()
+	mime, got := p.VideoMime, slices.Clone(p.VP8)
+	p.Unlock()
+	if !strings.EqualFold(mime, webrtc.MimeTypeVP8) {
+		t.Fatalf("video %s, want VP8", mime)
+	}
+	// The frames as IVF, for ffprobe.
+	ivf := make([]byte, 32)
+	copy(ivf, "DKIF")
+	binary.LittleEndian.PutUint16(ivf[6:], 32)
+	copy(ivf[8:], "VP80")
+	binary.LittleEndian.PutUint16(ivf[12:], 320)
+	binary.LittleEndian.PutUint16(ivf[14:], 240)
+	binary.LittleEndian.PutUint32(ivf[16:], 25)
+	binary.LittleEndian.PutUint32(ivf[20:], 1)
+	binary.LittleEndian.PutUint32(ivf[24:], uint32(len(got)))
+	for i, f := range got {
+		ivf = binary.LittleEndian.AppendUint32(ivf, uint32(len(f)))
+		ivf = binary.LittleEndian.AppendUint64(ivf, uint64(i))
+		ivf = append(ivf, f...)
+	}
+	cmd := testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error", "-f", "ivf", "-count_frames",
+		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", "-")
+	cmd.Stdin = bytes.NewReader(ivf)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	f := strings.Split(strings.TrimSpace(string(out)), ",")
+	if len(f) != 4 || f[0] != "vp8" || f[1] != "320" || f[2] != "240" {
+		t.Fatalf("ffprobe: %q", out)
+	}
+	if n, err := strconv.Atoi(f[3]); err != nil || n < 25 {
+		t.Fatalf("ffprobe decoded %q frames of %d received", f[3], len(got))
 	}
 }

@@ -30,8 +30,13 @@ type Player struct {
 	mu sync.Mutex
 	// AnnexB is the depacketized H.264.
 	AnnexB bytes.Buffer
-	// Frames counts the video access units (marker bits) received.
+	// Frames counts the video access units (marker bits) received, of
+	// any codec.
 	Frames int
+	// VideoMime is the video track's codec; VP8 holds the VP8 frames
+	// received, depacketized (RFC 7741).
+	VideoMime string
+	VP8       [][]byte
 	// Keyframe is true once an IDR was received.
 	Keyframe bool
 	// Opus counts the Opus packets received.
@@ -85,6 +90,8 @@ func New(t testing.TB) *Player {
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		var depack codecs.H264Packet
+		var vp8 codecs.VP8Packet
+		var vp8Frame []byte
 		for {
 			pkt, _, err := tr.ReadRTP()
 			if err != nil {
@@ -98,17 +105,32 @@ func New(t testing.TB) *Player {
 				if strings.EqualFold(p.AudioMime, webrtc.MimeTypeOpus) {
 					p.Opus++
 				}
-			} else if strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeH264) {
-				if b, err := depack.Unmarshal(pkt.Payload); err == nil && len(b) > 0 {
-					if HasIDR(b) {
-						p.Keyframe = true
+			} else {
+				p.VideoMime = tr.Codec().MimeType
+				switch {
+				case strings.EqualFold(p.VideoMime, webrtc.MimeTypeH264):
+					if b, err := depack.Unmarshal(pkt.Payload); err == nil && len(b) > 0 {
+						if HasIDR(b) {
+							p.Keyframe = true
+						}
+						p.AnnexB.Write(b)
 					}
-					p.AnnexB.Write(b)
+				case strings.EqualFold(p.VideoMime, webrtc.MimeTypeVP8):
+					if b, err := vp8.Unmarshal(pkt.Payload); err == nil {
+						if vp8.S == 1 {
+							vp8Frame = vp8Frame[:0]
+						}
+						vp8Frame = append(vp8Frame, b...)
+					}
 				}
 				if pkt.Marker {
 					p.Frames++
 					p.Arrivals = append(p.Arrivals, now)
 					p.RTPTimes = append(p.RTPTimes, pkt.Timestamp)
+					if len(vp8Frame) > 0 {
+						p.VP8 = append(p.VP8, vp8Frame)
+						vp8Frame = nil
+					}
 				}
 			}
 			p.mu.Unlock()
