@@ -58,7 +58,7 @@ type sender struct {
 	rtp   *webrtc.RTPSender
 	rate  int64
 	seq   uint16
-	base  uint32 // random start of the RTP timestamps
+	base  uint32                // random start of the RTP timestamps
 	h264  *codecs.H264Payloader // for an H.264 track
 	vp8   *codecs.VP8Payloader  // for a VP8 track
 }
