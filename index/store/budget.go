@@ -127,6 +127,13 @@ type budgetState struct {
 	lastFree atomic.Int64
 	// shrinking is whether the last check saw the free space go down.
 	shrinking atomic.Bool
+	// lastUsed is the database's own allocated bytes at the last check,
+	// beside lastFree: what the disk lost beyond what the database grew
+	// was taken by another program.
+	lastUsed atomic.Int64
+	// foreignFill is whether the last check saw another program take
+	// more than foreignSlack of the disk since the check before.
+	foreignFill atomic.Bool
 
 	lastPreallocWarn time.Time
 	// pageOutDir is the database directory as /proc/self/maps names it;
@@ -191,17 +198,33 @@ func (b *budgetState) dropFloor() int64 {
 // truncating a new file to its size and copying into its memory map: on a
 // disk another program filled meanwhile, that copy faults (SIGBUS) instead
 // of failing. Checking first narrows that to a writer racing this very
-// moment; the reserve is the appliance's room, released only once the
-// disk stopped shrinking (here and in check), so that a program still
-// filling the disk does not take it.
+// moment: while another program is seen filling the disk (the disk lost
+// more than the database grew, at the last check or since) a drop near
+// the floor waits until it stops. The reserve is the appliance's room,
+// released only once the disk stopped shrinking (here and in check), so
+// that a program still filling the disk does not take it.
 func (b *budgetState) roomToDrop() error {
 	if b.d.opts.InMemory {
 		return nil
 	}
 	need := b.dropFloor()
 	disk, err := b.d.opts.Disk(b.d.opts.Dir)
-	if err != nil || disk.Total == 0 || disk.Free >= need {
+	if err != nil || disk.Total == 0 {
 		return nil
+	}
+	grown := max(b.foreignGrowth(disk.Free, b.scan().used), 0)
+	filling := b.foreignFill.Load() || grown > foreignSlack
+	// Another program filling the disk may take the room free now before
+	// Badger's flush copies into the table it just sized, unless there
+	// is far more than the drop needs.
+	if disk.Free >= need && !(filling && disk.Free < 4*(need+grown)) {
+		return nil
+	}
+	if filling {
+		// Wait until it stops (the next checks see it).
+		b.stats.refused.Add(1)
+		b.kickCheck()
+		return fmt.Errorf("%w: another program is filling the disk (%s free); a prefix drop waits until it stops", ErrFull, bytesText(disk.Free))
 	}
 	if !b.shrinking.Load() && !b.shrinkingTo(disk.Free) && b.releaseReserve(reserveName, "dropping prefixes") {
 		if disk, err = b.d.opts.Disk(b.d.opts.Dir); err != nil || disk.Free >= need {
@@ -211,6 +234,22 @@ func (b *budgetState) roomToDrop() error {
 	b.stats.refused.Add(1)
 	b.kickCheck()
 	return fmt.Errorf("%w: %s free on the disk, a prefix drop needs %s to flush and compact", ErrFull, bytesText(disk.Free), bytesText(need))
+}
+
+// foreignSlack is how much of the disk may go, beyond the database's own
+// growth, between two measurements without counting as another program
+// filling it (filesystem metadata, the page-out's rounding).
+const foreignSlack = 4 << 20
+
+// foreignGrowth returns what the disk lost since the last check beyond
+// what the database grew (used: its allocated bytes now): what another
+// program took. It is 0 before the first check.
+func (b *budgetState) foreignGrowth(free, used int64) int64 {
+	lastFree, lastUsed := b.lastFree.Load(), b.lastUsed.Load()
+	if lastFree < 0 {
+		return 0
+	}
+	return (lastFree - free) - (used - lastUsed)
 }
 
 // shrinkingTo reports whether the disk's free space went down to free
@@ -510,7 +549,9 @@ func (b *budgetState) check() Status {
 	// there is room for it and for writing.
 	if diskErr == nil {
 		shrinking := b.shrinkingTo(disk.Free)
+		b.foreignFill.Store(b.foreignGrowth(disk.Free, files.used) > foreignSlack)
 		b.lastFree.Store(disk.Free)
+		b.lastUsed.Store(files.used)
 		b.shrinking.Store(shrinking)
 		if have := files.reserves[reserveName]; have > 0 && disk.Free < b.metaFloor() && !shrinking {
 			if b.releaseReserve(reserveName, "running") {

@@ -671,3 +671,36 @@ func valueSize(s *Space, key string, n int) error {
 		return nil
 	})
 }
+
+// TestDropWaitsOutForeignFill: while another program is filling the disk,
+// a prefix drop (whose flush copies into a table Badger just sized, and
+// faults if the disk filled meanwhile) is refused even with room free
+// now; once the program stopped, the drop goes ahead.
+func TestDropWaitsOutForeignFill(t *testing.T) {
+	fs := &fakeFS{capacity: 1 << 30}
+	d := openT(t, smallOptions(t.TempDir(), fs))
+	s := space(t, d, "v/")
+	if err := put(s, Data, "a", 5000); err != nil {
+		t.Fatal(err)
+	}
+	// Room for the drop twice over, and another program writing 8 MiB
+	// between any two measurements.
+	st := d.Check()
+	fs.foreign.Add(st.DiskFree - 2*d.budget.dropFloor())
+	fs.growth.Store(8 << 20)
+	d.Check()
+	if _, err := s.DropPrefix(t.Context(), s.Key([]byte("a"))); !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), "filling the disk") {
+		t.Fatalf("a drop while another program fills the disk: %v", err)
+	}
+	// It stops, having left the drop its room: the check after the next
+	// one (which may still see its last write) finds it gone.
+	fs.growth.Store(0)
+	fs.foreign.Store(fs.capacity - 2*d.budget.dropFloor() - d.Check().Used)
+	d.Check()
+	if _, err := s.DropPrefix(t.Context(), s.Key([]byte("a"))); err != nil {
+		t.Fatalf("a drop after the program stopped: %v", err)
+	}
+	if err := valueSize(s, "a", 5000); !errors.Is(err, badger.ErrKeyNotFound) {
+		t.Fatalf("after the drop: %v", err)
+	}
+}
