@@ -19,6 +19,7 @@ import (
 	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/firehose/archive"
 	"github.com/kinedge/kinedge/fragment"
+	"github.com/kinedge/kinedge/fragment/mkv"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
@@ -173,17 +174,15 @@ func (rig *tierRig) media(t *testing.T, start time.Time) ([]byte, []string) {
 }
 
 // localMKV replays every recorded fragment from the index before
-// anything is evicted: as the appliance's media API does (with the
-// duration and Cues), or (plain) as kinedge archive replay does.
-func (rig *tierRig) localMKV(t *testing.T, plain bool) []byte {
+// anything is evicted, as the appliance's media API does (with the
+// duration and Cues); finished, as kinedge archive replay saves it (the
+// SeekHead then pointed at the Cues).
+func (rig *tierRig) localMKV(t *testing.T, finished bool) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	src := replay.Source{Store: rig.idx, Opener: rig.kr}
 	first, last := rig.stored[0], rig.stored[len(rig.stored)-1]
 	o := replay.MKVOptions{Title: "cam1", Duration: last.ServerTime.Add(last.Duration).Sub(first.ServerTime), Cues: true}
-	if plain {
-		o = replay.MKVOptions{Title: "cam1"}
-	}
 	if _, err := src.WriteMKVWith(t.Context(), &buf, "cam1", o, func(yield func(replay.Fragment, error) bool) {
 		for _, f := range rig.stored {
 			var codecs []string
@@ -197,7 +196,26 @@ func (rig *tierRig) localMKV(t *testing.T, plain bool) []byte {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	if !finished {
+		return buf.Bytes()
+	}
+	path := filepath.Join(t.TempDir(), "local.mkv")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := mkv.FinishFile(f, int64(buf.Len())); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // manifestReads returns the hours (HH) of the manifests among S3 reads.
