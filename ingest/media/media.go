@@ -49,12 +49,22 @@ const (
 	// CodecMJPEG is Motion JPEG: every frame a JPEG image, and a
 	// keyframe.
 	CodecMJPEG Codec = "MJPEG"
+	// CodecVP9 is VP9 video: one frame (or superframe) a Frame; a
+	// keyframe is an intra-only frame of profile-independent shape (the
+	// uncompressed header's frame_type 0). No parameter sets.
+	CodecVP9 Codec = "VP9"
+	// CodecAV1 is AV1 video: one temporal unit a Frame, as OBUs in the
+	// low-overhead bitstream format (each with obu_has_size_field set;
+	// temporal delimiters dropped). A keyframe carries a sequence header
+	// OBU and a key frame. Track.Config is the AV1CodecConfigurationRecord
+	// (av1C) when known; the fragmenter learns it from keyframes otherwise.
+	CodecAV1 Codec = "AV1"
 )
 
 // Kind returns the track kind of the codec, or 0 for an unknown codec.
 func (c Codec) Kind() Kind {
 	switch c {
-	case CodecH264, CodecH265, CodecVP8, CodecMJPEG:
+	case CodecH264, CodecH265, CodecVP8, CodecVP9, CodecAV1, CodecMJPEG:
 		return KindVideo
 	case CodecAAC, CodecOpus, CodecPCMU, CodecPCMA, CodecLPCM:
 		return KindAudio
@@ -80,8 +90,9 @@ type Track struct {
 	// Audio: SampleRate in Hz and Channels; BitDepth is the bits of a
 	// sample of LPCM (0 for the other codecs).
 	SampleRate, Channels, BitDepth int
-	// Config is the codec configuration: the AAC AudioSpecificConfig. Empty
-	// for Opus (the Matroska writer builds the OpusHead).
+	// Config is the codec configuration: the AAC AudioSpecificConfig, the
+	// AV1 av1C record. Empty for Opus (the Matroska writer builds the
+	// OpusHead).
 	Config []byte
 }
 
@@ -120,7 +131,8 @@ type Frame struct {
 	// Data is the access unit. H.264/H.265: NAL units, each prefixed by a
 	// 4-byte big-endian length (AVCC); keyframes carry their parameter sets
 	// in-band. AAC: one raw access unit. Opus: one packet. G.711, LPCM: the
-	// samples of one RTP packet. VP8: one frame. MJPEG: one JPEG image.
+	// samples of one RTP packet. VP8, VP9: one frame. AV1: one temporal unit
+	// (see CodecAV1). MJPEG: one JPEG image.
 	Data []byte
 }
 
