@@ -8,7 +8,9 @@
 // and their HMAC-SHA256 under the Signer's key (RFC 2104, RFC 4648 §5).
 // The claims are a small JSON object: the stream, the time range the token
 // opens (absent: no recorded time, only live view) and the expiry, all in
-// Unix milliseconds. The key is random per process unless the caller
+// Unix milliseconds. A publish token (the web page's /publish, which sends
+// it to WHIP as its bearer) is marked so and opens publishing to its
+// stream only: no media, and a media token never publishes. The key is random per process unless the caller
 // persists one, so a restart invalidates every token; tokens live minutes,
 // so that costs a page a new token, nothing more.
 //
@@ -43,6 +45,8 @@ type Claims struct {
 	Start   time.Time
 	End     time.Time
 	Expires time.Time
+	// Publish marks a publish token (MintPublish).
+	Publish bool
 }
 
 // HasRange reports whether the claims open recorded time.
@@ -54,6 +58,7 @@ type wire struct {
 	A *int64 `json:"a,omitempty"`
 	B *int64 `json:"b,omitempty"`
 	E int64  `json:"e"`
+	P bool   `json:"p,omitempty"`
 }
 
 // Signer mints and verifies tokens with one key.
@@ -99,6 +104,16 @@ func (s *Signer) ttl() time.Duration {
 // Mint returns a token for stream between start and end (both zero: live
 // view only), valid for the Signer's TTL, and its expiry.
 func (s *Signer) Mint(stream string, start, end time.Time) (string, time.Time, error) {
+	return s.mint(stream, start, end, false)
+}
+
+// MintPublish returns a publish token for stream, valid for the Signer's
+// TTL, and its expiry.
+func (s *Signer) MintPublish(stream string) (string, time.Time, error) {
+	return s.mint(stream, time.Time{}, time.Time{}, true)
+}
+
+func (s *Signer) mint(stream string, start, end time.Time, publish bool) (string, time.Time, error) {
 	if stream == "" {
 		return "", time.Time{}, fmt.Errorf("%w: no stream", ErrMalformed)
 	}
@@ -106,7 +121,7 @@ func (s *Signer) Mint(stream string, start, end time.Time) (string, time.Time, e
 		return "", time.Time{}, fmt.Errorf("%w: the range needs a start and an end, in order", ErrMalformed)
 	}
 	exp := s.now().Add(s.ttl()).Truncate(time.Millisecond)
-	w := wire{S: stream, E: exp.UnixMilli()}
+	w := wire{S: stream, E: exp.UnixMilli(), P: publish}
 	if !start.IsZero() {
 		a, b := start.UnixMilli(), end.UnixMilli()
 		if end.Nanosecond()%int(time.Millisecond) != 0 {
@@ -158,10 +173,10 @@ func (s *Signer) Parse(tok string) (Claims, error) {
 	if err := json.Unmarshal(payload, &w); err != nil {
 		return Claims{}, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
-	if w.S == "" || w.E <= 0 || (w.A == nil) != (w.B == nil) || (w.A != nil && *w.B < *w.A) {
+	if w.S == "" || w.E <= 0 || (w.A == nil) != (w.B == nil) || (w.A != nil && *w.B < *w.A) || (w.P && w.A != nil) {
 		return Claims{}, fmt.Errorf("%w: incomplete claims", ErrMalformed)
 	}
-	c := Claims{Stream: w.S, Expires: time.UnixMilli(w.E)}
+	c := Claims{Stream: w.S, Expires: time.UnixMilli(w.E), Publish: w.P}
 	if w.A != nil {
 		c.Start, c.End = time.UnixMilli(*w.A), time.UnixMilli(*w.B)
 	}
@@ -170,11 +185,13 @@ func (s *Signer) Parse(tok string) (Claims, error) {
 
 // Scope is what a request asks of a token: a stream and, for recorded
 // media, the time range it reads (Start == End for one picture). Live
-// is set for live view, which any token of the stream opens.
+// is set for live view, which any media token of the stream opens.
+// Publish is set for publishing, which only a publish token opens.
 type Scope struct {
 	Stream     string
 	Start, End time.Time
 	Live       bool
+	Publish    bool
 }
 
 // Verify parses tok and checks that it has not expired and covers scope.
@@ -190,6 +207,14 @@ func (s *Signer) Verify(tok string, scope Scope) (Claims, error) {
 	}
 	if c.Stream != scope.Stream {
 		return Claims{}, fmt.Errorf("%w: it is for stream %q, not %q", ErrScope, c.Stream, scope.Stream)
+	}
+	switch {
+	case scope.Publish && !c.Publish:
+		return Claims{}, fmt.Errorf("%w: it is a media token, not a publish token", ErrScope)
+	case scope.Publish:
+		return c, nil
+	case c.Publish:
+		return Claims{}, fmt.Errorf("%w: a publish token opens no media", ErrScope)
 	}
 	if scope.Live {
 		return c, nil

@@ -118,6 +118,45 @@ func TestMintRefuses(t *testing.T) {
 	}
 }
 
+// TestPublishTokens: a publish token publishes to its stream only and
+// opens no media; a media token never publishes.
+func TestPublishTokens(t *testing.T) {
+	now := t0
+	s := newSigner(t, &now)
+	pub, exp, err := s.MintPublish("cam1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !exp.Equal(t0.Add(DefaultTTL)) {
+		t.Fatalf("expiry %v, want %v", exp, t0.Add(DefaultTTL))
+	}
+	live, _, err := s.Mint("cam1", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Verify(pub, Scope{Stream: "cam1", Publish: true})
+	if err != nil || !c.Publish || c.Stream != "cam1" {
+		t.Fatalf("publish token for its stream: %+v, %v", c, err)
+	}
+	for name, tc := range map[string]struct {
+		tok   string
+		scope Scope
+	}{
+		"publish token, other stream": {pub, Scope{Stream: "cam2", Publish: true}},
+		"publish token, live view":    {pub, Scope{Stream: "cam1", Live: true}},
+		"publish token, media":        {pub, Scope{Stream: "cam1", Start: t0.Add(-time.Minute), End: t0}},
+		"live token, publish":         {live, Scope{Stream: "cam1", Publish: true}},
+	} {
+		if _, err := s.Verify(tc.tok, tc.scope); !errors.Is(err, ErrScope) {
+			t.Errorf("%s: %v, want ErrScope", name, err)
+		}
+	}
+	now = exp
+	if _, err := s.Verify(pub, Scope{Stream: "cam1", Publish: true}); !errors.Is(err, ErrExpired) {
+		t.Errorf("expired publish token: %v, want ErrExpired", err)
+	}
+}
+
 func TestRandomKeysDiffer(t *testing.T) {
 	a, err := NewRandom()
 	if err != nil {
@@ -151,6 +190,9 @@ func FuzzParse(f *testing.F) {
 		f.Add(tamper(tok))
 		f.Add(tok[:len(tok)/2])
 	}
+	if tok, _, err := s.MintPublish("cam1"); err == nil {
+		f.Add(tok)
+	}
 	f.Add("")
 	f.Add(".")
 	f.Add("e30.")
@@ -159,7 +201,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if c.Stream == "" || c.Expires.IsZero() || (c.HasRange() && c.End.Before(c.Start)) {
+		if c.Stream == "" || c.Expires.IsZero() || (c.HasRange() && c.End.Before(c.Start)) || (c.Publish && c.HasRange()) {
 			t.Fatalf("accepted incomplete claims %+v from %q", c, tok)
 		}
 	})

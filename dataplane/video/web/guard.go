@@ -35,7 +35,7 @@ type auth struct {
 //     token's range, and /whep/{name}[/…] (live view);
 //   - nothing, for GET and HEAD, when AnonymousRead is set.
 //
-// The page, its assets, the login form and WHEP's CORS preflights
+// The pages (/ and /publish), their assets, the login form and WHEP's CORS preflights
 // (OPTIONS) pass without credentials.
 // Refusals are JSON {"message": …}: 401 without credentials (with a Basic
 // challenge unless a session cookie was sent, so the page's own requests
@@ -61,7 +61,7 @@ func (h *Handler) Guard(next http.Handler) http.Handler {
 func public(r *http.Request) bool {
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	switch {
-	case read && (r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, AssetPrefix)):
+	case read && (r.URL.Path == "/" || r.URL.Path == "/publish" || strings.HasPrefix(r.URL.Path, AssetPrefix)):
 		return true
 	case r.Method == http.MethodPost && r.URL.Path == "/login":
 		return true

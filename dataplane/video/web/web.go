@@ -59,12 +59,13 @@ func (h *Handler) logger() *slog.Logger {
 	return slog.Default()
 }
 
-var pages = template.Must(template.ParseFS(staticFS, "static/index.html", "static/login.html"))
+var pages = template.Must(template.ParseFS(staticFS, "static/index.html", "static/login.html", "static/publish.html"))
 
 // Register adds the page, its assets, login, logout and the token
 // endpoint to mux (the mux Guard wraps).
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", h.index)
+	mux.HandleFunc("GET /publish", h.publishPage)
 	mux.HandleFunc("GET "+AssetPrefix+"{file}", func(w http.ResponseWriter, r *http.Request) {
 		name := "static/" + r.PathValue("file")
 		if strings.HasSuffix(name, ".html") || !fs.ValidPath(name) {
@@ -78,6 +79,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login", h.login)
 	mux.HandleFunc("POST /logout", h.logout)
 	mux.HandleFunc("GET /v1/streams/{name}/token", h.token)
+	mux.HandleFunc("POST /v1/streams/{name}/publish-token", h.publishToken)
 }
 
 // securityHeaders are set on both pages: everything from this origin, no
@@ -102,6 +104,23 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 		data := struct{ CSRF, Who string }{a.session.CSRF, a.who}
 		if err := pages.ExecuteTemplate(w, "index.html", data); err != nil {
 			h.logger().Warn("web: page", "err", err)
+		}
+	case wantsHTML(r):
+		h.loginPage(w, http.StatusOK, "")
+	default:
+		h.unauthorized(w, a)
+	}
+}
+
+// publishPage serves the publish page (this device's camera over WHIP)
+// to an authenticated browser, the login form to one that is not.
+func (h *Handler) publishPage(w http.ResponseWriter, r *http.Request) {
+	a := h.authenticate(r)
+	switch {
+	case a.ok && a.who != "anonymous" && a.who != "token":
+		securityHeaders(w)
+		if err := pages.ExecuteTemplate(w, "publish.html", struct{ CSRF string }{a.session.CSRF}); err != nil {
+			h.logger().Warn("web: publish page", "err", err)
 		}
 	case wantsHTML(r):
 		h.loginPage(w, http.StatusOK, "")
@@ -209,6 +228,20 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, TokenJSON{Token: tok, Stream: name, Start: start.UTC(), End: end.UTC(), Expires: exp.UTC()})
+}
+
+// publishToken serves POST /v1/streams/{name}/publish-token: a publish
+// token of the stream, which WHIP takes as its bearer (the publish page
+// sends it). Guard has checked the admin session and its CSRF token.
+func (h *Handler) publishToken(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	tok, exp, err := h.Tokens.MintPublish(name)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, message{err.Error()})
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, TokenJSON{Token: tok, Stream: name, Expires: exp.UTC()})
 }
 
 type message struct {

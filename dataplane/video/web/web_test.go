@@ -322,3 +322,47 @@ func TestSessionsBounded(t *testing.T) {
 		t.Fatalf("%d sessions after expiry and a new one, want 2", s.Len())
 	}
 }
+
+// TestPublishPage: /publish is the login form until a session exists,
+// then the page with the session's CSRF token; a publish token needs the
+// session and its CSRF token (or Basic), and opens nothing of the API.
+func TestPublishPage(t *testing.T) {
+	f := newFixture(t)
+	html := map[string]string{"Accept": "text/html"}
+	wantStatus(t, f.do(req{method: "GET", target: "/publish", header: html}), http.StatusOK, `name="secret_key"`)
+	wantJSONMessage(t, f.do(req{method: "GET", target: "/publish"}), http.StatusUnauthorized, "authentication required")
+	c := f.login(false).Value
+	token := csrfOf(t, f, c)
+	w := f.do(req{method: "GET", target: "/publish", cookie: c, header: html})
+	wantStatus(t, w, http.StatusOK, `<meta name="csrf-token" content="`+token+`">`)
+	if !strings.Contains(w.Body.String(), `src="/ui/publish.js"`) || w.Header().Get("Content-Security-Policy") == "" {
+		t.Fatalf("publish page without its script or CSP: %v %q", w.Header(), w.Body)
+	}
+	wantStatus(t, f.do(req{method: "GET", target: "/ui/publish.js"}), http.StatusOK, "WHIP")
+
+	// Minting: POST with the session and its CSRF token, or Basic.
+	wantJSONMessage(t, f.do(req{method: "POST", target: "/v1/streams/cam7/publish-token"}), http.StatusUnauthorized, "authentication required")
+	wantJSONMessage(t, f.do(req{method: "POST", target: "/v1/streams/cam7/publish-token", cookie: c}), http.StatusForbidden, "X-CSRF-Token")
+	live := url.QueryEscape(f.mint(c, "cam7", ""))
+	wantJSONMessage(t, f.do(req{method: "POST", target: "/v1/streams/cam7/publish-token?token=" + live}), http.StatusForbidden, "opens only")
+	for _, q := range []req{
+		{method: "POST", target: "/v1/streams/cam7/publish-token", cookie: c, header: map[string]string{CSRFHeader: token}},
+		{method: "POST", target: "/v1/streams/cam7/publish-token", basic: true},
+	} {
+		w := f.do(q)
+		if w.Code != http.StatusOK {
+			t.Fatalf("publish token: %d %s", w.Code, w.Body)
+		}
+		var tj TokenJSON
+		if err := json.Unmarshal(w.Body.Bytes(), &tj); err != nil || tj.Stream != "cam7" {
+			t.Fatalf("publish token answer %q: %v", w.Body, err)
+		}
+		if _, err := f.h.Tokens.Verify(tj.Token, mediatoken.Scope{Stream: "cam7", Publish: true}); err != nil {
+			t.Fatalf("the minted token does not publish to cam7: %v", err)
+		}
+		// It opens no media and no live view.
+		pub := url.QueryEscape(tj.Token)
+		wantJSONMessage(t, f.do(req{method: "POST", target: "/whep/cam7?token=" + pub}), http.StatusForbidden, "publish token")
+		wantJSONMessage(t, f.do(req{method: "GET", target: "/v1/streams/cam7/image?at=2026-12-02T11:05:00Z&token=" + pub}), http.StatusForbidden, "publish token")
+	}
+}
