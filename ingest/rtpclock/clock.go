@@ -12,15 +12,23 @@ const (
 	// arrive.
 	DefaultTolerance = 50 * time.Millisecond
 	// DefaultJumpThreshold is how far a sender report may disagree with
-	// the previous one of its track before it is a jump: real senders
-	// derive both fields of a report from one clock and agree to well
-	// under a millisecond.
-	DefaultJumpThreshold = 100 * time.Millisecond
+	// the previous one of its track before it is a jump. ffmpeg's and
+	// gortsplib's reports agree to a millisecond; GStreamer's pair the
+	// send time of the last packet with its RTP timestamp, so with
+	// B-frames two of them disagree by up to the reorder delay (160 ms
+	// measured with x264enc bframes=2 at 25 fps). A clock step (NTP
+	// sync after boot) is seconds.
+	DefaultJumpThreshold = 500 * time.Millisecond
 )
 
-// nanosAgree is how closely two reports must agree when read with
-// nanosecond fractions to switch a track to that reading.
-const nanosAgree = 5 * time.Millisecond
+// A track switches to reading NTP fractions as nanoseconds when two
+// consecutive reports agree within nanosAgree read that way, and
+// disagree by more than nanosDisagree read per RFC 5905. Both fractions
+// must be below 10^9, which a real fraction is only 23 % of the time.
+const (
+	nanosAgree    = 5 * time.Millisecond
+	nanosDisagree = 20 * time.Millisecond
+)
 
 // Event reports what a call found; zero when nothing worth telling.
 type Event uint8
@@ -150,7 +158,7 @@ func (t *Track) SenderReport(ntp uint64, rtpTime uint32) Event {
 			off = offNanos
 		}
 		switch {
-		case !t.nanos && off.Abs() > m.jumpThreshold() && offNanos.Abs() <= nanosAgree &&
+		case !t.nanos && off.Abs() > nanosDisagree && offNanos.Abs() <= nanosAgree &&
 			ntp&0xffffffff < 1e9 && t.srRaw&0xffffffff < 1e9:
 			t.nanos = true
 			m.stats.NanosecondNTP = true
