@@ -57,13 +57,17 @@ type SessionStats struct {
 type Stats struct {
 	Packets, Frames, FramesDropped, DecodeErrors, PacketsLost, Discontinuities, TracksSkipped uint64
 	ClockCorrections, ClockJumps                                                              uint64
-	// ClockCorrection and ProducerLatency: in a sum (a puller's
-	// connections), the latest connection's.
+	// ClockCorrection and ProducerLatency: in a sum (a stream's
+	// sessions), the later session's once it has a producer time.
 	ClockCorrection, ProducerLatency time.Duration
 }
 
 // Add returns the sum of s and o, field by field.
 func (s Stats) Add(o Stats) Stats {
+	gauges := s
+	if o.ClockCorrection != 0 || o.ProducerLatency != 0 {
+		gauges = o
+	}
 	return Stats{
 		Packets:          s.Packets + o.Packets,
 		Frames:           s.Frames + o.Frames,
@@ -74,8 +78,8 @@ func (s Stats) Add(o Stats) Stats {
 		TracksSkipped:    s.TracksSkipped + o.TracksSkipped,
 		ClockCorrections: s.ClockCorrections + o.ClockCorrections,
 		ClockJumps:       s.ClockJumps + o.ClockJumps,
-		ClockCorrection:  o.ClockCorrection,
-		ProducerLatency:  o.ProducerLatency,
+		ClockCorrection:  gauges.ClockCorrection,
+		ProducerLatency:  gauges.ProducerLatency,
 	}
 }
 
