@@ -1,10 +1,13 @@
 package rtsp
 
 import (
+	"context"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/kinedge/kinedge/ingest/camsim"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -129,4 +132,24 @@ func TestGStreamerProducerTime(t *testing.T) {
 	// before its PTS, then maps after its arrival. The correction takes
 	// that back.
 	checkProducerTimes(t, sessionEnded(t, r), 1, 250*time.Millisecond)
+}
+
+// TestCamsimProducerTime publishes camsim's H.264+AAC clip for 6 s: its
+// reports (its own, RFC 5905 fractions) come with its first frames and
+// claim captures before the sends, so no correction is needed.
+func TestCamsimProducerTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a camsim publish takes 6 s")
+	}
+	clip, err := camsim.ReadClip(filepath.Join("..", "..", "testdata", "h264_aac.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, r, addr := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := camsim.Run(ctx, camsim.Config{URL: "rtsp://user:pass@" + addr + "/", Source: clip, Duration: 6 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	checkProducerTimes(t, sessionEnded(t, r), 2, 0)
 }
