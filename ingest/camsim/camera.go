@@ -251,11 +251,11 @@ func (c *camera) connect() (*session, error) {
 		// writes them.
 		DisableRTCPSenderReports: true,
 		Scheme:                   u.Scheme,
-		Host:           u.Host,
-		Transport:      &tr,
-		ListenPacket:   listenPacketNear(u.Hostname()),
-		WriteQueueSize: c.cfg.WriteQueueSize,
-		UserAgent:      "kinedge-camsim",
+		Host:                     u.Host,
+		Transport:                &tr,
+		ListenPacket:             listenPacketNear(u.Hostname()),
+		WriteQueueSize:           c.cfg.WriteQueueSize,
+		UserAgent:                "kinedge-camsim",
 		OnPacketsLost: func(lost uint64) {
 			c.log.Debug("camsim: packets lost", "lost", lost)
 		},
