@@ -213,7 +213,7 @@ func (s *session) clockEvent(ev rtpclock.Event) {
 	}{
 		{rtpclock.EventAhead, "producer clock ahead of arrival: its times are moved back so no frame is captured after it arrived"},
 		{rtpclock.EventJump, "producer clock jumped between two RTCP sender reports: the new report wins"},
-		{rtpclock.EventNanosecondNTP, "producer writes nanoseconds in the NTP fraction of its sender reports (gortsplib before v4.16.3 / mediamtx): read that way"},
+		{rtpclock.EventNanosecondNTP, "producer writes nanoseconds in the NTP fraction of its sender reports (gortsplib up to v4.16, e.g. mediamtx): read that way"},
 	} {
 		if ev&k.ev == 0 || s.clockLogged&k.ev != 0 {
 			continue
