@@ -281,7 +281,8 @@ func (s *session) onPacket(d *trackDecoder, medi *description.Media, pkt *rtp.Pa
 		var ev rtpclock.Event
 		wall, ev = tr.Wall(pkt.Timestamp, arrival)
 		s.clockEvent(ev)
-		if st := s.clock.Stats(); !wall.IsZero() {
+		if !wall.IsZero() {
+			st := s.clock.Stats()
 			s.stats.ClockCorrections.Store(st.Corrected)
 			s.stats.ClockCorrection.Store(int64(st.Correction))
 			s.stats.ProducerLatency.Store(int64(st.Latency))
