@@ -93,6 +93,10 @@ var (
 	descRTSPLost      = prometheus.NewDesc("kinedge_rtsp_packets_lost_total", "RTP packets lost (gaps in sequence numbers).", []string{"stream"}, nil)
 	descRTSPDecodeErr = prometheus.NewDesc("kinedge_rtsp_decode_errors_total", "RTP/RTCP packets or payloads that could not be decoded.", []string{"stream"}, nil)
 	descRTSPDropped   = prometheus.NewDesc("kinedge_rtsp_frames_dropped_total", "Access units ingest did not deliver (video before a keyframe, a DTS extraction error, no timeline yet).", []string{"stream"}, nil)
+	descRTSPClockCorr = prometheus.NewDesc("kinedge_rtsp_producer_clock_corrections_total", "Frames whose producer time (RTCP sender reports) lay after their arrival: the producer's clock is ahead, and its times are moved back (docs/producer-time.md).", []string{"stream"}, nil)
+	descRTSPClockJump = prometheus.NewDesc("kinedge_rtsp_producer_clock_jumps_total", "RTCP sender reports that disagreed with the previous one of their track by more than 500 ms: the producer's clock stepped.", []string{"stream"}, nil)
+	descRTSPClockAhd  = prometheus.NewDesc("kinedge_rtsp_producer_clock_ahead_seconds", "How far the producer's clock is ahead of the appliance's: what is subtracted from its producer times (0 when it is not ahead).", []string{"stream"}, nil)
+	descRTSPLatency   = prometheus.NewDesc("kinedge_rtsp_producer_latency_seconds", "Arrival minus producer time of the last frame with a producer time: encoder and network delay, plus how far the producer's clock is behind.", []string{"stream"}, nil)
 	descRTSPSkipped   = prometheus.NewDesc("kinedge_rtsp_tracks_skipped_total", "Tracks of RTSP sessions that were not recorded: a codec the appliance does not store, or a second track of a kind.", []string{"stream"}, nil)
 	descRTSPDiscont   = prometheus.NewDesc("kinedge_rtsp_discontinuities_total", "Timeline discontinuities signalled to the recorder (timestamps went back, jumped ahead or fell behind arrival).", []string{"stream"}, nil)
 	descPullConnected = prometheus.NewDesc("kinedge_pull_connected", "1 while the connection to a pulled camera plays, 0 while retrying.", []string{"stream"}, nil)
@@ -134,6 +138,10 @@ func (c *ingestCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRTSPDropped, st.FramesDropped, name)
 		counter(descRTSPDiscont, st.Discontinuities, name)
 		counter(descRTSPSkipped, st.TracksSkipped, name)
+		counter(descRTSPClockCorr, st.ClockCorrections, name)
+		counter(descRTSPClockJump, st.ClockJumps, name)
+		ch <- prometheus.MustNewConstMetric(descRTSPClockAhd, prometheus.GaugeValue, st.ClockCorrection.Seconds(), name)
+		ch <- prometheus.MustNewConstMetric(descRTSPLatency, prometheus.GaugeValue, st.ProducerLatency.Seconds(), name)
 	}
 }
 

@@ -15,9 +15,11 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/ingest/rtpclock"
 )
 
 // session is one RECORD session of a camera.
@@ -26,7 +28,14 @@ type session struct {
 	medias  []*description.Media // in track order
 	written atomic.Uint64        // RTP packets queued on the client
 	ended   chan struct{}        // closed when the client has stopped
+	// srAt is when the pacer last sent each track's sender report.
+	srAt []time.Time
+	ssrc []uint32 // of each track
 }
+
+// senderReportPeriod is the time between two RTCP sender reports of a
+// track (ffmpeg's period; the first goes with the session's first frame).
+const senderReportPeriod = 5 * time.Second
 
 // camera is one simulated camera. Its connection goroutine (connLoop) owns
 // the RTSP client; its pacer (paceOne or paceShared) owns the timeline
@@ -56,6 +65,12 @@ type camera struct {
 	seq     []uint16
 	tsBase  []uint32
 	pkt     rtp.Packet
+	// reorder90 is the clip's largest PTS − DTS (B-frames): the camera's
+	// clock says it captured a frame that long before its PTS, so that it
+	// never claims a capture after the send (a real encoder sends a
+	// frame after capturing the B-frames before it; a clip is paced by
+	// DTS).
+	reorder90 int64
 
 	// Counters, written by the pacer and the connection goroutine.
 	frames, videoFrames, audioFrames, keyframes atomic.Int64
@@ -79,6 +94,9 @@ func newCamera(cfg *Config, clip *Clip, index int, base string) *camera {
 	}
 	if cfg.Duration > 0 {
 		c.limit90 = max(rescale(int64(cfg.Duration), int64(time.Second), mpegtsClockRate), 1)
+	}
+	for i := range clip.frames {
+		c.reorder90 = max(c.reorder90, clip.frames[i].pts90-clip.frames[i].dts90)
 	}
 	// RFC 3550 §5.1: random initial sequence numbers and timestamps.
 	for t := range clip.tracks {
@@ -228,12 +246,16 @@ func (c *camera) connect() (*session, error) {
 		tr = gortsplib.TransportUDP
 	}
 	cl := &gortsplib.Client{
-		Scheme:         u.Scheme,
-		Host:           u.Host,
-		Transport:      &tr,
-		ListenPacket:   listenPacketNear(u.Hostname()),
-		WriteQueueSize: c.cfg.WriteQueueSize,
-		UserAgent:      "kinedge-camsim",
+		// gortsplib v4.16.2 writes nanoseconds in the NTP fraction of its
+		// sender reports (RFC 5905 wants units of 2^-32 s): the pacer
+		// writes them.
+		DisableRTCPSenderReports: true,
+		Scheme:                   u.Scheme,
+		Host:                     u.Host,
+		Transport:                &tr,
+		ListenPacket:             listenPacketNear(u.Hostname()),
+		WriteQueueSize:           c.cfg.WriteQueueSize,
+		UserAgent:                "kinedge-camsim",
 		OnPacketsLost: func(lost uint64) {
 			c.log.Debug("camsim: packets lost", "lost", lost)
 		},
@@ -261,7 +283,15 @@ func (c *camera) connect() (*session, error) {
 		cl.Close()
 		return nil, err
 	}
-	return &session{client: cl, medias: desc.Medias, ended: make(chan struct{})}, nil
+	sess := &session{client: cl, medias: desc.Medias, ended: make(chan struct{}),
+		srAt: make([]time.Time, len(desc.Medias)), ssrc: make([]uint32, len(desc.Medias))}
+	// the SSRC of each track, so that a track's first sender report can
+	// go before its first packet (the server maps that packet with it).
+	st := cl.Stats()
+	for i, m := range desc.Medias {
+		sess.ssrc[i] = st.Session.Medias[m].Formats[m.Formats[0]].LocalSSRC
+	}
+	return sess, nil
 }
 
 // due returns the wall-clock time at which the next frame is due, and false
@@ -325,8 +355,19 @@ func (c *camera) send() {
 	pts90 := loop*c.clip.period90 + f.pts90
 	tr := &c.clip.tracks[f.track]
 	ts := c.tsBase[f.track] + uint32(rescale(pts90, mpegtsClockRate, int64(tr.clockRate)))
-	ntp := c.start.Add(ticksToDuration(pts90))
+	// A frame may go out SendAhead early: the clock says it was captured
+	// before that too.
+	ntp := c.start.Add(ticksToDuration(pts90 - c.reorder90)).Add(-max(c.cfg.SendAhead, 0))
 	medi := s.medias[f.track]
+	if now := c.cfg.Now(); s.srAt[f.track].IsZero() || now.Sub(s.srAt[f.track]) >= senderReportPeriod {
+		// RFC 3550 §6.4.1: this frame's RTP timestamp and the camera's
+		// clock at it.
+		s.srAt[f.track] = now
+		if err := s.client.WritePacketRTCP(medi, &rtcp.SenderReport{SSRC: s.ssrc[f.track],
+			NTPTime: rtpclock.NTPTimestamp(ntp), RTPTime: ts}); err != nil {
+			c.log.Debug("camsim: sender report not sent", "err", err)
+		}
+	}
 	pt := medi.Formats[0].PayloadType()
 	for i, p := range f.payloads {
 		// WritePacketRTPWithNTP marshals the packet before returning, so one

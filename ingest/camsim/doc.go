@@ -7,8 +7,12 @@
 // through gortsplib's Client to <base URL><prefix><i>, in real time, looping
 // the clip with continuous timestamps: loop L presents frame k at
 // PTS_k + L×period, so RTP timestamps (RFC 3550 §5.1) keep increasing across
-// the loop boundary. gortsplib sends the RTCP sender reports (RFC 3550 §6.4.1)
-// that map RTP time to the camera's wall clock.
+// the loop boundary. Each camera sends RTCP sender reports (RFC 3550 §6.4.1)
+// that map RTP time to its wall clock, one with a session's first frame of
+// each track and then every 5 s; gortsplib's own are off, as v4.16.2 writes
+// nanoseconds in their NTP fraction. The clock claims each frame captured
+// the clip's largest B-frame delay before its PTS, so no frame is claimed
+// captured after it was sent.
 //
 // Like real cameras, a simulated camera keeps its clock running while it is
 // disconnected, reconnects with exponential backoff when the server goes away,

@@ -13,7 +13,10 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/kinedge/kinedge/ingest/rtpclock"
 )
 
 // recServer is a real RTSP server (gortsplib's) in-process on loopback that
@@ -52,6 +55,10 @@ type recMedia struct {
 	// largest is the machine's scheduling, unbounded under load).
 	ntpSkew time.Duration
 	ssrcs   map[uint32]bool
+	// the last RTCP sender report: NTP time and RTP timestamp.
+	srNTP  time.Time
+	srRTP  uint32
+	haveSR bool
 }
 
 type recServerOpts struct {
@@ -210,7 +217,10 @@ func (rs *recServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Re
 				m.seqGaps++
 			}
 			m.lastSeq, m.haveSeq = pkt.SequenceNumber, true
-			if ntp, ok := ctx.Session.PacketNTP(medi, pkt); ok {
+			// RFC 3550 §6.4.1, read per RFC 5905 (not gortsplib's
+			// PacketNTP, which reads nanoseconds in the fraction).
+			if m.haveSR {
+				ntp := m.srNTP.Add(time.Duration(int32(pkt.Timestamp-m.srRTP)) * time.Second / time.Duration(m.clockRate))
 				m.ntpOK++
 				if skew := time.Until(ntp).Abs(); m.ntpOK == 1 || skew < m.ntpSkew {
 					m.ntpSkew = skew
@@ -218,6 +228,13 @@ func (rs *recServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Re
 			}
 			if !m.video || pkt.Marker {
 				m.aus = append(m.aus, pkt.Timestamp)
+			}
+		})
+		ctx.Session.OnPacketRTCP(medi, func(pkt rtcp.Packet) {
+			if sr, ok := pkt.(*rtcp.SenderReport); ok {
+				rs.mu.Lock()
+				defer rs.mu.Unlock()
+				m.srNTP, m.srRTP, m.haveSR = rtpclock.NTPTime(sr.NTPTime), sr.RTPTime, true
 			}
 		})
 	}

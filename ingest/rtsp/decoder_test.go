@@ -291,13 +291,6 @@ func TestCheckDTS(t *testing.T) {
 	}
 }
 
-func TestNTPTime(t *testing.T) {
-	want := time.Date(2026, 1, 2, 3, 4, 5, 500_000_000, time.UTC)
-	if got := ntpTime(toNTP(want)); got.Sub(want).Abs() > time.Microsecond {
-		t.Fatalf("ntpTime = %v, want %v", got, want)
-	}
-}
-
 func TestFailLimiter(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := newFailLimiter(3, time.Minute)

@@ -25,7 +25,8 @@
 //     client can reuse it): RTP payload → access unit, unwrapped PTS,
 //     DTS for H.264/H.265 (B-frames), keyframes with in-band parameter sets
 //     in AVCC, one frame per AAC access unit, producer wall time from RTCP
-//     sender reports;
+//     sender reports (ingest/rtpclock, per session: never after a frame's
+//     arrival; docs/producer-time.md);
 //   - discontinuity detection against the arrival clock, per-session stats
 //     (packets, frames, drops, decode errors, lost packets), rate-limited
 //     logging of bad input; the stats add up per stream over sessions

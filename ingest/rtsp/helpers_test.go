@@ -25,9 +25,11 @@ type recWriter struct {
 	req    *PublishRequest
 	mu     sync.Mutex
 	frames []*media.Frame
-	events []string // "frame" / "disc:<reason>" in order
-	closed bool
-	misuse []string // calls after Close, double Close
+	// arrivals[i] is when frames[i] reached the writer.
+	arrivals []time.Time
+	events   []string // "frame" / "disc:<reason>" in order
+	closed   bool
+	misuse   []string // calls after Close, double Close
 }
 
 func (w *recWriter) WriteFrame(f *media.Frame) {
@@ -37,6 +39,7 @@ func (w *recWriter) WriteFrame(f *media.Frame) {
 		w.misuse = append(w.misuse, "WriteFrame after Close")
 	}
 	w.frames = append(w.frames, f)
+	w.arrivals = append(w.arrivals, time.Now())
 	w.events = append(w.events, "frame")
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/ingest/rtpclock"
 )
 
 // SessionStats counts a publishing session's traffic; safe to read
@@ -35,36 +36,67 @@ type SessionStats struct {
 	// TracksSkipped: tracks of the session that are not recorded (a codec
 	// the appliance does not store, or a second track of a kind).
 	TracksSkipped atomic.Uint64
+	// ClockCorrections: frames whose producer time (from RTCP sender
+	// reports) lay after their arrival and moved the correction that
+	// keeps every producer time at or before arrival (rtpclock).
+	ClockCorrections atomic.Uint64
+	// ClockJumps: sender reports that disagreed with the previous one of
+	// their track (the producer's clock stepped).
+	ClockJumps atomic.Uint64
+	// ClockCorrection is how far the producer's clock is ahead of ours,
+	// in nanoseconds: what is subtracted from its times (0 when it is not
+	// ahead).
+	ClockCorrection atomic.Int64
+	// ProducerLatency is arrival minus producer time of the last frame
+	// with a producer time, in nanoseconds: encoder and network delay,
+	// plus how far the producer's clock is behind ours.
+	ProducerLatency atomic.Int64
 }
 
 // Stats is a snapshot of SessionStats; the fields mean the same.
 type Stats struct {
 	Packets, Frames, FramesDropped, DecodeErrors, PacketsLost, Discontinuities, TracksSkipped uint64
+	ClockCorrections, ClockJumps                                                              uint64
+	// ClockCorrection and ProducerLatency: in a sum (a stream's
+	// sessions), the later session's once it has a producer time.
+	ClockCorrection, ProducerLatency time.Duration
 }
 
 // Add returns the sum of s and o, field by field.
 func (s Stats) Add(o Stats) Stats {
+	gauges := s
+	if o.ClockCorrection != 0 || o.ProducerLatency != 0 {
+		gauges = o
+	}
 	return Stats{
-		Packets:         s.Packets + o.Packets,
-		Frames:          s.Frames + o.Frames,
-		FramesDropped:   s.FramesDropped + o.FramesDropped,
-		DecodeErrors:    s.DecodeErrors + o.DecodeErrors,
-		PacketsLost:     s.PacketsLost + o.PacketsLost,
-		Discontinuities: s.Discontinuities + o.Discontinuities,
-		TracksSkipped:   s.TracksSkipped + o.TracksSkipped,
+		Packets:          s.Packets + o.Packets,
+		Frames:           s.Frames + o.Frames,
+		FramesDropped:    s.FramesDropped + o.FramesDropped,
+		DecodeErrors:     s.DecodeErrors + o.DecodeErrors,
+		PacketsLost:      s.PacketsLost + o.PacketsLost,
+		Discontinuities:  s.Discontinuities + o.Discontinuities,
+		TracksSkipped:    s.TracksSkipped + o.TracksSkipped,
+		ClockCorrections: s.ClockCorrections + o.ClockCorrections,
+		ClockJumps:       s.ClockJumps + o.ClockJumps,
+		ClockCorrection:  gauges.ClockCorrection,
+		ProducerLatency:  gauges.ProducerLatency,
 	}
 }
 
 // Snapshot returns the current counts.
 func (s *SessionStats) Snapshot() Stats {
 	return Stats{
-		Packets:         s.Packets.Load(),
-		Frames:          s.Frames.Load(),
-		FramesDropped:   s.FramesDropped.Load(),
-		DecodeErrors:    s.DecodeErrors.Load(),
-		PacketsLost:     s.PacketsLost.Load(),
-		Discontinuities: s.Discontinuities.Load(),
-		TracksSkipped:   s.TracksSkipped.Load(),
+		Packets:          s.Packets.Load(),
+		Frames:           s.Frames.Load(),
+		FramesDropped:    s.FramesDropped.Load(),
+		DecodeErrors:     s.DecodeErrors.Load(),
+		PacketsLost:      s.PacketsLost.Load(),
+		Discontinuities:  s.Discontinuities.Load(),
+		TracksSkipped:    s.TracksSkipped.Load(),
+		ClockCorrections: s.ClockCorrections.Load(),
+		ClockJumps:       s.ClockJumps.Load(),
+		ClockCorrection:  time.Duration(s.ClockCorrection.Load()),
+		ProducerLatency:  time.Duration(s.ProducerLatency.Load()),
 	}
 }
 
@@ -97,7 +129,11 @@ type session struct {
 	w      media.Writer
 	closed bool
 	watch  []trackWatch
-	srs    map[*description.Media]senderReport
+	// clock maps RTP timestamps to the producer's wall clock; clocks
+	// holds its track of each media.
+	clock       rtpclock.Mapper
+	clocks      map[*description.Media]*rtpclock.Track
+	clockLogged rtpclock.Event
 
 	logMu   sync.Mutex
 	lastLog map[string]logState
@@ -107,7 +143,6 @@ type session struct {
 // gortsplib.ServerSession (push) or a gortsplib.Client (pull).
 type packetTimer interface {
 	PacketPTS2(medi *description.Media, pkt *rtp.Packet) (int64, bool)
-	PacketNTP(medi *description.Media, pkt *rtp.Packet) (time.Time, bool)
 }
 
 // sessionConfig is what a session needs of its owner (Server or Puller).
@@ -126,15 +161,11 @@ type trackWatch struct {
 	arrival time.Time
 }
 
-// senderReport is the last RTCP sender report of a media (RFC 3550 §6.4.1).
-type senderReport struct {
-	ntp time.Time
-	rtp uint32
-}
-
-// onRTCP keeps the sender reports of a media. gortsplib's own NTP mapping
-// ignores a report that arrives before the first RTP packet (it does not
-// know the SSRC yet), which is exactly when ffmpeg sends its first one.
+// onRTCP takes the sender reports of a media. gortsplib's own NTP mapping
+// is not used: v4.16 reads the NTP fraction as nanoseconds (a real
+// camera's reports then map up to 3.3 s into the future), and it ignores
+// a report that arrives before the first RTP packet, which is exactly
+// when ffmpeg sends its first one. rtpclock has the rules.
 func (s *session) onRTCP(medi *description.Media, pkt rtcp.Packet) {
 	sr, ok := pkt.(*rtcp.SenderReport)
 	if !ok {
@@ -142,29 +173,54 @@ func (s *session) onRTCP(medi *description.Media, pkt rtcp.Packet) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.srs == nil {
-		s.srs = map[*description.Media]senderReport{}
+	if tr := s.clockTrack(medi); tr != nil {
+		s.clockEvent(tr.SenderReport(sr.NTPTime, sr.RTPTime))
 	}
-	s.srs[medi] = senderReport{ntp: ntpTime(sr.NTPTime), rtp: sr.RTPTime}
 }
 
-// ntpTime converts a 64-bit NTP timestamp (RFC 5905 §6) to a time.
-func ntpTime(v uint64) time.Time {
-	const unixOffset = 2208988800 // 1900-01-01 to 1970-01-01 in seconds
-	secs := int64(v>>32) - unixOffset
-	frac := (v & 0xffffffff) * 1e9 >> 32
-	return time.Unix(secs, int64(frac)).UTC()
+// clockTrack returns the producer-clock mapping of a media's RTP stream,
+// nil for a media that is not recorded.
+func (s *session) clockTrack(medi *description.Media) *rtpclock.Track {
+	if tr, ok := s.clocks[medi]; ok {
+		return tr
+	}
+	for i, m := range s.medias {
+		if m == medi && i < len(s.decs) {
+			if s.clocks == nil {
+				s.clocks = map[*description.Media]*rtpclock.Track{}
+			}
+			tr := s.clock.Track(int(s.decs[i].clockRate))
+			s.clocks[medi] = tr
+			return tr
+		}
+	}
+	return nil
 }
 
-// wallFromSR maps an RTP timestamp to the wall clock with the last sender
-// report of the media, zero when there is none.
-func (s *session) wallFromSR(medi *description.Media, ts uint32, clockRate int64) time.Time {
-	sr, ok := s.srs[medi]
-	if !ok || clockRate <= 0 {
-		return time.Time{}
+// clockEvent counts what the producer-clock mapping found and logs each
+// kind once per session.
+func (s *session) clockEvent(ev rtpclock.Event) {
+	if ev == 0 {
+		return
 	}
-	diff := int64(int32(ts - sr.rtp))
-	return sr.ntp.Add(time.Duration(diff * int64(time.Second) / clockRate))
+	st := s.clock.Stats()
+	if ev&rtpclock.EventJump != 0 {
+		s.stats.ClockJumps.Add(1)
+	}
+	for _, k := range []struct {
+		ev  rtpclock.Event
+		msg string
+	}{
+		{rtpclock.EventAhead, "producer clock ahead of arrival: its times are moved back so no frame is captured after it arrived"},
+		{rtpclock.EventJump, "producer clock jumped between two RTCP sender reports: the new report wins"},
+		{rtpclock.EventNanosecondNTP, "producer writes nanoseconds in the NTP fraction of its sender reports (gortsplib up to v4.16, e.g. mediamtx): read that way"},
+	} {
+		if ev&k.ev == 0 || s.clockLogged&k.ev != 0 {
+			continue
+		}
+		s.clockLogged |= k.ev
+		s.log.Warn(k.msg, "correction", st.Correction, "jump", st.LastJump, "latency", st.Latency)
+	}
 }
 
 type logState struct {
@@ -213,15 +269,24 @@ func (s *session) close(cause error) {
 func (s *session) onPacket(d *trackDecoder, medi *description.Media, pkt *rtp.Packet) {
 	s.stats.Packets.Add(1)
 	pts, ptsOK := s.ss.PacketPTS2(medi, pkt)
-	wall, wallOK := s.ss.PacketNTP(medi, pkt)
+	arrival := s.cfg.now()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.w == nil {
 		return
 	}
-	if !wallOK {
-		wall = s.wallFromSR(medi, pkt.Timestamp, d.clockRate)
+	var wall time.Time
+	if tr := s.clockTrack(medi); tr != nil {
+		var ev rtpclock.Event
+		wall, ev = tr.Wall(pkt.Timestamp, arrival)
+		s.clockEvent(ev)
+		if !wall.IsZero() {
+			st := s.clock.Stats()
+			s.stats.ClockCorrections.Store(st.Corrected)
+			s.stats.ClockCorrection.Store(int64(st.Correction))
+			s.stats.ProducerLatency.Store(int64(st.Latency))
+		}
 	}
 	frames, err := d.Decode(pkt, pts, wall)
 	switch {
