@@ -13,11 +13,11 @@ var ErrInvalid = errors.New("bitstream: invalid")
 
 // OBU types (AV1 specification section 6.2.2).
 const (
-	obuSequenceHeader       = 1
-	obuTemporalDelimiter    = 2
-	obuFrameHeader          = 3
-	obuFrame                = 6
-	obuPadding              = 15
+	obuSequenceHeader    = 1
+	obuTemporalDelimiter = 2
+	obuFrameHeader       = 3
+	obuFrame             = 6
+	obuPadding           = 15
 )
 
 // MaxTemporalUnit bounds the temporal unit AV1TemporalUnit builds, as

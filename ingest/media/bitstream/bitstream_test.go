@@ -33,9 +33,9 @@ func readIVF(t testing.TB, name string) [][]byte {
 
 func TestReadVP9(t *testing.T) {
 	for _, c := range []struct {
-		file                     string
+		file                    string
 		width, height, bitDepth int
-		profile                  int
+		profile                 int
 	}{
 		{"vp9_160x120.ivf", 160, 120, 8, 0},
 		{"vp9p2_176x144.ivf", 176, 144, 10, 2},
