@@ -261,3 +261,20 @@ func AV1ConfigOBU(record []byte) ([]byte, error) {
 	}
 	return rest[:len(rest)-len(next)], nil
 }
+
+// AV1FromLowOverhead puts a temporal unit in the low-overhead bitstream
+// format as an encoder or a file writes it (ffmpeg's IVF and OBU output,
+// with temporal delimiters) into the form a media.CodecAV1 frame carries.
+func AV1FromLowOverhead(tu []byte) ([]byte, error) {
+	var obus [][]byte
+	for rest := tu; len(rest) > 0; {
+		start := rest
+		_, _, next, err := nextOBU(rest, true)
+		if err != nil {
+			return nil, err
+		}
+		obus = append(obus, start[:len(start)-len(next)])
+		rest = next
+	}
+	return AV1TemporalUnit(obus)
+}

@@ -198,8 +198,27 @@ func FuzzAV1(f *testing.F) {
 		} else if !errors.Is(err, ErrInvalid) {
 			t.Fatalf("AV1TemporalUnit: %v", err)
 		}
+		if _, err := AV1FromLowOverhead(b); err != nil && !errors.Is(err, ErrInvalid) {
+			t.Fatalf("AV1FromLowOverhead: %v", err)
+		}
 		if _, err := AV1ConfigOBU(b); err != nil && !errors.Is(err, ErrInvalid) {
 			t.Fatalf("AV1ConfigOBU: %v", err)
 		}
 	})
+}
+
+func TestAV1FromLowOverhead(t *testing.T) {
+	for i, ivf := range readIVF(t, "av1_192x108.ivf") {
+		got, err := AV1FromLowOverhead(ivf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := AV1TemporalUnit(rtpOBUs(t, ivf))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("unit %d: %x, want %x (%v)", i, got, want, err)
+		}
+	}
+	if _, err := AV1FromLowOverhead([]byte{0x30}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("unsized OBU: %v", err)
+	}
 }
