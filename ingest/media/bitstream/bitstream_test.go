@@ -222,3 +222,30 @@ func TestAV1FromLowOverhead(t *testing.T) {
 		t.Fatalf("unsized OBU: %v", err)
 	}
 }
+
+func FuzzReadVP8(f *testing.F) {
+	f.Add([]byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00})
+	f.Add([]byte{0x31, 0x02, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := ReadVP8(b)
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Fatal(err)
+		}
+		if !v.Key && (v.Width != 0 || v.Height != 0) {
+			t.Fatalf("%+v", v)
+		}
+	})
+}
+
+func TestReadVP8(t *testing.T) {
+	v, err := ReadVP8([]byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00})
+	if err != nil || !v.Key || v.Width != 320 || v.Height != 240 {
+		t.Fatalf("%+v %v", v, err)
+	}
+	if v, err := ReadVP8([]byte{0x31, 0x02, 0x00}); err != nil || v.Key {
+		t.Fatalf("inter frame: %+v %v", v, err)
+	}
+	if _, err := ReadVP8([]byte{0x10, 0x02, 0x00, 0x9d}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("short key frame: %v", err)
+	}
+}
