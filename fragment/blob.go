@@ -9,6 +9,7 @@ import (
 
 	"github.com/kinedge/kinedge/fragment/mkv"
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/ingest/media/bitstream"
 )
 
 // The plaintext of a sealed fragment ("blob") is:
@@ -16,7 +17,8 @@ import (
 //	"KVF1"                 magic and version
 //	uvarint  n             length of the Tracks element
 //	[n]byte                Matroska Tracks element (codec private data:
-//	                       SPS/PPS/VPS, AudioSpecificConfig, OpusHead)
+//	                       SPS/PPS/VPS, AudioSpecificConfig, OpusHead,
+//	                       av1C)
 //	[...]byte              one Matroska Cluster with timecode 0; block
 //	                       timecodes are relative to the fragment start
 //
@@ -86,6 +88,16 @@ func MkvTracks(tracks []*media.Track) ([]mkv.Track, error) {
 			mt.Type, mt.CodecID = mkv.TrackVideo, mkv.CodecVP8
 		case media.CodecMJPEG:
 			mt.Type, mt.CodecID = mkv.TrackVideo, mkv.CodecMJPEG
+		case media.CodecVP9:
+			mt.Type, mt.CodecID = mkv.TrackVideo, mkv.CodecVP9
+		case media.CodecAV1:
+			// The Matroska AV1 mapping requires the av1C: learnt from the
+			// first keyframe's sequence header when the ingest had none.
+			mt.Type, mt.CodecID = mkv.TrackVideo, mkv.CodecAV1
+			if _, err = bitstream.AV1ConfigOBU(t.Config); err != nil {
+				err = fmt.Errorf("%w: AV1 without a sequence header yet: %w", mkv.ErrInvalidParameterSet, err)
+			}
+			mt.CodecPrivate = t.Config
 		default:
 			return nil, fmt.Errorf("track %d: %w: %q", i, ErrUnsupportedCodec, t.Codec)
 		}

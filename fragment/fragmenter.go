@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/ingest/media/bitstream"
 )
 
 // Cut parameters. See the package doc.
@@ -139,6 +140,12 @@ func (f *Fragmenter) Push(fr *media.Frame) *Fragment {
 	isCutPoint := fr.Key && (f.videoTrack < 0 || fr.Track == f.videoTrack)
 	if isCutPoint && fr.Track == f.videoTrack {
 		f.learnParams(fr)
+		// An AV1 track is stored with its av1C (the Matroska mapping
+		// requires it): until a keyframe has brought a sequence header,
+		// nothing can start a fragment.
+		if t := f.tracks[fr.Track]; t.Codec == media.CodecAV1 && len(t.Config) == 0 {
+			isCutPoint = false
+		}
 	}
 
 	var done *Fragment
@@ -277,9 +284,28 @@ func (f *Fragmenter) close(end time.Duration) *Fragment {
 }
 
 // learnParams records in-band parameter sets of a video keyframe so that
-// each fragment's track description carries them.
+// each fragment's track description carries them: H.264/H.265 SPS, PPS
+// and VPS; the av1C of an AV1 sequence header and the size it allows; the
+// size (and so a resolution change) of a VP9 keyframe. A keyframe whose
+// header does not read teaches nothing: the last good values stay.
 func (f *Fragmenter) learnParams(fr *media.Frame) {
 	t := f.tracks[fr.Track]
+	switch t.Codec {
+	case media.CodecAV1:
+		a, err := bitstream.ReadAV1(fr.Data)
+		if err != nil || a.SequenceHeader == nil {
+			return
+		}
+		if c, err := bitstream.ParseAV1SequenceHeader(a.SequenceHeader); err == nil {
+			t.Config, t.Width, t.Height = c.Record, c.Width, c.Height
+		}
+		return
+	case media.CodecVP9:
+		if v, err := bitstream.ReadVP9(fr.Data); err == nil && v.Key {
+			t.Width, t.Height = v.Width, v.Height
+		}
+		return
+	}
 	vps, sps, pps := ParamSets(t.Codec, fr.Data)
 	if vps != nil {
 		t.VPS = vps

@@ -185,7 +185,7 @@ func TestBlobRoundTrip(t *testing.T) {
 			t.Fatalf("DecodeBlob(%x) accepted", bad)
 		}
 	}
-	if _, err := AppendBlob(nil, &Fragment{Tracks: []*media.Track{{Codec: "VP9"}}}); err == nil {
+	if _, err := AppendBlob(nil, &Fragment{Tracks: []*media.Track{{Codec: "THEORA"}}}); err == nil {
 		t.Fatalf("unsupported codec accepted")
 	}
 }

@@ -41,6 +41,15 @@ const (
 	CodecVP8 = "V_VP8"
 	// CodecMJPEG carries one JPEG image a frame, no CodecPrivate.
 	CodecMJPEG = "V_MJPEG"
+	// CodecVP9 carries VP9 frames (superframes whole), no CodecPrivate
+	// (the optional VP9 codec feature metadata is left out: decoders read
+	// profile and bit depth from the keyframes).
+	CodecVP9 = "V_VP9"
+	// CodecAV1 carries AV1 temporal units in the low-overhead bitstream
+	// format without temporal delimiters; CodecPrivate is the
+	// AV1CodecConfigurationRecord (av1C: 4 bytes, then the sequence header
+	// OBU), per the Matroska AV1 codec mapping.
+	CodecAV1 = "V_AV1"
 )
 
 // WAVEFORMATEX format tags (RFC 2361 appendix A) of the codecs stored

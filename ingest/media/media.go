@@ -50,14 +50,18 @@ const (
 	// keyframe.
 	CodecMJPEG Codec = "MJPEG"
 	// CodecVP9 is VP9 video: one frame (or superframe) a Frame; a
-	// keyframe is an intra-only frame of profile-independent shape (the
-	// uncompressed header's frame_type 0). No parameter sets.
+	// keyframe is a frame whose uncompressed header says frame_type
+	// KEY_FRAME (0); intra-only frames are not keyframes. No parameter
+	// sets; every profile (2 and 3: 10/12 bits) stores alike. Package
+	// bitstream reads the header.
 	CodecVP9 Codec = "VP9"
 	// CodecAV1 is AV1 video: one temporal unit a Frame, as OBUs in the
 	// low-overhead bitstream format (each with obu_has_size_field set;
 	// temporal delimiters dropped). A keyframe carries a sequence header
-	// OBU and a key frame. Track.Config is the AV1CodecConfigurationRecord
-	// (av1C) when known; the fragmenter learns it from keyframes otherwise.
+	// OBU and a shown key frame. Track.Config is the
+	// AV1CodecConfigurationRecord (av1C) when known; the fragmenter learns
+	// it from keyframes otherwise, and cuts no fragment before it has it.
+	// Package bitstream builds both forms and reads keyframes.
 	CodecAV1 Codec = "AV1"
 )
 

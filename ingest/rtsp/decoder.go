@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpav1"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpfragmented"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
@@ -15,12 +16,14 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpsimpleaudio"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpvp8"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpvp9"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtp"
 
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/ingest/media/bitstream"
 )
 
 // trackDecoder turns the RTP packets of one gortsplib format into
@@ -30,8 +33,13 @@ import (
 // Payload formats: H.264 RFC 6184, H.265 RFC 7798, AAC RFC 3640
 // (mpeg4-generic) and RFC 6416 (MP4A-LATM), Opus RFC 7587, G.711 (PCMU,
 // PCMA) RFC 3551 section 4.5.14 and LPCM (L16, L24) RFC 3551/3190: one
-// frame per packet; VP8 RFC 7741, MJPEG RFC 2435: one frame per picture,
-// DTS = PTS.
+// frame per packet; VP8 RFC 7741, VP9 RFC 9628, AV1 (RTP Payload Format
+// for AV1 v1.0), MJPEG RFC 2435: one frame (AV1: one temporal unit) per
+// picture, DTS = PTS. VP9 keyframes are read from the uncompressed header
+// (frame_type KEY_FRAME); an AV1 keyframe is a temporal unit with a
+// sequence header and a shown key frame, and it teaches the track its
+// av1C and size. (VP9 spatial layers, sent as several frames of one
+// timestamp, keep only the first: cameras send one layer.)
 //
 // Video access units are re-muxed as mediamtx does: access unit delimiters
 // and in-band parameter sets are removed, and every keyframe is prefixed with
@@ -52,6 +60,8 @@ type trackDecoder struct {
 	opusDec  *rtpsimpleaudio.Decoder
 	pcmDec   *rtplpcm.Decoder // G.711 and LPCM
 	vp8Dec   *rtpvp8.Decoder
+	vp9Dec   *rtpvp9.Decoder
+	av1Dec   *rtpav1.Decoder
 	mjpegDec *rtpmjpeg.Decoder
 
 	latmConfig *mpeg4audio.StreamMuxConfig
@@ -152,6 +162,12 @@ func newTrackDecoder(index int, f format.Format) (*trackDecoder, error) {
 	case *format.MJPEG:
 		d.track = &media.Track{Codec: media.CodecMJPEG, ClockRate: 90000}
 		d.mjpegDec, err = f.CreateDecoder()
+	case *format.VP9:
+		d.track = &media.Track{Codec: media.CodecVP9, ClockRate: 90000}
+		d.vp9Dec, err = f.CreateDecoder()
+	case *format.AV1:
+		d.track = &media.Track{Codec: media.CodecAV1, ClockRate: 90000}
+		d.av1Dec, err = f.CreateDecoder()
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrUnsupportedCodec, f.Codec())
 	}
@@ -284,6 +300,21 @@ func (d *trackDecoder) Decode(pkt *rtp.Packet, pts int64, wall time.Time) (frame
 			d.track.Width, d.track.Height = int(binary.LittleEndian.Uint16(fr[6:])&0x3fff), int(binary.LittleEndian.Uint16(fr[8:])&0x3fff)
 		}
 		return d.plainVideoFrame(fr, key, pts, wall)
+	case d.vp9Dec != nil:
+		fr, err := d.vp9Dec.Decode(pkt)
+		if err != nil {
+			return nil, decodeErr(err, rtpvp9.ErrMorePacketsNeeded)
+		}
+		v, err := bitstream.ReadVP9(fr)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+		}
+		if v.Key {
+			d.track.Width, d.track.Height = v.Width, v.Height
+		}
+		return d.plainVideoFrame(fr, v.Key, pts, wall)
+	case d.av1Dec != nil:
+		return d.decodeAV1(pkt, pts, wall)
 	case d.mjpegDec != nil:
 		img, err := d.mjpegDec.Decode(pkt)
 		if err != nil {
@@ -297,7 +328,35 @@ func (d *trackDecoder) Decode(pkt *rtp.Packet, pts int64, wall time.Time) (frame
 	return nil, ErrUnsupportedCodec
 }
 
-// plainVideoFrame delivers a frame of a codec without reordering (VP8, MJPEG):
+// decodeAV1 delivers one temporal unit in the form of media.CodecAV1. The
+// track's av1C follows the sequence headers of keyframes.
+func (d *trackDecoder) decodeAV1(pkt *rtp.Packet, pts int64, wall time.Time) ([]*media.Frame, error) {
+	obus, err := d.av1Dec.Decode(pkt)
+	if err != nil {
+		return nil, decodeErr(err, rtpav1.ErrMorePacketsNeeded)
+	}
+	tu, err := bitstream.AV1TemporalUnit(obus)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	a, err := bitstream.ReadAV1(tu)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	if a.Key {
+		c, err := bitstream.ParseAV1SequenceHeader(a.SequenceHeader)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+		}
+		if string(c.Record) != string(d.track.Config) {
+			d.track.Config = c.Record
+		}
+		d.track.Width, d.track.Height = c.Width, c.Height
+	}
+	return d.plainVideoFrame(tu, a.Key, pts, wall)
+}
+
+// plainVideoFrame delivers a frame of a codec without reordering (VP8, VP9, AV1, MJPEG):
 // DTS is PTS, and a timestamp that does not move forward is dropped.
 func (d *trackDecoder) plainVideoFrame(data []byte, key bool, pts int64, wall time.Time) ([]*media.Frame, error) {
 	if len(data) == 0 {
@@ -341,7 +400,9 @@ func decodeErr(err, morePackets error) error {
 	case morePackets != nil && errors.Is(err, morePackets):
 		return ErrNeedMorePackets
 	case errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious),
-		errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious):
+		errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious),
+		errors.Is(err, rtpvp9.ErrNonStartingPacketAndNoPrevious),
+		errors.Is(err, rtpav1.ErrNonStartingPacketAndNoPrevious):
 		// joined in the middle of a fragmented NAL unit: normal at start.
 		return fmt.Errorf("%w: %w", ErrFrameDropped, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/ingest/media/bitstream"
 )
 
 // H.265 parameter sets and an IDR slice (from mediacommon's tests).
@@ -244,7 +245,6 @@ func TestNewTrackDecoderUnsupported(t *testing.T) {
 		&format.MPEG4Video{PayloadTyp: 100},
 		&format.LPCM{PayloadTyp: 96, BitDepth: 8, SampleRate: 44100, ChannelCount: 2},
 		&format.G722{},
-		&format.VP9{PayloadTyp: 96},
 		&format.MPEG4Audio{PayloadTyp: 97}, // no config
 		&format.MPEG4AudioLATM{PayloadTyp: 97},
 		&format.Opus{PayloadTyp: 111, ChannelCount: 6}, // multiopus
@@ -338,17 +338,19 @@ func FuzzTrackDecoder(f *testing.F) {
 		aacPayload(f, []byte{1}, []byte{2}), {0, 16, 0, 8, 9},
 		latmPayload(f, latmFormat(), []byte{1, 2}),
 		{0xfc, 0xff},
-		{0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00}, // VP8: start of a key frame, 320x240
-		{0, 0, 0, 0, 1, 255, 40, 30, 0xff, 0xd9},                           // RFC 2435 header, then JPEG bytes
+		{0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00},       // VP8: start of a key frame, 320x240
+		{0, 0, 0, 0, 1, 255, 40, 30, 0xff, 0xd9},                                 // RFC 2435 header, then JPEG bytes
+		{0x8c, 0x82, 0x49, 0x83, 0x42, 0x00, 0x09, 0xf0, 0x07, 0x70},             // VP9: B and E, a key frame's start
+		{0x10, 0x0a, 0x0b, 0x00, 0x00, 0x00, 0x24, 0xc4, 0xff, 0xdf, 0x00, 0x68}, // AV1: one OBU, a sequence header
 	}
 	for i, s := range seeds {
-		for c := range 9 {
+		for c := range 11 {
 			f.Add(uint8(c), uint8(i), s, []byte{0x1c, 0x05, 0xff})
 		}
 	}
 	f.Fuzz(func(t *testing.T, codec, flags uint8, a, b []byte) {
 		var forma format.Format
-		switch codec % 9 {
+		switch codec % 11 {
 		case 0:
 			forma = h264Format()
 		case 1:
@@ -365,6 +367,10 @@ func FuzzTrackDecoder(f *testing.F) {
 			forma = &format.LPCM{PayloadTyp: 96, BitDepth: 16 + 8*int(flags>>7), SampleRate: 48000, ChannelCount: 1 + int(flags>>6&1)}
 		case 7:
 			forma = &format.VP8{PayloadTyp: 96}
+		case 9:
+			forma = &format.VP9{PayloadTyp: 96}
+		case 10:
+			forma = &format.AV1{PayloadTyp: 96}
 		default:
 			forma = &format.MJPEG{}
 		}
@@ -414,6 +420,11 @@ func FuzzTrackDecoder(f *testing.F) {
 				case media.CodecH265:
 					if len(types) < 4 || types[0] != 32 || types[1] != 33 || types[2] != 34 {
 						t.Fatalf("H265 keyframe NAL types %v", types)
+					}
+				case media.CodecAV1:
+					// a keyframe has taught the track its av1C
+					if _, err := bitstream.AV1ConfigOBU(d.Track().Config); err != nil {
+						t.Fatalf("AV1 keyframe, track config %x: %v", d.Track().Config, err)
 					}
 				}
 			}

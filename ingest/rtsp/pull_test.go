@@ -25,6 +25,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	mcav1 "github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtcp"
@@ -33,6 +34,7 @@ import (
 	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/camsim"
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/ingest/media/bitstream"
 )
 
 // testCamera is an IP camera in the test: a gortsplib Server that serves
@@ -61,8 +63,11 @@ type camTrack struct {
 	clockRate int64
 	video     bool
 	encode    func(au [][]byte) ([]*rtp.Packet, error)
-	seq       uint16
-	tsBase    uint32
+	// split cuts a frame into what encode takes: NAL units (H.264,
+	// H.265), OBUs (AV1), the frame itself (the rest).
+	split  func(data []byte) ([][]byte, error)
+	seq    uint16
+	tsBase uint32
 }
 
 // cameraFormats returns the gortsplib formats announcing a clip's tracks.
@@ -122,8 +127,59 @@ func newEncoder(t testing.TB, f format.Format) func(au [][]byte) ([]*rtp.Packet,
 			p, err := e.Encode(au[0])
 			return []*rtp.Packet{p}, err
 		}
+	case *format.VP9:
+		e, err := f.CreateEncoder()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func(au [][]byte) ([]*rtp.Packet, error) { return e.Encode(au[0]) }
+	case *format.AV1:
+		e, err := f.CreateEncoder()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One OBU per Encode (gortsplib v4.16.2's packetizer can mark a
+		// packet as continued when the next of several OBUs did not fit
+		// and was not started); the marker ends the temporal unit.
+		return func(obus [][]byte) ([]*rtp.Packet, error) {
+			var out []*rtp.Packet
+			for _, o := range obus {
+				pkts, err := e.Encode([][]byte{o})
+				if err != nil {
+					return nil, err
+				}
+				for _, p := range pkts {
+					p.Marker = false
+				}
+				out = append(out, pkts...)
+			}
+			if len(out) > 0 {
+				out[len(out)-1].Marker = true
+			}
+			return out, nil
+		}
 	}
 	return nil // formats the camera only announces
+}
+
+// newSplitter returns how a stored frame of f becomes what newEncoder's
+// function takes.
+func newSplitter(f format.Format) func([]byte) ([][]byte, error) {
+	switch f.(type) {
+	case *format.H264, *format.H265:
+		return func(b []byte) ([][]byte, error) {
+			var avcc h264.AVCC
+			err := avcc.Unmarshal(b)
+			return avcc, err
+		}
+	case *format.AV1:
+		return func(b []byte) ([][]byte, error) {
+			var obus mcav1.Bitstream // OBUs without size fields, as RTP sends them
+			err := obus.Unmarshal(b)
+			return obus, err
+		}
+	}
+	return func(b []byte) ([][]byte, error) { return [][]byte{b}, nil }
 }
 
 type cameraOpt func(*gortsplib.Server)
@@ -146,14 +202,15 @@ func startCamera(t testing.TB, addr string, formats []format.Format, opts ...cam
 		if _, ok := f.(*format.H265); ok {
 			typ = description.MediaTypeVideo
 		}
-		if _, ok := f.(*format.MPEG4Video); ok {
+		switch f.(type) {
+		case *format.MPEG4Video, *format.VP9, *format.AV1:
 			typ = description.MediaTypeVideo
 		}
 		m := &description.Media{Type: typ, Formats: []format.Format{f}}
 		desc.Medias = append(desc.Medias, m)
 		c.tracks = append(c.tracks, &camTrack{
 			medi: m, clockRate: int64(f.ClockRate()), video: typ == description.MediaTypeVideo,
-			encode: newEncoder(t, f), seq: uint16(1000 * (i + 1)), tsBase: uint32(123456 * (i + 1)),
+			encode: newEncoder(t, f), split: newSplitter(f), seq: uint16(1000 * (i + 1)), tsBase: uint32(123456 * (i + 1)),
 		})
 	}
 	var mu sync.Mutex
@@ -280,13 +337,9 @@ func (c *testCamera) send(frames []*media.Frame, realTime bool) []int {
 			time.Sleep(time.Until(start.Add(f.DTS - frames[0].DTS)))
 		}
 		tr := c.tracks[f.Track]
-		au := [][]byte{f.Data}
-		if tr.video {
-			var avcc h264.AVCC
-			if err := avcc.Unmarshal(f.Data); err != nil {
-				c.t.Fatal(err)
-			}
-			au = avcc
+		au, err := tr.split(f.Data)
+		if err != nil {
+			c.t.Fatal(err)
 		}
 		pkts, err := tr.encode(au)
 		if err != nil {
@@ -682,6 +735,50 @@ func TestPullUnsupportedCodecOnly(t *testing.T) {
 	}
 	if r.count() != 0 {
 		t.Fatal("the Router was called")
+	}
+}
+
+// TestPullVP9AV1: a camera serving VP9 or AV1 is pulled: every frame
+// arrives whole, the first a keyframe, and the track learns its size (and
+// AV1 its av1C) from the stream.
+func TestPullVP9AV1(t *testing.T) {
+	for _, c := range []struct {
+		forma format.Format
+		file  string
+		codec media.Codec
+	}{
+		{&format.VP9{PayloadTyp: 96}, "vp9_160x120.ivf", media.CodecVP9},
+		{&format.AV1{PayloadTyp: 96}, "av1_192x108.ivf", media.CodecAV1},
+	} {
+		t.Run(string(c.codec), func(t *testing.T) {
+			var frames []*media.Frame
+			for i, b := range ivfFrames(t, c.file) {
+				if c.codec == media.CodecAV1 {
+					var err error
+					if b, err = bitstream.AV1FromLowOverhead(b); err != nil {
+						t.Fatal(err)
+					}
+				}
+				pts := time.Duration(i) * 100 * time.Millisecond
+				frames = append(frames, &media.Frame{PTS: pts, DTS: pts, Data: b})
+			}
+			cam := startCamera(t, "127.0.0.1:0", []format.Format{c.forma})
+			r := &recRouter{}
+			p, _ := startPuller(t, r, cam.url("pass"), nil)
+			waitFor(t, 10*time.Second, "connected", func() bool { return p.Status().Connected })
+			cam.send(frames, false)
+			w := r.session(0)
+			waitFor(t, 10*time.Second, "every frame", func() bool { got, _, _ := w.snapshot(); return len(got) == len(frames) })
+			got, _, _ := w.snapshot()
+			for i, f := range got {
+				if !bytes.Equal(f.Data, frames[i].Data) || f.Key != (i == 0) {
+					t.Fatalf("frame %d: key %v, %d bytes, want %d", i, f.Key, len(f.Data), len(frames[i].Data))
+				}
+			}
+			if tr := w.req.Tracks[0]; tr.Codec != c.codec {
+				t.Fatalf("track %+v", tr)
+			}
+		})
 	}
 }
 

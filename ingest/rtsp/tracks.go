@@ -13,7 +13,7 @@ import (
 
 // supportedCodecs names the codecs a session records, as gortsplib names
 // them, for the refusals that list them.
-const supportedCodecs = "H264, H265, VP8, M-JPEG, AAC, Opus, G711, LPCM"
+const supportedCodecs = "H264, H265, VP8, VP9, AV1, M-JPEG, AAC, Opus, G711, LPCM"
 
 // selectedTrack is a track of a session description that a session
 // ingests: its media, format and decoder.

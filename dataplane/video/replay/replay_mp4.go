@@ -19,8 +19,8 @@ import (
 // Errors of MP4 export.
 var (
 	// ErrUnsupportedMP4 is returned for a track whose codec has no MP4
-	// mapping here (H.264, H.265, AAC, Opus, G.711 and big-endian PCM do;
-	// VP8 and MJPEG do not yet).
+	// mapping here (H.264, H.265, VP8, VP9, AV1, AAC, Opus, G.711 and
+	// big-endian PCM do; Motion JPEG does not, see newMP4Track).
 	ErrUnsupportedMP4 = errors.New("replay: codec not supported in mp4")
 	// ErrCodecConfig is returned for codec private data that cannot be
 	// read (an AVC or HEVC decoder configuration record, an AAC
@@ -207,7 +207,7 @@ func (mx *mp4Muxer) start(f Fragment, m *mkvFragment) error {
 	}
 	init := fmp4.Init{}
 	for i, t := range m.tracks {
-		mt, err := newMP4Track(t)
+		mt, err := newMP4Track(t, m.samples[i])
 		if err != nil {
 			return fmt.Errorf("track %d: %w", t.Number, err)
 		}
@@ -246,6 +246,9 @@ func (mx *mp4Muxer) start(f Fragment, m *mkvFragment) error {
 	mx.buf.Reset()
 	_, _ = mx.buf.Seek(0, io.SeekStart)
 	if err := init.Marshal(&mx.buf); err != nil {
+		return fmt.Errorf("mp4 init: %w", err)
+	}
+	if err := renameVP8(mx.buf.Bytes(), mx.tracks); err != nil {
 		return fmt.Errorf("mp4 init: %w", err)
 	}
 	if mx.inBand {

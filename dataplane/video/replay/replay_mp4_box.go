@@ -6,6 +6,8 @@ import (
 	"math"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+
+	"github.com/kinedge/kinedge/fragment/mkv"
 )
 
 // Movie fragment boxes (ISO/IEC 14496-12 section 8.8), written by hand.
@@ -208,6 +210,41 @@ func declareInBand(init []byte) error {
 			if tkhd := child(trak, "tkhd"); len(tkhd) >= 92 {
 				clear(tkhd[len(tkhd)-8:])
 			}
+		}
+	}
+	return nil
+}
+
+// renameVP8 turns the vp09 sample entry of each VP8 track of an
+// initialisation segment (tracks in order) into vp08: the VP codec
+// binding gives both the same VisualSampleEntry and vpcC, which
+// mediacommon writes for VP9 only. The box sizes stay the same.
+func renameVP8(init []byte, tracks []*mp4Track) error {
+	top, ok := children(init)
+	if !ok {
+		return fmt.Errorf("replay: unreadable init segment")
+	}
+	for _, moov := range top {
+		if string(moov[4:8]) != "moov" {
+			continue
+		}
+		traks, ok := children(moov[8:])
+		if !ok {
+			return fmt.Errorf("replay: unreadable moov")
+		}
+		n := 0
+		for _, trak := range traks {
+			if string(trak[4:8]) != "trak" {
+				continue
+			}
+			if n < len(tracks) && tracks[n].codecID == mkv.CodecVP8 {
+				stsd := child(child(child(child(trak, "mdia"), "minf"), "stbl"), "stsd")
+				if len(stsd) < 24 || string(stsd[20:24]) != "vp09" {
+					return fmt.Errorf("replay: VP8 track %d without its sample entry", n+1)
+				}
+				copy(stsd[20:24], "vp08")
+			}
+			n++
 		}
 	}
 	return nil

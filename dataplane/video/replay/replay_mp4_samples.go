@@ -17,6 +17,7 @@ import (
 
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/mkv"
+	"github.com/kinedge/kinedge/ingest/media/bitstream"
 )
 
 // The leaf steps of MP4 export: stored fragment plaintext to per-track
@@ -131,10 +132,33 @@ const maxReorder = 16
 
 // newMP4Track maps a stored track to an fMP4 sample entry: H.264 (avc1),
 // H.265 (hvc1), AAC (mp4a), Opus (Opus, ISO BMFF encapsulation of
-// Opus), big-endian PCM (ipcm) and G.711 (as linear PCM, see g711.go). Video uses a 90 kHz timescale, audio its sample rate.
-func newMP4Track(t mkv.Track) (*mp4Track, error) {
+// Opus), big-endian PCM (ipcm), G.711 (as linear PCM, see g711.go), VP8
+// (vp08) and VP9 (vp09) with a vpcC (VP Codec ISO Media File Format
+// Binding) read from the track's first keyframe in samples, and AV1
+// (av01) with the av1C the track stores (AV1 Codec ISO Media File Format
+// Binding). Video uses a 90 kHz timescale, audio its sample rate.
+//
+// Motion JPEG has no sample entry here: ISO BMFF has none for it but
+// QuickTime's 'jpeg' (and Motion JPEG 2000's, another codec), which
+// browsers and most MP4 players do not decode; MKV carries it.
+func newMP4Track(t mkv.Track, samples []mp4Sample) (*mp4Track, error) {
 	mt := &mp4Track{codecID: t.CodecID}
 	switch t.CodecID {
+	case mkv.CodecVP8, mkv.CodecVP9:
+		c, err := vpxSampleEntry(t, samples)
+		if err != nil {
+			return nil, err
+		}
+		mt.codec, mt.video, mt.timescale = c, true, 90000
+	case mkv.CodecAV1:
+		obu, err := bitstream.AV1ConfigOBU(t.CodecPrivate)
+		if err != nil {
+			return nil, fmt.Errorf("%w: av1C: %w", ErrCodecConfig, err)
+		}
+		if _, err := bitstream.ParseAV1SequenceHeader(obu); err != nil {
+			return nil, fmt.Errorf("%w: av1C: %w", ErrCodecConfig, err)
+		}
+		mt.codec, mt.video, mt.timescale = &mp4.CodecAV1{SequenceHeader: obu}, true, 90000
 	case mkv.CodecH264:
 		sps, pps, err := parseAVCConfig(t.CodecPrivate)
 		if err != nil {
@@ -204,6 +228,34 @@ func newMP4Track(t mkv.Track) (*mp4Track, error) {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedMP4, t.CodecID)
 	}
 	return mt, nil
+}
+
+// vpxSampleEntry describes a VP8 or VP9 track for mediacommon's vp09
+// writer (a VP8 entry is renamed vp08 once written, see renameVP8): the
+// size, profile, bit depth, chroma subsampling and range of the first
+// keyframe among samples, else the track's size with profile 0, 8 bits,
+// 4:2:0.
+func vpxSampleEntry(t mkv.Track, samples []mp4Sample) (*mp4.CodecVP9, error) {
+	c := &mp4.CodecVP9{Width: t.Width, Height: t.Height, BitDepth: 8, ChromaSubsampling: 1}
+	for _, s := range samples {
+		if !s.key {
+			continue
+		}
+		if t.CodecID == mkv.CodecVP8 {
+			if v, err := bitstream.ReadVP8(s.data); err == nil && v.Key {
+				c.Width, c.Height = v.Width, v.Height
+			}
+		} else if v, err := bitstream.ReadVP9(s.data); err == nil && v.Key {
+			c.Width, c.Height = v.Width, v.Height
+			c.Profile, c.BitDepth = uint8(v.Profile), uint8(v.BitDepth)
+			c.ChromaSubsampling, c.ColorRange = uint8(v.ChromaSubsampling), v.FullRange
+		}
+		break
+	}
+	if c.Width <= 0 || c.Height <= 0 || c.Width > 0xffff || c.Height > 0xffff {
+		return nil, fmt.Errorf("%w: %s without a picture size", ErrCodecConfig, t.CodecID)
+	}
+	return c, nil
 }
 
 // sameTracks tells whether a later fragment's tracks can continue an fMP4

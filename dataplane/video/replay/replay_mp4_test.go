@@ -467,8 +467,8 @@ func TestWriteMP4Errors(t *testing.T) {
 		t.Fatalf("codec change: %v, %+v", err, st)
 	}
 
-	// A codec without an MP4 mapping here, and an unreadable one.
-	vp8 := func(codecID string, private []byte) []byte {
+	// A codec without an MP4 mapping here, and unreadable ones.
+	blob := func(codecID string, private []byte) []byte {
 		tracks, err := mkv.AppendTracks(nil, []mkv.Track{{Number: 1, Type: mkv.TrackVideo, CodecID: codecID, CodecPrivate: private}})
 		if err != nil {
 			t.Fatal(err)
@@ -489,10 +489,14 @@ func TestWriteMP4Errors(t *testing.T) {
 		blob []byte
 		want error
 	}{
-		{vp8("V_VP8", nil), ErrUnsupportedMP4},
-		{vp8(mkv.CodecH264, []byte{1, 2, 3}), ErrCodecConfig},
-		{vp8(mkv.CodecH265, nil), ErrCodecConfig},
-		{vp8(mkv.CodecAAC, nil), ErrCodecConfig},
+		{blob(mkv.CodecMJPEG, nil), ErrUnsupportedMP4},
+		{blob(mkv.CodecH264, []byte{1, 2, 3}), ErrCodecConfig},
+		{blob(mkv.CodecH265, nil), ErrCodecConfig},
+		{blob(mkv.CodecAAC, nil), ErrCodecConfig},
+		{blob(mkv.CodecVP8, nil), ErrCodecConfig}, // no keyframe: no size
+		{blob(mkv.CodecVP9, nil), ErrCodecConfig},
+		{blob(mkv.CodecAV1, nil), ErrCodecConfig},                               // no av1C
+		{blob(mkv.CodecAV1, []byte{0x81, 0, 0, 0, 0x0a, 1, 0}), ErrCodecConfig}, // no sequence header in it
 		{[]byte("KVF1\x00"), fragment.ErrCorruptBlob},
 	} {
 		ps := plainSource{c.blob}
@@ -526,7 +530,7 @@ func FuzzMKVToSamples(f *testing.F) {
 			return
 		}
 		for _, tr := range m.tracks {
-			_, _ = newMP4Track(tr)
+			_, _ = newMP4Track(tr, nil)
 		}
 		ps := plainSource{b, b}
 		_, _ = Source{Store: ps, Opener: ps}.WriteMP4(context.Background(), io.Discard, "cam1", ps.seq(time.Unix(1e9, 0), time.Second))

@@ -10,7 +10,8 @@
 // Frames, not packets: a session subscribes to the stream's live.Hub (fed
 // by every recorded source, pushed or pulled), and re-packetizes each
 // access unit itself — H.264 with pion's payloader (RFC 6184,
-// packetization-mode 1), VP8 with pion's (RFC 7741), Opus as it came (RFC 7587), G.711 cut into
+// packetization-mode 1), VP8, VP9 and AV1 with pion's (RFC 7741, RFC 9628
+// non-flexible mode, the AV1 RTP payload format), Opus as it came (RFC 7587), G.711 cut into
 // 20 ms packets (RFC 3551: a camera's are often far longer, and a long
 // one would not fit a LAN's MTU with SRTP's overhead). The RTP timestamps
 // are the frames' PTS on the clock of the codec, rebased when the stream's
@@ -19,7 +20,8 @@
 // the last ones seen, when the camera sent them out of band only):
 // browsers need them before every IDR.
 //
-// Codecs: H.264 or VP8 video, Opus and G.711 (PCMU, PCMA; 8 kHz mono, the only
+// Codecs: H.264, VP8, VP9 (offered as profile 0: a 10-bit profile 2
+// camera plays only where the player decodes it) or AV1 video, Opus and G.711 (PCMU, PCMA; 8 kHz mono, the only
 // G.711 WebRTC has) audio. AAC (many RTSP cameras' audio)
 // does not exist in WebRTC: such an audio track is left out of the answer
 // and the session logs it. H.265 is not sent yet (a stream whose video is

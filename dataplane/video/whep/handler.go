@@ -404,12 +404,12 @@ func planTracks(tracks []*media.Track, o *offer) (plan, error) {
 				continue
 			}
 			p.video = t
-		case media.CodecVP8:
+		case media.CodecVP8, media.CodecVP9, media.CodecAV1:
 			if p.video != nil {
 				continue
 			}
-			if !o.video["VP8"] {
-				p.leftOut = append(p.leftOut, "VP8 video: the offer cannot receive VP8")
+			if name := passCodecs[t.Codec].sdpName; !o.video[name] {
+				p.leftOut = append(p.leftOut, fmt.Sprintf("%s video: the offer cannot receive %s", name, name))
 				continue
 			}
 			p.video = t

@@ -60,7 +60,10 @@ type sender struct {
 	seq   uint16
 	base  uint32                // random start of the RTP timestamps
 	h264  *codecs.H264Payloader // for an H.264 track
-	vp8   *codecs.VP8Payloader  // for a VP8 track
+	// pass packetizes the frames of a VP8, VP9 or AV1 track as they are
+	// stored; passCodec is that codec.
+	pass      rtp.Payloader
+	passCodec media.Codec
 }
 
 // newSession negotiates a player's offer and starts its owner goroutine.
@@ -70,9 +73,9 @@ func (h *Handler) newSession(ctx context.Context, name, sdpOffer string, o *offe
 		return nil, "", err
 	}
 	me := &webrtc.MediaEngine{}
-	if p.video != nil && p.video.Codec == media.CodecVP8 {
-		if err := me.RegisterCodec(vp8Codec, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, "", fmt.Errorf("whep: vp8: %w", err)
+	if pc, ok := passCodecs[codecOf(p.video)]; ok {
+		if err := me.RegisterCodec(pc.params, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, "", fmt.Errorf("whep: %s: %w", p.video.Codec, err)
 		}
 	} else if p.video != nil {
 		if err := registerH264(me, p.video); err != nil {
@@ -107,11 +110,12 @@ func (h *Handler) newSession(ctx context.Context, name, sdpOffer string, o *offe
 		return nil, "", err
 	}
 	switch {
-	case p.video != nil && p.video.Codec == media.CodecVP8:
-		if s.video, err = s.addTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video"); err != nil {
+	case passCodecs[codecOf(p.video)].newPayloader != nil:
+		pc := passCodecs[p.video.Codec]
+		if s.video, err = s.addTrack(webrtc.RTPCodecCapability{MimeType: pc.params.MimeType, ClockRate: 90000}, "video"); err != nil {
 			return fail(err)
 		}
-		s.video.vp8 = &codecs.VP8Payloader{}
+		s.video.pass, s.video.passCodec = pc.newPayloader(), p.video.Codec
 	case p.video != nil:
 		if s.video, err = s.addTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "video"); err != nil {
 			return fail(err)
@@ -326,15 +330,15 @@ func (s *session) write(it live.Item) error {
 			return nil
 		}
 		payloads = snd.h264.Payload(rtpMTU, au)
-	case media.CodecVP8:
+	case media.CodecVP8, media.CodecVP9, media.CodecAV1:
 		if s.video == nil {
 			return nil
 		}
-		if s.video.vp8 == nil {
+		if s.video.passCodec != it.Track.Codec {
 			return fmt.Errorf("the stream's video changed to %s; reconnect", it.Track.Codec)
 		}
 		snd = s.video
-		payloads = snd.vp8.Payload(rtpMTU, f.Data)
+		payloads = snd.pass.Payload(rtpMTU, f.Data)
 	case media.CodecOpus:
 		if s.audio == nil {
 			return nil
@@ -368,12 +372,41 @@ func (s *session) write(it live.Item) error {
 	return nil
 }
 
-// vp8Codec is the VP8 of WHEP sessions (RFC 7741), with NACK and PLI
-// feedback as for H.264.
-var vp8Codec = webrtc.RTPCodecParameters{
-	RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
-		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}},
-	PayloadType: 96,
+// passCodec is a video codec whose stored frames a session packetizes
+// as they are: VP8 (RFC 7741), VP9 (RFC 9628, non-flexible mode, profile
+// 0 as negotiated: a 10-bit profile 2 camera needs a player that decodes
+// it) and AV1 (RTP Payload Format for AV1; the stored temporal units are
+// the low-overhead OBUs pion's payloader reads). NACK and PLI feedback
+// as for H.264.
+type passCodec struct {
+	sdpName      string // the rtpmap encoding name, upper case
+	params       webrtc.RTPCodecParameters
+	newPayloader func() rtp.Payloader
+}
+
+var videoFeedback = []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+
+var passCodecs = map[media.Codec]passCodec{
+	media.CodecVP8: {"VP8", webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback},
+		PayloadType:        96,
+	}, func() rtp.Payloader { return &codecs.VP8Payloader{} }},
+	media.CodecVP9: {"VP9", webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: videoFeedback},
+		PayloadType:        98,
+	}, func() rtp.Payloader { return &codecs.VP9Payloader{} }},
+	media.CodecAV1: {"AV1", webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000, RTCPFeedback: videoFeedback},
+		PayloadType:        45,
+	}, func() rtp.Payloader { return &codecs.AV1Payloader{} }},
+}
+
+// codecOf is t's codec, "" for no track.
+func codecOf(t *media.Track) media.Codec {
+	if t == nil {
+		return ""
+	}
+	return t.Codec
 }
 
 // g711Rate is the only G.711 clock WebRTC has (RFC 3551 section 4.5.14).

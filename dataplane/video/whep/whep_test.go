@@ -18,6 +18,7 @@ import (
 	"github.com/kinedge/kinedge/dataplane/video/live"
 	"github.com/kinedge/kinedge/dataplane/video/whep/wheptest"
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/ingest/media/bitstream"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -458,13 +459,16 @@ func TestG711LeftOut(t *testing.T) {
 	}
 }
 
-// vp8Frames has ffmpeg encode two seconds of VP8 (25 fps, a keyframe a
-// second) and returns its frames, read from IVF.
-func vp8Frames(t testing.TB) []*media.Frame {
+// encodedFrames has ffmpeg encode two seconds of a test picture (320x240,
+// 25 fps, a keyframe a second) with encoder and returns the frames as
+// ingest stores them (AV1: temporal units without delimiters), read from
+// IVF.
+func encodedFrames(t testing.TB, codec media.Codec, encoder ...string) []*media.Frame {
 	t.Helper()
 	ffmpeg := testtool.Need(t, "ffmpeg")
-	out, err := testtool.Command(t, time.Minute, ffmpeg, "-hide_banner", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
-		"-t", "2", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-g", "25", "-f", "ivf", "-").Output()
+	args := []string{"-hide_banner", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-g", "25", "-pix_fmt", "yuv420p"}
+	args = append(append(args, encoder...), "-f", "ivf", "-")
+	out, err := testtool.Command(t, time.Minute, ffmpeg, args...).Output()
 	if err != nil {
 		t.Fatalf("ffmpeg: %v", err)
 	}
@@ -478,58 +482,91 @@ func vp8Frames(t testing.TB) []*media.Frame {
 			t.Fatal("a truncated IVF frame")
 		}
 		data := b[12 : 12+n]
-		pts := time.Duration(len(frames)) * 40 * time.Millisecond
-		frames = append(frames, &media.Frame{Track: 0, PTS: pts, DTS: pts, Key: data[0]&1 == 0, Data: data})
 		b = b[12+n:]
+		var key bool
+		switch codec {
+		case media.CodecVP8:
+			v, err := bitstream.ReadVP8(data)
+			key = err == nil && v.Key
+		case media.CodecVP9:
+			v, err := bitstream.ReadVP9(data)
+			key = err == nil && v.Key
+		case media.CodecAV1:
+			if data, err = bitstream.AV1FromLowOverhead(data); err != nil {
+				t.Fatal(err)
+			}
+			a, err := bitstream.ReadAV1(data)
+			key = err == nil && a.Key
+		}
+		pts := time.Duration(len(frames)) * 40 * time.Millisecond
+		frames = append(frames, &media.Frame{Track: 0, PTS: pts, DTS: pts, Key: key, Data: data})
 	}
 	if len(frames) == 0 || !frames[0].Key {
-		t.Fatal("ffmpeg's first VP8 frame is not a key frame")
+		t.Fatalf("ffmpeg's first %s frame is not a key frame", codec)
 	}
 	return frames
 }
 
-// TestVP8PassThrough plays a VP8 camera: its frames re-packetized (RFC
-// 7741), depacketized by the player, decode in ffprobe.
-func TestVP8PassThrough(t *testing.T) {
-	fx := newFixture(t)
-	stop := feed(fx.hub, "cam1", []*media.Track{{Codec: media.CodecVP8, ClockRate: 90000}}, vp8Frames(t))
-	defer stop()
-	p := wheptest.New(t)
-	p.Play(t, fx.srv.URL+"/whep/cam1", nil)
-	p.WaitUntil(t, time.Minute, "VP8 frames", func() bool { return len(p.VP8) >= 25 })
-	p.Lock()
-	mime, got := p.VideoMime, slices.Clone(p.VP8)
-	p.Unlock()
-	if !strings.EqualFold(mime, webrtc.MimeTypeVP8) {
-		t.Fatalf("video %s, want VP8", mime)
-	}
-	// The frames as IVF, for ffprobe.
-	ivf := make([]byte, 32)
-	copy(ivf, "DKIF")
-	binary.LittleEndian.PutUint16(ivf[6:], 32)
-	copy(ivf[8:], "VP80")
-	binary.LittleEndian.PutUint16(ivf[12:], 320)
-	binary.LittleEndian.PutUint16(ivf[14:], 240)
-	binary.LittleEndian.PutUint32(ivf[16:], 25)
-	binary.LittleEndian.PutUint32(ivf[20:], 1)
-	binary.LittleEndian.PutUint32(ivf[24:], uint32(len(got)))
-	for i, f := range got {
-		ivf = binary.LittleEndian.AppendUint32(ivf, uint32(len(f)))
-		ivf = binary.LittleEndian.AppendUint64(ivf, uint64(i))
-		ivf = append(ivf, f...)
-	}
-	cmd := testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error", "-f", "ivf", "-count_frames",
-		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", "-")
-	cmd.Stdin = bytes.NewReader(ivf)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
-	}
-	f := strings.Split(strings.TrimSpace(string(out)), ",")
-	if len(f) != 4 || f[0] != "vp8" || f[1] != "320" || f[2] != "240" {
-		t.Fatalf("ffprobe: %q", out)
-	}
-	if n, err := strconv.Atoi(f[3]); err != nil || n < 25 {
-		t.Fatalf("ffprobe decoded %q frames of %d received", f[3], len(got))
+// TestPassThrough plays VP8, VP9 and AV1 cameras: their frames
+// re-packetized by pion (RFC 7741, RFC 9628, the AV1 RTP payload format),
+// depacketized by the player, decode in ffprobe.
+func TestPassThrough(t *testing.T) {
+	for _, c := range []struct {
+		codec   media.Codec
+		mime    string
+		fourcc  string
+		probe   string
+		encoder []string
+	}{
+		{media.CodecVP8, webrtc.MimeTypeVP8, "VP80", "vp8", []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"}},
+		{media.CodecVP9, webrtc.MimeTypeVP9, "VP90", "vp9", []string{"-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"}},
+		{media.CodecAV1, webrtc.MimeTypeAV1, "AV01", "av1", []string{"-c:v", "libsvtav1", "-preset", "12"}},
+	} {
+		t.Run(c.probe, func(t *testing.T) {
+			fx := newFixture(t)
+			stop := feed(fx.hub, "cam1", []*media.Track{{Codec: c.codec, ClockRate: 90000}}, encodedFrames(t, c.codec, c.encoder...))
+			defer stop()
+			p := wheptest.New(t)
+			p.Play(t, fx.srv.URL+"/whep/cam1", nil)
+			received := func() [][]byte {
+				return map[media.Codec][][]byte{media.CodecVP8: p.VP8, media.CodecVP9: p.VP9, media.CodecAV1: p.AV1}[c.codec]
+			}
+			p.WaitUntil(t, time.Minute, string(c.codec)+" frames", func() bool { return len(received()) >= 25 })
+			p.Lock()
+			mime, got := p.VideoMime, slices.Clone(received())
+			p.Unlock()
+			if !strings.EqualFold(mime, c.mime) {
+				t.Fatalf("video %s, want %s", mime, c.mime)
+			}
+			// The frames as IVF, for ffprobe.
+			ivf := make([]byte, 32)
+			copy(ivf, "DKIF")
+			binary.LittleEndian.PutUint16(ivf[6:], 32)
+			copy(ivf[8:], c.fourcc)
+			binary.LittleEndian.PutUint16(ivf[12:], 320)
+			binary.LittleEndian.PutUint16(ivf[14:], 240)
+			binary.LittleEndian.PutUint32(ivf[16:], 25)
+			binary.LittleEndian.PutUint32(ivf[20:], 1)
+			binary.LittleEndian.PutUint32(ivf[24:], uint32(len(got)))
+			for i, f := range got {
+				ivf = binary.LittleEndian.AppendUint32(ivf, uint32(len(f)))
+				ivf = binary.LittleEndian.AppendUint64(ivf, uint64(i))
+				ivf = append(ivf, f...)
+			}
+			cmd := testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error", "-f", "ivf", "-count_frames",
+				"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", "-")
+			cmd.Stdin = bytes.NewReader(ivf)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("ffprobe: %v", err)
+			}
+			f := strings.Split(strings.TrimSpace(string(out)), ",")
+			if len(f) != 4 || f[0] != c.probe || f[1] != "320" || f[2] != "240" {
+				t.Fatalf("ffprobe: %q", out)
+			}
+			if n, err := strconv.Atoi(f[3]); err != nil || n < 25 {
+				t.Fatalf("ffprobe decoded %q frames of %d received", f[3], len(got))
+			}
+		})
 	}
 }

@@ -37,6 +37,10 @@ type Player struct {
 	// received, depacketized (RFC 7741).
 	VideoMime string
 	VP8       [][]byte
+	// VP9 holds the VP9 frames received (RFC 9628), AV1 the AV1
+	// temporal units (low-overhead OBUs, as pion's depacketizer gives
+	// them).
+	VP9, AV1 [][]byte
 	// Keyframe is true once an IDR was received.
 	Keyframe bool
 	// Opus counts the Opus packets received.
@@ -92,6 +96,9 @@ func New(t testing.TB) *Player {
 		var depack codecs.H264Packet
 		var vp8 codecs.VP8Packet
 		var vp8Frame []byte
+		var vp9 codecs.VP9Packet
+		var av1 codecs.AV1Depacketizer
+		var vp9Frame, av1Unit []byte
 		for {
 			pkt, _, err := tr.ReadRTP()
 			if err != nil {
@@ -122,6 +129,17 @@ func New(t testing.TB) *Player {
 						}
 						vp8Frame = append(vp8Frame, b...)
 					}
+				case strings.EqualFold(p.VideoMime, webrtc.MimeTypeVP9):
+					if b, err := vp9.Unmarshal(pkt.Payload); err == nil {
+						if vp9.B {
+							vp9Frame = vp9Frame[:0]
+						}
+						vp9Frame = append(vp9Frame, b...)
+					}
+				case strings.EqualFold(p.VideoMime, webrtc.MimeTypeAV1):
+					if b, err := av1.Unmarshal(pkt.Payload); err == nil {
+						av1Unit = append(av1Unit, b...)
+					}
 				}
 				if pkt.Marker {
 					p.Frames++
@@ -130,6 +148,14 @@ func New(t testing.TB) *Player {
 					if len(vp8Frame) > 0 {
 						p.VP8 = append(p.VP8, vp8Frame)
 						vp8Frame = nil
+					}
+					if len(vp9Frame) > 0 {
+						p.VP9 = append(p.VP9, vp9Frame)
+						vp9Frame = nil
+					}
+					if len(av1Unit) > 0 {
+						p.AV1 = append(p.AV1, av1Unit)
+						av1Unit = nil
 					}
 				}
 			}
