@@ -16,6 +16,9 @@ var (
 	// ErrNoIndex is returned (as an InternalFailure to the client, and
 	// logged) when a Handler has no Index.
 	ErrNoIndex = errors.New("kvs: handler has no index")
+	// ErrNoOpener is returned (as an InternalFailure, logged) by the
+	// media operations of a Handler without an Opener.
+	ErrNoOpener = errors.New("kvs: handler has no opener for sealed fragments")
 )
 
 // KVS error types that awsproto does not name (KVS API reference,
