@@ -154,17 +154,10 @@ func (h *Handler) getClip(ctx context.Context, w *mediaWriter, _ *http.Request, 
 	if st.RetentionHours == 0 {
 		return errorf(NoDataRetentionException, "The stream %s does not retain data (DataRetentionInHours is 0).", st.Name)
 	}
-	var frags []replay.Fragment
-	var size int64
-	err = h.Index.Iterate(ctx, st.Name, q, func(f index.Fragment) error {
-		if len(frags) == maxClipFragments || len(frags) > 0 && size+f.Size > maxClipBytes {
-			return errStop
-		}
-		frags = append(frags, replayFragment(f))
-		size += f.Size
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
+	frags, err := clipFragments(func(fn func(index.Fragment) error) error {
+		return h.Index.Iterate(ctx, st.Name, q, fn)
+	}, maxClipFragments, maxClipBytes)
+	if err != nil {
 		return err
 	}
 	if len(frags) == 0 {
@@ -205,4 +198,23 @@ func trimReplay(err error) string {
 		s = s[len(p):]
 	}
 	return s
+}
+
+// clipFragments returns the first fragments iterate yields, at most
+// maxN of them and maxBytes (sealed sizes) together, but at least one.
+func clipFragments(iterate func(func(index.Fragment) error) error, maxN int, maxBytes int64) ([]replay.Fragment, error) {
+	var frags []replay.Fragment
+	var size int64
+	err := iterate(func(f index.Fragment) error {
+		if len(frags) == maxN || len(frags) > 0 && size+f.Size > maxBytes {
+			return errStop
+		}
+		frags = append(frags, replayFragment(f))
+		size += f.Size
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	return frags, nil
 }
