@@ -22,7 +22,6 @@ import (
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/events"
-	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/dataplane/video/live"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
@@ -368,11 +367,15 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		return nil, err
 	}
 	ui.Register(api)
-	mux.Handle("/", ui.Guard(api))
 	verifier := adminVerifier(cfg)
+	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) }
+	kvsAPI := kvsHandler(cfg, a.idx, keyring, log.With("component", "kvs"))
+	// Paths no route claims: a SigV4-signed POST is an AWS call for an
+	// operation the appliance does not have (404 UnknownOperationException),
+	// anything else is for the web page and plain API behind the Guard.
+	mux.Handle("/", kvsAPI.Fallback(sigv4, ui.Guard(api)))
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis, a.fhAPI))
-	(&kvs.Handler{Index: a.idx, Logger: log.With("component", "kvs"), DefaultRetentionHours: cfg.Video.RetentionHours}).
-		Register(mux, func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) })
+	kvsAPI.Register(mux, sigv4)
 
 	if cfg.DebugAddr != "" {
 		if err := a.startDebug(cfg.DebugAddr); err != nil {

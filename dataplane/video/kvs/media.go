@@ -36,6 +36,13 @@ func serveMedia[In any](h *Handler, path string, fn func(ctx context.Context, w 
 		} else {
 			var body []byte
 			if body, err = awsproto.ReadBody(r, maxBody); err == nil {
+				// The request is read: lift the server's read deadline
+				// (http.Server.ReadTimeout), which would otherwise cancel
+				// the request's context through net/http's background
+				// read once the body was read to its end, while the media
+				// flows for longer. A client that stops reading is cut by
+				// the write deadline (awsproto.StallHandler).
+				_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 				if err = awsproto.Decode(awsproto.JSON, body, &in); err == nil {
 					err = fn(r.Context(), mw, r, &in)
 				}

@@ -620,3 +620,20 @@ func TestClipFragments(t *testing.T) {
 		}
 	}
 }
+
+// TestGetMediaOutlivesReadTimeout: a session lasts longer than the
+// server's ReadTimeout (which, left alone, cancels the request's context
+// through net/http's background read) and ends idle with its token.
+func TestGetMediaOutlivesReadTimeout(t *testing.T) {
+	env := newMediaEnv(t, func(h *Handler) { h.GetMediaIdle = 1500 * time.Millisecond })
+	srv := httptest.NewUnstartedServer(env.srv.Config.Handler)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	env.srv = srv
+	resp := env.do(t, t.Context(), PathGetMedia, selector("NOW"))
+	cs := readAll(t, resp.Body)
+	if len(cs) != 2 || cs[1].tags[mkv.TagContinuationToken] == "" {
+		t.Fatalf("chunks %v, want the latest fragment and the idle end's token", cs)
+	}
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kinedge/kinedge/fragment/mkv"
+	"github.com/kinedge/kinedge/testdata/testtool"
+)
+
+// TestKVSMediaEndToEnd reads a camera recorded by `kinedge serve` with
+// the AWS CLI's kinesis-video-media get-media (a real KVS consumer) and
+// decodes the file it wrote; a signed call of an operation the appliance
+// does not serve gets AWS's 404, not the web page's Basic challenge.
+func TestKVSMediaEndToEnd(t *testing.T) {
+	awsPath := testtool.Need(t, "aws")
+	s := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_KVS_GET_MEDIA_IDLE=1s")
+	out, err := testtool.Command(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "1",
+		"--prefix", "gm", "--duration", "5s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("camsim: %v\n%s", err, out)
+	}
+	stream := "gm1"
+	var want int
+	waitFor(t, time.Minute, stream+" fragments", func() error {
+		if want = len(s.fragments(t, stream)); want < 2 {
+			return errNoFragments
+		}
+		return nil
+	})
+	cli := testtool.AWSCLI{Path: awsPath, Endpoint: "http://" + s.httpAddr, Region: "us-east-1", Key: "admin", Secret: "adminsecret"}
+	file := filepath.Join(t.TempDir(), "media.mkv")
+	if _, stderr, err := cli.Run(t, "kinesis-video-media", "get-media", "--stream-name", stream,
+		"--start-selector", "StartSelectorType=EARLIEST", file); err != nil {
+		t.Fatalf("aws get-media: %v\n%s\n%s", err, stderr, s.logs())
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := mkv.NewReader(f, mkv.ReaderOptions{})
+	fragments, tokens := 0, 0
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			break
+		}
+		if tags, ok := ev.(mkv.Tags); ok {
+			if _, ok := tags.Get(mkv.TagFragmentNumber); ok {
+				fragments++
+			}
+			if _, ok := tags.Get(mkv.TagContinuationToken); ok {
+				tokens++
+			}
+		}
+	}
+	if fragments < want || tokens != fragments+1 {
+		t.Errorf("get-media wrote %d fragments and %d tokens, want at least %d fragments, each with a token, and the idle end's", fragments, tokens, want)
+	}
+	if n := ffprobe(t, file).packets(t); n["video"] == 0 || n["audio"] == 0 {
+		t.Errorf("ffprobe found %v in what get-media wrote", n)
+	}
+
+	// An operation the appliance does not serve, signed: AWS's 404.
+	_, stderr, err := cli.Run(t, "kinesis-video-archived-media", "get-images", "--stream-name", stream,
+		"--image-selector-type", "SERVER_TIMESTAMP", "--start-timestamp", "2026-01-01T00:00:00Z", "--end-timestamp", "2026-01-01T00:01:00Z",
+		"--sampling-interval", "3000", "--format", "JPEG")
+	if err == nil || !strings.Contains(stderr, "UnknownOperationException") || !strings.Contains(stderr, "/getImages") {
+		t.Errorf("aws get-images: %v %s, want UnknownOperationException naming /getImages", err, stderr)
+	}
+	// Unsigned, the same path is the web page's, behind its login.
+	resp, err := http.Post("http://"+s.httpAddr+"/getImages", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unsigned POST /getImages: HTTP %d, want 401", resp.StatusCode)
+	}
+}
