@@ -8,8 +8,8 @@ import (
 	kinesisapi "github.com/kinedge/kinedge/dataplane/kinesis/api"
 	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/dataplane/video/replay"
-	"github.com/kinedge/kinedge/index"
 	firehoseapi "github.com/kinedge/kinedge/firehose/api"
+	"github.com/kinedge/kinedge/index"
 )
 
 // adminVerifier checks SigV4 signatures made with the admin credentials.
