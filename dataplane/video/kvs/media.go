@@ -324,7 +324,7 @@ func (h *Handler) startCursor(ctx context.Context, st index.Stream, in *getMedia
 		by = index.ProducerTime
 	}
 	var first *index.Fragment
-	err := h.Index.Iterate(ctx, st.Name, index.Query{By: by, Start: ts.Add(-maxFragmentLookback)}, func(f index.Fragment) error {
+	err := h.Index.Iterate(ctx, st.Name, index.Query{By: by, Start: clampTime(ts.Add(-maxFragmentLookback))}, func(f index.Fragment) error {
 		t := f.ServerTime
 		if by == index.ProducerTime {
 			t = f.ProducerTime
