@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -393,11 +394,13 @@ func TestGetMediaFollowsLiveEdge(t *testing.T) {
 // TestGetMediaErrors: KVS's validation errors, unknown streams and
 // fragments, the call limit.
 func TestGetMediaErrors(t *testing.T) {
-	now := time.Now()
+	var clock atomic.Int64 // Unix ns: the handler's clock, moved by hand
+	clock.Store(time.Now().UnixNano())
+	advance := func() { clock.Add(int64(time.Second)) }
 	env := newMediaEnv(t, func(h *Handler) {
 		h.GetMediaCallsPerSecond = 2
 		h.GetMediaIdle = 100 * time.Millisecond
-		h.Now = func() time.Time { return now }
+		h.Now = func() time.Time { return time.Unix(0, clock.Load()) }
 	})
 	cam2, err := env.idx.Latest(t.Context(), "cam2")
 	if err != nil {
@@ -431,7 +434,7 @@ func TestGetMediaErrors(t *testing.T) {
 
 	// The limit: 2 calls a second per stream, the clock standing still
 	// (after a second for the calls above to be forgotten).
-	now = now.Add(time.Second)
+	advance()
 	for i := range 2 {
 		resp := env.do(t, t.Context(), PathGetMedia, selector("NOW"))
 		if resp.StatusCode != http.StatusOK {
@@ -447,7 +450,7 @@ func TestGetMediaErrors(t *testing.T) {
 	if resp := env.do(t, t.Context(), PathGetMedia, other); resp.StatusCode != http.StatusOK {
 		t.Errorf("another stream: HTTP %d, want 200 (the limit is per stream)", resp.StatusCode)
 	}
-	now = now.Add(time.Second)
+	advance()
 	if resp := env.do(t, t.Context(), PathGetMedia, selector("NOW")); resp.StatusCode != http.StatusOK {
 		t.Errorf("a second later: HTTP %d, want 200", resp.StatusCode)
 	}
