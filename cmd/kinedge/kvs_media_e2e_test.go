@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -67,19 +69,40 @@ func TestKVSMediaEndToEnd(t *testing.T) {
 	}
 
 	// An operation the appliance does not serve, signed: AWS's 404.
-	_, stderr, err := cli.Run(t, "kinesis-video-archived-media", "get-images", "--stream-name", stream,
-		"--image-selector-type", "SERVER_TIMESTAMP", "--start-timestamp", "2026-01-01T00:00:00Z", "--end-timestamp", "2026-01-01T00:01:00Z",
-		"--sampling-interval", "3000", "--format", "JPEG")
-	if err == nil || !strings.Contains(stderr, "UnknownOperationException") || !strings.Contains(stderr, "/getImages") {
-		t.Errorf("aws get-images: %v %s, want UnknownOperationException naming /getImages", err, stderr)
+	_, stderr, err := cli.Run(t, "kinesis-video-archived-media", "get-dash-streaming-session-url", "--stream-name", stream)
+	if err == nil || !strings.Contains(stderr, "UnknownOperationException") || !strings.Contains(stderr, "/getDASHStreamingSessionURL") {
+		t.Errorf("aws get-dash-streaming-session-url: %v %s, want UnknownOperationException naming /getDASHStreamingSessionURL", err, stderr)
 	}
 	// Unsigned, the same path is the web page's, behind its login.
-	resp, err := http.Post("http://"+s.httpAddr+"/getImages", "application/json", strings.NewReader("{}"))
+	resp, err := http.Post("http://"+s.httpAddr+"/getDASHStreamingSessionURL", "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("unsigned POST /getImages: HTTP %d, want 401", resp.StatusCode)
+		t.Errorf("unsigned POST /getDASHStreamingSessionURL: HTTP %d, want 401", resp.StatusCode)
+	}
+
+	// GetImages: a JPEG of the recording, decoded by ffmpeg.
+	frags := s.fragments(t, stream)
+	// Whole seconds: botocore may send timestamps as integer seconds.
+	from := frags[0].ServerTimestamp.Truncate(time.Second).Add(time.Second)
+	stdout, stderr, err := cli.Run(t, "kinesis-video-archived-media", "get-images", "--stream-name", stream,
+		"--image-selector-type", "SERVER_TIMESTAMP", "--start-timestamp", from.UTC().Format(time.RFC3339Nano),
+		"--end-timestamp", from.Add(time.Second).UTC().Format(time.RFC3339Nano), "--sampling-interval", "500", "--format", "JPEG", "--width-pixels", "160")
+	if err != nil {
+		t.Fatalf("aws get-images: %v %s", err, stderr)
+	}
+	var images struct {
+		Images []struct{ ImageContent, Error string }
+	}
+	if err := json.Unmarshal([]byte(stdout), &images); err != nil || len(images.Images) != 3 {
+		t.Fatalf("get-images: %v %s", err, stdout)
+	}
+	for i, img := range images.Images {
+		b, err := base64.StdEncoding.DecodeString(img.ImageContent)
+		if err != nil || len(b) < 2 || b[0] != 0xFF || b[1] != 0xD8 {
+			t.Errorf("image %d: %v %q, want a JPEG", i, err, img.Error)
+		}
 	}
 }

@@ -355,7 +355,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(a.db))
 	api := http.NewServeMux()
-	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Thumbnails: &thumbnail.Maker{}, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
+	// One picture maker (ffmpeg, its cache and decoder bound) for the web
+	// page's pictures and KVS GetImages.
+	pictures := &thumbnail.Maker{}
+	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Thumbnails: pictures, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
 	a.whep.Register(api)
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
@@ -370,6 +373,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	verifier := adminVerifier(cfg)
 	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) }
 	kvsAPI := kvsHandler(cfg, a.idx, keyring, log.With("component", "kvs"))
+	kvsAPI.Thumbnails = pictures
 	// Paths no route claims: a SigV4-signed POST is an AWS call for an
 	// operation the appliance does not have (404 UnknownOperationException),
 	// anything else is for the web page and plain API behind the Guard.

@@ -1,7 +1,8 @@
 // Package kvs serves the Amazon Kinesis Video Streams control plane
 // (API version 2017-09-30, Smithy protocol "aws.protocols#restJson1":
 // POST /<operation> with a JSON body), the archived-media ListFragments,
-// GetMediaForFragmentList and GetClip operations and the media GetMedia
+// GetMediaForFragmentList, GetClip and GetImages operations and the media
+// GetMedia
 // operation on top of the appliance's index, so that code written against
 // AWS with aws-sdk-go-v2's service/kinesisvideo (or any SDK, the AWS CLI)
 // manages and reads the appliance's video streams by changing only the
@@ -28,6 +29,10 @@
 //	POST /getMediaForFragmentList  (Archived Media) StreamName | StreamARN, Fragments (1-1000) → video/webm
 //	POST /getClip              (Archived Media) StreamName | StreamARN, ClipFragmentSelector
 //	                           (FragmentSelectorType, TimestampRange) → video/mp4
+//	POST /getImages            (Archived Media) StreamName | StreamARN, ImageSelectorType, StartTimestamp,
+//	                           EndTimestamp, SamplingInterval (≥ 200 ms), Format (JPEG | PNG),
+//	                           FormatConfig (JPEGQuality), WidthPixels, HeightPixels, MaxResults
+//	                           (1-100, 25), NextToken → Images, NextToken
 //
 // # Media operations
 //
@@ -44,6 +49,12 @@
 // a Tags element with the continuation token to resume from. getClip
 // writes the fragments of the range as one MP4 through replay's MP4
 // writer (the plain API's /v1/streams/<name>/media?format=mp4 path).
+//
+// getImages makes a picture per sample time from the video keyframe at or
+// before it in the fragment that holds it, decoded by ffmpeg through
+// Handler.Thumbnails (shared with the web page's pictures); a sample in a
+// gap is the image error NO_MEDIA, an undecodable frame MEDIA_ERROR.
+// Without ffmpeg it answers AWS's common error NotImplemented (HTTP 501).
 //
 // Limits (KVS quotas, configurable): getMedia takes
 // Handler.GetMediaCallsPerSecond calls per second per stream (5; then
@@ -69,8 +80,8 @@
 // error, and anything else to the handler behind it (the web page and the
 // plain API with their Basic auth): a correctly signed request never gets
 // a Basic challenge. getDataEndpoint answers only for the APIs served
-// (GET_MEDIA, LIST_FRAGMENTS, GET_MEDIA_FOR_FRAGMENT_LIST, GET_CLIP and
-// Handler.ExtraDataAPIs) and refuses the others with
+// (GET_MEDIA, LIST_FRAGMENTS, GET_MEDIA_FOR_FRAGMENT_LIST, GET_CLIP,
+// GET_IMAGES and Handler.ExtraDataAPIs) and refuses the others with
 // InvalidArgumentException.
 //
 // Requests are validated as KVS validates them (stream names 1 to 256 of
@@ -107,6 +118,10 @@
 //     idle GetMedia ends with the continuation token, not after how long.
 //   - getClip is a fragmented MP4 (the plain API's writer), where KVS
 //     writes a progressive one; both play in every MP4 player.
+//   - getImages pictures the keyframe at or before each sample time (the
+//     appliance decodes keyframes only, so with 2-s fragments a picture
+//     may be up to a GOP older than its TimeStamp, which is the sample
+//     time asked).
 //   - The media operations send no error chunks (AWS_KINESISVIDEO_ERROR_ID):
 //     a fragment that expires while a session reads is skipped, any other
 //     failure cuts the connection.

@@ -43,6 +43,8 @@ func statusOf(typ string) int {
 		return http.StatusNotFound
 	case NotAuthorizedException, awsproto.AccessDeniedException:
 		return http.StatusUnauthorized
+	case NotImplemented:
+		return http.StatusNotImplemented
 	}
 	return awsproto.StatusOf(typ)
 }

@@ -36,12 +36,14 @@ var mediaCases = []struct{ path, body string }{
 	{PathGetMediaForFragmentList, `{"StreamName":"f","Fragments":["99999999999999999999999"]}`},
 	{PathGetClip, `{"StreamName":"f","ClipFragmentSelector":{"FragmentSelectorType":"SERVER_TIMESTAMP","TimestampRange":{"StartTimestamp":1,"EndTimestamp":2}}}`},
 	{PathGetClip, `{"StreamName":"f","ClipFragmentSelector":{"FragmentSelectorType":"PRODUCER_TIMESTAMP","TimestampRange":{"StartTimestamp":1e300,"EndTimestamp":1e301}}}`},
+	{PathGetImages, `{"StreamName":"f","ImageSelectorType":"SERVER_TIMESTAMP","StartTimestamp":1,"EndTimestamp":2,"SamplingInterval":200,"Format":"PNG","WidthPixels":10}`},
+	{PathGetImages, `{"StreamName":"f","ImageSelectorType":"PRODUCER_TIMESTAMP","StartTimestamp":1,"EndTimestamp":1e12,"SamplingInterval":9223372036854775807,"Format":"JPEG","FormatConfig":{"JPEGQuality":"50"},"NextToken":"AAAAAAAAAAE="}`},
 }
 
 // FuzzMediaRequests sends arbitrary bodies to the media operations of a
 // stream without fragments: every answer is 200 with Matroska (getMedia
-// ends idle with its token), or a KVS error with its type; never a panic
-// or a 500.
+// ends idle with its token), or a KVS error with its type (getImages,
+// without a picture maker, 501 NotImplemented); never a panic or a 500.
 func FuzzMediaRequests(f *testing.F) {
 	for i, c := range mediaCases {
 		f.Add(uint8(i), []byte(c.body))
@@ -80,6 +82,11 @@ func FuzzMediaRequests(f *testing.F) {
 			}
 			if !token {
 				t.Fatalf("POST %s %q: no continuation token at the end", path, body)
+			}
+		case http.StatusNotImplemented:
+			// GetImages without a picture maker.
+			if path != PathGetImages || rec.Header().Get("X-Amzn-ErrorType") != NotImplemented+":" {
+				t.Fatalf("POST %s %q: HTTP 501 %s", path, body, rec.Body.Bytes())
 			}
 		case http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge:
 			if rec.Header().Get("X-Amzn-ErrorType") == "" {

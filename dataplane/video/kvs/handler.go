@@ -12,6 +12,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/dataplane/video/replay"
+	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/streamname"
 )
@@ -47,6 +48,10 @@ type Handler struct {
 	// getMediaForFragmentList and getClip (the appliance's keyring).
 	// Without it they answer InternalFailure.
 	Opener replay.Opener
+	// Thumbnails decodes frames into pictures for getImages (shared with
+	// the web page's pictures: one cache, one bound on decoders). Without
+	// it, or without ffmpeg, getImages answers NotImplemented (501).
+	Thumbnails *thumbnail.Maker
 	// ExtraDataAPIs names the GetDataEndpoint APIName values served by
 	// other handlers on the same endpoint (e.g. "PUT_MEDIA" once PutMedia
 	// is mounted); the ones this Handler serves (GET_MEDIA,
@@ -126,6 +131,7 @@ const (
 	PathGetMedia                = "/getMedia"
 	PathGetMediaForFragmentList = "/getMediaForFragmentList"
 	PathGetClip                 = "/getClip"
+	PathGetImages               = "/getImages"
 )
 
 // Paths returns the path of every operation Register mounts.
@@ -133,7 +139,7 @@ func Paths() []string {
 	return []string{PathCreateStream, PathDescribeStream, PathListStreams, PathDeleteStream,
 		PathUpdateStream, PathUpdateDataRetention, PathGetDataEndpoint, PathTagStream,
 		PathUntagStream, PathListTagsForStream, PathListFragments,
-		PathGetMedia, PathGetMediaForFragmentList, PathGetClip}
+		PathGetMedia, PathGetMediaForFragmentList, PathGetClip, PathGetImages}
 }
 
 // Register mounts "POST <path>" for every operation on mux, each handler
@@ -167,6 +173,7 @@ func (h *Handler) operations() map[string]http.Handler {
 		PathGetMedia:                serveMedia(h, PathGetMedia, h.getMedia),
 		PathGetMediaForFragmentList: serveMedia(h, PathGetMediaForFragmentList, h.getMediaForFragmentList),
 		PathGetClip:                 serveMedia(h, PathGetClip, h.getClip),
+		PathGetImages:               serve(h, PathGetImages, h.getImages),
 	}
 }
 

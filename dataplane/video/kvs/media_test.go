@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"image"
+	_ "image/jpeg" // image.DecodeConfig of GetImages' JPEGs
+	_ "image/png"  // and PNGs
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -21,11 +26,13 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/mkv"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/ingest/camsim"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // mediaEnv is a Handler with recorded media behind SigV4 on 127.0.0.1,
@@ -461,7 +468,7 @@ func TestGetMediaErrors(t *testing.T) {
 // its SigV4 error; an unsigned request still reaches the web page.
 func TestUnknownOperation(t *testing.T) {
 	env := newMediaEnv(t, nil)
-	for _, p := range []string{"/getImages", "/getHLSStreamingSessionURL", "/nope/deeper"} {
+	for _, p := range []string{"/getDASHStreamingSessionURL", "/getHLSStreamingSessionURL", "/nope/deeper"} {
 		msg := wantAWSError(t, p, env.do(t, t.Context(), p, map[string]any{"StreamName": "cam1"}), 404, awsproto.UnknownOperationException)
 		if !strings.Contains(msg, p) {
 			t.Errorf("%s: message %q does not name the path", p, msg)
@@ -639,4 +646,115 @@ func TestGetMediaOutlivesReadTimeout(t *testing.T) {
 	if len(cs) != 2 || cs[1].tags[mkv.TagContinuationToken] == "" {
 		t.Fatalf("chunks %v, want the latest fragment and the idle end's token", cs)
 	}
+}
+
+func imagesBody(stream string, start, end time.Time, kv ...any) map[string]any {
+	b := map[string]any{"StreamName": stream, "ImageSelectorType": "SERVER_TIMESTAMP",
+		"StartTimestamp": epochSeconds(start), "EndTimestamp": epochSeconds(end), "SamplingInterval": 1000, "Format": "JPEG"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		b[kv[i].(string)] = kv[i+1]
+	}
+	return b
+}
+
+type imagesOut struct {
+	Images []struct {
+		TimeStamp    float64
+		Error        string
+		ImageContent string
+	}
+	NextToken string
+}
+
+func (env *mediaEnv) images(t *testing.T, body any) imagesOut {
+	t.Helper()
+	resp := env.do(t, t.Context(), PathGetImages, body)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("getImages %v: HTTP %d %s", body, resp.StatusCode, b)
+	}
+	var out imagesOut
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestGetImages: pictures every SamplingInterval, decoded by ffmpeg,
+// JPEG and PNG at the size asked; NO_MEDIA past the recording; paging.
+func TestGetImages(t *testing.T) {
+	ffmpeg := testtool.Need(t, "ffmpeg")
+	env := newMediaEnv(t, func(h *Handler) { h.Thumbnails = &thumbnail.Maker{FFmpeg: ffmpeg} })
+	fr := env.frags
+	last := fr[len(fr)-1]
+	start := fr[0].ServerTime
+	end := last.ServerTime.Add(last.Duration + 1500*time.Millisecond) // two samples past the end
+	got := env.images(t, imagesBody("cam1", start, end, "MaxResults", 100, "WidthPixels", 64))
+	want := int(end.Sub(start)/time.Second) + 1
+	if len(got.Images) != want || got.NextToken != "" {
+		t.Fatalf("%d images, next %q; want %d and no NextToken", len(got.Images), got.NextToken, want)
+	}
+	for i, img := range got.Images {
+		at := start.Add(time.Duration(i) * time.Second)
+		if math.Abs(img.TimeStamp-epochSeconds(at)) > 0.001 {
+			t.Errorf("image %d at %v, want %v", i, img.TimeStamp, epochSeconds(at))
+		}
+		inside := at.Before(last.ServerTime.Add(last.Duration))
+		switch {
+		case inside && img.Error != "":
+			t.Errorf("image %d (%v): error %s", i, at, img.Error)
+		case !inside && img.Error != "NO_MEDIA":
+			t.Errorf("image %d after the recording: error %q, want NO_MEDIA", i, img.Error)
+		case inside:
+			b, _ := base64.StdEncoding.DecodeString(img.ImageContent)
+			cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+			if err != nil || format != "jpeg" || cfg.Width != 64 {
+				t.Errorf("image %d: %s %dx%d %v, want a JPEG 64 pixels wide", i, format, cfg.Width, cfg.Height, err)
+			}
+		}
+	}
+	png := env.images(t, imagesBody("cam1", start, start, "Format", "PNG", "WidthPixels", 40, "HeightPixels", 30))
+	if len(png.Images) != 1 {
+		t.Fatalf("PNG: %d images", len(png.Images))
+	}
+	b, _ := base64.StdEncoding.DecodeString(png.Images[0].ImageContent)
+	if cfg, format, err := image.DecodeConfig(bytes.NewReader(b)); err != nil || format != "png" || cfg.Width != 40 || cfg.Height != 30 {
+		t.Errorf("PNG: %s %dx%d %v, want a PNG of 40x30", format, cfg.Width, cfg.Height, err)
+	}
+
+	// Pages of 2 with NextToken cover the same samples.
+	var paged []float64
+	body := imagesBody("cam1", start, end, "MaxResults", 2)
+	for range 100 {
+		p := env.images(t, body)
+		for _, img := range p.Images {
+			paged = append(paged, img.TimeStamp)
+		}
+		if p.NextToken == "" {
+			break
+		}
+		body["NextToken"] = p.NextToken
+	}
+	if len(paged) != want {
+		t.Errorf("paged: %d images, want %d", len(paged), want)
+	}
+
+	for name, c := range map[string]struct {
+		body   any
+		status int
+		typ    string
+	}{
+		"interval too short": {imagesBody("cam1", start, end, "SamplingInterval", 100), 400, awsproto.InvalidArgumentException},
+		"bad format":         {imagesBody("cam1", start, end, "Format", "GIF"), 400, awsproto.InvalidArgumentException},
+		"too wide":           {imagesBody("cam1", start, end, "WidthPixels", 4000), 400, awsproto.InvalidArgumentException},
+		"bad quality":        {imagesBody("cam1", start, end, "FormatConfig", map[string]string{"JPEGQuality": "0"}), 400, awsproto.InvalidArgumentException},
+		"end before start":   {imagesBody("cam1", end, start), 400, awsproto.InvalidArgumentException},
+		"bad token":          {imagesBody("cam1", start, end, "NextToken", "x"), 400, awsproto.InvalidArgumentException},
+		"unknown stream":     {imagesBody("nope", start, end), 404, awsproto.ResourceNotFoundException},
+		"no retention":       {imagesBody("live0", start, end), 400, NoDataRetentionException},
+	} {
+		wantAWSError(t, name, env.do(t, t.Context(), PathGetImages, c.body), c.status, c.typ)
+	}
+	env.h.Thumbnails = &thumbnail.Maker{FFmpeg: filepath.Join(t.TempDir(), "no-ffmpeg")}
+	wantAWSError(t, "without ffmpeg", env.do(t, t.Context(), PathGetImages, imagesBody("cam1", start, end)), 501, NotImplemented)
 }
