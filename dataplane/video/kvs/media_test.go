@@ -50,7 +50,7 @@ type mediaEnv struct {
 	next time.Time
 }
 
-func newMediaEnv(t *testing.T, mod func(*Handler)) *mediaEnv {
+func newMediaEnv(t testing.TB, mod func(*Handler)) *mediaEnv {
 	t.Helper()
 	idx, err := index.Open(index.Options{InMemory: true, NoSync: true, Region: testRegion, Account: "123456789012"})
 	if err != nil {
@@ -89,7 +89,7 @@ func newMediaEnv(t *testing.T, mod func(*Handler)) *mediaEnv {
 
 // record records the test clip into stream, after what was recorded
 // before, and returns the fragments stored.
-func (env *mediaEnv) record(t *testing.T, stream string) []index.Fragment {
+func (env *mediaEnv) record(t testing.TB, stream string) []index.Fragment {
 	t.Helper()
 	base := env.next
 	now := base
@@ -120,7 +120,7 @@ func (env *mediaEnv) record(t *testing.T, stream string) []index.Fragment {
 }
 
 // signed returns a SigV4-signed POST of body to path.
-func (env *mediaEnv) signed(t *testing.T, ctx context.Context, path string, body any, secret string) *http.Request {
+func (env *mediaEnv) signed(t testing.TB, ctx context.Context, path string, body any, secret string) *http.Request {
 	t.Helper()
 	b, ok := body.([]byte)
 	if !ok {
@@ -145,7 +145,7 @@ func (env *mediaEnv) signed(t *testing.T, ctx context.Context, path string, body
 }
 
 // do sends a signed POST and returns the response (body unread).
-func (env *mediaEnv) do(t *testing.T, ctx context.Context, path string, body any) *http.Response {
+func (env *mediaEnv) do(t testing.TB, ctx context.Context, path string, body any) *http.Response {
 	t.Helper()
 	resp, err := env.srv.Client().Do(env.signed(t, ctx, path, body, testSecret))
 	if err != nil {
