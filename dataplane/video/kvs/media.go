@@ -36,13 +36,6 @@ func serveMedia[In any](h *Handler, path string, fn func(ctx context.Context, w 
 		} else {
 			var body []byte
 			if body, err = awsproto.ReadBody(r, maxBody); err == nil {
-				// The request is read: lift the server's read deadline
-				// (http.Server.ReadTimeout), which would otherwise cancel
-				// the request's context through net/http's background
-				// read once the body was read to its end, while the media
-				// flows for longer. A client that stops reading is cut by
-				// the write deadline (awsproto.StallHandler).
-				_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 				if err = awsproto.Decode(awsproto.JSON, body, &in); err == nil {
 					err = fn(r.Context(), mw, r, &in)
 				}
@@ -422,6 +415,8 @@ func (h *Handler) getMedia(ctx context.Context, w *mediaWriter, _ *http.Request,
 			return nil
 		})
 		switch {
+		case ctx.Err() != nil:
+			return nil // the client went away
 		case errors.Is(err, index.ErrStreamNotFound), errors.Is(err, index.ErrClosed):
 			// The stream was deleted, or the appliance is shutting down.
 			return nil

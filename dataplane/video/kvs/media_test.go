@@ -632,8 +632,9 @@ func TestClipFragments(t *testing.T) {
 }
 
 // TestGetMediaOutlivesReadTimeout: a session lasts longer than the
-// server's ReadTimeout (which, left alone, cancels the request's context
-// through net/http's background read) and ends idle with its token.
+// server's ReadTimeout and ends idle with its token (net/http lifts the
+// read deadline when the body has been read to its end and it starts
+// watching the connection for the client going away).
 func TestGetMediaOutlivesReadTimeout(t *testing.T) {
 	env := newMediaEnv(t, func(h *Handler) { h.GetMediaIdle = 1500 * time.Millisecond })
 	srv := httptest.NewUnstartedServer(env.srv.Config.Handler)
@@ -757,4 +758,35 @@ func TestGetImages(t *testing.T) {
 	}
 	env.h.Thumbnails = &thumbnail.Maker{FFmpeg: filepath.Join(t.TempDir(), "no-ffmpeg")}
 	wantAWSError(t, "without ffmpeg", env.do(t, t.Context(), PathGetImages, imagesBody("cam1", start, end)), 501, NotImplemented)
+}
+
+// TestGetMediaEndsWhenClientLeaves: a session following an idle stream
+// ends when its client goes away (the request's context), not at the
+// idle limit (a minute here).
+func TestGetMediaEndsWhenClientLeaves(t *testing.T) {
+	env := newMediaEnv(t, nil)
+	ended := make(chan struct{})
+	inner := env.srv.Config.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == PathGetMedia {
+			defer close(ended) // also when the handler aborts
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	env.srv = srv
+	resp, err := srv.Client().Do(env.signed(t, t.Context(), PathGetMedia, selector("NOW"), testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newChunkReader(resp.Body).next(); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // mid-response: the connection is closed
+	srv.CloseClientConnections()
+	select {
+	case <-ended:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the session still runs 20 s after its client left")
+	}
 }
