@@ -91,19 +91,6 @@ type getClipInput struct {
 	} `json:"ClipFragmentSelector"`
 }
 
-// KVS archived-media error types that only the media operations send.
-const (
-	// NoDataRetentionException: the stream keeps no data
-	// (DataRetentionInHours 0), so there is nothing to clip (HTTP 400).
-	NoDataRetentionException = "NoDataRetentionException"
-	// UnsupportedStreamMediaTypeException: the codecs of the first
-	// fragment cannot be had in the output format (HTTP 400).
-	UnsupportedStreamMediaTypeException = "UnsupportedStreamMediaTypeException"
-	// InvalidCodecPrivateDataException: a track's codec private data is
-	// not valid for the operation (HTTP 400).
-	InvalidCodecPrivateDataException = "InvalidCodecPrivateDataException"
-)
-
 // getClip is KVS GetClip: one MP4 of the fragments whose selected
 // timestamp lies in the range (as ListFragments selects them), at most
 // the first 200 fragments or 100 MB of them (KVS's limits: the clip is

@@ -31,10 +31,6 @@ const (
 	imageMediaError = "MEDIA_ERROR"
 )
 
-// NotImplemented is AWS's common error for a feature the endpoint does
-// not provide (HTTP 501): GetImages without ffmpeg.
-const NotImplemented = "NotImplemented"
-
 // getImagesInput is the GetImages request.
 type getImagesInput struct {
 	streamRef
