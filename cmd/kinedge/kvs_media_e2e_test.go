@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +70,13 @@ func TestKVSMediaEndToEnd(t *testing.T) {
 		t.Errorf("ffprobe found %v in what get-media wrote", n)
 	}
 
+	if n := plainMetric(t, s, "kinedge_kvs_getmedia_started_total"); n != 1 {
+		t.Errorf("kinedge_kvs_getmedia_started_total = %v, want 1", n)
+	}
+	if n := plainMetric(t, s, "kinedge_kvs_media_bytes_sent_total"); n < 1000 {
+		t.Errorf("kinedge_kvs_media_bytes_sent_total = %v", n)
+	}
+
 	// An operation the appliance does not serve, signed: AWS's 404.
 	_, stderr, err := cli.Run(t, "kinesis-video-archived-media", "get-dash-streaming-session-url", "--stream-name", stream)
 	if err == nil || !strings.Contains(stderr, "UnknownOperationException") || !strings.Contains(stderr, "/getDASHStreamingSessionURL") {
@@ -105,4 +114,26 @@ func TestKVSMediaEndToEnd(t *testing.T) {
 			t.Errorf("image %d: %v %q, want a JPEG", i, err, img.Error)
 		}
 	}
+}
+
+// plainMetric returns the value of a metric without labels.
+func plainMetric(t *testing.T, s *server, name string) float64 {
+	t.Helper()
+	resp, err := s.get("/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric line %q", line)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -361,8 +361,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Thumbnails: pictures, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
 	a.whep.Register(api)
+	kvsAPI := kvsHandler(cfg, a.idx, keyring, log.With("component", "kvs"))
+	kvsAPI.Thumbnails = pictures
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
-		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep})...))
+		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI})...))
 	// The web page, its login and media tokens; its Guard stands in front
 	// of everything in api (the plain API, the page, WHEP).
 	ui, err := webHandler(cfg, log.With("component", "web"))
@@ -372,8 +374,6 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	ui.Register(api)
 	verifier := adminVerifier(cfg)
 	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) }
-	kvsAPI := kvsHandler(cfg, a.idx, keyring, log.With("component", "kvs"))
-	kvsAPI.Thumbnails = pictures
 	// Paths no route claims: a SigV4-signed POST is an AWS call for an
 	// operation the appliance does not have (404 UnknownOperationException),
 	// anything else is for the web page and plain API behind the Guard.

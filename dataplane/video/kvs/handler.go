@@ -76,7 +76,8 @@ type Handler struct {
 	// defaults to time.Now.
 	Now func() time.Time
 
-	limiter callLimiter
+	limiter  callLimiter
+	counters mediaCounters
 }
 
 func (h *Handler) now() time.Time {

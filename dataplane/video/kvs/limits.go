@@ -3,6 +3,7 @@ package kvs
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -102,4 +103,33 @@ func (p *pacer) wait(ctx context.Context, n int) error {
 		}
 	}
 	return nil
+}
+
+// MediaStats counts the media operations of a Handler since it was made.
+type MediaStats struct {
+	// GetMediaSessions are the getMedia sessions open now.
+	GetMediaSessions int64
+	// GetMediaStarted counts the getMedia sessions that began streaming.
+	GetMediaStarted uint64
+	// GetMediaThrottled counts the getMedia calls refused by the
+	// per-stream call limit (ClientLimitExceededException).
+	GetMediaThrottled uint64
+	// MediaBytes counts the bytes of media sent by getMedia,
+	// getMediaForFragmentList and getClip.
+	MediaBytes uint64
+}
+
+// mediaCounters are a Handler's MediaStats as they are counted.
+type mediaCounters struct {
+	sessions  atomic.Int64
+	started   atomic.Uint64
+	throttled atomic.Uint64
+	bytes     atomic.Uint64
+}
+
+// Stats returns the media operations' counters.
+func (h *Handler) Stats() MediaStats {
+	c := &h.counters
+	return MediaStats{GetMediaSessions: c.sessions.Load(), GetMediaStarted: c.started.Load(),
+		GetMediaThrottled: c.throttled.Load(), MediaBytes: c.bytes.Load()}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
@@ -26,7 +27,7 @@ const mediaContentType = "video/webm"
 func serveMedia[In any](h *Handler, path string, fn func(ctx context.Context, w *mediaWriter, r *http.Request, in *In) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reqID := awsproto.RequestID(r.Context())
-		mw := &mediaWriter{w: w, reqID: reqID}
+		mw := &mediaWriter{w: w, reqID: reqID, sent: &h.counters.bytes}
 		var in In
 		var err error
 		if h.Index == nil {
@@ -67,6 +68,8 @@ type mediaWriter struct {
 	reqID       string
 	contentType string
 	wrote       bool
+	// sent counts the bytes written (MediaStats.MediaBytes).
+	sent *atomic.Uint64
 }
 
 // start sends the status and headers, once.
@@ -84,7 +87,9 @@ func (m *mediaWriter) start() {
 
 func (m *mediaWriter) Write(p []byte) (int, error) {
 	m.start()
-	return m.w.Write(p)
+	n, err := m.w.Write(p)
+	m.sent.Add(uint64(n))
+	return n, err
 }
 
 // Flush implements http.Flusher.
@@ -366,6 +371,7 @@ func (h *Handler) getMedia(ctx context.Context, w *mediaWriter, _ *http.Request,
 		return err
 	}
 	if !h.limiter.allow(st.Name, h.getMediaCalls(), h.now()) {
+		h.counters.throttled.Add(1)
 		return errorf(ClientLimitExceededException, "Kinesis Video Streams has throttled the request because you have exceeded the limit of allowed client calls (%g GetMedia calls per second per stream). Try making the call later.", h.getMediaCalls())
 	}
 	cur, err := h.startCursor(ctx, st, in)
@@ -374,6 +380,9 @@ func (h *Handler) getMedia(ctx context.Context, w *mediaWriter, _ *http.Request,
 	}
 	w.contentType = mediaContentType
 	w.Flush() // the session is open: the client sees 200 at once
+	h.counters.started.Add(1)
+	h.counters.sessions.Add(1)
+	defer h.counters.sessions.Add(-1)
 	src := replay.Source{Store: h.Index, Opener: h.Opener}
 	pace := &pacer{rate: h.getMediaBytes()}
 	idle := h.getMediaIdle()

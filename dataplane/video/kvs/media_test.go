@@ -461,6 +461,9 @@ func TestGetMediaErrors(t *testing.T) {
 	if resp := env.do(t, t.Context(), PathGetMedia, selector("NOW")); resp.StatusCode != http.StatusOK {
 		t.Errorf("a second later: HTTP %d, want 200", resp.StatusCode)
 	}
+	if st := env.h.Stats(); st.GetMediaThrottled != 1 || st.GetMediaStarted != 4 || st.MediaBytes == 0 {
+		t.Errorf("stats %+v, want 1 throttled, 4 started, bytes sent", st)
+	}
 }
 
 // TestUnknownOperation: a signed POST to a path that does not exist gets
@@ -788,5 +791,8 @@ func TestGetMediaEndsWhenClientLeaves(t *testing.T) {
 	case <-ended:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the session still runs 20 s after its client left")
+	}
+	if st := env.h.Stats(); st.GetMediaSessions != 0 || st.GetMediaStarted != 1 {
+		t.Errorf("stats %+v after the session: want 0 open, 1 started", st)
 	}
 }
