@@ -796,3 +796,64 @@ func TestGetMediaEndsWhenClientLeaves(t *testing.T) {
 		t.Errorf("stats %+v after the session: want 0 open, 1 started", st)
 	}
 }
+
+// plainOpener returns sealed blobs as they are: the test's blobs are
+// plaintext.
+type plainOpener struct{}
+
+func (plainOpener) Open(_ context.Context, _ string, _ uint64, sealed []byte) ([]byte, error) {
+	return bytes.Clone(sealed), nil
+}
+
+// TestGetClipCodecErrors: a codec MP4 cannot carry is
+// UnsupportedStreamMediaTypeException, codec private data that cannot be
+// read InvalidCodecPrivateDataException, as KVS answers them.
+func TestGetClipCodecErrors(t *testing.T) {
+	env := newEnv(t, func(h *Handler) { h.Opener = plainOpener{} })
+	ctx := t.Context()
+	at := testNow.Add(-time.Minute)
+	for i, c := range []struct {
+		stream, codecID string
+		private         []byte
+		typ             string
+	}{
+		{"odd", "V_KINEDGE_NOT_A_CODEC", nil, UnsupportedStreamMediaTypeException},
+		{"badavc", mkv.CodecH264, []byte{1, 2, 3}, InvalidCodecPrivateDataException},
+	} {
+		if _, err := env.idx.CreateStream(ctx, index.Stream{Name: c.stream, RetentionHours: 24}); err != nil {
+			t.Fatal(err)
+		}
+		tracks, err := mkv.AppendTracks(nil, []mkv.Track{{Number: 1, Type: mkv.TrackVideo, CodecID: c.codecID, CodecPrivate: c.private}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cluster := mkv.AppendClusterStart(nil, 0)
+		if cluster, err = mkv.AppendSimpleBlock(cluster, 1, 0, true, []byte{1, 2, 3}); err != nil {
+			t.Fatal(err)
+		}
+		if err := mkv.FinishCluster(cluster); err != nil {
+			t.Fatal(err)
+		}
+		file, err := mkv.AppendFragment(nil, &mkv.Fragment{Tracks: tracks, Cluster: cluster})
+		if err != nil {
+			t.Fatal(err)
+		}
+		blob, err := fragment.BlobFromMKV(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := env.idx.NextFragmentNumber(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := index.Fragment{Number: n, Stream: c.stream, ServerTime: at.Add(time.Duration(i) * time.Second), Duration: time.Second,
+			Tracks: []index.TrackInfo{{Codec: c.codecID, Kind: "video"}}}
+		if err := env.idx.PutFragment(ctx, f, blob); err != nil {
+			t.Fatal(err)
+		}
+		resp := env.post(t, PathGetClip, clipBody(c.stream, "SERVER_TIMESTAMP", at.Add(-time.Second), at.Add(time.Minute)))
+		if typ, _ := resp.body["__type"].(string); resp.status != http.StatusBadRequest || typ != c.typ {
+			t.Errorf("%s: HTTP %d %v, want 400 %s", c.codecID, resp.status, resp.body, c.typ)
+		}
+	}
+}
