@@ -122,6 +122,9 @@
 //     appliance decodes keyframes only, so with 2-s fragments a picture
 //     may be up to a GOP older than its TimeStamp, which is the sample
 //     time asked).
+//   - getMedia sends a stream's fragments in server-time order; a fragment
+//     stored after the session passed its server time (an ingest that
+//     stores out of order) is not sent to that session.
 //   - The media operations send no error chunks (AWS_KINESISVIDEO_ERROR_ID):
 //     a fragment that expires while a session reads is skipped, any other
 //     failure cuts the connection.
