@@ -160,3 +160,42 @@ func TestAWSCLIMedia(t *testing.T) {
 		}
 	})
 }
+
+// TestAWSCLILiveEdge: the AWS CLI's get-media from NOW, started before
+// the camera records more, writes the fragments recorded during the
+// session (which then ends idle, and the CLI with it).
+func TestAWSCLILiveEdge(t *testing.T) {
+	awsPath := testtool.Need(t, "aws")
+	env := newMediaEnv(t, func(h *Handler) { h.GetMediaIdle = 5 * time.Second })
+	cli := testtool.AWSCLI{Path: awsPath, Endpoint: env.srv.URL, Region: testRegion, Key: testKey, Secret: testSecret}
+	out := filepath.Join(t.TempDir(), "live.mkv")
+	done := make(chan error, 1)
+	var stderr string
+	go func() {
+		var err error
+		_, stderr, err = cli.Run(t, "kinesis-video-media", "get-media", "--stream-name", "cam1",
+			"--start-selector", "StartSelectorType=NOW", out)
+		done <- err
+	}()
+	// The session is open once the handler counts it (the CLI has its 200).
+	testtool.WaitFor(t, "the CLI's GetMedia session", func() bool { return env.h.Stats().GetMediaSessions == 1 })
+	fresh := env.record(t, "cam1")
+	if err := <-done; err != nil {
+		t.Fatalf("aws get-media NOW: %v\n%s", err, stderr)
+	}
+	fh, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	cs := readAll(t, fh)
+	latest := env.frags[len(env.frags)-len(fresh)-1]
+	if len(cs) != len(fresh)+2 || cs[0].number(t) != latest.Number {
+		t.Fatalf("%d chunks, want the latest fragment, the %d recorded during the session and the idle end", len(cs), len(fresh))
+	}
+	for i, f := range fresh {
+		if cs[i+1].number(t) != f.Number {
+			t.Errorf("chunk %d is fragment %d, want %d", i+1, cs[i+1].number(t), f.Number)
+		}
+	}
+}
