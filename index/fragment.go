@@ -353,6 +353,7 @@ func (x *Index) PutFragment(ctx context.Context, f Fragment, sealed []byte) erro
 	x.rate.add(now, f.Size)
 	x.stats.fragmentsStored.Add(1)
 	x.stats.bytesStored.Add(uint64(len(sealed)))
+	x.stored.broadcast(f.Stream)
 	return nil
 }
 

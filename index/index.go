@@ -55,6 +55,9 @@ type Index struct {
 	// rate measures the bytes stored per second, for bucketWidth.
 	rate rateMeter
 
+	// stored wakes the readers that follow a stream (Stored).
+	stored storedSignal
+
 	// gcMu serialises GC cycles (the loop, RunGC and eviction).
 	gcMu sync.Mutex
 
@@ -173,6 +176,7 @@ func Open(opts Options) (*Index, error) {
 // if the index opened it. It is idempotent; methods called after it
 // return ErrClosed.
 func (x *Index) Close() error {
+	defer x.stored.closeAll()
 	x.cancel()
 	x.wg.Wait()
 	x.life.Lock()

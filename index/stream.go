@@ -331,6 +331,7 @@ func (x *Index) DeleteStream(ctx context.Context, name string) error {
 		return err
 	}
 	x.logger.Info("stream deleted", "stream", name)
+	x.stored.broadcast(name)
 	x.kickGC()
 	return nil
 }

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	kinesisapi "github.com/kinedge/kinedge/dataplane/kinesis/api"
+	"github.com/kinedge/kinedge/dataplane/video/kvs"
+	"github.com/kinedge/kinedge/dataplane/video/replay"
 	firehoseapi "github.com/kinedge/kinedge/firehose/api"
+	"github.com/kinedge/kinedge/index"
 )
 
 // adminVerifier checks SigV4 signatures made with the admin credentials.
@@ -39,4 +43,20 @@ func awsTargets(v *awsproto.Verifier, kinesis, firehose http.Handler) http.Handl
 				"X-Amz-Target %q names no service of this appliance (%s<Operation>, %s<Operation>)", target, kinesisapi.TargetPrefix, firehoseapi.TargetPrefix))
 		}
 	})
+}
+
+// kvsHandler returns the Kinesis Video Streams API (control plane,
+// ListFragments and the media read operations) over the index, with the
+// configured limits; opener decrypts fragments for the media operations.
+func kvsHandler(cfg *Config, idx *index.Index, opener replay.Opener, log *slog.Logger) *kvs.Handler {
+	h := &kvs.Handler{Index: idx, Opener: opener, Logger: log, DefaultRetentionHours: cfg.Video.RetentionHours,
+		GetMediaCallsPerSecond: float64(cfg.KVS.GetMediaCallsPerSecond), GetMediaBytesPerSecond: cfg.KVS.GetMediaBytesPerSecond,
+		GetMediaIdle: cfg.KVS.GetMediaIdle}
+	if h.GetMediaCallsPerSecond == 0 {
+		h.GetMediaCallsPerSecond = -1 // off
+	}
+	if h.GetMediaBytesPerSecond == 0 {
+		h.GetMediaBytesPerSecond = -1 // off
+	}
+	return h
 }

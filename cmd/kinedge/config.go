@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/firehose/archive"
 	"github.com/kinedge/kinedge/index/store"
@@ -94,6 +95,7 @@ type Config struct {
 	Storage  StorageConfig  `yaml:"storage"`
 	Video    VideoConfig    `yaml:"video"`
 	Live     LiveConfig     `yaml:"live"`
+	KVS      KVSConfig      `yaml:"kvs"`
 	Kinesis  KinesisConfig  `yaml:"kinesis"`
 	S3       S3Config       `yaml:"s3"`
 	Firehose FirehoseConfig `yaml:"firehose"`
@@ -205,6 +207,20 @@ type VideoConfig struct {
 	// storage; past it frames are dropped (counted) until the next keyframe.
 	// 0 takes the profile's (8 MiB, or 2 MiB with the pi profile).
 	QueueBytes int `yaml:"queue_bytes"`
+}
+
+// KVSConfig holds the limits of the Kinesis Video Streams media read
+// APIs; the defaults are KVS's quotas.
+type KVSConfig struct {
+	// GetMediaCallsPerSecond is how many GetMedia calls a stream takes per
+	// second (ClientLimitExceededException past it); 0 turns the limit off.
+	GetMediaCallsPerSecond int `yaml:"get_media_calls_per_second"`
+	// GetMediaBytesPerSecond is the rate of one GetMedia session; 0 turns
+	// the limit off.
+	GetMediaBytesPerSecond int64 `yaml:"get_media_bytes_per_second"`
+	// GetMediaIdle ends a GetMedia session that has caught up and saw no
+	// new fragment for that long, with its continuation token.
+	GetMediaIdle time.Duration `yaml:"get_media_idle"`
 }
 
 // LiveConfig bounds live view (WHEP).
@@ -341,7 +357,9 @@ func defaultConfig() Config {
 			AutoCreate:     true,
 			RetentionHours: 24,
 		},
-		Live:     LiveConfig{MaxViewers: 8},
+		Live: LiveConfig{MaxViewers: 8},
+		KVS: KVSConfig{GetMediaCallsPerSecond: kvs.DefaultGetMediaCallsPerSecond,
+			GetMediaBytesPerSecond: kvs.DefaultGetMediaBytesPerSecond, GetMediaIdle: kvs.DefaultGetMediaIdle},
 		Storage:  StorageConfig{MinFreePercent: 10, Policy: string(store.DeleteOldestMedia)},
 		Kinesis:  KinesisConfig{Limits: true, FragmentEvents: "kinedge-fragments"},
 		Firehose: FirehoseConfig{SpoolBytes: 256 << 20, RetryFor: RetryDuration(24 * time.Hour)},
@@ -470,6 +488,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Live.MaxViewers < 1 || c.Live.MaxViewers > 1000 {
 		errs = append(errs, fmt.Errorf("live.max_viewers %d out of range 1..1000", c.Live.MaxViewers))
+	}
+	if c.KVS.GetMediaCallsPerSecond < 0 || c.KVS.GetMediaBytesPerSecond < 0 {
+		errs = append(errs, fmt.Errorf("kvs.get_media_calls_per_second %d and kvs.get_media_bytes_per_second %d must be >= 0 (0: no limit)",
+			c.KVS.GetMediaCallsPerSecond, c.KVS.GetMediaBytesPerSecond))
+	}
+	if c.KVS.GetMediaIdle < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("kvs.get_media_idle %v is below 100ms", c.KVS.GetMediaIdle))
 	}
 	if c.KeyRotation < time.Minute {
 		errs = append(errs, fmt.Errorf("key_rotation %v is below 1m", c.KeyRotation))

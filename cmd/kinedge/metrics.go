@@ -12,6 +12,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 	"github.com/kinedge/kinedge/dataplane/video/events"
+	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/dataplane/video/live"
 	"github.com/kinedge/kinedge/dataplane/video/whep"
 	"github.com/kinedge/kinedge/firehose"
@@ -225,7 +226,25 @@ var (
 	descWHEPStarted = prometheus.NewDesc("kinedge_whep_sessions_started_total", "WHEP sessions started.", nil, nil)
 	descWHEPPLIs    = prometheus.NewDesc("kinedge_whep_plis_total", "Picture loss indications from WHEP players (not forwarded to cameras: players recover at the next keyframe).", nil, nil)
 	descWHEPPackets = prometheus.NewDesc("kinedge_whep_packets_sent_total", "RTP packets sent to WHEP players.", nil, nil)
+
+	descKVSSessions  = prometheus.NewDesc("kinedge_kvs_getmedia_sessions", "KVS GetMedia sessions open now.", nil, nil)
+	descKVSStarted   = prometheus.NewDesc("kinedge_kvs_getmedia_started_total", "KVS GetMedia sessions started.", nil, nil)
+	descKVSThrottled = prometheus.NewDesc("kinedge_kvs_getmedia_throttled_total", "KVS GetMedia calls refused by the per-stream call limit (kvs.get_media_calls_per_second).", nil, nil)
+	descKVSBytes     = prometheus.NewDesc("kinedge_kvs_media_bytes_sent_total", "Bytes of media sent by KVS GetMedia, GetMediaForFragmentList and GetClip.", nil, nil)
 )
+
+// kvsCollector exports the KVS media operations' counters.
+type kvsCollector struct{ h *kvs.Handler }
+
+func (c kvsCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c kvsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.h.Stats()
+	ch <- prometheus.MustNewConstMetric(descKVSSessions, prometheus.GaugeValue, float64(st.GetMediaSessions))
+	ch <- prometheus.MustNewConstMetric(descKVSStarted, prometheus.CounterValue, float64(st.GetMediaStarted))
+	ch <- prometheus.MustNewConstMetric(descKVSThrottled, prometheus.CounterValue, float64(st.GetMediaThrottled))
+	ch <- prometheus.MustNewConstMetric(descKVSBytes, prometheus.CounterValue, float64(st.MediaBytes))
+}
 
 // liveCollector reports live view: the hub's viewers and drops per
 // stream, the WHEP handler's counters.

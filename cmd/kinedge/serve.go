@@ -22,7 +22,6 @@ import (
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/events"
-	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/dataplane/video/live"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
@@ -356,11 +355,16 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(a.db))
 	api := http.NewServeMux()
-	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Thumbnails: &thumbnail.Maker{}, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
+	// One picture maker (ffmpeg, its cache and decoder bound) for the web
+	// page's pictures and KVS GetImages.
+	pictures := &thumbnail.Maker{}
+	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Thumbnails: pictures, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
 	a.whep.Register(api)
+	kvsAPI := kvsHandler(cfg, a.idx, keyring, log.With("component", "kvs"))
+	kvsAPI.Thumbnails = pictures
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
-		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep})...))
+		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI})...))
 	// The web page, its login and media tokens; its Guard stands in front
 	// of everything in api (the plain API, the page, WHEP).
 	ui, err := webHandler(cfg, log.With("component", "web"))
@@ -368,11 +372,14 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		return nil, err
 	}
 	ui.Register(api)
-	mux.Handle("/", ui.Guard(api))
 	verifier := adminVerifier(cfg)
+	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) }
+	// Paths no route claims: a SigV4-signed POST is an AWS call for an
+	// operation the appliance does not have (404 UnknownOperationException),
+	// anything else is for the web page and plain API behind the Guard.
+	mux.Handle("/", kvsAPI.Fallback(sigv4, ui.Guard(api)))
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis, a.fhAPI))
-	(&kvs.Handler{Index: a.idx, Logger: log.With("component", "kvs"), DefaultRetentionHours: cfg.Video.RetentionHours}).
-		Register(mux, func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) })
+	kvsAPI.Register(mux, sigv4)
 
 	if cfg.DebugAddr != "" {
 		if err := a.startDebug(cfg.DebugAddr); err != nil {

@@ -174,6 +174,12 @@ const (
 	TagFragmentNumber    = "AWS_KINESISVIDEO_FRAGMENT_NUMBER"
 	TagServerTimestamp   = "AWS_KINESISVIDEO_SERVER_TIMESTAMP"
 	TagProducerTimestamp = "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP"
+	// TagContinuationToken and TagMillisBehindNow are the tags KVS
+	// GetMedia adds: the token a later GetMedia resumes after (StartSelector
+	// CONTINUATION_TOKEN), and how far behind now the fragment is, in
+	// milliseconds.
+	TagContinuationToken = "AWS_KINESISVIDEO_CONTINUATION_TOKEN"
+	TagMillisBehindNow   = "AWS_KINESISVIDEO_MILLIS_BEHIND_NOW"
 )
 
 // SimpleTag is a tag name and string value (RFC 9559 section 5.1.8.1.2).

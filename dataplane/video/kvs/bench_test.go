@@ -3,9 +3,11 @@ package kvs
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // benchServe runs one operation through the mux (no network, no SigV4)
@@ -42,4 +44,31 @@ func BenchmarkListFragments(b *testing.B) {
 	mux, h := newBareMux(b)
 	putFragments(b, h.Index, "cam", 500)
 	benchServe(b, mux, PathListFragments, []byte(`{"StreamName":"cam","MaxResults":100}`))
+}
+
+// BenchmarkGetMediaCatchUp reads a recorded stream from EARLIEST through
+// SigV4 and HTTP on 127.0.0.1, the rate limit off: the catch-up
+// throughput of one GetMedia session (decrypt, Matroska with tags,
+// chunked HTTP). Each op is one session of the whole recording.
+func BenchmarkGetMediaCatchUp(b *testing.B) {
+	env := newMediaEnv(b, func(h *Handler) {
+		h.GetMediaIdle = time.Millisecond
+		h.GetMediaBytesPerSecond = -1
+	})
+	for range 4 {
+		env.record(b, "cam1") // 5 recordings of the clip
+	}
+	var size int64
+	b.ResetTimer()
+	for b.Loop() {
+		resp := env.do(b, b.Context(), PathGetMedia, selector("EARLIEST"))
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("HTTP %d, %v", resp.StatusCode, err)
+		}
+		resp.Body.Close()
+		size = n
+	}
+	b.SetBytes(size)
+	b.ReportMetric(float64(len(env.frags))*float64(b.N)/b.Elapsed().Seconds(), "fragments/s")
 }

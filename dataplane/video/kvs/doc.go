@@ -1,9 +1,12 @@
 // Package kvs serves the Amazon Kinesis Video Streams control plane
 // (API version 2017-09-30, Smithy protocol "aws.protocols#restJson1":
-// POST /<operation> with a JSON body) and the archived-media ListFragments
+// POST /<operation> with a JSON body), the archived-media ListFragments,
+// GetMediaForFragmentList, GetClip and GetImages operations and the media
+// GetMedia
 // operation on top of the appliance's index, so that code written against
 // AWS with aws-sdk-go-v2's service/kinesisvideo (or any SDK, the AWS CLI)
-// manages the appliance's video streams by changing only the endpoint.
+// manages and reads the appliance's video streams by changing only the
+// endpoint.
 //
 // Operations (KVS API reference, "Amazon Kinesis Video Streams" actions):
 //
@@ -19,6 +22,67 @@
 //	POST /listTagsForStream    StreamName | StreamARN → Tags
 //	POST /listFragments        (Kinesis Video Streams Archived Media) StreamName | StreamARN,
 //	                           MaxResults (1-1000), NextToken, FragmentSelector → Fragments, NextToken
+//	POST /getMedia             (Kinesis Video Streams Media) StreamName | StreamARN, StartSelector
+//	                           (StartSelectorType NOW, EARLIEST, FRAGMENT_NUMBER + AfterFragmentNumber,
+//	                           SERVER_TIMESTAMP | PRODUCER_TIMESTAMP + StartTimestamp,
+//	                           CONTINUATION_TOKEN + ContinuationToken) → video/webm stream
+//	POST /getMediaForFragmentList  (Archived Media) StreamName | StreamARN, Fragments (1-1000) → video/webm
+//	POST /getClip              (Archived Media) StreamName | StreamARN, ClipFragmentSelector
+//	                           (FragmentSelectorType, TimestampRange) → video/mp4
+//	POST /getImages            (Archived Media) StreamName | StreamARN, ImageSelectorType, StartTimestamp,
+//	                           EndTimestamp, SamplingInterval (≥ 200 ms), Format (JPEG | PNG),
+//	                           FormatConfig (JPEGQuality), WidthPixels, HeightPixels, MaxResults
+//	                           (1-100, 25), NextToken → Images, NextToken
+//
+// # Media operations
+//
+// getMedia and getMediaForFragmentList answer with one self-contained
+// Matroska file (EBML header + Segment) per fragment, back to back, as
+// KVS sends its "chunks"; each carries the tags
+// AWS_KINESISVIDEO_FRAGMENT_NUMBER, _SERVER_TIMESTAMP and
+// _PRODUCER_TIMESTAMP (replay.Source.AppendFragmentMKV), and getMedia's
+// also _CONTINUATION_TOKEN and _MILLIS_BEHIND_NOW. getMedia flushes each
+// fragment, and once it has caught up it waits on index.Stored (a wake-up
+// when the stream's next fragment is stored, no polling), so a follower is
+// one fragment (about 2 s) behind the camera. A session that stays idle
+// for Handler.GetMediaIdle ends as KVS's does: a last Segment holding only
+// a Tags element with the continuation token to resume from. getClip
+// writes the fragments of the range as one MP4 through replay's MP4
+// writer (the plain API's /v1/streams/<name>/media?format=mp4 path).
+//
+// getImages makes a picture per sample time from the video keyframe at or
+// before it in the fragment that holds it, decoded by ffmpeg through
+// Handler.Thumbnails (shared with the web page's pictures); a sample in a
+// gap is the image error NO_MEDIA, an undecodable frame MEDIA_ERROR.
+// Without ffmpeg it answers AWS's common error NotImplemented (HTTP 501).
+//
+// Limits (KVS quotas, configurable): getMedia takes
+// Handler.GetMediaCallsPerSecond calls per second per stream (5; then
+// ClientLimitExceededException, HTTP 400; ConnectionLimitExceededException
+// is KVS's error for concurrent connections, which the appliance does not
+// bound) and holds each session to Handler.GetMediaBytesPerSecond (25 MB/s).
+// getClip stops at 200 fragments or 100 MB, as KVS does (the clip is cut,
+// not refused).
+//
+// Errors: an unknown stream, or a fragment number the stream does not
+// hold (AfterFragmentNumber, Fragments), is ResourceNotFoundException
+// (404); so is a getClip range without fragments. getClip of a stream with
+// DataRetentionInHours 0 is NoDataRetentionException; codecs MP4 cannot
+// carry are UnsupportedStreamMediaTypeException, codec private data that
+// cannot be read InvalidCodecPrivateDataException. A selector missing its
+// member (FRAGMENT_NUMBER without AfterFragmentNumber ...) is
+// InvalidArgumentException. Failures after the first byte cut the
+// connection (the status is gone), and are logged.
+//
+// Paths no operation claims: Fallback sends a SigV4-signed POST to
+// UnknownOperation (HTTP 404, UnknownOperationException naming the path),
+// through the SigV4 middleware so a bad signature still gets its AWS
+// error, and anything else to the handler behind it (the web page and the
+// plain API with their Basic auth): a correctly signed request never gets
+// a Basic challenge. getDataEndpoint answers only for the APIs served
+// (GET_MEDIA, LIST_FRAGMENTS, GET_MEDIA_FOR_FRAGMENT_LIST, GET_CLIP,
+// GET_IMAGES and Handler.ExtraDataAPIs) and refuses the others with
+// InvalidArgumentException.
 //
 // Requests are validated as KVS validates them (stream names 1 to 256 of
 // [a-zA-Z0-9_.-], retention 0 to 87600 hours, tag keys 1 to 128 and values
@@ -42,6 +106,28 @@
 //     the scheme of the connection and the Host header (or
 //     Handler.DataEndpoint when set, for an appliance behind a proxy).
 //   - listTagsForStream returns every tag in one page (at most 50).
+//   - Continuation tokens are "<fragment number>_<server time, Unix ns>"
+//     (KVS's are opaque): the time lets a token resume after its fragment
+//     expired. StartSelector FRAGMENT_NUMBER starts after the fragment
+//     named (KVS: "start with the chunk after a specific fragment").
+//   - NOW starts with the latest stored fragment (KVS: "the latest
+//     chunk"), then follows; the appliance stores whole fragments, so it
+//     cannot hand out the fragment still being recorded, as KVS streams a
+//     PutMedia fragment still arriving.
+//   - GetMediaIdle (10 s) is the appliance's choice: KVS documents that an
+//     idle GetMedia ends with the continuation token, not after how long.
+//   - getClip is a fragmented MP4 (the plain API's writer), where KVS
+//     writes a progressive one; both play in every MP4 player.
+//   - getImages pictures the keyframe at or before each sample time (the
+//     appliance decodes keyframes only, so with 2-s fragments a picture
+//     may be up to a GOP older than its TimeStamp, which is the sample
+//     time asked).
+//   - getMedia sends a stream's fragments in server-time order; a fragment
+//     stored after the session passed its server time (an ingest that
+//     stores out of order) is not sent to that session.
+//   - The media operations send no error chunks (AWS_KINESISVIDEO_ERROR_ID):
+//     a fragment that expires while a session reads is skipped, any other
+//     failure cuts the connection.
 //
 // # Tags
 //
@@ -56,6 +142,8 @@
 // SigV4 middleware:
 //
 //	v := &awsproto.Verifier{Secret: ..., Service: "kinesisvideo"}
-//	h := &kvs.Handler{Index: idx, Logger: logger}
-//	h.Register(mux, func(next http.Handler) http.Handler { return awsproto.Middleware(v, next, 0) })
+//	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(v, next, 0) }
+//	h := &kvs.Handler{Index: idx, Opener: keyring, Logger: logger}
+//	h.Register(mux, sigv4)
+//	mux.Handle("/", h.Fallback(sigv4, webPage))
 package kvs

@@ -16,6 +16,9 @@ var (
 	// ErrNoIndex is returned (as an InternalFailure to the client, and
 	// logged) when a Handler has no Index.
 	ErrNoIndex = errors.New("kvs: handler has no index")
+	// ErrNoOpener is returned (as an InternalFailure, logged) by the
+	// media operations of a Handler without an Opener.
+	ErrNoOpener = errors.New("kvs: handler has no opener for sealed fragments")
 )
 
 // KVS error types that awsproto does not name (KVS API reference,
@@ -33,6 +36,23 @@ const (
 	TagsPerResourceExceededLimitException = "TagsPerResourceExceededLimitException"
 )
 
+// KVS archived-media error types that only the media operations send.
+const (
+	// NoDataRetentionException: the stream keeps no data
+	// (DataRetentionInHours 0), so there is nothing to clip (HTTP 400).
+	NoDataRetentionException = "NoDataRetentionException"
+	// UnsupportedStreamMediaTypeException: the codecs of the first
+	// fragment cannot be had in the output format (HTTP 400).
+	UnsupportedStreamMediaTypeException = "UnsupportedStreamMediaTypeException"
+	// InvalidCodecPrivateDataException: a track's codec private data is
+	// not valid for the operation (HTTP 400).
+	InvalidCodecPrivateDataException = "InvalidCodecPrivateDataException"
+)
+
+// NotImplemented is AWS's common error for a feature the endpoint does
+// not provide (HTTP 501): GetImages without ffmpeg.
+const NotImplemented = "NotImplemented"
+
 // statusOf returns the HTTP status KVS sends with an error type.
 func statusOf(typ string) int {
 	switch typ {
@@ -40,6 +60,8 @@ func statusOf(typ string) int {
 		return http.StatusNotFound
 	case NotAuthorizedException, awsproto.AccessDeniedException:
 		return http.StatusUnauthorized
+	case NotImplemented:
+		return http.StatusNotImplemented
 	}
 	return awsproto.StatusOf(typ)
 }

@@ -33,7 +33,7 @@ func requestCases() []struct{ path, body string } {
 		{PathUpdateStream, `{"StreamName":"f","CurrentVersion":"{V}","DeviceName":"e","MediaType":"video/h265"}`},
 		{PathUpdateDataRetention, `{"StreamARN":"{ARN}","CurrentVersion":"{V}","Operation":"INCREASE_DATA_RETENTION","DataRetentionChangeInHours":5}`},
 		{PathUpdateDataRetention, `{"StreamName":"f","CurrentVersion":"{V}","Operation":"DECREASE_DATA_RETENTION","DataRetentionChangeInHours":1}`},
-		{PathGetDataEndpoint, `{"StreamName":"f","APIName":"GET_HLS_STREAMING_SESSION_URL"}`},
+		{PathGetDataEndpoint, `{"StreamName":"f","APIName":"GET_CLIP"}`},
 		{PathTagStream, `{"StreamName":"f","Tags":{"x":"y","site":"Ü 1"}}`},
 		{PathUntagStream, `{"StreamARN":"{ARN}","TagKeyList":["x"]}`},
 		{PathListTagsForStream, `{"StreamName":"f"}`},

@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/dataplane/video/replay"
+	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/streamname"
 )
@@ -21,9 +25,11 @@ const maxBody = 1 << 20
 // contentType is the Content-Type of restJson1 responses.
 const contentType = "application/json"
 
-// Handler serves the KVS control-plane operations and ListFragments over
-// an index. Set Index; the other fields are optional. A Handler holds no
-// goroutines and no state of its own: its methods are safe for concurrent
+// Handler serves the KVS control-plane operations, ListFragments and the
+// media read operations over an index. Set Index (and Opener for the
+// media operations); the other fields are optional. A Handler holds no
+// goroutines; its only state is the per-stream GetMedia call limiter. Its
+// methods are safe for concurrent use; do not copy a Handler after first
 // use.
 type Handler struct {
 	// Index holds the video streams and their fragments. Required.
@@ -38,6 +44,74 @@ type Handler struct {
 	// "https://kinedge.example:8443" behind a TLS proxy). It defaults to
 	// the URL the client used: the connection's scheme and the Host header.
 	DataEndpoint string
+	// Opener decrypts sealed fragments for getMedia,
+	// getMediaForFragmentList and getClip (the appliance's keyring).
+	// Without it they answer InternalFailure.
+	Opener replay.Opener
+	// Thumbnails decodes frames into pictures for getImages (shared with
+	// the web page's pictures: one cache, one bound on decoders). Without
+	// it, or without ffmpeg, getImages answers NotImplemented (501).
+	Thumbnails *thumbnail.Maker
+	// ExtraDataAPIs names the GetDataEndpoint APIName values served by
+	// other handlers on the same endpoint (e.g. "PUT_MEDIA" once PutMedia
+	// is mounted); the ones this Handler serves (GET_MEDIA,
+	// LIST_FRAGMENTS, GET_MEDIA_FOR_FRAGMENT_LIST, GET_CLIP) need not be
+	// listed. getDataEndpoint refuses the others.
+	ExtraDataAPIs []string
+	// GetMediaCallsPerSecond is how many getMedia calls a stream takes
+	// per second (a token bucket of as many); more get
+	// ClientLimitExceededException. It defaults to
+	// DefaultGetMediaCallsPerSecond (5, KVS's quota); negative turns the
+	// limit off.
+	GetMediaCallsPerSecond float64
+	// GetMediaBytesPerSecond is the rate a getMedia session is held to.
+	// It defaults to DefaultGetMediaBytesPerSecond (25 MB/s, KVS's
+	// quota); negative turns the limit off.
+	GetMediaBytesPerSecond int64
+	// GetMediaIdle is how long a getMedia session that has caught up
+	// waits for a new fragment before it ends with the continuation
+	// token. It defaults to DefaultGetMediaIdle (10 s).
+	GetMediaIdle time.Duration
+	// Now is the clock of MILLIS_BEHIND_NOW and the call limiter. It
+	// defaults to time.Now.
+	Now func() time.Time
+
+	limiter  callLimiter
+	counters mediaCounters
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now == nil {
+		return time.Now()
+	}
+	return h.Now()
+}
+
+func (h *Handler) getMediaCalls() float64 {
+	switch {
+	case h.GetMediaCallsPerSecond == 0:
+		return DefaultGetMediaCallsPerSecond
+	case h.GetMediaCallsPerSecond < 0:
+		return math.Inf(1)
+	}
+	return h.GetMediaCallsPerSecond
+}
+
+func (h *Handler) getMediaBytes() int64 {
+	switch {
+	case h.GetMediaBytesPerSecond == 0:
+		return DefaultGetMediaBytesPerSecond
+	case h.GetMediaBytesPerSecond < 0:
+		return 0
+	}
+	return h.GetMediaBytesPerSecond
+}
+
+func (h *Handler) getMediaIdle() time.Duration {
+	if h.GetMediaIdle <= 0 {
+		return DefaultGetMediaIdle
+	}
+	return h.GetMediaIdle
 }
 
 // Operation paths, as in the KVS API reference ("POST /createStream").
@@ -53,13 +127,20 @@ const (
 	PathUntagStream         = "/untagStream"
 	PathListTagsForStream   = "/listTagsForStream"
 	PathListFragments       = "/listFragments"
+	// The media read operations (Kinesis Video Streams Media and
+	// Archived Media).
+	PathGetMedia                = "/getMedia"
+	PathGetMediaForFragmentList = "/getMediaForFragmentList"
+	PathGetClip                 = "/getClip"
+	PathGetImages               = "/getImages"
 )
 
 // Paths returns the path of every operation Register mounts.
 func Paths() []string {
 	return []string{PathCreateStream, PathDescribeStream, PathListStreams, PathDeleteStream,
 		PathUpdateStream, PathUpdateDataRetention, PathGetDataEndpoint, PathTagStream,
-		PathUntagStream, PathListTagsForStream, PathListFragments}
+		PathUntagStream, PathListTagsForStream, PathListFragments,
+		PathGetMedia, PathGetMediaForFragmentList, PathGetClip, PathGetImages}
 }
 
 // Register mounts "POST <path>" for every operation on mux, each handler
@@ -89,6 +170,11 @@ func (h *Handler) operations() map[string]http.Handler {
 		PathUntagStream:         serve(h, PathUntagStream, h.untagStream),
 		PathListTagsForStream:   serve(h, PathListTagsForStream, h.listTagsForStream),
 		PathListFragments:       serve(h, PathListFragments, h.listFragments),
+
+		PathGetMedia:                serveMedia(h, PathGetMedia, h.getMedia),
+		PathGetMediaForFragmentList: serveMedia(h, PathGetMediaForFragmentList, h.getMediaForFragmentList),
+		PathGetClip:                 serveMedia(h, PathGetClip, h.getClip),
+		PathGetImages:               serve(h, PathGetImages, h.getImages),
 	}
 }
 

@@ -109,12 +109,20 @@ func TestStreamLifecycle(t *testing.T) {
 		t.Errorf("retention after -6: %d, want 0", got)
 	}
 
-	// GetDataEndpoint: the appliance itself.
-	for _, api := range []types.APIName{types.APINamePutMedia, types.APINameGetMedia, types.APINameListFragments, types.APINameGetHlsStreamingSessionUrl} {
+	// GetDataEndpoint: the appliance itself, for the data APIs it serves.
+	for _, api := range []types.APIName{types.APINameGetMedia, types.APINameListFragments, types.APINameGetMediaForFragmentList, types.APINameGetClip, types.APINameGetImages} {
 		out, err := c.GetDataEndpoint(ctx, &kinesisvideo.GetDataEndpointInput{StreamName: aws.String("door-cam"), APIName: api})
 		if err != nil || aws.ToString(out.DataEndpoint) != env.srv.URL {
 			t.Errorf("GetDataEndpoint %s = %v, %v, want %s", api, out, err, env.srv.URL)
 		}
+	}
+	for _, api := range []types.APIName{types.APINamePutMedia, types.APINameGetHlsStreamingSessionUrl, types.APINameGetDashStreamingSessionUrl} {
+		_, err = c.GetDataEndpoint(ctx, &kinesisvideo.GetDataEndpointInput{StreamName: aws.String("door-cam"), APIName: api})
+		wantErr[*types.InvalidArgumentException](t, "GetDataEndpoint "+string(api)+" (not served)", err, http.StatusBadRequest)
+	}
+	env.handler.ExtraDataAPIs = []string{string(types.APINamePutMedia)}
+	if out, err := c.GetDataEndpoint(ctx, &kinesisvideo.GetDataEndpointInput{StreamName: aws.String("door-cam"), APIName: types.APINamePutMedia}); err != nil || aws.ToString(out.DataEndpoint) != env.srv.URL {
+		t.Errorf("GetDataEndpoint PUT_MEDIA with ExtraDataAPIs = %v, %v", out, err)
 	}
 	_, err = c.GetDataEndpoint(ctx, &kinesisvideo.GetDataEndpointInput{StreamName: aws.String("nope"), APIName: types.APINameGetMedia})
 	wantErr[*types.ResourceNotFoundException](t, "GetDataEndpoint unknown stream", err, http.StatusNotFound)

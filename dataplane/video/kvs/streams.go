@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
@@ -433,7 +434,27 @@ func (h *Handler) getDataEndpoint(ctx context.Context, r *http.Request, in *getD
 	if _, err := h.resolve(ctx, in.StreamName, in.StreamARN); err != nil {
 		return nil, err
 	}
+	if !h.serves(in.APIName) {
+		return nil, errorf(awsproto.InvalidArgumentException, "APIName %s is not served by this appliance (it serves %s).", in.APIName, strings.Join(h.servedAPIs(), ", "))
+	}
 	return getDataEndpointOutput{DataEndpoint: h.endpoint(r)}, nil
+}
+
+// servedAPIs returns the APIName values getDataEndpoint answers for: the
+// data APIs this Handler serves and Handler.ExtraDataAPIs.
+func (h *Handler) servedAPIs() []string {
+	out := []string{"GET_MEDIA", "LIST_FRAGMENTS", "GET_MEDIA_FOR_FRAGMENT_LIST", "GET_CLIP", "GET_IMAGES"}
+	for _, a := range h.ExtraDataAPIs {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// serves reports whether the appliance serves the data API name.
+func (h *Handler) serves(name string) bool {
+	return slices.Contains(h.servedAPIs(), name)
 }
 
 // endpoint is the base URL of the appliance as the client of r sees it.

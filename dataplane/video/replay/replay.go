@@ -286,9 +286,10 @@ func cueTrack(codecs []string) uint64 {
 // AppendFragmentMKV appends a self-contained Matroska file of one fragment,
 // with the KVS fragment number and timestamps as tags (as KVS GetMedia and
 // GetMediaForFragmentList return them). Its cluster timecode is the
-// producer timestamp in milliseconds, as in KVS. Nothing calls it yet: it
-// is kept, tested, for the KVS media APIs.
-func (s Source) AppendFragmentMKV(ctx context.Context, dst []byte, stream string, f Fragment, number string) ([]byte, error) {
+// producer timestamp in milliseconds, as in KVS. extra tags follow the
+// three (KVS GetMedia adds mkv.TagContinuationToken and
+// mkv.TagMillisBehindNow).
+func (s Source) AppendFragmentMKV(ctx context.Context, dst []byte, stream string, f Fragment, number string, extra ...mkv.SimpleTag) ([]byte, error) {
 	plain, blob, err := s.open(ctx, stream, f)
 	if err != nil {
 		return dst, err
@@ -301,11 +302,11 @@ func (s Source) AppendFragmentMKV(ctx context.Context, dst []byte, stream string
 		Info:    mkv.Info{DateUTC: f.ServerTime},
 		Tracks:  blob.Tracks,
 		Cluster: blob.Cluster,
-		Tags: []mkv.SimpleTag{
+		Tags: append([]mkv.SimpleTag{
 			{Name: mkv.TagFragmentNumber, Value: number},
 			{Name: mkv.TagServerTimestamp, Value: mkv.FormatTagTime(f.ServerTime)},
 			{Name: mkv.TagProducerTimestamp, Value: mkv.FormatTagTime(f.ProducerTime)},
-		},
+		}, extra...),
 	})
 }
 

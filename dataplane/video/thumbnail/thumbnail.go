@@ -121,12 +121,34 @@ func (m *Maker) Stats() (hits, decodes uint64) {
 // height keeps the aspect ratio), and caches it under key. The caller
 // keeps frameMKV (plaintext) in memory and clears it afterwards.
 func (m *Maker) JPEG(ctx context.Context, key string, frameMKV []byte, width int) ([]byte, error) {
+	if width != 0 && (width < MinWidth || width > MaxWidth) {
+		return nil, fmt.Errorf("thumbnail: width %d is not in [%d, %d]", width, MinWidth, MaxWidth)
+	}
+	return m.Picture(ctx, key, frameMKV, Options{Width: width})
+}
+
+// Options shape a picture made by Picture.
+type Options struct {
+	// Width and Height in pixels: 0 for both keeps the frame's size, one
+	// of them 0 keeps the aspect ratio, both set stretch the picture to
+	// them (KVS GetImages' WidthPixels and HeightPixels).
+	Width, Height int
+	// PNG makes a PNG instead of a JPEG.
+	PNG bool
+	// Quality of a JPEG, 1 (smallest) to 100 (best); 0 is the default
+	// (ffmpeg -q:v 4, about 88).
+	Quality int
+}
+
+// Picture is JPEG with options: the picture of the first video frame of
+// frameMKV, cached under key.
+func (m *Maker) Picture(ctx context.Context, key string, frameMKV []byte, o Options) ([]byte, error) {
 	m.init()
 	if m.binErr != nil {
 		return nil, m.binErr
 	}
-	if width != 0 && (width < MinWidth || width > MaxWidth) {
-		return nil, fmt.Errorf("thumbnail: width %d is not in [%d, %d]", width, MinWidth, MaxWidth)
+	if o.Width < 0 || o.Height < 0 || o.Width > MaxWidth || o.Height > MaxWidth || o.Quality < 0 || o.Quality > 100 {
+		return nil, fmt.Errorf("thumbnail: size %dx%d or quality %d out of range", o.Width, o.Height, o.Quality)
 	}
 	if b, ok := m.Cached(key); ok {
 		return b, nil
@@ -141,10 +163,25 @@ func (m *Maker) JPEG(ctx context.Context, key string, frameMKV []byte, width int
 	defer cancel()
 	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-f", "matroska", "-i", "pipe:0",
 		"-map", "0:v:0", "-frames:v", "1"}
-	if width != 0 {
-		args = append(args, "-vf", "scale="+strconv.Itoa(width)+":-2")
+	switch {
+	case o.Width != 0 && o.Height != 0:
+		args = append(args, "-vf", "scale="+strconv.Itoa(o.Width)+":"+strconv.Itoa(o.Height))
+	case o.Width != 0:
+		args = append(args, "-vf", "scale="+strconv.Itoa(o.Width)+":-2")
+	case o.Height != 0:
+		args = append(args, "-vf", "scale=-2:"+strconv.Itoa(o.Height))
 	}
-	args = append(args, "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "4", "pipe:1")
+	magic := []byte{0xFF, 0xD8}
+	if o.PNG {
+		args = append(args, "-f", "image2pipe", "-c:v", "png", "pipe:1")
+		magic = []byte{0x89, 'P', 'N', 'G'}
+	} else {
+		q := 4
+		if o.Quality > 0 {
+			q = 31 - (o.Quality-1)*29/99 // 1 → 31 (worst), 100 → 2 (best)
+		}
+		args = append(args, "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", strconv.Itoa(q), "pipe:1")
+	}
 	cmd := exec.CommandContext(ctx, m.bin, args...)
 	cmd.Stdin = bytes.NewReader(frameMKV)
 	var out, stderr bytes.Buffer
@@ -157,7 +194,7 @@ func (m *Maker) JPEG(ctx context.Context, key string, frameMKV []byte, width int
 	if ctx.Err() != nil && err != nil {
 		return nil, fmt.Errorf("%w: ffmpeg did not finish within %v", ErrDecode, m.Timeout)
 	}
-	if err != nil || out.Len() < 4 || out.Bytes()[0] != 0xFF || out.Bytes()[1] != 0xD8 {
+	if err != nil || out.Len() < 4 || !bytes.HasPrefix(out.Bytes(), magic) {
 		return nil, fmt.Errorf("%w: ffmpeg: %v: %s", ErrDecode, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	jpeg := bytes.Clone(out.Bytes())
