@@ -24,7 +24,7 @@ import (
 // variable is set (CI uploads it), else a t.TempDir() (logged, removed
 // after the test).
 type browser struct {
-	t         *testing.T
+	t         testing.TB
 	ctx       context.Context
 	artifacts string
 
@@ -35,7 +35,7 @@ type browser struct {
 
 // newBrowser starts Chromium, skipping the test (failing it under
 // CI=true) when it is not installed.
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	t.Helper()
 	exe := testtool.Need(t, "chromium")
 	b := &browser{t: t, artifacts: t.TempDir()}

@@ -58,7 +58,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -69,7 +69,7 @@ func freePort(t *testing.T) int {
 }
 
 // freeUDPAddr returns a free UDP address on loopback.
-func freeUDPAddr(t *testing.T) string {
+func freeUDPAddr(t testing.TB) string {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -81,7 +81,7 @@ func freeUDPAddr(t *testing.T) string {
 
 // freeUDPPair returns an even UDP port whose successor is free too (RTP
 // and RTCP).
-func freeUDPPair(t *testing.T) int {
+func freeUDPPair(t testing.TB) int {
 	t.Helper()
 	rtp, _, err := benchUDPPorts()
 	if err != nil {
@@ -100,7 +100,7 @@ func freeUDPPair(t *testing.T) int {
 
 // server is a running `kinedge serve`.
 type server struct {
-	t        *testing.T
+	t        testing.TB
 	dataDir  string
 	httpAddr string
 	rtspAddr string
@@ -118,7 +118,7 @@ type server struct {
 	unhealthyOK bool
 }
 
-func startServer(t *testing.T, dataDir string, udpPort int, env ...string) *server {
+func startServer(t testing.TB, dataDir string, udpPort int, env ...string) *server {
 	t.Helper()
 	s := &server{t: t, dataDir: dataDir, udpPort: udpPort, env: env,
 		httpAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
@@ -135,8 +135,10 @@ func (s *server) start() {
 	// The server's deadline is the test's: stop kills it 20 s after
 	// SIGTERM, and it never outlives go test's -timeout.
 	ctx, kill := context.WithCancel(context.Background())
-	if d, ok := t.Deadline(); ok {
-		ctx, kill = context.WithDeadline(context.Background(), d)
+	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if d, ok := dt.Deadline(); ok {
+			ctx, kill = context.WithDeadline(context.Background(), d)
+		}
 	}
 	cmd := exec.CommandContext(ctx, kinedgeBin, "serve", "--data-dir", s.dataDir, "--http", s.httpAddr, "--rtsp", s.rtspAddr)
 	cmd.WaitDelay = 5 * time.Second
@@ -260,7 +262,7 @@ func (s *server) metric(t *testing.T, name, stream string) int {
 }
 
 // waitFor polls fn until it returns nil or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, fn func() error) {
+func waitFor(t testing.TB, d time.Duration, what string, fn func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	var err error

@@ -119,7 +119,7 @@ var fillClipOnce sync.Once
 
 // fillClip returns a 10 s H.264 + AAC clip of about fillBitrate (noise
 // keeps x264 from compressing the test pattern), made once per test run.
-func fillClip(t *testing.T) string {
+func fillClip(t testing.TB) string {
 	t.Helper()
 	out := filepath.Join(filepath.Dir(kinedgeBin), "fill.ts")
 	ffmpeg := testtool.Need(t, "ffmpeg")
@@ -149,7 +149,7 @@ type cameras struct {
 	done chan struct{}
 }
 
-func startCameras(t *testing.T, s *server, n int) *cameras {
+func startCameras(t testing.TB, s *server, n int) *cameras {
 	t.Helper()
 	c := &cameras{done: make(chan struct{})}
 	c.cmd = testtool.Command(t, 20*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", fmt.Sprint(n),
@@ -172,7 +172,7 @@ func startCameras(t *testing.T, s *server, n int) *cameras {
 }
 
 // alive fails the test if camsim exited.
-func (c *cameras) alive(t *testing.T) {
+func (c *cameras) alive(t testing.TB) {
 	t.Helper()
 	select {
 	case <-c.done:
