@@ -870,20 +870,78 @@ func TestSystemdNotify(t *testing.T) {
 }
 
 // TestGStreamerPublisher uses GStreamer's rtspclientsink, a second RTSP
-// implementation next to ffmpeg's, as the camera: H.264 with B-frames and
-// Opus over TCP.
+// implementation next to ffmpeg's, as the camera, with the codec pairs IP
+// cameras send, over TCP: H.264 with B-frames and Opus; H.264 and G.711
+// µ-law (most cameras' default audio); H.265 with B-frames and G.711
+// A-law (Hikvision-style); Motion JPEG and linear PCM (L16). Every frame
+// received is stored or counted as dropped, every video frame sent is
+// replayed, and the replay decodes cleanly with the codecs sent.
 func TestGStreamerPublisher(t *testing.T) {
 	gst := testtool.Need(t, "gst-launch-1.0")
 	s := startServer(t, t.TempDir(), freeUDPPair(t))
-	// 150 video frames and 250 audio buffers of 20 ms at 48 kHz: one Opus
-	// frame each (opusenc adds one when it flushes at the end).
-	const videoFrames, audioFrames = 150, 250
-	cmd := testtool.Command(t, 2*time.Minute, gst, "-q",
-		"audiotestsrc", fmt.Sprintf("num-buffers=%d", audioFrames), "samplesperbuffer=960", "is-live=true", "!", "audio/x-raw,rate=48000",
-		"!", "audioconvert", "!", "opusenc", "!", "queue", "!", "s.sink_0",
-		"videotestsrc", fmt.Sprintf("num-buffers=%d", videoFrames), "is-live=true", "!", "video/x-raw,width=320,height=240,framerate=25/1",
-		"!", "x264enc", "key-int-max=25", "bframes=2", "!", "h264parse", "!", "queue", "!", "s.sink_1",
-		"rtspclientsink", "name=s", "protocols=tcp", "location=rtsp://camera:camsecret@"+s.rtspAddr+"/gst")
+	const videoFrames = 150 // 6 s at 25 fps
+	// (I420: rtpjpegpay refuses jpegenc's pictures of other formats with
+	// "Invalid component".)
+	video := func(enc ...string) []string {
+		return append([]string{"videotestsrc", fmt.Sprintf("num-buffers=%d", videoFrames), "is-live=true", "!",
+			"video/x-raw,width=320,height=240,framerate=25/1,format=I420", "!"}, enc...)
+	}
+	// audio: 6 s in 20-ms buffers at rate (sample format caps, then the
+	// encoder).
+	audio := func(rate int, caps string, enc ...string) []string {
+		return append([]string{"audiotestsrc", "num-buffers=300", fmt.Sprintf("samplesperbuffer=%d", rate/50), "is-live=true", "!",
+			fmt.Sprintf("audio/x-raw,rate=%d,channels=1%s", rate, caps), "!"}, enc...)
+	}
+	for _, c := range []struct {
+		stream       string
+		video, audio []string
+		codecs       []string // the index's
+		probe        []string // ffprobe's codec names
+		pcm          []string // for checkAudioSpan: codec, rate, channels
+	}{
+		{"gst", video("x264enc", "key-int-max=25", "bframes=2", "!", "h264parse"), audio(48000, "", "audioconvert", "!", "opusenc"),
+			[]string{"H264", "OPUS"}, []string{"h264", "opus"}, nil},
+		{"gst-pcmu", video("x264enc", "key-int-max=25", "!", "h264parse"), audio(8000, "", "audioconvert", "!", "mulawenc"),
+			[]string{"H264", "PCMU"}, []string{"h264", "pcm_mulaw"}, []string{"pcm_mulaw", "8000", "1"}},
+		{"gst-h265", video("x265enc", "key-int-max=25", "option-string=bframes=2", "!", "h265parse"), audio(8000, "", "audioconvert", "!", "alawenc"),
+			[]string{"H265", "PCMA"}, []string{"hevc", "pcm_alaw"}, []string{"pcm_alaw", "8000", "1"}},
+		{"gst-mjpeg", video("jpegenc", "quality=60"), audio(16000, ",format=S16BE", "audioconvert"),
+			[]string{"MJPEG", "LPCM"}, []string{"mjpeg", "pcm_s16be"}, []string{"pcm_s16be", "16000", "1"}},
+	} {
+		t.Run(c.stream, func(t *testing.T) {
+			args := []string{"-q"}
+			args = append(append(args, c.audio...), "!", "queue", "!", "s.sink_0")
+			args = append(append(args, c.video...), "!", "queue", "!", "s.sink_1")
+			args = append(args, "rtspclientsink", "name=s", "protocols=tcp", "location=rtsp://camera:camsecret@"+s.rtspAddr+"/"+c.stream)
+			gstPublish(t, s, gst, c.stream, videoFrames, args)
+			frags := s.fragments(t, c.stream)
+			for _, f := range frags {
+				if !slices.Equal(f.Codecs, c.codecs) {
+					t.Fatalf("fragment %s codecs %v, want %v", f.FragmentNumber, f.Codecs, c.codecs)
+				}
+			}
+			out := replayRange(t, s, c.stream, frags[0].ServerTimestamp, frags[len(frags)-1].ServerTimestamp)
+			p := ffprobe(t, out)
+			if got := p.codecs(); !slices.Equal(got, c.probe) {
+				t.Fatalf("codecs %v, want %v", got, c.probe)
+			}
+			if n := p.packets(t)["video"]; n != videoFrames {
+				t.Fatalf("replayed %d video frames, GStreamer sent %d", n, videoFrames)
+			}
+			if c.pcm != nil {
+				checkAudioSpan(t, out, c.pcm)
+			}
+			decodeClean(t, out)
+		})
+	}
+}
+
+// gstPublish runs a gst-launch-1.0 pipeline publishing videoFrames video
+// frames (and audio) to stream, and returns once the session has ended
+// and every frame received is stored or counted as dropped.
+func gstPublish(t *testing.T, s *server, gst, stream string, videoFrames int, args []string) {
+	t.Helper()
+	cmd := testtool.Command(t, 2*time.Minute, gst, args...)
 	var gstOut bytes.Buffer // read after Wait
 	cmd.Stdout, cmd.Stderr = &gstOut, &gstOut
 	if err := cmd.Start(); err != nil {
@@ -896,11 +954,13 @@ func TestGStreamerPublisher(t *testing.T) {
 	// its last frame (no EOS reaches it; it idles for minutes), and
 	// sometimes fails its own close ("Could not send message. (Received
 	// end-of-file)") after the server saw it hang up. So: wait until gst
-	// exits or every frame it sends has arrived; then give it time to
-	// leave on its own, and past that hang up for it, as a camera that
-	// loses power would.
+	// exits or its video frames (and some audio) have arrived; then give
+	// it time to leave on its own, and past that hang up for it, as a
+	// camera that loses power would. (Audio payloaders pack a varying
+	// number of buffers a packet, so only video is counted exactly.)
 	var gstErr error
 	ended := false
+	enough := videoFrames + 50
 	waitFor(t, 2*time.Minute, "GStreamer's frames to arrive", func() error {
 		select {
 		case gstErr = <-exited:
@@ -908,7 +968,7 @@ func TestGStreamerPublisher(t *testing.T) {
 			return nil
 		default:
 		}
-		if n := s.metric(t, "kinedge_stream_frames_received_total", "gst"); n < videoFrames+audioFrames {
+		if n := s.metric(t, "kinedge_stream_frames_received_total", stream); n < enough {
 			return fmt.Errorf("%d frames received", n)
 		}
 		return nil
@@ -923,7 +983,7 @@ func TestGStreamerPublisher(t *testing.T) {
 		}
 	}
 	if gstErr != nil {
-		if s.metric(t, "kinedge_stream_frames_received_total", "gst") < videoFrames+audioFrames {
+		if s.metric(t, "kinedge_stream_frames_received_total", stream) < enough {
 			t.Fatalf("gst-launch-1.0: %v before sending every frame\n%s\nserver log:\n%s", gstErr, gstOut.String(), s.logs())
 		}
 		t.Logf("gst-launch-1.0 ended with %v after sending every frame: %s", gstErr, strings.TrimSpace(gstOut.String()))
@@ -933,12 +993,15 @@ func TestGStreamerPublisher(t *testing.T) {
 	// that event (the deadline only bounds a hang), then every frame must
 	// be stored.
 	waitFor(t, 2*time.Minute, "the publish to end", func() error {
-		if grepLines(s.logs(), "rtsp publish ended", "gst") == "" {
+		if grepLines(s.logs(), "rtsp publish ended", stream) == "" {
 			return errors.New(`no "rtsp publish ended" line yet`)
 		}
 		return nil
 	})
-	frags := s.fragments(t, "gst")
+	if l := grepLines(s.logs(), "rtsp track skipped", stream); l != "" {
+		t.Fatalf("a track was skipped:\n%s", l)
+	}
+	frags := s.fragments(t, stream)
 	stored := 0
 	for _, f := range frags {
 		stored += f.Frames
@@ -947,24 +1010,15 @@ func TestGStreamerPublisher(t *testing.T) {
 	// fragmenter drops audio that arrives too long before the first
 	// keyframe (under the race detector's load GStreamer's Opus can), and
 	// the recorder's queue drops when storage falls behind. Every video
-	// frame must be stored (the replay below counts them).
+	// frame must be stored (the caller's replay counts them).
 	m := s.scrape(t)
-	dropped := m[`kinedge_stream_frames_dropped_total{stream="gst"}`]
+	dropped := m[`kinedge_stream_frames_dropped_total{stream="`+stream+`"}`]
 	for _, reason := range []string{"no_keyframe", "over_max", "backwards"} {
-		dropped += m[`kinedge_stream_fragmenter_frames_dropped_total{reason="`+reason+`",stream="gst"}`]
+		dropped += m[`kinedge_stream_fragmenter_frames_dropped_total{reason="`+reason+`",stream="`+stream+`"}`]
 	}
-	if received := s.metric(t, "kinedge_stream_frames_received_total", "gst"); float64(stored)+dropped != float64(received) || stored == 0 {
+	if received := s.metric(t, "kinedge_stream_frames_received_total", stream); float64(stored)+dropped != float64(received) || stored == 0 {
 		t.Fatalf("stored %d frames and dropped %v, received %d", stored, dropped, received)
 	} else if dropped > 0 {
 		t.Logf("%v of %d frames dropped (counted), %d stored", dropped, received, stored)
 	}
-	out := replayRange(t, s, "gst", frags[0].ServerTimestamp, frags[len(frags)-1].ServerTimestamp)
-	p := ffprobe(t, out)
-	if got := p.codecs(); !slices.Contains(got, "h264") || !slices.Contains(got, "opus") || len(got) != 2 {
-		t.Fatalf("codecs %v, want h264 and opus", got)
-	}
-	if n := p.packets(t)["video"]; n != videoFrames {
-		t.Fatalf("replayed %d video frames, GStreamer sent %d", n, videoFrames)
-	}
-	decodeClean(t, out)
 }
