@@ -66,6 +66,11 @@ func newBrowser(t testing.TB) *browser {
 		// the page's own.
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		// A camera and a microphone for the publish page: Chromium's
+		// fake devices (a test pattern and a beep), granted without a
+		// prompt.
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.WindowSize(1280, 1000),
 		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
 	)
