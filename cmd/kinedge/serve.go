@@ -184,6 +184,7 @@ type appliance struct {
 	debug         *http.Server
 	errc          chan error
 
+	clock        *clockWatch
 	notifier     sdnotify.Notifier
 	stopWatchdog chan struct{} // closed to stop the watchdog goroutine
 	watchdogDone chan struct{}
@@ -246,6 +247,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 			a.close()
 		}
 	}()
+	// The clock first: a board without a real-time clock may have booted
+	// at 1970, and the log says so before anything is recorded.
+	a.clock = &clockWatch{interval: 10 * time.Second, log: log.With("component", "clock")}
+	a.clock.start()
 	prof, why := resolveProfile(cfg.Profile, readMemTotal())
 	log.Info("profile", "profile", prof.name, "why", why)
 	if prof.gcPercent > 0 && os.Getenv("GOGC") == "" {
@@ -364,7 +369,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	kvsAPI := kvsHandler(cfg, a.idx, keyring, log.With("component", "kvs"))
 	kvsAPI.Thumbnails = pictures
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
-		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI})...))
+		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, a.clock)...))
 	// The web page, its login and media tokens; its Guard stands in front
 	// of everything in api (the plain API, the page, WHEP).
 	ui, err := webHandler(cfg, log.With("component", "web"))
@@ -621,6 +626,9 @@ func (a *appliance) close() error {
 		close(a.stopWatchdog)
 		<-a.watchdogDone
 		a.stopWatchdog = nil
+	}
+	if a.clock != nil {
+		a.clock.stop()
 	}
 	if a.sources != nil {
 		a.sources.Close() // pullers, then each session's last fragment
