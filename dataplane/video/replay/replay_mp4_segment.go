@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
+
+	"github.com/kinedge/kinedge/fragment/mkv"
 )
 
 // Segments (HLS fMP4, CMAF)
@@ -46,12 +48,22 @@ type SegmentOptions struct {
 	Sequence uint32
 }
 
+// MP4Track describes a track of an initialisation segment: enough for an
+// HLS master playlist's CODECS and RESOLUTION.
+type MP4Track struct {
+	// SampleEntry is the four-character code of the track's sample entry
+	// ("avc1", "avc3", "hev1", "vp08", "vp09", "av01", "mp4a", "Opus",
+	// "ipcm").
+	SampleEntry string
+	// Codec holds the codec parameters (for VP8, in a CodecVP9).
+	Codec mp4.Codec
+}
+
 // WriteMP4Init writes the fMP4 initialisation segment (ftyp+moov) of
 // fragment f's tracks, as WriteMP4 writes it for a range beginning with
-// f, and returns the tracks' sample entries (whose codec parameters give
-// an HLS master playlist's CODECS and RESOLUTION). Errors are WriteMP4's:
-// ErrUnsupportedMP4, ErrCodecConfig, ErrBadFragment, or the store's.
-func (s Source) WriteMP4Init(ctx context.Context, w io.Writer, stream string, o MP4Options, f Fragment) ([]mp4.Codec, error) {
+// f, and returns the tracks. Errors are WriteMP4's: ErrUnsupportedMP4,
+// ErrCodecConfig, ErrBadFragment, or the store's.
+func (s Source) WriteMP4Init(ctx context.Context, w io.Writer, stream string, o MP4Options, f Fragment) ([]MP4Track, error) {
 	var st Stats
 	mx := &mp4Muxer{w: w, st: &st, inBand: o.InBandParameters}
 	m, err := mx.load(ctx, s, stream, f)
@@ -62,11 +74,11 @@ func (s Source) WriteMP4Init(ctx context.Context, w io.Writer, stream string, o 
 	if err := mx.start(f, m); err != nil {
 		return nil, fmt.Errorf("replay: fragment %d: %w", f.Number, err)
 	}
-	codecs := make([]mp4.Codec, len(mx.tracks))
+	tracks := make([]MP4Track, len(mx.tracks))
 	for i, t := range mx.tracks {
-		codecs[i] = t.codec
+		tracks[i] = MP4Track{SampleEntry: t.sampleEntry(mx.inBand), Codec: t.codec}
 	}
-	return codecs, nil
+	return tracks, nil
 }
 
 // WriteMP4Segment writes fragment f as one moof+mdat placed by o (see
@@ -106,4 +118,33 @@ func (mx *mp4Muxer) load(ctx context.Context, s Source, stream string, f Fragmen
 		return nil, fmt.Errorf("replay: fragment %d: %w", f.Number, err)
 	}
 	return m, nil
+}
+
+// sampleEntry returns the four-character code of the sample entry the
+// track is written with (see newMP4Track, renameVP8, declareInBand).
+func (t *mp4Track) sampleEntry(inBand bool) string {
+	switch c := t.codec.(type) {
+	case *mp4.CodecH264:
+		if inBand {
+			return "avc3"
+		}
+		return "avc1"
+	case *mp4.CodecH265:
+		return "hev1"
+	case *mp4.CodecVP9:
+		if t.codecID == mkv.CodecVP8 {
+			return "vp08"
+		}
+		return "vp09"
+	case *mp4.CodecAV1:
+		return "av01"
+	case *mp4.CodecMPEG4Audio:
+		return "mp4a"
+	case *mp4.CodecOpus:
+		return "Opus"
+	case *mp4.CodecLPCM:
+		return "ipcm"
+	default:
+		return fmt.Sprintf("%T", c)
+	}
 }

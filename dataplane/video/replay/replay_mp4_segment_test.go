@@ -30,12 +30,12 @@ func TestWriteMP4Segments(t *testing.T) {
 		first = f
 		break
 	}
-	codecs, err := src.WriteMP4Init(ctx, &initBuf, "cam1", MP4Options{}, first)
+	tracks, err := src.WriteMP4Init(ctx, &initBuf, "cam1", MP4Options{}, first)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(codecs) != 1 || !bytes.HasPrefix(whole.Bytes(), initBuf.Bytes()) {
-		t.Fatalf("init segment is not the export's: %d codecs, %d bytes", len(codecs), initBuf.Len())
+	if len(tracks) != 1 || tracks[0].SampleEntry != "avc1" || !bytes.HasPrefix(whole.Bytes(), initBuf.Bytes()) {
+		t.Fatalf("init segment is not the export's: %+v, %d bytes", tracks, initBuf.Len())
 	}
 	i := 0
 	for f, err := range store.seq(0) {
