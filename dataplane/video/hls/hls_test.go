@@ -135,7 +135,7 @@ func TestSessionToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Now = func() time.Time { return now }
-	in := Session{Stream: "cam1", StreamID: 3, Mode: OnDemand, Start: t0.Add(-time.Hour), End: t0, Origin: t0.Add(-time.Hour),
+	in := Session{Stream: "cam1", StreamARN: "arn:aws:kinesisvideo:eu-west-1:1:stream/cam1/1", Mode: OnDemand, Start: t0.Add(-time.Hour), End: t0, Origin: t0.Add(-time.Hour),
 		MaxResults: 1000, ShowTime: true, Discontinuity: "ALWAYS", Expires: t0.Add(300 * time.Second)}
 	tok, err := s.Mint(in)
 	if err != nil {

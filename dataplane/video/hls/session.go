@@ -33,8 +33,8 @@ const KeySize = 32
 type Session struct {
 	// Stream is the stream's name.
 	Stream string `json:"s"`
-	// StreamID tells a stream from a later one of the same name.
-	StreamID uint64 `json:"i,omitempty"`
+	// StreamARN tells a stream from a later one of the same name.
+	StreamARN string `json:"r,omitempty"`
 	// Mode is Live, LiveReplay or OnDemand.
 	Mode string `json:"m"`
 	// Producer selects fragments by producer time instead of server time.
@@ -52,6 +52,9 @@ type Session struct {
 	// Discontinuity is the KVS DiscontinuityMode: ALWAYS, NEVER or
 	// ON_DISCONTINUITY.
 	Discontinuity string `json:"d"`
+	// Created is when the session began (a LIVE_REPLAY playlist runs
+	// ahead of the playback time since).
+	Created time.Time `json:"c"`
 	// Expires is when the token stops opening the session.
 	Expires time.Time `json:"e"`
 }
@@ -111,6 +114,11 @@ func (s *Signer) sign(payload []byte) []byte {
 // Verify returns the session of a token the Signer minted, or
 // ErrTokenInvalid (malformed, too long, another key's) or ErrTokenExpired.
 func (s *Signer) Verify(token string) (Session, error) {
+	return s.VerifyAt(token, s.now())
+}
+
+// VerifyAt is Verify at time now (a caller with its own clock).
+func (s *Signer) VerifyAt(token string, now time.Time) (Session, error) {
 	if len(token) > MaxTokenLen {
 		return Session{}, fmt.Errorf("%w: %d bytes", ErrTokenInvalid, len(token))
 	}
@@ -130,7 +138,7 @@ func (s *Signer) Verify(token string) (Session, error) {
 	if err := json.Unmarshal(payload, &out); err != nil {
 		return Session{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 	}
-	if !s.now().Before(out.Expires) {
+	if !now.Before(out.Expires) {
 		return Session{}, fmt.Errorf("%w at %s", ErrTokenExpired, out.Expires.UTC().Format(time.RFC3339))
 	}
 	return out, nil

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/dataplane/video/hls"
 	"github.com/kinedge/kinedge/dataplane/video/replay"
 	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
 	"github.com/kinedge/kinedge/index"
@@ -76,8 +78,16 @@ type Handler struct {
 	// defaults to time.Now.
 	Now func() time.Time
 
+	// HLSSigner signs the tokens of HLS sessions
+	// (getHLSStreamingSessionURL). It defaults to a random key per
+	// Handler, so a restart ends every session.
+	HLSSigner *hls.Signer
+
 	limiter  callLimiter
 	counters mediaCounters
+	hlsOnce  sync.Once
+	hlsKeys  *hls.Signer
+	hlsErr   error
 }
 
 func (h *Handler) now() time.Time {
@@ -140,7 +150,8 @@ func Paths() []string {
 	return []string{PathCreateStream, PathDescribeStream, PathListStreams, PathDeleteStream,
 		PathUpdateStream, PathUpdateDataRetention, PathGetDataEndpoint, PathTagStream,
 		PathUntagStream, PathListTagsForStream, PathListFragments,
-		PathGetMedia, PathGetMediaForFragmentList, PathGetClip, PathGetImages}
+		PathGetMedia, PathGetMediaForFragmentList, PathGetClip, PathGetImages,
+		PathGetHLSStreamingSessionURL}
 }
 
 // Register mounts "POST <path>" for every operation on mux, each handler
@@ -171,10 +182,11 @@ func (h *Handler) operations() map[string]http.Handler {
 		PathListTagsForStream:   serve(h, PathListTagsForStream, h.listTagsForStream),
 		PathListFragments:       serve(h, PathListFragments, h.listFragments),
 
-		PathGetMedia:                serveMedia(h, PathGetMedia, h.getMedia),
-		PathGetMediaForFragmentList: serveMedia(h, PathGetMediaForFragmentList, h.getMediaForFragmentList),
-		PathGetClip:                 serveMedia(h, PathGetClip, h.getClip),
-		PathGetImages:               serve(h, PathGetImages, h.getImages),
+		PathGetMedia:                  serveMedia(h, PathGetMedia, h.getMedia),
+		PathGetMediaForFragmentList:   serveMedia(h, PathGetMediaForFragmentList, h.getMediaForFragmentList),
+		PathGetClip:                   serveMedia(h, PathGetClip, h.getClip),
+		PathGetImages:                 serve(h, PathGetImages, h.getImages),
+		PathGetHLSStreamingSessionURL: serve(h, PathGetHLSStreamingSessionURL, h.getHLSStreamingSessionURL),
 	}
 }
 
