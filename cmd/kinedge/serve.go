@@ -380,6 +380,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	mux.Handle("/", kvsAPI.Fallback(sigv4, ui.Guard(api)))
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis, a.fhAPI))
 	kvsAPI.Register(mux, sigv4)
+	// HLS sessions' playlists and segments: their SessionToken is the
+	// credential (players send neither SigV4 nor Basic), so they stand in
+	// front of both.
+	kvsAPI.RegisterHLS(mux)
 
 	if cfg.DebugAddr != "" {
 		if err := a.startDebug(cfg.DebugAddr); err != nil {
