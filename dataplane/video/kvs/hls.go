@@ -213,6 +213,9 @@ func (h *Handler) getHLSStreamingSessionURL(ctx context.Context, r *http.Request
 			return nil, errorf(awsproto.InvalidArgumentException, "The TimestampRange of an ON_DEMAND session must be at most 24 hours.")
 		}
 	}
+	if h.Opener == nil {
+		return nil, ErrNoOpener
+	}
 	st, err := h.resolve(ctx, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err

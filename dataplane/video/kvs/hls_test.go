@@ -3,9 +3,11 @@ package kvs
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -324,4 +326,49 @@ func TestHLSSessionErrors(t *testing.T) {
 	for _, c := range cases {
 		wantAWSError(t, c.name, env.do(t, t.Context(), PathGetHLSStreamingSessionURL, c.body), c.status, c.typ)
 	}
+}
+
+// FuzzHLSResources sends arbitrary query strings (SessionToken,
+// FragmentNumber: the untrusted input of the unsigned GETs) to the HLS
+// session resources over a real recording: every answer is 200 or a KVS
+// error with its type, never a panic or a 500.
+func FuzzHLSResources(f *testing.F) {
+	env := newMediaEnv(f, nil)
+	fr := env.frags
+	resp := env.do(f, context.Background(), PathGetHLSStreamingSessionURL, map[string]any{"StreamName": "cam1", "PlaybackMode": "ON_DEMAND",
+		"HLSFragmentSelector": map[string]any{"TimestampRange": map[string]any{"StartTimestamp": fr[0].ServerTime.Unix(), "EndTimestamp": fr[len(fr)-1].ServerTime.Unix()}}})
+	var out struct{ HLSStreamingSessionURL string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		f.Fatal(err)
+	}
+	u, err := url.Parse(out.HLSStreamingSessionURL)
+	if err != nil {
+		f.Fatal(err)
+	}
+	q := u.RawQuery
+	paths := HLSPaths()
+	for i := range paths {
+		f.Add(uint8(i), q)
+		f.Add(uint8(i), q+"&FragmentNumber="+fr[1].NumberString())
+		f.Add(uint8(i), q+"&FragmentNumber=99999999999999999999999")
+		f.Add(uint8(i), "SessionToken=e30.AAAA&FragmentNumber=1")
+		f.Add(uint8(i), "")
+	}
+	mux := http.NewServeMux()
+	env.h.RegisterHLS(mux)
+	f.Fuzz(func(t *testing.T, op uint8, query string) {
+		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8080"+paths[int(op)%len(paths)], nil)
+		req.URL.RawQuery = query
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		if w.Code == http.StatusOK {
+			return
+		}
+		var e struct {
+			Type string `json:"__type"`
+		}
+		if w.Code >= 500 || json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Type == "" {
+			t.Fatalf("%s?%s: HTTP %d %q", req.URL.Path, query, w.Code, w.Body.Bytes())
+		}
+	})
 }
