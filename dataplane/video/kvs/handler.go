@@ -57,7 +57,8 @@ type Handler struct {
 	// ExtraDataAPIs names the GetDataEndpoint APIName values served by
 	// other handlers on the same endpoint (e.g. "PUT_MEDIA" once PutMedia
 	// is mounted); the ones this Handler serves (GET_MEDIA,
-	// LIST_FRAGMENTS, GET_MEDIA_FOR_FRAGMENT_LIST, GET_CLIP) need not be
+	// LIST_FRAGMENTS, GET_MEDIA_FOR_FRAGMENT_LIST, GET_CLIP, GET_IMAGES,
+	// GET_HLS_STREAMING_SESSION_URL) need not be
 	// listed. getDataEndpoint refuses the others.
 	ExtraDataAPIs []string
 	// GetMediaCallsPerSecond is how many getMedia calls a stream takes
