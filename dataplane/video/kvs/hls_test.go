@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/ingest/camsim"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -371,4 +373,31 @@ func FuzzHLSResources(f *testing.F) {
 			t.Fatalf("%s?%s: HTTP %d %q", req.URL.Path, query, w.Code, w.Body.Bytes())
 		}
 	})
+}
+
+// TestHLSH265Opus: an H.265 + Opus recording plays over HLS too (hev1
+// and Opus sample entries, their codec strings in the master playlist),
+// every video frame read back by ffprobe.
+func TestHLSH265Opus(t *testing.T) {
+	ffprobe := testtool.Need(t, "ffprobe")
+	env, _ := newHLSEnv(t)
+	clip, err := camsim.ReadClip(filepath.Join("..", "..", "..", "testdata", "h265_opus.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.clip = clip
+	fr := env.record(t, "cam2")
+	videoFrames := 0
+	for _, f := range fr {
+		videoFrames += f.Tracks[0].Frames
+	}
+	session := env.sessionURL(t, map[string]any{"StreamName": "cam2", "PlaybackMode": "ON_DEMAND",
+		"HLSFragmentSelector": map[string]any{"TimestampRange": map[string]any{"StartTimestamp": fr[0].ServerTime.Unix(), "EndTimestamp": fr[len(fr)-1].ServerTime.Add(time.Second).Unix()}}})
+	_, b := env.get(t, session)
+	if !bytes.Contains(b, []byte(`CODECS="hev1.1.6.L60.90,opus"`)) {
+		t.Fatalf("master playlist:\n%s", b)
+	}
+	if got := ffprobeFrames(t, ffprobe, session); got["hevc"] != videoFrames || got["opus"] == 0 {
+		t.Errorf("ffprobe decoded %v, want %d hevc frames and opus", got, videoFrames)
+	}
 }
