@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -26,7 +29,16 @@ func TestKVSHLSEndToEnd(t *testing.T) {
 		t.Fatalf("camsim: %v\n%s", err, out)
 	}
 	stream := "hls1"
-	waitFor(t, time.Minute, stream+" fragments", func() error {
+	// camsim has left: once the stream is idle its last fragment is
+	// stored, and the recording is what it will stay.
+	waitFor(t, time.Minute, stream+" idle with fragments", func() error {
+		js, err := s.streamJSON(t, stream)
+		if err != nil {
+			return err
+		}
+		if js.State != videoapi.StateIdle || js.Session != nil {
+			return fmt.Errorf("state %q", js.State)
+		}
 		if len(s.fragments(t, stream)) < 2 {
 			return errNoFragments
 		}
@@ -50,15 +62,7 @@ func TestKVSHLSEndToEnd(t *testing.T) {
 		}
 		return got.HLSStreamingSessionURL
 	}
-	start := frags[0].ServerTimestamp.Add(-time.Second).UTC().Format(time.RFC3339)
-	end := frags[len(frags)-1].ServerTimestamp.Add(time.Second).UTC().Format(time.RFC3339)
-	u := sessionURL("--playback-mode", "ON_DEMAND", "--hls-fragment-selector",
-		"FragmentSelectorType=SERVER_TIMESTAMP,TimestampRange={StartTimestamp="+start+",EndTimestamp="+end+"}")
-	n := ffprobe(t, u).packets(t)
-	if n["video"]+n["audio"] != frames || n["video"] == 0 || n["audio"] == 0 {
-		t.Errorf("ffprobe read %v from the session, %d frames were recorded", n, frames)
-	}
-
+	// LIVE first: it needs a fragment stored in the last 30 s.
 	live := sessionURL("--playback-mode", "LIVE")
 	resp, err := http.Get(live)
 	if err != nil {
@@ -68,5 +72,62 @@ func TestKVSHLSEndToEnd(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(b), "#EXTM3U") {
 		t.Errorf("LIVE master playlist: HTTP %d %s", resp.StatusCode, b)
+	}
+
+	// The web page's live fallback: its media token (live view) opens
+	// /v1/streams/<name>/live.m3u8, a redirect to a LIVE session whose
+	// media playlist lists the newest fragments; without the token the
+	// Guard refuses.
+	resp, err = s.get("/v1/streams/"+stream+"/token", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ Token string }
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil || tok.Token == "" {
+		t.Fatalf("media token: %v %+v", err, tok)
+	}
+	liveURL := "http://" + s.httpAddr + "/v1/streams/" + stream + "/live.m3u8"
+	resp, err = http.Get(liveURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("live.m3u8 without a token: HTTP %d, want 401", resp.StatusCode)
+	}
+	resp, err = http.Get(liveURL + "?token=" + url.QueryEscape(tok.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Request.URL.Path, "/hls/v1/getHLSMasterPlaylist.m3u8") || len(lines) < 2 {
+		t.Fatalf("live.m3u8 with the page's token: HTTP %d at %s:\n%s", resp.StatusCode, resp.Request.URL, b)
+	}
+	media, err := resp.Request.URL.Parse(lines[len(lines)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.Get(media.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "getMP4MediaFragment.mp4?FragmentNumber="+frags[len(frags)-1].FragmentNumber+"&") || strings.Contains(string(b), "#EXT-X-ENDLIST") {
+		t.Errorf("live media playlist (newest fragment %s): HTTP %d\n%s", frags[len(frags)-1].FragmentNumber, resp.StatusCode, b)
+	}
+
+	// ON_DEMAND over the whole recording: ffprobe reads every frame.
+	start := frags[0].ServerTimestamp.Add(-time.Second).UTC().Format(time.RFC3339)
+	end := frags[len(frags)-1].ServerTimestamp.Add(time.Second).UTC().Format(time.RFC3339)
+	u := sessionURL("--playback-mode", "ON_DEMAND", "--hls-fragment-selector",
+		"FragmentSelectorType=SERVER_TIMESTAMP,TimestampRange={StartTimestamp="+start+",EndTimestamp="+end+"}")
+	n := ffprobe(t, u).packets(t)
+	if n["video"]+n["audio"] != frames || n["video"] == 0 || n["audio"] == 0 {
+		t.Errorf("ffprobe read %v from the session, %d frames were recorded", n, frames)
 	}
 }

@@ -113,6 +113,31 @@ const (
 // proves its codecs go into fMP4), and returns the master playlist's URL
 // with a signed session token.
 func (h *Handler) getHLSStreamingSessionURL(ctx context.Context, r *http.Request, in *getHLSStreamingSessionURLInput) (any, error) {
+	tok, err := h.openSession(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return getHLSStreamingSessionURLOutput{HLSStreamingSessionURL: h.endpoint(r) + PathHLSMasterPlaylist + "?SessionToken=" + url.QueryEscape(tok)}, nil
+}
+
+// LiveSessionURL opens a LIVE HLS session of stream (the newest 5
+// fragments, sliding) that lasts expires (300 s to 12 h), as
+// getHLSStreamingSessionURL does, and returns its master playlist's path
+// and query, relative to the endpoint: the web page's live view. Its
+// errors are KVS's (*awsproto.Error, with HTTPStatus).
+func (h *Handler) LiveSessionURL(ctx context.Context, stream string, expires time.Duration) (string, error) {
+	secs := int64(expires / time.Second)
+	in := &getHLSStreamingSessionURLInput{PlaybackMode: hls.Live, Expires: &secs, DiscontinuityMode: discontinuityOn}
+	in.StreamName = stream
+	tok, err := h.openSession(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	return PathHLSMasterPlaylist + "?SessionToken=" + url.QueryEscape(tok), nil
+}
+
+// openSession checks a session request and returns its token.
+func (h *Handler) openSession(ctx context.Context, in *getHLSStreamingSessionURLInput) (string, error) {
 	var c checker
 	s := hls.Session{Mode: hls.Live, Discontinuity: discontinuityAlways}
 	if in.StreamName == "" && in.StreamARN == "" {
@@ -128,7 +153,7 @@ func (h *Handler) getHLSStreamingSessionURL(ctx context.Context, r *http.Request
 	switch in.ContainerFormat {
 	case "", "FRAGMENTED_MP4":
 	case "MPEG_TS":
-		return nil, errorf(awsproto.InvalidArgumentException, "ContainerFormat MPEG_TS is not supported here: use FRAGMENTED_MP4.")
+		return "", errorf(awsproto.InvalidArgumentException, "ContainerFormat MPEG_TS is not supported here: use FRAGMENTED_MP4.")
 	default:
 		c.fail("containerFormat", in.ContainerFormat, "Member must satisfy enum value set: [FRAGMENTED_MP4, MPEG_TS]")
 	}
@@ -189,39 +214,39 @@ func (h *Handler) getHLSStreamingSessionURL(ctx context.Context, r *http.Request
 		c.fail("discontinuityMode", in.DiscontinuityMode, "Member must satisfy enum value set: [ALWAYS, NEVER, ON_DISCONTINUITY]")
 	}
 	if err := c.err(); err != nil {
-		return nil, err
+		return "", err
 	}
 	switch s.Mode {
 	case hls.Live:
 		if start != nil || end != nil {
-			return nil, errorf(awsproto.InvalidArgumentException, "TimestampRange must not be set when PlaybackMode is LIVE.")
+			return "", errorf(awsproto.InvalidArgumentException, "TimestampRange must not be set when PlaybackMode is LIVE.")
 		}
 	case hls.LiveReplay:
 		if start == nil {
-			return nil, errorf(awsproto.InvalidArgumentException, "StartTimestamp must be set when PlaybackMode is LIVE_REPLAY.")
+			return "", errorf(awsproto.InvalidArgumentException, "StartTimestamp must be set when PlaybackMode is LIVE_REPLAY.")
 		}
 	case hls.OnDemand:
 		if start == nil || end == nil {
-			return nil, errorf(awsproto.InvalidArgumentException, "StartTimestamp and EndTimestamp must be set when PlaybackMode is ON_DEMAND.")
+			return "", errorf(awsproto.InvalidArgumentException, "StartTimestamp and EndTimestamp must be set when PlaybackMode is ON_DEMAND.")
 		}
 	}
 	if start != nil && end != nil {
 		if !end.After(*start) {
-			return nil, errorf(awsproto.InvalidArgumentException, "EndTimestamp must be after StartTimestamp.")
+			return "", errorf(awsproto.InvalidArgumentException, "EndTimestamp must be after StartTimestamp.")
 		}
 		if s.Mode == hls.OnDemand && end.Sub(*start) > maxOnDemandRange {
-			return nil, errorf(awsproto.InvalidArgumentException, "The TimestampRange of an ON_DEMAND session must be at most 24 hours.")
+			return "", errorf(awsproto.InvalidArgumentException, "The TimestampRange of an ON_DEMAND session must be at most 24 hours.")
 		}
 	}
 	if h.Opener == nil {
-		return nil, ErrNoOpener
+		return "", ErrNoOpener
 	}
 	st, err := h.resolve(ctx, in.StreamName, in.StreamARN)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if st.RetentionHours == 0 {
-		return nil, errorf(NoDataRetentionException, "The stream %s does not retain data (DataRetentionInHours is 0).", st.Name)
+		return "", errorf(NoDataRetentionException, "The stream %s does not retain data (DataRetentionInHours is 0).", st.Name)
 	}
 	s.Stream, s.StreamARN = st.Name, st.ARN
 	now := h.now()
@@ -229,16 +254,16 @@ func (h *Handler) getHLSStreamingSessionURL(ctx context.Context, r *http.Request
 	if s.Mode == hls.Live {
 		latest, err := h.Index.Latest(ctx, st.Name)
 		if errors.Is(err, index.ErrFragmentNotFound) || err == nil && now.Sub(latest.ServerTime.Add(latest.Duration)) > liveRecent {
-			return nil, errorf(awsproto.ResourceNotFoundException, "No fragments of %s were stored in the last %v: LIVE needs a stream that is recording.", st.Name, liveRecent)
+			return "", errorf(awsproto.ResourceNotFoundException, "No fragments of %s were stored in the last %v: LIVE needs a stream that is recording.", st.Name, liveRecent)
 		}
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		// The session counts its segments from the oldest fragment of
 		// its first playlist.
 		win, err := h.window(ctx, s, latest.ServerTime.Add(-time.Duration(s.MaxResults)*liveSpan(latest)), time.Time{})
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		first = win[0]
 	} else {
@@ -252,10 +277,10 @@ func (h *Handler) getHLSStreamingSessionURL(ctx context.Context, r *http.Request
 			return errStop
 		})
 		if err != nil && !errors.Is(err, errStop) {
-			return nil, err
+			return "", err
 		}
 		if !found {
-			return nil, errorf(awsproto.ResourceNotFoundException, "No fragments found in the requested time range.")
+			return "", errorf(awsproto.ResourceNotFoundException, "No fragments found in the requested time range.")
 		}
 	}
 	if s.Start.IsZero() {
@@ -265,17 +290,13 @@ func (h *Handler) getHLSStreamingSessionURL(ctx context.Context, r *http.Request
 	s.Created = now
 	s.Expires = now.Add(time.Duration(expires) * time.Second)
 	if err := h.checkHLSCodecs(ctx, st.Name, first); err != nil {
-		return nil, err
+		return "", err
 	}
 	signer, err := h.hlsSigner()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	tok, err := signer.Mint(s)
-	if err != nil {
-		return nil, err
-	}
-	return getHLSStreamingSessionURLOutput{HLSStreamingSessionURL: h.endpoint(r) + PathHLSMasterPlaylist + "?SessionToken=" + url.QueryEscape(tok)}, nil
+	return signer.Mint(s)
 }
 
 // liveSpan is the time a LIVE window reaches back per fragment: twice
