@@ -4,6 +4,7 @@
 //	GET /v1/streams/{name}                           one stream
 //	GET /v1/streams/{name}/fragments?start=&end=     fragments in a range
 //	GET /v1/streams/{name}/media?start=&end=&format=mkv|mp4
+//	GET /v1/streams/{name}/live.m3u8                 live HLS (a redirect, see LiveHLS)
 //
 // Times are RFC 3339. A fragments query returns the fragments whose start
 // lies in [start, end] (KVS ListFragments semantics), by server time or,
@@ -27,6 +28,10 @@
 // stream is created in the index at its first connection; until then it is
 // listed with status NOT_CREATED and only its pull state, so a camera that
 // never answered shows why.
+//
+// live.m3u8 redirects to a LIVE HLS session that Handler.LiveHLS opens
+// (the KVS handler's: the same sessions as GetHLSStreamingSessionURL),
+// so players without WebRTC watch live through one HLS implementation.
 package api
 
 import (
