@@ -501,10 +501,13 @@ func (h *Handler) segments(ctx context.Context, s hls.Session) (segs []sessionSe
 			return errStop
 		}
 		if len(segs) > limit {
+			// The first segment slides out: the discontinuity between
+			// it and the next now lies before the playlist.
 			if segs[1].discontinuity {
 				discBefore++
 			}
 			segs = append(segs[:0], segs[1:]...)
+			segs[0].discontinuity = false
 		}
 		return nil
 	})
@@ -513,12 +516,6 @@ func (h *Handler) segments(ctx context.Context, s hls.Session) (segs []sessionSe
 	}
 	if len(segs) == 0 {
 		return nil, 0, false, errorf(awsproto.ResourceNotFoundException, "No fragments found in the session's time range.")
-	}
-	if segs[0].discontinuity {
-		// The first segment of a playlist starts its own timeline; its
-		// discontinuity is the one counted before it.
-		discBefore++
-		segs[0].discontinuity = false
 	}
 	switch s.Mode {
 	case hls.OnDemand:

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/ingest/camsim"
@@ -73,6 +74,7 @@ func (env *mediaEnv) get(t *testing.T, u string) (*http.Response, []byte) {
 // playlist is what the tests read of a media playlist.
 type playlist struct {
 	sequence int
+	discSeq  int // EXT-X-DISCONTINUITY-SEQUENCE
 	mapURI   string
 	segments []string // URIs
 	times    int      // EXT-X-PROGRAM-DATE-TIME lines
@@ -89,6 +91,8 @@ func parsePlaylist(t *testing.T, b []byte) playlist {
 		switch {
 		case strings.HasPrefix(l, "#EXT-X-MEDIA-SEQUENCE:"):
 			p.sequence, _ = strconv.Atoi(strings.TrimPrefix(l, "#EXT-X-MEDIA-SEQUENCE:"))
+		case strings.HasPrefix(l, "#EXT-X-DISCONTINUITY-SEQUENCE:"):
+			p.discSeq, _ = strconv.Atoi(strings.TrimPrefix(l, "#EXT-X-DISCONTINUITY-SEQUENCE:"))
 		case strings.HasPrefix(l, "#EXT-X-MAP:URI="):
 			if p.mapURI == "" {
 				p.mapURI = strings.Trim(strings.TrimPrefix(l, "#EXT-X-MAP:URI="), `"`)
@@ -223,6 +227,11 @@ func TestHLSLive(t *testing.T) {
 	if len(p2.segments) != 3 || p2.ended || p2.sequence != p.sequence+len(more) ||
 		!strings.Contains(p2.segments[2], "FragmentNumber="+more[len(more)-1].NumberString()+"&") {
 		t.Fatalf("after %d more fragments, sequence %d → %d:\n%s", len(more), p.sequence, p2.sequence, b)
+	}
+	// DiscontinuityMode ALWAYS: every boundary is one, so as many lie
+	// before the playlist as segments slid out of it, and 2 within.
+	if p2.discSeq != p2.sequence || p2.discs != 2 {
+		t.Errorf("discontinuity sequence %d and %d within, at media sequence %d:\n%s", p2.discSeq, p2.discs, p2.sequence, b)
 	}
 	base, _ := url.Parse(mediaURL)
 	u, _ := base.Parse(p2.segments[2])
@@ -399,5 +408,49 @@ func TestHLSH265Opus(t *testing.T) {
 	}
 	if got := ffprobeFrames(t, ffprobe, session); got["hevc"] != videoFrames || got["opus"] == 0 {
 		t.Errorf("ffprobe decoded %v, want %d hevc frames and opus", got, videoFrames)
+	}
+}
+
+// TestHLSCodecChange: where a stream's codecs change (H.264 then H.265
+// in one stream), the playlist marks a discontinuity and names a new
+// init segment, in every discontinuity mode, and that init segment is
+// the new codec's.
+func TestHLSCodecChange(t *testing.T) {
+	env, _ := newHLSEnv(t)
+	h264 := env.record(t, "cam2")[0]
+	clip, err := camsim.ReadClip(filepath.Join("..", "..", "..", "testdata", "h265_opus.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.clip = clip
+	h265 := env.record(t, "cam2")
+	last := h265[len(h265)-1]
+	session := env.sessionURL(t, map[string]any{"StreamName": "cam2", "PlaybackMode": "ON_DEMAND", "DiscontinuityMode": "NEVER",
+		"HLSFragmentSelector": map[string]any{"TimestampRange": map[string]any{"StartTimestamp": h264.ServerTime.Unix(), "EndTimestamp": last.ServerTime.Add(time.Second).Unix()}}})
+	mediaURL := env.mediaPlaylistURL(t, session)
+	_, b := env.get(t, mediaURL)
+	p := parsePlaylist(t, b)
+	if p.discs != 1 || bytes.Count(b, []byte("#EXT-X-MAP:")) != 2 {
+		t.Fatalf("one codec change, NEVER mode:\n%s", b)
+	}
+	lines := strings.Split(string(b), "\n")
+	var second string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "#EXT-X-MAP:URI=") && !strings.Contains(l, p.mapURI) {
+			second = strings.Trim(strings.TrimPrefix(l, "#EXT-X-MAP:URI="), `"`)
+		}
+	}
+	if !strings.Contains(second, "FragmentNumber="+h265[0].NumberString()+"&") {
+		t.Fatalf("second map %q, want the first H.265 fragment %d's", second, h265[0].Number)
+	}
+	base, _ := url.Parse(mediaURL)
+	u, _ := base.Parse(second)
+	resp, initBytes := env.get(t, u.String())
+	var in fmp4.Init
+	if err := in.Unmarshal(bytes.NewReader(initBytes)); resp.StatusCode != http.StatusOK || err != nil || len(in.Tracks) == 0 {
+		t.Fatalf("second init: HTTP %d %v", resp.StatusCode, err)
+	}
+	if _, ok := in.Tracks[0].Codec.(*mp4.CodecH265); !ok {
+		t.Errorf("second init's video is %T, want H.265", in.Tracks[0].Codec)
 	}
 }
