@@ -58,7 +58,9 @@
 // Segments come from replay's MP4 writer (WriteMP4Init, WriteMP4Segment),
 // decrypted in memory; a fragment outside the session, or of another
 // stream, is ResourceNotFoundException; an invalid or expired token
-// NotAuthorizedException with HTTP 403. The session is stateless: each
+// NotAuthorizedException with HTTP 403. They allow any origin (CORS
+// Access-Control-Allow-Origin: *, for hls.js on any page). The session
+// is stateless: each
 // playlist request walks the index from the session's start, numbering
 // fragments from 0 there (EXT-X-MEDIA-SEQUENCE), so a sliding LIVE
 // playlist numbers a fragment alike on every reload. LIVE lists the newest

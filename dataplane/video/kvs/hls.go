@@ -390,6 +390,9 @@ func (h *Handler) hlsTracks(ctx context.Context, stream string, f index.Fragment
 func (h *Handler) hlsResource(fn func(ctx context.Context, w http.ResponseWriter, r *http.Request, s hls.Session, tok string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reqID := awsproto.RequestID(r.Context())
+		// Any page may play a session (hls.js fetches with XHR): the
+		// token in the URL is the credential, no cookie is involved.
+		w.Header().Set("Access-Control-Allow-Origin", "*")
 		err := h.serveHLS(w, r, fn)
 		if err == nil {
 			return
