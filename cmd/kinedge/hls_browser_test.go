@@ -27,6 +27,7 @@ const hlsPage = `<!doctype html><html><body>
 window.hlsState = {errors: [], fatal: ""};
 const v = document.getElementById("v");
 v.addEventListener("error", () => { window.hlsState.fatal = "video error " + (v.error && v.error.code); });
+v.addEventListener("playing", () => { if (window.hlsState.t0 === undefined) window.hlsState.t0 = v.currentTime; });
 const hls = new Hls();
 hls.on(Hls.Events.ERROR, (_, d) => {
   window.hlsState.errors.push(d.type + "/" + d.details);
@@ -39,7 +40,7 @@ hls.on(Hls.Events.MANIFEST_PARSED, () => v.play());
 
 // TestHLSSessionInChromium plays an ON_DEMAND HLS session of a recorded
 // camera with hls.js in Chromium, from a page of another origin (the
-// session's GETs allow any origin): the video's currentTime advances past
+// session's GETs allow any origin): the video's currentTime advances by
 // 3 s and neither hls.js nor the <video> reports a fatal error.
 func TestHLSSessionInChromium(t *testing.T) {
 	awsPath := testtool.Need(t, "aws")
@@ -76,7 +77,19 @@ func TestHLSSessionInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The page, on an origin of its own.
+	playHLS(t, b, got.HLSStreamingSessionURL, 3)
+	b.screenshot("playing")
+	if errs := b.errors(); len(errs) > 0 {
+		t.Errorf("JavaScript errors: %s", strings.Join(errs, "; "))
+	}
+}
+
+// playHLS serves hlsPage (and hls.js) from an origin of its own on
+// 127.0.0.1, opens it in b on the session URL src and waits until the
+// video's currentTime has advanced by more than advance seconds since it
+// began playing, without a fatal error.
+func playHLS(t *testing.T, b *browser, src string, advance float64) {
+	t.Helper()
 	js, err := os.ReadFile(filepath.Join("..", "..", "testdata", "hlsjs", "hls.light.min.js"))
 	if err != nil {
 		t.Fatal(err)
@@ -99,13 +112,53 @@ func TestHLSSessionInChromium(t *testing.T) {
 	go func() { defer close(done); _ = page.Serve(ln) }()
 	t.Cleanup(func() { _ = page.Close(); <-done })
 
-	b.do(30*time.Second, "open the player page", chromedp.Navigate("http://"+ln.Addr().String()+"/?src="+url.QueryEscape(got.HLSStreamingSessionURL)))
-	b.waitJS(60*time.Second, "hls.js plays the session", `(() => {
+	b.do(30*time.Second, "open the player page", chromedp.Navigate("http://"+ln.Addr().String()+"/?src="+url.QueryEscape(src)))
+	b.waitJS(60*time.Second, "hls.js plays the session", fmt.Sprintf(`(() => {
 		const v = document.getElementById("v"), s = window.hlsState;
 		if (s.fatal) return {fail: s.fatal + " " + s.errors.join(",")};
-		return {done: v.currentTime > 3, note: "currentTime " + v.currentTime + " readyState " + v.readyState + " errors " + s.errors.join(",")};
-	})()`)
-	b.screenshot("playing")
+		return {done: s.t0 !== undefined && v.currentTime > s.t0 + %g, note: "playing from " + s.t0 + ", currentTime " + v.currentTime + " readyState " + v.readyState + " errors " + s.errors.join(",")};
+	})()`, advance))
+}
+
+// TestHLSLiveInChromium plays a LIVE session with hls.js while camsim
+// publishes: the video plays on for more than 12 s, past what the first
+// playlist (the 5 newest fragments, 2 s each, started about 3 fragments
+// from its end) held, so the playlist slid as fragments were stored.
+func TestHLSLiveInChromium(t *testing.T) {
+	awsPath := testtool.Need(t, "aws")
+	b := newBrowser(t)
+	s := startServer(t, t.TempDir(), freeUDPPair(t))
+	cam := testtool.Command(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "1",
+		"--prefix", "hlslive", "--duration", "45s")
+	if err := cam.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cam.Process.Kill(); _ = cam.Wait() })
+	stream := "hlslive1"
+	waitFor(t, time.Minute, stream+" fragments", func() error {
+		// The stream exists once camsim's first publish arrived.
+		if _, err := s.streamJSON(t, stream); err != nil {
+			return err
+		}
+		if len(s.fragments(t, stream)) < 2 {
+			return errNoFragments
+		}
+		return nil
+	})
+	cli := testtool.AWSCLI{Path: awsPath, Endpoint: "http://" + s.httpAddr, Region: "us-east-1", Key: "admin", Secret: "adminsecret"}
+	stdout, stderr, err := cli.Run(t, "kinesis-video-archived-media", "get-hls-streaming-session-url", "--stream-name", stream, "--playback-mode", "LIVE")
+	if err != nil {
+		t.Fatalf("aws get-hls-streaming-session-url: %v %s", err, stderr)
+	}
+	var got struct{ HLSStreamingSessionURL string }
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	first := len(s.fragments(t, stream))
+	playHLS(t, b, got.HLSStreamingSessionURL, 12)
+	if n := len(s.fragments(t, stream)); n <= first {
+		t.Errorf("%d fragments before playing, %d after: the camera stopped", first, n)
+	}
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("JavaScript errors: %s", strings.Join(errs, "; "))
 	}
