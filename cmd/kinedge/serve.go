@@ -363,11 +363,13 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	// One picture maker (ffmpeg, its cache and decoder bound) for the web
 	// page's pictures and KVS GetImages.
 	pictures := &thumbnail.Maker{}
-	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Thumbnails: pictures, Archive: a.tier, Logger: log.With("component", "videoapi")}).Register(api)
-	a.sources.Register(api)
-	a.whep.Register(api)
 	kvsAPI := kvsHandler(cfg, a.idx, keyring, log.With("component", "kvs"))
 	kvsAPI.Thumbnails = pictures
+	// The page's live HLS fallback opens KVS LIVE sessions: one HLS path.
+	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Thumbnails: pictures, Archive: a.tier,
+		LiveHLS: kvsAPI, Logger: log.With("component", "videoapi")}).Register(api)
+	a.sources.Register(api)
+	a.whep.Register(api)
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
 		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, a.clock)...))
 	// The web page, its login and media tokens; its Guard stands in front
@@ -385,6 +387,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	mux.Handle("/", kvsAPI.Fallback(sigv4, ui.Guard(api)))
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis, a.fhAPI))
 	kvsAPI.Register(mux, sigv4)
+	// HLS sessions' playlists and segments: their SessionToken is the
+	// credential (players send neither SigV4 nor Basic), so they stand in
+	// front of both.
+	kvsAPI.RegisterHLS(mux)
 
 	if cfg.DebugAddr != "" {
 		if err := a.startDebug(cfg.DebugAddr); err != nil {

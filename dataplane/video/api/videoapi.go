@@ -4,6 +4,7 @@
 //	GET /v1/streams/{name}                           one stream
 //	GET /v1/streams/{name}/fragments?start=&end=     fragments in a range
 //	GET /v1/streams/{name}/media?start=&end=&format=mkv|mp4
+//	GET /v1/streams/{name}/live.m3u8                 live HLS (a redirect, see LiveHLS)
 //
 // Times are RFC 3339. A fragments query returns the fragments whose start
 // lies in [start, end] (KVS ListFragments semantics), by server time or,
@@ -27,6 +28,10 @@
 // stream is created in the index at its first connection; until then it is
 // listed with status NOT_CREATED and only its pull state, so a camera that
 // never answered shows why.
+//
+// live.m3u8 redirects to a LIVE HLS session that Handler.LiveHLS opens
+// (the KVS handler's: the same sessions as GetHLSStreamingSessionURL),
+// so players without WebRTC watch live through one HLS implementation.
 package api
 
 import (
@@ -72,6 +77,19 @@ type Pulls interface {
 	PullStates() map[string]PullJSON
 }
 
+// LiveHLS opens live HLS sessions; the KVS handler (kvs.Handler) satisfies
+// it, so the page's live fallback and KVS's LIVE sessions are one
+// implementation.
+type LiveHLS interface {
+	// LiveSessionURL returns the path and query of a LIVE session's
+	// master playlist, or an error with an HTTPStatus() int method.
+	LiveSessionURL(ctx context.Context, stream string, expires time.Duration) (string, error)
+}
+
+// LiveHLSExpires is how long a live HLS session opened by
+// /v1/streams/{name}/live.m3u8 lasts.
+const LiveHLSExpires = time.Hour
+
 // Handler serves the API.
 type Handler struct {
 	Index Index
@@ -97,6 +115,8 @@ type Handler struct {
 	Now func() time.Time
 	// Thumbnails makes the pictures of /image; nil answers 501.
 	Thumbnails *thumbnail.Maker
+	// LiveHLS, if set, serves /v1/streams/{name}/live.m3u8 (else 501).
+	LiveHLS LiveHLS
 }
 
 // Register adds the routes to mux.
@@ -107,6 +127,30 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/streams/{name}/media", h.media)
 	mux.HandleFunc("GET /v1/streams/{name}/timeline", h.timeline)
 	mux.HandleFunc("GET /v1/streams/{name}/image", h.image)
+	mux.HandleFunc("GET /v1/streams/{name}/live.m3u8", h.liveHLS)
+}
+
+// liveHLS is the live view's HLS fallback (players without WebRTC): a
+// redirect to a LIVE HLS session of the stream (the newest fragments,
+// sliding), whose playlists and segments its session token opens for
+// LiveHLSExpires.
+func (h *Handler) liveHLS(w http.ResponseWriter, r *http.Request) {
+	if h.LiveHLS == nil {
+		h.fail(w, r, &httpError{status: http.StatusNotImplemented, msg: "live HLS is not served here"})
+		return
+	}
+	u, err := h.LiveHLS.LiveSessionURL(r.Context(), r.PathValue("name"), LiveHLSExpires)
+	if err != nil {
+		var st interface{ HTTPStatus() int }
+		if errors.As(err, &st) && st.HTTPStatus() < 500 {
+			h.fail(w, r, &httpError{status: st.HTTPStatus(), msg: strings.TrimPrefix(err.Error(), "awsproto: ")})
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, u, http.StatusFound)
 }
 
 func (h *Handler) logger() *slog.Logger {

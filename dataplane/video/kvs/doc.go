@@ -1,9 +1,8 @@
 // Package kvs serves the Amazon Kinesis Video Streams control plane
 // (API version 2017-09-30, Smithy protocol "aws.protocols#restJson1":
 // POST /<operation> with a JSON body), the archived-media ListFragments,
-// GetMediaForFragmentList, GetClip and GetImages operations and the media
-// GetMedia
-// operation on top of the appliance's index, so that code written against
+// GetMediaForFragmentList, GetClip, GetImages and
+// GetHLSStreamingSessionURL operations and the media GetMedia operation on top of the appliance's index, so that code written against
 // AWS with aws-sdk-go-v2's service/kinesisvideo (or any SDK, the AWS CLI)
 // manages and reads the appliance's video streams by changing only the
 // endpoint.
@@ -33,6 +32,46 @@
 //	                           EndTimestamp, SamplingInterval (≥ 200 ms), Format (JPEG | PNG),
 //	                           FormatConfig (JPEGQuality), WidthPixels, HeightPixels, MaxResults
 //	                           (1-100, 25), NextToken → Images, NextToken
+//	POST /getHLSStreamingSessionURL  (Archived Media) StreamName | StreamARN, PlaybackMode
+//	                           (LIVE, LIVE_REPLAY, ON_DEMAND), HLSFragmentSelector, ContainerFormat,
+//	                           DiscontinuityMode, DisplayFragmentTimestamp, Expires (300-43200),
+//	                           MaxMediaPlaylistFragmentResults (1-5000) → HLSStreamingSessionURL
+//
+// # HLS sessions
+//
+// getHLSStreamingSessionURL checks the request as KVS does, finds the
+// session's first fragment (ResourceNotFoundException without one; for
+// LIVE, when the stream stored nothing in the last 30 s), makes its fMP4
+// init segment (so codecs fMP4 or HLS cannot carry are refused up front:
+// UnsupportedStreamMediaTypeException, MissingCodecPrivateDataException),
+// and returns <endpoint>/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=…
+// (the endpoint as getDataEndpoint gives it). The token (package hls) is
+// signed, holds the whole session (stream and its ARN, mode, selector,
+// range, options, expiry) and is the only credential of the session's
+// GETs, which RegisterHLS mounts outside the SigV4 middleware:
+//
+//	GET /hls/v1/getHLSMasterPlaylist.m3u8   one variant: CODECS, RESOLUTION, BANDWIDTH
+//	GET /hls/v1/getHLSMediaPlaylist.m3u8    one segment per stored fragment
+//	GET /hls/v1/getMP4InitFragment.mp4      [FragmentNumber=] ftyp+moov of that fragment's tracks
+//	GET /hls/v1/getMP4MediaFragment.mp4     FragmentNumber= one moof+mdat
+//
+// Segments come from replay's MP4 writer (WriteMP4Init, WriteMP4Segment),
+// decrypted in memory; a fragment outside the session, or of another
+// stream, is ResourceNotFoundException; an invalid or expired token
+// NotAuthorizedException with HTTP 403. They allow any origin (CORS
+// Access-Control-Allow-Origin: *, for hls.js on any page). The session
+// is stateless: each
+// playlist request walks the index from the session's start, numbering
+// fragments from 0 there (EXT-X-MEDIA-SEQUENCE), so a sliding LIVE
+// playlist numbers a fragment alike on every reload. LIVE lists the newest
+// MaxMediaPlaylistFragmentResults (5) fragments; LIVE_REPLAY lists them
+// from StartTimestamp, as far as the playback time elapsed since the
+// session began plus 6 s, and ends (EXT-X-ENDLIST) once an EndTimestamp
+// has passed; ON_DEMAND lists the first 1000 of its range and ends.
+// DiscontinuityMode ALWAYS (the default with server timestamps) marks
+// every fragment boundary, ON_DISCONTINUITY a gap of more than 50 ms or
+// a change of codecs or picture size, NEVER (the default with producer
+// timestamps) only the latter, which also starts a new EXT-X-MAP.
 //
 // # Media operations
 //
@@ -81,7 +120,8 @@
 // plain API with their Basic auth): a correctly signed request never gets
 // a Basic challenge. getDataEndpoint answers only for the APIs served
 // (GET_MEDIA, LIST_FRAGMENTS, GET_MEDIA_FOR_FRAGMENT_LIST, GET_CLIP,
-// GET_IMAGES and Handler.ExtraDataAPIs) and refuses the others with
+// GET_IMAGES, GET_HLS_STREAMING_SESSION_URL and Handler.ExtraDataAPIs)
+// and refuses the others with
 // InvalidArgumentException.
 //
 // Requests are validated as KVS validates them (stream names 1 to 256 of
@@ -125,6 +165,14 @@
 //   - getMedia sends a stream's fragments in server-time order; a fragment
 //     stored after the session passed its server time (an ingest that
 //     stores out of order) is not sent to that session.
+//   - HLS sessions: ContainerFormat MPEG_TS is InvalidArgumentException
+//     (fMP4 only); the init segment URL may name a FragmentNumber (the
+//     one after a codec change); a LIVE_REPLAY playlist advances with the
+//     session's wall-clock age, not with what the player fetched (the
+//     session keeps no state); a restart of the appliance ends every
+//     session (the token key is per process unless Handler.HLSSigner is
+//     set); each media segment's last frame lasts as long as the one
+//     before it (segments are made alone).
 //   - The media operations send no error chunks (AWS_KINESISVIDEO_ERROR_ID):
 //     a fragment that expires while a session reads is skipped, any other
 //     failure cuts the connection.
@@ -145,5 +193,6 @@
 //	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(v, next, 0) }
 //	h := &kvs.Handler{Index: idx, Opener: keyring, Logger: logger}
 //	h.Register(mux, sigv4)
+//	h.RegisterHLS(mux) // token-authenticated GETs, ahead of any login
 //	mux.Handle("/", h.Fallback(sigv4, webPage))
 package kvs

@@ -47,6 +47,9 @@ const (
 	// InvalidCodecPrivateDataException: a track's codec private data is
 	// not valid for the operation (HTTP 400).
 	InvalidCodecPrivateDataException = "InvalidCodecPrivateDataException"
+	// MissingCodecPrivateDataException: an HLS session's track has no
+	// codec private data that can be read (HTTP 400).
+	MissingCodecPrivateDataException = "MissingCodecPrivateDataException"
 )
 
 // NotImplemented is AWS's common error for a feature the endpoint does

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/dataplane/video/hls"
 	"github.com/kinedge/kinedge/dataplane/video/replay"
 	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
 	"github.com/kinedge/kinedge/index"
@@ -55,7 +57,8 @@ type Handler struct {
 	// ExtraDataAPIs names the GetDataEndpoint APIName values served by
 	// other handlers on the same endpoint (e.g. "PUT_MEDIA" once PutMedia
 	// is mounted); the ones this Handler serves (GET_MEDIA,
-	// LIST_FRAGMENTS, GET_MEDIA_FOR_FRAGMENT_LIST, GET_CLIP) need not be
+	// LIST_FRAGMENTS, GET_MEDIA_FOR_FRAGMENT_LIST, GET_CLIP, GET_IMAGES,
+	// GET_HLS_STREAMING_SESSION_URL) need not be
 	// listed. getDataEndpoint refuses the others.
 	ExtraDataAPIs []string
 	// GetMediaCallsPerSecond is how many getMedia calls a stream takes
@@ -76,8 +79,16 @@ type Handler struct {
 	// defaults to time.Now.
 	Now func() time.Time
 
+	// HLSSigner signs the tokens of HLS sessions
+	// (getHLSStreamingSessionURL). It defaults to a random key per
+	// Handler, so a restart ends every session.
+	HLSSigner *hls.Signer
+
 	limiter  callLimiter
 	counters mediaCounters
+	hlsOnce  sync.Once
+	hlsKeys  *hls.Signer
+	hlsErr   error
 }
 
 func (h *Handler) now() time.Time {
@@ -140,7 +151,8 @@ func Paths() []string {
 	return []string{PathCreateStream, PathDescribeStream, PathListStreams, PathDeleteStream,
 		PathUpdateStream, PathUpdateDataRetention, PathGetDataEndpoint, PathTagStream,
 		PathUntagStream, PathListTagsForStream, PathListFragments,
-		PathGetMedia, PathGetMediaForFragmentList, PathGetClip, PathGetImages}
+		PathGetMedia, PathGetMediaForFragmentList, PathGetClip, PathGetImages,
+		PathGetHLSStreamingSessionURL}
 }
 
 // Register mounts "POST <path>" for every operation on mux, each handler
@@ -171,10 +183,11 @@ func (h *Handler) operations() map[string]http.Handler {
 		PathListTagsForStream:   serve(h, PathListTagsForStream, h.listTagsForStream),
 		PathListFragments:       serve(h, PathListFragments, h.listFragments),
 
-		PathGetMedia:                serveMedia(h, PathGetMedia, h.getMedia),
-		PathGetMediaForFragmentList: serveMedia(h, PathGetMediaForFragmentList, h.getMediaForFragmentList),
-		PathGetClip:                 serveMedia(h, PathGetClip, h.getClip),
-		PathGetImages:               serve(h, PathGetImages, h.getImages),
+		PathGetMedia:                  serveMedia(h, PathGetMedia, h.getMedia),
+		PathGetMediaForFragmentList:   serveMedia(h, PathGetMediaForFragmentList, h.getMediaForFragmentList),
+		PathGetClip:                   serveMedia(h, PathGetClip, h.getClip),
+		PathGetImages:                 serve(h, PathGetImages, h.getImages),
+		PathGetHLSStreamingSessionURL: serve(h, PathGetHLSStreamingSessionURL, h.getHLSStreamingSessionURL),
 	}
 }
 

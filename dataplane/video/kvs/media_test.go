@@ -75,6 +75,7 @@ func newMediaEnv(t testing.TB, mod func(*Handler)) *mediaEnv {
 	wrap := func(next http.Handler) http.Handler { return awsproto.Middleware(v, next, 0) }
 	mux := http.NewServeMux()
 	h.Register(mux, wrap)
+	h.RegisterHLS(mux)
 	mux.Handle("/", h.Fallback(wrap, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="kinedge"`)
 		http.Error(w, "HTTP Basic required", http.StatusUnauthorized)
@@ -471,7 +472,7 @@ func TestGetMediaErrors(t *testing.T) {
 // its SigV4 error; an unsigned request still reaches the web page.
 func TestUnknownOperation(t *testing.T) {
 	env := newMediaEnv(t, nil)
-	for _, p := range []string{"/getDASHStreamingSessionURL", "/getHLSStreamingSessionURL", "/nope/deeper"} {
+	for _, p := range []string{"/getDASHStreamingSessionURL", "/getHLSMasterPlaylist", "/nope/deeper"} {
 		msg := wantAWSError(t, p, env.do(t, t.Context(), p, map[string]any{"StreamName": "cam1"}), 404, awsproto.UnknownOperationException)
 		if !strings.Contains(msg, p) {
 			t.Errorf("%s: message %q does not name the path", p, msg)

@@ -169,14 +169,9 @@ func (mx *mp4Muxer) run(ctx context.Context, s Source, stream string, frags iter
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		plain, _, err := s.open(ctx, stream, f)
+		m, err := mx.load(ctx, s, stream, f)
 		if err != nil {
 			return err
-		}
-		m, err := mkvToSamples(plain)
-		clear(plain)
-		if err != nil {
-			return fmt.Errorf("replay: fragment %d: %w", f.Number, err)
 		}
 		if mx.tracks == nil {
 			if err := mx.start(f, m); err != nil {

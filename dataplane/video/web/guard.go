@@ -132,7 +132,7 @@ func (h *Handler) authenticate(r *http.Request) auth {
 
 // mediaScope returns what a media route reads, for the token check: the
 // stream and the range of GET /v1/streams/{name}/media, the instant of
-// /image, or live view for /whep/{name}[/…].
+// /image, or live view for /whep/{name}[/…] and /v1/streams/{name}/live.m3u8.
 func mediaScope(r *http.Request) (mediatoken.Scope, bool) {
 	p := r.URL.Path
 	if rest, ok := strings.CutPrefix(p, "/whep/"); ok {
@@ -156,6 +156,8 @@ func mediaScope(r *http.Request) (mediatoken.Scope, bool) {
 			start, end = time.Time{}, time.Time{} // Verify says the range is missing
 		}
 		return mediatoken.Scope{Stream: name, Start: start, End: end}, true
+	case "live.m3u8":
+		return mediatoken.Scope{Stream: name, Live: true}, true
 	case "image":
 		at, err := videoapi.ParseTime(q.Get("at"))
 		if err != nil {

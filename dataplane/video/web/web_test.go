@@ -44,6 +44,7 @@ func newFixture(t *testing.T) *fixture {
 	mux.HandleFunc("POST /v1/streams", ok)
 	mux.HandleFunc("GET /v1/streams/{name}/media", ok)
 	mux.HandleFunc("GET /v1/streams/{name}/image", ok)
+	mux.HandleFunc("GET /v1/streams/{name}/live.m3u8", ok)
 	mux.HandleFunc("GET /v1/streams/{name}/fragments", ok)
 	mux.HandleFunc("POST /whep/{name}", ok)
 	mux.HandleFunc("DELETE /whep/{name}/{id}", ok)
@@ -248,6 +249,8 @@ func TestMediaToken(t *testing.T) {
 	wantStatus(t, f.do(req{method: "GET", target: "/v1/streams/cam1/image?at=2026-12-02T11:05:00Z&token=" + tok}), http.StatusOK, "reached")
 	wantStatus(t, f.do(req{method: "POST", target: "/whep/cam1?token=" + live}), http.StatusOK, "reached POST /whep/cam1")
 	wantStatus(t, f.do(req{method: "DELETE", target: "/whep/cam1/abc?token=" + live}), http.StatusOK, "reached DELETE")
+	wantStatus(t, f.do(req{method: "GET", target: "/v1/streams/cam1/live.m3u8?token=" + live}), http.StatusOK, "reached GET /v1/streams/cam1/live.m3u8")
+	wantJSONMessage(t, f.do(req{method: "GET", target: "/v1/streams/cam2/live.m3u8?token=" + live}), http.StatusForbidden, `not \"cam2\"`)
 
 	// Out of scope: another stream, outside the range, no range, a route
 	// a token does not open, a live token for recorded media.
