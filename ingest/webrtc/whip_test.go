@@ -418,3 +418,28 @@ func TestPatch(t *testing.T) {
 		t.Errorf("POST on a session: %d", resp.StatusCode)
 	}
 }
+
+// A publisher that sends no keyframe past the target gets PLIs every
+// PLIInterval, not just the one at the start.
+func TestPLIPastTarget(t *testing.T) {
+	h := &Handler{KeyframeTarget: 200 * time.Millisecond, PLIInterval: 100 * time.Millisecond}
+	srv, _ := newServer(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := whiptest.Publish(ctx, whiptest.Options{URL: srv.URL + "/whip/cam6", Token: token, Video: pion.MimeTypeVP8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var video []pmedia.Sample
+	for i := range 30 { // one keyframe, then 1 s of delta frames
+		video = append(video, pmedia.Sample{Data: vp8Frame(i == 0, i, 100), Duration: time.Second / 30})
+	}
+	if err := whiptest.Send(ctx, p.Video, video); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "repeated PLIs", 5*time.Second, func() bool { return p.PLIs.Load() >= 4 })
+}
