@@ -17,6 +17,7 @@ import (
 
 	pion "github.com/pion/webrtc/v4"
 
+	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/ingest/webrtc/rtc"
 )
@@ -270,6 +271,10 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, stream strin
 
 func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	if err := streamname.Check(name); err != nil {
+		h.refuse(w, http.StatusBadRequest, "invalid video stream name %q: %s", name, streamname.Rule)
+		return
+	}
 	if !h.authorize(w, r, name) {
 		return
 	}
