@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -23,9 +24,10 @@ import (
 
 // fakeWriter records the frames of a session.
 type fakeWriter struct {
-	mu     sync.Mutex
-	frames []*media.Frame
-	closed chan struct{}
+	mu      sync.Mutex
+	frames  []*media.Frame
+	written []time.Time // when each frame was written
+	closed  chan struct{}
 }
 
 func (w *fakeWriter) WriteFrame(f *media.Frame) {
@@ -37,6 +39,7 @@ func (w *fakeWriter) WriteFrame(f *media.Frame) {
 	default:
 	}
 	w.frames = append(w.frames, f)
+	w.written = append(w.written, time.Now())
 }
 func (w *fakeWriter) Discontinuity(string) {}
 func (w *fakeWriter) Close()               { close(w.closed) }
@@ -241,6 +244,24 @@ func TestPublishH264Opus(t *testing.T) {
 	if audioN != 75 {
 		t.Errorf("%d audio frames, want 75", audioN)
 	}
+	// Producer times from the publisher's RTCP sender reports (pion
+	// sends one a second): never after the frame was written, and close
+	// to it on loopback with one clock.
+	w.mu.Lock()
+	withWall := 0
+	for i, f := range w.frames {
+		if f.Wall.IsZero() {
+			continue
+		}
+		withWall++
+		if lag := w.written[i].Sub(f.Wall); lag < 0 || lag > 500*time.Millisecond {
+			t.Errorf("frame %d (track %d): producer time %v before its write", i, f.Track, lag)
+		}
+	}
+	w.mu.Unlock()
+	if withWall == 0 {
+		t.Error("no frame has a producer time from the sender reports")
+	}
 	if code, _ := p.Delete(ctx); code != http.StatusNotFound {
 		t.Errorf("second DELETE: %d, want 404", code)
 	}
@@ -442,4 +463,45 @@ func TestPLIPastTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "repeated PLIs", 5*time.Second, func() bool { return p.PLIs.Load() >= 4 })
+}
+
+// Publish/unpublish cycles leave no goroutine behind (the server's or
+// the test peers').
+func TestCyclesLeaveNoGoroutines(t *testing.T) {
+	h := &Handler{}
+	srv, _ := newServer(t, h)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cycle := func() {
+		p, err := whiptest.Publish(ctx, whiptest.Options{URL: srv.URL + "/whip/cyc", Token: token, Video: pion.MimeTypeVP8, Audio: pion.MimeTypeOpus, Client: client})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitConnected(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := whiptest.Send(ctx, p.Video, []pmedia.Sample{{Data: vp8Frame(true, 0, 500), Duration: 30 * time.Millisecond}, {Data: vp8Frame(false, 1, 100), Duration: 30 * time.Millisecond}}); err != nil {
+			t.Fatal(err)
+		}
+		if code, err := p.Delete(ctx); err != nil || code != 200 {
+			t.Fatalf("DELETE: %d %v", code, err)
+		}
+	}
+	cycle() // warm up pion's and net/http's lazily started goroutines
+	base := runtime.NumGoroutine()
+	for range 20 {
+		cycle()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after 20 cycles, %d before:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+	if st := h.Stats(); st.Ended["deleted"] != 21 || st.Sessions != 0 {
+		t.Errorf("stats %+v", st)
+	}
 }
