@@ -68,8 +68,8 @@ func newAssembler(c media.Codec, rate int) (*assembler, error) {
 type rawAudio struct{}
 
 func (rawAudio) Unmarshal(p []byte) ([]byte, error) { return p, nil }
-func (rawAudio) IsPartitionHead([]byte) bool          { return true }
-func (rawAudio) IsPartitionTail(bool, []byte) bool    { return true }
+func (rawAudio) IsPartitionHead([]byte) bool        { return true }
+func (rawAudio) IsPartitionTail(bool, []byte) bool  { return true }
 
 // push adds a packet (which the assembler keeps).
 func (a *assembler) push(p *rtp.Packet) { a.sb.Push(p) }
