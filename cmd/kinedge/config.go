@@ -509,6 +509,11 @@ func (c *Config) Validate() error {
 	if c.MemoryLimitMiB < 0 || (c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 32) {
 		errs = append(errs, fmt.Errorf("memory_limit_mib %d must be 0 (off) or at least 32", c.MemoryLimitMiB))
 	}
+	for _, u := range iceServers(c.WebRTCICEServers) {
+		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") || strings.ContainsAny(u, "<> \t\"") {
+			errs = append(errs, fmt.Errorf("webrtc_ice_servers: %q is not a stun:, turn: or turns: URL", u))
+		}
+	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
