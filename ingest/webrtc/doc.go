@@ -44,6 +44,11 @@
 //     hand frames over a bounded channel; a full channel drops the frame
 //     (counted) rather than stall pion. On end the Writer is closed, so the
 //     open fragment is stored.
+//   - Known gap: Chromium's VP9 records and replays, but now and then a
+//     frame right after the first keyframe is one libvpx calls corrupt
+//     (not yet understood: Chromium's flexible-mode VP9 depacketized by
+//     pion, or the sample builder). VP9 from libvpx is whole.
+//   - Not yet: H.265, RTX, ICE-TCP, a NAT 1:1 address.
 //   - ICE restart is not supported: a PATCH that changes the ICE
 //     credentials gets 422 (RFC 9725 section 4.3.2), the publisher
 //     re-POSTs.
