@@ -17,7 +17,7 @@ import (
 )
 
 // TestWHIPPublishPage drives the /publish page in Chromium with its fake
-// camera and microphone: for VP8 and H.264 (the page's codec choice) it publishes over WHIP, the stream gets fragments, Stop ends the
+// camera and microphone: for VP8, H.264 and VP9 (the page's codec choice) it publishes over WHIP, the stream gets fragments, Stop ends the
 // session, and the replay decodes with that codec and Opus audio, with
 // about as many frames as the time published.
 func TestWHIPPublishPage(t *testing.T) {
@@ -31,14 +31,10 @@ func TestWHIPPublishPage(t *testing.T) {
 		chromedp.SendKeys("#secret_key", "adminsecret"),
 		chromedp.Click(`button[type="submit"]`),
 		chromedp.WaitVisible("#grid-view"))
-	// VP9 is left out for now: Chromium's VP9 recordings replay as vp9 +
-	// opus with the right frame count, but now and then ffmpeg's vp9
-	// decoder refuses the frame after the first keyframe (Invalid data:
-	// a reference it does not have). VP9 from libvpx is covered by
-	// ingest/webrtc's TestPublishVP9AV1.
 	for i, c := range []struct{ mime, stream, codec string }{
 		{"video/VP8", "pagevp8", "vp8"},
 		{"video/H264", "pageh264", "h264"},
+		{"video/VP9", "pagevp9", "vp9"},
 	} {
 		func() {
 			b.do(time.Minute, "publish page", chromedp.Navigate(base+"/publish"), chromedp.WaitVisible("#pub-start"))

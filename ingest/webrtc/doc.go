@@ -44,10 +44,12 @@
 //     hand frames over a bounded channel; a full channel drops the frame
 //     (counted) rather than stall pion. On end the Writer is closed, so the
 //     open fragment is stored.
-//   - Known gap: Chromium's VP9 records and replays, but now and then a
-//     frame right after the first keyframe is one libvpx calls corrupt
-//     (not yet understood: Chromium's flexible-mode VP9 depacketized by
-//     pion, or the sample builder). VP9 from libvpx is whole.
+//   - A video frame is stored only whole: its packets share one RTP
+//     timestamp and the last carries the marker. Chromium abandons a VP9
+//     frame's tail when it answers a PLI (the sequence numbers go on, so
+//     no NACK brings it back), and the sample builder would emit the head
+//     alone or glued to the next frame: such a frame is dropped, and so
+//     are the delta frames after it until a keyframe.
 //   - Not yet: H.265, RTX, ICE-TCP, a NAT 1:1 address.
 //   - ICE restart is not supported: a PATCH that changes the ICE
 //     credentials gets 422 (RFC 9725 section 4.3.2), the publisher

@@ -61,7 +61,7 @@ func newAssembler(c media.Codec, rate int) (*assembler, error) {
 	if rate <= 0 {
 		return nil, fmt.Errorf("webrtc: clock rate %d", rate)
 	}
-	return &assembler{codec: c, rate: int64(rate), sb: samplebuilder.New(maxLate, d, uint32(rate))}, nil
+	return &assembler{codec: c, rate: int64(rate), sb: samplebuilder.New(maxLate, d, uint32(rate), samplebuilder.WithRTPHeaders(c.Kind() == media.KindVideo))}, nil
 }
 
 // rawAudio is the depacketizer of G.711: the payload is the samples.
@@ -90,6 +90,15 @@ func (a *assembler) pop(since time.Duration) (*media.Frame, uint32, error) {
 		a.last = s.PacketTimestamp
 	}
 	pts := a.base + time.Duration(a.ext*int64(time.Second)/a.rate)
+	if err := whole(s.RTPHeaders); err != nil {
+		// A frame whose last packet never came (Chromium abandons a VP9
+		// frame's tail when it answers a PLI): the sample builder ends it
+		// where the timestamp changes, or glues it to the next frame's
+		// marker packet. Stored, it would be corrupt, and later frames
+		// may reference it: wait for a keyframe.
+		a.gotKey = false
+		return nil, s.PacketTimestamp, fmt.Errorf("%w: %s frame of %d bytes: %v", ErrBadPayload, a.codec, len(s.Data), err)
+	}
 	f, err := a.frame(s.Data)
 	if err != nil {
 		return nil, s.PacketTimestamp, err
@@ -157,4 +166,23 @@ func h264Key(au []byte) (bool, error) {
 		rest = rest[4+n:]
 	}
 	return key, nil
+}
+
+// whole checks the RTP headers of a video sample: one timestamp, and the
+// marker on the last packet (RFC 6184, RFC 7741, RFC 9628, the AV1 RTP
+// payload format: the marker ends the frame). No headers: audio.
+func whole(hdrs []*rtp.Header) error {
+	n := len(hdrs)
+	if n == 0 {
+		return nil
+	}
+	if !hdrs[n-1].Marker {
+		return errors.New("its last packet never came (no RTP marker)")
+	}
+	for _, h := range hdrs[:n-1] {
+		if h.Timestamp != hdrs[n-1].Timestamp {
+			return errors.New("its last packet never came (packets of two timestamps)")
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package webrtc
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -78,4 +79,55 @@ func FuzzAssembler(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A video frame whose last packet never came is not stored, nor the delta
+// frames after it, until a keyframe.
+func TestAssemblerDropsFrameWithoutTail(t *testing.T) {
+	a, err := newAssembler(media.CodecVP8, 90000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte{0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00} // S=1 PID 0, then a key frame
+	delta := []byte{0x10, 0x11, 0x02, 0x00}
+	pkts := []*rtp.Packet{
+		{Header: rtp.Header{SequenceNumber: 1, Timestamp: 0, Marker: true}, Payload: key},
+		{Header: rtp.Header{SequenceNumber: 2, Timestamp: 3000, Marker: false}, Payload: delta}, // its tail never comes
+		{Header: rtp.Header{SequenceNumber: 3, Timestamp: 6000, Marker: true}, Payload: delta},  // glued to the one before
+
+		{Header: rtp.Header{SequenceNumber: 4, Timestamp: 9000, Marker: true}, Payload: key},
+		{Header: rtp.Header{SequenceNumber: 5, Timestamp: 12000, Marker: true}, Payload: delta},
+	}
+	var got []string
+	for _, p := range pkts {
+		a.push(p)
+		for {
+			f, ts, err := a.pop(0)
+			if f == nil && err == nil {
+				break
+			}
+			switch {
+			case err != nil:
+				got = append(got, "drop")
+			case f.Key:
+				got = append(got, "key")
+			default:
+				got = append(got, "delta")
+			}
+			_ = ts
+		}
+	}
+	a.sb.Flush()
+	for {
+		f, _, err := a.pop(0)
+		if f == nil && err == nil {
+			break
+		}
+		if f != nil {
+			got = append(got, map[bool]string{true: "key", false: "delta"}[f.Key])
+		}
+	}
+	if want := "key drop key delta"; strings.Join(got, " ") != want {
+		t.Fatalf("got %q, want %q", strings.Join(got, " "), want)
+	}
 }
