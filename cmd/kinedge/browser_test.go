@@ -34,8 +34,9 @@ type browser struct {
 }
 
 // newBrowser starts Chromium, skipping the test (failing it under
-// CI=true) when it is not installed.
-func newBrowser(t testing.TB) *browser {
+// CI=true) when it is not installed; extra adds flags (fake camera
+// devices).
+func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	exe := testtool.Need(t, "chromium")
 	b := &browser{t: t, artifacts: t.TempDir()}
@@ -46,7 +47,7 @@ func newBrowser(t testing.TB) *browser {
 		}
 	}
 	t.Logf("browser artifacts (screenshots) in %s", b.artifacts)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("headless", "new"),
@@ -73,7 +74,8 @@ func newBrowser(t testing.TB) *browser {
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.WindowSize(1280, 1000),
 		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
-	)
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
 	ctx, cancelCtx := chromedp.NewContext(alloc, chromedp.WithListener(b.event))
 	t.Cleanup(func() {
 		cancelCtx()

@@ -44,11 +44,15 @@ type Config struct {
 	// empty disables UDP.
 	RTSPUDPRTP  string `yaml:"rtsp_udp_rtp"`
 	RTSPUDPRTCP string `yaml:"rtsp_udp_rtcp"`
-	// WebRTCUDP is the UDP address of WebRTC ICE (every WHEP live viewer;
-	// WHIP publishers when they come): one port for all peer connections.
+	// WebRTCUDP is the UDP address of WebRTC ICE (every WHEP live viewer
+	// and WHIP publisher): one port for all peer connections.
 	// Empty (in the config file) turns WebRTC off. A loopback address offers loopback
 	// candidates (tests, a viewer on the appliance itself).
 	WebRTCUDP string `yaml:"webrtc_udp"`
+	// WebRTCICEServers are STUN/TURN URLs, comma-separated, that WHIP
+	// announces to publishers in Link headers (RFC 9725 section 4.6) for
+	// their own candidates. Empty (the default): none; a LAN needs none.
+	WebRTCICEServers string `yaml:"webrtc_ice_servers"`
 	// MemoryLimit is a soft limit on the Go heap in MiB (GOMEMLIMIT): near
 	// it the garbage collector works harder instead of growing the heap.
 	// 0 leaves the runtime's default (GOMEMLIMIT from the environment, or
@@ -122,6 +126,9 @@ type TimeoutConfig struct {
 	// without a recording session may go without a request.
 	RTSPAuth time.Duration `yaml:"rtsp_auth"`
 	RTSPIdle time.Duration `yaml:"rtsp_idle"`
+	// WHIPIdle ends a WHIP session that received no media that long (the
+	// publisher left without DELETE); its open fragment is stored.
+	WHIPIdle time.Duration `yaml:"whip_idle"`
 	// Shutdown is how long a stop waits for HTTP requests in flight
 	// before it closes their connections (a long replay is cut then).
 	Shutdown time.Duration `yaml:"shutdown"`
@@ -366,7 +373,7 @@ func defaultConfig() Config {
 		Archive:  ArchiveConfig{Sealed: true, Priority: string(archive.Oldest)},
 		Fragment: FragmentConfig{Target: 2 * time.Second, Max: 10 * time.Second},
 		Timeouts: TimeoutConfig{HTTPRead: time.Minute, HTTPWrite: time.Minute, HTTPIdle: time.Minute,
-			RTSPAuth: 10 * time.Second, RTSPIdle: time.Minute, Shutdown: 5 * time.Second},
+			RTSPAuth: 10 * time.Second, RTSPIdle: time.Minute, WHIPIdle: 10 * time.Second, Shutdown: 5 * time.Second},
 		HTTPBodyBudget: awsproto.DefaultBodyBudget,
 		Log:            LogConfig{Level: "info", Format: "text"},
 	}
@@ -502,12 +509,18 @@ func (c *Config) Validate() error {
 	if c.MemoryLimitMiB < 0 || (c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 32) {
 		errs = append(errs, fmt.Errorf("memory_limit_mib %d must be 0 (off) or at least 32", c.MemoryLimitMiB))
 	}
+	for _, u := range iceServers(c.WebRTCICEServers) {
+		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") || strings.ContainsAny(u, "<> \t\"") {
+			errs = append(errs, fmt.Errorf("webrtc_ice_servers: %q is not a stun:, turn: or turns: URL", u))
+		}
+	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
 	}{{"timeouts.http_read", c.Timeouts.HTTPRead}, {"timeouts.http_write", c.Timeouts.HTTPWrite},
 		{"timeouts.http_idle", c.Timeouts.HTTPIdle},
 		{"timeouts.rtsp_auth", c.Timeouts.RTSPAuth}, {"timeouts.rtsp_idle", c.Timeouts.RTSPIdle},
+		{"timeouts.whip_idle", c.Timeouts.WHIPIdle},
 		{"timeouts.shutdown", c.Timeouts.Shutdown}} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v must be > 0", d.key, d.v))

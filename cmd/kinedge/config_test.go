@@ -476,3 +476,18 @@ func TestFirehoseRetryForConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestWebRTCICEServersChecked(t *testing.T) {
+	t.Setenv("KINEDGE_WEBRTC_ICE_SERVERS", "stun:stun.example.net:3478, turn:turn.example.net")
+	cfg, _, err := loadConfig(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := iceServers(cfg.WebRTCICEServers); len(got) != 2 || got[1] != "turn:turn.example.net" {
+		t.Fatalf("ice servers %q", got)
+	}
+	t.Setenv("KINEDGE_WEBRTC_ICE_SERVERS", "stun:ok, http://nope>")
+	if _, _, err := loadConfig(nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "webrtc_ice_servers") {
+		t.Fatalf("bad ICE server accepted: %v", err)
+	}
+}

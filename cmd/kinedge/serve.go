@@ -37,6 +37,7 @@ import (
 	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 	"github.com/kinedge/kinedge/ingest/sources"
+	"github.com/kinedge/kinedge/ingest/webrtc"
 	"github.com/kinedge/kinedge/ingest/webrtc/rtc"
 )
 
@@ -49,7 +50,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	dataDir := fs.String("data-dir", "", "data `dir` (default ./data)")
 	httpAddr := fs.String("http", "", "HTTP listen `addr` (default :8080)")
 	rtspAddr := fs.String("rtsp", "", "RTSP listen `addr` (default :8554)")
-	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr`: WHEP live view (default :8189)")
+	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr`: WHIP publish and WHEP live view (default :8189)")
 	printConfig := fs.Bool("print-config", false, "print the effective config and exit")
 	fs.Usage = func() { serveUsage(fs, stderr) }
 	if err := fs.Parse(args); err != nil {
@@ -100,7 +101,7 @@ ports (defaults; each is a setting below):
   %-14s TCP  RTSP: cameras publish and are pulled  (rtsp)
   %-14s UDP  RTP of RTSP publishers over UDP  (rtsp_udp_rtp; empty turns UDP off)
   %-14s UDP  RTCP of RTSP publishers over UDP  (rtsp_udp_rtcp)
-  %-14s UDP  WebRTC ICE: WHEP live view at POST /whep/<stream>  (webrtc_udp; "" in the config file turns WebRTC off)
+  %-14s UDP  WebRTC ICE: WHIP publish at POST /whip/<stream>, WHEP live view at POST /whep/<stream>  (webrtc_udp; "" in the config file turns WebRTC off)
 
 settings: a YAML file (--config or KINEDGE_CONFIG) sets any of them, an
 environment variable overrides the file, a flag above overrides both;
@@ -175,6 +176,8 @@ type appliance struct {
 	live   *live.Hub
 	rtcNet *rtc.Network
 	whep   *whep.Handler
+	// whip receives WebRTC publishers (WHIP) into a.sources.
+	whip   *webrtc.Handler
 	http   *http.Server
 	httpLn net.Listener
 	// inflight counts the HTTP handlers running, so close can wait for
@@ -370,8 +373,6 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		LiveHLS: kvsAPI, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
 	a.whep.Register(api)
-	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
-		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, a.clock)...))
 	// The web page, its login and media tokens; its Guard stands in front
 	// of everything in api (the plain API, the page, WHEP).
 	ui, err := webHandler(cfg, log.With("component", "web"))
@@ -379,6 +380,15 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		return nil, err
 	}
 	ui.Register(api)
+	// WHIP is outside the Guard: its bearer is the publish pass or a
+	// publish token (whipVerifier), not an admin login. Its routes are
+	// more specific than "/", so they win on mux.
+	a.whip = &webrtc.Handler{Network: a.rtcNet, Publisher: whipPublisher{a.sources}, Verify: whipVerifier(cfg, ui.Tokens),
+		ICEServers: iceServers(cfg.WebRTCICEServers), IdleTimeout: cfg.Timeouts.WHIPIdle, KeyframeTarget: cfg.Fragment.Target,
+		Logger: log.With("component", "whip")}
+	a.whip.Register(mux)
+	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
+		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, whipCollector{a.whip}, a.clock)...))
 	verifier := adminVerifier(cfg)
 	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) }
 	// Paths no route claims: a SigV4-signed POST is an AWS call for an
@@ -635,6 +645,9 @@ func (a *appliance) close() error {
 	}
 	if a.clock != nil {
 		a.clock.stop()
+	}
+	if a.whip != nil {
+		a.whip.Close() // every WHIP publisher: its last fragment is stored
 	}
 	if a.sources != nil {
 		a.sources.Close() // pullers, then each session's last fragment

@@ -174,16 +174,19 @@
     const p = pc, res = resource, name = stream;
     pc = null;
     resource = null;
-    if (p) p.close();
     $('pub-start').hidden = false;
     $('pub-stop').hidden = true;
-    if (closeDevices) stopDevices();
+    // DELETE first, then close: the appliance ends the session on the
+    // DELETE (a closed peer connection would end it too, and the DELETE
+    // would find it gone).
     if (res) {
       try {
         const token = await publishToken(name);
         await fetch(res, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` }, keepalive: true });
       } catch (e) { /* the appliance ends the session by itself when the media stops */ }
     }
+    if (p) p.close();
+    if (closeDevices) stopDevices();
   }
 
   $('pub-form').addEventListener('submit', (ev) => {

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	pmedia "github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+
+	"github.com/kinedge/kinedge/ingest/webrtc/whiptest"
+	"github.com/kinedge/kinedge/testdata/testtool"
+)
+
+// whipSamples encodes seconds of a test pattern with ffmpeg (H.264
+// baseline, a keyframe a second, 30 fps) and a tone (Opus, 20 ms) and
+// returns them as WebRTC samples: one access unit, one Opus packet each.
+func whipSamples(t *testing.T, seconds string) (video, audio []pmedia.Sample) {
+	t.Helper()
+	ffmpeg := testtool.Need(t, "ffmpeg")
+	dir := t.TempDir()
+	h264, ogg := filepath.Join(dir, "v.h264"), filepath.Join(dir, "a.ogg")
+	if b, err := testtool.Command(t, time.Minute, ffmpeg, "-hide_banner", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30",
+		"-t", seconds, "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "30", "-bf", "0", "-f", "h264", h264).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg h264: %v\n%s", err, b)
+	}
+	if b, err := testtool.Command(t, time.Minute, ffmpeg, "-hide_banner", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", seconds, "-c:a", "libopus", "-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", ogg).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg opus: %v\n%s", err, b)
+	}
+	f, err := os.Open(h264)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := h264reader.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var au []byte
+	for {
+		nal, err := r.NextNAL()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		au = append(au, 0, 0, 0, 1)
+		au = append(au, nal.Data...)
+		if nal.UnitType == h264reader.NalUnitTypeCodedSliceIdr || nal.UnitType == h264reader.NalUnitTypeCodedSliceNonIdr {
+			video = append(video, pmedia.Sample{Data: au, Duration: time.Second / 30})
+			au = nil
+		}
+	}
+	of, err := os.Open(ogg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer of.Close()
+	or, _, err := oggreader.NewWith(of)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		page, _, err := or.ParseNextPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.HasPrefix(page, []byte("OpusTags")) || len(page) == 0 {
+			continue
+		}
+		audio = append(audio, pmedia.Sample{Data: page, Duration: 20 * time.Millisecond})
+	}
+	return video, audio
+}
+
+// TestWHIPPublish publishes 4 s of H.264 + Opus from a pion peer over
+// WHIP with the publish pass as the bearer: the stream gets fragments,
+// the replay holds every video frame sent and ffprobe reads h264 and opus.
+// A publish token of the stream is a bearer too; a media token is not.
+func TestWHIPPublish(t *testing.T) {
+	testtool.Need(t, "ffprobe")
+	video, audio := whipSamples(t, "4")
+	s := startServer(t, t.TempDir(), freeUDPPair(t))
+	base := "http://" + s.httpAddr
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	if _, err := whiptest.Publish(ctx, whiptest.Options{URL: base + "/whip/camw", Video: webrtc.MimeTypeH264}); !isStatus(err, 401) {
+		t.Fatalf("without a bearer: %v, want 401", err)
+	}
+	if _, err := whiptest.Publish(ctx, whiptest.Options{URL: base + "/whip/camw", Token: "adminsecret", Video: webrtc.MimeTypeH264}); !isStatus(err, 401) {
+		t.Fatalf("with a wrong bearer: %v, want 401", err)
+	}
+
+	p, err := whiptest.Publish(ctx, whiptest.Options{URL: base + "/whip/camw", Token: "camsecret", Video: webrtc.MimeTypeH264, Audio: webrtc.MimeTypeOpus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := whiptest.Publish(ctx, whiptest.Options{URL: base + "/whip/camw", Token: "camsecret", Video: webrtc.MimeTypeH264}); !isStatus(err, 409) {
+		t.Fatalf("a second publisher: %v, want 409 (video.takeover is off)", err)
+	}
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() {
+		// The audio starts 100 ms after the video, as a camera's
+		// keyframe leads: audio before the first keyframe is not stored.
+		t := time.NewTimer(100 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		errc <- whiptest.Send(ctx, p.Audio, audio)
+	}()
+	if err := whiptest.Send(ctx, p.Video, video); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Delete(ctx); err != nil || code != http.StatusOK {
+		t.Fatalf("DELETE: %d %v", code, err)
+	}
+	var frames int
+	waitFor(t, time.Minute, "the session's fragments", func() error {
+		frames = 0
+		for _, f := range s.fragments(t, "camw") {
+			frames += f.Frames
+		}
+		if frames < len(video)+len(audio)-5 {
+			return errors.New("not all frames stored yet")
+		}
+		return nil
+	})
+	end := time.Now()
+	resp, err := s.get("/v1/streams/camw/media", url.Values{"start": {start.Add(-time.Minute).Format(time.RFC3339Nano)}, "end": {end.Add(time.Minute).Format(time.RFC3339Nano)}, "format": {"mkv"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("replay: %s %s", resp.Status, body)
+	}
+	mkvPath := filepath.Join(t.TempDir(), "camw.mkv")
+	if err := os.WriteFile(mkvPath, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pr := ffprobe(t, mkvPath)
+	n := pr.packets(t)
+	if strings.Join(pr.codecs(), ",") != "h264,opus" || n["video"] != len(video) || n["audio"] > len(audio) || n["audio"] < len(audio)-5 {
+		t.Fatalf("replay: %v, packets %v; sent %d video, %d audio frames", pr.codecs(), n, len(video), len(audio))
+	}
+	decodeClean(t, mkvPath)
+	if v := s.metric(t, "kinedge_stream_fragments_stored_total", "camw"); v < 2 {
+		t.Errorf("%d fragments stored", v)
+	}
+
+	// A publish token of the stream admits; a media token does not.
+	tok := adminToken(t, s, http.MethodPost, "/v1/streams/camw/publish-token")
+	p2, err := whiptest.Publish(ctx, whiptest.Options{URL: base + "/whip/camw", Token: tok, Video: webrtc.MimeTypeVP8})
+	if err != nil {
+		t.Fatalf("publish token: %v", err)
+	}
+	if code, err := p2.Delete(ctx); err != nil || code != http.StatusOK {
+		t.Fatalf("DELETE with the publish token: %d %v", code, err)
+	}
+	if _, err := whiptest.Publish(ctx, whiptest.Options{URL: base + "/whip/other", Token: tok, Video: webrtc.MimeTypeVP8}); !isStatus(err, 401) {
+		t.Fatalf("a publish token of another stream: %v, want 401", err)
+	}
+	media := adminToken(t, s, http.MethodGet, "/v1/streams/camw/token")
+	if _, err := whiptest.Publish(ctx, whiptest.Options{URL: base + "/whip/camw", Token: media, Video: webrtc.MimeTypeVP8}); !isStatus(err, 401) {
+		t.Fatalf("a media token: %v, want 401", err)
+	}
+	resp, err = s.get("/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`kinedge_whip_sessions 0`, `kinedge_whip_sessions_total{result="deleted"} 2`,
+		`kinedge_whip_sessions_total{result="refused_401"} 4`, `kinedge_whip_sessions_total{result="refused_409"} 1`} {
+		if !strings.Contains(string(m), want+"\n") {
+			t.Errorf("/metrics lacks %q:\n%s", want, grepLines(string(m), "kinedge_whip"))
+		}
+	}
+	if !strings.Contains(string(m), "kinedge_whip_pli_sent_total ") || strings.Contains(string(m), "kinedge_whip_pli_sent_total 0\n") {
+		t.Errorf("no PLI sent:\n%s", grepLines(string(m), "kinedge_whip"))
+	}
+}
+
+func isStatus(err error, code int) bool {
+	var we *whiptest.Error
+	return errors.As(err, &we) && we.Status == code
+}
+
+// adminToken asks the API for a token with the admin's Basic credentials.
+func adminToken(t *testing.T, s *server, method, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+s.httpAddr+path, nil)
+	req.SetBasicAuth("admin", "adminsecret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tj struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&tj); err != nil || resp.StatusCode != 200 || tj.Token == "" {
+		t.Fatalf("%s %s: %s %v", method, path, resp.Status, err)
+	}
+	return tj.Token
+}

@@ -1,0 +1,57 @@
+// Package webrtc receives cameras, browsers and OBS publishing over WebRTC:
+// WHIP, RFC 9725. A publisher POSTs an SDP offer to /whip/<stream>
+// (Authorization: Bearer <token>) and receives the answer, with the
+// session's resource in Location and its ETag; DELETE on that resource ends
+// the session; PATCH (application/trickle-ice-sdpfrag) adds trickled
+// candidates; OPTIONS answers CORS preflights so a page of another origin
+// can publish.
+//
+// # Design decisions
+//
+//   - The package is protocol code: it knows pion, media and rtpclock, not
+//     the appliance. What it needs of the rest is injected: a Publisher
+//     (the sources manager, through an adapter in cmd/kinedge: one source
+//     per stream, takeover, auto-create, storage refusals are its rules)
+//     and a Verifier for the bearer token.
+//   - One codec per kind in the answer. The handler picks, per m-line, the
+//     first codec of the offer the appliance can store (the publisher's
+//     preference) and registers only that one, with the offer's payload
+//     type and fmtp, so the publisher cannot switch codecs mid-session and
+//     the recorder's tracks are known before the answer is sent. Video:
+//     H.264 (packetization-mode 1), VP8, VP9, AV1. Audio: Opus, PCMU,
+//     PCMA. H.265 is not accepted yet. An offer with nothing storable gets
+//     400 naming what it offered. RTX is not negotiated: NACKed packets are
+//     resent on the media SSRC.
+//   - Whole frames: pion's samplebuilder (bounded by maxLate packets)
+//     reorders and reassembles each track; H.264 comes out AVCC with the
+//     in-band SPS/PPS of browsers' keyframes; AV1 temporal units are
+//     normalised with package bitstream, which also tells VP8/VP9/AV1
+//     keyframes. Video before the first keyframe is dropped.
+//   - Timestamps: a track's first frame is placed at its arrival since the
+//     session's start, later ones by their RTP timestamps; DTS is PTS
+//     (WebRTC has no B-frames). Producer wall-clock time comes from the
+//     publisher's RTCP sender reports through rtpclock (one Mapper per
+//     session, one Track per RTP stream), which keeps producer times at or
+//     before arrival.
+//   - Keyframes: browsers send few. A PLI goes out when a video track
+//     starts, and again every PLIInterval while no keyframe came for
+//     longer than KeyframeTarget (the fragment target), so fragments stay
+//     near their target. NACKs come from pion's interceptors.
+//   - One owner goroutine per session writes every frame to the
+//     media.Writer and ends the session: on DELETE, ICE/DTLS failure or
+//     close, a kick from the Publisher (takeover, storage), no connection
+//     within ConnectTimeout, or no media for IdleTimeout. Track readers
+//     hand frames over a bounded channel; a full channel drops the frame
+//     (counted) rather than stall pion. On end the Writer is closed, so the
+//     open fragment is stored.
+//   - A video frame is stored only whole: its packets share one RTP
+//     timestamp and the last carries the marker. Chromium abandons a VP9
+//     frame's tail when it answers a PLI (the sequence numbers go on, so
+//     no NACK brings it back), and the sample builder would emit the head
+//     alone or glued to the next frame: such a frame is dropped, and so
+//     are the delta frames after it until a keyframe.
+//   - Not yet: H.265, RTX, ICE-TCP, a NAT 1:1 address.
+//   - ICE restart is not supported: a PATCH that changes the ICE
+//     credentials gets 422 (RFC 9725 section 4.3.2), the publisher
+//     re-POSTs.
+package webrtc
