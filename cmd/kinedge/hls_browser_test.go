@@ -18,7 +18,7 @@ import (
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
-// hlsPage plays the session URL in its query with hls.js (testdata/hlsjs)
+// hlsPage plays the session URL in its query with hls.js (the copy the web page serves)
 // and keeps what hls.js and the <video> report in window.hlsState.
 const hlsPage = `<!doctype html><html><body>
 <video id="v" muted playsinline width="320" height="240"></video>
@@ -90,7 +90,7 @@ func TestHLSSessionInChromium(t *testing.T) {
 // began playing, without a fatal error.
 func playHLS(t *testing.T, b *browser, src string, advance float64) {
 	t.Helper()
-	js, err := os.ReadFile(filepath.Join("..", "..", "testdata", "hlsjs", "hls.light.min.js"))
+	js, err := os.ReadFile(filepath.Join("..", "..", "dataplane", "video", "web", "static", "vendor", "hls.light.min.js"))
 	if err != nil {
 		t.Fatal(err)
 	}

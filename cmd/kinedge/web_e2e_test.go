@@ -246,6 +246,27 @@ func TestWebPage(t *testing.T) {
 		return nil
 	})
 
+	// Live over HLS, the fallback where WebRTC cannot get through: the
+	// page plays live.m3u8 with the vendored hls.js (Chromium has no HLS
+	// of its own), and its frames keep coming.
+	b.do(time.Minute, "live over HLS", chromedp.Click("#live-hls"))
+	b.waitJS(2*time.Minute, "live HLS to play", `(() => {
+		const s = document.getElementById('live-status').textContent;
+		if (s.startsWith('Live view unavailable')) return {fail: s};
+		const v = document.getElementById('live');
+		return {done: s === 'Live over HLS (a few seconds behind).' && v.videoWidth === 320, note: s + ' videoWidth ' + v.videoWidth};
+	})()`)
+	n0 = eval[int](b, liveFrames)
+	b.waitJS(2*time.Minute, "live HLS frames to keep coming", fmt.Sprintf(`(() => {
+		const n = %s;
+		return {done: n >= %d, note: 'frames ' + n};
+	})()`, liveFrames, n0+50))
+	b.screenshot("live-hls")
+	b.do(time.Minute, "stop live HLS", chromedp.Click("#live-stop"))
+	if st := eval[string](b, `(() => { const v = document.getElementById('live'); return (v.getAttribute('src') || '') + ' readyState ' + v.readyState })()`); st != " readyState 0" {
+		t.Errorf("after stopping live HLS the player still holds %s", st)
+	}
+
 	// On a phone's screen: one column, no horizontal scrolling.
 	b.do(time.Minute, "phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(base+"/#/"),
 		chromedp.WaitVisible("#grid .card"))
@@ -256,6 +277,56 @@ func TestWebPage(t *testing.T) {
 	})()`)
 	b.screenshot("phone")
 
+	if errs := b.errors(); len(errs) > 0 {
+		t.Fatalf("JavaScript errors:\n%s", strings.Join(errs, "\n"))
+	}
+	cams.alive(t)
+}
+
+// TestWebPageLiveFallback: on an appliance with WebRTC turned off, "Watch
+// live" falls back to live HLS by itself, and the picture plays.
+func TestWebPageLiveFallback(t *testing.T) {
+	b := newBrowser(t)
+	// webrtc_udp "" in the config file turns WebRTC off (an empty
+	// variable is unset, so the test server's own is undone by it).
+	conf := filepath.Join(t.TempDir(), "kinedge.yaml")
+	if err := os.WriteFile(conf, []byte("webrtc_udp: \"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_CONFIG="+conf, "KINEDGE_WEBRTC_UDP=")
+	cams := &cameras{done: make(chan struct{})}
+	cams.cmd = testtool.Command(t, 10*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/",
+		"--cameras", "1", "--prefix", "fb", "--duration", "10m", "--log-level", "error")
+	cams.cmd.Stdout, cams.cmd.Stderr = &cams.out, &cams.out
+	if err := cams.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		cams.cmd.Wait()
+		close(cams.done)
+	}()
+	t.Cleanup(cams.stop)
+	waitFor(t, time.Minute, "fb1 recording", func() error {
+		frags, err := s.tryFragments("fb1")
+		if err != nil || len(frags) == 0 {
+			return fmt.Errorf("no fragments yet: %v", err)
+		}
+		return nil
+	})
+
+	base := "http://" + s.httpAddr
+	b.do(time.Minute, "log in", chromedp.Navigate(base+"/#/cam/fb1"), chromedp.WaitVisible("#access_key"),
+		chromedp.SendKeys("#access_key", "admin"), chromedp.SendKeys("#secret_key", "adminsecret"),
+		chromedp.Click(`button[type="submit"]`), chromedp.WaitVisible("#grid-view"))
+	b.do(time.Minute, "watch live", chromedp.Navigate(base+"/#/cam/fb1"), chromedp.WaitVisible("#live-start"), chromedp.Click("#live-start"))
+	b.waitJS(2*time.Minute, "the fallback to play", `(() => {
+		const s = document.getElementById('live-status').textContent;
+		if (s.startsWith('Live view unavailable') || s === 'Live.') return {fail: s};
+		const v = document.getElementById('live');
+		const n = v.getVideoPlaybackQuality().totalVideoFrames;
+		return {done: s === 'Live over HLS (a few seconds behind).' && n > 25, note: s + ' srcObject ' + (v.srcObject ? v.srcObject.getTracks().length + ' tracks' : 'none') + ' src ' + v.src + ' frames ' + n + ' currentTime ' + v.currentTime + ' readyState ' + v.readyState + ' paused ' + v.paused + ' buffered ' + (v.buffered.length ? v.buffered.start(0) + '-' + v.buffered.end(v.buffered.length - 1) : 'none')};
+	})()`)
+	b.screenshot("fallback")
 	if errs := b.errors(); len(errs) > 0 {
 		t.Fatalf("JavaScript errors:\n%s", strings.Join(errs, "\n"))
 	}

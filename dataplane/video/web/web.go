@@ -66,7 +66,7 @@ var pages = template.Must(template.ParseFS(staticFS, "static/index.html", "stati
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", h.index)
 	mux.HandleFunc("GET /publish", h.publishPage)
-	mux.HandleFunc("GET "+AssetPrefix+"{file}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+AssetPrefix+"{file...}", func(w http.ResponseWriter, r *http.Request) {
 		name := "static/" + r.PathValue("file")
 		if strings.HasSuffix(name, ".html") || !fs.ValidPath(name) {
 			http.NotFound(w, r) // the templates are served by index only

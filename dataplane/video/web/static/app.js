@@ -586,7 +586,9 @@
   // audio, ICE candidates gathered) to /whep/{name}, get 201 with the
   // answer and a Location; DELETE the Location to leave.
 
-  const live = { pc: null, resource: null };
+  // live: the WHEP peer connection and its resource, or the HLS attempt
+  // (an identity object) and its hls.js player.
+  const live = { pc: null, resource: null, hls: null, hlsPlayer: null };
 
   function waitIceGathering(pc, ms) {
     if (pc.iceGatheringState === 'complete') return Promise.resolve();
@@ -609,6 +611,7 @@
     const status = $('live-status');
     status.textContent = 'Connecting…';
     $('live-start').hidden = true;
+    $('live-hls').hidden = true;
     $('live-stop').hidden = false;
     const pc = new RTCPeerConnection();
     live.pc = pc;
@@ -624,7 +627,11 @@
       pc.addEventListener('connectionstatechange', () => {
         if (live.pc !== pc) return;
         const s = pc.connectionState;
-        status.textContent = s === 'connected' ? 'Live.' : s === 'failed' ? 'The live connection failed (network or firewall: UDP to the appliance).' : `Live: ${s}.`;
+        if (s === 'failed') {
+          startLiveHLS('The WebRTC connection failed (UDP to the appliance blocked?).');
+          return;
+        }
+        status.textContent = s === 'connected' ? 'Live.' : `Live: ${s}.`;
       });
       await pc.setLocalDescription(await pc.createOffer());
       await waitIceGathering(pc, 3000);
@@ -634,7 +641,12 @@
         headers: { 'Content-Type': 'application/sdp', 'X-CSRF-Token': csrf },
         body: pc.localDescription.sdp,
       });
-      if (resp.status !== 201) throw new Error(await errorText(resp));
+      if (resp.status !== 201) {
+        // 503: WebRTC off, too many viewers, no source (HLS says which).
+        const e = new Error(await errorText(resp));
+        e.fallback = resp.status === 503;
+        throw e;
+      }
       let resource = null;
       const loc = resp.headers.get('Location');
       if (loc) {
@@ -647,8 +659,84 @@
       live.resource = resource;
       await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     } catch (err) {
-      if (live.pc === pc) {
-        status.textContent = 'Live view unavailable: ' + err.message;
+      if (live.pc !== pc) return;
+      if (err.fallback || err instanceof TypeError) { // TypeError: fetch could not connect
+        startLiveHLS('WebRTC: ' + err.message + '.');
+        return;
+      }
+      status.textContent = 'Live view unavailable: ' + err.message;
+      stopLive(true);
+    }
+  }
+
+  // ---- live view over HLS (the fallback) ----
+  //
+  // Where WebRTC cannot reach the appliance (UDP blocked, WebRTC turned
+  // off), live HLS over plain HTTP: /v1/streams/{name}/live.m3u8 with a
+  // live media token redirects to a LIVE HLS session, a fragment or two
+  // behind live. Safari plays HLS itself; other browsers through hls.js
+  // (vendored, loaded on first use).
+
+  let hlsLib = null;
+
+  function loadHlsJs() {
+    if (!hlsLib) {
+      hlsLib = new Promise((resolve, reject) => {
+        const el = document.createElement('script');
+        el.src = '/ui/vendor/hls.light.min.js';
+        el.onload = () => (window.Hls ? resolve(window.Hls) : reject(new Error('hls.js did not load')));
+        el.onerror = () => { hlsLib = null; reject(new Error('hls.js could not be loaded')); };
+        document.head.appendChild(el);
+      });
+    }
+    return hlsLib;
+  }
+
+  async function startLiveHLS(why) {
+    stopLive();
+    const name = view.name;
+    const status = $('live-status');
+    const attempt = {};
+    live.hls = attempt;
+    status.textContent = why ? `${why} Trying HLS…` : 'Connecting (HLS)…';
+    $('live-start').hidden = true;
+    $('live-hls').hidden = true;
+    $('live-stop').hidden = false;
+    const v = $('live');
+    v.addEventListener('playing', () => {
+      if (live.hls === attempt) status.textContent = 'Live over HLS (a few seconds behind).';
+    }, { once: true });
+    try {
+      const t = await mintToken(name);
+      if (live.hls !== attempt) return;
+      const src = `/v1/streams/${enc(name)}/live.m3u8?token=${enc(t.token)}`;
+      // hls.js wherever Media Source Extensions exist (the same player
+      // everywhere; Chromium's own HLS, where it has one, stalled on
+      // these live sessions), the browser's HLS only without them (iOS
+      // Safari before 17.1).
+      const Hls = await loadHlsJs().catch(() => null);
+      if (live.hls !== attempt) return;
+      if (!Hls || !Hls.isSupported()) {
+        if (!v.canPlayType('application/vnd.apple.mpegurl')) throw new Error('this browser plays neither HLS nor Media Source Extensions');
+        v.src = src;
+        v.play().catch(() => {}); // a failure shows as the video's error
+        return;
+      }
+      // (No worker: the page's CSP allows scripts from its origin only.)
+      const h = new Hls({ enableWorker: false });
+      live.hlsPlayer = h;
+      h.on(Hls.Events.ERROR, (_, d) => {
+        if (!d.fatal || live.hlsPlayer !== h) return;
+        const code = d.response && d.response.code ? ` ${d.response.code}` : '';
+        status.textContent = `Live view unavailable: ${why ? why + ' ' : ''}HLS: ${d.details}${code}.`;
+        stopLive(true);
+      });
+      h.on(Hls.Events.MANIFEST_PARSED, () => v.play().catch(() => {}));
+      h.loadSource(src);
+      h.attachMedia(v);
+    } catch (err) {
+      if (live.hls === attempt) {
+        status.textContent = `Live view unavailable: ${why ? why + ' ' : ''}HLS: ${err.message}`;
         stopLive(true);
       }
     }
@@ -663,8 +751,13 @@
     if (live.pc) { live.pc.close(); live.pc = null; }
     leave(live.resource);
     live.resource = null;
-    $('live').srcObject = null;
+    if (live.hlsPlayer) { live.hlsPlayer.destroy(); live.hlsPlayer = null; }
+    live.hls = null;
+    const v = $('live');
+    v.srcObject = null;
+    if (v.hasAttribute('src')) { v.pause(); v.removeAttribute('src'); v.load(); }
     $('live-start').hidden = false;
+    $('live-hls').hidden = false;
     $('live-stop').hidden = true;
     if (!keepStatus) $('live-status').textContent = '';
   }
@@ -723,6 +816,7 @@
 
   setupTimeline();
   $('live-start').addEventListener('click', startLive);
+  $('live-hls').addEventListener('click', () => startLiveHLS());
   $('live-stop').addEventListener('click', () => stopLive());
   window.addEventListener('pagehide', () => stopLive());
   const lo = $('logout');
