@@ -367,6 +367,7 @@ func (s *session) serve(w http.ResponseWriter, rc *http.ResponseController, r *h
 		}
 		buf = appendAck(buf[:0], typ, tc, number, id)
 		if _, err := w.Write(buf); err != nil {
+			s.srv.Logger.Debug("putmedia: ack not written", "stream", s.p.stream, "err", err)
 			broken = true
 			_ = rc.SetReadDeadline(time.Now()) // end the reader too
 			return
@@ -374,26 +375,29 @@ func (s *session) serve(w http.ResponseWriter, rc *http.ResponseController, r *h
 		_ = rc.Flush()
 		wrote = true
 	}
+	// persist acknowledges the pending clusters, in order, that a stored
+	// fragment covers (it ends after their latest frame). A stored
+	// fragment is kept until a cluster proves it older than everything
+	// still to come: it may be told before the cluster's RECEIVED.
 	persist := func(all bool) {
-		s.mu.Lock()
-		stores := s.stores
-		s.stores = nil
-		s.mu.Unlock()
 		freed := false
-		for _, sf := range stores {
-			n := 0
-			for n < len(pending) && pending[n].maxWall.Before(sf.end) {
-				tc := pending[n].tc
-				write(EventPersisted, &tc, sf.number, 0)
-				s.srv.stats.Fragments.Add(1)
-				s.inflight.Add(-pending[n].bytes)
-				n++
+		s.mu.Lock()
+		for len(pending) > 0 {
+			pc := pending[0]
+			for len(s.stores) > 0 && !pc.maxWall.Before(s.stores[0].end) {
+				s.stores = s.stores[1:]
 			}
-			if n > 0 {
-				pending = append(pending[:0], pending[n:]...)
-				freed = true
+			if len(s.stores) == 0 {
+				break
 			}
+			tc := pc.tc
+			write(EventPersisted, &tc, s.stores[0].number, 0)
+			s.srv.stats.Fragments.Add(1)
+			s.inflight.Add(-pc.bytes)
+			pending = pending[1:]
+			freed = true
 		}
+		s.mu.Unlock()
 		if all {
 			for _, pc := range pending {
 				tc := pc.tc
@@ -437,8 +441,10 @@ func (s *session) serve(w http.ResponseWriter, rc *http.ResponseController, r *h
 			s.srv.Logger.Info("putmedia session kicked", "stream", s.p.stream, "reason", reason)
 			_ = rc.SetReadDeadline(time.Now())
 		case <-done:
+			// The client is gone, or the body failed (net/http cancels the
+			// context then too): end the reader; acks are still tried,
+			// and a failed write stops them.
 			done = nil
-			broken = true
 			_ = rc.SetReadDeadline(time.Now())
 		case <-ticks:
 			if !wrote {
