@@ -2,11 +2,11 @@ package putmedia
 
 import (
 	"bufio"
-	"log/slog"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
