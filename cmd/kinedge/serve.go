@@ -35,6 +35,7 @@ import (
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/ingest/putmedia"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 	"github.com/kinedge/kinedge/ingest/sources"
 	"github.com/kinedge/kinedge/ingest/webrtc/rtc"
@@ -166,10 +167,11 @@ type appliance struct {
 	seeder *archive.Seeder
 	// tier replays archived fragments through the video API; nil without
 	// an archive.
-	tier    videoapi.Archive
-	events  *events.Queue
-	sources *sources.Manager
-	rtsp    *rtsp.Server
+	tier     videoapi.Archive
+	events   *events.Queue
+	sources  *sources.Manager
+	putMedia *putmedia.Server // KVS PutMedia, recording through sources
+	rtsp     *rtsp.Server
 	// live fans every recorded source out to live viewers; rtcNet is the
 	// WebRTC ICE port (nil with webrtc_udp empty); whep serves live view.
 	live   *live.Hub
@@ -329,6 +331,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err := a.openArchive(cfg, keyring, log); err != nil {
 		return nil, err
 	}
+	a.putMedia = newPutMedia(a.sources, log.With("component", "putmedia"))
 	a.rtsp = &rtsp.Server{
 		Address:        cfg.RTSP,
 		UDPRTPAddress:  cfg.RTSPUDPRTP,
@@ -363,8 +366,9 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	a.whep.Register(api)
 	kvsAPI := kvsHandler(cfg, a.idx, keyring, log.With("component", "kvs"))
 	kvsAPI.Thumbnails = pictures
+	kvsAPI.ExtraDataAPIs = []string{"PUT_MEDIA"}
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
-		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI})...))
+		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, putMediaCollector{a.putMedia})...))
 	// The web page, its login and media tokens; its Guard stands in front
 	// of everything in api (the plain API, the page, WHEP).
 	ui, err := webHandler(cfg, log.With("component", "web"))
@@ -380,6 +384,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	mux.Handle("/", kvsAPI.Fallback(sigv4, ui.Guard(api)))
 	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis, a.fhAPI))
 	kvsAPI.Register(mux, sigv4)
+	// PutMedia streams its body for as long as the producer sends: signed
+	// on the headers alone, never buffered (the session moves its own
+	// read deadline).
+	mux.Handle("POST /putMedia", awsproto.StreamingMiddleware(verifier, a.putMedia))
 
 	if cfg.DebugAddr != "" {
 		if err := a.startDebug(cfg.DebugAddr); err != nil {
