@@ -42,12 +42,11 @@ func (p *fakePublisher) Publish(req *PublishRequest) (media.Writer, error) {
 }
 
 type fakeWriter struct {
-	p       *fakePublisher
-	stream  string
-	n       uint64
-	open    bool
-	last    time.Time
-	started bool
+	p      *fakePublisher
+	stream string
+	n      uint64
+	open   bool
+	last   time.Time
 }
 
 func (w *fakeWriter) WriteFrame(f *media.Frame) {
