@@ -53,10 +53,12 @@
 // NAL unit lengths do not add up 4006 INVALID_MKV_DATA: the rest of that
 // cluster is skipped (its frames before the fault are recorded) and the
 // session goes on with the next cluster, as KVS does. Malformed Matroska
-// structure (what the fragment/mkv Reader refuses) cannot be resynchronised
-// by a streaming reader: the session sends 4006 INVALID_MKV_DATA and ends,
-// and so does a body that fails or is cut (4000 STREAM_READ_ERROR) and a
-// head with more than MaxTracks tracks (4005). Clusters RECEIVED but not
+// structure (what the fragment/mkv Reader refuses) inside a cluster gets
+// 4006 INVALID_MKV_DATA for that cluster, and mkv.Reader.Resync skips to
+// the next Cluster ID, so the session goes on there too (malformed data
+// outside any cluster gets a 4006 ack without timecode). A body that fails
+// or is cut ends the session with 4000 STREAM_READ_ERROR, a head with more
+// than MaxTracks tracks with 4005, a head that is not Matroska with 4006. Clusters RECEIVED but not
 // persisted when the session ends (a storage refusal) get 5001
 // ARCHIVAL_ERROR. A second segment (a producer restarting its muxer) must
 // repeat the session's tracks, else 4010 ends the session.

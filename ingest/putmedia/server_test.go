@@ -302,11 +302,15 @@ func TestClusterErrorsAndSessionGoesOn(t *testing.T) {
 
 func TestInvalidMKV(t *testing.T) {
 	good := buildMKV(t, []cluster{{0, []int64{0}, 0}, {1000, []int64{0}, 0}})
-	// The second cluster's SimpleBlock ID (after the 8-byte Timecode at
+	// The last cluster's SimpleBlock ID (after the 8-byte Timecode at
 	// ClusterTimecodeOffset) becomes 0x00: not a valid element ID.
 	broken := append([]byte(nil), good...)
 	cs := bytes.LastIndex(broken, []byte{0x1F, 0x43, 0xB6, 0x75})
-	broken[cs+22] = 0
+	broken[cs+mkv.ClusterTimecodeOffset+8] = 0
+	// The same in the middle of three clusters: the session goes on.
+	three := buildMKV(t, []cluster{{0, []int64{0}, 0}, {1000, []int64{0, 40}, 0}, {2000, []int64{0}, 0}})
+	second := bytes.Index(three[bytes.Index(three, []byte{0x1F, 0x43, 0xB6, 0x75})+4:], []byte{0x1F, 0x43, 0xB6, 0x75}) + bytes.Index(three, []byte{0x1F, 0x43, 0xB6, 0x75}) + 4
+	three[second+mkv.ClusterTimecodeOffset+8] = 0
 	// The same stream cut in the middle of the second cluster.
 	cut := good[:len(good)-3]
 	for _, tc := range []struct {
@@ -316,6 +320,7 @@ func TestInvalidMKV(t *testing.T) {
 		{"empty", "", "-: ERROR(INVALID_MKV_DATA)"},
 		{"broken cluster", string(broken), "0: BUFFERING RECEIVED PERSISTED; 1000: BUFFERING ERROR(INVALID_MKV_DATA)"},
 		{"cut short", string(cut), "0: BUFFERING RECEIVED PERSISTED; 1000: BUFFERING ERROR(STREAM_READ_ERROR)"},
+		{"broken middle cluster", string(three), "0: BUFFERING RECEIVED PERSISTED; 1000: BUFFERING ERROR(INVALID_MKV_DATA); 2000: BUFFERING RECEIVED PERSISTED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pub := &fakePublisher{}

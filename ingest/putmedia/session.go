@@ -219,6 +219,7 @@ func (s *session) read(mw media.Writer) {
 		lastTC  uint64
 		haveTC  bool
 		final   ErrorID
+		acked   bool // final's ERROR ack is sent
 		ticks   <-chan time.Time
 		stopTck = func() {}
 	)
@@ -237,10 +238,30 @@ func (s *session) read(mw media.Writer) {
 	for final == 0 {
 		ev, err := s.mr.Next()
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				final = readErrorID(err)
-				s.srv.Logger.Info("putmedia body ended", "stream", s.p.stream, "err", err)
+			if errors.Is(err, io.EOF) {
+				break
 			}
+			if readErrorID(err) == InvalidMKVData {
+				// Malformed data: the cluster it is in gets its ERROR
+				// ack and reading goes on at the next cluster.
+				if open && !bad {
+					fail(InvalidMKVData)
+				} else if !open {
+					send(event{kind: EventError, id: InvalidMKVData})
+				}
+				open, bad = false, false
+				skipped, rerr := s.mr.Resync()
+				if rerr == nil {
+					s.srv.Logger.Info("putmedia: skipped malformed data", "stream", s.p.stream, "bytes", skipped, "err", err)
+					continue
+				}
+				if errors.Is(rerr, io.EOF) {
+					break
+				}
+				acked = true // the ERROR ack is sent; the session ends
+			}
+			final = readErrorID(err)
+			s.srv.Logger.Info("putmedia body ended", "stream", s.p.stream, "err", err)
 			break
 		}
 		switch ev := ev.(type) {
@@ -310,7 +331,7 @@ func (s *session) read(mw media.Writer) {
 		fail(final)
 	} else {
 		endCluster()
-		if final != 0 {
+		if final != 0 && !acked {
 			send(event{kind: EventError, id: final})
 		}
 	}
