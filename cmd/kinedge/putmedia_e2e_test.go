@@ -134,37 +134,7 @@ func TestPutMediaEndToEnd(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("PutMedia: %s %s\n%s", resp.Status, b, s.logs())
 	}
-	acks := map[uint64]string{}
-	var order []uint64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		var a struct {
-			EventType        string
-			FragmentTimecode *uint64
-			FragmentNumber   string
-			ErrorId          int
-		}
-		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
-			t.Fatalf("ack %q: %v", sc.Text(), err)
-		}
-		if a.EventType == "IDLE" {
-			continue
-		}
-		if a.FragmentTimecode == nil || a.ErrorId != 0 {
-			t.Fatalf("ack %s\n%s", sc.Text(), s.logs())
-		}
-		if a.EventType == "PERSISTED" && a.FragmentNumber == "" {
-			t.Fatalf("PERSISTED without fragment number: %s", sc.Text())
-		}
-		tc := *a.FragmentTimecode
-		if _, ok := acks[tc]; !ok {
-			order = append(order, tc)
-		}
-		acks[tc] += a.EventType + " "
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
+	acks, order := readPutMediaAcks(t, s, resp.Body)
 	if len(order) != clusters || clusters < 5 {
 		t.Fatalf("%d clusters acknowledged, the clip has %d: %v", len(order), clusters, acks)
 	}
@@ -190,5 +160,178 @@ func TestPutMediaEndToEnd(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(s.logs()), []byte("putmedia session")) {
 		t.Errorf("no putmedia session in the logs")
+	}
+
+	// A cluster in the middle is corrupt: it gets the ERROR ack, the
+	// later ones are PERSISTED, and the replay holds every other frame.
+	broken, badTC, lost := breakCluster(t, clip, 2)
+	if _, err := kv.CreateStream(t.Context(), &kinesisvideo.CreateStreamInput{StreamName: aws.String("pm2"), DataRetentionInHours: aws.Int32(24)}); err != nil {
+		t.Fatalf("CreateStream: %v", err)
+	}
+	resp = putMedia(t, s, "pm2", emptySHA256, broken)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PutMedia: %s", resp.Status)
+	}
+	acks, order = readPutMediaAcks(t, s, resp.Body)
+	if len(order) != clusters {
+		t.Fatalf("%d clusters acknowledged, the clip has %d: %v", len(order), clusters, acks)
+	}
+	for _, tc := range order {
+		want := "BUFFERING RECEIVED PERSISTED "
+		if tc == badTC {
+			want = "BUFFERING ERRORINVALID_MKV_DATA "
+		}
+		if acks[tc] != want {
+			t.Errorf("cluster %d: %s, want %s", tc, acks[tc], want)
+		}
+	}
+	frags = s.fragments(t, "pm2")
+	media = replayRange(t, s, "pm2", frags[0].ServerTimestamp.Add(-time.Second), frags[len(frags)-1].ServerTimestamp.Add(10*time.Second))
+	got = ffprobe(t, media).packets(t)
+	// Audio of the next cluster before its keyframe may start the new
+	// run or be dropped with the break: a few frames either way.
+	if got["video"] != want["video"]-lost["video"] || got["audio"] > want["audio"]-lost["audio"] ||
+		got["audio"] < want["audio"]-lost["audio"]-5 || lost["video"] == 0 {
+		t.Errorf("replay of the clip with a broken cluster holds %v; the clip %v, the broken cluster %v", got, want, lost)
+	}
+	decodeClean(t, media)
+}
+
+// readPutMediaAcks reads a PutMedia response: each cluster's ack types
+// (IDLE left out), and the clusters in the order of their first ack.
+func readPutMediaAcks(t *testing.T, s *server, body io.Reader) (map[uint64]string, []uint64) {
+	t.Helper()
+	acks := map[uint64]string{}
+	var order []uint64
+	sc := bufio.NewScanner(body)
+	for sc.Scan() {
+		var a struct {
+			EventType        string
+			FragmentTimecode *uint64
+			FragmentNumber   string
+			ErrorCode        string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			t.Fatalf("ack %q: %v", sc.Text(), err)
+		}
+		if a.EventType == "IDLE" {
+			continue
+		}
+		if a.FragmentTimecode == nil {
+			t.Fatalf("ack %s\n%s", sc.Text(), s.logs())
+		}
+		if a.EventType == "PERSISTED" && a.FragmentNumber == "" {
+			t.Fatalf("PERSISTED without fragment number: %s", sc.Text())
+		}
+		tc := *a.FragmentTimecode
+		if _, ok := acks[tc]; !ok {
+			order = append(order, tc)
+		}
+		acks[tc] += a.EventType + a.ErrorCode + " "
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return acks, order
+}
+
+// breakCluster returns a copy of clip whose n-th cluster (from 0; moved
+// on to the first one from n that a cluster starting with a video
+// keyframe follows, so that nothing after it refers to what it held) has
+// an invalid element ID where its first SimpleBlock starts, the cluster's
+// timecode, and the video and audio blocks it held.
+func breakCluster(t *testing.T, clip []byte, n int) ([]byte, uint64, map[string]int) {
+	t.Helper()
+	n = clusterBeforeKey(t, clip, n)
+	// Cluster IDs followed by a size, ffmpeg's CRC-32 and a Timecode (the
+	// SeekHead and Cues name the Cluster ID too).
+	id := []byte{0x1F, 0x43, 0xB6, 0x75}
+	tcAt, seen := -1, -1
+	for p := 0; seen < n; p++ {
+		j := bytes.Index(clip[p:], id)
+		if j < 0 {
+			t.Fatalf("clip has fewer than %d clusters", n+1)
+		}
+		p += j
+		w := 1
+		for w <= 8 && clip[p+4]&(0x80>>(w-1)) == 0 {
+			w++
+		}
+		at := p + 4 + w
+		if w <= 8 && clip[at] == 0xBF && clip[at+1] == 0x84 { // CRC-32 first
+			at += 6
+		}
+		if w <= 8 && clip[at] == 0xE7 && clip[at+1]&0x80 != 0 {
+			seen++
+			tcAt = at
+		}
+	}
+	blockAt := tcAt + 2 + int(clip[tcAt+1]&0x7F)
+	if clip[blockAt] != 0xA3 {
+		t.Fatalf("cluster %d: 0x%02X after the Timecode, want a SimpleBlock", n, clip[blockAt])
+	}
+	broken := bytes.Clone(clip)
+	broken[blockAt] = 0x00
+	// What the cluster held.
+	var tc uint64
+	lost := map[string]int{}
+	r := mkv.NewReader(bytes.NewReader(clip), mkv.ReaderOptions{})
+	kinds := map[uint64]string{}
+	cl := -1
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			break
+		}
+		switch ev := ev.(type) {
+		case mkv.Tracks:
+			for _, tr := range ev.Tracks {
+				kinds[tr.Number] = map[mkv.TrackType]string{mkv.TrackVideo: "video", mkv.TrackAudio: "audio"}[tr.Type]
+			}
+		case mkv.ClusterStart:
+			cl++
+			if cl == n {
+				tc = ev.Timecode
+			}
+		case mkv.Block:
+			if cl == n {
+				lost[kinds[ev.Track]]++
+			}
+		}
+	}
+	return broken, tc, lost
+}
+
+// clusterBeforeKey returns the first cluster from n whose next cluster's
+// first video frame is a keyframe.
+func clusterBeforeKey(t *testing.T, clip []byte, n int) int {
+	t.Helper()
+	r := mkv.NewReader(bytes.NewReader(clip), mkv.ReaderOptions{})
+	video := uint64(0)
+	cl, first := -1, false
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			t.Fatalf("no cluster from %d is followed by one starting with a keyframe", n)
+		}
+		switch ev := ev.(type) {
+		case mkv.Tracks:
+			for _, tr := range ev.Tracks {
+				if tr.Type == mkv.TrackVideo {
+					video = tr.Number
+				}
+			}
+		case mkv.ClusterStart:
+			cl++
+			first = true
+		case mkv.Block:
+			if ev.Track != video {
+				continue
+			}
+			if first && cl > n && ev.Key {
+				return cl - 1
+			}
+			first = false
+		}
 	}
 }

@@ -51,8 +51,10 @@
 // the Tracks do not list 4010 TRACK_NUMBER_MISMATCH, a cluster larger than
 // MaxFragmentSize 4001, longer than MaxFragmentDuration 4002, a block whose
 // NAL unit lengths do not add up 4006 INVALID_MKV_DATA: the rest of that
-// cluster is skipped (its frames before the fault are recorded) and the
-// session goes on with the next cluster, as KVS does. Malformed Matroska
+// cluster is skipped (its frames before the fault are recorded), the
+// recorder is told of the break (media.Writer.Discontinuity: it goes on at
+// the next keyframe, since later frames may refer to the lost ones) and
+// the session goes on with the next cluster, as KVS does. Malformed Matroska
 // structure (what the fragment/mkv Reader refuses) inside a cluster gets
 // 4006 INVALID_MKV_DATA for that cluster, and mkv.Reader.Resync skips to
 // the next Cluster ID, so the session goes on there too (malformed data

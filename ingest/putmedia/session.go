@@ -228,6 +228,9 @@ func (s *session) read(mw media.Writer) {
 		bad = true
 		s.inflight.Add(-cur.bytes)
 		send(event{kind: EventError, tc: cur.tc, hasTC: true, id: id})
+		// The frames after a skipped cluster may refer to frames it
+		// held: the recorder starts a new run at the next keyframe.
+		mw.Discontinuity("putmedia: cluster skipped: " + id.String())
 	}
 	endCluster := func() {
 		if open && !bad {
