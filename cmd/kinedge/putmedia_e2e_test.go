@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -334,4 +335,64 @@ func clusterBeforeKey(t *testing.T, clip []byte, n int) int {
 			first = false
 		}
 	}
+}
+
+// TestPutMediaGStreamerCurl is a producer made of stock tools: GStreamer's
+// matroskamux (streamable) piped into curl, which signs with --aws-sigv4
+// and uploads chunked (-T -). The stream is created by the first
+// PutMedia (auto-create), every cluster is PERSISTED, and the replay
+// holds every frame GStreamer encoded.
+func TestPutMediaGStreamerCurl(t *testing.T) {
+	gst := testtool.Need(t, "gst-launch-1.0")
+	curl := testtool.Need(t, "curl")
+	s := startServer(t, t.TempDir(), freeUDPPair(t))
+	const videoFrames = 100
+	producer := testtool.Command(t, 2*time.Minute, gst, "-q",
+		"videotestsrc", fmt.Sprintf("num-buffers=%d", videoFrames), "!", "video/x-raw,width=320,height=240,framerate=25/1",
+		"!", "x264enc", "key-int-max=25", "bframes=2", "!", "h264parse", "!", "matroskamux", "streamable=true", "!", "fdsink", "fd=1")
+	upload := testtool.Command(t, 2*time.Minute, curl, "-sS", "-N", "--fail-with-body",
+		"--aws-sigv4", "aws:amz:us-east-1:kinesisvideo", "--user", "admin:adminsecret",
+		"-H", "x-amzn-stream-name: gst1", "-H", "x-amzn-fragment-timecode-type: RELATIVE",
+		"-H", "x-amzn-producer-start-timestamp: "+strconv.FormatInt(time.Now().Unix(), 10),
+		"-X", "POST", "-T", "-", "http://"+s.httpAddr+"/putMedia")
+	pipe, err := producer.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gstErr, curlErr bytes.Buffer
+	producer.Stderr = &gstErr
+	upload.Stdin = pipe
+	upload.Stderr = &curlErr
+	var acks bytes.Buffer
+	upload.Stdout = &acks
+	if err := producer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := upload.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := producer.Wait(); err != nil {
+		t.Fatalf("gst-launch: %v\n%s", err, gstErr.String())
+	}
+	if err := upload.Wait(); err != nil {
+		t.Fatalf("curl: %v\n%s\n%s\n%s", err, curlErr.String(), acks.String(), s.logs())
+	}
+	byCluster, order := readPutMediaAcks(t, s, &acks)
+	if len(order) < 4 {
+		t.Fatalf("%d clusters acknowledged: %s", len(order), acks.String())
+	}
+	for _, tc := range order {
+		if byCluster[tc] != "BUFFERING RECEIVED PERSISTED " {
+			t.Errorf("cluster %d: %s", tc, byCluster[tc])
+		}
+	}
+	frags := s.fragments(t, "gst1")
+	if len(frags) == 0 {
+		t.Fatal("no fragments")
+	}
+	media := replayRange(t, s, "gst1", frags[0].ServerTimestamp.Add(-time.Second), frags[len(frags)-1].ServerTimestamp.Add(10*time.Second))
+	if got := ffprobe(t, media).packets(t); got["video"] != videoFrames {
+		t.Errorf("replay holds %v, GStreamer encoded %d video frames", got, videoFrames)
+	}
+	decodeClean(t, media)
 }
