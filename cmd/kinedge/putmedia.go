@@ -47,7 +47,7 @@ func (p putMediaPublisher) Publish(req *putmedia.PublishRequest) (media.Writer, 
 		return nil, fmt.Errorf("%w: %s", putmedia.ErrStreamNotFound, req.Stream)
 	case errors.Is(err, rtsp.ErrStreamBusy):
 		return nil, fmt.Errorf("%w: %s", putmedia.ErrStreamBusy, req.Stream)
-	case errors.Is(err, rtsp.ErrUnavailable):
+	case errors.Is(err, rtsp.ErrUnavailable), errors.Is(err, sources.ErrClosed):
 		return nil, fmt.Errorf("%w: %w", putmedia.ErrUnavailable, err)
 	}
 	return nil, err

@@ -396,3 +396,68 @@ func TestPutMediaGStreamerCurl(t *testing.T) {
 	}
 	decodeClean(t, media)
 }
+
+// TestPutMediaShutdown stops the server (SIGTERM) in the middle of an
+// upload: the session is ended, its open fragment stored, and every
+// cluster it RECEIVED is acknowledged PERSISTED before the connection
+// closes; the server exits cleanly.
+func TestPutMediaShutdown(t *testing.T) {
+	clipPath := filepath.Join(t.TempDir(), "clip.mkv")
+	out, err := testtool.Command(t, time.Minute, "ffmpeg", "-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
+		"-pix_fmt", "yuv420p", "-f", "matroska", "-cluster_time_limit", "1000", "-live", "1", "-y", clipPath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	clip, err := os.ReadFile(clipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, t.TempDir(), freeUDPPair(t))
+	// Half the clip, then the producer stalls with the body open.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write(clip[:len(clip)/2]) }()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+s.httpAddr+"/putMedia", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("x-amzn-stream-name", "shut1")
+	req.Header.Set("x-amzn-fragment-timecode-type", "RELATIVE")
+	if err := v4.NewSigner().SignHTTP(t.Context(), aws.Credentials{AccessKeyID: "admin", SecretAccessKey: "adminsecret"}, req, emptySHA256, "kinesisvideo", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	var seen []string
+	for received := 0; received < 2; {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("acks before the stop: %v %v", err, seen)
+		}
+		seen = append(seen, strings.TrimSpace(line))
+		if strings.Contains(line, `"RECEIVED"`) {
+			received++
+		}
+	}
+	s.stop()
+	rest, _ := io.ReadAll(br)
+	all := append(seen, strings.Split(strings.TrimSpace(string(rest)), "\n")...)
+	byCluster, order := readPutMediaAcks(t, s, strings.NewReader(strings.Join(all, "\n")))
+	persisted := 0
+	for _, tc := range order {
+		if strings.Contains(byCluster[tc], "RECEIVED") {
+			if !strings.HasSuffix(byCluster[tc], "PERSISTED ") {
+				t.Errorf("cluster %d: %s, want PERSISTED after the stop", tc, byCluster[tc])
+			}
+			persisted++
+		}
+	}
+	if persisted < 2 {
+		t.Fatalf("%d clusters persisted: %v", persisted, all)
+	}
+}
