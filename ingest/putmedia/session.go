@@ -79,14 +79,28 @@ type deadlineReader struct {
 	r       io.Reader
 	rc      *http.ResponseController
 	timeout time.Duration
-	n       atomic.Int64
+	stopped atomic.Bool
 }
 
+// errStopped ends the body of a session that is being ended.
+var errStopped = errors.New("putmedia: session ended by the server")
+
 func (d *deadlineReader) Read(p []byte) (int, error) {
+	if d.stopped.Load() {
+		return 0, errStopped
+	}
 	_ = d.rc.SetReadDeadline(time.Now().Add(d.timeout))
-	n, err := d.r.Read(p)
-	d.n.Add(int64(n))
-	return n, err
+	if d.stopped.Load() { // stop raced with the deadline just set
+		_ = d.rc.SetReadDeadline(time.Now())
+	}
+	return d.r.Read(p)
+}
+
+// stop ends the reads of the body: the one blocked now (its deadline
+// moves to now) and every later one.
+func (d *deadlineReader) stop() {
+	d.stopped.Store(true)
+	_ = d.rc.SetReadDeadline(time.Now())
 }
 
 // ServeHTTP implements KVS PutMedia.
@@ -154,7 +168,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
 	go sess.read(mw)
-	sess.serve(w, rc, r)
+	sess.serve(w, rc, r, body)
 }
 
 // readHead reads the EBML header, Info and Tracks. It returns the tracks,
@@ -369,7 +383,7 @@ func (s *session) sameTracks(ts []mkv.Track) bool {
 
 // serve is the handler goroutine's loop: it writes the acks until the
 // reader's last event.
-func (s *session) serve(w http.ResponseWriter, rc *http.ResponseController, r *http.Request) {
+func (s *session) serve(w http.ResponseWriter, rc *http.ResponseController, r *http.Request, body *deadlineReader) {
 	ticks, stop := s.srv.NewTicker(s.srv.IdleInterval)
 	defer stop()
 	var (
@@ -393,7 +407,7 @@ func (s *session) serve(w http.ResponseWriter, rc *http.ResponseController, r *h
 		if _, err := w.Write(buf); err != nil {
 			s.srv.Logger.Debug("putmedia: ack not written", "stream", s.p.stream, "err", err)
 			broken = true
-			_ = rc.SetReadDeadline(time.Now()) // end the reader too
+			body.stop() // end the reader too
 			return
 		}
 		_ = rc.Flush()
@@ -463,13 +477,13 @@ func (s *session) serve(w http.ResponseWriter, rc *http.ResponseController, r *h
 			persist(false)
 		case reason := <-s.kicked:
 			s.srv.Logger.Info("putmedia session kicked", "stream", s.p.stream, "reason", reason)
-			_ = rc.SetReadDeadline(time.Now())
+			body.stop()
 		case <-done:
 			// The client is gone, or the body failed (net/http cancels the
 			// context then too): end the reader; acks are still tried,
 			// and a failed write stops them.
 			done = nil
-			_ = rc.SetReadDeadline(time.Now())
+			body.stop()
 		case <-ticks:
 			if !wrote {
 				write(EventIdle, nil, 0, 0)
