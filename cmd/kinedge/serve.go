@@ -35,6 +35,7 @@ import (
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/ingest/putmedia"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 	"github.com/kinedge/kinedge/ingest/sources"
 	"github.com/kinedge/kinedge/ingest/webrtc"
@@ -167,10 +168,11 @@ type appliance struct {
 	seeder *archive.Seeder
 	// tier replays archived fragments through the video API; nil without
 	// an archive.
-	tier    videoapi.Archive
-	events  *events.Queue
-	sources *sources.Manager
-	rtsp    *rtsp.Server
+	tier     videoapi.Archive
+	events   *events.Queue
+	sources  *sources.Manager
+	putMedia *putmedia.Server // KVS PutMedia, recording through sources
+	rtsp     *rtsp.Server
 	// live fans every recorded source out to live viewers; rtcNet is the
 	// WebRTC ICE port (nil with webrtc_udp empty); whep serves live view.
 	live   *live.Hub
@@ -337,6 +339,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err := a.openArchive(cfg, keyring, log); err != nil {
 		return nil, err
 	}
+	a.putMedia = newPutMedia(a.sources, log.With("component", "putmedia"))
 	a.rtsp = &rtsp.Server{
 		Address:        cfg.RTSP,
 		UDPRTPAddress:  cfg.RTSPUDPRTP,
@@ -373,6 +376,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		LiveHLS: kvsAPI, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
 	a.whep.Register(api)
+	kvsAPI.ExtraDataAPIs = []string{"PUT_MEDIA"}
 	// The web page, its login and media tokens; its Guard stands in front
 	// of everything in api (the plain API, the page, WHEP).
 	ui, err := webHandler(cfg, log.With("component", "web"))
@@ -388,7 +392,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		Logger: log.With("component", "whip")}
 	a.whip.Register(mux)
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
-		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, whipCollector{a.whip}, a.clock)...))
+		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, whipCollector{a.whip}, putMediaCollector{a.putMedia}, a.clock)...))
 	verifier := adminVerifier(cfg)
 	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) }
 	// Paths no route claims: a SigV4-signed POST is an AWS call for an
@@ -401,6 +405,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	// credential (players send neither SigV4 nor Basic), so they stand in
 	// front of both.
 	kvsAPI.RegisterHLS(mux)
+	// PutMedia streams its body for as long as the producer sends: signed
+	// on the headers alone, never buffered (the session moves its own
+	// read deadline).
+	mux.Handle("POST /putMedia", awsproto.StreamingMiddleware(verifier, a.putMedia))
 
 	if cfg.DebugAddr != "" {
 		if err := a.startDebug(cfg.DebugAddr); err != nil {

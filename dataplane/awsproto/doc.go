@@ -15,8 +15,7 @@
 //     verification, header and presigned forms, by re-signing with
 //     aws-sdk-go-v2's aws/signer/v4 (checked against AWS's published test
 //     suite); bodies are bounded and replayed, or streamed
-//     (StreamingMiddleware, kept for KVS PutMedia, which nothing serves
-//     yet), including aws-chunked uploads whose chunk signatures
+//     (StreamingMiddleware, in front of KVS PutMedia), including aws-chunked uploads whose chunk signatures
 //     ChunkedReader checks with the SDK's v4.StreamSigner.
 //   - ReadBody and BodyBudget: the one way the AWS APIs read a request
 //     body into memory: bounded per request (413 RequestEntityTooLarge),

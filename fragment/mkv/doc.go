@@ -55,5 +55,8 @@
 // know. Against hostile input it bounds element size
 // (ReaderOptions.MaxElementSize), nesting (MaxDepth) and the number of
 // tracks and tags, and allocates only as data actually arrives, so a size
-// field of 2^56 costs nothing.
+// field of 2^56 costs nothing. Its errors are final, except that a live
+// receiver may call Resync after malformed data inside a segment: it
+// skips to the next Cluster ID and reading goes on (KVS PutMedia acks the
+// broken cluster with an error and keeps the session).
 package mkv

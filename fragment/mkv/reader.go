@@ -172,6 +172,11 @@ type Reader struct {
 
 	pending    elemHeader
 	hasPending bool
+	lastResync int64 // offset of the cluster the last Resync found, -1 before any
+	// resyncAt is a segment-level element found inside a sized cluster
+	// (the cluster's size was wrong): Resync resumes with it.
+	resyncAt    elemHeader
+	hasResyncAt bool
 
 	laceSizes []int
 	laceIdx   int
@@ -189,7 +194,7 @@ func NewReader(r io.Reader, opts ReaderOptions) *Reader {
 	if opts.MaxDepth <= 0 {
 		opts.MaxDepth = DefaultMaxDepth
 	}
-	rd := &Reader{br: bufio.NewReaderSize(r, 64<<10), opts: opts, scale: TimecodeScale}
+	rd := &Reader{br: bufio.NewReaderSize(r, 64<<10), opts: opts, scale: TimecodeScale, lastResync: -1}
 	if opts.SegmentBody {
 		rd.sawHeader, rd.inSegment, rd.segEnd = true, true, -1
 	}
@@ -258,6 +263,7 @@ func (r *Reader) next() (Event, error) {
 		if r.inCluster {
 			if isSegmentChild(h.id) {
 				if r.clusterEnd >= 0 {
+					r.resyncAt, r.hasResyncAt = h, true // Resync resumes here
 					return nil, errAt(h.start, ErrOverflow, "element 0x%X inside a sized cluster", h.id)
 				}
 				r.inCluster = false

@@ -1,5 +1,5 @@
 // Package media is kinedge's one frame model: what every ingest protocol
-// (RTSP push and pull today; WHIP and PutMedia when they come) produces and
+// (RTSP push and pull, KVS PutMedia; WHIP when it comes) produces and
 // what the fragmenter consumes. It imports nothing of the application.
 //
 // A publishing session is described by its Tracks (at most one video and one
