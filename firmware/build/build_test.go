@@ -148,7 +148,7 @@ func buildDeb(t *testing.T, tg target, version, dir string) (deb, bin string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin, err := buildBinary(ctx, tg, version, repoRoot, dir)
+	bin, err := buildBinary(ctx, tg, version, repoRoot, dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +177,7 @@ func output(t *testing.T, name string, args ...string) string {
 // installs it with dpkg into a scratch root and runs the installed binary.
 func TestDebPackage(t *testing.T) {
 	dpkgDeb := testtool.Need(t, "dpkg-deb")
+	skipUnderRace(t)
 	dir := t.TempDir()
 	const version = "v9.8.7-4-gabcdef0"
 	deb, _ := buildDeb(t, target{GOOS: "linux", GOARCH: "amd64", DebArch: "amd64", FileArch: "amd64"}, version, dir)

@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("build: %w", err)
 	}
 	for _, t := range ts {
-		bin, err := buildBinary(ctx, t, *version, *repo, *out)
+		bin, err := buildBinary(ctx, t, *version, *repo, *out, true)
 		if err != nil {
 			return err
 		}
@@ -83,8 +83,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // buildBinary cross-builds ./cmd/kinedge for t into out and returns the
-// binary's path.
-func buildBinary(ctx context.Context, t target, version, repo, out string) (string, error) {
+// binary's path. A release is built with -trimpath (no build machine's
+// paths in the binary); the tests build without it, sharing the build
+// cache of CI's cross-build step.
+func buildBinary(ctx context.Context, t target, version, repo, out string, trimpath bool) (string, error) {
 	name := "kinedge_" + t.GOOS + "_" + t.GOARCH
 	if t.GOARM != "" {
 		name += "v" + t.GOARM
@@ -93,9 +95,11 @@ func buildBinary(ctx context.Context, t target, version, repo, out string) (stri
 	if err != nil {
 		return "", fmt.Errorf("build: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
-		"-ldflags", "-s -w -X main.version="+version,
-		"-o", bin, "./cmd/kinedge")
+	args := []string{"build", "-ldflags", "-s -w -X main.version=" + version, "-o", bin}
+	if trimpath {
+		args = append(args, "-trimpath")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/kinedge")...)
 	cmd.Dir = repo
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+t.GOOS, "GOARCH="+t.GOARCH, "GOARM="+t.GOARM)
 	if b, err := cmd.CombinedOutput(); err != nil {
