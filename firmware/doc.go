@@ -8,4 +8,12 @@
 //
 //	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -o kinedge-arm64 ./cmd/kinedge
 //	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 go build -o kinedge-armv7 ./cmd/kinedge
+//
+// `go run ./firmware/build` (firmware/build) does that for every board with
+// the version stamped and packages each binary as a .deb with nfpm used as
+// a library; the package's maintainer scripts are in debian/. They honour
+// DPKG_ROOT, so the build's tests install the package with dpkg into a
+// scratch root (chrootless: the root has no shell) without touching the
+// host, and check what the postinst made there. A purge keeps the data
+// directory and the user: it holds the video and master.key.
 package firmware

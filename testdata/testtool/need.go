@@ -8,13 +8,16 @@ import (
 
 // packages names the Debian packages that provide the tests' tools.
 var packages = map[string]string{
-	"ffmpeg":          "ffmpeg",
-	"ffprobe":         "ffmpeg",
-	"gst-launch-1.0":  "gstreamer1.0-tools gstreamer1.0-plugins-{base,good,bad,ugly} gstreamer1.0-rtsp",
-	"gst-inspect-1.0": "gstreamer1.0-tools",
-	"mkfs.ext4":       "e2fsprogs",
-	"losetup":         "mount",
-	"aws":             "awscli",
+	"ffmpeg":              "ffmpeg",
+	"ffprobe":             "ffmpeg",
+	"gst-launch-1.0":      "gstreamer1.0-tools gstreamer1.0-plugins-{base,good,bad,ugly} gstreamer1.0-rtsp",
+	"gst-inspect-1.0":     "gstreamer1.0-tools",
+	"mkfs.ext4":           "e2fsprogs",
+	"losetup":             "mount",
+	"aws":                 "awscli",
+	"dpkg":                "dpkg",
+	"dpkg-deb":            "dpkg",
+	"qemu-aarch64-static": "qemu-user-static",
 }
 
 // goTools names the Go programs among the tests' tools.
