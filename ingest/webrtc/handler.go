@@ -1,21 +1,14 @@
 package webrtc
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	pion "github.com/pion/webrtc/v4"
 
 	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/media"
@@ -58,9 +51,6 @@ const (
 	DefaultKeyframeTarget = 4 * time.Second
 	DefaultPLIInterval    = time.Second
 )
-
-// maxBody bounds an offer or a trickle fragment.
-const maxBody = 64 << 10
 
 // Handler serves WHIP. Set the fields, then Register; Close ends every
 // session.
@@ -177,45 +167,23 @@ func durOr(d, def time.Duration) time.Duration {
 	return def
 }
 
-// cors sets the CORS headers of every WHIP response.
-func cors(w http.ResponseWriter) {
-	hd := w.Header()
-	hd.Set("Access-Control-Allow-Origin", "*")
-	hd.Set("Access-Control-Expose-Headers", "Location, ETag, Accept-Patch, Link")
+// linkHeaders are the Link headers naming the ICE servers.
+func (h *Handler) linkHeaders() []string {
+	var l []string
+	for _, u := range h.ICEServers {
+		l = append(l, "<"+u+`>; rel="ice-server"`)
+	}
+	return l
 }
 
 func (h *Handler) links(w http.ResponseWriter) {
-	for _, u := range h.ICEServers {
-		w.Header().Add("Link", "<"+u+`>; rel="ice-server"`)
+	for _, l := range h.linkHeaders() {
+		w.Header().Add("Link", l)
 	}
 }
 
 func (h *Handler) options(w http.ResponseWriter, r *http.Request) {
-	cors(w)
-	hd := w.Header()
-	methods := "OPTIONS, POST"
-	if r.PathValue("session") != "" {
-		methods = "OPTIONS, PATCH, DELETE"
-		hd.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
-	} else {
-		hd.Set("Accept-Post", "application/sdp")
-		h.links(w)
-	}
-	hd.Set("Allow", methods)
-	hd.Set("Access-Control-Allow-Methods", methods)
-	hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
-	hd.Set("Access-Control-Max-Age", "86400")
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// fail writes an error response with a JSON message, like the rest of the
-// plain API.
-func fail(w http.ResponseWriter, code int, format string, args ...any) {
-	cors(w)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	b, _ := json.Marshal(map[string]string{"message": fmt.Sprintf(format, args...)})
-	w.Write(append(b, '\n'))
+	rtc.Preflight(w, r, h.linkHeaders())
 }
 
 func (h *Handler) refuse(w http.ResponseWriter, code int, format string, args ...any) {
@@ -225,24 +193,7 @@ func (h *Handler) refuse(w http.ResponseWriter, code int, format string, args ..
 	}
 	h.stats.refused[code]++
 	h.stats.mu.Unlock()
-	fail(w, code, format, args...)
-}
-
-// readBody checks the content type and reads a bounded body.
-func readBody(w http.ResponseWriter, r *http.Request, want string) ([]byte, int, string) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != want {
-		return nil, http.StatusUnsupportedMediaType, fmt.Sprintf("content type must be %s, not %q", want, r.Header.Get("Content-Type"))
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxBody)
-		}
-		return nil, http.StatusBadRequest, fmt.Sprintf("reading the body: %v", err)
-	}
-	return b, 0, ""
+	rtc.Fail(w, code, format, args...)
 }
 
 // bearer returns the bearer token of a request, "" without one.
@@ -278,7 +229,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	if !h.authorize(w, r, name) {
 		return
 	}
-	body, code, msg := readBody(w, r, "application/sdp")
+	body, code, msg := rtc.ReadBody(w, r, "application/sdp")
 	if code != 0 {
 		h.refuse(w, code, "%s", msg)
 		return
@@ -321,7 +272,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	cors(w)
+	rtc.CORS(w)
 	h.links(w)
 	w.Header().Set("Location", "/whip/"+name+"/"+s.id)
 	w.Header().Set("ETag", s.etag)
@@ -337,7 +288,7 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) *session {
 	s := h.sessions[r.PathValue("session")]
 	h.mu.Unlock()
 	if s == nil || s.stream != r.PathValue("name") {
-		fail(w, http.StatusNotFound, "WHIP session %s of %s not found (it ended, or never existed)", r.PathValue("session"), r.PathValue("name"))
+		rtc.Fail(w, http.StatusNotFound, "WHIP session %s of %s not found (it ended, or never existed)", r.PathValue("session"), r.PathValue("name"))
 		return nil
 	}
 	return s
@@ -353,7 +304,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 	}
 	s.end("deleted", "deleted by the publisher")
 	<-s.done
-	cors(w)
+	rtc.CORS(w)
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -366,39 +317,19 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != s.etag {
-		fail(w, http.StatusPreconditionFailed, "If-Match %s does not match the session's ETag %s", m, s.etag)
+		rtc.Fail(w, http.StatusPreconditionFailed, "If-Match %s does not match the session's ETag %s", m, s.etag)
 		return
 	}
-	body, code, msg := readBody(w, r, "application/trickle-ice-sdpfrag")
+	body, code, msg := rtc.ReadBody(w, r, "application/trickle-ice-sdpfrag")
 	if code != 0 {
-		fail(w, code, "%s", msg)
+		rtc.Fail(w, code, "%s", msg)
 		return
 	}
-	frag, err := rtc.ParseSDPFrag(body)
-	if err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
+	if code, err := rtc.Trickle(s.pc, body, s.remoteUfrag, s.remotePwd); err != nil {
+		rtc.Fail(w, code, "%v", err)
 		return
 	}
-	if (frag.Ufrag != "" && frag.Ufrag != s.remoteUfrag) || (frag.Pwd != "" && frag.Pwd != s.remotePwd) {
-		// RFC 9725 section 4.3.2: a server that cannot restart ICE says so.
-		fail(w, http.StatusUnprocessableEntity, "ICE restart is not supported: DELETE this session and POST a new offer")
-		return
-	}
-	for _, c := range frag.Candidates {
-		init := pion.ICECandidateInit{Candidate: c.Candidate}
-		if c.Mid != "" {
-			init.SDPMid = &c.Mid
-		}
-		if c.MLineIndex >= 0 {
-			idx := uint16(c.MLineIndex)
-			init.SDPMLineIndex = &idx
-		}
-		if err := s.pc.AddICECandidate(init); err != nil {
-			fail(w, http.StatusBadRequest, "candidate %q: %v", c.Candidate, err)
-			return
-		}
-	}
-	cors(w)
+	rtc.CORS(w)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -416,11 +347,4 @@ func (h *Handler) Close() {
 		s.end("shutdown", "the appliance is shutting down")
 	}
 	h.wg.Wait()
-}
-
-// newID returns a random session id.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

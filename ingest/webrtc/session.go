@@ -14,6 +14,7 @@ import (
 
 	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/ingest/rtpclock"
+	"github.com/kinedge/kinedge/ingest/webrtc/rtc"
 )
 
 // frameQueue bounds the frames between the track readers and the owner.
@@ -86,7 +87,7 @@ func (h *Handler) newSession(r *http.Request, name, sdpOffer string, o *offer) (
 		return nil, "", fmt.Errorf("whip: peer connection: %w", err)
 	}
 	s.pc = pc
-	s.id = newID()
+	s.id = rtc.NewSessionID()
 	s.etag = `"` + s.id[:16] + `"`
 	s.log = h.logger().With("stream", name, "session", s.id[:8])
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())

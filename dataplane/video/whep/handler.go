@@ -2,14 +2,10 @@ package whep
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -17,7 +13,6 @@ import (
 	"time"
 
 	"github.com/pion/sdp/v3"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/kinedge/kinedge/dataplane/video/live"
 	"github.com/kinedge/kinedge/ingest/media"
@@ -34,9 +29,6 @@ const (
 	DefaultConnectTimeout = 20 * time.Second
 	DefaultNoMediaTimeout = 30 * time.Second
 )
-
-// maxBody bounds an offer or a trickle fragment.
-const maxBody = 64 << 10
 
 // Handler serves WHEP. Set the fields, then Register; Close ends every
 // session.
@@ -108,56 +100,16 @@ func (h *Handler) logger() *slog.Logger {
 	return h.Logger
 }
 
-// cors sets the CORS headers of every WHEP response: a player page on
-// another origin reads the Location and ETag.
-func cors(w http.ResponseWriter) {
-	hd := w.Header()
-	hd.Set("Access-Control-Allow-Origin", "*")
-	hd.Set("Access-Control-Expose-Headers", "Location, ETag, Accept-Patch, Link")
-}
-
 func (h *Handler) options(w http.ResponseWriter, r *http.Request) {
-	cors(w)
-	hd := w.Header()
-	methods := "OPTIONS, POST"
-	if r.PathValue("session") != "" {
-		methods = "OPTIONS, PATCH, DELETE"
-		hd.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
-	} else {
-		hd.Set("Accept-Post", "application/sdp")
-	}
-	hd.Set("Allow", methods)
-	hd.Set("Access-Control-Allow-Methods", methods)
-	hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
-	hd.Set("Access-Control-Max-Age", "86400")
-	w.WriteHeader(http.StatusNoContent)
+	rtc.Preflight(w, r, nil)
 }
 
-// fail writes an error response with a JSON message, like the rest of the
-// plain API.
-func fail(w http.ResponseWriter, code int, format string, args ...any) {
-	cors(w)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	b, _ := json.Marshal(map[string]string{"message": fmt.Sprintf(format, args...)})
-	w.Write(append(b, '\n'))
-}
-
-// readBody checks the content type and reads a bounded body.
+// readBody checks the content type and reads a bounded body, answering
+// the request when it cannot.
 func readBody(w http.ResponseWriter, r *http.Request, want string) ([]byte, bool) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != want {
-		fail(w, http.StatusUnsupportedMediaType, "content type must be %s, not %q", want, r.Header.Get("Content-Type"))
-		return nil, false
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			fail(w, http.StatusRequestEntityTooLarge, "body larger than %d bytes", maxBody)
-		} else {
-			fail(w, http.StatusBadRequest, "reading the body: %v", err)
-		}
+	b, code, msg := rtc.ReadBody(w, r, want)
+	if code != 0 {
+		rtc.Fail(w, code, "%s", msg)
 		return nil, false
 	}
 	return b, true
@@ -170,46 +122,46 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.Hub == nil || h.Streams == nil {
-		fail(w, http.StatusInternalServerError, "whep: Hub and Streams are required")
+		rtc.Fail(w, http.StatusInternalServerError, "whep: Hub and Streams are required")
 		return
 	}
 	if h.Network == nil {
-		fail(w, http.StatusServiceUnavailable, "live view over WebRTC is off on this appliance (webrtc_udp is empty)")
+		rtc.Fail(w, http.StatusServiceUnavailable, "live view over WebRTC is off on this appliance (webrtc_udp is empty)")
 		return
 	}
 	exists, err := h.Streams.StreamExists(r.Context(), name)
 	if err != nil {
-		fail(w, http.StatusInternalServerError, "looking up video stream %s: %v", name, err)
+		rtc.Fail(w, http.StatusInternalServerError, "looking up video stream %s: %v", name, err)
 		return
 	}
 	if !exists {
-		fail(w, http.StatusNotFound, "video stream %s not found", name)
+		rtc.Fail(w, http.StatusNotFound, "video stream %s not found", name)
 		return
 	}
 	offer, err := parseOffer(body)
 	if err != nil {
-		fail(w, http.StatusBadRequest, "bad SDP offer: %v", err)
+		rtc.Fail(w, http.StatusBadRequest, "bad SDP offer: %v", err)
 		return
 	}
 	h.mu.Lock()
 	closed := h.closed
 	h.mu.Unlock()
 	if closed {
-		fail(w, http.StatusServiceUnavailable, "the appliance is shutting down")
+		rtc.Fail(w, http.StatusServiceUnavailable, "the appliance is shutting down")
 		return
 	}
 	viewer, err := h.Hub.Subscribe(name)
 	switch {
 	case errors.Is(err, live.ErrNoSource):
 		w.Header().Set("Retry-After", "5")
-		fail(w, http.StatusServiceUnavailable, "video stream %s has no live source: no camera is publishing it or being pulled now", name)
+		rtc.Fail(w, http.StatusServiceUnavailable, "video stream %s has no live source: no camera is publishing it or being pulled now", name)
 		return
 	case errors.Is(err, live.ErrTooManyViewers):
 		w.Header().Set("Retry-After", "10")
-		fail(w, http.StatusServiceUnavailable, "video stream %s has the most live viewers allowed (live.max_viewers)", name)
+		rtc.Fail(w, http.StatusServiceUnavailable, "video stream %s has the most live viewers allowed (live.max_viewers)", name)
 		return
 	case err != nil:
-		fail(w, http.StatusServiceUnavailable, "live view of %s: %v", name, err)
+		rtc.Fail(w, http.StatusServiceUnavailable, "live view of %s: %v", name, err)
 		return
 	}
 	s, answer, err := h.newSession(r.Context(), name, string(body), offer, viewer)
@@ -217,14 +169,14 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		viewer.Close()
 		var bad *offerError
 		if errors.As(err, &bad) || errors.Is(err, ErrNothingToSend) {
-			fail(w, http.StatusBadRequest, "%v", err)
+			rtc.Fail(w, http.StatusBadRequest, "%v", err)
 			return
 		}
 		h.logger().Error("whep session failed to start", "stream", name, "err", err)
-		fail(w, http.StatusInternalServerError, "starting the WebRTC session: %v", err)
+		rtc.Fail(w, http.StatusInternalServerError, "starting the WebRTC session: %v", err)
 		return
 	}
-	cors(w)
+	rtc.CORS(w)
 	loc := "/whep/" + name + "/" + s.id
 	w.Header().Set("Location", loc)
 	w.Header().Set("ETag", s.etag)
@@ -240,7 +192,7 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) *session {
 	s := h.sessions[r.PathValue("session")]
 	h.mu.Unlock()
 	if s == nil || s.stream != r.PathValue("name") {
-		fail(w, http.StatusNotFound, "WHEP session %s of %s not found (it ended, or never existed)", r.PathValue("session"), r.PathValue("name"))
+		rtc.Fail(w, http.StatusNotFound, "WHEP session %s of %s not found (it ended, or never existed)", r.PathValue("session"), r.PathValue("name"))
 		return nil
 	}
 	return s
@@ -253,7 +205,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 	}
 	s.end("deleted by the player")
 	<-s.done
-	cors(w)
+	rtc.CORS(w)
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -263,38 +215,18 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != s.etag {
-		fail(w, http.StatusPreconditionFailed, "If-Match %s does not match the session's ETag %s", m, s.etag)
+		rtc.Fail(w, http.StatusPreconditionFailed, "If-Match %s does not match the session's ETag %s", m, s.etag)
 		return
 	}
 	body, ok := readBody(w, r, "application/trickle-ice-sdpfrag")
 	if !ok {
 		return
 	}
-	frag, err := rtc.ParseSDPFrag(body)
-	if err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
+	if code, err := rtc.Trickle(s.pc, body, s.remoteUfrag, s.remotePwd); err != nil {
+		rtc.Fail(w, code, "%v", err)
 		return
 	}
-	if (frag.Ufrag != "" && frag.Ufrag != s.remoteUfrag) || (frag.Pwd != "" && frag.Pwd != s.remotePwd) {
-		// RFC 9725 §4.3.2: a server that cannot restart ICE says so.
-		fail(w, http.StatusUnprocessableEntity, "ICE restart is not supported: DELETE this session and POST a new offer")
-		return
-	}
-	for _, c := range frag.Candidates {
-		init := webrtc.ICECandidateInit{Candidate: c.Candidate}
-		if c.Mid != "" {
-			init.SDPMid = &c.Mid
-		}
-		if c.MLineIndex >= 0 {
-			idx := uint16(c.MLineIndex)
-			init.SDPMLineIndex = &idx
-		}
-		if err := s.pc.AddICECandidate(init); err != nil {
-			fail(w, http.StatusBadRequest, "candidate %q: %v", c.Candidate, err)
-			return
-		}
-	}
-	cors(w)
+	rtc.CORS(w)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -444,11 +376,4 @@ func planTracks(tracks []*media.Track, o *offer) (plan, error) {
 		return p, fmt.Errorf("%w (%s)", ErrNothingToSend, strings.Join(p.leftOut, "; "))
 	}
 	return p, nil
-}
-
-// newSessionID returns a random session id.
-func newSessionID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

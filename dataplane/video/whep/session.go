@@ -16,6 +16,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/video/live"
 	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/ingest/webrtc/rtc"
 )
 
 // rtpMTU bounds an RTP payload: below the path MTU of any LAN with room
@@ -99,7 +100,7 @@ func (h *Handler) newSession(ctx context.Context, name, sdpOffer string, o *offe
 	if err != nil {
 		return nil, "", fmt.Errorf("whep: peer connection: %w", err)
 	}
-	id := newSessionID()
+	id := rtc.NewSessionID()
 	s := &session{h: h, id: id, etag: `"` + id[:16] + `"`, stream: name, pc: pc, viewer: viewer,
 		log: h.logger().With("stream", name, "session", id[:8]), remoteUfrag: o.ufrag, remotePwd: o.pwd,
 		connected: make(chan struct{}), done: make(chan struct{})}
@@ -215,7 +216,7 @@ func (s *session) addTrack(c webrtc.RTPCodecCapability, kind string) (*sender, e
 	if err != nil {
 		return nil, fmt.Errorf("whep: %s transceiver: %w", kind, err)
 	}
-	id := newSessionID()
+	id := rtc.NewSessionID()
 	return &sender{track: track, rtp: tr.Sender(), rate: int64(c.ClockRate),
 		seq: uint16(id[0])<<8 | uint16(id[1]), base: uint32(id[2])<<24 | uint32(id[3])<<16 | uint32(id[4])<<8 | uint32(id[5])}, nil
 }

@@ -1,6 +1,6 @@
 // Package rtc is the pion/webrtc setup the appliance's WebRTC endpoints
-// share: WHEP live view (dataplane/video/whep) today, WHIP ingest
-// (ingest/webrtc) next. It is a leaf: it imports pion, nothing of the app.
+// share: WHEP live view (dataplane/video/whep) and WHIP ingest
+// (ingest/webrtc). It is a leaf: it imports pion, nothing of the app.
 //
 //   - One UDP port for every peer connection (pion's ICE UDP mux), so a
 //     firewall needs one rule: webrtc_udp, default :8189. Host candidates
@@ -19,5 +19,9 @@
 //     Receivers' PLIs reach the sender's RTCP reader; what to do with them
 //     is the endpoint's decision (WHEP cannot ask a camera for a keyframe).
 //   - ParseSDPFrag reads the trickle-ICE SDP fragments of a WHIP/WHEP
-//     PATCH (RFC 8840, RFC 9725 §4.3).
+//     PATCH (RFC 8840, RFC 9725 §4.3), and Trickle adds them to a peer
+//     connection (an ICE restart is refused with 422).
+//   - The HTTP both endpoints share (http.go): CORS headers, the
+//     OPTIONS preflight, bounded bodies of one content type, errors as
+//     JSON {"message": …}, session ids.
 package rtc
