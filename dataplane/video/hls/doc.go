@@ -38,8 +38,9 @@
 // A Session says what a token opens: one stream, a playback mode, a
 // fragment selector and its range, the playlist options, and an expiry.
 // Its token is the JSON of the session and its HMAC-SHA256 under the
-// Signer's key, both base64url without padding and joined by a dot, like
-// mediatoken's; Verify parses untrusted bytes (bounded by MaxTokenLen,
+// Signer's key, both base64url without padding and joined by a dot: the
+// envelope of mediatoken (mediatoken.Seal and Open, one implementation);
+// Verify parses untrusted bytes (bounded by MaxTokenLen,
 // fuzzed) and answers ErrTokenExpired or ErrTokenInvalid. The key is
 // random per process unless the caller keeps one: a restart ends every
 // session, as a KVS session ends at its Expires.

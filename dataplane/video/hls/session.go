@@ -1,14 +1,12 @@
 package hls
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 )
 
 // Playback modes (KVS HLSPlaybackMode).
@@ -90,25 +88,17 @@ func (s *Signer) now() time.Time {
 	return time.Now()
 }
 
-var b64 = base64.RawURLEncoding
-
 // Mint returns the token of session.
 func (s *Signer) Mint(session Session) (string, error) {
 	payload, err := json.Marshal(session)
 	if err != nil {
 		return "", fmt.Errorf("hls: token: %w", err)
 	}
-	tok := b64.EncodeToString(payload) + "." + b64.EncodeToString(s.sign(payload))
+	tok := mediatoken.Seal(s.key, payload)
 	if len(tok) > MaxTokenLen {
 		return "", fmt.Errorf("%w: %d bytes", ErrTokenInvalid, len(tok))
 	}
 	return tok, nil
-}
-
-func (s *Signer) sign(payload []byte) []byte {
-	m := hmac.New(sha256.New, s.key)
-	m.Write(payload)
-	return m.Sum(nil)
 }
 
 // Verify returns the session of a token the Signer minted, or
@@ -119,20 +109,9 @@ func (s *Signer) Verify(token string) (Session, error) {
 
 // VerifyAt is Verify at time now (a caller with its own clock).
 func (s *Signer) VerifyAt(token string, now time.Time) (Session, error) {
-	if len(token) > MaxTokenLen {
-		return Session{}, fmt.Errorf("%w: %d bytes", ErrTokenInvalid, len(token))
-	}
-	p, sig, ok := strings.Cut(token, ".")
-	if !ok {
-		return Session{}, fmt.Errorf("%w: no signature", ErrTokenInvalid)
-	}
-	payload, err1 := b64.DecodeString(p)
-	mac, err2 := b64.DecodeString(sig)
-	if err1 != nil || err2 != nil {
-		return Session{}, fmt.Errorf("%w: not base64url", ErrTokenInvalid)
-	}
-	if !hmac.Equal(mac, s.sign(payload)) {
-		return Session{}, fmt.Errorf("%w: bad signature", ErrTokenInvalid)
+	payload, err := mediatoken.Open(s.key, token, MaxTokenLen)
+	if err != nil {
+		return Session{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 	}
 	var out Session
 	if err := json.Unmarshal(payload, &out); err != nil {

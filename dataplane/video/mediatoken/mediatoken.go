@@ -133,7 +133,7 @@ func (s *Signer) mint(stream string, start, end time.Time, publish bool) (string
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("mediatoken: %w", err)
 	}
-	tok := b64.EncodeToString(payload) + "." + b64.EncodeToString(s.sign(payload))
+	tok := Seal(s.key, payload)
 	if len(tok) > MaxLen {
 		return "", time.Time{}, fmt.Errorf("%w: stream name too long", ErrMalformed)
 	}
@@ -142,8 +142,41 @@ func (s *Signer) mint(stream string, start, end time.Time, publish bool) (string
 
 var b64 = base64.RawURLEncoding
 
-func (s *Signer) sign(payload []byte) []byte {
-	m := hmac.New(sha256.New, s.key)
+// Seal is the token envelope, shared with the HLS session tokens
+// (dataplane/video/hls): the payload and its HMAC-SHA256 under key, each
+// base64url without padding, joined by a dot. The payload is readable by
+// anyone holding the token; only the key's holder can make one.
+func Seal(key, payload []byte) string {
+	return b64.EncodeToString(payload) + "." + b64.EncodeToString(mac(key, payload))
+}
+
+// Open checks a token's envelope (its length against maxLen, its form,
+// its signature under key) and returns the payload. The errors are
+// ErrMalformed and ErrSignature, wrapped with what is wrong.
+func Open(key []byte, tok string, maxLen int) ([]byte, error) {
+	if len(tok) > maxLen {
+		return nil, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, maxLen)
+	}
+	p, sig, ok := strings.Cut(tok, ".")
+	if !ok {
+		return nil, fmt.Errorf("%w: no signature", ErrMalformed)
+	}
+	payload, err := b64.DecodeString(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+	}
+	got, err := b64.DecodeString(sig)
+	if err != nil {
+		return nil, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
+	}
+	if !hmac.Equal(got, mac(key, payload)) {
+		return nil, ErrSignature
+	}
+	return payload, nil
+}
+
+func mac(key, payload []byte) []byte {
+	m := hmac.New(sha256.New, key)
 	m.Write(payload)
 	return m.Sum(nil)
 }
@@ -151,23 +184,9 @@ func (s *Signer) sign(payload []byte) []byte {
 // Parse checks a token's form and signature and returns its claims. It
 // does not check expiry or scope (Verify does).
 func (s *Signer) Parse(tok string) (Claims, error) {
-	if len(tok) > MaxLen {
-		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxLen)
-	}
-	p, sig, ok := strings.Cut(tok, ".")
-	if !ok {
-		return Claims{}, fmt.Errorf("%w: no signature", ErrMalformed)
-	}
-	payload, err := b64.DecodeString(p)
+	payload, err := Open(s.key, tok, MaxLen)
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
-	}
-	mac, err := b64.DecodeString(sig)
-	if err != nil {
-		return Claims{}, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
-	}
-	if !hmac.Equal(mac, s.sign(payload)) {
-		return Claims{}, ErrSignature
+		return Claims{}, err
 	}
 	var w wire
 	if err := json.Unmarshal(payload, &w); err != nil {
