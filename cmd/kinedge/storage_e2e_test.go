@@ -151,9 +151,18 @@ type cameras struct {
 
 func startCameras(t testing.TB, s *server, n int) *cameras {
 	t.Helper()
+	return startCamsim(t, s, "cam", n, "--clip", fillClip(t))
+}
+
+// startCamsim runs `kinedge camsim` publishing n cameras <prefix>1..N
+// (its own test clip unless args say otherwise) for up to 30 minutes, or
+// until stopped (at cleanup).
+func startCamsim(t testing.TB, s *server, prefix string, n int, args ...string) *cameras {
+	t.Helper()
 	c := &cameras{done: make(chan struct{})}
-	c.cmd = testtool.Command(t, 20*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", fmt.Sprint(n),
-		"--prefix", "cam", "--clip", fillClip(t), "--duration", "10m", "--log-level", "error")
+	args = append([]string{"camsim", "--url", "rtsp://camera:camsecret@" + s.rtspAddr + "/", "--cameras", fmt.Sprint(n),
+		"--prefix", prefix, "--duration", "30m", "--log-level", "error"}, args...)
+	c.cmd = testtool.Command(t, 31*time.Minute, kinedgeBin, args...)
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // BenchmarkPageLoad measures the web page as a person meets it, in
@@ -36,18 +34,7 @@ import (
 func BenchmarkPageLoad(b *testing.B) {
 	br := newBrowser(b)
 	s := startServer(b, b.TempDir(), freeUDPPair(b))
-	cams := &cameras{done: make(chan struct{})}
-	cams.cmd = testtool.Command(b, 30*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/",
-		"--cameras", "4", "--prefix", "cam", "--duration", "30m", "--log-level", "error")
-	cams.cmd.Stdout, cams.cmd.Stderr = &cams.out, &cams.out
-	if err := cams.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		cams.cmd.Wait()
-		close(cams.done)
-	}()
-	b.Cleanup(cams.stop)
+	cams := startCamsim(b, s, "cam", 4)
 	// 30 s recorded on every camera, so that a click lands on a moment
 	// at least a second old.
 	for i := 1; i <= 4; i++ {

@@ -16,7 +16,6 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
-	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // TestWebPage drives the web page in Chromium against a running appliance
@@ -68,18 +67,7 @@ func TestWebPage(t *testing.T) {
 		return nil
 	})
 
-	cams := &cameras{done: make(chan struct{})}
-	cams.cmd = testtool.Command(t, 10*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/",
-		"--cameras", "2", "--prefix", "cam", "--duration", "10m", "--log-level", "error")
-	cams.cmd.Stdout, cams.cmd.Stderr = &cams.out, &cams.out
-	if err := cams.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		cams.cmd.Wait()
-		close(cams.done)
-	}()
-	t.Cleanup(cams.stop)
+	cams := startCamsim(t, s, "cam", 2)
 
 	base := "http://" + s.httpAddr
 	// Log in through the form.
@@ -294,18 +282,7 @@ func TestWebPageLiveFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_CONFIG="+conf, "KINEDGE_WEBRTC_UDP=")
-	cams := &cameras{done: make(chan struct{})}
-	cams.cmd = testtool.Command(t, 10*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/",
-		"--cameras", "1", "--prefix", "fb", "--duration", "10m", "--log-level", "error")
-	cams.cmd.Stdout, cams.cmd.Stderr = &cams.out, &cams.out
-	if err := cams.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		cams.cmd.Wait()
-		close(cams.done)
-	}()
-	t.Cleanup(cams.stop)
+	cams := startCamsim(t, s, "fb", 1)
 	waitFor(t, time.Minute, "fb1 recording", func() error {
 		frags, err := s.tryFragments("fb1")
 		if err != nil || len(frags) == 0 {
