@@ -50,6 +50,10 @@ type Session struct {
 	// Discontinuity is the KVS DiscontinuityMode: ALWAYS, NEVER or
 	// ON_DISCONTINUITY.
 	Discontinuity string `json:"d"`
+	// PlayableAudio leaves out audio tracks HLS does not carry (G.711,
+	// PCM) instead of refusing the stream as KVS does: the web page's
+	// live view, which wants the picture of a camera that sends G.711.
+	PlayableAudio bool `json:"q,omitempty"`
 	// Created is when the session began (a LIVE_REPLAY playlist runs
 	// ahead of the playback time since).
 	Created time.Time `json:"c"`

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
@@ -95,6 +96,9 @@ type getHLSStreamingSessionURLInput struct {
 	DisplayFragmentTimestamp        string `json:"DisplayFragmentTimestamp"`
 	Expires                         *int64 `json:"Expires"`
 	MaxMediaPlaylistFragmentResults *int64 `json:"MaxMediaPlaylistFragmentResults"`
+	// playableAudio (not on the wire): hls.Session.PlayableAudio, for
+	// LiveSessionURL.
+	playableAudio bool
 }
 
 type getHLSStreamingSessionURLOutput struct {
@@ -127,7 +131,7 @@ func (h *Handler) getHLSStreamingSessionURL(ctx context.Context, r *http.Request
 // errors are KVS's (*awsproto.Error, with HTTPStatus).
 func (h *Handler) LiveSessionURL(ctx context.Context, stream string, expires time.Duration) (string, error) {
 	secs := int64(expires / time.Second)
-	in := &getHLSStreamingSessionURLInput{PlaybackMode: hls.Live, Expires: &secs, DiscontinuityMode: discontinuityOn}
+	in := &getHLSStreamingSessionURLInput{PlaybackMode: hls.Live, Expires: &secs, DiscontinuityMode: discontinuityOn, playableAudio: true}
 	in.StreamName = stream
 	tok, err := h.openSession(ctx, in)
 	if err != nil {
@@ -139,7 +143,7 @@ func (h *Handler) LiveSessionURL(ctx context.Context, stream string, expires tim
 // openSession checks a session request and returns its token.
 func (h *Handler) openSession(ctx context.Context, in *getHLSStreamingSessionURLInput) (string, error) {
 	var c checker
-	s := hls.Session{Mode: hls.Live, Discontinuity: discontinuityAlways}
+	s := hls.Session{Mode: hls.Live, Discontinuity: discontinuityAlways, PlayableAudio: in.playableAudio}
 	if in.StreamName == "" && in.StreamARN == "" {
 		c.required("streamName")
 	}
@@ -289,7 +293,7 @@ func (h *Handler) openSession(ctx context.Context, in *getHLSStreamingSessionURL
 	s.Origin = first.ServerTime
 	s.Created = now
 	s.Expires = now.Add(time.Duration(expires) * time.Second)
-	if err := h.checkHLSCodecs(ctx, st.Name, first); err != nil {
+	if err := h.checkHLSCodecs(ctx, st.Name, s, first); err != nil {
 		return "", err
 	}
 	signer, err := h.hlsSigner()
@@ -347,17 +351,28 @@ func (h *Handler) window(ctx context.Context, s hls.Session, start, end time.Tim
 // checkHLSCodecs checks that fragment f's tracks go into fMP4 and have
 // HLS codec strings, as KVS refuses a session whose media it cannot
 // package.
-func (h *Handler) checkHLSCodecs(ctx context.Context, stream string, f index.Fragment) error {
-	_, err := h.hlsTracks(ctx, stream, f, io.Discard)
+func (h *Handler) checkHLSCodecs(ctx context.Context, stream string, s hls.Session, f index.Fragment) error {
+	_, err := h.hlsTracks(ctx, stream, s, f, io.Discard)
 	return err
+}
+
+// mp4Options are the fMP4 options of session s's segments.
+func mp4Options(s hls.Session) replay.MP4Options {
+	var o replay.MP4Options
+	if s.PlayableAudio {
+		o.Skip = func(codecID string) bool {
+			return strings.HasPrefix(codecID, "A_") && !strings.HasPrefix(codecID, "A_AAC") && codecID != "A_OPUS"
+		}
+	}
+	return o
 }
 
 // hlsTracks writes fragment f's init segment to w and returns its
 // tracks' codec strings and picture size, or the KVS error of codecs HLS
 // cannot carry.
-func (h *Handler) hlsTracks(ctx context.Context, stream string, f index.Fragment, w io.Writer) (variant hls.Variant, err error) {
+func (h *Handler) hlsTracks(ctx context.Context, stream string, s hls.Session, f index.Fragment, w io.Writer) (variant hls.Variant, err error) {
 	src := replay.Source{Store: h.Index, Opener: h.Opener}
-	tracks, err := src.WriteMP4Init(ctx, w, stream, replay.MP4Options{}, replayFragment(f))
+	tracks, err := src.WriteMP4Init(ctx, w, stream, mp4Options(s), replayFragment(f))
 	switch {
 	case errors.Is(err, replay.ErrUnsupportedMP4):
 		return variant, errorf(UnsupportedStreamMediaTypeException, "The media type of the stream cannot be had as HLS fMP4: %s.", trimReplay(err))
@@ -441,7 +456,7 @@ func (h *Handler) masterPlaylist(ctx context.Context, w http.ResponseWriter, _ *
 	if err != nil {
 		return err
 	}
-	v, err := h.hlsTracks(ctx, s.Stream, frags[0].f, io.Discard)
+	v, err := h.hlsTracks(ctx, s.Stream, s, frags[0].f, io.Discard)
 	if err != nil {
 		return err
 	}
@@ -616,7 +631,7 @@ func (h *Handler) initFragment(ctx context.Context, w http.ResponseWriter, r *ht
 		return err
 	}
 	var buf bytes.Buffer
-	if _, err := h.hlsTracks(ctx, s.Stream, f, &buf); err != nil {
+	if _, err := h.hlsTracks(ctx, s.Stream, s, f, &buf); err != nil {
 		return err
 	}
 	writeMP4(w, buf.Bytes(), &h.counters)
@@ -632,7 +647,7 @@ func (h *Handler) mediaFragment(ctx context.Context, w http.ResponseWriter, r *h
 	}
 	var buf bytes.Buffer
 	src := replay.Source{Store: h.Index, Opener: h.Opener}
-	_, err = src.WriteMP4Segment(ctx, &buf, s.Stream, replay.SegmentOptions{Origin: s.Origin, Sequence: uint32(f.Number)}, replayFragment(f))
+	_, err = src.WriteMP4Segment(ctx, &buf, s.Stream, replay.SegmentOptions{MP4Options: mp4Options(s), Origin: s.Origin, Sequence: uint32(f.Number)}, replayFragment(f))
 	switch {
 	case errors.Is(err, index.ErrFragmentNotFound):
 		return fragmentNotFound(f.NumberString())

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/ingest/camsim"
+	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -452,5 +454,89 @@ func TestHLSCodecChange(t *testing.T) {
 	}
 	if _, ok := in.Tracks[0].Codec.(*mp4.CodecH265); !ok {
 		t.Errorf("second init's video is %T, want H.265", in.Tracks[0].Codec)
+	}
+}
+
+// TestHLSG711: a camera with G.711 audio (most IP cameras' default).
+// GetHLSStreamingSessionURL refuses it as KVS does (HLS fMP4 carries no
+// G.711); the web page's live session (LiveSessionURL) leaves the audio
+// out and plays the picture: its master playlist names H.264 alone and
+// ffprobe reads every video frame and no audio.
+func TestHLSG711(t *testing.T) {
+	ffprobe := testtool.Need(t, "ffprobe")
+	env, _ := newHLSEnv(t)
+	// The test clip with its AAC replaced by G.711 A-law: 8 kHz mono, one
+	// 20-ms packet (160 samples of silence) in each AAC frame's place.
+	clip := *env.clip
+	clip.Tracks = []*media.Track{env.clip.Tracks[0], {Codec: media.CodecPCMA, SampleRate: 8000, Channels: 1}}
+	clip.Frames = nil
+	for _, f := range env.clip.Frames {
+		if f.Track == 1 {
+			g := *f
+			g.Data = bytes.Repeat([]byte{0xd5}, 160)
+			f = &g
+		}
+		clip.Frames = append(clip.Frames, f)
+	}
+	env.clip = &clip
+	env.next = time.Now().Add(-10 * time.Second).Truncate(time.Millisecond)
+	fr := env.record(t, "cam2")
+	videoFrames := 0
+	for _, f := range fr {
+		videoFrames += f.Tracks[0].Frames
+	}
+
+	resp := env.do(t, t.Context(), PathGetHLSStreamingSessionURL, map[string]any{"StreamName": "cam2", "PlaybackMode": "LIVE"})
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(b, []byte(UnsupportedStreamMediaTypeException)) {
+		t.Fatalf("KVS session of a G.711 stream: HTTP %d %s, want 400 %s", resp.StatusCode, b, UnsupportedStreamMediaTypeException)
+	}
+
+	path, err := env.h.LiveSessionURL(t.Context(), "cam2", time.Hour)
+	if err != nil {
+		t.Fatalf("the page's live session: %v", err)
+	}
+	session := env.srv.URL + path
+	_, b = env.get(t, session)
+	if !bytes.Contains(b, []byte(`CODECS="avc1.4d400d",RESOLUTION=320x240`)) {
+		t.Fatalf("master playlist:\n%s", b)
+	}
+	// LIVE holds the newest fragments: count those.
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	u, err := url.Parse(session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := u.Parse(lines[len(lines)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, mp := env.get(t, ref.String())
+	p := parsePlaylist(t, mp)
+	want := 0
+	for _, f := range fr[len(fr)-len(p.segments):] {
+		want += f.Tracks[0].Frames
+	}
+	// (ffprobe would wait on a LIVE playlist for ever: it reads the
+	// init segment and the media segments joined into a file.)
+	var joined []byte
+	for _, uri := range append([]string{p.mapURI}, p.segments...) {
+		su, err := ref.Parse(uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, seg := env.get(t, su.String())
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: HTTP %d %s", uri, resp.StatusCode, seg)
+		}
+		joined = append(joined, seg...)
+	}
+	file := filepath.Join(t.TempDir(), "live.mp4")
+	if err := os.WriteFile(file, joined, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := ffprobeFrames(t, ffprobe, file); got["h264"] != want || len(got) != 1 {
+		t.Errorf("ffprobe decoded %v, want %d h264 frames and nothing else", got, want)
 	}
 }

@@ -378,11 +378,13 @@ func (h *Handler) getMedia(ctx context.Context, w *mediaWriter, _ *http.Request,
 	if err != nil {
 		return err
 	}
-	w.contentType = mediaContentType
-	w.Flush() // the session is open: the client sees 200 at once
+	// Counted before the client can see the 200: a client that reads
+	// the stats after its answer finds its session there.
 	h.counters.started.Add(1)
 	h.counters.sessions.Add(1)
 	defer h.counters.sessions.Add(-1)
+	w.contentType = mediaContentType
+	w.Flush() // the session is open: the client sees 200 at once
 	src := replay.Source{Store: h.Index, Opener: h.Opener}
 	pace := &pacer{rate: h.getMediaBytes()}
 	idle := h.getMediaIdle()

@@ -85,6 +85,7 @@ type mp4Muxer struct {
 	st       *Stats
 	lastDurs []uint32 // last sample duration written per track
 	inBand   bool     // MP4Options.InBandParameters
+	skip     func(codecID string) bool
 }
 
 // statsWriter writes to w and counts what w took.
@@ -135,12 +136,16 @@ type MP4Options struct {
 	// rather than from the first fragment (Chromium's MSE otherwise keeps
 	// the first picture's aspect ratio: 320x240 came out as 427x240).
 	InBandParameters bool
+	// Skip, if set, leaves out the tracks whose Matroska codec ID it
+	// reports (live HLS in a browser leaves out audio MSE cannot play,
+	// G.711 and PCM, rather than the picture with it).
+	Skip func(codecID string) bool
 }
 
 // WriteMP4With is WriteMP4 with options.
 func (s Source) WriteMP4With(ctx context.Context, w io.Writer, stream string, o MP4Options, frags iter.Seq2[Fragment, error]) (Stats, error) {
 	var st Stats
-	mx := &mp4Muxer{w: w, st: &st, inBand: o.InBandParameters}
+	mx := &mp4Muxer{w: w, st: &st, inBand: o.InBandParameters, skip: o.Skip}
 	mx.out = bufio.NewWriterSize(statsWriter{w, &st}, 64<<10)
 	mx.flusher, _ = w.(http.Flusher)
 	err := mx.run(ctx, s, stream, frags)

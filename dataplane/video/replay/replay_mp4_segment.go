@@ -65,7 +65,7 @@ type MP4Track struct {
 // ErrCodecConfig, ErrBadFragment, or the store's.
 func (s Source) WriteMP4Init(ctx context.Context, w io.Writer, stream string, o MP4Options, f Fragment) ([]MP4Track, error) {
 	var st Stats
-	mx := &mp4Muxer{w: w, st: &st, inBand: o.InBandParameters}
+	mx := &mp4Muxer{w: w, st: &st, inBand: o.InBandParameters, skip: o.Skip}
 	m, err := mx.load(ctx, s, stream, f)
 	if err != nil {
 		return nil, err
@@ -85,7 +85,7 @@ func (s Source) WriteMP4Init(ctx context.Context, w io.Writer, stream string, o 
 // "Segments" above), and returns what it wrote.
 func (s Source) WriteMP4Segment(ctx context.Context, w io.Writer, stream string, o SegmentOptions, f Fragment) (Stats, error) {
 	var st Stats
-	mx := &mp4Muxer{w: io.Discard, st: &Stats{}, inBand: o.InBandParameters, seq: max(o.Sequence, 1) - 1}
+	mx := &mp4Muxer{w: io.Discard, st: &Stats{}, inBand: o.InBandParameters, skip: o.Skip, seq: max(o.Sequence, 1) - 1}
 	mx.out = bufio.NewWriterSize(statsWriter{w, &st}, 64<<10)
 	m, err := mx.load(ctx, s, stream, f)
 	if err != nil {
@@ -117,7 +117,25 @@ func (mx *mp4Muxer) load(ctx context.Context, s Source, stream string, f Fragmen
 	if err != nil {
 		return nil, fmt.Errorf("replay: fragment %d: %w", f.Number, err)
 	}
+	if mx.skip != nil {
+		m.drop(mx.skip)
+	}
 	return m, nil
+}
+
+// drop leaves out the tracks whose codec ID skip reports.
+func (m *mkvFragment) drop(skip func(codecID string) bool) {
+	tracks, samples := m.tracks[:0:0], m.samples[:0:0]
+	for i, t := range m.tracks {
+		if skip(t.CodecID) {
+			for _, s := range m.samples[i] {
+				clear(s.data)
+			}
+			continue
+		}
+		tracks, samples = append(tracks, t), append(samples, m.samples[i])
+	}
+	m.tracks, m.samples = tracks, samples
 }
 
 // sampleEntry returns the four-character code of the sample entry the

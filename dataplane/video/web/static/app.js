@@ -605,6 +605,12 @@
     });
   }
 
+  // answerSendsVideo reports whether an SDP answer has a video section
+  // that sends.
+  function answerSendsVideo(sdp) {
+    return sdp.split(/\r?\n(?=m=)/).some((sec) => /^m=video [1-9]/.test(sec) && /^a=(sendonly|sendrecv)\r?$/m.test(sec));
+  }
+
   async function startLive() {
     stopLive();
     const name = view.name;
@@ -642,9 +648,12 @@
         body: pc.localDescription.sdp,
       });
       if (resp.status !== 201) {
-        // 503: WebRTC off, too many viewers, no source (HLS says which).
+        // HLS may do where WHEP cannot: 503 (WebRTC off, too many
+        // viewers, or no source: HLS then says so too), 400 (nothing of
+        // the camera's WebRTC carries, e.g. H.265 with AAC), 500. Not a
+        // refusal of the credentials or an unknown stream.
         const e = new Error(await errorText(resp));
-        e.fallback = resp.status === 503;
+        e.fallback = ![401, 403, 404].includes(resp.status);
         throw e;
       }
       let resource = null;
@@ -656,6 +665,14 @@
       }
       const answer = await resp.text();
       if (live.pc !== pc) { leave(resource); return; } // left while connecting
+      if (!answerSendsVideo(answer)) {
+        // The answer sends no video: the camera's codec is not one WebRTC
+        // carries here (H.265). HLS carries every codec the recording has.
+        leave(resource);
+        const e = new Error('this camera\'s video codec is not sent over WebRTC');
+        e.fallback = true;
+        throw e;
+      }
       live.resource = resource;
       await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     } catch (err) {
