@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,9 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
@@ -155,7 +158,9 @@ func benchBlob(b *testing.B) []byte {
 // (ttfb-mkv, ttfb-mp4: 200 random starts a round, p50 and p99 reported,
 // the distribution logged) and the timeline of the last week at a minute
 // a step (timeline-week-1m) and the API requests of opening the web page
-// on a camera (page-open: 50 at random hours a round, p50 and p99):
+// on a camera (page-open: 50 at random hours a round, p50 and p99), and
+// an ON_DEMAND HLS session of an hour a week back up to the first byte of
+// its media playlist (hls-week-back: 50 a round, p50 and p99):
 //
 //	go test -run '^$' -bench MillionFragments -benchtime 3x -timeout 30m ./dataplane/video/api/
 func BenchmarkMillionFragments(b *testing.B) {
@@ -241,6 +246,77 @@ func BenchmarkMillionFragments(b *testing.B) {
 				read("/v1/streams/"+benchStream+"/timeline", url.Values{
 					"start": {at.Add(-time.Hour).UTC().Format(time.RFC3339)}, "end": {at.UTC().Format(time.RFC3339)}, "step": {"3s"}})
 				all = append(all, time.Since(began))
+			}
+		}
+		slices.Sort(all)
+		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(0, "ns/op")
+	})
+	// An hour of HLS from a week back (KVS GetHLSStreamingSessionURL,
+	// ON_DEMAND, the session's own GETs): from the session request to the
+	// first byte of its media playlist (the master playlist read between),
+	// as a player opening the URL waits for it. 50 random hours a round.
+	b.Run("hls-week-back", func(b *testing.B) {
+		kmux := http.NewServeMux()
+		kh := &kvs.Handler{Index: idx, Opener: kr}
+		kh.Register(kmux, nil)
+		kh.RegisterHLS(kmux)
+		ksrv := httptest.NewServer(kmux)
+		defer ksrv.Close()
+		first := func(u string) ([]byte, error) {
+			resp, err := ksrv.Client().Get(u)
+			if err != nil {
+				return nil, err
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK {
+				return nil, fmt.Errorf("%s: %s %s", u, resp.Status, body)
+			}
+			return body, err
+		}
+		rng := rand.New(rand.NewPCG(5, 6))
+		var all []time.Duration
+		for b.Loop() {
+			for range 50 {
+				at := end.Add(-7*24*time.Hour + time.Duration(rng.Int64N(int64(time.Hour))))
+				body := fmt.Sprintf(`{"StreamName":%q,"PlaybackMode":"ON_DEMAND","HLSFragmentSelector":{"FragmentSelectorType":"SERVER_TIMESTAMP","TimestampRange":{"StartTimestamp":%d,"EndTimestamp":%d}}}`,
+					benchStream, at.Unix(), at.Add(time.Hour).Unix())
+				began := time.Now()
+				resp, err := ksrv.Client().Post(ksrv.URL+kvs.PathGetHLSStreamingSessionURL, "application/json", strings.NewReader(body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				var out struct{ HLSStreamingSessionURL string }
+				err = json.NewDecoder(resp.Body).Decode(&out)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatalf("session: HTTP %d %v", resp.StatusCode, err)
+				}
+				master, err := first(out.HLSStreamingSessionURL)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lines := strings.Split(strings.TrimSpace(string(master)), "\n")
+				base, _ := url.Parse(out.HLSStreamingSessionURL)
+				ref, err := base.Parse(lines[len(lines)-1])
+				if err != nil {
+					b.Fatal(err)
+				}
+				mresp, err := ksrv.Client().Get(ref.String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				var one [1]byte
+				_, err = io.ReadFull(mresp.Body, one[:])
+				ttfb := time.Since(began)
+				rest, _ := io.ReadAll(mresp.Body)
+				mresp.Body.Close()
+				if err != nil || mresp.StatusCode != http.StatusOK || !strings.Contains(string(rest), "#EXT-X-ENDLIST") {
+					b.Fatalf("media playlist: HTTP %d %v %.200s", mresp.StatusCode, err, rest)
+				}
+				all = append(all, ttfb)
 			}
 		}
 		slices.Sort(all)
