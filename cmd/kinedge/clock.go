@@ -55,6 +55,13 @@ func (c *clockWatch) stop() {
 	c.stopc = nil
 }
 
+// state is the last look and the jumps seen since start.
+func (c *clockWatch) state() (clock.Report, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last, c.jumps
+}
+
 // check takes one look and logs what changed since the last.
 func (c *clockWatch) check(first bool) {
 	r := c.w.Check()
