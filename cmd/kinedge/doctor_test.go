@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -281,5 +284,78 @@ func TestDoctorCommand(t *testing.T) {
 	out, code = doctor("--config", filepath.Join(t.TempDir(), "missing.yaml"))
 	if code != 1 || !strings.Contains(out, "FAIL config:") {
 		t.Errorf("missing config: exit %d\n%s", code, out)
+	}
+}
+
+// TestHealthzReasons: an appliance pulling a camera that does not answer
+// is "degraded" (200) with the camera in ingest.retrying and a reason in
+// words, and kinedge doctor FAILs the camera by name.
+func TestHealthzReasons(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	dataDir := t.TempDir()
+	os.Chmod(dataDir, 0o700)
+	cfgFile := filepath.Join(t.TempDir(), "kinedge.yaml")
+	if err := os.WriteFile(cfgFile, []byte("streams:\n  - name: yard\n    source: rtsp://cam:hunter2@"+closed+"/live\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, dataDir, freeUDPPair(t), "KINEDGE_CONFIG="+cfgFile)
+	var h struct {
+		Status  string   `json:"status"`
+		Reasons []string `json:"reasons"`
+		Clock   *struct {
+			Plausible bool `json:"plausible"`
+		} `json:"clock"`
+		Ingest struct {
+			Cameras  int `json:"cameras"`
+			Retrying []struct {
+				Stream    string `json:"stream"`
+				LastError string `json:"last_error"`
+			} `json:"retrying"`
+		} `json:"ingest"`
+	}
+	waitFor(t, 30*time.Second, "the camera retrying in /healthz", func() error {
+		resp, err := http.Get("http://" + s.httpAddr + "/healthz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+			return err
+		}
+		if len(h.Ingest.Retrying) == 0 {
+			return fmt.Errorf("not retrying yet: %+v", h)
+		}
+		return nil
+	})
+	if h.Status != "degraded" || h.Ingest.Cameras != 1 || h.Ingest.Retrying[0].Stream != "yard" || h.Ingest.Retrying[0].LastError == "" ||
+		h.Clock == nil || !h.Clock.Plausible {
+		t.Errorf("healthz %+v", h)
+	}
+	found := false
+	for _, r := range h.Reasons {
+		found = found || strings.Contains(r, "camera yard")
+		if strings.Contains(r, "hunter2") {
+			t.Errorf("a reason shows the camera's password: %q", r)
+		}
+	}
+	if !found {
+		t.Errorf("no reason names camera yard: %q", h.Reasons)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kinedgeBin, "doctor", "--config", cfgFile, "--data-dir", dataDir, "--url", "http://"+s.httpAddr)
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "FAIL camera yard (rtsp://cam:xxxxx@"+closed+"/live): cannot connect") ||
+		!strings.Contains(string(out), "WARN appliance: http://"+s.httpAddr+" is degraded: ") || strings.Contains(string(out), "hunter2") {
+		t.Errorf("doctor: exit %d\n%s", code, out)
 	}
 }
