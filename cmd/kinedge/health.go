@@ -28,6 +28,9 @@ const (
 	archiveLagDegradedWindow = 25 * time.Hour
 )
 
+// clockJumpRecent is how long a clock jump degrades /healthz.
+const clockJumpRecent = time.Hour
+
 // health is the body of GET /healthz.
 type health struct {
 	// Status is "ok"; "degraded" (HTTP 200) when the appliance records
@@ -87,9 +90,14 @@ type archiveHealth struct {
 type healthState struct {
 	Storage store.Status
 	Clock   *clock.Report
-	Jumps   int
-	Pulls   map[string]rtsp.PullStatus
-	Archive *archive.Stats
+	// Jumps counts the clock's jumps since start, LastJump is when the
+	// last was (zero: none); one within clockJumpRecent of the Clock's
+	// reading degrades health (the first NTP sync of a board without a
+	// real-time clock is a jump: not a reason for ever).
+	Jumps    int
+	LastJump time.Time
+	Pulls    map[string]rtsp.PullStatus
+	Archive  *archive.Stats
 	// ArchiveLagLimit is the lag above which the archive degrades health.
 	ArchiveLagLimit time.Duration
 }
@@ -128,8 +136,8 @@ func decideHealth(s healthState) (health, int) {
 		} else if r.Sync == clock.Unsynced {
 			say(1, "system clock not synchronized (no NTP sync since boot): recording times are only as right as the clock")
 		}
-		if s.Jumps > 0 {
-			say(1, "system clock jumped %d times since start: recordings around the jumps have steps in their wall-clock times", s.Jumps)
+		if s.Jumps > 0 && !s.LastJump.IsZero() && r.Wall.Sub(s.LastJump) < clockJumpRecent {
+			say(1, "system clock jumped at %s (%d jumps since start): recordings around it have a step in their wall-clock times", s.LastJump.UTC().Format(time.RFC3339), s.Jumps)
 		}
 	}
 	if s.Pulls != nil {
@@ -183,8 +191,8 @@ func healthHandler(state func() healthState) http.Handler {
 func (a *appliance) healthState() healthState {
 	s := healthState{Storage: a.db.Status()}
 	if a.clock != nil {
-		r, jumps := a.clock.state()
-		s.Clock, s.Jumps = &r, jumps
+		r, jumps, last := a.clock.state()
+		s.Clock, s.Jumps, s.LastJump = &r, jumps, last
 	}
 	if a.sources != nil {
 		s.Pulls = a.sources.PullStatus()

@@ -37,8 +37,10 @@ func TestDecideHealth(t *testing.T) {
 			status: "ok", code: 200},
 		{name: "clock implausible", in: healthState{Storage: okStorage, Clock: &clock.Report{Wall: time.Unix(10, 0), BeforeFloor: true, Sync: clock.Unsynced}},
 			status: "unhealthy", code: 503, reasons: []string{"1970-01-01T00:00:10Z, a time before any real one"}},
-		{name: "clock jumped", in: healthState{Storage: okStorage, Clock: synced, Jumps: 2},
-			status: "degraded", code: 200, reasons: []string{"jumped 2 times"}},
+		{name: "clock jumped", in: healthState{Storage: okStorage, Clock: synced, Jumps: 2, LastJump: now.Add(-time.Minute)},
+			status: "degraded", code: 200, reasons: []string{"jumped at 2026-12-03T06:59:00Z (2 jumps since start)"}},
+		{name: "clock jumped long ago", in: healthState{Storage: okStorage, Clock: synced, Jumps: 1, LastJump: now.Add(-2 * time.Hour)},
+			status: "ok", code: 200},
 		{name: "camera retrying", in: healthState{Storage: okStorage, Clock: synced, Pulls: map[string]rtsp.PullStatus{
 			"b": {URL: "rtsp://u:***@10.0.0.2/s", LastError: "dial tcp: connection refused"},
 			"a": {Connected: true},
