@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/ingest/sources"
+	"github.com/kinedge/kinedge/testdata/s3test"
 )
 
 func TestDoctorMasterKey(t *testing.T) {
@@ -357,5 +358,26 @@ func TestHealthzReasons(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "FAIL camera yard (rtsp://cam:xxxxx@"+closed+"/live): cannot connect") ||
 		!strings.Contains(string(out), "WARN appliance: http://"+s.httpAddr+" is degraded: ") || strings.Contains(string(out), "hunter2") {
 		t.Errorf("doctor: exit %d\n%s", code, out)
+	}
+}
+
+func TestDoctorBucket(t *testing.T) {
+	s3 := s3test.Start(t)
+	s3.MakeBucket("footage")
+	d := &doctor{Timeout: 2 * time.Second}
+	cfg := defaultConfig()
+	cfg.S3 = S3Config{Endpoint: s3.Endpoint(), AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey}
+	cfg.Archive.Bucket = "footage"
+	if r := d.checkBucket(t.Context(), &cfg); r.Level != checkOK {
+		t.Errorf("bucket: %v", r)
+	}
+	cfg.Archive.Bucket = "other"
+	if r := d.checkBucket(t.Context(), &cfg); r.Level != checkFail || !strings.Contains(r.Msg, `no bucket "other"`) {
+		t.Errorf("no bucket: %v", r)
+	}
+	s3.Stop()
+	cfg.Archive.Bucket = "footage"
+	if r := d.checkBucket(t.Context(), &cfg); r.Level != checkFail || !strings.Contains(r.Msg, "does not answer HEAD bucket") {
+		t.Errorf("server down: %v", r)
 	}
 }
