@@ -20,9 +20,10 @@ type clockWatch struct {
 	interval time.Duration
 	log      *slog.Logger
 
-	mu    sync.Mutex
-	last  clock.Report
-	jumps int
+	mu       sync.Mutex
+	last     clock.Report
+	jumps    int
+	lastJump time.Time // the wall time after the last jump
 
 	stopc chan struct{}
 	done  chan struct{}
@@ -55,6 +56,14 @@ func (c *clockWatch) stop() {
 	c.stopc = nil
 }
 
+// state is the last look, the jumps seen since start and when the last
+// was (zero: none).
+func (c *clockWatch) state() (clock.Report, int, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last, c.jumps, c.lastJump
+}
+
 // check takes one look and logs what changed since the last.
 func (c *clockWatch) check(first bool) {
 	r := c.w.Check()
@@ -63,6 +72,7 @@ func (c *clockWatch) check(first bool) {
 	c.last = r
 	if r.Jump != 0 {
 		c.jumps++
+		c.lastJump = r.Wall
 	}
 	c.mu.Unlock()
 	if r.Jump != 0 {

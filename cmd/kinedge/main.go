@@ -7,6 +7,7 @@
 //	kinedge fragments   list a stream's fragments in a time range
 //	kinedge replay      save a time range of a stream as MKV or MP4
 //	kinedge archive     ls, verify, get, replay the S3 video archive
+//	kinedge doctor      check config, disk, clock, cameras, S3; say what to fix
 //	kinedge bench-ingest  measure the ingest path with simulated cameras
 //	kinedge version     print the version
 package main
@@ -43,6 +44,7 @@ commands:
   fragments   list the fragments of a stream in a time range
   replay      save a time range of a stream (at most 168 h) as a playable MKV or MP4
   archive     ls|verify|get|replay the S3 video archive (verify: every manifest entry present, its SHA-256 right)
+  doctor      check config, data dir, disk, clock, the running appliance, cameras, S3: OK/WARN/FAIL with what to fix
   bench-ingest  measure ingest: serve + N simulated cameras, prints CPU, RSS, frames lost
   version     print the version
 
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReplay(ctx, rest, stdout, stderr)
 	case "archive":
 		return runArchive(ctx, rest, stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, rest, stdout, stderr)
 	case "bench-ingest":
 		return runBenchIngest(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

@@ -189,10 +189,12 @@ type appliance struct {
 	debug         *http.Server
 	errc          chan error
 
-	clock        *clockWatch
-	notifier     sdnotify.Notifier
-	stopWatchdog chan struct{} // closed to stop the watchdog goroutine
-	watchdogDone chan struct{}
+	clock *clockWatch
+	// archiveLagLimit is the archive lag that degrades /healthz.
+	archiveLagLimit time.Duration
+	notifier        sdnotify.Notifier
+	stopWatchdog    chan struct{} // closed to stop the watchdog goroutine
+	watchdogDone    chan struct{}
 }
 
 // startSystemd tells systemd the appliance is ready and, when the unit
@@ -364,7 +366,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", healthHandler(a.db))
+	mux.Handle("GET /healthz", healthHandler(a.healthState))
 	api := http.NewServeMux()
 	// One picture maker (ffmpeg, its cache and decoder bound) for the web
 	// page's pictures and KVS GetImages.
@@ -593,6 +595,10 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 		Index: a.idx, Space: space, Bucket: bucket, Keys: a.idx.Keys(), Opener: keyring,
 		Sealed: cfg.Archive.Sealed, ApplianceID: cfg.ApplianceID, Prefix: cfg.Archive.Prefix,
 		Logger: log.With("component", "archive"),
+	}
+	a.archiveLagLimit = archiveLagDegraded
+	if cfg.Archive.UploadWindow != "" {
+		a.archiveLagLimit = archiveLagDegradedWindow
 	}
 	if err := a.archive.Start(); err != nil {
 		return err
