@@ -285,6 +285,9 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 		}
 		return nil
 	})
+	if errors.Is(err, index.ErrStreamNotFound) {
+		err = nil // not created yet: nothing to forward
+	}
 	if err != nil {
 		return 0, fmt.Errorf("upstream: list %s: %w", f.Stream, err)
 	}
