@@ -30,7 +30,7 @@ func (a *appliance) openUpstreams(cfg *Config, keyring *seal.Keyring, log *slog.
 			Stream: u.Stream, Remote: u.Upstream.Stream,
 			// A session per fragment: the upstream then stores each
 			// fragment as one (see the package doc, "Batches").
-			Batch: 1,
+			Batch:  1,
 			Logger: log.With("component", "upstream"),
 		}
 		if err := f.Start(); err != nil {

@@ -21,16 +21,31 @@
 // the upstream holds it and every cluster before it (an upstream persists
 // in order, and may store several short clusters as one fragment).
 //
-// A session carries a batch (Batch, 32) of consecutive fragments with the
+// # Batches
+//
+// A session carries a batch (Batch) of consecutive fragments with the
 // same Tracks and non-decreasing producer times, and its body ends after
 // the last one: the upstream cuts its last fragment at the end of the
-// body (kinedge's PutMedia server does: the open fragment is cut by the
+// body (kinedge's PutMedia server does: its open fragment is cut by the
 // next keyframe or the body's end), so every cluster sent gets its
-// PERSISTED and a session never waits for media that is not recorded
-// yet. A change of tracks (a camera's new resolution) or a producer clock
-// that went back starts a new session: one Segment has one Tracks, and
-// KVS refuses a timecode before the previous one in a session.
+// PERSISTED and a session never waits for media not recorded yet. A
+// change of tracks (a camera's new resolution) or a producer clock that
+// went back starts a new session: one Segment has one Tracks, and KVS
+// refuses a timecode before the previous one in a session.
 //
+// The appliance sends one fragment per session (Batch 1). With several,
+// a kinedge upstream re-cuts the fragments by its own target duration (a
+// short first fragment of a recording merged with part of the next) and,
+// in the appliance-to-appliance test, stored 10 of 719 frames fewer than
+// sent: a fault of ingest/putmedia's multi-cluster path, not yet found.
+// A session per fragment keeps the upstream's fragments one for one with
+// the local ones, frames identical (TestUpstreamForwarding). Its cost is
+// a request per fragment (a 2 s fragment: 0.5 requests/s per stream;
+// during a catch-up one per acknowledged fragment, not rate-limited
+// here: AWS KVS throttles PutMedia connections per stream, and a fast
+// catch-up would be refused and retried with backoff). The upstream's fragment after a session boundary carries
+// its gap flag (kinedge marks a new publisher session so).
+
 // # Cursor and ordering
 //
 // Like the S3 archive (firehose/archive), the forwarder is driven by the
