@@ -54,7 +54,9 @@ func (w *recWriter) WriteFrame(f *media.Frame) {
 		w.r.srv.Stored(w.stream, n, f.Wall)
 	}
 	w.open = true
-	w.last = f.Wall
+	if f.Wall.After(w.last) {
+		w.last = f.Wall // the latest frame (B-frames come out of order)
+	}
 }
 
 func (w *recWriter) Discontinuity(string) {}
@@ -210,4 +212,11 @@ func TestClientAckTimeout(t *testing.T) {
 	if !errors.Is(err, ErrAckTimeout) {
 		t.Fatalf("silent upstream: %v, want ErrAckTimeout", err)
 	}
+}
+
+func newServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts
 }
