@@ -596,7 +596,7 @@ func (c *Config) Validate() error {
 	}
 	fwd := map[string]bool{}
 	for i, u := range c.Upstreams {
-		if err := u.validate(); err != nil {
+		for _, err := range u.validate() {
 			errs = append(errs, fmt.Errorf("upstreams[%d]: %w", i, err))
 		}
 		if fwd[u.Stream] {
@@ -629,7 +629,7 @@ type UpstreamTarget struct {
 	Stream string `yaml:"stream"`
 }
 
-func (u UpstreamForward) validate() error {
+func (u UpstreamForward) validate() []error {
 	var errs []error
 	if u.Stream == "" {
 		errs = append(errs, errors.New("stream is required"))
@@ -643,7 +643,7 @@ func (u UpstreamForward) validate() error {
 	if u.Upstream.AccessKey == "" || u.Upstream.SecretKey == "" {
 		errs = append(errs, errors.New("upstream.access_key and upstream.secret_key are required"))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // printable renders the effective config as YAML with secrets redacted,
