@@ -55,8 +55,11 @@
 // acknowledged PERSISTED, is kept in the index's database (space "u/",
 // key c/<stream>\0<endpoint>\0<remote stream>) and moves only on a
 // PERSISTED ack, in the order sent. Each round lists the fragments after
-// the cursor in server-time order (counting the backlog), sends the first
-// batch, and moves the cursor as the acks come. So a restart, a crash or
+// the cursor in server-time order, sends the first batch, and moves the
+// cursor as the acks come; the backlog is counted on the first round
+// after a wait and every 64 rounds of a catch-up (a batch is read in
+// between, so a long backlog costs no more than one reading per 64
+// batches). So a restart, a crash or
 // an upstream outage resumes at the first fragment not acknowledged:
 // nothing is skipped, and the order is the recording's. A fragment is
 // sent twice only if the upstream persisted it and its ack was lost (the

@@ -62,6 +62,11 @@ type Forwarder struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 
+	// sinceCount is the rounds since the backlog was last counted (loop
+	// goroutine): a catch-up reads a batch a round, not the whole backlog,
+	// and counts it again every recountRounds.
+	sinceCount int
+
 	kick    chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -180,6 +185,7 @@ func (f *Forwarder) loop(ctx context.Context) {
 		var wait <-chan time.Time
 		switch {
 		case err != nil:
+			f.sinceCount = 0
 			f.stats.failures.Add(1)
 			backoff = min(max(2*backoff, f.MinBackoff), f.MaxBackoff)
 			d := backoff/2 + rand.N(backoff/2+1) // equal jitter
@@ -197,6 +203,7 @@ func (f *Forwarder) loop(ctx context.Context) {
 			continue // more may be waiting
 		default:
 			backoff = 0
+			f.sinceCount = 0
 			wait = t.C
 		}
 		select {
@@ -261,9 +268,13 @@ func (f *Forwarder) writeCursor(ctx context.Context, fr index.Fragment) error {
 	return nil
 }
 
-// round reads the fragments after the cursor (counting the backlog) and
-// sends the first batch of them in one session; it returns how many were
-// persisted.
+// recountRounds is how often, in rounds of a catch-up, the whole backlog
+// is counted again (the gauge is decremented in between).
+const recountRounds = 64
+
+// round reads the fragments after the cursor (counting the backlog on the
+// first round after a wait, and every recountRounds) and sends the first
+// batch of them in one session; it returns how many were persisted.
 func (f *Forwarder) round(ctx context.Context) (int, error) {
 	c, _, err := f.readCursor()
 	if err != nil {
@@ -272,7 +283,13 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 	var pending []index.Fragment
 	var backlog int64
 	var oldest time.Time
-	err = f.Index.Iterate(ctx, f.Stream, index.Query{By: index.ServerTime, Start: time.Unix(0, c.Server)}, func(fr index.Fragment) error {
+	count := f.sinceCount%recountRounds == 0
+	f.sinceCount++
+	q := index.Query{By: index.ServerTime, Start: time.Unix(0, c.Server)}
+	if !count {
+		q.Limit = f.Batch + 8 // the cursor's own fragment (and its server time's) are read again
+	}
+	err = f.Index.Iterate(ctx, f.Stream, q, func(fr index.Fragment) error {
 		if !c.before(fr) {
 			return nil
 		}
@@ -291,7 +308,9 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("upstream: list %s: %w", f.Stream, err)
 	}
-	f.stats.backlog.Store(backlog)
+	if count {
+		f.stats.backlog.Store(backlog)
+	}
 	if oldest.IsZero() {
 		f.stats.oldestPending.Store(0)
 	} else {
