@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"reflect"
 	"strconv"
@@ -95,6 +96,10 @@ type Config struct {
 	// Streams are cameras to pull at start (RTSP sources); POST
 	// /v1/streams adds more at run time. Only the config file sets them.
 	Streams []sources.Pull `yaml:"streams"`
+	// Upstreams forward local streams to an upstream KVS endpoint with
+	// PutMedia (edge-agent mode, dataplane/video/upstream). Only the
+	// config file sets them.
+	Upstreams []UpstreamForward `yaml:"upstreams"`
 
 	Storage  StorageConfig  `yaml:"storage"`
 	Video    VideoConfig    `yaml:"video"`
@@ -589,10 +594,56 @@ func (c *Config) Validate() error {
 		}
 		seen[src.Name] = true
 	}
+	fwd := map[string]bool{}
+	for i, u := range c.Upstreams {
+		for _, err := range u.validate() {
+			errs = append(errs, fmt.Errorf("upstreams[%d]: %w", i, err))
+		}
+		if fwd[u.Stream] {
+			errs = append(errs, fmt.Errorf("upstreams[%d]: %s is forwarded twice", i, u.Stream))
+		}
+		fwd[u.Stream] = true
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// UpstreamForward forwards one local stream to an upstream KVS.
+type UpstreamForward struct {
+	// Stream is the local video stream.
+	Stream   string         `yaml:"stream"`
+	Upstream UpstreamTarget `yaml:"upstream"`
+}
+
+// UpstreamTarget is where a stream is forwarded: a KVS data endpoint
+// (PutMedia) and the credentials it is signed with.
+type UpstreamTarget struct {
+	Endpoint  string `yaml:"endpoint"`
+	Region    string `yaml:"region"`
+	AccessKey string `yaml:"access_key" secret:"true"`
+	SecretKey string `yaml:"secret_key" secret:"true"`
+	// Stream is the stream's name upstream; it defaults to the local
+	// name.
+	Stream string `yaml:"stream"`
+}
+
+func (u UpstreamForward) validate() []error {
+	var errs []error
+	if u.Stream == "" {
+		errs = append(errs, errors.New("stream is required"))
+	}
+	if ep, err := url.Parse(u.Upstream.Endpoint); err != nil || (ep.Scheme != "http" && ep.Scheme != "https") || ep.Host == "" {
+		errs = append(errs, fmt.Errorf("upstream.endpoint %q must be an http(s) URL", u.Upstream.Endpoint))
+	}
+	if u.Upstream.Region == "" {
+		errs = append(errs, errors.New("upstream.region is required"))
+	}
+	if u.Upstream.AccessKey == "" || u.Upstream.SecretKey == "" {
+		errs = append(errs, errors.New("upstream.access_key and upstream.secret_key are required"))
+	}
+	return errs
 }
 
 // printable renders the effective config as YAML with secrets redacted,
@@ -627,6 +678,16 @@ func (c *Config) printable() string {
 		b.WriteString("\n")
 		for _, s := range c.Streams {
 			fmt.Fprintf(&b, "  - name: %q\n    source: %q\n", s.Name, rtsp.RedactURL(s.Source))
+		}
+	}
+	b.WriteString("upstreams:  # streams forwarded to an upstream KVS (config file only)")
+	if len(c.Upstreams) == 0 {
+		b.WriteString(" []\n")
+	} else {
+		b.WriteString("\n")
+		for _, u := range c.Upstreams {
+			fmt.Fprintf(&b, "  - stream: %q\n    upstream: {endpoint: %q, region: %q, access_key: <redacted>, secret_key: <redacted>, stream: %q}\n",
+				u.Stream, u.Upstream.Endpoint, u.Upstream.Region, u.Upstream.Stream)
 		}
 	}
 	return b.String()

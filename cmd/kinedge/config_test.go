@@ -491,3 +491,43 @@ func TestWebRTCICEServersChecked(t *testing.T) {
 		t.Fatalf("bad ICE server accepted: %v", err)
 	}
 }
+
+// TestUpstreamsConfig: upstreams: from the config file is printed with
+// its keys redacted, and entries without an endpoint, region or keys, or
+// forwarding a stream twice, are refused together.
+func TestUpstreamsConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte(`upstreams:
+  - stream: cam1
+    upstream: {endpoint: "https://kvs.example", region: eu-west-1, access_key: AKIAUPSTREAM, secret_key: upstreamsecretvalue, stream: site-cam1}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KINEDGE_CONFIG", good)
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"serve", "--print-config"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	if strings.Contains(s, "upstreamsecretvalue") || strings.Contains(s, "AKIAUPSTREAM") ||
+		!strings.Contains(s, `  - stream: "cam1"`) || !strings.Contains(s, `endpoint: "https://kvs.example"`) || !strings.Contains(s, `stream: "site-cam1"`) {
+		t.Fatalf("print-config:\n%s", s)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(`upstreams:
+  - stream: cam1
+    upstream: {endpoint: "ftp://kvs.example", access_key: a, secret_key: b}
+  - stream: cam1
+    upstream: {endpoint: "http://127.0.0.1:8080", region: us-east-1}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KINEDGE_CONFIG", bad)
+	_, _, err := loadConfig(nil, &bytes.Buffer{})
+	for _, want := range []string{"upstreams[0]: upstream.endpoint", "upstreams[0]: upstream.region", "upstreams[1]: upstream.access_key", "cam1 is forwarded twice"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad upstreams: %v, want %q", err, want)
+		}
+	}
+}

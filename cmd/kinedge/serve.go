@@ -25,6 +25,7 @@ import (
 	"github.com/kinedge/kinedge/dataplane/video/live"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
+	"github.com/kinedge/kinedge/dataplane/video/upstream"
 	"github.com/kinedge/kinedge/dataplane/video/web"
 	"github.com/kinedge/kinedge/dataplane/video/whep"
 	"github.com/kinedge/kinedge/firehose"
@@ -172,7 +173,10 @@ type appliance struct {
 	events   *events.Queue
 	sources  *sources.Manager
 	putMedia *putmedia.Server // KVS PutMedia, recording through sources
-	rtsp     *rtsp.Server
+	// upstreams forward streams to an upstream KVS (upstreams: in the
+	// config); empty without.
+	upstreams []*upstream.Forwarder
+	rtsp      *rtsp.Server
 	// live fans every recorded source out to live viewers; rtcNet is the
 	// WebRTC ICE port (nil with webrtc_udp empty); whep serves live view.
 	live   *live.Hub
@@ -338,6 +342,9 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		}
 		a.sources.OnStored = a.events.Enqueue
 	}
+	if err := a.openUpstreams(cfg, keyring, log); err != nil {
+		return nil, err
+	}
 	if err := a.openArchive(cfg, keyring, log); err != nil {
 		return nil, err
 	}
@@ -394,7 +401,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		Logger: log.With("component", "whip")}
 	a.whip.Register(mux)
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
-		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, whipCollector{a.whip}, putMediaCollector{a.putMedia}, a.clock)...))
+		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, whipCollector{a.whip}, putMediaCollector{a.putMedia}, upstream.NewCollector(a.upstreams...), a.clock)...))
 	verifier := adminVerifier(cfg)
 	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) }
 	// Paths no route claims: a SigV4-signed POST is an AWS call for an
@@ -696,6 +703,9 @@ func (a *appliance) close() error {
 	}
 	if a.seeder != nil {
 		a.seeder.Close()
+	}
+	for _, f := range a.upstreams {
+		f.Close() // a session in flight is abandoned: it is after the cursor, sent again at the next start
 	}
 	if a.archive != nil {
 		a.idx.SetEvictionHold(nil)

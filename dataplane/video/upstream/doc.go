@@ -1,0 +1,106 @@
+// Package upstream forwards recorded video to an upstream Kinesis Video
+// Streams endpoint (edge-agent mode): AWS KVS, or another appliance's
+// PutMedia. Client is the PutMedia client; Forwarder ships one local
+// stream's stored fragments through it, in order, from a durable cursor.
+//
+// # The wire
+//
+// A session is one POST <endpoint>/putMedia, chunked, signed with SigV4
+// (service "kinesisvideo") over the headers only, with the empty payload's
+// SHA-256 as the producer SDKs sign it (the body streams; the server
+// accepts that hash, awsproto.StreamingMiddleware). Headers:
+// x-amzn-stream-name, x-amzn-fragment-timecode-type ABSOLUTE,
+// x-amzn-producer-start-timestamp (the first fragment's producer time),
+// x-amzn-fragment-acknowledgment-required 1. The body is an EBML header,
+// a Segment of unknown size, an Info and the Tracks once, then one Cluster
+// per stored fragment: the fragment's decrypted Matroska cluster exactly
+// as recorded, with its timecode set to the producer time in ms (ABSOLUTE:
+// blocks stay relative to it), so the frames and their producer times
+// arrive unchanged. The response is KVS's stream of JSON acks (ParseAck
+// checks each line; it is fuzzed). A PERSISTED ack for a cluster means
+// the upstream holds it and every cluster before it (an upstream persists
+// in order, and may store several short clusters as one fragment).
+//
+// # Batches
+//
+// A session carries a batch (Batch) of consecutive fragments with the
+// same Tracks and non-decreasing producer times, and its body ends after
+// the last one: the upstream cuts its last fragment at the end of the
+// body (kinedge's PutMedia server does: its open fragment is cut by the
+// next keyframe or the body's end), so every cluster sent gets its
+// PERSISTED and a session never waits for media not recorded yet. A
+// change of tracks (a camera's new resolution) or a producer clock that
+// went back starts a new session: one Segment has one Tracks, and KVS
+// refuses a timecode before the previous one in a session.
+//
+// The appliance sends one fragment per session (Batch 1). With several,
+// a kinedge upstream re-cuts the fragments by its own target duration (a
+// short first fragment of a recording merged with part of the next) and,
+// in the appliance-to-appliance test, stored 10 of 719 frames fewer than
+// sent: a fault of ingest/putmedia's multi-cluster path, not yet found.
+// A session per fragment keeps the upstream's fragments one for one with
+// the local ones, frames identical (TestUpstreamForwarding). Its cost is
+// a request per fragment (a 2 s fragment: 0.5 requests/s per stream;
+// during a catch-up one per acknowledged fragment, not rate-limited
+// here: AWS KVS throttles PutMedia connections per stream, and a fast
+// catch-up would be refused and retried with backoff). The upstream's fragment after a session boundary carries
+// its gap flag (kinedge marks a new publisher session so).
+
+// # Cursor and ordering
+//
+// Like the S3 archive (firehose/archive), the forwarder is driven by the
+// index, not by fragment events: Notify (wired to the recorders' OnStored)
+// only wakes it, and every Rescan it reads the index anyway. Its cursor,
+// the server time and number of the last fragment the upstream
+// acknowledged PERSISTED, is kept in the index's database (space "u/",
+// key c/<stream>\0<endpoint>\0<remote stream>) and moves only on a
+// PERSISTED ack, in the order sent. Each round lists the fragments after
+// the cursor in server-time order, sends the first batch, and moves the
+// cursor as the acks come; the backlog is counted on the first round
+// after a wait and every 64 rounds of a catch-up (a batch is read in
+// between, so a long backlog costs no more than one reading per 64
+// batches). So a restart, a crash or
+// an upstream outage resumes at the first fragment not acknowledged:
+// nothing is skipped, and the order is the recording's. A fragment is
+// sent twice only if the upstream persisted it and its ack was lost (the
+// connection cut between the two): delivery is at least once, as any
+// PutMedia producer's. Pointing a stream at another endpoint or remote
+// stream starts a new cursor, from the oldest fragment stored.
+//
+// # Failures and ERROR acks
+//
+// A failed session (connection refused or cut, an HTTP refusal such as
+// 404 ResourceNotFoundException or 403, an ERROR ack, no line for
+// AckTimeout) ends the round: the cursor stays after the last PERSISTED,
+// failures_total counts it, it is logged, and the round is retried after
+// capped exponential backoff with equal jitter (MinBackoff 500 ms doubling
+// to MaxBackoff 1 min), forever: the promise is that the upstream catches
+// up when it comes back. An ERROR ack is thus retried like an outage: the
+// upstream's transient refusals (throttling, storage full, 5001
+// ARCHIVAL_ERROR) pass; a permanent one (a fragment the upstream will
+// never accept) holds the stream back and shows as a growing backlog and
+// lag and a failure count, logged with the fragment number and ErrorCode,
+// rather than a silent hole. Skipping such a fragment is left to an
+// operator (not built).
+//
+// # Retention
+//
+// The forwarder holds nothing back from eviction: a fragment the index
+// evicts or expires before it is forwarded is not sent (the listing after
+// the cursor no longer has it), and the upstream shows a gap.
+//
+// # Goroutines and metrics
+//
+// One goroutine per forwarded stream, owned by its Forwarder (Start,
+// Close waits). Each session has one body-writer goroutine, owned and
+// waited for by Client.Put. Collector exports kinedge_upstream_*
+// {stream}: backlog_fragments, lag_seconds (the oldest fragment not
+// forwarded), fragments_total, bytes_total, failures_total,
+// sessions_total.
+//
+// # Not built
+//
+// Upload windows and a bandwidth cap: the S3 archive's Window and
+// BandwidthLimit are private to its loop (no shared scheduler); a
+// forwarder sends as fast as the upstream acknowledges.
+package upstream
