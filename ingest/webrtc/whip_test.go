@@ -84,7 +84,12 @@ const token = "s3cret"
 
 func newServer(t *testing.T, h *Handler) (*httptest.Server, *fakePublisher) {
 	t.Helper()
-	n, err := rtc.Listen(rtc.Config{UDPAddress: "127.0.0.1:0", IncludeLoopback: true})
+	return newServerOn(t, h, rtc.Config{UDPAddress: "127.0.0.1:0", IncludeLoopback: true})
+}
+
+func newServerOn(t *testing.T, h *Handler, cfg rtc.Config) (*httptest.Server, *fakePublisher) {
+	t.Helper()
+	n, err := rtc.Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,5 +508,84 @@ func TestCyclesLeaveNoGoroutines(t *testing.T) {
 	}
 	if st := h.Stats(); st.Ended["deleted"] != 21 || st.Sessions != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// A publisher that can only use TCP candidates publishes through the
+// ICE-TCP port, and its frames arrive whole.
+func TestPublishOverICETCP(t *testing.T) {
+	h := &Handler{}
+	srv, pub := newServerOn(t, h, rtc.Config{UDPAddress: "127.0.0.1:0", TCPAddress: "127.0.0.1:0", IncludeLoopback: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := whiptest.Publish(ctx, whiptest.Options{URL: srv.URL + "/whip/camtcp", Token: token, Video: pion.MimeTypeVP8,
+		NetworkTypes: []pion.NetworkType{pion.NetworkTypeTCP4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if !strings.Contains(p.Answer, " tcp ") || !strings.Contains(p.Answer, "tcptype passive") {
+		t.Fatalf("the answer has no passive TCP candidate:\n%s", p.Answer)
+	}
+	if err := p.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := p.PC.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local.Protocol != pion.ICEProtocolTCP {
+		t.Fatalf("selected pair %v (%v), want TCP", pair, err)
+	}
+	var video []pmedia.Sample
+	for i := range 30 {
+		video = append(video, pmedia.Sample{Data: vp8Frame(i%10 == 0, i, 200+i*150), Duration: time.Second / 30})
+	}
+	if err := whiptest.Send(ctx, p.Video, video); err != nil {
+		t.Fatal(err)
+	}
+	_, w := pub.last(t)
+	// The last frame is whole only when the next one starts.
+	waitFor(t, "the frames over TCP", 10*time.Second, func() bool { return len(w.snapshot()) >= 29 })
+	for i, f := range w.snapshot()[:29] {
+		if f.Key != (i%10 == 0) || !bytes.Equal(f.Data, video[i].Data) {
+			t.Errorf("frame %d: key %v, %d bytes", i, f.Key, len(f.Data))
+		}
+	}
+}
+
+// With public IPs set, the answer's host candidates carry them instead of
+// the interfaces' addresses; a bad one is refused by Listen.
+func TestPublicIPs(t *testing.T) {
+	if _, err := rtc.Listen(rtc.Config{UDPAddress: "127.0.0.1:0", PublicIPs: []string{"appliance.local"}}); !errors.Is(err, rtc.ErrInvalidConfig) {
+		t.Fatalf("a host name as public IP: %v, want ErrInvalidConfig", err)
+	}
+	h := &Handler{}
+	srv, _ := newServerOn(t, h, rtc.Config{UDPAddress: "127.0.0.1:0", TCPAddress: "127.0.0.1:0", IncludeLoopback: true, PublicIPs: []string{"203.0.113.7"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := whiptest.Publish(ctx, whiptest.Options{URL: srv.URL + "/whip/campub", Token: token, Video: pion.MimeTypeVP8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var cands []string
+	for _, l := range strings.Split(p.Answer, "\n") {
+		if strings.HasPrefix(l, "a=candidate:") {
+			cands = append(cands, strings.TrimSpace(l))
+		}
+	}
+	if len(cands) == 0 {
+		t.Fatalf("no candidates in the answer:\n%s", p.Answer)
+	}
+	var udp, tcp bool
+	for _, c := range cands {
+		f := strings.Fields(c)
+		if len(f) < 8 || f[4] != "203.0.113.7" || f[7] != "host" {
+			t.Errorf("candidate %q does not carry the public IP as host", c)
+			continue
+		}
+		udp = udp || strings.EqualFold(f[2], "udp")
+		tcp = tcp || strings.EqualFold(f[2], "tcp")
+	}
+	if !udp || !tcp {
+		t.Errorf("public candidates: udp %v tcp %v, want both:\n%s", udp, tcp, strings.Join(cands, "\n"))
 	}
 }

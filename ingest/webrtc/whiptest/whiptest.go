@@ -31,6 +31,10 @@ type Options struct {
 	Video, Audio string
 	// Client defaults to http.DefaultClient.
 	Client *http.Client
+	// NetworkTypes are the ICE candidates' networks; nil is UDP4 only.
+	// {NetworkTypeTCP4} makes a publisher that can only reach the server
+	// over ICE-TCP.
+	NetworkTypes []webrtc.NetworkType
 }
 
 // Publisher is one WHIP session.
@@ -82,6 +86,11 @@ func codecOf(mime string) webrtc.RTPCodecParameters {
 // NewAPI returns a pion API on loopback only, with pion's default
 // interceptors (NACK, RTCP reports) and the codecs of the options.
 func NewAPI(video, audio string) (*webrtc.API, error) {
+	return newAPI(Options{Video: video, Audio: audio})
+}
+
+func newAPI(o Options) (*webrtc.API, error) {
+	video, audio := o.Video, o.Audio
 	me := &webrtc.MediaEngine{}
 	if video != "" {
 		if err := me.RegisterCodec(codecOf(video), webrtc.RTPCodecTypeVideo); err != nil {
@@ -99,7 +108,11 @@ func NewAPI(video, audio string) (*webrtc.API, error) {
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	types := o.NetworkTypes
+	if types == nil {
+		types = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	}
+	se.SetNetworkTypes(types)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
@@ -107,7 +120,7 @@ func NewAPI(video, audio string) (*webrtc.API, error) {
 // Offer returns a peer connection with send-only tracks of the options
 // and its complete offer (candidates gathered), not yet sent.
 func Offer(ctx context.Context, o Options) (*Publisher, string, error) {
-	api, err := NewAPI(o.Video, o.Audio)
+	api, err := newAPI(o)
 	if err != nil {
 		return nil, "", err
 	}
