@@ -57,7 +57,7 @@ type Network struct {
 	// tcp and tcpMux are nil without Config.TCPAddress.
 	tcp    net.Listener
 	tcpMux interface{ Close() error }
-	se   webrtc.SettingEngine
+	se     webrtc.SettingEngine
 
 	mu     sync.Mutex
 	closed bool
