@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -228,4 +229,53 @@ func adminToken(t *testing.T, s *server, method, path string) string {
 		t.Fatalf("%s %s: %s %v", method, path, resp.Status, err)
 	}
 	return tj.Token
+}
+
+// TestWHIPOverICETCP: with webrtc_tcp set, a pion publisher that may only
+// use TCP candidates publishes over ICE-TCP and its frames are stored;
+// with webrtc_public_ips set, the answer's candidates carry that address.
+func TestWHIPOverICETCP(t *testing.T) {
+	video, _ := whipSamples(t, "3")
+	s := startServer(t, t.TempDir(), freeUDPPair(t), fmt.Sprintf("KINEDGE_WEBRTC_TCP=127.0.0.1:%d", freePort(t)))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := whiptest.Publish(ctx, whiptest.Options{URL: "http://" + s.httpAddr + "/whip/camtcp", Token: "camsecret", Video: webrtc.MimeTypeH264,
+		NetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeTCP4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pair, err := p.PC.SCTP().Transport().ICETransport().GetSelectedCandidatePair(); err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
+		t.Fatalf("selected pair %v (%v), want TCP", pair, err)
+	}
+	if err := whiptest.Send(ctx, p.Video, video); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Delete(ctx); err != nil || code != http.StatusOK {
+		t.Fatalf("DELETE: %d %v", code, err)
+	}
+	waitFor(t, time.Minute, "the session's fragments", func() error {
+		frames := 0
+		for _, f := range s.fragments(t, "camtcp") {
+			frames += f.Frames
+		}
+		// The last frame is whole only when a next one starts: it is lost.
+		if frames != len(video)-1 {
+			return fmt.Errorf("%d of %d frames stored", frames, len(video)-1)
+		}
+		return nil
+	})
+
+	pub := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_WEBRTC_PUBLIC_IPS=203.0.113.7")
+	p2, err := whiptest.Publish(ctx, whiptest.Options{URL: "http://" + pub.httpAddr + "/whip/campub", Token: "camsecret", Video: webrtc.MimeTypeVP8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	if !strings.Contains(p2.Answer, " 203.0.113.7 ") || strings.Contains(p2.Answer, " 127.0.0.1 ") {
+		t.Fatalf("the answer's candidates do not carry the public IP only:\n%s", p2.Answer)
+	}
 }
