@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 	pmedia "github.com/pion/webrtc/v4/pkg/media"
 
@@ -588,4 +589,47 @@ func TestPublicIPs(t *testing.T) {
 	if !udp || !tcp {
 		t.Errorf("public candidates: udp %v tcp %v, want both:\n%s", udp, tcp, strings.Join(cands, "\n"))
 	}
+}
+
+// A publisher that loses every 7th video packet's first transmission gets
+// NACKs for them and resends them from its buffer: every frame arrives
+// whole and in order.
+func TestNACKRecoversLoss(t *testing.T) {
+	h := &Handler{}
+	srv, pub := newServer(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var n int
+	p, err := whiptest.Publish(ctx, whiptest.Options{URL: srv.URL + "/whip/camloss", Token: token, Video: pion.MimeTypeVP8,
+		Drop: func(*rtp.Header) bool { n++; return n%7 == 3 && n < 150 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var video []pmedia.Sample
+	for i := range 60 {
+		video = append(video, pmedia.Sample{Data: vp8Frame(i%20 == 0, i, 200+(i%20)*300), Duration: time.Second / 30})
+	}
+	if err := whiptest.Send(ctx, p.Video, video); err != nil {
+		t.Fatal(err)
+	}
+	_, w := pub.last(t)
+	// The last frame is whole only when the next one starts.
+	waitFor(t, "every frame but the last", 10*time.Second, func() bool { return len(w.snapshot()) >= 59 })
+	if p.Dropped.Load() < 10 || p.NACKs.Load() == 0 {
+		t.Fatalf("%d packets dropped, %d NACKs received: the test lost nothing or nobody asked", p.Dropped.Load(), p.NACKs.Load())
+	}
+	got := w.snapshot()
+	if len(got) != 59 {
+		t.Fatalf("%d frames, want 59", len(got))
+	}
+	for i, f := range got {
+		if f.Key != (i%20 == 0) || !bytes.Equal(f.Data, video[i].Data) {
+			t.Errorf("frame %d: key %v, %d bytes, want %d", i, f.Key, len(f.Data), len(video[i].Data))
+		}
+	}
+	t.Logf("%d packets dropped, %d NACKs", p.Dropped.Load(), p.NACKs.Load())
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
@@ -35,6 +36,10 @@ type Options struct {
 	// {NetworkTypeTCP4} makes a publisher that can only reach the server
 	// over ICE-TCP.
 	NetworkTypes []webrtc.NetworkType
+	// Drop, when set, loses the first transmission of the RTP packets it
+	// returns true for (called once per packet, in sending order); pion's
+	// NACK responder resends them when the server asks.
+	Drop func(*rtp.Header) bool
 }
 
 // Publisher is one WHIP session.
@@ -47,6 +52,9 @@ type Publisher struct {
 	Answer string
 	// PLIs counts the PLIs (and FIRs) received.
 	PLIs atomic.Int64
+	// NACKs counts the NACK packets received; Dropped the RTP packets
+	// Options.Drop lost.
+	NACKs, Dropped atomic.Int64
 
 	opts      Options
 	connected chan struct{}
@@ -86,10 +94,10 @@ func codecOf(mime string) webrtc.RTPCodecParameters {
 // NewAPI returns a pion API on loopback only, with pion's default
 // interceptors (NACK, RTCP reports) and the codecs of the options.
 func NewAPI(video, audio string) (*webrtc.API, error) {
-	return newAPI(Options{Video: video, Audio: audio})
+	return newAPI(Options{Video: video, Audio: audio}, nil)
 }
 
-func newAPI(o Options) (*webrtc.API, error) {
+func newAPI(o Options, dropped *atomic.Int64) (*webrtc.API, error) {
 	video, audio := o.Video, o.Audio
 	me := &webrtc.MediaEngine{}
 	if video != "" {
@@ -103,6 +111,11 @@ func newAPI(o Options) (*webrtc.API, error) {
 		}
 	}
 	ir := &interceptor.Registry{}
+	if o.Drop != nil {
+		// First in the registry is last on the way out: after the NACK
+		// responder has kept the packet.
+		ir.Add(dropperFactory{&dropper{drop: o.Drop, dropped: dropped, lost: map[uint64]bool{}}})
+	}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, err
 	}
@@ -120,7 +133,8 @@ func newAPI(o Options) (*webrtc.API, error) {
 // Offer returns a peer connection with send-only tracks of the options
 // and its complete offer (candidates gathered), not yet sent.
 func Offer(ctx context.Context, o Options) (*Publisher, string, error) {
-	api, err := newAPI(o)
+	p := &Publisher{opts: o, connected: make(chan struct{})}
+	api, err := newAPI(o, &p.Dropped)
 	if err != nil {
 		return nil, "", err
 	}
@@ -128,7 +142,7 @@ func Offer(ctx context.Context, o Options) (*Publisher, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	p := &Publisher{PC: pc, opts: o, connected: make(chan struct{})}
+	p.PC = pc
 	var closedOnce atomic.Bool
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected && closedOnce.CompareAndSwap(false, true) {
@@ -154,6 +168,8 @@ func Offer(ctx context.Context, o Options) (*Publisher, string, error) {
 					switch pk.(type) {
 					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 						p.PLIs.Add(1)
+					case *rtcp.TransportLayerNack:
+						p.NACKs.Add(1)
 					}
 				}
 			}
