@@ -656,3 +656,61 @@ func TestNACKRecoversLoss(t *testing.T) {
 	}
 	t.Logf("%d packets dropped, %d NACKs", p.Dropped.Load(), p.NACKs.Load())
 }
+
+// Producer time over WebRTC (docs/producer-time.md): publishers whose
+// sender reports are exact for a clock that reads ours, ours − 3 s and
+// ours + 3 s. Exact: each frame's producer time is its capture, at most
+// its arrival; −3 s: kept, 3 s before arrival; +3 s: corrected, never
+// after arrival and close to it.
+func TestProducerTimeOverWebRTC(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		offset   time.Duration
+		min, max time.Duration // of arrival − producer time
+	}{
+		// The upper bounds allow a loaded machine's delays.
+		{"exact", 0, 0, 300 * time.Millisecond},
+		{"behind", -3 * time.Second, 3 * time.Second, 3*time.Second + 300*time.Millisecond},
+		{"ahead", 3 * time.Second, 0, 300 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &Handler{}
+			srv, pub := newServer(t, h)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			p, err := whiptest.Publish(ctx, whiptest.Options{URL: srv.URL + "/whip/campt", Token: token, Video: pion.MimeTypeVP8,
+				OwnReports: true, ClockOffset: tc.offset})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if err := p.WaitConnected(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var video []pmedia.Sample
+			for i := range 45 {
+				video = append(video, pmedia.Sample{Data: vp8Frame(i%15 == 0, i, 300), Duration: time.Second / 30})
+			}
+			if err := whiptest.Send(ctx, p.Video, video); err != nil {
+				t.Fatal(err)
+			}
+			_, w := pub.last(t)
+			waitFor(t, "the frames", 10*time.Second, func() bool { return len(w.snapshot()) >= 44 })
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			mapped := 0
+			for i, f := range w.frames {
+				if f.Wall.IsZero() { // before the first report
+					continue
+				}
+				mapped++
+				if d := w.written[i].Sub(f.Wall); d < tc.min || d > tc.max {
+					t.Errorf("frame %d: arrival − producer time %v, want %v..%v", i, d, tc.min, tc.max)
+				}
+			}
+			if mapped < 40 {
+				t.Errorf("%d of %d frames have a producer time", mapped, len(w.frames))
+			}
+		})
+	}
+}

@@ -40,6 +40,10 @@ type Options struct {
 	// returns true for (called once per packet, in sending order); pion's
 	// NACK responder resends them when the server asks.
 	Drop func(*rtp.Header) bool
+	// OwnReports replaces pion's sender reports with exact ones of a
+	// clock that reads ours + ClockOffset (see reporter).
+	OwnReports  bool
+	ClockOffset time.Duration
 }
 
 // Publisher is one WHIP session.
@@ -116,7 +120,15 @@ func newAPI(o Options, dropped *atomic.Int64) (*webrtc.API, error) {
 		// responder has kept the packet.
 		ir.Add(dropperFactory{&dropper{drop: o.Drop, dropped: dropped, lost: map[uint64]bool{}}})
 	}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	if o.OwnReports {
+		if err := webrtc.ConfigureNack(me, ir); err != nil {
+			return nil, err
+		}
+		// After the NACK responder in the registry, before it on the
+		// way out: it sees no retransmission.
+		ir.Add(reporterFactory{&reporter{offset: o.ClockOffset, now: time.Now,
+			last: map[uint32]time.Time{}, ts: map[uint32]uint32{}, seen: map[uint32]bool{}, base: map[uint32]base{}}})
+	} else if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}
