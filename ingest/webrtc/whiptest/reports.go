@@ -27,6 +27,21 @@ type reporter struct {
 	ts   map[uint32]uint32    // last RTP timestamp seen by SSRC
 	seen map[uint32]bool      // a packet of the SSRC was seen
 	base map[uint32]base      // the first packet by SSRC
+	// first is when the first packet of any stream left: the capture time
+	// of its frame.
+	first time.Time
+}
+
+// FirstSent returns the capture time (our clock) of the first frame a
+// publisher with OwnReports sent, zero before it or without OwnReports:
+// frame i of a track paced by Send was captured i durations later.
+func (p *Publisher) FirstSent() time.Time {
+	if p.reporter == nil {
+		return time.Time{}
+	}
+	p.reporter.mu.Lock()
+	defer p.reporter.mu.Unlock()
+	return p.reporter.first
 }
 
 type base struct {
@@ -49,6 +64,9 @@ func (r *reporter) BindLocalStream(info *interceptor.StreamInfo, w interceptor.R
 		first := !r.seen[h.SSRC] || r.ts[h.SSRC] != h.Timestamp
 		if !r.seen[h.SSRC] {
 			r.base[h.SSRC] = base{at: now, ts: h.Timestamp}
+			if r.first.IsZero() {
+				r.first = now
+			}
 		}
 		r.seen[h.SSRC], r.ts[h.SSRC] = true, h.Timestamp
 		var sr *rtcp.SenderReport
@@ -60,11 +78,11 @@ func (r *reporter) BindLocalStream(info *interceptor.StreamInfo, w interceptor.R
 		}
 		rw := r.rtcp
 		r.mu.Unlock()
-		n, err := w.Write(h, payload, a)
+		// The report leaves first: the first frame maps too.
 		if sr != nil && rw != nil {
 			_, _ = rw.Write([]rtcp.Packet{sr}, interceptor.Attributes{})
 		}
-		return n, err
+		return w.Write(h, payload, a)
 	})
 }
 

@@ -62,6 +62,7 @@ type Publisher struct {
 
 	opts      Options
 	connected chan struct{}
+	reporter  *reporter // with OwnReports
 }
 
 // Error is a refused POST: the status and the body.
@@ -98,10 +99,10 @@ func codecOf(mime string) webrtc.RTPCodecParameters {
 // NewAPI returns a pion API on loopback only, with pion's default
 // interceptors (NACK, RTCP reports) and the codecs of the options.
 func NewAPI(video, audio string) (*webrtc.API, error) {
-	return newAPI(Options{Video: video, Audio: audio}, nil)
+	return newAPI(Options{Video: video, Audio: audio}, &Publisher{})
 }
 
-func newAPI(o Options, dropped *atomic.Int64) (*webrtc.API, error) {
+func newAPI(o Options, p *Publisher) (*webrtc.API, error) {
 	video, audio := o.Video, o.Audio
 	me := &webrtc.MediaEngine{}
 	if video != "" {
@@ -118,7 +119,7 @@ func newAPI(o Options, dropped *atomic.Int64) (*webrtc.API, error) {
 	if o.Drop != nil {
 		// First in the registry is last on the way out: after the NACK
 		// responder has kept the packet.
-		ir.Add(dropperFactory{&dropper{drop: o.Drop, dropped: dropped, lost: map[uint64]bool{}}})
+		ir.Add(dropperFactory{&dropper{drop: o.Drop, dropped: &p.Dropped, lost: map[uint64]bool{}}})
 	}
 	if o.OwnReports {
 		if err := webrtc.ConfigureNack(me, ir); err != nil {
@@ -126,8 +127,9 @@ func newAPI(o Options, dropped *atomic.Int64) (*webrtc.API, error) {
 		}
 		// After the NACK responder in the registry, before it on the
 		// way out: it sees no retransmission.
-		ir.Add(reporterFactory{&reporter{offset: o.ClockOffset, now: time.Now,
-			last: map[uint32]time.Time{}, ts: map[uint32]uint32{}, seen: map[uint32]bool{}, base: map[uint32]base{}}})
+		p.reporter = &reporter{offset: o.ClockOffset, now: time.Now,
+			last: map[uint32]time.Time{}, ts: map[uint32]uint32{}, seen: map[uint32]bool{}, base: map[uint32]base{}}
+		ir.Add(reporterFactory{p.reporter})
 	} else if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, err
 	}
@@ -146,7 +148,7 @@ func newAPI(o Options, dropped *atomic.Int64) (*webrtc.API, error) {
 // and its complete offer (candidates gathered), not yet sent.
 func Offer(ctx context.Context, o Options) (*Publisher, string, error) {
 	p := &Publisher{opts: o, connected: make(chan struct{})}
-	api, err := newAPI(o, &p.Dropped)
+	api, err := newAPI(o, p)
 	if err != nil {
 		return nil, "", err
 	}
