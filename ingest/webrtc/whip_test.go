@@ -654,6 +654,9 @@ func TestNACKRecoversLoss(t *testing.T) {
 			t.Errorf("frame %d: key %v, %d bytes, want %d", i, f.Key, len(f.Data), len(video[i].Data))
 		}
 	}
+	if sent := h.Network.NACKsSent(); sent < uint64(p.NACKs.Load()) {
+		t.Errorf("the network counted %d NACKs sent, the publisher received %d", sent, p.NACKs.Load())
+	}
 	t.Logf("%d packets dropped, %d NACKs", p.Dropped.Load(), p.NACKs.Load())
 }
 

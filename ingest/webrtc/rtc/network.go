@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -59,8 +61,37 @@ type Network struct {
 	tcpMux interface{ Close() error }
 	se     webrtc.SettingEngine
 
+	nacks atomic.Uint64 // NACK packets sent
+
 	mu     sync.Mutex
 	closed bool
+}
+
+// NACKsSent returns how many RTCP NACK packets the peer connections of
+// the network have sent (each asks for one or more lost RTP packets).
+func (n *Network) NACKsSent() uint64 { return n.nacks.Load() }
+
+// nackCounter counts the NACKs on their way out.
+type nackCounter struct {
+	interceptor.NoOp
+	n *atomic.Uint64
+}
+
+func (c *nackCounter) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
+	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
+		for _, p := range pkts {
+			if _, ok := p.(*rtcp.TransportLayerNack); ok {
+				c.n.Add(1)
+			}
+		}
+		return w.Write(pkts, a)
+	})
+}
+
+type nackCounterFactory struct{ n *atomic.Uint64 }
+
+func (f nackCounterFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &nackCounter{n: f.n}, nil
 }
 
 // Listen opens the UDP socket and its ICE mux.
@@ -139,6 +170,7 @@ func (n *Network) NewAPI(me *webrtc.MediaEngine) (*webrtc.API, error) {
 		return nil, ErrClosed
 	}
 	ir := &interceptor.Registry{}
+	ir.Add(nackCounterFactory{&n.nacks}) // first: sees what leaves
 	if err := webrtc.ConfigureNack(me, ir); err != nil {
 		return nil, fmt.Errorf("rtc: nack: %w", err)
 	}
