@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -50,6 +51,14 @@ type Config struct {
 	// Empty (in the config file) turns WebRTC off. A loopback address offers loopback
 	// candidates (tests, a viewer on the appliance itself).
 	WebRTCUDP string `yaml:"webrtc_udp"`
+	// WebRTCTCP, when set, is the TCP address of ICE-TCP: the fallback
+	// for WHIP publishers and WHEP viewers whose UDP is blocked, one port
+	// for all. Empty (the default): no ICE-TCP.
+	WebRTCTCP string `yaml:"webrtc_tcp"`
+	// WebRTCPublicIPs are IP addresses, comma-separated, that a NAT in
+	// front of the appliance maps 1:1 to it: WebRTC's host candidates
+	// carry them instead of the interfaces' addresses. Empty: none.
+	WebRTCPublicIPs string `yaml:"webrtc_public_ips"`
 	// WebRTCICEServers are STUN/TURN URLs, comma-separated, that WHIP
 	// announces to publishers in Link headers (RFC 9725 section 4.6) for
 	// their own candidates. Empty (the default): none; a LAN needs none.
@@ -513,6 +522,18 @@ func (c *Config) Validate() error {
 	}
 	if c.MemoryLimitMiB < 0 || (c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 32) {
 		errs = append(errs, fmt.Errorf("memory_limit_mib %d must be 0 (off) or at least 32", c.MemoryLimitMiB))
+	}
+	for _, ip := range iceServers(c.WebRTCPublicIPs) {
+		if net.ParseIP(ip) == nil {
+			errs = append(errs, fmt.Errorf("webrtc_public_ips: %q is not an IP address", ip))
+		}
+	}
+	if c.WebRTCTCP != "" && c.WebRTCUDP == "" {
+		errs = append(errs, fmt.Errorf("webrtc_tcp %q needs webrtc_udp: ICE-TCP is the fallback of WebRTC, which webrtc_udp \"\" turns off", c.WebRTCTCP))
+	} else if c.WebRTCTCP != "" {
+		if _, _, err := net.SplitHostPort(c.WebRTCTCP); err != nil {
+			errs = append(errs, fmt.Errorf("webrtc_tcp %q is not host:port: %w", c.WebRTCTCP, err))
+		}
 	}
 	for _, u := range iceServers(c.WebRTCICEServers) {
 		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") || strings.ContainsAny(u, "<> \t\"") {

@@ -531,3 +531,26 @@ func TestUpstreamsConfig(t *testing.T) {
 		}
 	}
 }
+
+// webrtc_tcp comes from the flag or the environment; webrtc_public_ips
+// must be IP addresses, and ICE-TCP needs WebRTC on.
+func TestWebRTCTCPAndPublicIPsChecked(t *testing.T) {
+	t.Setenv("KINEDGE_WEBRTC_PUBLIC_IPS", "203.0.113.7, 2001:db8::7")
+	t.Setenv("KINEDGE_WEBRTC_TCP", ":8190")
+	cfg, _, err := loadConfig([]string{"--webrtc-tcp", "127.0.0.1:8191"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.WebRTCTCP != "127.0.0.1:8191" || len(iceServers(cfg.WebRTCPublicIPs)) != 2 {
+		t.Fatalf("webrtc_tcp %q, public IPs %q", cfg.WebRTCTCP, cfg.WebRTCPublicIPs)
+	}
+	t.Setenv("KINEDGE_WEBRTC_PUBLIC_IPS", "203.0.113.7,appliance.example.net")
+	if _, _, err := loadConfig(nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), `webrtc_public_ips: "appliance.example.net" is not an IP address`) {
+		t.Fatalf("a host name as public IP: %v", err)
+	}
+	t.Setenv("KINEDGE_WEBRTC_PUBLIC_IPS", "")
+	t.Setenv("KINEDGE_WEBRTC_TCP", "8190")
+	if _, _, err := loadConfig(nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "webrtc_tcp") {
+		t.Fatalf("webrtc_tcp without a port separator: %v", err)
+	}
+}

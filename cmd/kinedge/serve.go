@@ -53,6 +53,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	httpAddr := fs.String("http", "", "HTTP listen `addr` (default :8080)")
 	rtspAddr := fs.String("rtsp", "", "RTSP listen `addr` (default :8554)")
 	webrtcUDP := fs.String("webrtc-udp", "", "WebRTC ICE UDP `addr`: WHIP publish and WHEP live view (default :8189)")
+	webrtcTCP := fs.String("webrtc-tcp", "", "WebRTC ICE-TCP `addr`: the fallback for peers without UDP (default off)")
 	printConfig := fs.Bool("print-config", false, "print the effective config and exit")
 	fs.Usage = func() { serveUsage(fs, stderr) }
 	if err := fs.Parse(args); err != nil {
@@ -76,7 +77,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	for _, f := range []struct {
 		v   string
 		dst *string
-	}{{*dataDir, &cfg.DataDir}, {*httpAddr, &cfg.HTTP}, {*rtspAddr, &cfg.RTSP}, {*webrtcUDP, &cfg.WebRTCUDP}} {
+	}{{*dataDir, &cfg.DataDir}, {*httpAddr, &cfg.HTTP}, {*rtspAddr, &cfg.RTSP}, {*webrtcUDP, &cfg.WebRTCUDP}, {*webrtcTCP, &cfg.WebRTCTCP}} {
 		if f.v != "" {
 			*f.dst = f.v
 		}
@@ -104,11 +105,12 @@ ports (defaults; each is a setting below):
   %-14s UDP  RTP of RTSP publishers over UDP  (rtsp_udp_rtp; empty turns UDP off)
   %-14s UDP  RTCP of RTSP publishers over UDP  (rtsp_udp_rtcp)
   %-14s UDP  WebRTC ICE: WHIP publish at POST /whip/<stream>, WHEP live view at POST /whep/<stream>  (webrtc_udp; "" in the config file turns WebRTC off)
+  %-14s TCP  WebRTC ICE-TCP: the fallback for peers whose UDP is blocked  (webrtc_tcp; off by default)
 
 settings: a YAML file (--config or KINEDGE_CONFIG) sets any of them, an
 environment variable overrides the file, a flag above overrides both;
 "kinedge serve --print-config" prints the result. Variables and defaults:
-`, def.HTTP, def.RTSP, def.RTSPUDPRTP, def.RTSPUDPRTCP, def.WebRTCUDP)
+`, def.HTTP, def.RTSP, def.RTSPUDPRTP, def.RTSPUDPRTCP, def.WebRTCUDP, "(off)")
 	walkConfig(reflect.ValueOf(&def).Elem(), "", func(key string, v reflect.Value, f reflect.StructField) {
 		val := fmt.Sprint(v.Interface())
 		if val == "" {
@@ -329,9 +331,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	a.live = &live.Hub{MaxViewers: cfg.Live.MaxViewers}
 	a.sources.LiveTap = func(stream string, tracks []*media.Track) sources.LiveFeed { return a.live.Attach(stream, tracks) }
 	if cfg.WebRTCUDP != "" {
-		a.rtcNet, err = rtc.Listen(rtc.Config{UDPAddress: cfg.WebRTCUDP, IncludeLoopback: loopbackAddr(cfg.WebRTCUDP), Logger: log.With("component", "webrtc")})
+		a.rtcNet, err = rtc.Listen(rtc.Config{UDPAddress: cfg.WebRTCUDP, TCPAddress: cfg.WebRTCTCP, PublicIPs: iceServers(cfg.WebRTCPublicIPs),
+			IncludeLoopback: loopbackAddr(cfg.WebRTCUDP), Logger: log.With("component", "webrtc")})
 		if err != nil {
-			return nil, fmt.Errorf("%w%s", err, listenHint(err, "the WebRTC UDP address is set by webrtc_udp (KINEDGE_WEBRTC_UDP, --webrtc-udp; empty turns WebRTC off)"))
+			return nil, fmt.Errorf("%w%s", err, listenHint(err, "the WebRTC UDP address is set by webrtc_udp (KINEDGE_WEBRTC_UDP, --webrtc-udp; empty turns WebRTC off), the ICE-TCP one by webrtc_tcp (KINEDGE_WEBRTC_TCP, --webrtc-tcp)"))
 		}
 	}
 	a.whep = &whep.Handler{Hub: a.live, Network: a.rtcNet, Streams: indexStreams{a.idx}, Logger: log.With("component", "whep")}
@@ -443,12 +446,15 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err := a.startSystemd(); err != nil {
 		return nil, err
 	}
-	webrtcAddr := "off"
+	webrtcAddr, webrtcTCPAddr := "off", "off"
 	if a.rtcNet != nil {
 		webrtcAddr = a.rtcNet.Addr().String()
+		if ta := a.rtcNet.TCPAddr(); ta != nil {
+			webrtcTCPAddr = ta.String()
+		}
 	}
 	log.Info("kinedge serving", "version", version, "data_dir", cfg.DataDir,
-		"http", a.httpLn.Addr().String(), "rtsp", a.rtsp.Addr().String(), "webrtc_udp", webrtcAddr)
+		"http", a.httpLn.Addr().String(), "rtsp", a.rtsp.Addr().String(), "webrtc_udp", webrtcAddr, "webrtc_tcp", webrtcTCPAddr)
 	return a, nil
 }
 

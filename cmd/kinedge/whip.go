@@ -80,6 +80,7 @@ var (
 	descWHIPEnded    = prometheus.NewDesc("kinedge_whip_sessions_total", "WHIP sessions ended, by result: deleted, idle, failed (ICE/DTLS or no connection), closed, kicked (takeover, storage), shutdown; and refused POSTs as refused_<HTTP status>.", []string{"result"}, nil)
 	descWHIPFrames   = prometheus.NewDesc("kinedge_whip_frames_total", "Frames received over WHIP and handed to the recorder.", nil, nil)
 	descWHIPDropped  = prometheus.NewDesc("kinedge_whip_frames_dropped_total", "WHIP frames not recorded: video before the first keyframe, undecodable payloads, a full queue.", nil, nil)
+	descWHIPNACKs    = prometheus.NewDesc("kinedge_whip_nacks_sent_total", "RTCP NACKs sent to WebRTC peers, asking for lost RTP packets (WHIP publishers are the peers that send media).", nil, nil)
 	descWHIPPLIs     = prometheus.NewDesc("kinedge_whip_pli_sent_total", "Picture loss indications sent to WHIP publishers (at the start, and while a fragment runs past its target without a keyframe).", nil, nil)
 )
 
@@ -100,4 +101,7 @@ func (c whipCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descWHIPFrames, prometheus.CounterValue, float64(st.Frames))
 	ch <- prometheus.MustNewConstMetric(descWHIPDropped, prometheus.CounterValue, float64(st.Dropped))
 	ch <- prometheus.MustNewConstMetric(descWHIPPLIs, prometheus.CounterValue, float64(st.PLIs))
+	if c.h.Network != nil {
+		ch <- prometheus.MustNewConstMetric(descWHIPNACKs, prometheus.CounterValue, float64(c.h.Network.NACKsSent()))
+	}
 }

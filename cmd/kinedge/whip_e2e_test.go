@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/ingest/webrtc/whiptest"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
@@ -228,4 +230,155 @@ func adminToken(t *testing.T, s *server, method, path string) string {
 		t.Fatalf("%s %s: %s %v", method, path, resp.Status, err)
 	}
 	return tj.Token
+}
+
+// TestWHIPOverICETCP: with webrtc_tcp set, a pion publisher that may only
+// use TCP candidates publishes over ICE-TCP and its frames are stored;
+// with webrtc_public_ips set, the answer's candidates carry that address.
+func TestWHIPOverICETCP(t *testing.T) {
+	video, _ := whipSamples(t, "3")
+	s := startServer(t, t.TempDir(), freeUDPPair(t), fmt.Sprintf("KINEDGE_WEBRTC_TCP=127.0.0.1:%d", freePort(t)))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := whiptest.Publish(ctx, whiptest.Options{URL: "http://" + s.httpAddr + "/whip/camtcp", Token: "camsecret", Video: webrtc.MimeTypeH264,
+		NetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeTCP4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pair, err := p.PC.SCTP().Transport().ICETransport().GetSelectedCandidatePair(); err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
+		t.Fatalf("selected pair %v (%v), want TCP", pair, err)
+	}
+	if err := whiptest.Send(ctx, p.Video, video); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Delete(ctx); err != nil || code != http.StatusOK {
+		t.Fatalf("DELETE: %d %v", code, err)
+	}
+	waitFor(t, time.Minute, "the session's fragments", func() error {
+		frames := 0
+		for _, f := range s.fragments(t, "camtcp") {
+			frames += f.Frames
+		}
+		// The last frame is whole only when a next one starts: it is lost.
+		if frames != len(video)-1 {
+			return fmt.Errorf("%d of %d frames stored", frames, len(video)-1)
+		}
+		return nil
+	})
+
+	pub := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_WEBRTC_PUBLIC_IPS=203.0.113.7")
+	p2, err := whiptest.Publish(ctx, whiptest.Options{URL: "http://" + pub.httpAddr + "/whip/campub", Token: "camsecret", Video: webrtc.MimeTypeVP8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	if !strings.Contains(p2.Answer, " 203.0.113.7 ") || strings.Contains(p2.Answer, " 127.0.0.1 ") {
+		t.Fatalf("the answer's candidates do not carry the public IP only:\n%s", p2.Answer)
+	}
+}
+
+// TestWHIPProducerTimestamps is TestProducerTimestamps over WHIP: pion
+// publishers whose sender reports are exact for a clock that reads ours,
+// ours + 3 s and ours − 3 s publish 4 s of H.264 (a keyframe a second);
+// by=producer finds each fragment at its keyframe's capture time (exact,
+// −3 s: within 1 ms; +3 s: corrected, at or after the capture by at most
+// a loaded machine's delay, never after the server time).
+func TestWHIPProducerTimestamps(t *testing.T) {
+	video, _ := whipSamples(t, "4")
+	s := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_FRAGMENT_TARGET=1s")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cams := []struct {
+		stream string
+		offset time.Duration
+		first  time.Time
+	}{{stream: "wexact"}, {stream: "wahead3", offset: 3 * time.Second}, {stream: "wbehind3", offset: -3 * time.Second}}
+	errs := make(chan error, len(cams))
+	for i := range cams {
+		c := &cams[i]
+		go func() {
+			p, err := whiptest.Publish(ctx, whiptest.Options{URL: "http://" + s.httpAddr + "/whip/" + c.stream, Token: "camsecret",
+				Video: webrtc.MimeTypeH264, OwnReports: true, ClockOffset: c.offset})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer p.Close()
+			if err := p.WaitConnected(ctx); err != nil {
+				errs <- err
+				return
+			}
+			if err := whiptest.Send(ctx, p.Video, video); err != nil {
+				errs <- err
+				return
+			}
+			c.first = p.FirstSent()
+			if code, err := p.Delete(ctx); err != nil || code != http.StatusOK {
+				errs <- fmt.Errorf("DELETE: %d %v", code, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range cams {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range cams {
+		var frags []videoapi.FragmentJSON
+		waitFor(t, 30*time.Second, c.stream+" fragments", func() error {
+			frags = s.fragments(t, c.stream)
+			n := 0
+			for _, f := range frags {
+				n += f.Frames
+			}
+			// The last frame may be lost: it is whole only when a next
+			// one starts or the session flushes it.
+			if n < len(video)-1 {
+				return fmt.Errorf("%d frames of %d stored", n, len(video)-1)
+			}
+			return nil
+		})
+		if len(frags) < 2 {
+			t.Fatalf("%s: %d fragments", c.stream, len(frags))
+		}
+		// want returns the expected producer time of the fragment that
+		// starts with frame n (30 fps) and the tolerance.
+		want := func(n int) (time.Time, time.Duration, time.Duration) {
+			capture := c.first.Add(time.Duration(n) * time.Second / 30)
+			if c.offset > 0 {
+				return capture, 0, 250 * time.Millisecond
+			}
+			return capture.Add(c.offset), -time.Millisecond, time.Millisecond
+		}
+		n, n1 := 0, 0
+		for k, f := range frags {
+			if n%30 != 0 {
+				t.Errorf("%s fragment %d starts with frame %d, not a keyframe", c.stream, k, n)
+			}
+			w, lo, hi := want(n)
+			if d := f.ProducerTimestamp.Sub(w); d < lo || d > hi {
+				t.Errorf("%s fragment %d: producer time %v, want %v (%v to %v)", c.stream, k, f.ProducerTimestamp, w, lo, hi)
+			}
+			if f.ProducerTimestamp.After(f.ServerTimestamp) {
+				t.Errorf("%s fragment %d: producer time %v after server time %v", c.stream, k, f.ProducerTimestamp, f.ServerTimestamp)
+			}
+			if k == 0 {
+				n1 = f.Frames
+			}
+			n += f.Frames
+		}
+		// by=producer: a window around fragment 1's producer time finds
+		// it and no other.
+		w, lo, hi := want(n1)
+		from, to := w.Add(lo-time.Millisecond), w.Add(hi+time.Millisecond)
+		if got := s.fragmentsBy(t, c.stream, "producer", from, to); len(got) != 1 || got[0].FragmentNumber != frags[1].FragmentNumber {
+			t.Errorf("%s: by=producer [%v, %v]: %+v, want fragment %s", c.stream, from, to, got, frags[1].FragmentNumber)
+		}
+	}
 }

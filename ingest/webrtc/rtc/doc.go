@@ -6,9 +6,15 @@
 //     firewall needs one rule: webrtc_udp, default :8189. Host candidates
 //     are the addresses of the machine's interfaces on that port; loopback
 //     ones only when asked (tests). No STUN or TURN by default: the
-//     appliance and its viewers share a LAN. (A public address for a NAT
-//     in front of the appliance, pion's ICEAddressRewriteRules, is WHIP's
-//     issue to add.)
+//     appliance and its viewers share a LAN.
+//   - ICE-TCP, when Config.TCPAddress is set (webrtc_tcp): one TCP port,
+//     pion's ICE TCP mux, passive TCP host candidates beside the UDP ones:
+//     the fallback for a peer whose UDP is blocked. ICE prefers UDP pairs
+//     when both connect.
+//   - A 1:1 NAT in front of the appliance: Config.PublicIPs
+//     (webrtc_public_ips) replace the host candidates' addresses (pion's
+//     ICEAddressRewriteRules, the successor of SetNAT1To1IPs). They must
+//     be IP addresses; Listen refuses anything else.
 //   - mDNS is off: browsers hide their own host addresses behind .local
 //     names, which the appliance does not resolve; their connectivity
 //     checks reach it anyway and ICE learns their address from them

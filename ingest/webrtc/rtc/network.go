@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -18,6 +20,14 @@ import (
 type Config struct {
 	// UDPAddress is the ICE UDP listen address (host:port). Required.
 	UDPAddress string
+	// TCPAddress, when set, is the ICE-TCP listen address (host:port):
+	// passive TCP host candidates on one port beside the UDP ones, the
+	// fallback for a peer whose UDP is blocked. Empty: no ICE-TCP.
+	TCPAddress string
+	// PublicIPs, when set, are the addresses a NAT in front of the
+	// appliance maps 1:1 to it: the host candidates carry them instead of
+	// the interfaces' addresses. Each must be an IP address.
+	PublicIPs []string
 	// IncludeLoopback adds loopback host candidates (tests, a viewer on the
 	// appliance itself).
 	IncludeLoopback bool
@@ -28,21 +38,66 @@ type Config struct {
 	ListenPacket func(network, address string) (net.PacketConn, error)
 }
 
+// validate checks what Listen cannot learn by listening.
+func (c *Config) validate() error {
+	if c.UDPAddress == "" {
+		return fmt.Errorf("%w: UDPAddress is required", ErrInvalidConfig)
+	}
+	for _, ip := range c.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			return fmt.Errorf("%w: public IP %q is not an IP address", ErrInvalidConfig, ip)
+		}
+	}
+	return nil
+}
+
 // Network owns the UDP socket every peer connection shares.
 type Network struct {
 	cfg  Config
 	conn net.PacketConn
 	mux  interface{ Close() error }
-	se   webrtc.SettingEngine
+	// tcp and tcpMux are nil without Config.TCPAddress.
+	tcp    net.Listener
+	tcpMux interface{ Close() error }
+	se     webrtc.SettingEngine
+
+	nacks atomic.Uint64 // NACK packets sent
 
 	mu     sync.Mutex
 	closed bool
 }
 
+// NACKsSent returns how many RTCP NACK packets the peer connections of
+// the network have sent (each asks for one or more lost RTP packets).
+func (n *Network) NACKsSent() uint64 { return n.nacks.Load() }
+
+// nackCounter counts the NACKs on their way out.
+type nackCounter struct {
+	interceptor.NoOp
+	n *atomic.Uint64
+}
+
+func (c *nackCounter) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
+	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
+		for _, p := range pkts {
+			if _, ok := p.(*rtcp.TransportLayerNack); ok {
+				c.n.Add(1)
+			}
+		}
+		return w.Write(pkts, a)
+	})
+}
+
+type nackCounterFactory struct{ n *atomic.Uint64 }
+
+func (f nackCounterFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &nackCounter{n: f.n}, nil
+}
+
 // Listen opens the UDP socket and its ICE mux.
 func Listen(cfg Config) (*Network, error) {
-	if cfg.UDPAddress == "" {
-		return nil, fmt.Errorf("%w: UDPAddress is required", ErrInvalidConfig)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -60,7 +115,31 @@ func Listen(cfg Config) (*Network, error) {
 	n := &Network{cfg: cfg, conn: conn, mux: mux}
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	se.SetICEUDPMux(mux)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.TCPAddress != "" {
+		ln, err := net.Listen("tcp", cfg.TCPAddress)
+		if err != nil {
+			mux.Close()
+			conn.Close()
+			return nil, fmt.Errorf("rtc: ICE TCP: %w", err)
+		}
+		// 8 KiB per connection for reading: a packet of ICE-TCP is
+		// framed by a 2-byte length (RFC 4571), at most 64 KiB, but media
+		// packets stay under the MTU.
+		tmux := webrtc.NewICETCPMux(lf.NewLogger("ice-tcp"), ln, 8<<10)
+		n.tcp, n.tcpMux = ln, tmux
+		se.SetICETCPMux(tmux)
+		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	if len(cfg.PublicIPs) > 0 {
+		// Replace the host candidates' addresses, as pion's NAT 1:1
+		// did (SetNAT1To1IPs is deprecated for these rules).
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: cfg.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost}); err != nil {
+			n.closeAll()
+			return nil, fmt.Errorf("%w: public IPs: %w", ErrInvalidConfig, err)
+		}
+	}
+	se.SetNetworkTypes(types)
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // see the package doc
 	// Disconnected after 5 s without traffic, failed after 15 s more: a
@@ -73,6 +152,14 @@ func Listen(cfg Config) (*Network, error) {
 // Addr returns the UDP address ICE listens on.
 func (n *Network) Addr() net.Addr { return n.conn.LocalAddr() }
 
+// TCPAddr returns the ICE-TCP address, nil without one.
+func (n *Network) TCPAddr() net.Addr {
+	if n.tcp == nil {
+		return nil
+	}
+	return n.tcp.Addr()
+}
+
 // NewAPI returns a pion API for peer connections on the network, with the
 // codecs of me and the NACK and RTCP report interceptors.
 func (n *Network) NewAPI(me *webrtc.MediaEngine) (*webrtc.API, error) {
@@ -83,6 +170,7 @@ func (n *Network) NewAPI(me *webrtc.MediaEngine) (*webrtc.API, error) {
 		return nil, ErrClosed
 	}
 	ir := &interceptor.Registry{}
+	ir.Add(nackCounterFactory{&n.nacks}) // first: sees what leaves
 	if err := webrtc.ConfigureNack(me, ir); err != nil {
 		return nil, fmt.Errorf("rtc: nack: %w", err)
 	}
@@ -101,12 +189,26 @@ func (n *Network) Close() error {
 		return nil
 	}
 	n.closed = true
+	return n.closeAll()
+}
+
+func (n *Network) closeAll() error {
+	var tcpErr error
+	if n.tcpMux != nil {
+		tcpErr = n.tcpMux.Close() // closes the listener too
+		if cerr := n.tcp.Close(); tcpErr == nil && !errors.Is(cerr, net.ErrClosed) {
+			tcpErr = cerr
+		}
+	}
 	err := n.mux.Close() // closes the socket too
 	if cerr := n.conn.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("rtc: closing ICE UDP: %w", err)
+	}
+	if tcpErr != nil {
+		return fmt.Errorf("rtc: closing ICE TCP: %w", tcpErr)
 	}
 	return nil
 }

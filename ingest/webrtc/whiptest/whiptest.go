@@ -16,6 +16,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
@@ -31,6 +32,18 @@ type Options struct {
 	Video, Audio string
 	// Client defaults to http.DefaultClient.
 	Client *http.Client
+	// NetworkTypes are the ICE candidates' networks; nil is UDP4 only.
+	// {NetworkTypeTCP4} makes a publisher that can only reach the server
+	// over ICE-TCP.
+	NetworkTypes []webrtc.NetworkType
+	// Drop, when set, loses the first transmission of the RTP packets it
+	// returns true for (called once per packet, in sending order); pion's
+	// NACK responder resends them when the server asks.
+	Drop func(*rtp.Header) bool
+	// OwnReports replaces pion's sender reports with exact ones of a
+	// clock that reads ours + ClockOffset (see reporter).
+	OwnReports  bool
+	ClockOffset time.Duration
 }
 
 // Publisher is one WHIP session.
@@ -43,9 +56,13 @@ type Publisher struct {
 	Answer string
 	// PLIs counts the PLIs (and FIRs) received.
 	PLIs atomic.Int64
+	// NACKs counts the NACK packets received; Dropped the RTP packets
+	// Options.Drop lost.
+	NACKs, Dropped atomic.Int64
 
 	opts      Options
 	connected chan struct{}
+	reporter  *reporter // with OwnReports
 }
 
 // Error is a refused POST: the status and the body.
@@ -82,6 +99,11 @@ func codecOf(mime string) webrtc.RTPCodecParameters {
 // NewAPI returns a pion API on loopback only, with pion's default
 // interceptors (NACK, RTCP reports) and the codecs of the options.
 func NewAPI(video, audio string) (*webrtc.API, error) {
+	return newAPI(Options{Video: video, Audio: audio}, &Publisher{})
+}
+
+func newAPI(o Options, p *Publisher) (*webrtc.API, error) {
+	video, audio := o.Video, o.Audio
 	me := &webrtc.MediaEngine{}
 	if video != "" {
 		if err := me.RegisterCodec(codecOf(video), webrtc.RTPCodecTypeVideo); err != nil {
@@ -94,12 +116,30 @@ func NewAPI(video, audio string) (*webrtc.API, error) {
 		}
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	if o.Drop != nil {
+		// First in the registry is last on the way out: after the NACK
+		// responder has kept the packet.
+		ir.Add(dropperFactory{&dropper{drop: o.Drop, dropped: &p.Dropped, lost: map[uint64]bool{}}})
+	}
+	if o.OwnReports {
+		if err := webrtc.ConfigureNack(me, ir); err != nil {
+			return nil, err
+		}
+		// After the NACK responder in the registry, before it on the
+		// way out: it sees no retransmission.
+		p.reporter = &reporter{offset: o.ClockOffset, now: time.Now,
+			last: map[uint32]time.Time{}, ts: map[uint32]uint32{}, seen: map[uint32]bool{}, base: map[uint32]base{}}
+		ir.Add(reporterFactory{p.reporter})
+	} else if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	types := o.NetworkTypes
+	if types == nil {
+		types = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	}
+	se.SetNetworkTypes(types)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
@@ -107,7 +147,8 @@ func NewAPI(video, audio string) (*webrtc.API, error) {
 // Offer returns a peer connection with send-only tracks of the options
 // and its complete offer (candidates gathered), not yet sent.
 func Offer(ctx context.Context, o Options) (*Publisher, string, error) {
-	api, err := NewAPI(o.Video, o.Audio)
+	p := &Publisher{opts: o, connected: make(chan struct{})}
+	api, err := newAPI(o, p)
 	if err != nil {
 		return nil, "", err
 	}
@@ -115,7 +156,7 @@ func Offer(ctx context.Context, o Options) (*Publisher, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	p := &Publisher{PC: pc, opts: o, connected: make(chan struct{})}
+	p.PC = pc
 	var closedOnce atomic.Bool
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected && closedOnce.CompareAndSwap(false, true) {
@@ -141,6 +182,8 @@ func Offer(ctx context.Context, o Options) (*Publisher, string, error) {
 					switch pk.(type) {
 					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 						p.PLIs.Add(1)
+					case *rtcp.TransportLayerNack:
+						p.NACKs.Add(1)
 					}
 				}
 			}
