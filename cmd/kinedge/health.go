@@ -11,7 +11,9 @@ import (
 type health struct {
 	// Status is "ok", or "unhealthy" (HTTP 503) when the appliance cannot
 	// record.
-	Status  string        `json:"status"`
+	Status string `json:"status"`
+	// Version is the running binary's (kinedge update waits for it).
+	Version string        `json:"version"`
 	Storage storageHealth `json:"storage"`
 }
 
@@ -34,7 +36,7 @@ type storageHealth struct {
 func healthHandler(db *store.DB) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := db.Status()
-		h := health{Status: "ok", Storage: storageHealth{
+		h := health{Status: "ok", Version: version, Storage: storageHealth{
 			State: st.State, Reason: st.Reason, Policy: st.Policy, Used: st.Used, Limit: st.Limit, EvictAt: st.EvictAt,
 			Free: st.DiskFree, Total: st.DiskTotal, ReadOnly: st.ReadOnly,
 		}}

@@ -8,6 +8,7 @@
 //	kinedge replay      save a time range of a stream as MKV or MP4
 //	kinedge archive     ls, verify, get, replay the S3 video archive
 //	kinedge bench-ingest  measure the ingest path with simulated cameras
+//	kinedge update      install a signed update bundle (keygen, bundle, sign)
 //	kinedge version     print the version
 package main
 
@@ -44,6 +45,7 @@ commands:
   replay      save a time range of a stream (at most 168 h) as a playable MKV or MP4
   archive     ls|verify|get|replay the S3 video archive (verify: every manifest entry present, its SHA-256 right)
   bench-ingest  measure ingest: serve + N simulated cameras, prints CPU, RSS, frames lost
+  update      install a signed update bundle, rolling back if unhealthy (keygen|bundle|sign for the operator)
   version     print the version
 
 Run "kinedge <command> -h" for the flags of a command.
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runArchive(ctx, rest, stdout, stderr)
 	case "bench-ingest":
 		return runBenchIngest(ctx, rest, stdout, stderr)
+	case "update":
+		return runUpdate(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "kinedge", version)
 		return nil
