@@ -26,6 +26,7 @@ const updateUsage = `usage:
   kinedge update keygen [-o FILE]       make a signing key pair (private key file 0600, public key printed)
   kinedge update bundle --key FILE --binary FILE --version V [--arch A] -o BUNDLE.tar
   kinedge update sign --key FILE [-o OUT.tar] BUNDLE.tar   (re-)sign a bundle
+  kinedge update rollback [--target FILE] [--restart CMD]  put <target>.previous back by hand and restart
 
 Run "kinedge update <command> -h" for the flags.
 `
@@ -41,6 +42,8 @@ func runUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return runUpdateBundle(args[1:], stdout, stderr)
 		case "sign":
 			return runUpdateSign(args[1:], stdout, stderr)
+		case "rollback":
+			return runUpdateRollback(ctx, args[1:], stdout, stderr)
 		case "help", "-h", "--help":
 			fmt.Fprint(stdout, updateUsage)
 			return nil
@@ -164,6 +167,61 @@ func runUpdateSign(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// runUpdateRollback puts the previous binary back by hand (an update
+// interrupted before its own rollback, or a version regretted later).
+func runUpdateRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("update rollback", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	target := fs.String("target", "", "installed `binary` (default: this one)")
+	restartCmd := fs.String("restart", "systemctl restart kinedge", "`command` that restarts the service")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	path, err := updateTarget(*target)
+	if err != nil {
+		return err
+	}
+	if err := update.Rollback(path); err != nil {
+		return err
+	}
+	if err := restartFunc(*restartCmd)(ctx); err != nil {
+		return fmt.Errorf("update rollback: %s is back, but: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "%s: previous binary restored and service restarted\n", path)
+	return nil
+}
+
+// updateTarget is the binary to replace: target, or this executable.
+func updateTarget(target string) (string, error) {
+	if target != "" {
+		return target, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("update: %w (give --target)", err)
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return "", fmt.Errorf("update: %w", err)
+	}
+	return exe, nil
+}
+
+// restartFunc runs the restart command (systemctl restart kinedge).
+func restartFunc(command string) func(ctx context.Context) error {
+	argv := strings.Fields(command)
+	return func(ctx context.Context) error {
+		if len(argv) == 0 {
+			return errors.New("no restart command")
+		}
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w: %s", command, err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+}
+
 // installer is one `kinedge update BUNDLE`.
 type installer struct {
 	bundle  string
@@ -207,30 +265,17 @@ func runUpdateInstall(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	in := installer{bundle: fs.Arg(0), target: *target, keys: cfg.Update.PublicKey, url: *baseURL,
 		version: version, timeout: *timeout, log: newLogger(cfg.Log, stderr)}
-	if in.target == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("update: %w (give --target)", err)
-		}
-		if in.target, err = filepath.EvalSymlinks(exe); err != nil {
-			return fmt.Errorf("update: %w", err)
-		}
+	var err error
+	if in.target, err = updateTarget(in.target); err != nil {
+		return err
 	}
 	if in.url == "" {
 		in.url = "http://" + loopbackFor(cfg.HTTP)
 	}
-	argv := strings.Fields(*restartCmd)
-	if len(argv) == 0 {
+	if strings.TrimSpace(*restartCmd) == "" {
 		return errors.New("update: --restart is empty")
 	}
-	in.restart = func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		if out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %w: %s", *restartCmd, err, bytes.TrimSpace(out))
-		}
-		return nil
-	}
+	in.restart = restartFunc(*restartCmd)
 	v, err := in.run(ctx)
 	if err != nil {
 		return err
