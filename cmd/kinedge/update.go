@@ -31,6 +31,9 @@ const updateUsage = `usage:
 Run "kinedge update <command> -h" for the flags.
 `
 
+// packagedConfig is the config file the .deb installs and its unit uses.
+const packagedConfig = "/etc/kinedge/kinedge.yaml"
+
 // runUpdate is `kinedge update`: the operator's keygen/bundle/sign, and
 // the appliance's install.
 func runUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -239,7 +242,7 @@ func runUpdateInstall(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs := flag.NewFlagSet("update", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, updateUsage+"\nflags of kinedge update BUNDLE.tar:\n"); fs.PrintDefaults() }
-	configFile := fs.String("config", "", "YAML config `file` (update.public_key, http); default $KINEDGE_CONFIG")
+	configFile := fs.String("config", "", "YAML config `file` (update.public_key, http); default $KINEDGE_CONFIG, else "+packagedConfig+" if it exists")
 	target := fs.String("target", "", "installed `binary` to replace (default: this one)")
 	baseURL := fs.String("url", "", "the service's `URL` for /healthz (default: from the config's http address)")
 	timeout := fs.Duration("timeout", time.Minute, "how long the new version has to become healthy before it is rolled back")
@@ -254,6 +257,12 @@ func runUpdateInstall(ctx context.Context, args []string, stdout, stderr io.Writ
 	cfg := defaultConfig()
 	if *configFile == "" {
 		*configFile = os.Getenv("KINEDGE_CONFIG")
+	}
+	if *configFile == "" {
+		// The packaged service's config (firmware/systemd/kinedge.service).
+		if _, err := os.Stat(packagedConfig); err == nil {
+			*configFile = packagedConfig
+		}
 	}
 	if *configFile != "" {
 		if err := loadConfigFile(&cfg, *configFile); err != nil {
