@@ -14,6 +14,8 @@
 // a library; the package's maintainer scripts are in debian/. They honour
 // DPKG_ROOT, so the build's tests install the package with dpkg into a
 // scratch root (chrootless: the root has no shell) without touching the
-// host, and check what the postinst made there. A purge keeps the data
+// host, and check what the postinst made there. firmware/update is the
+// signed update bundle (kinedge update): verification, atomic swap, and
+// rollback when the new version is not healthy in time. A purge keeps the data
 // directory and the user: it holds the video and master.key.
 package firmware

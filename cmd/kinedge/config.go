@@ -121,6 +121,7 @@ type Config struct {
 	Fragment FragmentConfig `yaml:"fragment"`
 	Timeouts TimeoutConfig  `yaml:"timeouts"`
 	Log      LogConfig      `yaml:"log"`
+	Update   UpdateConfig   `yaml:"update"`
 }
 
 // TimeoutConfig bounds how long a client may hold a connection, so that
@@ -348,6 +349,14 @@ type ArchiveConfig struct {
 type FragmentConfig struct {
 	Target time.Duration `yaml:"target"`
 	Max    time.Duration `yaml:"max"`
+}
+
+// UpdateConfig holds the settings of kinedge update.
+type UpdateConfig struct {
+	// PublicKey is the ed25519 public key (base64; several
+	// comma-separated) that signed update bundles must verify with
+	// (kinedge update keygen prints one). Empty: updates are refused.
+	PublicKey string `yaml:"public_key"`
 }
 
 // LogConfig selects the log output.

@@ -39,6 +39,8 @@ type health struct {
 	// when it cannot record (storage) or records wrong times (the clock
 	// reads a time before any real one).
 	Status string `json:"status"`
+	// Version is the running binary's (kinedge update waits for it).
+	Version string `json:"version"`
 	// Reasons say in words why the status is not "ok".
 	Reasons []string       `json:"reasons"`
 	Storage storageHealth  `json:"storage"`
@@ -106,7 +108,7 @@ type healthState struct {
 // its HTTP status: 503 only when unhealthy.
 func decideHealth(s healthState) (health, int) {
 	st := s.Storage
-	h := health{Status: healthOK, Reasons: []string{}, Storage: storageHealth{
+	h := health{Status: healthOK, Version: version, Reasons: []string{}, Storage: storageHealth{
 		State: st.State, Reason: st.Reason, Policy: st.Policy, Used: st.Used, Limit: st.Limit, EvictAt: st.EvictAt,
 		Free: st.DiskFree, Total: st.DiskTotal, ReadOnly: st.ReadOnly,
 	}}

@@ -9,6 +9,7 @@
 //	kinedge archive     ls, verify, get, replay the S3 video archive
 //	kinedge doctor      check config, disk, clock, cameras, S3; say what to fix
 //	kinedge bench-ingest  measure the ingest path with simulated cameras
+//	kinedge update      install a signed update bundle (keygen, bundle, sign)
 //	kinedge version     print the version
 package main
 
@@ -46,6 +47,7 @@ commands:
   archive     ls|verify|get|replay the S3 video archive (verify: every manifest entry present, its SHA-256 right)
   doctor      check config, data dir, disk, clock, the running appliance, cameras, S3: OK/WARN/FAIL with what to fix
   bench-ingest  measure ingest: serve + N simulated cameras, prints CPU, RSS, frames lost
+  update      install a signed update bundle, rolling back if unhealthy (keygen|bundle|sign for the operator)
   version     print the version
 
 Run "kinedge <command> -h" for the flags of a command.
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDoctor(ctx, rest, stdout, stderr)
 	case "bench-ingest":
 		return runBenchIngest(ctx, rest, stdout, stderr)
+	case "update":
+		return runUpdate(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "kinedge", version)
 		return nil

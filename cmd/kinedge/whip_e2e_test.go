@@ -263,9 +263,10 @@ func TestWHIPOverICETCP(t *testing.T) {
 		for _, f := range s.fragments(t, "camtcp") {
 			frames += f.Frames
 		}
-		// The last frame is whole only when a next one starts: it is lost.
-		if frames != len(video)-1 {
-			return fmt.Errorf("%d of %d frames stored", frames, len(video)-1)
+		// Every frame, but the last may be lost: the DELETE can end the
+		// session before its last packets are read.
+		if frames != len(video) && frames != len(video)-1 {
+			return fmt.Errorf("%d of %d frames stored", frames, len(video))
 		}
 		return nil
 	})
