@@ -1,8 +1,6 @@
 package api
 
 import (
-	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,144 +10,38 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/video/kvs"
-	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
-	"github.com/kinedge/kinedge/ingest/media"
+	"github.com/kinedge/kinedge/index/indextest"
 )
 
-// The synthetic store of BenchmarkMillionFragments: one camera's
-// fragments of 2 s, a gap of a minute every 30 minutes, each fragment a
-// real sealed blob (H.264, 50 small frames, about 1 KB) written through
-// index.PutFragment. Building it takes minutes, so it is kept between runs
-// in -bench.store (a temp dir by default) and reused when complete.
+// The synthetic store of BenchmarkMillionFragments (index/indextest):
+// one camera's fragments of 2 s, a gap of a minute every 30 minutes, kept
+// between runs in -bench.store and reused when complete.
 var (
 	benchFragments = flag.Int("bench.fragments", 1_000_000, "fragments in the synthetic store of BenchmarkMillionFragments")
 	benchStore     = flag.String("bench.store", "", "`dir` of the synthetic store, reused when complete (default: kinedge-bench-<fragments> in the temp dir)")
 )
 
-const (
-	benchStream   = "cam1"
-	benchFragment = 2 * time.Second
-	benchRun      = 900 // fragments between gaps: 30 minutes
-	benchGap      = time.Minute
-)
+const benchStream = indextest.Stream
 
-// benchMaster is the master key of the synthetic store: fixed, so that a
-// kept store opens in the next run.
-func benchMaster() seal.MasterKey {
-	var m seal.MasterKey
-	for i := range m {
-		m[i] = byte(i)
-	}
-	return m
-}
-
-// benchTime is the server time of fragment i (from 0) after start.
-func benchTime(start time.Time, i int) time.Time {
-	return start.Add(time.Duration(i)*benchFragment + time.Duration(i/benchRun)*benchGap)
-}
+func benchTime(start time.Time, i int) time.Time { return indextest.Time(start, i) }
 
 // openBenchStore opens the synthetic store, building it first when it is
-// not complete. It returns the index, the keyring and the time of the
-// first fragment.
+// not complete.
 func openBenchStore(b *testing.B) (*index.Index, *seal.Keyring, time.Time) {
 	b.Helper()
-	n := *benchFragments
 	dir := *benchStore
 	if dir == "" {
-		dir = filepath.Join(os.TempDir(), fmt.Sprintf("kinedge-bench-%d", n))
+		dir = indextest.DefaultDir(*benchFragments)
 	}
-	marker := filepath.Join(dir, "complete")
-	stamp, err := os.ReadFile(marker)
-	complete := err == nil && len(stamp) == 8
-	if !complete {
-		if err := os.RemoveAll(dir); err != nil {
-			b.Fatal(err)
-		}
-	}
-	idx, err := index.Open(index.Options{Dir: filepath.Join(dir, "db"), NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { idx.Close() })
-	kr := &seal.Keyring{Store: idx.Keys(), Master: benchMaster()}
-	if complete {
-		start := time.Unix(0, int64(binary.BigEndian.Uint64(stamp)))
-		b.Logf("synthetic store: %d fragments from %v, kept in %s", n, start.Format(time.RFC3339), dir)
-		return idx, kr, start
-	}
-	ctx := context.Background()
-	if _, err := idx.CreateStream(ctx, index.Stream{Name: benchStream, RetentionHours: 24 * 365 * 2}); err != nil {
-		b.Fatal(err)
-	}
-	// The store ends an hour ago.
-	span := benchTime(time.Time{}, n).Sub(time.Time{})
-	start := time.Now().Add(-span - time.Hour).Truncate(time.Second)
-	blob := benchBlob(b)
-	began := time.Now()
-	for i := range n {
-		num, err := idx.NextFragmentNumber(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sealed, keyID, err := kr.Seal(ctx, benchStream, benchStream, num, blob)
-		if err != nil {
-			b.Fatal(err)
-		}
-		at := benchTime(start, i)
-		err = idx.PutFragment(ctx, index.Fragment{Number: num, Stream: benchStream, ServerTime: at, ProducerTime: at,
-			Duration: benchFragment, KeyID: keyID, Frames: 50, Gap: i%benchRun == 0,
-			Tracks: []index.TrackInfo{{Codec: "H264", Kind: "video", Frames: 50, Width: 320, Height: 240}}}, sealed)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if (i+1)%100_000 == 0 {
-			b.Logf("synthetic store: %d fragments in %v", i+1, time.Since(began).Round(time.Second))
-		}
-	}
-	b.Logf("synthetic store: built %d fragments in %v in %s", n, time.Since(began).Round(time.Second), dir)
-	if err := os.WriteFile(marker, binary.BigEndian.AppendUint64(nil, uint64(start.UnixNano())), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	return idx, kr, start
-}
-
-// benchBlob is the plaintext of every synthetic fragment: 2 s of 25 fps
-// H.264, a keyframe with its parameter sets, then small P frames.
-func benchBlob(b *testing.B) []byte {
-	sps := []byte{0x67, 0xf4, 0x00, 0x0d, 0x91, 0x9b, 0x28, 0x28, 0x3f, 0x60, 0x22, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x64, 0x1e, 0x28, 0x53, 0x2c}
-	pps := []byte{0x68, 0xeb, 0xe3, 0xc4, 0x48, 0x44}
-	nal := func(p ...[]byte) []byte {
-		var out []byte
-		for _, n := range p {
-			out = binary.BigEndian.AppendUint32(out, uint32(len(n)))
-			out = append(out, n...)
-		}
-		return out
-	}
-	f := &fragment.Fragment{Tracks: []*media.Track{{Codec: media.CodecH264, ClockRate: 90000, SPS: sps, PPS: pps}}}
-	for i := range 50 {
-		d := time.Duration(i) * 40 * time.Millisecond
-		data := nal([]byte{0x41, byte(i), 0x9a, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09})
-		if i == 0 {
-			data = nal(sps, pps, []byte{0x65, 0x88, 0x84, 0x00, 0x33, 0xff})
-		}
-		f.Frames = append(f.Frames, &media.Frame{Track: 0, PTS: d, DTS: d, Key: i == 0, Data: data})
-	}
-	blob, err := fragment.AppendBlob(nil, f)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return blob
+	return indextest.Open(b, *benchFragments, dir)
 }
 
 // BenchmarkMillionFragments measures, on a store of a million fragments
