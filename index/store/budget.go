@@ -127,6 +127,11 @@ type budgetState struct {
 	lastFree atomic.Int64
 	// shrinking is whether the last check saw the free space go down.
 	shrinking atomic.Bool
+	// lastShrink is when (Options.Now, Unix nanoseconds) a check last saw
+	// the free space go down. Two checks a millisecond apart (a refused
+	// write kicks one) can both miss a writer stalled on a busy disk, so
+	// "stopped shrinking" also needs settleTime without a shrink.
+	lastShrink atomic.Int64
 	// lastUsed is the database's own allocated bytes at the last check,
 	// beside lastFree: what the disk lost beyond what the database grew
 	// was taken by another program.
@@ -134,6 +139,9 @@ type budgetState struct {
 	// foreignFill is whether the last check saw another program take
 	// more than foreignSlack of the disk since the check before.
 	foreignFill atomic.Bool
+
+	// after is time.After; tests see and drive the eviction backoff.
+	after func(time.Duration) <-chan time.Time
 
 	lastPreallocWarn time.Time
 	// pageOutDir is the database directory as /proc/self/maps names it;
@@ -147,6 +155,7 @@ func (b *budgetState) init(d *DB) {
 	b.kick = make(chan struct{}, 1)
 	b.evictKick = make(chan struct{}, 1)
 	b.lastFree.Store(-1)
+	b.after = time.After
 	b.status.Store(&Status{State: StateOK, Policy: d.opts.Budget.Policy, Limit: math.MaxInt64, EvictAt: math.MaxInt64})
 }
 
@@ -226,7 +235,7 @@ func (b *budgetState) roomToDrop() error {
 		b.kickCheck()
 		return fmt.Errorf("%w: another program is filling the disk (%s free); a prefix drop waits until it stops", ErrFull, bytesText(disk.Free))
 	}
-	if !b.shrinking.Load() && !b.shrinkingTo(disk.Free) && b.releaseReserve(reserveName, "dropping prefixes") {
+	if b.settled(disk.Free) && b.releaseReserve(reserveName, "dropping prefixes") {
 		if disk, err = b.d.opts.Disk(b.d.opts.Dir); err != nil || disk.Free >= need {
 			return nil
 		}
@@ -257,6 +266,21 @@ func (b *budgetState) foreignGrowth(free, used int64) int64 {
 func (b *budgetState) shrinkingTo(free int64) bool {
 	last := b.lastFree.Load()
 	return last >= 0 && free < last
+}
+
+// settleTime is how long the disk must not shrink before the reserve may
+// be released: a check interval, at most a second.
+func (b *budgetState) settleTime() time.Duration {
+	return min(b.d.opts.CheckInterval, time.Second)
+}
+
+// settled reports whether the disk has not shrunk, at the last check or
+// since (free), for settleTime: whoever filled it has stopped.
+func (b *budgetState) settled(free int64) bool {
+	if b.shrinking.Load() || b.shrinkingTo(free) {
+		return false
+	}
+	return b.d.opts.Now().Sub(time.Unix(0, b.lastShrink.Load())) >= b.settleTime()
 }
 
 // dataFloor is the free space below which Data writes are refused: room
@@ -549,11 +573,14 @@ func (b *budgetState) check() Status {
 	// there is room for it and for writing.
 	if diskErr == nil {
 		shrinking := b.shrinkingTo(disk.Free)
+		if shrinking || b.lastFree.Load() < 0 {
+			b.lastShrink.Store(d.opts.Now().UnixNano())
+		}
 		b.foreignFill.Store(b.foreignGrowth(disk.Free, files.used) > foreignSlack)
 		b.lastFree.Store(disk.Free)
 		b.lastUsed.Store(files.used)
 		b.shrinking.Store(shrinking)
-		if have := files.reserves[reserveName]; have > 0 && disk.Free < b.metaFloor() && !shrinking {
+		if have := files.reserves[reserveName]; have > 0 && disk.Free < b.metaFloor() && b.settled(disk.Free) {
 			if b.releaseReserve(reserveName, "running") {
 				files.used -= have
 				files.reserve -= have
@@ -712,18 +739,40 @@ func (b *budgetState) reopen() error {
 }
 
 // evictLoop removes the oldest media while usage is past EvictAt and the
-// policy is DELETE_OLDEST_MEDIA.
+// policy is DELETE_OLDEST_MEDIA. A round that failed (no room to drop on a
+// full disk, most often) is not retried at once: every check kicks the
+// loop, and a refused write kicks a check, so without a pause a full disk
+// turned into an eviction attempt every millisecond. It waits a check
+// interval, doubling after each failure up to evictBackoffMax.
 func (b *budgetState) evictLoop() {
 	defer b.d.wg.Done()
+	var backoff time.Duration
 	for {
 		select {
 		case <-b.d.ctx.Done():
 			return
 		case <-b.evictKick:
 		}
-		b.evict(b.d.ctx)
+		if b.evict(b.d.ctx) == nil {
+			backoff = 0
+			continue
+		}
+		backoff = min(max(2*backoff, b.d.opts.CheckInterval), evictBackoffMax)
+		select {
+		case <-b.d.ctx.Done():
+			return
+		case <-b.after(backoff):
+		}
+		// The failed round's own checks kicked the loop: go again.
+		select {
+		case b.evictKick <- struct{}{}:
+		default:
+		}
 	}
 }
+
+// evictBackoffMax caps the pause after failed eviction rounds.
+const evictBackoffMax = 8 * time.Second
 
 // Enforce measures the disk and, under DELETE_OLDEST_MEDIA, evicts until
 // usage is back under the budget, as the store does on its own after
@@ -738,15 +787,16 @@ func (d *DB) Enforce(ctx context.Context) Status {
 }
 
 // evict runs eviction rounds until usage is back to EvictAt minus a
-// value-log file (hysteresis) or nothing is left to evict.
-func (b *budgetState) evict(ctx context.Context) {
+// value-log file (hysteresis) or nothing is left to evict. It returns the
+// error that stopped a round short (nil when done or nothing was left).
+func (b *budgetState) evict(ctx context.Context) error {
 	b.evictMu.Lock()
 	defer b.evictMu.Unlock()
 	b.evictorMu.Lock()
 	ev, media := b.evictor, b.media
 	b.evictorMu.Unlock()
 	if ev == nil {
-		return
+		return nil
 	}
 	st := b.check()
 	target := st.EvictAt - b.d.opts.ValueLogFileSize
@@ -770,13 +820,13 @@ func (b *budgetState) evict(ctx context.Context) {
 			if st = b.check(); st.Used > st.EvictAt && !b.exhausted.Swap(true) {
 				b.d.log.Warn("store: over the storage budget with no media left to evict", "used", st.Used, "limit", st.Limit)
 			}
-			return
+			return nil
 		}
 		if err != nil {
 			if ctx.Err() == nil {
 				b.d.log.Warn("store: eviction failed", "err", err)
 			}
-			return
+			return err
 		}
 		b.exhausted.Store(false)
 		b.stats.evictions.Add(1)
@@ -802,6 +852,7 @@ func (b *budgetState) evict(ctx context.Context) {
 		b.d.log.Info("store: evicted the oldest media for the storage budget",
 			"fragments", got.Fragments, "bytes", got.Bytes, "before", got.Before, "used", st.Used, "limit", st.Limit)
 	}
+	return nil
 }
 
 // dirFiles is what scan found in the database directory.

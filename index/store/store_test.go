@@ -38,7 +38,16 @@ type fakeFS struct {
 	// writing.
 	growth atomic.Int64
 	calls  atomic.Int64
+	// elapsed is how far Now is past fakeEpoch.
+	elapsed atomic.Int64
 }
+
+var fakeEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Now is the store's clock in tests on a fakeFS: it moves only by advance.
+func (f *fakeFS) Now() time.Time { return fakeEpoch.Add(time.Duration(f.elapsed.Load())) }
+
+func (f *fakeFS) advance(d time.Duration) { f.elapsed.Add(int64(d)) }
 
 func (f *fakeFS) Disk(dir string) (DiskSpace, error) {
 	f.calls.Add(1)
@@ -64,7 +73,7 @@ func smallOptions(dir string, fs *fakeFS) Options {
 	o := Options{Dir: dir, NoSync: true, MemTableSize: mib, ValueLogFileSize: mib, ValueThreshold: 512,
 		BlockCacheSize: mib, IndexCacheSize: mib, CheckInterval: time.Hour}
 	if fs != nil {
-		o.Disk = fs.Disk
+		o.Disk, o.Now = fs.Disk, fs.Now
 	}
 	return o
 }
@@ -263,9 +272,16 @@ func TestAdmissionAndReserve(t *testing.T) {
 		t.Fatalf("a drop on a shrinking disk under its floor: %v, %d reserve releases", err, d.Stats().ReserveReleases)
 	}
 	// It stops: the check after the next one (which may still see its
-	// last write) finds the disk no longer shrinking.
+	// last write) finds the disk no longer shrinking, but a writer stalled
+	// on a busy disk looks the same for a moment: the reserve stays until
+	// the disk has not shrunk for settleTime.
 	fs.growth.Store(0)
 	d.Check()
+	st = d.Check()
+	if st.Reserve != d.budget.reserveSize()+d.budget.startReserveSize() || d.Stats().ReserveReleases != 0 {
+		t.Fatalf("reserve released the moment the disk stopped shrinking: %+v", st)
+	}
+	fs.advance(d.budget.settleTime())
 	st = d.Check()
 	if st.Reserve != d.budget.startReserveSize() || d.Stats().ReserveReleases != 1 {
 		t.Fatalf("runtime reserve kept on a full disk: %+v", st)
@@ -350,10 +366,15 @@ type fakeEvictor struct {
 	path  string
 	unit  int64
 	calls atomic.Int64
+	// failing makes Evict fail as a prefix drop on a full disk does.
+	failing atomic.Bool
 }
 
 func (e *fakeEvictor) Evict(_ context.Context, atLeast int64) (Evicted, error) {
 	e.calls.Add(1)
+	if e.failing.Load() {
+		return Evicted{}, fmt.Errorf("%w: no room for a prefix drop", ErrFull)
+	}
 	if atLeast <= 0 {
 		return Evicted{}, fmt.Errorf("asked to evict %d bytes", atLeast)
 	}
@@ -369,6 +390,84 @@ func (e *fakeEvictor) Evict(_ context.Context, atLeast int64) (Evicted, error) {
 		return Evicted{}, err
 	}
 	return Evicted{Fragments: 1, Bytes: n, Before: time.Unix(1000, 0)}, nil
+}
+
+// TestEvictionBackoff: a failed eviction round is retried after a pause
+// that doubles with each failure (a check interval, then 2, 4, … capped),
+// not on the next kick: every check kicks the evictor, and on a full disk
+// a refused write kicks a check, which made an attempt every millisecond.
+// A round that succeeds resets the pause.
+func TestEvictionBackoff(t *testing.T) {
+	fs := &fakeFS{capacity: 400 * mib}
+	dir := t.TempDir()
+	o := smallOptions(dir, fs)
+	o.CheckInterval = time.Second
+	o.Budget = Budget{MinFreePercent: -1, MaxBytes: 64 * mib}
+	d := openT(t, o)
+	type wait struct {
+		d    time.Duration
+		wake chan time.Time
+	}
+	waits := make(chan wait)
+	d.budget.after = func(dur time.Duration) <-chan time.Time {
+		w := wait{dur, make(chan time.Time, 1)}
+		select {
+		case waits <- w:
+		case <-t.Context().Done():
+		}
+		return w.wake
+	}
+	ev := &fakeEvictor{path: filepath.Join(dir, "media.fake"), unit: 4 * mib}
+	if err := createReserve(ev.path, 60*mib); err != nil {
+		t.Fatal(err)
+	}
+	ev.failing.Store(true)
+	d.SetEvictor(ev, nil)
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, evictBackoffMax, evictBackoffMax} {
+		var w wait
+		select {
+		case w = <-waits:
+		case <-time.After(time.Minute):
+			t.Fatalf("failure %d: the evictor did not pause", i+1)
+		}
+		// While it pauses, checks (each of which kicks it) start no round.
+		for range 20 {
+			d.Check()
+		}
+		if got := ev.calls.Load(); got != int64(i+1) {
+			t.Fatalf("pause %d: %d eviction rounds, want %d", i+1, got, i+1)
+		}
+		if w.d != want {
+			t.Errorf("pause %d: %v, want %v", i+1, w.d, want)
+		}
+		if i == 4 {
+			ev.failing.Store(false) // the disk has room again
+		}
+		w.wake <- time.Time{}
+	}
+	testtool.WaitFor(t, "eviction under the budget", func() bool {
+		st := d.Status()
+		return st.Used <= st.EvictAt-o.ValueLogFileSize && st.State == StateOK
+	})
+	// A new failure starts again from a check interval.
+	calls := ev.calls.Load()
+	ev.failing.Store(true)
+	if err := os.Truncate(ev.path, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := createReserve(ev.path, 60*mib); err != nil {
+		t.Fatal(err)
+	}
+	d.budget.kickCheck()
+	select {
+	case w := <-waits:
+		if w.d != time.Second || ev.calls.Load() != calls+1 {
+			t.Errorf("after a success: pause %v after %d rounds, want 1s after 1", w.d, ev.calls.Load()-calls)
+		}
+		w.wake <- time.Time{}
+	case <-time.After(time.Minute):
+		t.Fatal("the evictor did not pause after a new failure")
+	}
 }
 
 func TestEviction(t *testing.T) {
