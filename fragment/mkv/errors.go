@@ -24,6 +24,9 @@ var (
 	// stream from AppendSeekHeadVoid…AppendCues: no Void to hold the
 	// SeekHead, no Cues, or elements it cannot walk.
 	ErrNotFinishable = errors.New("mkv: file cannot be finished")
+	// ErrInvalidCodecPrivate is returned by ParseAVCConfig and
+	// ParseHEVCConfig for a decoder configuration record they cannot read.
+	ErrInvalidCodecPrivate = errors.New("mkv: invalid codec private data")
 )
 
 // Errors returned by the Reader. Every error other than io.EOF is final: the

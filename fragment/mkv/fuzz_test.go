@@ -2,6 +2,7 @@ package mkv
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"testing"
 )
@@ -102,4 +103,79 @@ func FuzzCodecConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzParseDecoderConfig reads producer-supplied CodecPrivate (PutMedia)
+// and stored records (replay) as decoder configuration records: clean
+// errors, parameter sets inside the record, and a round trip of what the
+// builders write.
+func FuzzParseDecoderConfig(f *testing.F) {
+	avc, err := AVCConfig(testH264SPS, testH264PPS)
+	if err != nil {
+		f.Fatal(err)
+	}
+	hevc, err := HEVCConfig(testH265VPS, testH265SPS, testH265PPS)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(avc)
+	f.Add(hevc)
+	f.Add(avc[:9])
+	f.Add(hevc[:25])
+	f.Fuzz(func(t *testing.T, p []byte) {
+		for _, parse := range []func([]byte) (DecoderConfig, error){ParseAVCConfig, ParseHEVCConfig} {
+			c, err := parse(p)
+			if err != nil {
+				if !errors.Is(err, ErrInvalidCodecPrivate) {
+					t.Fatalf("error %v does not wrap ErrInvalidCodecPrivate", err)
+				}
+				continue
+			}
+			if c.LengthSize != 1 && c.LengthSize != 2 && c.LengthSize != 4 {
+				t.Fatalf("length size %d", c.LengthSize)
+			}
+			total := 0
+			for _, n := range c.ParamSets {
+				total += 2 + len(n)
+			}
+			if total > len(p) {
+				t.Fatalf("%d bytes of parameter sets from a %d-byte record", total, len(p))
+			}
+		}
+	})
+}
+
+func TestParseDecoderConfig(t *testing.T) {
+	avc, err := AVCConfig(testH264SPS, testH264PPS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseAVCConfig(avc)
+	if err != nil || c.LengthSize != 4 || !bytes.Equal(c.First(7, false), testH264SPS) || !bytes.Equal(c.First(8, false), testH264PPS) {
+		t.Errorf("avcC: %+v %v", c, err)
+	}
+	hevc, err := HEVCConfig(testH265VPS, testH265SPS, testH265PPS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = ParseHEVCConfig(hevc)
+	if err != nil || c.LengthSize != 4 || !bytes.Equal(c.First(32, true), testH265VPS) ||
+		!bytes.Equal(c.First(33, true), testH265SPS) || !bytes.Equal(c.First(34, true), testH265PPS) {
+		t.Errorf("hvcC: %+v %v", c, err)
+	}
+	for name, p := range map[string][]byte{
+		"empty": nil, "avcC version 0": append([]byte{0}, avc[1:]...), "avcC pps cut": avc[:6+2+len(testH264SPS)+1+2+len(testH264PPS)-1],
+		"avcC 3-byte lengths": append(append([]byte{}, avc[:4]...), append([]byte{0xfe}, avc[5:]...)...),
+	} {
+		if _, err := ParseAVCConfig(p); !errors.Is(err, ErrInvalidCodecPrivate) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for name, p := range map[string][]byte{
+		"empty": nil, "hvcC version 2": append([]byte{2}, hevc[1:]...), "hvcC cut": hevc[:len(hevc)-1], "array header cut": hevc[:25],
+	} {
+		if _, err := ParseHEVCConfig(p); !errors.Is(err, ErrInvalidCodecPrivate) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }

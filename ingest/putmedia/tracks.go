@@ -36,22 +36,22 @@ func newTrack(t mkv.Track, index int) (*trackIn, error) {
 	switch t.CodecID {
 	case mkv.CodecH264:
 		mt.Codec, mt.ClockRate = media.CodecH264, 90000
-		cfg, err := parseAVCC(t.CodecPrivate)
+		cfg, err := decoderConfig(t.CodecPrivate, mkv.ParseAVCConfig)
 		if err != nil {
 			return nil, err
 		}
-		in.lenSize = cfg.lenSize
-		mt.SPS, mt.PPS = cfg.first(7, 0x1f), cfg.first(8, 0x1f)
-		in.params = cfg.nalus
+		in.lenSize = cfg.LengthSize
+		mt.SPS, mt.PPS = clone(cfg.First(7, false)), clone(cfg.First(8, false))
+		in.params = cfg.ParamSets
 	case mkv.CodecH265:
 		mt.Codec, mt.ClockRate = media.CodecH265, 90000
-		cfg, err := parseHVCC(t.CodecPrivate)
+		cfg, err := decoderConfig(t.CodecPrivate, mkv.ParseHEVCConfig)
 		if err != nil {
 			return nil, err
 		}
-		in.lenSize = cfg.lenSize
-		mt.VPS, mt.SPS, mt.PPS = cfg.firstHEVC(32), cfg.firstHEVC(33), cfg.firstHEVC(34)
-		in.params = cfg.nalus
+		in.lenSize = cfg.LengthSize
+		mt.VPS, mt.SPS, mt.PPS = clone(cfg.First(32, true)), clone(cfg.First(33, true)), clone(cfg.First(34, true))
+		in.params = cfg.ParamSets
 	case mkv.CodecVP8:
 		mt.Codec, mt.ClockRate = media.CodecVP8, 90000
 	case mkv.CodecVP9:
@@ -208,110 +208,20 @@ func splitLengthPrefixed(dst [][]byte, p []byte, lenSize int) ([][]byte, error) 
 	return dst, nil
 }
 
-// decoderConfig is what kinedge needs of an avcC or hvcC record.
-type decoderConfig struct {
-	lenSize int
-	nalus   [][]byte
-}
-
-func (c decoderConfig) first(typ, mask byte) []byte {
-	for _, n := range c.nalus {
-		if len(n) > 0 && n[0]&mask == typ {
-			return clone(n)
-		}
-	}
-	return nil
-}
-
-func (c decoderConfig) firstHEVC(typ byte) []byte {
-	for _, n := range c.nalus {
-		if len(n) > 1 && (n[0]>>1)&0x3f == typ {
-			return clone(n)
-		}
-	}
-	return nil
-}
-
-// parseAVCC reads an AVCDecoderConfigurationRecord (ISO/IEC 14496-15
-// 5.3.3.1). An empty one is accepted: the parameter sets come in-band.
-func parseAVCC(p []byte) (decoderConfig, error) {
-	c := decoderConfig{lenSize: 4}
+// decoderConfig reads a track's avcC or hvcC record with parse. An empty
+// one is accepted: the parameter sets then come in-band, with 4-byte NAL
+// unit lengths. The parameter sets are copied: the record's bytes belong
+// to the reader.
+func decoderConfig(p []byte, parse func([]byte) (mkv.DecoderConfig, error)) (mkv.DecoderConfig, error) {
 	if len(p) == 0 {
-		return c, nil
+		return mkv.DecoderConfig{LengthSize: 4}, nil
 	}
-	bad := func(why string) (decoderConfig, error) {
-		return c, fmt.Errorf("%w: avcC %s", ErrInvalidCodecPrivate, why)
+	c, err := parse(p)
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidCodecPrivate, err)
 	}
-	if len(p) < 6 || p[0] != 1 {
-		return bad("too short or not version 1")
-	}
-	c.lenSize = int(p[4]&3) + 1
-	if c.lenSize == 3 {
-		return bad("with 3-byte NAL unit lengths")
-	}
-	off := 5
-	for set := 0; set < 2; set++ {
-		if off >= len(p) {
-			return bad("cut short")
-		}
-		n := int(p[off])
-		if set == 0 {
-			n &= 0x1f
-		}
-		off++
-		for i := 0; i < n; i++ {
-			if off+2 > len(p) {
-				return bad("cut short")
-			}
-			l := int(binary.BigEndian.Uint16(p[off:]))
-			off += 2
-			if off+l > len(p) {
-				return bad("cut short")
-			}
-			c.nalus = append(c.nalus, clone(p[off:off+l]))
-			off += l
-		}
-	}
-	return c, nil
-}
-
-// parseHVCC reads an HEVCDecoderConfigurationRecord (ISO/IEC 14496-15
-// 8.3.3.1).
-func parseHVCC(p []byte) (decoderConfig, error) {
-	c := decoderConfig{lenSize: 4}
-	if len(p) == 0 {
-		return c, nil
-	}
-	bad := func(why string) (decoderConfig, error) {
-		return c, fmt.Errorf("%w: hvcC %s", ErrInvalidCodecPrivate, why)
-	}
-	if len(p) < 23 {
-		return bad("too short")
-	}
-	c.lenSize = int(p[21]&3) + 1
-	if c.lenSize == 3 {
-		return bad("with 3-byte NAL unit lengths")
-	}
-	arrays := int(p[22])
-	off := 23
-	for a := 0; a < arrays; a++ {
-		if off+3 > len(p) {
-			return bad("cut short")
-		}
-		n := int(binary.BigEndian.Uint16(p[off+1:]))
-		off += 3
-		for i := 0; i < n; i++ {
-			if off+2 > len(p) {
-				return bad("cut short")
-			}
-			l := int(binary.BigEndian.Uint16(p[off:]))
-			off += 2
-			if off+l > len(p) {
-				return bad("cut short")
-			}
-			c.nalus = append(c.nalus, clone(p[off:off+l]))
-			off += l
-		}
+	for i, n := range c.ParamSets {
+		c.ParamSets[i] = clone(n)
 	}
 	return c, nil
 }

@@ -2,7 +2,6 @@ package replay
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -278,79 +277,26 @@ func sameTracks(first []*mp4Track, firstMKV, later []mkv.Track) bool {
 }
 
 // parseAVCConfig returns the first SPS and PPS of an
-// AVCDecoderConfigurationRecord (ISO/IEC 14496-15 section 5.3.3.1).
+// AVCDecoderConfigurationRecord.
 func parseAVCConfig(b []byte) (sps, pps []byte, err error) {
-	if len(b) < 6 || b[0] != 1 {
-		return nil, nil, fmt.Errorf("%w: avcC header", ErrCodecConfig)
+	c, err := mkv.ParseAVCConfig(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrCodecConfig, err)
 	}
-	p := b[6:]
-	// read consumes count length-prefixed NAL units from p and returns the
-	// first.
-	read := func(count int) []byte {
-		var first []byte
-		for range count {
-			if len(p) < 2 {
-				return nil
-			}
-			n := int(binary.BigEndian.Uint16(p))
-			if len(p) < 2+n {
-				return nil
-			}
-			if first == nil {
-				first = p[2 : 2+n]
-			}
-			p = p[2+n:]
-		}
-		return first
-	}
-	sps = read(int(b[5] & 0x1F))
-	if len(p) > 0 {
-		n := int(p[0])
-		p = p[1:]
-		pps = read(n)
-	}
-	if len(sps) == 0 || sps[0]&0x1F != 7 || len(pps) == 0 || pps[0]&0x1F != 8 {
+	if sps, pps = c.First(7, false), c.First(8, false); len(sps) == 0 || len(pps) == 0 {
 		return nil, nil, fmt.Errorf("%w: avcC without sps and pps", ErrCodecConfig)
 	}
 	return sps, pps, nil
 }
 
 // parseHEVCConfig returns the first VPS, SPS and PPS of an
-// HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 section 8.3.3.1).
+// HEVCDecoderConfigurationRecord.
 func parseHEVCConfig(b []byte) (vps, sps, pps []byte, err error) {
-	const fixed = 23 // bytes before the first array
-	if len(b) < fixed || b[0] != 1 {
-		return nil, nil, nil, fmt.Errorf("%w: hvcC header", ErrCodecConfig)
+	c, err := mkv.ParseHEVCConfig(b)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrCodecConfig, err)
 	}
-	arrays := int(b[22])
-	p := b[fixed:]
-	for range arrays {
-		if len(p) < 3 {
-			return nil, nil, nil, fmt.Errorf("%w: hvcC truncated", ErrCodecConfig)
-		}
-		typ := p[0] & 0x3F
-		count := int(binary.BigEndian.Uint16(p[1:]))
-		p = p[3:]
-		for range count {
-			if len(p) < 2 {
-				return nil, nil, nil, fmt.Errorf("%w: hvcC truncated", ErrCodecConfig)
-			}
-			n := int(binary.BigEndian.Uint16(p))
-			if len(p) < 2+n {
-				return nil, nil, nil, fmt.Errorf("%w: hvcC truncated", ErrCodecConfig)
-			}
-			nal := p[2 : 2+n]
-			p = p[2+n:]
-			switch {
-			case typ == 32 && vps == nil:
-				vps = nal
-			case typ == 33 && sps == nil:
-				sps = nal
-			case typ == 34 && pps == nil:
-				pps = nal
-			}
-		}
-	}
+	vps, sps, pps = c.First(32, true), c.First(33, true), c.First(34, true)
 	if len(vps) == 0 || len(sps) == 0 || len(pps) == 0 {
 		return nil, nil, nil, fmt.Errorf("%w: hvcC without vps, sps and pps", ErrCodecConfig)
 	}
