@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -232,4 +233,26 @@ func TestConcurrent(t *testing.T) {
 	if n := l.Stats().Addresses; n > 8 {
 		t.Fatalf("%d addresses", n)
 	}
+}
+
+// FuzzKey: any address string gets a key without panicking, the same key
+// for every port of a host, and an IPv6 address the key of its /64.
+func FuzzKey(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:8080", "[2001:db8::1]:443", "[::ffff:192.0.2.1]:1", "[fe80::1%eth0]:1", "2001:db8::1", "x", "", ":", "[::1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		k := Key(addr)
+		if a, err := netip.ParseAddrPort(addr); err == nil {
+			other := netip.AddrPortFrom(a.Addr(), a.Port()+1).String()
+			if Key(other) != k {
+				t.Fatalf("Key(%q) = %q but Key(%q) = %q", addr, k, other, Key(other))
+			}
+			if ip := a.Addr().Unmap(); ip.Is6() {
+				if p, err := netip.ParsePrefix(k); err != nil || p.Bits() != 64 || !p.Contains(ip.WithZone("")) {
+					t.Fatalf("Key(%q) = %q, not its /64", addr, k)
+				}
+			}
+		}
+	})
 }

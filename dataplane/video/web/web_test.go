@@ -418,3 +418,40 @@ func TestFailedAuthLockout(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestMediaTokenScopeEverySurface: a token opens the page's media links,
+// live HLS and WHEP (POST, PATCH, DELETE of its session) of its one stream,
+// and 403 answers each of them once it has expired or for another stream;
+// a publish token opens none of them.
+func TestMediaTokenScopeEverySurface(t *testing.T) {
+	f := newFixture(t)
+	c := f.login(false).Value
+	rng := "start=2026-12-02T11:00:00Z&end=2026-12-02T11:10:00Z"
+	tok := url.QueryEscape(f.mint(c, "cam1", "?"+rng))
+	pubTok, _, err := f.h.Tokens.MintPublish("cam1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	surfaces := func(stream, tok string) []req {
+		return []req{
+			{method: "GET", target: "/v1/streams/" + stream + "/media?" + rng + "&format=mp4&token=" + tok},
+			{method: "GET", target: "/v1/streams/" + stream + "/image?at=2026-12-02T11:05:00Z&token=" + tok},
+			{method: "GET", target: "/v1/streams/" + stream + "/live.m3u8?token=" + tok},
+			{method: "POST", target: "/whep/" + stream + "?token=" + tok},
+			{method: "DELETE", target: "/whep/" + stream + "/abc?token=" + tok},
+		}
+	}
+	for _, q := range surfaces("cam1", tok) {
+		wantStatus(t, f.do(q), http.StatusOK, "reached")
+	}
+	for _, q := range surfaces("cam2", tok) {
+		wantJSONMessage(t, f.do(q), http.StatusForbidden, `not \"cam2\"`)
+	}
+	for _, q := range surfaces("cam1", url.QueryEscape(pubTok)) {
+		wantJSONMessage(t, f.do(q), http.StatusForbidden, "publish")
+	}
+	f.now = t0.Add(mediatoken.DefaultTTL)
+	for _, q := range surfaces("cam1", tok) {
+		wantJSONMessage(t, f.do(q), http.StatusForbidden, "expired")
+	}
+}
