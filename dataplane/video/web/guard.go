@@ -44,7 +44,9 @@ type auth struct {
 // Refusals are JSON {"message": …}: 401 without credentials (with a Basic
 // challenge unless a session cookie was sent, so the page's own requests
 // do not pop up the browser's dialog), 403 for a wrong CSRF token or a
-// token that is expired or does not cover the request.
+// token that is expired or does not cover the request, 429 with
+// Retry-After for Basic credentials from an address the Limiter has
+// locked out (checked before the credentials; wrong ones count).
 func (h *Handler) Guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if public(r) {
