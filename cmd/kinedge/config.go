@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kinedge/kinedge/dataplane/authlimit"
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/firehose"
@@ -120,8 +121,11 @@ type Config struct {
 	Archive  ArchiveConfig  `yaml:"archive"`
 	Fragment FragmentConfig `yaml:"fragment"`
 	Timeouts TimeoutConfig  `yaml:"timeouts"`
-	Log      LogConfig      `yaml:"log"`
-	Update   UpdateConfig   `yaml:"update"`
+	// AuthFailures brakes password guessing per source address on every
+	// surface (HTTP Basic, the login form, SigV4, RTSP, WHIP).
+	AuthFailures AuthFailuresConfig `yaml:"auth_failures"`
+	Log          LogConfig          `yaml:"log"`
+	Update       UpdateConfig       `yaml:"update"`
 }
 
 // TimeoutConfig bounds how long a client may hold a connection, so that
@@ -147,6 +151,21 @@ type TimeoutConfig struct {
 	// Shutdown is how long a stop waits for HTTP requests in flight
 	// before it closes their connections (a long replay is cut then).
 	Shutdown time.Duration `yaml:"shutdown"`
+}
+
+// AuthFailuresConfig is the failed-authentication brake
+// (dataplane/authlimit): after Max failures from one address (an IPv4
+// address or an IPv6 /64) within Window, that address is refused for 1 s,
+// then 2 s, 4 s … up to MaxBackoff, without its credentials being
+// checked; a success clears it.
+type AuthFailuresConfig struct {
+	// Max failures within Window lock an address out; 0 turns the brake
+	// off.
+	Max int `yaml:"max"`
+	// Window is the span failures are counted over.
+	Window time.Duration `yaml:"window"`
+	// MaxBackoff caps the lockout, which doubles from 1 s.
+	MaxBackoff time.Duration `yaml:"max_backoff"`
 }
 
 // StorageConfig is the storage budget: how much of the disk the database
@@ -397,6 +416,8 @@ func defaultConfig() Config {
 		Fragment: FragmentConfig{Target: 2 * time.Second, Max: 10 * time.Second},
 		Timeouts: TimeoutConfig{HTTPRead: time.Minute, HTTPWrite: time.Minute, HTTPIdle: time.Minute,
 			RTSPAuth: 10 * time.Second, RTSPIdle: time.Minute, WHIPIdle: 10 * time.Second, Shutdown: 5 * time.Second},
+		AuthFailures: AuthFailuresConfig{Max: authlimit.DefaultMaxFailures, Window: authlimit.DefaultWindow,
+			MaxBackoff: authlimit.DefaultMaxBackoff},
 		HTTPBodyBudget: awsproto.DefaultBodyBudget,
 		Log:            LogConfig{Level: "info", Format: "text"},
 	}
@@ -560,6 +581,15 @@ func (c *Config) Validate() error {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v must be > 0", d.key, d.v))
 		}
+	}
+	if c.AuthFailures.Max < 0 {
+		errs = append(errs, fmt.Errorf("auth_failures.max %d must be >= 0 (0 turns the brake off)", c.AuthFailures.Max))
+	}
+	if c.AuthFailures.Window <= 0 {
+		errs = append(errs, fmt.Errorf("auth_failures.window %v must be > 0", c.AuthFailures.Window))
+	}
+	if c.AuthFailures.MaxBackoff < time.Second {
+		errs = append(errs, fmt.Errorf("auth_failures.max_backoff %v is below 1s (the first lockout)", c.AuthFailures.MaxBackoff))
 	}
 	if c.HTTPBodyBudget < 1<<20 {
 		errs = append(errs, fmt.Errorf("http_body_budget %v is below 1 MiB", c.HTTPBodyBudget))

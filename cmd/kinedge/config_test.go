@@ -554,3 +554,37 @@ func TestWebRTCTCPAndPublicIPsChecked(t *testing.T) {
 		t.Fatalf("webrtc_tcp without a port separator: %v", err)
 	}
 }
+
+// TestAuthFailuresConfig: auth_failures comes from the file and the
+// environment, is checked, and max 0 turns the brake off.
+func TestAuthFailuresConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("auth_failures:\n  max: 3\n  window: 30s\n  max_backoff: 1m\n"), 0o600)
+	cfg, _, err := loadConfig([]string{"--config", file}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.AuthFailures; got.Max != 3 || got.Window != 30*time.Second || got.MaxBackoff != time.Minute {
+		t.Fatalf("auth_failures %+v", got)
+	}
+	t.Setenv("KINEDGE_AUTH_FAILURES_MAX", "0")
+	cfg, _, err = loadConfig([]string{"--config", file}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := authLimiter(&cfg, nil)
+	for range 100 {
+		l.Fail("192.0.2.1", "http")
+	}
+	if _, ok := l.Check("192.0.2.1"); !ok {
+		t.Fatal("max 0 still locks out")
+	}
+	os.WriteFile(file, []byte("auth_failures:\n  max: -1\n  window: 0s\n  max_backoff: 10ms\n"), 0o600)
+	t.Setenv("KINEDGE_AUTH_FAILURES_MAX", "")
+	_, _, err = loadConfig([]string{"--config", file}, &bytes.Buffer{})
+	for _, want := range []string{"auth_failures.max", "auth_failures.window", "auth_failures.max_backoff"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %s", err, want)
+		}
+	}
+}

@@ -17,11 +17,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kinedge/kinedge/dataplane/authlimit"
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	kinesisapi "github.com/kinedge/kinedge/dataplane/kinesis/api"
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/events"
+	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/dataplane/video/live"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
@@ -179,6 +181,8 @@ type appliance struct {
 	// config); empty without.
 	upstreams []*upstream.Forwarder
 	rtsp      *rtsp.Server
+	// authFails brakes password guessing on every surface (auth_failures).
+	authFails *authlimit.Limiter
 	// live fans every recorded source out to live viewers; rtcNet is the
 	// WebRTC ICE port (nil with webrtc_udp empty); whep serves live view.
 	live   *live.Hub
@@ -352,7 +356,9 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		return nil, err
 	}
 	a.putMedia = newPutMedia(a.sources, log.With("component", "putmedia"))
+	a.authFails = authLimiter(cfg, log.With("component", "auth"))
 	a.rtsp = &rtsp.Server{
+		Limiter:        a.authFails,
 		Address:        cfg.RTSP,
 		UDPRTPAddress:  cfg.RTSPUDPRTP,
 		UDPRTCPAddress: cfg.RTSPUDPRTCP,
@@ -395,18 +401,25 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err != nil {
 		return nil, err
 	}
+	ui.Limiter = a.authFails
 	ui.Register(api)
 	// WHIP is outside the Guard: its bearer is the publish pass or a
 	// publish token (whipVerifier), not an admin login. Its routes are
 	// more specific than "/", so they win on mux.
 	a.whip = &webrtc.Handler{Network: a.rtcNet, Publisher: whipPublisher{a.sources}, Verify: whipVerifier(cfg, ui.Tokens),
+		Limiter:    a.authFails,
 		ICEServers: iceServers(cfg.WebRTCICEServers), IdleTimeout: cfg.Timeouts.WHIPIdle, KeyframeTarget: cfg.Fragment.Target,
 		Logger: log.With("component", "whip")}
 	a.whip.Register(mux)
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
-		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, whipCollector{a.whip}, putMediaCollector{a.putMedia}, upstream.NewCollector(a.upstreams...), a.clock)...))
+		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, whipCollector{a.whip}, putMediaCollector{a.putMedia}, upstream.NewCollector(a.upstreams...), a.clock,
+			authlimit.NewCollector(a.authFails))...))
 	verifier := adminVerifier(cfg)
-	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(verifier, next, 0) }
+	verifier.Limiter = a.authFails
+	// KVS's REST API names a throttled client its own way.
+	kvsVerifier := *verifier
+	kvsVerifier.LockedOutType = kvs.ClientLimitExceededException
+	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(&kvsVerifier, next, 0) }
 	// Paths no route claims: a SigV4-signed POST is an AWS call for an
 	// operation the appliance does not have (404 UnknownOperationException),
 	// anything else is for the web page and plain API behind the Guard.
@@ -420,7 +433,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	// PutMedia streams its body for as long as the producer sends: signed
 	// on the headers alone, never buffered (the session moves its own
 	// read deadline).
-	mux.Handle("POST /putMedia", awsproto.StreamingMiddleware(verifier, a.putMedia))
+	mux.Handle("POST /putMedia", awsproto.StreamingMiddleware(&kvsVerifier, a.putMedia))
 
 	if cfg.DebugAddr != "" {
 		if err := a.startDebug(cfg.DebugAddr); err != nil {
@@ -751,6 +764,17 @@ func webHandler(cfg *Config, log *slog.Logger) (*web.Handler, error) {
 	}
 	return &web.Handler{AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey, AnonymousRead: cfg.AnonymousRead,
 		Sessions: &web.Sessions{}, Tokens: tokens, Logger: log}, nil
+}
+
+// authLimiter is the failed-authentication brake of auth_failures
+// (max 0: off).
+func authLimiter(cfg *Config, log *slog.Logger) *authlimit.Limiter {
+	l := &authlimit.Limiter{MaxFailures: cfg.AuthFailures.Max, Window: cfg.AuthFailures.Window,
+		MaxBackoff: cfg.AuthFailures.MaxBackoff, Logger: log}
+	if l.MaxFailures == 0 {
+		l.MaxFailures = -1
+	}
+	return l
 }
 
 // indexStreams tells WHEP which video streams exist.

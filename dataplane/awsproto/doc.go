@@ -25,6 +25,11 @@
 //     memory. Middleware refuses what the headers alone prove wrong
 //     (Verifier.VerifyHeaders: missing or malformed signature, unknown
 //     access key, date outside the skew window) before reading a byte.
+//     With Verifier.Limiter, unknown access keys and wrong signatures are
+//     counted per source address, and a locked-out address is refused
+//     before its signature is checked: HTTP 400 ThrottlingException (the
+//     SDKs' throttling code; Verifier.LockedOutType for another, such as
+//     KVS's ClientLimitExceededException) with Retry-After.
 //   - EventStreamWriter and ReadMessage: the application/vnd.amazon.eventstream
 //     framing of Kinesis SubscribeToShard (the appliance writes it;
 //     ReadMessage is what its tests decode it with).

@@ -40,6 +40,9 @@ const (
 	InternalFailure                        = "InternalFailure"
 	ServiceUnavailableException            = "ServiceUnavailableException"
 	UnknownOperationException              = "UnknownOperationException"
+	// ThrottlingException is sent (HTTP 400) to an address locked out
+	// after too many failed signatures (Verifier.Limiter).
+	ThrottlingException = "ThrottlingException"
 	// RequestEntityTooLarge is sent with HTTP 413 when a request body is
 	// larger than the server accepts.
 	RequestEntityTooLarge = "RequestEntityTooLarge"

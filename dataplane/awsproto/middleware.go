@@ -7,11 +7,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultMaxBody is the body limit Middleware applies when given
@@ -74,14 +76,19 @@ func Middleware(v *Verifier, next http.Handler, maxBody int64) http.Handler {
 		if err != nil {
 			codec = JSON
 		}
+		if !v.admit(w, r, codec, id) {
+			return
+		}
 		ctx := WithRequestID(r.Context(), id)
 		declared := declaredPayloadHash(r)
 		if v != nil && (declared == UnsignedPayload || strings.HasPrefix(declared, StreamingPayloadPrefix)) {
 			key, err := v.VerifyStreaming(r)
 			if err != nil {
+				v.failed(r, err)
 				WriteError(w, codec, id, err)
 				return
 			}
+			v.succeeded(r)
 			r2 := r.WithContext(WithAccessKey(ctx, key))
 			if err := v.wrapStreamingBody(r2, declared); err != nil {
 				WriteError(w, codec, id, err)
@@ -94,6 +101,7 @@ func Middleware(v *Verifier, next http.Handler, maxBody int64) http.Handler {
 			// Refuse what the headers alone prove wrong before reading a
 			// byte of the body.
 			if _, err := v.VerifyHeaders(r); err != nil {
+				v.failed(r, err)
 				WriteError(w, codec, id, err)
 				return
 			}
@@ -106,9 +114,11 @@ func Middleware(v *Verifier, next http.Handler, maxBody int64) http.Handler {
 		key := ""
 		if v != nil {
 			if key, err = v.Verify(r, body); err != nil {
+				v.failed(r, err)
 				WriteError(w, codec, id, err)
 				return
 			}
+			v.succeeded(r)
 		}
 		r2 := r.WithContext(WithAccessKey(ctx, key))
 		r2.Body = newReplayBody(body)
@@ -116,6 +126,40 @@ func Middleware(v *Verifier, next http.Handler, maxBody int64) http.Handler {
 		r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		next.ServeHTTP(w, r2)
 	})
+}
+
+// admit refuses, with LockedOutType and Retry-After, a request from an
+// address the Limiter has locked out; a nil v or Limiter admits.
+func (v *Verifier) admit(w http.ResponseWriter, r *http.Request, codec Codec, id string) bool {
+	if v == nil || v.Limiter == nil {
+		return true
+	}
+	wait, ok := v.Limiter.Check(r.RemoteAddr)
+	if ok {
+		return true
+	}
+	typ := v.LockedOutType
+	if typ == "" {
+		typ = ThrottlingException
+	}
+	secs := int((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	WriteError(w, codec, id, &Error{Type: typ, Status: http.StatusBadRequest,
+		Message: fmt.Sprintf("Too many failed authentications from this address. Try again in %d seconds.", secs)})
+	return false
+}
+
+// failed reports to the Limiter a verification error that is a
+// credential guess: an unknown access key or a wrong signature (not a
+// missing or malformed one, nor a clock out of skew).
+func (v *Verifier) failed(r *http.Request, err error) {
+	if v == nil || v.Limiter == nil {
+		return
+	}
+	var e *Error
+	if errors.As(err, &e) && (e.Type == UnrecognizedClientException || (e.Type == InvalidSignatureException && e.Message == msgSignatureInvalid)) {
+		v.Limiter.Fail(r.RemoteAddr, "aws")
+	}
 }
 
 // StreamingMiddleware authenticates requests whose body is a long stream
@@ -143,12 +187,17 @@ func StreamingMiddleware(v *Verifier, next http.Handler) http.Handler {
 		if err != nil {
 			codec = JSON
 		}
+		if !v.admit(w, r, codec, id) {
+			return
+		}
 		key := ""
 		if v != nil {
 			if key, err = v.VerifyStreaming(r); err != nil {
+				v.failed(r, err)
 				WriteError(w, codec, id, err)
 				return
 			}
+			v.succeeded(r)
 		}
 		r2 := r.WithContext(WithAccessKey(WithRequestID(r.Context(), id), key))
 		if v != nil {
@@ -212,3 +261,10 @@ func (h *hashCheckReader) Read(p []byte) (int, error) {
 }
 
 func (h *hashCheckReader) Close() error { return h.rc.Close() }
+
+// succeeded reports a verified request to the Limiter.
+func (v *Verifier) succeeded(r *http.Request) {
+	if v != nil && v.Limiter != nil {
+		v.Limiter.Succeed(r.RemoteAddr)
+	}
+}

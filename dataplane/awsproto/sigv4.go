@@ -71,6 +71,24 @@ type Verifier struct {
 	// MaxSkew is how far X-Amz-Date may be from Now. It defaults to
 	// DefaultMaxSkew (15 minutes, as AWS).
 	MaxSkew time.Duration
+	// Limiter, if not nil, brakes signature guessing per source address:
+	// Middleware and StreamingMiddleware refuse a locked-out address
+	// before checking its signature, and report unknown access keys and
+	// wrong signatures to it (surface "aws") and successes.
+	Limiter FailureLimiter
+	// LockedOutType is the AWS error type (HTTP 400, with Retry-After)
+	// a locked-out address gets. It defaults to ThrottlingException, which
+	// the SDKs of the JSON protocols know as throttling; KVS's REST API
+	// uses ClientLimitExceededException.
+	LockedOutType string
+}
+
+// FailureLimiter counts failed authentications per source address
+// (package authlimit's Limiter): Check before, Fail or Succeed after.
+type FailureLimiter interface {
+	Check(remoteAddr string) (retryAfter time.Duration, ok bool)
+	Fail(remoteAddr, surface string)
+	Succeed(remoteAddr string)
 }
 
 // sigParams are the signature fields of a request, from either form.

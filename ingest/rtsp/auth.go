@@ -1,10 +1,6 @@
 package rtsp
 
 import (
-	"net"
-	"sync"
-	"time"
-
 	"github.com/bluenviron/gortsplib/v4/pkg/auth"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/headers"
@@ -67,85 +63,4 @@ func verify(req *base.Request, want Credentials, nonce string) bool {
 		return false
 	}
 	return auth.Verify(req, want.User, want.Pass, authMethods(), authRealm, nonce) == nil
-}
-
-// failLimiter counts failed authentications per source IP in a fixed window
-// and locks an address out once it passes the limit: a light brake on
-// password guessing. Its memory is bounded by maxEntries.
-type failLimiter struct {
-	limit      int
-	window     time.Duration
-	maxEntries int
-
-	mu      sync.Mutex
-	entries map[string]*failEntry
-}
-
-type failEntry struct {
-	start time.Time
-	count int
-}
-
-func newFailLimiter(limit int, window time.Duration) *failLimiter {
-	return &failLimiter{limit: limit, window: window, maxEntries: 4096, entries: map[string]*failEntry{}}
-}
-
-func ipOf(addr net.Addr) string {
-	if a, ok := addr.(*net.TCPAddr); ok {
-		return a.IP.String()
-	}
-	host, _, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return addr.String()
-	}
-	return host
-}
-
-// locked reports whether ip is locked out at now.
-func (l *failLimiter) locked(ip string, now time.Time) bool {
-	if l.limit <= 0 {
-		return false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.entries[ip]
-	if e == nil {
-		return false
-	}
-	if now.Sub(e.start) >= l.window {
-		delete(l.entries, ip)
-		return false
-	}
-	return e.count >= l.limit
-}
-
-// fail records a failure of ip at now.
-func (l *failLimiter) fail(ip string, now time.Time) {
-	if l.limit <= 0 {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.entries[ip]
-	if e == nil || now.Sub(e.start) >= l.window {
-		if e == nil && len(l.entries) >= l.maxEntries {
-			l.evict(now)
-		}
-		e = &failEntry{start: now}
-		l.entries[ip] = e
-	}
-	e.count++
-}
-
-// evict drops expired entries, or all of them when none has expired (a
-// flood of distinct addresses must not grow memory).
-func (l *failLimiter) evict(now time.Time) {
-	for ip, e := range l.entries {
-		if now.Sub(e.start) >= l.window {
-			delete(l.entries, ip)
-		}
-	}
-	if len(l.entries) >= l.maxEntries {
-		clear(l.entries)
-	}
 }

@@ -291,44 +291,6 @@ func TestCheckDTS(t *testing.T) {
 	}
 }
 
-func TestFailLimiter(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := newFailLimiter(3, time.Minute)
-	for _, tc := range []struct {
-		fail   bool
-		ip     string
-		at     time.Duration
-		locked bool
-	}{
-		{true, "a", 0, false},
-		{true, "a", time.Second, false},
-		{false, "b", 2 * time.Second, false},
-		{true, "a", 2 * time.Second, true}, // third failure locks "a"
-		{false, "b", 3 * time.Second, false},
-		{false, "a", 59 * time.Second, true},
-		{false, "a", 61 * time.Second, false}, // window over
-	} {
-		if tc.fail {
-			l.fail(tc.ip, t0.Add(tc.at))
-		}
-		if got := l.locked(tc.ip, t0.Add(tc.at)); got != tc.locked {
-			t.Fatalf("%+v: locked = %v", tc, got)
-		}
-	}
-	// bounded memory
-	l = newFailLimiter(3, time.Minute)
-	l.maxEntries = 4
-	for i := range 10 {
-		l.fail(string(rune('a'+i)), t0)
-	}
-	if len(l.entries) > 4 {
-		t.Fatalf("%d entries", len(l.entries))
-	}
-	if off := newFailLimiter(-1, time.Minute); func() bool { off.fail("x", t0); return off.locked("x", t0) }() {
-		t.Fatal("disabled limiter locked")
-	}
-}
-
 // FuzzTrackDecoder feeds random RTP payloads to each codec's decoder: it
 // must never panic, and what it delivers must be well formed.
 func FuzzTrackDecoder(f *testing.F) {

@@ -9,8 +9,12 @@
 // The server is gortsplib's (v4.16.2). This package adds:
 //
 //   - authentication: Basic and Digest-MD5 (RFC 2617) against per-stream
-//     Credentials, 401 with WWW-Authenticate, a light per-IP lockout after
-//     repeated failures;
+//     Credentials, 401 with WWW-Authenticate; failures go to an
+//     authlimit.Limiter (shared with the HTTP surfaces), and a locked-out
+//     address is answered 503 Service Unavailable with Retry-After
+//     (RFC 2326 §12.31) before its credentials are checked: ffmpeg and
+//     gortsplib report it and stop, where a 401 would bring them back
+//     with the same credentials (and tell a camera its password is wrong);
 //   - timeouts against clients that would hold connections: gortsplib sets
 //     no read deadline while it waits for a request, so every connection
 //     is wrapped (guard.go) to get one: AuthTimeout (10 s) from accept to

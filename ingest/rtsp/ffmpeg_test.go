@@ -1,12 +1,17 @@
 package rtsp
 
 import (
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/kinedge/kinedge/dataplane/authlimit"
 	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
@@ -277,5 +282,46 @@ func TestFFmpegRefusals(t *testing.T) {
 	}
 	if n := r.count(); n != 0 {
 		t.Fatalf("%d sessions published", n)
+	}
+}
+
+// TestFFmpegLockout: ffmpeg publishing with a wrong password is refused
+// with 401 until its address is locked out, then with 503 (ffmpeg gives
+// up, reporting it) even with the right password; a gortsplib camera on
+// another loopback address (127.0.0.2) still publishes.
+func TestFFmpegLockout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ffmpeg takes seconds")
+	}
+	clip, _ := makeClip(t, "libx264", "aac", 44100)
+	lim := &authlimit.Limiter{MaxFailures: 3}
+	_, r, addr := startServer(t, func(s *Server) { s.Limiter = lim })
+	ffmpeg := func(userinfo string) (string, error) {
+		out, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffmpeg"), "-hide_banner", "-loglevel", "error",
+			"-i", clip, "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp",
+			"rtsp://"+userinfo+"@"+addr+"/cam1").CombinedOutput()
+		return string(out), err
+	}
+	for i := range 3 {
+		if out, err := ffmpeg("user:wrong"); err == nil || !strings.Contains(out, "401 Unauthorized") {
+			t.Fatalf("attempt %d: err %v, output:\n%s", i, err, out)
+		}
+	}
+	if out, err := ffmpeg("user:pass"); err == nil || !strings.Contains(out, "503 Service Unavailable") {
+		t.Fatalf("locked out: err %v, output:\n%s", err, out)
+	}
+	if s := lim.Stats(); s.Failures["rtsp"] != 3 || s.Lockouts != 1 || s.Refused != 1 {
+		t.Fatalf("limiter stats %+v", s)
+	}
+	// another address is not locked out
+	c := &gortsplib.Client{Transport: tcpTransport(), DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}
+	desc := &description.Session{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{h264Format()}}}}
+	if err := c.StartRecording("rtsp://user:pass@"+addr+"/cam1", desc); err != nil {
+		t.Fatalf("camera at 127.0.0.2: %v", err)
+	}
+	c.Close()
+	if n := r.count(); n != 1 {
+		t.Fatalf("%d sessions published, want 1 (the camera at 127.0.0.2)", n)
 	}
 }

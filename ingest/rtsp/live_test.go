@@ -14,6 +14,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/kinedge/kinedge/dataplane/authlimit"
 	"github.com/pion/rtp"
 )
 
@@ -174,4 +175,42 @@ func stalledPlayer(t *testing.T, addr, stream, user, pass string) net.Conn {
 	}
 	conn.SetDeadline(time.Time{})
 	return conn
+}
+
+// TestPlayerLockout: wrong read credentials lock the player's address out
+// (503, the right credentials unchecked) while a player at another
+// address (127.0.0.2) still gets past authentication (404: nobody
+// publishes).
+func TestPlayerLockout(t *testing.T) {
+	lim := &authlimit.Limiter{MaxFailures: 2}
+	_, _, addr := startServer(t, func(s *Server) {
+		s.ReadAuth = StaticCredentials("viewer", "seeit")
+		s.Limiter = lim
+	})
+	describe := func(userinfo string, from net.IP) error {
+		u, _ := base.ParseURL("rtsp://" + userinfo + "@" + addr + "/cam1")
+		q := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: tcpTransport(),
+			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: from}}).DialContext}
+		if err := q.Start2(); err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		_, _, err := q.Describe(u)
+		return err
+	}
+	here, there := net.IPv4(127, 0, 0, 1), net.IPv4(127, 0, 0, 2)
+	for range 2 {
+		if err := describe("viewer:wrong", here); statusOf(err) != 401 {
+			t.Fatalf("wrong password: %v, want 401", err)
+		}
+	}
+	if err := describe("viewer:seeit", here); statusOf(err) != 503 {
+		t.Fatalf("locked out: %v, want 503", err)
+	}
+	if err := describe("viewer:seeit", there); statusOf(err) != 404 {
+		t.Fatalf("player at 127.0.0.2: %v, want 404 (past authentication)", err)
+	}
+	if s := lim.Stats(); s.Failures["rtsp"] != 2 || s.Lockouts != 1 || s.Refused != 1 {
+		t.Fatalf("stats %+v", s)
+	}
 }

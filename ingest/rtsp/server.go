@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
+	"github.com/kinedge/kinedge/dataplane/authlimit"
 	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/media"
 )
@@ -96,10 +98,12 @@ type Server struct {
 	// queue that drops packets when the player is slow, so a player never
 	// slows recording. Nil serves no players (501).
 	ReadAuth Authenticator
-	// AuthFailureLimit is how many failed authentications an IP address may
-	// make per minute before it is refused outright for the rest of the
-	// minute. It defaults to 10; negative disables the limit.
-	AuthFailureLimit int
+	// Limiter counts failed authentications (publish and play) per
+	// source address; a locked-out address is answered 503 Service
+	// Unavailable with Retry-After before its credentials are checked.
+	// It defaults to an authlimit.Limiter of its own with the defaults
+	// (shared with the HTTP surfaces in kinedge serve).
+	Limiter *authlimit.Limiter
 	// ReadTimeout and WriteTimeout of the connections. They default to 10 s.
 	// ReadTimeout also bounds the silence of a recording session: its RTP
 	// over TCP, or its RTP and RTCP over UDP.
@@ -133,7 +137,6 @@ type Server struct {
 	Now func() time.Time
 
 	rs       *gortsplib.Server
-	limiter  *failLimiter
 	mu       sync.Mutex
 	ln       net.Listener
 	sessions map[*gortsplib.ServerSession]*session
@@ -170,9 +173,6 @@ func (s *Server) Start() error {
 	if s.Address == "" {
 		s.Address = ":8554"
 	}
-	if s.AuthFailureLimit == 0 {
-		s.AuthFailureLimit = 10
-	}
 	if s.ReadTimeout == 0 {
 		s.ReadTimeout = 10 * time.Second
 	}
@@ -200,7 +200,9 @@ func (s *Server) Start() error {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
-	s.limiter = newFailLimiter(s.AuthFailureLimit, time.Minute)
+	if s.Limiter == nil {
+		s.Limiter = &authlimit.Limiter{Now: s.Now, Logger: s.Logger}
+	}
 	s.sessions = map[*gortsplib.ServerSession]*session{}
 	s.ended = map[string]Stats{}
 	s.live = map[string]*gortsplib.ServerStream{}
@@ -486,11 +488,15 @@ func (h *handler) authenticateWith(conn *gortsplib.ServerConn, req *base.Request
 	if cs == nil {
 		return "", response(base.StatusInternalServerError, ""), fmt.Errorf("%w: connection without state", ErrUnexpectedRequest)
 	}
-	ip := ipOf(conn.NetConn().RemoteAddr())
-	now := s.Now()
-	if s.limiter.locked(ip, now) {
-		log.Warn("rtsp " + what + " refused: too many failed authentications")
-		return "", response(base.StatusUnauthorized, ""), ErrAuthLocked
+	addr := conn.NetConn().RemoteAddr().String()
+	if wait, ok := s.Limiter.Check(addr); !ok {
+		// 503 + Retry-After (RFC 2326 §12.31), not 401: the client is
+		// told to come back later, and a 401 would send ffmpeg and
+		// cameras straight back with the same credentials. The Limiter
+		// logged the lockout once.
+		res := response(base.StatusServiceUnavailable, "")
+		res.Header = base.Header{"Retry-After": base.HeaderValue{strconv.Itoa(int(wait / time.Second))}}
+		return "", res, ErrAuthLocked
 	}
 	challenge := response(base.StatusUnauthorized, "")
 	challenge.Header = base.Header{"WWW-Authenticate": authChallenge(cs.nonce)}
@@ -498,10 +504,13 @@ func (h *handler) authenticateWith(conn *gortsplib.ServerConn, req *base.Request
 		return "", challenge, nil // RFC 2326 §D: first challenge, the client retries
 	}
 	if !verify(req, want, cs.nonce) {
-		s.limiter.fail(ip, now)
-		log.Warn("rtsp "+what+" refused: wrong credentials", "user", requestUser(req))
+		s.Limiter.Fail(addr, "rtsp")
+		// Info, not Warn: a guesser's every try must not fill the log;
+		// the Limiter warns once per lockout.
+		log.Info("rtsp "+what+" refused: wrong credentials", "user", requestUser(req))
 		return "", challenge, ErrAuth
 	}
+	s.Limiter.Succeed(addr)
 	return want.User, nil, nil
 }
 

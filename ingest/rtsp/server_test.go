@@ -22,6 +22,7 @@ import (
 	"github.com/pion/rtp"
 	"go.uber.org/goleak"
 
+	"github.com/kinedge/kinedge/dataplane/authlimit"
 	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/media"
 )
@@ -398,9 +399,11 @@ func TestAnnounceInvalidName(t *testing.T) {
 
 func TestAuthLockout(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	lim := &authlimit.Limiter{MaxFailures: 2, Now: clock}
 	_, _, addr := startServer(t, func(s *Server) {
-		s.AuthFailureLimit = 2
-		s.Now = func() time.Time { return now }
+		s.Limiter = lim
+		s.Now = clock
 	})
 	good := "Basic " + base64.StdEncoding.EncodeToString([]byte("user:pass"))
 	bad := "Basic " + base64.StdEncoding.EncodeToString([]byte("user:guess"))
@@ -409,10 +412,19 @@ func TestAuthLockout(t *testing.T) {
 			t.Fatalf("attempt %d: %q", i, st)
 		}
 	}
-	// locked: even the right password is refused, without a challenge.
+	// locked: even the right password is refused, unchecked, with 503 and
+	// Retry-After, without a challenge.
 	st, hdr := rawRequest(t, addr, announce(addr, "cam1", good))
-	if !strings.Contains(st, " 401 ") || strings.Contains(hdr, "WWW-Authenticate") {
+	if !strings.Contains(st, " 503 ") || strings.Contains(hdr, "WWW-Authenticate") || !strings.Contains(hdr, "Retry-After: 1") {
 		t.Fatalf("locked: %q %q", st, hdr)
+	}
+	// after the backoff the right password gets in and clears the address
+	now = now.Add(time.Second)
+	if st, _ := rawRequest(t, addr, announce(addr, "cam1", good)); !strings.Contains(st, " 200 ") {
+		t.Fatalf("after the backoff: %q", st)
+	}
+	if s := lim.Stats(); s.Failures["rtsp"] != 2 || s.Lockouts != 1 || s.Addresses != 0 {
+		t.Fatalf("stats %+v", s)
 	}
 }
 

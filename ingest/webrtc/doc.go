@@ -12,7 +12,10 @@
 //     the appliance. What it needs of the rest is injected: a Publisher
 //     (the sources manager, through an adapter in cmd/kinedge: one source
 //     per stream, takeover, auto-create, storage refusals are its rules)
-//     and a Verifier for the bearer token.
+//     and a Verifier for the bearer token. A wrong bearer (not a missing
+//     one) is reported to the Handler's authlimit.Limiter; an address it
+//     has locked out gets 429 with Retry-After before its bearer is
+//     checked.
 //   - One codec per kind in the answer. The handler picks, per m-line, the
 //     first codec of the offer the appliance can store (the publisher's
 //     preference) and registers only that one, with the offer's payload

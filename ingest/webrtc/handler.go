@@ -5,11 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kinedge/kinedge/dataplane/authlimit"
 	"github.com/kinedge/kinedge/index/streamname"
 	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/ingest/webrtc/rtc"
@@ -63,6 +65,10 @@ type Handler struct {
 	// Verify checks the bearer token. Required (a Verifier that admits
 	// everyone is anonymous publishing).
 	Verify Verifier
+	// Limiter counts refused bearers per source address; a locked-out
+	// address gets 429 with Retry-After before its bearer is checked.
+	// Nil: no limit.
+	Limiter *authlimit.Limiter
 	// ICEServers are STUN/TURN URLs announced in Link headers (RFC 9725
 	// section 4.6) for the publisher's own use. Optional.
 	ICEServers []string
@@ -212,10 +218,25 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, stream strin
 		h.refuse(w, http.StatusInternalServerError, "whip: no Verifier configured")
 		return false
 	}
-	if err := h.Verify(stream, bearer(r)); err != nil {
+	tok := bearer(r)
+	if tok != "" {
+		if wait, ok := h.Limiter.Check(r.RemoteAddr); !ok {
+			secs := int(wait / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			h.refuse(w, http.StatusTooManyRequests, "too many failed authentications from this address: try again in %d s", secs)
+			return false
+		}
+	}
+	if err := h.Verify(stream, tok); err != nil {
+		if tok != "" {
+			h.Limiter.Fail(r.RemoteAddr, "whip")
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kinedge"`)
 		h.refuse(w, http.StatusUnauthorized, "publishing to %s needs Authorization: Bearer <publish pass or publish token>: %v", stream, err)
 		return false
+	}
+	if tok != "" {
+		h.Limiter.Succeed(r.RemoteAddr)
 	}
 	return true
 }

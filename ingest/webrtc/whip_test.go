@@ -18,6 +18,7 @@ import (
 	pion "github.com/pion/webrtc/v4"
 	pmedia "github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/kinedge/kinedge/dataplane/authlimit"
 	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/ingest/webrtc/rtc"
 	"github.com/kinedge/kinedge/ingest/webrtc/whiptest"
@@ -715,5 +716,48 @@ func TestProducerTimeOverWebRTC(t *testing.T) {
 				t.Errorf("%d of %d frames have a producer time", mapped, len(w.frames))
 			}
 		})
+	}
+}
+
+// TestBearerLockout: wrong bearers from one address lock it out (429 +
+// Retry-After, the right bearer unchecked); a missing bearer is no guess
+// and does not count.
+func TestBearerLockout(t *testing.T) {
+	now := time.Now()
+	lim := &authlimit.Limiter{MaxFailures: 2, Now: func() time.Time { return now }}
+	h := &Handler{Limiter: lim}
+	srv, _ := newServer(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	post := func(tok string) (*http.Response, string) {
+		t.Helper()
+		resp, err := whiptest.Post(ctx, whiptest.Options{URL: srv.URL + "/whip/cam4", Token: tok}, "application/sdp", "v=0\r\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	for range 3 {
+		if resp, _ := post(""); resp.StatusCode != 401 {
+			t.Fatalf("no bearer: %d", resp.StatusCode)
+		}
+	}
+	for range 2 {
+		if resp, _ := post("nope"); resp.StatusCode != 401 {
+			t.Fatalf("wrong bearer: %d", resp.StatusCode)
+		}
+	}
+	resp, body := post(token)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" || !strings.Contains(body, "try again in 1 s") {
+		t.Fatalf("locked out: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	now = now.Add(time.Second)
+	if resp, body := post(token); resp.StatusCode != http.StatusBadRequest { // past auth: the SDP is bad
+		t.Fatalf("after the backoff: %d %s", resp.StatusCode, body)
+	}
+	if s := lim.Stats(); s.Failures["whip"] != 2 || s.Lockouts != 1 || s.Addresses != 0 {
+		t.Fatalf("stats %+v", s)
 	}
 }

@@ -56,9 +56,10 @@
 //	GET /hls/v1/getMP4MediaFragment.mp4     FragmentNumber= one moof+mdat
 //
 // Segments come from replay's MP4 writer (WriteMP4Init, WriteMP4Segment),
-// decrypted in memory; a fragment outside the session, or of another
-// stream, is ResourceNotFoundException; an invalid or expired token
-// NotAuthorizedException with HTTP 403. They allow any origin (CORS
+// decrypted in memory; a fragment outside the session's range, or of
+// another stream, is out of the token's scope: NotAuthorizedException with
+// HTTP 403, as an invalid or expired token (a fragment number nothing
+// stores is ResourceNotFoundException). They allow any origin (CORS
 // Access-Control-Allow-Origin: *, for hls.js on any page). The session
 // is stateless: each
 // playlist request walks the index from the session's start, numbering

@@ -609,7 +609,11 @@ func (h *Handler) sessionFragment(ctx context.Context, r *http.Request, s hls.Se
 	}
 	t := selected(s, f)
 	if f.Stream != s.Stream || t.Before(s.Start) || !s.End.IsZero() && t.After(s.End) {
-		return index.Fragment{}, fragmentNotFound(num)
+		// Out of the token's scope: 403, as KVS answers a session that
+		// is not authorized for what it asks (issue 13: out-of-scope
+		// tokens get 403 on every surface).
+		return index.Fragment{}, &awsproto.Error{Type: NotAuthorizedException, Status: http.StatusForbidden,
+			Message: fmt.Sprintf("The session token does not open fragment %s: it is another stream's or outside the session's time range.", num)}
 	}
 	return f, nil
 }

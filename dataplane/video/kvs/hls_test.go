@@ -269,7 +269,7 @@ func TestHLSLiveReplay(t *testing.T) {
 
 // TestHLSTokens: the session token is the only credential of the GETs;
 // an expired or altered one is 403 in KVS's error shape, and a session
-// opens only its own stream's fragments.
+// opens only its own stream's fragments in its range (403 for others).
 func TestHLSTokens(t *testing.T) {
 	env, clock := newHLSEnv(t)
 	fr := env.frags
@@ -285,13 +285,17 @@ func TestHLSTokens(t *testing.T) {
 		t.Fatalf("own fragment: HTTP %d", resp.StatusCode)
 	}
 	resp, _ = env.get(t, seg(tok, fr[len(fr)-1].NumberString()))
-	wantAWSError(t, "fragment after the range", resp, 404, awsproto.ResourceNotFoundException)
+	wantAWSError(t, "fragment after the range", resp, 403, NotAuthorizedException)
 	cam2, err := env.idx.Latest(t.Context(), "cam2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp, _ = env.get(t, seg(tok, cam2.NumberString()))
-	wantAWSError(t, "another stream's fragment", resp, 404, awsproto.ResourceNotFoundException)
+	wantAWSError(t, "another stream's fragment", resp, 403, NotAuthorizedException)
+	resp, _ = env.get(t, env.srv.URL+PathMP4InitFragment+"?FragmentNumber="+cam2.NumberString()+"&SessionToken="+url.QueryEscape(tok))
+	wantAWSError(t, "another stream's init fragment", resp, 403, NotAuthorizedException)
+	resp, _ = env.get(t, seg(tok, "99999999999999"))
+	wantAWSError(t, "no such fragment", resp, 404, awsproto.ResourceNotFoundException)
 	resp, _ = env.get(t, seg(tok, "x1"))
 	wantAWSError(t, "bad fragment number", resp, 400, awsproto.InvalidArgumentException)
 	resp, _ = env.get(t, env.srv.URL+PathHLSMasterPlaylist)

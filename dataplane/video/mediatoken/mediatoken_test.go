@@ -206,3 +206,53 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerify feeds Verify arbitrary tokens and scopes, seeded with real
+// tokens, their mutilations and the scopes of every route: it never
+// panics, every refusal is one of the package's errors, and whatever it
+// admits is an unexpired token of the asked stream that covers the scope
+// (never a publish token for media, never a media token for publishing).
+func FuzzVerify(f *testing.F) {
+	now := t0
+	s := newSigner(f, &now)
+	ranged, _, err := s.Mint("cam1", t0.Add(-time.Hour), t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	live, _, _ := s.Mint("cam1", time.Time{}, time.Time{})
+	pub, _, _ := s.MintPublish("cam1")
+	h := int64(time.Hour / time.Millisecond)
+	for _, tok := range []string{ranged, live, pub, tamper(ranged), ranged[:len(ranged)/2], "", ".", "e30."} {
+		for _, stream := range []string{"cam1", "cam2", ""} {
+			f.Add(tok, stream, -h, int64(0), false, false, int64(0))
+			f.Add(tok, stream, -2*h, int64(0), false, false, int64(0))
+			f.Add(tok, stream, int64(0), int64(0), true, false, int64(0))
+			f.Add(tok, stream, int64(0), int64(0), false, true, int64(0))
+			f.Add(tok, stream, -h, int64(0), false, false, int64(DefaultTTL/time.Millisecond))
+		}
+	}
+	f.Fuzz(func(t *testing.T, tok, stream string, startMS, endMS int64, liveScope, publish bool, laterMS int64) {
+		now = t0.Add(time.Duration(laterMS) * time.Millisecond)
+		scope := Scope{Stream: stream, Live: liveScope, Publish: publish}
+		if startMS != 0 || endMS != 0 {
+			scope.Start, scope.End = t0.Add(time.Duration(startMS)*time.Millisecond), t0.Add(time.Duration(endMS)*time.Millisecond)
+		}
+		c, err := s.Verify(tok, scope)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrSignature) && !errors.Is(err, ErrExpired) && !errors.Is(err, ErrScope) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		switch {
+		case c.Stream != stream:
+			t.Fatalf("token of %q admitted for %q", c.Stream, stream)
+		case !now.Before(c.Expires):
+			t.Fatalf("expired token admitted: %+v at %v", c, now)
+		case publish != c.Publish:
+			t.Fatalf("publish %v admitted with claims %+v", publish, c)
+		case !publish && !liveScope && (!c.HasRange() || scope.Start.Before(c.Start) || scope.End.After(c.End)):
+			t.Fatalf("scope %+v admitted by claims %+v", scope, c)
+		}
+	})
+}

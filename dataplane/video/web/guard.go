@@ -1,7 +1,9 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +23,8 @@ type auth struct {
 	// something other than 401.
 	status int
 	msg    string
+	// retryAfter, for status 429: how long the address stays locked out.
+	retryAfter time.Duration
 }
 
 // Guard is the one middleware in front of the plain HTTP API (and the
@@ -40,7 +44,9 @@ type auth struct {
 // Refusals are JSON {"message": …}: 401 without credentials (with a Basic
 // challenge unless a session cookie was sent, so the page's own requests
 // do not pop up the browser's dialog), 403 for a wrong CSRF token or a
-// token that is expired or does not cover the request.
+// token that is expired or does not cover the request, 429 with
+// Retry-After for Basic credentials from an address the Limiter has
+// locked out (checked before the credentials; wrong ones count).
 func (h *Handler) Guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if public(r) {
@@ -75,6 +81,9 @@ func public(r *http.Request) bool {
 
 func (h *Handler) unauthorized(w http.ResponseWriter, a auth) {
 	if a.status != 0 {
+		if a.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(a.retryAfter/time.Second)))
+		}
 		writeJSON(w, a.status, message{a.msg})
 		return
 	}
@@ -91,9 +100,14 @@ func (h *Handler) unauthorized(w http.ResponseWriter, a auth) {
 func (h *Handler) authenticate(r *http.Request) auth {
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	if user, pass, ok := r.BasicAuth(); ok {
+		if wait, ok := h.Limiter.Check(r.RemoteAddr); !ok {
+			return lockedOut(wait)
+		}
 		if constantTimeEqual(user, h.AccessKey) && constantTimeEqual(pass, h.SecretKey) && h.AccessKey != "" {
+			h.Limiter.Succeed(r.RemoteAddr)
 			return auth{ok: true, who: "admin"}
 		}
+		h.Limiter.Fail(r.RemoteAddr, "http")
 		return auth{} // a wrong password is not rescued by anonymous reads
 	}
 	var stale bool
@@ -128,6 +142,12 @@ func (h *Handler) authenticate(r *http.Request) auth {
 		return auth{ok: true, who: "anonymous"}
 	}
 	return auth{staleCookie: stale}
+}
+
+// lockedOut is the refusal of an address locked out by the Limiter.
+func lockedOut(wait time.Duration) auth {
+	return auth{status: http.StatusTooManyRequests, retryAfter: wait,
+		msg: fmt.Sprintf("too many failed authentications from this address: try again in %d s", int(wait/time.Second))}
 }
 
 // mediaScope returns what a media route reads, for the token check: the

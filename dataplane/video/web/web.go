@@ -11,13 +11,16 @@ package web
 import (
 	"embed"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kinedge/kinedge/dataplane/authlimit"
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 )
@@ -48,6 +51,10 @@ type Handler struct {
 	Sessions *Sessions
 	// Tokens mints and verifies media tokens. Required.
 	Tokens *mediatoken.Signer
+	// Limiter brakes password guessing on HTTP Basic and the login form
+	// (429 with Retry-After once an address is locked out). Nil: no
+	// limit.
+	Limiter *authlimit.Limiter
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -170,13 +177,20 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.loginPage(w, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
+	if wait, ok := h.Limiter.Check(r.RemoteAddr); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
+		h.loginPage(w, http.StatusTooManyRequests, fmt.Sprintf("Too many failed logins from this address: try again in %d s.", int(wait/time.Second)))
+		return
+	}
 	okKey := constantTimeEqual(r.PostForm.Get("access_key"), h.AccessKey)
 	okSecret := constantTimeEqual(r.PostForm.Get("secret_key"), h.SecretKey)
 	if !okKey || !okSecret || h.AccessKey == "" {
-		h.logger().Warn("web: login refused", "remote", r.RemoteAddr)
+		h.Limiter.Fail(r.RemoteAddr, "login")
+		h.logger().Info("web: login refused", "remote", r.RemoteAddr)
 		h.loginPage(w, http.StatusUnauthorized, "Wrong access key or secret key.")
 		return
 	}
+	h.Limiter.Succeed(r.RemoteAddr)
 	sess, err := h.Sessions.New()
 	if err != nil {
 		h.logger().Error("web: new session", "err", err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinedge/kinedge/dataplane/authlimit"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 )
 
@@ -60,6 +61,7 @@ type req struct {
 	header         map[string]string
 	form           url.Values
 	tls            bool
+	remote         string // RemoteAddr; httptest's 192.0.2.1:1234 when empty
 }
 
 func (f *fixture) do(q req) *httptest.ResponseRecorder {
@@ -83,6 +85,9 @@ func (f *fixture) do(q req) *httptest.ResponseRecorder {
 	}
 	if q.tls {
 		r.TLS = &tls.ConnectionState{}
+	}
+	if q.remote != "" {
+		r.RemoteAddr = q.remote
 	}
 	w := httptest.NewRecorder()
 	f.srv.ServeHTTP(w, r)
@@ -367,5 +372,86 @@ func TestPublishPage(t *testing.T) {
 		pub := url.QueryEscape(tj.Token)
 		wantJSONMessage(t, f.do(req{method: "POST", target: "/whep/cam7?token=" + pub}), http.StatusForbidden, "publish token")
 		wantJSONMessage(t, f.do(req{method: "GET", target: "/v1/streams/cam7/image?at=2026-12-02T11:05:00Z&token=" + pub}), http.StatusForbidden, "publish token")
+	}
+}
+
+func TestFailedAuthLockout(t *testing.T) {
+	f := newFixture(t)
+	f.h.Limiter = &authlimit.Limiter{MaxFailures: 3, Now: func() time.Time { return f.now },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	wrong := map[string]string{"Authorization": "Basic YWRtaW46d3Jvbmc="} // admin:wrong
+	const attacker, other = "192.0.2.66:4000", "192.0.2.77:5000"
+	for range 3 {
+		wantJSONMessage(t, f.do(req{method: "GET", target: "/v1/streams", header: wrong, remote: attacker}), http.StatusUnauthorized, "authentication required")
+	}
+	// locked: even the right credentials are refused, unchecked, with 429
+	w := f.do(req{method: "GET", target: "/v1/streams", basic: true, remote: "192.0.2.66:4001"})
+	wantJSONMessage(t, w, http.StatusTooManyRequests, "try again in 1 s")
+	if got := w.Header().Get("Retry-After"); got != "1" {
+		t.Fatalf("Retry-After %q, want 1", got)
+	}
+	// the login form of the same address too, in HTML
+	form := url.Values{"access_key": {"admin"}, "secret_key": {"adminsecret"}}
+	w = f.do(req{method: "POST", target: "/login", form: form, remote: attacker})
+	wantStatus(t, w, http.StatusTooManyRequests, "Too many failed logins")
+	if w.Header().Get("Retry-After") != "1" {
+		t.Fatalf("login Retry-After %q", w.Header().Get("Retry-After"))
+	}
+	// another address gets in
+	wantStatus(t, f.do(req{method: "GET", target: "/v1/streams", basic: true, remote: other}), http.StatusOK, "reached")
+	// a media token still works from the locked address: it is no guess
+	// (tokens are checked by HMAC, not counted)
+	c := f.login(false).Value
+	live := url.QueryEscape(f.mint(c, "cam1", ""))
+	wantStatus(t, f.do(req{method: "POST", target: "/whep/cam1?token=" + live, remote: attacker}), http.StatusOK, "reached")
+
+	// after the backoff the right client succeeds and clears the address
+	f.now = f.now.Add(time.Second)
+	wantStatus(t, f.do(req{method: "GET", target: "/v1/streams", basic: true, remote: attacker}), http.StatusOK, "reached")
+	for range 2 {
+		wantStatus(t, f.do(req{method: "POST", target: "/login", form: url.Values{"access_key": {"admin"}, "secret_key": {"x"}}, remote: attacker}),
+			http.StatusUnauthorized, "Wrong access key")
+	}
+	wantStatus(t, f.do(req{method: "GET", target: "/v1/streams", basic: true, remote: attacker}), http.StatusOK, "reached")
+	st := f.h.Limiter.Stats()
+	if st.Failures["http"] != 3 || st.Failures["login"] != 2 || st.Lockouts != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestMediaTokenScopeEverySurface: a token opens the page's media links,
+// live HLS and WHEP (POST, PATCH, DELETE of its session) of its one stream,
+// and 403 answers each of them once it has expired or for another stream;
+// a publish token opens none of them.
+func TestMediaTokenScopeEverySurface(t *testing.T) {
+	f := newFixture(t)
+	c := f.login(false).Value
+	rng := "start=2026-12-02T11:00:00Z&end=2026-12-02T11:10:00Z"
+	tok := url.QueryEscape(f.mint(c, "cam1", "?"+rng))
+	pubTok, _, err := f.h.Tokens.MintPublish("cam1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	surfaces := func(stream, tok string) []req {
+		return []req{
+			{method: "GET", target: "/v1/streams/" + stream + "/media?" + rng + "&format=mp4&token=" + tok},
+			{method: "GET", target: "/v1/streams/" + stream + "/image?at=2026-12-02T11:05:00Z&token=" + tok},
+			{method: "GET", target: "/v1/streams/" + stream + "/live.m3u8?token=" + tok},
+			{method: "POST", target: "/whep/" + stream + "?token=" + tok},
+			{method: "DELETE", target: "/whep/" + stream + "/abc?token=" + tok},
+		}
+	}
+	for _, q := range surfaces("cam1", tok) {
+		wantStatus(t, f.do(q), http.StatusOK, "reached")
+	}
+	for _, q := range surfaces("cam2", tok) {
+		wantJSONMessage(t, f.do(q), http.StatusForbidden, `not \"cam2\"`)
+	}
+	for _, q := range surfaces("cam1", url.QueryEscape(pubTok)) {
+		wantJSONMessage(t, f.do(q), http.StatusForbidden, "publish")
+	}
+	f.now = t0.Add(mediatoken.DefaultTTL)
+	for _, q := range surfaces("cam1", tok) {
+		wantJSONMessage(t, f.do(q), http.StatusForbidden, "expired")
 	}
 }
