@@ -55,14 +55,26 @@ type Cluster struct {
 	Number       uint64
 	ProducerTime time.Time
 	Cluster      []byte
+
+	// placed is the timecode Put gave it (see place).
+	placed   uint64
+	isPlaced bool
 }
 
-// Timecode is the cluster's ABSOLUTE timecode: the producer time in ms.
-func (c Cluster) Timecode() uint64 { return uint64(max(c.ProducerTime.UnixMilli(), 0)) }
+// Timecode is the cluster's ABSOLUTE timecode: the producer time in ms,
+// or, once Put placed the session's clusters on one media timeline, the
+// time it was sent at (a few ms later where the previous cluster's media
+// runs past this one's producer time).
+func (c Cluster) Timecode() uint64 {
+	if c.isPlaced {
+		return c.placed
+	}
+	return uint64(max(c.ProducerTime.UnixMilli(), 0))
+}
 
 // Put sends one PutMedia session: the EBML header, a Segment, an Info and
 // tracks, then the clusters in order (their timecodes are patched in
-// place to Timecode; they must not decrease). persisted is called, on the
+// place: place puts them on one media timeline, see Timecode). persisted is called, on the
 // caller's goroutine, with the index of the last cluster each PERSISTED
 // ack covers (the upstream persists in order, so an ack for a cluster
 // also covers those before it); an error from it ends the session. Put
@@ -74,11 +86,16 @@ func (c *Client) Put(ctx context.Context, stream string, tracks []byte, clusters
 		return nil
 	}
 	for i := range clusters {
-		if err := mkv.PatchClusterTimecode(clusters[i].Cluster, clusters[i].Timecode()); err != nil {
+		if err := mkv.PatchClusterTimecode(clusters[i].Cluster, 0); err != nil {
 			return fmt.Errorf("upstream: fragment %d: %w", clusters[i].Number, err)
 		}
-		if i > 0 && clusters[i].Timecode() < clusters[i-1].Timecode() {
-			return fmt.Errorf("upstream: fragment %d: timecode before the previous fragment's", clusters[i].Number)
+	}
+	if err := place(clusters); err != nil {
+		return err
+	}
+	for i := range clusters {
+		if err := mkv.PatchClusterTimecode(clusters[i].Cluster, clusters[i].Timecode()); err != nil {
+			return fmt.Errorf("upstream: fragment %d: %w", clusters[i].Number, err)
 		}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
