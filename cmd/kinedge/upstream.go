@@ -28,9 +28,6 @@ func (a *appliance) openUpstreams(cfg *Config, keyring *seal.Keyring, log *slog.
 			Client: &upstream.Client{Endpoint: u.Upstream.Endpoint, Region: u.Upstream.Region,
 				Credentials: aws.Credentials{AccessKeyID: u.Upstream.AccessKey, SecretAccessKey: u.Upstream.SecretKey}},
 			Stream: u.Stream, Remote: u.Upstream.Stream,
-			// A session per fragment: the upstream then stores each
-			// fragment as one (see the package doc, "Batches").
-			Batch:  1,
 			Logger: log.With("component", "upstream"),
 		}
 		if err := f.Start(); err != nil {

@@ -19,6 +19,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/kinedge/kinedge/fragment/mkv"
+	"github.com/kinedge/kinedge/ingest/putmedia"
 )
 
 // DefaultAckTimeout is how long a session waits for any line of the
@@ -172,15 +173,15 @@ func (c *Client) Put(ctx context.Context, stream string, tracks []byte, clusters
 		if len(strings.TrimSpace(string(line))) == 0 {
 			continue
 		}
-		a, err := ParseAck(line)
+		a, err := putmedia.ParseAck(line)
 		if err != nil {
 			return err
 		}
 		switch a.EventType {
-		case EventPersisted:
+		case putmedia.EventPersisted:
 			i := find(clusters, next, *a.FragmentTimecode)
 			if i < 0 {
-				return fmt.Errorf("%w: PERSISTED for timecode %d, not sent or already persisted", ErrBadAck, *a.FragmentTimecode)
+				return fmt.Errorf("%w: PERSISTED for timecode %d, not sent or already persisted", putmedia.ErrBadAck, *a.FragmentTimecode)
 			}
 			if err := persisted(i); err != nil {
 				return err
@@ -189,7 +190,7 @@ func (c *Client) Put(ctx context.Context, stream string, tracks []byte, clusters
 			if next == len(clusters) {
 				return nil
 			}
-		case EventError:
+		case putmedia.EventError:
 			e := &AckError{ID: a.ErrorId, Code: a.ErrorCode}
 			if a.FragmentTimecode != nil {
 				e.Timecode = *a.FragmentTimecode

@@ -16,8 +16,9 @@
 // per stored fragment: the fragment's decrypted Matroska cluster exactly
 // as recorded, with its timecode set to the producer time in ms (ABSOLUTE:
 // blocks stay relative to it), so the frames and their producer times
-// arrive unchanged. The response is KVS's stream of JSON acks (ParseAck
-// checks each line; it is fuzzed). A PERSISTED ack for a cluster means
+// arrive unchanged. The response is KVS's stream of JSON acks: the
+// client reads them with putmedia.ParseAck (fuzzed), the one Ack type the
+// receiver writes, so both ends share the AckEvent and its ErrorIds. A PERSISTED ack for a cluster means
 // the upstream holds it and every cluster before it (an upstream persists
 // in order, and may store several short clusters as one fragment).
 //
