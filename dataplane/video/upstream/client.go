@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/kinedge/kinedge/firehose/uplink"
 	"github.com/kinedge/kinedge/fragment/mkv"
 	"github.com/kinedge/kinedge/ingest/putmedia"
 )
@@ -47,6 +48,10 @@ type Client struct {
 	AckTimeout time.Duration
 	// Now is the clock of the signatures. It defaults to time.Now.
 	Now func() time.Time
+	// Limiter, when set, caps the bytes of the bodies: the body writer
+	// waits on it before each cluster (firehose/uplink; shared by every
+	// Put of this client).
+	Limiter *uplink.Limiter
 }
 
 // Cluster is one fragment to send: its Matroska Cluster (as stored, with
@@ -117,6 +122,10 @@ func (c *Client) Put(ctx context.Context, stream string, tracks []byte, clusters
 			return
 		}
 		for _, cl := range clusters {
+			if err := c.Limiter.Wait(ctx, len(cl.Cluster)); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
 			if _, err := pw.Write(cl.Cluster); err != nil {
 				return
 			}
