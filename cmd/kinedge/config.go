@@ -20,6 +20,7 @@ import (
 	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/firehose/archive"
+	"github.com/kinedge/kinedge/firehose/uplink"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 	"github.com/kinedge/kinedge/ingest/sources"

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -156,4 +158,72 @@ func packetHashes(t *testing.T, path string) []string {
 		return strings.Compare(a[:strings.IndexByte(a, ' ')], b[:strings.IndexByte(b, ' ')])
 	})
 	return lines
+}
+
+// TestUpstreamAPI: an upstream set with PUT /v1/streams/{name}/upstream
+// (admin only; the credentials never come back) forwards every frame to
+// appliance B, and is still set after A restarts; DELETE stops it.
+func TestUpstreamAPI(t *testing.T) {
+	testtool.Need(t, "ffmpeg")
+	b := startServer(t, t.TempDir(), freeUDPPair(t))
+	a := startServer(t, t.TempDir(), freeUDPPair(t))
+	call := func(method, body string, auth bool, want int) string {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, "http://"+a.httpAddr+"/v1/streams/cam1/upstream", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth {
+			req.SetBasicAuth("admin", "adminsecret")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s upstream: %d %s, want %d", method, resp.StatusCode, out, want)
+		}
+		if strings.Contains(string(out), "adminsecret") {
+			t.Fatalf("%s upstream returned the secret: %s", method, out)
+		}
+		return string(out)
+	}
+	target := fmt.Sprintf(`{"endpoint":"http://%s","region":"us-east-1","access_key":"admin","secret_key":"adminsecret","stream":"edge-cam1"}`, b.httpAddr)
+	call("PUT", target, false, http.StatusUnauthorized)
+	call("GET", "", true, http.StatusNotFound)
+	call("PUT", target, true, http.StatusOK)
+
+	before := strings.Count(a.logs(), "rtsp publish ended")
+	if out, err := publish(t, a, "h264_aac.ts", "cam1", "tcp", "camera:camsecret").CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg publish: %v\n%s", err, out)
+	}
+	waitFor(t, time.Minute, "the publish to end", func() error {
+		if strings.Count(a.logs(), "rtsp publish ended") == before {
+			return errors.New(`no new "rtsp publish ended" line yet`)
+		}
+		return nil
+	})
+	frames := func(fs []videoapi.FragmentJSON) (n int) {
+		for _, f := range fs {
+			n += f.Frames
+		}
+		return n
+	}
+	waitFor(t, 2*time.Minute, "cam1 forwarded to B", func() error {
+		fa, fb := frames(a.fragments(t, "cam1")), frames(b.fragments(t, "edge-cam1"))
+		if fa == 0 || fa != fb || a.metric(t, "kinedge_upstream_backlog_fragments", "cam1") != 0 {
+			return fmt.Errorf("A %d frames, B %d", fa, fb)
+		}
+		return nil
+	})
+
+	a.stop()
+	a.start()
+	if got := call("GET", "", true, http.StatusOK); !strings.Contains(got, `"stream":"edge-cam1"`) || !strings.Contains(got, `"config_file":false`) {
+		t.Fatalf("GET after a restart: %s", got)
+	}
+	call("DELETE", "", true, http.StatusNoContent)
+	call("GET", "", true, http.StatusNotFound)
 }

@@ -20,7 +20,9 @@ func TestManagerAPI(t *testing.T) {
 	rec, up := newUpstream(t)
 	start := func(fixed map[string]Target) (*Manager, *httptest.Server) {
 		m := &Manager{Index: b.idx, Space: b.sp, Opener: b.kr,
-			Tune: func(f *Forwarder) { f.MinBackoff, f.MaxBackoff, f.Rescan = 5*time.Millisecond, 20*time.Millisecond, 50*time.Millisecond }}
+			Tune: func(f *Forwarder) {
+				f.MinBackoff, f.MaxBackoff, f.Rescan = 5*time.Millisecond, 20*time.Millisecond, 50*time.Millisecond
+			}}
 		if err := m.Start(fixed); err != nil {
 			t.Fatal(err)
 		}
