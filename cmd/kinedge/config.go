@@ -723,7 +723,7 @@ func (c *Config) printable() string {
 			fmt.Fprintf(&b, "  - name: %q\n    source: %q\n", s.Name, rtsp.RedactURL(s.Source))
 		}
 	}
-	b.WriteString("upstreams:  # streams forwarded to an upstream KVS (config file only)")
+	b.WriteString("upstreams:  # streams forwarded to an upstream KVS (also PUT /v1/streams/{name}/upstream)")
 	if len(c.Upstreams) == 0 {
 		b.WriteString(" []\n")
 	} else {
