@@ -147,3 +147,29 @@ func TestLimiterSpacing(t *testing.T) {
 		t.Fatalf("waits %v, want %v", c.waits, want)
 	}
 }
+
+// FuzzParseWindows: any string (a config value, an API body's field) is
+// parsed or refused with ErrInvalid; what is accepted prints back to
+// itself, and its Wait is never negative nor longer than a day.
+func FuzzParseWindows(f *testing.F) {
+	for _, s := range []string{"", "01:00-05:00", "22:00-06:00, 12:00-13:00", "1-5", "25:00-05:00", "01:00-01:00", ",,", "23:59-00:00", "-1:00-02:00"} {
+		f.Add(s)
+	}
+	at := time.Date(2026, 12, 2, 13, 37, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		ws, err := ParseWindows(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("%v is not ErrInvalid", err)
+			}
+			return
+		}
+		again, err := ParseWindows(ws.String())
+		if err != nil || again.String() != ws.String() {
+			t.Fatalf("%q printed as %q, read back as %q (%v)", s, ws.String(), again.String(), err)
+		}
+		if d := ws.Wait(at); d < 0 || d > 24*time.Hour {
+			t.Fatalf("%q: Wait %v", s, d)
+		}
+	})
+}
