@@ -21,6 +21,7 @@ import (
 	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/firehose/archive"
+	"github.com/kinedge/kinedge/firehose/uplink"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 	"github.com/kinedge/kinedge/ingest/sources"
@@ -687,6 +688,12 @@ type UpstreamTarget struct {
 	// Stream is the stream's name upstream; it defaults to the local
 	// name.
 	Stream string `yaml:"stream"`
+	// Window is the daily upload windows, local time, "HH:MM-HH:MM"
+	// separated by commas (firehose/uplink); empty: always.
+	Window string `yaml:"window"`
+	// BandwidthLimit caps the upload in bytes per second (e.g. "2MB");
+	// 0: none.
+	BandwidthLimit ByteSize `yaml:"bandwidth_limit"`
 }
 
 func (u UpstreamForward) validate() []error {
@@ -702,6 +709,12 @@ func (u UpstreamForward) validate() []error {
 	}
 	if u.Upstream.AccessKey == "" || u.Upstream.SecretKey == "" {
 		errs = append(errs, errors.New("upstream.access_key and upstream.secret_key are required"))
+	}
+	if _, err := uplink.ParseWindows(u.Upstream.Window); err != nil {
+		errs = append(errs, fmt.Errorf("upstream.window: %w", err))
+	}
+	if u.Upstream.BandwidthLimit < 0 {
+		errs = append(errs, errors.New("upstream.bandwidth_limit must not be negative"))
 	}
 	return errs
 }
@@ -740,14 +753,14 @@ func (c *Config) printable() string {
 			fmt.Fprintf(&b, "  - name: %q\n    source: %q\n", s.Name, rtsp.RedactURL(s.Source))
 		}
 	}
-	b.WriteString("upstreams:  # streams forwarded to an upstream KVS (config file only)")
+	b.WriteString("upstreams:  # streams forwarded to an upstream KVS (also PUT /v1/streams/{name}/upstream)")
 	if len(c.Upstreams) == 0 {
 		b.WriteString(" []\n")
 	} else {
 		b.WriteString("\n")
 		for _, u := range c.Upstreams {
-			fmt.Fprintf(&b, "  - stream: %q\n    upstream: {endpoint: %q, region: %q, access_key: <redacted>, secret_key: <redacted>, stream: %q}\n",
-				u.Stream, u.Upstream.Endpoint, u.Upstream.Region, u.Upstream.Stream)
+			fmt.Fprintf(&b, "  - stream: %q\n    upstream: {endpoint: %q, region: %q, access_key: <redacted>, secret_key: <redacted>, stream: %q, window: %q, bandwidth_limit: %d}\n",
+				u.Stream, u.Upstream.Endpoint, u.Upstream.Region, u.Upstream.Stream, u.Upstream.Window, u.Upstream.BandwidthLimit)
 		}
 	}
 	return b.String()

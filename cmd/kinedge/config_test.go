@@ -493,14 +493,15 @@ func TestWebRTCICEServersChecked(t *testing.T) {
 }
 
 // TestUpstreamsConfig: upstreams: from the config file is printed with
-// its keys redacted, and entries without an endpoint, region or keys, or
-// forwarding a stream twice, are refused together.
+// its keys redacted (its windows and cap shown), and entries without an
+// endpoint, region or keys, with a bad window, or forwarding a stream
+// twice, are refused together.
 func TestUpstreamsConfig(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	if err := os.WriteFile(good, []byte(`upstreams:
   - stream: cam1
-    upstream: {endpoint: "https://kvs.example", region: eu-west-1, access_key: AKIAUPSTREAM, secret_key: upstreamsecretvalue, stream: site-cam1}
+    upstream: {endpoint: "https://kvs.example", region: eu-west-1, access_key: AKIAUPSTREAM, secret_key: upstreamsecretvalue, stream: site-cam1, window: "22:00-06:00,12:00-13:00", bandwidth_limit: 2MB}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +512,8 @@ func TestUpstreamsConfig(t *testing.T) {
 	}
 	s := out.String()
 	if strings.Contains(s, "upstreamsecretvalue") || strings.Contains(s, "AKIAUPSTREAM") ||
-		!strings.Contains(s, `  - stream: "cam1"`) || !strings.Contains(s, `endpoint: "https://kvs.example"`) || !strings.Contains(s, `stream: "site-cam1"`) {
+		!strings.Contains(s, `  - stream: "cam1"`) || !strings.Contains(s, `endpoint: "https://kvs.example"`) || !strings.Contains(s, `stream: "site-cam1"`) ||
+		!strings.Contains(s, `window: "22:00-06:00,12:00-13:00", bandwidth_limit: 2000000}`) {
 		t.Fatalf("print-config:\n%s", s)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
@@ -519,13 +521,13 @@ func TestUpstreamsConfig(t *testing.T) {
   - stream: cam1
     upstream: {endpoint: "ftp://kvs.example", access_key: a, secret_key: b}
   - stream: cam1
-    upstream: {endpoint: "http://127.0.0.1:8080", region: us-east-1}
+    upstream: {endpoint: "http://127.0.0.1:8080", region: us-east-1, window: "22:00"}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("KINEDGE_CONFIG", bad)
 	_, _, err := loadConfig(nil, &bytes.Buffer{})
-	for _, want := range []string{"upstreams[0]: upstream.endpoint", "upstreams[0]: upstream.region", "upstreams[1]: upstream.access_key", "cam1 is forwarded twice"} {
+	for _, want := range []string{"upstreams[0]: upstream.endpoint", "upstreams[0]: upstream.region", "upstreams[1]: upstream.access_key", "upstreams[1]: upstream.window", "cam1 is forwarded twice"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("bad upstreams: %v, want %q", err, want)
 		}

@@ -178,8 +178,8 @@ type appliance struct {
 	sources  *sources.Manager
 	putMedia *putmedia.Server // KVS PutMedia, recording through sources
 	// upstreams forward streams to an upstream KVS (upstreams: in the
-	// config); empty without.
-	upstreams []*upstream.Forwarder
+	// config, or /v1/streams/{name}/upstream).
+	upstreams *upstream.Manager
 	rtsp      *rtsp.Server
 	// authFails brakes password guessing on every surface (auth_failures).
 	authFails *authlimit.Limiter
@@ -393,6 +393,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	(&videoapi.Handler{Index: a.idx, Pulls: pullStates{a.sources}, Sessions: sessionStates{a.sources}, Opener: keyring, Thumbnails: pictures, Archive: a.tier,
 		LiveHLS: kvsAPI, Logger: log.With("component", "videoapi")}).Register(api)
 	a.sources.Register(api)
+	a.registerUpstreams(api)
 	a.whep.Register(api)
 	kvsAPI.ExtraDataAPIs = []string{"PUT_MEDIA"}
 	// The web page, its login and media tokens; its Guard stands in front
@@ -412,7 +413,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		Logger: log.With("component", "whip")}
 	a.whip.Register(mux)
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
-		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, whipCollector{a.whip}, putMediaCollector{a.putMedia}, upstream.NewCollector(a.upstreams...), a.clock,
+		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, whipCollector{a.whip}, putMediaCollector{a.putMedia}, a.upstreams.Collector(), a.clock,
 			authlimit.NewCollector(a.authFails))...))
 	verifier := adminVerifier(cfg)
 	verifier.Limiter = a.authFails
@@ -723,8 +724,8 @@ func (a *appliance) close() error {
 	if a.seeder != nil {
 		a.seeder.Close()
 	}
-	for _, f := range a.upstreams {
-		f.Close() // a session in flight is abandoned: it is after the cursor, sent again at the next start
+	if a.upstreams != nil {
+		a.upstreams.Close() // a session in flight is abandoned: it is after the cursor, sent again at the next start
 	}
 	if a.archive != nil {
 		a.idx.SetEvictionHold(nil)

@@ -1,52 +1,69 @@
 package main
 
 import (
+	"encoding/json"
 	"log/slog"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
+	"net/http"
 
 	"github.com/kinedge/kinedge/dataplane/video/upstream"
+	"github.com/kinedge/kinedge/dataplane/video/web"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 )
 
-// openUpstreams starts a forwarder per entry of upstreams: each sends its
-// stream's stored fragments to the upstream KVS with PutMedia, from a
-// cursor in the "u/" space, woken by every stored fragment (see
-// dataplane/video/upstream).
+// openUpstreams starts the upstream manager: a forwarder per entry of
+// upstreams (fixed) and per upstream set through the API before (kept in
+// the "u/" space). Each sends its stream's stored fragments to the
+// upstream KVS with PutMedia, from a cursor in the same space, woken by
+// every stored fragment (see dataplane/video/upstream).
 func (a *appliance) openUpstreams(cfg *Config, keyring *seal.Keyring, log *slog.Logger) error {
-	if len(cfg.Upstreams) == 0 {
-		return nil
-	}
 	space, err := a.db.Space("u/")
 	if err != nil {
 		return err
 	}
+	fixed := map[string]upstream.Target{}
 	for _, u := range cfg.Upstreams {
-		f := &upstream.Forwarder{
-			Index: a.idx, Space: space, Opener: keyring,
-			Client: &upstream.Client{Endpoint: u.Upstream.Endpoint, Region: u.Upstream.Region,
-				Credentials: aws.Credentials{AccessKeyID: u.Upstream.AccessKey, SecretAccessKey: u.Upstream.SecretKey}},
-			Stream: u.Stream, Remote: u.Upstream.Stream,
-			// A session per fragment: the upstream then stores each
-			// fragment as one (see the package doc, "Batches").
-			Batch:  1,
-			Logger: log.With("component", "upstream"),
-		}
-		if err := f.Start(); err != nil {
-			return err
-		}
-		a.upstreams = append(a.upstreams, f)
-		log.Info("upstream forwarding on", "stream", u.Stream, "endpoint", u.Upstream.Endpoint, "region", u.Upstream.Region, "remote_stream", f.Remote)
+		fixed[u.Stream] = upstream.Target{Endpoint: u.Upstream.Endpoint, Region: u.Upstream.Region,
+			AccessKey: u.Upstream.AccessKey, SecretKey: u.Upstream.SecretKey, Stream: u.Upstream.Stream,
+			Window: u.Upstream.Window, BandwidthLimit: int64(u.Upstream.BandwidthLimit)}
 	}
+	m := &upstream.Manager{Index: a.idx, Space: space, Opener: keyring, Logger: log.With("component", "upstream")}
+	if err := m.Start(fixed); err != nil {
+		return err
+	}
+	a.upstreams = m
 	prev := a.sources.OnStored
 	a.sources.OnStored = func(fr index.Fragment) {
 		if prev != nil {
 			prev(fr)
 		}
-		for _, f := range a.upstreams {
-			f.Notify(fr)
-		}
+		m.Notify(fr)
 	}
 	return nil
+}
+
+// adminOnly refuses the requests that passed the Guard as anonymous
+// readers (api.anonymous_read): the upstream routes are the admin's,
+// reads included. What the Guard let through with credentials (HTTP Basic,
+// a session cookie) was checked there.
+func adminOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _, basic := r.BasicAuth()
+		if c, err := r.Cookie(web.CookieName); !basic && (err != nil || c.Value == "") {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("WWW-Authenticate", `Basic realm="kinedge", charset="UTF-8"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(map[string]string{"message": "the upstream routes need the admin: HTTP Basic with the access key and secret key"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// registerUpstreams mounts GET/PUT/DELETE /v1/streams/{name}/upstream on
+// api (behind the Guard), admin only.
+func (a *appliance) registerUpstreams(api *http.ServeMux) {
+	inner := http.NewServeMux()
+	a.upstreams.Register(inner)
+	api.Handle("/v1/streams/{name}/upstream", adminOnly(inner))
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,9 +20,10 @@ import (
 // TestUpstreamForwarding: appliance A records a camera and forwards it
 // with PutMedia to appliance B (auto-create on). B is stopped while A
 // records more, and restarted on the same data dir and port: every
-// fragment of A arrives at B once, in order (B's fragments carry A's
-// producer times), and the media is byte-identical (the packets of both
-// replays, by size and MD5).
+// frame of A arrives at B once, in order (the frame counts of both
+// sides are equal, B's first fragment carries A's first producer time),
+// and the media is byte-identical (the packets of both replays, by size
+// and MD5).
 func TestUpstreamForwarding(t *testing.T) {
 	testtool.Need(t, "ffmpeg")
 	testtool.Need(t, "ffprobe")
@@ -90,24 +93,26 @@ func TestUpstreamForwarding(t *testing.T) {
 		t.Fatalf("A has %d fragments after the second recording, %d after the first", len(frags), len(first))
 	}
 
-	// Once each, in order: the appliance sends a session per fragment, and
-	// the upstream cuts its last fragment at the end of the body, so B
-	// holds A's fragments one for one, at A's producer times (the clusters'
-	// ABSOLUTE timecodes, in ms), with A's frames.
+	// Every frame once: the appliance sends batches of fragments (the
+	// clusters placed on one media timeline), which the upstream re-cuts
+	// by its own target duration, so B's fragments need not be A's one
+	// for one; their frames add up to A's, starting at A's first
+	// producer time (the first cluster's ABSOLUTE timecode, in ms).
 	got := b.fragments(t, "edge-cam1")
-	line := func(f videoapi.FragmentJSON) string {
-		return fmt.Sprintf("%s %d frames", f.ProducerTimestamp.Truncate(time.Millisecond).UTC().Format(time.RFC3339Nano), f.Frames)
+	framesOf := func(fs []videoapi.FragmentJSON) (n int) {
+		for _, f := range fs {
+			n += f.Frames
+		}
+		return n
 	}
-	var want, have []string
-	for _, f := range frags {
-		want = append(want, line(f))
+	if fa, fb := framesOf(frags), framesOf(got); fa != fb || fa == 0 {
+		t.Fatalf("A recorded %d frames in %d fragments, B %d in %d", fa, len(frags), fb, len(got))
 	}
-	for _, f := range got {
-		have = append(have, line(f))
+	if pa, pb := frags[0].ProducerTimestamp.Truncate(time.Millisecond), got[0].ProducerTimestamp.Truncate(time.Millisecond); !pa.Equal(pb) {
+		t.Errorf("B's first fragment at producer time %v, A's at %v", pb, pa)
 	}
-	if !slices.Equal(have, want) {
-		t.Fatalf("B's fragments:\n%s\nA's:\n%s", strings.Join(have, "\n"), strings.Join(want, "\n"))
-	}
+	t.Logf("A: %d frames in %d fragments; B: %d in %d; %d sessions", framesOf(frags), len(frags), framesOf(got), len(got),
+		a.metric(t, "kinedge_upstream_sessions_total", "cam1"))
 
 	// Byte-identical media: every packet of both replays, by size and MD5.
 	ma := replayRange(t, a, "cam1", frags[0].ServerTimestamp.Add(-time.Second), frags[len(frags)-1].ServerTimestamp.Add(time.Second))
@@ -153,4 +158,72 @@ func packetHashes(t *testing.T, path string) []string {
 		return strings.Compare(a[:strings.IndexByte(a, ' ')], b[:strings.IndexByte(b, ' ')])
 	})
 	return lines
+}
+
+// TestUpstreamAPI: an upstream set with PUT /v1/streams/{name}/upstream
+// (admin only; the credentials never come back) forwards every frame to
+// appliance B, and is still set after A restarts; DELETE stops it.
+func TestUpstreamAPI(t *testing.T) {
+	testtool.Need(t, "ffmpeg")
+	b := startServer(t, t.TempDir(), freeUDPPair(t))
+	a := startServer(t, t.TempDir(), freeUDPPair(t))
+	call := func(method, body string, auth bool, want int) string {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, "http://"+a.httpAddr+"/v1/streams/cam1/upstream", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth {
+			req.SetBasicAuth("admin", "adminsecret")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s upstream: %d %s, want %d", method, resp.StatusCode, out, want)
+		}
+		if strings.Contains(string(out), "adminsecret") {
+			t.Fatalf("%s upstream returned the secret: %s", method, out)
+		}
+		return string(out)
+	}
+	target := fmt.Sprintf(`{"endpoint":"http://%s","region":"us-east-1","access_key":"admin","secret_key":"adminsecret","stream":"edge-cam1"}`, b.httpAddr)
+	call("PUT", target, false, http.StatusUnauthorized)
+	call("GET", "", true, http.StatusNotFound)
+	call("PUT", target, true, http.StatusOK)
+
+	before := strings.Count(a.logs(), "rtsp publish ended")
+	if out, err := publish(t, a, "h264_aac.ts", "cam1", "tcp", "camera:camsecret").CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg publish: %v\n%s", err, out)
+	}
+	waitFor(t, time.Minute, "the publish to end", func() error {
+		if strings.Count(a.logs(), "rtsp publish ended") == before {
+			return errors.New(`no new "rtsp publish ended" line yet`)
+		}
+		return nil
+	})
+	frames := func(fs []videoapi.FragmentJSON) (n int) {
+		for _, f := range fs {
+			n += f.Frames
+		}
+		return n
+	}
+	waitFor(t, 2*time.Minute, "cam1 forwarded to B", func() error {
+		fa, fb := frames(a.fragments(t, "cam1")), frames(b.fragments(t, "edge-cam1"))
+		if fa == 0 || fa != fb || a.metric(t, "kinedge_upstream_backlog_fragments", "cam1") != 0 {
+			return fmt.Errorf("A %d frames, B %d", fa, fb)
+		}
+		return nil
+	})
+
+	a.stop()
+	a.start()
+	if got := call("GET", "", true, http.StatusOK); !strings.Contains(got, `"stream":"edge-cam1"`) || !strings.Contains(got, `"config_file":false`) {
+		t.Fatalf("GET after a restart: %s", got)
+	}
+	call("DELETE", "", true, http.StatusNoContent)
+	call("GET", "", true, http.StatusNotFound)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/video/replay"
 	"github.com/kinedge/kinedge/firehose"
+	"github.com/kinedge/kinedge/firehose/uplink"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
@@ -78,9 +79,9 @@ type Archiver struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 
-	sleep    func(ctx context.Context, d time.Duration) error // waits of the window and the cap (tests record them)
-	nextSend time.Time                                        // the cap's next free slot (loop goroutine)
-	batch    int                                              // passNewest's batch per stream (0: passBatch; tests set less)
+	sleep   func(ctx context.Context, d time.Duration) error // waits of the window and the cap (tests record them)
+	limiter *uplink.Limiter                                  // the cap (Burst 0), set by Start; used on the loop goroutine
+	batch   int                                              // passNewest's batch per stream (0: passBatch; tests set less)
 
 	kick    chan struct{}
 	cancel  context.CancelFunc
@@ -171,6 +172,7 @@ func (a *Archiver) Start() error {
 	if a.BandwidthLimit < 0 {
 		return fmt.Errorf("archive: BandwidthLimit %d is negative", a.BandwidthLimit)
 	}
+	a.limiter = &uplink.Limiter{Rate: a.BandwidthLimit, Now: a.Now, Sleep: a.sleep}
 	a.kick = make(chan struct{}, 1)
 	a.done = make(chan struct{})
 	a.lastFlush = map[string]time.Time{}

@@ -118,7 +118,8 @@
 // span midnight) holds uploads until it opens; BandwidthLimit
 // (archive.bandwidth_limit, bytes/s) spaces uploads so their bytes
 // average the cap (each upload books len/limit seconds before the next may
-// start): fragments and manifests alike (a manifest grows to some 500 KB
+// start; an uplink.Limiter without burst — the window and the cap are the
+// firehose/uplink leaf, shared with the upstream forwarder): fragments and manifests alike (a manifest grows to some 500 KB
 // by its hour's end and is rewritten every ManifestInterval while the hour
 // fills, so it is not negligible on a thin uplink). Both wait on the loop
 // goroutine between uploads, so a restart or an outage resumes from the

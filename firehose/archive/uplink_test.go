@@ -12,34 +12,6 @@ import (
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
-func TestWindow(t *testing.T) {
-	at := func(h, m int) time.Time { return time.Date(2026, 12, 2, h, m, 0, 0, time.UTC) }
-	w, err := ParseWindow("01:00-05:00")
-	if err != nil || w.String() != "01:00-05:00" {
-		t.Fatal(w, err)
-	}
-	for _, c := range []struct {
-		now  time.Time
-		want time.Duration
-	}{{at(0, 30), 30 * time.Minute}, {at(1, 0), 0}, {at(4, 59), 0}, {at(5, 0), 20 * time.Hour}, {at(23, 0), 2 * time.Hour}} {
-		if got := w.Wait(c.now); got != c.want {
-			t.Errorf("Wait(%v) = %v, want %v", c.now, got, c.want)
-		}
-	}
-	night, _ := ParseWindow("22:00-05:00")
-	if night.Wait(at(23, 0)) != 0 || night.Wait(at(4, 0)) != 0 || night.Wait(at(12, 0)) != 10*time.Hour {
-		t.Errorf("a window across midnight")
-	}
-	for _, bad := range []string{"1-5", "25:00-05:00", "01:00-01:00", "01:00"} {
-		if _, err := ParseWindow(bad); err == nil {
-			t.Errorf("ParseWindow(%q) accepted", bad)
-		}
-	}
-	if (Window{}).Wait(at(12, 0)) != 0 {
-		t.Error("the zero window is closed")
-	}
-}
-
 // memBucket is a Bucket in memory.
 type memBucket struct {
 	mu   sync.Mutex

@@ -1,7 +1,9 @@
 package putmedia
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 )
 
@@ -15,7 +17,8 @@ const (
 )
 
 // Ack is one acknowledgement of the PutMedia response stream, written as
-// one JSON object a line.
+// one JSON object a line: the server writes it, a client (the upstream
+// forwarder, dataplane/video/upstream) reads it with ParseAck.
 type Ack struct {
 	// EventType is one of the Event constants.
 	EventType string
@@ -41,4 +44,33 @@ func appendAck(dst []byte, typ string, tc *uint64, number uint64, id ErrorID) []
 	}
 	b, _ := json.Marshal(a) // cannot fail: plain fields
 	return append(append(dst, b...), '\n')
+}
+
+// ParseAck parses one line of a PutMedia response (a client's side). The
+// bytes come from a server, so every shape is checked: a known event
+// type, a timecode on the events about a cluster, an ErrorId on ERROR.
+// Errors wrap ErrBadAck.
+func ParseAck(line []byte) (Ack, error) {
+	var a Ack
+	d := json.NewDecoder(bytes.NewReader(line))
+	if err := d.Decode(&a); err != nil {
+		return Ack{}, fmt.Errorf("%w: %v", ErrBadAck, err)
+	}
+	if d.More() {
+		return Ack{}, fmt.Errorf("%w: trailing data", ErrBadAck)
+	}
+	switch a.EventType {
+	case EventBuffering, EventReceived, EventPersisted:
+		if a.FragmentTimecode == nil {
+			return Ack{}, fmt.Errorf("%w: %s without FragmentTimecode", ErrBadAck, a.EventType)
+		}
+	case EventError:
+		if a.ErrorId == 0 {
+			return Ack{}, fmt.Errorf("%w: ERROR without ErrorId", ErrBadAck)
+		}
+	case EventIdle:
+	default:
+		return Ack{}, fmt.Errorf("%w: unknown EventType %q", ErrBadAck, a.EventType)
+	}
+	return a, nil
 }

@@ -65,6 +65,21 @@
 // ARCHIVAL_ERROR. A second segment (a producer restarting its muxer) must
 // repeat the session's tracks, else 4010 ends the session.
 //
+// Two of KVS's rules are opt-in (the appliance leaves them off):
+// MaxConnectionDuration ends a session at the first cluster that starts
+// after it, with 4003 MAX_CONNECTION_DURATION_REACHED for that cluster
+// (the producer reconnects and sends it again); RequireAllTracks gives a
+// cluster that holds no block of one of the Tracks 4011
+// FRAMES_MISSING_FOR_TRACK at its end instead of RECEIVED, as KVS does.
+// kinedge records such a cluster otherwise (a camera's silent audio
+// track), and its frames went to the recorder as they came, so with the
+// rule on they stay recorded though the producer is told the fragment was
+// refused.
+//
+// Ack and ParseAck are the one AckEvent type of both ends: the upstream
+// forwarder (dataplane/video/upstream) reads another server's acks with
+// ParseAck (fuzzed).
+//
 // IDLE acks are sent when nothing else was sent for an IdleInterval, so
 // producers and proxies see a live connection during long fragments.
 //

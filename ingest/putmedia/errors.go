@@ -22,6 +22,9 @@ var (
 	// ErrInvalidCodecPrivate is a track whose CodecPrivate cannot be parsed
 	// (an avcC or hvcC record that is too short or inconsistent).
 	ErrInvalidCodecPrivate = errors.New("putmedia: invalid codec private data")
+	// ErrBadAck is a PutMedia response line that is not a KVS AckEvent
+	// (ParseAck).
+	ErrBadAck = errors.New("putmedia: malformed ack")
 )
 
 // ErrorID is a KVS PutMedia ack ErrorId (KVS API reference, PutMedia,

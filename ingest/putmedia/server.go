@@ -102,6 +102,19 @@ type Server struct {
 	// default to DefaultMaxFragmentSize and DefaultMaxFragmentDuration.
 	MaxFragmentSize     int64
 	MaxFragmentDuration time.Duration
+	// MaxConnectionDuration, when positive, bounds a session: the first
+	// cluster that starts after it has elapsed (Now, from the request)
+	// gets ERROR 4003 MAX_CONNECTION_DURATION_REACHED and the session
+	// ends there, as KVS ends a connection past its limit (the producer
+	// reconnects and sends that cluster again). Zero: no limit.
+	MaxConnectionDuration time.Duration
+	// RequireAllTracks applies KVS's rule that every cluster holds
+	// frames of every track of the Tracks: a cluster without a block of
+	// some track gets ERROR 4011 FRAMES_MISSING_FOR_TRACK at its end
+	// instead of RECEIVED (its frames, passed to the recorder as they
+	// came, stay recorded). Off by default: kinedge records such
+	// clusters (a camera's silent audio track).
+	RequireAllTracks bool
 	// IdleInterval is the silence after which an IDLE ack is sent. It
 	// defaults to DefaultIdleInterval.
 	IdleInterval time.Duration

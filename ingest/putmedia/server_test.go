@@ -462,3 +462,84 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// twoTrackMKV builds a stream with a VP8 track 1 and an Opus track 2; each
+// cluster lists the tracks of its blocks (one block each, 40 ms apart).
+func twoTrackMKV(t *testing.T, clusters map[uint64][]uint64, order []uint64) []byte {
+	t.Helper()
+	b := mkv.AppendEBMLHeader(nil)
+	b = mkv.AppendSegmentStart(b)
+	b = mkv.AppendInfo(b, mkv.Info{})
+	b, err := mkv.AppendTracks(b, []mkv.Track{
+		{Number: 1, Type: mkv.TrackVideo, CodecID: mkv.CodecVP8, Width: 64, Height: 48},
+		{Number: 2, Type: mkv.TrackAudio, CodecID: mkv.CodecOpus, SampleRate: 48000, Channels: 2, CodecPrivate: mkv.OpusHead(2, 48000)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range order {
+		start := len(b)
+		b = mkv.AppendClusterStart(b, tc)
+		for i, tr := range clusters[tc] {
+			if b, err = mkv.AppendSimpleBlock(b, tr, int64(i*40), i == 0, []byte{byte(i), 1, 2, 3}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := mkv.FinishCluster(b[start:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// TestFramesMissingForTrack: with RequireAllTracks (KVS's rule), a
+// cluster without a block of one of the Tracks gets ERROR 4011
+// FRAMES_MISSING_FOR_TRACK, and the session goes on; without it, the
+// same stream is all PERSISTED.
+func TestFramesMissingForTrack(t *testing.T) {
+	clusters := map[uint64][]uint64{0: {1, 2, 1}, 1000: {1, 1}, 2000: {1, 2}}
+	body := twoTrackMKV(t, clusters, []uint64{0, 1000, 2000})
+	for _, require := range []bool{true, false} {
+		pub := &fakePublisher{}
+		srv, ts := newTestServer(t, pub)
+		srv.RequireAllTracks = require
+		got := perCluster(readAcks(t, post(t, ts.URL, relHeaders, bytes.NewReader(body)).Body))
+		want := "0: BUFFERING RECEIVED PERSISTED; 1000: BUFFERING RECEIVED PERSISTED; 2000: BUFFERING RECEIVED PERSISTED"
+		if require {
+			want = "0: BUFFERING RECEIVED PERSISTED; 1000: BUFFERING ERROR(FRAMES_MISSING_FOR_TRACK); 2000: BUFFERING RECEIVED PERSISTED"
+		}
+		if got != want {
+			t.Errorf("RequireAllTracks %v: acks\n got %s\nwant %s", require, got, want)
+		}
+		if n := srv.Stats().Errors()[FramesMissingForTrack]; (n == 1) != require {
+			t.Errorf("RequireAllTracks %v: %d FRAMES_MISSING_FOR_TRACK counted", require, n)
+		}
+	}
+}
+
+// TestMaxConnectionDuration: the first cluster that starts after
+// MaxConnectionDuration gets ERROR 4003 MAX_CONNECTION_DURATION_REACHED
+// and ends the session; the clusters before it are persisted. The
+// server's clock is injected: each cluster start reads it once more.
+func TestMaxConnectionDuration(t *testing.T) {
+	pub := &fakePublisher{}
+	srv, ts := newTestServer(t, pub)
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	srv.Now = func() time.Time { // 20 s a reading: the request, then each cluster
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(20 * time.Second)
+		return now
+	}
+	srv.MaxConnectionDuration = 50 * time.Second
+	body := buildMKV(t, []cluster{{0, []int64{0}, 0}, {1000, []int64{0}, 0}, {2000, []int64{0}, 0}, {3000, []int64{0}, 0}})
+	got := perCluster(readAcks(t, post(t, ts.URL, relHeaders, bytes.NewReader(body)).Body))
+	want := "0: BUFFERING RECEIVED PERSISTED; 1000: BUFFERING RECEIVED PERSISTED; 2000: ERROR(MAX_CONNECTION_DURATION_REACHED)"
+	if got != want {
+		t.Fatalf("acks\n got %s\nwant %s", got, want)
+	}
+	if n := pub.count(); n != 2 {
+		t.Fatalf("%d frames recorded, want 2", n)
+	}
+}

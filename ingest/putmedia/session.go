@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ type session struct {
 	tracks map[uint64]*trackIn
 	order  []*trackIn
 	start  time.Time // wall clock of timecode 0 for RELATIVE timecodes
+	began  time.Time // server clock at the request (MaxConnectionDuration)
 	base   int64     // timecode (ms) of PTS 0
 	based  bool
 
@@ -124,9 +126,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		signal: make(chan struct{}, 1),
 		room:   make(chan struct{}, 1),
 		start:  p.producerStart,
+		began:  s.Now(),
 	}
 	if sess.start.IsZero() {
-		sess.start = s.Now()
+		sess.start = sess.began
 	}
 	tracks, ackErr, err := sess.readHead()
 	if err != nil {
@@ -236,6 +239,7 @@ func (s *session) read(mw media.Writer) {
 		acked   bool // final's ERROR ack is sent
 		ticks   <-chan time.Time
 		stopTck = func() {}
+		seen    = make([]bool, len(s.order)) // tracks with a block in the open cluster
 	)
 	send := func(ev event) { s.events <- ev }
 	fail := func(id ErrorID) {
@@ -247,10 +251,14 @@ func (s *session) read(mw media.Writer) {
 		mw.Discontinuity("putmedia: cluster skipped: " + id.String())
 	}
 	endCluster := func() {
+		if open && !bad && s.srv.RequireAllTracks && slices.Contains(seen, false) {
+			fail(FramesMissingForTrack)
+		}
 		if open && !bad {
 			send(event{kind: EventReceived, tc: cur.tc, hasTC: true, maxWall: cur.maxWall, bytes: cur.bytes})
 		}
 		open, bad = false, false
+		clear(seen)
 	}
 	for final == 0 {
 		ev, err := s.mr.Next()
@@ -296,6 +304,10 @@ func (s *session) read(mw media.Writer) {
 				}
 			}
 			open, cur = true, pendingCluster{tc: ev.Timecode}
+			if d := s.srv.MaxConnectionDuration; d > 0 && s.srv.Now().Sub(s.began) > d {
+				final = MaxConnectionDurationReached // fail(final) below acks this cluster
+				continue
+			}
 			if haveTC && ev.Timecode < lastTC {
 				fail(FragmentTimecodeLesserThanPrev)
 				continue
@@ -328,6 +340,7 @@ func (s *session) read(mw media.Writer) {
 				fail(InvalidMKVData)
 				continue
 			}
+			seen[in.index] = true
 			cur.bytes += int64(len(ev.Data))
 			s.inflight.Add(int64(len(ev.Data)))
 			if wall.After(cur.maxWall) {

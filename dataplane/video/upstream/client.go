@@ -18,7 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/kinedge/kinedge/firehose/uplink"
 	"github.com/kinedge/kinedge/fragment/mkv"
+	"github.com/kinedge/kinedge/ingest/putmedia"
 )
 
 // DefaultAckTimeout is how long a session waits for any line of the
@@ -46,6 +48,10 @@ type Client struct {
 	AckTimeout time.Duration
 	// Now is the clock of the signatures. It defaults to time.Now.
 	Now func() time.Time
+	// Limiter, when set, caps the bytes of the bodies: the body writer
+	// waits on it before each cluster (firehose/uplink; shared by every
+	// Put of this client).
+	Limiter *uplink.Limiter
 }
 
 // Cluster is one fragment to send: its Matroska Cluster (as stored, with
@@ -55,14 +61,26 @@ type Cluster struct {
 	Number       uint64
 	ProducerTime time.Time
 	Cluster      []byte
+
+	// placed is the timecode Put gave it (see place).
+	placed   uint64
+	isPlaced bool
 }
 
-// Timecode is the cluster's ABSOLUTE timecode: the producer time in ms.
-func (c Cluster) Timecode() uint64 { return uint64(max(c.ProducerTime.UnixMilli(), 0)) }
+// Timecode is the cluster's ABSOLUTE timecode: the producer time in ms,
+// or, once Put placed the session's clusters on one media timeline, the
+// time it was sent at (a few ms later where the previous cluster's media
+// runs past this one's producer time).
+func (c Cluster) Timecode() uint64 {
+	if c.isPlaced {
+		return c.placed
+	}
+	return uint64(max(c.ProducerTime.UnixMilli(), 0))
+}
 
 // Put sends one PutMedia session: the EBML header, a Segment, an Info and
 // tracks, then the clusters in order (their timecodes are patched in
-// place to Timecode; they must not decrease). persisted is called, on the
+// place: place puts them on one media timeline, see Timecode). persisted is called, on the
 // caller's goroutine, with the index of the last cluster each PERSISTED
 // ack covers (the upstream persists in order, so an ack for a cluster
 // also covers those before it); an error from it ends the session. Put
@@ -74,11 +92,16 @@ func (c *Client) Put(ctx context.Context, stream string, tracks []byte, clusters
 		return nil
 	}
 	for i := range clusters {
-		if err := mkv.PatchClusterTimecode(clusters[i].Cluster, clusters[i].Timecode()); err != nil {
+		if err := mkv.PatchClusterTimecode(clusters[i].Cluster, 0); err != nil {
 			return fmt.Errorf("upstream: fragment %d: %w", clusters[i].Number, err)
 		}
-		if i > 0 && clusters[i].Timecode() < clusters[i-1].Timecode() {
-			return fmt.Errorf("upstream: fragment %d: timecode before the previous fragment's", clusters[i].Number)
+	}
+	if err := place(clusters); err != nil {
+		return err
+	}
+	for i := range clusters {
+		if err := mkv.PatchClusterTimecode(clusters[i].Cluster, clusters[i].Timecode()); err != nil {
+			return fmt.Errorf("upstream: fragment %d: %w", clusters[i].Number, err)
 		}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -99,6 +122,10 @@ func (c *Client) Put(ctx context.Context, stream string, tracks []byte, clusters
 			return
 		}
 		for _, cl := range clusters {
+			if err := c.Limiter.Wait(ctx, len(cl.Cluster)); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
 			if _, err := pw.Write(cl.Cluster); err != nil {
 				return
 			}
@@ -155,15 +182,15 @@ func (c *Client) Put(ctx context.Context, stream string, tracks []byte, clusters
 		if len(strings.TrimSpace(string(line))) == 0 {
 			continue
 		}
-		a, err := ParseAck(line)
+		a, err := putmedia.ParseAck(line)
 		if err != nil {
 			return err
 		}
 		switch a.EventType {
-		case EventPersisted:
+		case putmedia.EventPersisted:
 			i := find(clusters, next, *a.FragmentTimecode)
 			if i < 0 {
-				return fmt.Errorf("%w: PERSISTED for timecode %d, not sent or already persisted", ErrBadAck, *a.FragmentTimecode)
+				return fmt.Errorf("%w: PERSISTED for timecode %d, not sent or already persisted", putmedia.ErrBadAck, *a.FragmentTimecode)
 			}
 			if err := persisted(i); err != nil {
 				return err
@@ -172,7 +199,7 @@ func (c *Client) Put(ctx context.Context, stream string, tracks []byte, clusters
 			if next == len(clusters) {
 				return nil
 			}
-		case EventError:
+		case putmedia.EventError:
 			e := &AckError{ID: a.ErrorId, Code: a.ErrorCode}
 			if a.FragmentTimecode != nil {
 				e.Timecode = *a.FragmentTimecode

@@ -220,3 +220,37 @@ func newServer(t *testing.T, h http.Handler) *httptest.Server {
 	t.Cleanup(ts.Close)
 	return ts
 }
+
+// TestClientPlacesClustersOnOneTimeline: the second fragment's producer
+// time is 250 ms after the first's, but the first holds 300 ms of media.
+// Sent at its producer time, the second's first frame would come before
+// the first's last (a kinedge upstream drops it as backwards): it is
+// placed 1 ms after it instead, and the third, whose producer time leaves
+// room, stays at its producer time.
+func TestClientPlacesClustersOnOneTimeline(t *testing.T) {
+	rec, ts := newUpstream(t)
+	start := time.UnixMilli(1_700_000_000_000)
+	cls := testClusters(t, 3, 4, start, nil)
+	cls[1].ProducerTime = start.Add(250 * time.Millisecond)
+	cls[2].ProducerTime = start.Add(2 * time.Second)
+	if err := testClient(ts.URL).Put(t.Context(), "cam1", vp8Tracks, cls, func(int) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	walls := rec.walls()
+	if len(walls) != 12 {
+		t.Fatalf("upstream recorded %d frames, sent 12", len(walls))
+	}
+	for i := 1; i < len(walls); i++ {
+		if !walls[i].After(walls[i-1]) {
+			t.Errorf("frame %d at %v, not after frame %d at %v", i, walls[i], i-1, walls[i-1])
+		}
+	}
+	for i, want := range []time.Time{start, start.Add(301 * time.Millisecond), start.Add(2 * time.Second)} {
+		if got := walls[4*i]; !got.Equal(want) {
+			t.Errorf("fragment %d's first frame at %v, want %v", i, got.Sub(start), want.Sub(start))
+		}
+		if got := cls[i].Timecode(); got != uint64(want.UnixMilli()) {
+			t.Errorf("fragment %d placed at %d, want %d", i, got, want.UnixMilli())
+		}
+	}
+}

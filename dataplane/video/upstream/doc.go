@@ -15,9 +15,10 @@
 // a Segment of unknown size, an Info and the Tracks once, then one Cluster
 // per stored fragment: the fragment's decrypted Matroska cluster exactly
 // as recorded, with its timecode set to the producer time in ms (ABSOLUTE:
-// blocks stay relative to it), so the frames and their producer times
-// arrive unchanged. The response is KVS's stream of JSON acks (ParseAck
-// checks each line; it is fuzzed). A PERSISTED ack for a cluster means
+// blocks stay relative to it), moved a few ms later where needed (see
+// Batches), so the frames arrive unchanged. The response is KVS's stream of JSON acks: the
+// client reads them with putmedia.ParseAck (fuzzed), the one Ack type the
+// receiver writes, so both ends share the AckEvent and its ErrorIds. A PERSISTED ack for a cluster means
 // the upstream holds it and every cluster before it (an upstream persists
 // in order, and may store several short clusters as one fragment).
 //
@@ -33,25 +34,31 @@
 // went back starts a new session: one Segment has one Tracks, and KVS
 // refuses a timecode before the previous one in a session.
 //
-// The appliance sends one fragment per session (Batch 1). With several,
-// a kinedge upstream re-cuts the fragments by its own target duration (a
-// short first fragment of a recording merged with part of the next) and,
-// in the appliance-to-appliance test, stored 10 of 719 frames fewer than
-// sent, all counted by the upstream as
-// kinedge_stream_fragmenter_frames_dropped_total{reason="backwards"}:
-// each cluster is placed at its fragment's producer time, and where two
-// consecutive fragments' producer times are a few milliseconds closer
-// than their media, a track's first frames of the next cluster fall
-// before its last of the previous one. The fix (placing a batch's
-// clusters on one media timeline) is not done.
-// A session per fragment keeps the upstream's fragments one for one with
-// the local ones, frames identical (TestUpstreamForwarding). Its cost is
-// a request per fragment (a 2 s fragment: 0.5 requests/s per stream;
-// during a catch-up one per acknowledged fragment, not rate-limited
-// here: AWS KVS throttles PutMedia connections per stream, and a fast
-// catch-up would be refused and retried with backoff). The upstream's fragment after a session boundary carries
-// its gap flag (kinedge marks a new publisher session so).
-
+// A batch's clusters are placed on one media timeline (place): each
+// cluster's timecode is its fragment's producer time in ms, unless that
+// would put a track's first block at or before the same track's latest
+// block of the previous cluster; then it is moved to 1 ms past it. Two
+// consecutive fragments' producer times can be a few ms closer than the
+// media of the first (a fragment's producer time is its first frame's
+// arrival-mapped time, its frames' spacing is the media's), and a kinedge
+// upstream drops a frame whose DTS is not 1 ms past its track's previous
+// one (kinedge_stream_fragmenter_frames_dropped_total{reason="backwards"}):
+// sent at their producer times, 10 of 1,438 frames were lost in the
+// appliance-to-appliance test (TestUpstreamForwarding); placed, none are.
+// KVS's own rule is on the clusters alone (4004
+// FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS: timecodes must not decrease in
+// a session), which placed clusters keep. A moved cluster does not push
+// the next: each starts again from its own producer time, so the drift
+// is bounded by one fragment's overlap. The upstream re-cuts the frames
+// by its own target duration, so its fragments need not be the local
+// ones one for one (the frames and their order are).
+//
+// The appliance sends DefaultBatch (32) fragments a session: a request
+// per 32 fragments during a catch-up rather than one per fragment (AWS
+// KVS throttles PutMedia connections per stream). The upstream's
+// fragment after a session boundary carries its gap flag (kinedge marks
+// a new publisher session so).
+//
 // # Cursor and ordering
 //
 // Like the S3 archive (firehose/archive), the forwarder is driven by the
@@ -104,9 +111,36 @@
 // forwarded), fragments_total, bytes_total, failures_total,
 // sessions_total.
 //
+// # Upload windows and bandwidth cap
+//
+// Windows (several daily "HH:MM-HH:MM", local time) and BandwidthLimit
+// (bytes/s) come from firehose/uplink, the scheduler leaf the S3 archive
+// uses too (each owns its own). Outside the windows a round reads the
+// index (the backlog and lag stay current) and starts no session; the
+// loop wakes at the opening, the next Rescan or a Notify. A session
+// started inside a window runs to its end (at most Batch fragments). The
+// cap is an uplink.Limiter, a token bucket of one second's bytes, set as
+// the Client's Limiter: the body writer waits on it before each cluster.
+// The clock and the cap's sleep are injected (tests advance them).
+//
+// # Manager and API
+//
+// Manager owns an appliance's forwarders: the config file's (fixed: the
+// API reads them but neither changes nor deletes them) and those set by
+// GET/PUT/DELETE /v1/streams/{name}/upstream (Register), kept in the
+// space under t/<stream> (credentials included, like the config file
+// keeps them; the database is the appliance's own) and started again at
+// Start. The API never returns credentials; a PUT without them keeps the
+// current ones. Replacing a target closes its forwarder (a session in
+// flight is abandoned and sent again: at least once) and starts a new one;
+// a new endpoint or remote stream starts a new cursor. The collector
+// (Manager.Collector) reads the forwarders at each scrape.
+//
 // # Not built
 //
-// Upload windows and a bandwidth cap: the S3 archive's Window and
-// BandwidthLimit are private to its loop (no shared scheduler); a
-// forwarder sends as fast as the upstream acknowledges.
+// Skipping a fragment an upstream refuses for good (an operator's
+// decision); telling permanent ERROR acks (4006, 4010, 4011) from
+// transient ones. A kinedge fragment that lacks frames of one of its
+// tracks (a camera's silent audio) is refused by AWS KVS with 4011
+// FRAMES_MISSING_FOR_TRACK and would hold the stream back.
 package upstream

@@ -3,6 +3,8 @@ package upstream
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kinedge/kinedge/ingest/putmedia"
 )
 
 // Errors of the upstream package.
@@ -11,8 +13,6 @@ var (
 	// every cluster sent was acknowledged PERSISTED (the connection was
 	// cut, or the server ended the session).
 	ErrIncomplete = errors.New("upstream: response ended before every cluster was persisted")
-	// ErrBadAck is returned for an ack line that is not a KVS AckEvent.
-	ErrBadAck = errors.New("upstream: malformed ack")
 	// ErrAckTimeout is returned when the server sent nothing (not even
 	// IDLE) for the client's AckTimeout.
 	ErrAckTimeout = errors.New("upstream: no ack within the timeout")
@@ -26,7 +26,7 @@ type AckError struct {
 	Timecode uint64
 	Number   uint64
 	// ID and Code are KVS's ErrorId and ErrorCode.
-	ID   int
+	ID   putmedia.ErrorID
 	Code string
 }
 

@@ -15,6 +15,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/kinedge/kinedge/dataplane/video/replay"
+	"github.com/kinedge/kinedge/firehose/uplink"
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
@@ -58,6 +59,14 @@ type Forwarder struct {
 	// Rescan is how often the index is read without a Notify. It defaults
 	// to DefaultRescan.
 	Rescan time.Duration
+	// Windows are the daily upload windows (firehose/uplink; none: always
+	// open). Outside them no session starts; the backlog is still
+	// counted. A session started inside runs to its end.
+	Windows uplink.Windows
+	// BandwidthLimit caps the upload in bytes/s (0: none): a token bucket
+	// of one second's bytes, set as the Client's Limiter unless it has
+	// one.
+	BandwidthLimit int64
 	// Now is the clock; Logger the log.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -66,6 +75,11 @@ type Forwarder struct {
 	// goroutine): a catch-up reads a batch a round, not the whole backlog,
 	// and counts it again every recountRounds.
 	sinceCount int
+	// sleep is the cap's wait (tests advance their clock instead).
+	sleep func(ctx context.Context, d time.Duration) error
+	// closedLogged is set while the windows are closed and logged once
+	// (loop goroutine).
+	closedLogged bool
 
 	kick    chan struct{}
 	cancel  context.CancelFunc
@@ -138,6 +152,15 @@ func (f *Forwarder) Start() error {
 	if f.Logger == nil {
 		f.Logger = slog.New(slog.DiscardHandler)
 	}
+	if f.BandwidthLimit < 0 {
+		return fmt.Errorf("upstream: BandwidthLimit %d is negative", f.BandwidthLimit)
+	}
+	if f.sleep == nil {
+		f.sleep = uplink.Sleep
+	}
+	if f.BandwidthLimit > 0 && f.Client.Limiter == nil {
+		f.Client.Limiter = &uplink.Limiter{Rate: f.BandwidthLimit, Burst: f.BandwidthLimit, Now: f.Now, Sleep: f.sleep}
+	}
 	f.kick = make(chan struct{}, 1)
 	f.done = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -178,12 +201,31 @@ func (f *Forwarder) loop(ctx context.Context) {
 	defer t.Stop()
 	backoff := time.Duration(0)
 	for {
-		n, err := f.round(ctx)
+		n, closed, err := f.round(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		var wait <-chan time.Time
 		switch {
+		case closed > 0:
+			// Outside the windows: wake at the opening, or at the
+			// next rescan or Notify to count the backlog again.
+			backoff = 0
+			f.sinceCount = 0
+			if !f.closedLogged {
+				f.Logger.Info("upstream waiting for its upload window", "stream", f.Stream, "windows", f.Windows.String(), "wait", closed)
+				f.closedLogged = true
+			}
+			tm := time.NewTimer(min(closed, f.Rescan))
+			select {
+			case <-ctx.Done():
+				tm.Stop()
+				return
+			case <-f.kick:
+			case <-tm.C:
+			}
+			tm.Stop()
+			continue
 		case err != nil:
 			f.sinceCount = 0
 			f.stats.failures.Add(1)
@@ -274,11 +316,12 @@ const recountRounds = 64
 
 // round reads the fragments after the cursor (counting the backlog on the
 // first round after a wait, and every recountRounds) and sends the first
-// batch of them in one session; it returns how many were persisted.
-func (f *Forwarder) round(ctx context.Context) (int, error) {
+// batch of them in one session; it returns how many were persisted, or,
+// outside the upload windows, how long until one opens (nothing sent).
+func (f *Forwarder) round(ctx context.Context) (int, time.Duration, error) {
 	c, _, err := f.readCursor()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var pending []index.Fragment
 	var backlog int64
@@ -306,7 +349,7 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 		err = nil // not created yet: nothing to forward
 	}
 	if err != nil {
-		return 0, fmt.Errorf("upstream: list %s: %w", f.Stream, err)
+		return 0, 0, fmt.Errorf("upstream: list %s: %w", f.Stream, err)
 	}
 	if count {
 		f.stats.backlog.Store(backlog)
@@ -317,9 +360,14 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 		f.stats.oldestPending.Store(oldest.UnixNano())
 	}
 	if len(pending) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
-	return f.send(ctx, pending)
+	if d := f.Windows.Wait(f.Now()); d > 0 {
+		return 0, d, nil
+	}
+	f.closedLogged = false
+	n, err := f.send(ctx, pending)
+	return n, 0, err
 }
 
 // send opens the fragments and sends those that share the first one's

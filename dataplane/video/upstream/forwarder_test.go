@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinedge/kinedge/firehose/uplink"
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
@@ -179,4 +181,114 @@ func testOutageAndRestart(t *testing.T, batch int) {
 	if !walls[0].Equal(first[0].ProducerTime.Truncate(time.Millisecond)) {
 		t.Errorf("first frame upstream at %v, the first fragment's producer time is %v", walls[0], first[0].ProducerTime)
 	}
+}
+
+// TestForwarderUploadWindow: outside its windows the forwarder sends
+// nothing but counts the backlog; once the (injected) clock is inside one
+// of them, a Notify sends the backlog.
+func TestForwarderUploadWindow(t *testing.T) {
+	b := openBox(t)
+	rec, up := newUpstream(t)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	stored := b.record(t, "cam1", base)
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.Local)
+	ws, err := uplink.ParseWindows("22:00-06:00,13:00-14:00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Forwarder{Index: b.idx, Space: b.sp, Opener: b.kr, Client: testClient(up.URL), Stream: "cam1",
+		Windows: ws, Rescan: time.Hour, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
+	if err := f.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	eventually(t, "the backlog counted outside the windows", func() error {
+		if st := f.Stats(); st.Backlog != int64(len(stored)) {
+			return fmt.Errorf("stats %+v", st)
+		}
+		return nil
+	})
+	// Another round, still closed: nothing is sent.
+	f.Notify(stored[0])
+	eventually(t, "a second round", func() error {
+		f.Notify(stored[0])
+		if st := f.Stats(); st.Sessions != 0 || len(rec.walls()) != 0 {
+			t.Fatalf("sent outside the windows: %+v", st)
+		}
+		if len(f.kick) != 0 {
+			return errors.New("the kick is not taken yet")
+		}
+		return nil
+	})
+	mu.Lock()
+	now = now.Add(90 * time.Minute) // 13:30, inside the second window
+	mu.Unlock()
+	f.Notify(stored[0])
+	eventually(t, "the backlog sent inside a window", func() error {
+		if st := f.Stats(); st.Fragments != uint64(len(stored)) || st.Backlog != 0 {
+			return fmt.Errorf("stats %+v", st)
+		}
+		return nil
+	})
+}
+
+// TestForwarderBandwidthCap: the cluster bytes are paced by the token
+// bucket (one second's bytes of burst): what the injected sleeps add up
+// to is the bytes beyond the burst and the last cluster, at the cap. Every
+// frame arrives.
+func TestForwarderBandwidthCap(t *testing.T) {
+	b := openBox(t)
+	rec, up := newUpstream(t)
+	stored := b.record(t, "cam1", time.Now().Add(-time.Hour).Truncate(time.Second))
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	var slept time.Duration
+	const limit = 20_000 // bytes/s
+	f := &Forwarder{Index: b.idx, Space: b.sp, Opener: b.kr, Client: testClient(up.URL), Stream: "cam1",
+		BandwidthLimit: limit, Rescan: time.Hour, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }}
+	f.sleep = func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		defer mu.Unlock()
+		slept += d
+		now = now.Add(d)
+		return ctx.Err()
+	}
+	if err := f.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	eventually(t, "the recording forwarded", func() error {
+		if st := f.Stats(); st.Fragments != uint64(len(stored)) || st.Backlog != 0 {
+			return fmt.Errorf("stats %+v", st)
+		}
+		return nil
+	})
+	st := f.Stats()
+	frames := 0
+	for _, fr := range stored {
+		frames += fr.Frames
+	}
+	if n := len(rec.walls()); n != frames {
+		t.Fatalf("upstream recorded %d frames, %d stored", n, frames)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// At most: every byte at the cap; at least: all but the burst and
+	// the largest cluster (the last one's bytes are not waited for).
+	upper := time.Duration(float64(st.Bytes) / limit * float64(time.Second))
+	if st.Bytes < 3*limit || slept > upper || slept < upper-time.Second-time.Duration(float64(maxCluster(t, b, stored))/limit*float64(time.Second)) {
+		t.Fatalf("slept %v for %d bytes at %d B/s (at most %v)", slept, st.Bytes, limit, upper)
+	}
+	if st.Sessions != 1 {
+		t.Errorf("%d sessions, want 1 (one batch)", st.Sessions)
+	}
+}
+
+func maxCluster(t *testing.T, b *box, frags []index.Fragment) (n int) {
+	t.Helper()
+	for _, fr := range frags {
+		n = max(n, int(fr.Size))
+	}
+	return n
 }

@@ -5,12 +5,20 @@ import "github.com/prometheus/client_golang/prometheus"
 // Collector exports the Stats of forwarders as Prometheus metrics
 // (kinedge_upstream_*, labelled by local stream), read at scrape time.
 type Collector struct {
-	fs                                              []*Forwarder
+	fs                                              func() []*Forwarder
 	backlog, lag, fragments, bytes, fails, sessions *prometheus.Desc
 }
 
 // NewCollector returns the collector of fs.
 func NewCollector(fs ...*Forwarder) *Collector {
+	return newCollector(func() []*Forwarder { return fs })
+}
+
+// Collector returns the collector of the manager's forwarders, as they
+// are at each scrape.
+func (m *Manager) Collector() *Collector { return newCollector(m.Forwarders) }
+
+func newCollector(fs func() []*Forwarder) *Collector {
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("kinedge_upstream_"+name, help, []string{"stream"}, nil)
 	}
@@ -34,7 +42,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for _, f := range c.fs {
+	for _, f := range c.fs() {
 		if !f.started.Load() {
 			continue
 		}

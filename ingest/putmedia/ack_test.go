@@ -1,4 +1,4 @@
-package upstream
+package putmedia
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ var ackSeeds = []struct {
 	{`{"EventType":"BUFFERING","FragmentTimecode":12345}`, true},
 	{`{"EventType":"PERSISTED","FragmentTimecode":12345,"FragmentNumber":"91343852333181432392682062607743920146264337445"}`, true},
 	{`{"EventType":"ERROR","FragmentTimecode":5,"ErrorId":4006,"ErrorCode":"INVALID_MKV_DATA"}`, true},
+	{`{"EventType":"ERROR","FragmentTimecode":5,"ErrorId":4011,"ErrorCode":"FRAMES_MISSING_FOR_TRACK"}`, true},
 	{`{"EventType":"IDLE"}`, true},
 	{`{"EventType":"PERSISTED"}`, false},
 	{`{"EventType":"ERROR"}`, false},
@@ -32,9 +33,22 @@ func TestParseAck(t *testing.T) {
 			t.Errorf("ParseAck(%q): %v is not ErrBadAck", s.line, err)
 		}
 	}
+	// What the server writes, the client reads back.
+	tc := uint64(42)
+	for _, id := range []ErrorID{0, MaxConnectionDurationReached, FramesMissingForTrack} {
+		typ := EventPersisted
+		if id != 0 {
+			typ = EventError
+		}
+		line := appendAck(nil, typ, &tc, 7, id)
+		a, err := ParseAck(line)
+		if err != nil || a.EventType != typ || *a.FragmentTimecode != tc || a.ErrorId != id || a.ErrorCode != map[bool]string{true: id.String(), false: ""}[id != 0] {
+			t.Errorf("ParseAck(%q) = %+v, %v", line, a, err)
+		}
+	}
 }
 
-// FuzzParseAck: any line from an upstream is parsed or refused with
+// FuzzParseAck: any line from a server is parsed or refused with
 // ErrBadAck, and what is accepted has the fields its type needs.
 func FuzzParseAck(f *testing.F) {
 	for _, s := range ackSeeds {
