@@ -311,6 +311,12 @@ func (x *Index) UpdateStream(ctx context.Context, name, version string, fn func(
 // then on no read returns it or its fragments, and its name may be created
 // again. The fragments, indexes and blobs are purged by the background
 // loop (and by RunGC), which also resumes the purge after a restart.
+//
+// Its data keys (the key records of alias name, the default alias of a
+// stream) are destroyed before it returns, each leaving a tombstone
+// "stream <name> deleted <time>": the sealed blobs, until purged, and any
+// copy of them can no longer be opened with this database's keys
+// (crypto-shredding; see docs/keys.md for archived copies).
 func (x *Index) DeleteStream(ctx context.Context, name string) error {
 	done, err := x.enter(ctx)
 	if err != nil {
@@ -333,5 +339,35 @@ func (x *Index) DeleteStream(ctx context.Context, name string) error {
 	x.logger.Info("stream deleted", "stream", name)
 	x.stored.broadcast(name)
 	x.kickGC()
+	if err := x.destroyAliasKeys(ctx, name, fmt.Sprintf("stream %s deleted %s", name, x.opts.Now().UTC().Format(time.RFC3339))); err != nil {
+		return fmt.Errorf("index: delete stream %q: shred its data keys: %w", name, err)
+	}
+	return nil
+}
+
+// OnKeysDestroyed sets fn to hear the ids of the data keys DeleteStream
+// destroys (seal.Keyring.Forget).
+func (x *Index) OnKeysDestroyed(fn func(ids ...string)) { x.keysDestroyed.Store(&fn) }
+
+// destroyAliasKeys destroys every data key record of alias.
+func (x *Index) destroyAliasKeys(ctx context.Context, alias, reason string) error {
+	ks := x.Keys()
+	recs, err := ks.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, rec := range recs {
+		if rec.Alias != alias {
+			continue
+		}
+		if err := ks.DestroyKey(ctx, rec.ID, reason); err != nil {
+			return err
+		}
+		ids = append(ids, rec.ID)
+	}
+	if fn := x.keysDestroyed.Load(); fn != nil && len(ids) > 0 {
+		(*fn)(ids...)
+	}
 	return nil
 }
