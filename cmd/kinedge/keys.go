@@ -62,8 +62,17 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.New("keys: no command given")
 	}
 	cmd := args[0]
-	if err := fset.Parse(args[1:]); err != nil {
-		return err
+	// Flags may come before or after the arguments (retire-master CHECK --data-dir D).
+	var pos []string
+	for rest := args[1:]; ; {
+		if err := fset.Parse(rest); err != nil {
+			return err
+		}
+		if fset.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fset.Arg(0))
+		rest = fset.Args()[1:]
 	}
 	var cfgArgs []string
 	if *configFile != "" {
@@ -79,13 +88,13 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	switch cmd {
 	case "list":
-		if fset.NArg() != 0 {
-			return fmt.Errorf("keys list: unexpected arguments %q", fset.Args())
+		if len(pos) != 0 {
+			return fmt.Errorf("keys list: unexpected arguments %q", pos)
 		}
 		return withKeyStore(ctx, &cfg, log, func(ks seal.KeyStore) error { return keysList(ctx, &cfg, ks, log, stdout) })
 	case "rotate-master":
-		if fset.NArg() != 0 {
-			return fmt.Errorf("keys rotate-master: unexpected arguments %q", fset.Args())
+		if len(pos) != 0 {
+			return fmt.Errorf("keys rotate-master: unexpected arguments %q", pos)
 		}
 		path, err := rotatableMasterPath(&cfg)
 		if err != nil {
@@ -106,10 +115,10 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return nil
 		})
 	case "retire-master":
-		if fset.NArg() != 1 {
+		if len(pos) != 1 {
 			return errors.New("keys retire-master: give the check value of the retired master key (see kinedge keys list)")
 		}
-		check := fset.Arg(0)
+		check := pos[0]
 		path := masterKeyPath(&cfg)
 		return withKeyStore(ctx, &cfg, log, func(ks seal.KeyStore) error {
 			if err := seal.RetireMaster(ctx, path, ks, check); err != nil {
