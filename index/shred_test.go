@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kinedge/kinedge/fragment/seal"
 )
@@ -62,6 +63,74 @@ func TestDeleteStreamShredsKeys(t *testing.T) {
 		}
 		if id == id1 || id == id1b {
 			t.Fatalf("the re-created stream was sealed with destroyed key %s", id)
+		}
+	})
+}
+
+// TestRetentionShredsKeys: a data key whose successor was created before
+// the stream's retention cutoff is destroyed by GC (what it sealed has
+// expired); the current key and keys still covering retained fragments
+// stay, and another stream with a longer retention keeps its keys.
+func TestRetentionShredsKeys(t *testing.T) {
+	forModes(t, func(t *testing.T, x *Index, clk *fakeClock) {
+		ctx := context.Background()
+		k := &seal.Keyring{Store: x.Keys(), Master: seal.NewMasterKey(), Now: clk.Now, Rotation: time.Hour}
+		var heard []string
+		x.OnKeysDestroyed(func(ids ...string) { heard = append(heard, ids...); k.Forget(ids...) })
+		mustStream(t, x, "short", 2)
+		mustStream(t, x, "long", 24)
+		type sealed struct {
+			stream, id string
+			blob       []byte
+			n          uint64
+		}
+		var all []sealed
+		for h := range 5 { // a key per hour per stream
+			for _, s := range []string{"short", "long"} {
+				n := uint64(len(all) + 1)
+				blob, id, err := k.Seal(ctx, "", s, n, []byte("frame"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, sealed{s, id, blob, n})
+			}
+			if h < 4 {
+				clk.Advance(time.Hour)
+			}
+		}
+		// now = t0+4h; short keeps 2 h, its cutoff less the margin is just
+		// before t0+2h: only the key of t0 has its successor (t0+1h) before
+		// it; the key of t0+1h sealed until t0+2h, which is retained.
+		rep, err := x.RunGC(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.KeysShredded != 1 || len(heard) != 1 || heard[0] != all[0].id {
+			t.Fatalf("KeysShredded = %d, heard %v, want only the first key of short (%s)", rep.KeysShredded, heard, all[0].id)
+		}
+		fresh := &seal.Keyring{Store: x.Keys(), Master: k.Master}
+		for i, s := range all {
+			_, err := fresh.Open(ctx, s.stream, s.n, s.blob)
+			if i == 0 {
+				if !errors.Is(err, seal.ErrKeyDestroyed) || !strings.Contains(err.Error(), "retention of stream short") {
+					t.Fatalf("open the expired key's blob: %v, want ErrKeyDestroyed naming retention", err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("open %s #%d: %v", s.stream, s.n, err)
+			}
+		}
+		clk.Advance(10 * time.Hour) // everything of short but its current key
+		rep, err = x.RunGC(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.KeysShredded != 3 {
+			t.Fatalf("second GC shredded %d keys, want 3 (all of short but its current key)", rep.KeysShredded)
+		}
+		if _, err := fresh.Open(ctx, "short", all[8].n, all[8].blob); err != nil {
+			t.Fatalf("the current key of short was destroyed: %v", err)
 		}
 	})
 }
