@@ -534,7 +534,9 @@ const keyShredMargin = 2 * time.Minute
 // from its creation until its successor is created (seal.Keyring rotates
 // the key of an alias every Rotation), so when the successor was created
 // before the retention cutoff every fragment the key sealed has expired.
-// The current key of an alias (no successor) is never destroyed.
+// The current key of an alias (no successor) is never destroyed, nor one
+// that sealed after the archive's eviction hold (SetEvictionHold: what is
+// not archived yet needs its key for the upload and its manifest).
 // Archived copies carry their own wrapped keys (firehose/archive) and are
 // not affected; see docs/keys.md.
 func (x *Index) shredExpiredKeys(ctx context.Context, streams []streamRecord, now time.Time) (int, error) {
@@ -556,7 +558,13 @@ func (x *Index) shredExpiredKeys(ctx context.Context, streams []streamRecord, no
 		slices.SortFunc(line, func(a, b int) int {
 			return cmp.Or(recs[a].Created.Compare(recs[b].Created), cmp.Compare(recs[a].ID, recs[b].ID))
 		})
-		retCut := x.retentionCutoff(s, now).Add(-keyShredMargin)
+		retCut := x.retentionCutoff(s, now)
+		if h := x.hold.Load(); h != nil {
+			if w := (*h)(); w.Before(retCut) {
+				retCut = w // the zero time (nothing archived) holds every key
+			}
+		}
+		retCut = retCut.Add(-keyShredMargin)
 		for j := 0; j+1 < len(line); j++ {
 			rec, next := &recs[line[j]], &recs[line[j+1]]
 			if !next.Created.Before(retCut) {

@@ -101,7 +101,17 @@ func TestRetentionShredsKeys(t *testing.T) {
 		// now = t0+4h; short keeps 2 h, its cutoff less the margin is just
 		// before t0+2h: only the key of t0 has its successor (t0+1h) before
 		// it; the key of t0+1h sealed until t0+2h, which is retained.
+		// An archive that has uploaded nothing holds every key.
+		x.SetEvictionHold(func() time.Time { return time.Time{} })
 		rep, err := x.RunGC(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.KeysShredded != 0 {
+			t.Fatalf("GC shredded %d keys the archive still needs", rep.KeysShredded)
+		}
+		x.SetEvictionHold(func() time.Time { return clk.Now() })
+		rep, err = x.RunGC(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
