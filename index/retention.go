@@ -529,8 +529,8 @@ func (x *Index) raiseFloor(ctx context.Context, t int64) error {
 // length (30 s at most) earlier, and clocks of the same process agree.
 const keyShredMargin = 2 * time.Minute
 
-// shredExpiredKeys destroys the data keys of each stream (alias = stream
-// name) whose whole sealing period lies beyond its retention: a key seals
+// shredExpiredKeys destroys the data keys of each stream's alias (its
+// KeyAlias or name) whose whole sealing period lies beyond its retention: a key seals
 // from its creation until its successor is created (seal.Keyring rotates
 // the key of an alias every Rotation), so when the successor was created
 // before the retention cutoff every fragment the key sealed has expired.
@@ -548,21 +548,42 @@ func (x *Index) shredExpiredKeys(ctx context.Context, streams []streamRecord, no
 	for i := range recs {
 		byAlias[recs[i].Alias] = append(byAlias[recs[i].Alias], i)
 	}
-	var ids []string
+	// An alias shared by several streams (KmsKeyId) is cut at the earliest
+	// cutoff of its streams: the longest retention wins.
+	type aliasCut struct {
+		cut     time.Time
+		streams string
+	}
+	cuts := make(map[string]aliasCut)
 	for i := range streams {
 		s := &streams[i]
-		line := byAlias[s.Name]
+		c := x.retentionCutoff(s, now)
+		if prev, ok := cuts[s.alias()]; ok {
+			if prev.cut.Before(c) {
+				c = prev.cut
+			}
+			cuts[s.alias()] = aliasCut{c, prev.streams + "," + s.Name}
+			continue
+		}
+		cuts[s.alias()] = aliasCut{c, s.Name}
+	}
+	var hold time.Time
+	holdSet := false
+	if h := x.hold.Load(); h != nil {
+		hold, holdSet = (*h)(), true
+	}
+	var ids []string
+	for alias, ac := range cuts {
+		line := byAlias[alias]
 		if len(line) < 2 {
 			continue
 		}
 		slices.SortFunc(line, func(a, b int) int {
 			return cmp.Or(recs[a].Created.Compare(recs[b].Created), cmp.Compare(recs[a].ID, recs[b].ID))
 		})
-		retCut := x.retentionCutoff(s, now)
-		if h := x.hold.Load(); h != nil {
-			if w := (*h)(); w.Before(retCut) {
-				retCut = w // the zero time (nothing archived) holds every key
-			}
+		retCut := ac.cut
+		if holdSet && hold.Before(retCut) {
+			retCut = hold // the zero time (nothing archived) holds every key
 		}
 		retCut = retCut.Add(-keyShredMargin)
 		for j := 0; j+1 < len(line); j++ {
@@ -570,8 +591,8 @@ func (x *Index) shredExpiredKeys(ctx context.Context, streams []streamRecord, no
 			if !next.Created.Before(retCut) {
 				break
 			}
-			reason := fmt.Sprintf("retention of stream %s (%s) expired everything it sealed (until %s)",
-				s.Name, s.retention(x.opts.ZeroRetention), next.Created.UTC().Format(time.RFC3339))
+			reason := fmt.Sprintf("retention of stream %s expired everything it sealed (until %s)",
+				ac.streams, next.Created.UTC().Format(time.RFC3339))
 			if err := x.Keys().DestroyKey(ctx, rec.ID, reason); err != nil {
 				return len(ids), err
 			}

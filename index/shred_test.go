@@ -144,3 +144,44 @@ func TestRetentionShredsKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteStreamSharedKeyAlias: streams sharing a KmsKeyId share data
+// keys; deleting one keeps them (the other's fragments need them), and
+// deleting the last one destroys them.
+func TestDeleteStreamSharedKeyAlias(t *testing.T) {
+	forModes(t, func(t *testing.T, x *Index, clk *fakeClock) {
+		ctx := context.Background()
+		k := &seal.Keyring{Store: x.Keys(), Master: seal.NewMasterKey(), Now: clk.Now}
+		x.OnKeysDestroyed(k.Forget)
+		for _, name := range []string{"s1", "s2"} {
+			if _, err := x.CreateStream(ctx, Stream{Name: name, KeyAlias: "site", RetentionHours: 24, MediaType: "video/h264"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		blob1, id, err := k.Seal(ctx, "site", "s1", 1, []byte("one"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blob2, _, err := k.Seal(ctx, "site", "s2", 2, []byte("two"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.DeleteStream(ctx, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		fresh := &seal.Keyring{Store: x.Keys(), Master: k.Master}
+		if _, err := fresh.Open(ctx, "s2", 2, blob2); err != nil {
+			t.Fatalf("s2's blob after deleting s1 (shared key): %v", err)
+		}
+		if err := x.DeleteStream(ctx, "s2"); err != nil {
+			t.Fatal(err)
+		}
+		for n, blob := range map[uint64][]byte{1: blob1, 2: blob2} {
+			stream := map[uint64]string{1: "s1", 2: "s2"}[n]
+			_, err := (&seal.Keyring{Store: x.Keys(), Master: k.Master}).Open(ctx, stream, n, blob)
+			if !errors.Is(err, seal.ErrKeyDestroyed) || !strings.Contains(err.Error(), "data key "+id+" was destroyed: stream s2 deleted") {
+				t.Fatalf("open %s after the last stream of the alias was deleted: %v", stream, err)
+			}
+		}
+	})
+}

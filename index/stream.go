@@ -1,10 +1,12 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -323,11 +325,13 @@ func (x *Index) DeleteStream(ctx context.Context, name string) error {
 		return err
 	}
 	defer done()
+	var alias string
 	err = x.update(ctx, store.Reclaim, func(txn *store.Txn) error {
 		rec, err := getStream(txn, name)
 		if err != nil {
 			return err
 		}
+		alias = rec.alias()
 		if err := txn.Delete(registryKey(name)); err != nil {
 			return err
 		}
@@ -339,8 +343,38 @@ func (x *Index) DeleteStream(ctx context.Context, name string) error {
 	x.logger.Info("stream deleted", "stream", name)
 	x.stored.broadcast(name)
 	x.kickGC()
-	if err := x.destroyAliasKeys(ctx, name, fmt.Sprintf("stream %s deleted %s", name, x.opts.Now().UTC().Format(time.RFC3339))); err != nil {
+	if err := x.shredStreamKeys(ctx, name, alias); err != nil {
 		return fmt.Errorf("index: delete stream %q: shred its data keys: %w", name, err)
+	}
+	return nil
+}
+
+// alias is the data-key line that seals the stream: KeyAlias, or its name.
+func (r *streamRecord) alias() string { return cmp.Or(r.KeyAlias, r.Name) }
+
+// shredStreamKeys destroys the data keys of a deleted stream: those of its
+// alias and of its name (its alias before an UpdateStream set KeyAlias),
+// except an alias another stream still seals with (a KmsKeyId shared by
+// several streams: its keys sealed their fragments too; they go with the
+// last stream of the alias, or by retention).
+func (x *Index) shredStreamKeys(ctx context.Context, name, alias string) error {
+	live, err := x.streamRecords(ctx)
+	if err != nil {
+		return err
+	}
+	inUse := make(map[string]bool, len(live))
+	for i := range live {
+		inUse[live[i].alias()] = true
+	}
+	reason := fmt.Sprintf("stream %s deleted %s", name, x.opts.Now().UTC().Format(time.RFC3339))
+	for _, a := range slices.Compact([]string{alias, name}) {
+		if inUse[a] {
+			x.logger.Warn("deleted stream's data keys kept: another stream shares them", "stream", name, "key_alias", a)
+			continue
+		}
+		if err := x.destroyAliasKeys(ctx, a, reason); err != nil {
+			return err
+		}
 	}
 	return nil
 }
