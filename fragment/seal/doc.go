@@ -74,9 +74,9 @@
 // KeyStore.DestroyKey deletes a data key for good and keeps a tombstone
 // saying why, so Open of a blob it sealed fails with ErrKeyDestroyed
 // ("data key <id> was destroyed: stream cam1 deleted …") instead of a bare
-// "not found". Keyring.DestroyAlias destroys an alias's keys; a Keyring
-// told of keys destroyed through the store (Forget) drops its cached copies
-// and makes a new current key. Data keys rotate by time (Rotation), so a
+// "not found". The index destroys keys (a deleted stream's, expired
+// ones); a Keyring told of them (Forget) drops its cached copies and makes
+// a new current key. Data keys rotate by time (Rotation), so a
 // key covers one period of one alias and retention can destroy it once the
 // period has expired (index).
 //

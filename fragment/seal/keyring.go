@@ -259,41 +259,6 @@ func (k *Keyring) MasterCheck() string {
 	return k.check
 }
 
-// DestroyAlias destroys every stored data key of alias (crypto-shredding:
-// what they sealed can never be opened again) with reason recorded in the
-// store's tombstones, and forgets the alias's current key, so the next Seal
-// for it makes a new one. It returns the ids destroyed.
-func (k *Keyring) DestroyAlias(ctx context.Context, alias, reason string) ([]string, error) {
-	if alias == "" {
-		return nil, fmt.Errorf("destroy: %w", ErrEmptyName)
-	}
-	if err := k.Initialize(ctx); err != nil {
-		return nil, err
-	}
-	st := k.aliasState(alias)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.cur.Store(nil)
-	st.stored = nil
-	recs, err := k.Store.ListKeys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("destroy alias %q: %w", alias, err)
-	}
-	var ids []string
-	for _, rec := range recs {
-		if rec.Alias != alias {
-			continue
-		}
-		if err := k.Store.DestroyKey(ctx, rec.ID, reason); err != nil {
-			return ids, fmt.Errorf("destroy alias %q: %w", alias, err)
-		}
-		k.cache.remove(rec.ID)
-		ids = append(ids, rec.ID)
-	}
-	k.log.Info("seal: data keys destroyed", "alias", alias, "keys", len(ids), "reason", reason)
-	return ids, nil
-}
-
 // Forget drops the cached unwrapped keys ids (destroyed by someone else
 // through the Store) and the current key of any alias they belong to.
 func (k *Keyring) Forget(ids ...string) {
