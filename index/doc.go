@@ -181,6 +181,16 @@
 // once. The background loop then deletes the number keys in batches and
 // drops the stream's index and blob prefixes, resuming after a restart.
 //
+// # Data keys and crypto-shredding
+//
+// Keys (the seal.KeyStore under "k/") holds the wrapped data keys.
+// DeleteStream destroys every key of the stream's alias before it returns,
+// and each GC cycle destroys the keys whose whole sealing period (from
+// their creation to their successor's) is beyond their stream's retention
+// and the archive's hold (shredExpiredKeys); each leaves a tombstone under
+// "k/x/" saying why, and OnKeysDestroyed tells the keyring. See
+// docs/keys.md.
+//
 // # Durability and tuning
 //
 // SyncWrites is on: a fragment is durable when PutFragment returns, and

@@ -47,6 +47,10 @@ type Index struct {
 	// first (SetEvictionHold: what the archive has uploaded).
 	hold atomic.Pointer[func() time.Time]
 
+	// keysDestroyed, when set, hears the data keys DeleteStream destroyed
+	// (OnKeysDestroyed: the keyring forgets its cached copies).
+	keysDestroyed atomic.Pointer[func(ids ...string)]
+
 	// usage holds the sealed bytes of each stream's undropped buckets, by
 	// stream id (see pfxUsage).
 	usageMu sync.Mutex

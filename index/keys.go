@@ -30,6 +30,9 @@ const (
 	keySeqVersion  = "v/q/version"  // badger Sequence of stream versions
 
 	pfxKeys = "k/" // + key id → seal.KeyRecord (CBOR)
+	// pfxKeyTombstones + key id → why the key was destroyed (text): a
+	// crypto-shredded data key. Key ids are hex, so none starts with "x/".
+	pfxKeyTombstones = "k/x/"
 )
 
 // timeBits maps t to a uint64 that sorts like t.

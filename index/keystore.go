@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,8 +17,11 @@ import (
 )
 
 // Keys returns the seal.KeyStore kept in this database under the "k/"
-// prefix. Data keys never expire: a key outlives every blob it sealed,
-// and removing one (crypto-shredding) is a deliberate act, not retention.
+// prefix. Data keys never expire by themselves: a key outlives every blob
+// it sealed, and removing one (crypto-shredding, DestroyKey) is a
+// deliberate act of DeleteStream's purge or of retention (ShredKeys), which
+// leaves a tombstone under "k/x/" so that opening a blob of a destroyed key
+// says why it cannot be opened.
 func (x *Index) Keys() seal.KeyStore { return keyStore{x: x} }
 
 // keyStore implements seal.KeyStore on the index's database.
@@ -36,6 +40,21 @@ type keyRecord struct {
 }
 
 func keyKey(id string) []byte { return append([]byte(pfxKeys), id...) }
+
+func keyTombstoneKey(id string) []byte { return append([]byte(pfxKeyTombstones), id...) }
+
+// tombstone returns the reason id was destroyed, or ok false.
+func keyTombstone(txn *store.Txn, id string) (reason string, ok bool, err error) {
+	item, err := txn.Get(keyTombstoneKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	v, err := item.ValueCopy(nil)
+	return string(v), err == nil, err
+}
 
 func decodeKey(v []byte) (seal.KeyRecord, error) {
 	var r keyRecord
@@ -62,7 +81,14 @@ func (s keyStore) PutKey(ctx context.Context, rec seal.KeyRecord) error {
 	if err != nil {
 		return fmt.Errorf("index: put key %q: %w", rec.ID, err)
 	}
-	err = s.x.k.Update(ctx, store.Meta, func(txn *store.Txn) error { return txn.Set(keyKey(rec.ID), b) })
+	err = s.x.k.Update(ctx, store.Meta, func(txn *store.Txn) error {
+		if reason, ok, err := keyTombstone(txn, rec.ID); err != nil {
+			return err
+		} else if ok {
+			return seal.DestroyedError(rec.ID, reason)
+		}
+		return txn.Set(keyKey(rec.ID), b)
+	})
 	if err != nil {
 		return fmt.Errorf("index: put key %q: %w", rec.ID, err)
 	}
@@ -80,6 +106,11 @@ func (s keyStore) GetKey(ctx context.Context, id string) (seal.KeyRecord, error)
 	err = s.x.k.View(func(txn *store.Txn) error {
 		item, err := txn.Get(keyKey(id))
 		if errors.Is(err, badger.ErrKeyNotFound) {
+			if reason, ok, err := keyTombstone(txn, id); err != nil {
+				return err
+			} else if ok {
+				return seal.DestroyedError(id, reason)
+			}
 			return fmt.Errorf("index: %w: %q", seal.ErrKeyNotFound, id)
 		}
 		if err != nil {
@@ -105,6 +136,9 @@ func (s keyStore) ListKeys(ctx context.Context) ([]seal.KeyRecord, error) {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxKeys), PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
+			if bytes.HasPrefix(it.Item().Key(), []byte(pfxKeyTombstones)) {
+				continue
+			}
 			err := it.Item().Value(func(v []byte) error {
 				rec, err := decodeKey(v)
 				out = append(out, rec)
@@ -117,4 +151,30 @@ func (s keyStore) ListKeys(ctx context.Context) ([]seal.KeyRecord, error) {
 		return nil
 	})
 	return out, err
+}
+
+// DestroyKey implements seal.KeyStore: the wrapped key is deleted and a
+// tombstone holding reason written in one transaction, durable on return.
+// Badger keeps deleted values until compaction rewrites their table; the
+// key stays wrapped by the master key there, and compaction drops it.
+func (s keyStore) DestroyKey(ctx context.Context, id, reason string) error {
+	done, err := s.x.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = s.x.k.Update(ctx, store.Meta, func(txn *store.Txn) error {
+		if _, ok, err := keyTombstone(txn, id); err != nil || ok {
+			return err
+		}
+		if err := txn.Delete(keyKey(id)); err != nil {
+			return err
+		}
+		return txn.Set(keyTombstoneKey(id), []byte(reason))
+	})
+	if err != nil {
+		return fmt.Errorf("index: destroy key %q: %w", id, err)
+	}
+	s.x.logger.Info("data key destroyed", "key_id", id, "reason", reason)
+	return nil
 }

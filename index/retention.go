@@ -27,6 +27,9 @@ type GCReport struct {
 	BucketsDropped int
 	// StreamsPurged is how many deleted streams were purged.
 	StreamsPurged int
+	// KeysShredded is how many data keys retention destroyed: keys whose
+	// whole sealing period is beyond their stream's retention.
+	KeysShredded int
 	// VlogFilesGCed is how many value-log files GC rewrote or deleted.
 	VlogFilesGCed int
 	// VlogBefore and VlogAfter are the value-log bytes on disk around the
@@ -110,6 +113,9 @@ func (x *Index) gcCycle(ctx context.Context) (GCReport, error) {
 			return rep, err
 		}
 		buckets = append(buckets, b...)
+	}
+	if rep.KeysShredded, err = x.shredExpiredKeys(ctx, streams, now); err != nil {
+		return rep, err
 	}
 	rep.BucketsDropped = len(buckets)
 	var drop [][]byte
@@ -515,4 +521,86 @@ func (x *Index) raiseFloor(ctx context.Context, t int64) error {
 			return nil
 		}
 	}
+}
+
+// keyShredMargin is how far before a stream's retention cutoff a data
+// key's successor must have been created for the key to be destroyed: a
+// fragment sealed just before the rotation started at most a fragment's
+// length (30 s at most) earlier, and clocks of the same process agree.
+const keyShredMargin = 2 * time.Minute
+
+// shredExpiredKeys destroys the data keys of each stream's alias (its
+// KeyAlias or name) whose whole sealing period lies beyond its retention: a key seals
+// from its creation until its successor is created (seal.Keyring rotates
+// the key of an alias every Rotation), so when the successor was created
+// before the retention cutoff every fragment the key sealed has expired.
+// The current key of an alias (no successor) is never destroyed, nor one
+// that sealed after the archive's eviction hold (SetEvictionHold: what is
+// not archived yet needs its key for the upload and its manifest).
+// Archived copies carry their own wrapped keys (firehose/archive) and are
+// not affected; see docs/keys.md.
+func (x *Index) shredExpiredKeys(ctx context.Context, streams []streamRecord, now time.Time) (int, error) {
+	recs, err := x.Keys().ListKeys(ctx)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	byAlias := make(map[string][]int)
+	for i := range recs {
+		byAlias[recs[i].Alias] = append(byAlias[recs[i].Alias], i)
+	}
+	// An alias shared by several streams (KmsKeyId) is cut at the earliest
+	// cutoff of its streams: the longest retention wins.
+	type aliasCut struct {
+		cut     time.Time
+		streams string
+	}
+	cuts := make(map[string]aliasCut)
+	for i := range streams {
+		s := &streams[i]
+		c := x.retentionCutoff(s, now)
+		if prev, ok := cuts[s.alias()]; ok {
+			if prev.cut.Before(c) {
+				c = prev.cut
+			}
+			cuts[s.alias()] = aliasCut{c, prev.streams + "," + s.Name}
+			continue
+		}
+		cuts[s.alias()] = aliasCut{c, s.Name}
+	}
+	var hold time.Time
+	holdSet := false
+	if h := x.hold.Load(); h != nil {
+		hold, holdSet = (*h)(), true
+	}
+	var ids []string
+	for alias, ac := range cuts {
+		line := byAlias[alias]
+		if len(line) < 2 {
+			continue
+		}
+		slices.SortFunc(line, func(a, b int) int {
+			return cmp.Or(recs[a].Created.Compare(recs[b].Created), cmp.Compare(recs[a].ID, recs[b].ID))
+		})
+		retCut := ac.cut
+		if holdSet && hold.Before(retCut) {
+			retCut = hold // the zero time (nothing archived) holds every key
+		}
+		retCut = retCut.Add(-keyShredMargin)
+		for j := 0; j+1 < len(line); j++ {
+			rec, next := &recs[line[j]], &recs[line[j+1]]
+			if !next.Created.Before(retCut) {
+				break
+			}
+			reason := fmt.Sprintf("retention of stream %s expired everything it sealed (until %s)",
+				ac.streams, next.Created.UTC().Format(time.RFC3339))
+			if err := x.Keys().DestroyKey(ctx, rec.ID, reason); err != nil {
+				return len(ids), err
+			}
+			ids = append(ids, rec.ID)
+		}
+	}
+	if fn := x.keysDestroyed.Load(); fn != nil && len(ids) > 0 {
+		(*fn)(ids...)
+	}
+	return len(ids), nil
 }

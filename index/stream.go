@@ -1,10 +1,12 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -311,17 +313,25 @@ func (x *Index) UpdateStream(ctx context.Context, name, version string, fn func(
 // then on no read returns it or its fragments, and its name may be created
 // again. The fragments, indexes and blobs are purged by the background
 // loop (and by RunGC), which also resumes the purge after a restart.
+//
+// Its data keys (the key records of alias name, the default alias of a
+// stream) are destroyed before it returns, each leaving a tombstone
+// "stream <name> deleted <time>": the sealed blobs, until purged, and any
+// copy of them can no longer be opened with this database's keys
+// (crypto-shredding; see docs/keys.md for archived copies).
 func (x *Index) DeleteStream(ctx context.Context, name string) error {
 	done, err := x.enter(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
+	var alias string
 	err = x.update(ctx, store.Reclaim, func(txn *store.Txn) error {
 		rec, err := getStream(txn, name)
 		if err != nil {
 			return err
 		}
+		alias = rec.alias()
 		if err := txn.Delete(registryKey(name)); err != nil {
 			return err
 		}
@@ -333,5 +343,65 @@ func (x *Index) DeleteStream(ctx context.Context, name string) error {
 	x.logger.Info("stream deleted", "stream", name)
 	x.stored.broadcast(name)
 	x.kickGC()
+	if err := x.shredStreamKeys(ctx, name, alias); err != nil {
+		return fmt.Errorf("index: delete stream %q: shred its data keys: %w", name, err)
+	}
+	return nil
+}
+
+// alias is the data-key line that seals the stream: KeyAlias, or its name.
+func (r *streamRecord) alias() string { return cmp.Or(r.KeyAlias, r.Name) }
+
+// shredStreamKeys destroys the data keys of a deleted stream: those of its
+// alias and of its name (its alias before an UpdateStream set KeyAlias),
+// except an alias another stream still seals with (a KmsKeyId shared by
+// several streams: its keys sealed their fragments too; they go with the
+// last stream of the alias, or by retention).
+func (x *Index) shredStreamKeys(ctx context.Context, name, alias string) error {
+	live, err := x.streamRecords(ctx)
+	if err != nil {
+		return err
+	}
+	inUse := make(map[string]bool, len(live))
+	for i := range live {
+		inUse[live[i].alias()] = true
+	}
+	reason := fmt.Sprintf("stream %s deleted %s", name, x.opts.Now().UTC().Format(time.RFC3339))
+	for _, a := range slices.Compact([]string{alias, name}) {
+		if inUse[a] {
+			x.logger.Warn("deleted stream's data keys kept: another stream shares them", "stream", name, "key_alias", a)
+			continue
+		}
+		if err := x.destroyAliasKeys(ctx, a, reason); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OnKeysDestroyed sets fn to hear the ids of the data keys DeleteStream
+// destroys (seal.Keyring.Forget).
+func (x *Index) OnKeysDestroyed(fn func(ids ...string)) { x.keysDestroyed.Store(&fn) }
+
+// destroyAliasKeys destroys every data key record of alias.
+func (x *Index) destroyAliasKeys(ctx context.Context, alias, reason string) error {
+	ks := x.Keys()
+	recs, err := ks.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, rec := range recs {
+		if rec.Alias != alias {
+			continue
+		}
+		if err := ks.DestroyKey(ctx, rec.ID, reason); err != nil {
+			return err
+		}
+		ids = append(ids, rec.ID)
+	}
+	if fn := x.keysDestroyed.Load(); fn != nil && len(ids) > 0 {
+		(*fn)(ids...)
+	}
 	return nil
 }

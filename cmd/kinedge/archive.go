@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,8 +104,8 @@ func runArchive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		// A plaintext archive needs no key; a sealed one fails to open
 		// without it, and the error says why.
-		master, keyErr := archiveMasterKey(&cfg)
-		r := &archive.Remote{Bucket: b, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: master}
+		masters, keyErr := archiveMasterKey(&cfg)
+		r := &archive.Remote{Bucket: b, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: masters.Active, Retired: masters.Others()}
 		// One file per run of the same codecs, as kinedge replay writes
 		// them: FILE, FILE.2.mkv, …
 		name := *out
@@ -152,17 +153,17 @@ func runArchive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return fmt.Errorf("archive: unknown subcommand %q", sub)
 }
 
-// archiveMasterKey returns the master key of the configuration or of an
-// existing <data_dir>/master.key; it never creates one.
-func archiveMasterKey(cfg *Config) (seal.MasterKey, error) {
-	if cfg.MasterKey != "" {
-		return seal.ParseMasterKey(cfg.MasterKey)
+// archiveMasterKey returns the master keys of the configuration or of an
+// existing master key file (master_key_file or <data_dir>/master.key),
+// with the retired ones next to it; it never creates one.
+func archiveMasterKey(cfg *Config) (seal.MasterKeys, error) {
+	path := masterKeyPath(cfg)
+	if cfg.MasterKey == "" {
+		if _, err := os.Stat(path); err != nil {
+			return seal.MasterKeys{}, fmt.Errorf("archive: no master key: set KINEDGE_MASTER_KEY or provide %s: %w", path, err)
+		}
 	}
-	path := filepath.Join(cfg.DataDir, "master.key")
-	if _, err := os.Stat(path); err != nil {
-		return seal.MasterKey{}, fmt.Errorf("archive: no master key: set KINEDGE_MASTER_KEY or provide %s: %w", path, err)
-	}
-	m, _, err := seal.LoadOrCreateMasterKey(path, "")
+	m, _, err := loadMasterKeys(cfg, slog.New(slog.DiscardHandler))
 	return m, err
 }
 

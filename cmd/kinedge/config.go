@@ -22,6 +22,7 @@ import (
 	"github.com/kinedge/kinedge/firehose"
 	"github.com/kinedge/kinedge/firehose/archive"
 	"github.com/kinedge/kinedge/firehose/uplink"
+	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 	"github.com/kinedge/kinedge/ingest/sources"
@@ -97,6 +98,9 @@ type Config struct {
 
 	// MasterKey overrides <data_dir>/master.key (hex or base64, 32 bytes).
 	MasterKey string `yaml:"master_key" secret:"true"`
+	// MasterKeyFile is the master key file on separate media (a USB key,
+	// a secrets mount) instead of <data_dir>/master.key; it must exist.
+	MasterKeyFile string `yaml:"master_key_file"`
 	// KeyRotation is how often per-stream data keys are rotated.
 	KeyRotation time.Duration `yaml:"key_rotation"`
 
@@ -528,6 +532,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP == "" {
 		errs = append(errs, errors.New("http address is empty"))
+	}
+	if c.MasterKey != "" && c.MasterKeyFile != "" {
+		errs = append(errs, fmt.Errorf("the master key is set twice, by master_key (or %s) and by master_key_file %s: keep one", seal.MasterKeyEnv, c.MasterKeyFile))
 	}
 	if c.Fragment.Target <= 0 || c.Fragment.Target > c.Fragment.Max {
 		errs = append(errs, fmt.Errorf("fragment.target %v must be > 0 and <= fragment.max %v", c.Fragment.Target, c.Fragment.Max))

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/firmware/clock"
+	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/ingest/sources"
 )
 
@@ -88,7 +89,7 @@ func (d *doctor) run(ctx context.Context) []checkResult {
 	out = append(out, checkResult{checkOK, "config", where + " loads and validates"})
 	out = append(out, checkDataDir(cfg.DataDir)...)
 	if cfg.MasterKey == "" {
-		out = append(out, checkMasterKey(filepath.Join(cfg.DataDir, "master.key")))
+		out = append(out, checkMasterKey(masterKeyPath(&cfg)))
 	} else {
 		out = append(out, checkResult{checkOK, "master key", "set by master_key in the config"})
 	}
@@ -176,6 +177,10 @@ func checkMasterKey(path string) checkResult {
 			who = "every user"
 		}
 		return checkResult{checkFail, name, fmt.Sprintf("%s has mode %04o, readable by %s: anyone who reads it can read the recordings: chmod 600 %s", path, perm, who, path)}
+	}
+	if _, err := os.Stat(seal.PendingMasterPath(path)); err == nil {
+		return checkResult{checkWarn, name, path + " is private (0600), but a master key rotation was interrupted (" + seal.PendingMasterPath(path) +
+			" exists): stop kinedge and run kinedge keys rotate-master to finish it"}
 	}
 	return checkResult{checkOK, name, path + " is private (0600)"}
 }

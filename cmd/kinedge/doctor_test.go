@@ -44,6 +44,16 @@ func TestDoctorMasterKey(t *testing.T) {
 			t.Errorf("mode %04o: %v, want %s with %q", tc.mode, r, tc.level, tc.want)
 		}
 	}
+	// An interrupted rotation is a warning saying how to finish it.
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".new", []byte("k"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := checkMasterKey(path); r.Level != checkWarn || !strings.Contains(r.Msg, "kinedge keys rotate-master") {
+		t.Errorf("pending rotation: %v, want WARN naming kinedge keys rotate-master", r)
+	}
 }
 
 func TestDoctorDataDir(t *testing.T) {

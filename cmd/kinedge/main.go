@@ -10,6 +10,7 @@
 //	kinedge doctor      check config, disk, clock, cameras, S3; say what to fix
 //	kinedge bench-ingest  measure the ingest path with simulated cameras
 //	kinedge update      install a signed update bundle (keygen, bundle, sign)
+//	kinedge keys        list data keys, rotate and retire master keys (offline)
 //	kinedge version     print the version
 package main
 
@@ -48,6 +49,7 @@ commands:
   doctor      check config, data dir, disk, clock, the running appliance, cameras, S3: OK/WARN/FAIL with what to fix
   bench-ingest  measure ingest: serve + N simulated cameras, prints CPU, RSS, frames lost
   update      install a signed update bundle, rolling back if unhealthy (keygen|bundle|sign for the operator)
+  keys        list|rotate-master|retire-master: data and master keys (offline: stop serve first)
   version     print the version
 
 Run "kinedge <command> -h" for the flags of a command.
@@ -76,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBenchIngest(ctx, rest, stdout, stderr)
 	case "update":
 		return runUpdate(ctx, rest, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "kinedge", version)
 		return nil

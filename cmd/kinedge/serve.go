@@ -73,6 +73,9 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 			return cfg, false, err
 		}
 	}
+	if err := checkMasterKeySources(&cfg, os.Getenv); err != nil {
+		return cfg, false, err
+	}
 	if err := applyEnv(&cfg, os.Getenv); err != nil {
 		return cfg, false, err
 	}
@@ -254,7 +257,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err := ensureCredentials(cfg, stdout); err != nil {
 		return nil, err
 	}
-	master, created, err := seal.LoadOrCreateMasterKey(filepath.Join(cfg.DataDir, "master.key"), cfg.MasterKey)
+	masters, created, err := loadMasterKeys(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -298,10 +301,11 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err != nil {
 		return nil, err
 	}
-	keyring := &seal.Keyring{Store: a.idx.Keys(), Master: master, Rotation: cfg.KeyRotation, Logger: log.With("component", "keyring")}
+	keyring := &seal.Keyring{Store: a.idx.Keys(), Master: masters.Active, Retired: masters.Others(), Rotation: cfg.KeyRotation, Logger: log.With("component", "keyring")}
 	if err := keyring.Initialize(ctx); err != nil {
 		return nil, err
 	}
+	a.idx.OnKeysDestroyed(keyring.Forget)
 	log.Info("keyring ready", "master_key_check", keyring.MasterCheck(), "master_key_created", created)
 
 	dataSpace, err := a.db.Space("d/")
@@ -633,7 +637,7 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 	a.idx.SetEvictionHold(a.archive.ArchivedThrough)
 	// Tiered replay: what is not local is fetched from the bucket (a
 	// replacement appliance's whole history), sealed or playable MKV.
-	a.tier = newTier(bucket, cfg, keyring.Master, a.archive)
+	a.tier = newTier(bucket, cfg, seal.MasterKeys{Active: keyring.Master, Retired: keyring.Retired}, a.archive)
 	if prev := a.sources.OnStored; prev != nil {
 		a.sources.OnStored = func(f index.Fragment) {
 			prev(f)

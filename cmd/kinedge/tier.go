@@ -26,7 +26,7 @@ type tier struct {
 }
 
 // newTier returns the tier on bucket, with its manifest cache.
-func newTier(bucket archive.Reader, cfg *Config, master seal.MasterKey, arch *archive.Archiver) tier {
+func newTier(bucket archive.Reader, cfg *Config, masters seal.MasterKeys, arch *archive.Archiver) tier {
 	cache := &archive.Cache{
 		Reader: bucket, Root: archive.Root(cfg.Archive.Prefix, cfg.ApplianceID, ""),
 		SettledThrough: func(stream string) time.Time {
@@ -37,7 +37,7 @@ func newTier(bucket archive.Reader, cfg *Config, master seal.MasterKey, arch *ar
 			return t
 		},
 	}
-	return tier{remote: &archive.Remote{Bucket: cache, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: master}, cache: cache, archiver: arch}
+	return tier{remote: &archive.Remote{Bucket: cache, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: masters.Active, Retired: masters.Others()}, cache: cache, archiver: arch}
 }
 
 func (t tier) Streams(ctx context.Context) ([]string, error) {

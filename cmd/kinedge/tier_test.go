@@ -113,7 +113,7 @@ func newTierRig(t *testing.T, sealed bool) *tierRig {
 	cfg := &Config{ApplianceID: "pi-7"}
 	cfg.Archive.Prefix = "video/"
 	mux := http.NewServeMux()
-	(&videoapi.Handler{Index: idx, Opener: kr, Archive: newTier(counted, cfg, kr.Master, rig.arch)}).Register(mux)
+	(&videoapi.Handler{Index: idx, Opener: kr, Archive: newTier(counted, cfg, seal.MasterKeys{Active: kr.Master}, rig.arch)}).Register(mux)
 	rig.api = httptest.NewServer(mux)
 	t.Cleanup(rig.api.Close)
 	return rig

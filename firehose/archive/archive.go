@@ -497,6 +497,16 @@ func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment)
 	}
 	if a.Sealed {
 		rec, err := a.Keys.GetKey(ctx, f.KeyID)
+		if errors.Is(err, seal.ErrKeyDestroyed) {
+			// Crypto-shredded meanwhile (its stream deleted): it must not
+			// leave the box; move past it.
+			a.Logger.Warn("fragment's data key destroyed before it was archived", "stream", stream, "fragment", f.Number, "err", err)
+			err := a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error { return a.setDone(txn, stream, f) })
+			if err != nil {
+				return err
+			}
+			return a.afterDone(ctx, stream)
+		}
 		if err != nil {
 			return fmt.Errorf("archive: key %s of fragment %d: %w", f.KeyID, f.Number, err)
 		}

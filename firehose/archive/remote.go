@@ -22,6 +22,9 @@ type Remote struct {
 	Prefix      string
 	ApplianceID string
 	Master      seal.MasterKey
+	// Retired are earlier master keys (kinedge keys rotate-master): objects
+	// archived before a rotation carry data keys wrapped by them.
+	Retired []seal.MasterKey
 }
 
 // Fragments returns the manifest entries of stream whose server time is
@@ -218,7 +221,7 @@ func (r *Remote) SourceWhere(ctx context.Context, stream string, start, end time
 		frags = append(frags, replay.Fragment{Number: n, ServerTime: e.ServerTime, ProducerTime: e.ProducerTime,
 			Duration: time.Duration(e.DurationMS) * time.Millisecond, Codecs: e.Codecs})
 	}
-	src := replay.Source{Store: bucketStore{r.Bucket, byNumber}, Opener: objectOpener{&seal.Keyring{Store: ks, Master: r.Master}, plain}}
+	src := replay.Source{Store: bucketStore{r.Bucket, byNumber}, Opener: objectOpener{&seal.Keyring{Store: ks, Master: r.Master, Retired: r.Retired}, plain}}
 	return frags, entries, src, nil
 }
 

@@ -47,3 +47,13 @@ func (c *keyCache) add(dk *dataKey) {
 		delete(c.byID, last.Value.(*dataKey).id)
 	}
 }
+
+// remove drops id from the cache.
+func (c *keyCache) remove(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byID[id]; ok {
+		c.order.Remove(e)
+		delete(c.byID, id)
+	}
+}

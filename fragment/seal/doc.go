@@ -6,7 +6,7 @@
 // # Master key
 //
 // The master key comes from KINEDGE_MASTER_KEY (64 hex digits or base64 of
-// 32 bytes) or from <data-dir>/master.key, 32 raw bytes that
+// 32 bytes), from a file on separate media, or from <data-dir>/master.key, 32 raw bytes that
 // LoadOrCreateMasterKey creates from crypto/rand on first start, 0600,
 // atomically (temporary file, fsync, link into place, fsync of the
 // directory). A key file readable by group or others, or of the wrong size,
@@ -55,6 +55,30 @@
 // AES-NI on amd64) automatically; boards without them (the Raspberry Pi 4's
 // Cortex-A72 lacks the crypto extensions) run Go's constant-time software
 // AES, which is slower, see BenchmarkSeal.
+//
+// # Master key rotation
+//
+// RotateMaster replaces the master key file by a new key and re-wraps every
+// stored data key under it without touching a sealed blob, in durable
+// steps that survive a kill at any point (the new key at <file>.new, the
+// data keys re-wrapped one transaction each, the old key kept as
+// <file>.retired-<check>, then an atomic rename); calling it again finishes
+// an interrupted rotation. LoadMasterKeys returns the pending and retired
+// keys next to a file, and a Keyring given them as Retired unwraps the
+// data keys they wrapped, so an appliance starts whatever step a rotation
+// stopped at. RetireMaster deletes a retired key once no stored data key
+// needs it. The whole protocol and what to back up are in docs/keys.md.
+//
+// # Crypto-shredding
+//
+// KeyStore.DestroyKey deletes a data key for good and keeps a tombstone
+// saying why, so Open of a blob it sealed fails with ErrKeyDestroyed
+// ("data key <id> was destroyed: stream cam1 deleted …") instead of a bare
+// "not found". The index destroys keys (a deleted stream's, expired
+// ones); a Keyring told of them (Forget) drops its cached copies and makes
+// a new current key. Data keys rotate by time (Rotation), so a
+// key covers one period of one alias and retention can destroy it once the
+// period has expired (index).
 //
 // # Storage seam
 //

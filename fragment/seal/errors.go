@@ -13,6 +13,11 @@ var (
 	// ErrKeyNotFound is returned when a key id is not in the KeyStore.
 	// KeyStore implementations return it (wrapped or not) from GetKey.
 	ErrKeyNotFound = errors.New("seal: key not found")
+	// ErrKeyDestroyed is returned when a key id names a data key that was
+	// destroyed on purpose (crypto-shredding: its stream was deleted, or
+	// retention expired everything it sealed). KeyStore implementations
+	// return it, wrapped with the key id and the reason, from GetKey.
+	ErrKeyDestroyed = errors.New("seal: data key destroyed")
 	// ErrBadMasterKey is returned for a master key that cannot be used: a
 	// wrong size or encoding, an unsafe key file, or a master key that is
 	// not the one the stored data keys were wrapped with.

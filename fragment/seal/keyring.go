@@ -38,6 +38,10 @@ type Keyring struct {
 	Store KeyStore
 	// Master wraps the data keys. Required (non-zero).
 	Master MasterKey
+	// Retired are earlier master keys (and the pending one of an unfinished
+	// rotation, see RotateMaster): they only unwrap the stored data keys
+	// they wrapped; new keys are wrapped by Master.
+	Retired []MasterKey
 	// Rotation is the age at which an alias's data key is replaced by a new
 	// one for sealing. It defaults to 1 h (DefaultRotation).
 	Rotation time.Duration
@@ -56,6 +60,7 @@ type Keyring struct {
 	now      func() time.Time
 	log      *slog.Logger
 	check    string
+	masters  map[string]MasterKey // by check value: Master and Retired
 	cache    *keyCache
 
 	mu      sync.Mutex // guards aliases
@@ -109,6 +114,12 @@ func (k *Keyring) Initialize(ctx context.Context) error {
 	}
 
 	check := k.Master.CheckValue()
+	masters := map[string]MasterKey{check: k.Master}
+	for _, m := range k.Retired {
+		if !m.IsZero() {
+			masters[m.CheckValue()] = m
+		}
+	}
 	recs, err := k.Store.ListKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("seal: list keys: %w", err)
@@ -117,7 +128,7 @@ func (k *Keyring) Initialize(ctx context.Context) error {
 	latest := make(map[string]*KeyRecord)
 	for i := range recs {
 		rec := &recs[i]
-		if rec.MasterCheck != check {
+		if _, ok := masters[rec.MasterCheck]; !ok {
 			foreign = append(foreign, rec.MasterCheck)
 			continue
 		}
@@ -146,6 +157,7 @@ func (k *Keyring) Initialize(ctx context.Context) error {
 		k.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	k.check = check
+	k.masters = masters
 	k.cache = newKeyCache(cmp.Or(k.CacheSize, DefaultCacheSize))
 	k.mu.Lock()
 	k.aliases = make(map[string]*aliasState, len(latest))
@@ -245,6 +257,35 @@ func (k *Keyring) MasterCheck() string {
 		return ""
 	}
 	return k.check
+}
+
+// Forget drops the cached unwrapped keys ids (destroyed by someone else
+// through the Store) and the current key of any alias they belong to.
+func (k *Keyring) Forget(ids ...string) {
+	if !k.ready.Load() {
+		return
+	}
+	gone := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+		k.cache.remove(id)
+	}
+	k.mu.Lock()
+	states := make([]*aliasState, 0, len(k.aliases))
+	for _, st := range k.aliases {
+		states = append(states, st)
+	}
+	k.mu.Unlock()
+	for _, st := range states {
+		st.mu.Lock()
+		if dk := st.cur.Load(); dk != nil && gone[dk.id] {
+			st.cur.Store(nil)
+		}
+		if st.stored != nil && gone[st.stored.ID] {
+			st.stored = nil
+		}
+		st.mu.Unlock()
+	}
 }
 
 // aliasState returns the key line of alias, creating an empty one.
@@ -355,11 +396,12 @@ func (k *Keyring) keyByID(ctx context.Context, id string) (*dataKey, error) {
 	if rec.ID != id {
 		return nil, fmt.Errorf("%w: store returned key %q for id %q", ErrMalformed, rec.ID, id)
 	}
-	if rec.MasterCheck != k.check {
+	master, ok := k.masters[rec.MasterCheck]
+	if !ok {
 		return nil, fmt.Errorf("%w: key %q was wrapped by master key check %s, the configured master key is check %s",
 			ErrBadMasterKey, id, rec.MasterCheck, k.check)
 	}
-	raw, err := unwrapKey(k.Master, rec.ID, rec.Alias, rec.Wrapped)
+	raw, err := unwrapKey(master, rec.ID, rec.Alias, rec.Wrapped)
 	if err != nil {
 		return nil, fmt.Errorf("unwrap data key %q: %w", id, err)
 	}

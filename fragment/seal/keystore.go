@@ -44,14 +44,29 @@ type KeyStore interface {
 	// ErrKeyNotFound.
 	GetKey(ctx context.Context, id string) (KeyRecord, error)
 	// ListKeys returns every stored record, in no particular order.
+	// Destroyed keys are not listed.
 	ListKeys(ctx context.Context) ([]KeyRecord, error)
+	// DestroyKey removes the record stored under id for good
+	// (crypto-shredding) and keeps a tombstone naming why, so that GetKey
+	// and PutKey of that id fail with an error wrapping ErrKeyDestroyed
+	// that says "data key <id> was destroyed: <reason>". Destroying a
+	// missing or already destroyed id is not an error. When it returns nil
+	// the removal is durable.
+	DestroyKey(ctx context.Context, id, reason string) error
+}
+
+// DestroyedError returns the error GetKey and PutKey give for a destroyed
+// key: it wraps ErrKeyDestroyed and names the key and the reason.
+func DestroyedError(id, reason string) error {
+	return fmt.Errorf("%w: data key %s was destroyed: %s", ErrKeyDestroyed, id, reason)
 }
 
 // MemKeyStore is a KeyStore in memory, for tests and for appliances that
 // keep no video across restarts. The zero value is ready to use.
 type MemKeyStore struct {
-	mu   sync.Mutex
-	recs map[string]KeyRecord
+	mu         sync.Mutex
+	recs       map[string]KeyRecord
+	tombstones map[string]string // destroyed id → reason
 }
 
 var _ KeyStore = (*MemKeyStore)(nil)
@@ -63,6 +78,9 @@ func (s *MemKeyStore) PutKey(ctx context.Context, rec KeyRecord) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if reason, ok := s.tombstones[rec.ID]; ok {
+		return DestroyedError(rec.ID, reason)
+	}
 	if s.recs == nil {
 		s.recs = make(map[string]KeyRecord)
 	}
@@ -77,6 +95,9 @@ func (s *MemKeyStore) GetKey(ctx context.Context, id string) (KeyRecord, error) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if reason, ok := s.tombstones[id]; ok {
+		return KeyRecord{}, DestroyedError(id, reason)
+	}
 	rec, ok := s.recs[id]
 	if !ok {
 		return KeyRecord{}, fmt.Errorf("%w: %q", ErrKeyNotFound, id)
@@ -97,6 +118,24 @@ func (s *MemKeyStore) ListKeys(ctx context.Context) ([]KeyRecord, error) {
 	}
 	slices.SortFunc(out, func(a, b KeyRecord) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// DestroyKey implements KeyStore.
+func (s *MemKeyStore) DestroyKey(ctx context.Context, id, reason string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tombstones[id]; ok {
+		return nil
+	}
+	if s.tombstones == nil {
+		s.tombstones = make(map[string]string)
+	}
+	delete(s.recs, id)
+	s.tombstones[id] = reason
+	return nil
 }
 
 // cloneRecord returns rec with its own copy of Wrapped.

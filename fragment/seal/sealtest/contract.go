@@ -26,7 +26,10 @@ import (
 // equal to the nanosecond per time.Time.Equal); PutKey of an existing id
 // replaces the record; ListKeys returns every record exactly once;
 // records are copied in and out (no shared Wrapped slices); the store is
-// safe for concurrent use; and a seal.Keyring persisted in it reopens.
+// safe for concurrent use; a seal.Keyring persisted in it reopens; and
+// DestroyKey removes a record for good, leaving a tombstone: GetKey and
+// PutKey of that id then fail with seal.ErrKeyDestroyed naming the reason,
+// ListKeys no longer lists it, and a blob it sealed fails to open.
 func TestKeyStoreContract(t *testing.T, newStore func(t *testing.T) seal.KeyStore) {
 	t.Helper()
 	tests := []struct {
@@ -41,6 +44,7 @@ func TestKeyStoreContract(t *testing.T, newStore func(t *testing.T) seal.KeyStor
 		{"Concurrent", testConcurrent},
 		{"KeyringReopen", testKeyringReopen},
 		{"KeyringWrongMaster", testKeyringWrongMaster},
+		{"Destroy", testDestroy},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,5 +279,47 @@ func testKeyringWrongMaster(t *testing.T, s seal.KeyStore) {
 	}
 	if _, err := k2.Open(ctx, "cam1", 1, blob); !errors.Is(err, seal.ErrBadMasterKey) {
 		t.Fatalf("Open with another master key: error = %v, want ErrBadMasterKey", err)
+	}
+}
+
+func testDestroy(t *testing.T, s seal.KeyStore) {
+	ctx := context.Background()
+	k := &seal.Keyring{Store: s, Master: seal.NewMasterKey()}
+	blob, id, err := k.Seal(ctx, "", "cam1", 1, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, keepID, err := k.Seal(ctx, "", "cam2", 2, []byte("y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const reason = "stream deleted (contract test)"
+	if err := s.DestroyKey(ctx, id, reason); err != nil {
+		t.Fatalf("DestroyKey: %v", err)
+	}
+	if err := s.DestroyKey(ctx, id, "again"); err != nil {
+		t.Fatalf("DestroyKey twice: %v", err)
+	}
+	if err := s.DestroyKey(ctx, "ffffffffffffffff", "never stored"); err != nil {
+		t.Fatalf("DestroyKey of a missing id: %v", err)
+	}
+	_, err = s.GetKey(ctx, id)
+	if !errors.Is(err, seal.ErrKeyDestroyed) || !strings.Contains(err.Error(), "data key "+id+" was destroyed: "+reason) {
+		t.Fatalf("GetKey of a destroyed key: error = %v, want ErrKeyDestroyed naming the key and %q", err, reason)
+	}
+	if err := s.PutKey(ctx, seal.KeyRecord{ID: id, Alias: "cam1", Wrapped: []byte{1}}); !errors.Is(err, seal.ErrKeyDestroyed) {
+		t.Fatalf("PutKey of a destroyed id: error = %v, want ErrKeyDestroyed", err)
+	}
+	recs, err := s.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].ID != keepID {
+		t.Fatalf("ListKeys after destroy = %d records, want only %s", len(recs), keepID)
+	}
+	// A fresh keyring (no cached key) cannot open what the key sealed.
+	k2 := &seal.Keyring{Store: s, Master: k.Master}
+	if _, err := k2.Open(ctx, "cam1", 1, blob); !errors.Is(err, seal.ErrKeyDestroyed) {
+		t.Fatalf("Open after destroy: error = %v, want ErrKeyDestroyed", err)
 	}
 }
