@@ -177,3 +177,13 @@ func encode(users []User) ([]byte, error) {
 
 func newAccessKey() string { return "AKIA" + rand.Text()[:16] }
 func newSecret() string    { return (rand.Text() + rand.Text())[:40] }
+
+// CanSome reports whether u may do a on at least one stream.
+func (u User) CanSome(a Action) bool {
+	for _, g := range u.Grants {
+		if g.Action == a || g.Action == Admin {
+			return true
+		}
+	}
+	return false
+}

@@ -497,12 +497,17 @@ func (h *handler) authenticateWith(conn *gortsplib.ServerConn, req *base.Request
 	if _, ok := req.Header["Authorization"]; !ok {
 		return "", challenge, nil // RFC 2326 §D: first challenge, the client retries
 	}
-	if !verify(req, want, cs.nonce) {
+	ok, allowed := verify(req, want, cs.nonce)
+	if !ok {
 		s.limiter.fail(ip, now)
 		log.Warn("rtsp "+what+" refused: wrong credentials", "user", requestUser(req))
 		return "", challenge, ErrAuth
 	}
-	return want.User, nil, nil
+	if !allowed {
+		log.Warn("rtsp "+what+" refused: no permission", "user", requestUser(req))
+		return "", response(base.StatusForbidden, ""), fmt.Errorf("%w: %s may not %s %s", ErrForbidden, requestUser(req), what, stream)
+	}
+	return requestUser(req), nil, nil
 }
 
 // OnSetup accepts the SETUPs of publishers, and of players of a live

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinedge/kinedge/dataplane/authz"
+
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 )
@@ -42,6 +44,10 @@ type Handler struct {
 	// AccessKey and SecretKey are the admin credentials (HTTP Basic, and
 	// the login form).
 	AccessKey, SecretKey string
+	// Users, when set, replaces AccessKey and SecretKey: any user's access
+	// key and secret log in, and Guard lets each request through only
+	// with the permission it needs (see Guard).
+	Users *authz.Store
 	// AnonymousRead lets GET and HEAD through without credentials.
 	AnonymousRead bool
 	// Sessions is the session table. Required.
@@ -170,14 +176,16 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.loginPage(w, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
-	okKey := constantTimeEqual(r.PostForm.Get("access_key"), h.AccessKey)
-	okSecret := constantTimeEqual(r.PostForm.Get("secret_key"), h.SecretKey)
-	if !okKey || !okSecret || h.AccessKey == "" {
+	u, ok := h.lookup(r.PostForm.Get("access_key"), r.PostForm.Get("secret_key"))
+	if !ok {
 		h.logger().Warn("web: login refused", "remote", r.RemoteAddr)
 		h.loginPage(w, http.StatusUnauthorized, "Wrong access key or secret key.")
 		return
 	}
 	sess, err := h.Sessions.New()
+	if err == nil {
+		sess = h.Sessions.setUser(sess.ID, u.AccessKey)
+	}
 	if err != nil {
 		h.logger().Error("web: new session", "err", err)
 		h.loginPage(w, http.StatusInternalServerError, "The session could not be created.")
