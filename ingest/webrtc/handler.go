@@ -212,7 +212,10 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, stream strin
 		h.refuse(w, http.StatusInternalServerError, "whip: no Verifier configured")
 		return false
 	}
-	if err := h.Verify(stream, bearer(r)); err != nil {
+	if err := h.Verify(stream, bearer(r)); errors.Is(err, ErrForbidden) {
+		h.refuse(w, http.StatusForbidden, "publishing to %s: %v", stream, err)
+		return false
+	} else if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kinedge"`)
 		h.refuse(w, http.StatusUnauthorized, "publishing to %s needs Authorization: Bearer <publish pass or publish token>: %v", stream, err)
 		return false
