@@ -12,7 +12,6 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/authz"
 	"github.com/kinedge/kinedge/dataplane/awsproto"
-	kvs "github.com/kinedge/kinedge/dataplane/video/kvs"
 )
 
 // builtinAdmin is the name of the configured admin key pair as a user.
@@ -132,9 +131,6 @@ func awsPermissionOf(r *http.Request, service string) awsPermission {
 		p.op = strings.TrimPrefix(r.URL.Path, "/")
 		if p.op != "" {
 			p.op = strings.ToUpper(p.op[:1]) + p.op[1:]
-		}
-		if r.URL.Path == kvs.PathGetHLSStreamingSessionURL {
-			p.op = "GetHLSStreamingSessionURL"
 		}
 	case "firehose":
 		table = firehoseActions
