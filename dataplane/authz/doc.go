@@ -18,6 +18,9 @@
 //     sealed by the Sealer given to Open — kinedge passes its
 //     fragment/seal Keyring (AES-256-GCM under a data key wrapped by the
 //     master key), under the alias "users". No crypto here.
+//   - The alias "users" rotates like any alias; its data keys are never
+//     tied to a stream, so crypto-shredding of streams must leave them
+//     alone (the current table names the key that opens it).
 //   - The table lives in one file of the data dir (users.sealed), replaced
 //     atomically (firmware/atomicfile) on every change, not in Badger: the
 //     running server is its only writer (the CLI goes through the admin
