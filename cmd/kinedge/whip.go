@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -40,7 +41,8 @@ func (p whipPublisher) Publish(req *webrtc.PublishRequest) (media.Writer, error)
 
 // whipVerifier admits a WHIP request per the contract: the publish pass
 // as the bearer (whatever the user), a user's secret with publish on the
-// stream (webrtc.ErrForbidden, 403, without it), or a publish token of the
+// stream (webrtc.ErrForbidden, 403, without it; only users with a publish
+// grant of their own: an admin key is not a camera's bearer), or a publish token of the
 // stream from the web page's Signer; anyone with anonymous_publish.
 func whipVerifier(cfg *Config, tokens *mediatoken.Signer, users *authz.Store) webrtc.Verifier {
 	return func(stream, tok string) error {
@@ -55,8 +57,9 @@ func whipVerifier(cfg *Config, tokens *mediatoken.Signer, users *authz.Store) we
 		}
 		if users != nil {
 			for _, u := range users.Users() {
-				if u.SecretEqual(tok) {
-					if !u.Can(authz.Publish, stream) {
+				camera := slices.ContainsFunc(u.Grants, func(g authz.Grant) bool { return g.Action == authz.Publish })
+				if camera && u.SecretEqual(tok) {
+					if !u.Granted(authz.Publish, stream) {
 						return fmt.Errorf("%w: user %s", webrtc.ErrForbidden, u.Name)
 					}
 					return nil

@@ -84,9 +84,16 @@ type User struct {
 
 // Can reports whether u may do a on stream ("" for acts on no stream,
 // which only the pattern "*" covers). admin covers every action.
-func (u User) Can(a Action, stream string) bool {
+func (u User) Can(a Action, stream string) bool { return u.can(a, stream, true) }
+
+// Granted is Can without admin's cover: whether u holds a grant of a
+// itself (WHIP takes a secret as a bearer only from such users: an admin
+// key is not a camera's password).
+func (u User) Granted(a Action, stream string) bool { return u.can(a, stream, false) }
+
+func (u User) can(a Action, stream string, admin bool) bool {
 	for _, g := range u.Grants {
-		if g.Action != a && g.Action != Admin {
+		if g.Action != a && !(admin && g.Action == Admin) {
 			continue
 		}
 		if g.Streams == "*" {
