@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -155,21 +154,36 @@ func awsPermissionOf(r *http.Request, service string) awsPermission {
 	return p
 }
 
-// streamOfBody peeks at the JSON body for the stream it names, leaving
-// the body whole for next.
+// streamOfBody reads the stream a JSON or CBOR body names, leaving the
+// body whole for next.
 func streamOfBody(r *http.Request) string {
 	if r.Body == nil {
 		return ""
 	}
-	head, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
-	var in struct {
-		StreamName, StreamARN, DeliveryStreamName, ConsumerARN string
+	var head []byte
+	if r.GetBody != nil { // awsproto.Middleware read the whole (bounded) body: a copy
+		if rc, err := r.GetBody(); err == nil {
+			head, _ = io.ReadAll(rc)
+			rc.Close()
+		}
+	} else { // a streamed (unsigned) body: peek at its start, give it back whole
+		head, _ = io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
 	}
-	if json.Unmarshal(head, &in) != nil {
+	var in struct {
+		StreamName         string `json:"StreamName"`
+		StreamARN          string `json:"StreamARN"`
+		DeliveryStreamName string `json:"DeliveryStreamName"`
+		ConsumerARN        string `json:"ConsumerARN"`
+	}
+	codec, err := awsproto.CodecOf(r)
+	if err != nil {
+		codec = awsproto.JSON
+	}
+	if awsproto.Decode(codec, head, &in) != nil { // JSON, or CBOR from the Java SDK
 		return ""
 	}
 	switch {

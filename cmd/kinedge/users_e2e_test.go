@@ -22,9 +22,11 @@ import (
 	fh "github.com/aws/aws-sdk-go-v2/service/firehose"
 	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 
 	"github.com/kinedge/kinedge/dataplane/authz"
+	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -268,8 +270,43 @@ func TestUsersPermissionsEverySurface(t *testing.T) {
 				t.Errorf("%s: %q (%v), want %q", c.name, got, c.err, c.want)
 			}
 		}
+		// A body past any peek window (PutRecords, 100 KiB) is still read
+		// for its stream name.
+		recs := make([]ktypes.PutRecordsRequestEntry, 10)
+		for i := range recs {
+			recs[i] = ktypes.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: bytes.Repeat([]byte("x"), 10<<10)}
+		}
+		if _, err := kc(script.AccessKey, script.Secret).PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("orders"), Records: recs}); err != nil {
+			t.Errorf("PutRecords of 100 KiB: %v", err)
+		}
+		// CBOR, as the Java SDK sends it.
+		cb, err := awsproto.Encode(awsproto.CBOR, map[string]any{"StreamName": "orders", "PartitionKey": "k", "Data": []byte("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			u    authz.User
+			want int
+		}{{script, 200}, {reader, 400}} {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+s.httpAddr+"/", bytes.NewReader(cb))
+			req.Header.Set("Content-Type", "application/x-amz-cbor-1.1")
+			req.Header.Set("X-Amz-Target", "Kinesis_20131202.PutRecord")
+			sum := sha256.Sum256(cb)
+			if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: c.u.AccessKey, SecretAccessKey: c.u.Secret}, req,
+				hex.EncodeToString(sum[:]), "kinesis", "us-east-1", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("CBOR PutRecord as %s: %d %s, want %d", c.u.Name, resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), c.want)
+			}
+		}
 		// IAM's words and HTTP 400.
-		err := put(kc(reader.AccessKey, reader.Secret), "orders")
+		err = put(kc(reader.AccessKey, reader.Secret), "orders")
 		if !strings.Contains(fmt.Sprint(err), "User: arn:aws:iam::000000000000:user/reader is not authorized to perform: kinesis:PutRecord on resource: arn:aws:kinesis:") ||
 			!strings.Contains(fmt.Sprint(err), "StatusCode: 400") {
 			t.Errorf("AccessDenied message: %v", err)
