@@ -20,9 +20,15 @@ const builtinAdmin = "admin"
 // the configured credentials as its first users: the admin key pair
 // (admin on every stream) and the publish user (publish on every stream).
 func openUsers(ctx context.Context, cfg *Config, sealer authz.Sealer, now func() time.Time) (*authz.Store, error) {
-	builtin := []authz.User{{Name: builtinAdmin, AccessKey: cfg.AccessKey, Secret: cfg.SecretKey,
+	adminName := builtinAdmin
+	if cfg.PublishUser == builtinAdmin { // the camera user keeps its name
+		adminName = builtinAdmin + "-key"
+	}
+	builtin := []authz.User{{Name: adminName, AccessKey: cfg.AccessKey, Secret: cfg.SecretKey,
 		Grants: []authz.Grant{{Action: authz.Admin, Streams: "*"}}}}
-	if !cfg.AnonymousPublish && cfg.PublishUser != "" && cfg.PublishUser != builtinAdmin {
+	// A publish user named like the admin access key would shadow it: the
+	// admin key pair is then the only user of that name.
+	if !cfg.AnonymousPublish && cfg.PublishUser != "" && cfg.PublishUser != cfg.AccessKey {
 		builtin = append(builtin, authz.User{Name: cfg.PublishUser, AccessKey: cfg.PublishUser, Secret: cfg.PublishPass,
 			Grants: []authz.Grant{{Action: authz.Publish, Streams: "*"}}})
 	}
