@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -79,4 +81,26 @@ func TestAWSPermissionOf(t *testing.T) {
 			t.Errorf("%s %s%s: %+v, want %s %v %q", c.service, c.target, c.path, p, c.wantOp, c.wantActions, c.wantStream)
 		}
 	}
+}
+
+// FuzzAWSPermissionOf: any body and target decide without panicking, the
+// body reaches the operation whole, and an unknown operation needs admin.
+func FuzzAWSPermissionOf(f *testing.F) {
+	f.Add("kinesis", "Kinesis_20131202.PutRecord", []byte(`{"StreamName":"orders"}`))
+	f.Add("kinesisvideo", "", []byte(`{"StreamARN":"arn:aws:kinesisvideo:us-east-1:0:stream/cam1/1"}`))
+	f.Add("firehose", "Firehose_20150804.PutRecord", []byte(`{"DeliveryStreamName":"logs"`))
+	f.Add("kinesis", "Kinesis_20131202.Nope", bytes.Repeat([]byte("{"), 70<<10))
+	f.Fuzz(func(t *testing.T, service, target string, body []byte) {
+		r := httptest.NewRequest(http.MethodPost, "/getMedia", bytes.NewReader(body))
+		r.GetBody = nil // a streamed body: the peek path
+		r.Header.Set("X-Amz-Target", target)
+		p := awsPermissionOf(r, service)
+		got, err := io.ReadAll(r.Body)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("the body changed: %v", err)
+		}
+		if len(p.actions) == 0 {
+			t.Fatal("no action required")
+		}
+	})
 }
