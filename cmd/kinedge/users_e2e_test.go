@@ -424,6 +424,27 @@ func TestUsersPermissionsEverySurface(t *testing.T) {
 	})
 
 	t.Run("HTTP", func(t *testing.T) {
+		// A user lists only the video streams it may read.
+		if status, typ, body := s.kvsPost(t, "admin", "adminsecret", "/createStream", map[string]any{"StreamName": "door", "DataRetentionInHours": 1}); status != 200 {
+			t.Fatalf("createStream door: %d %s %s", status, typ, body)
+		}
+		list := func(key, secret string) string {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.httpAddr+"/v1/streams", nil)
+			req.SetBasicAuth(key, secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return string(b)
+		}
+		if l := list(viewer.AccessKey, viewer.Secret); !strings.Contains(l, `"cam1"`) || strings.Contains(l, `"door"`) {
+			t.Errorf("viewer's stream list: %s", l)
+		}
+		if l := list("admin", "adminsecret"); !strings.Contains(l, `"cam1"`) || !strings.Contains(l, `"door"`) {
+			t.Errorf("admin's stream list: %s", l)
+		}
 		for _, c := range []struct {
 			name, method, path, key, secret string
 			want                            int

@@ -66,6 +66,7 @@ func (h *Handler) Guard(next http.Handler) http.Handler {
 				writeJSON(w, http.StatusForbidden, message{msg})
 				return
 			}
+			r = r.WithContext(authz.WithUser(r.Context(), a.user))
 		} else if a.who == "anonymous" && strings.HasPrefix(r.URL.Path, "/v1/users") {
 			writeJSON(w, http.StatusForbidden, message{"the users are for admins only"})
 			return
