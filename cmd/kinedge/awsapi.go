@@ -12,16 +12,6 @@ import (
 	"github.com/kinedge/kinedge/index"
 )
 
-// adminVerifier checks SigV4 signatures made with the admin credentials.
-func adminVerifier(cfg *Config) *awsproto.Verifier {
-	return &awsproto.Verifier{Secret: func(accessKey string) (string, bool) {
-		if accessKey == cfg.AccessKey {
-			return cfg.SecretKey, true
-		}
-		return "", false
-	}}
-}
-
 // awsTargets routes the AWS JSON protocols (POST / with X-Amz-Target) to
 // their handlers, behind SigV4.
 func awsTargets(v *awsproto.Verifier, kinesis, firehose http.Handler) http.Handler {

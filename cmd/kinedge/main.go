@@ -48,6 +48,7 @@ commands:
   archive     ls|verify|get|replay the S3 video archive (verify: every manifest entry present, its SHA-256 right)
   doctor      check config, data dir, disk, clock, the running appliance, cameras, S3: OK/WARN/FAIL with what to fix
   bench-ingest  measure ingest: serve + N simulated cameras, prints CPU, RSS, frames lost
+  users       add|list|remove|rotate users and their permissions (admin API of the running appliance)
   update      install a signed update bundle, rolling back if unhealthy (keygen|bundle|sign for the operator)
   keys        list|rotate-master|retire-master: data and master keys (offline: stop serve first)
   version     print the version
@@ -76,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDoctor(ctx, rest, stdout, stderr)
 	case "bench-ingest":
 		return runBenchIngest(ctx, rest, stdout, stderr)
+	case "users":
+		return runUsers(ctx, rest, stdout, stderr)
 	case "update":
 		return runUpdate(ctx, rest, stdout, stderr)
 	case "keys":

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/authlimit"
+	"github.com/kinedge/kinedge/dataplane/authz"
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	kinesisapi "github.com/kinedge/kinedge/dataplane/kinesis/api"
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
@@ -164,6 +165,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // appliance is the running set of components.
 type appliance struct {
 	log     *slog.Logger
+	users   *authz.Store
 	db      *store.DB
 	idx     *index.Index
 	streams *engine.Engine
@@ -307,6 +309,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	}
 	a.idx.OnKeysDestroyed(keyring.Forget)
 	log.Info("keyring ready", "master_key_check", keyring.MasterCheck(), "master_key_created", created)
+	// The users, sealed by the keyring: every surface asks them.
+	if a.users, err = openUsers(ctx, cfg, keyring, nil); err != nil {
+		return nil, err
+	}
 
 	dataSpace, err := a.db.Space("d/")
 	if err != nil {
@@ -367,8 +373,8 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		UDPRTPAddress:  cfg.RTSPUDPRTP,
 		UDPRTCPAddress: cfg.RTSPUDPRTCP,
 		Router:         a.sources,
-		Auth:           publishAuth(cfg),
-		ReadAuth:       readAuth(cfg),
+		Auth:           publishAuth(cfg, a.users),
+		ReadAuth:       readAuth(cfg, a.users),
 		AuthTimeout:    cfg.Timeouts.RTSPAuth,
 		IdleTimeout:    cfg.Timeouts.RTSPIdle,
 		Logger:         log.With("component", "rtsp"),
@@ -407,11 +413,14 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		return nil, err
 	}
 	ui.Limiter = a.authFails
+	ui.Users = a.users
 	ui.Register(api)
+	// The users' admin API: the Guard admits admins only.
+	authz.API{Store: a.users}.Register(api)
 	// WHIP is outside the Guard: its bearer is the publish pass or a
 	// publish token (whipVerifier), not an admin login. Its routes are
 	// more specific than "/", so they win on mux.
-	a.whip = &webrtc.Handler{Network: a.rtcNet, Publisher: whipPublisher{a.sources}, Verify: whipVerifier(cfg, ui.Tokens),
+	a.whip = &webrtc.Handler{Network: a.rtcNet, Publisher: whipPublisher{a.sources}, Verify: whipVerifier(cfg, ui.Tokens, a.users),
 		Limiter:    a.authFails,
 		ICEServers: iceServers(cfg.WebRTCICEServers), IdleTimeout: cfg.Timeouts.WHIPIdle, KeyframeTarget: cfg.Fragment.Target,
 		Logger: log.With("component", "whip")}
@@ -419,17 +428,20 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	api.Handle("GET /metrics", metricsHandler(a.db, a.idx, a.sources, a.rtsp, a.streams, a.events, a.fh, a.archive,
 		append(tierCollectors(a.tier), &liveCollector{hub: a.live, whep: a.whep}, kvsCollector{kvsAPI}, whipCollector{a.whip}, putMediaCollector{a.putMedia}, a.upstreams.Collector(), a.clock,
 			authlimit.NewCollector(a.authFails))...))
-	verifier := adminVerifier(cfg)
+	// SigV4 with any user's key; then each operation needs its permission.
+	verifier := usersVerifier(a.users)
 	verifier.Limiter = a.authFails
 	// KVS's REST API names a throttled client its own way.
 	kvsVerifier := *verifier
 	kvsVerifier.LockedOutType = kvs.ClientLimitExceededException
-	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(&kvsVerifier, next, 0) }
+	sigv4 := func(next http.Handler) http.Handler {
+		return awsproto.Middleware(&kvsVerifier, authorizeAWS(cfg, a.users, "kinesisvideo", next), 0)
+	}
 	// Paths no route claims: a SigV4-signed POST is an AWS call for an
 	// operation the appliance does not have (404 UnknownOperationException),
 	// anything else is for the web page and plain API behind the Guard.
 	mux.Handle("/", kvsAPI.Fallback(sigv4, ui.Guard(api)))
-	mux.Handle("POST /{$}", awsTargets(verifier, a.kinesis, a.fhAPI))
+	mux.Handle("POST /{$}", awsTargets(verifier, authorizeAWS(cfg, a.users, "kinesis", a.kinesis), authorizeAWS(cfg, a.users, "firehose", a.fhAPI)))
 	kvsAPI.Register(mux, sigv4)
 	// HLS sessions' playlists and segments: their SessionToken is the
 	// credential (players send neither SigV4 nor Basic), so they stand in
@@ -438,7 +450,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	// PutMedia streams its body for as long as the producer sends: signed
 	// on the headers alone, never buffered (the session moves its own
 	// read deadline).
-	mux.Handle("POST /putMedia", awsproto.StreamingMiddleware(&kvsVerifier, a.putMedia))
+	mux.Handle("POST /putMedia", awsproto.StreamingMiddleware(&kvsVerifier, authorizeAWS(cfg, a.users, "kinesisvideo", a.putMedia)))
 
 	if cfg.DebugAddr != "" {
 		if err := a.startDebug(cfg.DebugAddr); err != nil {
@@ -658,21 +670,38 @@ func kinesisLimits(on bool) engine.Limits {
 	return l
 }
 
-// publishAuth returns the RTSP publish credentials of the contract.
-func publishAuth(cfg *Config) rtsp.Authenticator {
+// publishAuth returns the RTSP publish credentials of the contract: any
+// user (by access key id or name, its secret as the password; the publish
+// user and pass among them) with publish on the stream, or anyone with
+// anonymous_publish.
+func publishAuth(cfg *Config, users *authz.Store) rtsp.Authenticator {
 	if cfg.AnonymousPublish {
 		return func(string) rtsp.Credentials { return rtsp.Credentials{Anonymous: true} }
 	}
-	return rtsp.StaticCredentials(cfg.PublishUser, cfg.PublishPass)
+	return rtspUsers(users, authz.Publish)
 }
 
-// readAuth returns the credentials of live players over RTSP: the admin
-// access key and secret key, or none with anonymous_read.
-func readAuth(cfg *Config) rtsp.Authenticator {
+// readAuth returns the credentials of live players over RTSP: any user
+// (the admin access key and secret key among them) with read on the
+// stream, or none with anonymous_read.
+func readAuth(cfg *Config, users *authz.Store) rtsp.Authenticator {
 	if cfg.AnonymousRead {
 		return func(string) rtsp.Credentials { return rtsp.Credentials{Anonymous: true} }
 	}
-	return rtsp.StaticCredentials(cfg.AccessKey, cfg.SecretKey)
+	return rtspUsers(users, authz.Read)
+}
+
+// rtspUsers is an rtsp.Authenticator over the users for action.
+func rtspUsers(users *authz.Store, action authz.Action) rtsp.Authenticator {
+	return func(stream string) rtsp.Credentials {
+		return rtsp.Credentials{Users: func(name string) (string, bool, bool) {
+			u, ok := users.ByAccessKey(name)
+			if !ok {
+				u, ok = users.ByName(name)
+			}
+			return u.Secret, ok && u.Can(action, stream), ok
+		}}
+	}
 }
 
 // close stops intake first (RTSP: each session's open fragment is

@@ -4,11 +4,13 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kinedge/kinedge/dataplane/authz"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/ingest/rtsp"
@@ -38,9 +40,11 @@ func (p whipPublisher) Publish(req *webrtc.PublishRequest) (media.Writer, error)
 }
 
 // whipVerifier admits a WHIP request per the contract: the publish pass
-// as the bearer (whatever the user), or a publish token of the stream from
-// the web page's Signer; anyone with anonymous_publish.
-func whipVerifier(cfg *Config, tokens *mediatoken.Signer) webrtc.Verifier {
+// as the bearer (whatever the user), a user's secret with publish on the
+// stream (webrtc.ErrForbidden, 403, without it; only users with a publish
+// grant of their own: an admin key is not a camera's bearer), or a publish token of the
+// stream from the web page's Signer; anyone with anonymous_publish.
+func whipVerifier(cfg *Config, tokens *mediatoken.Signer, users *authz.Store) webrtc.Verifier {
 	return func(stream, tok string) error {
 		if cfg.AnonymousPublish {
 			return nil
@@ -50,6 +54,17 @@ func whipVerifier(cfg *Config, tokens *mediatoken.Signer) webrtc.Verifier {
 		}
 		if cfg.PublishPass != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(cfg.PublishPass)) == 1 {
 			return nil
+		}
+		if users != nil {
+			for _, u := range users.Users() {
+				camera := slices.ContainsFunc(u.Grants, func(g authz.Grant) bool { return g.Action == authz.Publish })
+				if camera && u.SecretEqual(tok) {
+					if !u.Granted(authz.Publish, stream) {
+						return fmt.Errorf("%w: user %s", webrtc.ErrForbidden, u.Name)
+					}
+					return nil
+				}
+			}
 		}
 		if tokens == nil {
 			return errors.New("wrong bearer token")

@@ -33,6 +33,13 @@ func WithAccessKey(ctx context.Context, accessKey string) context.Context {
 	return context.WithValue(ctx, ctxAccessKey, accessKey)
 }
 
+// AccessKey returns the access key id Middleware verified, "" for none
+// (anonymous access).
+func AccessKey(ctx context.Context) string {
+	k, _ := ctx.Value(ctxAccessKey).(string)
+	return k
+}
+
 // WithRequestID returns a copy of ctx carrying the request id.
 func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, ctxRequestID, id)

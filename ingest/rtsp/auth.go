@@ -17,6 +17,11 @@ type Credentials struct {
 	User, Pass string
 	// Anonymous accepts publishers that present no (or any) credentials.
 	Anonymous bool
+	// Users, when set, replaces User and Pass: it returns the password of
+	// the user a client names (ok false for an unknown user: 401) and
+	// whether that user may do the act on the stream (false: 403
+	// Forbidden once the password is verified).
+	Users func(user string) (pass string, allowed, ok bool)
 }
 
 // Authenticator returns the publish credentials of a stream. A nil
@@ -57,10 +62,20 @@ func requestUser(req *base.Request) string {
 	return a.Username
 }
 
-// verify checks the request's credentials against want.
-func verify(req *base.Request, want Credentials, nonce string) bool {
-	if want.User == "" {
-		return false
+// verify checks the request's credentials against want; allowed is false
+// for a user of want.Users verified but without the permission.
+func verify(req *base.Request, want Credentials, nonce string) (ok, allowed bool) {
+	user, pass := want.User, want.Pass
+	allowed = true
+	if want.Users != nil {
+		user = requestUser(req)
+		var known bool
+		if pass, allowed, known = want.Users(user); !known || user == "" {
+			return false, false
+		}
 	}
-	return auth.Verify(req, want.User, want.Pass, authMethods(), authRealm, nonce) == nil
+	if user == "" {
+		return false, false
+	}
+	return auth.Verify(req, user, pass, authMethods(), authRealm, nonce) == nil, allowed
 }

@@ -25,6 +25,9 @@ var (
 	ErrNoSupportedTrack = errors.New("rtsp: no supported codec in session description")
 	// ErrAuth marks a failed authentication (401 Unauthorized).
 	ErrAuth = errors.New("rtsp: authentication failed")
+	// ErrForbidden marks a user whose credentials are right but who may
+	// not publish or play the stream (403 Forbidden).
+	ErrForbidden = errors.New("rtsp: permission denied")
 	// ErrAuthLocked marks an address refused after too many failed
 	// authentications.
 	ErrAuthLocked = errors.New("rtsp: too many failed authentications")

@@ -503,15 +503,20 @@ func (h *handler) authenticateWith(conn *gortsplib.ServerConn, req *base.Request
 	if _, ok := req.Header["Authorization"]; !ok {
 		return "", challenge, nil // RFC 2326 §D: first challenge, the client retries
 	}
-	if !verify(req, want, cs.nonce) {
+	ok, allowed := verify(req, want, cs.nonce)
+	if !ok {
 		s.Limiter.Fail(addr, "rtsp")
 		// Info, not Warn: a guesser's every try must not fill the log;
 		// the Limiter warns once per lockout.
 		log.Info("rtsp "+what+" refused: wrong credentials", "user", requestUser(req))
 		return "", challenge, ErrAuth
 	}
-	s.Limiter.Succeed(addr)
-	return want.User, nil, nil
+	s.Limiter.Succeed(addr) // the right password, whatever it may do
+	if !allowed {
+		log.Warn("rtsp "+what+" refused: no permission", "user", requestUser(req))
+		return "", response(base.StatusForbidden, ""), fmt.Errorf("%w: %s may not %s %s", ErrForbidden, requestUser(req), what, stream)
+	}
+	return requestUser(req), nil, nil
 }
 
 // OnSetup accepts the SETUPs of publishers, and of players of a live

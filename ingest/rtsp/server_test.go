@@ -285,6 +285,10 @@ func TestPublishAuth(t *testing.T) {
 		{"empty user configured", StaticCredentials("", ""), ":@", 401},
 		{"anonymous", func(string) Credentials { return Credentials{Anonymous: true} }, "", 0},
 		{"per-stream", func(s string) Credentials { return Credentials{User: s, Pass: "p-" + s} }, "cam1:p-cam1@", 0},
+		{"users digest ok", usersAuth, "alice:a-pass@", 0},
+		{"users wrong password", usersAuth, "alice:nope@", 401},
+		{"users unknown", usersAuth, "carol:a-pass@", 401},
+		{"users forbidden", usersAuth, "bob:b-pass@", 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, r, addr := startServer(t, func(s *Server) { s.Auth = tc.auth })
@@ -306,6 +310,19 @@ func TestPublishAuth(t *testing.T) {
 			s.Close()
 		})
 	}
+}
+
+// usersAuth knows alice (may publish cam1) and bob (may not).
+func usersAuth(stream string) Credentials {
+	return Credentials{Users: func(user string) (string, bool, bool) {
+		switch user {
+		case "alice":
+			return "a-pass", stream == "cam1", true
+		case "bob":
+			return "b-pass", false, true
+		}
+		return "", false, false
+	}}
 }
 
 // rawRequest sends one RTSP request on a new connection and returns the

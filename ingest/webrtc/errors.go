@@ -5,6 +5,9 @@ import "errors"
 // Errors a Publisher returns to choose the HTTP status of a refused
 // publish; wrap them with the reason.
 var (
+	// ErrForbidden is a Verifier's answer for a bearer that identifies a
+	// user without the permission to publish the stream: 403, not 401.
+	ErrForbidden = errors.New("webrtc: not allowed to publish this stream")
 	// ErrStreamNotFound: the stream does not exist and is not created
 	// (404).
 	ErrStreamNotFound = errors.New("webrtc: video stream not found")

@@ -227,7 +227,11 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, stream strin
 			return false
 		}
 	}
-	if err := h.Verify(stream, tok); err != nil {
+	if err := h.Verify(stream, tok); errors.Is(err, ErrForbidden) {
+		h.Limiter.Succeed(r.RemoteAddr) // the right secret, without the permission
+		h.refuse(w, http.StatusForbidden, "publishing to %s: %v", stream, err)
+		return false
+	} else if err != nil {
 		if tok != "" {
 			h.Limiter.Fail(r.RemoteAddr, "whip")
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -98,6 +99,9 @@ func newServerOn(t *testing.T, h *Handler, cfg rtc.Config) (*httptest.Server, *f
 	pub := &fakePublisher{}
 	h.Network, h.Publisher = n, pub
 	h.Verify = func(stream, tok string) error {
+		if tok == "other-stream-token" {
+			return fmt.Errorf("%w: token of another stream", ErrForbidden)
+		}
 		if tok != token {
 			return errors.New("wrong token")
 		}
@@ -362,6 +366,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"no token", "", "application/sdp", offer, 401, "Bearer"},
 		{"wrong token", "nope", "application/sdp", offer, 401, "wrong token"},
+		{"forbidden", "other-stream-token", "application/sdp", offer, 403, "token of another stream"},
 		{"content type", token, "text/plain", offer, 415, "application/sdp"},
 		{"garbage", token, "application/sdp", "hello", 400, "bad SDP offer"},
 		{"no storable codec", token, "application/sdp", onlyH265, 400, "offered video H265/90000, audio G722/8000"},

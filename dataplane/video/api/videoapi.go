@@ -47,6 +47,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinedge/kinedge/dataplane/authz"
+
 	"github.com/kinedge/kinedge/dataplane/video/replay"
 	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
 	"github.com/kinedge/kinedge/fragment"
@@ -390,6 +392,9 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 				out.Streams = append(out.Streams, StreamJSON{Name: n, Status: StatusArchived, State: StateIdle})
 			}
 		}
+	}
+	if u, ok := authz.UserFrom(r.Context()); ok { // a user sees the streams it may read
+		out.Streams = slices.DeleteFunc(out.Streams, func(s StreamJSON) bool { return !u.Can(authz.Read, s.Name) })
 	}
 	writeJSON(w, http.StatusOK, out)
 }

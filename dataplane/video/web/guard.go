@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinedge/kinedge/dataplane/authz"
+
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 )
@@ -25,6 +27,8 @@ type auth struct {
 	msg    string
 	// retryAfter, for status 429: how long the address stays locked out.
 	retryAfter time.Duration
+	// user is the user of "admin" (HTTP Basic) and "session".
+	user authz.User
 }
 
 // Guard is the one middleware in front of the plain HTTP API (and the
@@ -56,6 +60,20 @@ func (h *Handler) Guard(next http.Handler) http.Handler {
 		a := h.authenticate(r)
 		if !a.ok {
 			h.unauthorized(w, a)
+			return
+		}
+		if a.who == "admin" || a.who == "session" {
+			if act, stream, ok := permitted(r, a.user); !ok {
+				msg := "user " + a.user.Name + " is not allowed to " + string(act)
+				if stream != "" {
+					msg += " on stream " + stream
+				}
+				writeJSON(w, http.StatusForbidden, message{msg})
+				return
+			}
+			r = r.WithContext(authz.WithUser(r.Context(), a.user))
+		} else if a.who == "anonymous" && strings.HasPrefix(r.URL.Path, "/v1/users") {
+			writeJSON(w, http.StatusForbidden, message{"the users are for admins only"})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -103,9 +121,9 @@ func (h *Handler) authenticate(r *http.Request) auth {
 		if wait, ok := h.Limiter.Check(r.RemoteAddr); !ok {
 			return lockedOut(wait)
 		}
-		if constantTimeEqual(user, h.AccessKey) && constantTimeEqual(pass, h.SecretKey) && h.AccessKey != "" {
+		if u, ok := h.lookup(user, pass); ok {
 			h.Limiter.Succeed(r.RemoteAddr)
-			return auth{ok: true, who: "admin"}
+			return auth{ok: true, who: "admin", user: u}
 		}
 		h.Limiter.Fail(r.RemoteAddr, "http")
 		return auth{} // a wrong password is not rescued by anonymous reads
@@ -113,16 +131,18 @@ func (h *Handler) authenticate(r *http.Request) auth {
 	var stale bool
 	var refused auth // a cookie's request that failed the CSRF check
 	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
-		if sess, ok := h.Sessions.Get(c.Value); !ok {
+		sess, ok := h.Sessions.Get(c.Value)
+		u, known := h.sessionUser(sess)
+		if !ok || !known {
 			stale = true
 		} else if read {
-			return auth{ok: true, who: "session", session: sess}
+			return auth{ok: true, who: "session", session: sess, user: u}
 		} else if crossSite(r) {
 			refused = auth{status: http.StatusForbidden, msg: "refused: the request comes from another site"}
 		} else if got := r.Header.Get(CSRFHeader); got == "" || !constantTimeEqual(got, sess.CSRF) {
 			refused = auth{status: http.StatusForbidden, msg: "refused: a missing or wrong " + CSRFHeader + " header (reload the page)"}
 		} else {
-			return auth{ok: true, who: "session", session: sess}
+			return auth{ok: true, who: "session", session: sess, user: u}
 		}
 	}
 	if tok := r.URL.Query().Get("token"); tok != "" {
@@ -148,6 +168,61 @@ func (h *Handler) authenticate(r *http.Request) auth {
 func lockedOut(wait time.Duration) auth {
 	return auth{status: http.StatusTooManyRequests, retryAfter: wait,
 		msg: fmt.Sprintf("too many failed authentications from this address: try again in %d s", int(wait/time.Second))}
+}
+
+// lookup returns the user of an access key and secret: from Users, or
+// the admin of AccessKey and SecretKey without Users.
+func (h *Handler) lookup(key, secret string) (authz.User, bool) {
+	if h.Users != nil {
+		u, ok := h.Users.ByAccessKey(key)
+		return u, ok && u.SecretEqual(secret)
+	}
+	if h.AccessKey != "" && constantTimeEqual(key, h.AccessKey) && constantTimeEqual(secret, h.SecretKey) {
+		return authz.User{Name: "admin", AccessKey: h.AccessKey, Grants: []authz.Grant{{Action: authz.Admin, Streams: "*"}}}, true
+	}
+	return authz.User{}, false
+}
+
+// sessionUser returns the user of a session, now: a user removed or
+// rotated since the login has none.
+func (h *Handler) sessionUser(sess Session) (authz.User, bool) {
+	if h.Users == nil {
+		return authz.User{Name: "admin", Grants: []authz.Grant{{Action: authz.Admin, Streams: "*"}}}, true
+	}
+	return h.Users.ByAccessKey(sess.AccessKey)
+}
+
+// permitted reports whether u may make request r, and if not the action
+// and stream it lacks:
+//   - GET or HEAD of /v1/streams/{name}[/…] (its media, image, token…) and
+//     anything under /whep/{name}: read on the stream;
+//   - GET /v1/streams (the list): read on some stream;
+//   - POST /v1/streams/{name}/publish-token: publish on the stream;
+//   - POST /logout: anyone;
+//   - anything else (sources, users, /metrics…): admin.
+func permitted(r *http.Request, u authz.User) (authz.Action, string, bool) {
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	p := r.URL.Path
+	if rest, ok := strings.CutPrefix(p, "/whep/"); ok {
+		name, _, _ := strings.Cut(rest, "/")
+		return authz.Read, name, u.Can(authz.Read, name)
+	}
+	if rest, ok := strings.CutPrefix(p, "/v1/streams/"); ok {
+		name, what, _ := strings.Cut(rest, "/")
+		switch {
+		case read && name != "":
+			return authz.Read, name, u.Can(authz.Read, name)
+		case r.Method == http.MethodPost && what == "publish-token":
+			return authz.Publish, name, u.Can(authz.Publish, name)
+		}
+	}
+	switch {
+	case read && p == "/v1/streams":
+		return authz.Read, "", u.CanSome(authz.Read)
+	case r.Method == http.MethodPost && p == "/logout":
+		return "", "", true
+	}
+	return authz.Admin, "", u.Can(authz.Admin, "")
 }
 
 // mediaScope returns what a media route reads, for the token check: the

@@ -25,6 +25,22 @@ type Session struct {
 	CSRF    string
 	Created time.Time
 	Expires time.Time
+	// AccessKey is the access key id of the user who logged in: Guard
+	// checks that user's permissions (and a removed or rotated user's
+	// sessions end).
+	AccessKey string
+}
+
+// setUser records who logged in to session id and returns the session.
+func (s *Sessions) setUser(id, accessKey string) Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.byID[id]
+	if sess == nil {
+		return Session{ID: id}
+	}
+	sess.AccessKey = accessKey
+	return *sess
 }
 
 // Sessions is the server-side session table: bounded in size (the oldest

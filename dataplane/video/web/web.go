@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/authlimit"
+	"github.com/kinedge/kinedge/dataplane/authz"
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/dataplane/video/mediatoken"
 )
@@ -45,6 +46,10 @@ type Handler struct {
 	// AccessKey and SecretKey are the admin credentials (HTTP Basic, and
 	// the login form).
 	AccessKey, SecretKey string
+	// Users, when set, replaces AccessKey and SecretKey: any user's access
+	// key and secret log in, and Guard lets each request through only
+	// with the permission it needs (see Guard).
+	Users *authz.Store
 	// AnonymousRead lets GET and HEAD through without credentials.
 	AnonymousRead bool
 	// Sessions is the session table. Required.
@@ -182,9 +187,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.loginPage(w, http.StatusTooManyRequests, fmt.Sprintf("Too many failed logins from this address: try again in %d s.", int(wait/time.Second)))
 		return
 	}
-	okKey := constantTimeEqual(r.PostForm.Get("access_key"), h.AccessKey)
-	okSecret := constantTimeEqual(r.PostForm.Get("secret_key"), h.SecretKey)
-	if !okKey || !okSecret || h.AccessKey == "" {
+	u, ok := h.lookup(r.PostForm.Get("access_key"), r.PostForm.Get("secret_key"))
+	if !ok {
 		h.Limiter.Fail(r.RemoteAddr, "login")
 		h.logger().Info("web: login refused", "remote", r.RemoteAddr)
 		h.loginPage(w, http.StatusUnauthorized, "Wrong access key or secret key.")
@@ -192,6 +196,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Limiter.Succeed(r.RemoteAddr)
 	sess, err := h.Sessions.New()
+	if err == nil {
+		sess = h.Sessions.setUser(sess.ID, u.AccessKey)
+	}
 	if err != nil {
 		h.logger().Error("web: new session", "err", err)
 		h.loginPage(w, http.StatusInternalServerError, "The session could not be created.")
