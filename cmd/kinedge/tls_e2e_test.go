@@ -1,0 +1,203 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
+	"github.com/kinedge/kinedge/firmware/tlscert"
+	"github.com/kinedge/kinedge/testdata/testtool"
+)
+
+// pinnedClient trusts only the certificate in certFile (and speaks HTTP/2
+// to it, as the SDKs' default transports do).
+func pinnedClient(t *testing.T, certFile string) *http.Client {
+	t.Helper()
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatalf("%s holds no certificate", certFile)
+	}
+	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+}
+
+// TestTLS runs the appliance with a self-signed certificate: ffmpeg
+// publishes over RTSPS and the fragments replay over HTTPS; the official
+// Kinesis client puts and gets records over HTTPS with the certificate
+// pinned; curl speaks HTTP/2 to it with --cacert and --pinnedpubkey; the
+// fingerprint printed is the file's. Restarted with plain HTTP and RTSP
+// off, the same certificate is reused and the plain ports refuse
+// connections.
+func TestTLS(t *testing.T) {
+	curl := testtool.Need(t, "curl")
+	dir := t.TempDir()
+	httpsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	rtspsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s := startServer(t, dir, freeUDPPair(t), "KINEDGE_TLS_SELF_SIGNED=true", "KINEDGE_TLS_HTTPS="+httpsAddr,
+		"KINEDGE_TLS_RTSPS="+rtspsAddr, "KINEDGE_TLS_NAMES=kinedge.test")
+	ctx := t.Context()
+	certFile := filepath.Join(dir, "tls-cert.pem")
+	pem1, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := tlscert.ParseCertificate(pem1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := tlscert.Fingerprint(leaf.Raw)
+	if logs := s.logs(); !strings.Contains(logs, "SHA-256 fingerprint: "+fp) || !strings.Contains(logs, "TLS certificate generated") {
+		t.Fatalf("the start did not print the certificate's fingerprint %s:\n%s", fp, logs)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "tls-key.pem")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v, want mode 0600", st, err)
+	}
+	hc := pinnedClient(t, certFile)
+	base := "https://" + httpsAddr
+
+	// An untrusting client fails the handshake.
+	if _, err := http.Get(base + "/healthz"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("GET without trusting the certificate: %v", err)
+	}
+
+	// curl: HTTP/2 over TLS, the certificate pinned as a CA file, as a
+	// public key, and under the extra name.
+	pin := tlscert.PublicKeyPin(leaf)
+	port := httpsAddr[strings.LastIndex(httpsAddr, ":")+1:]
+	for _, args := range [][]string{
+		{"--cacert", certFile, base + "/healthz"},
+		{"--cacert", certFile, "--pinnedpubkey", pin, base + "/healthz"},
+		{"--cacert", certFile, "--resolve", "kinedge.test:" + port + ":127.0.0.1", "https://kinedge.test:" + port + "/healthz"},
+	} {
+		out, err := testtool.Command(t, time.Minute, curl, append([]string{"-sS", "--http2", "-o", "/dev/null", "-w", "%{http_version} %{http_code}"}, args...)...).CombinedOutput()
+		if err != nil || string(out) != "2 200" {
+			t.Fatalf("curl %q: %v, %q; want HTTP/2 200", args, err, out)
+		}
+	}
+	if out, err := testtool.Command(t, time.Minute, curl, "-sS", "-o", "/dev/null", "--cacert", certFile, "--pinnedpubkey",
+		"sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", base+"/healthz").CombinedOutput(); err == nil {
+		t.Fatalf("curl with a wrong public-key pin succeeded: %s", out)
+	}
+
+	// The Kinesis client over HTTPS, the certificate pinned.
+	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(base), HTTPClient: hc,
+		Credentials: credentials.NewStaticCredentialsProvider("admin", "adminsecret", "")})
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("tls"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "stream active", func() error {
+		d, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("tls")})
+		if err != nil {
+			return err
+		}
+		if d.StreamDescriptionSummary.StreamStatus != types.StreamStatusActive {
+			return fmt.Errorf("status %s", d.StreamDescriptionSummary.StreamStatus)
+		}
+		return nil
+	})
+	put, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("tls"), PartitionKey: aws.String("k"), Data: []byte("over TLS")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("tls"), ShardId: put.ShardId,
+		ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+	if err != nil || len(recs.Records) != 1 || string(recs.Records[0].Data) != "over TLS" {
+		t.Fatalf("GetRecords over HTTPS: %v %+v", err, recs)
+	}
+
+	// ffmpeg publishes over RTSPS (its RTSP muxer forces TCP, and does
+	// not pass -tls_verify/-ca_file on: it does not verify); the fragments
+	// replay over HTTPS.
+	clip := "h264_aac.ts"
+	out, err := testtool.Command(t, 2*time.Minute, testtool.Need(t, "ffmpeg"), "-hide_banner", "-v", "error", "-re", "-i", remuxed(t, clip),
+		"-c", "copy", "-max_delay", "1000", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsps://camera:camsecret@"+rtspsAddr+"/tlscam").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg over RTSPS: %v\n%s", err, out)
+	}
+	want := clipFrames(t, clip)
+	var frags []videoapi.FragmentJSON
+	waitFor(t, time.Minute, "every frame stored", func() error {
+		frags = s.fragments(t, "tlscam")
+		n := 0
+		for _, f := range frags {
+			n += f.Frames
+		}
+		if n != want["video"]+want["audio"] {
+			return fmt.Errorf("%d frames in %d fragments", n, len(frags))
+		}
+		return nil
+	})
+	last := frags[len(frags)-1]
+	q := url.Values{"start": {frags[0].ServerTimestamp.Format(time.RFC3339Nano)}, "format": {"mkv"},
+		"end": {last.ServerTimestamp.Add(time.Duration(last.FragmentLengthInMilliseconds+1000) * time.Millisecond).Format(time.RFC3339Nano)}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/streams/tlscam/media?"+q.Encode(), nil)
+	req.SetBasicAuth("admin", "adminsecret")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mkvFile := filepath.Join(t.TempDir(), "replay.mkv")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("replay over HTTPS: %s %s %.300s", resp.Proto, resp.Status, b)
+	}
+	if err := os.WriteFile(mkvFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := ffprobe(t, mkvFile).packets(t)["video"]; got != want["video"] {
+		t.Fatalf("replayed %d video frames over HTTPS, published %d", got, want["video"])
+	}
+
+	// Plain HTTP and RTSP off: the same certificate, plain ports closed.
+	plainHTTP, plainRTSP := s.httpAddr, s.rtspAddr
+	s.stop()
+	cfgFile := filepath.Join(t.TempDir(), "kinedge.yaml")
+	if err := os.WriteFile(cfgFile, []byte("http: \"\"\nrtsp: \"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.httpAddr, s.rtspAddr = "", ""
+	s.env = append(s.env, "KINEDGE_CONFIG="+cfgFile)
+	s.healthGet = func() (*http.Response, error) { return hc.Get(base + "/healthz") }
+	s.start()
+	if pem2, err := os.ReadFile(certFile); err != nil || string(pem2) != string(pem1) {
+		t.Fatalf("certificate not reused across restarts (%v)", err)
+	}
+	if logs := s.logs(); !strings.Contains(logs, "SHA-256 fingerprint: "+fp) {
+		t.Fatalf("restart did not print the fingerprint %s", fp)
+	}
+	for _, addr := range []string{plainHTTP, plainRTSP} {
+		if c, err := net.DialTimeout("tcp", addr, 5*time.Second); err == nil {
+			c.Close()
+			t.Fatalf("plain port %s accepts connections with http and rtsp off", addr)
+		}
+	}
+	// RTSPS still answers, with the pinned certificate.
+	conn, err := tls.Dial("tcp", rtspsAddr, &tls.Config{RootCAs: hc.Transport.(*http.Transport).TLSClientConfig.RootCAs, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatalf("RTSPS with plain RTSP off: %v", err)
+	}
+	conn.Close()
+}
