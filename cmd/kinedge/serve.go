@@ -188,7 +188,7 @@ type appliance struct {
 	rtcNet *rtc.Network
 	whep   *whep.Handler
 	// whip receives WebRTC publishers (WHIP) into a.sources.
-	whip   *webrtc.Handler
+	whip *webrtc.Handler
 	// http serves httpLn (plain; nil with http "") and httpsLn (TLS;
 	// nil without tls).
 	http    *http.Server

@@ -194,6 +194,15 @@ func TestTLS(t *testing.T) {
 			t.Fatalf("plain port %s accepts connections with http and rtsp off", addr)
 		}
 	}
+	// kinedge doctor shows the certificate and reaches the appliance over
+	// HTTPS.
+	doc := testtool.Command(t, time.Minute, kinedgeBin, "doctor", "--data-dir", dir)
+	doc.Env = append(os.Environ(), s.env...)
+	out, _ = doc.CombinedOutput()
+	if !strings.Contains(string(out), "OK   tls: "+certFile+" expires ") || !strings.Contains(string(out), "SHA-256 fingerprint "+fp) ||
+		!strings.Contains(string(out), "appliance: "+base+" is ") { // healthy, or degraded by an unsynchronised clock
+		t.Fatalf("kinedge doctor:\n%s", out)
+	}
 	// RTSPS still answers, with the pinned certificate.
 	conn, err := tls.Dial("tcp", rtspsAddr, &tls.Config{RootCAs: hc.Transport.(*http.Transport).TLSClientConfig.RootCAs, ServerName: "127.0.0.1"})
 	if err != nil {

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kinedge/kinedge/firmware/tlscert"
+)
+
+// TestDoctorTLS: the doctor's TLS line names the file, the expiry and the
+// fingerprint, and warns or fails as the certificate nears or passes its
+// expiry or does not load.
+func TestDoctorTLS(t *testing.T) {
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	if r := checkTLS(&Config{}, now); r.Level != checkOK || !strings.Contains(r.Msg, "off") {
+		t.Fatalf("TLS off: %v", r)
+	}
+	dir := t.TempDir()
+	cfg := &Config{DataDir: dir, TLS: TLSConfig{SelfSigned: true}}
+	if r := checkTLS(cfg, now); r.Level != checkOK || !strings.Contains(r.Msg, "does not exist yet") {
+		t.Fatalf("not generated yet: %v", r)
+	}
+	certFile, keyFile := tlsFiles(cfg)
+	c, _, err := tlscert.LoadOrCreate(certFile, keyFile, []string{"localhost"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		at    time.Time
+		level string
+		want  string
+	}{
+		{now, checkOK, certFile + " expires " + c.Leaf.NotAfter.Format(time.DateOnly) + "; SHA-256 fingerprint " + c.Fingerprint()},
+		{c.Leaf.NotAfter.Add(-10 * 24 * time.Hour), checkWarn, "expires in 10 days: delete " + certFile},
+		{c.Leaf.NotAfter.Add(time.Second), checkFail, "EXPIRED"},
+	} {
+		if r := checkTLS(cfg, tc.at); r.Level != tc.level || !strings.Contains(r.Msg, tc.want) {
+			t.Errorf("at %v: %v, want %s with %q", tc.at, r, tc.level, tc.want)
+		}
+	}
+	if err := os.Chmod(keyFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := checkTLS(cfg, now); r.Level != checkFail || !strings.Contains(r.Msg, "chmod 600") {
+		t.Errorf("readable key: %v", r)
+	}
+	// The operator's files, the key not the certificate's.
+	other := filepath.Join(t.TempDir(), "other")
+	if _, _, err := tlscert.LoadOrCreate(other+".pem", other+".key", []string{"x"}, now); err != nil {
+		t.Fatal(err)
+	}
+	cfg.TLS = TLSConfig{CertFile: certFile, KeyFile: other + ".key"}
+	if r := checkTLS(cfg, now); r.Level != checkFail || !strings.Contains(r.Msg, "does not match") {
+		t.Errorf("mismatched key: %v", r)
+	}
+}
+
+// TestTLSConfigValidate: the TLS settings' combinations.
+func TestTLSConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string // "" valid
+	}{
+		{"default", func(*Config) {}, ""},
+		{"self-signed", func(c *Config) { c.TLS.SelfSigned = true }, ""},
+		{"files", func(c *Config) { c.TLS.CertFile, c.TLS.KeyFile = "c.pem", "k.pem" }, ""},
+		{"both", func(c *Config) { c.TLS.SelfSigned, c.TLS.CertFile, c.TLS.KeyFile = true, "c.pem", "k.pem" }, "exclude each other"},
+		{"cert without key", func(c *Config) { c.TLS.CertFile = "c.pem" }, "go together"},
+		{"plain http off", func(c *Config) { c.TLS.SelfSigned, c.HTTP = true, "" }, ""},
+		{"plain off without tls", func(c *Config) { c.HTTP = "" }, "plain HTTP may be off only with TLS on"},
+		{"plain rtsp off", func(c *Config) { c.TLS.SelfSigned, c.RTSP = true, "" }, ""},
+		{"rtsp off without rtsps", func(c *Config) { c.TLS.SelfSigned, c.RTSP, c.TLS.RTSPS = true, "", "" }, "plain RTSP may be off only with RTSPS on"},
+		{"no https", func(c *Config) { c.TLS.SelfSigned, c.TLS.HTTPS = true, "" }, "tls.https is empty"},
+	} {
+		c := defaultConfig()
+		tc.edit(&c)
+		err := c.Validate()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
