@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,5 +84,35 @@ func TestTLSConfigValidate(t *testing.T) {
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestPinnedHTTPClient: kinedge update and doctor reach an appliance
+// whose plain HTTP is off over HTTPS, trusting its certificate file and
+// nothing else.
+func TestPinnedHTTPClient(t *testing.T) {
+	cfg := &Config{DataDir: t.TempDir(), TLS: TLSConfig{SelfSigned: true}}
+	certFile, keyFile := tlsFiles(cfg)
+	c, _, err := tlscert.LoadOrCreate(certFile, keyFile, []string{"localhost", "127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"status":"ok","version":"` + r.Proto + `"}`))
+	}))
+	srv.TLS = serverTLS(c)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	if v, err := healthVersion(t.Context(), pinnedHTTPClient(cfg), srv.URL); err != nil || v != "HTTP/2.0" {
+		t.Fatalf("pinned client: %q %v, want HTTP/2.0", v, err)
+	}
+	other := &Config{DataDir: t.TempDir(), TLS: TLSConfig{SelfSigned: true}}
+	of, ok := tlsFiles(other)
+	if _, _, err := tlscert.LoadOrCreate(of, ok, []string{"127.0.0.1"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := healthVersion(t.Context(), pinnedHTTPClient(other), srv.URL); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("client pinned to another certificate: %v", err)
 	}
 }
