@@ -194,6 +194,7 @@ type appliance struct {
 	http    *http.Server
 	httpLn  net.Listener
 	httpsLn net.Listener
+	tlsCert *tlscert.Cert // nil without tls
 	// inflight counts the HTTP handlers running, so close can wait for
 	// the ones it ended; shutdownGrace is cfg.Timeouts.Shutdown.
 	inflight      sync.WaitGroup
@@ -266,7 +267,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err != nil {
 		return nil, err
 	}
-	a := &appliance{log: log, errc: make(chan error, 2)}
+	a := &appliance{log: log, errc: make(chan error, 2), tlsCert: certs}
 	if certs != nil {
 		log.Info("tls certificate", "file", certs.CertFile, "sha256_fingerprint", certs.Fingerprint(), "public_key_pin", certs.PublicKeyPin(),
 			"expires", certs.Leaf.NotAfter)

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -72,6 +73,18 @@ func TestTLS(t *testing.T) {
 	}
 	hc := pinnedClient(t, certFile)
 	base := "https://" + httpsAddr
+
+	// /healthz over HTTPS shows the certificate.
+	resp, err := hc.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h health
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if err != nil || h.TLS == nil || h.TLS.Fingerprint != fp || resp.ProtoMajor != 2 {
+		t.Fatalf("/healthz over %s: %v %+v", resp.Proto, err, h.TLS)
+	}
 
 	// An untrusting client fails the handshake.
 	if _, err := http.Get(base + "/healthz"); err == nil || !strings.Contains(err.Error(), "certificate") {
@@ -154,7 +167,7 @@ func TestTLS(t *testing.T) {
 		"end": {last.ServerTimestamp.Add(time.Duration(last.FragmentLengthInMilliseconds+1000) * time.Millisecond).Format(time.RFC3339Nano)}}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/streams/tlscam/media?"+q.Encode(), nil)
 	req.SetBasicAuth("admin", "adminsecret")
-	resp, err := hc.Do(req)
+	resp, err = hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/firmware/tlscert"
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // TestDoctorTLS: the doctor's TLS line names the file, the expiry and the
@@ -114,5 +115,30 @@ func TestPinnedHTTPClient(t *testing.T) {
 	}
 	if _, err := healthVersion(t.Context(), pinnedHTTPClient(other), srv.URL); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("client pinned to another certificate: %v", err)
+	}
+}
+
+// TestHealthTLS: /healthz shows the certificate's fingerprint, pin and
+// end, and is degraded within 30 days of it.
+func TestHealthTLS(t *testing.T) {
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	cfg := &Config{DataDir: t.TempDir(), TLS: TLSConfig{SelfSigned: true}}
+	certFile, keyFile := tlsFiles(cfg)
+	c, _, err := tlscert.LoadOrCreate(certFile, keyFile, []string{"localhost"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := store.Status{State: store.StateOK}
+	h, code := decideHealth(healthState{Storage: ok, TLS: c, Now: now})
+	if code != 200 || h.Status != healthOK || h.TLS == nil || h.TLS.Fingerprint != c.Fingerprint() ||
+		h.TLS.PublicKeyPin != c.PublicKeyPin() || !h.TLS.NotAfter.Equal(c.Leaf.NotAfter) {
+		t.Fatalf("health %d %+v tls %+v", code, h, h.TLS)
+	}
+	h, code = decideHealth(healthState{Storage: ok, TLS: c, Now: c.Leaf.NotAfter.Add(-24 * time.Hour)})
+	if code != 200 || h.Status != healthDegraded || len(h.Reasons) != 1 || !strings.Contains(h.Reasons[0], "TLS certificate "+certFile+" expires") {
+		t.Fatalf("a day before the end: %d %+v", code, h)
+	}
+	if h, _ := decideHealth(healthState{Storage: ok}); h.TLS != nil {
+		t.Fatalf("TLS off shown: %+v", h.TLS)
 	}
 }

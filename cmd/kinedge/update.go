@@ -227,15 +227,15 @@ func restartFunc(command string) func(ctx context.Context) error {
 
 // installer is one `kinedge update BUNDLE`.
 type installer struct {
-	bundle  string
-	target  string // the installed binary
-	keys    string // update.public_key
-	url     string // the service's base URL (http://127.0.0.1:8080)
+	bundle string
+	target string // the installed binary
+	keys   string // update.public_key
+	url    string // the service's base URL (http://127.0.0.1:8080)
 	// tlsClient, when set, asks url over HTTPS trusting the appliance's
 	// certificate (plain HTTP off).
 	tlsClient *http.Client
-	version string // the running version, which the bundle's must differ from
-	timeout time.Duration
+	version   string // the running version, which the bundle's must differ from
+	timeout   time.Duration
 	// restart restarts the service: systemctl restart kinedge on a board.
 	restart func(ctx context.Context) error
 	log     *slog.Logger
