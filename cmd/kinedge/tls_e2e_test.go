@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -19,9 +20,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/pion/webrtc/v4"
 
 	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/firmware/tlscert"
+	"github.com/kinedge/kinedge/ingest/webrtc/whiptest"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -41,12 +44,14 @@ func pinnedClient(t *testing.T, certFile string) *http.Client {
 }
 
 // TestTLS runs the appliance with a self-signed certificate: ffmpeg
-// publishes over RTSPS and the fragments replay over HTTPS; the official
+// publishes over RTSPS and the fragments replay over HTTPS; /healthz shows
+// the fingerprint; the official
 // Kinesis client puts and gets records over HTTPS with the certificate
 // pinned; curl speaks HTTP/2 to it with --cacert and --pinnedpubkey; the
 // fingerprint printed is the file's. Restarted with plain HTTP and RTSP
-// off, the same certificate is reused and the plain ports refuse
-// connections.
+// off, the same certificate is reused, the plain ports refuse
+// connections, kinedge doctor reports the certificate and reaches the
+// appliance over HTTPS, and a pion peer publishes over WHIP on HTTPS.
 func TestTLS(t *testing.T) {
 	curl := testtool.Need(t, "curl")
 	dir := t.TempDir()
@@ -216,6 +221,50 @@ func TestTLS(t *testing.T) {
 		!strings.Contains(string(out), "appliance: "+base+" is ") { // healthy, or degraded by an unsynchronised clock
 		t.Fatalf("kinedge doctor:\n%s", out)
 	}
+	// WHIP over HTTPS (the bearer is the publish pass): a browser or OBS
+	// publishing to the appliance with plain HTTP off.
+	video, _ := whipSamples(t, "2")
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer wcancel()
+	if _, err := whiptest.Publish(wctx, whiptest.Options{URL: base + "/whip/tlswhip", Token: "camsecret", Video: webrtc.MimeTypeH264}); err == nil ||
+		!strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("WHIP without trusting the certificate: %v", err)
+	}
+	p, err := whiptest.Publish(wctx, whiptest.Options{URL: base + "/whip/tlswhip", Token: "camsecret", Video: webrtc.MimeTypeH264, Client: hc})
+	if err != nil {
+		t.Fatalf("WHIP over HTTPS: %v", err)
+	}
+	if err := p.WaitConnected(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := whiptest.Send(wctx, p.Video, video); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Delete(wctx); err != nil || code != http.StatusOK {
+		t.Fatalf("WHIP DELETE over HTTPS: %d %v", code, err)
+	}
+	waitFor(t, time.Minute, "the WHIP session's fragments over HTTPS", func() error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/streams/tlswhip/fragments?start=2000-01-01T00:00:00Z&end=2100-01-01T00:00:00Z", nil)
+		req.SetBasicAuth("admin", "adminsecret")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var page struct{ Fragments []videoapi.FragmentJSON }
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			return err
+		}
+		n := 0
+		for _, f := range page.Fragments {
+			n += f.Frames
+		}
+		// The last frame may be lost to the DELETE (see TestWHIPOverICETCP).
+		if n < len(video)-1 || n > len(video) {
+			return fmt.Errorf("%d of %d frames stored", n, len(video))
+		}
+		return nil
+	})
 	// RTSPS still answers, with the pinned certificate.
 	conn, err := tls.Dial("tcp", rtspsAddr, &tls.Config{RootCAs: hc.Transport.(*http.Transport).TLSClientConfig.RootCAs, ServerName: "127.0.0.1"})
 	if err != nil {
