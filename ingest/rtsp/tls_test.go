@@ -7,11 +7,15 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtp"
 
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
@@ -191,5 +195,49 @@ func TestRTSPSRefusesUDP(t *testing.T) {
 	}
 	if r.count() != 0 {
 		t.Fatal("a session was published before RECORD")
+	}
+}
+
+// TestLivePlayerRTSPS: a publisher on plain RTSP is played live over
+// RTSPS by a client that verifies the certificate: one relay for both
+// schemes, the media interleaved inside TLS.
+func TestLivePlayerRTSPS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	s, r, addr := startServer(t, withTLS(cert, false), func(s *Server) { s.ReadAuth = StaticCredentials("viewer", "seeit") })
+	desc := &description.Session{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{h264Format()}}}}
+	c, err := publish(t, "rtsp://user:pass@"+addr+"/cam1", desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, 5*time.Second, "publish", func() bool { return r.count() == 1 })
+
+	var got atomic.Int64
+	u, err := base.ParseURL("rtsps://viewer:seeit@" + s.TLSAddr().String() + "/cam1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, TLSConfig: &tls.Config{RootCAs: pool}}
+	if err := p.Start2(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pdesc, _, err := p.Describe(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetupAll(pdesc.BaseURL, pdesc.Medias); err != nil {
+		t.Fatal(err)
+	}
+	p.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { got.Add(1) })
+	if _, err := p.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	v := &videoSender{t: t, c: c, m: desc.Medias[0], ntp0: time.Now()}
+	idr := append([]byte{0x65}, make([]byte, 100)...)
+	const n = 50
+	for i := range n {
+		v.au(uint32(i*3600), idr)
+		waitFor(t, 10*time.Second, "the RTSPS player's packet", func() bool { return got.Load() >= int64(i+1) })
 	}
 }
