@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -140,5 +142,30 @@ func TestHealthTLS(t *testing.T) {
 	}
 	if h, _ := decideHealth(healthState{Storage: ok}); h.TLS != nil {
 		t.Fatalf("TLS off shown: %+v", h.TLS)
+	}
+}
+
+// TestTLSBindFailureNamesTheSetting: a taken HTTPS or RTSPS port names the
+// setting that moves it.
+func TestTLSBindFailureNamesTheSetting(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	t.Setenv("KINEDGE_RTSP_UDP_RTP", "")
+	t.Setenv("KINEDGE_RTSP_UDP_RTCP", "")
+	t.Setenv("KINEDGE_TLS_SELF_SIGNED", "true")
+	for _, tc := range []struct{ https, rtsps, want string }{
+		{taken.Addr().String(), "127.0.0.1:0", "KINEDGE_TLS_HTTPS"},
+		{"127.0.0.1:0", taken.Addr().String(), "KINEDGE_TLS_RTSPS"},
+	} {
+		t.Setenv("KINEDGE_TLS_HTTPS", tc.https)
+		t.Setenv("KINEDGE_TLS_RTSPS", tc.rtsps)
+		var out bytes.Buffer
+		err := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--webrtc-udp", "127.0.0.1:0"}, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("serve with a taken port: %v, want the setting %q named", err, tc.want)
+		}
 	}
 }
