@@ -221,6 +221,17 @@ func TestTLS(t *testing.T) {
 		!strings.Contains(string(out), "appliance: "+base+" is ") { // healthy, or degraded by an unsynchronised clock
 		t.Fatalf("kinedge doctor:\n%s", out)
 	}
+	// kinedge replay over HTTPS trusts the data dir's certificate.
+	replayed := filepath.Join(t.TempDir(), "replayed.mkv")
+	rcmd := testtool.Command(t, 2*time.Minute, kinedgeBin, "replay", "--url", base, "--data-dir", dir, "--user", "admin", "--pass", "adminsecret",
+		"--stream", "tlscam", "--start", q.Get("start"), "--end", q.Get("end"), "-o", replayed)
+	if b, err := rcmd.CombinedOutput(); err != nil {
+		t.Fatalf("kinedge replay over HTTPS: %v\n%s", err, b)
+	}
+	if got := ffprobe(t, replayed).packets(t)["video"]; got != want["video"] {
+		t.Fatalf("kinedge replay over HTTPS: %d video frames, published %d", got, want["video"])
+	}
+
 	// WHIP over HTTPS (the bearer is the publish pass): a browser or OBS
 	// publishing to the appliance with plain HTTP off.
 	video, _ := whipSamples(t, "2")
