@@ -267,7 +267,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err != nil {
 		return nil, err
 	}
-	a := &appliance{log: log, errc: make(chan error, 2), tlsCert: certs}
+	a := &appliance{log: log, errc: make(chan error, 3), tlsCert: certs}
 	if certs != nil {
 		log.Info("tls certificate", "file", certs.CertFile, "sha256_fingerprint", certs.Fingerprint(), "public_key_pin", certs.PublicKeyPin(),
 			"expires", certs.Leaf.NotAfter)

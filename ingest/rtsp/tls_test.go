@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -239,5 +240,26 @@ func TestLivePlayerRTSPS(t *testing.T) {
 	for i := range n {
 		v.au(uint32(i*3600), idr)
 		waitFor(t, 10*time.Second, "the RTSPS player's packet", func() bool { return got.Load() >= int64(i+1) })
+	}
+}
+
+// TestRTSPSSilentClientCut: a client that connects to the RTSPS port and
+// never completes the TLS handshake is cut at AuthTimeout, as on plain
+// RTSP.
+func TestRTSPSSilentClientCut(t *testing.T) {
+	cert, _ := selfSigned(t)
+	s, _, _ := startServer(t, withTLS(cert, false), func(s *Server) { s.AuthTimeout = 300 * time.Millisecond })
+	conn, err := net.Dial("tcp", s.TLSAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	if _, err := conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read on a silent RTSPS connection: %v, want it closed by the server", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("cut after %v", d)
 	}
 }
