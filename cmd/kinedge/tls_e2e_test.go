@@ -282,4 +282,34 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("RTSPS with plain RTSP off: %v", err)
 	}
 	conn.Close()
+
+	// The AWS CLI with --ca-bundle (here ca_bundle in its profile): the
+	// Kinesis API, and a KVS HLS session whose URL is https, its playlist
+	// read with the certificate pinned. Last: it skips without aws.
+	cli := testtool.AWSCLI{Path: testtool.Need(t, "aws"), Endpoint: base, Region: "us-east-1", Key: "admin", Secret: "adminsecret"}
+	if _, stderr, err := cli.Run(t, "kinesis", "list-streams"); err == nil {
+		t.Fatal("aws without the CA bundle trusted the self-signed certificate")
+	} else if !strings.Contains(stderr, "SSL") && !strings.Contains(stderr, "certificate") {
+		t.Fatalf("aws without the CA bundle: %v %s", err, stderr)
+	}
+	cli.Config = []string{"ca_bundle = " + certFile}
+	stdout, stderr, err := cli.Run(t, "kinesis", "list-streams")
+	if err != nil || !strings.Contains(stdout, `"tls"`) {
+		t.Fatalf("aws --ca-bundle kinesis list-streams: %v %s %s", err, stdout, stderr)
+	}
+	stdout, stderr, err = cli.Run(t, "kinesis-video-archived-media", "get-hls-streaming-session-url", "--stream-name", "tlscam", "--playback-mode", "ON_DEMAND",
+		"--hls-fragment-selector", `FragmentSelectorType=SERVER_TIMESTAMP,TimestampRange={StartTimestamp=`+q.Get("start")+`,EndTimestamp=`+q.Get("end")+`}`)
+	var hls struct{ HLSStreamingSessionURL string }
+	if err != nil || json.Unmarshal([]byte(stdout), &hls) != nil || !strings.HasPrefix(hls.HLSStreamingSessionURL, base+"/hls/") {
+		t.Fatalf("get-hls-streaming-session-url over HTTPS: %v %s %s", err, stdout, stderr)
+	}
+	resp, err = hc.Get(hls.HLSStreamingSessionURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "#EXTM3U") {
+		t.Fatalf("HLS master playlist over HTTPS: %s %s", resp.Status, b)
+	}
 }
