@@ -382,7 +382,11 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	}
 	if certs != nil && cfg.TLS.RTSPS != "" {
 		a.rtsp.TLSAddress, a.rtsp.TLSConfig = cfg.TLS.RTSPS, serverTLS(certs)
-		a.rtsp.TLSOnly = cfg.RTSP == ""
+		if cfg.RTSP == "" {
+			// RTSPS alone: its media goes inside TLS, so no UDP ports.
+			a.rtsp.TLSOnly = true
+			a.rtsp.UDPRTPAddress, a.rtsp.UDPRTCPAddress = "", ""
+		}
 	}
 	if err := a.rtsp.Start(); err != nil {
 		return nil, fmt.Errorf("rtsp: %w%s", err, listenHint(err,

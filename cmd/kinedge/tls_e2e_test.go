@@ -212,6 +212,14 @@ func TestTLS(t *testing.T) {
 			t.Fatalf("plain port %s accepts connections with http and rtsp off", addr)
 		}
 	}
+	// Nor are RTSP's UDP ports open: RTSPS carries its media inside TLS.
+	for _, port := range []int{s.udpPort, s.udpPort + 1} {
+		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatalf("UDP port %d still taken with plain RTSP off: %v", port, err)
+		}
+		c.Close()
+	}
 	// kinedge doctor shows the certificate and reaches the appliance over
 	// HTTPS.
 	doc := testtool.Command(t, time.Minute, kinedgeBin, "doctor", "--data-dir", dir)
