@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -35,7 +37,7 @@ type apiClient struct {
 
 // clientFlags are the connection flags shared by fragments and replay.
 type clientFlags struct {
-	url, user, pass, dataDir string
+	url, user, pass, dataDir, caFile string
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
@@ -43,6 +45,34 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.user, "user", os.Getenv("KINEDGE_ACCESS_KEY"), "access key (env KINEDGE_ACCESS_KEY; default: from the data dir)")
 	fs.StringVar(&c.pass, "pass", os.Getenv("KINEDGE_SECRET_KEY"), "secret key (env KINEDGE_SECRET_KEY; default: from the data dir)")
 	fs.StringVar(&c.dataDir, "data-dir", envOr("KINEDGE_DATA_DIR", "./data"), "data `dir` whose generated credentials to use when none are given")
+	fs.StringVar(&c.caFile, "cacert", os.Getenv("KINEDGE_CA_FILE"), "PEM `file` to trust for an https --url, besides the system's CAs (env KINEDGE_CA_FILE; default: the data dir's tls-cert.pem if it exists)")
+}
+
+// httpClient trusts, for an https URL, the system's CAs and --cacert (or
+// the data dir's generated certificate).
+func (c *clientFlags) httpClient() (*http.Client, error) {
+	if !strings.HasPrefix(c.url, "https://") {
+		return &http.Client{}, nil
+	}
+	file := c.caFile
+	if file == "" {
+		file = filepath.Join(c.dataDir, tlsCertFile)
+		if _, err := os.Stat(file); err != nil {
+			return &http.Client{}, nil
+		}
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--cacert: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--cacert: %s holds no PEM certificate", file)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}, nil
 }
 
 func envOr(name, def string) string {
@@ -81,7 +111,11 @@ func (c *clientFlags) client() (*apiClient, error) {
 	if _, err := url.Parse(c.url); err != nil {
 		return nil, fmt.Errorf("--url: %w", err)
 	}
-	return &apiClient{base: strings.TrimRight(c.url, "/"), user: user, pass: pass, creds: creds, hc: &http.Client{}}, nil
+	hc, err := c.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	return &apiClient{base: strings.TrimRight(c.url, "/"), user: user, pass: pass, creds: creds, hc: hc}, nil
 }
 
 func (c *apiClient) get(ctx context.Context, path string, q url.Values) (*http.Response, error) {

@@ -42,8 +42,12 @@ type Config struct {
 	// a replacement appliance keeps it to find its predecessor's archive.
 	ApplianceID string `yaml:"appliance_id"`
 	// HTTP is the listen address of the HTTP APIs and the web page.
+	// Empty (in the config file) turns plain HTTP off, which TLS
+	// (tls.https) must then serve.
 	HTTP string `yaml:"http"`
-	// RTSP is the listen address of the RTSP server (TCP).
+	// RTSP is the listen address of the RTSP server (TCP). Empty (in the
+	// config file) turns plain RTSP off, which TLS (tls.rtsps) must then
+	// serve.
 	RTSP string `yaml:"rtsp"`
 	// RTSPUDPRTP and RTSPUDPRTCP are the UDP ports of RTSP's UDP transport;
 	// empty disables UDP.
@@ -131,7 +135,35 @@ type Config struct {
 	AuthFailures AuthFailuresConfig `yaml:"auth_failures"`
 	Log          LogConfig          `yaml:"log"`
 	Update       UpdateConfig       `yaml:"update"`
+	TLS          TLSConfig          `yaml:"tls"`
 }
+
+// TLSConfig turns on HTTPS (HTTP/2 and HTTP/1.1: every route of the HTTP
+// port) and RTSPS (push and live play) next to the plain listeners, with
+// the operator's certificate or a self-signed one (docs/tls.md).
+type TLSConfig struct {
+	// SelfSigned turns TLS on with an ECDSA P-256 certificate generated at
+	// the first start and kept in the data dir (tls-cert.pem, tls-key.pem
+	// 0600); its SHA-256 fingerprint is printed at every start and by
+	// kinedge doctor. Delete both files to get a new one.
+	SelfSigned bool `yaml:"self_signed"`
+	// CertFile and KeyFile are a PEM certificate (chain) and its key: both
+	// set turn TLS on with them.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// Names are extra DNS names or IPs, comma-separated, of a generated
+	// certificate; it always names the host name, localhost, 127.0.0.1,
+	// ::1 and the listen IPs.
+	Names string `yaml:"names"`
+	// HTTPS is the HTTPS listen address when TLS is on.
+	HTTPS string `yaml:"https"`
+	// RTSPS is the RTSPS listen address when TLS is on (media interleaved
+	// in TLS; no UDP). Empty: no RTSPS.
+	RTSPS string `yaml:"rtsps"`
+}
+
+// on reports whether TLS is configured.
+func (t TLSConfig) on() bool { return t.SelfSigned || t.CertFile != "" || t.KeyFile != "" }
 
 // TimeoutConfig bounds how long a client may hold a connection, so that
 // clients that trickle, stall or idle cannot exhaust the appliance.
@@ -425,6 +457,7 @@ func defaultConfig() Config {
 			MaxBackoff: authlimit.DefaultMaxBackoff},
 		HTTPBodyBudget: awsproto.DefaultBodyBudget,
 		Log:            LogConfig{Level: "info", Format: "text"},
+		TLS:            TLSConfig{HTTPS: ":8443", RTSPS: ":8322"},
 	}
 }
 
@@ -530,8 +563,20 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is empty"))
 	}
-	if c.HTTP == "" {
-		errs = append(errs, errors.New("http address is empty"))
+	switch {
+	case c.TLS.SelfSigned && (c.TLS.CertFile != "" || c.TLS.KeyFile != ""):
+		errs = append(errs, errors.New("tls.self_signed and tls.cert_file/tls.key_file exclude each other: choose the generated certificate or yours"))
+	case (c.TLS.CertFile == "") != (c.TLS.KeyFile == ""):
+		errs = append(errs, errors.New("tls.cert_file and tls.key_file go together"))
+	}
+	if c.TLS.on() && c.TLS.HTTPS == "" {
+		errs = append(errs, errors.New("tls.https is empty: TLS serves HTTPS"))
+	}
+	if c.HTTP == "" && !c.TLS.on() {
+		errs = append(errs, errors.New("http address is empty: plain HTTP may be off only with TLS on (tls.self_signed or tls.cert_file)"))
+	}
+	if c.RTSP == "" && (!c.TLS.on() || c.TLS.RTSPS == "") {
+		errs = append(errs, errors.New("rtsp address is empty: plain RTSP may be off only with RTSPS on (tls.rtsps with tls.self_signed or tls.cert_file)"))
 	}
 	if c.MasterKey != "" && c.MasterKeyFile != "" {
 		errs = append(errs, fmt.Errorf("the master key is set twice, by master_key (or %s) and by master_key_file %s: keep one", seal.MasterKeyEnv, c.MasterKeyFile))

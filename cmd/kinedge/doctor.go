@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/firmware/clock"
+	"github.com/kinedge/kinedge/firmware/tlscert"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/ingest/sources"
 )
@@ -29,7 +32,9 @@ const doctorUsage = `usage: kinedge doctor [--config FILE] [--data-dir DIR] [--u
 Checks what the appliance needs and prints one line per check, OK, WARN or
 FAIL, with what to fix: the config loads and validates (as serve loads it),
 the data directory and master.key permissions, free disk space against the
-storage budget, the system clock, a running appliance's /healthz, each
+storage budget, the system clock, the TLS certificate (expiry, SHA-256
+fingerprint), a running appliance's /healthz (over HTTPS when plain HTTP
+is off), each
 configured camera's RTSP reachability and the archive's S3 bucket.
 Exits 1 when a check FAILs.
 
@@ -95,11 +100,18 @@ func (d *doctor) run(ctx context.Context) []checkResult {
 	}
 	out = append(out, checkDisk(&cfg))
 	out = append(out, d.checkClock())
-	u := d.URL
-	if u == "" {
+	out = append(out, checkTLS(&cfg, time.Now()))
+	u, client := d.URL, http.DefaultClient
+	if u == "" && cfg.HTTP == "" {
+		// Plain HTTP is off: ask over HTTPS, trusting the certificate.
+		u = "https://" + strings.TrimPrefix(localURL(cfg.TLS.HTTPS), "http://")
+		client = pinnedHTTPClient(&cfg)
+	} else if u == "" {
 		u = localURL(cfg.HTTP)
+	} else if strings.HasPrefix(u, "https://") && cfg.TLS.on() {
+		client = pinnedHTTPClient(&cfg)
 	}
-	out = append(out, d.checkAppliance(ctx, u))
+	out = append(out, d.checkAppliance(ctx, u, client))
 	for _, p := range cfg.Streams {
 		out = append(out, d.checkCamera(ctx, p))
 	}
@@ -185,6 +197,55 @@ func checkMasterKey(path string) checkResult {
 	return checkResult{checkOK, name, path + " is private (0600)"}
 }
 
+// tlsExpiryWarning is how close to its expiry a certificate is a WARN.
+const tlsExpiryWarning = 30 * 24 * time.Hour
+
+// checkTLS reports the TLS certificate: its file, expiry and SHA-256
+// fingerprint; WARN within 30 days of its expiry, FAIL when it is expired,
+// does not load, or its key is readable by others.
+func checkTLS(cfg *Config, now time.Time) checkResult {
+	const name = "tls"
+	if !cfg.TLS.on() {
+		return checkResult{checkOK, name, "off: plain HTTP and RTSP only (tls.self_signed: true or tls.cert_file/key_file turn on HTTPS and RTSPS)"}
+	}
+	certFile, keyFile := tlsFiles(cfg)
+	if cfg.TLS.SelfSigned {
+		if _, err := os.Stat(certFile); errors.Is(err, fs.ErrNotExist) {
+			return checkResult{checkOK, name, certFile + " does not exist yet: kinedge serve generates it (self-signed) at its next start and prints its fingerprint"}
+		}
+	}
+	c, err := tlscert.Load(certFile, keyFile)
+	if err != nil {
+		return checkResult{checkFail, name, fmt.Sprintf("%v: kinedge serve cannot start TLS; fix the files (or, self-signed, delete both to generate new ones)", err)}
+	}
+	if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return checkResult{checkFail, name, fmt.Sprintf("%s has mode %04o: anyone who reads it can impersonate the appliance: chmod 600 %s", keyFile, fi.Mode().Perm(), keyFile)}
+	}
+	what := fmt.Sprintf("%s expires %s; SHA-256 fingerprint %s; public key pin %s", certFile, c.Leaf.NotAfter.UTC().Format(time.DateOnly), c.Fingerprint(), c.PublicKeyPin())
+	fix := "replace the certificate"
+	if cfg.TLS.SelfSigned {
+		fix = "delete " + certFile + " and " + keyFile + " and restart to generate a new one, then pin it again"
+	}
+	switch left := c.Leaf.NotAfter.Sub(now); {
+	case left <= 0:
+		return checkResult{checkFail, name, what + ": EXPIRED, clients refuse it: " + fix}
+	case left < tlsExpiryWarning:
+		return checkResult{checkWarn, name, fmt.Sprintf("%s: expires in %d days: %s", what, int(left.Hours()/24), fix)}
+	}
+	return checkResult{checkOK, name, what}
+}
+
+// pinnedHTTPClient trusts the appliance's certificate file (and nothing
+// else), to reach it over HTTPS from the box.
+func pinnedHTTPClient(cfg *Config) *http.Client {
+	certFile, _ := tlsFiles(cfg)
+	pool := x509.NewCertPool()
+	if b, err := os.ReadFile(certFile); err == nil {
+		pool.AppendCertsFromPEM(b)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+}
+
 // checkDisk compares the filesystem's free space with the storage budget.
 func checkDisk(cfg *Config) checkResult {
 	const name = "disk"
@@ -259,7 +320,7 @@ func (d *doctor) checkClock() checkResult {
 }
 
 // checkAppliance reads a running appliance's /healthz.
-func (d *doctor) checkAppliance(ctx context.Context, base string) checkResult {
+func (d *doctor) checkAppliance(ctx context.Context, base string, client *http.Client) checkResult {
 	const name = "appliance"
 	ctx, cancel := context.WithTimeout(ctx, d.Timeout)
 	defer cancel()
@@ -268,7 +329,7 @@ func (d *doctor) checkAppliance(ctx context.Context, base string) checkResult {
 	if err != nil {
 		return checkResult{checkFail, name, fmt.Sprintf("--url %q: %v", base, err)}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		level := checkWarn
 		if d.URLGiven {

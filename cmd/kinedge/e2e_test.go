@@ -116,6 +116,9 @@ type server struct {
 	// unhealthyOK lets start accept a 503 from /healthz (a start on a
 	// full disk).
 	unhealthyOK bool
+	// healthGet, when set, replaces GET http://<httpAddr>/healthz (a server
+	// with plain HTTP off).
+	healthGet func() (*http.Response, error)
 }
 
 func startServer(t testing.TB, dataDir string, udpPort int, env ...string) *server {
@@ -173,7 +176,11 @@ func (s *server) start() {
 		close(s.done)
 	}()
 	waitFor(t, time.Minute, "server health", func() error {
-		resp, err := http.Get("http://" + s.httpAddr + "/healthz")
+		get := s.healthGet
+		if get == nil {
+			get = func() (*http.Response, error) { return http.Get("http://" + s.httpAddr + "/healthz") }
+		}
+		resp, err := get()
 		if err != nil {
 			return err
 		}

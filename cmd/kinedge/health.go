@@ -9,6 +9,7 @@ import (
 
 	"github.com/kinedge/kinedge/firehose/archive"
 	"github.com/kinedge/kinedge/firmware/clock"
+	"github.com/kinedge/kinedge/firmware/tlscert"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 )
@@ -47,6 +48,16 @@ type health struct {
 	Clock   *clockHealth   `json:"clock,omitempty"`
 	Ingest  *ingestHealth  `json:"ingest,omitempty"`
 	Archive *archiveHealth `json:"archive,omitempty"`
+	TLS     *tlsHealth     `json:"tls,omitempty"`
+}
+
+// tlsHealth is the TLS certificate's part of /healthz (with TLS on): what
+// a client pins, and when it must be replaced. Every TLS client sees the
+// certificate anyway: nothing here is secret.
+type tlsHealth struct {
+	Fingerprint  string    `json:"sha256_fingerprint"`
+	PublicKeyPin string    `json:"public_key_pin"`
+	NotAfter     time.Time `json:"not_after"`
 }
 
 // storageHealth is the storage part of /healthz.
@@ -102,6 +113,11 @@ type healthState struct {
 	Archive  *archive.Stats
 	// ArchiveLagLimit is the lag above which the archive degrades health.
 	ArchiveLagLimit time.Duration
+	// TLS is the certificate of HTTPS and RTSPS (nil: TLS off); within
+	// tlsExpiryWarning of its end it degrades health.
+	TLS *tlscert.Cert
+	// Now is the time expiries are judged at.
+	Now time.Time
 }
 
 // decideHealth turns the components' states into the /healthz body and
@@ -167,6 +183,13 @@ func decideHealth(s healthState) (health, int) {
 				a.Lag.Round(time.Second), s.ArchiveLagLimit, a.Backlog)
 		}
 	}
+	if c := s.TLS; c != nil {
+		h.TLS = &tlsHealth{Fingerprint: c.Fingerprint(), PublicKeyPin: c.PublicKeyPin(), NotAfter: c.Leaf.NotAfter.UTC()}
+		if left := c.Leaf.NotAfter.Sub(s.Now); left < tlsExpiryWarning {
+			say(1, "TLS certificate %s expires %s: replace it (self-signed: delete it and its key and restart)",
+				c.CertFile, c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+	}
 	h.Status = []string{healthOK, healthDegraded, healthUnhealthy}[worst]
 	if worst == 2 {
 		return h, http.StatusServiceUnavailable
@@ -191,7 +214,7 @@ func healthHandler(state func() healthState) http.Handler {
 
 // healthState gathers the running components' states for /healthz.
 func (a *appliance) healthState() healthState {
-	s := healthState{Storage: a.db.Status()}
+	s := healthState{Storage: a.db.Status(), TLS: a.tlsCert, Now: time.Now()}
 	if a.clock != nil {
 		r, jumps, last := a.clock.state()
 		s.Clock, s.Jumps, s.LastJump = &r, jumps, last

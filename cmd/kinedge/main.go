@@ -7,7 +7,7 @@
 //	kinedge fragments   list a stream's fragments in a time range
 //	kinedge replay      save a time range of a stream as MKV or MP4
 //	kinedge archive     ls, verify, get, replay the S3 video archive
-//	kinedge doctor      check config, disk, clock, cameras, S3; say what to fix
+//	kinedge doctor      check config, disk, clock, TLS, cameras, S3; say what to fix
 //	kinedge bench-ingest  measure the ingest path with simulated cameras
 //	kinedge update      install a signed update bundle (keygen, bundle, sign)
 //	kinedge keys        list data keys, rotate and retire master keys (offline)

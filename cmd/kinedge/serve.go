@@ -35,6 +35,7 @@ import (
 	firehoseapi "github.com/kinedge/kinedge/firehose/api"
 	"github.com/kinedge/kinedge/firehose/archive"
 	"github.com/kinedge/kinedge/firmware/sdnotify"
+	"github.com/kinedge/kinedge/firmware/tlscert"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
@@ -112,11 +113,13 @@ ports (defaults; each is a setting below):
   %-14s UDP  RTCP of RTSP publishers over UDP  (rtsp_udp_rtcp)
   %-14s UDP  WebRTC ICE: WHIP publish at POST /whip/<stream>, WHEP live view at POST /whep/<stream>  (webrtc_udp; "" in the config file turns WebRTC off)
   %-14s TCP  WebRTC ICE-TCP: the fallback for peers whose UDP is blocked  (webrtc_tcp; off by default)
+  %-14s TCP  HTTPS (HTTP/2): everything the HTTP port serves, with TLS on  (tls.https; TLS is off by default: tls.self_signed or tls.cert_file)
+  %-14s TCP  RTSPS: RTSP in TLS, media interleaved, with TLS on  (tls.rtsps)
 
 settings: a YAML file (--config or KINEDGE_CONFIG) sets any of them, an
 environment variable overrides the file, a flag above overrides both;
 "kinedge serve --print-config" prints the result. Variables and defaults:
-`, def.HTTP, def.RTSP, def.RTSPUDPRTP, def.RTSPUDPRTCP, def.WebRTCUDP, "(off)")
+`, def.HTTP, def.RTSP, def.RTSPUDPRTP, def.RTSPUDPRTCP, def.WebRTCUDP, "(off)", def.TLS.HTTPS, def.TLS.RTSPS)
 	walkConfig(reflect.ValueOf(&def).Elem(), "", func(key string, v reflect.Value, f reflect.StructField) {
 		val := fmt.Sprint(v.Interface())
 		if val == "" {
@@ -194,9 +197,13 @@ type appliance struct {
 	rtcNet *rtc.Network
 	whep   *whep.Handler
 	// whip receives WebRTC publishers (WHIP) into a.sources.
-	whip   *webrtc.Handler
-	http   *http.Server
-	httpLn net.Listener
+	whip *webrtc.Handler
+	// http serves httpLn (plain; nil with http "") and httpsLn (TLS;
+	// nil without tls).
+	http    *http.Server
+	httpLn  net.Listener
+	httpsLn net.Listener
+	tlsCert *tlscert.Cert // nil without tls
 	// inflight counts the HTTP handlers running, so close can wait for
 	// the ones it ended; shutdownGrace is cfg.Timeouts.Shutdown.
 	inflight      sync.WaitGroup
@@ -259,11 +266,21 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err := ensureCredentials(cfg, stdout); err != nil {
 		return nil, err
 	}
+	var certs *tlscert.Cert
+	if cfg.TLS.on() {
+		if certs, err = loadTLS(cfg, stdout, time.Now()); err != nil {
+			return nil, err
+		}
+	}
 	masters, created, err := loadMasterKeys(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	a := &appliance{log: log, errc: make(chan error, 2)}
+	a := &appliance{log: log, errc: make(chan error, 3), tlsCert: certs}
+	if certs != nil {
+		log.Info("tls certificate", "file", certs.CertFile, "sha256_fingerprint", certs.Fingerprint(), "public_key_pin", certs.PublicKeyPin(),
+			"expires", certs.Leaf.NotAfter)
+	}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -379,9 +396,17 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		IdleTimeout:    cfg.Timeouts.RTSPIdle,
 		Logger:         log.With("component", "rtsp"),
 	}
+	if certs != nil && cfg.TLS.RTSPS != "" {
+		a.rtsp.TLSAddress, a.rtsp.TLSConfig = cfg.TLS.RTSPS, serverTLS(certs)
+		if cfg.RTSP == "" {
+			// RTSPS alone: its media goes inside TLS, so no UDP ports.
+			a.rtsp.TLSOnly = true
+			a.rtsp.UDPRTPAddress, a.rtsp.UDPRTCPAddress = "", ""
+		}
+	}
 	if err := a.rtsp.Start(); err != nil {
 		return nil, fmt.Errorf("rtsp: %w%s", err, listenHint(err,
-			"the RTSP listeners are set by rtsp (KINEDGE_RTSP, --rtsp) for TCP and by rtsp_udp_rtp and rtsp_udp_rtcp (KINEDGE_RTSP_UDP_RTP, KINEDGE_RTSP_UDP_RTCP; empty turns UDP off)"))
+			"the RTSP listeners are set by rtsp (KINEDGE_RTSP, --rtsp) for TCP, tls.rtsps (KINEDGE_TLS_RTSPS) for RTSPS, and by rtsp_udp_rtp and rtsp_udp_rtcp (KINEDGE_RTSP_UDP_RTP, KINEDGE_RTSP_UDP_RTCP; empty turns UDP off)"))
 	}
 	// The pullers start after the RTSP server, so that their cameras are
 	// relayed to live players from their first connection. (A publisher
@@ -458,25 +483,57 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		}
 	}
 
-	a.httpLn, err = net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		return nil, fmt.Errorf("http: %w%s", err, listenHint(err, "the HTTP address is set by http (KINEDGE_HTTP, --http)"))
+	if cfg.HTTP != "" {
+		a.httpLn, err = net.Listen("tcp", cfg.HTTP)
+		if err != nil {
+			return nil, fmt.Errorf("http: %w%s", err, listenHint(err, "the HTTP address is set by http (KINEDGE_HTTP, --http)"))
+		}
 	}
+	if certs != nil {
+		a.httpsLn, err = net.Listen("tcp", cfg.TLS.HTTPS)
+		if err != nil {
+			return nil, fmt.Errorf("https: %w%s", err, listenHint(err, "the HTTPS address is set by tls.https (KINEDGE_TLS_HTTPS)"))
+		}
+	}
+	// One server for both listeners: the same routes, timeouts and
+	// shutdown. HTTP/2 without TLS (h2c) next to HTTP/1.1 on the plain
+	// port: Kinesis clients (the KCL, the Java SDK) use it for
+	// SubscribeToShard; HTTP/2 over TLS (ALPN h2) on the HTTPS port.
 	a.http = a.newHTTPServer(cfg, mux)
-	// HTTP/2 without TLS (h2c) next to HTTP/1.1: Kinesis clients (the KCL,
-	// the Java SDK) use it for SubscribeToShard.
 	a.http.Protocols = new(http.Protocols)
 	a.http.Protocols.SetHTTP1(true)
 	a.http.Protocols.SetUnencryptedHTTP2(true)
-	go func() {
-		if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.errc <- err
-		}
-	}()
+	a.http.Protocols.SetHTTP2(true)
+	serve := func(run func() error) {
+		go func() {
+			if err := run(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.errc <- err
+			}
+		}()
+	}
+	if a.httpLn != nil {
+		serve(func() error { return a.http.Serve(a.httpLn) })
+	}
+	if a.httpsLn != nil {
+		a.http.TLSConfig = serverTLS(certs)
+		serve(func() error { return a.http.ServeTLS(a.httpsLn, "", "") })
+	}
 	if err := a.startSystemd(); err != nil {
 		return nil, err
 	}
-	webrtcAddr, webrtcTCPAddr := "off", "off"
+	webrtcAddr, webrtcTCPAddr, httpAddr, httpsAddr, rtspAddr, rtspsAddr := "off", "off", "off", "off", "off", "off"
+	if a.httpLn != nil {
+		httpAddr = a.httpLn.Addr().String()
+	}
+	if a.httpsLn != nil {
+		httpsAddr = a.httpsLn.Addr().String()
+	}
+	if ra := a.rtsp.Addr(); ra != nil {
+		rtspAddr = ra.String()
+	}
+	if ra := a.rtsp.TLSAddr(); ra != nil {
+		rtspsAddr = ra.String()
+	}
 	if a.rtcNet != nil {
 		webrtcAddr = a.rtcNet.Addr().String()
 		if ta := a.rtcNet.TCPAddr(); ta != nil {
@@ -484,7 +541,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		}
 	}
 	log.Info("kinedge serving", "version", version, "data_dir", cfg.DataDir,
-		"http", a.httpLn.Addr().String(), "rtsp", a.rtsp.Addr().String(), "webrtc_udp", webrtcAddr, "webrtc_tcp", webrtcTCPAddr)
+		"http", httpAddr, "https", httpsAddr, "rtsp", rtspAddr, "rtsps", rtspsAddr, "webrtc_udp", webrtcAddr, "webrtc_tcp", webrtcTCPAddr)
 	return a, nil
 }
 
@@ -745,8 +802,12 @@ func (a *appliance) close() error {
 	}
 	if a.http != nil {
 		a.closeHTTP()
-	} else if a.httpLn != nil {
-		a.httpLn.Close()
+	} else {
+		for _, ln := range []net.Listener{a.httpLn, a.httpsLn} {
+			if ln != nil {
+				ln.Close()
+			}
+		}
 	}
 	if a.debug != nil {
 		a.debug.Close()

@@ -227,12 +227,15 @@ func restartFunc(command string) func(ctx context.Context) error {
 
 // installer is one `kinedge update BUNDLE`.
 type installer struct {
-	bundle  string
-	target  string // the installed binary
-	keys    string // update.public_key
-	url     string // the service's base URL (http://127.0.0.1:8080)
-	version string // the running version, which the bundle's must differ from
-	timeout time.Duration
+	bundle string
+	target string // the installed binary
+	keys   string // update.public_key
+	url    string // the service's base URL (http://127.0.0.1:8080)
+	// tlsClient, when set, asks url over HTTPS trusting the appliance's
+	// certificate (plain HTTP off).
+	tlsClient *http.Client
+	version   string // the running version, which the bundle's must differ from
+	timeout   time.Duration
 	// restart restarts the service: systemctl restart kinedge on a board.
 	restart func(ctx context.Context) error
 	log     *slog.Logger
@@ -278,8 +281,14 @@ func runUpdateInstall(ctx context.Context, args []string, stdout, stderr io.Writ
 	if in.target, err = updateTarget(in.target); err != nil {
 		return err
 	}
-	if in.url == "" {
+	if in.url == "" && cfg.HTTP == "" && cfg.TLS.on() {
+		// Plain HTTP is off: ask over HTTPS, trusting the certificate.
+		in.url = "https://" + loopbackFor(cfg.TLS.HTTPS)
+		in.tlsClient = pinnedHTTPClient(&cfg)
+	} else if in.url == "" {
 		in.url = "http://" + loopbackFor(cfg.HTTP)
+	} else if strings.HasPrefix(in.url, "https://") && cfg.TLS.on() {
+		in.tlsClient = pinnedHTTPClient(&cfg)
 	}
 	if strings.TrimSpace(*restartCmd) == "" {
 		return errors.New("update: --restart is empty")
@@ -326,6 +335,10 @@ func (in *installer) run(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("update: %s refused: %w", in.bundle, err)
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
+	if in.tlsClient != nil {
+		client = in.tlsClient
+		client.Timeout = 5 * time.Second
+	}
 	inst := &update.Installer{Path: in.target, Restart: in.restart, Timeout: in.timeout, Log: in.log,
 		Version: func(ctx context.Context) (string, error) { return healthVersion(ctx, client, in.url) }}
 	if err := inst.Apply(ctx, b); err != nil {

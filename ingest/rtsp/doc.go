@@ -22,6 +22,15 @@
 //     it, then IdleTimeout (60 s) between requests until RECORD; a
 //     recording connection is left to gortsplib (ReadTimeout on RTP over
 //     TCP; over UDP the RTSP connection may stay silent while RTP flows);
+//   - RTSPS (RFC 7826 §4.2): with TLSAddress and TLSConfig a second
+//     listener takes TLS connections into the same gortsplib server
+//     (listener.go), so publishers and live players are the same for both
+//     schemes; media goes interleaved inside TLS and UDP is refused to
+//     RTSPS connections (461). gortsplib's own TLS mode is not used: it
+//     turns the whole server to RTSPS and wants SRTP profiles (MIKEY),
+//     which ffmpeg, GStreamer and cameras do not send over TCP; a client
+//     that insists on SRTP (gortsplib's own publisher) is refused with
+//     461. TLSOnly turns the plain listener off;
 //   - codec negotiation: at most one video (H.264, H.265) and one audio (AAC
 //     mpeg4-generic or MP4A-LATM, Opus) track; others are ignored, and an
 //     SDP with none is refused with 415;

@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -78,6 +79,15 @@ type PublishRequest struct {
 type Server struct {
 	// Address is the RTSP TCP address. It defaults to ":8554".
 	Address string
+	// TLSAddress, with TLSConfig, is the RTSPS address (RFC 7826 §4.2:
+	// TLS from the first byte; kinedge uses ":8322"). Its connections
+	// publish and play like plain ones, with interleaved RTP inside TLS;
+	// UDP transport is refused to them (461). Empty: no RTSPS.
+	TLSAddress string
+	// TLSConfig holds the RTSPS certificate. Required with TLSAddress.
+	TLSConfig *tls.Config
+	// TLSOnly serves RTSPS alone: Address is not listened on.
+	TLSOnly bool
 	// UDPRTPAddress and UDPRTCPAddress are the UDP addresses of RTP and RTCP
 	// (the ports must be consecutive, RTP even; kinedge uses ":8000" and
 	// ":8001"). Both empty disable the UDP transport.
@@ -138,7 +148,8 @@ type Server struct {
 
 	rs       *gortsplib.Server
 	mu       sync.Mutex
-	ln       net.Listener
+	ln       net.Listener // the plain listener; nil with TLSOnly
+	tlsLn    net.Listener // the RTSPS listener; nil without TLSAddress
 	sessions map[*gortsplib.ServerSession]*session
 	ended    map[string]Stats                   // per stream, the sum of its ended sessions
 	live     map[string]*gortsplib.ServerStream // per stream being published, its relay to players
@@ -169,6 +180,12 @@ func (s *Server) Start() error {
 	}
 	if (s.UDPRTPAddress == "") != (s.UDPRTCPAddress == "") {
 		return fmt.Errorf("%w: UDPRTPAddress and UDPRTCPAddress go together", ErrInvalidConfig)
+	}
+	if (s.TLSAddress == "") != (s.TLSConfig == nil) {
+		return fmt.Errorf("%w: TLSAddress and TLSConfig go together", ErrInvalidConfig)
+	}
+	if s.TLSOnly && s.TLSAddress == "" {
+		return fmt.Errorf("%w: TLSOnly needs TLSAddress", ErrInvalidConfig)
 	}
 	if s.Address == "" {
 		s.Address = ":8554"
@@ -217,13 +234,10 @@ func (s *Server) Start() error {
 		WriteTimeout:      s.WriteTimeout,
 		AuthMethods:       authMethods(),
 		Listen: func(network, address string) (net.Listener, error) {
-			ln, err := net.Listen(network, address)
+			ln, err := s.listen(network, address)
 			if err != nil {
 				return nil, err
 			}
-			s.mu.Lock()
-			s.ln = ln
-			s.mu.Unlock()
 			return &guardListener{Listener: ln, authTimeout: s.AuthTimeout, idleTimeout: s.IdleTimeout, now: time.Now}, nil
 		},
 	}
@@ -233,12 +247,52 @@ func (s *Server) Start() error {
 	s.mu.Lock()
 	s.rs = rs
 	s.mu.Unlock()
-	s.Logger.Info("rtsp server listening", "addr", s.Addr().String(), "udp", s.UDPRTPAddress != "")
+	plain, rtsps := "off", "off"
+	if a := s.Addr(); a != nil {
+		plain = a.String()
+	}
+	if a := s.TLSAddr(); a != nil {
+		rtsps = a.String()
+	}
+	s.Logger.Info("rtsp server listening", "addr", plain, "rtsps", rtsps, "udp", s.UDPRTPAddress != "")
 	return nil
 }
 
-// Addr returns the TCP address the server listens on (useful with ":0"),
-// or nil before Start.
+// listen opens the plain listener (unless TLSOnly) and the RTSPS one
+// (with TLSAddress), merged into one for gortsplib.
+func (s *Server) listen(network, address string) (net.Listener, error) {
+	var lns []net.Listener
+	var plain, secure net.Listener
+	if !s.TLSOnly {
+		ln, err := net.Listen(network, address)
+		if err != nil {
+			return nil, err
+		}
+		plain = ln
+		lns = append(lns, ln)
+	}
+	if s.TLSAddress != "" {
+		ln, err := net.Listen(network, s.TLSAddress)
+		if err != nil {
+			if plain != nil {
+				plain.Close()
+			}
+			return nil, fmt.Errorf("rtsps: %w", err)
+		}
+		secure = ln
+		lns = append(lns, tls.NewListener(ln, s.TLSConfig))
+	}
+	s.mu.Lock()
+	s.ln, s.tlsLn = plain, secure
+	s.mu.Unlock()
+	if len(lns) == 1 {
+		return lns[0], nil
+	}
+	return newMergedListener(lns...), nil
+}
+
+// Addr returns the plain TCP address the server listens on (useful with
+// ":0"), or nil before Start and with TLSOnly.
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -246,6 +300,17 @@ func (s *Server) Addr() net.Addr {
 		return nil
 	}
 	return s.ln.Addr()
+}
+
+// TLSAddr returns the RTSPS address the server listens on, or nil before
+// Start and without TLSAddress.
+func (s *Server) TLSAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tlsLn == nil {
+		return nil
+	}
+	return s.tlsLn.Addr()
 }
 
 // Close stops the server, ends every session (closing their Writers) and
@@ -522,6 +587,12 @@ func (h *handler) authenticateWith(conn *gortsplib.ServerConn, req *base.Request
 // OnSetup accepts the SETUPs of publishers, and of players of a live
 // stream (ReadAuth).
 func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Transport != gortsplib.TransportTCP && isTLS(ctx.Conn.NetConn()) {
+		// RTP over UDP would leave the TLS session in the clear. The
+		// connection stays: the client may SETUP again with TCP.
+		h.s.Logger.Info("rtsp: UDP transport over RTSPS refused", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "path", ctx.Path)
+		return response(base.StatusUnsupportedTransport, "Unsupported Transport: RTSPS carries media interleaved (TCP) only"), nil, nil
+	}
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return response(base.StatusOK, ""), nil, nil
 	}
