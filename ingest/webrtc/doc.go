@@ -3,7 +3,7 @@
 // (Authorization: Bearer <token>) and receives the answer, with the
 // session's resource in Location and its ETag; DELETE on that resource ends
 // the session; PATCH (application/trickle-ice-sdpfrag) adds trickled
-// candidates; OPTIONS answers CORS preflights so a page of another origin
+// candidates or restarts ICE; OPTIONS answers CORS preflights so a page of another origin
 // can publish.
 //
 // # Design decisions
@@ -50,8 +50,9 @@
 //     no NACK brings it back), and the sample builder would emit the head
 //     alone or glued to the next frame: such a frame is dropped, and so
 //     are the delta frames after it until a keyframe.
-//   - Not yet: H.265, RTX, ICE-TCP, a NAT 1:1 address.
-//   - ICE restart is not supported: a PATCH that changes the ICE
-//     credentials gets 422 (RFC 9725 section 4.3.2), the publisher
-//     re-POSTs.
+//   - Not yet: H.265, RTX (ICE-TCP and a NAT 1:1 address: package rtc).
+//   - ICE restart (RFC 9725 section 4.4): a PATCH with new ICE
+//     credentials restarts ICE on the same peer connection (rtc.ICESession):
+//     200 with the appliance's new credentials and candidates, a new
+//     ETag; the session, its tracks and its recording go on.
 package webrtc

@@ -423,7 +423,7 @@ func TestPatch(t *testing.T) {
 		frag   string
 		status int
 	}{
-		{"a=ice-ufrag:other\r\na=ice-pwd:otherotherotherotherother\r\n", 422},
+		{"a=ice-ufrag:other\r\n", 400}, // a restart needs both credentials
 		{"a=end-of-candidates\r\n", 204},
 		{"garbage", 400},
 	} {
@@ -444,6 +444,105 @@ func TestPatch(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST on a session: %d", resp.StatusCode)
 	}
+}
+
+// A publisher restarts ICE mid-session (RFC 9725 section 4.4): 200 with
+// the server's new credentials, a new ETag, the old one stale (412), and
+// the frames after the restart go on into the same recording.
+func TestICERestart(t *testing.T) {
+	h := &Handler{}
+	srv, pub := newServer(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := whiptest.Publish(ctx, whiptest.Options{URL: srv.URL + "/whip/camre", Token: token, Video: pion.MimeTypeVP8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var video []pmedia.Sample
+	for i := range 60 {
+		video = append(video, pmedia.Sample{Data: vp8Frame(i%15 == 0, i, 300), Duration: time.Second / 30})
+	}
+	if err := whiptest.Send(ctx, p.Video, video[:30]); err != nil {
+		t.Fatal(err)
+	}
+	_, w := pub.last(t)
+	waitFor(t, "the frames before the restart", 5*time.Second, func() bool { return len(w.snapshot()) >= 29 })
+	oldETag, oldUfrag := p.ETag, iceUfrag(p.Answer)
+	var statesMu sync.Mutex
+	var states []pion.ICEConnectionState
+	p.PC.OnICEConnectionStateChange(func(st pion.ICEConnectionState) {
+		statesMu.Lock()
+		states = append(states, st)
+		statesMu.Unlock()
+	})
+	if err := p.RestartICE(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.ETag == "" || p.ETag == oldETag {
+		t.Errorf("ETag %q after the restart, was %q", p.ETag, oldETag)
+	}
+	if u := iceUfrag(p.Answer); u == "" || u == oldUfrag {
+		t.Errorf("server ufrag %q after the restart, was %q", u, oldUfrag)
+	}
+	// The publisher's agent checks again with the new credentials and
+	// connects.
+	waitFor(t, "ICE checking, then connected again", 10*time.Second, func() bool {
+		statesMu.Lock()
+		defer statesMu.Unlock()
+		checking := false
+		for _, st := range states {
+			checking = checking || st == pion.ICEConnectionStateChecking
+			if checking && st == pion.ICEConnectionStateConnected {
+				return true
+			}
+		}
+		return false
+	})
+	resp, err := p.PatchIf(ctx, "a=end-of-candidates\r\n", oldETag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPreconditionFailed {
+		t.Errorf("PATCH with the old ETag: %d, want 412", resp.StatusCode)
+	}
+	resp, err = p.PatchIf(ctx, "a=end-of-candidates\r\n", p.ETag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("PATCH with the new ETag: %d, want 204", resp.StatusCode)
+	}
+	if err := whiptest.Send(ctx, p.Video, video[30:]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the frames after the restart", 10*time.Second, func() bool { return len(w.snapshot()) >= 59 })
+	got := w.snapshot()
+	if len(got) != 59 {
+		t.Fatalf("%d frames, want 59", len(got))
+	}
+	for i, f := range got {
+		if !bytes.Equal(f.Data, video[i].Data) {
+			t.Fatalf("frame %d: %d bytes, want %d", i, len(f.Data), len(video[i].Data))
+		}
+	}
+	if st := h.Stats(); st.Started != 1 || st.Sessions != 1 {
+		t.Errorf("stats %+v: the restart must keep the one session", st)
+	}
+}
+
+func iceUfrag(sdp string) string {
+	for _, l := range strings.Split(sdp, "\n") {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(l), "a=ice-ufrag:"); ok {
+			return u
+		}
+	}
+	return ""
 }
 
 // A publisher that sends no keyframe past the target gets PLIs every

@@ -19,6 +19,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/kinedge/kinedge/ingest/webrtc/rtc"
 )
 
 // Options of a Publisher.
@@ -263,12 +265,20 @@ func Post(ctx context.Context, o Options, contentType, body string) (*http.Respo
 }
 
 func do(ctx context.Context, o Options, method, u, contentType, body string) (*http.Response, error) {
+	return doIf(ctx, o, method, u, contentType, body, "")
+}
+
+// doIf is do with an If-Match header, none when ifMatch is "".
+func doIf(ctx context.Context, o Options, method, u, contentType, body, ifMatch string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewBufferString(body))
 	if err != nil {
 		return nil, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if ifMatch != "" {
+		req.Header.Set("If-Match", ifMatch)
 	}
 	if o.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+o.Token)
@@ -331,6 +341,60 @@ func (p *Publisher) Delete(ctx context.Context) (int, error) {
 // Patch sends a trickle-ICE fragment to the session.
 func (p *Publisher) Patch(ctx context.Context, frag string) (*http.Response, error) {
 	return do(ctx, p.opts, http.MethodPatch, p.Location, "application/trickle-ice-sdpfrag", frag)
+}
+
+// PatchIf sends a trickle-ICE fragment with an If-Match header.
+func (p *Publisher) PatchIf(ctx context.Context, frag, ifMatch string) (*http.Response, error) {
+	return doIf(ctx, p.opts, http.MethodPatch, p.Location, "application/trickle-ice-sdpfrag", frag, ifMatch)
+}
+
+// RestartICE restarts ICE as RFC 9725 section 4.4 has a client do it: a
+// new offer with new credentials, whose ICE lines are PATCHed with
+// If-Match: "*"; the server's fragment (200) replaces the credentials
+// and candidates of its answer, and its ETag becomes ETag. A refusal is
+// an *Error.
+func (p *Publisher) RestartICE(ctx context.Context) error {
+	offer, err := p.PC.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		return err
+	}
+	gathered := webrtc.GatheringCompletePromise(p.PC)
+	if err := p.PC.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	resp, err := p.PatchIf(ctx, string(rtc.ICEFrag(p.PC.LocalDescription().SDP)), "*")
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &Error{Status: resp.StatusCode, Body: string(body), Header: resp.Header}
+	}
+	frag, err := rtc.ParseSDPFrag(body)
+	if err != nil {
+		return fmt.Errorf("whip: restart answer: %w", err)
+	}
+	p.Answer = rtc.ReplaceICE(p.Answer, frag.Ufrag, frag.Pwd)
+	if err := p.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: p.Answer}); err != nil {
+		return fmt.Errorf("whip: restart answer: %w", err)
+	}
+	for _, c := range frag.Candidates {
+		init := webrtc.ICECandidateInit{Candidate: c.Candidate}
+		if c.Mid != "" {
+			init.SDPMid = &c.Mid
+		}
+		if err := p.PC.AddICECandidate(init); err != nil {
+			return fmt.Errorf("whip: restart candidate: %w", err)
+		}
+	}
+	p.ETag = resp.Header.Get("ETag")
+	return nil
 }
 
 // Close closes the peer connection without DELETE.
