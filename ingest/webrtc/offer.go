@@ -15,6 +15,9 @@ import (
 type choice struct {
 	codec  media.Codec
 	params pion.RTPCodecParameters
+	// rtx is the offer's RTX format (RFC 4588) for the video codec,
+	// nil when it offers none.
+	rtx *pion.RTPCodecParameters
 }
 
 // offer is what the handler reads of an SDP offer before pion does.
@@ -127,6 +130,15 @@ func parseOffer(b []byte) (*offer, error) {
 				fmtp[pt] = val
 			}
 		}
+		// rtxFor maps a payload type to that of its RTX format (apt=).
+		rtxFor := map[string]string{}
+		for pt, enc := range rtpmap {
+			if strings.HasPrefix(strings.ToUpper(enc), "RTX/") {
+				if apt := fmtpValue(fmtp[pt], "apt"); apt != "" {
+					rtxFor[apt] = pt
+				}
+			}
+		}
 		for _, pt := range md.MediaName.Formats {
 			enc, ok := rtpmap[pt]
 			if !ok {
@@ -159,10 +171,19 @@ func parseOffer(b []byte) (*offer, error) {
 			}
 			params := pion.RTPCodecParameters{PayloadType: pion.PayloadType(n), RTPCodecCapability: pion.RTPCodecCapability{
 				MimeType: kind + "/" + parts[0], ClockRate: uint32(rate), Channels: uint16(channels), SDPFmtpLine: fmtp[pt]}}
+			ch := &choice{codec: c, params: params}
 			if kind == "video" {
-				params.RTCPFeedback = videoFeedback
+				ch.params.RTCPFeedback = videoFeedback
+				if rpt, ok := rtxFor[pt]; ok {
+					rn, err := strconv.ParseUint(rpt, 10, 7)
+					if err != nil {
+						return nil, fmt.Errorf("%w: RTX payload type %q", ErrBadOffer, rpt)
+					}
+					ch.rtx = &pion.RTPCodecParameters{PayloadType: pion.PayloadType(rn), RTPCodecCapability: pion.RTPCodecCapability{
+						MimeType: pion.MimeTypeRTX, ClockRate: uint32(rate), SDPFmtpLine: "apt=" + pt}}
+				}
 			}
-			*dst = &choice{codec: c, params: params}
+			*dst = ch
 		}
 	}
 	if o.video == nil && o.audio == nil {

@@ -75,6 +75,13 @@ func (h *Handler) newSession(r *http.Request, name, sdpOffer string, o *offer) (
 		if err := me.RegisterCodec(k.c.params, k.typ); err != nil {
 			return nil, "", fmt.Errorf("%w: %s: %v", ErrBadOffer, k.c.codec, err)
 		}
+		if k.c.rtx != nil {
+			// Repaired packets come on the RTX stream; pion's receiver
+			// unwraps them into the track's ReadRTP.
+			if err := me.RegisterCodec(*k.c.rtx, k.typ); err != nil {
+				return nil, "", fmt.Errorf("%w: RTX for %s: %v", ErrBadOffer, k.c.codec, err)
+			}
+		}
 		s.index[k.typ] = len(tracks)
 		s.codecs[k.typ] = k.c
 		tracks = append(tracks, k.c.track())

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -717,17 +718,37 @@ func TestPublicIPs(t *testing.T) {
 // NACKs for them and resends them from its buffer: every frame arrives
 // whole and in order.
 func TestNACKRecoversLoss(t *testing.T) {
+	t.Run("same SSRC", func(t *testing.T) { testNACKRecoversLoss(t, false) })
+	t.Run("RTX", func(t *testing.T) { testNACKRecoversLoss(t, true) })
+}
+
+// testNACKRecoversLoss loses every 7th video packet once; with rtx the
+// publisher offers video/rtx and the repairs come on the RTX stream
+// (RFC 4588), unwrapped by pion's receiver.
+func testNACKRecoversLoss(t *testing.T, rtx bool) {
 	h := &Handler{}
 	srv, pub := newServer(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var n int
-	p, err := whiptest.Publish(ctx, whiptest.Options{URL: srv.URL + "/whip/camloss", Token: token, Video: pion.MimeTypeVP8,
-		Drop: func(*rtp.Header) bool { n++; return n%7 == 3 && n < 150 }})
+	var n, repairs int // under the dropper's lock
+	var repaired atomic.Int64
+	p, err := whiptest.Publish(ctx, whiptest.Options{URL: srv.URL + "/whip/camloss", Token: token, Video: pion.MimeTypeVP8, RTX: rtx,
+		Drop: func(h *rtp.Header) bool {
+			if h.PayloadType == 97 { // VP8's RTX format in whiptest
+				repairs++
+				repaired.Store(int64(repairs))
+				return false
+			}
+			n++
+			return n%7 == 3 && n < 150
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	if hasRTX := strings.Contains(p.Answer, "rtx/90000") && strings.Contains(p.Answer, "apt=96"); hasRTX != rtx {
+		t.Fatalf("RTX offered %v, answered %v:\n%s", rtx, hasRTX, p.Answer)
+	}
 	if err := p.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -753,10 +774,16 @@ func TestNACKRecoversLoss(t *testing.T) {
 			t.Errorf("frame %d: key %v, %d bytes, want %d", i, f.Key, len(f.Data), len(video[i].Data))
 		}
 	}
+	if rtx && repaired.Load() == 0 {
+		t.Error("RTX negotiated, but no packet was resent on the RTX stream")
+	}
+	if !rtx && repaired.Load() != 0 {
+		t.Errorf("%d RTX packets without RTX negotiated", repaired.Load())
+	}
 	if sent := h.Network.NACKsSent(); sent < uint64(p.NACKs.Load()) {
 		t.Errorf("the network counted %d NACKs sent, the publisher received %d", sent, p.NACKs.Load())
 	}
-	t.Logf("%d packets dropped, %d NACKs", p.Dropped.Load(), p.NACKs.Load())
+	t.Logf("%d packets dropped, %d NACKs, %d RTX packets", p.Dropped.Load(), p.NACKs.Load(), repaired.Load())
 }
 
 // Producer time over WebRTC (docs/producer-time.md): publishers whose

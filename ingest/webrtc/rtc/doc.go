@@ -21,7 +21,8 @@
 //     (peer-reflexive candidates). The appliance's answer carries its own
 //     addresses in the clear.
 //   - Interceptors: NACK (a sender keeps the last packets to resend them;
-//     a receiver asks for lost ones) and RTCP sender/receiver reports.
+//     a receiver asks for lost ones, at most 3 times each: pion's
+//     generator does not see repairs that come on an RTX stream) and RTCP sender/receiver reports.
 //     Receivers' PLIs reach the sender's RTCP reader; what to do with them
 //     is the endpoint's decision (WHEP cannot ask a camera for a keyframe).
 //   - ParseSDPFrag reads the trickle-ICE SDP fragments of a WHIP/WHEP

@@ -46,6 +46,9 @@ type Options struct {
 	// clock that reads ours + ClockOffset (see reporter).
 	OwnReports  bool
 	ClockOffset time.Duration
+	// RTX offers video/rtx (RFC 4588, payload type one above the
+	// video's): pion's NACK responder then resends on the RTX stream.
+	RTX bool
 }
 
 // Publisher is one WHIP session.
@@ -108,8 +111,16 @@ func newAPI(o Options, p *Publisher) (*webrtc.API, error) {
 	video, audio := o.Video, o.Audio
 	me := &webrtc.MediaEngine{}
 	if video != "" {
-		if err := me.RegisterCodec(codecOf(video), webrtc.RTPCodecTypeVideo); err != nil {
+		c := codecOf(video)
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
 			return nil, err
+		}
+		if o.RTX {
+			rtx := webrtc.RTPCodecParameters{PayloadType: c.PayloadType + 1, RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeRTX, ClockRate: c.ClockRate, SDPFmtpLine: fmt.Sprintf("apt=%d", c.PayloadType)}}
+			if err := me.RegisterCodec(rtx, webrtc.RTPCodecTypeVideo); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if audio != "" {
