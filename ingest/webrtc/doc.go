@@ -18,8 +18,8 @@
 //     preference) and registers only that one, with the offer's payload
 //     type and fmtp, so the publisher cannot switch codecs mid-session and
 //     the recorder's tracks are known before the answer is sent. Video:
-//     H.264 (packetization-mode 1), VP8, VP9, AV1. Audio: Opus, PCMU,
-//     PCMA. H.265 is not accepted yet. An offer with nothing storable gets
+//     H.264 (packetization-mode 1), H.265 (without DONL), VP8, VP9, AV1.
+//     Audio: Opus, PCMU, PCMA. An offer with nothing storable gets
 //     400 naming what it offered. RTX (RFC 4588) is answered when the
 //     offer has it for the chosen video codec (apt=): pion's receiver
 //     unwraps the repairs into the track; otherwise NACKed packets are
@@ -27,7 +27,8 @@
 //     repairs, so it asks for a lost packet up to 3 times (rtc).
 //   - Whole frames: pion's samplebuilder (bounded by maxLate packets)
 //     reorders and reassembles each track; H.264 comes out AVCC with the
-//     in-band SPS/PPS of browsers' keyframes; AV1 temporal units are
+//     in-band SPS/PPS of browsers' keyframes, H.265 likewise (pion's
+//     depacketizer, its frames ending only at the RTP marker); AV1 temporal units are
 //     normalised with package bitstream, which also tells VP8/VP9/AV1
 //     keyframes. Video before the first keyframe is dropped.
 //   - Timestamps: a track's first frame is placed at its arrival since the
@@ -53,7 +54,7 @@
 //     no NACK brings it back), and the sample builder would emit the head
 //     alone or glued to the next frame: such a frame is dropped, and so
 //     are the delta frames after it until a keyframe.
-//   - Not yet: H.265 (ICE-TCP and a NAT 1:1 address: package rtc).
+//   - ICE-TCP and a NAT 1:1 address: package rtc.
 //   - ICE restart (RFC 9725 section 4.4): a PATCH with new ICE
 //     credentials restarts ICE on the same peer connection (rtc.ICESession):
 //     200 with the appliance's new credentials and candidates, a new

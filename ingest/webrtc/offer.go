@@ -40,6 +40,11 @@ func storable(kind, enc string, rate, channels int, fmtp string) (media.Codec, s
 			return "", "packetization-mode is not 1"
 		}
 		return media.CodecH264, ""
+	case "video H265":
+		if d := fmtpValue(fmtp, "sprop-max-don-diff"); d != "" && d != "0" {
+			return "", "decoding order numbers (sprop-max-don-diff) are not read"
+		}
+		return media.CodecH265, ""
 	case "video VP8":
 		return media.CodecVP8, ""
 	case "video VP9":
@@ -191,7 +196,7 @@ func parseOffer(b []byte) (*offer, error) {
 		if len(o.offered) > 0 {
 			what = strings.Join(o.offered, ", ")
 		}
-		return nil, fmt.Errorf("%w: offered %s (stored: H264 packetization-mode 1, VP8, VP9, AV1; Opus, PCMU, PCMA)", ErrNoStorableCodec, what)
+		return nil, fmt.Errorf("%w: offered %s (stored: H264 packetization-mode 1, H265, VP8, VP9, AV1; Opus, PCMU, PCMA)", ErrNoStorableCodec, what)
 	}
 	if o.ufrag == "" || o.pwd == "" {
 		return nil, fmt.Errorf("%w: it has no ICE credentials (a=ice-ufrag, a=ice-pwd)", ErrBadOffer)

@@ -352,8 +352,8 @@ func TestRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onlyH265 := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n" +
-		"m=video 9 UDP/TLS/RTP/SAVPF 100\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:100 H265/90000\r\na=sendonly\r\na=mid:0\r\n" +
+	unstorable := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n" +
+		"m=video 9 UDP/TLS/RTP/SAVPF 100\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:100 H263-1998/90000\r\na=sendonly\r\na=mid:0\r\n" +
 		"m=audio 9 UDP/TLS/RTP/SAVPF 9\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:9 G722/8000\r\na=sendonly\r\na=mid:1\r\n"
 	for _, c := range []struct {
 		name, token, ctype, body string
@@ -364,7 +364,7 @@ func TestRefusals(t *testing.T) {
 		{"wrong token", "nope", "application/sdp", offer, 401, "wrong token"},
 		{"content type", token, "text/plain", offer, 415, "application/sdp"},
 		{"garbage", token, "application/sdp", "hello", 400, "bad SDP offer"},
-		{"no storable codec", token, "application/sdp", onlyH265, 400, "offered video H265/90000, audio G722/8000"},
+		{"no storable codec", token, "application/sdp", unstorable, 400, "offered video H263-1998/90000, audio G722/8000"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			resp, err := whiptest.Post(ctx, whiptest.Options{URL: srv.URL + "/whip/cam4", Token: c.token}, c.ctype, c.body)

@@ -85,6 +85,9 @@ func codecOf(mime string) webrtc.RTPCodecParameters {
 	case webrtc.MimeTypeH264:
 		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000,
 			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: fb}, PayloadType: 102}
+	case webrtc.MimeTypeH265:
+		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000,
+			SDPFmtpLine: "level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST", RTCPFeedback: fb}, PayloadType: 116}
 	case webrtc.MimeTypeVP8:
 		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96}
 	case webrtc.MimeTypeVP9:
