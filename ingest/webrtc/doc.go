@@ -39,8 +39,10 @@
 //     before arrival.
 //   - Keyframes: browsers send few. A PLI goes out when a video track
 //     starts, and again every PLIInterval while no keyframe came for
-//     longer than KeyframeTarget (the fragment target), so fragments stay
-//     near their target. NACKs come from pion's interceptors.
+//     longer than KeyframeTarget (the fragment target), checked every
+//     eighth of the target, so fragments stay near their target (1.1 s
+//     for a 1 s target with a publisher that keyframes only on PLI:
+//     TestWHIPPLICutsFragments in cmd/kinedge). NACKs come from pion's interceptors.
 //   - One owner goroutine per session writes every frame to the
 //     media.Writer and ends the session: on DELETE, ICE/DTLS failure or
 //     close, a kick from the Publisher (takeover, storage), no connection

@@ -282,7 +282,9 @@ func (s *session) run() {
 	pliEvery := durOr(h.PLIInterval, DefaultPLIInterval)
 	connect := time.NewTimer(durOr(h.ConnectTimeout, DefaultConnectTimeout))
 	defer connect.Stop()
-	tick := time.NewTicker(min(pliEvery, idle/4))
+	// The tick bounds how late past the target a PLI goes out: an eighth
+	// of it (a 1 s ticker let 1 s fragments grow to 2 s).
+	tick := time.NewTicker(min(pliEvery, idle/4, target/8))
 	defer tick.Stop()
 	connected := s.connected
 	var isConnected bool
