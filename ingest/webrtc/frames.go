@@ -45,6 +45,8 @@ func newAssembler(c media.Codec, rate int) (*assembler, error) {
 	switch c {
 	case media.CodecH264:
 		d = &codecs.H264Packet{IsAVC: true}
+	case media.CodecH265:
+		d = &h265Depacketizer{}
 	case media.CodecVP8:
 		d = &codecs.VP8Packet{}
 	case media.CodecVP9:
@@ -120,6 +122,8 @@ func (a *assembler) frame(data []byte) (*media.Frame, error) {
 	switch a.codec {
 	case media.CodecH264:
 		f.Key, err = h264Key(data)
+	case media.CodecH265:
+		f.Data, f.Key, err = h265AU(data)
 	case media.CodecVP8:
 		var v bitstream.VP8Frame
 		v, err = bitstream.ReadVP8(data)
@@ -166,6 +170,64 @@ func h264Key(au []byte) (bool, error) {
 		rest = rest[4+n:]
 	}
 	return key, nil
+}
+
+// h265Depacketizer is pion's H.265 depacketizer (RFC 7798, Annex-B out)
+// whose frames end only at the RTP marker: pion's ends one at the last
+// fragment of every fragmented NAL unit, which would split an access
+// unit of several slices.
+type h265Depacketizer struct{ codecs.H265Depacketizer }
+
+func (*h265Depacketizer) IsPartitionTail(marker bool, _ []byte) bool { return marker }
+
+// h265AU turns an Annex-B access unit into 4-byte length-prefixed NAL
+// units and reports whether it is an IRAP picture (NAL types 16-23).
+func h265AU(annexB []byte) ([]byte, bool, error) {
+	var out []byte
+	key := false
+	for _, nal := range splitAnnexB(annexB) {
+		if len(nal) < 2 {
+			return nil, false, fmt.Errorf("NAL unit of %d bytes", len(nal))
+		}
+		if t := nal[0] >> 1 & 0x3f; t >= 16 && t <= 23 {
+			key = true
+		}
+		out = binary.BigEndian.AppendUint32(out, uint32(len(nal)))
+		out = append(out, nal...)
+	}
+	if len(out) == 0 {
+		return nil, false, errors.New("no NAL unit")
+	}
+	return out, key, nil
+}
+
+// splitAnnexB returns the NAL units between start codes (00 00 01 or
+// 00 00 00 01), trailing zero bytes dropped.
+func splitAnnexB(b []byte) [][]byte {
+	var nals [][]byte
+	start := -1
+	for i := 0; i+2 < len(b); {
+		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
+			if start >= 0 {
+				nals = append(nals, trimZeros(b[start:i]))
+			}
+			i += 3
+			start = i
+			continue
+		}
+		i++
+	}
+	if start >= 0 && start < len(b) {
+		nals = append(nals, trimZeros(b[start:]))
+	}
+	return nals
+}
+
+func trimZeros(b []byte) []byte {
+	for len(b) > 0 && b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // whole checks the RTP headers of a video sample: one timestamp, and the

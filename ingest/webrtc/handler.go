@@ -300,7 +300,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	rtc.CORS(w)
 	h.links(w)
 	w.Header().Set("Location", "/whip/"+name+"/"+s.id)
-	w.Header().Set("ETag", s.etag)
+	w.Header().Set("ETag", s.ice.ETag())
 	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
 	w.Header().Set("Content-Type", "application/sdp")
 	w.WriteHeader(http.StatusCreated)
@@ -341,21 +341,12 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		return
 	}
-	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != s.etag {
-		rtc.Fail(w, http.StatusPreconditionFailed, "If-Match %s does not match the session's ETag %s", m, s.etag)
-		return
-	}
 	body, code, msg := rtc.ReadBody(w, r, "application/trickle-ice-sdpfrag")
 	if code != 0 {
 		rtc.Fail(w, code, "%s", msg)
 		return
 	}
-	if code, err := rtc.Trickle(s.pc, body, s.remoteUfrag, s.remotePwd); err != nil {
-		rtc.Fail(w, code, "%v", err)
-		return
-	}
-	rtc.CORS(w)
-	w.WriteHeader(http.StatusNoContent)
+	s.ice.Patch(w, r, s.pc, body) // trickle, or an ICE restart
 }
 
 // Close ends every session and waits for them (their Writers are closed);

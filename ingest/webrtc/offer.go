@@ -15,6 +15,9 @@ import (
 type choice struct {
 	codec  media.Codec
 	params pion.RTPCodecParameters
+	// rtx is the offer's RTX format (RFC 4588) for the video codec,
+	// nil when it offers none.
+	rtx *pion.RTPCodecParameters
 }
 
 // offer is what the handler reads of an SDP offer before pion does.
@@ -37,6 +40,11 @@ func storable(kind, enc string, rate, channels int, fmtp string) (media.Codec, s
 			return "", "packetization-mode is not 1"
 		}
 		return media.CodecH264, ""
+	case "video H265":
+		if d := fmtpValue(fmtp, "sprop-max-don-diff"); d != "" && d != "0" {
+			return "", "decoding order numbers (sprop-max-don-diff) are not read"
+		}
+		return media.CodecH265, ""
 	case "video VP8":
 		return media.CodecVP8, ""
 	case "video VP9":
@@ -127,6 +135,15 @@ func parseOffer(b []byte) (*offer, error) {
 				fmtp[pt] = val
 			}
 		}
+		// rtxFor maps a payload type to that of its RTX format (apt=).
+		rtxFor := map[string]string{}
+		for pt, enc := range rtpmap {
+			if strings.HasPrefix(strings.ToUpper(enc), "RTX/") {
+				if apt := fmtpValue(fmtp[pt], "apt"); apt != "" {
+					rtxFor[apt] = pt
+				}
+			}
+		}
 		for _, pt := range md.MediaName.Formats {
 			enc, ok := rtpmap[pt]
 			if !ok {
@@ -159,10 +176,19 @@ func parseOffer(b []byte) (*offer, error) {
 			}
 			params := pion.RTPCodecParameters{PayloadType: pion.PayloadType(n), RTPCodecCapability: pion.RTPCodecCapability{
 				MimeType: kind + "/" + parts[0], ClockRate: uint32(rate), Channels: uint16(channels), SDPFmtpLine: fmtp[pt]}}
+			ch := &choice{codec: c, params: params}
 			if kind == "video" {
-				params.RTCPFeedback = videoFeedback
+				ch.params.RTCPFeedback = videoFeedback
+				if rpt, ok := rtxFor[pt]; ok {
+					rn, err := strconv.ParseUint(rpt, 10, 7)
+					if err != nil {
+						return nil, fmt.Errorf("%w: RTX payload type %q", ErrBadOffer, rpt)
+					}
+					ch.rtx = &pion.RTPCodecParameters{PayloadType: pion.PayloadType(rn), RTPCodecCapability: pion.RTPCodecCapability{
+						MimeType: pion.MimeTypeRTX, ClockRate: uint32(rate), SDPFmtpLine: "apt=" + pt}}
+				}
 			}
-			*dst = &choice{codec: c, params: params}
+			*dst = ch
 		}
 	}
 	if o.video == nil && o.audio == nil {
@@ -170,7 +196,7 @@ func parseOffer(b []byte) (*offer, error) {
 		if len(o.offered) > 0 {
 			what = strings.Join(o.offered, ", ")
 		}
-		return nil, fmt.Errorf("%w: offered %s (stored: H264 packetization-mode 1, VP8, VP9, AV1; Opus, PCMU, PCMA)", ErrNoStorableCodec, what)
+		return nil, fmt.Errorf("%w: offered %s (stored: H264 packetization-mode 1, H265, VP8, VP9, AV1; Opus, PCMU, PCMA)", ErrNoStorableCodec, what)
 	}
 	if o.ufrag == "" || o.pwd == "" {
 		return nil, fmt.Errorf("%w: it has no ICE credentials (a=ice-ufrag, a=ice-pwd)", ErrBadOffer)

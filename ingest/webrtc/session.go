@@ -24,7 +24,6 @@ const frameQueue = 512
 type session struct {
 	h      *Handler
 	id     string
-	etag   string
 	stream string
 	log    *slog.Logger
 	pc     *pion.PeerConnection
@@ -35,7 +34,9 @@ type session struct {
 	index  map[pion.RTPCodecType]int
 	codecs map[pion.RTPCodecType]*choice
 
-	remoteUfrag, remotePwd string
+	// ice is the ETag and the publisher's ICE credentials, which an ICE
+	// restart changes.
+	ice *rtc.ICESession
 
 	ctx        context.Context
 	cancel     context.CancelCauseFunc
@@ -62,7 +63,7 @@ func (h *Handler) newSession(r *http.Request, name, sdpOffer string, o *offer) (
 	me := &pion.MediaEngine{}
 	var tracks []*media.Track
 	s := &session{h: h, stream: name, index: map[pion.RTPCodecType]int{}, codecs: map[pion.RTPCodecType]*choice{},
-		remoteUfrag: o.ufrag, remotePwd: o.pwd, connected: make(chan struct{}), frames: make(chan *media.Frame, frameQueue),
+		connected: make(chan struct{}), frames: make(chan *media.Frame, frameQueue),
 		videoSSRC: make(chan uint32, 1), done: make(chan struct{}), reading: map[pion.RTPCodecType]bool{}}
 	for _, k := range []struct {
 		c   *choice
@@ -73,6 +74,13 @@ func (h *Handler) newSession(r *http.Request, name, sdpOffer string, o *offer) (
 		}
 		if err := me.RegisterCodec(k.c.params, k.typ); err != nil {
 			return nil, "", fmt.Errorf("%w: %s: %v", ErrBadOffer, k.c.codec, err)
+		}
+		if k.c.rtx != nil {
+			// Repaired packets come on the RTX stream; pion's receiver
+			// unwraps them into the track's ReadRTP.
+			if err := me.RegisterCodec(*k.c.rtx, k.typ); err != nil {
+				return nil, "", fmt.Errorf("%w: RTX for %s: %v", ErrBadOffer, k.c.codec, err)
+			}
 		}
 		s.index[k.typ] = len(tracks)
 		s.codecs[k.typ] = k.c
@@ -88,7 +96,7 @@ func (h *Handler) newSession(r *http.Request, name, sdpOffer string, o *offer) (
 	}
 	s.pc = pc
 	s.id = rtc.NewSessionID()
-	s.etag = `"` + s.id[:16] + `"`
+	s.ice = rtc.NewICESession(`"`+s.id[:16]+`"`, o.ufrag, o.pwd)
 	s.log = h.logger().With("stream", name, "session", s.id[:8])
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	fail := func(err error) (*session, string, error) {
@@ -274,7 +282,9 @@ func (s *session) run() {
 	pliEvery := durOr(h.PLIInterval, DefaultPLIInterval)
 	connect := time.NewTimer(durOr(h.ConnectTimeout, DefaultConnectTimeout))
 	defer connect.Stop()
-	tick := time.NewTicker(min(pliEvery, idle/4))
+	// The tick bounds how late past the target a PLI goes out: an eighth
+	// of it (a 1 s ticker let 1 s fragments grow to 2 s).
+	tick := time.NewTicker(min(pliEvery, idle/4, target/8))
 	defer tick.Stop()
 	connected := s.connected
 	var isConnected bool

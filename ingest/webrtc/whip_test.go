@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -356,8 +357,8 @@ func TestRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onlyH265 := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n" +
-		"m=video 9 UDP/TLS/RTP/SAVPF 100\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:100 H265/90000\r\na=sendonly\r\na=mid:0\r\n" +
+	unstorable := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n" +
+		"m=video 9 UDP/TLS/RTP/SAVPF 100\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:100 H263-1998/90000\r\na=sendonly\r\na=mid:0\r\n" +
 		"m=audio 9 UDP/TLS/RTP/SAVPF 9\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:9 G722/8000\r\na=sendonly\r\na=mid:1\r\n"
 	for _, c := range []struct {
 		name, token, ctype, body string
@@ -369,7 +370,7 @@ func TestRefusals(t *testing.T) {
 		{"forbidden", "other-stream-token", "application/sdp", offer, 403, "token of another stream"},
 		{"content type", token, "text/plain", offer, 415, "application/sdp"},
 		{"garbage", token, "application/sdp", "hello", 400, "bad SDP offer"},
-		{"no storable codec", token, "application/sdp", onlyH265, 400, "offered video H265/90000, audio G722/8000"},
+		{"no storable codec", token, "application/sdp", unstorable, 400, "offered video H263-1998/90000, audio G722/8000"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			resp, err := whiptest.Post(ctx, whiptest.Options{URL: srv.URL + "/whip/cam4", Token: c.token}, c.ctype, c.body)
@@ -429,7 +430,7 @@ func TestPatch(t *testing.T) {
 		frag   string
 		status int
 	}{
-		{"a=ice-ufrag:other\r\na=ice-pwd:otherotherotherotherother\r\n", 422},
+		{"a=ice-ufrag:other\r\n", 400}, // a restart needs both credentials
 		{"a=end-of-candidates\r\n", 204},
 		{"garbage", 400},
 	} {
@@ -450,6 +451,105 @@ func TestPatch(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST on a session: %d", resp.StatusCode)
 	}
+}
+
+// A publisher restarts ICE mid-session (RFC 9725 section 4.4): 200 with
+// the server's new credentials, a new ETag, the old one stale (412), and
+// the frames after the restart go on into the same recording.
+func TestICERestart(t *testing.T) {
+	h := &Handler{}
+	srv, pub := newServer(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := whiptest.Publish(ctx, whiptest.Options{URL: srv.URL + "/whip/camre", Token: token, Video: pion.MimeTypeVP8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var video []pmedia.Sample
+	for i := range 60 {
+		video = append(video, pmedia.Sample{Data: vp8Frame(i%15 == 0, i, 300), Duration: time.Second / 30})
+	}
+	if err := whiptest.Send(ctx, p.Video, video[:30]); err != nil {
+		t.Fatal(err)
+	}
+	_, w := pub.last(t)
+	waitFor(t, "the frames before the restart", 5*time.Second, func() bool { return len(w.snapshot()) >= 29 })
+	oldETag, oldUfrag := p.ETag, iceUfrag(p.Answer)
+	var statesMu sync.Mutex
+	var states []pion.ICEConnectionState
+	p.PC.OnICEConnectionStateChange(func(st pion.ICEConnectionState) {
+		statesMu.Lock()
+		states = append(states, st)
+		statesMu.Unlock()
+	})
+	if err := p.RestartICE(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.ETag == "" || p.ETag == oldETag {
+		t.Errorf("ETag %q after the restart, was %q", p.ETag, oldETag)
+	}
+	if u := iceUfrag(p.Answer); u == "" || u == oldUfrag {
+		t.Errorf("server ufrag %q after the restart, was %q", u, oldUfrag)
+	}
+	// The publisher's agent checks again with the new credentials and
+	// connects.
+	waitFor(t, "ICE checking, then connected again", 10*time.Second, func() bool {
+		statesMu.Lock()
+		defer statesMu.Unlock()
+		checking := false
+		for _, st := range states {
+			checking = checking || st == pion.ICEConnectionStateChecking
+			if checking && st == pion.ICEConnectionStateConnected {
+				return true
+			}
+		}
+		return false
+	})
+	resp, err := p.PatchIf(ctx, "a=end-of-candidates\r\n", oldETag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPreconditionFailed {
+		t.Errorf("PATCH with the old ETag: %d, want 412", resp.StatusCode)
+	}
+	resp, err = p.PatchIf(ctx, "a=end-of-candidates\r\n", p.ETag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("PATCH with the new ETag: %d, want 204", resp.StatusCode)
+	}
+	if err := whiptest.Send(ctx, p.Video, video[30:]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the frames after the restart", 10*time.Second, func() bool { return len(w.snapshot()) >= 59 })
+	got := w.snapshot()
+	if len(got) != 59 {
+		t.Fatalf("%d frames, want 59", len(got))
+	}
+	for i, f := range got {
+		if !bytes.Equal(f.Data, video[i].Data) {
+			t.Fatalf("frame %d: %d bytes, want %d", i, len(f.Data), len(video[i].Data))
+		}
+	}
+	if st := h.Stats(); st.Started != 1 || st.Sessions != 1 {
+		t.Errorf("stats %+v: the restart must keep the one session", st)
+	}
+}
+
+func iceUfrag(sdp string) string {
+	for _, l := range strings.Split(sdp, "\n") {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(l), "a=ice-ufrag:"); ok {
+			return u
+		}
+	}
+	return ""
 }
 
 // A publisher that sends no keyframe past the target gets PLIs every
@@ -624,17 +724,37 @@ func TestPublicIPs(t *testing.T) {
 // NACKs for them and resends them from its buffer: every frame arrives
 // whole and in order.
 func TestNACKRecoversLoss(t *testing.T) {
+	t.Run("same SSRC", func(t *testing.T) { testNACKRecoversLoss(t, false) })
+	t.Run("RTX", func(t *testing.T) { testNACKRecoversLoss(t, true) })
+}
+
+// testNACKRecoversLoss loses every 7th video packet once; with rtx the
+// publisher offers video/rtx and the repairs come on the RTX stream
+// (RFC 4588), unwrapped by pion's receiver.
+func testNACKRecoversLoss(t *testing.T, rtx bool) {
 	h := &Handler{}
 	srv, pub := newServer(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var n int
-	p, err := whiptest.Publish(ctx, whiptest.Options{URL: srv.URL + "/whip/camloss", Token: token, Video: pion.MimeTypeVP8,
-		Drop: func(*rtp.Header) bool { n++; return n%7 == 3 && n < 150 }})
+	var n, repairs int // under the dropper's lock
+	var repaired atomic.Int64
+	p, err := whiptest.Publish(ctx, whiptest.Options{URL: srv.URL + "/whip/camloss", Token: token, Video: pion.MimeTypeVP8, RTX: rtx,
+		Drop: func(h *rtp.Header) bool {
+			if h.PayloadType == 97 { // VP8's RTX format in whiptest
+				repairs++
+				repaired.Store(int64(repairs))
+				return false
+			}
+			n++
+			return n%7 == 3 && n < 150
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	if hasRTX := strings.Contains(p.Answer, "rtx/90000") && strings.Contains(p.Answer, "apt=96"); hasRTX != rtx {
+		t.Fatalf("RTX offered %v, answered %v:\n%s", rtx, hasRTX, p.Answer)
+	}
 	if err := p.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -660,10 +780,16 @@ func TestNACKRecoversLoss(t *testing.T) {
 			t.Errorf("frame %d: key %v, %d bytes, want %d", i, f.Key, len(f.Data), len(video[i].Data))
 		}
 	}
+	if rtx && repaired.Load() == 0 {
+		t.Error("RTX negotiated, but no packet was resent on the RTX stream")
+	}
+	if !rtx && repaired.Load() != 0 {
+		t.Errorf("%d RTX packets without RTX negotiated", repaired.Load())
+	}
 	if sent := h.Network.NACKsSent(); sent < uint64(p.NACKs.Load()) {
 		t.Errorf("the network counted %d NACKs sent, the publisher received %d", sent, p.NACKs.Load())
 	}
-	t.Logf("%d packets dropped, %d NACKs", p.Dropped.Load(), p.NACKs.Load())
+	t.Logf("%d packets dropped, %d NACKs, %d RTX packets", p.Dropped.Load(), p.NACKs.Load(), repaired.Load())
 }
 
 // Producer time over WebRTC (docs/producer-time.md): publishers whose

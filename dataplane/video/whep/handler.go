@@ -179,7 +179,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	rtc.CORS(w)
 	loc := "/whep/" + name + "/" + s.id
 	w.Header().Set("Location", loc)
-	w.Header().Set("ETag", s.etag)
+	w.Header().Set("ETag", s.ice.ETag())
 	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
 	w.Header().Set("Content-Type", "application/sdp")
 	w.WriteHeader(http.StatusCreated)
@@ -214,20 +214,11 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		return
 	}
-	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != s.etag {
-		rtc.Fail(w, http.StatusPreconditionFailed, "If-Match %s does not match the session's ETag %s", m, s.etag)
-		return
-	}
 	body, ok := readBody(w, r, "application/trickle-ice-sdpfrag")
 	if !ok {
 		return
 	}
-	if code, err := rtc.Trickle(s.pc, body, s.remoteUfrag, s.remotePwd); err != nil {
-		rtc.Fail(w, code, "%v", err)
-		return
-	}
-	rtc.CORS(w)
-	w.WriteHeader(http.StatusNoContent)
+	s.ice.Patch(w, r, s.pc, body) // trickle, or an ICE restart
 }
 
 // Close ends every session and waits for them; later POSTs get 503.

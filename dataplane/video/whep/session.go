@@ -27,7 +27,6 @@ const rtpMTU = 1200
 type session struct {
 	h      *Handler
 	id     string
-	etag   string
 	stream string
 	log    *slog.Logger
 	pc     *webrtc.PeerConnection
@@ -35,7 +34,9 @@ type session struct {
 	video  *sender // nil when not sent
 	audio  *sender
 
-	remoteUfrag, remotePwd string
+	// ice is the ETag and the player's ICE credentials, which an ICE
+	// restart changes.
+	ice *rtc.ICESession
 
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
@@ -101,8 +102,8 @@ func (h *Handler) newSession(ctx context.Context, name, sdpOffer string, o *offe
 		return nil, "", fmt.Errorf("whep: peer connection: %w", err)
 	}
 	id := rtc.NewSessionID()
-	s := &session{h: h, id: id, etag: `"` + id[:16] + `"`, stream: name, pc: pc, viewer: viewer,
-		log: h.logger().With("stream", name, "session", id[:8]), remoteUfrag: o.ufrag, remotePwd: o.pwd,
+	s := &session{h: h, id: id, ice: rtc.NewICESession(`"`+id[:16]+`"`, o.ufrag, o.pwd), stream: name, pc: pc, viewer: viewer,
+		log:       h.logger().With("stream", name, "session", id[:8]),
 		connected: make(chan struct{}), done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	fail := func(err error) (*session, string, error) {

@@ -299,11 +299,17 @@ func TestOptionsAndPatch(t *testing.T) {
 		{"wrong content type", "application/sdp", "", cand, 415},
 		{"stale etag", "application/trickle-ice-sdpfrag", `"nope"`, cand, 412},
 		{"malformed", "application/trickle-ice-sdpfrag", "", "a=candidate:1 1 udp\r\n", 400},
-		{"ice restart", "application/trickle-ice-sdpfrag", "", "a=ice-ufrag:new1\r\na=ice-pwd:newpasswordnewpassword12\r\n", 422},
+		{"ice restart", "application/trickle-ice-sdpfrag", "*", "a=ice-ufrag:new1\r\na=ice-pwd:newpasswordnewpassword12\r\n", 200},
 	} {
 		if resp := patch(tc.ctype, tc.ifMatch, tc.body); resp.StatusCode != tc.want {
 			t.Errorf("PATCH %s: %s, want %d", tc.name, resp.Status, tc.want)
+		} else if tc.want == http.StatusOK && (resp.Header.Get("ETag") == p.ETag || resp.Header.Get("Content-Type") != "application/trickle-ice-sdpfrag") {
+			t.Errorf("ICE restart: ETag %q (was %q), Content-Type %q", resp.Header.Get("ETag"), p.ETag, resp.Header.Get("Content-Type"))
 		}
+	}
+	// The restart changed the ETag: the old one is stale.
+	if resp := patch("application/trickle-ice-sdpfrag", p.ETag, "a=end-of-candidates\r\n"); resp.StatusCode != http.StatusPreconditionFailed {
+		t.Errorf("PATCH with the ETag before the restart: %s, want 412", resp.Status)
 	}
 }
 

@@ -21,12 +21,19 @@
 //     (peer-reflexive candidates). The appliance's answer carries its own
 //     addresses in the clear.
 //   - Interceptors: NACK (a sender keeps the last packets to resend them;
-//     a receiver asks for lost ones) and RTCP sender/receiver reports.
+//     a receiver asks for lost ones, at most 3 times each: pion's
+//     generator does not see repairs that come on an RTX stream) and RTCP sender/receiver reports.
 //     Receivers' PLIs reach the sender's RTCP reader; what to do with them
 //     is the endpoint's decision (WHEP cannot ask a camera for a keyframe).
 //   - ParseSDPFrag reads the trickle-ICE SDP fragments of a WHIP/WHEP
-//     PATCH (RFC 8840, RFC 9725 §4.3), and Trickle adds them to a peer
-//     connection (an ICE restart is refused with 422).
+//     PATCH (RFC 8840, RFC 9725 §4.3); ICESession serves the PATCH:
+//     If-Match against the ETag, trickled candidates added to the peer
+//     connection, and ICE restart (§4.4, restart.go): new credentials in
+//     the fragment re-apply the peer's description as an offer with
+//     them, pion restarts its agent (new local credentials, gathering on
+//     the same mux ports), the answer's ICE lines go back as the 200's
+//     fragment and the ETag changes. DTLS, the tracks and the recording
+//     go on; PATCHes of a session are served one at a time.
 //   - The HTTP both endpoints share (http.go): CORS headers, the
 //     OPTIONS preflight, bounded bodies of one content type, errors as
 //     JSON {"message": …}, session ids.

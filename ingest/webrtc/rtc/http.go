@@ -9,8 +9,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-
-	"github.com/pion/webrtc/v4"
 )
 
 // The HTTP side WHIP (RFC 9725) and WHEP share: both are an SDP offer
@@ -79,35 +77,6 @@ func ReadBody(w http.ResponseWriter, r *http.Request, want string) ([]byte, int,
 		return nil, http.StatusBadRequest, fmt.Sprintf("reading the body: %v", err)
 	}
 	return b, 0, ""
-}
-
-// Trickle adds the candidates of a PATCH body (an SDP fragment) to pc,
-// whose remote ICE credentials are ufrag and pwd. Other credentials are
-// an ICE restart, which the appliance does not do: 422, as RFC 9725
-// section 4.3.2 has a server that cannot restart say. On failure it
-// returns the status to answer and the error.
-func Trickle(pc *webrtc.PeerConnection, body []byte, ufrag, pwd string) (int, error) {
-	frag, err := ParseSDPFrag(body)
-	if err != nil {
-		return http.StatusBadRequest, err
-	}
-	if (frag.Ufrag != "" && frag.Ufrag != ufrag) || (frag.Pwd != "" && frag.Pwd != pwd) {
-		return http.StatusUnprocessableEntity, errors.New("ICE restart is not supported: DELETE this session and POST a new offer")
-	}
-	for _, c := range frag.Candidates {
-		init := webrtc.ICECandidateInit{Candidate: c.Candidate}
-		if c.Mid != "" {
-			init.SDPMid = &c.Mid
-		}
-		if c.MLineIndex >= 0 {
-			idx := uint16(c.MLineIndex)
-			init.SDPMLineIndex = &idx
-		}
-		if err := pc.AddICECandidate(init); err != nil {
-			return http.StatusBadRequest, fmt.Errorf("candidate %q: %w", c.Candidate, err)
-		}
-	}
-	return 0, nil
 }
 
 // NewSessionID returns a random session id (128 bits, hex).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -160,6 +161,10 @@ func (n *Network) TCPAddr() net.Addr {
 	return n.tcp.Addr()
 }
 
+// maxNACKs bounds the NACKs for one lost packet (a lost repair is asked
+// for again).
+const maxNACKs = 3
+
 // NewAPI returns a pion API for peer connections on the network, with the
 // codecs of me and the NACK and RTCP report interceptors.
 func (n *Network) NewAPI(me *webrtc.MediaEngine) (*webrtc.API, error) {
@@ -171,7 +176,10 @@ func (n *Network) NewAPI(me *webrtc.MediaEngine) (*webrtc.API, error) {
 	}
 	ir := &interceptor.Registry{}
 	ir.Add(nackCounterFactory{&n.nacks}) // first: sees what leaves
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
+	// A packet is asked for at most maxNACKs times: pion's generator does
+	// not see repairs that come on an RTX stream (RFC 4588) and would ask
+	// again every 100 ms until the packet leaves its window.
+	if err := webrtc.ConfigureNackWithOptions(me, ir, []nack.GeneratorOption{nack.GeneratorMaxNacksPerPacket(maxNACKs)}); err != nil {
 		return nil, fmt.Errorf("rtc: nack: %w", err)
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {

@@ -19,6 +19,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/kinedge/kinedge/ingest/webrtc/rtc"
 )
 
 // Options of a Publisher.
@@ -44,6 +46,9 @@ type Options struct {
 	// clock that reads ours + ClockOffset (see reporter).
 	OwnReports  bool
 	ClockOffset time.Duration
+	// RTX offers video/rtx (RFC 4588, payload type one above the
+	// video's): pion's NACK responder then resends on the RTX stream.
+	RTX bool
 }
 
 // Publisher is one WHIP session.
@@ -80,6 +85,9 @@ func codecOf(mime string) webrtc.RTPCodecParameters {
 	case webrtc.MimeTypeH264:
 		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000,
 			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: fb}, PayloadType: 102}
+	case webrtc.MimeTypeH265:
+		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000,
+			SDPFmtpLine: "level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST", RTCPFeedback: fb}, PayloadType: 116}
 	case webrtc.MimeTypeVP8:
 		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96}
 	case webrtc.MimeTypeVP9:
@@ -106,8 +114,16 @@ func newAPI(o Options, p *Publisher) (*webrtc.API, error) {
 	video, audio := o.Video, o.Audio
 	me := &webrtc.MediaEngine{}
 	if video != "" {
-		if err := me.RegisterCodec(codecOf(video), webrtc.RTPCodecTypeVideo); err != nil {
+		c := codecOf(video)
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
 			return nil, err
+		}
+		if o.RTX {
+			rtx := webrtc.RTPCodecParameters{PayloadType: c.PayloadType + 1, RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeRTX, ClockRate: c.ClockRate, SDPFmtpLine: fmt.Sprintf("apt=%d", c.PayloadType)}}
+			if err := me.RegisterCodec(rtx, webrtc.RTPCodecTypeVideo); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if audio != "" {
@@ -263,12 +279,20 @@ func Post(ctx context.Context, o Options, contentType, body string) (*http.Respo
 }
 
 func do(ctx context.Context, o Options, method, u, contentType, body string) (*http.Response, error) {
+	return doIf(ctx, o, method, u, contentType, body, "")
+}
+
+// doIf is do with an If-Match header, none when ifMatch is "".
+func doIf(ctx context.Context, o Options, method, u, contentType, body, ifMatch string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewBufferString(body))
 	if err != nil {
 		return nil, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if ifMatch != "" {
+		req.Header.Set("If-Match", ifMatch)
 	}
 	if o.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+o.Token)
@@ -331,6 +355,60 @@ func (p *Publisher) Delete(ctx context.Context) (int, error) {
 // Patch sends a trickle-ICE fragment to the session.
 func (p *Publisher) Patch(ctx context.Context, frag string) (*http.Response, error) {
 	return do(ctx, p.opts, http.MethodPatch, p.Location, "application/trickle-ice-sdpfrag", frag)
+}
+
+// PatchIf sends a trickle-ICE fragment with an If-Match header.
+func (p *Publisher) PatchIf(ctx context.Context, frag, ifMatch string) (*http.Response, error) {
+	return doIf(ctx, p.opts, http.MethodPatch, p.Location, "application/trickle-ice-sdpfrag", frag, ifMatch)
+}
+
+// RestartICE restarts ICE as RFC 9725 section 4.4 has a client do it: a
+// new offer with new credentials, whose ICE lines are PATCHed with
+// If-Match: "*"; the server's fragment (200) replaces the credentials
+// and candidates of its answer, and its ETag becomes ETag. A refusal is
+// an *Error.
+func (p *Publisher) RestartICE(ctx context.Context) error {
+	offer, err := p.PC.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		return err
+	}
+	gathered := webrtc.GatheringCompletePromise(p.PC)
+	if err := p.PC.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	resp, err := p.PatchIf(ctx, string(rtc.ICEFrag(p.PC.LocalDescription().SDP)), "*")
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &Error{Status: resp.StatusCode, Body: string(body), Header: resp.Header}
+	}
+	frag, err := rtc.ParseSDPFrag(body)
+	if err != nil {
+		return fmt.Errorf("whip: restart answer: %w", err)
+	}
+	p.Answer = rtc.ReplaceICE(p.Answer, frag.Ufrag, frag.Pwd)
+	if err := p.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: p.Answer}); err != nil {
+		return fmt.Errorf("whip: restart answer: %w", err)
+	}
+	for _, c := range frag.Candidates {
+		init := webrtc.ICECandidateInit{Candidate: c.Candidate}
+		if c.Mid != "" {
+			init.SDPMid = &c.Mid
+		}
+		if err := p.PC.AddICECandidate(init); err != nil {
+			return fmt.Errorf("whip: restart candidate: %w", err)
+		}
+	}
+	p.ETag = resp.Header.Get("ETag")
+	return nil
 }
 
 // Close closes the peer connection without DELETE.
