@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinedge/kinedge/fragment"
+	"github.com/kinedge/kinedge/ingest/media"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -172,4 +174,51 @@ func countVideo(p probe) int {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestWriteTSSegmentParameterSets: a keyframe stored without its SPS and
+// PPS gets the track's before it (TS has no sample entry to keep them), a
+// keyframe holding them keeps its own only, and AAC frames become ADTS.
+func TestWriteTSSegmentParameterSets(t *testing.T) {
+	tracks := []*media.Track{
+		{Codec: media.CodecH264, ClockRate: 90000, SPS: sps, PPS: pps},
+		{Codec: media.CodecAAC, ClockRate: 48000, SampleRate: 48000, Channels: 2, Config: aacConfig},
+	}
+	for _, tt := range []struct {
+		name string
+		key  []byte
+	}{
+		{"bare keyframe", avcc([]byte{0x65, 0x88, 0x80})},
+		{"keyframe with its own", avcc(sps, pps, []byte{0x65, 0x88, 0x80})},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fragment.Fragment{Tracks: tracks, Frames: []*media.Frame{
+				{Track: 0, PTS: 0, Key: true, Data: tt.key},
+				{Track: 1, PTS: 0, Data: []byte{0x21, 0x10, 0x04}},
+				{Track: 0, PTS: 40 * time.Millisecond, Data: avcc([]byte{0x41, 0x9a, 0x01})},
+			}}
+			b, err := fragment.AppendBlob(nil, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+			var seg bytes.Buffer
+			src := plainSource{b}
+			for g := range src.seq(start, time.Second) {
+				if _, err := (Source{Store: src, Opener: src}).WriteTSSegment(context.Background(), &seg, "cam1", SegmentOptions{Origin: start}, g); err != nil {
+					t.Fatal(err)
+				}
+			}
+			annexB := append(append(append([]byte{0, 0, 0, 1}, sps...), append([]byte{0, 0, 0, 1}, pps...)...), 0, 0, 0, 1, 0x65, 0x88, 0x80)
+			if !bytes.Contains(seg.Bytes(), annexB) || bytes.Count(seg.Bytes(), sps) != 1 {
+				t.Errorf("keyframe not led by exactly one SPS and PPS in Annex B: %x", seg.Bytes())
+			}
+			if !bytes.Contains(seg.Bytes(), []byte{0, 0, 0, 1, 0x41, 0x9a, 0x01}) {
+				t.Errorf("second picture missing")
+			}
+			if !bytes.Contains(seg.Bytes(), []byte{0xff, 0xf1}) {
+				t.Errorf("no ADTS header")
+			}
+		})
+	}
 }
