@@ -320,7 +320,7 @@ func TestHLSSessionErrors(t *testing.T) {
 	}{
 		{"no stream", map[string]any{}, 400, awsproto.InvalidArgumentException},
 		{"bad mode", map[string]any{"StreamName": "cam1", "PlaybackMode": "LATER"}, 400, awsproto.InvalidArgumentException},
-		{"MPEG_TS", map[string]any{"StreamName": "cam1", "ContainerFormat": "MPEG_TS"}, 400, awsproto.InvalidArgumentException},
+		{"bad container", map[string]any{"StreamName": "cam1", "ContainerFormat": "MPEG_PS"}, 400, awsproto.InvalidArgumentException},
 		{"expires too short", map[string]any{"StreamName": "cam1", "Expires": 299}, 400, awsproto.InvalidArgumentException},
 		{"expires too long", map[string]any{"StreamName": "cam1", "Expires": 43201}, 400, awsproto.InvalidArgumentException},
 		{"too many results", map[string]any{"StreamName": "cam1", "MaxMediaPlaylistFragmentResults": 5001}, 400, awsproto.InvalidArgumentException},
@@ -410,6 +410,77 @@ func TestHLSH265Opus(t *testing.T) {
 	}
 	if got := ffprobeFrames(t, ffprobe, session); got["hevc"] != videoFrames || got["opus"] == 0 {
 		t.Errorf("ffprobe decoded %v, want %d hevc frames and opus", got, videoFrames)
+	}
+}
+
+// TestHLSMPEGTS: a ContainerFormat MPEG_TS session. Its playlists are
+// version 3 without EXT-X-MAP, its segments getTSFragment.ts (video/mp2t,
+// one per fragment, each with its own tables and parameter sets), the
+// fMP4 resources refuse it, ffprobe reads every recorded video frame from
+// the session URL, and a stream with Opus audio (which KVS's TS does not
+// carry) is refused with UnsupportedStreamMediaTypeException.
+func TestHLSMPEGTS(t *testing.T) {
+	env, _ := newHLSEnv(t)
+	fr := env.frags
+	videoFrames := 0
+	for _, f := range fr {
+		videoFrames += f.Tracks[0].Frames
+	}
+	rng := map[string]any{"StartTimestamp": fr[0].ServerTime.Unix(), "EndTimestamp": fr[len(fr)-1].ServerTime.Add(time.Second).Unix()}
+	session := env.sessionURL(t, map[string]any{"StreamName": "cam1", "PlaybackMode": "ON_DEMAND", "ContainerFormat": "MPEG_TS",
+		"HLSFragmentSelector": map[string]any{"TimestampRange": rng}, "DiscontinuityMode": "ON_DISCONTINUITY"})
+	_, master := env.get(t, session)
+	if !bytes.HasPrefix(master, []byte("#EXTM3U\n#EXT-X-VERSION:3\n")) {
+		t.Errorf("master playlist:\n%s", master)
+	}
+	mediaURL := env.mediaPlaylistURL(t, session)
+	_, b := env.get(t, mediaURL)
+	p := parsePlaylist(t, b)
+	if len(p.segments) != len(fr) || !p.ended || p.mapURI != "" || !bytes.HasPrefix(b, []byte("#EXTM3U\n#EXT-X-VERSION:3\n")) {
+		t.Fatalf("media playlist (%d fragments):\n%s", len(fr), b)
+	}
+	base, _ := url.Parse(mediaURL)
+	for i, sg := range p.segments {
+		if !strings.HasPrefix(sg, "getTSFragment.ts?FragmentNumber="+fr[i].NumberString()+"&SessionToken=") {
+			t.Fatalf("segment %d URI %q", i, sg)
+		}
+		u, _ := base.Parse(sg)
+		resp, seg := env.get(t, u.String())
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "video/mp2t" || len(seg) == 0 || len(seg)%188 != 0 || seg[0] != 0x47 {
+			t.Fatalf("segment %d: HTTP %d %s, %d bytes", i, resp.StatusCode, resp.Header.Get("Content-Type"), len(seg))
+		}
+		if i == 0 {
+			// The fMP4 resources are not this session's.
+			for _, path := range []string{"getMP4MediaFragment.mp4", "getMP4InitFragment.mp4"} {
+				v, _ := base.Parse(strings.Replace(sg, "getTSFragment.ts", path, 1))
+				resp, _ := env.get(t, v.String())
+				wantAWSError(t, path+" of a TS session", resp, 400, awsproto.InvalidArgumentException)
+			}
+		}
+	}
+	t.Run("ffprobe", func(t *testing.T) {
+		ffprobe := testtool.Need(t, "ffprobe")
+		if got := ffprobeFrames(t, ffprobe, session); got["h264"] != videoFrames || got["aac"] == 0 {
+			t.Errorf("ffprobe decoded %v, want %d h264 frames and aac", got, videoFrames)
+		}
+	})
+	// An fMP4 session's segments are not TS.
+	fmp4Session := env.sessionURL(t, map[string]any{"StreamName": "cam1", "PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": map[string]any{"TimestampRange": rng}})
+	tok := strings.TrimPrefix(fmp4Session, env.srv.URL+PathHLSMasterPlaylist+"?SessionToken=")
+	resp, _ := env.get(t, env.srv.URL+PathTSFragment+"?FragmentNumber="+fr[0].NumberString()+"&SessionToken="+tok)
+	wantAWSError(t, "TS segment of an fMP4 session", resp, 400, awsproto.InvalidArgumentException)
+
+	// H.265 with Opus: KVS's MPEG_TS carries AAC audio only.
+	clip, err := camsim.ReadClip(filepath.Join("..", "..", "..", "testdata", "h265_opus.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.clip = clip
+	h265 := env.record(t, "cam2")
+	body := map[string]any{"StreamName": "cam2", "PlaybackMode": "ON_DEMAND", "ContainerFormat": "MPEG_TS",
+		"HLSFragmentSelector": map[string]any{"TimestampRange": map[string]any{"StartTimestamp": h265[0].ServerTime.Unix(), "EndTimestamp": h265[len(h265)-1].ServerTime.Add(time.Second).Unix()}}}
+	if msg := wantAWSError(t, "opus in TS", env.do(t, t.Context(), PathGetHLSStreamingSessionURL, body), 400, UnsupportedStreamMediaTypeException); !strings.Contains(msg, "Opus") {
+		t.Errorf("opus in TS: %q", msg)
 	}
 }
 
