@@ -135,10 +135,13 @@ func TestKVSHLSEndToEnd(t *testing.T) {
 	// (framemd5 writes one line per decoded frame, passthrough timing).
 	ts := sessionURL("--playback-mode", "ON_DEMAND", "--container-format", "MPEG_TS", "--hls-fragment-selector",
 		"FragmentSelectorType=SERVER_TIMESTAMP,TimestampRange={StartTimestamp="+start+",EndTimestamp="+end+"}")
-	out, err = testtool.Command(t, 2*time.Minute, testtool.Need(t, "ffmpeg"), "-v", "error", "-i", ts, "-map", "0",
-		"-fps_mode", "passthrough", "-f", "framemd5", "-").Output()
-	if err != nil {
-		t.Fatalf("ffmpeg of the MPEG_TS session: %v", err)
+	cmd := testtool.Command(t, 2*time.Minute, testtool.Need(t, "ffmpeg"), "-v", "error", "-i", ts, "-map", "0",
+		"-fps_mode", "passthrough", "-f", "framemd5", "-")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("ffmpeg of the MPEG_TS session: %v\n%s", err, stderr.String())
 	}
 	decoded := map[string]int{}
 	for _, l := range strings.Split(string(out), "\n") {
