@@ -240,6 +240,18 @@ func TestHLSLive(t *testing.T) {
 	if resp, seg := env.get(t, u.String()); resp.StatusCode != http.StatusOK || len(seg) == 0 {
 		t.Fatalf("newest segment: HTTP %d", resp.StatusCode)
 	}
+
+	// The same window as MPEG-TS.
+	tsURL := env.mediaPlaylistURL(t, env.sessionURL(t, map[string]any{"StreamName": "cam2", "MaxMediaPlaylistFragmentResults": 3, "ContainerFormat": "MPEG_TS"}))
+	_, b = env.get(t, tsURL)
+	p3 := parsePlaylist(t, b)
+	if len(p3.segments) != 3 || p3.ended || p3.mapURI != "" || !strings.HasPrefix(p3.segments[2], "getTSFragment.ts?FragmentNumber="+more[len(more)-1].NumberString()+"&") {
+		t.Fatalf("live MPEG_TS playlist:\n%s", b)
+	}
+	u, _ = base.Parse(p3.segments[2])
+	if resp, seg := env.get(t, u.String()); resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "video/mp2t" || len(seg) == 0 || seg[0] != 0x47 {
+		t.Fatalf("newest TS segment: HTTP %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
 }
 
 // TestHLSLiveReplay: a LIVE_REPLAY playlist starts at the start time and
