@@ -60,8 +60,9 @@
 // or for ContainerFormat MPEG_TS its TS writer (WriteTSSegment: the same
 // samples and timing, another container), decrypted in memory. An
 // MPEG_TS session carries what KVS's does, H.264 or H.265 video and AAC
-// audio (anything else is UnsupportedStreamMediaTypeException when the
-// session is asked for); its playlists are version 3 without EXT-X-MAP
+// audio: it leaves Opus out (TS players do not take it; fMP4 sessions
+// carry it), and anything else is UnsupportedStreamMediaTypeException
+// when the session is asked for; its playlists are version 3 without EXT-X-MAP
 // and its segments video/mp2t; the resources of the other container
 // answer InvalidArgumentException; a fragment outside the session, or of another
 // stream, is ResourceNotFoundException; an invalid or expired token

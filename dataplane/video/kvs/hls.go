@@ -363,13 +363,19 @@ func (h *Handler) checkHLSCodecs(ctx context.Context, stream string, s hls.Sessi
 	return err
 }
 
-// mp4Options are the fMP4 options of session s's segments.
+// mp4Options are the options of session s's segments. An MPEG_TS
+// session leaves Opus out (fMP4 sessions carry it; in TS it is an ETSI
+// mapping hls.js and Safari do not play), as the web page's session
+// leaves out the audio HLS does not carry at all.
 func mp4Options(s hls.Session) replay.MP4Options {
 	var o replay.MP4Options
-	if s.PlayableAudio {
+	switch {
+	case s.PlayableAudio:
 		o.Skip = func(codecID string) bool {
-			return strings.HasPrefix(codecID, "A_") && !strings.HasPrefix(codecID, "A_AAC") && codecID != "A_OPUS"
+			return strings.HasPrefix(codecID, "A_") && !strings.HasPrefix(codecID, "A_AAC") && (codecID != "A_OPUS" || s.TS)
 		}
+	case s.TS:
+		o.Skip = func(codecID string) bool { return codecID == "A_OPUS" }
 	}
 	return o
 }

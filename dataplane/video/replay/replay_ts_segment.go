@@ -30,8 +30,8 @@ import (
 // (converted from the stored length-prefixed NAL units to Annex B, with
 // the track's parameter sets put before each keyframe that does not hold
 // them, as TS has no sample entry to keep them) and AAC audio (ADTS).
-// Any other track is ErrUnsupportedTS (Opus in TS is an ETSI extension
-// hls.js and Safari do not play; leave such tracks out with
+// Any other track is ErrUnsupportedTS (Opus in TS is an ETSI mapping
+// hls.js and Safari do not play; callers leave such tracks out with
 // MP4Options.Skip).
 
 // ErrUnsupportedTS is returned for a track that MPEG-TS segments do not
