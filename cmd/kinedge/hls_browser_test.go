@@ -40,8 +40,9 @@ hls.on(Hls.Events.MANIFEST_PARSED, () => v.play());
 
 // TestHLSSessionInChromium plays an ON_DEMAND HLS session of a recorded
 // camera with hls.js in Chromium, from a page of another origin (the
-// session's GETs allow any origin): the video's currentTime advances by
-// 3 s and neither hls.js nor the <video> reports a fatal error.
+// session's GETs allow any origin), in fMP4 and in MPEG-TS: the video's
+// currentTime advances by 3 s and neither hls.js nor the <video> reports
+// a fatal error.
 func TestHLSSessionInChromium(t *testing.T) {
 	awsPath := testtool.Need(t, "aws")
 	b := newBrowser(t)
@@ -66,21 +67,23 @@ func TestHLSSessionInChromium(t *testing.T) {
 	start := frags[0].ServerTimestamp.Add(-time.Second).UTC().Format(time.RFC3339)
 	end := frags[len(frags)-1].ServerTimestamp.Add(time.Second).UTC().Format(time.RFC3339)
 	cli := testtool.AWSCLI{Path: awsPath, Endpoint: "http://" + s.httpAddr, Region: "us-east-1", Key: "admin", Secret: "adminsecret"}
-	stdout, stderr, err := cli.Run(t, "kinesis-video-archived-media", "get-hls-streaming-session-url", "--stream-name", stream,
-		"--playback-mode", "ON_DEMAND", "--hls-fragment-selector",
-		"FragmentSelectorType=SERVER_TIMESTAMP,TimestampRange={StartTimestamp="+start+",EndTimestamp="+end+"}")
-	if err != nil {
-		t.Fatalf("aws get-hls-streaming-session-url: %v %s", err, stderr)
-	}
-	var got struct{ HLSStreamingSessionURL string }
-	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
-		t.Fatal(err)
-	}
-
-	playHLS(t, b, got.HLSStreamingSessionURL, 3)
-	b.screenshot("playing")
-	if errs := b.errors(); len(errs) > 0 {
-		t.Errorf("JavaScript errors: %s", strings.Join(errs, "; "))
+	// Both containers: hls.js transmuxes MPEG_TS segments itself.
+	for _, container := range []string{"FRAGMENTED_MP4", "MPEG_TS"} {
+		stdout, stderr, err := cli.Run(t, "kinesis-video-archived-media", "get-hls-streaming-session-url", "--stream-name", stream,
+			"--playback-mode", "ON_DEMAND", "--container-format", container, "--hls-fragment-selector",
+			"FragmentSelectorType=SERVER_TIMESTAMP,TimestampRange={StartTimestamp="+start+",EndTimestamp="+end+"}")
+		if err != nil {
+			t.Fatalf("aws get-hls-streaming-session-url %s: %v %s", container, err, stderr)
+		}
+		var got struct{ HLSStreamingSessionURL string }
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+			t.Fatal(err)
+		}
+		playHLS(t, b, got.HLSStreamingSessionURL, 3)
+		b.screenshot("playing-" + container)
+		if errs := b.errors(); len(errs) > 0 {
+			t.Errorf("%s: JavaScript errors: %s", container, strings.Join(errs, "; "))
+		}
 	}
 }
 

@@ -130,4 +130,26 @@ func TestKVSHLSEndToEnd(t *testing.T) {
 	if n["video"]+n["audio"] != frames || n["video"] == 0 || n["audio"] == 0 {
 		t.Errorf("ffprobe read %v from the session, %d frames were recorded", n, frames)
 	}
+
+	// The same range as MPEG-TS: ffmpeg decodes every recorded frame
+	// (framemd5 writes one line per decoded frame, passthrough timing).
+	ts := sessionURL("--playback-mode", "ON_DEMAND", "--container-format", "MPEG_TS", "--hls-fragment-selector",
+		"FragmentSelectorType=SERVER_TIMESTAMP,TimestampRange={StartTimestamp="+start+",EndTimestamp="+end+"}")
+	cmd := testtool.Command(t, 2*time.Minute, testtool.Need(t, "ffmpeg"), "-v", "error", "-i", ts, "-map", "0",
+		"-fps_mode", "passthrough", "-f", "framemd5", "-")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("ffmpeg of the MPEG_TS session: %v\n%s", err, stderr.String())
+	}
+	decoded := map[string]int{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			decoded[strings.TrimSpace(strings.SplitN(l, ",", 2)[0])]++
+		}
+	}
+	if decoded["0"]+decoded["1"] != frames || decoded["0"] != n["video"] || decoded["1"] != n["audio"] {
+		t.Errorf("ffmpeg decoded %v (stream: frames) from the MPEG_TS session; %d frames recorded (%v)", decoded, frames, n)
+	}
 }

@@ -1,10 +1,11 @@
 // Package hls writes HTTP Live Streaming playlists (RFC 8216) for fMP4
-// segments, and signs the session tokens that let a player fetch them
+// and MPEG-TS segments, and signs the session tokens that let a player fetch them
 // without credentials. It is a leaf: it imports nothing of the appliance;
 // the KVS GetHLSStreamingSessionURL operation (dataplane/video/kvs) and
 // the web page's live view build on it, and the segments themselves come
 // from the MP4 export (dataplane/video/replay: WriteMP4Init,
-// WriteMP4Segment), so there is one fMP4 muxer.
+// WriteMP4Segment; WriteTSSegment for MPEG-TS sessions, on the same
+// sample and timing path), so there is one muxer of samples.
 //
 // # Playlists
 //
@@ -29,6 +30,12 @@
 // A discontinuity that changes the codec parameters is followed by a new
 // EXT-X-MAP (section 4.3.2.5: a map applies until the next one), so a
 // player reinitialises its decoder there.
+//
+// A playlist of MPEG-TS segments (KVS ContainerFormat MPEG_TS,
+// Session.TS) has no EXT-X-MAP: each segment carries its own PAT, PMT and
+// parameter sets. It is written as version 3 (MediaPlaylist.Version; the
+// decimal EXTINF durations need 3, section 7), and so is its master
+// playlist.
 //
 // A MasterPlaylist lists variants with BANDWIDTH, CODECS (RFC 6381 codec
 // strings, see CodecString) and RESOLUTION (section 4.3.4.2).

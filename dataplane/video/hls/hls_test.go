@@ -62,6 +62,19 @@ s?n=2
 #EXT-X-MEDIA-SEQUENCE:0
 #EXT-X-INDEPENDENT-SEGMENTS
 `},
+		{"MPEG-TS", MediaPlaylist{Version: 3, Segments: []Segment{segs[0], {URI: "s?n=3", Duration: 1960 * time.Millisecond, Discontinuity: true}}, Ended: true}, `#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-TARGETDURATION:2
+#EXT-X-MEDIA-SEQUENCE:0
+#EXT-X-PLAYLIST-TYPE:VOD
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXTINF:2.000,
+s?n=1
+#EXT-X-DISCONTINUITY
+#EXTINF:1.960,
+s?n=3
+#EXT-X-ENDLIST
+`},
 	}
 	for _, c := range cases {
 		if got := string(c.p.Marshal()); got != c.want {
@@ -80,6 +93,10 @@ media.m3u8?SessionToken=x
 `
 	if got := string(p.Marshal()); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	p.Version = 3
+	if got := string(p.Marshal()); !strings.HasPrefix(got, "#EXTM3U\n#EXT-X-VERSION:3\n") {
+		t.Errorf("version 3:\n%s", got)
 	}
 }
 

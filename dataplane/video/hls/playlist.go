@@ -26,8 +26,13 @@ type Segment struct {
 	MapURI string
 }
 
-// MediaPlaylist is an RFC 8216 media playlist of fMP4 segments.
+// MediaPlaylist is an RFC 8216 media playlist of fMP4 segments (with
+// MapURI) or MPEG-TS segments (without).
 type MediaPlaylist struct {
+	// Version is EXT-X-VERSION: 7 when 0 (fMP4 segments need EXT-X-MAP);
+	// 3 for MPEG-TS segments (decimal EXTINF durations, RFC 8216
+	// section 7).
+	Version int
 	// MapURI is the initialisation segment (EXT-X-MAP) of the first
 	// segment.
 	MapURI string
@@ -61,10 +66,18 @@ func (p *MediaPlaylist) TargetDuration() int64 {
 	return int64(math.Ceil(d.Seconds()))
 }
 
+// version is the playlist's EXT-X-VERSION (see Version).
+func (p *MediaPlaylist) version() int {
+	if p.Version == 0 {
+		return 7
+	}
+	return p.Version
+}
+
 // Marshal returns the playlist's text.
 func (p *MediaPlaylist) Marshal() []byte {
 	var b strings.Builder
-	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n")
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n", p.version())
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", p.TargetDuration())
 	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", p.Sequence)
 	if p.DiscontinuitySequence > 0 {
@@ -111,12 +124,19 @@ type Variant struct {
 // MasterPlaylist is an RFC 8216 master (multivariant) playlist.
 type MasterPlaylist struct {
 	Variants []Variant
+	// Version is EXT-X-VERSION: 7 when 0 (fMP4 sessions); 3 for
+	// MPEG-TS ones.
+	Version int
 }
 
 // Marshal returns the playlist's text.
 func (p *MasterPlaylist) Marshal() []byte {
 	var b strings.Builder
-	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	ver := p.Version
+	if ver == 0 {
+		ver = 7
+	}
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-INDEPENDENT-SEGMENTS\n", ver)
 	for _, v := range p.Variants {
 		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d", max(v.Bandwidth, 1))
 		if len(v.Codecs) > 0 {

@@ -54,6 +54,9 @@ type Session struct {
 	// PCM) instead of refusing the stream as KVS does: the web page's
 	// live view, which wants the picture of a camera that sends G.711.
 	PlayableAudio bool `json:"q,omitempty"`
+	// TS serves MPEG-TS segments instead of fMP4 (KVS ContainerFormat
+	// MPEG_TS).
+	TS bool `json:"f,omitempty"`
 	// Created is when the session began (a LIVE_REPLAY playlist runs
 	// ahead of the playback time since).
 	Created time.Time `json:"c"`

@@ -54,12 +54,20 @@
 //	GET /hls/v1/getHLSMediaPlaylist.m3u8    one segment per stored fragment
 //	GET /hls/v1/getMP4InitFragment.mp4      [FragmentNumber=] ftyp+moov of that fragment's tracks
 //	GET /hls/v1/getMP4MediaFragment.mp4     FragmentNumber= one moof+mdat
+//	GET /hls/v1/getTSFragment.ts            FragmentNumber= one MPEG-TS segment (MPEG_TS sessions)
 //
 // Segments come from replay's MP4 writer (WriteMP4Init, WriteMP4Segment),
-// decrypted in memory; a fragment outside the session's range, or of
-// another stream, is out of the token's scope: NotAuthorizedException with
-// HTTP 403, as an invalid or expired token (a fragment number nothing
-// stores is ResourceNotFoundException). They allow any origin (CORS
+// or for ContainerFormat MPEG_TS its TS writer (WriteTSSegment: the same
+// samples and timing, another container), decrypted in memory. An
+// MPEG_TS session carries what KVS's does, H.264 or H.265 video and AAC
+// audio: it leaves Opus out (TS players do not take it; fMP4 sessions
+// carry it), and anything else is UnsupportedStreamMediaTypeException
+// when the session is asked for; its playlists are version 3 without EXT-X-MAP
+// and its segments video/mp2t; the resources of the other container
+// answer InvalidArgumentException. A fragment outside the session's
+// range, or of another stream, is out of the token's scope:
+// NotAuthorizedException with HTTP 403, as an invalid or expired token (a
+// fragment number nothing stores is ResourceNotFoundException). They allow any origin (CORS
 // Access-Control-Allow-Origin: *, for hls.js on any page). The session
 // is stateless: each
 // playlist request walks the index from the session's start, numbering
@@ -166,8 +174,7 @@
 //   - getMedia sends a stream's fragments in server-time order; a fragment
 //     stored after the session passed its server time (an ingest that
 //     stores out of order) is not sent to that session.
-//   - HLS sessions: ContainerFormat MPEG_TS is InvalidArgumentException
-//     (fMP4 only); the init segment URL may name a FragmentNumber (the
+//   - HLS sessions: the init segment URL may name a FragmentNumber (the
 //     one after a codec change); a LIVE_REPLAY playlist advances with the
 //     session's wall-clock age, not with what the player fetched (the
 //     session keeps no state); a restart of the appliance ends every

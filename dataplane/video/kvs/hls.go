@@ -46,6 +46,9 @@ const (
 	PathHLSMediaPlaylist  = "/hls/v1/getHLSMediaPlaylist.m3u8"
 	PathMP4InitFragment   = "/hls/v1/getMP4InitFragment.mp4"
 	PathMP4MediaFragment  = "/hls/v1/getMP4MediaFragment.mp4"
+	// PathTSFragment is a segment of an MPEG_TS session (KVS
+	// GetTSFragment).
+	PathTSFragment = "/hls/v1/getTSFragment.ts"
 )
 
 // PathGetHLSStreamingSessionURL is the archived-media operation that opens
@@ -54,7 +57,7 @@ const PathGetHLSStreamingSessionURL = "/getHLSStreamingSessionURL"
 
 // HLSPaths returns the paths RegisterHLS mounts.
 func HLSPaths() []string {
-	return []string{PathHLSMasterPlaylist, PathHLSMediaPlaylist, PathMP4InitFragment, PathMP4MediaFragment}
+	return []string{PathHLSMasterPlaylist, PathHLSMediaPlaylist, PathMP4InitFragment, PathMP4MediaFragment, PathTSFragment}
 }
 
 // RegisterHLS mounts "GET <path>" for the HLS session resources on mux,
@@ -66,6 +69,7 @@ func (h *Handler) RegisterHLS(mux *http.ServeMux) {
 	mux.Handle(http.MethodGet+" "+PathHLSMediaPlaylist, h.hlsResource(h.mediaPlaylist))
 	mux.Handle(http.MethodGet+" "+PathMP4InitFragment, h.hlsResource(h.initFragment))
 	mux.Handle(http.MethodGet+" "+PathMP4MediaFragment, h.hlsResource(h.mediaFragment))
+	mux.Handle(http.MethodGet+" "+PathTSFragment, h.hlsResource(h.tsFragment))
 }
 
 // hlsSigner returns the signer of session tokens.
@@ -104,6 +108,9 @@ type getHLSStreamingSessionURLInput struct {
 type getHLSStreamingSessionURLOutput struct {
 	HLSStreamingSessionURL string `json:"HLSStreamingSessionURL"`
 }
+
+// containerTS is the ContainerFormat of MPEG-TS sessions.
+const containerTS = "MPEG_TS"
 
 // Discontinuity modes (KVS HLSDiscontinuityMode).
 const (
@@ -156,8 +163,8 @@ func (h *Handler) openSession(ctx context.Context, in *getHLSStreamingSessionURL
 	}
 	switch in.ContainerFormat {
 	case "", "FRAGMENTED_MP4":
-	case "MPEG_TS":
-		return "", errorf(awsproto.InvalidArgumentException, "ContainerFormat MPEG_TS is not supported here: use FRAGMENTED_MP4.")
+	case containerTS:
+		s.TS = true
 	default:
 		c.fail("containerFormat", in.ContainerFormat, "Member must satisfy enum value set: [FRAGMENTED_MP4, MPEG_TS]")
 	}
@@ -348,21 +355,27 @@ func (h *Handler) window(ctx context.Context, s hls.Session, start, end time.Tim
 	return ring, nil
 }
 
-// checkHLSCodecs checks that fragment f's tracks go into fMP4 and have
-// HLS codec strings, as KVS refuses a session whose media it cannot
-// package.
+// checkHLSCodecs checks that fragment f's tracks go into the session's
+// container (fMP4; MPEG-TS: H.264, H.265 and AAC) and have HLS codec
+// strings, as KVS refuses a session whose media it cannot package.
 func (h *Handler) checkHLSCodecs(ctx context.Context, stream string, s hls.Session, f index.Fragment) error {
 	_, err := h.hlsTracks(ctx, stream, s, f, io.Discard)
 	return err
 }
 
-// mp4Options are the fMP4 options of session s's segments.
+// mp4Options are the options of session s's segments. An MPEG_TS
+// session leaves Opus out (fMP4 sessions carry it; in TS it is an ETSI
+// mapping hls.js and Safari do not play), as the web page's session
+// leaves out the audio HLS does not carry at all.
 func mp4Options(s hls.Session) replay.MP4Options {
 	var o replay.MP4Options
-	if s.PlayableAudio {
+	switch {
+	case s.PlayableAudio:
 		o.Skip = func(codecID string) bool {
-			return strings.HasPrefix(codecID, "A_") && !strings.HasPrefix(codecID, "A_AAC") && codecID != "A_OPUS"
+			return strings.HasPrefix(codecID, "A_") && !strings.HasPrefix(codecID, "A_AAC") && (codecID != "A_OPUS" || s.TS)
 		}
+	case s.TS:
+		o.Skip = func(codecID string) bool { return codecID == "A_OPUS" }
 	}
 	return o
 }
@@ -375,7 +388,7 @@ func (h *Handler) hlsTracks(ctx context.Context, stream string, s hls.Session, f
 	tracks, err := src.WriteMP4Init(ctx, w, stream, mp4Options(s), replayFragment(f))
 	switch {
 	case errors.Is(err, replay.ErrUnsupportedMP4):
-		return variant, errorf(UnsupportedStreamMediaTypeException, "The media type of the stream cannot be had as HLS fMP4: %s.", trimReplay(err))
+		return variant, errorf(UnsupportedStreamMediaTypeException, "The media type of the stream cannot be had as HLS %s: %s.", containerName(s), trimReplay(err))
 	case errors.Is(err, replay.ErrCodecConfig):
 		return variant, errorf(MissingCodecPrivateDataException, "The codec private data of a track cannot be read: %s.", trimReplay(err))
 	case errors.Is(err, index.ErrFragmentNotFound):
@@ -384,6 +397,9 @@ func (h *Handler) hlsTracks(ctx context.Context, stream string, s hls.Session, f
 		return variant, err
 	}
 	for _, t := range tracks {
+		if s.TS && t.SampleEntry != "avc1" && t.SampleEntry != "hev1" && t.SampleEntry != "mp4a" {
+			return variant, errorf(UnsupportedStreamMediaTypeException, "The media type of the stream cannot be had as HLS MPEG-TS: a %s track (MPEG_TS carries H.264, H.265 and AAC; use FRAGMENTED_MP4).", t.SampleEntry)
+		}
 		c, width, height, ok := hls.CodecString(t.SampleEntry, t.Codec)
 		if !ok {
 			return variant, errorf(UnsupportedStreamMediaTypeException, "The media type of the stream cannot be played over HLS: a %s track.", t.SampleEntry)
@@ -397,6 +413,14 @@ func (h *Handler) hlsTracks(ctx context.Context, stream string, s hls.Session, f
 		variant.Bandwidth = f.Size * 8 * int64(time.Second) / int64(f.Duration) * 5 / 4
 	}
 	return variant, nil
+}
+
+// containerName names a session's segment container in errors.
+func containerName(s hls.Session) string {
+	if s.TS {
+		return "MPEG-TS"
+	}
+	return "fMP4"
 }
 
 // hlsResource returns the handler of a session resource: it verifies the
@@ -461,7 +485,11 @@ func (h *Handler) masterPlaylist(ctx context.Context, w http.ResponseWriter, _ *
 		return err
 	}
 	v.URI = "getHLSMediaPlaylist.m3u8?SessionToken=" + url.QueryEscape(tok)
-	writePlaylist(w, (&hls.MasterPlaylist{Variants: []hls.Variant{v}}).Marshal())
+	m := hls.MasterPlaylist{Variants: []hls.Variant{v}}
+	if s.TS {
+		m.Version = 3
+	}
+	writePlaylist(w, m.Marshal())
 	return nil
 }
 
@@ -571,13 +599,19 @@ func (h *Handler) mediaPlaylist(ctx context.Context, w http.ResponseWriter, _ *h
 	}
 	p := hls.MediaPlaylist{MapURI: initURI(segs[0].f), Sequence: segs[0].seq, DiscontinuitySequence: discBefore,
 		Ended: ended, ShowTime: s.ShowTime, MinTargetDuration: 2 * time.Second}
+	segURI := "getMP4MediaFragment.mp4"
+	if s.TS {
+		// Each MPEG-TS segment carries its own tables and parameter
+		// sets: no EXT-X-MAP, version 3.
+		p.MapURI, p.Version, segURI = "", 3, "getTSFragment.ts"
+	}
 	for _, sg := range segs {
-		seg := hls.Segment{URI: "getMP4MediaFragment.mp4?FragmentNumber=" + sg.f.NumberString() + "&" + q,
+		seg := hls.Segment{URI: segURI + "?FragmentNumber=" + sg.f.NumberString() + "&" + q,
 			Duration: sg.f.Duration, Time: sg.f.ProducerTime, Discontinuity: sg.discontinuity}
 		if !s.Producer {
 			seg.Time = sg.f.ServerTime
 		}
-		if sg.newMap {
+		if sg.newMap && !s.TS {
 			seg.MapURI = initURI(sg.f)
 		}
 		p.Segments = append(p.Segments, seg)
@@ -621,6 +655,9 @@ func (h *Handler) sessionFragment(ctx context.Context, r *http.Request, s hls.Se
 // initFragment serves the init segment (ftyp+moov) of the fragment named
 // (the session's first when none is).
 func (h *Handler) initFragment(ctx context.Context, w http.ResponseWriter, r *http.Request, s hls.Session, _ string) error {
+	if err := wantContainer(s, false); err != nil {
+		return err
+	}
 	var f index.Fragment
 	var err error
 	if r.URL.Query().Has("FragmentNumber") {
@@ -645,24 +682,60 @@ func (h *Handler) initFragment(ctx context.Context, w http.ResponseWriter, r *ht
 // mediaFragment serves one fragment as an fMP4 media segment, decrypted
 // in memory.
 func (h *Handler) mediaFragment(ctx context.Context, w http.ResponseWriter, r *http.Request, s hls.Session, _ string) error {
+	return h.segment(ctx, w, r, s, false)
+}
+
+// tsFragment serves one fragment as an MPEG-TS segment (KVS
+// GetTSFragment), decrypted in memory.
+func (h *Handler) tsFragment(ctx context.Context, w http.ResponseWriter, r *http.Request, s hls.Session, _ string) error {
+	return h.segment(ctx, w, r, s, true)
+}
+
+// wantContainer answers KVS's error for a segment resource of the other
+// container than the session's.
+func wantContainer(s hls.Session, ts bool) error {
+	switch {
+	case s.TS && !ts:
+		return errorf(awsproto.InvalidArgumentException, "The session's ContainerFormat is MPEG_TS: its segments are getTSFragment.ts.")
+	case !s.TS && ts:
+		return errorf(awsproto.InvalidArgumentException, "The session's ContainerFormat is FRAGMENTED_MP4: its segments are getMP4MediaFragment.mp4.")
+	}
+	return nil
+}
+
+// segment serves one fragment of session s as a media segment: fMP4, or
+// MPEG-TS when ts.
+func (h *Handler) segment(ctx context.Context, w http.ResponseWriter, r *http.Request, s hls.Session, ts bool) error {
+	if err := wantContainer(s, ts); err != nil {
+		return err
+	}
 	f, err := h.sessionFragment(ctx, r, s)
 	if err != nil {
 		return err
 	}
 	var buf bytes.Buffer
 	src := replay.Source{Store: h.Index, Opener: h.Opener}
-	_, err = src.WriteMP4Segment(ctx, &buf, s.Stream, replay.SegmentOptions{MP4Options: mp4Options(s), Origin: s.Origin, Sequence: uint32(f.Number)}, replayFragment(f))
+	o := replay.SegmentOptions{MP4Options: mp4Options(s), Origin: s.Origin, Sequence: uint32(f.Number)}
+	if ts {
+		_, err = src.WriteTSSegment(ctx, &buf, s.Stream, o, replayFragment(f))
+	} else {
+		_, err = src.WriteMP4Segment(ctx, &buf, s.Stream, o, replayFragment(f))
+	}
 	switch {
 	case errors.Is(err, index.ErrFragmentNotFound):
 		return fragmentNotFound(f.NumberString())
-	case errors.Is(err, replay.ErrUnsupportedMP4):
-		return errorf(UnsupportedStreamMediaTypeException, "The media type of fragment %d cannot be had as HLS fMP4: %s.", f.Number, trimReplay(err))
+	case errors.Is(err, replay.ErrUnsupportedMP4), errors.Is(err, replay.ErrUnsupportedTS):
+		return errorf(UnsupportedStreamMediaTypeException, "The media type of fragment %d cannot be had as HLS %s: %s.", f.Number, containerName(s), trimReplay(err))
 	case errors.Is(err, replay.ErrCodecConfig):
 		return errorf(MissingCodecPrivateDataException, "The codec private data of fragment %d cannot be read: %s.", f.Number, trimReplay(err))
 	case err != nil:
 		return err
 	}
-	writeMP4(w, buf.Bytes(), &h.counters)
+	if ts {
+		writeSegment(w, "video/mp2t", buf.Bytes(), &h.counters)
+	} else {
+		writeSegment(w, "video/mp4", buf.Bytes(), &h.counters)
+	}
 	return nil
 }
 
@@ -678,8 +751,13 @@ func writePlaylist(w http.ResponseWriter, b []byte) {
 
 // writeMP4 writes an fMP4 segment response.
 func writeMP4(w http.ResponseWriter, b []byte, c *mediaCounters) {
+	writeSegment(w, "video/mp4", b, c)
+}
+
+// writeSegment writes a media segment response of type typ.
+func writeSegment(w http.ResponseWriter, typ string, b []byte, c *mediaCounters) {
 	hd := w.Header()
-	hd.Set("Content-Type", "video/mp4")
+	hd.Set("Content-Type", typ)
 	hd.Set("Content-Length", strconv.Itoa(len(b)))
 	n, _ := w.Write(b)
 	c.bytes.Add(uint64(n))

@@ -240,6 +240,18 @@ func TestHLSLive(t *testing.T) {
 	if resp, seg := env.get(t, u.String()); resp.StatusCode != http.StatusOK || len(seg) == 0 {
 		t.Fatalf("newest segment: HTTP %d", resp.StatusCode)
 	}
+
+	// The same window as MPEG-TS.
+	tsURL := env.mediaPlaylistURL(t, env.sessionURL(t, map[string]any{"StreamName": "cam2", "MaxMediaPlaylistFragmentResults": 3, "ContainerFormat": "MPEG_TS"}))
+	_, b = env.get(t, tsURL)
+	p3 := parsePlaylist(t, b)
+	if len(p3.segments) != 3 || p3.ended || p3.mapURI != "" || !strings.HasPrefix(p3.segments[2], "getTSFragment.ts?FragmentNumber="+more[len(more)-1].NumberString()+"&") {
+		t.Fatalf("live MPEG_TS playlist:\n%s", b)
+	}
+	u, _ = base.Parse(p3.segments[2])
+	if resp, seg := env.get(t, u.String()); resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "video/mp2t" || len(seg) == 0 || seg[0] != 0x47 {
+		t.Fatalf("newest TS segment: HTTP %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
 }
 
 // TestHLSLiveReplay: a LIVE_REPLAY playlist starts at the start time and
@@ -324,7 +336,7 @@ func TestHLSSessionErrors(t *testing.T) {
 	}{
 		{"no stream", map[string]any{}, 400, awsproto.InvalidArgumentException},
 		{"bad mode", map[string]any{"StreamName": "cam1", "PlaybackMode": "LATER"}, 400, awsproto.InvalidArgumentException},
-		{"MPEG_TS", map[string]any{"StreamName": "cam1", "ContainerFormat": "MPEG_TS"}, 400, awsproto.InvalidArgumentException},
+		{"bad container", map[string]any{"StreamName": "cam1", "ContainerFormat": "MPEG_PS"}, 400, awsproto.InvalidArgumentException},
 		{"expires too short", map[string]any{"StreamName": "cam1", "Expires": 299}, 400, awsproto.InvalidArgumentException},
 		{"expires too long", map[string]any{"StreamName": "cam1", "Expires": 43201}, 400, awsproto.InvalidArgumentException},
 		{"too many results", map[string]any{"StreamName": "cam1", "MaxMediaPlaylistFragmentResults": 5001}, 400, awsproto.InvalidArgumentException},
@@ -415,6 +427,88 @@ func TestHLSH265Opus(t *testing.T) {
 	if got := ffprobeFrames(t, ffprobe, session); got["hevc"] != videoFrames || got["opus"] == 0 {
 		t.Errorf("ffprobe decoded %v, want %d hevc frames and opus", got, videoFrames)
 	}
+}
+
+// TestHLSMPEGTS: a ContainerFormat MPEG_TS session. Its playlists are
+// version 3 without EXT-X-MAP, its segments getTSFragment.ts (video/mp2t,
+// one per fragment, each with its own tables and parameter sets), the
+// fMP4 resources refuse it, ffprobe reads every recorded video frame from
+// the session URL, and an H.265 stream's Opus audio (which TS players do
+// not take) is left out while its picture plays.
+func TestHLSMPEGTS(t *testing.T) {
+	env, _ := newHLSEnv(t)
+	fr := env.frags
+	videoFrames := 0
+	for _, f := range fr {
+		videoFrames += f.Tracks[0].Frames
+	}
+	rng := map[string]any{"StartTimestamp": fr[0].ServerTime.Unix(), "EndTimestamp": fr[len(fr)-1].ServerTime.Add(time.Second).Unix()}
+	session := env.sessionURL(t, map[string]any{"StreamName": "cam1", "PlaybackMode": "ON_DEMAND", "ContainerFormat": "MPEG_TS",
+		"HLSFragmentSelector": map[string]any{"TimestampRange": rng}, "DiscontinuityMode": "ON_DISCONTINUITY"})
+	_, master := env.get(t, session)
+	if !bytes.HasPrefix(master, []byte("#EXTM3U\n#EXT-X-VERSION:3\n")) {
+		t.Errorf("master playlist:\n%s", master)
+	}
+	mediaURL := env.mediaPlaylistURL(t, session)
+	_, b := env.get(t, mediaURL)
+	p := parsePlaylist(t, b)
+	if len(p.segments) != len(fr) || !p.ended || p.mapURI != "" || !bytes.HasPrefix(b, []byte("#EXTM3U\n#EXT-X-VERSION:3\n")) {
+		t.Fatalf("media playlist (%d fragments):\n%s", len(fr), b)
+	}
+	base, _ := url.Parse(mediaURL)
+	for i, sg := range p.segments {
+		if !strings.HasPrefix(sg, "getTSFragment.ts?FragmentNumber="+fr[i].NumberString()+"&SessionToken=") {
+			t.Fatalf("segment %d URI %q", i, sg)
+		}
+		u, _ := base.Parse(sg)
+		resp, seg := env.get(t, u.String())
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "video/mp2t" || len(seg) == 0 || len(seg)%188 != 0 || seg[0] != 0x47 {
+			t.Fatalf("segment %d: HTTP %d %s, %d bytes", i, resp.StatusCode, resp.Header.Get("Content-Type"), len(seg))
+		}
+		if i == 0 {
+			// The fMP4 resources are not this session's.
+			for _, path := range []string{"getMP4MediaFragment.mp4", "getMP4InitFragment.mp4"} {
+				v, _ := base.Parse(strings.Replace(sg, "getTSFragment.ts", path, 1))
+				resp, _ := env.get(t, v.String())
+				wantAWSError(t, path+" of a TS session", resp, 400, awsproto.InvalidArgumentException)
+			}
+		}
+	}
+	t.Run("ffprobe", func(t *testing.T) {
+		ffprobe := testtool.Need(t, "ffprobe")
+		if got := ffprobeFrames(t, ffprobe, session); got["h264"] != videoFrames || got["aac"] == 0 {
+			t.Errorf("ffprobe decoded %v, want %d h264 frames and aac", got, videoFrames)
+		}
+	})
+	// An fMP4 session's segments are not TS.
+	fmp4Session := env.sessionURL(t, map[string]any{"StreamName": "cam1", "PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": map[string]any{"TimestampRange": rng}})
+	tok := strings.TrimPrefix(fmp4Session, env.srv.URL+PathHLSMasterPlaylist+"?SessionToken=")
+	resp, _ := env.get(t, env.srv.URL+PathTSFragment+"?FragmentNumber="+fr[0].NumberString()+"&SessionToken="+tok)
+	wantAWSError(t, "TS segment of an fMP4 session", resp, 400, awsproto.InvalidArgumentException)
+
+	// H.265 with Opus: KVS's MPEG_TS carries AAC audio only.
+	clip, err := camsim.ReadClip(filepath.Join("..", "..", "..", "testdata", "h265_opus.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.clip = clip
+	h265 := env.record(t, "cam2")
+	h265Frames := 0
+	for _, f := range h265 {
+		h265Frames += f.Tracks[0].Frames
+	}
+	h265TS := env.sessionURL(t, map[string]any{"StreamName": "cam2", "PlaybackMode": "ON_DEMAND", "ContainerFormat": "MPEG_TS",
+		"HLSFragmentSelector": map[string]any{"TimestampRange": map[string]any{"StartTimestamp": h265[0].ServerTime.Unix(), "EndTimestamp": h265[len(h265)-1].ServerTime.Add(time.Second).Unix()}}})
+	_, master = env.get(t, h265TS)
+	if !bytes.Contains(master, []byte(`CODECS="hev1.1.6.L60.90"`)) {
+		t.Fatalf("H.265 + Opus master playlist:\n%s", master)
+	}
+	t.Run("ffprobe h265", func(t *testing.T) {
+		ffprobe := testtool.Need(t, "ffprobe")
+		if got := ffprobeFrames(t, ffprobe, h265TS); got["hevc"] != h265Frames || len(got) != 1 {
+			t.Errorf("ffprobe decoded %v, want %d hevc frames and no audio", got, h265Frames)
+		}
+	})
 }
 
 // TestHLSCodecChange: where a stream's codecs change (H.264 then H.265

@@ -15,6 +15,11 @@
 // such a change in the index's metadata before the first byte, so that a
 // caller ends the file there cleanly (replay_range.go, and
 // docs/replay-across-changes.md for what players see).
+//
+// The MP4 export (replay_mp4.go) and its HLS pieces (WriteMP4Init,
+// WriteMP4Segment) share one path from stored fragment to timed samples;
+// WriteTSSegment runs that path too and only writes another container,
+// MPEG-TS (replay_ts_segment.go).
 package replay
 
 import (
