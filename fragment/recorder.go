@@ -549,10 +549,20 @@ func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
 		Gap:        f.Gap,
 		SHA256:     sha256.Sum256(sealed),
 	}
-	if r.Clock != nil && !r.clock.Synced {
-		rec.ClockUnsynced, rec.ClockOffset = true, r.clock.Offset
-	}
 	r.prevEnd = rec.ServerTime.Add(f.Duration)
+	if r.Clock != nil {
+		// The anchor is on the timeline of the last frame taken from the
+		// queue; when the clock moved since (its frames are still
+		// queued), the fragment is stored on the clock's present one.
+		cs := r.clock
+		if _, cur := r.Clock.Read(); cur != cs {
+			rec.ServerTime = rec.ServerTime.Add(cur.Offset - cs.Offset)
+			cs = cur
+		}
+		if !cs.Synced {
+			rec.ClockUnsynced, rec.ClockOffset = true, cs.Offset
+		}
+	}
 	rec.ProducerTime = rec.ServerTime
 	if !f.Wall.IsZero() {
 		rec.ProducerTime = f.Wall

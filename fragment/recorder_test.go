@@ -440,11 +440,27 @@ func TestRecorderMarksUnsyncedFragments(t *testing.T) {
 	mustStart(t, r)
 	offset := 336 * 24 * time.Hour
 	for _, f := range session(20*time.Second, 25, 25, false, false) {
+		if f.DTS == 9*time.Second {
+			// The fragments before are stored, then the clock is set.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				sink.mu.Lock()
+				n := len(sink.stored)
+				sink.mu.Unlock()
+				if n == 4 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d fragments stored before the sync, want 4", n)
+				}
+				time.Sleep(time.Millisecond) // polling with a deadline
+			}
+			clk.mu.Lock()
+			clk.st = ClockState{Synced: true, Offset: offset}
+			clk.mu.Unlock()
+		}
 		clk.mu.Lock()
 		clk.t = floor.Add(f.DTS)
-		if f.DTS >= 9*time.Second {
-			clk.st = ClockState{Synced: true, Offset: offset}
-		}
 		clk.mu.Unlock()
 		r.WriteFrame(f)
 	}
