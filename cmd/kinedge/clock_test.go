@@ -33,9 +33,13 @@ type boardClock struct {
 	sync clock.Sync
 }
 
-func (b *boardClock) Wall() time.Time         { b.mu.Lock(); defer b.mu.Unlock(); return b.wall }
-func (b *boardClock) Mono() time.Duration     { b.mu.Lock(); defer b.mu.Unlock(); return b.mono }
-func (b *boardClock) advance(d time.Duration) { b.mu.Lock(); b.wall, b.mono = b.wall.Add(d), b.mono+d; b.mu.Unlock() }
+func (b *boardClock) Wall() time.Time     { b.mu.Lock(); defer b.mu.Unlock(); return b.wall }
+func (b *boardClock) Mono() time.Duration { b.mu.Lock(); defer b.mu.Unlock(); return b.mono }
+func (b *boardClock) advance(d time.Duration) {
+	b.mu.Lock()
+	b.wall, b.mono = b.wall.Add(d), b.mono+d
+	b.mu.Unlock()
+}
 func (b *boardClock) Sync() (clock.Sync, time.Duration, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
