@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"runtime/debug"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kinedge/kinedge/firmware/clock"
 	"github.com/kinedge/kinedge/fragment"
+	"github.com/kinedge/kinedge/index"
 )
 
 // clockWatch looks at the system clock every interval (clock.Watcher):
@@ -219,7 +221,31 @@ func b2f(b bool) float64 {
 // startClockCorrection makes the clock watcher correct, when the clock is
 // set, the fragments of this run: those numbered from the first number
 // issued now on.
+//
+// An unsynchronised timeline is first raised to the end of the newest
+// fragment stored: a board restarted without a time source records after
+// what it has, not at the floor.
 func (a *appliance) startClockCorrection(ctx context.Context) error {
+	streams, err := a.idx.Streams(ctx)
+	if err != nil {
+		return err
+	}
+	var newest time.Time
+	for _, s := range streams {
+		f, err := a.idx.Latest(ctx, s.Name)
+		if errors.Is(err, index.ErrFragmentNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if end := f.ServerTime.Add(f.Duration); end.After(newest) {
+			newest = end
+		}
+	}
+	if !newest.IsZero() {
+		a.clock.tl.RaiseStart(newest)
+	}
 	from, err := a.idx.NextFragmentNumber(ctx)
 	if err != nil {
 		return err

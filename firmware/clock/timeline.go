@@ -110,3 +110,19 @@ func (t *Timeline) Observe(r Report) (TimelineState, bool) {
 	nst := TimelineState{Synced: t.synced, Offset: t.offset}
 	return nst, nst != st
 }
+
+// RaiseStart moves an unsynchronised timeline forward so that it reads at
+// least t now (the end of the newest fragment already recorded: a board
+// restarted without a time source must not record before what it has).
+// Call it before anything is recorded on the timeline; a synced one is
+// left alone.
+func (t *Timeline) RaiseStart(at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.synced {
+		return
+	}
+	if now := t.base.Add(t.Mono() + t.offset); now.Before(at) {
+		t.base = t.base.Add(at.Sub(now))
+	}
+}

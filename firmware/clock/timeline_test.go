@@ -93,3 +93,22 @@ func TestTimelineIgnoresImplausibleJump(t *testing.T) {
 		t.Fatalf("followed a jump within 1970: %+v", st)
 	}
 }
+
+// TestTimelineRaiseStart: an unsynchronised board restarted at 1970
+// continues after the newest fragment it has, not at the floor.
+func TestTimelineRaiseStart(t *testing.T) {
+	c := &fakeClocks{wall: time.Unix(0, 0).UTC()}
+	w := c.watcher(Unsynced)
+	tl := &Timeline{Wall: w.Wall, Mono: w.Mono}
+	tl.Start(w.Check())
+	newest := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	tl.RaiseStart(newest)
+	c.tick(time.Second, 0)
+	if now := tl.Now(); !now.Equal(newest.Add(time.Second)) {
+		t.Fatalf("after the raise %v, want %v", now, newest.Add(time.Second))
+	}
+	tl.RaiseStart(DefaultFloor) // never back
+	if now := tl.Now(); !now.Equal(newest.Add(time.Second)) {
+		t.Fatalf("lowered to %v", now)
+	}
+}
