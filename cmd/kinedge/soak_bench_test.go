@@ -39,10 +39,15 @@ type soakFigures struct {
 	goroutines int
 	heap       int64 // Go heap in use after a GC, bytes
 	rss        int64 // resident set, bytes
+	// anon and file split rss: anonymous memory (the Go heap, stacks, the
+	// race detector's shadow) and file-backed pages (Badger's memory-mapped
+	// value log and tables: page cache the kernel reclaims).
+	anon, file int64
 }
 
 func (f soakFigures) String() string {
-	return fmt.Sprintf("goroutines %d, heap in use %.1f MiB, RSS %.1f MiB", f.goroutines, float64(f.heap)/(1<<20), float64(f.rss)/(1<<20))
+	return fmt.Sprintf("goroutines %d, heap in use %.1f MiB, RSS %.1f MiB (anonymous %.1f, file %.1f)", f.goroutines,
+		float64(f.heap)/(1<<20), float64(f.rss)/(1<<20), float64(f.anon)/(1<<20), float64(f.file)/(1<<20))
 }
 
 // startSoakServer starts the server with its pprof endpoints.
@@ -87,9 +92,18 @@ func soakLook(b *testing.B, s *server, debug string) soakFigures {
 		b.Fatal(err)
 	}
 	for _, line := range strings.Split(string(st), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		name, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		switch name {
+		case "VmRSS":
 			f.rss = kb << 10
+		case "RssAnon":
+			f.anon = kb << 10
+		case "RssFile":
+			f.file = kb << 10
 		}
 	}
 	if f.heap == 0 || f.rss == 0 {
@@ -207,4 +221,6 @@ func reportSoak(b *testing.B, start, end soakFigures) {
 	b.ReportMetric(float64(end.heap)/(1<<20), "heap-MiB-end")
 	b.ReportMetric(float64(start.rss)/(1<<20), "RSS-MiB-start")
 	b.ReportMetric(float64(end.rss)/(1<<20), "RSS-MiB-end")
+	b.ReportMetric(float64(start.anon)/(1<<20), "anon-MiB-start")
+	b.ReportMetric(float64(end.anon)/(1<<20), "anon-MiB-end")
 }
