@@ -111,8 +111,14 @@ type Recorder struct {
 	// fragment is stored (e.g. to queue a fragment event); it must not
 	// block.
 	OnStored func(index.Fragment)
-	// Now is the server clock. It defaults to time.Now.
-	Now    func() time.Time
+	// Now is the server clock. It defaults to time.Now, or Clock.Now.
+	Now func() time.Time
+	// Clock, if set, is the server clock of a board that may not know the
+	// time (firmware/clock.Timeline): frames are timed by it (and Now defaults to it), and the fragments
+	// stored while it is not synchronised are marked
+	// (index.Fragment.ClockUnsynced) with its offset, for the index to
+	// correct when it is set (docs/clock.md).
+	Clock  Clock
 	Logger *slog.Logger
 	// Stats is updated as the recorder works.
 	Stats *RecorderStats
@@ -142,12 +148,32 @@ type Recorder struct {
 	// fragSeen is the fragmenter's counts already added to Stats.
 	fragSeen       FragmenterStats
 	lastOverMaxLog time.Time
+	// clock is the Clock's state of the last frame taken from the queue:
+	// the anchor is on its timeline.
+	clock ClockState
+}
+
+// Clock is a server clock that may not be synchronised yet: its times run
+// on the boot's monotonic timeline moved by an offset that changes when
+// the clock is set or jumps.
+type Clock interface {
+	// Read returns the time and the state it was read in.
+	Read() (time.Time, ClockState)
+}
+
+// ClockState is a Clock's state.
+type ClockState struct {
+	// Synced: the clock's times are known to be right.
+	Synced bool
+	// Offset is the correction added to the boot's timeline so far.
+	Offset time.Duration
 }
 
 type item struct {
 	frame *media.Frame
-	at    time.Time // arrival on the server clock
-	brk   string    // discontinuity reason when frame is nil
+	at    time.Time  // arrival on the server clock
+	clock ClockState // the Clock's state at arrival
+	brk   string     // discontinuity reason when frame is nil
 	close bool
 }
 
@@ -183,6 +209,12 @@ func (r *Recorder) Start() error {
 	}
 	if r.Now == nil {
 		r.Now = time.Now
+		if c := r.Clock; c != nil {
+			r.Now = func() time.Time { t, _ := c.Read(); return t }
+		}
+	}
+	if r.Clock != nil {
+		_, r.clock = r.Clock.Read()
 	}
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
@@ -220,7 +252,13 @@ func (r *Recorder) Start() error {
 func (r *Recorder) WriteFrame(f *media.Frame) {
 	r.Stats.FramesIn.Add(1)
 	size := int64(len(f.Data))
-	at := r.Now()
+	var cs ClockState
+	var at time.Time
+	if r.Clock != nil {
+		at, cs = r.Clock.Read()
+	} else {
+		at = r.Now()
+	}
 	if r.skipping {
 		isKey := f.Key && (r.videoIdx < 0 || f.Track == r.videoIdx)
 		if !isKey || r.queued.Load()+size > int64(r.QueueBytes) {
@@ -233,7 +271,7 @@ func (r *Recorder) WriteFrame(f *media.Frame) {
 		}
 		r.skipping = false
 	}
-	if r.queued.Load()+size > int64(r.QueueBytes) || !r.enqueue(item{frame: f, at: at}, size) {
+	if r.queued.Load()+size > int64(r.QueueBytes) || !r.enqueue(item{frame: f, at: at, clock: cs}, size) {
 		r.skipping = true
 		r.drop()
 	}
@@ -292,6 +330,7 @@ func (r *Recorder) run() {
 			r.lateWindow = r.lateWindow[:0]
 		default:
 			r.queued.Add(-int64(len(it.frame.Data)))
+			r.followClock(it.clock)
 			if !r.anchored && (r.videoIdx < 0 || it.frame.Track == r.videoIdx) {
 				r.anchored = true
 				r.anchorPTS, r.anchorWall = it.frame.PTS, it.at
@@ -435,6 +474,30 @@ func (r *Recorder) serverTime(pts time.Duration) time.Time {
 	return t
 }
 
+// followClock moves the anchor and the ends of what was stored onto the
+// timeline of cs when the Clock's offset changed (the clock was set or
+// jumped): the fragments that follow are on the clock's new times, and
+// stay contiguous with those stored before once the index corrected them.
+func (r *Recorder) followClock(cs ClockState) {
+	if r.Clock == nil || cs == r.clock {
+		return
+	}
+	d := cs.Offset - r.clock.Offset
+	if d != 0 {
+		r.Logger.Info("server clock corrected: recording continues on the corrected time", "stream", r.Stream, "step", d, "synchronized", cs.Synced)
+		r.anchorWall = r.anchorWall.Add(d)
+		if !r.prevEnd.IsZero() {
+			r.prevEnd = r.prevEnd.Add(d)
+		}
+		for i, t := range r.lastByTrack {
+			if !t.IsZero() {
+				r.lastByTrack[i] = t.Add(d)
+			}
+		}
+	}
+	r.clock = cs
+}
+
 func (r *Recorder) shiftAnchor(d time.Duration) {
 	r.Logger.Debug("re-anchoring media clock", "stream", r.Stream, "drift", d)
 	r.anchorWall = r.anchorWall.Add(d)
@@ -487,6 +550,19 @@ func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
 		SHA256:     sha256.Sum256(sealed),
 	}
 	r.prevEnd = rec.ServerTime.Add(f.Duration)
+	if r.Clock != nil {
+		// The anchor is on the timeline of the last frame taken from the
+		// queue; when the clock moved since (its frames are still
+		// queued), the fragment is stored on the clock's present one.
+		cs := r.clock
+		if _, cur := r.Clock.Read(); cur != cs {
+			rec.ServerTime = rec.ServerTime.Add(cur.Offset - cs.Offset)
+			cs = cur
+		}
+		if !cs.Synced {
+			rec.ClockUnsynced, rec.ClockOffset = true, cs.Offset
+		}
+	}
 	rec.ProducerTime = rec.ServerTime
 	if !f.Wall.IsZero() {
 		rec.ProducerTime = f.Wall

@@ -414,3 +414,81 @@ func TestPlaceAfterPreviousLoneFrame(t *testing.T) {
 		t.Fatalf("second fragment's audio placed at %v, inside the lone frame that ends at %v", t2.Sub(base), end.Sub(base))
 	}
 }
+
+// stepClock is a Clock whose offset and sync the test sets.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time // the boot timeline's time
+	st ClockState
+}
+
+func (c *stepClock) Read() (time.Time, ClockState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t.Add(c.st.Offset), c.st
+}
+
+// TestRecorderMarksUnsyncedFragments: fragments stored while the Clock
+// is unsynchronised carry the mark and its offset; when it is set, the
+// recorder continues on the corrected time, contiguous with what it
+// stored before once that is moved by the same offset.
+func TestRecorderMarksUnsyncedFragments(t *testing.T) {
+	sink := &memSink{}
+	floor := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := &stepClock{t: floor}
+	r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Sink: sink, Sealer: xorSealer{}, Clock: clk}
+	mustStart(t, r)
+	offset := 336 * 24 * time.Hour
+	for _, f := range session(20*time.Second, 25, 25, false, false) {
+		if f.DTS == 9*time.Second {
+			// The fragments before are stored, then the clock is set.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				sink.mu.Lock()
+				n := len(sink.stored)
+				sink.mu.Unlock()
+				if n == 4 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d fragments stored before the sync, want 4", n)
+				}
+				time.Sleep(time.Millisecond) // polling with a deadline
+			}
+			clk.mu.Lock()
+			clk.st = ClockState{Synced: true, Offset: offset}
+			clk.mu.Unlock()
+		}
+		clk.mu.Lock()
+		clk.t = floor.Add(f.DTS)
+		clk.mu.Unlock()
+		r.WriteFrame(f)
+	}
+	r.Close()
+	if len(sink.stored) < 8 {
+		t.Fatalf("stored %d fragments", len(sink.stored))
+	}
+	var marked, synced int
+	for i, s := range sink.stored {
+		corrected := s.ServerTime
+		if s.ClockUnsynced {
+			marked++
+			if s.ClockOffset != 0 {
+				t.Fatalf("fragment %d: offset %v", i, s.ClockOffset)
+			}
+			corrected = corrected.Add(offset)
+		} else {
+			synced++
+		}
+		if i > 0 && synced > 0 && sink.stored[i-1].ClockUnsynced == s.ClockUnsynced && s.ClockUnsynced {
+			t.Fatalf("fragment %d marked after the sync", i)
+		}
+		want := floor.Add(offset + time.Duration(i)*2*time.Second)
+		if !corrected.Equal(want) {
+			t.Errorf("fragment %d (unsynced %v) at %v, corrected %v, want %v", i, s.ClockUnsynced, s.ServerTime, corrected, want)
+		}
+	}
+	if marked == 0 || synced == 0 {
+		t.Fatalf("%d marked and %d synced fragments, want both", marked, synced)
+	}
+}

@@ -174,6 +174,17 @@
 // the full disk, and it starts on it, lists and replays every fragment it
 // had, and records once there is room.
 //
+// # Fragments recorded before the clock was set
+//
+// A fragment may carry ClockUnsynced and the offset of the boot's
+// timeline it was recorded on (docs/clock.md). CorrectClock moves such
+// fragments when the clock is set: per fragment, in one transaction, the
+// server-time entry (and the producer-time entry when it was the
+// server's) is rewritten at the corrected time and the blob moves to its
+// corrected bucket with its usage, so retention and eviction count from
+// the real age. Options.TimeFloor and FutureTolerance make PutFragment
+// refuse a time before the build or past the clock.
+//
 // # Deleting a stream
 //
 // DeleteStream removes the registry entry and leaves a v/x/ marker in the

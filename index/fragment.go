@@ -53,6 +53,15 @@ type Fragment struct {
 	Gap bool
 	// SHA256 is the digest of the sealed blob.
 	SHA256 [32]byte
+	// ClockUnsynced marks a fragment recorded before the system clock
+	// was known to be right (a board without a real-time clock waiting
+	// for NTP): its ServerTime is on the boot's monotonic timeline and
+	// may move when the clock is set (CorrectClock; docs/clock.md).
+	ClockUnsynced bool
+	// ClockOffset is the correction of the boot's timeline already in
+	// ServerTime (what CorrectClock moved it by); meaningful with
+	// ClockUnsynced.
+	ClockOffset time.Duration
 }
 
 // NumberString returns the fragment number as KVS writes it: a decimal
@@ -76,21 +85,25 @@ type fragmentRecord struct {
 	Gap      bool        `cbor:"11,keyasint,omitempty"`
 	SHA256   []byte      `cbor:"12,keyasint"`
 	Bucket   int64       `cbor:"13,keyasint"`
+	Unsynced bool        `cbor:"14,keyasint,omitempty"`
+	Offset   int64       `cbor:"15,keyasint,omitempty"`
 }
 
 // fragment converts r to the exported shape.
 func (r *fragmentRecord) fragment() Fragment {
 	f := Fragment{
-		Number:       r.Number,
-		Stream:       r.Stream,
-		ServerTime:   time.Unix(0, r.Server).UTC(),
-		ProducerTime: time.Unix(0, r.Producer).UTC(),
-		Duration:     time.Duration(r.Duration),
-		Size:         r.Size,
-		KeyID:        r.KeyID,
-		Tracks:       r.Tracks,
-		Frames:       r.Frames,
-		Gap:          r.Gap,
+		Number:        r.Number,
+		Stream:        r.Stream,
+		ServerTime:    time.Unix(0, r.Server).UTC(),
+		ProducerTime:  time.Unix(0, r.Producer).UTC(),
+		Duration:      time.Duration(r.Duration),
+		Size:          r.Size,
+		KeyID:         r.KeyID,
+		Tracks:        r.Tracks,
+		Frames:        r.Frames,
+		Gap:           r.Gap,
+		ClockUnsynced: r.Unsynced,
+		ClockOffset:   time.Duration(r.Offset),
 	}
 	copy(f.SHA256[:], r.SHA256)
 	return f
@@ -303,6 +316,8 @@ func (x *Index) PutFragment(ctx context.Context, f Fragment, sealed []byte) erro
 		Gap:      f.Gap,
 		SHA256:   f.SHA256[:],
 		Bucket:   bucketEnd(f.ServerTime, x.bucketWidth(now)),
+		Unsynced: f.ClockUnsynced,
+		Offset:   int64(f.ClockOffset),
 	}
 	err = x.update(ctx, store.Data, func(txn *store.Txn) error {
 		srec, err := getStream(txn, f.Stream)
@@ -314,6 +329,9 @@ func (x *Index) PutFragment(ctx context.Context, f Fragment, sealed []byte) erro
 		floor, err := readFloor(txn)
 		if err != nil {
 			return err
+		}
+		if err := x.checkTime(f.ServerTime, now); err != nil {
+			return fmt.Errorf("%w: fragment %d: %w", ErrInvalidFragment, f.Number, err)
 		}
 		if f.ServerTime.Before(x.retentionCutoff(&srec, now)) {
 			return fmt.Errorf("%w: fragment %d server time %v is beyond stream %q retention", ErrInvalidFragment, f.Number, f.ServerTime, f.Stream)

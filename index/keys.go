@@ -72,6 +72,14 @@ func numberKey(number uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte(pfxNumber), number)
 }
 
+// parseNumberKey returns the number of a fragment metadata key.
+func parseNumberKey(k []byte) (uint64, bool) {
+	if len(k) != len(pfxNumber)+8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(k[len(pfxNumber):]), true
+}
+
 // blobKey returns the key of a fragment's sealed blob.
 func blobKey(sid uint64, bucketEnd int64, number uint64) []byte {
 	k := bucketPrefix(sid, bucketEnd)

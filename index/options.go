@@ -64,6 +64,13 @@ type Options struct {
 	// bucket's retention, so retention (not the TTL) normally removes it.
 	// It defaults to 1 h.
 	ExpirySlack time.Duration
+	// TimeFloor, if set, is the earliest server time a fragment may
+	// have: PutFragment refuses one before it (a clock at 1970 must
+	// never reach the index; docs/clock.md). Zero: no floor.
+	TimeFloor time.Time
+	// FutureTolerance, if set, is how far past Now a fragment's server
+	// time may be: PutFragment refuses one later. Zero: no limit.
+	FutureTolerance time.Duration
 }
 
 const (

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kinedge/kinedge/firmware/clock"
+	"github.com/kinedge/kinedge/fragment"
+	"github.com/kinedge/kinedge/index"
 )
 
 // clockWatch looks at the system clock every interval (clock.Watcher):
@@ -15,22 +20,47 @@ import (
 // when the wall clock jumps, and when it reads a time before any real
 // one (a board without a real-time clock booted at 1970), and exposes
 // the state on /metrics. It owns one goroutine, ended by stop.
+//
+// It also keeps the boot's recording clock (clock.Timeline, the rule of
+// docs/clock.md): the recorders and the index read their times from tl,
+// and when a look moves the timeline (the clock was set, or jumped while
+// unsynchronised) the corrector moves the fragments recorded so far in
+// this run, again at the next correctRepeats looks for the fragments a
+// recorder was storing meanwhile.
 type clockWatch struct {
 	w        clock.Watcher
 	interval time.Duration
 	log      *slog.Logger
+	tl       clock.Timeline
 
 	mu       sync.Mutex
 	last     clock.Report
 	jumps    int
 	lastJump time.Time // the wall time after the last jump
+	// correct moves the fragments of this run to the timeline's state
+	// (set once the index is open); repeats is how many more looks call
+	// it again.
+	correct func(context.Context, clock.TimelineState) error
+	repeats int
 
 	stopc chan struct{}
 	done  chan struct{}
 }
 
+// correctRepeats is how many looks after a correction repeat it.
+const correctRepeats = 2
+
 func (c *clockWatch) start() {
 	c.stopc, c.done = make(chan struct{}), make(chan struct{})
+	if c.w.Mono == nil {
+		origin := time.Now()
+		c.w.Mono = func() time.Duration { return time.Since(origin) }
+	}
+	if c.w.Floor.IsZero() {
+		c.w.Floor = buildFloor()
+	}
+	c.tl.Wall, c.tl.Mono, c.tl.Floor = c.w.Wall, c.w.Mono, c.w.Floor
+	c.tl.Start(c.w.Check())
 	c.check(true)
 	go func() {
 		defer close(c.done)
@@ -64,9 +94,68 @@ func (c *clockWatch) state() (clock.Report, int, time.Time) {
 	return c.last, c.jumps, c.lastJump
 }
 
+// setCorrector sets the function that moves the fragments of this run
+// to the timeline's state, and runs it once.
+func (c *clockWatch) setCorrector(fn func(context.Context, clock.TimelineState) error) {
+	c.mu.Lock()
+	c.correct = fn
+	c.repeats = correctRepeats + 1
+	c.mu.Unlock()
+	c.runCorrector()
+}
+
+// runCorrector calls the corrector if a correction is due.
+func (c *clockWatch) runCorrector() {
+	c.mu.Lock()
+	fn := c.correct
+	due := fn != nil && c.repeats > 0
+	if due {
+		c.repeats--
+	}
+	c.mu.Unlock()
+	if !due {
+		return
+	}
+	_, st := c.tl.Read()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := fn(ctx, st); err != nil {
+		c.log.Error("correcting the times of the fragments recorded before the clock was set failed", "err", err)
+	}
+}
+
+// recordClock returns the recorders' view of the timeline.
+func (c *clockWatch) recordClock() fragment.Clock { return recordClock{&c.tl} }
+
+// recordClock is a clock.Timeline as a fragment.Clock.
+type recordClock struct{ tl *clock.Timeline }
+
+func (r recordClock) Read() (time.Time, fragment.ClockState) {
+	t, st := r.tl.Read()
+	return t, fragment.ClockState{Synced: st.Synced, Offset: st.Offset}
+}
+
+// buildFloor is the earliest plausible time: the commit the binary was
+// built from, or clock.DefaultFloor, whichever is later.
+func buildFloor() time.Time {
+	floor := clock.DefaultFloor
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key != "vcs.time" {
+				continue
+			}
+			if t, err := time.Parse(time.RFC3339, s.Value); err == nil && t.After(floor) {
+				floor = t
+			}
+		}
+	}
+	return floor
+}
+
 // check takes one look and logs what changed since the last.
 func (c *clockWatch) check(first bool) {
 	r := c.w.Check()
+	st, moved := c.tl.Observe(r)
 	c.mu.Lock()
 	prev := c.last
 	c.last = r
@@ -74,7 +163,14 @@ func (c *clockWatch) check(first bool) {
 		c.jumps++
 		c.lastJump = r.Wall
 	}
+	if moved {
+		c.repeats = correctRepeats + 1
+	}
 	c.mu.Unlock()
+	if moved {
+		c.log.Warn("recording clock moved onto the system clock: the fragments recorded since start before it are corrected in the index", "offset", st.Offset, "synchronized", st.Synced)
+	}
+	c.runCorrector()
 	if r.Jump != 0 {
 		c.log.Warn("system clock jumped: recordings around now have a step in their wall-clock times", "jump", r.Jump, "now", r.Wall)
 	}
@@ -120,4 +216,47 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// startClockCorrection makes the clock watcher correct, when the clock is
+// set, the fragments of this run: those numbered from the first number
+// issued now on.
+//
+// An unsynchronised timeline is first raised to the end of the newest
+// fragment stored: a board restarted without a time source records after
+// what it has, not at the floor.
+func (a *appliance) startClockCorrection(ctx context.Context) error {
+	streams, err := a.idx.Streams(ctx)
+	if err != nil {
+		return err
+	}
+	var newest time.Time
+	for _, s := range streams {
+		f, err := a.idx.Latest(ctx, s.Name)
+		if errors.Is(err, index.ErrFragmentNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if end := f.ServerTime.Add(f.Duration); end.After(newest) {
+			newest = end
+		}
+	}
+	if !newest.IsZero() {
+		a.clock.tl.RaiseStart(newest)
+	}
+	from, err := a.idx.NextFragmentNumber(ctx)
+	if err != nil {
+		return err
+	}
+	log := a.clock.log
+	a.clock.setCorrector(func(ctx context.Context, st clock.TimelineState) error {
+		c, err := a.idx.CorrectClock(ctx, from, st.Offset, st.Synced)
+		if err == nil && (c.Moved > 0 || c.Settled > 0) {
+			log.Info("fragment times corrected", "moved", c.Moved, "settled", c.Settled, "offset", st.Offset, "synchronized", st.Synced)
+		}
+		return err
+	})
+	return nil
 }

@@ -316,8 +316,14 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		Logger:  log.With("component", "index"),
 		Region:  cfg.Region,
 		Account: cfg.AccountID,
+		Now:     a.clock.tl.Now,
+		// Never a fragment at 1970 or in the future (docs/clock.md).
+		TimeFloor: a.clock.w.Floor, FutureTolerance: time.Minute,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := a.startClockCorrection(ctx); err != nil {
 		return nil, err
 	}
 	keyring := &seal.Keyring{Store: a.idx.Keys(), Master: masters.Active, Retired: masters.Others(), Rotation: cfg.KeyRotation, Logger: log.With("component", "keyring")}
@@ -358,6 +364,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		AutoCreate: cfg.Video.AutoCreate, RetentionHours: cfg.Video.RetentionHours, Takeover: cfg.Video.Takeover,
 		FragmentTarget: cfg.Fragment.Target, FragmentMax: cfg.Fragment.Max, QueueBytes: cfg.Video.QueueBytes,
 		Pulls: cfg.Streams, Dir: cfg.DataDir, Logger: log.With("component", "sources"),
+		Clock: a.clock.recordClock(),
 	}
 	a.live = &live.Hub{MaxViewers: cfg.Live.MaxViewers}
 	a.sources.LiveTap = func(stream string, tracks []*media.Track) sources.LiveFeed { return a.live.Attach(stream, tracks) }

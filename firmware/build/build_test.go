@@ -297,8 +297,14 @@ func testInstall(t *testing.T, deb, version string) {
 	if err := os.WriteFile(filepath.Join(root, dataDir, "master.key"), []byte("key"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// What kinedge update leaves beside the binary goes with the package.
+	for _, f := range []string{binPath + ".previous", binPath + ".new"} {
+		if err := os.WriteFile(filepath.Join(root, f), []byte("old binary"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	output(t, dpkg, dpkgArgs("--purge", "kinedge")...)
-	for _, gone := range []string{binPath, configPath, unitPath} {
+	for _, gone := range []string{binPath, configPath, unitPath, binPath + ".previous", binPath + ".new"} {
 		if _, err := os.Stat(filepath.Join(root, gone)); !os.IsNotExist(err) {
 			t.Errorf("%s after purge: %v", gone, err)
 		}

@@ -71,8 +71,9 @@ func fromTimex(state int, status int32) Sync {
 
 // Report is one look at the clock.
 type Report struct {
-	// Wall is the wall time read.
+	// Wall is the wall time read, Mono the monotonic clock with it.
 	Wall time.Time
+	Mono time.Duration
 	// Sync is the kernel's synchronisation state; MaxError its error
 	// bound (meaningful when Synced).
 	Sync     Sync
@@ -150,7 +151,7 @@ func (w *Watcher) Check() Report {
 		floor = DefaultFloor
 	}
 	wall, mono := w.Wall(), w.Mono()
-	r := Report{Wall: wall, BeforeFloor: wall.Before(floor)}
+	r := Report{Wall: wall, Mono: mono, BeforeFloor: wall.Before(floor)}
 	r.Sync, r.MaxError, r.SyncErr = w.Sync()
 	if w.started {
 		if d := wall.Sub(w.lastWall) - (mono - w.lastMono); d >= thr || d <= -thr {

@@ -57,6 +57,10 @@ type Manager struct {
 	Logger *slog.Logger
 	// Now is the clock of Session.Since; it defaults to time.Now.
 	Now func() time.Time
+	// Clock, if set, is the recorders' server clock
+	// (fragment.Recorder.Clock: fragments recorded before the system
+	// clock is set are marked for correction).
+	Clock fragment.Clock
 	// Live, if set, is the RTSP server whose live players see the pulled
 	// cameras too (rtsp.Puller.Live).
 	Live *rtsp.Server
@@ -211,6 +215,7 @@ func (m *Manager) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 		OnStored:   m.OnStored,
 		Logger:     m.Logger,
 		Stats:      stats,
+		Clock:      m.Clock,
 	}
 	if err := src.rec.Start(); err != nil {
 		m.mu.Unlock()

@@ -332,6 +332,10 @@ type FragmentJSON struct {
 	Codecs                       []string  `json:"codecs"`
 	KeyID                        string    `json:"key_id"`
 	Gap                          bool      `json:"gap,omitempty"`
+	// ClockUnsynced: recorded before the system clock was set, on the
+	// boot's monotonic timeline; its timestamps move when the clock is
+	// set (docs/clock.md).
+	ClockUnsynced bool `json:"clock_unsynced,omitempty"`
 	// Local says the appliance stores the fragment; Archived that the
 	// archive has it (set only with an Archive: for a local fragment, the
 	// archiver's state says it is uploaded and in its hour's manifest).
@@ -354,6 +358,7 @@ func fragmentJSON(f index.Fragment) FragmentJSON {
 		Codecs:                       codecs,
 		KeyID:                        f.KeyID,
 		Gap:                          f.Gap,
+		ClockUnsynced:                f.ClockUnsynced,
 		Local:                        true,
 	}
 }

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kinedge/kinedge/firmware/clock"
+	"github.com/kinedge/kinedge/fragment"
+	"github.com/kinedge/kinedge/fragment/seal"
+	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/ingest/media"
+)
+
+// SPS and PPS of a 320x240 libx264 stream.
+var (
+	clockTestSPS = []byte{0x67, 0xf4, 0x00, 0x0d, 0x91, 0x9b, 0x28, 0x28, 0x3f, 0x60, 0x22, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x64, 0x1e, 0x28, 0x53, 0x2c}
+	clockTestPPS = []byte{0x68, 0xeb, 0xe3, 0xc4, 0x48, 0x44}
+)
+
+func avccNALU(n []byte) []byte {
+	return append([]byte{byte(len(n) >> 24), byte(len(n) >> 16), byte(len(n) >> 8), byte(len(n))}, n...)
+}
+
+// boardClock is a board's wall clock, monotonic clock and kernel sync
+// state, moved by the test.
+type boardClock struct {
+	mu   sync.Mutex
+	wall time.Time
+	mono time.Duration
+	sync clock.Sync
+}
+
+func (b *boardClock) Wall() time.Time     { b.mu.Lock(); defer b.mu.Unlock(); return b.wall }
+func (b *boardClock) Mono() time.Duration { b.mu.Lock(); defer b.mu.Unlock(); return b.mono }
+func (b *boardClock) advance(d time.Duration) {
+	b.mu.Lock()
+	b.wall, b.mono = b.wall.Add(d), b.mono+d
+	b.mu.Unlock()
+}
+func (b *boardClock) Sync() (clock.Sync, time.Duration, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sync, 0, nil
+}
+
+// TestClockCorrectionOfRecording: a board boots at 1970 without a time
+// source and records a camera; nothing is stored at 1970, the fragments
+// are marked and ordered on the boot's monotonic timeline; NTP then sets
+// the clock, and the fragments recorded before it are found by timestamp
+// at their real times, contiguous with those recorded after.
+func TestClockCorrectionOfRecording(t *testing.T) {
+	ctx := context.Background()
+	board := &boardClock{wall: time.Unix(3, 0).UTC(), mono: 3 * time.Second, sync: clock.Unsynced}
+	log := slog.New(slog.DiscardHandler)
+	a := &appliance{log: log}
+	a.clock = &clockWatch{interval: time.Hour, log: log, // the test takes the looks
+		w: clock.Watcher{Wall: board.Wall, Mono: board.Mono, Sync: board.Sync}}
+	a.clock.start()
+	defer a.clock.stop()
+	idx, err := index.Open(index.Options{InMemory: true, Now: a.clock.tl.Now, TimeFloor: a.clock.w.Floor, FutureTolerance: time.Minute, GCInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	a.idx = idx
+	if err := a.startClockCorrection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idx.CreateStream(ctx, index.Stream{Name: "cam", RetentionHours: 24, MediaType: "video/h264"}); err != nil {
+		t.Fatal(err)
+	}
+	keyring := &seal.Keyring{Store: idx.Keys(), Master: seal.MasterKey{1}, Logger: log}
+	if err := keyring.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := &fragment.Recorder{Stream: "cam", Tracks: []*media.Track{{Codec: media.CodecH264, ClockRate: 90000}},
+		Target: 2 * time.Second, Sink: idx, Sealer: keyring, Clock: a.clock.recordClock(), Logger: log}
+	if err := rec.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// 20 s of 25 fps video, a keyframe every second; NTP sets the clock
+	// at 10 s.
+	real := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	var syncMono time.Duration
+	for i := range 500 {
+		if i == 250 {
+			board.mu.Lock()
+			board.wall, board.sync, syncMono = real, clock.Synced, board.mono
+			board.mu.Unlock()
+			a.clock.check(false)
+		}
+		key := i%25 == 0
+		data := []byte{0, 0, 0, 2, 0x41, byte(i)}
+		if key {
+			data = append(append(avccNALU(clockTestSPS), avccNALU(clockTestPPS)...), 0, 0, 0, 2, 0x65, byte(i))
+		}
+		pts := time.Duration(i) * 40 * time.Millisecond
+		rec.WriteFrame(&media.Frame{PTS: pts, DTS: pts, Key: key, Data: data})
+		board.advance(40 * time.Millisecond)
+	}
+	rec.Close()
+	if n := rec.Stats.StoreErrors.Load(); n != 0 {
+		t.Fatalf("%d fragments not stored", n)
+	}
+	a.clock.check(false) // the repeat catches a fragment stored during the correction
+	frags, _, err := idx.List(ctx, "cam", index.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frags) < 9 {
+		t.Fatalf("%d fragments stored, want 10", len(frags))
+	}
+	// The first frame arrived 10 s (of monotonic time) before the sync.
+	start := real.Add(3*time.Second - syncMono)
+	for i, f := range frags {
+		want := start.Add(time.Duration(i) * 2 * time.Second)
+		if !f.ServerTime.Equal(want) || f.ClockUnsynced {
+			t.Errorf("fragment %d at %v (unsynced %v, offset %v), want %v", i, f.ServerTime, f.ClockUnsynced, f.ClockOffset, want)
+		}
+	}
+	// Replay by timestamp: the first 10 s are found at their real times.
+	before, _, err := idx.List(ctx, "cam", index.Query{Start: start, End: real.Add(-time.Millisecond)})
+	if err != nil || len(before) != 5 {
+		t.Fatalf("fragments recorded before the sync, by their real times: %d, %v", len(before), err)
+	}
+	if old, _, _ := idx.List(ctx, "cam", index.Query{End: real.Add(-time.Hour)}); len(old) != 0 {
+		t.Fatalf("%d fragments left before the real time (first at %v)", len(old), old[0].ServerTime)
+	}
+}
