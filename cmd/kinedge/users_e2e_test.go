@@ -196,7 +196,9 @@ func rtspStatus(t *testing.T, addr, method, stream, user, pass string) int {
 // protocol: no credentials, a wrong secret, a user without the permission
 // are refused in the peer's terms; the right user is let through.
 func TestUsersPermissionsEverySurface(t *testing.T) {
-	s := startServer(t, t.TempDir(), freeUDPPair(t))
+	// The table's wrong secrets, all from 127.0.0.1, would lock the
+	// address out (TestFailedAuthLockoutE2E tests that): the brake is off.
+	s := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_AUTH_FAILURES_MAX=0")
 	ctx := t.Context()
 	cam := s.addUser(t, "cam1", "publish:cam1")
 	viewer := s.addUser(t, "viewer", "read:cam*")
@@ -488,6 +490,56 @@ func TestUsersPermissionsEverySurface(t *testing.T) {
 			}
 			if c.want == 403 && !strings.Contains(string(b), `"message"`) {
 				t.Errorf("%s: 403 without a JSON message: %s", c.name, b)
+			}
+		}
+	})
+
+	// A signature older than AWS's 15 minutes of skew is refused as AWS
+	// does, even with the right secret and permission: 403
+	// InvalidSignatureException, "Signature expired".
+	t.Run("expired signature", func(t *testing.T) {
+		signed := func(path, target, service string, u authz.User, body []byte, at time.Time) (int, string, string) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+s.httpAddr+path, bytes.NewReader(body))
+			if target != "" {
+				req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+				req.Header.Set("X-Amz-Target", target)
+			} else {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			sum := sha256.Sum256(body)
+			if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: u.AccessKey, SecretAccessKey: u.Secret}, req,
+				hex.EncodeToString(sum[:]), service, "us-east-1", at); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), string(b)
+		}
+		put := []byte(`{"StreamName":"orders","PartitionKey":"k","Data":"eA=="}`)
+		list := []byte(`{"StreamName":"cam1"}`)
+		for _, c := range []struct {
+			name, path, target, service string
+			u                           authz.User
+			body                        []byte
+			age                         time.Duration
+			status                      int
+			typ                         string
+		}{
+			{"Kinesis PutRecord now", "/", "Kinesis_20131202.PutRecord", "kinesis", script, put, 0, 200, ""},
+			{"Kinesis PutRecord 20 min old", "/", "Kinesis_20131202.PutRecord", "kinesis", script, put, 20 * time.Minute, 403, "InvalidSignatureException"},
+			{"KVS ListFragments now", "/listFragments", "", "kinesisvideo", viewer, list, 0, 200, ""},
+			{"KVS ListFragments 20 min old", "/listFragments", "", "kinesisvideo", viewer, list, 20 * time.Minute, 403, "InvalidSignatureException"},
+		} {
+			status, typ, body := signed(c.path, c.target, c.service, c.u, c.body, time.Now().Add(-c.age))
+			if status != c.status || !strings.HasPrefix(typ, c.typ) {
+				t.Errorf("%s: %d %q, want %d %q: %s", c.name, status, typ, c.status, c.typ, body)
+			}
+			if c.age > 0 && !strings.Contains(body, "Signature expired") {
+				t.Errorf("%s: %s, want AWS's \"Signature expired\"", c.name, body)
 			}
 		}
 	})
