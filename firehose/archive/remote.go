@@ -200,12 +200,9 @@ func (r *Remote) SourceWhere(ctx context.Context, stream string, start, end time
 	if err != nil {
 		return nil, nil, replay.Source{}, err
 	}
-	ks := &seal.MemKeyStore{}
-	for id, k := range keys {
-		if err := ks.PutKey(ctx, seal.KeyRecord{ID: id, Alias: k.Alias, Wrapped: k.Wrapped, MasterCheck: k.MasterCheck, Retired: true}); err != nil {
-			return nil, nil, replay.Source{}, err
-		}
-	}
+	// The data keys are read from the bucket when an object is opened
+	// (a tombstone makes one destroyed); the keyring keeps them.
+	ks := bucketKeys{r: r, legacy: keys}
 	byNumber := map[uint64]string{}
 	plain := map[uint64]bool{}
 	frags := make([]replay.Fragment, 0, len(entries))
@@ -288,7 +285,7 @@ func (r *Remote) Streams(ctx context.Context) ([]string, error) {
 	var out []string
 	for _, k := range keys {
 		name, _, ok := strings.Cut(strings.TrimPrefix(k, root), "/")
-		if ok && name != "" && (len(out) == 0 || out[len(out)-1] != name) {
+		if ok && name != "" && name != keysDir && (len(out) == 0 || out[len(out)-1] != name) {
 			out = append(out, name)
 		}
 	}
