@@ -1,0 +1,162 @@
+package archive
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kinedge/kinedge/fragment/seal"
+	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/testdata/s3test"
+	"github.com/kinedge/kinedge/testdata/testtool"
+)
+
+// keyIDs returns the data key ids of fragments.
+func keyIDs(frags []index.Fragment) map[string]bool {
+	ids := map[string]bool{}
+	for _, f := range frags {
+		ids[f.KeyID] = true
+	}
+	return ids
+}
+
+// shredded waits until every key of ids has a tombstone and no key object
+// in the bucket.
+func shredded(t *testing.T, b *S3Bucket, ids map[string]bool) {
+	t.Helper()
+	testtool.WaitFor(t, "the archived keys shredded", func() bool {
+		keys, err := b.List(t.Context(), "video/pi-7/"+keysDir+"/")
+		if err != nil {
+			return false // the bucket is not back yet
+		}
+		have := map[string]bool{}
+		for _, k := range keys {
+			have[k] = true
+		}
+		for id := range ids {
+			if have[KeyObjectKey("video/", "pi-7", id)] || !have[TombstoneKey("video/", "pi-7", id)] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// opensNone checks that no archived object of stream opens from the
+// bucket, each failing with the destroyed-key error.
+func opensNone(t *testing.T, r *Remote, stream string, stored []index.Fragment) {
+	t.Helper()
+	far, farEnd := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	frags, entries, src, err := r.Source(t.Context(), stream, far, farEnd)
+	if err != nil || len(frags) != len(stored) {
+		t.Fatalf("Source(%s): %d fragments, %v; want the %d listed", stream, len(frags), err, len(stored))
+	}
+	for i, f := range frags {
+		obj, err := src.Store.Blob(t.Context(), f.Number)
+		if err != nil {
+			t.Fatalf("fetch %s: %v", entries[i].Key, err)
+		}
+		_, err = src.Opener.Open(t.Context(), stream, f.Number, obj)
+		if !errors.Is(err, seal.ErrKeyDestroyed) || !strings.Contains(err.Error(), "data key "+entries[i].KeyID+" was destroyed") || !strings.Contains(err.Error(), "deleted") {
+			t.Fatalf("open %s after the stream was deleted: %v", entries[i].Key, err)
+		}
+	}
+	if _, _, err := r.WriteMKV(t.Context(), io.Discard, stream, far, farEnd); !errors.Is(err, seal.ErrKeyDestroyed) {
+		t.Fatalf("WriteMKV(%s) after the stream was deleted: %v", stream, err)
+	}
+}
+
+// opensAll checks that stream replays whole from the bucket.
+func opensAll(t *testing.T, r *Remote, stream string, stored []index.Fragment) {
+	t.Helper()
+	var out bytes.Buffer
+	st, _, err := r.WriteMKV(t.Context(), &out, stream, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || st.Fragments != len(stored) {
+		t.Fatalf("WriteMKV(%s): %d fragments, %v; want %d", stream, st.Fragments, err, len(stored))
+	}
+}
+
+// TestShredDeletedStreamArchive: after DeleteStream the deleted stream's
+// archived objects never open again, from this appliance's tier (through
+// the Cache) or a replacement's (the bucket and the master key alone),
+// while the other stream's still do.
+func TestShredDeletedStreamArchive(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(bucket)
+	master := seal.NewMasterKey()
+	b := openBox(t, "", master)
+	base := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	gone := b.record(t, "cam1", base)
+	kept := b.record(t, "cam2", base)
+	bk := s3Bucket(t, srv)
+	a := startArchiver(t, b, bk, true)
+	b.idx.OnKeysDestroyed(func(ids ...string) { b.kr.Forget(ids...); a.KeysDestroyed(ids...) })
+	archived(t, a, uint64(len(gone)+len(kept)))
+	manifested(t, srv, len(gone)+len(kept))
+	s3b := bk.Bucket.(*S3Bucket)
+	tierRemote := &Remote{Bucket: &Cache{Reader: s3b, Root: Root("video/", "pi-7", "")}, Prefix: "video/", ApplianceID: "pi-7", Master: master}
+	opensAll(t, tierRemote, "cam1", gone) // before: it opens
+
+	if err := b.idx.DeleteStream(t.Context(), "cam1"); err != nil {
+		t.Fatal(err)
+	}
+	shredded(t, bk.Bucket.(*S3Bucket), keyIDs(gone))
+	testtool.WaitFor(t, "the archiver to count the keys shredded", func() bool { return a.Shredded() == uint64(len(keyIDs(gone))) })
+	for id := range keyIDs(kept) {
+		if _, err := s3b.Get(t.Context(), KeyObjectKey("video/", "pi-7", id)); err != nil {
+			t.Fatalf("key %s of the kept stream: %v", id, err)
+		}
+	}
+	opensNone(t, tierRemote, "cam1", gone)
+	opensAll(t, tierRemote, "cam2", kept)
+
+	// A replacement appliance: a fresh database, the same master key and
+	// bucket. Its archiver shreds nothing and uploads nothing of cam1; its
+	// replay from the bucket refuses cam1 and plays cam2.
+	a.Close()
+	b.close()
+	nb := openBox(t, "", master)
+	na := startArchiver(t, nb, bk, true)
+	testtool.WaitFor(t, "the replacement's first pass", func() bool { return na.Stats().Passes > 1 })
+	replacement := &Remote{Bucket: s3b, Prefix: "video/", ApplianceID: "pi-7", Master: master}
+	opensNone(t, replacement, "cam1", gone)
+	opensAll(t, replacement, "cam2", kept)
+	if na.Shredded() != 0 {
+		t.Fatalf("the replacement shredded %d keys", na.Shredded())
+	}
+}
+
+// TestShredWaitsForTheBucket: a stream deleted while the bucket is down
+// (and the appliance restarted meanwhile) is shredded in the bucket once
+// it is back.
+func TestShredWaitsForTheBucket(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(bucket)
+	master := seal.NewMasterKey()
+	b := openBox(t, t.TempDir(), master)
+	base := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	gone := b.record(t, "cam1", base)
+	bk := s3Bucket(t, srv)
+	a := startArchiver(t, b, bk, true)
+	b.idx.OnKeysDestroyed(func(ids ...string) { b.kr.Forget(ids...); a.KeysDestroyed(ids...) })
+	archived(t, a, uint64(len(gone)))
+	manifested(t, srv, len(gone))
+
+	srv.Stop()
+	failures := a.Stats().UploadFailures
+	if err := b.idx.DeleteStream(t.Context(), "cam1"); err != nil {
+		t.Fatal(err)
+	}
+	testtool.WaitFor(t, "the shredding to fail against the stopped bucket", func() bool { return a.Stats().UploadFailures > failures+2 })
+	// The appliance restarts during the outage: the shredding owed is in
+	// its database (the key marks and the local tombstones), not in memory.
+	a.Close()
+	a2 := startArchiver(t, b, bk, true)
+	testtool.WaitFor(t, "the restarted archiver to retry", func() bool { return a2.Stats().UploadFailures > 0 })
+	srv.Restart()
+	shredded(t, bk.Bucket.(*S3Bucket), keyIDs(gone))
+	opensNone(t, &Remote{Bucket: bk.Bucket.(*S3Bucket), Prefix: "video/", ApplianceID: "pi-7", Master: master}, "cam1", gone)
+}
