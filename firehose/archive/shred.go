@@ -148,12 +148,33 @@ func (a *Archiver) archiveKey(ctx context.Context, rec seal.KeyRecord) error {
 
 // KeysDestroyed tells the archiver data keys were destroyed locally (the
 // index's OnKeysDestroyed): it shreds their archived copies before its
-// next uploads. It never blocks. The ids are not needed: the archiver
-// goes through its key marks, so a lost call (a crash after the keys
-// were destroyed) is made up at the next Start.
-func (a *Archiver) KeysDestroyed(...string) {
+// next uploads. It does not wait for the bucket. The archiver goes
+// through its key marks, so a lost call (a crash after the keys were
+// destroyed) is made up at the next Start; ids without a mark (keys
+// archived before key objects existed, whose wrapped copies are in
+// their objects' metadata and manifests) get one, so that they are
+// tombstoned too.
+func (a *Archiver) KeysDestroyed(ids ...string) {
 	if !a.started.Load() {
 		return
+	}
+	err := a.Space.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
+		for _, id := range ids {
+			if !validKeyID(id) {
+				continue
+			}
+			if _, err := txn.Get(a.keyMark(id)); errors.Is(err, badger.ErrKeyNotFound) {
+				if err := txn.Set(a.keyMark(id), []byte("0")); err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		a.Logger.Warn("archive: marking destroyed keys for shredding", "err", err)
 	}
 	a.shredDue.Store(true)
 	select {

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/testdata/s3test"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
@@ -159,4 +161,70 @@ func TestShredWaitsForTheBucket(t *testing.T) {
 	srv.Restart()
 	shredded(t, bk.Bucket.(*S3Bucket), keyIDs(gone))
 	opensNone(t, &Remote{Bucket: bk.Bucket.(*S3Bucket), Prefix: "video/", ApplianceID: "pi-7", Master: master}, "cam1", gone)
+}
+
+// TestShredLegacyKeys: an archive written before key objects existed (the
+// wrapped key in the manifest only) replays with the manifest's key, and
+// once its stream is deleted the key is tombstoned and no longer opens
+// it.
+func TestShredLegacyKeys(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(bucket)
+	master := seal.NewMasterKey()
+	b := openBox(t, "", master)
+	gone := b.record(t, "cam1", time.Now().UTC().Add(-time.Minute).Truncate(time.Second))
+	bk := s3Bucket(t, srv)
+	s3b := bk.Bucket.(*S3Bucket)
+	a := startArchiver(t, b, bk, true)
+	archived(t, a, uint64(len(gone)))
+	manifested(t, srv, len(gone))
+	a.Close()
+	// Make it a legacy archive: the keys move into the manifests, their
+	// objects and marks go.
+	keys := map[string]Key{}
+	for id := range keyIDs(gone) {
+		rec, err := b.idx.Keys().GetKey(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[id] = Key{Alias: rec.Alias, Wrapped: rec.Wrapped, MasterCheck: rec.MasterCheck}
+		if err := s3b.Delete(t.Context(), KeyObjectKey("video/", "pi-7", id)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.sp.Update(t.Context(), store.Meta, func(txn *store.Txn) error { return txn.Delete(a.keyMark(id)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names, err := s3b.List(t.Context(), "video/pi-7/cam1/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if !strings.HasSuffix(n, "/manifest.json") {
+			continue
+		}
+		body, err := s3b.Get(t.Context(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ParseManifest(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Keys = keys
+		body, _ = json.Marshal(m)
+		if err := s3b.Put(t.Context(), n, body, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &Remote{Bucket: s3b, Prefix: "video/", ApplianceID: "pi-7", Master: master}
+	opensAll(t, r, "cam1", gone)
+
+	a2 := startArchiver(t, b, bk, true)
+	b.idx.OnKeysDestroyed(func(ids ...string) { b.kr.Forget(ids...); a2.KeysDestroyed(ids...) })
+	if err := b.idx.DeleteStream(t.Context(), "cam1"); err != nil {
+		t.Fatal(err)
+	}
+	testtool.WaitFor(t, "the legacy keys tombstoned", func() bool { return a2.Shredded() == uint64(len(keys)) })
+	opensNone(t, r, "cam1", gone)
 }
