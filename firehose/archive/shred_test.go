@@ -228,3 +228,63 @@ func TestShredLegacyKeys(t *testing.T) {
 	testtool.WaitFor(t, "the legacy keys tombstoned", func() bool { return a2.Shredded() == uint64(len(keys)) })
 	opensNone(t, r, "cam1", gone)
 }
+
+// TestShredRetiredKeyKeepsTheRest: a key destroyed as retention destroys
+// one (DestroyKey, then the hook), its stream kept, is shredded in the
+// bucket: its fragments no longer open, the stream's later key's still
+// do.
+func TestShredRetiredKeyKeepsTheRest(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(bucket)
+	master := seal.NewMasterKey()
+	b := openBox(t, "", master)
+	clock := time.Now().Add(-3 * time.Hour)
+	b.kr.Now = func() time.Time { return clock }
+	b.kr.Rotation = time.Hour
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	old := b.record(t, "cam1", base)
+	clock = clock.Add(2 * time.Hour) // the next fragments get a new key
+	cur := b.record(t, "cam1", base.Add(10*time.Minute))
+	oldIDs, curIDs := keyIDs(old), keyIDs(cur)
+	for id := range oldIDs {
+		if curIDs[id] {
+			t.Fatalf("key %s sealed both recordings", id)
+		}
+	}
+	bk := s3Bucket(t, srv)
+	a := startArchiver(t, b, bk, true)
+	b.idx.OnKeysDestroyed(func(ids ...string) { b.kr.Forget(ids...); a.KeysDestroyed(ids...) })
+	archived(t, a, uint64(len(old)+len(cur)))
+	manifested(t, srv, len(old)+len(cur))
+
+	var ids []string
+	for id := range oldIDs {
+		if err := b.idx.Keys().DestroyKey(t.Context(), id, "retention of stream cam1 expired its period"); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	a.KeysDestroyed(ids...) // what the index's GC calls
+	shredded(t, bk.Bucket.(*S3Bucket), oldIDs)
+
+	r := &Remote{Bucket: bk.Bucket.(*S3Bucket), Prefix: "video/", ApplianceID: "pi-7", Master: master}
+	frags, entries, src, err := r.Source(t.Context(), "cam1", base.Add(-time.Hour), time.Now())
+	if err != nil || len(frags) != len(old)+len(cur) {
+		t.Fatalf("Source: %d fragments, %v", len(frags), err)
+	}
+	for i, f := range frags {
+		obj, err := src.Store.Blob(t.Context(), f.Number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = src.Opener.Open(t.Context(), "cam1", f.Number, obj)
+		switch {
+		case oldIDs[entries[i].KeyID]:
+			if !errors.Is(err, seal.ErrKeyDestroyed) || !strings.Contains(err.Error(), "retention of stream cam1") {
+				t.Fatalf("fragment %d of the shredded key: %v", f.Number, err)
+			}
+		case err != nil:
+			t.Fatalf("fragment %d of the current key: %v", f.Number, err)
+		}
+	}
+}
