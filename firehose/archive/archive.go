@@ -328,6 +328,10 @@ const holdSlack = time.Minute
 func (a *Archiver) pass(ctx context.Context) (held bool, err error) {
 	a.stats.passes.Add(1)
 	for round := 0; ; round++ {
+		// A long backlog does not hold back shredding.
+		if err := a.shred(ctx); err != nil {
+			return false, err
+		}
 		streams, err := a.Index.Streams(ctx)
 		if err != nil {
 			return false, fmt.Errorf("archive: streams: %w", err)

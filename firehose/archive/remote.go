@@ -25,6 +25,11 @@ type Remote struct {
 	// Retired are earlier master keys (kinedge keys rotate-master): objects
 	// archived before a rotation carry data keys wrapped by them.
 	Retired []seal.MasterKey
+	// Local, when set, is the appliance's own key store, asked first for
+	// an archived object's data key: a key it holds costs no request, and
+	// one it destroyed is refused without asking the bucket. Keys it does
+	// not know (a predecessor's) are read from the bucket.
+	Local seal.KeyStore
 }
 
 // Fragments returns the manifest entries of stream whose server time is

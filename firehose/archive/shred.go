@@ -284,6 +284,15 @@ func (k bucketKeys) GetKey(ctx context.Context, id string) (seal.KeyRecord, erro
 	if !validKeyID(id) {
 		return seal.KeyRecord{}, fmt.Errorf("%w: %q is not a key id", seal.ErrKeyNotFound, id)
 	}
+	if k.r.Local != nil {
+		rec, err := k.r.Local.GetKey(ctx, id)
+		if err == nil || errors.Is(err, seal.ErrKeyDestroyed) {
+			return rec, err
+		}
+		if !errors.Is(err, seal.ErrKeyNotFound) {
+			return seal.KeyRecord{}, err
+		}
+	}
 	body, err := k.r.Bucket.Get(ctx, TombstoneKey(k.r.Prefix, k.r.ApplianceID, id))
 	if err == nil {
 		t, err := ParseTombstone(id, body)

@@ -114,6 +114,10 @@ func TestShredDeletedStreamArchive(t *testing.T) {
 	}
 	opensNone(t, tierRemote, "cam1", gone)
 	opensAll(t, tierRemote, "cam2", kept)
+	// The appliance's own tier asks its key store first.
+	localFirst := &Remote{Bucket: s3b, Prefix: "video/", ApplianceID: "pi-7", Master: master, Local: b.idx.Keys()}
+	opensNone(t, localFirst, "cam1", gone)
+	opensAll(t, localFirst, "cam2", kept)
 
 	// A replacement appliance: a fresh database, the same master key and
 	// bucket. Its archiver shreds nothing and uploads nothing of cam1; its
