@@ -205,7 +205,11 @@
 // The manifest cache's size is fixed (16 MiB: some 32 full hours of one
 // camera; a longer range read again re-reads its manifests; its counters
 // are kinedge_archive_cache_*); multipart upload for fragments above a
-// few MiB; deleting the per-hour entries of a deleted stream.
+// few MiB; deleting the per-hour entries of a deleted stream; scrubbing
+// the wrapped keys that objects and manifests archived before key
+// objects carry (their keys are tombstoned when destroyed, which the
+// appliance and kinedge archive honour, but the copies stay readable to
+// whoever holds the bucket and the master key).
 //
 // # A replacement recording under its predecessor's id
 //
