@@ -154,8 +154,11 @@ func (a *Archiver) archiveKey(ctx context.Context, rec seal.KeyRecord) error {
 // archived before key objects existed, whose wrapped copies are in
 // their objects' metadata and manifests) get one, so that they are
 // tombstoned too.
+//
+// A plaintext archive (Sealed false) has no keys to shred: its objects
+// are playable MKV, which no key destruction reaches.
 func (a *Archiver) KeysDestroyed(ids ...string) {
-	if !a.started.Load() {
+	if !a.started.Load() || !a.Sealed {
 		return
 	}
 	err := a.Space.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
