@@ -59,6 +59,9 @@ func TestArchiveAcrossOutageAndKill9(t *testing.T) {
 	var all []byte
 	for _, o := range s3.Objects("footage") {
 		all = append(all, o.Body...)
+		if strings.HasPrefix(o.Key, "video/pi-7/~keys/") {
+			continue // the archived data keys (wrapped): scanned, not counted
+		}
 		if !strings.HasPrefix(o.Key, "video/pi-7/cam1/") {
 			t.Fatalf("object %s outside the appliance's prefix", o.Key)
 		}

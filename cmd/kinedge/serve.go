@@ -711,6 +711,12 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 		return err
 	}
 	a.idx.SetEvictionHold(a.archive.ArchivedThrough)
+	// Shredding reaches the bucket: a destroyed data key's archived copy
+	// is tombstoned and deleted (see firehose/archive's doc).
+	a.idx.OnKeysDestroyed(func(ids ...string) {
+		keyring.Forget(ids...)
+		a.archive.KeysDestroyed(ids...)
+	})
 	// Tiered replay: what is not local is fetched from the bucket (a
 	// replacement appliance's whole history), sealed or playable MKV.
 	a.tier = newTier(bucket, cfg, seal.MasterKeys{Active: keyring.Master, Retired: keyring.Retired}, a.archive)

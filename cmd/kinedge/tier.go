@@ -18,7 +18,8 @@ import (
 // manifests and hour listings are read through a Cache that keeps what
 // the archiver has settled for good and the rest for a TTL; which local
 // fragments are archived comes from the archiver's state, not the
-// bucket.
+// bucket, and so do the data keys this appliance holds (the bucket's
+// key objects are read for a predecessor's).
 type tier struct {
 	remote   *archive.Remote
 	cache    *archive.Cache
@@ -37,7 +38,8 @@ func newTier(bucket archive.Reader, cfg *Config, masters seal.MasterKeys, arch *
 			return t
 		},
 	}
-	return tier{remote: &archive.Remote{Bucket: cache, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: masters.Active, Retired: masters.Others()}, cache: cache, archiver: arch}
+	return tier{remote: &archive.Remote{Bucket: cache, Prefix: cfg.Archive.Prefix, ApplianceID: cfg.ApplianceID, Master: masters.Active, Retired: masters.Others(),
+		Local: arch.Keys}, cache: cache, archiver: arch}
 }
 
 func (t tier) Streams(ctx context.Context) ([]string, error) {

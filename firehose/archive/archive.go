@@ -3,7 +3,6 @@ package archive
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -91,12 +90,15 @@ type Archiver struct {
 
 	lastFlush map[string]time.Time // stream → last manifest rewrite (loop goroutine)
 	merged    map[string]bool      // manifest keys read back from the bucket since Start (loop goroutine)
+	keysUp    map[string]bool      // data keys whose object is archived (loop goroutine; see archiveKey)
+	shredDue  atomic.Bool          // a data key may have been destroyed: shred before the next pass
 	holdNs    atomic.Int64         // see ArchivedThrough
 	stats     counters
 }
 
 type counters struct {
 	objects, bytes, manifests, failures, passes atomic.Uint64
+	shredded                                    atomic.Uint64
 	backlog, backlogBytes                       atomic.Int64
 	oldestPending                               atomic.Int64 // Unix ns; 0 none
 }
@@ -177,6 +179,8 @@ func (a *Archiver) Start() error {
 	a.done = make(chan struct{})
 	a.lastFlush = map[string]time.Time{}
 	a.merged = map[string]bool{}
+	a.keysUp = map[string]bool{}
+	a.shredDue.Store(a.Sealed) // keys destroyed while stopped (or before a lost KeysDestroyed)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.started.Store(true)
@@ -231,6 +235,11 @@ func (a *Archiver) loop(ctx context.Context) {
 		pass := a.pass
 		if a.Priority == Newest {
 			pass = a.passNewest
+		}
+		// Shredding goes first: nothing more is uploaded before the
+		// archived copies of destroyed keys are gone.
+		if err := a.shred(ctx); err != nil && ctx.Err() == nil {
+			a.Logger.Warn("archive shredding failed", "err", err)
 		}
 		held, err := pass(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -319,6 +328,10 @@ const holdSlack = time.Minute
 func (a *Archiver) pass(ctx context.Context) (held bool, err error) {
 	a.stats.passes.Add(1)
 	for round := 0; ; round++ {
+		// A long backlog does not hold back shredding.
+		if err := a.shred(ctx); err != nil {
+			return false, err
+		}
 		streams, err := a.Index.Streams(ctx)
 		if err != nil {
 			return false, fmt.Errorf("archive: streams: %w", err)
@@ -510,9 +523,13 @@ func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment)
 		if err != nil {
 			return fmt.Errorf("archive: key %s of fragment %d: %w", f.KeyID, f.Number, err)
 		}
+		// The data key is archived once, as its own object, before
+		// anything it sealed: shredding deletes that one object.
+		if err := a.archiveKey(ctx, rec); err != nil {
+			return err
+		}
 		meta["kinedge-key-id"] = rec.ID
 		meta["kinedge-key-alias"] = rec.Alias
-		meta["kinedge-wrapped-key"] = base64.StdEncoding.EncodeToString(rec.Wrapped)
 		meta["kinedge-master-check"] = rec.MasterCheck
 	} else {
 		src := replay.Source{Store: blobOf{body}, Opener: a.Opener}
@@ -704,16 +721,25 @@ func (a *Archiver) writeManifest(ctx context.Context, stream string, hour int64,
 	sortEntries(m.Fragments)
 	m.Gaps = gaps(m.Fragments)
 	if a.Sealed {
-		m.Keys = map[string]Key{}
+		// This archiver's keys are key objects (archiveKey); only the
+		// wrapped keys of a predecessor's merged manifest written before
+		// key objects existed are carried on.
+		seen := map[string]bool{}
 		for _, e := range m.Fragments {
-			if _, ok := m.Keys[e.KeyID]; ok {
+			if seen[e.KeyID] {
 				continue
 			}
-			k, err := a.wrappedKey(ctx, e.KeyID)
+			seen[e.KeyID] = true
+			k, ok, err := a.legacyKey(ctx, e.KeyID)
 			if err != nil {
 				return err
 			}
-			m.Keys[e.KeyID] = k
+			if ok {
+				if m.Keys == nil {
+					m.Keys = map[string]Key{}
+				}
+				m.Keys[e.KeyID] = k
+			}
 		}
 	}
 	body, err := json.MarshalIndent(m, "", " ")
@@ -819,15 +845,17 @@ func (a *Archiver) mergeManifest(ctx context.Context, stream string, hour int64,
 	})
 }
 
-// wrappedKey returns the wrapped data key id: the keyring's, or one read
-// from a merged manifest.
-func (a *Archiver) wrappedKey(ctx context.Context, id string) (Key, error) {
-	rec, err := a.Keys.GetKey(ctx, id)
-	if err == nil {
-		return Key{Alias: rec.Alias, Wrapped: rec.Wrapped, MasterCheck: rec.MasterCheck}, nil
+// legacyKey returns the wrapped data key id read from a merged manifest
+// written before data keys were archived as objects, if it is one: ok is
+// false for a key of this keyring (alive or destroyed), which its key
+// object carries.
+func (a *Archiver) legacyKey(ctx context.Context, id string) (Key, bool, error) {
+	_, err := a.Keys.GetKey(ctx, id)
+	if err == nil || errors.Is(err, seal.ErrKeyDestroyed) {
+		return Key{}, false, nil
 	}
 	if !errors.Is(err, seal.ErrKeyNotFound) {
-		return Key{}, fmt.Errorf("archive: key %s: %w", id, err)
+		return Key{}, false, fmt.Errorf("archive: key %s: %w", id, err)
 	}
 	var k Key
 	found := false
@@ -843,12 +871,9 @@ func (a *Archiver) wrappedKey(ctx context.Context, id string) (Key, error) {
 		return item.Value(func(v []byte) error { return json.Unmarshal(v, &k) })
 	})
 	if verr != nil {
-		return Key{}, fmt.Errorf("archive: key %s: %w", id, verr)
+		return Key{}, false, fmt.Errorf("archive: key %s: %w", id, verr)
 	}
-	if !found {
-		return Key{}, fmt.Errorf("archive: key %s: %w", id, err)
-	}
-	return k, nil
+	return k, found, nil
 }
 
 // get reads an object, retrying like put; a missing object is returned at

@@ -63,8 +63,8 @@
 // fragments in server-time order: number, object key, server and
 // producer time, duration, size and SHA-256 of the object's bytes, key
 // id, the recorder's gap flag, the gaps between consecutive fragments
-// (more than 1 s between one's end and the next one's start), and in
-// sealed mode the wrapped data keys by id. The entries of an hour are kept
+// (more than 1 s between one's end and the next one's start); a sealed
+// archive's data keys are objects of their own (below). The entries of an hour are kept
 // in "a/m/" until the stream's cursor passes the hour's end and the
 // manifest has been written once more; a manifest is rewritten when
 // fragments were added to it ("a/d/" marks it): at once the first time,
@@ -81,14 +81,38 @@
 // By default (archive.sealed: true) an object is the sealed blob exactly
 // as stored: AES-256-GCM under the stream's data key, bound to the stream
 // name and fragment number (both in the key). Its user metadata carries
-// the key id, the key's alias, the data key wrapped by the master key and
-// the master key's check value, and the manifest repeats the wrapped keys,
-// so the bucket plus the master key opens every object with nothing from
-// the appliance's database (TestArchiveSealed does this with a fresh
-// keyring); plaintext never leaves the box. With archive.sealed: false the
-// object is a self-contained Matroska file of the fragment with the KVS
-// fragment tags (replay.AppendFragmentMKV), which ffprobe and players
-// open directly.
+// the key id, the key's alias and the master key's check value; the data
+// key itself, wrapped by the master key, is archived once as its own
+// object, <prefix><appliance-id>/~keys/<key id> (KeyObject; "~" is not in
+// stream names), uploaded before anything it sealed (a mark "a/u/<id>"
+// is set before its PUT), so the bucket plus the master key opens every
+// object with nothing from the appliance's database (TestArchiveSealed
+// does this with a fresh keyring); plaintext never leaves the box.
+// Manifests written before key objects existed carry the wrapped keys
+// (Manifest.Keys) and still open. With archive.sealed: false the object
+// is a self-contained Matroska file of the fragment with the KVS fragment
+// tags (replay.AppendFragmentMKV), which ffprobe and players open
+// directly.
+//
+// # Crypto-shredding
+//
+// Keeping each data key in one object is what makes shredding reach the
+// bucket: when the index destroys keys (DeleteStream, retention) its
+// OnKeysDestroyed calls KeysDestroyed, and before its next uploads the
+// archiver goes through its key marks and, for each key destroyed
+// locally, writes the tombstone ~keys/<id>.destroyed (Tombstone: why,
+// when), deletes the key object (Bucket.Delete) and then the mark, each
+// step retried until the bucket answers. The marks are the durable
+// queue: an outage or a restart leaves them, and every Start goes through
+// them again (TestShredWaitsForTheBucket). Remote reads a key from the
+// bucket when an object is opened, its tombstone first, so a shredded
+// key's objects fail with seal.ErrKeyDestroyed ("data key <id> was
+// destroyed: …") through the tier and kinedge archive alike
+// (TestShredDeletedStreamArchive); a legacy manifest's wrapped key is
+// overridden by a tombstone too (KeysDestroyed marks ids it has no mark
+// for), but its copies in legacy objects' metadata and manifests are not
+// scrubbed. Fragment objects and manifests are kept: sealed blobs no one
+// can open. See docs/keys.md (versioned buckets keep deleted versions).
 //
 // # Eviction
 //
@@ -181,7 +205,11 @@
 // The manifest cache's size is fixed (16 MiB: some 32 full hours of one
 // camera; a longer range read again re-reads its manifests; its counters
 // are kinedge_archive_cache_*); multipart upload for fragments above a
-// few MiB; deleting the per-hour entries of a deleted stream.
+// few MiB; deleting the per-hour entries of a deleted stream; scrubbing
+// the wrapped keys that objects and manifests archived before key
+// objects carry (their keys are tombstoned when destroyed, which the
+// appliance and kinedge archive honour, but the copies stay readable to
+// whoever holds the bucket and the master key).
 //
 // # A replacement recording under its predecessor's id
 //

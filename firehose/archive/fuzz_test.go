@@ -48,3 +48,24 @@ func TestGaps(t *testing.T) {
 		t.Fatalf("gaps %+v", g)
 	}
 }
+
+// FuzzParseKeyObject: the archived data keys and tombstones are read from
+// the bucket (untrusted): what parses names the key asked for, a key
+// object has a wrapped key and a master check.
+func FuzzParseKeyObject(f *testing.F) {
+	k, _ := json.Marshal(KeyObject{ID: "0123456789abcdef", Alias: "cam1", Wrapped: []byte{1, 2, 3}, MasterCheck: "ab"})
+	ts, _ := json.Marshal(Tombstone{ID: "0123456789abcdef", Reason: "stream cam1 deleted", Shredded: time.Unix(0, 0).UTC()})
+	f.Add("0123456789abcdef", k)
+	f.Add("0123456789abcdef", ts)
+	f.Add("x", []byte(`{"id":"x"}`))
+	f.Add("", []byte(`null`))
+	f.Fuzz(func(t *testing.T, id string, b []byte) {
+		if o, err := ParseKeyObject(id, b); err == nil && (o.ID != id || len(o.Wrapped) == 0 || o.MasterCheck == "") {
+			t.Fatalf("ParseKeyObject(%q) accepted %+v", id, o)
+		}
+		if ts, err := ParseTombstone(id, b); err == nil && ts.ID != id {
+			t.Fatalf("ParseTombstone(%q) accepted %+v", id, ts)
+		}
+		_ = validKeyID(id)
+	})
+}

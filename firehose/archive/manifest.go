@@ -105,10 +105,11 @@ func ParseManifest(b []byte) (Manifest, error) {
 		if i > 0 && e.ServerTime.Before(m.Fragments[i-1].ServerTime) {
 			return Manifest{}, fmt.Errorf("%w: fragment %s out of server-time order", ErrManifest, e.Number)
 		}
-		if m.Sealed {
-			if _, ok := m.Keys[e.KeyID]; !ok {
-				return Manifest{}, fmt.Errorf("%w: fragment %s: key %q not listed", ErrManifest, e.Number, e.KeyID)
-			}
+		// A sealed entry names its data key, archived as its own object
+		// (KeyObjectKey) or, in a manifest written before those, listed
+		// in Keys.
+		if m.Sealed && !validKeyID(e.KeyID) {
+			return Manifest{}, fmt.Errorf("%w: fragment %s: key id %q", ErrManifest, e.Number, e.KeyID)
 		}
 	}
 	return m, nil

@@ -275,6 +275,10 @@ func (a *Archiver) passNewest(ctx context.Context) (held bool, err error) {
 		batch = passBatch
 	}
 	for round := 0; ; round++ {
+		// A long backlog does not hold back shredding.
+		if err := a.shred(ctx); err != nil {
+			return false, err
+		}
 		streams, err := a.Index.Streams(ctx)
 		if err != nil {
 			return false, fmt.Errorf("archive: streams: %w", err)

@@ -25,6 +25,11 @@ type Remote struct {
 	// Retired are earlier master keys (kinedge keys rotate-master): objects
 	// archived before a rotation carry data keys wrapped by them.
 	Retired []seal.MasterKey
+	// Local, when set, is the appliance's own key store, asked first for
+	// an archived object's data key: a key it holds costs no request, and
+	// one it destroyed is refused without asking the bucket. Keys it does
+	// not know (a predecessor's) are read from the bucket.
+	Local seal.KeyStore
 }
 
 // Fragments returns the manifest entries of stream whose server time is
@@ -200,12 +205,9 @@ func (r *Remote) SourceWhere(ctx context.Context, stream string, start, end time
 	if err != nil {
 		return nil, nil, replay.Source{}, err
 	}
-	ks := &seal.MemKeyStore{}
-	for id, k := range keys {
-		if err := ks.PutKey(ctx, seal.KeyRecord{ID: id, Alias: k.Alias, Wrapped: k.Wrapped, MasterCheck: k.MasterCheck, Retired: true}); err != nil {
-			return nil, nil, replay.Source{}, err
-		}
-	}
+	// The data keys are read from the bucket when an object is opened
+	// (a tombstone makes one destroyed); the keyring keeps them.
+	ks := bucketKeys{r: r, legacy: keys}
 	byNumber := map[uint64]string{}
 	plain := map[uint64]bool{}
 	frags := make([]replay.Fragment, 0, len(entries))
@@ -288,7 +290,7 @@ func (r *Remote) Streams(ctx context.Context) ([]string, error) {
 	var out []string
 	for _, k := range keys {
 		name, _, ok := strings.Cut(strings.TrimPrefix(k, root), "/")
-		if ok && name != "" && (len(out) == 0 || out[len(out)-1] != name) {
+		if ok && name != "" && name != keysDir && (len(out) == 0 || out[len(out)-1] != name) {
 			out = append(out, name)
 		}
 	}

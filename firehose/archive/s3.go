@@ -18,10 +18,12 @@ var ErrNoObject = errors.New("archive: no such object")
 
 // Bucket is where the archive writes. Put must overwrite an object of the
 // same key (a retry writes its key again); Get of a missing key returns
-// an error wrapping ErrNoObject.
+// an error wrapping ErrNoObject; Delete of a missing key is not an error
+// (shredding deletes archived data keys with it).
 type Bucket interface {
 	Put(ctx context.Context, key string, body []byte, meta map[string]string) error
 	Get(ctx context.Context, key string) ([]byte, error)
+	Delete(ctx context.Context, key string) error
 }
 
 // S3Bucket is a Bucket on an S3-compatible server, through minio-go.

@@ -28,6 +28,13 @@ func (m *memBucket) Put(_ context.Context, key string, body []byte, _ map[string
 	return nil
 }
 
+func (m *memBucket) Delete(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.objs, key)
+	return nil
+}
+
 func (m *memBucket) Get(_ context.Context, key string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

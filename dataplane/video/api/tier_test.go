@@ -422,3 +422,36 @@ func TestTieredListingByProducerTime(t *testing.T) {
 		})
 	}
 }
+
+// TestTierDestroyedKeyIsGone: archived media whose data key was destroyed
+// (crypto-shredded) is answered 410 Gone naming the key, not 500.
+func TestTierDestroyedKeyIsGone(t *testing.T) {
+	idx, kr, base, _ := recordedIndex(t)
+	arch := &memArchive{idx: idx, kr: kr}
+	fresh, err := index.Open(index.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fresh.Close() })
+	var ids []string
+	if err := idx.Iterate(t.Context(), "cam1", index.Query{}, func(f index.Fragment) error {
+		ids = append(ids, f.KeyID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if err := kr.Store.DestroyKey(t.Context(), id, "stream cam1 deleted"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kr.Forget(ids...)
+	m := http.NewServeMux()
+	(&Handler{Index: fresh, Opener: &seal.Keyring{Store: &seal.MemKeyStore{}, Master: kr.Master}, Archive: arch}).Register(m)
+	media := fmt.Sprintf("/v1/streams/cam1/media?start=%s&end=%s&format=mkv",
+		url.QueryEscape(base.Format(time.RFC3339)), url.QueryEscape(time.Now().Format(time.RFC3339)))
+	code, body := getBody(t, m, media)
+	if code != http.StatusGone || !strings.Contains(string(body), "data key "+ids[0]+" was destroyed: stream cam1 deleted") {
+		t.Fatalf("media of a shredded key: %d %s", code, body)
+	}
+}

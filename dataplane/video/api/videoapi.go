@@ -52,6 +52,7 @@ import (
 	"github.com/kinedge/kinedge/dataplane/video/replay"
 	"github.com/kinedge/kinedge/dataplane/video/thumbnail"
 	"github.com/kinedge/kinedge/fragment"
+	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 )
 
@@ -754,6 +755,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusNotFound, fmt.Sprintf("stream %q not found", r.PathValue("name"))
 	case errors.Is(err, index.ErrInvalidToken), errors.Is(err, index.ErrInvalidQuery):
 		status, msg = http.StatusBadRequest, err.Error()
+	case errors.Is(err, seal.ErrKeyDestroyed):
+		// Crypto-shredded (a deleted stream, or retention): for good.
+		status, msg = http.StatusGone, err.Error()
 	case errors.Is(err, thumbnail.ErrDecode):
 		status, msg = http.StatusUnprocessableEntity, err.Error()
 	case errors.Is(err, context.Canceled):

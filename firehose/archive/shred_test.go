@@ -1,0 +1,294 @@
+package archive
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kinedge/kinedge/fragment/seal"
+	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/index/store"
+	"github.com/kinedge/kinedge/testdata/s3test"
+	"github.com/kinedge/kinedge/testdata/testtool"
+)
+
+// keyIDs returns the data key ids of fragments.
+func keyIDs(frags []index.Fragment) map[string]bool {
+	ids := map[string]bool{}
+	for _, f := range frags {
+		ids[f.KeyID] = true
+	}
+	return ids
+}
+
+// shredded waits until every key of ids has a tombstone and no key object
+// in the bucket.
+func shredded(t *testing.T, b *S3Bucket, ids map[string]bool) {
+	t.Helper()
+	testtool.WaitFor(t, "the archived keys shredded", func() bool {
+		keys, err := b.List(t.Context(), "video/pi-7/"+keysDir+"/")
+		if err != nil {
+			return false // the bucket is not back yet
+		}
+		have := map[string]bool{}
+		for _, k := range keys {
+			have[k] = true
+		}
+		for id := range ids {
+			if have[KeyObjectKey("video/", "pi-7", id)] || !have[TombstoneKey("video/", "pi-7", id)] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// opensNone checks that no archived object of stream opens from the
+// bucket, each failing with the destroyed-key error.
+func opensNone(t *testing.T, r *Remote, stream string, stored []index.Fragment) {
+	t.Helper()
+	far, farEnd := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	frags, entries, src, err := r.Source(t.Context(), stream, far, farEnd)
+	if err != nil || len(frags) != len(stored) {
+		t.Fatalf("Source(%s): %d fragments, %v; want the %d listed", stream, len(frags), err, len(stored))
+	}
+	for i, f := range frags {
+		obj, err := src.Store.Blob(t.Context(), f.Number)
+		if err != nil {
+			t.Fatalf("fetch %s: %v", entries[i].Key, err)
+		}
+		_, err = src.Opener.Open(t.Context(), stream, f.Number, obj)
+		if !errors.Is(err, seal.ErrKeyDestroyed) || !strings.Contains(err.Error(), "data key "+entries[i].KeyID+" was destroyed") || !strings.Contains(err.Error(), "deleted") {
+			t.Fatalf("open %s after the stream was deleted: %v", entries[i].Key, err)
+		}
+	}
+	if _, _, err := r.WriteMKV(t.Context(), io.Discard, stream, far, farEnd); !errors.Is(err, seal.ErrKeyDestroyed) {
+		t.Fatalf("WriteMKV(%s) after the stream was deleted: %v", stream, err)
+	}
+}
+
+// opensAll checks that stream replays whole from the bucket.
+func opensAll(t *testing.T, r *Remote, stream string, stored []index.Fragment) {
+	t.Helper()
+	var out bytes.Buffer
+	st, _, err := r.WriteMKV(t.Context(), &out, stream, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || st.Fragments != len(stored) {
+		t.Fatalf("WriteMKV(%s): %d fragments, %v; want %d", stream, st.Fragments, err, len(stored))
+	}
+}
+
+// TestShredDeletedStreamArchive: after DeleteStream the deleted stream's
+// archived objects never open again, from this appliance's tier (through
+// the Cache) or a replacement's (the bucket and the master key alone),
+// while the other stream's still do.
+func TestShredDeletedStreamArchive(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(bucket)
+	master := seal.NewMasterKey()
+	b := openBox(t, "", master)
+	base := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	gone := b.record(t, "cam1", base)
+	kept := b.record(t, "cam2", base)
+	bk := s3Bucket(t, srv)
+	a := startArchiver(t, b, bk, true)
+	b.idx.OnKeysDestroyed(func(ids ...string) { b.kr.Forget(ids...); a.KeysDestroyed(ids...) })
+	archived(t, a, uint64(len(gone)+len(kept)))
+	manifested(t, srv, len(gone)+len(kept))
+	s3b := bk.Bucket.(*S3Bucket)
+	tierRemote := &Remote{Bucket: &Cache{Reader: s3b, Root: Root("video/", "pi-7", "")}, Prefix: "video/", ApplianceID: "pi-7", Master: master}
+	opensAll(t, tierRemote, "cam1", gone) // before: it opens
+
+	if err := b.idx.DeleteStream(t.Context(), "cam1"); err != nil {
+		t.Fatal(err)
+	}
+	shredded(t, bk.Bucket.(*S3Bucket), keyIDs(gone))
+	testtool.WaitFor(t, "the archiver to count the keys shredded", func() bool { return a.Shredded() == uint64(len(keyIDs(gone))) })
+	for id := range keyIDs(kept) {
+		if _, err := s3b.Get(t.Context(), KeyObjectKey("video/", "pi-7", id)); err != nil {
+			t.Fatalf("key %s of the kept stream: %v", id, err)
+		}
+	}
+	opensNone(t, tierRemote, "cam1", gone)
+	opensAll(t, tierRemote, "cam2", kept)
+	// The appliance's own tier asks its key store first.
+	localFirst := &Remote{Bucket: s3b, Prefix: "video/", ApplianceID: "pi-7", Master: master, Local: b.idx.Keys()}
+	opensNone(t, localFirst, "cam1", gone)
+	opensAll(t, localFirst, "cam2", kept)
+
+	// A replacement appliance: a fresh database, the same master key and
+	// bucket. Its archiver shreds nothing and uploads nothing of cam1; its
+	// replay from the bucket refuses cam1 and plays cam2.
+	a.Close()
+	b.close()
+	nb := openBox(t, "", master)
+	na := startArchiver(t, nb, bk, true)
+	testtool.WaitFor(t, "the replacement's first pass", func() bool { return na.Stats().Passes > 1 })
+	replacement := &Remote{Bucket: s3b, Prefix: "video/", ApplianceID: "pi-7", Master: master}
+	opensNone(t, replacement, "cam1", gone)
+	opensAll(t, replacement, "cam2", kept)
+	if na.Shredded() != 0 {
+		t.Fatalf("the replacement shredded %d keys", na.Shredded())
+	}
+}
+
+// TestShredWaitsForTheBucket: a stream deleted while the bucket is down
+// (and the appliance restarted meanwhile) is shredded in the bucket once
+// it is back.
+func TestShredWaitsForTheBucket(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(bucket)
+	master := seal.NewMasterKey()
+	b := openBox(t, t.TempDir(), master)
+	base := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	gone := b.record(t, "cam1", base)
+	bk := s3Bucket(t, srv)
+	a := startArchiver(t, b, bk, true)
+	b.idx.OnKeysDestroyed(func(ids ...string) { b.kr.Forget(ids...); a.KeysDestroyed(ids...) })
+	archived(t, a, uint64(len(gone)))
+	manifested(t, srv, len(gone))
+
+	srv.Stop()
+	failures := a.Stats().UploadFailures
+	if err := b.idx.DeleteStream(t.Context(), "cam1"); err != nil {
+		t.Fatal(err)
+	}
+	testtool.WaitFor(t, "the shredding to fail against the stopped bucket", func() bool { return a.Stats().UploadFailures > failures+2 })
+	// The appliance restarts during the outage: the shredding owed is in
+	// its database (the key marks and the local tombstones), not in memory.
+	a.Close()
+	a2 := startArchiver(t, b, bk, true)
+	testtool.WaitFor(t, "the restarted archiver to retry", func() bool { return a2.Stats().UploadFailures > 0 })
+	srv.Restart()
+	shredded(t, bk.Bucket.(*S3Bucket), keyIDs(gone))
+	opensNone(t, &Remote{Bucket: bk.Bucket.(*S3Bucket), Prefix: "video/", ApplianceID: "pi-7", Master: master}, "cam1", gone)
+}
+
+// TestShredLegacyKeys: an archive written before key objects existed (the
+// wrapped key in the manifest only) replays with the manifest's key, and
+// once its stream is deleted the key is tombstoned and no longer opens
+// it.
+func TestShredLegacyKeys(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(bucket)
+	master := seal.NewMasterKey()
+	b := openBox(t, "", master)
+	gone := b.record(t, "cam1", time.Now().UTC().Add(-time.Minute).Truncate(time.Second))
+	bk := s3Bucket(t, srv)
+	s3b := bk.Bucket.(*S3Bucket)
+	a := startArchiver(t, b, bk, true)
+	archived(t, a, uint64(len(gone)))
+	manifested(t, srv, len(gone))
+	a.Close()
+	// Make it a legacy archive: the keys move into the manifests, their
+	// objects and marks go.
+	keys := map[string]Key{}
+	for id := range keyIDs(gone) {
+		rec, err := b.idx.Keys().GetKey(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[id] = Key{Alias: rec.Alias, Wrapped: rec.Wrapped, MasterCheck: rec.MasterCheck}
+		if err := s3b.Delete(t.Context(), KeyObjectKey("video/", "pi-7", id)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.sp.Update(t.Context(), store.Meta, func(txn *store.Txn) error { return txn.Delete(a.keyMark(id)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names, err := s3b.List(t.Context(), "video/pi-7/cam1/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if !strings.HasSuffix(n, "/manifest.json") {
+			continue
+		}
+		body, err := s3b.Get(t.Context(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ParseManifest(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Keys = keys
+		body, _ = json.Marshal(m)
+		if err := s3b.Put(t.Context(), n, body, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &Remote{Bucket: s3b, Prefix: "video/", ApplianceID: "pi-7", Master: master}
+	opensAll(t, r, "cam1", gone)
+
+	a2 := startArchiver(t, b, bk, true)
+	b.idx.OnKeysDestroyed(func(ids ...string) { b.kr.Forget(ids...); a2.KeysDestroyed(ids...) })
+	if err := b.idx.DeleteStream(t.Context(), "cam1"); err != nil {
+		t.Fatal(err)
+	}
+	testtool.WaitFor(t, "the legacy keys tombstoned", func() bool { return a2.Shredded() == uint64(len(keys)) })
+	opensNone(t, r, "cam1", gone)
+}
+
+// TestShredRetiredKeyKeepsTheRest: a key destroyed as retention destroys
+// one (DestroyKey, then the hook), its stream kept, is shredded in the
+// bucket: its fragments no longer open, the stream's later key's still
+// do.
+func TestShredRetiredKeyKeepsTheRest(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(bucket)
+	master := seal.NewMasterKey()
+	b := openBox(t, "", master)
+	clock := time.Now().Add(-3 * time.Hour)
+	b.kr.Now = func() time.Time { return clock }
+	b.kr.Rotation = time.Hour
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	old := b.record(t, "cam1", base)
+	clock = clock.Add(2 * time.Hour) // the next fragments get a new key
+	cur := b.record(t, "cam1", base.Add(10*time.Minute))
+	oldIDs, curIDs := keyIDs(old), keyIDs(cur)
+	for id := range oldIDs {
+		if curIDs[id] {
+			t.Fatalf("key %s sealed both recordings", id)
+		}
+	}
+	bk := s3Bucket(t, srv)
+	a := startArchiver(t, b, bk, true)
+	b.idx.OnKeysDestroyed(func(ids ...string) { b.kr.Forget(ids...); a.KeysDestroyed(ids...) })
+	archived(t, a, uint64(len(old)+len(cur)))
+	manifested(t, srv, len(old)+len(cur))
+
+	var ids []string
+	for id := range oldIDs {
+		if err := b.idx.Keys().DestroyKey(t.Context(), id, "retention of stream cam1 expired its period"); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	a.KeysDestroyed(ids...) // what the index's GC calls
+	shredded(t, bk.Bucket.(*S3Bucket), oldIDs)
+
+	r := &Remote{Bucket: bk.Bucket.(*S3Bucket), Prefix: "video/", ApplianceID: "pi-7", Master: master}
+	frags, entries, src, err := r.Source(t.Context(), "cam1", base.Add(-time.Hour), time.Now())
+	if err != nil || len(frags) != len(old)+len(cur) {
+		t.Fatalf("Source: %d fragments, %v", len(frags), err)
+	}
+	for i, f := range frags {
+		obj, err := src.Store.Blob(t.Context(), f.Number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = src.Opener.Open(t.Context(), "cam1", f.Number, obj)
+		switch {
+		case oldIDs[entries[i].KeyID]:
+			if !errors.Is(err, seal.ErrKeyDestroyed) || !strings.Contains(err.Error(), "retention of stream cam1") {
+				t.Fatalf("fragment %d of the shredded key: %v", f.Number, err)
+			}
+		case err != nil:
+			t.Fatalf("fragment %d of the current key: %v", f.Number, err)
+		}
+	}
+}
