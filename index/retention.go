@@ -537,8 +537,9 @@ const keyShredMargin = 2 * time.Minute
 // The current key of an alias (no successor) is never destroyed, nor one
 // that sealed after the archive's eviction hold (SetEvictionHold: what is
 // not archived yet needs its key for the upload and its manifest).
-// Archived copies carry their own wrapped keys (firehose/archive) and are
-// not affected; see docs/keys.md.
+// A line is the alias's "video/" line and its pre-prefix line (keyLines).
+// The archive hears the destroyed ids (OnKeysDestroyed) and shreds its
+// copies of the keys; see docs/keys.md.
 func (x *Index) shredExpiredKeys(ctx context.Context, streams []streamRecord, now time.Time) (int, error) {
 	recs, err := x.Keys().ListKeys(ctx)
 	if err != nil || len(recs) == 0 {
@@ -574,7 +575,10 @@ func (x *Index) shredExpiredKeys(ctx context.Context, streams []streamRecord, no
 	}
 	var ids []string
 	for alias, ac := range cuts {
-		line := byAlias[alias]
+		var line []int
+		for _, a := range keyLines(alias) {
+			line = append(line, byAlias[a]...)
+		}
 		if len(line) < 2 {
 			continue
 		}

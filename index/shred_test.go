@@ -185,3 +185,56 @@ func TestDeleteStreamSharedKeyAlias(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteStreamShredsOnlyVideoKeys: the key store is shared — the
+// Kinesis engine seals under a stream's KeyId, Firehose under
+// "firehose/<name>", the users table under "kinedge/users" — and a video
+// stream's KmsKeyId or name may spell one of those. Deleting it destroys
+// its video line (SealAlias) and nothing of theirs.
+func TestDeleteStreamShredsOnlyVideoKeys(t *testing.T) {
+	forModes(t, func(t *testing.T, x *Index, clk *fakeClock) {
+		ctx := context.Background()
+		k := &seal.Keyring{Store: x.Keys(), Master: seal.NewMasterKey(), Now: clk.Now}
+		var heard []string
+		x.OnKeysDestroyed(func(ids ...string) { heard = append(heard, ids...) })
+		for _, st := range []Stream{
+			{Name: "users", RetentionHours: 24},
+			{Name: "cam1", KeyAlias: "alias/aws/kinesis", RetentionHours: 24},
+		} {
+			if _, err := x.CreateStream(ctx, st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var video []string
+		for _, st := range []struct{ alias, name string }{{"", "users"}, {"alias/aws/kinesis", "cam1"}} {
+			_, id, err := k.Seal(ctx, SealAlias(st.alias, st.name), st.name, 1, []byte("frame"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			video = append(video, id)
+		}
+		others := map[string][]byte{}
+		for _, alias := range []string{"kinedge/users", "alias/aws/kinesis", "firehose/logs"} {
+			blob, _, err := k.Seal(ctx, alias, alias, 1, []byte("not video"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			others[alias] = blob
+		}
+		for _, name := range []string{"users", "cam1"} {
+			if err := x.DeleteStream(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		slices.Sort(heard)
+		slices.Sort(video)
+		if !slices.Equal(heard, video) {
+			t.Fatalf("keys destroyed = %v, want only the video lines' %v", heard, video)
+		}
+		for alias, blob := range others {
+			if _, err := k.Open(ctx, alias, 1, blob); err != nil {
+				t.Errorf("%s: %v after deleting video streams named like it", alias, err)
+			}
+		}
+	})
+}

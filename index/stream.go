@@ -352,6 +352,33 @@ func (x *Index) DeleteStream(ctx context.Context, name string) error {
 // alias is the data-key line that seals the stream: KeyAlias, or its name.
 func (r *streamRecord) alias() string { return cmp.Or(r.KeyAlias, r.Name) }
 
+// videoAliasPrefix starts every data-key line video fragments are sealed
+// under.
+const videoAliasPrefix = "video/"
+
+// SealAlias is the data-key line (seal.Keyring alias) that seals a video
+// stream's fragments: "video/" and its KeyAlias (KmsKeyId) or name. The
+// key store is shared: the Kinesis engine seals under a stream's KeyId,
+// Firehose under "firehose/<name>", the users table under
+// "kinedge/users". The prefix keeps video lines apart from all of them, so
+// that deleting a video stream or its retention shreds only video keys —
+// a KmsKeyId of "alias/aws/kinesis" or a stream named "users" touches
+// nothing else.
+func SealAlias(keyAlias, name string) string { return videoAliasPrefix + cmp.Or(keyAlias, name) }
+
+// keyLines returns the key store aliases that hold a video alias's data
+// keys: its "video/" line, and the line of the same name that fragments
+// were sealed under before the prefix, when that name is a stream name
+// (no other part of the appliance uses such an alias; a KmsKeyId with a
+// '/' or ':' might be another's, and its old keys are left to it).
+func keyLines(alias string) []string {
+	lines := []string{videoAliasPrefix + alias}
+	if streamname.Check(alias) == nil {
+		lines = append(lines, alias)
+	}
+	return lines
+}
+
 // shredStreamKeys destroys the data keys of a deleted stream: those of its
 // alias and of its name (its alias before an UpdateStream set KeyAlias),
 // except an alias another stream still seals with (a KmsKeyId shared by
@@ -372,8 +399,10 @@ func (x *Index) shredStreamKeys(ctx context.Context, name, alias string) error {
 			x.logger.Warn("deleted stream's data keys kept: another stream shares them", "stream", name, "key_alias", a)
 			continue
 		}
-		if err := x.destroyAliasKeys(ctx, a, reason); err != nil {
-			return err
+		for _, line := range keyLines(a) {
+			if err := x.destroyAliasKeys(ctx, line, reason); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

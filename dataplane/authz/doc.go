@@ -17,10 +17,12 @@
 //     be hashed: they are stored SEALED. The whole user table is one blob
 //     sealed by the Sealer given to Open — kinedge passes its
 //     fragment/seal Keyring (AES-256-GCM under a data key wrapped by the
-//     master key), under the alias "users". No crypto here.
-//   - The alias "users" rotates like any alias; its data keys are never
-//     tied to a stream, so crypto-shredding of streams must leave them
-//     alone (the current table names the key that opens it).
+//     master key), under the alias "kinedge/users". No crypto here.
+//   - The alias "kinedge/users" rotates like any alias; its data keys are
+//     never tied to a stream, and crypto-shredding leaves them alone: video
+//     streams seal under "video/<alias>" (index.SealAlias) and a stream
+//     name cannot hold a '/'. The current table names the key that opens
+//     it.
 //   - The table lives in one file of the data dir (users.sealed), replaced
 //     atomically (firmware/atomicfile) on every change, not in Badger: the
 //     running server is its only writer (the CLI goes through the admin

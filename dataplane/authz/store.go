@@ -20,10 +20,13 @@ type Sealer interface {
 }
 
 // sealAlias and sealStream bind the sealed table to its purpose: a
-// fragment's blob cannot be passed off as the user table.
+// fragment's blob cannot be passed off as the user table. Both hold a '/',
+// which no video stream name has (index/streamname), and video streams
+// seal under "video/<alias>" (index.SealAlias): deleting a stream, or its
+// retention, never shreds the users' keys.
 const (
-	sealAlias  = "users"
-	sealStream = "kinedge.users"
+	sealAlias  = "kinedge/users"
+	sealStream = "kinedge/users"
 )
 
 // FileName is the table's file in the data dir.

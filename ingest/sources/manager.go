@@ -202,7 +202,7 @@ func (m *Manager) Publish(req *rtsp.PublishRequest) (media.Writer, error) {
 	}}
 	src.rec = &fragment.Recorder{
 		Stream:     st.Name,
-		KeyAlias:   st.KeyAlias,
+		KeyAlias:   index.SealAlias(st.KeyAlias, st.Name),
 		Tracks:     req.Tracks,
 		Target:     m.FragmentTarget,
 		Max:        m.FragmentMax,
