@@ -323,9 +323,6 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err != nil {
 		return nil, err
 	}
-	if err := a.startClockCorrection(ctx); err != nil {
-		return nil, err
-	}
 	keyring := &seal.Keyring{Store: a.idx.Keys(), Master: masters.Active, Retired: masters.Others(), Rotation: cfg.KeyRotation, Logger: log.With("component", "keyring")}
 	if err := keyring.Initialize(ctx); err != nil {
 		return nil, err
@@ -387,6 +384,13 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		return nil, err
 	}
 	if err := a.openArchive(cfg, keyring, log); err != nil {
+		return nil, err
+	}
+	// After the archive's seeder: the correction's first fragment number
+	// of this run is issued here, and a fresh database's numbering is the
+	// seeder's to choose (past its predecessor's in the bucket). Before
+	// anything records.
+	if err := a.startClockCorrection(ctx); err != nil {
 		return nil, err
 	}
 	a.putMedia = newPutMedia(a.sources, log.With("component", "putmedia"))
