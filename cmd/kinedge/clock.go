@@ -230,7 +230,12 @@ func (a *appliance) startClockCorrection(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// from is past every stored fragment's number: every number this run
+	// issues is (numbers only grow). It is read, not issued: a start on a
+	// full disk cannot write, and a fresh database's numbering is the
+	// archive seeder's to choose.
 	var newest time.Time
+	var from uint64
 	for _, s := range streams {
 		f, err := a.idx.Latest(ctx, s.Name)
 		if errors.Is(err, index.ErrFragmentNotFound) {
@@ -242,13 +247,10 @@ func (a *appliance) startClockCorrection(ctx context.Context) error {
 		if end := f.ServerTime.Add(f.Duration); end.After(newest) {
 			newest = end
 		}
+		from = max(from, f.Number+1)
 	}
 	if !newest.IsZero() {
 		a.clock.tl.RaiseStart(newest)
-	}
-	from, err := a.idx.NextFragmentNumber(ctx)
-	if err != nil {
-		return err
 	}
 	log := a.clock.log
 	a.clock.setCorrector(func(ctx context.Context, st clock.TimelineState) error {

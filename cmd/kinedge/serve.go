@@ -515,6 +515,10 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	a.http.Protocols.SetHTTP1(true)
 	a.http.Protocols.SetUnencryptedHTTP2(true)
 	a.http.Protocols.SetHTTP2(true)
+	if a.httpsLn != nil {
+		// Set before any Serve starts: serving configures HTTP/2 into it.
+		a.http.TLSConfig = serverTLS(certs)
+	}
 	serve := func(run func() error) {
 		go func() {
 			if err := run(); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -526,7 +530,6 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		serve(func() error { return a.http.Serve(a.httpLn) })
 	}
 	if a.httpsLn != nil {
-		a.http.TLSConfig = serverTLS(certs)
 		serve(func() error { return a.http.ServeTLS(a.httpsLn, "", "") })
 	}
 	if err := a.startSystemd(); err != nil {
