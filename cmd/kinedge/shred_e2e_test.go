@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/minio/minio-go/v7"
 
 	"github.com/kinedge/kinedge/firehose/archive"
@@ -25,22 +21,8 @@ import (
 // SDK signs it, and returns the status and the answer.
 func (s *server) kvsCall(t *testing.T, path, body string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+s.httpAddr+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	creds := aws.Credentials{AccessKeyID: "admin", SecretAccessKey: "adminsecret"}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, sha256Hex(body), "kinesisvideo", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	status, _, b := s.kvsPost(t, "admin", "adminsecret", path, json.RawMessage(body))
+	return status, b
 }
 
 // TestArchiveDeleteStreamShreds: after KVS DeleteStream, the stream's data
