@@ -90,6 +90,12 @@ type Recorder struct {
 	// DriftTolerance resets the media-to-wall anchor when the two clocks
 	// drift further apart. It defaults to 1 s.
 	DriftTolerance time.Duration
+	// ProducerTimesAsSent stores the frames' Wall times as the producer
+	// sent them (KVS PutMedia: the producer's own timestamps, kept by KVS
+	// even when they lie after the server time). Otherwise a Wall is a
+	// sender-report mapping the ingest holds at or before arrival, and
+	// the stored producer time is held at or before the server time.
+	ProducerTimesAsSent bool
 	// Sink stores the fragments. Required.
 	Sink Sink
 	// StoreTimeout bounds the storing of one fragment (its number and its
@@ -550,6 +556,17 @@ func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
 		SHA256:     sha256.Sum256(sealed),
 	}
 	r.prevEnd = rec.ServerTime.Add(f.Duration)
+	// A frame is not captured after it arrived: the ingest already keeps
+	// a producer time at or before the frame's arrival, but the server
+	// time is the smoothed arrival of the first frame plus the media
+	// time, which lies up to a network jitter before the real arrival of
+	// a later keyframe. Hold the producer time to the server time (both
+	// read on this clock, before a clock correction moves the server
+	// time) so no fragment claims a capture after it was received.
+	producer := f.Wall
+	if !r.ProducerTimesAsSent && producer.After(rec.ServerTime) {
+		producer = rec.ServerTime
+	}
 	if r.Clock != nil {
 		// The anchor is on the timeline of the last frame taken from the
 		// queue; when the clock moved since (its frames are still
@@ -564,8 +581,8 @@ func (r *Recorder) storeErr(ctx context.Context, f *Fragment) error {
 		}
 	}
 	rec.ProducerTime = rec.ServerTime
-	if !f.Wall.IsZero() {
-		rec.ProducerTime = f.Wall
+	if !producer.IsZero() {
+		rec.ProducerTime = producer
 	}
 	for _, t := range f.Tracks {
 		// The size the fragment's SPS says (a camera restarted at another

@@ -142,6 +142,72 @@ func TestRecorderReanchorsOnDrift(t *testing.T) {
 	}
 }
 
+// TestRecorderHoldsProducerTimeToServerTime: the ingest keeps a producer
+// time at or before each frame's arrival, but the server time is the first
+// frame's arrival plus media time; a later keyframe that arrived a jitter
+// late carries a producer time after its fragment's server time. Stored,
+// the producer time is at most the server time; earlier ones are kept.
+func TestRecorderHoldsProducerTimeToServerTime(t *testing.T) {
+	sink := &memSink{}
+	clk := &fakeClock{}
+	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Sink: sink, Sealer: xorSealer{}, Now: clk.Now, Target: time.Second}
+	mustStart(t, r)
+	const jitter = 3 * time.Millisecond
+	for _, f := range session(4*time.Second, 25, 25, false, false) {
+		arrival := base.Add(f.DTS)
+		if f.DTS > 0 {
+			arrival = arrival.Add(jitter) // every later frame arrives late
+		}
+		clk.Set(arrival)
+		switch f.DTS / time.Second {
+		case 1, 2: // a producer clock ahead, held to arrival by the ingest
+			f.Wall = arrival
+		case 3: // a producer clock behind: kept as sent
+			f.Wall = arrival.Add(-time.Second)
+		}
+		r.WriteFrame(f)
+	}
+	r.Close()
+	if len(sink.stored) != 4 {
+		t.Fatalf("stored %d fragments, want 4", len(sink.stored))
+	}
+	for i, s := range sink.stored {
+		want := s.ServerTime
+		if i == 3 {
+			want = base.Add(3*time.Second + jitter - time.Second)
+		}
+		if !s.ProducerTime.Equal(want) {
+			t.Errorf("fragment %d: producer time %v, want %v (server time %v)", i, s.ProducerTime, want, s.ServerTime)
+		}
+	}
+}
+
+// TestRecorderKeepsProducerTimesAsSent: PutMedia's producer timestamps are
+// the producer's claim, stored as sent even after the server time.
+func TestRecorderKeepsProducerTimesAsSent(t *testing.T) {
+	sink := &memSink{}
+	clk := &fakeClock{}
+	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Sink: sink, Sealer: xorSealer{}, Now: clk.Now, Target: time.Second,
+		ProducerTimesAsSent: true}
+	mustStart(t, r)
+	for _, f := range session(2*time.Second, 25, 25, false, false) {
+		clk.Set(base.Add(f.DTS))
+		f.Wall = base.Add(f.DTS + time.Minute)
+		r.WriteFrame(f)
+	}
+	r.Close()
+	if len(sink.stored) != 2 {
+		t.Fatalf("stored %d fragments, want 2", len(sink.stored))
+	}
+	for i, s := range sink.stored {
+		if want := s.ServerTime.Add(time.Minute); !s.ProducerTime.Equal(want) {
+			t.Errorf("fragment %d: producer time %v, want %v as sent", i, s.ProducerTime, want)
+		}
+	}
+}
+
 func TestRecorderDropsWhenStorageStalls(t *testing.T) {
 	sink := &memSink{block: make(chan struct{})}
 	r := &Recorder{Stream: "cam1", Tracks: tracksAV()[:1], Sink: sink, Sealer: xorSealer{}, QueueBytes: 1 << 20}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
@@ -235,29 +232,15 @@ type kvsFragment struct {
 }
 
 // kvsListFragments calls KVS ListFragments (POST /listFragments, SigV4 as
-// the AWS SDK signs it) with a timestamp range selector.
+// the AWS SDK signs it) with a timestamp range selector, signed by kvsCall.
 func (s *server) kvsListFragments(t *testing.T, stream, selector string, start, end time.Time) []kvsFragment {
 	t.Helper()
 	secs := func(tm time.Time) string { return fmt.Sprintf("%.3f", float64(tm.UnixMilli())/1000) }
 	body := fmt.Sprintf(`{"StreamName":%q,"FragmentSelector":{"FragmentSelectorType":%q,"TimestampRange":{"StartTimestamp":%s,"EndTimestamp":%s}}}`,
 		stream, selector, secs(start), secs(end))
-	req, err := http.NewRequest(http.MethodPost, "http://"+s.httpAddr+"/listFragments", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	creds := aws.Credentials{AccessKeyID: "admin", SecretAccessKey: "adminsecret"}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, sha256Hex(body), "kinesisvideo", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("ListFragments: %s %s", resp.Status, b)
+	status, b := s.kvsCall(t, "/listFragments", body)
+	if status != http.StatusOK {
+		t.Fatalf("ListFragments: %d %s", status, b)
 	}
 	var out struct {
 		Fragments []struct {

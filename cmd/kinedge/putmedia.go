@@ -38,7 +38,7 @@ type putMediaPublisher struct{ m *sources.Manager }
 func (p putMediaPublisher) Publish(req *putmedia.PublishRequest) (media.Writer, error) {
 	w, err := p.m.Publish(&rtsp.PublishRequest{
 		Stream: req.Stream, Tracks: req.Tracks, RemoteAddr: req.RemoteAddr, Transport: "putmedia",
-		Kick: req.Kick, Stats: &rtsp.SessionStats{},
+		Kick: req.Kick, Stats: &rtsp.SessionStats{}, ProducerTimes: true,
 	})
 	switch {
 	case err == nil:

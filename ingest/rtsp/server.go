@@ -71,6 +71,10 @@ type PublishRequest struct {
 	// Skipped lists the tracks of the session that are not recorded, each
 	// as "<media> <codecs>: <why>".
 	Skipped []string
+	// ProducerTimes: the frames' Wall times are the producer's own
+	// timestamps, stored as sent (PutMedia), not sender-report mappings
+	// held at or before arrival (RTSP, WebRTC).
+	ProducerTimes bool
 }
 
 // Server receives RTSP publishers (ANNOUNCE/RECORD, RFC 2326 §10.3 and
