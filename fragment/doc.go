@@ -33,7 +33,12 @@
 // (reconnect, timestamp jump) closes the open fragment and marks the next one
 // as the first after a gap. Producer timestamps come from the camera's wall
 // clock (RTCP sender reports) when it sends one, else they equal the server
-// timestamp.
+// timestamp. A frame is not captured after it arrived: a sender-report
+// producer time is held at or before its fragment's server time (the
+// jitter-free server time can lie a network jitter before a keyframe's
+// real arrival, which the ingest compared against). PutMedia's producer
+// timestamps are the producer's own and are stored as sent
+// (ProducerTimesAsSent), as KVS keeps them.
 //
 // # Storing
 //
