@@ -531,6 +531,28 @@ func replayRange(t *testing.T, s *server, stream string, start, end time.Time) s
 	return out
 }
 
+// fetchMKV gets the stream's [start, end] as MKV from the HTTP API
+// (/v1/streams/{stream}/media?format=mkv), fails the test unless it is a
+// 200, and returns the path of the file it wrote.
+func fetchMKV(t *testing.T, s *server, stream string, start, end time.Time) string {
+	t.Helper()
+	resp, err := s.get("/v1/streams/"+stream+"/media", url.Values{"start": {start.Format(time.RFC3339Nano)},
+		"end": {end.Format(time.RFC3339Nano)}, "format": {"mkv"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("replay %s: %s %s", stream, resp.Status, body)
+	}
+	path := filepath.Join(t.TempDir(), stream+".mkv")
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // checkSubRange replays a 4 s range from 3 s into the recording, through
 // the HTTP API and through `kinedge replay`, and checks what comes back.
 func checkSubRange(t *testing.T, s *server, stream string, frags []videoapi.FragmentJSON, codecs []string) {

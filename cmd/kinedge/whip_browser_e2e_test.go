@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,20 +77,7 @@ func TestWHIPPublishPage(t *testing.T) {
 				}
 				return nil
 			})
-			resp, err := s.get("/v1/streams/"+c.stream+"/media", url.Values{"start": {started.Add(-time.Minute).Format(time.RFC3339Nano)},
-				"end": {time.Now().Add(time.Minute).Format(time.RFC3339Nano)}, "format": {"mkv"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("replay: %s %s", resp.Status, body)
-			}
-			path := filepath.Join(t.TempDir(), c.stream+".mkv")
-			if err := os.WriteFile(path, body, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := fetchMKV(t, s, c.stream, started.Add(-time.Minute), time.Now().Add(time.Minute))
 			pr := ffprobe(t, path)
 			n := pr.packets(t)
 			secs := published.Seconds() + 2 // the page connects before "started"

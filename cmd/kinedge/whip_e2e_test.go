@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,20 +152,7 @@ func TestWHIPPublish(t *testing.T) {
 		}
 		return nil
 	})
-	end := time.Now()
-	resp, err := s.get("/v1/streams/camw/media", url.Values{"start": {start.Add(-time.Minute).Format(time.RFC3339Nano)}, "end": {end.Add(time.Minute).Format(time.RFC3339Nano)}, "format": {"mkv"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("replay: %s %s", resp.Status, body)
-	}
-	mkvPath := filepath.Join(t.TempDir(), "camw.mkv")
-	if err := os.WriteFile(mkvPath, body, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mkvPath := fetchMKV(t, s, "camw", start.Add(-time.Minute), time.Now().Add(time.Minute))
 	pr := ffprobe(t, mkvPath)
 	n := pr.packets(t)
 	if strings.Join(pr.codecs(), ",") != "h264,opus" || n["video"] != len(video) || n["audio"] > len(audio) || n["audio"] < len(audio)-5 {
@@ -193,7 +179,7 @@ func TestWHIPPublish(t *testing.T) {
 	if _, err := whiptest.Publish(ctx, whiptest.Options{URL: base + "/whip/camw", Token: media, Video: webrtc.MimeTypeVP8}); !isStatus(err, 401) {
 		t.Fatalf("a media token: %v, want 401", err)
 	}
-	resp, err = s.get("/metrics", nil)
+	resp, err := s.get("/metrics", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

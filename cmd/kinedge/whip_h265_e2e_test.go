@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,20 +96,7 @@ func TestWHIPPublishH265(t *testing.T) {
 		}
 		return nil
 	})
-	resp, err := s.get("/v1/streams/camh265/media", url.Values{"start": {start.Add(-time.Minute).Format(time.RFC3339Nano)},
-		"end": {time.Now().Add(time.Minute).Format(time.RFC3339Nano)}, "format": {"mkv"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("replay: %s %s", resp.Status, body)
-	}
-	mkvPath := filepath.Join(t.TempDir(), "camh265.mkv")
-	if err := os.WriteFile(mkvPath, body, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mkvPath := fetchMKV(t, s, "camh265", start.Add(-time.Minute), time.Now().Add(time.Minute))
 	pr := ffprobe(t, mkvPath)
 	n := pr.packets(t)
 	// The last frame may be lost to the DELETE.

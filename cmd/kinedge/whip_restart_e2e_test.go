@@ -5,9 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -67,27 +64,14 @@ func TestWHIPICERestart(t *testing.T) {
 	if n < 3 {
 		t.Errorf("%d fragments for 4 s with a 1 s target", n)
 	}
-	resp, err := s.get("/v1/streams/camice/media", url.Values{"start": {start.Add(-time.Minute).Format(time.RFC3339Nano)},
-		"end": {time.Now().Add(time.Minute).Format(time.RFC3339Nano)}, "format": {"mkv"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("replay: %s %s", resp.Status, body)
-	}
-	mkvPath := filepath.Join(t.TempDir(), "camice.mkv")
-	if err := os.WriteFile(mkvPath, body, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mkvPath := fetchMKV(t, s, "camice", start.Add(-time.Minute), time.Now().Add(time.Minute))
 	// The last frame may be lost to the DELETE.
 	if got := ffprobe(t, mkvPath).packets(t)["video"]; got > len(video) || got < len(video)-1 {
 		t.Fatalf("replayed %d video frames, sent %d", got, len(video))
 	}
 	decodeClean(t, mkvPath)
 	// One session, ended by the DELETE: the restart kept it.
-	resp, err = s.get("/metrics", nil)
+	resp, err := s.get("/metrics", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
