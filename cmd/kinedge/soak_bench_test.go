@@ -43,11 +43,19 @@ type soakFigures struct {
 	// race detector's shadow) and file-backed pages (Badger's memory-mapped
 	// value log and tables: page cache the kernel reclaims).
 	anon, file int64
+	// What of the anonymous part is the Go runtime's, from the heap
+	// profile's MemStats: idle heap spans it keeps (HeapIdle −
+	// HeapReleased: freed heap not yet returned to the kernel), goroutine
+	// stacks, and the heap size at which the next GC starts (with
+	// GOGC=100 up to twice the live heap is touched between GCs).
+	retained, stacks, nextGC int64
 }
 
 func (f soakFigures) String() string {
-	return fmt.Sprintf("goroutines %d, heap in use %.1f MiB, RSS %.1f MiB (anonymous %.1f, file %.1f)", f.goroutines,
-		float64(f.heap)/(1<<20), float64(f.rss)/(1<<20), float64(f.anon)/(1<<20), float64(f.file)/(1<<20))
+	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
+	return fmt.Sprintf("goroutines %d, heap in use %.1f MiB, RSS %.1f MiB (anonymous %.1f, file %.1f); "+
+		"idle heap kept %.1f MiB, stacks %.1f MiB, next GC at %.1f MiB", f.goroutines,
+		mib(f.heap), mib(f.rss), mib(f.anon), mib(f.file), mib(f.retained), mib(f.stacks), mib(f.nextGC))
 }
 
 // startSoakServer starts the server with its pprof endpoints.
@@ -82,11 +90,29 @@ func soakLook(b *testing.B, s *server, debug string) soakFigures {
 	}
 	sc := bufio.NewScanner(strings.NewReader(body("/debug/pprof/heap?debug=1&gc=1")))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var idle, released int64
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "# HeapInuse = "); ok {
-			f.heap, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		name, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), " = ")
+		if !ok {
+			continue
+		}
+		// "# Stack = inuse / sys" has two figures; the others one.
+		first, _, _ := strings.Cut(v, " /")
+		n, _ := strconv.ParseInt(strings.TrimSpace(first), 10, 64)
+		switch name {
+		case "HeapInuse":
+			f.heap = n
+		case "HeapIdle":
+			idle = n
+		case "HeapReleased":
+			released = n
+		case "Stack":
+			f.stacks = n
+		case "NextGC":
+			f.nextGC = n
 		}
 	}
+	f.retained = idle - released
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		b.Fatal(err)
@@ -223,4 +249,5 @@ func reportSoak(b *testing.B, start, end soakFigures) {
 	b.ReportMetric(float64(end.rss)/(1<<20), "RSS-MiB-end")
 	b.ReportMetric(float64(start.anon)/(1<<20), "anon-MiB-start")
 	b.ReportMetric(float64(end.anon)/(1<<20), "anon-MiB-end")
+	b.ReportMetric(float64(end.retained)/(1<<20), "idle-heap-MiB-end")
 }
