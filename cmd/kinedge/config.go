@@ -387,9 +387,9 @@ type ArchiveConfig struct {
 	// Sealed uploads the sealed blobs as stored (the default: plaintext
 	// never leaves the box); false uploads playable MKV files.
 	Sealed bool `yaml:"sealed"`
-	// UploadWindow limits uploads to a daily window in local time,
-	// "HH:MM-HH:MM" (e.g. 01:00-05:00; 22:00-05:00 spans midnight);
-	// empty: always.
+	// UploadWindow limits uploads to daily windows in local time,
+	// "HH:MM-HH:MM" (e.g. 01:00-05:00; 22:00-05:00 spans midnight), several
+	// separated by commas; empty: always.
 	UploadWindow string `yaml:"upload_window"`
 	// BandwidthLimit caps the archive's uplink in bytes per second (e.g.
 	// 500KB); 0: no cap.
@@ -682,8 +682,8 @@ func (c *Config) Validate() error {
 	if c.Archive.Bucket != "" && c.S3.Endpoint == "" {
 		errs = append(errs, fmt.Errorf("archive.bucket %q needs s3.endpoint (KINEDGE_S3_ENDPOINT): the archive has no S3 server", c.Archive.Bucket))
 	}
-	if _, err := archive.ParseWindow(c.Archive.UploadWindow); err != nil {
-		errs = append(errs, fmt.Errorf("archive.upload_window %q is not HH:MM-HH:MM", c.Archive.UploadWindow))
+	if _, err := archive.ParseWindows(c.Archive.UploadWindow); err != nil {
+		errs = append(errs, fmt.Errorf("archive.upload_window: %w", err))
 	}
 	if c.Archive.BandwidthLimit < 0 {
 		errs = append(errs, errors.New("archive.bandwidth_limit must not be negative"))

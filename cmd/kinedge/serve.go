@@ -688,7 +688,7 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	window, err := archive.ParseWindow(cfg.Archive.UploadWindow)
+	window, err := archive.ParseWindows(cfg.Archive.UploadWindow)
 	if err != nil {
 		return err
 	}

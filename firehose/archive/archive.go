@@ -67,8 +67,8 @@ type Archiver struct {
 	// manifest of the hour being filled (0: after every pass; the
 	// appliance uses DefaultManifestInterval).
 	ManifestInterval time.Duration
-	// Window limits uploads to a daily window (zero: always).
-	Window Window
+	// Window limits uploads to daily windows (none: always).
+	Window Windows
 	// Priority is the order of the uploads: Oldest ("" too) or Newest.
 	Priority Priority
 	// BandwidthLimit caps the uplink the archive uses, in bytes/s

@@ -138,8 +138,9 @@
 //
 // # Uplink
 //
-// Window (archive.upload_window, "01:00-05:00" in local time; a window may
-// span midnight) holds uploads until it opens; BandwidthLimit
+// Window (archive.upload_window, "01:00-05:00" in local time, or several
+// separated by commas, "22:00-06:00,12:00-13:00"; a window may span
+// midnight) holds uploads until one opens; BandwidthLimit
 // (archive.bandwidth_limit, bytes/s) spaces uploads so their bytes
 // average the cap (each upload books len/limit seconds before the next may
 // start; an uplink.Limiter without burst — the window and the cap are the

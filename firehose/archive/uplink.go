@@ -7,12 +7,13 @@ import (
 	"github.com/kinedge/kinedge/firehose/uplink"
 )
 
-// Window is a daily upload window (firehose/uplink, shared with the
-// upstream forwarder). The zero Window is always open.
-type Window = uplink.Window
+// Windows are daily upload windows (firehose/uplink, shared with the
+// upstream forwarder), open when any of them is. None is always open.
+type Windows = uplink.Windows
 
-// ParseWindow parses "HH:MM-HH:MM"; "" is always open.
-func ParseWindow(s string) (Window, error) { return uplink.ParseWindow(s) }
+// ParseWindows parses "HH:MM-HH:MM" windows separated by commas; "" is
+// always open.
+func ParseWindows(s string) (Windows, error) { return uplink.ParseWindows(s) }
 
 // pace waits for the upload window and the bandwidth cap before an upload
 // of n bytes, and books the bytes. The cap is an uplink.Limiter without

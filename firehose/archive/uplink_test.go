@@ -65,7 +65,7 @@ func (s *sizedBucket) Put(ctx context.Context, key string, body []byte, meta map
 	return s.memBucket.Put(ctx, key, body, meta)
 }
 
-// TestUplinkPacing: outside its window the archiver waits for the window
+// TestUplinkPacing: outside its windows the archiver waits for the first
 // to open; then uploads, fragments and manifests alike, are spaced so
 // their bytes average the cap. The clock is injected and the waits are
 // recorded, not slept.
@@ -75,7 +75,11 @@ func TestUplinkPacing(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 12, 2, 0, 30, 0, 0, time.UTC)
 	var waits []time.Duration
-	w, _ := ParseWindow("01:00-05:00")
+	// Two windows: the one that opens first counts.
+	w, err := ParseWindows("03:00-05:00, 01:00-02:00")
+	if err != nil || len(w) != 2 {
+		t.Fatalf("ParseWindows: %v %v", w, err)
+	}
 	bk := &sizedBucket{}
 	a := &Archiver{Index: b.idx, Space: b.sp, Bucket: bk, Keys: b.idx.Keys(), Sealed: true, ApplianceID: "pi-7",
 		Window: w, BandwidthLimit: 1000, Rescan: time.Hour,
