@@ -32,6 +32,9 @@ type clockWatch struct {
 	interval time.Duration
 	log      *slog.Logger
 	tl       clock.Timeline
+	// startedWrong: the first look read a time before the floor (a board
+	// at 1970); set by start, read-only after.
+	startedWrong bool
 
 	mu       sync.Mutex
 	last     clock.Report
@@ -60,7 +63,9 @@ func (c *clockWatch) start() {
 		c.w.Floor = buildFloor()
 	}
 	c.tl.Wall, c.tl.Mono, c.tl.Floor = c.w.Wall, c.w.Mono, c.w.Floor
-	c.tl.Start(c.w.Check())
+	first := c.w.Check()
+	c.startedWrong = first.BeforeFloor
+	c.tl.Start(first)
 	c.check(true)
 	go func() {
 		defer close(c.done)
@@ -126,6 +131,17 @@ func (c *clockWatch) runCorrector() {
 
 // recordClock returns the recorders' view of the timeline.
 func (c *clockWatch) recordClock() fragment.Clock { return recordClock{&c.tl} }
+
+// archiveHold reports whether what this run recorded waits for the clock
+// before the archive uploads it (archive.Archiver.ClockHold): the run
+// started on a time known to be wrong (before the floor) and the
+// timeline has been neither set nor moved since. A plausible but
+// unsynchronised clock (fake-hwclock, a VM without NTP status) is not
+// held: its times are as good as they will get.
+func (c *clockWatch) archiveHold() bool {
+	_, st := c.tl.Read()
+	return c.startedWrong && !st.Synced && st.Offset == 0
+}
 
 // recordClock is a clock.Timeline as a fragment.Clock.
 type recordClock struct{ tl *clock.Timeline }

@@ -87,10 +87,18 @@ func TestClockCorrectionOfRecording(t *testing.T) {
 	var syncMono time.Duration
 	for i := range 500 {
 		if i == 250 {
+			// A board that started at 1970 holds its recording back from
+			// the archive until the clock is set.
+			if !a.clock.archiveHold() {
+				t.Fatal("no archive hold before the clock is set")
+			}
 			board.mu.Lock()
 			board.wall, board.sync, syncMono = real, clock.Synced, board.mono
 			board.mu.Unlock()
 			a.clock.check(false)
+			if a.clock.archiveHold() {
+				t.Fatal("archive hold after the clock was set")
+			}
 		}
 		key := i%25 == 0
 		data := []byte{0, 0, 0, 2, 0x41, byte(i)}

@@ -708,6 +708,10 @@ func (a *appliance) openArchive(cfg *Config, keyring *seal.Keyring, log *slog.Lo
 		Priority: priority, Window: window, BandwidthLimit: int64(cfg.Archive.BandwidthLimit), ManifestInterval: archive.DefaultManifestInterval,
 		Index: a.idx, Space: space, Bucket: bucket, Keys: a.idx.Keys(), Opener: keyring,
 		Sealed: cfg.Archive.Sealed, ApplianceID: cfg.ApplianceID, Prefix: cfg.Archive.Prefix,
+		// The recording clock: a fragment recorded on a board that
+		// started at 1970 waits (up to archive.DefaultUnsyncedGrace) for
+		// the clock to be set, to go up at its real time.
+		Now: a.clock.tl.Now, ClockHold: a.clock.archiveHold,
 		Logger: log.With("component", "archive"),
 	}
 	a.archiveLagLimit = archiveLagDegraded

@@ -37,7 +37,12 @@ const (
 	DefaultMaxBackoff       = time.Minute
 	DefaultRescan           = 30 * time.Second
 	DefaultManifestInterval = 10 * time.Second
+	DefaultUnsyncedGrace    = time.Hour
 )
+
+// errClockHold is archive's answer for a fragment that waits for the clock
+// to be set (see Archiver.UnsyncedGrace): the pass stops the stream there.
+var errClockHold = errors.New("archive: the fragment waits for the clock to be set")
 
 // Archiver uploads every fragment of the index to a bucket, in order per
 // stream, and keeps the manifests (see the package doc). Set the fields,
@@ -69,6 +74,20 @@ type Archiver struct {
 	ManifestInterval time.Duration
 	// Window limits uploads to daily windows (none: always).
 	Window Windows
+	// ClockHold, when set, reports whether fragments recorded while the
+	// clock was not set (index.Fragment.ClockUnsynced) wait for the clock
+	// correction (the appliance: the run started on a time known to be
+	// wrong and the clock has been neither set nor moved since). A held
+	// fragment goes up once the correction moved it to its real time
+	// (and cleared its mark, or ClockHold turned false), so its object,
+	// its manifest and its hour are right. A stream's uploads stop at its
+	// first held fragment, in order.
+	ClockHold func() bool
+	// UnsyncedGrace caps the hold: a fragment older than this on Now
+	// goes anyway (a clock that is never set must not stop the archive;
+	// its object keeps the boot timeline's time). 0 means
+	// DefaultUnsyncedGrace; negative never holds.
+	UnsyncedGrace time.Duration
 	// Priority is the order of the uploads: Oldest ("" too) or Newest.
 	Priority Priority
 	// BandwidthLimit caps the uplink the archive uses, in bytes/s
@@ -93,6 +112,7 @@ type Archiver struct {
 	keysUp    map[string]bool      // data keys whose object is archived (loop goroutine; see archiveKey)
 	shredDue  atomic.Bool          // a data key may have been destroyed: shred before the next pass
 	holdNs    atomic.Int64         // see ArchivedThrough
+	clockHeld bool                 // logged that uploads wait for the clock (loop goroutine; once a run)
 	stats     counters
 }
 
@@ -167,6 +187,9 @@ func (a *Archiver) Start() error {
 	}
 	if a.Priority == "" {
 		a.Priority = Oldest
+	}
+	if a.UnsyncedGrace == 0 {
+		a.UnsyncedGrace = DefaultUnsyncedGrace
 	}
 	if _, err := ParsePriority(string(a.Priority)); err != nil {
 		return err
@@ -403,9 +426,15 @@ func (a *Archiver) pass(ctx context.Context) (held bool, err error) {
 		if !oldest.IsZero() {
 			a.stats.oldestPending.Store(oldest.UnixNano())
 		}
+		clockHeld := false
 		for _, w := range work {
 			for _, f := range w.pending {
-				if err := a.archive(ctx, w.stream, f); err != nil {
+				err := a.archive(ctx, w.stream, f)
+				if errors.Is(err, errClockHold) {
+					clockHeld = true
+					break // the stream's later fragments wait behind it
+				}
+				if err != nil {
 					return false, err
 				}
 				progress = true
@@ -418,8 +447,10 @@ func (a *Archiver) pass(ctx context.Context) (held bool, err error) {
 		}
 		if !progress {
 			a.holdNs.Store(hold.UnixNano())
-			a.stats.backlog.Store(0)
-			a.stats.backlogBytes.Store(0)
+			if !clockHeld { // else the backlog waits for the clock
+				a.stats.backlog.Store(0)
+				a.stats.backlogBytes.Store(0)
+			}
 			return a.flushManifests(ctx)
 		}
 		if _, err := a.flushManifests(ctx); err != nil {
@@ -488,6 +519,14 @@ func hourDir(prefix, appliance, stream string, t time.Time) string {
 
 // archive uploads one fragment (retrying forever) and records it.
 func (a *Archiver) archive(ctx context.Context, stream string, f index.Fragment) error {
+	if f.ClockUnsynced && a.ClockHold != nil && a.UnsyncedGrace > 0 && a.Now().Sub(f.ServerTime) < a.UnsyncedGrace && a.ClockHold() {
+		if !a.clockHeld {
+			a.clockHeld = true
+			a.Logger.Info("archive waits for the clock to be set before uploading what was recorded meanwhile",
+				"stream", stream, "fragment", f.Number, "grace", a.UnsyncedGrace)
+		}
+		return errClockHold
+	}
 	body, err := a.Index.Blob(ctx, f.Number)
 	if errors.Is(err, index.ErrFragmentNotFound) {
 		// Expired or evicted meanwhile: nothing to archive; move past it.

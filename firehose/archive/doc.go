@@ -136,6 +136,15 @@
 // list and fetch objects); objects no manifest lists are reported apart
 // (the current hour's manifest lags by up to ManifestInterval).
 //
+// # Fragments recorded before the clock was set
+//
+// With ClockHold (the appliance: a run that started at a time known to be
+// wrong, docs/clock.md), a fragment marked ClockUnsynced is not uploaded
+// until the clock correction has moved it to its real time, or until it is
+// UnsyncedGrace (an hour) old on Now, the recording clock: its object key
+// and its manifest name its time. The stream's uploads stop at it, in
+// order, and the eviction hold stays before it.
+//
 // # Uplink
 //
 // Window (archive.upload_window, "01:00-05:00" in local time, or several

@@ -390,11 +390,24 @@ func (a *Archiver) passNewest(ctx context.Context) (held bool, err error) {
 			return all[i].stream < all[j].stream
 		})
 		uploaded := map[string]int{}
+		clockHeld := map[string]bool{}
 		for _, c := range all {
-			if err := a.archive(ctx, c.stream, c.f); err != nil {
+			if clockHeld[c.stream] {
+				continue // uploaded stays the newest prefix of the stream's list
+			}
+			err := a.archive(ctx, c.stream, c.f)
+			if errors.Is(err, errClockHold) {
+				clockHeld[c.stream] = true
+				continue
+			}
+			if err != nil {
 				return false, err
 			}
 			uploaded[c.stream]++
+		}
+		if len(uploaded) == 0 {
+			// Everything left waits for the clock.
+			return a.flushManifests(ctx)
 		}
 		// The spans: what this round archived joins what the pass had.
 		for _, l := range lists {
