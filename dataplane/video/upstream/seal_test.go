@@ -67,7 +67,9 @@ func dirHolds(t *testing.T, dir string, needle []byte) bool {
 func startManager(t *testing.T, b *box) *Manager {
 	t.Helper()
 	m := &Manager{Index: b.idx, Space: b.sp, Opener: b.kr, Sealer: b.kr,
-		Tune: func(f *Forwarder) { f.MinBackoff, f.MaxBackoff, f.Rescan = 5*time.Millisecond, 20*time.Millisecond, 50*time.Millisecond }}
+		Tune: func(f *Forwarder) {
+			f.MinBackoff, f.MaxBackoff, f.Rescan = 5*time.Millisecond, 20*time.Millisecond, 50*time.Millisecond
+		}}
 	if err := m.Start(nil); err != nil {
 		t.Fatal(err)
 	}

@@ -280,7 +280,9 @@ func TestSkipBookkeeping(t *testing.T) {
 	f := &Forwarder{Index: b.idx, Space: b.sp, Opener: b.kr, Client: testClient("http://127.0.0.1:1"), Stream: "cam1", Remote: "up",
 		SkipAfter: 3, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
 	ctx := context.Background()
-	ae := func(n uint64) *AckError { return &AckError{ID: putmedia.InvalidMKVData, Code: "INVALID_MKV_DATA", Number: n} }
+	ae := func(n uint64) *AckError {
+		return &AckError{ID: putmedia.InvalidMKVData, Code: "INVALID_MKV_DATA", Number: n}
+	}
 	fr := func(n uint64) index.Fragment {
 		return index.Fragment{Stream: "cam1", Number: n, ServerTime: time.Unix(1000+int64(n), 0)}
 	}
