@@ -172,6 +172,7 @@ func dbValuesHolding(t *testing.T, dir string, a, b []byte) (na, nb int) {
 // recording with it.
 func TestUpstreamSkipsAndSealsSecret(t *testing.T) {
 	ffmpeg := testtool.Need(t, "ffmpeg")
+	needEncoders(t, "libx264", "aac")
 	// 8 s of H.264 (a keyframe a second) and AAC, with noise from 4.2 s
 	// to 4.7 s: the fragment holding it is many times larger than the
 	// others.

@@ -295,8 +295,10 @@ func TestSkipBookkeeping(t *testing.T) {
 		return skipped
 	}
 	// Two refusals of 5, one of 6: the count starts again.
-	if step(5, true) || step(5, true) || step(6, true) || step(5, true) || step(5, true) {
-		t.Fatal("skipped before three refusals in a row")
+	for i, n := range []uint64{5, 5, 6, 5, 5} {
+		if step(n, true) {
+			t.Fatalf("refusal %d (fragment %d) skipped before three refusals in a row", i+1, n)
+		}
 	}
 	if step(5, false) {
 		t.Fatal("skipped a fragment after one not persisted")
