@@ -24,6 +24,7 @@ import (
 	"github.com/kinedge/kinedge/firehose/uplink"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index/store"
+	"github.com/kinedge/kinedge/ingest/putmedia"
 	"github.com/kinedge/kinedge/ingest/rtsp"
 	"github.com/kinedge/kinedge/ingest/sources"
 )
@@ -299,6 +300,14 @@ type KVSConfig struct {
 	// GetMediaIdle ends a GetMedia session that has caught up and saw no
 	// new fragment for that long, with its continuation token.
 	GetMediaIdle time.Duration `yaml:"get_media_idle"`
+	// PutMediaRequireAllTracks applies KVS's rule to PutMedia: a cluster
+	// without frames of one of the session's tracks gets ERROR 4011
+	// FRAMES_MISSING_FOR_TRACK (off: it is recorded, a silent audio
+	// track).
+	PutMediaRequireAllTracks bool `yaml:"put_media_require_all_tracks"`
+	// PutMediaMaxFragmentSize bounds the frame bytes of a PutMedia
+	// cluster (ERROR 4001 MAX_FRAGMENT_SIZE_REACHED past it): KVS's 50 MB.
+	PutMediaMaxFragmentSize ByteSize `yaml:"put_media_max_fragment_size"`
 }
 
 // LiveConfig bounds live view (WHEP).
@@ -445,7 +454,8 @@ func defaultConfig() Config {
 		},
 		Live: LiveConfig{MaxViewers: 8},
 		KVS: KVSConfig{GetMediaCallsPerSecond: kvs.DefaultGetMediaCallsPerSecond,
-			GetMediaBytesPerSecond: kvs.DefaultGetMediaBytesPerSecond, GetMediaIdle: kvs.DefaultGetMediaIdle},
+			GetMediaBytesPerSecond: kvs.DefaultGetMediaBytesPerSecond, GetMediaIdle: kvs.DefaultGetMediaIdle,
+			PutMediaMaxFragmentSize: putmedia.DefaultMaxFragmentSize},
 		Storage:  StorageConfig{MinFreePercent: 10, Policy: string(store.DeleteOldestMedia)},
 		Kinesis:  KinesisConfig{Limits: true, FragmentEvents: "kinedge-fragments"},
 		Firehose: FirehoseConfig{SpoolBytes: 256 << 20, RetryFor: RetryDuration(24 * time.Hour)},
@@ -596,6 +606,9 @@ func (c *Config) Validate() error {
 	if c.KVS.GetMediaCallsPerSecond < 0 || c.KVS.GetMediaBytesPerSecond < 0 {
 		errs = append(errs, fmt.Errorf("kvs.get_media_calls_per_second %d and kvs.get_media_bytes_per_second %d must be >= 0 (0: no limit)",
 			c.KVS.GetMediaCallsPerSecond, c.KVS.GetMediaBytesPerSecond))
+	}
+	if c.KVS.PutMediaMaxFragmentSize < 1024 {
+		errs = append(errs, fmt.Errorf("kvs.put_media_max_fragment_size %d is below 1KB", c.KVS.PutMediaMaxFragmentSize))
 	}
 	if c.KVS.GetMediaIdle < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("kvs.get_media_idle %v is below 100ms", c.KVS.GetMediaIdle))

@@ -19,8 +19,9 @@ import (
 // sources (one source per video stream, the same recorder as RTSP), and
 // chains its Stored onto the sources' OnStored hook so that each
 // session hears of its durable fragments (PERSISTED acks).
-func newPutMedia(src *sources.Manager, log *slog.Logger) *putmedia.Server {
-	s := &putmedia.Server{Publisher: putMediaPublisher{src}, Logger: log}
+func newPutMedia(src *sources.Manager, cfg KVSConfig, log *slog.Logger) *putmedia.Server {
+	s := &putmedia.Server{Publisher: putMediaPublisher{src}, Logger: log,
+		RequireAllTracks: cfg.PutMediaRequireAllTracks, MaxFragmentSize: int64(cfg.PutMediaMaxFragmentSize)}
 	prev := src.OnStored
 	src.OnStored = func(f index.Fragment) {
 		if prev != nil {

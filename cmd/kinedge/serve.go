@@ -393,7 +393,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err := a.startClockCorrection(ctx); err != nil {
 		return nil, err
 	}
-	a.putMedia = newPutMedia(a.sources, log.With("component", "putmedia"))
+	a.putMedia = newPutMedia(a.sources, cfg.KVS, log.With("component", "putmedia"))
 	a.authFails = authLimiter(cfg, log.With("component", "auth"))
 	a.rtsp = &rtsp.Server{
 		Limiter:        a.authFails,

@@ -27,7 +27,7 @@ func (a *appliance) openUpstreams(cfg *Config, keyring *seal.Keyring, log *slog.
 			AccessKey: u.Upstream.AccessKey, SecretKey: u.Upstream.SecretKey, Stream: u.Upstream.Stream,
 			Window: u.Upstream.Window, BandwidthLimit: int64(u.Upstream.BandwidthLimit)}
 	}
-	m := &upstream.Manager{Index: a.idx, Space: space, Opener: keyring, Logger: log.With("component", "upstream")}
+	m := &upstream.Manager{Index: a.idx, Space: space, Opener: keyring, Sealer: keyring, Logger: log.With("component", "upstream")}
 	if err := m.Start(fixed); err != nil {
 		return err
 	}

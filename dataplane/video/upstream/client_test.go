@@ -17,7 +17,7 @@ import (
 	"github.com/kinedge/kinedge/ingest/putmedia"
 )
 
-const testKey, testSecret = "AKIDUPSTREAM", "upstreamsecret"
+const testKey, testSecret = "AKIDUPSTREAM", "Qx7Vw2Lp9Zk4Mt8R"
 
 // recorder is the putmedia server's Publisher: it keeps the frames and
 // "stores" a fragment at each video keyframe after the first and at

@@ -34,6 +34,27 @@
 // went back starts a new session: one Segment has one Tracks, and KVS
 // refuses a timecode before the previous one in a session.
 //
+// # Tracks without frames (a camera's silent audio)
+//
+// AWS KVS requires every fragment (cluster) of a session to hold at least
+// one frame of every track its Tracks declare: one that does not gets
+// ERROR 4011 FRAMES_MISSING_FOR_TRACK (the producer SDKs' issues say so
+// of audio+video streams whose audio paused). kinedge records such
+// fragments (its fragmenter cuts at video keyframes, silence or not), so
+// each fragment is sent under its session tracks (sessionTracks): the
+// stored Tracks when it holds frames of all of them, else a Tracks of
+// only the entries it holds frames of, as stored (track numbers kept).
+// A change of session tracks is a change of tracks: a new session, not a
+// second EBML header and Segment in the same body (kinedge's own server
+// ends a session whose second Segment changes the tracks with 4010, and
+// a new PutMedia is what a producer SDK does for a new stream format).
+// A camera whose audio comes and goes thus costs a session per change;
+// the upstream sees the audio track come and go with it (a kinedge
+// upstream marks the fragment after each session boundary with its gap
+// flag). kinedge's PutMedia server applies KVS's rule when
+// kvs.put_media_require_all_tracks is set (putmedia.Server.RequireAllTracks),
+// which is how the appliance-to-appliance tests check it.
+//
 // A batch's clusters are placed on one media timeline (place): each
 // cluster's timecode is its fragment's producer time in ms, unless that
 // would put a track's first block at or before the same track's latest
@@ -88,13 +109,39 @@
 // failures_total counts it, it is logged, and the round is retried after
 // capped exponential backoff with equal jitter (MinBackoff 500 ms doubling
 // to MaxBackoff 1 min), forever: the promise is that the upstream catches
-// up when it comes back. An ERROR ack is thus retried like an outage: the
-// upstream's transient refusals (throttling, storage full, 5001
-// ARCHIVAL_ERROR) pass; a permanent one (a fragment the upstream will
-// never accept) holds the stream back and shows as a growing backlog and
-// lag and a failure count, logged with the fragment number and ErrorCode,
-// rather than a silent hole. Skipping such a fragment is left to an
-// operator (not built).
+// up when it comes back. An HTTP refusal (403, 404, throttling 400/503)
+// is never taken as a fragment's: it is retried forever.
+//
+// ERROR acks are told apart by KVS's ErrorId (Permanent, from the KVS API
+// reference's meanings):
+//
+//	permanent (the same bytes are refused again)  transient (retried forever)
+//	4001 MAX_FRAGMENT_SIZE_REACHED                4000 STREAM_READ_ERROR
+//	4002 MAX_FRAGMENT_DURATION_REACHED            4003 MAX_CONNECTION_DURATION_REACHED
+//	4004 FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS   4008 STREAM_NOT_ACTIVE
+//	4005 MORE_THAN_ALLOWED_TRACKS_FOUND           45xx KMS key errors (access, disabled, …)
+//	4006 INVALID_MKV_DATA                         5000 INTERNAL_ERROR
+//	4007 INVALID_PRODUCER_TIMESTAMP               5001 ARCHIVAL_ERROR
+//	4009 FRAGMENT_METADATA_LIMIT_REACHED          any other id
+//	4010 TRACK_NUMBER_MISMATCH
+//	4011 FRAMES_MISSING_FOR_TRACK
+//
+// The skip rule: a permanent ERROR ack that names a fragment sent (its
+// FragmentTimecode is a cluster of the session) counts one refusal of
+// that fragment; the count is of refusals in a row of one fragment (a
+// permanent refusal of another, or its PERSISTED, starts it again; a
+// transient failure in between leaves it), kept by the loop goroutine (a
+// restart starts it again: at most SkipAfter more tries). A refused
+// fragment is sent first in a session of its own next time (the ones
+// before it are persisted first), and at its SkipAfter-th refusal (3)
+// while first, it is skipped: the cursor moves past it and the skip
+// (Skip: stream, fragment number, ErrorId, ErrorCode, message, endpoint,
+// remote stream, when by the injected clock) is added to the stream's
+// record (key k/<stream>: the total and the latest MaxSkips, 100), in one
+// transaction; skipped_total counts it, a warning logs it with the
+// fragment number and ErrorCode, and GET /v1/streams/{name}/upstream
+// lists it. The upstream never has that fragment: a hole it shows, rather
+// than a stream held back for good.
 //
 // # Retention
 //
@@ -109,7 +156,8 @@
 // waited for by Client.Put. Collector exports kinedge_upstream_*
 // {stream}: backlog_fragments, lag_seconds (the oldest fragment not
 // forwarded), fragments_total, bytes_total, failures_total,
-// sessions_total.
+// sessions_total, skipped_total (the record's total: it survives
+// restarts).
 //
 // # Upload windows and bandwidth cap
 //
@@ -128,19 +176,24 @@
 // Manager owns an appliance's forwarders: the config file's (fixed: the
 // API reads them but neither changes nor deletes them) and those set by
 // GET/PUT/DELETE /v1/streams/{name}/upstream (Register), kept in the
-// space under t/<stream> (credentials included, like the config file
-// keeps them; the database is the appliance's own) and started again at
-// Start. The API never returns credentials; a PUT without them keeps the
-// current ones. Replacing a target closes its forwarder (a session in
+// space under t/<stream> and started again at Start. The secret key is
+// kept sealed: the Sealer (the appliance's keyring) seals it under the
+// alias "kinedge/upstream" (SealAlias; rotated like any alias, never a
+// video stream's, so crypto-shredding leaves it), bound to
+// "kinedge/upstream/<stream>" (a record copied to another stream's key
+// does not open). A record from before sealing (secret_key in clear) is
+// sealed again and rewritten at Start; the clear bytes of the old record
+// stay in Badger's files until its compaction drops them (not scrubbed).
+// The access key is kept in clear (an identifier). The API never returns
+// credentials; a PUT without them keeps the current ones. Replacing a target closes its forwarder (a session in
 // flight is abandoned and sent again: at least once) and starts a new one;
 // a new endpoint or remote stream starts a new cursor. The collector
 // (Manager.Collector) reads the forwarders at each scrape.
 //
 // # Not built
 //
-// Skipping a fragment an upstream refuses for good (an operator's
-// decision); telling permanent ERROR acks (4006, 4010, 4011) from
-// transient ones. A kinedge fragment that lacks frames of one of its
-// tracks (a camera's silent audio) is refused by AWS KVS with 4011
-// FRAMES_MISSING_FOR_TRACK and would hold the stream back.
+// A test against AWS KVS itself (the tests use kinedge's PutMedia server
+// with KVS's rules on). An operator's "skip this fragment now" (the rule
+// above is automatic) and a retry of skipped fragments. Scrubbing a
+// legacy clear record's old bytes from Badger's files.
 package upstream

@@ -45,3 +45,36 @@ type HTTPError struct {
 func (e *HTTPError) Error() string {
 	return fmt.Sprintf("upstream: PutMedia HTTP %d %s: %s", e.Status, e.Type, e.Message)
 }
+
+// Permanent reports whether an ERROR ack's ErrorId refuses the fragment
+// for good: sending the same bytes again gets the same refusal (KVS API
+// reference, PutMedia, ErrorId; see the package doc's table). Everything
+// else (4000 STREAM_READ_ERROR, 4003 MAX_CONNECTION_DURATION_REACHED,
+// 4008 STREAM_NOT_ACTIVE, the 45xx KMS errors, 5000 INTERNAL_ERROR, 5001
+// ARCHIVAL_ERROR and ids KVS may add) is transient: the fragment is sent
+// again after the backoff, forever.
+func Permanent(id putmedia.ErrorID) bool {
+	switch id {
+	case putmedia.MaxFragmentSizeReached, // 4001
+		putmedia.MaxFragmentDurationReached,     // 4002
+		putmedia.FragmentTimecodeLesserThanPrev, // 4004
+		putmedia.MoreThanAllowedTracksFound,     // 4005
+		putmedia.InvalidMKVData,                 // 4006
+		putmedia.InvalidProducerTimestamp,       // 4007
+		putmedia.FragmentMetadataLimitReached,   // 4009
+		putmedia.TrackNumberMismatch,            // 4010
+		putmedia.FramesMissingForTrack:          // 4011
+		return true
+	}
+	return false
+}
+
+// permanentRefusal returns the ERROR ack of err when it refuses a
+// fragment sent (Number set) for good.
+func permanentRefusal(err error) (*AckError, bool) {
+	var ae *AckError
+	if !errors.As(err, &ae) || ae.Number == 0 || !Permanent(ae.ID) {
+		return nil, false
+	}
+	return ae, true
+}

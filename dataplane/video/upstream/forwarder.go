@@ -59,6 +59,10 @@ type Forwarder struct {
 	// Rescan is how often the index is read without a Notify. It defaults
 	// to DefaultRescan.
 	Rescan time.Duration
+	// SkipAfter is how many permanent refusals (Permanent) of one
+	// fragment in a row make the forwarder skip it. It defaults to
+	// DefaultSkipAfter.
+	SkipAfter int
 	// Windows are the daily upload windows (firehose/uplink; none: always
 	// open). Outside them no session starts; the backlog is still
 	// counted. A session started inside runs to its end.
@@ -80,6 +84,10 @@ type Forwarder struct {
 	// closedLogged is set while the windows are closed and logged once
 	// (loop goroutine).
 	closedLogged bool
+	// refusedNumber is the fragment refused for good last, refusedCount
+	// how many times in a row (loop goroutine).
+	refusedNumber uint64
+	refusedCount  int
 
 	kick    chan struct{}
 	cancel  context.CancelFunc
@@ -91,6 +99,7 @@ type Forwarder struct {
 
 type counters struct {
 	fragments, bytes, failures, sessions atomic.Uint64
+	skipped                              atomic.Uint64 // the stream's skips in all (the record's total)
 	backlog                              atomic.Int64
 	oldestPending                        atomic.Int64 // Unix ns of the oldest fragment not forwarded; 0 none
 }
@@ -99,8 +108,10 @@ type counters struct {
 type Stats struct {
 	// Fragments and Bytes are the fragments acknowledged PERSISTED (and
 	// their cluster bytes); Failures the failed sessions (each retried);
-	// Sessions the PutMedia requests made.
-	Fragments, Bytes, Failures, Sessions uint64
+	// Sessions the PutMedia requests made; Skipped the fragments skipped
+	// (refused for good SkipAfter times in a row), since the stream was
+	// first forwarded.
+	Fragments, Bytes, Failures, Sessions, Skipped uint64
 	// Backlog is the fragments stored and not yet persisted upstream, as
 	// of the last reading of the index; Lag how old the oldest of them is.
 	Backlog int64
@@ -111,7 +122,7 @@ type Stats struct {
 func (f *Forwarder) Stats() Stats {
 	st := Stats{
 		Fragments: f.stats.fragments.Load(), Bytes: f.stats.bytes.Load(),
-		Failures: f.stats.failures.Load(), Sessions: f.stats.sessions.Load(),
+		Failures: f.stats.failures.Load(), Sessions: f.stats.sessions.Load(), Skipped: f.stats.skipped.Load(),
 		Backlog: max(f.stats.backlog.Load(), 0),
 	}
 	if ns := f.stats.oldestPending.Load(); ns != 0 {
@@ -146,6 +157,9 @@ func (f *Forwarder) Start() error {
 	if f.Rescan <= 0 {
 		f.Rescan = DefaultRescan
 	}
+	if f.SkipAfter <= 0 {
+		f.SkipAfter = DefaultSkipAfter
+	}
 	if f.Now == nil {
 		f.Now = time.Now
 	}
@@ -161,6 +175,11 @@ func (f *Forwarder) Start() error {
 	if f.BandwidthLimit > 0 && f.Client.Limiter == nil {
 		f.Client.Limiter = &uplink.Limiter{Rate: f.BandwidthLimit, Burst: f.BandwidthLimit, Now: f.Now, Sleep: f.sleep}
 	}
+	total, _, err := f.Skips()
+	if err != nil {
+		return err
+	}
+	f.stats.skipped.Store(total)
 	f.kick = make(chan struct{}, 1)
 	f.done = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -371,8 +390,11 @@ func (f *Forwarder) round(ctx context.Context) (int, time.Duration, error) {
 }
 
 // send opens the fragments and sends those that share the first one's
-// tracks, with non-decreasing producer times, in one session (a change
-// starts the next session).
+// session tracks (sessionTracks: the stored tracks it holds frames of),
+// with non-decreasing producer times, in one session (a change starts the
+// next session). A fragment the upstream refuses for good is counted and,
+// at the SkipAfter-th refusal in a row, skipped (refused): the round then
+// counts as progress.
 func (f *Forwarder) send(ctx context.Context, frags []index.Fragment) (int, error) {
 	var tracks []byte
 	var clusters []Cluster
@@ -396,9 +418,21 @@ func (f *Forwarder) send(ctx context.Context, frags []index.Fragment) (int, erro
 		if err != nil {
 			return 0, fmt.Errorf("upstream: fragment %d: %w", fr.Number, err)
 		}
+		spans, err := blockSpans(b.Cluster)
+		if err != nil {
+			return 0, fmt.Errorf("upstream: fragment %d: %w", fr.Number, err)
+		}
+		st, err := sessionTracks(b.Tracks, spans)
+		if err != nil {
+			return 0, fmt.Errorf("upstream: fragment %d: %w", fr.Number, err)
+		}
 		if i == 0 {
-			tracks = b.Tracks
-		} else if !bytes.Equal(b.Tracks, tracks) || fr.ProducerTime.UnixMilli() < frags[i-1].ProducerTime.UnixMilli() {
+			tracks = st
+		} else if !bytes.Equal(st, tracks) || fr.ProducerTime.UnixMilli() < frags[i-1].ProducerTime.UnixMilli() ||
+			fr.Number == f.refusedNumber {
+			// A fragment refused for good starts its own session,
+			// so the ones before it are persisted first and it can
+			// be skipped without skipping them.
 			break
 		}
 		clusters = append(clusters, Cluster{Number: fr.Number, ProducerTime: fr.ProducerTime, Cluster: b.Cluster})
@@ -424,6 +458,26 @@ func (f *Forwarder) send(ctx context.Context, frags []index.Fragment) (int, erro
 	if done > 0 {
 		f.Logger.Debug("upstream fragments persisted", "stream", f.Stream, "remote", f.Remote, "fragments", done,
 			"first", frags[0].Number, "last", frags[done-1].Number)
+	}
+	for _, fr := range frags[:done] {
+		if fr.Number == f.refusedNumber {
+			f.refusedNumber, f.refusedCount = 0, 0 // persisted after all
+		}
+	}
+	if ae, ok := permanentRefusal(err); ok {
+		for j, fr := range frags[done:len(clusters)] {
+			if fr.Number != ae.Number {
+				continue
+			}
+			skipped, serr := f.refused(ctx, fr, ae, j == 0)
+			if serr != nil {
+				return done, errors.Join(err, serr)
+			}
+			if skipped {
+				f.stats.failures.Add(1)
+				return done + 1, nil
+			}
+		}
 	}
 	if err != nil {
 		return done, err

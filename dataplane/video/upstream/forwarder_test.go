@@ -17,6 +17,7 @@ import (
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/camsim"
+	"github.com/kinedge/kinedge/ingest/media"
 )
 
 // box is an appliance's storage: an in-memory database, its index and
@@ -49,6 +50,12 @@ func openBox(t *testing.T) *box {
 // returns the fragments stored.
 func (b *box) record(t *testing.T, stream string, base time.Time) []index.Fragment {
 	t.Helper()
+	return b.recordSome(t, stream, base, nil)
+}
+
+// recordSome records the frames of the clip keep keeps (nil: all).
+func (b *box) recordSome(t *testing.T, stream string, base time.Time, keep func(c *camsim.Clip, f *media.Frame) bool) []index.Fragment {
+	t.Helper()
 	c, err := camsim.ReadClip(filepath.Join("..", "..", "..", "testdata", "h264_aac.ts"))
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +79,9 @@ func (b *box) record(t *testing.T, stream string, base time.Time) []index.Fragme
 		t.Fatal(err)
 	}
 	for _, f := range c.Frames {
+		if keep != nil && !keep(c, f) {
+			continue
+		}
 		now = base.Add(f.DTS)
 		cf := *f
 		r.WriteFrame(&cf)

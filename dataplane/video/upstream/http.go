@@ -45,6 +45,11 @@ type TargetJSON struct {
 	LagSeconds       float64 `json:"lag_seconds"`
 	Fragments        uint64  `json:"fragments"`
 	Failures         uint64  `json:"failures"`
+	// Skipped is the fragments skipped (refused for good SkipAfter times
+	// in a row) and LastSkips the latest (at most MaxSkips, oldest
+	// first).
+	Skipped   uint64 `json:"skipped"`
+	LastSkips []Skip `json:"last_skips"`
 }
 
 func (m *Manager) describe(stream string) (TargetJSON, error) {
@@ -55,7 +60,14 @@ func (m *Manager) describe(stream string) (TargetJSON, error) {
 		return TargetJSON{}, ErrNotSet
 	}
 	st := e.f.Stats()
-	return TargetJSON{LocalStream: stream, Endpoint: e.target.Endpoint, Region: e.target.Region, Stream: e.f.Remote,
+	skipped, last, err := e.f.Skips()
+	if err != nil {
+		return TargetJSON{}, err
+	}
+	if last == nil {
+		last = []Skip{}
+	}
+	return TargetJSON{Skipped: skipped, LastSkips: last, LocalStream: stream, Endpoint: e.target.Endpoint, Region: e.target.Region, Stream: e.f.Remote,
 		Window: e.target.Window, BandwidthLimit: e.target.BandwidthLimit, Credentials: "<redacted>", ConfigFile: e.fixed,
 		BacklogFragments: st.Backlog, LagSeconds: st.Lag.Seconds(), Fragments: st.Fragments, Failures: st.Failures}, nil
 }

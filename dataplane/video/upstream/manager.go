@@ -76,10 +76,28 @@ func (t Target) Validate() error {
 	return nil
 }
 
+// Sealer seals the secret keys of the targets kept in the Space;
+// fragment/seal's Keyring is one (its Open is the Manager's Opener).
+type Sealer interface {
+	Seal(ctx context.Context, alias, stream string, fragmentNumber uint64, plaintext []byte) (sealed []byte, keyID string, err error)
+}
+
+// SealAlias is the keyring alias the targets' secret keys are sealed
+// under; each is bound (the AAD) to "kinedge/upstream/<local stream>".
+const SealAlias = "kinedge/upstream"
+
+// storedTarget is a target as the Space keeps it: the secret key sealed
+// (SecretSealed), never in clear. A record with SecretKey set is a legacy
+// one (before sealing), sealed again by Start.
+type storedTarget struct {
+	Target
+	SecretSealed []byte `json:"secret_sealed,omitempty"`
+}
+
 // Manager owns the forwarders of an appliance: those the config file
 // sets (fixed) and those set through the API (Set, Delete), which are
-// kept in the Space (key t/<stream>) and started again by Start after a
-// restart. Set the fields, then Start; Close stops every forwarder. Its
+// kept in the Space (key t/<stream>, the secret key sealed by Sealer) and
+// started again by Start after a restart. Set the fields, then Start; Close stops every forwarder. Its
 // methods are safe for concurrent use.
 type Manager struct {
 	// Index, Space, Opener, Now and Logger are handed to each Forwarder;
@@ -87,6 +105,9 @@ type Manager struct {
 	Index  Index
 	Space  *store.Space
 	Opener replay.Opener
+	// Sealer seals the secret keys of the targets set through the API
+	// (Opener opens them). Required.
+	Sealer Sealer
 	Now    func() time.Time
 	Logger *slog.Logger
 	// Tune, when set, is called on each Forwarder before its Start
@@ -112,8 +133,8 @@ func (m *Manager) targetKey(stream string) []byte {
 // stream) and of the targets the API set before, which a fixed one
 // overrides.
 func (m *Manager) Start(fixed map[string]Target) error {
-	if m.Index == nil || m.Space == nil || m.Opener == nil {
-		return errors.New("upstream: Manager needs Index, Space and Opener")
+	if m.Index == nil || m.Space == nil || m.Opener == nil || m.Sealer == nil {
+		return errors.New("upstream: Manager needs Index, Space, Opener and Sealer")
 	}
 	if m.Logger == nil {
 		m.Logger = slog.New(slog.DiscardHandler)
@@ -121,21 +142,7 @@ func (m *Manager) Start(fixed map[string]Target) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.streams = map[string]*managed{}
-	stored := map[string]Target{}
-	pfx := m.Space.Key([]byte("t/"))
-	err := m.Space.View(func(txn *store.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			stream := string(it.Item().Key()[len(pfx):])
-			var t Target
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &t) }); err != nil {
-				return fmt.Errorf("upstream: stored target of %s: %w", stream, err)
-			}
-			stored[stream] = t
-		}
-		return nil
-	})
+	stored, err := m.loadTargets(context.Background())
 	if err != nil {
 		return err
 	}
@@ -214,9 +221,8 @@ func (m *Manager) Set(ctx context.Context, stream string, t Target) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	v, _ := json.Marshal(t) // plain fields
-	if err := m.Space.Update(ctx, store.Meta, func(txn *store.Txn) error { return txn.Set(m.targetKey(stream), v) }); err != nil {
-		return fmt.Errorf("upstream: keep the target of %s: %w", stream, err)
+	if err := m.keep(ctx, stream, t); err != nil {
+		return err
 	}
 	if old != nil {
 		old.f.Close()
@@ -286,4 +292,71 @@ func (m *Manager) Close() error {
 		e.f.Close()
 	}
 	return nil
+}
+
+// sealStream is the AAD a target's sealed secret is bound to: a record
+// moved to another stream's key does not open.
+func sealStream(stream string) string { return SealAlias + "/" + stream }
+
+// keep seals t's secret key and writes t under t/<stream>.
+func (m *Manager) keep(ctx context.Context, stream string, t Target) error {
+	sealed, _, err := m.Sealer.Seal(ctx, SealAlias, sealStream(stream), 0, []byte(t.SecretKey))
+	if err != nil {
+		return fmt.Errorf("upstream: seal the secret key of %s: %w", stream, err)
+	}
+	st := storedTarget{Target: t, SecretSealed: sealed}
+	st.SecretKey = ""
+	v, _ := json.Marshal(st) // plain fields
+	if err := m.Space.Update(ctx, store.Meta, func(txn *store.Txn) error { return txn.Set(m.targetKey(stream), v) }); err != nil {
+		return fmt.Errorf("upstream: keep the target of %s: %w", stream, err)
+	}
+	return nil
+}
+
+// loadTargets reads the targets kept under t/, opening their sealed
+// secret keys; a legacy record (secret key in clear) is sealed again and
+// rewritten (migration). A record that cannot be read or opened is
+// logged and left alone (its stream is not forwarded).
+func (m *Manager) loadTargets(ctx context.Context) (map[string]Target, error) {
+	raw := map[string]storedTarget{}
+	pfx := m.Space.Key([]byte("t/"))
+	err := m.Space.View(func(txn *store.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			stream := string(it.Item().Key()[len(pfx):])
+			var st storedTarget
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &st) }); err != nil {
+				m.Logger.Error("upstream stored target unreadable", "stream", stream, "err", err)
+				continue
+			}
+			raw[stream] = st
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("upstream: stored targets: %w", err)
+	}
+	out := make(map[string]Target, len(raw))
+	for stream, st := range raw {
+		t := st.Target
+		switch {
+		case len(st.SecretSealed) > 0:
+			plain, err := m.Opener.Open(ctx, sealStream(stream), 0, st.SecretSealed)
+			if err != nil {
+				m.Logger.Error("upstream stored target: its secret key does not open", "stream", stream, "err", err)
+				continue
+			}
+			t.SecretKey = string(plain)
+			clear(plain)
+		case t.SecretKey != "":
+			// Legacy: kept in clear before sealing.
+			if err := m.keep(ctx, stream, t); err != nil {
+				return nil, err
+			}
+			m.Logger.Info("upstream stored target: secret key sealed (it was kept in clear)", "stream", stream)
+		}
+		out[stream] = t
+	}
+	return out, nil
 }

@@ -19,7 +19,7 @@ func TestManagerAPI(t *testing.T) {
 	b := openBox(t)
 	rec, up := newUpstream(t)
 	start := func(fixed map[string]Target) (*Manager, *httptest.Server) {
-		m := &Manager{Index: b.idx, Space: b.sp, Opener: b.kr,
+		m := &Manager{Index: b.idx, Space: b.sp, Opener: b.kr, Sealer: b.kr,
 			Tune: func(f *Forwarder) {
 				f.MinBackoff, f.MaxBackoff, f.Rescan = 5*time.Millisecond, 20*time.Millisecond, 50*time.Millisecond
 			}}

@@ -5,8 +5,8 @@ import "github.com/prometheus/client_golang/prometheus"
 // Collector exports the Stats of forwarders as Prometheus metrics
 // (kinedge_upstream_*, labelled by local stream), read at scrape time.
 type Collector struct {
-	fs                                              func() []*Forwarder
-	backlog, lag, fragments, bytes, fails, sessions *prometheus.Desc
+	fs                                                       func() []*Forwarder
+	backlog, lag, fragments, bytes, fails, sessions, skipped *prometheus.Desc
 }
 
 // NewCollector returns the collector of fs.
@@ -30,12 +30,13 @@ func newCollector(fs func() []*Forwarder) *Collector {
 		bytes:     d("bytes_total", "Cluster bytes of the fragments persisted upstream."),
 		fails:     d("failures_total", "Failed PutMedia sessions (each is retried with backoff, forever)."),
 		sessions:  d("sessions_total", "PutMedia sessions opened."),
+		skipped:   d("skipped_total", "Fragments skipped: the upstream refused them for good (a permanent ERROR ack) SkipAfter times in a row."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.backlog, c.lag, c.fragments, c.bytes, c.fails, c.sessions} {
+	for _, d := range []*prometheus.Desc{c.backlog, c.lag, c.fragments, c.bytes, c.fails, c.sessions, c.skipped} {
 		ch <- d
 	}
 }
@@ -56,5 +57,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		m(c.bytes, prometheus.CounterValue, float64(st.Bytes))
 		m(c.fails, prometheus.CounterValue, float64(st.Failures))
 		m(c.sessions, prometheus.CounterValue, float64(st.Sessions))
+		m(c.skipped, prometheus.CounterValue, float64(st.Skipped))
 	}
 }
