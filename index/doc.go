@@ -29,6 +29,7 @@
 //	v/u/<sid><bucket end>             usage of a blob bucket: sealed bytes, fragments
 //	v/t/<sid>                         the stream's tags (JSON)
 //	v/e                               eviction floor (Unix ns): media before it was evicted for the budget
+//	v/c/<first number>                a run that started with its clock unsynchronised (JSON; docs/clock.md)
 //	v/q/...                           badger Sequences (fragment numbers, ids, versions)
 //
 // The metadata is stored with each index entry, so List (KVS
@@ -184,6 +185,15 @@
 // corrected bucket with its usage, so retention and eviction count from
 // the real age. Options.TimeFloor and FutureTolerance make PutFragment
 // refuse a time before the build or past the clock.
+//
+// A run (one process) that starts unsynchronised records where its
+// timeline sits on the kernel's boot clock and its first fragment number
+// (RecordClockRun, v/c/). The boot clock survives a restart of the
+// process, not a reboot: when a later run of the same boot is
+// synchronised, CorrectEarlierRuns places each earlier run's timeline by
+// the boot time between them and settles its fragments (the numbers up to
+// the next run's first) the same way. Runs of other boots keep their
+// marks; their records are dropped.
 //
 // # Deleting a stream
 //
