@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -204,4 +205,35 @@ func (x *Index) CorrectEarlierRuns(ctx context.Context, cur ClockRun, offset tim
 		}
 	}
 	return c, nil
+}
+
+// NumbersStoredEnd returns one past the highest fragment number stored,
+// whether or not the fragment is visible (past its retention on the
+// present clock, evicted or of a deleted stream and not yet swept), or 0
+// when none is: a number at or below every number issued from now on,
+// and above every fragment an earlier run left. (A stream's Latest is
+// not: an unsynchronised run's fragments stored at the floor look past
+// their retention to a run that starts on the synchronised clock.)
+func (x *Index) NumbersStoredEnd(ctx context.Context) (uint64, error) {
+	done, err := x.enter(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	var end uint64
+	err = x.view(func(txn *store.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxNumber), Reverse: true})
+		defer it.Close()
+		for it.Seek(numberKey(math.MaxUint64)); it.Valid(); it.Next() {
+			if n, ok := parseNumberKey(it.Item().Key()); ok {
+				end = n + 1
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("index: stored fragment numbers: %w", err)
+	}
+	return end, nil
 }

@@ -252,3 +252,24 @@ func FuzzDecodeClockRun(f *testing.F) {
 		}
 	})
 }
+
+// TestNumbersStoredEnd: one past the highest number stored, also when the
+// fragment is past its retention on the present clock.
+func TestNumbersStoredEnd(t *testing.T) {
+	forModes(t, func(t *testing.T, x *Index, clk *fakeClock) {
+		ctx := context.Background()
+		if n, err := x.NumbersStoredEnd(ctx); err != nil || n != 0 {
+			t.Fatalf("empty: %d, %v", n, err)
+		}
+		mustStream(t, x, "cam", 1)
+		mustPut(t, x, "cam", t0, t0, 100)
+		last := mustPut(t, x, "cam", t0.Add(2*time.Second), t0.Add(2*time.Second), 100)
+		clk.Advance(48 * time.Hour) // both past their retention, not yet swept
+		if _, err := x.Latest(ctx, "cam"); !errors.Is(err, ErrFragmentNotFound) {
+			t.Fatalf("Latest past retention: %v", err)
+		}
+		if n, err := x.NumbersStoredEnd(ctx); err != nil || n != last.Number+1 {
+			t.Fatalf("%d, %v; want %d", n, err, last.Number+1)
+		}
+	})
+}

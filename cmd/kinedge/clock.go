@@ -238,13 +238,7 @@ func (a *appliance) startClockCorrection(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// from is past every stored fragment's number: every number this run
-	// issues is (numbers only grow). It is read, not issued: a start on a
-	// full disk cannot write, and a fresh database's numbering is the
-	// archive seeder's to choose. It is never below an earlier run's
-	// first number, so the runs' number ranges do not overlap.
 	var newest time.Time
-	var from uint64
 	for _, s := range streams {
 		f, err := a.idx.Latest(ctx, s.Name)
 		if errors.Is(err, index.ErrFragmentNotFound) {
@@ -256,7 +250,19 @@ func (a *appliance) startClockCorrection(ctx context.Context) error {
 		if end := f.ServerTime.Add(f.Duration); end.After(newest) {
 			newest = end
 		}
-		from = max(from, f.Number+1)
+	}
+	// from is past every stored fragment's number, visible or not: every
+	// number this run issues is (numbers only grow), and no fragment of an
+	// earlier run is. It is read, not issued: a start on a full disk
+	// cannot write, and a fresh database's numbering is the archive
+	// seeder's to choose. (Not the streams' Latest: a run that starts on
+	// the synchronised clock does not see an earlier unsynchronised run's
+	// fragments, stored at the floor, within their retention.) It is
+	// never below an earlier run's first number, so the runs' number
+	// ranges do not overlap.
+	from, err := a.idx.NumbersStoredEnd(ctx)
+	if err != nil {
+		return err
 	}
 	runs, err := a.idx.ClockRuns(ctx)
 	if err != nil {

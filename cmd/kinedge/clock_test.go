@@ -134,12 +134,19 @@ func TestClockCorrectionOfRecording(t *testing.T) {
 
 // TestClockCorrectionAcrossRestart: a board boots at 1970 without a time
 // source; run A of the appliance records a camera for 10 s and the
-// process restarts (a crash, an update) 5 s later, still unsynchronised;
-// run B of the same boot records for 20 s and NTP sets the clock 10 s
-// in. Every fragment of both runs is then listed by timestamp at its real
-// time: B's by its own timeline's offset, A's placed by the kernel's boot
-// clock, which kept counting across the restart.
+// process restarts (a crash, an update) 5 s later. Either run B of the
+// same boot starts still unsynchronised, records for 20 s and NTP sets
+// the clock 10 s in, or NTP set it during the restart and run B starts
+// synchronised and records 10 s. Every fragment of both runs is then
+// listed by timestamp at its real time: B's by its own timeline, A's
+// placed by the kernel's boot clock, which kept counting across the
+// restart.
 func TestClockCorrectionAcrossRestart(t *testing.T) {
+	t.Run("sync in run B", func(t *testing.T) { testClockCorrectionAcrossRestart(t, false) })
+	t.Run("synced at run B's start", func(t *testing.T) { testClockCorrectionAcrossRestart(t, true) })
+}
+
+func testClockCorrectionAcrossRestart(t *testing.T, syncedAtStart bool) {
 	ctx := context.Background()
 	// board.mono is the kernel's boot clock; each run's monotonic clock
 	// starts at its process's start.
@@ -212,8 +219,18 @@ func TestClockCorrectionAcrossRestart(t *testing.T) {
 	}
 
 	firstA := run("run A", 250, -1)
-	board.advance(5 * time.Second) // the restart, the board's clock still at 1970
-	firstB := run("run B", 500, 250)
+	board.advance(5 * time.Second) // the restart
+	var firstB time.Duration
+	framesB := 500
+	if syncedAtStart {
+		board.mu.Lock()
+		board.wall, board.sync, syncBoot = real, clock.Synced, board.mono
+		board.mu.Unlock()
+		framesB = 250
+		firstB = run("run B", framesB, -1)
+	} else {
+		firstB = run("run B", framesB, 250)
+	}
 
 	// Read back as a third run of the boot would (synchronised at start:
 	// nothing left to correct).
@@ -232,7 +249,7 @@ func TestClockCorrectionAcrossRestart(t *testing.T) {
 	for i := range 5 {
 		want = append(want, realAt(firstA+time.Duration(i)*2*time.Second))
 	}
-	for i := range 10 {
+	for i := range framesB / 50 {
 		want = append(want, realAt(firstB+time.Duration(i)*2*time.Second))
 	}
 	if len(frags) != len(want) {
@@ -254,7 +271,13 @@ func TestClockCorrectionAcrossRestart(t *testing.T) {
 	if old, _, _ := idx.List(ctx, "cam", index.Query{End: real.Add(-time.Hour)}); len(old) != 0 {
 		t.Fatalf("%d fragments left before the real time (first at %v)", len(old), old[0].ServerTime)
 	}
-	if runs, err := idx.ClockRuns(ctx); err != nil || len(runs) != 1 {
-		t.Fatalf("runs recorded %+v, %v: want run B's alone", runs, err)
+	// Run A's record is settled; an unsynchronised run B's stays for a
+	// later run of the boot.
+	wantRuns := 1
+	if syncedAtStart {
+		wantRuns = 0
+	}
+	if runs, err := idx.ClockRuns(ctx); err != nil || len(runs) != wantRuns {
+		t.Fatalf("runs recorded %+v, %v: want %d", runs, err, wantRuns)
 	}
 }
