@@ -6,6 +6,10 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/kinedge/kinedge/index/store"
 )
 
 // putMarked stores a fragment of stream cam recorded unsynchronised at
@@ -270,6 +274,46 @@ func TestNumbersStoredEnd(t *testing.T) {
 		}
 		if n, err := x.NumbersStoredEnd(ctx); err != nil || n != last.Number+1 {
 			t.Fatalf("%d, %v; want %d", n, err, last.Number+1)
+		}
+	})
+}
+
+// TestUnsyncedFragmentHasNoTTL: the keys of a fragment recorded before
+// the clock was set carry no badger TTL (one stamped on a system clock at
+// 1970 would expire when NTP sets it); the correction that settles it
+// gives it its TTL.
+func TestUnsyncedFragmentHasNoTTL(t *testing.T) {
+	forModes(t, func(t *testing.T, x *Index, clk *fakeClock) {
+		ctx := context.Background()
+		mustStream(t, x, "cam", 24)
+		num := putMarked(t, x, t0, 0)
+		ttls := func() []uint64 {
+			var exp []uint64
+			for _, pfx := range []string{pfxNumber, pfxServer, pfxProducer, pfxBlob} {
+				err := x.view(func(txn *store.Txn) error {
+					it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfx)})
+					defer it.Close()
+					for it.Rewind(); it.Valid(); it.Next() {
+						exp = append(exp, it.Item().ExpiresAt())
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			return exp
+		}
+		if exp := ttls(); len(exp) != 4 || exp[0] != 0 || exp[1] != 0 || exp[2] != 0 || exp[3] != 0 {
+			t.Fatalf("marked fragment's key TTLs %v, want four without", exp)
+		}
+		if _, err := x.CorrectClock(ctx, num, time.Hour, true); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ttls() {
+			if e == 0 {
+				t.Fatalf("settled fragment's key TTLs %v, want all set", ttls())
+			}
 		}
 	})
 }

@@ -47,7 +47,11 @@
 // state of the disk: List,
 // Iterate, Fragment, Blob, Earliest and Latest filter on the injected
 // clock. Every key of a fragment also carries a badger TTL (the end of its
-// bucket plus the retention plus ExpirySlack) as a backstop.
+// bucket plus the retention plus ExpirySlack) as a backstop, but for a
+// fragment marked ClockUnsynced: badger reads TTLs on the system clock,
+// and a TTL stamped while it read 1970 would expire the moment NTP sets
+// it, before the fragment's time is corrected (the correction that
+// settles it gives it its TTL).
 //
 // Space is the hard part. Badger's value-log GC only rewrites a value-log
 // file once badger's discard statistics say enough of it is garbage, and
