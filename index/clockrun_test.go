@@ -317,3 +317,62 @@ func TestUnsyncedFragmentHasNoTTL(t *testing.T) {
 		}
 	})
 }
+
+// TestCorrectEarlierRunsTwo: runs A and B of one boot both end before the
+// clock is set, each restarted after the other's newest fragment; run C
+// starts synchronised and settles both, each by its own offset over its
+// own number range.
+func TestCorrectEarlierRunsTwo(t *testing.T) {
+	forModes(t, func(t *testing.T, x *Index, clk *fakeClock) {
+		ctx := context.Background()
+		mustStream(t, x, "cam", 24*100)
+		floor := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		bootReal := t0.Add(-time.Hour)
+		realAt := func(b time.Duration) time.Time { return bootReal.Add(b) }
+		type frag struct {
+			num  uint64
+			boot time.Duration
+		}
+		var frags []frag
+		// run records n fragments 2 s apart from boot time b on a
+		// timeline that starts at start.
+		run := func(b time.Duration, start time.Time, n int) {
+			clk.Set(start)
+			end, err := x.NumbersStoredEnd(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := x.RecordClockRun(ctx, ClockRun{BootID: "boot-1", BootTime: b, Start: start, FirstNumber: end}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				d := time.Duration(i) * 2 * time.Second
+				frags = append(frags, frag{putMarked(t, x, start.Add(d), 0), b + d})
+			}
+		}
+		run(10*time.Second, floor, 3)                                // A: ends at boot 16 s, floor + 6 s
+		run(16*time.Second+time.Minute, floor.Add(6*time.Second), 4) // B: after a minute's restart, raised to A's end
+		if runs, _ := x.ClockRuns(ctx); len(runs) != 2 {
+			t.Fatalf("runs recorded %+v, want 2", runs)
+		}
+		bC := 5 * time.Minute
+		clk.Set(realAt(bC))
+		end, _ := x.NumbersStoredEnd(ctx)
+		c, err := x.CorrectEarlierRuns(ctx, ClockRun{BootID: "boot-1", BootTime: bC, Start: realAt(bC), FirstNumber: end}, 0)
+		if err != nil || c.Moved != 7 || c.Settled != 7 {
+			t.Fatalf("correction %+v, %v: want 7 moved and settled", c, err)
+		}
+		for _, f := range frags {
+			got, err := x.Fragment(ctx, f.num)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := realAt(f.boot); !got.ServerTime.Equal(want) || got.ClockUnsynced {
+				t.Errorf("fragment %d at %v unsynced %v, want %v", f.num, got.ServerTime, got.ClockUnsynced, want)
+			}
+		}
+		if runs, _ := x.ClockRuns(ctx); len(runs) != 0 {
+			t.Fatalf("runs left %+v", runs)
+		}
+	})
+}
