@@ -86,9 +86,14 @@ func (x *Index) RecordClockRun(ctx context.Context, r ClockRun) error {
 		return err
 	}
 	err = x.update(ctx, store.Meta, func(txn *store.Txn) error {
-		runs, err := clockRuns(txn)
+		runs, corrupt, err := x.clockRuns(txn)
 		if err != nil {
 			return err
+		}
+		for _, k := range corrupt {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
 		}
 		for _, o := range runs {
 			if o.BootID != r.BootID || o.FirstNumber >= r.FirstNumber {
@@ -105,7 +110,8 @@ func (x *Index) RecordClockRun(ctx context.Context, r ClockRun) error {
 	return nil
 }
 
-// ClockRuns returns the recorded runs in number order.
+// ClockRuns returns the recorded runs in number order (an unreadable
+// record is logged and left out).
 func (x *Index) ClockRuns(ctx context.Context) ([]ClockRun, error) {
 	done, err := x.enter(ctx)
 	if err != nil {
@@ -114,7 +120,7 @@ func (x *Index) ClockRuns(ctx context.Context) ([]ClockRun, error) {
 	defer done()
 	var runs []ClockRun
 	err = x.view(func(txn *store.Txn) error {
-		runs, err = clockRuns(txn)
+		runs, _, err = x.clockRuns(txn)
 		return err
 	})
 	if err != nil {
@@ -123,24 +129,30 @@ func (x *Index) ClockRuns(ctx context.Context) ([]ClockRun, error) {
 	return runs, nil
 }
 
-// clockRuns reads the run records in txn, in number order.
-func clockRuns(txn *store.Txn) ([]ClockRun, error) {
-	var runs []ClockRun
+// clockRuns reads the run records in txn, in number order. A record that
+// does not decode is logged and left out, and its key returned in corrupt
+// (the writers drop it): bookkeeping of the clock must not stop a start.
+func (x *Index) clockRuns(txn *store.Txn) (runs []ClockRun, corrupt [][]byte, err error) {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxClockRun), PrefetchValues: true, PrefetchSize: 16})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
 		var r ClockRun
+		var bad error
 		err := it.Item().Value(func(v []byte) error {
-			var err error
-			r, err = decodeClockRun(it.Item().Key(), v)
-			return err
+			r, bad = decodeClockRun(it.Item().Key(), v)
+			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if bad != nil {
+			x.logger.Warn("dropping an unreadable record of an unsynchronised run", "key", it.Item().Key(), "err", bad)
+			corrupt = append(corrupt, it.Item().KeyCopy(nil))
+			continue
 		}
 		runs = append(runs, r)
 	}
-	return runs, nil
+	return runs, corrupt, nil
 }
 
 // CorrectEarlierRuns settles the marked fragments of the recorded runs
@@ -167,11 +179,25 @@ func (x *Index) CorrectEarlierRuns(ctx context.Context, cur ClockRun, offset tim
 	}
 	defer done()
 	var runs []ClockRun
+	var corrupt [][]byte
 	if err := x.view(func(txn *store.Txn) error {
-		runs, err = clockRuns(txn)
+		runs, corrupt, err = x.clockRuns(txn)
 		return err
 	}); err != nil {
 		return ClockCorrection{}, fmt.Errorf("index: clock runs: %w", err)
+	}
+	if len(corrupt) > 0 {
+		err := x.update(ctx, store.Reclaim, func(txn *store.Txn) error {
+			for _, k := range corrupt {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return ClockCorrection{}, fmt.Errorf("index: drop unreadable clock runs: %w", err)
+		}
 	}
 	curStart := cur.Start.Add(offset - cur.Offset)
 	var c ClockCorrection

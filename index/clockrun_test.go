@@ -235,6 +235,20 @@ func TestRecordClockRun(t *testing.T) {
 	if err := x.RecordClockRun(ctx, ClockRun{FirstNumber: 50}); err == nil {
 		t.Fatal("a run without a boot id was recorded")
 	}
+	// An unreadable record is left out, not an error, and the next
+	// record drops it.
+	if err := x.update(ctx, store.Meta, func(txn *store.Txn) error { return txn.Set(clockRunKey(5), []byte("{garbage")) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := x.ClockRuns(ctx); err != nil || len(got) != 2 {
+		t.Fatalf("with an unreadable record: %+v, %v; want the two good ones", got, err)
+	}
+	if err := x.RecordClockRun(ctx, run("boot-2", 40)); err != nil {
+		t.Fatal(err)
+	}
+	if n := countPrefix(t, x, []byte(pfxClockRun)); n != 3 {
+		t.Fatalf("%d run records, want 3 (the unreadable one dropped)", n)
+	}
 }
 
 func FuzzDecodeClockRun(f *testing.F) {
