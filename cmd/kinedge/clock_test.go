@@ -164,7 +164,7 @@ func testClockCorrectionAcrossRestart(t *testing.T, syncedAtStart bool) {
 		origin := board.Mono()
 		a := &appliance{log: log}
 		a.clock = &clockWatch{interval: time.Hour, log: log, // the test takes the looks
-			w: clock.Watcher{Wall: board.Wall, Mono: func() time.Duration { return board.Mono() - origin }, Sync: board.Sync},
+			w:    clock.Watcher{Wall: board.Wall, Mono: func() time.Duration { return board.Mono() - origin }, Sync: board.Sync},
 			boot: func() (clock.Boot, error) { return clock.Boot{ID: bootID, Since: board.Mono()}, nil }}
 		a.clock.start()
 		defer a.clock.stop()
