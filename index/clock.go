@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -56,6 +57,12 @@ func (x *Index) CorrectClock(ctx context.Context, from uint64, offset time.Durat
 		return ClockCorrection{}, err
 	}
 	defer done()
+	return x.correctRange(ctx, from, math.MaxUint64, offset, settled)
+}
+
+// correctRange is CorrectClock of the fragments numbered from `from` up
+// to (not including) `to`.
+func (x *Index) correctRange(ctx context.Context, from, to uint64, offset time.Duration, settled bool) (ClockCorrection, error) {
 	var c ClockCorrection
 	next := from
 	for {
@@ -73,6 +80,9 @@ func (x *Index) CorrectClock(ctx context.Context, from uint64, offset time.Durat
 				n, ok := parseNumberKey(k)
 				if !ok {
 					continue
+				}
+				if n >= to {
+					return nil
 				}
 				next = n + 1
 				rec, err := itemRecord(it.Item())

@@ -29,6 +29,7 @@
 //	v/u/<sid><bucket end>             usage of a blob bucket: sealed bytes, fragments
 //	v/t/<sid>                         the stream's tags (JSON)
 //	v/e                               eviction floor (Unix ns): media before it was evicted for the budget
+//	v/c/<first number>                a run that started with its clock unsynchronised (JSON; docs/clock.md)
 //	v/q/...                           badger Sequences (fragment numbers, ids, versions)
 //
 // The metadata is stored with each index entry, so List (KVS
@@ -46,7 +47,11 @@
 // state of the disk: List,
 // Iterate, Fragment, Blob, Earliest and Latest filter on the injected
 // clock. Every key of a fragment also carries a badger TTL (the end of its
-// bucket plus the retention plus ExpirySlack) as a backstop.
+// bucket plus the retention plus ExpirySlack) as a backstop, but for a
+// fragment marked ClockUnsynced: badger reads TTLs on the system clock,
+// and a TTL stamped while it read 1970 would expire the moment NTP sets
+// it, before the fragment's time is corrected (the correction that
+// settles it gives it its TTL).
 //
 // Space is the hard part. Badger's value-log GC only rewrites a value-log
 // file once badger's discard statistics say enough of it is garbage, and
@@ -184,6 +189,15 @@
 // corrected bucket with its usage, so retention and eviction count from
 // the real age. Options.TimeFloor and FutureTolerance make PutFragment
 // refuse a time before the build or past the clock.
+//
+// A run (one process) that starts unsynchronised records where its
+// timeline sits on the kernel's boot clock and its first fragment number
+// (RecordClockRun, v/c/). The boot clock survives a restart of the
+// process, not a reboot: when a later run of the same boot is
+// synchronised, CorrectEarlierRuns places each earlier run's timeline by
+// the boot time between them and settles its fragments (the numbers up to
+// the next run's first) the same way. Runs of other boots keep their
+// marks; their records are dropped.
 //
 // # Deleting a stream
 //

@@ -376,13 +376,20 @@ func (x *Index) PutFragment(ctx context.Context, f Fragment, sealed []byte) erro
 }
 
 // entries returns the four keys of a fragment: blob, number, server and
-// producer time index entries, all with the same TTL.
+// producer time index entries, all with the same TTL. A fragment recorded
+// before the clock was set has none: badger reads TTLs on the system
+// clock, and one stamped while that clock reads 1970 would expire all at
+// once when NTP sets it, before CorrectClock could move the fragment
+// (retention, on the index's clock, still removes it).
 func (x *Index) entries(srec *streamRecord, rec *fragmentRecord, sealed []byte, now time.Time) ([]*badger.Entry, error) {
 	meta, err := cbor.Marshal(rec)
 	if err != nil {
 		return nil, err
 	}
-	exp := x.expiresAt(rec.Bucket, srec.retention(x.opts.ZeroRetention), now)
+	var exp uint64
+	if !rec.Unsynced {
+		exp = x.expiresAt(rec.Bucket, srec.retention(x.opts.ZeroRetention), now)
+	}
 	return []*badger.Entry{
 		{Key: blobKey(srec.ID, rec.Bucket, rec.Number), Value: sealed, ExpiresAt: exp},
 		{Key: numberKey(rec.Number), Value: meta, ExpiresAt: exp},

@@ -23,6 +23,7 @@ const (
 	pfxUsage    = "v/u/" // + sid(8) + bucketEnd(8) → bucketUsage: sealed bytes and fragments of a blob bucket
 	pfxTags     = "v/t/" // + sid(8) → tags (JSON object)
 	keyFloor    = "v/e"  // → eviction floor (8, Unix ns): fragments before it were evicted for the budget
+	pfxClockRun = "v/c/" // + first number(8) → clockRunRecord (JSON): a run that started with its clock unsynchronised
 
 	keySeqFragment = "v/q/fragment" // badger Sequence of fragment numbers
 	keyNumberBase  = "v/q/base"     // → number(8): added to the sequence's numbers (SeedFragmentNumbers)

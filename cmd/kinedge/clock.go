@@ -35,6 +35,9 @@ type clockWatch struct {
 	// startedWrong: the first look read a time before the floor (a board
 	// at 1970); set by start, read-only after.
 	startedWrong bool
+	// boot reads the kernel's boot (clock.Timeline.Boot); nil:
+	// clock.KernelBoot.
+	boot func() (clock.Boot, error)
 
 	mu       sync.Mutex
 	last     clock.Report
@@ -62,7 +65,7 @@ func (c *clockWatch) start() {
 	if c.w.Floor.IsZero() {
 		c.w.Floor = buildFloor()
 	}
-	c.tl.Wall, c.tl.Mono, c.tl.Floor = c.w.Wall, c.w.Mono, c.w.Floor
+	c.tl.Wall, c.tl.Mono, c.tl.Floor, c.tl.Boot = c.w.Wall, c.w.Mono, c.w.Floor, c.boot
 	first := c.w.Check()
 	c.startedWrong = first.BeforeFloor
 	c.tl.Start(first)
@@ -236,22 +239,22 @@ func b2f(b bool) float64 {
 
 // startClockCorrection makes the clock watcher correct, when the clock is
 // set, the fragments of this run: those numbered from the first number
-// issued now on.
+// issued now on; and, once the timeline is synchronised (now or later),
+// those of the earlier runs of this boot that were recorded before the
+// clock was set (index.CorrectEarlierRuns).
 //
 // An unsynchronised timeline is first raised to the end of the newest
 // fragment stored: a board restarted without a time source records after
-// what it has, not at the floor.
+// what it has, not at the floor. Then, still before anything records, an
+// unsynchronised run records its place on the boot's clock, so that a
+// later run of the same boot can correct its fragments if this process
+// ends before the clock is set.
 func (a *appliance) startClockCorrection(ctx context.Context) error {
 	streams, err := a.idx.Streams(ctx)
 	if err != nil {
 		return err
 	}
-	// from is past every stored fragment's number: every number this run
-	// issues is (numbers only grow). It is read, not issued: a start on a
-	// full disk cannot write, and a fresh database's numbering is the
-	// archive seeder's to choose.
 	var newest time.Time
-	var from uint64
 	for _, s := range streams {
 		f, err := a.idx.Latest(ctx, s.Name)
 		if errors.Is(err, index.ErrFragmentNotFound) {
@@ -263,16 +266,58 @@ func (a *appliance) startClockCorrection(ctx context.Context) error {
 		if end := f.ServerTime.Add(f.Duration); end.After(newest) {
 			newest = end
 		}
-		from = max(from, f.Number+1)
+	}
+	// from is past every stored fragment's number, visible or not: every
+	// number this run issues is (numbers only grow), and no fragment of an
+	// earlier run is. It is read, not issued: a start on a full disk
+	// cannot write, and a fresh database's numbering is the archive
+	// seeder's to choose. (Not the streams' Latest: a run that starts on
+	// the synchronised clock does not see an earlier unsynchronised run's
+	// fragments, stored at the floor, within their retention.) It is
+	// never below an earlier run's first number, so the runs' number
+	// ranges do not overlap.
+	from, err := a.idx.NumbersStoredEnd(ctx)
+	if err != nil {
+		return err
+	}
+	runs, err := a.idx.ClockRuns(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		from = max(from, r.FirstNumber)
 	}
 	if !newest.IsZero() {
 		a.clock.tl.RaiseStart(newest)
 	}
 	log := a.clock.log
+	// run is this run's place on the boot's clock; without it (no
+	// /proc, a sandbox), earlier runs are not corrected.
+	var run *index.ClockRun
+	if an, err := a.clock.tl.Anchor(); err != nil {
+		log.Warn("the kernel's boot clock cannot be read: fragments recorded before the clock is set are corrected only if it is set before the appliance restarts", "err", err)
+	} else {
+		run = &index.ClockRun{BootID: an.BootID, BootTime: an.Since, Start: an.Wall, Offset: an.Offset, FirstNumber: from}
+		if _, st := a.clock.tl.Read(); !st.Synced {
+			if err := a.idx.RecordClockRun(ctx, *run); err != nil {
+				log.Error("recording this run's place on the boot clock failed: if the appliance restarts before the clock is set, the fragments of this run keep their unsynchronised marks", "err", err)
+			}
+		}
+	}
 	a.clock.setCorrector(func(ctx context.Context, st clock.TimelineState) error {
 		c, err := a.idx.CorrectClock(ctx, from, st.Offset, st.Synced)
-		if err == nil && (c.Moved > 0 || c.Settled > 0) {
+		if err != nil {
+			return err
+		}
+		if c.Moved > 0 || c.Settled > 0 {
 			log.Info("fragment times corrected", "moved", c.Moved, "settled", c.Settled, "offset", st.Offset, "synchronized", st.Synced)
+		}
+		if run == nil || !st.Synced {
+			return nil
+		}
+		c, err = a.idx.CorrectEarlierRuns(ctx, *run, st.Offset)
+		if c.Moved > 0 || c.Settled > 0 {
+			log.Info("fragment times of earlier runs of this boot corrected", "moved", c.Moved, "settled", c.Settled)
 		}
 		return err
 	})

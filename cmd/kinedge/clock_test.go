@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"testing"
@@ -136,5 +137,155 @@ func TestClockCorrectionOfRecording(t *testing.T) {
 	}
 	if old, _, _ := idx.List(ctx, "cam", index.Query{End: real.Add(-time.Hour)}); len(old) != 0 {
 		t.Fatalf("%d fragments left before the real time (first at %v)", len(old), old[0].ServerTime)
+	}
+}
+
+// TestClockCorrectionAcrossRestart: a board boots at 1970 without a time
+// source; run A of the appliance records a camera for 10 s and the
+// process restarts (a crash, an update) 5 s later. Either run B of the
+// same boot starts still unsynchronised, records for 20 s and NTP sets
+// the clock 10 s in, or NTP set it during the restart and run B starts
+// synchronised and records 10 s. Every fragment of both runs is then
+// listed by timestamp at its real time: B's by its own timeline, A's
+// placed by the kernel's boot clock, which kept counting across the
+// restart.
+func TestClockCorrectionAcrossRestart(t *testing.T) {
+	t.Run("sync in run B", func(t *testing.T) { testClockCorrectionAcrossRestart(t, false) })
+	t.Run("synced at run B's start", func(t *testing.T) { testClockCorrectionAcrossRestart(t, true) })
+}
+
+func testClockCorrectionAcrossRestart(t *testing.T, syncedAtStart bool) {
+	ctx := context.Background()
+	// board.mono is the kernel's boot clock; each run's monotonic clock
+	// starts at its process's start.
+	board := &boardClock{wall: time.Unix(3, 0).UTC(), mono: 3 * time.Second, sync: clock.Unsynced}
+	bootID := "4dfb04db-b803-443f-a596-cd20d218407b"
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	real := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	var syncBoot time.Duration // the boot clock when NTP set the clock
+
+	// run records frames of 25 fps video (a keyframe a second) as one
+	// process, NTP setting the clock before frame syncAt (-1: never),
+	// and returns the boot clock at its first frame.
+	run := func(name string, frames, syncAt int) time.Duration {
+		origin := board.Mono()
+		a := &appliance{log: log}
+		a.clock = &clockWatch{interval: time.Hour, log: log, // the test takes the looks
+			w:    clock.Watcher{Wall: board.Wall, Mono: func() time.Duration { return board.Mono() - origin }, Sync: board.Sync},
+			boot: func() (clock.Boot, error) { return clock.Boot{ID: bootID, Since: board.Mono()}, nil }}
+		a.clock.start()
+		defer a.clock.stop()
+		idx, err := index.Open(index.Options{Dir: dir, NoSync: true, Now: a.clock.tl.Now, TimeFloor: a.clock.w.Floor, FutureTolerance: time.Minute, GCInterval: time.Hour})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		defer func() {
+			if err := idx.Close(); err != nil {
+				t.Errorf("%s: close: %v", name, err)
+			}
+		}()
+		a.idx = idx
+		if err := a.startClockCorrection(ctx); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := idx.CreateStream(ctx, index.Stream{Name: "cam", RetentionHours: 24, MediaType: "video/h264"}); err != nil && !errors.Is(err, index.ErrStreamExists) {
+			t.Fatalf("%s: %v", name, err)
+		}
+		keyring := &seal.Keyring{Store: idx.Keys(), Master: seal.MasterKey{1}, Logger: log}
+		if err := keyring.Initialize(ctx); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		rec := &fragment.Recorder{Stream: "cam", Tracks: []*media.Track{{Codec: media.CodecH264, ClockRate: 90000}},
+			Target: 2 * time.Second, Sink: idx, Sealer: keyring, Clock: a.clock.recordClock(), Logger: log}
+		if err := rec.Start(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		first := board.Mono()
+		for i := range frames {
+			if i == syncAt {
+				board.mu.Lock()
+				board.wall, board.sync, syncBoot = real, clock.Synced, board.mono
+				board.mu.Unlock()
+				a.clock.check(false)
+			}
+			key := i%25 == 0
+			data := []byte{0, 0, 0, 2, 0x41, byte(i)}
+			if key {
+				data = append(append(avccNALU(clockTestSPS), avccNALU(clockTestPPS)...), 0, 0, 0, 2, 0x65, byte(i))
+			}
+			pts := time.Duration(i) * 40 * time.Millisecond
+			rec.WriteFrame(&media.Frame{PTS: pts, DTS: pts, Key: key, Data: data})
+			board.advance(40 * time.Millisecond)
+		}
+		rec.Close()
+		if n := rec.Stats.StoreErrors.Load(); n != 0 {
+			t.Fatalf("%s: %d fragments not stored", name, n)
+		}
+		a.clock.check(false) // the repeat catches a fragment stored during the correction
+		return first
+	}
+
+	firstA := run("run A", 250, -1)
+	board.advance(5 * time.Second) // the restart
+	var firstB time.Duration
+	framesB := 500
+	if syncedAtStart {
+		board.mu.Lock()
+		board.wall, board.sync, syncBoot = real, clock.Synced, board.mono
+		board.mu.Unlock()
+		framesB = 250
+		firstB = run("run B", framesB, -1)
+	} else {
+		firstB = run("run B", framesB, 250)
+	}
+
+	// Read back as a third run of the boot would (synchronised at start:
+	// nothing left to correct).
+	idx, err := index.Open(index.Options{Dir: dir, NoSync: true, Now: board.Wall, GCInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	frags, _, err := idx.List(ctx, "cam", index.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The real time of the instant the boot clock read b.
+	realAt := func(b time.Duration) time.Time { return real.Add(b - syncBoot) }
+	var want []time.Time
+	for i := range 5 {
+		want = append(want, realAt(firstA+time.Duration(i)*2*time.Second))
+	}
+	for i := range framesB / 50 {
+		want = append(want, realAt(firstB+time.Duration(i)*2*time.Second))
+	}
+	if len(frags) != len(want) {
+		for _, f := range frags {
+			t.Logf("fragment %d at %v (unsynced %v)", f.Number, f.ServerTime, f.ClockUnsynced)
+		}
+		t.Fatalf("%d fragments, want %d", len(frags), len(want))
+	}
+	for i, f := range frags {
+		if !f.ServerTime.Equal(want[i]) || f.ClockUnsynced {
+			t.Errorf("fragment %d (%d) at %v (unsynced %v, offset %v), want %v", i, f.Number, f.ServerTime, f.ClockUnsynced, f.ClockOffset, want[i])
+		}
+	}
+	// Replay by timestamp: run A's 10 s are found at their real times,
+	// 5 s (the restart) before run B's.
+	if a, _, err := idx.List(ctx, "cam", index.Query{Start: realAt(firstA), End: realAt(firstA + 10*time.Second - time.Millisecond)}); err != nil || len(a) != 5 {
+		t.Fatalf("run A's fragments by their real times: %d, %v", len(a), err)
+	}
+	if old, _, _ := idx.List(ctx, "cam", index.Query{End: real.Add(-time.Hour)}); len(old) != 0 {
+		t.Fatalf("%d fragments left before the real time (first at %v)", len(old), old[0].ServerTime)
+	}
+	// Run A's record is settled; an unsynchronised run B's stays for a
+	// later run of the boot.
+	wantRuns := 1
+	if syncedAtStart {
+		wantRuns = 0
+	}
+	if runs, err := idx.ClockRuns(ctx); err != nil || len(runs) != wantRuns {
+		t.Fatalf("runs recorded %+v, %v: want %d", runs, err, wantRuns)
 	}
 }

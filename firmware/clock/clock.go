@@ -14,6 +14,12 @@
 // every NTP client clears when it has synchronised the clock, and the
 // system call needs no D-Bus, no systemd and no process; timedatectl's
 // "System clock synchronized" is the same flag read the same way.
+//
+// Why the boot clock too (Boot, Timeline.Anchor): a run of the appliance
+// that restarts before the clock is set loses its monotonic clock, but the
+// kernel's CLOCK_BOOTTIME and boot id survive the restart until the board
+// reboots, so a later run of the same boot can place an earlier run's
+// timeline when it learns the time.
 package clock
 
 import (

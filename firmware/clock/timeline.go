@@ -30,11 +30,20 @@ type Timeline struct {
 	Mono func() time.Duration
 	// Floor is the earliest time given. Zero: DefaultFloor.
 	Floor time.Time
+	// Boot reads the kernel's boot id and time since boot; Start reads
+	// it once, to place this run on the boot's clock (Anchor). Default:
+	// KernelBoot.
+	Boot func() (Boot, error)
 
 	mu     sync.Mutex
 	base   time.Time // boot wall (clamped to Floor) minus the monotonic time then
 	offset time.Duration
 	synced bool
+	// boot is read at Start with bootMono, the monotonic time then;
+	// bootErr is why it could not be.
+	boot     Boot
+	bootMono time.Duration
+	bootErr  error
 }
 
 // TimelineState is what Read reports with a time.
@@ -58,8 +67,13 @@ func (t *Timeline) Start(first Report) {
 	if t.Floor.IsZero() {
 		t.Floor = DefaultFloor
 	}
+	if t.Boot == nil {
+		t.Boot = KernelBoot
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.bootMono = t.Mono()
+	t.boot, t.bootErr = t.Boot()
 	wall := first.Wall
 	if wall.Before(t.Floor) {
 		wall = t.Floor
@@ -125,4 +139,34 @@ func (t *Timeline) RaiseStart(at time.Time) {
 	if now := t.base.Add(t.Mono() + t.offset); now.Before(at) {
 		t.base = t.base.Add(at.Sub(now))
 	}
+}
+
+// Anchor is where a run's timeline sits on its boot's clock: when the
+// kernel's time since boot read Since, the timeline read Wall, with its
+// offset then Offset.
+//
+// Two anchors of one boot relate two runs' timelines: the later run's
+// timeline, with its offset now o, reads for the instant the earlier run
+// started later.Wall − later.Offset + o − (later.Since − earlier.Since),
+// where the earlier run's read earlier.Wall. The difference is the
+// offset that puts the earlier run's times on the later run's timeline
+// (docs/clock.md: how fragments of an earlier run of the same boot are
+// corrected).
+type Anchor struct {
+	BootID string
+	Since  time.Duration
+	Wall   time.Time
+	Offset time.Duration
+}
+
+// Anchor returns this run's anchor: the reading of the boot's clock taken
+// at Start and what the timeline read then, as moved since (RaiseStart,
+// Observe). It is an error when Start could not read the boot.
+func (t *Timeline) Anchor() (Anchor, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.bootErr != nil {
+		return Anchor{}, t.bootErr
+	}
+	return Anchor{BootID: t.boot.ID, Since: t.boot.Since, Wall: t.base.Add(t.bootMono + t.offset), Offset: t.offset}, nil
 }
