@@ -260,6 +260,13 @@ func (a *Archiver) loop(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			a.Logger.Warn("archive pass failed", "err", err)
 		}
+		// The legacy copies of destroyed keys (whose key objects and
+		// tombstones shred did) are scrubbed after the pass: a scrub
+		// reads the whole archive, and an outage must not keep the
+		// backlog from being counted and uploaded first.
+		if err := a.scrub(ctx); err != nil && ctx.Err() == nil {
+			a.Logger.Warn("archive scrub failed", "err", err)
+		}
 		// A manifest held back by ManifestInterval is written when it
 		// has passed, even if no fragment comes.
 		var flush <-chan time.Time

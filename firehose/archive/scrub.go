@@ -94,7 +94,8 @@ func (a *Archiver) scrubDue(txn *store.Txn) error {
 // without the wrapped key in their metadata, then the manifest without
 // it (its entries, times, sizes and key ids kept), then moves the
 // cursor. Each bucket call is retried until it answers; a restart
-// resumes from the cursor. It runs on the loop goroutine, with shred.
+// resumes from the cursor. It runs on the loop goroutine, after each
+// pass.
 func (a *Archiver) scrub(ctx context.Context) error {
 	var st scrubState
 	due := false

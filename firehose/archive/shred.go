@@ -233,10 +233,6 @@ func (a *Archiver) shred(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := a.scrub(ctx); err != nil {
-		a.shredDue.Store(true)
-		return err
-	}
 	return nil
 }
 
