@@ -798,6 +798,16 @@ func TestUsersPermissionsEverySurface(t *testing.T) {
 				t.Errorf("%s with cam3's token: %d, want 403 naming the stream: %s", what, status, body)
 			}
 		}
+		// Outside the token's range (its stream, its lifetime).
+		early := at.Add(-2 * time.Minute).UTC().Format(time.RFC3339)
+		for what, u := range map[string]string{
+			"media before the range": "http://" + s.httpAddr + "/v1/streams/cam1/media?format=mkv&start=" + url.QueryEscape(early) + "&end=" + url.QueryEscape(end) + "&token=" + url.QueryEscape(old),
+			"image before the range": "http://" + s.httpAddr + "/v1/streams/cam1/image?at=" + url.QueryEscape(early) + "&token=" + url.QueryEscape(old),
+		} {
+			if status, body := get(http.MethodGet, u); status != 403 || !strings.Contains(body, "it opens") {
+				t.Errorf("%s: %d, want 403 naming the token's range: %s", what, status, body)
+			}
+		}
 		// A session token altered by one byte opens nothing.
 		for what, u := range oldHLS {
 			bad := strings.Replace(u, "SessionToken=", "SessionToken=A", 1)
