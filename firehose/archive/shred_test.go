@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
@@ -484,6 +486,22 @@ func TestShredScrubsLegacyCopies(t *testing.T) {
 	})
 	if a3.Scrubbed() == 0 {
 		t.Error("Scrubbed() is 0")
+	}
+	// Counted means shown: /metrics has it.
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(a3))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := false
+	for _, f := range families {
+		if f.GetName() == "kinedge_archive_keys_scrubbed_total" {
+			shown = f.GetMetric()[0].GetCounter().GetValue() == float64(a3.Scrubbed())
+		}
+	}
+	if !shown {
+		t.Error("kinedge_archive_keys_scrubbed_total is not Scrubbed()")
 	}
 	copies, err = wrappedCopies(t, s3b, keptKeys)
 	if err != nil {
