@@ -97,9 +97,23 @@ func (a *Archiver) scrubDue(txn *store.Txn) error {
 // resumes from the cursor. It runs on the loop goroutine, after each
 // pass.
 func (a *Archiver) scrub(ctx context.Context) error {
+	idle := true // the common case, read without a write transaction
+	err := a.Space.View(func(txn *store.Txn) error {
+		for _, k := range []string{"again", "cursor"} {
+			if _, err := txn.Get(a.scrubKey(k)); err == nil {
+				idle = false
+			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || idle {
+		return err
+	}
 	var st scrubState
 	due := false
-	err := a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error {
+	err = a.Space.Update(ctx, store.Meta, func(txn *store.Txn) error {
 		if _, err := txn.Get(a.scrubKey("again")); err == nil {
 			body, err := json.Marshal(scrubState{})
 			if err != nil {
