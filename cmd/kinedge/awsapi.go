@@ -6,6 +6,7 @@ import (
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	kinesisapi "github.com/kinedge/kinedge/dataplane/kinesis/api"
+	"github.com/kinedge/kinedge/dataplane/video/hls"
 	"github.com/kinedge/kinedge/dataplane/video/kvs"
 	"github.com/kinedge/kinedge/dataplane/video/replay"
 	firehoseapi "github.com/kinedge/kinedge/firehose/api"
@@ -41,7 +42,12 @@ func awsTargets(v *awsproto.Verifier, kinesis, firehose http.Handler) http.Handl
 func kvsHandler(cfg *Config, idx *index.Index, opener replay.Opener, log *slog.Logger) *kvs.Handler {
 	h := &kvs.Handler{Index: idx, Opener: opener, Logger: log, DefaultRetentionHours: cfg.Video.RetentionHours,
 		GetMediaCallsPerSecond: float64(cfg.KVS.GetMediaCallsPerSecond), GetMediaBytesPerSecond: cfg.KVS.GetMediaBytesPerSecond,
-		GetMediaIdle: cfg.KVS.GetMediaIdle}
+		GetMediaIdle: cfg.KVS.GetMediaIdle, Visible: visibleTo(kvsActions["DescribeStream"]...)}
+	if now := tokenClock(); now != nil { // a test's clock of the session tokens
+		if signer, err := hls.NewRandomSigner(); err == nil {
+			signer.Now, h.HLSSigner = now, signer
+		}
+	}
 	if h.GetMediaCallsPerSecond == 0 {
 		h.GetMediaCallsPerSecond = -1 // off
 	}

@@ -350,7 +350,8 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 	if err != nil {
 		return nil, err
 	}
-	a.kinesis = &kinesisapi.Handler{Engine: a.streams, Logger: log.With("component", "kinesis")}
+	a.kinesis = &kinesisapi.Handler{Engine: a.streams, Logger: log.With("component", "kinesis"),
+		Visible: visibleTo(kinesisActions["DescribeStream"]...)}
 
 	if err := a.openFirehose(cfg, log, keyring); err != nil {
 		return nil, err
@@ -881,6 +882,7 @@ func webHandler(cfg *Config, log *slog.Logger) (*web.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	tokens.Now = tokenClock()
 	return &web.Handler{AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey, AnonymousRead: cfg.AnonymousRead,
 		Sessions: &web.Sessions{}, Tokens: tokens, Logger: log}, nil
 }

@@ -52,6 +52,7 @@ type awsPermission struct {
 	actions   []authz.Action
 	stream    string
 	anyStream bool
+	listing   bool // a ListStreams: any user, the list filtered
 }
 
 // kinesisAction, firehoseAction and kvsAction map operations to actions;
@@ -90,7 +91,7 @@ func authorizeAWS(cfg *Config, users *authz.Store, service string, next http.Han
 		}
 		u, ok := users.ByAccessKey(key)
 		p := awsPermissionOf(r, service)
-		allowed := false
+		allowed := ok && p.listing
 		if ok {
 			for _, a := range p.actions {
 				if p.anyStream && u.CanSome(a) || u.Can(a, p.stream) {
@@ -111,8 +112,32 @@ func authorizeAWS(cfg *Config, users *authz.Store, service string, next http.Han
 				"User: arn:aws:iam::%s:user/%s is not authorized to perform: %s:%s on resource: %s", cfg.AccountID, u.Name, p.service, p.op, resource))
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(authz.WithUser(r.Context(), u)))
 	})
+}
+
+// listStreamsOps are the operations any user may call (p.listing): the
+// answer lists only the streams the user holds a grant on (visibleTo),
+// as GET /v1/streams does; IAM would refuse them, or list every stream,
+// by the policy's kinesis:ListStreams (docs/users.md).
+var listStreamsOps = map[string]bool{"kinesis ListStreams": true, "kinesisvideo ListStreams": true}
+
+// visibleTo returns the Visible hook of a ListStreams: the caller's user
+// (authz.UserFrom) sees a stream if it holds any of actions on it (admin
+// included); a request without a user (anonymous access) sees all.
+func visibleTo(actions ...authz.Action) func(ctx context.Context, name string) bool {
+	return func(ctx context.Context, name string) bool {
+		u, ok := authz.UserFrom(ctx)
+		if !ok {
+			return true
+		}
+		for _, a := range actions {
+			if u.Can(a, name) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // streamARN is the ARN of a stream in the IAM message.
@@ -149,6 +174,7 @@ func awsPermissionOf(r *http.Request, service string) awsPermission {
 		p.actions = []authz.Action{authz.Admin}
 	}
 	p.anyStream = service == "kinesis" && p.op == "GetRecords"
+	p.listing = listStreamsOps[service+" "+p.op]
 	if p.op == "PutMedia" {
 		p.stream = r.Header.Get("X-Amzn-Stream-Name")
 		if p.stream == "" {

@@ -12,6 +12,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,7 +202,10 @@ func rtspStatus(t *testing.T, addr, method, stream, user, pass string) int {
 func TestUsersPermissionsEverySurface(t *testing.T) {
 	// The table's wrong secrets, all from 127.0.0.1, would lock the
 	// address out (TestFailedAuthLockoutE2E tests that): the brake is off.
-	s := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_AUTH_FAILURES_MAX=0")
+	// The token clocks read their skew from a file (tokenClockEnv): the
+	// expired-token rows move them past the tokens' lifetime.
+	skew := filepath.Join(t.TempDir(), "token-clock-skew")
+	s := startServer(t, t.TempDir(), freeUDPPair(t), "KINEDGE_AUTH_FAILURES_MAX=0", tokenClockEnv+"="+skew)
 	ctx := t.Context()
 	cam := s.addUser(t, "cam1", "publish:cam1")
 	viewer := s.addUser(t, "viewer", "read:cam*")
@@ -575,4 +582,263 @@ func TestUsersPermissionsEverySurface(t *testing.T) {
 			}
 		}
 	})
+
+	// ListStreams lists a user only the streams it holds a grant on, as
+	// GET /v1/streams does; a user without any such grant gets an empty
+	// list (docs/users.md says why not IAM's all or nothing).
+	t.Run("ListStreams", func(t *testing.T) {
+		kc := func(u authz.User) *kinesis.Client {
+			return kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + s.httpAddr),
+				Credentials: credentials.NewStaticCredentialsProvider(u.AccessKey, u.Secret, ""), RetryMaxAttempts: 1})
+		}
+		kv := func(u authz.User) *kinesisvideo.Client {
+			return kinesisvideo.New(kinesisvideo.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + s.httpAddr),
+				Credentials: credentials.NewStaticCredentialsProvider(u.AccessKey, u.Secret, ""), RetryMaxAttempts: 1})
+		}
+		admin := authz.User{Name: "admin", AccessKey: "admin", Secret: "adminsecret"}
+		for _, name := range []string{"orders", "payments"} {
+			if _, err := kc(admin).CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(1)}); err != nil && awsErrCode(err) != "ResourceInUseException" {
+				t.Fatal(err)
+			}
+		}
+		for _, name := range []string{"cam1", "door"} {
+			if _, err := kv(admin).CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String(name), DataRetentionInHours: aws.Int32(1)}); err != nil && awsErrCode(err) != "ResourceInUseException" {
+				t.Fatal(err)
+			}
+		}
+		kinesisNames := func(u authz.User) ([]string, error) {
+			var names []string
+			p := kinesis.NewListStreamsPaginator(kc(u), &kinesis.ListStreamsInput{Limit: aws.Int32(1)})
+			for p.HasMorePages() {
+				out, err := p.NextPage(ctx)
+				if err != nil {
+					return nil, err
+				}
+				names = append(names, out.StreamNames...)
+			}
+			return names, nil
+		}
+		kvsNames := func(u authz.User) ([]string, error) {
+			var names []string
+			p := kinesisvideo.NewListStreamsPaginator(kv(u), &kinesisvideo.ListStreamsInput{MaxResults: aws.Int32(1)})
+			for p.HasMorePages() {
+				out, err := p.NextPage(ctx)
+				if err != nil {
+					return nil, err
+				}
+				for _, si := range out.StreamInfoList {
+					names = append(names, aws.ToString(si.StreamName))
+				}
+			}
+			return names, nil
+		}
+		for _, c := range []struct {
+			name      string
+			list      func(authz.User) ([]string, error)
+			u         authz.User
+			want, not []string
+		}{
+			{"Kinesis writer", kinesisNames, script, []string{"orders"}, []string{"payments"}},
+			{"Kinesis reader", kinesisNames, reader, []string{"orders"}, []string{"payments"}},
+			{"Kinesis no grant", kinesisNames, viewer, nil, []string{"orders", "payments"}},
+			{"Kinesis admin", kinesisNames, admin, []string{"orders", "payments"}, nil},
+			{"KVS viewer", kvsNames, viewer, []string{"cam1"}, []string{"door"}},
+			{"KVS camera", kvsNames, cam, []string{"cam1"}, []string{"door"}},
+			{"KVS no grant", kvsNames, script, nil, []string{"cam1", "door"}},
+			{"KVS admin", kvsNames, admin, []string{"cam1", "door"}, nil},
+		} {
+			got, err := c.list(c.u)
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+				continue
+			}
+			for _, w := range c.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("%s: %q lacks %s", c.name, got, w)
+				}
+			}
+			for _, n := range c.not {
+				if slices.Contains(got, n) {
+					t.Errorf("%s: %q shows %s", c.name, got, n)
+				}
+			}
+		}
+		// Signatures are still checked.
+		if _, err := kinesisNames(authz.User{AccessKey: script.AccessKey, Secret: "wrong"}); awsErrCode(err) != "InvalidSignatureException" {
+			t.Errorf("ListStreams with a wrong secret: %v", err)
+		}
+	})
+
+	// Media tokens and HLS session tokens: expired (the token clocks moved
+	// past their lifetime) or for another stream → 403 on every surface
+	// that takes them; a fresh one still opens the same URL.
+	t.Run("expired token", func(t *testing.T) {
+		setSkew := func(d time.Duration) {
+			if err := os.WriteFile(skew, []byte(d.String()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setSkew(0)
+		get := func(method, url string) (int, string) {
+			t.Helper()
+			req, _ := http.NewRequestWithContext(ctx, method, url, nil)
+			if method == http.MethodPost {
+				req.Header.Set("Content-Type", "application/sdp")
+			}
+			resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		basic := func(path string, out any) {
+			t.Helper()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.httpAddr+path, nil)
+			req.SetBasicAuth(viewer.AccessKey, viewer.Secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+			}
+		}
+		var frags struct {
+			Fragments []struct {
+				ServerTimestamp time.Time `json:"server_timestamp"`
+			} `json:"fragments"`
+		}
+		basic("/v1/streams/cam1/fragments", &frags)
+		if len(frags.Fragments) == 0 {
+			t.Fatal("cam1 has no fragments")
+		}
+		at := frags.Fragments[0].ServerTimestamp
+		start, end := at.Add(-time.Minute).UTC().Format(time.RFC3339), time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+		token := func(stream string) string {
+			t.Helper()
+			var tj struct{ Token string }
+			basic("/v1/streams/"+stream+"/token?start="+url.QueryEscape(start)+"&end="+url.QueryEscape(end), &tj)
+			return tj.Token
+		}
+		// The URLs of the page's media links and of WHEP, with token tok.
+		urls := func(tok string) map[string]string {
+			base, q := "http://"+s.httpAddr, "token="+url.QueryEscape(tok)
+			return map[string]string{
+				"media":     base + "/v1/streams/cam1/media?format=mkv&start=" + url.QueryEscape(start) + "&end=" + url.QueryEscape(end) + "&" + q,
+				"image":     base + "/v1/streams/cam1/image?at=" + url.QueryEscape(at.UTC().Format(time.RFC3339Nano)) + "&" + q,
+				"live.m3u8": base + "/v1/streams/cam1/live.m3u8?" + q,
+				"WHEP":      base + "/whep/cam1?" + q,
+			}
+		}
+		// What a fresh token gets (authorized: live.m3u8 redirects to its
+		// live HLS session, WHEP refuses the empty offer).
+		fresh := map[string]int{"media": 200, "image": 200, "live.m3u8": 302, "WHEP": 400}
+		method := func(what string) string {
+			if what == "WHEP" {
+				return http.MethodPost
+			}
+			return http.MethodGet
+		}
+		// An HLS session of the viewer: its master playlist, media
+		// playlist and first segment.
+		hlsURLs := func() map[string]string {
+			t.Helper()
+			now := time.Now()
+			req := map[string]any{"StreamName": "cam1", "PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": map[string]any{
+				"FragmentSelectorType": "SERVER_TIMESTAMP", "TimestampRange": map[string]any{"StartTimestamp": at.Add(-time.Minute).Unix(), "EndTimestamp": now.Unix()}}}
+			status, typ, body := s.kvsPost(t, viewer.AccessKey, viewer.Secret, "/getHLSStreamingSessionURL", req)
+			var out struct{ HLSStreamingSessionURL string }
+			if status != 200 || json.Unmarshal(body, &out) != nil {
+				t.Fatalf("HLS URL: %d %s %s", status, typ, body)
+			}
+			master := out.HLSStreamingSessionURL
+			media := master
+			for i, next := range []string{"media playlist", "segment"} {
+				status, body := get(http.MethodGet, media)
+				if status != 200 {
+					t.Fatalf("HLS %d: %d %s", i, status, body)
+				}
+				ref := ""
+				for _, line := range strings.Split(body, "\n") {
+					if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+						ref = line
+						break
+					}
+				}
+				if ref == "" {
+					t.Fatalf("HLS: no %s in %s", next, body)
+				}
+				u, err := url.Parse(media)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := u.Parse(ref)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					media = r.String()
+				} else {
+					return map[string]string{"HLS master playlist": master, "HLS media playlist": media, "HLS segment": r.String()}
+				}
+			}
+			return nil
+		}
+		old, other, oldHLS := token("cam1"), token("cam3"), hlsURLs()
+		for what, u := range urls(old) {
+			if status, body := get(method(what), u); status != fresh[what] {
+				t.Errorf("%s with a fresh token: %d, want %d: %s", what, status, fresh[what], body)
+			}
+		}
+		for what, u := range urls(other) {
+			if status, body := get(method(what), u); status != 403 || !strings.Contains(body, `not \"cam1\"`) {
+				t.Errorf("%s with cam3's token: %d, want 403 naming the stream: %s", what, status, body)
+			}
+		}
+		// Outside the token's range (its stream, its lifetime).
+		early := at.Add(-2 * time.Minute).UTC().Format(time.RFC3339)
+		for what, u := range map[string]string{
+			"media before the range": "http://" + s.httpAddr + "/v1/streams/cam1/media?format=mkv&start=" + url.QueryEscape(early) + "&end=" + url.QueryEscape(end) + "&token=" + url.QueryEscape(old),
+			"image before the range": "http://" + s.httpAddr + "/v1/streams/cam1/image?at=" + url.QueryEscape(early) + "&token=" + url.QueryEscape(old),
+		} {
+			if status, body := get(http.MethodGet, u); status != 403 || !strings.Contains(body, "it opens") {
+				t.Errorf("%s: %d, want 403 naming the token's range: %s", what, status, body)
+			}
+		}
+		// A session token altered by one byte opens nothing.
+		for what, u := range oldHLS {
+			bad := strings.Replace(u, "SessionToken=", "SessionToken=A", 1)
+			if status, body := get(http.MethodGet, bad); status != 403 {
+				t.Errorf("%s with an altered token: %d, want 403: %s", what, status, body)
+			}
+		}
+
+		// 20 minutes later: past the media tokens' 10 minutes and the
+		// session's 300 s; tokens minted then live from the moved clock.
+		setSkew(20 * time.Minute)
+		for what, u := range urls(old) {
+			if status, body := get(method(what), u); status != 403 || !strings.Contains(body, "expired") {
+				t.Errorf("%s with an expired token: %d, want 403 expired: %s", what, status, body)
+			}
+		}
+		for what, u := range oldHLS {
+			if status, body := get(http.MethodGet, u); status != 403 || !strings.Contains(body, "expired") {
+				t.Errorf("%s with an expired session: %d, want 403 expired: %s", what, status, body)
+			}
+		}
+		for what, u := range urls(token("cam1")) {
+			if status, body := get(method(what), u); status != fresh[what] {
+				t.Errorf("%s with a token minted after: %d, want %d: %s", what, status, fresh[what], body)
+			}
+		}
+		for what, u := range hlsURLs() {
+			if status, body := get(http.MethodGet, u); status != 200 {
+				t.Errorf("%s of a session opened after: %d: %s", what, status, body)
+			}
+		}
+	})
+
 }

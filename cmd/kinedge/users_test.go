@@ -67,6 +67,8 @@ func TestAWSPermissionOf(t *testing.T) {
 		{"kinesisvideo", "", "/putMedia", ``, map[string]string{"X-Amzn-Stream-Name": "cam1"}, "PutMedia", []authz.Action{authz.Publish}, "cam1"},
 		{"kinesisvideo", "", "/deleteStream", `{"StreamARN":"arn:aws:kinesisvideo:us-east-1:0:stream/cam1/123"}`, nil, "DeleteStream", []authz.Action{authz.Admin}, "cam1"},
 		{"kinesisvideo", "", "/listStreams", `{}`, nil, "ListStreams", []authz.Action{authz.Admin}, ""},
+		{"kinesis", "Kinesis_20131202.ListStreams", "/", `{}`, nil, "ListStreams", []authz.Action{authz.Admin}, ""},
+		{"firehose", "Firehose_20150804.ListDeliveryStreams", "/", `{}`, nil, "ListDeliveryStreams", []authz.Action{authz.Admin}, ""},
 	} {
 		r := httptest.NewRequest(http.MethodPost, c.path, strings.NewReader(c.body))
 		r.Header.Set("Content-Type", "application/x-amz-json-1.1")
@@ -79,6 +81,10 @@ func TestAWSPermissionOf(t *testing.T) {
 		p := awsPermissionOf(r, c.service)
 		if p.op != c.wantOp || !slices.Equal(p.actions, c.wantActions) || p.stream != c.wantStream {
 			t.Errorf("%s %s%s: %+v, want %s %v %q", c.service, c.target, c.path, p, c.wantOp, c.wantActions, c.wantStream)
+		}
+		// Only the stream lists are open to every user (filtered).
+		if want := c.wantOp == "ListStreams"; p.listing != want {
+			t.Errorf("%s %s%s: listing %v, want %v", c.service, c.target, c.path, p.listing, want)
 		}
 	}
 }

@@ -118,7 +118,7 @@ type Archiver struct {
 
 type counters struct {
 	objects, bytes, manifests, failures, passes atomic.Uint64
-	shredded                                    atomic.Uint64
+	shredded, scrubbed                          atomic.Uint64
 	backlog, backlogBytes                       atomic.Int64
 	oldestPending                               atomic.Int64 // Unix ns; 0 none
 }
@@ -204,6 +204,21 @@ func (a *Archiver) Start() error {
 	a.merged = map[string]bool{}
 	a.keysUp = map[string]bool{}
 	a.shredDue.Store(a.Sealed) // keys destroyed while stopped (or before a lost KeysDestroyed)
+	if a.Sealed {
+		// Legacy copies of keys destroyed before this code ran are
+		// scrubbed too: a pass at the first start (and until one finds
+		// the archive clean).
+		if err := a.Space.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
+			if _, err := txn.Get(a.scrubKey("cursor")); err == nil {
+				return nil // a pass under way resumes
+			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+			return a.scrubDue(txn)
+		}); err != nil {
+			return fmt.Errorf("archive: scrub state: %w", err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.started.Store(true)
@@ -267,6 +282,13 @@ func (a *Archiver) loop(ctx context.Context) {
 		held, err := pass(ctx)
 		if err != nil && ctx.Err() == nil {
 			a.Logger.Warn("archive pass failed", "err", err)
+		}
+		// The legacy copies of destroyed keys (whose key objects and
+		// tombstones shred did) are scrubbed after the pass: a scrub
+		// reads the whole archive, and an outage must not keep the
+		// backlog from being counted and uploaded first.
+		if err := a.scrub(ctx); err != nil && ctx.Err() == nil {
+			a.Logger.Warn("archive scrub failed", "err", err)
 		}
 		// A manifest held back by ManifestInterval is written when it
 		// has passed, even if no fragment comes.

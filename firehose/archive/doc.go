@@ -110,9 +110,22 @@
 // destroyed: …") through the tier and kinedge archive alike
 // (TestShredDeletedStreamArchive); a legacy manifest's wrapped key is
 // overridden by a tombstone too (KeysDestroyed marks ids it has no mark
-// for), but its copies in legacy objects' metadata and manifests are not
-// scrubbed. Fragment objects and manifests are kept: sealed blobs no one
-// can open. See docs/keys.md (versioned buckets keep deleted versions).
+// for). The copies in legacy objects' metadata (LegacyWrappedKeyMeta) and
+// manifests (Manifest.Keys) are scrubbed after the key objects, after
+// each pass of uploads (scrub.go; an outage must not keep the backlog
+// from being counted and uploaded first):
+// KeysDestroyed, and the first Start, ask for a pass ("a/s/again"); the
+// pass walks the appliance's manifests in key order (Bucket.Dirs, down
+// the hour levels), and in each that lists a destroyed key of this
+// keyring rewrites the objects that key sealed without it
+// (Bucket.Meta, Bucket.ReplaceMeta: S3 CopyObject onto itself with
+// REPLACE metadata) and then the manifest without it, moving a durable
+// cursor ("a/s/cursor") past each manifest; every call is retried. A pass
+// that finds no key of this keyring in any manifest marks the archive
+// clean ("a/s/clean"): this package writes none there any more, so no
+// pass is run again (TestShredScrubsLegacyCopies). Fragment objects and
+// manifests are kept: sealed blobs no one can open. See docs/keys.md
+// (versioned buckets keep deleted versions).
 //
 // # Eviction
 //
@@ -215,11 +228,10 @@
 // The manifest cache's size is fixed (16 MiB: some 32 full hours of one
 // camera; a longer range read again re-reads its manifests; its counters
 // are kinedge_archive_cache_*); multipart upload for fragments above a
-// few MiB; deleting the per-hour entries of a deleted stream; scrubbing
-// the wrapped keys that objects and manifests archived before key
-// objects carry (their keys are tombstoned when destroyed, which the
-// appliance and kinedge archive honour, but the copies stay readable to
-// whoever holds the bucket and the master key).
+// few MiB; deleting the per-hour entries of a deleted stream; a scrub
+// pass reads every manifest of the archive while legacy keys remain
+// (narrowing it to the hours of the destroyed keys would need their
+// creation and retirement times kept past their destruction).
 //
 // # A replacement recording under its predecessor's id
 //

@@ -8,6 +8,7 @@ type Collector struct {
 	a                                           *Archiver
 	backlog, backlogBytes, lag                  *prometheus.Desc
 	objects, bytes, manifests, failures, passes *prometheus.Desc
+	shredded, scrubbed                          *prometheus.Desc
 }
 
 // NewCollector returns the collector of a.
@@ -25,12 +26,14 @@ func NewCollector(a *Archiver) *Collector {
 		manifests:    d("manifests_total", "Manifest objects written."),
 		failures:     d("upload_failures_total", "Failed uploads (each is retried with backoff, forever)."),
 		passes:       d("passes_total", "Reconciliations of the archive against the index."),
+		shredded:     d("keys_shredded_total", "Archived data keys shredded (tombstone written, key object deleted)."),
+		scrubbed:     d("keys_scrubbed_total", "Wrapped copies of destroyed data keys scrubbed from legacy manifests and their objects (one per key and manifest)."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.backlog, c.backlogBytes, c.lag, c.objects, c.bytes, c.manifests, c.failures, c.passes} {
+	for _, d := range []*prometheus.Desc{c.backlog, c.backlogBytes, c.lag, c.objects, c.bytes, c.manifests, c.failures, c.passes, c.shredded, c.scrubbed} {
 		ch <- d
 	}
 }
@@ -52,4 +55,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.manifests, st.Manifests)
 	counter(c.failures, st.UploadFailures)
 	counter(c.passes, st.Passes)
+	counter(c.shredded, c.a.Shredded())
+	counter(c.scrubbed, c.a.Scrubbed())
 }

@@ -19,11 +19,17 @@ var ErrNoObject = errors.New("archive: no such object")
 // Bucket is where the archive writes. Put must overwrite an object of the
 // same key (a retry writes its key again); Get of a missing key returns
 // an error wrapping ErrNoObject; Delete of a missing key is not an error
-// (shredding deletes archived data keys with it).
+// (shredding deletes archived data keys with it). Dirs, Meta and
+// ReplaceMeta serve the scrub of legacy archives (scrub.go): a delimited
+// listing, an object's user metadata (names in lower case; a missing
+// object wraps ErrNoObject), and its replacement keeping the bytes.
 type Bucket interface {
 	Put(ctx context.Context, key string, body []byte, meta map[string]string) error
 	Get(ctx context.Context, key string) ([]byte, error)
 	Delete(ctx context.Context, key string) error
+	Dirs(ctx context.Context, prefix string) ([]string, error)
+	Meta(ctx context.Context, key string) (map[string]string, error)
+	ReplaceMeta(ctx context.Context, key string, meta map[string]string) error
 }
 
 // S3Bucket is a Bucket on an S3-compatible server, through minio-go.

@@ -162,6 +162,11 @@ func (a *Archiver) KeysDestroyed(ids ...string) {
 		return
 	}
 	err := a.Space.Update(context.Background(), store.Meta, func(txn *store.Txn) error {
+		// Their wrapped copies in legacy manifests and objects, if any,
+		// go too (scrub).
+		if err := a.scrubDue(txn); err != nil {
+			return err
+		}
 		for _, id := range ids {
 			if !validKeyID(id) {
 				continue
@@ -189,6 +194,11 @@ func (a *Archiver) KeysDestroyed(ids ...string) {
 // Shredded returns how many archived data keys the archiver has shredded
 // since Start.
 func (a *Archiver) Shredded() uint64 { return a.stats.shredded.Load() }
+
+// Scrubbed returns how many wrapped copies of destroyed data keys the
+// archiver has scrubbed from legacy manifests (and their objects) since
+// Start: one per key and manifest.
+func (a *Archiver) Scrubbed() uint64 { return a.stats.scrubbed.Load() }
 
 // shred shreds the archived copy of every archived data key that is
 // destroyed locally: it writes the key's tombstone, deletes its object,

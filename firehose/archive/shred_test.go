@@ -2,12 +2,15 @@ package archive
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
@@ -289,6 +292,235 @@ func TestShredRetiredKeyKeepsTheRest(t *testing.T) {
 			}
 		case err != nil:
 			t.Fatalf("fragment %d of the current key: %v", f.Number, err)
+		}
+	}
+}
+
+// legacyArchive turns the archive of streams into one written before key
+// objects existed: each data key wrapped (the keyring's own sealing)
+// into its fragment objects' metadata and its hours' manifests, its key
+// object and mark gone. It returns the wrapped keys by id.
+func legacyArchive(t *testing.T, b *box, a *Archiver, s3b *S3Bucket, streams ...string) map[string]Key {
+	t.Helper()
+	keys := map[string]Key{}
+	for _, stream := range streams {
+		names, err := s3b.List(t.Context(), "video/pi-7/"+stream+"/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if !strings.HasSuffix(n, "/manifest.json") {
+				continue
+			}
+			body, err := s3b.Get(t.Context(), n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := ParseManifest(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Keys = map[string]Key{}
+			for _, e := range m.Fragments {
+				k, ok := keys[e.KeyID]
+				if !ok {
+					rec, err := b.idx.Keys().GetKey(t.Context(), e.KeyID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					k = Key{Alias: rec.Alias, Wrapped: rec.Wrapped, MasterCheck: rec.MasterCheck}
+					keys[e.KeyID] = k
+				}
+				m.Keys[e.KeyID] = k
+				obj, err := s3b.Get(t.Context(), e.Key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				meta, err := s3b.Meta(t.Context(), e.Key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				meta[LegacyWrappedKeyMeta] = base64.StdEncoding.EncodeToString(k.Wrapped)
+				if err := s3b.Put(t.Context(), e.Key, obj, meta); err != nil {
+					t.Fatal(err)
+				}
+			}
+			body, _ = json.Marshal(m)
+			if err := s3b.Put(t.Context(), n, body, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for id := range keys {
+		if err := s3b.Delete(t.Context(), KeyObjectKey("video/", "pi-7", id)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.sp.Update(t.Context(), store.Meta, func(txn *store.Txn) error { return txn.Delete(a.keyMark(id)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Older code kept no scrub state (the archive's first pass found it
+	// clean before it was made legacy here).
+	if err := b.sp.Update(t.Context(), store.Meta, func(txn *store.Txn) error {
+		for _, k := range []string{"again", "cursor", "clean"} {
+			if err := txn.Delete(a.scrubKey(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// wrappedCopies counts, for each key of keys, the copies of its wrapped
+// form in the bucket: in any object's user metadata and in any JSON
+// object's body (manifests, key objects, tombstones).
+func wrappedCopies(t *testing.T, s3b *S3Bucket, keys map[string]Key) (map[string]int, error) {
+	t.Helper()
+	names, err := s3b.List(t.Context(), "video/")
+	if err != nil {
+		return nil, err
+	}
+	copies := map[string]int{}
+	for _, n := range names {
+		meta, err := s3b.Meta(t.Context(), n)
+		if err != nil {
+			return nil, err
+		}
+		var body []byte
+		if strings.HasSuffix(n, ".json") || strings.Contains(n, "/"+keysDir+"/") {
+			if body, err = s3b.Get(t.Context(), n); err != nil {
+				return nil, err
+			}
+		}
+		for id, k := range keys {
+			b64 := base64.StdEncoding.EncodeToString(k.Wrapped)
+			for _, v := range meta {
+				if strings.Contains(v, b64) {
+					copies[id]++
+				}
+			}
+			if bytes.Contains(body, []byte(b64)) {
+				copies[id]++
+			}
+		}
+	}
+	return copies, nil
+}
+
+// TestShredScrubsLegacyCopies: an archive written before key objects
+// carries each data key wrapped in its objects' metadata and its
+// manifests. Deleting a stream (its keys shredded) while the bucket is
+// down, the appliance restarting meanwhile, scrubs every copy of its
+// keys once the bucket is back: no object's metadata and no manifest
+// holds them, its objects fail with the destroyed-key error, the
+// manifests keep their entries; the other stream's legacy copies stay
+// and open.
+func TestShredScrubsLegacyCopies(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.MakeBucket(bucket)
+	master := seal.NewMasterKey()
+	b := openBox(t, t.TempDir(), master)
+	base := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	gone := b.record(t, "cam1", base)
+	kept := b.record(t, "cam2", base)
+	bk := s3Bucket(t, srv)
+	s3b := bk.Bucket.(*S3Bucket)
+	a := startArchiver(t, b, bk, true)
+	archived(t, a, uint64(len(gone)+len(kept)))
+	manifested(t, srv, len(gone)+len(kept))
+	a.Close()
+	keys := legacyArchive(t, b, a, s3b, "cam1", "cam2")
+	goneKeys, keptKeys := map[string]Key{}, map[string]Key{}
+	for id, k := range keys {
+		if keyIDs(gone)[id] {
+			goneKeys[id] = k
+		} else {
+			keptKeys[id] = k
+		}
+	}
+	if len(goneKeys) == 0 || len(keptKeys) == 0 {
+		t.Fatalf("keys: %d of cam1, %d of cam2", len(goneKeys), len(keptKeys))
+	}
+	copies, err := wrappedCopies(t, s3b, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range keys {
+		if copies[id] < 2 { // at least one object and one manifest
+			t.Fatalf("the legacy archive holds %d copies of key %s", copies[id], id)
+		}
+	}
+	r := &Remote{Bucket: s3b, Prefix: "video/", ApplianceID: "pi-7", Master: master}
+	opensAll(t, r, "cam1", gone)
+	opensAll(t, r, "cam2", kept)
+
+	// The bucket goes down; the stream is deleted; the appliance restarts.
+	a2 := startArchiver(t, b, bk, true)
+	b.idx.OnKeysDestroyed(func(ids ...string) { b.kr.Forget(ids...); a2.KeysDestroyed(ids...) })
+	testtool.WaitFor(t, "the archiver's first pass", func() bool { return a2.Stats().Passes > 1 })
+	srv.Stop()
+	failures := a2.Stats().UploadFailures
+	if err := b.idx.DeleteStream(t.Context(), "cam1"); err != nil {
+		t.Fatal(err)
+	}
+	testtool.WaitFor(t, "the shredding to fail against the stopped bucket", func() bool { return a2.Stats().UploadFailures > failures+2 })
+	a2.Close()
+	a3 := startArchiver(t, b, bk, true)
+	testtool.WaitFor(t, "the restarted archiver to retry", func() bool { return a3.Stats().UploadFailures > 0 })
+	srv.Restart()
+
+	testtool.WaitFor(t, "every copy of cam1's keys scrubbed", func() bool {
+		c, err := wrappedCopies(t, s3b, goneKeys)
+		if err != nil {
+			return false // the bucket is not back yet
+		}
+		for id := range goneKeys {
+			if c[id] != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if a3.Scrubbed() == 0 {
+		t.Error("Scrubbed() is 0")
+	}
+	// Counted means shown: /metrics has it.
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(a3))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := false
+	for _, f := range families {
+		if f.GetName() == "kinedge_archive_keys_scrubbed_total" {
+			shown = f.GetMetric()[0].GetCounter().GetValue() == float64(a3.Scrubbed())
+		}
+	}
+	if !shown {
+		t.Error("kinedge_archive_keys_scrubbed_total is not Scrubbed()")
+	}
+	copies, err = wrappedCopies(t, s3b, keptKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range keptKeys {
+		if copies[id] < 2 {
+			t.Errorf("cam2's key %s: %d copies left, want its legacy copies kept", id, copies[id])
+		}
+	}
+	shredded(t, s3b, keyIDs(gone))
+	opensNone(t, r, "cam1", gone) // the manifests still list every fragment
+	opensAll(t, r, "cam2", kept)
+	// The objects' other metadata and their bytes are kept.
+	for _, f := range gone {
+		key := ObjectKey("video/", "pi-7", "cam1", f.ServerTime, f.Number)
+		meta, err := s3b.Meta(t.Context(), key)
+		if err != nil || meta["kinedge-key-id"] != f.KeyID {
+			t.Fatalf("%s after the scrub: %v %v", key, meta, err)
 		}
 	}
 }

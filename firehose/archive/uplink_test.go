@@ -3,6 +3,8 @@ package archive
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,15 +18,53 @@ import (
 type memBucket struct {
 	mu   sync.Mutex
 	objs map[string][]byte
+	meta map[string]map[string]string
 }
 
-func (m *memBucket) Put(_ context.Context, key string, body []byte, _ map[string]string) error {
+func (m *memBucket) Put(_ context.Context, key string, body []byte, meta map[string]string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.objs == nil {
-		m.objs = map[string][]byte{}
+		m.objs, m.meta = map[string][]byte{}, map[string]map[string]string{}
 	}
 	m.objs[key] = append([]byte(nil), body...)
+	m.meta[key] = maps.Clone(meta)
+	return nil
+}
+
+func (m *memBucket) Dirs(_ context.Context, prefix string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[string]bool{}
+	for k := range m.objs {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			continue
+		}
+		if i := strings.Index(rest, "/"); i >= 0 {
+			rest = rest[:i+1]
+		}
+		seen[prefix+rest] = true
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+func (m *memBucket) Meta(_ context.Context, key string) (map[string]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.objs[key]; !ok {
+		return nil, fmt.Errorf("%s: %w", key, ErrNoObject)
+	}
+	return maps.Clone(m.meta[key]), nil
+}
+
+func (m *memBucket) ReplaceMeta(_ context.Context, key string, meta map[string]string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.objs[key]; !ok {
+		return fmt.Errorf("%s: %w", key, ErrNoObject)
+	}
+	m.meta[key] = maps.Clone(meta)
 	return nil
 }
 

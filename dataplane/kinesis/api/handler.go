@@ -7,6 +7,7 @@
 package api
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,6 +41,10 @@ type Handler struct {
 	// SubscriptionPoll bounds the wait between two reads of a
 	// SubscribeToShard stream when no write wakes it. It defaults to 1 s.
 	SubscriptionPoll time.Duration
+	// Visible reports whether ListStreams shows stream name to the
+	// caller of ctx (the appliance lists a user only the streams it holds
+	// a grant on). It defaults to showing every stream.
+	Visible func(ctx context.Context, name string) bool
 
 	once   sync.Once
 	re     *regexps

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -520,4 +521,39 @@ func TestMaxSizes(t *testing.T) {
 	entries[0].Data = make([]byte, len(entries[0].Data)+400) // 5 MiB + 20 bytes
 	_, err = env.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("big"), Records: entries})
 	errCase[*types.InvalidArgumentException](t, "over 5 MiB", err, "Records size (5242900 bytes) exceeds the limit of 5242880 bytes.")
+}
+
+// TestListStreamsVisible: Visible hides streams from ListStreams before
+// paging, so every page is full and the pages together list exactly the
+// visible streams.
+func TestListStreamsVisible(t *testing.T) {
+	env := newEnv(t, nil)
+	var prefix atomic.Value // set between requests, read by the server's goroutines
+	prefix.Store("")
+	env.handler.Visible = func(_ context.Context, name string) bool { return strings.HasPrefix(name, prefix.Load().(string)) }
+	for _, name := range []string{"a1", "b1", "a2", "b2", "a3"} {
+		if _, err := env.client.CreateStream(t.Context(), &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prefix.Store("a")
+	var names []string
+	pages := 0
+	p := kinesis.NewListStreamsPaginator(env.client, &kinesis.ListStreamsInput{Limit: aws.Int32(2)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		names = append(names, out.StreamNames...)
+	}
+	if strings.Join(names, ",") != "a1,a2,a3" || pages != 2 {
+		t.Fatalf("%d pages listing %q, want a1,a2,a3 in 2", pages, names)
+	}
+	prefix.Store("none")
+	out, err := env.client.ListStreams(t.Context(), &kinesis.ListStreamsInput{})
+	if err != nil || len(out.StreamNames) != 0 || aws.ToBool(out.HasMoreStreams) {
+		t.Fatalf("nothing visible: %v %v", out, err)
+	}
 }

@@ -172,7 +172,7 @@ func checkListStreams(v *validator, in *listStreamsInput) {
 	v.name(in.ExclusiveStartStreamName, "exclusiveStartStreamName")
 }
 
-func (h *Handler) listStreams(_ context.Context, _ *http.Request, in *listStreamsInput) (any, error) {
+func (h *Handler) listStreams(ctx context.Context, _ *http.Request, in *listStreamsInput) (any, error) {
 	after := ""
 	if in.ExclusiveStartStreamName != nil {
 		after = *in.ExclusiveStartStreamName
@@ -190,7 +190,7 @@ func (h *Handler) listStreams(_ context.Context, _ *http.Request, in *listStream
 	}
 	out := listStreamsOutput{StreamNames: []string{}, StreamSummaries: []streamSummary{}}
 	for _, s := range h.Engine.ListStreams() {
-		if after != "" && s.Name <= after {
+		if after != "" && s.Name <= after || h.Visible != nil && !h.Visible(ctx, s.Name) {
 			continue
 		}
 		if len(out.StreamNames) == limit {

@@ -83,6 +83,10 @@ type Handler struct {
 	// (getHLSStreamingSessionURL). It defaults to a random key per
 	// Handler, so a restart ends every session.
 	HLSSigner *hls.Signer
+	// Visible reports whether listStreams shows stream name to the
+	// caller of ctx (the appliance lists a user only the streams it holds
+	// a grant on). It defaults to showing every stream.
+	Visible func(ctx context.Context, name string) bool
 
 	limiter  callLimiter
 	counters mediaCounters

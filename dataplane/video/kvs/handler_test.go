@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -451,4 +452,40 @@ func TestTags(t *testing.T) {
 	}
 	env.create(t, &kinesisvideo.CreateStreamInput{StreamName: aws.String("yard")})
 	eq("recreated", tags(&kinesisvideo.ListTagsForStreamInput{StreamName: aws.String("yard")}), map[string]string{})
+}
+
+// TestListStreamsVisible: Visible hides streams before paging, so the
+// pages together list exactly the visible streams, each page full.
+func TestListStreamsVisible(t *testing.T) {
+	var prefix atomic.Value // set between requests, read by the server's goroutines
+	prefix.Store("")
+	env := newEnv(t, func(h *Handler) {
+		h.Visible = func(_ context.Context, name string) bool { return strings.HasPrefix(name, prefix.Load().(string)) }
+	})
+	for _, name := range []string{"a1", "b1", "a2", "b2", "a3"} {
+		env.create(t, &kinesisvideo.CreateStreamInput{StreamName: aws.String(name)})
+	}
+	list := func() (names []string, pages int) {
+		t.Helper()
+		p := kinesisvideo.NewListStreamsPaginator(env.client, &kinesisvideo.ListStreamsInput{MaxResults: aws.Int32(2)})
+		for p.HasMorePages() {
+			out, err := p.NextPage(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			for _, si := range out.StreamInfoList {
+				names = append(names, aws.ToString(si.StreamName))
+			}
+		}
+		return names, pages
+	}
+	prefix.Store("a")
+	if names, pages := list(); strings.Join(names, ",") != "a1,a2,a3" || pages != 2 {
+		t.Fatalf("%d pages listing %q, want a1,a2,a3 in 2", pages, names)
+	}
+	prefix.Store("none")
+	if names, _ := list(); len(names) != 0 {
+		t.Fatalf("nothing visible: %q", names)
+	}
 }

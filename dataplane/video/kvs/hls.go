@@ -84,6 +84,15 @@ func (h *Handler) hlsSigner() (*hls.Signer, error) {
 	return h.hlsKeys, h.hlsErr
 }
 
+// tokenNow is the clock of session token expiry: the HLSSigner's Now
+// when it has one, else the Handler's.
+func (h *Handler) tokenNow() time.Time {
+	if h.HLSSigner != nil && h.HLSSigner.Now != nil {
+		return h.HLSSigner.Now()
+	}
+	return h.now()
+}
+
 // getHLSStreamingSessionURLInput is the GetHLSStreamingSessionURL request.
 type getHLSStreamingSessionURLInput struct {
 	streamRef
@@ -299,7 +308,7 @@ func (h *Handler) openSession(ctx context.Context, in *getHLSStreamingSessionURL
 	}
 	s.Origin = first.ServerTime
 	s.Created = now
-	s.Expires = now.Add(time.Duration(expires) * time.Second)
+	s.Expires = h.tokenNow().Add(time.Duration(expires) * time.Second)
 	if err := h.checkHLSCodecs(ctx, st.Name, s, first); err != nil {
 		return "", err
 	}
@@ -459,7 +468,7 @@ func (h *Handler) serveHLS(w http.ResponseWriter, r *http.Request, fn func(ctx c
 	if err != nil {
 		return err
 	}
-	s, err := signer.VerifyAt(tok, h.now())
+	s, err := signer.VerifyAt(tok, h.tokenNow())
 	switch {
 	case errors.Is(err, hls.ErrTokenExpired):
 		return &awsproto.Error{Type: NotAuthorizedException, Message: "The session token has expired: request a new session URL.", Status: http.StatusForbidden}

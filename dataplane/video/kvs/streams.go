@@ -194,7 +194,7 @@ func (h *Handler) listStreams(ctx context.Context, _ *http.Request, in *listStre
 	out := listStreamsOutput{StreamInfoList: []streamInfo{}}
 	for i := range all {
 		s := &all[i]
-		if !strings.HasPrefix(s.Name, prefix) || (after != "" && s.Name <= after) {
+		if !strings.HasPrefix(s.Name, prefix) || (after != "" && s.Name <= after) || h.Visible != nil && !h.Visible(ctx, s.Name) {
 			continue
 		}
 		if int64(len(out.StreamInfoList)) == limit {
