@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -168,7 +170,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		viewer.Close()
 		var bad *offerError
-		if errors.As(err, &bad) || errors.Is(err, ErrNothingToSend) {
+		if errors.As(err, &bad) || errors.Is(err, ErrNothingToSend) || errors.Is(err, ErrVideoNotReceivable) {
 			rtc.Fail(w, http.StatusBadRequest, "%v", err)
 			return
 		}
@@ -240,7 +242,13 @@ func (h *Handler) Close() {
 // offer is what the handler needs of an SDP offer.
 type offer struct {
 	video, audio map[string]bool // codec names (upper case) the offer can receive, by kind
-	ufrag, pwd   string
+	// hevcProfiles holds the H.265 profile-ids the offer can receive
+	// (RFC 7798 section 7.1: 1 when the fmtp does not say).
+	hevcProfiles map[int]bool
+	// receivesVideo is true when a video section can receive: a
+	// player that asks for video must get the stream's, or a reason.
+	receivesVideo bool
+	ufrag, pwd    string
 }
 
 // offerError is a problem of the player's offer (400).
@@ -255,7 +263,7 @@ func parseOffer(b []byte) (*offer, error) {
 	if err := sd.UnmarshalString(string(b)); err != nil {
 		return nil, err
 	}
-	o := &offer{video: map[string]bool{}, audio: map[string]bool{}}
+	o := &offer{video: map[string]bool{}, audio: map[string]bool{}, hevcProfiles: map[int]bool{}}
 	o.ufrag, _ = sd.Attribute("ice-ufrag")
 	o.pwd, _ = sd.Attribute("ice-pwd")
 	if len(sd.MediaDescriptions) == 0 {
@@ -284,27 +292,59 @@ func parseOffer(b []byte) (*offer, error) {
 		switch md.MediaName.Media {
 		case "video":
 			dst = o.video
+			o.receivesVideo = true
 		case "audio":
 			dst = o.audio
 		default:
 			continue
 		}
+		hevcPTs := map[string]bool{}
 		for _, a := range md.Attributes {
 			if a.Key != "rtpmap" {
 				continue
 			}
-			_, enc, ok := strings.Cut(a.Value, " ")
+			pt, enc, ok := strings.Cut(a.Value, " ")
 			if !ok {
 				continue
 			}
 			codec, _, _ := strings.Cut(enc, "/")
-			dst[strings.ToUpper(codec)] = true
+			codec = strings.ToUpper(codec)
+			dst[codec] = true
+			if codec == "H265" && md.MediaName.Media == "video" {
+				hevcPTs[pt] = true
+			}
+		}
+		for pt := range hevcPTs {
+			o.hevcProfiles[hevcProfileOffered(md, pt)] = true
 		}
 	}
 	if o.ufrag == "" || o.pwd == "" {
 		return nil, errors.New("the offer has no ICE credentials (a=ice-ufrag, a=ice-pwd)")
 	}
 	return o, nil
+}
+
+// hevcProfileOffered is the profile-id of H.265 payload type pt in md's
+// a=fmtp, 1 (Main) when it has none (RFC 7798 section 7.1).
+func hevcProfileOffered(md *sdp.MediaDescription, pt string) int {
+	for _, a := range md.Attributes {
+		if a.Key != "fmtp" {
+			continue
+		}
+		p, params, ok := strings.Cut(a.Value, " ")
+		if !ok || p != pt {
+			continue
+		}
+		for _, kv := range strings.Split(params, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+			if strings.EqualFold(k, "profile-id") {
+				if n, err := strconv.Atoi(v); err == nil {
+					return n
+				}
+			}
+		}
+	}
+	return 1
 }
 
 // plan decides which of the stream's tracks a session sends, and says
@@ -327,6 +367,19 @@ func planTracks(tracks []*media.Track, o *offer) (plan, error) {
 				continue
 			}
 			p.video = t
+		case media.CodecH265:
+			if p.video != nil {
+				continue
+			}
+			f := hevcFormatOf(t.SPS)
+			switch {
+			case !o.video["H265"]:
+				p.leftOut = append(p.leftOut, "H.265 video: the offer cannot receive H.265 (play it in a player that decodes H.265, or replay the recording)")
+			case !o.hevcProfiles[f.profileID]:
+				p.leftOut = append(p.leftOut, fmt.Sprintf("H.265 %s video (profile-id=%d): the offer receives H.265 profile-id %s only", f.name(), f.profileID, profileList(o.hevcProfiles)))
+			default:
+				p.video = t
+			}
 		case media.CodecVP8, media.CodecVP9, media.CodecAV1:
 			if p.video != nil {
 				continue
@@ -366,5 +419,37 @@ func planTracks(tracks []*media.Track, o *offer) (plan, error) {
 	if p.video == nil && p.audio == nil {
 		return p, fmt.Errorf("%w (%s)", ErrNothingToSend, strings.Join(p.leftOut, "; "))
 	}
+	if p.video == nil && o.receivesVideo && hasSendableVideo(tracks) {
+		// The player asked for video that WebRTC can carry and would get
+		// sound only, without knowing why. (A video WebRTC has no codec
+		// for, MJPEG, leaves the sound playable.)
+		return p, fmt.Errorf("%w (%s)", ErrVideoNotReceivable, strings.Join(p.leftOut, "; "))
+	}
 	return p, nil
+}
+
+// hasSendableVideo reports whether any track is video of a codec a
+// session can send.
+func hasSendableVideo(tracks []*media.Track) bool {
+	for _, t := range tracks {
+		switch t.Codec {
+		case media.CodecH264, media.CodecH265, media.CodecVP8, media.CodecVP9, media.CodecAV1:
+			return true
+		}
+	}
+	return false
+}
+
+// profileList is the sorted profile-ids of set, for messages.
+func profileList(set map[int]bool) string {
+	ids := make([]int, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = strconv.Itoa(id)
+	}
+	return strings.Join(out, ", ")
 }
