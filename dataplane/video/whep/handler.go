@@ -374,7 +374,7 @@ func planTracks(tracks []*media.Track, o *offer) (plan, error) {
 			f := hevcFormatOf(t.SPS)
 			switch {
 			case !o.video["H265"]:
-				p.leftOut = append(p.leftOut, "H.265 video: the offer cannot receive H.265 (play it in a player that decodes H.265, or replay the recording)")
+				p.leftOut = append(p.leftOut, "H.265 video: the offer cannot receive H.265")
 			case !o.hevcProfiles[f.profileID]:
 				p.leftOut = append(p.leftOut, fmt.Sprintf("H.265 %s video (profile-id=%d): the offer receives H.265 profile-id %s only", f.name(), f.profileID, profileList(o.hevcProfiles)))
 			default:
