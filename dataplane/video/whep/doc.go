@@ -37,7 +37,7 @@
 //
 // An offer with a video section must be able to receive the stream's
 // video (H.264, H.265, VP8, VP9 or AV1, and for H.265 the stream's
-// profile): otherwise it gets 400 naming the codec and why, as when it
+// profile and tier): otherwise it gets 400 naming the codec and why, as when it
 // can receive none of the tracks, rather than a session with sound only.
 // An offer with audio sections only gets the sound; so does any player of
 // a camera whose video WebRTC cannot carry (MJPEG).

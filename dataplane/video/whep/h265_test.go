@@ -258,7 +258,7 @@ func TestH265Refused(t *testing.T) {
 	}{
 		{"vp8 and opus", offerOf([]webrtc.RTPCodecParameters{vp8}, true), 400, []string{"cannot receive the stream's video", "cannot receive H.265"}},
 		{"vp8 only", offerOf([]webrtc.RTPCodecParameters{vp8}, false), 400, []string{"none of the stream's tracks", "cannot receive H.265"}},
-		{"h265 main 10 only", offerOf([]webrtc.RTPCodecParameters{main10}, true), 400, []string{"H.265 Main video (profile-id=1)", "profile-id 2 only"}},
+		{"h265 main 10 only", offerOf([]webrtc.RTPCodecParameters{main10}, true), 400, []string{"H.265 Main video (profile-id=1 tier-flag=0)", "receives H.265 profile-id=2 tier-flag=0 only"}},
 		{"audio only", offerOf(nil, true), 201, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,16 +286,17 @@ func TestH265Refused(t *testing.T) {
 	}
 }
 
-// TestHEVCProfileOffered reads the H.265 profiles of offers.
-func TestHEVCProfileOffered(t *testing.T) {
+// TestHEVCOffered reads the H.265 profiles and tiers of offers.
+func TestHEVCOffered(t *testing.T) {
 	base := "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n"
 	for _, tc := range []struct {
 		name, media string
-		want        []int
+		want        []hevcPT
 	}{
-		{"no fmtp: Main", "m=video 9 UDP/TLS/RTP/SAVPF 116\r\na=rtpmap:116 H265/90000\r\na=recvonly\r\n", []int{1}},
-		{"two profiles", "m=video 9 UDP/TLS/RTP/SAVPF 116 118\r\na=rtpmap:116 H265/90000\r\na=fmtp:116 level-id=93;profile-id=1;tier-flag=0\r\n" +
-			"a=rtpmap:118 h265/90000\r\na=fmtp:118 profile-id=2; tier-flag=0\r\na=recvonly\r\n", []int{1, 2}},
+		{"no fmtp: Main, Main tier", "m=video 9 UDP/TLS/RTP/SAVPF 116\r\na=rtpmap:116 H265/90000\r\na=recvonly\r\n", []hevcPT{{1, 0}}},
+		{"two profiles, a high tier", "m=video 9 UDP/TLS/RTP/SAVPF 116 118\r\na=rtpmap:116 H265/90000\r\na=fmtp:116 level-id=93;profile-id=1;tier-flag=1\r\n" +
+			"a=rtpmap:118 h265/90000\r\na=fmtp:118 profile-id=2; tier-flag=0\r\na=recvonly\r\n", []hevcPT{{1, 1}, {2, 0}}},
+		{"garbage values keep the defaults", "m=video 9 UDP/TLS/RTP/SAVPF 116\r\na=rtpmap:116 H265/90000\r\na=fmtp:116 profile-id=x;tier-flag\r\na=recvonly\r\n", []hevcPT{{1, 0}}},
 		{"sendonly section ignored", "m=video 9 UDP/TLS/RTP/SAVPF 116\r\na=rtpmap:116 H265/90000\r\na=sendonly\r\n", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,14 +304,13 @@ func TestHEVCProfileOffered(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []int
-			for p := 1; p <= 4; p++ {
-				if o.hevcProfiles[p] {
-					got = append(got, p)
-				}
+			var got []hevcPT
+			for f := range o.hevcFormats {
+				got = append(got, f)
 			}
+			slices.SortFunc(got, func(a, b hevcPT) int { return a.profile*2 + a.tier - b.profile*2 - b.tier })
 			if !slices.Equal(got, tc.want) {
-				t.Fatalf("profiles %v, want %v", got, tc.want)
+				t.Fatalf("formats %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -242,9 +242,10 @@ func (h *Handler) Close() {
 // offer is what the handler needs of an SDP offer.
 type offer struct {
 	video, audio map[string]bool // codec names (upper case) the offer can receive, by kind
-	// hevcProfiles holds the H.265 profile-ids the offer can receive
-	// (RFC 7798 section 7.1: 1 when the fmtp does not say).
-	hevcProfiles map[int]bool
+	// hevcFormats holds the H.265 profile-id and tier-flag pairs the
+	// offer can receive (RFC 7798 section 7.1: 1 and 0 when the fmtp does
+	// not say), which pion matches (with tx-mode) when it answers.
+	hevcFormats map[hevcPT]bool
 	// receivesVideo is true when a video section can receive: a
 	// player that asks for video must get the stream's, or a reason.
 	receivesVideo bool
@@ -263,7 +264,7 @@ func parseOffer(b []byte) (*offer, error) {
 	if err := sd.UnmarshalString(string(b)); err != nil {
 		return nil, err
 	}
-	o := &offer{video: map[string]bool{}, audio: map[string]bool{}, hevcProfiles: map[int]bool{}}
+	o := &offer{video: map[string]bool{}, audio: map[string]bool{}, hevcFormats: map[hevcPT]bool{}}
 	o.ufrag, _ = sd.Attribute("ice-ufrag")
 	o.pwd, _ = sd.Attribute("ice-pwd")
 	if len(sd.MediaDescriptions) == 0 {
@@ -315,7 +316,7 @@ func parseOffer(b []byte) (*offer, error) {
 			}
 		}
 		for pt := range hevcPTs {
-			o.hevcProfiles[hevcProfileOffered(md, pt)] = true
+			o.hevcFormats[hevcOffered(md, pt)] = true
 		}
 	}
 	if o.ufrag == "" || o.pwd == "" {
@@ -324,9 +325,16 @@ func parseOffer(b []byte) (*offer, error) {
 	return o, nil
 }
 
-// hevcProfileOffered is the profile-id of H.265 payload type pt in md's
-// a=fmtp, 1 (Main) when it has none (RFC 7798 section 7.1).
-func hevcProfileOffered(md *sdp.MediaDescription, pt string) int {
+// hevcPT is an H.265 profile-id and tier-flag.
+type hevcPT struct{ profile, tier int }
+
+func (p hevcPT) String() string { return fmt.Sprintf("profile-id=%d tier-flag=%d", p.profile, p.tier) }
+
+// hevcOffered is the profile-id and tier-flag of H.265 payload type pt
+// in md's a=fmtp; 1 (Main) and 0 (Main tier) where it has none (RFC
+// 7798 section 7.1).
+func hevcOffered(md *sdp.MediaDescription, pt string) hevcPT {
+	f := hevcPT{profile: 1, tier: 0}
 	for _, a := range md.Attributes {
 		if a.Key != "fmtp" {
 			continue
@@ -337,14 +345,19 @@ func hevcProfileOffered(md *sdp.MediaDescription, pt string) int {
 		}
 		for _, kv := range strings.Split(params, ";") {
 			k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
-			if strings.EqualFold(k, "profile-id") {
-				if n, err := strconv.Atoi(v); err == nil {
-					return n
-				}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				continue
+			}
+			switch strings.ToLower(k) {
+			case "profile-id":
+				f.profile = n
+			case "tier-flag":
+				f.tier = n
 			}
 		}
 	}
-	return 1
+	return f
 }
 
 // plan decides which of the stream's tracks a session sends, and says
@@ -375,8 +388,8 @@ func planTracks(tracks []*media.Track, o *offer) (plan, error) {
 			switch {
 			case !o.video["H265"]:
 				p.leftOut = append(p.leftOut, "H.265 video: the offer cannot receive H.265")
-			case !o.hevcProfiles[f.profileID]:
-				p.leftOut = append(p.leftOut, fmt.Sprintf("H.265 %s video (profile-id=%d): the offer receives H.265 profile-id %s only", f.name(), f.profileID, profileList(o.hevcProfiles)))
+			case !o.hevcFormats[hevcPT{f.profileID, f.tierFlag}]:
+				p.leftOut = append(p.leftOut, fmt.Sprintf("H.265 %s video (%v): the offer receives H.265 %s only", f.name(), hevcPT{f.profileID, f.tierFlag}, formatList(o.hevcFormats)))
 			default:
 				p.video = t
 			}
@@ -440,16 +453,12 @@ func hasSendableVideo(tracks []*media.Track) bool {
 	return false
 }
 
-// profileList is the sorted profile-ids of set, for messages.
-func profileList(set map[int]bool) string {
-	ids := make([]int, 0, len(set))
-	for id := range set {
-		ids = append(ids, id)
+// formatList is the sorted H.265 formats of set, for messages.
+func formatList(set map[hevcPT]bool) string {
+	out := make([]string, 0, len(set))
+	for f := range set {
+		out = append(out, f.String())
 	}
-	slices.Sort(ids)
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = strconv.Itoa(id)
-	}
+	slices.Sort(out)
 	return strings.Join(out, ", ")
 }
