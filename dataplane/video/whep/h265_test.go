@@ -315,3 +315,34 @@ func TestHEVCOffered(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanVideoRule: an offer with a video section gets the stream's
+// video or a reason; sound only is for offers without video, or cameras
+// whose video WebRTC cannot carry.
+func TestPlanVideoRule(t *testing.T) {
+	pcmu := &media.Track{Codec: media.CodecPCMU, SampleRate: 8000, Channels: 1}
+	opus := &media.Track{Codec: media.CodecOpus, SampleRate: 48000, Channels: 2}
+	for _, tc := range []struct {
+		name    string
+		tracks  []*media.Track
+		o       *offer
+		wantErr error
+		audio   bool
+	}{
+		{"H.264 to a VP8 player with Opus", []*media.Track{{Codec: media.CodecH264}, opus},
+			&offer{video: map[string]bool{"VP8": true}, audio: map[string]bool{"OPUS": true}, receivesVideo: true}, ErrVideoNotReceivable, false},
+		{"H.264 to an audio-only player", []*media.Track{{Codec: media.CodecH264}, opus},
+			&offer{video: map[string]bool{}, audio: map[string]bool{"OPUS": true}}, nil, true},
+		{"MJPEG camera: its sound", []*media.Track{{Codec: media.CodecMJPEG}, pcmu},
+			&offer{video: map[string]bool{"H264": true}, audio: map[string]bool{"PCMU": true}, receivesVideo: true}, nil, true},
+		{"H.265 and AAC to an H.264 player", []*media.Track{{Codec: media.CodecH265}, {Codec: media.CodecAAC}},
+			&offer{video: map[string]bool{"H264": true}, audio: map[string]bool{"OPUS": true}, receivesVideo: true}, ErrNothingToSend, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := planTracks(tc.tracks, tc.o)
+			if !errors.Is(err, tc.wantErr) || (err == nil && (p.audio != nil) != tc.audio) {
+				t.Fatalf("plan %+v, err %v; want err %v, audio %v", p, err, tc.wantErr, tc.audio)
+			}
+		})
+	}
+}
