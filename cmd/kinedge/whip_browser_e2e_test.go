@@ -14,7 +14,7 @@ import (
 )
 
 // TestWHIPPublishPage drives the /publish page in Chromium with its fake
-// camera and microphone: for VP8, H.264 and VP9 (the page's codec choice) it publishes over WHIP, the stream gets fragments, Stop ends the
+// camera and microphone: for VP8, H.264, VP9 and AV1 (the page's codec choice) it publishes over WHIP, the stream gets fragments, Stop ends the
 // session, and the replay decodes with that codec and Opus audio, with
 // about as many frames as the time published.
 func TestWHIPPublishPage(t *testing.T) {
@@ -32,6 +32,9 @@ func TestWHIPPublishPage(t *testing.T) {
 		{"video/VP8", "pagevp8", "vp8"},
 		{"video/H264", "pageh264", "h264"},
 		{"video/VP9", "pagevp9", "vp9"},
+		// Chromium encodes AV1 for WebRTC by default (libaom; its
+		// RTCRtpSender capabilities list AV1 profile 0): no flag needed.
+		{"video/AV1", "pageav1", "av1"},
 	} {
 		func() {
 			b.do(time.Minute, "publish page", chromedp.Navigate(base+"/publish"), chromedp.WaitVisible("#pub-start"))

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -168,7 +170,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		viewer.Close()
 		var bad *offerError
-		if errors.As(err, &bad) || errors.Is(err, ErrNothingToSend) {
+		if errors.As(err, &bad) || errors.Is(err, ErrNothingToSend) || errors.Is(err, ErrVideoNotReceivable) {
 			rtc.Fail(w, http.StatusBadRequest, "%v", err)
 			return
 		}
@@ -240,7 +242,14 @@ func (h *Handler) Close() {
 // offer is what the handler needs of an SDP offer.
 type offer struct {
 	video, audio map[string]bool // codec names (upper case) the offer can receive, by kind
-	ufrag, pwd   string
+	// hevcFormats holds the H.265 profile-id and tier-flag pairs the
+	// offer can receive (RFC 7798 section 7.1: 1 and 0 when the fmtp does
+	// not say), which pion matches (with tx-mode) when it answers.
+	hevcFormats map[hevcPT]bool
+	// receivesVideo is true when a video section can receive: a
+	// player that asks for video must get the stream's, or a reason.
+	receivesVideo bool
+	ufrag, pwd    string
 }
 
 // offerError is a problem of the player's offer (400).
@@ -255,7 +264,7 @@ func parseOffer(b []byte) (*offer, error) {
 	if err := sd.UnmarshalString(string(b)); err != nil {
 		return nil, err
 	}
-	o := &offer{video: map[string]bool{}, audio: map[string]bool{}}
+	o := &offer{video: map[string]bool{}, audio: map[string]bool{}, hevcFormats: map[hevcPT]bool{}}
 	o.ufrag, _ = sd.Attribute("ice-ufrag")
 	o.pwd, _ = sd.Attribute("ice-pwd")
 	if len(sd.MediaDescriptions) == 0 {
@@ -284,27 +293,71 @@ func parseOffer(b []byte) (*offer, error) {
 		switch md.MediaName.Media {
 		case "video":
 			dst = o.video
+			o.receivesVideo = true
 		case "audio":
 			dst = o.audio
 		default:
 			continue
 		}
+		hevcPTs := map[string]bool{}
 		for _, a := range md.Attributes {
 			if a.Key != "rtpmap" {
 				continue
 			}
-			_, enc, ok := strings.Cut(a.Value, " ")
+			pt, enc, ok := strings.Cut(a.Value, " ")
 			if !ok {
 				continue
 			}
 			codec, _, _ := strings.Cut(enc, "/")
-			dst[strings.ToUpper(codec)] = true
+			codec = strings.ToUpper(codec)
+			dst[codec] = true
+			if codec == "H265" && md.MediaName.Media == "video" {
+				hevcPTs[pt] = true
+			}
+		}
+		for pt := range hevcPTs {
+			o.hevcFormats[hevcOffered(md, pt)] = true
 		}
 	}
 	if o.ufrag == "" || o.pwd == "" {
 		return nil, errors.New("the offer has no ICE credentials (a=ice-ufrag, a=ice-pwd)")
 	}
 	return o, nil
+}
+
+// hevcPT is an H.265 profile-id and tier-flag.
+type hevcPT struct{ profile, tier int }
+
+func (p hevcPT) String() string { return fmt.Sprintf("profile-id=%d tier-flag=%d", p.profile, p.tier) }
+
+// hevcOffered is the profile-id and tier-flag of H.265 payload type pt
+// in md's a=fmtp; 1 (Main) and 0 (Main tier) where it has none (RFC
+// 7798 section 7.1).
+func hevcOffered(md *sdp.MediaDescription, pt string) hevcPT {
+	f := hevcPT{profile: 1, tier: 0}
+	for _, a := range md.Attributes {
+		if a.Key != "fmtp" {
+			continue
+		}
+		p, params, ok := strings.Cut(a.Value, " ")
+		if !ok || p != pt {
+			continue
+		}
+		for _, kv := range strings.Split(params, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				continue
+			}
+			switch strings.ToLower(k) {
+			case "profile-id":
+				f.profile = n
+			case "tier-flag":
+				f.tier = n
+			}
+		}
+	}
+	return f
 }
 
 // plan decides which of the stream's tracks a session sends, and says
@@ -327,6 +380,19 @@ func planTracks(tracks []*media.Track, o *offer) (plan, error) {
 				continue
 			}
 			p.video = t
+		case media.CodecH265:
+			if p.video != nil {
+				continue
+			}
+			f := hevcFormatOf(t.SPS)
+			switch {
+			case !o.video["H265"]:
+				p.leftOut = append(p.leftOut, "H.265 video: the offer cannot receive H.265")
+			case !o.hevcFormats[hevcPT{f.profileID, f.tierFlag}]:
+				p.leftOut = append(p.leftOut, fmt.Sprintf("H.265 %s video (%v): the offer receives H.265 %s only", f.name(), hevcPT{f.profileID, f.tierFlag}, formatList(o.hevcFormats)))
+			default:
+				p.video = t
+			}
 		case media.CodecVP8, media.CodecVP9, media.CodecAV1:
 			if p.video != nil {
 				continue
@@ -366,5 +432,33 @@ func planTracks(tracks []*media.Track, o *offer) (plan, error) {
 	if p.video == nil && p.audio == nil {
 		return p, fmt.Errorf("%w (%s)", ErrNothingToSend, strings.Join(p.leftOut, "; "))
 	}
+	if p.video == nil && o.receivesVideo && hasSendableVideo(tracks) {
+		// The player asked for video that WebRTC can carry and would get
+		// sound only, without knowing why. (A video WebRTC has no codec
+		// for, MJPEG, leaves the sound playable.)
+		return p, fmt.Errorf("%w (%s)", ErrVideoNotReceivable, strings.Join(p.leftOut, "; "))
+	}
 	return p, nil
+}
+
+// hasSendableVideo reports whether any track is video of a codec a
+// session can send.
+func hasSendableVideo(tracks []*media.Track) bool {
+	for _, t := range tracks {
+		switch t.Codec {
+		case media.CodecH264, media.CodecH265, media.CodecVP8, media.CodecVP9, media.CodecAV1:
+			return true
+		}
+	}
+	return false
+}
+
+// formatList is the sorted H.265 formats of set, for messages.
+func formatList(set map[hevcPT]bool) string {
+	out := make([]string, 0, len(set))
+	for f := range set {
+		out = append(out, f.String())
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }

@@ -52,6 +52,7 @@ type session struct {
 	lastMedia time.Duration
 	started   bool
 	params    paramSets
+	hevc      hevcParamSets
 }
 
 // sender packetizes one track.
@@ -62,6 +63,7 @@ type sender struct {
 	seq   uint16
 	base  uint32                // random start of the RTP timestamps
 	h264  *codecs.H264Payloader // for an H.264 track
+	h265  *codecs.H265Payloader // for an H.265 track (RFC 7798)
 	// pass packetizes the frames of a VP8, VP9 or AV1 track as they are
 	// stored; passCodec is that codec.
 	pass      rtp.Payloader
@@ -78,6 +80,10 @@ func (h *Handler) newSession(ctx context.Context, name, sdpOffer string, o *offe
 	if pc, ok := passCodecs[codecOf(p.video)]; ok {
 		if err := me.RegisterCodec(pc.params, webrtc.RTPCodecTypeVideo); err != nil {
 			return nil, "", fmt.Errorf("whep: %s: %w", p.video.Codec, err)
+		}
+	} else if codecOf(p.video) == media.CodecH265 {
+		if err := me.RegisterCodec(hevcParams(p.video), webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, "", fmt.Errorf("whep: h265: %w", err)
 		}
 	} else if p.video != nil {
 		if err := registerH264(me, p.video); err != nil {
@@ -118,6 +124,12 @@ func (h *Handler) newSession(ctx context.Context, name, sdpOffer string, o *offe
 			return fail(err)
 		}
 		s.video.pass, s.video.passCodec = pc.newPayloader(), p.video.Codec
+	case codecOf(p.video) == media.CodecH265:
+		if s.video, err = s.addTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000}, "video"); err != nil {
+			return fail(err)
+		}
+		s.video.h265 = &codecs.H265Payloader{}
+		s.hevc = hevcParamSets{vps: p.video.VPS, sps: p.video.SPS, pps: p.video.PPS}
 	case p.video != nil:
 		if s.video, err = s.addTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, "video"); err != nil {
 			return fail(err)
@@ -205,6 +217,18 @@ func registerH264(me *webrtc.MediaEngine, t *media.Track) error {
 		pt++
 	}
 	return nil
+}
+
+// hevcParams is the H.265 codec a session answers for track t: its own
+// profile and tier (a player whose offer has another profile cannot
+// decode it; planTracks has checked), packetized per RFC 7798 with
+// pion's payloader, NACK and PLI feedback as for H.264.
+func hevcParams(t *media.Track) webrtc.RTPCodecParameters {
+	return webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000,
+			SDPFmtpLine: hevcFormatOf(t.SPS).fmtp(), RTCPFeedback: videoFeedback},
+		PayloadType: 116,
+	}
 }
 
 // addTrack adds a send-only track of the given codec.
@@ -307,6 +331,7 @@ func (s *session) write(it live.Item) error {
 		}
 		s.gen, s.started = it.Gen, true
 		s.params = paramSets{} // the new source's, from its track or its keyframes
+		s.hevc = hevcParamSets{}
 	}
 	at := f.PTS + s.offset
 	if at > s.lastMedia {
@@ -332,6 +357,23 @@ func (s *session) write(it live.Item) error {
 			return nil
 		}
 		payloads = snd.h264.Payload(rtpMTU, au)
+	case media.CodecH265:
+		if s.video == nil {
+			return nil
+		}
+		if s.video.h265 == nil {
+			return fmt.Errorf("the stream's video changed to %s; reconnect", it.Track.Codec)
+		}
+		snd = s.video
+		if f.Key && !s.hevc.complete() {
+			s.hevc = hevcParamSets{vps: it.Track.VPS, sps: it.Track.SPS, pps: it.Track.PPS}
+		}
+		au, err := hevcAnnexB(f.Data, f.Key, &s.hevc)
+		if err != nil {
+			s.log.Debug("whep: frame skipped", "err", err)
+			return nil
+		}
+		payloads = snd.h265.Payload(rtpMTU, au)
 	case media.CodecVP8, media.CodecVP9, media.CodecAV1:
 		if s.video == nil {
 			return nil

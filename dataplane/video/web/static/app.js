@@ -649,8 +649,8 @@
       });
       if (resp.status !== 201) {
         // HLS may do where WHEP cannot: 503 (WebRTC off, too many
-        // viewers, or no source: HLS then says so too), 400 (nothing of
-        // the camera's WebRTC carries, e.g. H.265 with AAC), 500. Not a
+        // viewers, or no source: HLS then says so too), 400 (the browser
+        // cannot receive the camera's video, e.g. H.265), 500. Not a
         // refusal of the credentials or an unknown stream.
         const e = new Error(await errorText(resp));
         e.fallback = ![401, 403, 404].includes(resp.status);
@@ -667,7 +667,8 @@
       if (live.pc !== pc) { leave(resource); return; } // left while connecting
       if (!answerSendsVideo(answer)) {
         // The answer sends no video: the camera's codec is not one WebRTC
-        // carries here (H.265). HLS carries every codec the recording has.
+        // carries (MJPEG; H.265 to a browser without it gets 400 above).
+        // HLS carries every codec the recording has.
         leave(resource);
         const e = new Error('this camera\'s video codec is not sent over WebRTC');
         e.fallback = true;

@@ -1,6 +1,8 @@
 // Package wheptest is a WHEP player for tests: a pion peer connection that
-// offers to receive H.264 and Opus, POSTs its offer, and depacketizes the
-// H.264 it receives into an Annex-B byte stream (which ffprobe decodes).
+// offers to receive pion's default codecs (H.264, H.265, VP8, VP9, AV1,
+// Opus, G.711), POSTs its offer, and depacketizes the video it receives:
+// H.264 and H.265 into an Annex-B byte stream (which ffprobe decodes), the
+// others into frames.
 package wheptest
 
 import (
@@ -28,7 +30,7 @@ type Player struct {
 	Location, ETag string
 
 	mu sync.Mutex
-	// AnnexB is the depacketized H.264.
+	// AnnexB is the depacketized H.264 or H.265 (RFC 7798).
 	AnnexB bytes.Buffer
 	// Frames counts the video access units (marker bits) received, of
 	// any codec.
@@ -41,7 +43,8 @@ type Player struct {
 	// temporal units (low-overhead OBUs, as pion's depacketizer gives
 	// them).
 	VP9, AV1 [][]byte
-	// Keyframe is true once an IDR was received.
+	// Keyframe is true once an IDR (H.264) or IRAP picture (H.265) was
+	// received.
 	Keyframe bool
 	// Opus counts the Opus packets received.
 	Opus int
@@ -94,6 +97,7 @@ func New(t testing.TB) *Player {
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		var depack codecs.H264Packet
+		var hevc codecs.H265Depacketizer
 		var vp8 codecs.VP8Packet
 		var vp8Frame []byte
 		var vp9 codecs.VP9Packet
@@ -118,6 +122,13 @@ func New(t testing.TB) *Player {
 				case strings.EqualFold(p.VideoMime, webrtc.MimeTypeH264):
 					if b, err := depack.Unmarshal(pkt.Payload); err == nil && len(b) > 0 {
 						if HasIDR(b) {
+							p.Keyframe = true
+						}
+						p.AnnexB.Write(b)
+					}
+				case strings.EqualFold(p.VideoMime, webrtc.MimeTypeH265):
+					if b, err := hevc.Unmarshal(pkt.Payload); err == nil && len(b) > 0 {
+						if HasIRAP(b) {
 							p.Keyframe = true
 						}
 						p.AnnexB.Write(b)
@@ -247,6 +258,19 @@ func HasIDR(b []byte) bool {
 	for _, n := range SplitAnnexB(b) {
 		if len(n) > 0 && n[0]&0x1f == 5 {
 			return true
+		}
+	}
+	return false
+}
+
+// HasIRAP reports whether Annex-B H.265 data holds an IRAP picture's
+// slice (NAL types 16-23).
+func HasIRAP(b []byte) bool {
+	for _, n := range SplitAnnexB(b) {
+		if len(n) > 1 {
+			if t := n[0] >> 1 & 0x3f; t >= 16 && t <= 23 {
+				return true
+			}
 		}
 	}
 	return false
