@@ -28,9 +28,11 @@
 //
 // Times are milliseconds (timescale 1000). Every S states its t, so a gap
 // in the recording is a gap in the timeline rather than a drift, and the
-// t of a segment is its media time: the decode time (tfdt) the segment's
-// boxes carry, so that a player that places segments by the manifest and
-// one that places them by their boxes agree. A Period's
+// t of a segment is its media time: the presentation time of its first
+// frame as the segment's boxes carry it (the decode time, tfdt, plus the
+// composition offset of a video that reorders frames), so that a player
+// that places segments by the manifest and one that places them by their
+// boxes agree. A Period's
 // presentationTimeOffset is the media time of its first segment and its
 // start that media time less the MPD's Zero, so periods follow one
 // another on one presentation timeline.

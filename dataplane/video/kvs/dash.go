@@ -126,8 +126,9 @@ func (h *Handler) dashManifest(ctx context.Context, w http.ResponseWriter, _ *ht
 	return nil
 }
 
-// mediaTime is the decode time the segment of fragment f carries in
-// session s (replay.WriteMP4Segment).
+// mediaTime is the presentation time of the first frame of fragment f's
+// segment in session s (replay.WriteMP4Segment: its tfdt plus the
+// composition offset of that frame).
 func mediaTime(s hls.Session, f index.Fragment) time.Duration {
 	return f.ServerTime.Sub(s.Origin) + replay.SegmentLead
 }
