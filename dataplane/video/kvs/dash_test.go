@@ -105,11 +105,10 @@ func segmentURL(t *testing.T, manifestURL, tpl string, n uint64) string {
 func TestDASHOnDemand(t *testing.T) {
 	env, _ := newHLSEnv(t)
 	fr := env.frags
-	videoFrames := 0
-	var total time.Duration
+	videoFrames, audioFrames := 0, 0
 	for _, f := range fr {
 		videoFrames += f.Tracks[0].Frames
-		total += f.Duration
+		audioFrames += f.Tracks[1].Frames
 	}
 	rng := map[string]any{"StartTimestamp": fr[0].ServerTime.Unix(), "EndTimestamp": fr[len(fr)-1].ServerTime.Add(time.Second).Unix()}
 	session := env.dashSessionURL(t, map[string]any{"StreamName": "cam1", "PlaybackMode": "ON_DEMAND",
@@ -135,7 +134,7 @@ func TestDASHOnDemand(t *testing.T) {
 			t.Errorf("S[%d] = %+v, fragment %d at %v for %v", i, s, fr[i].Number, fr[i].ServerTime, fr[i].Duration)
 		}
 	}
-	if want := "PT" + strconv.FormatFloat((fr[len(fr)-1].ServerTime.Sub(fr[0].ServerTime) + fr[len(fr)-1].Duration).Seconds(), 'f', 3, 64) + "S"; m.Duration != want {
+	if want := "PT" + strconv.FormatFloat((fr[len(fr)-1].ServerTime.Sub(fr[0].ServerTime)+fr[len(fr)-1].Duration).Seconds(), 'f', 3, 64) + "S"; m.Duration != want {
 		t.Errorf("mediaPresentationDuration %s, want %s", m.Duration, want)
 	}
 
@@ -177,14 +176,26 @@ func TestDASHOnDemand(t *testing.T) {
 			t.Errorf("segment %d: presentation time %d ms (tfdt %d/%d), manifest t %d", i, ms, p.Tracks[0].BaseTime, scale, s.T)
 		}
 	}
+	// The audio track's segments hold every recorded audio frame.
+	atpl := a.Rep.Template
+	for i := range atpl.S {
+		resp, seg := env.get(t, segmentURL(t, session, atpl.Media, atpl.StartNumber+uint64(i)))
+		var parts fmp4.Parts
+		if resp.StatusCode != http.StatusOK || parts.Unmarshal(seg) != nil || len(parts) != 1 || len(parts[0].Tracks) != 1 {
+			t.Fatalf("audio segment %d: HTTP %d %.200s", i, resp.StatusCode, seg)
+		}
+		if got := len(parts[0].Tracks[0].Samples); got != fr[i].Tracks[1].Frames {
+			t.Errorf("audio segment %d: %d samples, fragment %d has %d audio frames", i, got, fr[i].Number, fr[i].Tracks[1].Frames)
+		}
+	}
 	resp, _ := env.get(t, segmentURL(t, session, tpl.Media, tpl.StartNumber+uint64(len(fr))))
 	wantAWSError(t, "segment past the session", resp, 404, awsproto.ResourceNotFoundException)
 
 	t.Run("ffprobe", func(t *testing.T) {
 		ffprobe := testtool.Need(t, "ffprobe")
 		got := ffprobeFrames(t, ffprobe, session)
-		if got["h264"] != videoFrames || got["aac"] == 0 {
-			t.Errorf("ffprobe decoded %v, want %d h264 frames and AAC", got, videoFrames)
+		if got["h264"] != videoFrames || got["aac"] != audioFrames {
+			t.Errorf("ffprobe decoded %v, want %d h264 and %d aac frames", got, videoFrames, audioFrames)
 		}
 	})
 
@@ -278,7 +289,9 @@ func TestDASHTokens(t *testing.T) {
 	session := env.dashSessionURL(t, map[string]any{"StreamName": "cam1", "PlaybackMode": "ON_DEMAND", "Expires": 300, "DASHFragmentSelector": rng})
 	u, _ := url.Parse(session)
 	tok := url.QueryEscape(u.Query().Get("SessionToken"))
-	seg := func(q string) string { return env.srv.URL + PathDASHMP4MediaFragment + "?" + q + "&SessionToken=" + tok }
+	seg := func(q string) string {
+		return env.srv.URL + PathDASHMP4MediaFragment + "?" + q + "&SessionToken=" + tok
+	}
 	if resp, _ := env.get(t, seg("TrackNumber=1&SequenceNumber=1")); resp.StatusCode != http.StatusOK {
 		t.Fatalf("own segment: HTTP %d", resp.StatusCode)
 	}
@@ -365,5 +378,10 @@ func TestDASHSessionErrors(t *testing.T) {
 			t.Errorf("%s: message %q does not name %q", c.name, msg, c.msg)
 		}
 	}
+	// GetDataEndpoint hands out the appliance for DASH sessions.
+	resp := env.do(t, t.Context(), PathGetDataEndpoint, map[string]any{"StreamName": "cam1", "APIName": "GET_DASH_STREAMING_SESSION_URL"})
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), env.srv.URL) {
+		t.Errorf("GetDataEndpoint GET_DASH_STREAMING_SESSION_URL: HTTP %d %s", resp.StatusCode, b)
+	}
 }
-
