@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
 	"github.com/kinedge/kinedge/testdata/testtool"
@@ -146,7 +147,7 @@ func TestDASHOnDemand(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || in.Unmarshal(bytes.NewReader(ib)) != nil || len(in.Tracks) != 1 {
 			t.Fatalf("init of track %d: HTTP %d, %d tracks", k+1, resp.StatusCode, len(in.Tracks))
 		}
-		if _, isAudio := in.Tracks[0].Codec.(*fmp4.CodecMPEG4Audio); isAudio != (set.ContentType == "audio") {
+		if _, isAudio := in.Tracks[0].Codec.(*mp4.CodecMPEG4Audio); isAudio != (set.ContentType == "audio") {
 			t.Errorf("init of track %d (%s): codec %T", k+1, set.ContentType, in.Tracks[0].Codec)
 		}
 	}
