@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
 	"github.com/kinedge/kinedge/dataplane/awsproto"
+	"github.com/kinedge/kinedge/ingest/camsim"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -277,6 +279,15 @@ func TestDASHLiveReplay(t *testing.T) {
 	if m.Type != "dynamic" || s[len(s)-1].FN != fr[len(fr)-1].NumberString() {
 		t.Fatalf("live replay after %v:\n%s", total, b)
 	}
+
+	// With an EndTimestamp that has passed, the presentation is over: a
+	// static manifest.
+	ended := env.dashSessionURL(t, map[string]any{"StreamName": "cam1", "PlaybackMode": "LIVE_REPLAY",
+		"DASHFragmentSelector": map[string]any{"TimestampRange": map[string]any{"StartTimestamp": fr[1].ServerTime.Unix(), "EndTimestamp": fr[2].ServerTime.Unix()}}})
+	m, b = env.manifest(t, ended)
+	if m.Type != "static" || m.Duration == "" || m.Update != "" {
+		t.Fatalf("ended live replay:\n%s", b)
+	}
 }
 
 // TestDASHTokens: a DASH session's token opens its manifest and its own
@@ -384,5 +395,53 @@ func TestDASHSessionErrors(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), env.srv.URL) {
 		t.Errorf("GetDataEndpoint GET_DASH_STREAMING_SESSION_URL: HTTP %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestDASHCodecChange: a camera that restarts with other codecs (H.264 +
+// AAC, then H.265 + Opus) starts a second Period with its own tracks,
+// codec strings and init segments, on the same timeline.
+func TestDASHCodecChange(t *testing.T) {
+	env, _ := newHLSEnv(t)
+	h264 := env.record(t, "cam2")
+	clip, err := camsim.ReadClip(filepath.Join("..", "..", "..", "testdata", "h265_opus.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.clip = clip
+	h265 := env.record(t, "cam2")
+	last := h265[len(h265)-1]
+	session := env.dashSessionURL(t, map[string]any{"StreamName": "cam2", "PlaybackMode": "ON_DEMAND",
+		"DASHFragmentSelector": map[string]any{"TimestampRange": map[string]any{"StartTimestamp": h264[0].ServerTime.Unix(), "EndTimestamp": last.ServerTime.Add(time.Second).Unix()}}})
+	m, b := env.manifest(t, session)
+	if len(m.Periods) != 2 || m.Periods[0].ID != "0" || m.Periods[1].ID != "1" {
+		t.Fatalf("one codec change, 2 periods:\n%s", b)
+	}
+	p0, p1 := m.Periods[0], m.Periods[1]
+	if n := len(p0.Sets[0].Rep.Template.S); n != len(h264) || len(p1.Sets[0].Rep.Template.S) != len(h265) ||
+		p1.Sets[0].Rep.Template.StartNumber != uint64(len(h264))+1 {
+		t.Fatalf("periods of %d and %d segments:\n%s", len(h264), len(h265), b)
+	}
+	if !strings.HasPrefix(p1.Sets[0].Rep.Codecs, "hev1.") || p1.Sets[1].Rep.Codecs != "opus" || p1.Sets[1].Rep.Rate != 48000 {
+		t.Errorf("second period's codecs %q %q", p1.Sets[0].Rep.Codecs, p1.Sets[1].Rep.Codecs)
+	}
+	// The second period starts where its first segment is on the
+	// session's timeline.
+	wantStart := "PT" + strconv.FormatFloat(h265[0].ServerTime.Sub(h264[0].ServerTime).Seconds(), 'f', 3, 64) + "S"
+	if p1.Start != wantStart || p1.Sets[0].Rep.Template.PTO != p1.Sets[0].Rep.Template.S[0].T {
+		t.Errorf("second period at %s (offset %d, first t %d), want %s", p1.Start, p1.Sets[0].Rep.Template.PTO, p1.Sets[0].Rep.Template.S[0].T, wantStart)
+	}
+	resp, ib := env.get(t, segmentURL(t, session, p1.Sets[0].Rep.Template.Init, 0))
+	var in fmp4.Init
+	if err := in.Unmarshal(bytes.NewReader(ib)); resp.StatusCode != http.StatusOK || err != nil || len(in.Tracks) != 1 {
+		t.Fatalf("second period's video init: HTTP %d %v", resp.StatusCode, err)
+	}
+	if _, ok := in.Tracks[0].Codec.(*mp4.CodecH265); !ok {
+		t.Errorf("second period's video is %T, want H.265", in.Tracks[0].Codec)
+	}
+	resp, seg := env.get(t, segmentURL(t, session, p1.Sets[1].Rep.Template.Media, p1.Sets[1].Rep.Template.StartNumber))
+	var parts fmp4.Parts
+	if resp.StatusCode != http.StatusOK || parts.Unmarshal(seg) != nil || len(parts) != 1 || len(parts[0].Tracks[0].Samples) != h265[0].Tracks[1].Frames {
+		t.Fatalf("second period's first Opus segment: HTTP %d", resp.StatusCode)
 	}
 }
