@@ -88,12 +88,6 @@ func (h *Handler) dashManifest(ctx context.Context, w http.ResponseWriter, _ *ht
 				return err
 			}
 			p.ID = strconv.FormatUint(changesBefore+uint64(len(m.Periods)), 10)
-			if i == 0 && changesBefore == 0 {
-				// The session's first Period: it starts where the
-				// session's timeline does, whatever has slid out of a
-				// live window since.
-				p.Start = 0
-			}
 			m.Periods = append(m.Periods, p)
 		}
 		p := &m.Periods[len(m.Periods)-1]
@@ -136,7 +130,10 @@ func mediaTime(s hls.Session, f index.Fragment) time.Duration {
 // dashPeriod returns the Period that begins with segment sg: its tracks,
 // each with its own init segment and media template (TrackNumber).
 func (h *Handler) dashPeriod(ctx context.Context, s hls.Session, sg sessionSegment, q string) (dash.Period, error) {
-	p := dash.Period{Start: mediaTime(s, sg.f) - replay.SegmentLead, StartNumber: sg.seq + 1}
+	// The Period starts where its run of fragments does, also when that
+	// has slid out of a live window: its id and start stay the same on
+	// every reload.
+	p := dash.Period{Start: sg.runStart.Sub(s.Origin), StartNumber: sg.seq + 1}
 	tracks, err := h.sessionTracks(ctx, s.Stream, s, mp4Options(s), sg.f, io.Discard)
 	if err != nil {
 		return p, err

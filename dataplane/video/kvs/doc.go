@@ -115,7 +115,8 @@
 // minimumUpdatePeriod: the newest fragment's duration), and an ended
 // LIVE_REPLAY turns static. A DASH session's DiscontinuityMode is NEVER:
 // a codec change starts a new Period (its id counts the changes since
-// the session began, so it is the same on every reload), and a gap in
+// the session began and its start is its first fragment's, so both stay
+// the same on every reload of a sliding window), and a gap in
 // the recording is a gap in the SegmentTimeline.
 // DisplayFragmentNumber and DisplayFragmentTimestamp ALWAYS add kvs:fn
 // and kvs:ts to each S element, as KVS does.

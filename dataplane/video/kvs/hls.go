@@ -596,6 +596,10 @@ type sessionSegment struct {
 	seq           uint64
 	discontinuity bool
 	newMap        bool
+	// runStart is the server time of the first fragment of the run of
+	// fragments with f's tracks (where a DASH Period starts), even when
+	// that fragment has slid out of a live window.
+	runStart time.Time
 }
 
 // segments walks the session's fragments and returns its current
@@ -611,6 +615,7 @@ func (h *Handler) segments(ctx context.Context, s hls.Session) (segs []sessionSe
 		prev       *index.Fragment
 		playback   time.Duration // playback time before the fragment
 		stoppedDue bool
+		runStart   time.Time
 	)
 	limit := s.MaxResults
 	err = h.Index.Iterate(ctx, s.Stream, h.hlsQuery(s, s.Start, s.End), func(f index.Fragment) error {
@@ -619,8 +624,13 @@ func (h *Handler) segments(ctx context.Context, s hls.Session) (segs []sessionSe
 			return errStop
 		}
 		seg := sessionSegment{f: f, seq: n}
-		if prev != nil {
+		if prev == nil {
+			runStart = f.ServerTime
+		} else {
 			changed := !sameTracks(*prev, f)
+			if changed {
+				runStart = f.ServerTime
+			}
 			gap := f.Gap || f.ServerTime.Sub(prev.ServerTime.Add(prev.Duration)) > 50*time.Millisecond || f.ServerTime.Before(prev.ServerTime)
 			seg.newMap = changed
 			switch s.Discontinuity {
@@ -632,6 +642,7 @@ func (h *Handler) segments(ctx context.Context, s hls.Session) (segs []sessionSe
 				seg.discontinuity = changed
 			}
 		}
+		seg.runStart = runStart
 		if seg.discontinuity {
 			disc++
 		}
