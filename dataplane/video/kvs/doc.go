@@ -224,7 +224,11 @@
 //     kvs:ts (dash.Namespace is the appliance's own) nor kvs:ts's format
 //     (RFC 3339 UTC with milliseconds here); segments are made alone, so
 //     an audio track's segments may overlap or leave a gap of under a
-//     millisecond (the Matroska timecodes' precision) where they meet.
+//     millisecond (the Matroska timecodes' precision) where they meet;
+//     a G.711 track is refused (UnsupportedStreamMediaTypeException) as
+//     in HLS sessions, where KVS's DASH carries it: fMP4 would hold it
+//     as linear PCM ("ipcm"), which neither browsers' MSE nor the
+//     ffmpeg here (5.1) reads.
 //   - The media operations send no error chunks (AWS_KINESISVIDEO_ERROR_ID):
 //     a fragment that expires while a session reads is skipped, any other
 //     failure cuts the connection.
