@@ -78,18 +78,18 @@ func TestKVSMediaEndToEnd(t *testing.T) {
 	}
 
 	// An operation the appliance does not serve, signed: AWS's 404.
-	_, stderr, err := cli.Run(t, "kinesis-video-archived-media", "get-dash-streaming-session-url", "--stream-name", stream)
-	if err == nil || !strings.Contains(stderr, "UnknownOperationException") || !strings.Contains(stderr, "/getDASHStreamingSessionURL") {
-		t.Errorf("aws get-dash-streaming-session-url: %v %s, want UnknownOperationException naming /getDASHStreamingSessionURL", err, stderr)
+	_, stderr, err := cli.Run(t, "kinesisvideo", "describe-edge-configuration", "--stream-name", stream)
+	if err == nil || !strings.Contains(stderr, "UnknownOperationException") || !strings.Contains(stderr, "/describeEdgeConfiguration") {
+		t.Errorf("aws kinesisvideo describe-edge-configuration: %v %s, want UnknownOperationException naming /describeEdgeConfiguration", err, stderr)
 	}
 	// Unsigned, the same path is the web page's, behind its login.
-	resp, err := http.Post("http://"+s.httpAddr+"/getDASHStreamingSessionURL", "application/json", strings.NewReader("{}"))
+	resp, err := http.Post("http://"+s.httpAddr+"/describeEdgeConfiguration", "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("unsigned POST /getDASHStreamingSessionURL: HTTP %d, want 401", resp.StatusCode)
+		t.Errorf("unsigned POST /describeEdgeConfiguration: HTTP %d, want 401", resp.StatusCode)
 	}
 
 	// GetImages: a JPEG of the recording, decoded by ffmpeg.

@@ -71,7 +71,8 @@ var (
 	kvsActions = map[string][]authz.Action{
 		"PutMedia": {authz.Publish},
 		"GetMedia": {authz.Read}, "GetMediaForFragmentList": {authz.Read}, "GetClip": {authz.Read},
-		"GetImages": {authz.Read}, "GetHLSStreamingSessionURL": {authz.Read}, "ListFragments": {authz.Read},
+		"GetImages": {authz.Read}, "GetHLSStreamingSessionURL": {authz.Read}, "GetDASHStreamingSessionURL": {authz.Read},
+		"ListFragments":  {authz.Read},
 		"DescribeStream": {authz.Read, authz.Publish}, "GetDataEndpoint": {authz.Read, authz.Publish},
 		"ListTagsForStream": {authz.Read, authz.Publish},
 	}

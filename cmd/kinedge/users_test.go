@@ -64,6 +64,7 @@ func TestAWSPermissionOf(t *testing.T) {
 		{"firehose", "Firehose_20150804.DeleteDeliveryStream", "/", `{"DeliveryStreamName":"logs"}`, nil, "DeleteDeliveryStream", []authz.Action{authz.Admin}, "logs"},
 		{"kinesisvideo", "", "/getMedia", `{"StreamName":"cam1"}`, nil, "GetMedia", []authz.Action{authz.Read}, "cam1"},
 		{"kinesisvideo", "", "/getHLSStreamingSessionURL", `{"StreamARN":"arn:aws:kinesisvideo:us-east-1:0:stream/cam1/123"}`, nil, "GetHLSStreamingSessionURL", []authz.Action{authz.Read}, "cam1"},
+		{"kinesisvideo", "", "/getDASHStreamingSessionURL", `{"StreamName":"cam1"}`, nil, "GetDASHStreamingSessionURL", []authz.Action{authz.Read}, "cam1"},
 		{"kinesisvideo", "", "/putMedia", ``, map[string]string{"X-Amzn-Stream-Name": "cam1"}, "PutMedia", []authz.Action{authz.Publish}, "cam1"},
 		{"kinesisvideo", "", "/deleteStream", `{"StreamARN":"arn:aws:kinesisvideo:us-east-1:0:stream/cam1/123"}`, nil, "DeleteStream", []authz.Action{authz.Admin}, "cam1"},
 		{"kinesisvideo", "", "/listStreams", `{}`, nil, "ListStreams", []authz.Action{authz.Admin}, ""},

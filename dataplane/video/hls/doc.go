@@ -2,7 +2,10 @@
 // and MPEG-TS segments, and signs the session tokens that let a player fetch them
 // without credentials. It is a leaf: it imports nothing of the appliance;
 // the KVS GetHLSStreamingSessionURL operation (dataplane/video/kvs) and
-// the web page's live view build on it, and the segments themselves come
+// the web page's live view build on it, and so do KVS
+// GetDASHStreamingSessionURL's sessions (Session.DASH: the same token,
+// window and segments, with an MPD of package dash instead of the
+// playlists), and the segments themselves come
 // from the MP4 export (dataplane/video/replay: WriteMP4Init,
 // WriteMP4Segment; WriteTSSegment for MPEG-TS sessions, on the same
 // sample and timing path), so there is one muxer of samples.

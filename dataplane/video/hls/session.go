@@ -57,6 +57,12 @@ type Session struct {
 	// TS serves MPEG-TS segments instead of fMP4 (KVS ContainerFormat
 	// MPEG_TS).
 	TS bool `json:"f,omitempty"`
+	// DASH makes a DASH session (KVS GetDASHStreamingSessionURL): its
+	// manifest is an MPD, and its segments are the fMP4 ones of HLS.
+	DASH bool `json:"k,omitempty"`
+	// ShowNumber writes each segment's fragment number in a DASH
+	// manifest (DisplayFragmentNumber ALWAYS).
+	ShowNumber bool `json:"u,omitempty"`
 	// Created is when the session began (a LIVE_REPLAY playlist runs
 	// ahead of the playback time since).
 	Created time.Time `json:"c"`

@@ -1,8 +1,10 @@
 // Package kvs serves the Amazon Kinesis Video Streams control plane
 // (API version 2017-09-30, Smithy protocol "aws.protocols#restJson1":
 // POST /<operation> with a JSON body), the archived-media ListFragments,
-// GetMediaForFragmentList, GetClip, GetImages and
-// GetHLSStreamingSessionURL operations and the media GetMedia operation on top of the appliance's index, so that code written against
+// GetMediaForFragmentList, GetClip, GetImages,
+// GetHLSStreamingSessionURL and GetDASHStreamingSessionURL operations and
+// the media GetMedia operation on top of the appliance's index, so that
+// code written against
 // AWS with aws-sdk-go-v2's service/kinesisvideo (or any SDK, the AWS CLI)
 // manages and reads the appliance's video streams by changing only the
 // endpoint.
@@ -36,6 +38,10 @@
 //	                           (LIVE, LIVE_REPLAY, ON_DEMAND), HLSFragmentSelector, ContainerFormat,
 //	                           DiscontinuityMode, DisplayFragmentTimestamp, Expires (300-43200),
 //	                           MaxMediaPlaylistFragmentResults (1-5000) → HLSStreamingSessionURL
+//	POST /getDASHStreamingSessionURL  (Archived Media) StreamName | StreamARN, PlaybackMode,
+//	                           DASHFragmentSelector, DisplayFragmentTimestamp, DisplayFragmentNumber,
+//	                           Expires (300-43200), MaxManifestFragmentResults (1-5000)
+//	                           → DASHStreamingSessionURL
 //
 // # HLS sessions
 //
@@ -81,6 +87,39 @@
 // every fragment boundary, ON_DISCONTINUITY a gap of more than 50 ms or
 // a change of codecs or picture size, NEVER (the default with producer
 // timestamps) only the latter, which also starts a new EXT-X-MAP.
+//
+// # DASH sessions
+//
+// getDASHStreamingSessionURL is an HLS fMP4 session with another
+// manifest: the same checks and errors (openSession, with DASH's member
+// names in them), the same token (hls.Session with DASH set, so its
+// token opens no HLS playlist and an HLS token no manifest), the same
+// window of fragments (segments) and the same segment handlers, mounted
+// by RegisterHLS under KVS's DASH paths as well:
+//
+//	GET /dash/v1/getDASHManifest.mpd       the MPD (package dash)
+//	GET /dash/v1/getMP4InitFragment.mp4    TrackNumber= FragmentNumber= ftyp+moov of one track
+//	GET /dash/v1/getMP4MediaFragment.mp4   TrackNumber= SequenceNumber= moof+mdat of one track
+//
+// The manifest has one AdaptationSet per track (video; audio when
+// present), so each segment request names its track (TrackNumber, 1
+// based, in the fragment's order; replay.MP4Options.Track); without one
+// (HLS) a segment carries every track. Its media template numbers
+// segments by their place in the session ($Number$, 1 for the session's
+// first fragment), as KVS does; SequenceNumber resolves it by walking the
+// session's fragments from its start, as a playlist request does, and a
+// FragmentNumber is accepted as well. ON_DEMAND manifests are static;
+// LIVE and LIVE_REPLAY ones dynamic (availabilityStartTime: the
+// session's Origin for LIVE, its creation for LIVE_REPLAY, whose window
+// runs ahead of the playback as its HLS playlist does;
+// minimumUpdatePeriod: the newest fragment's duration), and an ended
+// LIVE_REPLAY turns static. A DASH session's DiscontinuityMode is NEVER:
+// a codec change starts a new Period (its id counts the changes since
+// the session began and its start is its first fragment's, so both stay
+// the same on every reload of a sliding window), and a gap in
+// the recording is a gap in the SegmentTimeline.
+// DisplayFragmentNumber and DisplayFragmentTimestamp ALWAYS add kvs:fn
+// and kvs:ts to each S element, as KVS does.
 //
 // # Media operations
 //
@@ -181,6 +220,15 @@
 //     session (the token key is per process unless Handler.HLSSigner is
 //     set); each media segment's last frame lasts as long as the one
 //     before it (segments are made alone).
+//   - DASH sessions: KVS does not document the namespace of kvs:fn and
+//     kvs:ts (dash.Namespace is the appliance's own) nor kvs:ts's format
+//     (RFC 3339 UTC with milliseconds here); segments are made alone, so
+//     an audio track's segments may overlap or leave a gap of under a
+//     millisecond (the Matroska timecodes' precision) where they meet;
+//     a G.711 track is refused (UnsupportedStreamMediaTypeException) as
+//     in HLS sessions, where KVS's DASH carries it: fMP4 would hold it
+//     as linear PCM ("ipcm"), which neither browsers' MSE nor the
+//     ffmpeg here (5.1) reads.
 //   - The media operations send no error chunks (AWS_KINESISVIDEO_ERROR_ID):
 //     a fragment that expires while a session reads is skipped, any other
 //     failure cuts the connection.
@@ -201,6 +249,6 @@
 //	sigv4 := func(next http.Handler) http.Handler { return awsproto.Middleware(v, next, 0) }
 //	h := &kvs.Handler{Index: idx, Opener: keyring, Logger: logger}
 //	h.Register(mux, sigv4)
-//	h.RegisterHLS(mux) // token-authenticated GETs, ahead of any login
+//	h.RegisterHLS(mux) // token-authenticated GETs (HLS and DASH), ahead of any login
 //	mux.Handle("/", h.Fallback(sigv4, webPage))
 package kvs

@@ -38,10 +38,13 @@ var mediaCases = []struct{ path, body string }{
 	{PathGetClip, `{"StreamName":"f","ClipFragmentSelector":{"FragmentSelectorType":"PRODUCER_TIMESTAMP","TimestampRange":{"StartTimestamp":1e300,"EndTimestamp":1e301}}}`},
 	{PathGetImages, `{"StreamName":"f","ImageSelectorType":"SERVER_TIMESTAMP","StartTimestamp":1,"EndTimestamp":2,"SamplingInterval":200,"Format":"PNG","WidthPixels":10}`},
 	{PathGetImages, `{"StreamName":"f","ImageSelectorType":"PRODUCER_TIMESTAMP","StartTimestamp":1,"EndTimestamp":1e12,"SamplingInterval":9223372036854775807,"Format":"JPEG","FormatConfig":{"JPEGQuality":"50"},"NextToken":"AAAAAAAAAAE="}`},
+	{PathGetHLSStreamingSessionURL, `{"StreamName":"f","PlaybackMode":"ON_DEMAND","HLSFragmentSelector":{"FragmentSelectorType":"SERVER_TIMESTAMP","TimestampRange":{"StartTimestamp":1,"EndTimestamp":2}},"ContainerFormat":"MPEG_TS"}`},
+	{PathGetDASHStreamingSessionURL, `{"StreamName":"f","PlaybackMode":"LIVE_REPLAY","DisplayFragmentNumber":"ALWAYS","DisplayFragmentTimestamp":"NEVER","DASHFragmentSelector":{"FragmentSelectorType":"PRODUCER_TIMESTAMP","TimestampRange":{"StartTimestamp":1}},"MaxManifestFragmentResults":5000,"Expires":43200}`},
+	{PathGetDASHStreamingSessionURL, `{"StreamARN":"arn:aws:kinesisvideo:eu-west-1:123456789012:stream/f/1","PlaybackMode":"LIVE"}`},
 }
 
-// FuzzMediaRequests sends arbitrary bodies to the media operations of a
-// stream without fragments: every answer is 200 with Matroska (getMedia
+// FuzzMediaRequests sends arbitrary bodies to the media operations (and
+// the HLS and DASH session requests) of a stream without fragments: every answer is 200 with Matroska (getMedia
 // ends idle with its token), or a KVS error with its type (getImages,
 // without a picture maker, 501 NotImplemented); never a panic or a 500.
 func FuzzMediaRequests(f *testing.F) {

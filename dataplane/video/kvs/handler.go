@@ -156,7 +156,7 @@ func Paths() []string {
 		PathUpdateStream, PathUpdateDataRetention, PathGetDataEndpoint, PathTagStream,
 		PathUntagStream, PathListTagsForStream, PathListFragments,
 		PathGetMedia, PathGetMediaForFragmentList, PathGetClip, PathGetImages,
-		PathGetHLSStreamingSessionURL}
+		PathGetHLSStreamingSessionURL, PathGetDASHStreamingSessionURL}
 }
 
 // Register mounts "POST <path>" for every operation on mux, each handler
@@ -187,11 +187,12 @@ func (h *Handler) operations() map[string]http.Handler {
 		PathListTagsForStream:   serve(h, PathListTagsForStream, h.listTagsForStream),
 		PathListFragments:       serve(h, PathListFragments, h.listFragments),
 
-		PathGetMedia:                  serveMedia(h, PathGetMedia, h.getMedia),
-		PathGetMediaForFragmentList:   serveMedia(h, PathGetMediaForFragmentList, h.getMediaForFragmentList),
-		PathGetClip:                   serveMedia(h, PathGetClip, h.getClip),
-		PathGetImages:                 serve(h, PathGetImages, h.getImages),
-		PathGetHLSStreamingSessionURL: serve(h, PathGetHLSStreamingSessionURL, h.getHLSStreamingSessionURL),
+		PathGetMedia:                   serveMedia(h, PathGetMedia, h.getMedia),
+		PathGetMediaForFragmentList:    serveMedia(h, PathGetMediaForFragmentList, h.getMediaForFragmentList),
+		PathGetClip:                    serveMedia(h, PathGetClip, h.getClip),
+		PathGetImages:                  serve(h, PathGetImages, h.getImages),
+		PathGetHLSStreamingSessionURL:  serve(h, PathGetHLSStreamingSessionURL, h.getHLSStreamingSessionURL),
+		PathGetDASHStreamingSessionURL: serve(h, PathGetDASHStreamingSessionURL, h.getDASHStreamingSessionURL),
 	}
 }
 

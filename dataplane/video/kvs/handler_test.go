@@ -111,13 +111,13 @@ func TestStreamLifecycle(t *testing.T) {
 	}
 
 	// GetDataEndpoint: the appliance itself, for the data APIs it serves.
-	for _, api := range []types.APIName{types.APINameGetMedia, types.APINameListFragments, types.APINameGetMediaForFragmentList, types.APINameGetClip, types.APINameGetImages, types.APINameGetHlsStreamingSessionUrl} {
+	for _, api := range []types.APIName{types.APINameGetMedia, types.APINameListFragments, types.APINameGetMediaForFragmentList, types.APINameGetClip, types.APINameGetImages, types.APINameGetHlsStreamingSessionUrl, types.APINameGetDashStreamingSessionUrl} {
 		out, err := c.GetDataEndpoint(ctx, &kinesisvideo.GetDataEndpointInput{StreamName: aws.String("door-cam"), APIName: api})
 		if err != nil || aws.ToString(out.DataEndpoint) != env.srv.URL {
 			t.Errorf("GetDataEndpoint %s = %v, %v, want %s", api, out, err, env.srv.URL)
 		}
 	}
-	for _, api := range []types.APIName{types.APINamePutMedia, types.APINameGetDashStreamingSessionUrl} {
+	for _, api := range []types.APIName{types.APINamePutMedia} {
 		_, err = c.GetDataEndpoint(ctx, &kinesisvideo.GetDataEndpointInput{StreamName: aws.String("door-cam"), APIName: api})
 		wantErr[*types.InvalidArgumentException](t, "GetDataEndpoint "+string(api)+" (not served)", err, http.StatusBadRequest)
 	}

@@ -55,21 +55,28 @@ const (
 // an HLS session.
 const PathGetHLSStreamingSessionURL = "/getHLSStreamingSessionURL"
 
-// HLSPaths returns the paths RegisterHLS mounts.
+// HLSPaths returns the paths RegisterHLS mounts: HLS's and DASH's
+// session resources.
 func HLSPaths() []string {
-	return []string{PathHLSMasterPlaylist, PathHLSMediaPlaylist, PathMP4InitFragment, PathMP4MediaFragment, PathTSFragment}
+	return []string{PathHLSMasterPlaylist, PathHLSMediaPlaylist, PathMP4InitFragment, PathMP4MediaFragment, PathTSFragment,
+		PathDASHManifest, PathDASHMP4InitFragment, PathDASHMP4MediaFragment}
 }
 
-// RegisterHLS mounts "GET <path>" for the HLS session resources on mux,
-// unwrapped: their SessionToken is the credential (players send no
-// SigV4), so they must stand in front of the SigV4 middleware and the web
-// page's Guard.
+// RegisterHLS mounts "GET <path>" for the HLS and DASH session resources
+// on mux, unwrapped: their SessionToken is the credential (players send
+// no SigV4), so they must stand in front of the SigV4 middleware and the
+// web page's Guard.
 func (h *Handler) RegisterHLS(mux *http.ServeMux) {
 	mux.Handle(http.MethodGet+" "+PathHLSMasterPlaylist, h.hlsResource(h.masterPlaylist))
 	mux.Handle(http.MethodGet+" "+PathHLSMediaPlaylist, h.hlsResource(h.mediaPlaylist))
 	mux.Handle(http.MethodGet+" "+PathMP4InitFragment, h.hlsResource(h.initFragment))
 	mux.Handle(http.MethodGet+" "+PathMP4MediaFragment, h.hlsResource(h.mediaFragment))
 	mux.Handle(http.MethodGet+" "+PathTSFragment, h.hlsResource(h.tsFragment))
+	// DASH sessions: the manifest, and the same init and media segment
+	// handlers as HLS fMP4 under the paths KVS gives them.
+	mux.Handle(http.MethodGet+" "+PathDASHManifest, h.hlsResource(h.dashManifest))
+	mux.Handle(http.MethodGet+" "+PathDASHMP4InitFragment, h.hlsResource(h.initFragment))
+	mux.Handle(http.MethodGet+" "+PathDASHMP4MediaFragment, h.hlsResource(h.mediaFragment))
 }
 
 // hlsSigner returns the signer of session tokens.
@@ -93,25 +100,54 @@ func (h *Handler) tokenNow() time.Time {
 	return h.now()
 }
 
+// fragmentSelector is the HLSFragmentSelector or DASHFragmentSelector of
+// a session request.
+type fragmentSelector struct {
+	FragmentSelectorType string `json:"FragmentSelectorType"`
+	TimestampRange       *struct {
+		StartTimestamp *awsproto.Timestamp `json:"StartTimestamp"`
+		EndTimestamp   *awsproto.Timestamp `json:"EndTimestamp"`
+	} `json:"TimestampRange"`
+}
+
 // getHLSStreamingSessionURLInput is the GetHLSStreamingSessionURL request.
 type getHLSStreamingSessionURLInput struct {
 	streamRef
-	PlaybackMode        string `json:"PlaybackMode"`
-	HLSFragmentSelector *struct {
-		FragmentSelectorType string `json:"FragmentSelectorType"`
-		TimestampRange       *struct {
-			StartTimestamp *awsproto.Timestamp `json:"StartTimestamp"`
-			EndTimestamp   *awsproto.Timestamp `json:"EndTimestamp"`
-		} `json:"TimestampRange"`
-	} `json:"HLSFragmentSelector"`
-	ContainerFormat                 string `json:"ContainerFormat"`
-	DiscontinuityMode               string `json:"DiscontinuityMode"`
-	DisplayFragmentTimestamp        string `json:"DisplayFragmentTimestamp"`
-	Expires                         *int64 `json:"Expires"`
-	MaxMediaPlaylistFragmentResults *int64 `json:"MaxMediaPlaylistFragmentResults"`
+	PlaybackMode                    string            `json:"PlaybackMode"`
+	HLSFragmentSelector             *fragmentSelector `json:"HLSFragmentSelector"`
+	ContainerFormat                 string            `json:"ContainerFormat"`
+	DiscontinuityMode               string            `json:"DiscontinuityMode"`
+	DisplayFragmentTimestamp        string            `json:"DisplayFragmentTimestamp"`
+	Expires                         *int64            `json:"Expires"`
+	MaxMediaPlaylistFragmentResults *int64            `json:"MaxMediaPlaylistFragmentResults"`
 	// playableAudio (not on the wire): hls.Session.PlayableAudio, for
 	// LiveSessionURL.
 	playableAudio bool
+}
+
+// sessionRequest is what an HLS or a DASH session request asks: the
+// two operations differ in names, not in checks.
+type sessionRequest struct {
+	streamRef
+	mode             string
+	selector         *fragmentSelector
+	container        string
+	discontinuity    string
+	displayTimestamp string
+	displayNumber    string
+	expires          *int64
+	maxResults       *int64
+	playableAudio    bool
+	// dash makes a DASH session; the members its errors name are
+	// DASH's.
+	dash bool
+}
+
+// request returns the session request of in.
+func (in *getHLSStreamingSessionURLInput) request() sessionRequest {
+	return sessionRequest{streamRef: in.streamRef, mode: in.PlaybackMode, selector: in.HLSFragmentSelector,
+		container: in.ContainerFormat, discontinuity: in.DiscontinuityMode, displayTimestamp: in.DisplayFragmentTimestamp,
+		expires: in.Expires, maxResults: in.MaxMediaPlaylistFragmentResults, playableAudio: in.playableAudio}
 }
 
 type getHLSStreamingSessionURLOutput struct {
@@ -133,7 +169,7 @@ const (
 // proves its codecs go into fMP4), and returns the master playlist's URL
 // with a signed session token.
 func (h *Handler) getHLSStreamingSessionURL(ctx context.Context, r *http.Request, in *getHLSStreamingSessionURLInput) (any, error) {
-	tok, err := h.openSession(ctx, in)
+	tok, err := h.openSession(ctx, in.request())
 	if err != nil {
 		return nil, err
 	}
@@ -149,44 +185,59 @@ func (h *Handler) LiveSessionURL(ctx context.Context, stream string, expires tim
 	secs := int64(expires / time.Second)
 	in := &getHLSStreamingSessionURLInput{PlaybackMode: hls.Live, Expires: &secs, DiscontinuityMode: discontinuityOn, playableAudio: true}
 	in.StreamName = stream
-	tok, err := h.openSession(ctx, in)
+	tok, err := h.openSession(ctx, in.request())
 	if err != nil {
 		return "", err
 	}
 	return PathHLSMasterPlaylist + "?SessionToken=" + url.QueryEscape(tok), nil
 }
 
-// openSession checks a session request and returns its token.
-func (h *Handler) openSession(ctx context.Context, in *getHLSStreamingSessionURLInput) (string, error) {
+// openSession checks a session request, HLS or DASH, and returns its
+// token.
+func (h *Handler) openSession(ctx context.Context, in sessionRequest) (string, error) {
 	var c checker
-	s := hls.Session{Mode: hls.Live, Discontinuity: discontinuityAlways, PlayableAudio: in.playableAudio}
+	s := hls.Session{Mode: hls.Live, Discontinuity: discontinuityAlways, PlayableAudio: in.playableAudio, DASH: in.dash}
+	selectorMember, resultsMember := "hLSFragmentSelector", "maxMediaPlaylistFragmentResults"
+	if in.dash {
+		// A DASH manifest has no discontinuity tags: a codec change
+		// starts a Period, and a gap is a gap in the SegmentTimeline.
+		s.Discontinuity = discontinuityNever
+		selectorMember, resultsMember = "dASHFragmentSelector", "maxManifestFragmentResults"
+	}
 	if in.StreamName == "" && in.StreamARN == "" {
 		c.required("streamName")
 	}
-	switch in.PlaybackMode {
+	switch in.mode {
 	case "":
 	case hls.Live, hls.LiveReplay, hls.OnDemand:
-		s.Mode = in.PlaybackMode
+		s.Mode = in.mode
 	default:
-		c.fail("playbackMode", in.PlaybackMode, "Member must satisfy enum value set: [LIVE, LIVE_REPLAY, ON_DEMAND]")
+		c.fail("playbackMode", in.mode, "Member must satisfy enum value set: [LIVE, LIVE_REPLAY, ON_DEMAND]")
 	}
-	switch in.ContainerFormat {
+	switch in.container {
 	case "", "FRAGMENTED_MP4":
 	case containerTS:
 		s.TS = true
 	default:
-		c.fail("containerFormat", in.ContainerFormat, "Member must satisfy enum value set: [FRAGMENTED_MP4, MPEG_TS]")
+		c.fail("containerFormat", in.container, "Member must satisfy enum value set: [FRAGMENTED_MP4, MPEG_TS]")
 	}
-	switch in.DisplayFragmentTimestamp {
+	switch in.displayTimestamp {
 	case "", "NEVER":
 	case "ALWAYS":
 		s.ShowTime = true
 	default:
-		c.fail("displayFragmentTimestamp", in.DisplayFragmentTimestamp, "Member must satisfy enum value set: [ALWAYS, NEVER]")
+		c.fail("displayFragmentTimestamp", in.displayTimestamp, "Member must satisfy enum value set: [ALWAYS, NEVER]")
+	}
+	switch in.displayNumber {
+	case "", "NEVER":
+	case "ALWAYS":
+		s.ShowNumber = true
+	default:
+		c.fail("displayFragmentNumber", in.displayNumber, "Member must satisfy enum value set: [ALWAYS, NEVER]")
 	}
 	expires := int64(defaultHLSExpires)
-	if in.Expires != nil {
-		expires = *in.Expires
+	if in.expires != nil {
+		expires = *in.expires
 		if expires < minHLSExpires || expires > maxHLSExpires {
 			c.fail("expires", strconv.FormatInt(expires, 10), fmt.Sprintf("Member must have value between %d and %d", minHLSExpires, maxHLSExpires))
 		}
@@ -195,22 +246,22 @@ func (h *Handler) openSession(ctx context.Context, in *getHLSStreamingSessionURL
 	if s.Mode == hls.OnDemand {
 		s.MaxResults = defaultOnDemandResults
 	}
-	if in.MaxMediaPlaylistFragmentResults != nil {
-		n := *in.MaxMediaPlaylistFragmentResults
+	if in.maxResults != nil {
+		n := *in.maxResults
 		if n < 1 || n > maxHLSResults {
-			c.fail("maxMediaPlaylistFragmentResults", strconv.FormatInt(n, 10), fmt.Sprintf("Member must have value between 1 and %d", maxHLSResults))
+			c.fail(resultsMember, strconv.FormatInt(n, 10), fmt.Sprintf("Member must have value between 1 and %d", maxHLSResults))
 		} else {
 			s.MaxResults = int(n)
 		}
 	}
 	var start, end *time.Time
-	if sel := in.HLSFragmentSelector; sel != nil {
+	if sel := in.selector; sel != nil {
 		switch sel.FragmentSelectorType {
 		case "", serverTimestamp:
 		case producerTimestamp:
 			s.Producer = true
 		default:
-			c.fail("hLSFragmentSelector.fragmentSelectorType", sel.FragmentSelectorType, "Member must satisfy enum value set: [PRODUCER_TIMESTAMP, SERVER_TIMESTAMP]")
+			c.fail(selectorMember+".fragmentSelectorType", sel.FragmentSelectorType, "Member must satisfy enum value set: [PRODUCER_TIMESTAMP, SERVER_TIMESTAMP]")
 		}
 		if tr := sel.TimestampRange; tr != nil {
 			if tr.StartTimestamp != nil {
@@ -223,15 +274,15 @@ func (h *Handler) openSession(ctx context.Context, in *getHLSStreamingSessionURL
 			}
 		}
 	}
-	switch in.DiscontinuityMode {
+	switch in.discontinuity {
 	case "":
-		if s.Producer {
+		if s.Producer && !s.DASH {
 			s.Discontinuity = discontinuityNever
 		}
 	case discontinuityAlways, discontinuityNever, discontinuityOn:
-		s.Discontinuity = in.DiscontinuityMode
+		s.Discontinuity = in.discontinuity
 	default:
-		c.fail("discontinuityMode", in.DiscontinuityMode, "Member must satisfy enum value set: [ALWAYS, NEVER, ON_DISCONTINUITY]")
+		c.fail("discontinuityMode", in.discontinuity, "Member must satisfy enum value set: [ALWAYS, NEVER, ON_DISCONTINUITY]")
 	}
 	if err := c.err(); err != nil {
 		return "", err
@@ -393,35 +444,78 @@ func mp4Options(s hls.Session) replay.MP4Options {
 // tracks' codec strings and picture size, or the KVS error of codecs HLS
 // cannot carry.
 func (h *Handler) hlsTracks(ctx context.Context, stream string, s hls.Session, f index.Fragment, w io.Writer) (variant hls.Variant, err error) {
-	src := replay.Source{Store: h.Index, Opener: h.Opener}
-	tracks, err := src.WriteMP4Init(ctx, w, stream, mp4Options(s), replayFragment(f))
-	switch {
-	case errors.Is(err, replay.ErrUnsupportedMP4):
-		return variant, errorf(UnsupportedStreamMediaTypeException, "The media type of the stream cannot be had as HLS %s: %s.", containerName(s), trimReplay(err))
-	case errors.Is(err, replay.ErrCodecConfig):
-		return variant, errorf(MissingCodecPrivateDataException, "The codec private data of a track cannot be read: %s.", trimReplay(err))
-	case errors.Is(err, index.ErrFragmentNotFound):
-		return variant, errorf(awsproto.ResourceNotFoundException, "Fragment %d is no longer stored.", f.Number)
-	case err != nil:
+	tracks, err := h.sessionTracks(ctx, stream, s, mp4Options(s), f, w)
+	if err != nil {
 		return variant, err
 	}
 	for _, t := range tracks {
-		if s.TS && t.SampleEntry != "avc1" && t.SampleEntry != "hev1" && t.SampleEntry != "mp4a" {
-			return variant, errorf(UnsupportedStreamMediaTypeException, "The media type of the stream cannot be had as HLS MPEG-TS: a %s track (MPEG_TS carries H.264, H.265 and AAC; use FRAGMENTED_MP4).", t.SampleEntry)
-		}
-		c, width, height, ok := hls.CodecString(t.SampleEntry, t.Codec)
-		if !ok {
-			return variant, errorf(UnsupportedStreamMediaTypeException, "The media type of the stream cannot be played over HLS: a %s track.", t.SampleEntry)
-		}
-		variant.Codecs = append(variant.Codecs, c)
-		if width > 0 && variant.Width == 0 {
-			variant.Width, variant.Height = width, height
+		variant.Codecs = append(variant.Codecs, t.codec)
+		if t.width > 0 && variant.Width == 0 {
+			variant.Width, variant.Height = t.width, t.height
 		}
 	}
 	if f.Duration > 0 {
 		variant.Bandwidth = f.Size * 8 * int64(time.Second) / int64(f.Duration) * 5 / 4
 	}
 	return variant, nil
+}
+
+// sessionTrack is a track of a session's init segment, as a playlist or
+// a manifest names it.
+type sessionTrack struct {
+	replay.MP4Track
+	// codec is the RFC 6381 codec string.
+	codec         string
+	width, height int
+}
+
+// video reports whether the track is a picture.
+func (t sessionTrack) video() bool {
+	switch t.SampleEntry {
+	case "mp4a", "Opus", "ipcm":
+		return false
+	}
+	return true
+}
+
+// sessionTracks writes fragment f's init segment with options o to w and
+// returns its tracks, or the KVS error of codecs the session's container
+// cannot carry (HLS and DASH sessions alike).
+func (h *Handler) sessionTracks(ctx context.Context, stream string, s hls.Session, o replay.MP4Options, f index.Fragment, w io.Writer) ([]sessionTrack, error) {
+	src := replay.Source{Store: h.Index, Opener: h.Opener}
+	tracks, err := src.WriteMP4Init(ctx, w, stream, o, replayFragment(f))
+	switch {
+	case errors.Is(err, replay.ErrUnsupportedMP4):
+		return nil, errorf(UnsupportedStreamMediaTypeException, "The media type of the stream cannot be had as %s %s: %s.", protocolName(s), containerName(s), trimReplay(err))
+	case errors.Is(err, replay.ErrCodecConfig):
+		return nil, errorf(MissingCodecPrivateDataException, "The codec private data of a track cannot be read: %s.", trimReplay(err))
+	case errors.Is(err, replay.ErrNoTrack):
+		return nil, errorf(awsproto.InvalidArgumentException, "TrackNumber %d: fragment %d has no such track.", o.Track, f.Number)
+	case errors.Is(err, index.ErrFragmentNotFound):
+		return nil, errorf(awsproto.ResourceNotFoundException, "Fragment %d is no longer stored.", f.Number)
+	case err != nil:
+		return nil, err
+	}
+	out := make([]sessionTrack, 0, len(tracks))
+	for _, t := range tracks {
+		if s.TS && t.SampleEntry != "avc1" && t.SampleEntry != "hev1" && t.SampleEntry != "mp4a" {
+			return nil, errorf(UnsupportedStreamMediaTypeException, "The media type of the stream cannot be had as HLS MPEG-TS: a %s track (MPEG_TS carries H.264, H.265 and AAC; use FRAGMENTED_MP4).", t.SampleEntry)
+		}
+		c, width, height, ok := hls.CodecString(t.SampleEntry, t.Codec)
+		if !ok {
+			return nil, errorf(UnsupportedStreamMediaTypeException, "The media type of the stream cannot be played over %s: a %s track.", protocolName(s), t.SampleEntry)
+		}
+		out = append(out, sessionTrack{MP4Track: t, codec: c, width: width, height: height})
+	}
+	return out, nil
+}
+
+// protocolName names a session's streaming protocol in errors.
+func protocolName(s hls.Session) string {
+	if s.DASH {
+		return "MPEG-DASH"
+	}
+	return "HLS"
 }
 
 // containerName names a session's segment container in errors.
@@ -485,6 +579,9 @@ func (h *Handler) serveHLS(w http.ResponseWriter, r *http.Request, fn func(ctx c
 // masterPlaylist serves the session's master playlist: one variant, the
 // media playlist, with the codecs and picture size of its first fragment.
 func (h *Handler) masterPlaylist(ctx context.Context, w http.ResponseWriter, _ *http.Request, s hls.Session, tok string) error {
+	if err := wantHLS(s); err != nil {
+		return err
+	}
 	frags, _, _, err := h.segments(ctx, s)
 	if err != nil {
 		return err
@@ -508,6 +605,10 @@ type sessionSegment struct {
 	seq           uint64
 	discontinuity bool
 	newMap        bool
+	// runStart is the server time of the first fragment of the run of
+	// fragments with f's tracks (where a DASH Period starts), even when
+	// that fragment has slid out of a live window.
+	runStart time.Time
 }
 
 // segments walks the session's fragments and returns its current
@@ -523,6 +624,7 @@ func (h *Handler) segments(ctx context.Context, s hls.Session) (segs []sessionSe
 		prev       *index.Fragment
 		playback   time.Duration // playback time before the fragment
 		stoppedDue bool
+		runStart   time.Time
 	)
 	limit := s.MaxResults
 	err = h.Index.Iterate(ctx, s.Stream, h.hlsQuery(s, s.Start, s.End), func(f index.Fragment) error {
@@ -531,8 +633,13 @@ func (h *Handler) segments(ctx context.Context, s hls.Session) (segs []sessionSe
 			return errStop
 		}
 		seg := sessionSegment{f: f, seq: n}
-		if prev != nil {
+		if prev == nil {
+			runStart = f.ServerTime
+		} else {
 			changed := !sameTracks(*prev, f)
+			if changed {
+				runStart = f.ServerTime
+			}
 			gap := f.Gap || f.ServerTime.Sub(prev.ServerTime.Add(prev.Duration)) > 50*time.Millisecond || f.ServerTime.Before(prev.ServerTime)
 			seg.newMap = changed
 			switch s.Discontinuity {
@@ -544,6 +651,7 @@ func (h *Handler) segments(ctx context.Context, s hls.Session) (segs []sessionSe
 				seg.discontinuity = changed
 			}
 		}
+		seg.runStart = runStart
 		if seg.discontinuity {
 			disc++
 		}
@@ -598,6 +706,9 @@ func sameTracks(a, b index.Fragment) bool {
 
 // mediaPlaylist serves the session's media playlist.
 func (h *Handler) mediaPlaylist(ctx context.Context, w http.ResponseWriter, _ *http.Request, s hls.Session, tok string) error {
+	if err := wantHLS(s); err != nil {
+		return err
+	}
 	segs, discBefore, ended, err := h.segments(ctx, s)
 	if err != nil {
 		return err
@@ -633,6 +744,9 @@ func (h *Handler) mediaPlaylist(ctx context.Context, w http.ResponseWriter, _ *h
 // belongs to the session.
 func (h *Handler) sessionFragment(ctx context.Context, r *http.Request, s hls.Session) (index.Fragment, error) {
 	num := r.URL.Query().Get("FragmentNumber")
+	if num == "" && r.URL.Query().Has("SequenceNumber") {
+		return h.sequenceFragment(ctx, r.URL.Query().Get("SequenceNumber"), s)
+	}
 	if num == "" {
 		return index.Fragment{}, errorf(awsproto.InvalidArgumentException, "The FragmentNumber query parameter is required.")
 	}
@@ -680,8 +794,12 @@ func (h *Handler) initFragment(ctx context.Context, w http.ResponseWriter, r *ht
 	if err != nil {
 		return err
 	}
+	o := mp4Options(s)
+	if o.Track, err = trackNumber(r); err != nil {
+		return err
+	}
 	var buf bytes.Buffer
-	if _, err := h.hlsTracks(ctx, s.Stream, s, f, &buf); err != nil {
+	if _, err := h.sessionTracks(ctx, s.Stream, s, o, f, &buf); err != nil {
 		return err
 	}
 	writeMP4(w, buf.Bytes(), &h.counters)
@@ -698,6 +816,15 @@ func (h *Handler) mediaFragment(ctx context.Context, w http.ResponseWriter, r *h
 // GetTSFragment), decrypted in memory.
 func (h *Handler) tsFragment(ctx context.Context, w http.ResponseWriter, r *http.Request, s hls.Session, _ string) error {
 	return h.segment(ctx, w, r, s, true)
+}
+
+// wantHLS answers the error of an HLS playlist asked with a DASH
+// session's token.
+func wantHLS(s hls.Session) error {
+	if s.DASH {
+		return errorf(awsproto.InvalidArgumentException, "The session is an MPEG-DASH session: its manifest is getDASHManifest.mpd.")
+	}
+	return nil
 }
 
 // wantContainer answers KVS's error for a segment resource of the other
@@ -725,6 +852,12 @@ func (h *Handler) segment(ctx context.Context, w http.ResponseWriter, r *http.Re
 	var buf bytes.Buffer
 	src := replay.Source{Store: h.Index, Opener: h.Opener}
 	o := replay.SegmentOptions{MP4Options: mp4Options(s), Origin: s.Origin, Sequence: uint32(f.Number)}
+	if o.Track, err = trackNumber(r); err != nil {
+		return err
+	}
+	if ts && o.Track > 0 {
+		return errorf(awsproto.InvalidArgumentException, "TrackNumber is not a parameter of getTSFragment.ts: an MPEG-TS segment carries every track.")
+	}
 	if ts {
 		_, err = src.WriteTSSegment(ctx, &buf, s.Stream, o, replayFragment(f))
 	} else {
@@ -734,9 +867,11 @@ func (h *Handler) segment(ctx context.Context, w http.ResponseWriter, r *http.Re
 	case errors.Is(err, index.ErrFragmentNotFound):
 		return fragmentNotFound(f.NumberString())
 	case errors.Is(err, replay.ErrUnsupportedMP4), errors.Is(err, replay.ErrUnsupportedTS):
-		return errorf(UnsupportedStreamMediaTypeException, "The media type of fragment %d cannot be had as HLS %s: %s.", f.Number, containerName(s), trimReplay(err))
+		return errorf(UnsupportedStreamMediaTypeException, "The media type of fragment %d cannot be had as %s %s: %s.", f.Number, protocolName(s), containerName(s), trimReplay(err))
 	case errors.Is(err, replay.ErrCodecConfig):
 		return errorf(MissingCodecPrivateDataException, "The codec private data of fragment %d cannot be read: %s.", f.Number, trimReplay(err))
+	case errors.Is(err, replay.ErrNoTrack):
+		return errorf(awsproto.InvalidArgumentException, "TrackNumber %d: fragment %d has no such track.", o.Track, f.Number)
 	case err != nil:
 		return err
 	}

@@ -381,6 +381,9 @@ func FuzzHLSResources(f *testing.F) {
 		f.Add(uint8(i), q+"&FragmentNumber="+fr[1].NumberString())
 		f.Add(uint8(i), q+"&FragmentNumber=99999999999999999999999")
 		f.Add(uint8(i), "SessionToken=e30.AAAA&FragmentNumber=1")
+		f.Add(uint8(i), q+"&TrackNumber=2&SequenceNumber=2")
+		f.Add(uint8(i), q+"&TrackNumber=9&FragmentNumber="+fr[1].NumberString())
+		f.Add(uint8(i), q+"&SequenceNumber=99999999999999999999999")
 		f.Add(uint8(i), "")
 	}
 	mux := http.NewServeMux()

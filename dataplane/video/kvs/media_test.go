@@ -472,7 +472,7 @@ func TestGetMediaErrors(t *testing.T) {
 // its SigV4 error; an unsigned request still reaches the web page.
 func TestUnknownOperation(t *testing.T) {
 	env := newMediaEnv(t, nil)
-	for _, p := range []string{"/getDASHStreamingSessionURL", "/getHLSMasterPlaylist", "/nope/deeper"} {
+	for _, p := range []string{"/describeEdgeConfiguration", "/getHLSMasterPlaylist", "/nope/deeper"} {
 		msg := wantAWSError(t, p, env.do(t, t.Context(), p, map[string]any{"StreamName": "cam1"}), 404, awsproto.UnknownOperationException)
 		if !strings.Contains(msg, p) {
 			t.Errorf("%s: message %q does not name the path", p, msg)

@@ -443,7 +443,7 @@ func (h *Handler) getDataEndpoint(ctx context.Context, r *http.Request, in *getD
 // servedAPIs returns the APIName values getDataEndpoint answers for: the
 // data APIs this Handler serves and Handler.ExtraDataAPIs.
 func (h *Handler) servedAPIs() []string {
-	out := []string{"GET_MEDIA", "LIST_FRAGMENTS", "GET_MEDIA_FOR_FRAGMENT_LIST", "GET_CLIP", "GET_IMAGES", "GET_HLS_STREAMING_SESSION_URL"}
+	out := []string{"GET_MEDIA", "LIST_FRAGMENTS", "GET_MEDIA_FOR_FRAGMENT_LIST", "GET_CLIP", "GET_IMAGES", "GET_HLS_STREAMING_SESSION_URL", "GET_DASH_STREAMING_SESSION_URL"}
 	for _, a := range h.ExtraDataAPIs {
 		if !slices.Contains(out, a) {
 			out = append(out, a)

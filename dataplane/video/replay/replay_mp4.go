@@ -29,6 +29,9 @@ var (
 	// ErrBadFragment is returned for a decrypted fragment whose Matroska
 	// content cannot be read.
 	ErrBadFragment = errors.New("replay: unreadable fragment")
+	// ErrNoTrack is returned for an MP4Options.Track the fragment does
+	// not have.
+	ErrNoTrack = errors.New("replay: no such track")
 )
 
 // MP4 export
@@ -86,6 +89,7 @@ type mp4Muxer struct {
 	lastDurs []uint32 // last sample duration written per track
 	inBand   bool     // MP4Options.InBandParameters
 	skip     func(codecID string) bool
+	track    int // MP4Options.Track
 }
 
 // statsWriter writes to w and counts what w took.
@@ -140,12 +144,17 @@ type MP4Options struct {
 	// reports (live HLS in a browser leaves out audio MSE cannot play,
 	// G.711 and PCM, rather than the picture with it).
 	Skip func(codecID string) bool
+	// Track, when above 0, keeps only the Track-th of the tracks left
+	// after Skip (1-based, in the fragment's order): a DASH
+	// representation's init and media segments carry one track each.
+	// A fragment with fewer tracks is ErrNoTrack.
+	Track int
 }
 
 // WriteMP4With is WriteMP4 with options.
 func (s Source) WriteMP4With(ctx context.Context, w io.Writer, stream string, o MP4Options, frags iter.Seq2[Fragment, error]) (Stats, error) {
 	var st Stats
-	mx := &mp4Muxer{w: w, st: &st, inBand: o.InBandParameters, skip: o.Skip}
+	mx := &mp4Muxer{w: w, st: &st, inBand: o.InBandParameters, skip: o.Skip, track: o.Track}
 	mx.out = bufio.NewWriterSize(statsWriter{w, &st}, 64<<10)
 	mx.flusher, _ = w.(http.Flusher)
 	err := mx.run(ctx, s, stream, frags)

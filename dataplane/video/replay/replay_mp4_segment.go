@@ -38,6 +38,13 @@ import (
 // It is more than any decoding delay (16 frames at 2 fps is 8 s).
 const segmentLead = 10 * time.Second
 
+// SegmentLead is where a session's timeline starts after
+// SegmentOptions.Origin: a segment's decode time (tfdt) is its
+// fragment's server time less Origin, plus SegmentLead (plus the
+// decoding delay its video reorders). A DASH manifest states it as the
+// presentationTimeOffset of its segments.
+const SegmentLead = segmentLead
+
 // SegmentOptions place one fragment in a session's fMP4 timeline.
 type SegmentOptions struct {
 	MP4Options
@@ -65,7 +72,7 @@ type MP4Track struct {
 // ErrCodecConfig, ErrBadFragment, or the store's.
 func (s Source) WriteMP4Init(ctx context.Context, w io.Writer, stream string, o MP4Options, f Fragment) ([]MP4Track, error) {
 	var st Stats
-	mx := &mp4Muxer{w: w, st: &st, inBand: o.InBandParameters, skip: o.Skip}
+	mx := &mp4Muxer{w: w, st: &st, inBand: o.InBandParameters, skip: o.Skip, track: o.Track}
 	m, err := mx.load(ctx, s, stream, f)
 	if err != nil {
 		return nil, err
@@ -85,7 +92,7 @@ func (s Source) WriteMP4Init(ctx context.Context, w io.Writer, stream string, o 
 // "Segments" above), and returns what it wrote.
 func (s Source) WriteMP4Segment(ctx context.Context, w io.Writer, stream string, o SegmentOptions, f Fragment) (Stats, error) {
 	var st Stats
-	mx := &mp4Muxer{w: io.Discard, st: &Stats{}, inBand: o.InBandParameters, skip: o.Skip, seq: max(o.Sequence, 1) - 1}
+	mx := &mp4Muxer{w: io.Discard, st: &Stats{}, inBand: o.InBandParameters, skip: o.Skip, track: o.Track, seq: max(o.Sequence, 1) - 1}
 	mx.out = bufio.NewWriterSize(statsWriter{w, &st}, 64<<10)
 	m, err := mx.load(ctx, s, stream, f)
 	if err != nil {
@@ -119,6 +126,15 @@ func (mx *mp4Muxer) load(ctx context.Context, s Source, stream string, f Fragmen
 	}
 	if mx.skip != nil {
 		m.drop(mx.skip)
+	}
+	if mx.track > 0 {
+		if mx.track > len(m.tracks) {
+			n := len(m.tracks)
+			m.clear()
+			return nil, fmt.Errorf("%w: track %d of fragment %d, which has %d", ErrNoTrack, mx.track, f.Number, n)
+		}
+		i := mx.track - 1
+		m.drop(func(string) bool { i--; return i != -1 })
 	}
 	return m, nil
 }

@@ -84,4 +84,33 @@ func TestWriteMP4Segments(t *testing.T) {
 	}
 }
 
+// TestWriteMP4SegmentTrack: MP4Options.Track keeps one track (a DASH
+// representation's); a track the fragment lacks is ErrNoTrack, nothing
+// written. (Picking the audio of a two-track fragment is tested by the
+// kvs package's DASH tests.)
+func TestWriteMP4SegmentTrack(t *testing.T) {
+	store, kr, start := record(t)
+	src := Source{Store: store, Opener: kr}
+	var first Fragment
+	for f := range store.seq(0) {
+		first = f
+		break
+	}
+	var all, one bytes.Buffer
+	if _, err := src.WriteMP4Init(t.Context(), &all, "cam1", MP4Options{}, first); err != nil {
+		t.Fatal(err)
+	}
+	tracks, err := src.WriteMP4Init(t.Context(), &one, "cam1", MP4Options{Track: 1}, first)
+	if err != nil || len(tracks) != 1 || !bytes.Equal(all.Bytes(), one.Bytes()) {
+		t.Fatalf("track 1 of a one-track fragment: %v, %+v", err, tracks)
+	}
+	var seg bytes.Buffer
+	if _, err := src.WriteMP4Init(t.Context(), &seg, "cam1", MP4Options{Track: 2}, first); !errors.Is(err, ErrNoTrack) || seg.Len() != 0 {
+		t.Fatalf("init of track 2: %v, %d bytes", err, seg.Len())
+	}
+	if _, err := src.WriteMP4Segment(t.Context(), &seg, "cam1", SegmentOptions{MP4Options: MP4Options{Track: 2}, Origin: start}, first); !errors.Is(err, ErrNoTrack) || seg.Len() != 0 {
+		t.Fatalf("segment of track 2: %v, %d bytes", err, seg.Len())
+	}
+}
+
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
