@@ -675,6 +675,17 @@ func (s blobOf) Blob(context.Context, uint64) ([]byte, error) { return s.b, nil 
 
 // put writes an object, retrying with capped exponential backoff and
 // jitter until it succeeds or ctx ends.
+// failed counts a failed request to the bucket, which is retried: the
+// backlog grows during an outage, whichever request waits for the bucket
+// (an upload, a manifest read, the scrub's), so it is counted again for
+// the gauges (a listing per retry, at most one per MinBackoff).
+func (a *Archiver) failed(ctx context.Context) {
+	a.stats.failures.Add(1)
+	if err := a.recount(ctx); err != nil && ctx.Err() == nil {
+		a.Logger.Warn("archive backlog count failed", "err", err)
+	}
+}
+
 func (a *Archiver) put(ctx context.Context, key string, body []byte, meta map[string]string) error {
 	for attempt := 0; ; attempt++ {
 		err := a.Bucket.Put(ctx, key, body, meta)
@@ -684,12 +695,7 @@ func (a *Archiver) put(ctx context.Context, key string, body []byte, meta map[st
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		a.stats.failures.Add(1)
-		// The backlog grows during an outage: count it again for the
-		// gauges (a listing per retry, at most one per MinBackoff).
-		if err := a.recount(ctx); err != nil && ctx.Err() == nil {
-			a.Logger.Warn("archive backlog count failed", "err", err)
-		}
+		a.failed(ctx)
 		wait := firehose.Backoff(a.MinBackoff, a.MaxBackoff, attempt)
 		a.Logger.Warn("archive upload failed, retrying", "key", key, "attempt", attempt+1, "wait", wait, "err", err)
 		t := time.NewTimer(wait)
@@ -948,7 +954,7 @@ func (a *Archiver) get(ctx context.Context, key string) ([]byte, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		a.stats.failures.Add(1)
+		a.failed(ctx)
 		wait := firehose.Backoff(a.MinBackoff, a.MaxBackoff, attempt)
 		a.Logger.Warn("archive read failed, retrying", "key", key, "attempt", attempt+1, "wait", wait, "err", err)
 		if err := sleepCtx(ctx, wait); err != nil {

@@ -319,7 +319,7 @@ func (a *Archiver) retry(ctx context.Context, what, key string, f func() error) 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		a.stats.failures.Add(1)
+		a.failed(ctx)
 		wait := firehose.Backoff(a.MinBackoff, a.MaxBackoff, attempt)
 		a.Logger.Warn("archive "+what+" failed, retrying", "key", key, "attempt", attempt+1, "wait", wait, "err", err)
 		if err := sleepCtx(ctx, wait); err != nil {
