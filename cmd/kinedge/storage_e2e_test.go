@@ -162,7 +162,19 @@ func startCamsim(t testing.TB, s *server, prefix string, n int, args ...string) 
 	c := &cameras{done: make(chan struct{})}
 	args = append([]string{"camsim", "--url", "rtsp://camera:camsecret@" + s.rtspAddr + "/", "--cameras", fmt.Sprint(n),
 		"--prefix", prefix, "--duration", "30m", "--log-level", "error"}, args...)
-	c.cmd = testtool.Command(t, 31*time.Minute, kinedgeBin, args...)
+	// The deadline follows the last --duration (a soak's hour overrides
+	// the default 30 minutes).
+	dur := 30 * time.Minute
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--duration" {
+			d, err := time.ParseDuration(args[i+1])
+			if err != nil {
+				t.Fatalf("camsim --duration %q: %v", args[i+1], err)
+			}
+			dur = d
+		}
+	}
+	c.cmd = testtool.Command(t, dur+time.Minute, kinedgeBin, args...)
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
