@@ -1,15 +1,12 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -21,44 +18,9 @@ import (
 func TestKVSDASHEndToEnd(t *testing.T) {
 	awsPath := testtool.Need(t, "aws")
 	ffmpeg := testtool.Need(t, "ffmpeg")
-	s := startServer(t, t.TempDir(), freeUDPPair(t))
-	out, err := testtool.Command(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "1",
-		"--prefix", "dash", "--duration", "5s").CombinedOutput()
-	if err != nil {
-		t.Fatalf("camsim: %v\n%s", err, out)
-	}
-	stream := "dash1"
-	waitFor(t, time.Minute, stream+" idle with fragments", func() error {
-		js, err := s.streamJSON(t, stream)
-		if err != nil {
-			return err
-		}
-		if js.State != videoapi.StateIdle || js.Session != nil {
-			return fmt.Errorf("state %q", js.State)
-		}
-		if len(s.fragments(t, stream)) < 2 {
-			return errNoFragments
-		}
-		return nil
-	})
-	frags := s.fragments(t, stream)
-	frames := 0
-	for _, f := range frags {
-		frames += f.Frames
-	}
-	cli := testtool.AWSCLI{Path: awsPath, Endpoint: "http://" + s.httpAddr, Region: "us-east-1", Key: "admin", Secret: "adminsecret"}
-	sessionURL := func(args ...string) string {
-		t.Helper()
-		stdout, stderr, err := cli.Run(t, "kinesis-video-archived-media", append([]string{"get-dash-streaming-session-url", "--stream-name", stream}, args...)...)
-		if err != nil {
-			t.Fatalf("aws get-dash-streaming-session-url: %v %s\n%s", err, stderr, s.logs())
-		}
-		var got struct{ DASHStreamingSessionURL string }
-		if err := json.Unmarshal([]byte(stdout), &got); err != nil || !strings.HasPrefix(got.DASHStreamingSessionURL, "http://"+s.httpAddr+"/dash/v1/getDASHManifest.mpd?SessionToken=") {
-			t.Fatalf("get-dash-streaming-session-url: %v %s", err, stdout)
-		}
-		return got.DASHStreamingSessionURL
-	}
+	r := newKVSSessionRig(t, awsPath, "dash")
+	stream, frags, frames := r.stream, r.frags, r.frames
+	sessionURL := func(args ...string) string { return r.sessionURL(t, "dash", args...) }
 	// LIVE first: it needs a fragment stored in the last 30 s. Its
 	// manifest is dynamic and names the newest fragment (kvs:fn).
 	live := sessionURL("--playback-mode", "LIVE", "--display-fragment-number", "ALWAYS")
@@ -103,7 +65,7 @@ func TestKVSDASHEndToEnd(t *testing.T) {
 	}
 
 	// KVS's error for a request it refuses: ON_DEMAND needs a range.
-	_, errOut, err := cli.Run(t, "kinesis-video-archived-media", "get-dash-streaming-session-url", "--stream-name", stream, "--playback-mode", "ON_DEMAND")
+	_, errOut, err := r.cli.Run(t, "kinesis-video-archived-media", "get-dash-streaming-session-url", "--stream-name", stream, "--playback-mode", "ON_DEMAND")
 	if err == nil || !strings.Contains(errOut, "InvalidArgumentException") {
 		t.Errorf("ON_DEMAND without a range: %v %s, want InvalidArgumentException", err, errOut)
 	}

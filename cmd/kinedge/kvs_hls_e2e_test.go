@@ -22,46 +22,9 @@ import (
 // nor the web page's login.
 func TestKVSHLSEndToEnd(t *testing.T) {
 	awsPath := testtool.Need(t, "aws")
-	s := startServer(t, t.TempDir(), freeUDPPair(t))
-	out, err := testtool.Command(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "1",
-		"--prefix", "hls", "--duration", "5s").CombinedOutput()
-	if err != nil {
-		t.Fatalf("camsim: %v\n%s", err, out)
-	}
-	stream := "hls1"
-	// camsim has left: once the stream is idle its last fragment is
-	// stored, and the recording is what it will stay.
-	waitFor(t, time.Minute, stream+" idle with fragments", func() error {
-		js, err := s.streamJSON(t, stream)
-		if err != nil {
-			return err
-		}
-		if js.State != videoapi.StateIdle || js.Session != nil {
-			return fmt.Errorf("state %q", js.State)
-		}
-		if len(s.fragments(t, stream)) < 2 {
-			return errNoFragments
-		}
-		return nil
-	})
-	frags := s.fragments(t, stream)
-	frames := 0
-	for _, f := range frags {
-		frames += f.Frames
-	}
-	cli := testtool.AWSCLI{Path: awsPath, Endpoint: "http://" + s.httpAddr, Region: "us-east-1", Key: "admin", Secret: "adminsecret"}
-	sessionURL := func(args ...string) string {
-		t.Helper()
-		stdout, stderr, err := cli.Run(t, "kinesis-video-archived-media", append([]string{"get-hls-streaming-session-url", "--stream-name", stream}, args...)...)
-		if err != nil {
-			t.Fatalf("aws get-hls-streaming-session-url: %v %s\n%s", err, stderr, s.logs())
-		}
-		var got struct{ HLSStreamingSessionURL string }
-		if err := json.Unmarshal([]byte(stdout), &got); err != nil || !strings.HasPrefix(got.HLSStreamingSessionURL, "http://"+s.httpAddr+"/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=") {
-			t.Fatalf("get-hls-streaming-session-url: %v %s", err, stdout)
-		}
-		return got.HLSStreamingSessionURL
-	}
+	r := newKVSSessionRig(t, awsPath, "hls")
+	s, stream, frags, frames := r.s, r.stream, r.frags, r.frames
+	sessionURL := func(args ...string) string { return r.sessionURL(t, "hls", args...) }
 	// LIVE first: it needs a fragment stored in the last 30 s.
 	live := sessionURL("--playback-mode", "LIVE")
 	resp, err := http.Get(live)
@@ -139,7 +102,7 @@ func TestKVSHLSEndToEnd(t *testing.T) {
 		"-fps_mode", "passthrough", "-f", "framemd5", "-")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	out, err = cmd.Output()
+	out, err := cmd.Output()
 	if err != nil || stderr.Len() > 0 {
 		t.Fatalf("ffmpeg of the MPEG_TS session: %v\n%s", err, stderr.String())
 	}
@@ -152,4 +115,65 @@ func TestKVSHLSEndToEnd(t *testing.T) {
 	if decoded["0"]+decoded["1"] != frames || decoded["0"] != n["video"] || decoded["1"] != n["audio"] {
 		t.Errorf("ffmpeg decoded %v (stream: frames) from the MPEG_TS session; %d frames recorded (%v)", decoded, frames, n)
 	}
+}
+
+// kvsSessionRig is a 5-s camsim recording (<prefix>1), idle (its last
+// fragment stored), and an AWS CLI that asks for its session URLs.
+type kvsSessionRig struct {
+	s      *server
+	stream string
+	frags  []videoapi.FragmentJSON
+	frames int
+	cli    testtool.AWSCLI
+}
+
+func newKVSSessionRig(t *testing.T, awsPath, prefix string) *kvsSessionRig {
+	t.Helper()
+	r := &kvsSessionRig{s: startServer(t, t.TempDir(), freeUDPPair(t)), stream: prefix + "1"}
+	s := r.s
+	out, err := testtool.Command(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "1",
+		"--prefix", prefix, "--duration", "5s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("camsim: %v\n%s", err, out)
+	}
+	// camsim has left: once the stream is idle its last fragment is
+	// stored, and the recording is what it will stay.
+	waitFor(t, time.Minute, r.stream+" idle with fragments", func() error {
+		js, err := s.streamJSON(t, r.stream)
+		if err != nil {
+			return err
+		}
+		if js.State != videoapi.StateIdle || js.Session != nil {
+			return fmt.Errorf("state %q", js.State)
+		}
+		if len(s.fragments(t, r.stream)) < 2 {
+			return errNoFragments
+		}
+		return nil
+	})
+	r.frags = s.fragments(t, r.stream)
+	for _, f := range r.frags {
+		r.frames += f.Frames
+	}
+	r.cli = testtool.AWSCLI{Path: awsPath, Endpoint: "http://" + s.httpAddr, Region: "us-east-1", Key: "admin", Secret: "adminsecret"}
+	return r
+}
+
+// sessionURL asks the AWS CLI for a session URL of the recording: kind
+// "hls" (GetHLSStreamingSessionURL) or "dash" (GetDASHStreamingSessionURL).
+func (r *kvsSessionRig) sessionURL(t *testing.T, kind string, args ...string) string {
+	t.Helper()
+	op, field, path := "get-hls-streaming-session-url", "HLSStreamingSessionURL", "/hls/v1/getHLSMasterPlaylist.m3u8"
+	if kind == "dash" {
+		op, field, path = "get-dash-streaming-session-url", "DASHStreamingSessionURL", "/dash/v1/getDASHManifest.mpd"
+	}
+	stdout, stderr, err := r.cli.Run(t, "kinesis-video-archived-media", append([]string{op, "--stream-name", r.stream}, args...)...)
+	if err != nil {
+		t.Fatalf("aws %s: %v %s\n%s", op, err, stderr, r.s.logs())
+	}
+	var got map[string]string
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || !strings.HasPrefix(got[field], "http://"+r.s.httpAddr+path+"?SessionToken=") {
+		t.Fatalf("%s: %v %s", op, err, stdout)
+	}
+	return got[field]
 }
