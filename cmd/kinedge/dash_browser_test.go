@@ -12,7 +12,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	videoapi "github.com/kinedge/kinedge/dataplane/video/api"
 	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
@@ -86,27 +85,10 @@ play().catch(e => { window.dashState.fatal = String(e); });
 func TestDASHSessionInChromium(t *testing.T) {
 	awsPath := testtool.Need(t, "aws")
 	b := newBrowser(t)
-	s := startServer(t, t.TempDir(), freeUDPPair(t))
-	out, err := testtool.Command(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "1",
-		"--prefix", "dashmse", "--duration", "8s").CombinedOutput()
-	if err != nil {
-		t.Fatalf("camsim: %v\n%s", err, out)
-	}
-	stream := "dashmse1"
-	waitFor(t, time.Minute, stream+" idle with fragments", func() error {
-		js, err := s.streamJSON(t, stream)
-		if err != nil {
-			return err
-		}
-		if js.State != videoapi.StateIdle || len(s.fragments(t, stream)) < 3 {
-			return fmt.Errorf("state %q", js.State)
-		}
-		return nil
-	})
-	frags := s.fragments(t, stream)
+	r := newKVSSessionRigFor(t, awsPath, "dashmse", "8s", 3)
+	stream, frags, cli := r.stream, r.frags, r.cli
 	start := frags[0].ServerTimestamp.Add(-time.Second).UTC().Format(time.RFC3339)
 	end := frags[len(frags)-1].ServerTimestamp.Add(time.Second).UTC().Format(time.RFC3339)
-	cli := testtool.AWSCLI{Path: awsPath, Endpoint: "http://" + s.httpAddr, Region: "us-east-1", Key: "admin", Secret: "adminsecret"}
 	stdout, stderr, err := cli.Run(t, "kinesis-video-archived-media", "get-dash-streaming-session-url", "--stream-name", stream,
 		"--playback-mode", "ON_DEMAND", "--dash-fragment-selector",
 		"FragmentSelectorType=SERVER_TIMESTAMP,TimestampRange={StartTimestamp="+start+",EndTimestamp="+end+"}")

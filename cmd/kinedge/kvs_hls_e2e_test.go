@@ -117,8 +117,9 @@ func TestKVSHLSEndToEnd(t *testing.T) {
 	}
 }
 
-// kvsSessionRig is a 5-s camsim recording (<prefix>1), idle (its last
-// fragment stored), and an AWS CLI that asks for its session URLs.
+// kvsSessionRig is a camsim recording of a few seconds (<prefix>1), idle
+// (its last fragment stored), and an AWS CLI that asks for its session
+// URLs.
 type kvsSessionRig struct {
 	s      *server
 	stream string
@@ -128,11 +129,17 @@ type kvsSessionRig struct {
 }
 
 func newKVSSessionRig(t *testing.T, awsPath, prefix string) *kvsSessionRig {
+	return newKVSSessionRigFor(t, awsPath, prefix, "5s", 2)
+}
+
+// newKVSSessionRigFor records for duration and waits for at least
+// minFrags fragments.
+func newKVSSessionRigFor(t *testing.T, awsPath, prefix, duration string, minFrags int) *kvsSessionRig {
 	t.Helper()
 	r := &kvsSessionRig{s: startServer(t, t.TempDir(), freeUDPPair(t)), stream: prefix + "1"}
 	s := r.s
 	out, err := testtool.Command(t, 2*time.Minute, kinedgeBin, "camsim", "--url", "rtsp://camera:camsecret@"+s.rtspAddr+"/", "--cameras", "1",
-		"--prefix", prefix, "--duration", "5s").CombinedOutput()
+		"--prefix", prefix, "--duration", duration).CombinedOutput()
 	if err != nil {
 		t.Fatalf("camsim: %v\n%s", err, out)
 	}
@@ -146,7 +153,7 @@ func newKVSSessionRig(t *testing.T, awsPath, prefix string) *kvsSessionRig {
 		if js.State != videoapi.StateIdle || js.Session != nil {
 			return fmt.Errorf("state %q", js.State)
 		}
-		if len(s.fragments(t, r.stream)) < 2 {
+		if len(s.fragments(t, r.stream)) < minFrags {
 			return errNoFragments
 		}
 		return nil
