@@ -338,19 +338,25 @@ func (a *Archiver) dirtyKey(stream string, hour int64) []byte {
 }
 func (a *Archiver) foreignKey(id string) []byte { return a.Space.Key([]byte("k/"), []byte(id)) }
 
+// getJSON reads the JSON value of key into v; false when there is none.
+func getJSON(txn *store.Txn, key []byte, v any) (bool, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+}
+
 func (a *Archiver) readCursor(stream string) (cursor, bool, error) {
 	var c cursor
 	var ok bool
 	err := a.Space.View(func(txn *store.Txn) error {
-		item, err := txn.Get(a.cursorKey(stream))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		ok = true
-		return item.Value(func(v []byte) error { return json.Unmarshal(v, &c) })
+		var err error
+		ok, err = getJSON(txn, a.cursorKey(stream), &c)
+		return err
 	})
 	if err != nil {
 		return cursor{}, false, fmt.Errorf("archive: cursor of %s: %w", stream, err)
@@ -927,15 +933,9 @@ func (a *Archiver) legacyKey(ctx context.Context, id string) (Key, bool, error) 
 	var k Key
 	found := false
 	verr := a.Space.View(func(txn *store.Txn) error {
-		item, err := txn.Get(a.foreignKey(id))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		found = true
-		return item.Value(func(v []byte) error { return json.Unmarshal(v, &k) })
+		var err error
+		found, err = getJSON(txn, a.foreignKey(id), &k)
+		return err
 	})
 	if verr != nil {
 		return Key{}, false, fmt.Errorf("archive: key %s: %w", id, verr)

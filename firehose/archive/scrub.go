@@ -127,15 +127,9 @@ func (a *Archiver) scrub(ctx context.Context) error {
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
-		item, err := txn.Get(a.scrubKey("cursor"))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		due = true
-		return item.Value(func(v []byte) error { return json.Unmarshal(v, &st) })
+		var err error
+		due, err = getJSON(txn, a.scrubKey("cursor"), &st)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("archive: scrub cursor: %w", err)

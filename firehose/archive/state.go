@@ -2,8 +2,6 @@ package archive
 
 import (
 	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -29,15 +27,8 @@ import (
 func (a *Archiver) SettledThrough(stream string) (time.Time, error) {
 	var through time.Time
 	err := a.Space.View(func(txn *store.Txn) error {
-		item, err := txn.Get(a.cursorKey(stream))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
 		var c cursor
-		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &c) }); err != nil {
+		if ok, err := getJSON(txn, a.cursorKey(stream), &c); err != nil || !ok {
 			return err
 		}
 		through = time.Unix(0, c.Server)
@@ -74,17 +65,10 @@ func (a *Archiver) Listed(stream string) (func(server time.Time, number uint64) 
 	var ok bool
 	dirty := map[int64]bool{}
 	err := a.Space.View(func(txn *store.Txn) error {
-		item, err := txn.Get(a.cursorKey(stream))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
+		var err error
+		if ok, err = getJSON(txn, a.cursorKey(stream), &c); err != nil || !ok {
 			return err
 		}
-		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &c) }); err != nil {
-			return err
-		}
-		ok = true
 		pfx := a.Space.Key([]byte("d/"), []byte(stream), []byte{0})
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
 		defer it.Close()
