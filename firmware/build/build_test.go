@@ -94,6 +94,7 @@ func TestPackageInfo(t *testing.T) {
 			binPath:    " -rwxr-xr-x root:root",
 			configPath: files.TypeConfig + " -rw-r----- root:root",
 			unitPath:   " -rw-r--r-- root:root",
+			sysctlPath: " -rw-r--r-- root:root",
 			dataDir:    files.TypeDir + " -rwx------ root:root",
 		}
 		for k, v := range want {
@@ -191,6 +192,7 @@ func TestDebPackage(t *testing.T) {
 		`-rwxr-xr-x root/root +[0-9]+ .* \./usr/bin/kinedge\n`,
 		`-rw-r----- root/root +[0-9]+ .* \./etc/kinedge/kinedge\.yaml\n`,
 		`-rw-r--r-- root/root +[0-9]+ .* \./lib/systemd/system/kinedge\.service\n`,
+		`-rw-r--r-- root/root +[0-9]+ .* \./usr/lib/sysctl\.d/60-kinedge\.conf\n`,
 		`drwx------ root/root +0 .* \./var/lib/kinedge/\n`,
 	} {
 		if !regexp.MustCompile(want).MatchString(listing) {

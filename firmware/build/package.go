@@ -17,6 +17,7 @@ const (
 	configPath = "/etc/kinedge/kinedge.yaml"
 	unitPath   = "/lib/systemd/system/kinedge.service"
 	dataDir    = "/var/lib/kinedge"
+	sysctlPath = "/usr/lib/sysctl.d/60-kinedge.conf"
 )
 
 // packageInfo is the nfpm description of the .deb for t: bin is the
@@ -52,6 +53,9 @@ func packageInfo(t target, version, bin, repo string, mtime time.Time) *nfpm.Inf
 				{Source: bin, Destination: binPath, FileInfo: file(0o755)},
 				{Source: fw("kinedge.yaml"), Destination: configPath, Type: files.TypeConfig, FileInfo: file(0o640)},
 				{Source: fw("systemd/kinedge.service"), Destination: unitPath, FileInfo: file(0o644)},
+				// The WebRTC socket's receive buffer (applied by the
+				// postinst; /etc/sysctl.d overrides it).
+				{Source: fw("sysctl/60-kinedge.conf"), Destination: sysctlPath, FileInfo: file(0o644)},
 				// Owned by root until the postinst hands it to the user it
 				// makes (the user does not exist when dpkg unpacks).
 				{Destination: dataDir, Type: files.TypeDir, FileInfo: file(0o700)},

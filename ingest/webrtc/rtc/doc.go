@@ -9,8 +9,8 @@
 //     appliance and its viewers share a LAN. The socket's receive buffer
 //     is enlarged to 4 MiB (udpReadBuffer): the default 208 KiB overflowed
 //     with 32 WHIP cameras' keyframes arriving together. The kernel caps
-//     it at net.core.rmem_max (Debian's default is 208 KiB too: raise it
-//     on a board that takes many WebRTC cameras).
+//     it at net.core.rmem_max (Debian's default is 208 KiB too): the .deb
+//     raises it to 4 MiB (/usr/lib/sysctl.d/60-kinedge.conf).
 //   - ICE-TCP, when Config.TCPAddress is set (webrtc_tcp): one TCP port,
 //     pion's ICE TCP mux, passive TCP host candidates beside the UDP ones:
 //     the fallback for a peer whose UDP is blocked. ICE prefers UDP pairs
