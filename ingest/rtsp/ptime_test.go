@@ -18,7 +18,7 @@ const maxEncoderLatency = 5 * time.Second
 
 // checkProducerTimes checks every frame of a finished session of a real
 // publisher on this host (same clock): each has a producer time once
-// sender reports came, none lies after its arrival, none more than
+// the first sender report came, none lies after its arrival, none more than
 // maxEncoderLatency before it, and the ahead-correction stayed within
 // maxCorrection (zero for a publisher whose reports are right: they were
 // read right, not rescued).
@@ -49,7 +49,11 @@ func checkProducerTimes(t *testing.T, w *recWriter, tracks int, maxCorrection ti
 			lo, hi = min(lo, d), max(hi, d)
 		}
 		t.Logf("track %d: %d frames, %d with a producer time; producer minus arrival in [%v, %v]", tr, n, walls, lo, hi)
-		if walls < n/2 || hi > 0 || lo < -maxEncoderLatency {
+		// When the first report comes is the publisher's (GStreamer's
+		// RTCP interval is randomised, and a loaded machine starts the
+		// pipeline late): from it on every frame has a producer time
+		// (checked above), and there must be one.
+		if walls == 0 || hi > 0 || lo < -maxEncoderLatency {
 			t.Errorf("track %d: %d of %d frames with a producer time, producer minus arrival in [%v, %v], want within [-%v, 0]",
 				tr, walls, n, lo, hi, maxEncoderLatency)
 		}
