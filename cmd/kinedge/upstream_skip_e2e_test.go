@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -104,27 +103,6 @@ func TestUpstreamSilentAudio(t *testing.T) {
 	}
 	t.Logf("A: %d frames in %d fragments; B: %d fragments (%d video alone); %d sessions", framesOf(frags), len(frags), len(got), videoOnly,
 		a.metric(t, "kinedge_upstream_sessions_total", "cam1"))
-}
-
-// dirHolds reports whether a file under dir holds needle.
-func dirHolds(t *testing.T, dir string, needle []byte) bool {
-	t.Helper()
-	found := false
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		found = found || bytes.Contains(b, needle)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
 }
 
 // dbValuesHolding opens a stopped appliance's Badger directory read-only
@@ -245,7 +223,7 @@ func TestUpstreamSkipsAndSealsSecret(t *testing.T) {
 
 	// The secret is sealed on disk, and opens after a restart.
 	a.stop()
-	if dirHolds(t, aDir, []byte(user.Secret)) {
+	if testtool.DirHolds(t, aDir, []byte(user.Secret)) {
 		t.Fatal("A's data dir holds the upstream secret key in clear")
 	}
 	// Badger compresses its tables, so the bytes alone prove little:

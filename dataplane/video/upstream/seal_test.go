@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
 	"github.com/kinedge/kinedge/index/store"
+	"github.com/kinedge/kinedge/testdata/testtool"
 )
 
 // openDiskBox opens an appliance's storage in dir, on disk, with master.
@@ -41,27 +39,6 @@ func openDiskBox(t *testing.T, dir string, master seal.MasterKey) (*box, func())
 	}
 	t.Cleanup(closeAll)
 	return &box{idx: idx, sp: sp, kr: &seal.Keyring{Store: idx.Keys(), Master: master}}, closeAll
-}
-
-// dirHolds reports whether a file under dir holds needle.
-func dirHolds(t *testing.T, dir string, needle []byte) bool {
-	t.Helper()
-	found := false
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		found = found || bytes.Contains(b, needle)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
 }
 
 func startManager(t *testing.T, b *box) *Manager {
@@ -113,10 +90,10 @@ func TestManagerSealsSecrets(t *testing.T) {
 	waitForwarded(t, m, "cam1", len(stored))
 	m.Close()
 	closeAll()
-	if !dirHolds(t, dir, []byte(region)) {
+	if !testtool.DirHolds(t, dir, []byte(region)) {
 		t.Fatal("the database files do not hold the target's region: the scan proves nothing")
 	}
-	if dirHolds(t, dir, []byte(testSecret)) {
+	if testtool.DirHolds(t, dir, []byte(testSecret)) {
 		t.Fatal("a database file holds the secret key in clear")
 	}
 
