@@ -49,13 +49,20 @@ type soakFigures struct {
 	// stacks, and the heap size at which the next GC starts (with
 	// GOGC=100 up to twice the live heap is touched between GCs).
 	retained, stacks, nextGC int64
+	// goHeld is what the Go runtime holds from the kernel (MemStats Sys −
+	// HeapReleased: heap, stacks and the runtime's own structures, an
+	// upper bound of its resident part); outside is the anonymous RSS
+	// beyond it, memory no Go accounting covers: under -race the race
+	// detector's (its shadow of every address touched and its metadata,
+	// golang/go#26813, #37233), near zero without it.
+	goHeld, outside int64
 }
 
 func (f soakFigures) String() string {
 	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
 	return fmt.Sprintf("goroutines %d, heap in use %.1f MiB, RSS %.1f MiB (anonymous %.1f, file %.1f); "+
-		"idle heap kept %.1f MiB, stacks %.1f MiB, next GC at %.1f MiB", f.goroutines,
-		mib(f.heap), mib(f.rss), mib(f.anon), mib(f.file), mib(f.retained), mib(f.stacks), mib(f.nextGC))
+		"idle heap kept %.1f MiB, stacks %.1f MiB, next GC at %.1f MiB; Go runtime holds %.1f MiB, anonymous beyond it %.1f MiB", f.goroutines,
+		mib(f.heap), mib(f.rss), mib(f.anon), mib(f.file), mib(f.retained), mib(f.stacks), mib(f.nextGC), mib(f.goHeld), mib(f.outside))
 }
 
 // startSoakServer starts the server with its pprof endpoints.
@@ -90,7 +97,7 @@ func soakLook(b *testing.B, s *server, debug string) soakFigures {
 	}
 	sc := bufio.NewScanner(strings.NewReader(body("/debug/pprof/heap?debug=1&gc=1")))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	var idle, released int64
+	var idle, released, sys int64
 	for sc.Scan() {
 		name, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), " = ")
 		if !ok {
@@ -110,9 +117,12 @@ func soakLook(b *testing.B, s *server, debug string) soakFigures {
 			f.stacks = n
 		case "NextGC":
 			f.nextGC = n
+		case "Sys":
+			sys = n
 		}
 	}
 	f.retained = idle - released
+	f.goHeld = sys - released
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		b.Fatal(err)
@@ -132,9 +142,10 @@ func soakLook(b *testing.B, s *server, debug string) soakFigures {
 			f.file = kb << 10
 		}
 	}
-	if f.heap == 0 || f.rss == 0 {
-		b.Fatalf("no heap or RSS figure: %+v", f)
+	if f.heap == 0 || f.rss == 0 || sys == 0 {
+		b.Fatalf("no heap, Sys or RSS figure: %+v", f)
 	}
+	f.outside = f.anon - f.goHeld
 	return f
 }
 
@@ -250,4 +261,6 @@ func reportSoak(b *testing.B, start, end soakFigures) {
 	b.ReportMetric(float64(start.anon)/(1<<20), "anon-MiB-start")
 	b.ReportMetric(float64(end.anon)/(1<<20), "anon-MiB-end")
 	b.ReportMetric(float64(end.retained)/(1<<20), "idle-heap-MiB-end")
+	b.ReportMetric(float64(start.outside)/(1<<20), "beyond-Go-MiB-start")
+	b.ReportMetric(float64(end.outside)/(1<<20), "beyond-Go-MiB-end")
 }
