@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -262,4 +263,60 @@ func (x *Index) NumbersStoredEnd(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("index: stored fragment numbers: %w", err)
 	}
 	return end, nil
+}
+
+// bootAges reads, on the boot's clock, the age of the marked fragments of
+// the recorded runs of the present boot: retention must not count their
+// age from their time while the correction has not moved them yet. A
+// run started at 1970 stores its fragments at the floor; a later run
+// that starts on the synchronised clock, or this run once the clock is
+// set, reads them as months old until the correction (at its start, at
+// the look that sees the sync) moves them, and a retention cycle between
+// (the purge of a deleted stream resumed at open, an eviction) would
+// drop a week of video recorded minutes ago.
+type bootAges struct {
+	now  time.Duration // the boot clock now
+	id   string
+	runs []ClockRun // every recorded run, in number order
+}
+
+// bootAges reads the boot and the recorded runs, or returns nil when
+// there is nothing to read (no BootClock, no run of this boot, the boot
+// unreadable).
+func (x *Index) bootAges() (*bootAges, error) {
+	if x.opts.BootClock == nil {
+		return nil, nil
+	}
+	var runs []ClockRun
+	err := x.view(func(txn *store.Txn) (err error) {
+		runs, _, err = x.clockRuns(txn)
+		return err
+	})
+	if err != nil || len(runs) == 0 {
+		return nil, err
+	}
+	id, now, err := x.opts.BootClock()
+	if err != nil {
+		x.logger.Warn("the boot clock cannot be read: fragments recorded before the clock was set age by their unsynchronised times", "err", err)
+		return nil, nil
+	}
+	return &bootAges{now: now, id: id, runs: runs}, nil
+}
+
+// age returns the age of rec on the boot's clock, and false when rec is
+// not a marked fragment of a recorded run of this boot. The run's
+// timeline read r.Start (with offset r.Offset) at boot time r.BootTime,
+// and rec.Server with offset rec.Offset: rec was recorded at boot time
+// r.BootTime + (rec.Server − rec.Offset) − (r.Start − r.Offset).
+func (b *bootAges) age(rec *fragmentRecord) (time.Duration, bool) {
+	if b == nil || !rec.Unsynced {
+		return 0, false
+	}
+	i := sort.Search(len(b.runs), func(i int) bool { return b.runs[i].FirstNumber > rec.Number }) - 1
+	if i < 0 || b.runs[i].BootID != b.id {
+		return 0, false
+	}
+	r := &b.runs[i]
+	at := r.BootTime + time.Duration((rec.Server-rec.Offset)-(r.Start.UnixNano()-int64(r.Offset)))
+	return max(b.now-at, 0), true
 }

@@ -1,9 +1,11 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -389,4 +391,120 @@ func TestCorrectEarlierRunsTwo(t *testing.T) {
 			t.Fatalf("runs left %+v", runs)
 		}
 	})
+}
+
+// storedNumber tells whether fragment n's number key is stored, visible
+// or not.
+func storedNumber(t *testing.T, x *Index, n uint64) bool {
+	t.Helper()
+	err := x.view(func(txn *store.Txn) error {
+		_, err := txn.Get(numberKey(n))
+		return err
+	})
+	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// TestRetentionAgesUnsyncedOnBootClock: the clock is set (the index's
+// clock reads the real time) before the correction moved the fragments a
+// run of this boot recorded at the floor, and a retention cycle runs
+// between. Retention reads their age on the boot's clock: what was
+// recorded within retention stays, blob and all, and the correction then
+// lists it at its real time; what is older goes, as does a marked
+// fragment no run of this boot recorded (an earlier boot's: its time is
+// all there is).
+func TestRetentionAgesUnsyncedOnBootClock(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := newClock()
+			var boot atomic.Int64 // the boot clock, ns
+			opts := m.opts(t)
+			opts.Now = clk.Now
+			opts.BootClock = func() (string, time.Duration, error) { return "boot-1", time.Duration(boot.Load()), nil }
+			x := openT(t, opts)
+			mustStream(t, x, "cam", 1)
+			floor := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			clk.Set(floor)
+			earlierBoot := putMarked(t, x, floor, 0)
+			// The run starts 10 min after the boot, its timeline at floor+1m.
+			run := ClockRun{BootID: "boot-1", BootTime: 10 * time.Minute, Start: floor.Add(time.Minute), FirstNumber: nextNumber(t, x)}
+			if err := x.RecordClockRun(ctx, run); err != nil {
+				t.Fatal(err)
+			}
+			old := putMarked(t, x, floor.Add(time.Minute), 0)               // boot 10 min
+			young := putMarked(t, x, floor.Add(51*time.Minute), 0)          // boot 60 min
+			jump := 7 * time.Hour                                           // fake-hwclock moved the timeline
+			jumped := putMarked(t, x, floor.Add(jump+52*time.Minute), jump) // boot 61 min
+			// NTP sets the clock 90 min after the boot (a restart
+			// between: the run is an earlier one); a retention cycle runs
+			// before the correction.
+			clk.Set(t0)
+			boot.Store(int64(90 * time.Minute))
+			if _, err := x.RunGC(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []uint64{earlierBoot, old} {
+				if storedNumber(t, x, n) {
+					t.Errorf("fragment %d past retention on the boot clock is still stored", n)
+				}
+			}
+			end, err := x.NumbersStoredEnd(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur := ClockRun{BootID: "boot-1", BootTime: 90 * time.Minute, Start: t0, FirstNumber: end}
+			if _, err := x.CorrectEarlierRuns(ctx, cur, 0); err != nil {
+				t.Fatal(err)
+			}
+			for n, at := range map[uint64]time.Time{young: t0.Add(-30 * time.Minute), jumped: t0.Add(-29 * time.Minute)} {
+				f, err := x.Fragment(ctx, n)
+				if err != nil {
+					t.Fatalf("fragment %d within retention on the boot clock: %v", n, err)
+				}
+				if !f.ServerTime.Equal(at) || f.ClockUnsynced {
+					t.Errorf("fragment %d at %v (unsynced %v), want %v", n, f.ServerTime, f.ClockUnsynced, at)
+				}
+				b, err := x.Blob(ctx, n)
+				if err != nil || !bytes.Equal(b, blobFor(n, 3000)) {
+					t.Fatalf("blob of fragment %d: %d bytes, %v", n, len(b), err)
+				}
+			}
+		})
+	}
+}
+
+// TestEvictionDropsHeldUnsynced: the storage budget's floor evicts a
+// marked fragment that retention holds for its age on the boot clock.
+func TestEvictionDropsHeldUnsynced(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	x := openT(t, Options{InMemory: true, Now: clk.Now,
+		BootClock: func() (string, time.Duration, error) { return "boot-1", 20 * time.Minute, nil }})
+	mustStream(t, x, "cam", 1)
+	floor := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk.Set(floor)
+	run := ClockRun{BootID: "boot-1", BootTime: 10 * time.Minute, Start: floor, FirstNumber: nextNumber(t, x)}
+	if err := x.RecordClockRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	n := putMarked(t, x, floor.Add(time.Minute), 0)
+	clk.Set(t0)
+	if _, err := x.RunGC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !storedNumber(t, x, n) {
+		t.Fatal("a fragment 9 min old on the boot clock was expired")
+	}
+	if err := x.raiseFloor(ctx, floor.Add(time.Hour).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.RunGC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if storedNumber(t, x, n) {
+		t.Fatal("a fragment below the eviction floor is still stored")
+	}
 }

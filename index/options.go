@@ -37,6 +37,14 @@ type Options struct {
 	// Now is the clock for stream creation times, server timestamps and
 	// retention. It defaults to time.Now.
 	Now func() time.Time
+	// BootClock reads the kernel's boot: its id and the time since it
+	// (clock.KernelBoot). With it, retention reads the age of a fragment
+	// recorded before the clock was set, by a recorded run of this boot
+	// (RecordClockRun), on the boot's clock rather than from its time:
+	// until the correction moves it, that time is on the run's timeline,
+	// which may lie far behind the present clock (docs/clock.md). Nil or
+	// failing: such fragments age by their time, like any other.
+	BootClock func() (id string, since time.Duration, err error)
 	// GCInterval is how often the background loop applies retention and
 	// runs value-log GC. It defaults to 5 m.
 	GCInterval time.Duration

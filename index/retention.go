@@ -95,12 +95,17 @@ func (x *Index) gcCycle(ctx context.Context) (GCReport, error) {
 	}
 	now := x.opts.Now()
 	floor := x.floor.Load()
+	ages, err := x.bootAges()
+	if err != nil {
+		return rep, err
+	}
 	var buckets []bucketDrop
 	for i := range streams {
 		s := &streams[i]
 		retCut := x.retentionCutoff(s, now)
 		cut := cutoffAt(retCut, floor)
-		expired, evicted, err := x.sweep(ctx, s.ID, cut, retCut)
+		kept := map[int64]bool{}
+		expired, evicted, err := x.sweep(ctx, s.ID, cut, retCut, floor, ages, now.Sub(retCut), kept)
 		rep.FragmentsExpired += expired
 		rep.FragmentsEvicted += evicted
 		x.stats.fragmentsExpired.Add(uint64(expired))
@@ -112,7 +117,11 @@ func (x *Index) gcCycle(ctx context.Context) (GCReport, error) {
 		if err != nil {
 			return rep, err
 		}
-		buckets = append(buckets, b...)
+		for _, d := range b {
+			if !kept[d.end] {
+				buckets = append(buckets, d)
+			}
+		}
 	}
 	if rep.KeysShredded, err = x.shredExpiredKeys(ctx, streams, now); err != nil {
 		return rep, err
@@ -202,7 +211,11 @@ func (x *Index) gcCycle(ctx context.Context) (GCReport, error) {
 // sweep deletes the number and index keys of stream sid's fragments whose
 // server time is before cutoff, in batches, and returns how many were
 // beyond retention (retCut) and how many only beyond the eviction floor.
-func (x *Index) sweep(ctx context.Context, sid uint64, cutoff, retCut time.Time) (expired, evicted int, err error) {
+// A fragment that only retention would drop (at or past the floor) but
+// that ages tells is younger than retention on the boot's clock (a
+// fragment recorded before the clock was set, not yet corrected) is
+// kept, and its blob bucket is added to kept: the bucket must stay too.
+func (x *Index) sweep(ctx context.Context, sid uint64, cutoff, retCut time.Time, floor int64, ages *bootAges, retention time.Duration, kept map[int64]bool) (expired, evicted int, err error) {
 	hi := timeKey(pfxServer, sid, timeBits(cutoff), 0)
 	retNs := retCut.UnixNano()
 	for {
@@ -219,6 +232,12 @@ func (x *Index) sweep(ctx context.Context, sid uint64, cutoff, retCut time.Time)
 				rec, err := itemRecord(item)
 				if err != nil {
 					return err
+				}
+				if rec.Server >= floor {
+					if age, ok := ages.age(&rec); ok && age <= retention {
+						kept[rec.Bucket] = true
+						continue
+					}
 				}
 				keys = append(keys, item.KeyCopy(nil),
 					timeKey(pfxProducer, sid, timeBits(time.Unix(0, rec.Producer)), rec.Number),

@@ -132,6 +132,17 @@ func (c *clockWatch) runCorrector() {
 	}
 }
 
+// bootClock reads the kernel's boot for the index's retention
+// (index.Options.BootClock).
+func (c *clockWatch) bootClock() (string, time.Duration, error) {
+	read := c.boot
+	if read == nil {
+		read = clock.KernelBoot
+	}
+	b, err := read()
+	return b.ID, b.Since, err
+}
+
 // recordClock returns the recorders' view of the timeline.
 func (c *clockWatch) recordClock() fragment.Clock { return recordClock{&c.tl} }
 

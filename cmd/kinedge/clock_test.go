@@ -176,7 +176,8 @@ func testClockCorrectionAcrossRestart(t *testing.T, syncedAtStart bool) {
 			boot: func() (clock.Boot, error) { return clock.Boot{ID: bootID, Since: board.Mono()}, nil }}
 		a.clock.start()
 		defer a.clock.stop()
-		idx, err := index.Open(index.Options{Dir: dir, NoSync: true, Now: a.clock.tl.Now, TimeFloor: a.clock.w.Floor, FutureTolerance: time.Minute, GCInterval: time.Hour})
+		idx, err := index.Open(index.Options{Dir: dir, NoSync: true, Now: a.clock.tl.Now, BootClock: a.clock.bootClock,
+			TimeFloor: a.clock.w.Floor, FutureTolerance: time.Minute, GCInterval: time.Hour})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -186,6 +187,13 @@ func testClockCorrectionAcrossRestart(t *testing.T, syncedAtStart bool) {
 			}
 		}()
 		a.idx = idx
+		// A retention cycle before the correction (the purge of a deleted
+		// stream resumed at open runs one): on run B's synchronised
+		// clock, run A's fragments at the floor look months old, but
+		// their age on the boot's clock is seconds; they must stay.
+		if _, err := idx.RunGC(ctx); err != nil {
+			t.Fatalf("%s: gc: %v", name, err)
+		}
 		if err := a.startClockCorrection(ctx); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -317,6 +317,9 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 		Region:  cfg.Region,
 		Account: cfg.AccountID,
 		Now:     a.clock.tl.Now,
+		// Retention ages what was recorded before the clock was set on
+		// the boot's clock until the correction moves it.
+		BootClock: a.clock.bootClock,
 		// Never a fragment at 1970 or in the future (docs/clock.md).
 		TimeFloor: a.clock.w.Floor, FutureTolerance: time.Minute,
 	})
