@@ -98,16 +98,20 @@ func (x *Index) correctRange(ctx context.Context, from, to uint64, offset time.D
 		if err != nil {
 			return c, fmt.Errorf("index: correct clock: %w", err)
 		}
+		hook := x.corrected.Load()
 		for _, n := range todo {
-			moved, err := x.correctOne(ctx, n, offset, settled)
+			ch, err := x.correctOne(ctx, n, offset, settled)
 			if err != nil {
 				return c, fmt.Errorf("index: correct clock of fragment %d: %w", n, err)
 			}
-			if moved {
+			if ch.moved {
 				c.Moved++
 			}
 			if settled {
 				c.Settled++
+			}
+			if ch.changed && hook != nil {
+				(*hook)(ctx, ch.now.fragment(), time.Unix(0, ch.was).UTC())
 			}
 		}
 		if !more {
@@ -116,12 +120,30 @@ func (x *Index) correctRange(ctx context.Context, from, to uint64, offset time.D
 	}
 }
 
-// correctOne moves fragment n to offset (see CorrectClock); moved reports
-// whether its time changed.
-func (x *Index) correctOne(ctx context.Context, n uint64, offset time.Duration, settled bool) (moved bool, err error) {
+// fragmentChange is what correctOne did to a fragment: changed when it
+// moved it or cleared its mark, moved when its time changed; was is its
+// server time before (Unix ns) and now its record after.
+type fragmentChange struct {
+	changed, moved bool
+	was            int64
+	now            fragmentRecord
+}
+
+// OnClockCorrected sets fn, called after each fragment that CorrectClock
+// or CorrectEarlierRuns moved or settled has been committed, with the
+// fragment as it is now and the server time it had before: the fragment
+// events publish a correction (docs/fragment-events.md). It runs on the
+// correcting goroutine, which it holds up; ctx is the correction's.
+func (x *Index) OnClockCorrected(fn func(ctx context.Context, f Fragment, was time.Time)) {
+	x.corrected.Store(&fn)
+}
+
+// correctOne moves fragment n to offset (see CorrectClock) and reports
+// what it did.
+func (x *Index) correctOne(ctx context.Context, n uint64, offset time.Duration, settled bool) (ch fragmentChange, err error) {
 	now := x.opts.Now()
 	err = x.update(ctx, store.Data, func(txn *store.Txn) error {
-		moved = false
+		ch = fragmentChange{}
 		item, err := txn.Get(numberKey(n))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil // expired or purged meanwhile
@@ -155,7 +177,7 @@ func (x *Index) correctOne(ctx context.Context, n uint64, offset time.Duration, 
 		if d == 0 {
 			rec.Bucket = old.Bucket
 		}
-		moved = d != 0
+		ch = fragmentChange{changed: true, moved: d != 0, was: old.Server, now: rec}
 		var sealed []byte
 		if rec.Bucket != old.Bucket {
 			bi, err := txn.Get(blobKey(old.SID, old.Bucket, n))
@@ -197,5 +219,8 @@ func (x *Index) correctOne(ctx context.Context, n uint64, offset time.Duration, 
 		}
 		return nil
 	})
-	return moved, err
+	if err != nil {
+		return fragmentChange{}, err
+	}
+	return ch, nil
 }

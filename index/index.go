@@ -50,6 +50,9 @@ type Index struct {
 	// keysDestroyed, when set, hears the data keys DeleteStream destroyed
 	// (OnKeysDestroyed: the keyring forgets its cached copies).
 	keysDestroyed atomic.Pointer[func(ids ...string)]
+	// corrected hears each fragment the clock correction changed
+	// (OnClockCorrected: the fragment events).
+	corrected atomic.Pointer[func(ctx context.Context, f Fragment, was time.Time)]
 
 	// usage holds the sealed bytes of each stream's undropped buckets, by
 	// stream id (see pfxUsage).

@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
+	"github.com/kinedge/kinedge/dataplane/video/events"
 	"github.com/kinedge/kinedge/firmware/clock"
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
+	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/media"
 )
 
@@ -77,8 +81,11 @@ func TestClockCorrectionOfRecording(t *testing.T) {
 	if err := keyring.Initialize(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The fragment events, as serve wires them.
+	evs := newEventsQueue(t)
+	idx.OnClockCorrected(evs.EnqueueCorrection)
 	rec := &fragment.Recorder{Stream: "cam", Tracks: []*media.Track{{Codec: media.CodecH264, ClockRate: 90000}},
-		Target: 2 * time.Second, Sink: idx, Sealer: keyring, Clock: a.clock.recordClock(), Logger: log}
+		Target: 2 * time.Second, Sink: idx, Sealer: keyring, Clock: a.clock.recordClock(), Logger: log, OnStored: evs.Enqueue}
 	if err := rec.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +95,9 @@ func TestClockCorrectionOfRecording(t *testing.T) {
 	var syncMono time.Duration
 	for i := range 500 {
 		if i == 250 {
+			// The 4 fragments closed so far are stored (marked) before the
+			// clock is set: the correction moves them.
+			waitIndexed(t, idx, "cam", 4)
 			// A board that started at 1970 holds its recording back from
 			// the archive until the clock is set.
 			if !a.clock.archiveHold() {
@@ -137,6 +147,115 @@ func TestClockCorrectionOfRecording(t *testing.T) {
 	}
 	if old, _, _ := idx.List(ctx, "cam", index.Query{End: real.Add(-time.Hour)}); len(old) != 0 {
 		t.Fatalf("%d fragments left before the real time (first at %v)", len(old), old[0].ServerTime)
+	}
+	// A consumer of the fragment events learns the corrected times: each
+	// event marked clockUnsynced is followed by a correction of the same
+	// fragment from its time, and the last event of each fragment says
+	// what the index holds.
+	evs.Close()
+	last := map[string]events.Event{}
+	corrections := 0
+	for _, ev := range evs.read(t) {
+		prev, seen := last[ev.FragmentNumber]
+		switch {
+		case ev.Correction:
+			corrections++
+			if !seen || !prev.ClockUnsynced || ev.PreviousServerTimestamp == nil || !ev.PreviousServerTimestamp.Equal(prev.ServerTimestamp) {
+				t.Errorf("correction of fragment %s from %v: the event before was %+v", ev.FragmentNumber, ev.PreviousServerTimestamp, prev)
+			}
+		case seen:
+			t.Errorf("fragment %s published twice without a correction", ev.FragmentNumber)
+		}
+		last[ev.FragmentNumber] = ev
+	}
+	if len(last) != len(frags) || corrections < 4 {
+		t.Fatalf("events of %d fragments with %d corrections, want %d fragments and the 4 recorded before the sync corrected", len(last), corrections, len(frags))
+	}
+	for _, f := range frags {
+		ev := last[f.NumberString()]
+		if !ev.ServerTimestamp.Equal(f.ServerTime) || ev.ClockUnsynced {
+			t.Errorf("last event of fragment %d at %v (unsynced %v), stored at %v", f.Number, ev.ServerTimestamp, ev.ClockUnsynced, f.ServerTime)
+		}
+	}
+}
+
+// waitIndexed waits until stream holds n fragments (or the test's minute
+// is up), woken by the index as each is stored.
+func waitIndexed(t *testing.T, idx *index.Index, stream string, n int) {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for {
+		stored := idx.Stored(stream)
+		fs, _, err := idx.List(context.Background(), stream, index.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fs) >= n {
+			return
+		}
+		select {
+		case <-stored:
+		case <-deadline:
+			t.Fatalf("%d fragments of %s stored, want %d", len(fs), stream, n)
+		}
+	}
+}
+
+// eventsQueue is a fragment events queue on an in-memory data streams
+// engine.
+type eventsQueue struct {
+	*events.Queue
+	eng *engine.Engine
+}
+
+func newEventsQueue(t *testing.T) eventsQueue {
+	t.Helper()
+	db, err := store.Open(store.Options{InMemory: true, MemTableSize: 8 << 20, BlockCacheSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sp, err := db.Space("d/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.Open(engine.Options{Space: sp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	q := &events.Queue{Appender: &events.Appender{Engine: eng}}
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(q.Close)
+	return eventsQueue{Queue: q, eng: eng}
+}
+
+// read returns every event appended, in order.
+func (e eventsQueue) read(t *testing.T) []events.Event {
+	t.Helper()
+	it, err := e.eng.GetShardIterator(events.DefaultStream, "shardId-000000000000", engine.TrimHorizon, "", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []events.Event
+	for {
+		res, err := e.eng.GetRecords(it, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res.Records {
+			var ev events.Event
+			if err := json.Unmarshal(r.Data, &ev); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, ev)
+		}
+		if len(res.Records) == 0 {
+			return out
+		}
+		it = res.NextShardIterator
 	}
 }
 

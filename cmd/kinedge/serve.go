@@ -383,6 +383,7 @@ func startAppliance(ctx context.Context, cfg *Config, log *slog.Logger, stdout i
 			return nil, err
 		}
 		a.sources.OnStored = a.events.Enqueue
+		a.idx.OnClockCorrected(a.events.EnqueueCorrection) // a fragment's times moved when the clock was set
 	}
 	if err := a.openUpstreams(cfg, keyring, log); err != nil {
 		return nil, err

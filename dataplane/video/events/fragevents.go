@@ -22,6 +22,11 @@
 //	  "gap": true                                    // first after a discontinuity (omitted when false)
 //	}
 //
+// A fragment recorded before the appliance's clock was set carries
+// "clockUnsynced": true; when the clock is set and the correction moves
+// it, a second event of the same fragmentNumber carries its real times,
+// "correction": true and "previousServerTimestamp" (docs/clock.md).
+//
 // fragmentNumber is a decimal string, as in the KVS archived-media APIs
 // (ListFragments, GetMediaForFragmentList), so it can be passed back to
 // them as it is.
@@ -60,6 +65,17 @@ type Event struct {
 	Frames            int       `json:"frames,omitempty"`
 	Codecs            []string  `json:"codecs,omitempty"`
 	Gap               bool      `json:"gap,omitempty"`
+	// ClockUnsynced: the fragment was recorded before the appliance's
+	// clock was set (a board without a real-time clock waiting for NTP);
+	// its timestamps may move, and a correction event then follows
+	// (docs/clock.md).
+	ClockUnsynced bool `json:"clockUnsynced,omitempty"`
+	// Correction marks the event of a fragment whose times the clock
+	// correction moved, or whose ClockUnsynced mark it cleared: it
+	// supersedes the earlier events of the same fragmentNumber.
+	// PreviousServerTimestamp is the server timestamp before it.
+	Correction              bool       `json:"correction,omitempty"`
+	PreviousServerTimestamp *time.Time `json:"previousServerTimestamp,omitempty"`
 }
 
 // NewEvent builds the Event of a stored fragment, stored by appliance
@@ -77,6 +93,7 @@ func NewEvent(f index.Fragment, applianceID string) Event {
 		ApplianceID:       applianceID,
 		Frames:            f.Frames,
 		Gap:               f.Gap,
+		ClockUnsynced:     f.ClockUnsynced,
 	}
 	for _, t := range f.Tracks {
 		ev.Codecs = append(ev.Codecs, t.Codec)

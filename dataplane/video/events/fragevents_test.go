@@ -52,6 +52,7 @@ func TestAppend(t *testing.T) {
 		}
 	}
 	at := time.Date(2026, 11, 25, 12, 0, 0, 123e6, time.UTC)
+	floor := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	sum := sha256.Sum256([]byte("sealed"))
 	tests := []struct {
 		ev   Event
@@ -63,6 +64,15 @@ func TestAppend(t *testing.T) {
 		{NewEvent(index.Fragment{Stream: "cam2", Number: 8, ServerTime: at, ProducerTime: at, Duration: time.Second, Size: 10, KeyID: "cam2/1", SHA256: sum,
 			Frames: 75, Gap: true, Tracks: []index.TrackInfo{{Codec: "H264", Kind: "video"}, {Codec: "AAC", Kind: "audio"}}}, "barn-pi"),
 			`{"stream":"cam2","fragmentNumber":"8","serverTimestamp":"2026-11-25T12:00:00.123Z","producerTimestamp":"2026-11-25T12:00:00.123Z","durationMs":1000,"size":10,"keyId":"cam2/1","sha256":"` + hexOf(sum) + `","applianceId":"barn-pi","frames":75,"codecs":["H264","AAC"],"gap":true}`},
+		// Recorded before the clock was set, then its correction.
+		{NewEvent(index.Fragment{Stream: "cam3", Number: 9, ServerTime: floor, ProducerTime: floor, Duration: time.Second, Size: 10, SHA256: sum, ClockUnsynced: true}, ""),
+			`{"stream":"cam3","fragmentNumber":"9","serverTimestamp":"2026-01-01T00:00:00Z","producerTimestamp":"2026-01-01T00:00:00Z","durationMs":1000,"size":10,"sha256":"` + hexOf(sum) + `","clockUnsynced":true}`},
+		{func() Event {
+			ev := NewEvent(index.Fragment{Stream: "cam3", Number: 9, ServerTime: at, ProducerTime: at, Duration: time.Second, Size: 10, SHA256: sum}, "")
+			ev.Correction, ev.PreviousServerTimestamp = true, &floor
+			return ev
+		}(),
+			`{"stream":"cam3","fragmentNumber":"9","serverTimestamp":"2026-11-25T12:00:00.123Z","producerTimestamp":"2026-11-25T12:00:00.123Z","durationMs":1000,"size":10,"sha256":"` + hexOf(sum) + `","correction":true,"previousServerTimestamp":"2026-01-01T00:00:00Z"}`},
 	}
 	for _, tt := range tests {
 		seq, err := p.Append(context.Background(), tt.ev)

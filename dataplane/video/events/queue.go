@@ -91,6 +91,30 @@ func (q *Queue) Enqueue(f index.Fragment) {
 	}
 }
 
+// EnqueueCorrection queues the correction event of fragment f, whose
+// server time was was before the clock correction moved it (or cleared
+// its mark): index.Index.OnClockCorrected. Unlike Enqueue it waits for
+// room (a correction moves every fragment recorded before the clock was
+// set at once, more than the queue holds) until ctx ends, which drops
+// the event and counts it as failed. It must not be called after Close.
+func (q *Queue) EnqueueCorrection(ctx context.Context, f index.Fragment, was time.Time) {
+	ev := NewEvent(f, q.ApplianceID)
+	ev.Correction = true
+	was = was.UTC()
+	ev.PreviousServerTimestamp = &was
+	select {
+	case q.queue <- ev: // room: never dropped, even with ctx ended
+		return
+	default:
+	}
+	select {
+	case q.queue <- ev:
+	case <-ctx.Done():
+		q.failed.Add(1)
+		q.Logger.Warn("fragment correction event dropped", "stream", f.Stream, "fragment", f.Number, "err", ctx.Err())
+	}
+}
+
 // Close appends what is queued and stops the goroutine. Idempotent.
 func (q *Queue) Close() {
 	q.closeOnce.Do(func() {

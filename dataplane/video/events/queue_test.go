@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -98,3 +99,33 @@ func TestQueueStartNeedsAppender(t *testing.T) {
 var timeZero time.Time
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestQueueCorrectionWaitsForRoom: a correction event waits for room in a
+// full queue rather than being dropped, until its context ends.
+func TestQueueCorrectionWaitsForRoom(t *testing.T) {
+	q := &Queue{Appender: &Appender{Engine: newEngine(t)}, Size: 1}
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for i := range 50 {
+		f := index.Fragment{Stream: "cam", Number: uint64(i), ServerTime: at, ProducerTime: at}
+		q.EnqueueCorrection(context.Background(), f, at.Add(-time.Hour))
+	}
+	q.Close()
+	if st := q.Stats(); st.Published != 50 || st.Failed != 0 {
+		t.Fatalf("stats %+v, want 50 published", st)
+	}
+	// A full queue and an ended context: dropped and counted.
+	q2 := &Queue{Appender: &Appender{Engine: newEngine(t)}, Size: 1}
+	q2.queue = make(chan Event, 1) // not started: nothing drains it
+	q2.Logger = slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	q2.EnqueueCorrection(ctx, index.Fragment{Stream: "cam"}, at)
+	q2.EnqueueCorrection(ctx, index.Fragment{Stream: "cam"}, at)
+	if st := q2.Stats(); st.Failed != 1 {
+		t.Fatalf("stats %+v, want the second dropped", st)
+	}
+}
