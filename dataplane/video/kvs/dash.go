@@ -197,6 +197,13 @@ func (h *Handler) sequenceFragment(ctx context.Context, v string, s hls.Session)
 	if err != nil || n == 0 {
 		return index.Fragment{}, errorf(awsproto.InvalidArgumentException, "SequenceNumber %.32q is not a segment number (1 or more).", v)
 	}
+	// A player asks for the segments of the manifest it just read: the
+	// walk's window has them. An older one is counted from the start.
+	if segs, _, _, err := h.segments(ctx, s); err == nil {
+		if first := segs[0].seq + 1; n >= first && n-first < uint64(len(segs)) {
+			return segs[n-first].f, nil
+		}
+	}
 	var (
 		f     index.Fragment
 		found bool

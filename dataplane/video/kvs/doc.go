@@ -75,10 +75,12 @@
 // NotAuthorizedException with HTTP 403, as an invalid or expired token (a
 // fragment number nothing stores is ResourceNotFoundException). They allow any origin (CORS
 // Access-Control-Allow-Origin: *, for hls.js on any page). The session
-// is stateless: each
-// playlist request walks the index from the session's start, numbering
-// fragments from 0 there (EXT-X-MEDIA-SEQUENCE), so a sliding LIVE
-// playlist numbers a fragment alike on every reload. LIVE lists the newest
+// lives in its token: a playlist numbers the session's fragments from 0
+// at its start (EXT-X-MEDIA-SEQUENCE), so a sliding LIVE playlist
+// numbers a fragment alike on every reload. The Handler keeps where each
+// session's last walk of the index ended (walks.go, a bounded LRU), so a
+// reload reads only what was stored since; a session it forgot, or any
+// after a restart, is walked from its start again. LIVE lists the newest
 // MaxMediaPlaylistFragmentResults (5) fragments; LIVE_REPLAY lists them
 // from StartTimestamp, as far as the playback time elapsed since the
 // session began plus 6 s, and ends (EXT-X-ENDLIST) once an EndTimestamp
@@ -106,8 +108,9 @@
 // based, in the fragment's order; replay.MP4Options.Track); without one
 // (HLS) a segment carries every track. Its media template numbers
 // segments by their place in the session ($Number$, 1 for the session's
-// first fragment), as KVS does; SequenceNumber resolves it by walking the
-// session's fragments from its start, as a playlist request does, and a
+// first fragment), as KVS does; SequenceNumber resolves it in the
+// session's window as the manifest's request left it, or for an older
+// one by counting the session's fragments from its start, and a
 // FragmentNumber is accepted as well. ON_DEMAND manifests are static;
 // LIVE and LIVE_REPLAY ones dynamic (availabilityStartTime: the
 // session's Origin for LIVE, its creation for LIVE_REPLAY, whose window

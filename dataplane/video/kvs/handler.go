@@ -90,6 +90,7 @@ type Handler struct {
 
 	limiter  callLimiter
 	counters mediaCounters
+	walks    walks // where each HLS and DASH session's walk ended
 	hlsOnce  sync.Once
 	hlsKeys  *hls.Signer
 	hlsErr   error

@@ -615,69 +615,34 @@ type sessionSegment struct {
 // playlist: the fragments, the discontinuities before the first, and
 // whether the playlist is ended. Media sequence numbers count the
 // session's fragments from its first, so every reload of a sliding
-// playlist numbers a fragment alike.
+// playlist numbers a fragment alike. The walk goes on from where the
+// session's last one ended (walks.go).
 func (h *Handler) segments(ctx context.Context, s hls.Session) (segs []sessionSegment, discBefore uint64, ended bool, err error) {
 	now := h.now()
 	elapsed := now.Sub(s.Created)
-	var (
-		n, disc    uint64
-		prev       *index.Fragment
-		playback   time.Duration // playback time before the fragment
-		stoppedDue bool
-		runStart   time.Time
-	)
-	limit := s.MaxResults
-	err = h.Index.Iterate(ctx, s.Stream, h.hlsQuery(s, s.Start, s.End), func(f index.Fragment) error {
-		if s.Mode == hls.LiveReplay && playback > elapsed+replayLead {
-			stoppedDue = true
-			return errStop
+	w := h.walks.get(s)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	stoppedDue := false
+	if !w.full {
+		start := s.Start
+		if w.walked {
+			start = selected(s, w.prev)
 		}
-		seg := sessionSegment{f: f, seq: n}
-		if prev == nil {
-			runStart = f.ServerTime
-		} else {
-			changed := !sameTracks(*prev, f)
-			if changed {
-				runStart = f.ServerTime
+		err = h.Index.Iterate(ctx, s.Stream, h.hlsQuery(s, start, s.End), func(f index.Fragment) error {
+			if !w.after(s, f) {
+				return nil // walked before
 			}
-			gap := f.Gap || f.ServerTime.Sub(prev.ServerTime.Add(prev.Duration)) > 50*time.Millisecond || f.ServerTime.Before(prev.ServerTime)
-			seg.newMap = changed
-			switch s.Discontinuity {
-			case discontinuityAlways:
-				seg.discontinuity = true
-			case discontinuityOn:
-				seg.discontinuity = gap || changed
-			default:
-				seg.discontinuity = changed
-			}
+			err := w.step(s, f, elapsed)
+			stoppedDue = errors.Is(err, errStop) && !w.full
+			return err
+		})
+		h.walks.held(s, len(w.segs))
+		if err != nil && !errors.Is(err, errStop) {
+			return nil, 0, false, err
 		}
-		seg.runStart = runStart
-		if seg.discontinuity {
-			disc++
-		}
-		n++
-		playback += f.Duration
-		fc := f
-		prev = &fc
-		segs = append(segs, seg)
-		if s.Mode == hls.OnDemand && len(segs) == limit {
-			return errStop
-		}
-		if len(segs) > limit {
-			// The first segment slides out: the discontinuity between
-			// it and the next now lies before the playlist.
-			if segs[1].discontinuity {
-				discBefore++
-			}
-			segs = append(segs[:0], segs[1:]...)
-			segs[0].discontinuity = false
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return nil, 0, false, err
 	}
-	if len(segs) == 0 {
+	if len(w.segs) == 0 {
 		return nil, 0, false, errorf(awsproto.ResourceNotFoundException, "No fragments found in the session's time range.")
 	}
 	switch s.Mode {
@@ -686,7 +651,7 @@ func (h *Handler) segments(ctx context.Context, s hls.Session) (segs []sessionSe
 	case hls.LiveReplay:
 		ended = !s.End.IsZero() && !stoppedDue && now.After(s.End)
 	}
-	return segs, discBefore, ended, nil
+	return w.window(), w.discBefore, ended, nil
 }
 
 // sameTracks reports whether two fragments have the same codecs and
