@@ -34,6 +34,10 @@ import (
 // their next request.
 const maxWalkSegments = 20000
 
+// maxWalks bounds the walks kept (a web page's live view opens a session
+// at each visit): past it the least recently used are forgotten too.
+const maxWalks = 1024
+
 // walk is a session's walk so far.
 type walk struct {
 	mu         sync.Mutex     // one walk of a session at a time: a player's parallel requests wait for it
@@ -158,7 +162,7 @@ func (ws *walks) held(s hls.Session, n int) {
 	if limit <= 0 {
 		limit = maxWalkSegments
 	}
-	for ws.segs > limit {
+	for ws.segs > limit || ws.lru.Len() > maxWalks {
 		last := ws.lru.Back()
 		if last == e {
 			return

@@ -172,3 +172,17 @@ func BenchmarkLivePlaylistReload(b *testing.B) {
 		})
 	}
 }
+
+// TestSessionWalksCounted: past maxWalks sessions the least recently used
+// are forgotten, however few segments they hold.
+func TestSessionWalksCounted(t *testing.T) {
+	var ws walks
+	for i := range maxWalks + 10 {
+		s := hls.Session{Stream: "cam", Created: testNow.Add(time.Duration(i))}
+		ws.get(s)
+		ws.held(s, 1)
+	}
+	if n := ws.lru.Len(); n != maxWalks || len(ws.byKey) != maxWalks || ws.segs != maxWalks {
+		t.Fatalf("%d walks (%d keys, %d segments), want %d", n, len(ws.byKey), ws.segs, maxWalks)
+	}
+}
