@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
+	"github.com/kinedge/kinedge/dataplane/kinesis/engine/enginetest"
 	"github.com/kinedge/kinedge/dataplane/video/events"
 	"github.com/kinedge/kinedge/firmware/clock"
 	"github.com/kinedge/kinedge/fragment"
 	"github.com/kinedge/kinedge/fragment/seal"
 	"github.com/kinedge/kinedge/index"
-	"github.com/kinedge/kinedge/index/store"
 	"github.com/kinedge/kinedge/ingest/media"
 )
 
@@ -210,20 +210,7 @@ type eventsQueue struct {
 
 func newEventsQueue(t *testing.T) eventsQueue {
 	t.Helper()
-	db, err := store.Open(store.Options{InMemory: true, MemTableSize: 8 << 20, BlockCacheSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sp, err := db.Space("d/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.Open(engine.Options{Space: sp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
+	eng := enginetest.Open(t)
 	q := &events.Queue{Appender: &events.Appender{Engine: eng}}
 	if err := q.Start(); err != nil {
 		t.Fatal(err)

@@ -12,8 +12,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kinedge/kinedge/dataplane/kinesis/engine"
+	"github.com/kinedge/kinedge/dataplane/kinesis/engine/enginetest"
 	"github.com/kinedge/kinedge/index"
-	"github.com/kinedge/kinedge/index/store"
 )
 
 func TestMain(m *testing.M) {
@@ -24,24 +24,7 @@ func TestMain(m *testing.M) {
 }
 
 // newEngine returns a data streams engine on an in-memory store.
-func newEngine(t *testing.T) *engine.Engine {
-	t.Helper()
-	db, err := store.Open(store.Options{InMemory: true, MemTableSize: 8 << 20, BlockCacheSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sp, err := db.Space("d/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.Open(engine.Options{Space: sp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	return e
-}
+func newEngine(t *testing.T) *engine.Engine { return enginetest.Open(t) }
 
 func TestAppend(t *testing.T) {
 	e := newEngine(t)
