@@ -111,7 +111,7 @@ func TestRTSPCodecs(t *testing.T) {
 				t.Fatalf("replayed %v packets; the index counts %d frames; %d video frames were published", pk, want, seconds*25)
 			}
 			if c.audio != nil {
-				checkAudioSpan(t, file, c.audio)
+				checkAudioSpan(t, file, c.audio, false)
 			}
 			decodeClean(t, file)
 
@@ -194,30 +194,26 @@ func publishFFmpeg(t *testing.T, ffmpeg, u string, seconds int, video, audio []s
 	}
 }
 
-// checkAudioSpan: the audio lasts as long as the video: every packet's
-// samples are there (PCM: the bytes of a sample of every channel).
-// audio is the encoder, rate and channels.
-func checkAudioSpan(t *testing.T, file string, audio []string) {
+// checkAudioSpan: every audio packet's samples are there (PCM: the
+// bytes of a sample of every channel over the audio's own span, so no
+// hole and the right durations), and the audio lasts as long as the
+// video: it ends with it, and starts with it unless earlyDropped (the
+// fragmenter dropped, and counted, audio that arrived before the first
+// keyframe: a slow encoder delays the video's first keyframe while the
+// audio flows). audio is the encoder, rate and channels.
+func checkAudioSpan(t *testing.T, file string, audio []string, earlyDropped bool) {
 	t.Helper()
-	b, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error", "-select_streams", "a:0",
-		"-show_entries", "packet=size", "-of", "csv=p=0", file).Output()
-	if err != nil {
-		t.Fatalf("ffprobe packets: %v", err)
-	}
 	rate, _ := strconv.Atoi(audio[1])
 	channels, _ := strconv.Atoi(audio[2])
 	block := channels * map[string]int{"pcm_mulaw": 1, "pcm_alaw": 1, "pcm_s16be": 2, "pcm_s24be": 3}[audio[0]]
-	var bytes int
-	for _, f := range strings.Fields(string(b)) {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatalf("packet size %q", f)
-		}
-		bytes += n
+	a := packetSpan(t, file, "a:0")
+	v := packetSpan(t, file, "v:0")
+	secs := float64(a.bytes) / float64(block*rate)
+	if span := a.end - a.start; secs < span-0.1 || secs > span+0.1 {
+		t.Fatalf("%.3f s of audio samples over an audio span of %.3f s", secs, span)
 	}
-	secs := float64(bytes) / float64(block*rate)
-	if video := videoSpan(t, file); secs < video-0.5 || secs > video+0.5 {
-		t.Fatalf("%.3f s of audio beside %.3f s of video", secs, video)
+	if a.end < v.end-0.5 || a.end > v.end+0.5 || (!earlyDropped && a.start > v.start+0.5) || a.start < v.start-0.5 {
+		t.Fatalf("audio from %.3f to %.3f s beside video from %.3f to %.3f s (audio dropped before the first keyframe: %v)", a.start, a.end, v.start, v.end, earlyDropped)
 	}
 }
 

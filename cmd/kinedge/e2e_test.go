@@ -642,27 +642,47 @@ func checkSubRange(t *testing.T, s *server, stream string, frags []videoapi.Frag
 // the end of the last one.
 func videoSpan(t *testing.T, path string) float64 {
 	t.Helper()
-	out, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path).Output()
+	sp := packetSpan(t, path, "v:0")
+	return sp.end - sp.start
+}
+
+// span is where a stream's packets lie in a file (seconds) and their
+// bytes.
+type span struct {
+	start, end float64
+	bytes      int
+}
+
+// packetSpan reads the packets of stream sel ("v:0", "a:0") of path with
+// ffprobe.
+func packetSpan(t *testing.T, path, sel string) span {
+	t.Helper()
+	out, err := testtool.Command(t, time.Minute, testtool.Need(t, "ffprobe"), "-v", "error", "-select_streams", sel, "-show_entries", "packet=pts_time,duration_time,size", "-of", "csv=p=0", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe packets: %v", err)
 	}
-	lo, hi := 1e18, -1e18
+	sp := span{start: 1e18, end: -1e18}
 	for _, line := range strings.Fields(string(out)) {
 		f := strings.Split(line, ",")
-		pts, err1 := strconv.ParseFloat(f[0], 64)
-		d, err2 := strconv.ParseFloat(f[len(f)-1], 64)
-		if f[len(f)-1] == "N/A" {
-			d, err2 = 0, nil // a codec whose packets carry no duration (VP8 in Matroska)
-		}
-		if err1 != nil || err2 != nil {
+		if len(f) != 3 {
 			t.Fatalf("packet line %q", line)
 		}
-		lo, hi = min(lo, pts), max(hi, pts+d)
+		pts, err1 := strconv.ParseFloat(f[0], 64)
+		d, err2 := strconv.ParseFloat(f[1], 64)
+		if f[1] == "N/A" {
+			d, err2 = 0, nil // a codec whose packets carry no duration (VP8 in Matroska)
+		}
+		n, err3 := strconv.Atoi(f[2])
+		if err1 != nil || err2 != nil || err3 != nil {
+			t.Fatalf("packet line %q", line)
+		}
+		sp.start, sp.end = min(sp.start, pts), max(sp.end, pts+d)
+		sp.bytes += n
 	}
-	if hi < lo {
-		t.Fatalf("no video packets in %s", path)
+	if sp.end < sp.start {
+		t.Fatalf("no %s packets in %s", sel, path)
 	}
-	return hi - lo
+	return sp
 }
 
 // decodeClean decodes every frame with ffmpeg and fails on any error.
@@ -942,7 +962,7 @@ func TestGStreamerPublisher(t *testing.T) {
 			args = append(append(args, c.audio...), "!", "queue", "!", "s.sink_0")
 			args = append(append(args, c.video...), "!", "queue", "!", "s.sink_1")
 			args = append(args, "rtspclientsink", "name=s", "protocols=tcp", "location=rtsp://camera:camsecret@"+s.rtspAddr+"/"+c.stream)
-			gstPublish(t, s, gst, c.stream, videoFrames, args)
+			early := gstPublish(t, s, gst, c.stream, videoFrames, args)
 			frags := s.fragments(t, c.stream)
 			for _, f := range frags {
 				if !slices.Equal(f.Codecs, c.codecs) {
@@ -958,7 +978,7 @@ func TestGStreamerPublisher(t *testing.T) {
 				t.Fatalf("replayed %d video frames, GStreamer sent %d", n, videoFrames)
 			}
 			if c.pcm != nil {
-				checkAudioSpan(t, out, c.pcm)
+				checkAudioSpan(t, out, c.pcm, early > 0)
 			}
 			decodeClean(t, out)
 		})
@@ -967,8 +987,10 @@ func TestGStreamerPublisher(t *testing.T) {
 
 // gstPublish runs a gst-launch-1.0 pipeline publishing videoFrames video
 // frames (and audio) to stream, and returns once the session has ended
-// and every frame received is stored or counted as dropped.
-func gstPublish(t *testing.T, s *server, gst, stream string, videoFrames int, args []string) {
+// and every frame received is stored or counted as dropped. It returns
+// how many frames the fragmenter dropped for arriving before the first
+// keyframe.
+func gstPublish(t *testing.T, s *server, gst, stream string, videoFrames int, args []string) (early float64) {
 	t.Helper()
 	cmd := testtool.Command(t, 2*time.Minute, gst, args...)
 	var gstOut bytes.Buffer // read after Wait
@@ -1050,4 +1072,5 @@ func gstPublish(t *testing.T, s *server, gst, stream string, videoFrames int, ar
 	} else if dropped > 0 {
 		t.Logf("%v of %d frames dropped (counted), %d stored", dropped, received, stored)
 	}
+	return m[`kinedge_stream_fragmenter_frames_dropped_total{reason="no_keyframe",stream="`+stream+`"}`]
 }

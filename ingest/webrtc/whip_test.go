@@ -833,18 +833,30 @@ func TestProducerTimeOverWebRTC(t *testing.T) {
 			waitFor(t, "the frames", 10*time.Second, func() bool { return len(w.snapshot()) >= 44 })
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			mapped := 0
+			// The first report leaves before the first packet, but the
+			// server reads RTCP and RTP on their own goroutines: on a
+			// loaded machine the first frames may be handled before it.
+			// From the first mapped frame on, every frame is mapped.
+			first := -1
 			for i, f := range w.frames {
-				if f.Wall.IsZero() { // before the first report
+				if f.Wall.IsZero() {
+					if first >= 0 {
+						t.Errorf("frame %d has no producer time after frame %d had one", i, first)
+					}
 					continue
 				}
-				mapped++
+				if first < 0 {
+					first = i
+				}
 				if d := w.written[i].Sub(f.Wall); d < tc.min || d > tc.max {
 					t.Errorf("frame %d: arrival − producer time %v, want %v..%v", i, d, tc.min, tc.max)
 				}
 			}
-			if mapped != len(w.frames) { // the first report leaves before the first packet
-				t.Errorf("%d of %d frames have a producer time", mapped, len(w.frames))
+			if first < 0 {
+				t.Fatalf("none of %d frames has a producer time", len(w.frames))
+			}
+			if first > 0 {
+				t.Logf("the first %d frames were handled before the first sender report", first)
 			}
 		})
 	}
