@@ -48,6 +48,8 @@ type clockWatch struct {
 	// it again.
 	correct func(context.Context, clock.TimelineState) error
 	repeats int
+	// correcting counts the corrector's calls under way.
+	correcting int
 
 	stopc chan struct{}
 	done  chan struct{}
@@ -119,11 +121,17 @@ func (c *clockWatch) runCorrector() {
 	due := fn != nil && c.repeats > 0
 	if due {
 		c.repeats--
+		c.correcting++
 	}
 	c.mu.Unlock()
 	if !due {
 		return
 	}
+	defer func() {
+		c.mu.Lock()
+		c.correcting--
+		c.mu.Unlock()
+	}()
 	_, st := c.tl.Read()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -148,13 +156,25 @@ func (c *clockWatch) recordClock() fragment.Clock { return recordClock{&c.tl} }
 
 // archiveHold reports whether what this run recorded waits for the clock
 // before the archive uploads it (archive.Archiver.ClockHold): the run
-// started on a time known to be wrong (before the floor) and the
-// timeline has been neither set nor moved since. A plausible but
-// unsynchronised clock (fake-hwclock, a VM without NTP status) is not
-// held: its times are as good as they will get.
+// started on a time known to be wrong (before the floor) and either the
+// timeline has been neither set nor moved since, or it has and the
+// correction of the fragments recorded so far is not done yet (its
+// repeats included: a fragment a recorder was storing meanwhile is
+// corrected by a repeat). Released before the correction, the archive
+// could upload a fragment between the two under its boot-timeline hour.
+// A plausible but unsynchronised clock (fake-hwclock, a VM without NTP
+// status) is not held: its times are as good as they will get.
 func (c *clockWatch) archiveHold() bool {
+	if !c.startedWrong {
+		return false
+	}
 	_, st := c.tl.Read()
-	return c.startedWrong && !st.Synced && st.Offset == 0
+	if !st.Synced && st.Offset == 0 {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.repeats > 0 || c.correcting > 0
 }
 
 // recordClock is a clock.Timeline as a fragment.Clock.

@@ -92,14 +92,19 @@ func TestUnsyncedWaitsForTheClock(t *testing.T) {
 				t.Fatalf("eviction hold %v after the first waiting fragment %v", through, stored[0].ServerTime)
 			}
 			// The clock is set: the real time is 2 hours after the boot
-			// timeline's.
+			// timeline's. The appliance releases the hold once the
+			// correction is done (a pass between the two would upload
+			// under the boot timeline's hour).
 			offset := 2 * time.Hour
 			mu.Lock()
-			now, hold = now.Add(offset), false
+			now = now.Add(offset)
 			mu.Unlock()
 			if c, err := b.idx.CorrectClock(context.Background(), stored[0].Number, offset, true); err != nil || c.Settled != len(stored) {
 				t.Fatalf("CorrectClock: %+v %v", c, err)
 			}
+			mu.Lock()
+			hold = false
+			mu.Unlock()
 			a.Notify(index.Fragment{})
 			archived(t, a, uint64(len(stored)))
 			bk.mu.Lock()
