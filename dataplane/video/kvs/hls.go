@@ -620,7 +620,7 @@ type sessionSegment struct {
 func (h *Handler) segments(ctx context.Context, s hls.Session) (segs []sessionSegment, discBefore uint64, ended bool, err error) {
 	now := h.now()
 	elapsed := now.Sub(s.Created)
-	w := h.walks.get(s)
+	w, key := h.walks.get(s)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	stoppedDue := false
@@ -637,7 +637,7 @@ func (h *Handler) segments(ctx context.Context, s hls.Session) (segs []sessionSe
 			stoppedDue = errors.Is(err, errStop) && !w.full
 			return err
 		})
-		h.walks.held(s, len(w.segs))
+		h.walks.held(key, len(w.segs))
 		if err != nil && !errors.Is(err, errStop) {
 			return nil, 0, false, err
 		}

@@ -128,8 +128,9 @@ type walkEntry struct {
 	segs int
 }
 
-// get returns the walk of s, new when none is kept.
-func (ws *walks) get(s hls.Session) *walk {
+// get returns the walk of s, new when none is kept, and its key (for
+// held).
+func (ws *walks) get(s hls.Session) (*walk, string) {
 	key := walkKey(s)
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
@@ -138,17 +139,17 @@ func (ws *walks) get(s hls.Session) *walk {
 	}
 	if e, ok := ws.byKey[key]; ok {
 		ws.lru.MoveToFront(e)
-		return e.Value.(*walkEntry).w
+		return e.Value.(*walkEntry).w, key
 	}
 	w := &walk{}
 	ws.byKey[key] = ws.lru.PushFront(&walkEntry{key: key, w: w})
-	return w
+	return w, key
 }
 
-// held records that the walk of s now holds n segments, and forgets the
-// least recently used walks past maxWalkSegments (never the walk of s).
-func (ws *walks) held(s hls.Session, n int) {
-	key := walkKey(s)
+// held records that the walk of key (get's) now holds n segments, and
+// forgets the least recently used walks past maxWalkSegments (never that
+// walk).
+func (ws *walks) held(key string, n int) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	e, ok := ws.byKey[key]

@@ -179,8 +179,8 @@ func TestSessionWalksCounted(t *testing.T) {
 	var ws walks
 	for i := range maxWalks + 10 {
 		s := hls.Session{Stream: "cam", Created: testNow.Add(time.Duration(i))}
-		ws.get(s)
-		ws.held(s, 1)
+		_, key := ws.get(s)
+		ws.held(key, 1)
 	}
 	if n := ws.lru.Len(); n != maxWalks || len(ws.byKey) != maxWalks || ws.segs != maxWalks {
 		t.Fatalf("%d walks (%d keys, %d segments), want %d", n, len(ws.byKey), ws.segs, maxWalks)
