@@ -197,10 +197,18 @@ func publishFFmpeg(t *testing.T, ffmpeg, u string, seconds int, video, audio []s
 // checkAudioSpan: every audio packet's samples are there (PCM: the
 // bytes of a sample of every channel over the audio's own span, so no
 // hole and the right durations), and the audio lasts as long as the
-// video: it ends with it, and starts with it unless earlyDropped (the
-// fragmenter dropped, and counted, audio that arrived before the first
-// keyframe: a slow encoder delays the video's first keyframe while the
-// audio flows). audio is the encoder, rate and channels.
+// video: it starts and ends with it. audio is the encoder, rate and
+// channels.
+//
+// Unless earlyDropped: the fragmenter dropped, and counted, audio that
+// arrived before the first keyframe. That is a publisher that held its
+// audio back while a slow encoder started (GStreamer's rtspclientsink
+// queues every stream until the RECORD, then sends each backlog as a
+// burst), and RTSP ingest aligns tracks by the arrival of their first
+// packets (ingest/rtsp doc, "Track alignment"): the audio is then
+// shifted by the difference between the bursts, at start and end alike,
+// by an amount this test cannot know. Loss is still ruled out: no hole
+// here, and the caller checks every frame received is stored or counted.
 func checkAudioSpan(t *testing.T, file string, audio []string, earlyDropped bool) {
 	t.Helper()
 	rate, _ := strconv.Atoi(audio[1])
@@ -212,8 +220,12 @@ func checkAudioSpan(t *testing.T, file string, audio []string, earlyDropped bool
 	if span := a.end - a.start; secs < span-0.1 || secs > span+0.1 {
 		t.Fatalf("%.3f s of audio samples over an audio span of %.3f s", secs, span)
 	}
-	if a.end < v.end-0.5 || a.end > v.end+0.5 || (!earlyDropped && a.start > v.start+0.5) || a.start < v.start-0.5 {
-		t.Fatalf("audio from %.3f to %.3f s beside video from %.3f to %.3f s (audio dropped before the first keyframe: %v)", a.start, a.end, v.start, v.end, earlyDropped)
+	if earlyDropped {
+		t.Logf("audio from %.3f to %.3f s beside video from %.3f to %.3f s: audio arrived before the first keyframe, so the tracks are aligned as their bursts arrived", a.start, a.end, v.start, v.end)
+		return
+	}
+	if a.end < v.end-0.5 || a.end > v.end+0.5 || a.start > v.start+0.5 || a.start < v.start-0.5 {
+		t.Fatalf("audio from %.3f to %.3f s beside video from %.3f to %.3f s", a.start, a.end, v.start, v.end)
 	}
 }
 

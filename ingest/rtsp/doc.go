@@ -49,4 +49,19 @@
 //     UDP-then-TCP, credentials from the URL (Basic, Digest), the push
 //     server's codec set, an RTP timeout, jittered exponential backoff, and
 //     passwords redacted from every log line (RedactURL).
+//
+// # Track alignment
+//
+// A session's tracks share one timeline, gortsplib's (PacketPTS2, as in
+// mediamtx): the first track to send starts it at 0, and every other
+// track starts where that timeline is when its own first packet arrives;
+// from there each track counts its RTP timestamps. The tracks are thus
+// as aligned as their first packets were in arrival. A camera's encoders
+// run before the session and send as they encode, so that is to a few
+// milliseconds. A publisher that holds its streams back and sends each
+// backlog as a burst when RECORD starts (GStreamer's rtspclientsink
+// behind a slow-starting software encoder, on a loaded host) is recorded
+// with the difference between the bursts as an A/V offset for the whole
+// session; the producer's RTCP sender reports would tell it, and are
+// used so far only for the producer time (docs/producer-time.md).
 package rtsp
